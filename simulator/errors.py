@@ -1,0 +1,26 @@
+"""The one exception type that bad input raises.
+
+The CLI turns an ``InputError`` into exit status 2 and its message; library callers can
+catch it and read ``file``, ``row`` and ``column``.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: names where it is (file, row, column) and what was expected."""
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
+                 column: str | None = None, expected: str | None = None):
+        self.file, self.row, self.column, self.expected = file, row, column, expected
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column '{column}'")
+        text = (", ".join(where) + ": " if where else "") + message
+        if expected:
+            text += f" (expected {expected})"
+        super().__init__(text)

@@ -1,0 +1,404 @@
+"""The calibrated model: the one hand-off from ``calibrate/`` to the engines.
+
+A ``Model`` is a frozen tree of dataclasses. It serialises to a TOML file a person can read
+and edit (``save``/``load``, with ``load(save(m)) == m`` exactly) and draws one parameter set
+per Monte Carlo trial (``Model.draw``), or gives point estimates (``Model.point``).
+docs/model.md says what every field means to the engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+from scipy import stats
+
+from .distributions import Distribution, Empirical, from_dict
+from .errors import InputError
+
+FORMAT_VERSION = 1
+
+
+# --- posteriors ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BetaPosterior:
+    """Beta(alpha, beta) posterior of a probability (prior stated where it is fitted)."""
+
+    alpha: float
+    beta: float
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def interval(self, level: float = 0.9) -> tuple[float, float]:
+        lo, hi = stats.beta.ppf([(1 - level) / 2, (1 + level) / 2], self.alpha, self.beta)
+        return float(lo), float(hi)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(rng.beta(self.alpha, self.beta))
+
+
+@dataclass(frozen=True)
+class GammaPosterior:
+    """Gamma(shape, rate) posterior of a positive rate."""
+
+    shape: float
+    rate: float
+
+    @property
+    def mean(self) -> float:
+        return self.shape / self.rate
+
+    def interval(self, level: float = 0.9) -> tuple[float, float]:
+        lo, hi = stats.gamma.ppf([(1 - level) / 2, (1 + level) / 2], self.shape,
+                                 scale=1 / self.rate)
+        return float(lo), float(hi)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(rng.gamma(self.shape, 1 / self.rate))
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted distribution with its uncertainty and diagnostics.
+
+    ``log_cov`` is the covariance of the log-parameters (``dist.param_names`` order), from the
+    inverse observed information; empty means no uncertainty. For ``Empirical`` the weights
+    are counts and uncertainty is a Dirichlet draw over them.
+    """
+
+    dist: Distribution
+    log_cov: tuple[tuple[float, ...], ...] = ()
+    n_events: float = 0.0
+    n_censored: float = 0.0
+    ks: float | None = None       # sup |fitted - nonparametric| (goodness of fit)
+    aic: dict = field(default_factory=dict)  # family -> AIC of every family tried
+
+    def draw(self, rng: np.random.Generator) -> Distribution:
+        d = self.dist
+        if isinstance(d, Empirical):
+            return d.with_weights(rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9)))
+        if not self.log_cov:
+            return d
+        z = rng.multivariate_normal(np.log(d.params()), np.asarray(self.log_cov),
+                                    method="cholesky")
+        return d.with_params(np.exp(z))
+
+    def se_log(self) -> np.ndarray:
+        """Standard errors of the log-parameters."""
+        return np.sqrt(np.diag(np.asarray(self.log_cov))) if self.log_cov else np.zeros(0)
+
+
+# --- model parts -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageModel:
+    """One stage: P(advance | entered) and competing advance/lost durations (days in stage)."""
+
+    name: str
+    conversion: BetaPosterior
+    advance: Fitted
+    lost: Fitted
+    n_entered: int = 0
+    n_advanced: int = 0
+    n_lost: int = 0
+    n_open: int = 0
+
+
+@dataclass(frozen=True)
+class SegmentSize:
+    """Deal size of one segment; ``count`` deals seen (its share of new deals)."""
+
+    name: str
+    count: float
+    size: Fitted
+
+
+@dataclass(frozen=True)
+class ActivityModel:
+    """Prospecting activities of a ramped rep and their yield in opportunities.
+
+    Daily count per rep ~ NegBin(mean = per_rep_day × rep multiplier, size = dispersion);
+    rep multiplier ~ LogNormal(median 1, rep_sigma) drawn once per rep per trial.
+    ``log_cov`` is over (log per_rep_day, log dispersion). Without activities.csv,
+    ``observed`` is False and an "activity" is an outbound opportunity (yield 1, lag 0).
+    """
+
+    per_rep_day: float
+    dispersion: float
+    rep_sigma: float
+    log_cov: tuple[tuple[float, ...], ...]
+    opportunity_yield: BetaPosterior
+    lag: Fitted
+    n_rep_days: int = 0
+    observed: bool = True
+
+    def draw(self, rng: np.random.Generator) -> tuple[float, float]:
+        if not self.log_cov:
+            return self.per_rep_day, self.dispersion
+        z = rng.multivariate_normal(np.log([self.per_rep_day, self.dispersion]),
+                                    np.asarray(self.log_cov), method="cholesky")
+        return float(np.exp(z[0])), float(np.exp(z[1]))
+
+
+@dataclass(frozen=True)
+class MarketingModel:
+    """Marketing-sourced opportunities arriving for the whole team, per week (Poisson)."""
+
+    weekly: GammaPosterior
+    share: float = 0.0  # share of all opportunities that were marketing-sourced
+
+
+@dataclass(frozen=True)
+class RepSnapshot:
+    name: str
+    hired: dt.date
+    quota: float = 0.0
+
+
+@dataclass(frozen=True)
+class TeamModel:
+    """Ramp (linear to full productivity at ``ramp_months``) and monthly attrition hazard."""
+
+    ramp_months: float
+    ramp_months_sd: float
+    attrition: GammaPosterior
+    quota: float = 0.0               # default quota per rep per quarter
+    calibrated: bool = False         # False: documented defaults (no reps.csv)
+    reps: tuple[RepSnapshot, ...] = ()  # active at as_of
+
+    def ramp(self, tenure_months, ramp_months: float | None = None):
+        r = self.ramp_months if ramp_months is None else ramp_months
+        t = np.asarray(tenure_months, dtype=float)
+        return np.clip(t / r, 0.0, 1.0) if r > 0 else np.ones_like(t)
+
+
+@dataclass(frozen=True)
+class CapacityModel:
+    """Time on deals is time not prospecting: share = clip((W - h·n)/(W - h·free), floor, 1)."""
+
+    week_hours: float = 40.0
+    deal_hours: float = 1.0
+    free_deals: float = 20.0
+    floor: float = 0.2
+
+    def share(self, n_open):
+        base = self.week_hours - self.deal_hours * self.free_deals
+        n = np.asarray(n_open, dtype=float)
+        return np.clip((self.week_hours - self.deal_hours * n) / base, self.floor, 1.0)
+
+
+# --- per-trial parameters ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialParams:
+    """One parameter set: what a single Monte Carlo trial runs with."""
+
+    conversion: tuple[float, ...]
+    advance: tuple[Distribution, ...]
+    lost: tuple[Distribution, ...]
+    segments: tuple[str, ...]
+    segment_probs: tuple[float, ...]
+    sizes: tuple[Distribution, ...]
+    per_rep_day: float
+    dispersion: float
+    rep_sigma: float
+    opportunity_yield: float
+    lag: Distribution
+    marketing_weekly: float
+    ramp_months: float
+    attrition_monthly: float
+
+
+@dataclass(frozen=True)
+class Model:
+    as_of: dt.date
+    stages: tuple[StageModel, ...]
+    cycle: StageModel                  # created → won/lost as one step (summary, win rate)
+    deal_size: tuple[SegmentSize, ...]
+    activities: ActivityModel
+    marketing: MarketingModel
+    team: TeamModel
+    capacity: CapacityModel = CapacityModel()
+    n_opportunities: int = 0
+    source: str = ""
+    notes: tuple[str, ...] = ()        # warnings and fallbacks taken during calibration
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    @property
+    def win_rate(self) -> float:
+        return self.cycle.conversion.mean
+
+    def point(self) -> TrialParams:
+        """Point estimates (``--fixed-parameters``)."""
+        total = sum(s.count for s in self.deal_size)
+        return TrialParams(
+            conversion=tuple(s.conversion.mean for s in self.stages),
+            advance=tuple(s.advance.dist for s in self.stages),
+            lost=tuple(s.lost.dist for s in self.stages),
+            segments=tuple(s.name for s in self.deal_size),
+            segment_probs=tuple(s.count / total for s in self.deal_size),
+            sizes=tuple(s.size.dist for s in self.deal_size),
+            per_rep_day=self.activities.per_rep_day,
+            dispersion=self.activities.dispersion,
+            rep_sigma=self.activities.rep_sigma,
+            opportunity_yield=self.activities.opportunity_yield.mean,
+            lag=self.activities.lag.dist,
+            marketing_weekly=self.marketing.weekly.mean,
+            ramp_months=self.team.ramp_months,
+            attrition_monthly=self.team.attrition.mean,
+        )
+
+    def draw(self, rng: np.random.Generator) -> TrialParams:
+        """One draw from the calibration's posterior, in a fixed order of draws."""
+        rate, disp = self.activities.draw(rng)
+        shares = rng.dirichlet([max(s.count, 1e-9) for s in self.deal_size])
+        return TrialParams(
+            conversion=tuple(s.conversion.draw(rng) for s in self.stages),
+            advance=tuple(s.advance.draw(rng) for s in self.stages),
+            lost=tuple(s.lost.draw(rng) for s in self.stages),
+            segments=tuple(s.name for s in self.deal_size),
+            segment_probs=tuple(float(x) for x in shares),
+            sizes=tuple(s.size.draw(rng) for s in self.deal_size),
+            per_rep_day=rate,
+            dispersion=disp,
+            rep_sigma=self.activities.rep_sigma,
+            opportunity_yield=self.activities.opportunity_yield.draw(rng),
+            lag=self.activities.lag.draw(rng),
+            marketing_weekly=self.marketing.weekly.draw(rng),
+            ramp_months=max(0.0, float(rng.normal(self.team.ramp_months,
+                                                  self.team.ramp_months_sd))),
+            attrition_monthly=self.team.attrition.draw(rng),
+        )
+
+
+# --- TOML ------------------------------------------------------------------------------------
+def _encode(obj):
+    """Dataclass tree -> TOML-able dict (distributions as family tables)."""
+    if isinstance(obj, Distribution):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _encode(getattr(obj, f.name)) for f in fields(obj)
+                if getattr(obj, f.name) is not None}  # TOML has no null: absent means None
+    if isinstance(obj, (list, tuple)):
+        return [_encode(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _encode(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return obj  # tomli-w writes nan/inf
+    return obj
+
+
+def _tuple2(rows):
+    return tuple(tuple(float(x) for x in r) for r in rows)
+
+
+def _fitted(d: dict) -> Fitted:
+    return Fitted(dist=from_dict(d["dist"]), log_cov=_tuple2(d.get("log_cov", [])),
+                  n_events=float(d.get("n_events", 0.0)),
+                  n_censored=float(d.get("n_censored", 0.0)),
+                  ks=float(d["ks"]) if "ks" in d else None,
+                  aic={k: float(v) for k, v in d.get("aic", {}).items()})
+
+
+def _stage(d: dict) -> StageModel:
+    return StageModel(name=str(d["name"]), conversion=BetaPosterior(**d["conversion"]),
+                      advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
+                      n_entered=int(d.get("n_entered", 0)), n_advanced=int(d.get("n_advanced", 0)),
+                      n_lost=int(d.get("n_lost", 0)), n_open=int(d.get("n_open", 0)))
+
+
+def model_to_dict(model: Model) -> dict:
+    d = _encode(model)
+    return {"salesim_model": FORMAT_VERSION, **d}
+
+
+def model_from_dict(d: dict) -> Model:
+    a, t = d["activities"], d["team"]
+    return Model(
+        as_of=_date(d["as_of"]),
+        stages=tuple(_stage(s) for s in d["stages"]),
+        cycle=_stage(d["cycle"]),
+        deal_size=tuple(SegmentSize(str(s["name"]), float(s["count"]), _fitted(s["size"]))
+                        for s in d["deal_size"]),
+        activities=ActivityModel(
+            per_rep_day=float(a["per_rep_day"]), dispersion=float(a["dispersion"]),
+            rep_sigma=float(a["rep_sigma"]), log_cov=_tuple2(a.get("log_cov", [])),
+            opportunity_yield=BetaPosterior(**a["opportunity_yield"]), lag=_fitted(a["lag"]),
+            n_rep_days=int(a.get("n_rep_days", 0)), observed=bool(a.get("observed", True))),
+        marketing=MarketingModel(weekly=GammaPosterior(**d["marketing"]["weekly"]),
+                                 share=float(d["marketing"].get("share", 0.0))),
+        team=TeamModel(
+            ramp_months=float(t["ramp_months"]), ramp_months_sd=float(t["ramp_months_sd"]),
+            attrition=GammaPosterior(**t["attrition"]), quota=float(t.get("quota", 0.0)),
+            calibrated=bool(t.get("calibrated", False)),
+            reps=tuple(RepSnapshot(str(r["name"]), _date(r["hired"]), float(r.get("quota", 0.0)))
+                       for r in t.get("reps", []))),
+        capacity=CapacityModel(**{k: float(v) for k, v in d.get("capacity", {}).items()}),
+        n_opportunities=int(d.get("n_opportunities", 0)),
+        source=str(d.get("source", "")),
+        notes=tuple(str(x) for x in d.get("notes", [])),
+    )
+
+
+def _date(v) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v))
+
+
+def dumps(model: Model) -> str:
+    return tomli_w.dumps(model_to_dict(model))
+
+
+def loads(text: str, *, file: str = "<model>") -> Model:
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", file=file) from None
+    try:
+        return model_from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        key = exc.args[0] if isinstance(exc, KeyError) else None
+        msg = f"missing key {key!r}" if key else str(exc)
+        raise InputError(f"not a salesim model file: {msg}", file=file,
+                         expected="a file written by 'salesim calibrate'") from None
+
+
+def save(model: Model, path: str | os.PathLike) -> Path:
+    """Write the model atomically (temp file + rename)."""
+    return write_atomic(path, dumps(model))
+
+
+def load(path: str | os.PathLike) -> Model:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("model file not found", file=str(p))
+    return loads(p.read_text(encoding="utf-8"), file=str(p))
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

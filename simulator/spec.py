@@ -1,0 +1,164 @@
+"""What an engine runs: a calibrated model plus a team, an open pipeline, a horizon and levers.
+
+``scenarios/`` builds a ``SimSpec``; both engines (``simulator.engine_simpy`` and
+``simulator.engine_vector``) take the same ``SimSpec`` and follow docs/model.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from .errors import InputError
+from .model import Model, TrialParams
+
+DAYS_PER_MONTH = 365.25 / 12
+
+OPEN_DEAL_COLUMNS = {
+    "opportunity_id": pl.String,
+    "owner": pl.String,      # must be one of the spec's reps (else reassigned, see model.md)
+    "stage": pl.String,      # one of the model's stages
+    "age_days": pl.Float64,  # days already spent in that stage at the start
+    "amount": pl.Float64,
+    "segment": pl.String,
+}
+
+
+def empty_open_deals() -> pl.DataFrame:
+    return pl.DataFrame(schema=OPEN_DEAL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Rep:
+    """A seat on the team. Reps already on the team have ``start_day == 0``; planned hires
+    start later with zero tenure. ``tenure_days`` is the tenure on ``start_day``."""
+
+    name: str
+    tenure_days: float = 365.0
+    start_day: float = 0.0
+    quota: float = 0.0
+
+    def __post_init__(self):
+        if self.tenure_days < 0 or self.start_day < 0 or self.quota < 0:
+            raise InputError("tenure, start day and quota must be ≥ 0", column=self.name)
+
+
+@dataclass(frozen=True)
+class Levers:
+    """Changes to the baseline; every default is neutral (docs/scenarios.md).
+
+    - ``prospecting``: × activity volume.      - ``opportunity_yield``: × activity→opportunity.
+    - ``win_rate``: × overall win rate, spread evenly over stages (p_s × m^(1/S), capped at 1).
+    - ``deal_size``: × new deals' size.         - ``cycle_time``: × every stage duration.
+    - ``marketing_pipeline``: × marketing-sourced arrivals.
+    - ``deal_hours``: hours per open deal per week (None: the model's).
+    - ``prune_stale_days``: drop open deals older than this in their stage at the start.
+    """
+
+    prospecting: float = 1.0
+    opportunity_yield: float = 1.0
+    win_rate: float = 1.0
+    deal_size: float = 1.0
+    cycle_time: float = 1.0
+    marketing_pipeline: float = 1.0
+    deal_hours: float | None = None
+    prune_stale_days: float | None = None
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            if not (isinstance(v, (int, float)) and math.isfinite(v)) or v < 0:
+                raise InputError(f"lever {f.name} must be a finite number ≥ 0, got {v!r}",
+                                 column=f.name)
+        if self.cycle_time == 0:
+            raise InputError("lever cycle_time must be > 0", column="cycle_time")
+
+    @property
+    def neutral(self) -> bool:
+        return self == Levers()
+
+    def apply(self, p: TrialParams) -> TrialParams:
+        """The trial's parameters with the levers applied (identity when neutral)."""
+        if self.neutral:
+            return p
+        s = max(len(p.conversion), 1)
+        m = self.win_rate ** (1.0 / s)
+        scale = self.cycle_time
+        return dataclasses.replace(
+            p,
+            conversion=tuple(min(1.0, c * m) for c in p.conversion),
+            advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
+            lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
+            sizes=tuple(d.scaled(self.deal_size) for d in p.sizes)
+            if self.deal_size != 1 else p.sizes,
+            per_rep_day=p.per_rep_day * self.prospecting,
+            opportunity_yield=min(1.0, p.opportunity_yield * self.opportunity_yield),
+            marketing_weekly=p.marketing_weekly * self.marketing_pipeline,
+        )
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """One scenario, ready to run: the model, who sells, what is open, for how long."""
+
+    model: Model
+    reps: tuple[Rep, ...]
+    start: dt.date
+    days: int = 91
+    open_deals: pl.DataFrame = field(default_factory=empty_open_deals)
+    levers: Levers = Levers()
+    fixed_parameters: bool = False
+    attrition: bool = True           # reps may leave (monthly hazard from the model)
+    backfill: bool = False           # a leaver's seat is refilled after hiring_lag_days
+    hiring_lag_days: float = 60.0
+    quota: float | None = None       # team quota for the horizon; None: sum of rep quotas
+
+    def __post_init__(self):
+        if self.days <= 0:
+            raise InputError(f"horizon must be at least one day, got {self.days}", column="days")
+        if not self.reps:
+            raise InputError("the team has no reps", column="reps")
+
+    @property
+    def weeks(self) -> int:
+        return math.ceil(self.days / 7)
+
+    @property
+    def team_quota(self) -> float:
+        return float(self.quota) if self.quota is not None else sum(r.quota for r in self.reps)
+
+    @property
+    def capacity(self):
+        cap = self.model.capacity
+        if self.levers.deal_hours is not None:
+            cap = dataclasses.replace(cap, deal_hours=self.levers.deal_hours)
+        return cap
+
+    def working_days(self) -> np.ndarray:
+        """Day offsets (0-based) of Mon–Fri days in the horizon."""
+        wd = np.array([(self.start + dt.timedelta(days=int(d))).weekday() < 5
+                       for d in range(self.days)])
+        return np.flatnonzero(wd)
+
+    def open_pipeline(self) -> pl.DataFrame:
+        """The open deals after ``prune_stale_days``."""
+        if self.levers.prune_stale_days is None:
+            return self.open_deals
+        return self.open_deals.filter(pl.col("age_days") <= self.levers.prune_stale_days)
+
+    def trial_params(self, rng: np.random.Generator) -> TrialParams:
+        """Draw (or take point) parameters for one trial and apply the levers.
+
+        The posterior draw consumes ``rng`` even with fixed parameters, so switching
+        ``fixed_parameters`` does not shift the other streams.
+        """
+        drawn = self.model.draw(rng)
+        p = self.model.point() if self.fixed_parameters else drawn
+        return self.levers.apply(p)
