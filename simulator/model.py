@@ -43,6 +43,8 @@ class BetaPosterior:
         return float(lo), float(hi)
 
     def draw(self, rng: np.random.Generator) -> float:
+        if self.alpha <= 0 or self.beta <= 0:  # a point mass at 0 or 1 (e.g. hand-edited)
+            return self.mean
         return float(rng.beta(self.alpha, self.beta))
 
 
@@ -388,6 +390,12 @@ def load(path: str | os.PathLike) -> Model:
     return loads(p.read_text(encoding="utf-8"), file=str(p))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
     p = Path(path)
@@ -397,6 +405,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

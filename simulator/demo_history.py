@@ -1,0 +1,554 @@
+"""Demo CRM history generated from known parameters ("truth"), to test calibration against.
+
+``generate`` plays docs/model.md forward over ``quarters`` quarters ending at ``as_of`` and
+returns the canonical frames (calibrate/history.py schemas) plus the ``Model`` it used, so a
+calibrator's estimates can be compared with the truth. docs/demo-data.md describes it.
+
+Speed matters (benchmarks calibrate a million generated deals), so each deal's whole path
+(outcome and duration of every stage) is drawn at creation in blocks, and the day loop works
+on arrays over reps; per-rep open-deal counts live in a (rep × day) difference array.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+                               STAGE_HISTORY_COLUMNS, History)
+
+from .distributions import Distribution, Exponential, Gamma, LogNormal, Weibull
+from .errors import InputError
+from .model import (ActivityModel, BetaPosterior, CapacityModel, Fitted, GammaPosterior,
+                    MarketingModel, Model, RepSnapshot, SegmentSize, StageModel, TeamModel,
+                    TrialParams)
+from .spec import DAYS_PER_MONTH
+
+# Pseudo-observations behind the truth's posteriors: large, so draws equal the truth.
+TRUTH_N = 1e9
+HIRING_LAG_DAYS = 45        # a leaver's seat is refilled this many days after the leaving day
+MAX_TENURE_DAYS = 20 * 365  # cap on the starting team's tenures
+CALL_SHARE = 0.6            # activities.csv splits each day's count into calls and emails
+MARKETING_PER_REP_WEEK = 0.7  # team marketing arrivals per week, per seat (≈ 27% of deals)
+DEFAULT_QUOTA = 300_000.0   # per rep per quarter
+_BLOCK = 1 << 15            # deal paths drawn per block
+
+
+# --- the default truth ---------------------------------------------------------------------------
+def _known(p: float) -> BetaPosterior:
+    return BetaPosterior(p * TRUTH_N, TRUTH_N - p * TRUTH_N)
+
+
+def _stage(name: str, p: float, advance: Distribution, lost: Distribution) -> StageModel:
+    return StageModel(name, _known(p), Fitted(advance), Fitted(lost))
+
+
+def _moment_gamma(mean: float, var: float) -> Gamma:
+    return Gamma(mean * mean / var, var / mean)
+
+
+def _cycle(stages: tuple[StageModel, ...]) -> StageModel:
+    """Created → won/lost as one step. Won and lost cycle times are sums of stage durations,
+    not a named family: they are stored as gammas with the exact mean and variance."""
+    p = [s.conversion.mean for s in stages]
+    adv = [(s.advance.dist.mean, float(s.advance.dist.frozen().var())) for s in stages]
+    lost = [(s.lost.dist.mean, float(s.lost.dist.frozen().var())) for s in stages]
+    win = math.prod(p)
+    won = _moment_gamma(sum(m for m, _ in adv), sum(v for _, v in adv))
+    # Lost cycle: a mixture over the stage where the deal is lost.
+    weights, means, second = [], [], []
+    reach, m_before, v_before = 1.0, 0.0, 0.0
+    for pk, (ma, va), (ml, vl) in zip(p, adv, lost):
+        weights.append(reach * (1 - pk))
+        m, v = m_before + ml, v_before + vl
+        means.append(m)
+        second.append(v + m * m)
+        reach, m_before, v_before = reach * pk, m_before + ma, v_before + va
+    w = np.array(weights) / sum(weights)
+    mean = float(w @ means)
+    lost_cycle = _moment_gamma(mean, float(w @ second) - mean * mean)
+    return _stage("created→closed", win, won, lost_cycle)
+
+
+def default_truth(as_of: dt.date, reps: int = 20) -> Model:
+    """The documented default parameters (docs/demo-data.md): a plausible B2B team.
+
+    ``reps`` only scales the team's weekly marketing arrivals (they are per team, not per
+    rep). The team snapshot (``team.reps``) is filled in by ``generate``.
+    """
+    stages = (
+        _stage("Qualify", 0.55, Gamma(2.0, 3.0), Exponential(4.0)),
+        _stage("Discover", 0.60, LogNormal(9.0, 0.6), Weibull(1.2, 7.0)),
+        _stage("Propose", 0.65, Weibull(1.5, 16.0), LogNormal(8.0, 0.7)),
+        _stage("Negotiate", 0.75, LogNormal(21.0, 0.45), Gamma(2.5, 5.0)),
+    )
+    segments = (("SMB", 0.55, LogNormal(12_000.0, 0.6)),
+                ("Mid-Market", 0.33, LogNormal(45_000.0, 0.55)),
+                ("Enterprise", 0.12, LogNormal(160_000.0, 0.7)))
+    y = 0.035
+    weekly = MARKETING_PER_REP_WEEK * reps
+    return Model(
+        as_of=as_of,
+        stages=stages,
+        cycle=_cycle(stages),
+        deal_size=tuple(SegmentSize(n, share * TRUTH_N, Fitted(d)) for n, share, d in segments),
+        activities=ActivityModel(per_rep_day=12.0, dispersion=3.0, rep_sigma=0.3, log_cov=(),
+                                 opportunity_yield=_known(y),
+                                 lag=Fitted(Gamma(2.0, 1.5))),
+        marketing=MarketingModel(GammaPosterior(weekly * TRUTH_N, TRUTH_N)),
+        team=TeamModel(ramp_months=3.0, ramp_months_sd=0.0,
+                       attrition=GammaPosterior(0.025 * TRUTH_N, TRUTH_N),
+                       quota=DEFAULT_QUOTA, calibrated=True),
+        capacity=CapacityModel(week_hours=40.0, deal_hours=2.0, free_deals=12.0, floor=0.2),
+        source="simulator.demo_history",
+        notes=("truth: generated parameters",),
+    )
+
+
+# --- the result ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DemoHistory:
+    """Generated history (calibrate/history.py schemas) and the truth that generated it.
+
+    ``multipliers`` (owner, multiplier) holds each rep's drawn activity multiplier, which no
+    CSV records. ``start`` is the first day of the history, ``as_of`` its last.
+    """
+
+    opportunities: pl.DataFrame
+    stage_history: pl.DataFrame
+    activities: pl.DataFrame
+    reps: pl.DataFrame
+    truth: Model
+    stages: tuple[str, ...]
+    start: dt.date
+    as_of: dt.date
+    multipliers: pl.DataFrame
+
+    def to_history(self) -> History:
+        return History(opportunities=self.opportunities, stages=self.stages,
+                       stage_history=self.stage_history, activities=self.activities,
+                       reps=self.reps, source="simulator.demo_history")
+
+    def csv_texts(self) -> dict[str, str]:
+        """File name -> CSV text of the four canonical files (ISO dates, empty = none)."""
+        return {"opportunities.csv": self.opportunities.write_csv(),
+                "stage_history.csv": self.stage_history.write_csv(),
+                "activities.csv": self.activities.write_csv(),
+                "reps.csv": self.reps.write_csv()}
+
+    def summary(self) -> dict:
+        status = self.opportunities["status"]
+        hired = self.reps.filter(pl.col("hired") >= self.start).height
+        left = self.reps["left"].is_not_null().sum()
+        return {"start": self.start, "as_of": self.as_of,
+                "opportunities": self.opportunities.height,
+                "won": int((status == "won").sum()), "lost": int((status == "lost").sum()),
+                "open": int((status == "open").sum()),
+                "stage_history_rows": self.stage_history.height,
+                "activity_rows": self.activities.height,
+                "reps": self.reps.height, "reps_hired": hired, "reps_left": int(left),
+                "reps_active": self.reps.height - int(left)}
+
+
+# --- generation ----------------------------------------------------------------------------------
+def history_start(as_of: dt.date, quarters: int) -> dt.date:
+    """First day of a history of ``quarters`` quarters (3 calendar months each) ending on
+    ``as_of``: 2024-10-01 for 8 quarters to 2026-09-30."""
+    nxt = as_of + dt.timedelta(days=1)
+    months = nxt.year * 12 + nxt.month - 1 - 3 * quarters
+    y, m = divmod(months, 12)
+    if y < 1:
+        raise InputError(f"{quarters} quarters before {as_of} is before year 1",
+                         column="quarters", expected="fewer quarters")
+    return dt.date(y, m + 1, min(nxt.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def history_days(as_of: dt.date, quarters: int) -> int:
+    """Days in the history window (what ``generate`` reports to ``progress``)."""
+    return (as_of - history_start(as_of, quarters)).days + 1
+
+
+def generate(rng=None, *, reps: int = 20, quarters: int = 8,
+             as_of: dt.date = dt.date(2026, 9, 30), truth: Model | None = None,
+             progress: Callable[[int], None] | None = None) -> DemoHistory:
+    """Generate ``quarters`` quarters of CRM history ending on ``as_of`` for ``reps`` seats.
+
+    ``truth=None`` uses ``default_truth(as_of, reps)``; otherwise the given model's point
+    estimates. ``progress(n)`` is called as days are simulated.
+    """
+    if not isinstance(reps, (int, np.integer)) or reps < 1:
+        raise InputError(f"need at least one rep, got {reps!r}", column="reps")
+    if not isinstance(quarters, (int, np.integer)) or quarters < 1:
+        raise InputError(f"need at least one quarter, got {quarters!r}", column="quarters")
+    if not isinstance(as_of, dt.date):
+        raise InputError(f"as-of must be a date, got {as_of!r}", column="as_of")
+    rng = np.random.default_rng(rng)
+    truth = default_truth(as_of, reps) if truth is None else truth
+    p = truth.point()
+    start = history_start(as_of, quarters)
+    days = history_days(as_of, quarters)
+    team_rng, activity_rng, deal_rng, marketing_rng = rng.spawn(4)
+
+    team = _draw_team(team_rng, p, reps, days)
+    deals = _Paths(deal_rng, p)
+    sim = _Simulation(p, truth.capacity, team, deals, start, days)
+    sim.run(activity_rng, marketing_rng, progress)
+    return _assemble(sim, truth, p, start, as_of, days)
+
+
+@dataclass
+class _Team:
+    hire: np.ndarray        # day hired (int; < 0 for the team already there at the start)
+    leave: np.ndarray       # continuous leaving time (inf: never)
+    multiplier: np.ndarray  # rep-to-rep variation, LogNormal(median 1, rep_sigma)
+    names: list[str]
+
+
+def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int) -> _Team:
+    """Seats filled at the start with steady-state tenures, leaving at the attrition hazard
+    and refilled ``HIRING_LAG_DAYS`` after the leaving day (docs/model.md §2)."""
+    mean_stay = DAYS_PER_MONTH / p.attrition_monthly if p.attrition_monthly > 0 else math.inf
+    # Under a constant hazard, tenures of a team in steady state are exponential too
+    # (capped, so that a near-zero hazard cannot date hires centuries back).
+    tenure = np.floor(np.minimum(rng.exponential(min(mean_stay, MAX_TENURE_DAYS), seats),
+                                 MAX_TENURE_DAYS))
+    hire = [-tenure]
+    leave = [_stays(rng, mean_stay, seats)]
+    while True:
+        refill = np.floor(leave[-1]) + HIRING_LAG_DAYS
+        refill = np.sort(refill[refill < days])
+        if refill.size == 0:
+            break
+        hire.append(refill)
+        leave.append(refill + _stays(rng, mean_stay, refill.size))
+    hire_all = np.concatenate(hire).astype(np.int64)
+    leave_all = np.concatenate(leave)
+    multiplier = np.exp(p.rep_sigma * rng.standard_normal(hire_all.size))
+    width = max(4, len(str(hire_all.size)))
+    names = [f"rep{i + 1:0{width}d}" for i in range(hire_all.size)]
+    return _Team(hire_all, leave_all, multiplier, names)
+
+
+def _stays(rng, mean_stay, n):
+    return rng.exponential(mean_stay, n) if math.isfinite(mean_stay) else np.full(n, np.inf)
+
+
+class _Paths:
+    """Every deal's whole path, drawn at creation in blocks: deal ``i`` gets path ``i``.
+
+    A path is the deal's segment and amount, the last stage it enters (``last``), whether it
+    is won, its entry time into each stage and its closing time, relative to creation.
+    """
+
+    def __init__(self, rng: np.random.Generator, p: TrialParams):
+        self.rng, self.p = rng, p
+        self.blocks: list[dict] = []
+        self.n = 0          # paths handed out
+        self.drawn = 0      # paths drawn
+        self.close_all = np.zeros(0)
+
+    def take(self, n: int) -> np.ndarray:
+        """Indices of the next ``n`` paths (their closing offsets are ``close_all[idx]``)."""
+        while self.drawn < self.n + n:
+            self._draw_block()
+        idx = np.arange(self.n, self.n + n)
+        self.n += n
+        return idx
+
+    def _draw_block(self):
+        rng, p, b = self.rng, self.p, _BLOCK
+        s = len(p.conversion)
+        seg = np.searchsorted(np.cumsum(p.segment_probs), rng.random(b) * sum(p.segment_probs),
+                              side="right").clip(0, len(p.sizes) - 1)
+        amount = np.empty(b)
+        for k, size in enumerate(p.sizes):
+            mask = seg == k
+            amount[mask] = size.sample(rng, int(mask.sum()))
+        u = rng.random((b, s))
+        adv = np.column_stack([d.sample(rng, b) for d in p.advance])
+        lost = np.column_stack([d.sample(rng, b) for d in p.lost])
+        advances = u < np.asarray(p.conversion)
+        won = advances.all(axis=1)
+        last = np.where(won, s - 1, np.argmin(advances, axis=1))
+        entry = np.zeros((b, s))
+        entry[:, 1:] = np.cumsum(adv[:, :-1], axis=1)
+        rows = np.arange(b)
+        close = entry[rows, last] + np.where(won, adv[rows, last], lost[rows, last])
+        self.blocks.append({"segment": seg.astype(np.int16), "amount": np.round(amount),
+                            "last": last.astype(np.int16), "won": won, "entry": entry,
+                            "close": close})
+        self.close_all = np.concatenate([self.close_all, close])
+        self.drawn += b
+
+    def arrays(self) -> dict:
+        """The handed-out paths as one set of arrays."""
+        if not self.blocks:
+            self._draw_block()   # no deals at all: still give arrays of the right shape
+        return {k: np.concatenate([blk[k] for blk in self.blocks])[: self.n]
+                for k in self.blocks[0]}
+
+
+class _Simulation:
+    """The day loop of docs/model.md §2–§4 over the history window (day 0 = ``start``)."""
+
+    def __init__(self, p: TrialParams, capacity: CapacityModel, team: _Team, paths: _Paths,
+                 start: dt.date, days: int):
+        self.p, self.capacity, self.team, self.paths = p, capacity, team, paths
+        self.days = days
+        self.working = np.array([(start + dt.timedelta(days=d)).weekday() < 5
+                                 for d in range(days)])
+        n_reps = team.hire.size
+        # diff[r, k]: change in rep r's open deals at the start of day k (column ``days``
+        # collects everything at or after the end of the window).
+        self.diff = np.zeros((n_reps, days + 1), dtype=np.int32)
+        cap = 1024
+        self.owner = np.zeros(cap, dtype=np.int64)
+        self.created = np.zeros(cap)
+        self.end = np.zeros(cap)
+        self.marketing = np.zeros(cap, dtype=bool)
+        self.alive = np.zeros(0, dtype=np.int64)   # deals that may still be open
+        self.pending = np.zeros(0, dtype=np.int64)  # leads due after their rep has left
+        self.activity_log: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+
+    # -- deals -------------------------------------------------------------------------------
+    def _add_deals(self, owners: np.ndarray, times: np.ndarray, marketing: bool) -> np.ndarray:
+        idx = self.paths.take(owners.size)
+        if idx.size == 0:
+            return idx
+        top = idx[-1] + 1
+        if top > self.owner.size:
+            grow = max(top, 2 * self.owner.size)
+            self.owner = np.resize(self.owner, grow)
+            self.created = np.resize(self.created, grow)
+            self.end = np.resize(self.end, grow)
+            self.marketing = np.resize(self.marketing, grow)
+        self.owner[idx] = owners
+        self.created[idx] = times
+        self.end[idx] = times + self.paths.close_all[idx]
+        self.marketing[idx] = marketing
+        self._count(owners, times, self.end[idx], +1)
+        self.alive = np.concatenate([self.alive, idx])
+        return idx
+
+    def _count(self, owners, begin, end, sign):
+        """Add ``sign`` to each owner's open count on the days [ceil(begin), ceil(end))."""
+        k0 = np.minimum(np.ceil(begin), self.days).astype(np.int64)
+        k1 = np.minimum(np.ceil(end), self.days).astype(np.int64)
+        np.add.at(self.diff, (owners, k0), sign)
+        np.add.at(self.diff, (owners, k1), -sign)
+
+    def _active(self, t: float) -> np.ndarray:
+        return (self.team.hire <= t) & (self.team.leave > t)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, activity_rng, marketing_rng, progress):
+        team = self.team
+        arrivals = self._marketing_arrivals(marketing_rng)
+        day_of_arrival = np.floor(arrivals[0]).astype(np.int64)
+        bounds = np.searchsorted(day_of_arrival, np.arange(self.days + 1))
+        order = np.argsort(team.leave, kind="stable")
+        leaves = order[team.leave[order] < self.days]
+        next_leave = 0
+        open_now = np.zeros(team.hire.size, dtype=np.int64)
+        for d in range(self.days):
+            open_now += self.diff[:, d]
+            lo, hi = bounds[d], bounds[d + 1]
+            if hi > lo:
+                self._assign_marketing(arrivals[0][lo:hi], arrivals[1][lo:hi], d)
+            if self.working[d]:
+                self._prospect(activity_rng, d, open_now)
+            # Today's leavers and leads arriving for reps who have left, in time order.
+            events = []
+            while next_leave < leaves.size and team.leave[leaves[next_leave]] < d + 1:
+                r = leaves[next_leave]
+                events.append((team.leave[r], 0, r))
+                next_leave += 1
+            due = self.created[self.pending] < d + 1
+            events += [(self.created[i], 1, i) for i in self.pending[due]]
+            self.pending = self.pending[~due]
+            for _, kind, x in sorted(events):
+                self._reassign(x) if kind == 0 else self._adopt(x)
+            self.alive = self.alive[self.end[self.alive] > d + 1]
+            if progress is not None:
+                progress(1)
+
+    def _marketing_arrivals(self, rng):
+        """Times of Poisson(weekly) arrivals per week, uniform in the week, and one uniform
+        each to pick the rep (docs/model.md §4)."""
+        weeks = math.ceil(self.days / 7)
+        k = rng.poisson(self.p.marketing_weekly, weeks)
+        t = np.repeat(7.0 * np.arange(weeks), k) + 7.0 * rng.random(int(k.sum()))
+        pick = rng.random(t.size)
+        order = np.argsort(t, kind="stable")
+        t, pick = t[order], pick[order]
+        keep = t < self.days
+        return t[keep], pick[keep]
+
+    def _assign_marketing(self, times, picks, d):
+        # The active set only changes inside a day when someone leaves (hires are whole days).
+        base = (self.team.hire <= d) & (self.team.leave > d)
+        cuts = np.sort(self.team.leave[base & (self.team.leave < d + 1)])
+        seg = np.searchsorted(cuts, times, side="left")
+        owners = np.full(times.size, -1)
+        for j in np.unique(seg):
+            active = np.flatnonzero(base & (self.team.leave > (cuts[j - 1] if j else d)))
+            if active.size:
+                m = seg == j
+                owners[m] = active[(picks[m] * active.size).astype(np.int64)]
+        keep = owners >= 0    # nobody active: the lead is dropped
+        self._add_deals(owners[keep], times[keep], marketing=True)
+
+    def _prospect(self, rng, d, open_now):
+        p, team = self.p, self.team
+        who = np.flatnonzero(self._active(d))   # a rep acts at the start of the day
+        if who.size == 0:
+            return
+        tenure = (d - team.hire[who]) / DAYS_PER_MONTH
+        ramp = np.clip(tenure / p.ramp_months, 0.0, 1.0) if p.ramp_months > 0 else 1.0
+        mu = p.per_rep_day * team.multiplier[who] * ramp * self.capacity.share(open_now[who])
+        if math.isinf(p.dispersion):
+            acts = rng.poisson(mu)
+        else:
+            acts = rng.negative_binomial(p.dispersion, p.dispersion / (p.dispersion + mu))
+        calls = rng.binomial(acts, CALL_SHARE)
+        self.activity_log.append((who, d, calls, acts - calls))
+        made = rng.binomial(acts, p.opportunity_yield)
+        n = int(made.sum())
+        if n:
+            owners = np.repeat(who, made)
+            idx = self._add_deals(owners, d + 0.5 + p.lag.sample(rng, n), marketing=False)
+            late = self.created[idx] > team.leave[owners]
+            self.pending = np.concatenate([self.pending, idx[late]])
+
+    def _reassign(self, r: int):
+        """Rep ``r`` leaves: its open deals pass on (docs/model.md §2)."""
+        t = self.team.leave[r]
+        a = self.alive
+        mine = a[(self.owner[a] == r) & (self.created[a] <= t) & (self.end[a] > t)]
+        self._hand_over(mine, r, t, np.full(mine.size, math.floor(t) + 1.0))
+
+    def _adopt(self, i: int):
+        """A lead is created after its rep left: it passes on by the same rule."""
+        t = self.created[i]
+        self._hand_over(np.array([i]), int(self.owner[i]), t, np.array([t]))
+
+    def _hand_over(self, deals: np.ndarray, r: int, t: float, begin: np.ndarray):
+        """``deals`` of rep ``r`` pass at time ``t`` to the active rep with the fewest open
+        deals (ties: lowest index); with nobody active they stay with ``r`` and still close.
+        ``begin``: when each deal starts counting for the new owner."""
+        active = self._active(t)
+        active[r] = False
+        candidates = np.flatnonzero(active)
+        if deals.size == 0 or candidates.size == 0:
+            return
+        a = self.alive
+        is_open = (self.created[a] <= t) & (self.end[a] > t)
+        counts = np.bincount(self.owner[a[is_open]], minlength=self.team.hire.size)
+        q = candidates[np.argmin(counts[candidates])]
+        self._count(np.full(deals.size, r), begin, self.end[deals], -1)
+        self._count(np.full(deals.size, q), begin, self.end[deals], +1)
+        self.owner[deals] = q
+
+
+# --- frames --------------------------------------------------------------------------------------
+def _dates(start: dt.date, offsets: np.ndarray) -> pl.Series:
+    epoch = (start - dt.date(1970, 1, 1)).days
+    return pl.Series(np.asarray(offsets, dtype=np.int64) + epoch, dtype=pl.Int32).cast(pl.Date)
+
+
+def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
+    return pl.Series(list(labels), dtype=pl.String).gather(np.asarray(codes, dtype=np.int64))
+
+
+def _assemble(sim: _Simulation, truth: Model, p: TrialParams, start: dt.date,
+              as_of: dt.date, days: int) -> DemoHistory:
+    team, paths = sim.team, sim.paths.arrays()
+    stages = truth.stage_names
+    n_all = sim.paths.n
+    created = sim.created[:n_all]
+    keep = np.flatnonzero(created < days)           # leads still in their lag are dropped
+    keep = keep[np.argsort(created[keep], kind="stable")]
+    c = created[keep]
+    entry = c[:, None] + paths["entry"][keep]
+    last = paths["last"][keep].astype(np.int64)
+    entered = (np.arange(len(stages))[None, :] <= last[:, None]) & (entry < days)
+    n_entered = entered.sum(axis=1)
+    close = c + paths["close"][keep]
+    closed = close < days
+    status = np.where(closed, np.where(paths["won"][keep], 1, 2), 0)   # open, won, lost
+    n = keep.size
+    width = max(7, len(str(n)))
+    ids = pl.select((pl.lit("OPP-") + pl.int_range(1, n + 1).cast(pl.String).str.zfill(width))
+                    .alias("opportunity_id")).to_series()
+    names = pl.Series(team.names, dtype=pl.String)
+    seg_names = pl.Series(list(p.segments), dtype=pl.String)
+    stage_names = pl.Series(list(stages), dtype=pl.String)
+    closed_day = np.where(closed, np.floor(close), 0)
+    opportunities = pl.DataFrame({
+        "opportunity_id": ids,
+        "owner": names.gather(sim.owner[keep]),
+        "created": _dates(start, np.floor(c)),
+        "stage": stage_names.gather(n_entered - 1),
+        "status": _labels(("open", "won", "lost"), status),
+        "closed": _dates(start, closed_day),
+        "amount": pl.Series(paths["amount"][keep], dtype=pl.Float64),
+        "segment": seg_names.gather(paths["segment"][keep].astype(np.int64)),
+        "source": _labels(("outbound", "marketing"), sim.marketing[keep]),
+    }).with_columns(pl.when(pl.Series(closed)).then(pl.col("closed")).otherwise(None)
+                    .alias("closed"))
+    row, col = np.nonzero(entered)                   # row-major: by deal, then stage
+    stage_history = pl.DataFrame({
+        "opportunity_id": ids.gather(row),
+        "stage": stage_names.gather(col),
+        "entered": _dates(start, np.floor(entry[row, col])),
+    })
+    activities = _activities(sim, names, start)
+    listed = np.flatnonzero(team.hire < days)
+    left = team.leave[listed] < days
+    reps = pl.DataFrame({
+        "owner": names.gather(listed),
+        "hired": _dates(start, team.hire[listed]),
+        "left": _dates(start, np.floor(np.where(left, team.leave[listed], 0.0))),
+        "quota": pl.Series(np.full(listed.size, truth.team.quota), dtype=pl.Float64),
+    }).with_columns(pl.when(pl.Series(left)).then(pl.col("left")).otherwise(None).alias("left"))
+    multipliers = pl.DataFrame({"owner": names.gather(listed),
+                                "multiplier": team.multiplier[listed]})
+    on_team = listed[~left]
+    snapshot = tuple(RepSnapshot(team.names[i], start + dt.timedelta(days=int(team.hire[i])),
+                                 truth.team.quota) for i in on_team)
+    n_marketing = int(sim.marketing[keep].sum())
+    truth = dataclasses.replace(
+        truth, as_of=as_of, n_opportunities=n,
+        team=dataclasses.replace(truth.team, reps=snapshot),
+        marketing=dataclasses.replace(truth.marketing, share=n_marketing / n if n else 0.0))
+    return DemoHistory(
+        opportunities=opportunities.cast(OPPORTUNITY_COLUMNS),
+        stage_history=stage_history.cast(STAGE_HISTORY_COLUMNS),
+        activities=activities.cast(ACTIVITY_COLUMNS),
+        reps=reps.cast(REP_COLUMNS),
+        truth=truth, stages=stages, start=start, as_of=as_of, multipliers=multipliers)
+
+
+def _activities(sim: _Simulation, names: pl.Series, start: dt.date) -> pl.DataFrame:
+    if not sim.activity_log:
+        return pl.DataFrame(schema=ACTIVITY_COLUMNS)
+    who = np.concatenate([w for w, _, _, _ in sim.activity_log])
+    day = np.concatenate([np.full(w.size, d) for w, d, _, _ in sim.activity_log])
+    calls = np.concatenate([x for _, _, x, _ in sim.activity_log])
+    emails = np.concatenate([x for _, _, _, x in sim.activity_log])
+    n = who.size
+    # One row per rep per working day per kind, zero counts included: a row says the rep
+    # was on the team that day.
+    return pl.DataFrame({
+        "owner": names.gather(np.repeat(who, 2)),
+        "date": _dates(start, np.repeat(day, 2)),
+        "kind": _labels(("call", "email"), np.tile([0, 1], n)),
+        "count": pl.Series(np.column_stack([calls, emails]).ravel(), dtype=pl.Int64),
+    })
