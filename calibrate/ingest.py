@@ -1,0 +1,927 @@
+"""Read CRM history (CSV or Parquet) into a validated ``History``; cut it at an as-of date.
+
+docs/formats.md describes the files, the normalisation rules and the error messages. Every
+check is a vectorised polars expression: the first offending row is reported (rows are
+numbered as a spreadsheet shows them: header = row 1, first data row = row 2) together with
+how many other rows share the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from simulator.errors import InputError
+
+from . import formats
+from .formats import ROW, TERMINAL_STAGES, squash
+from .history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, STAGE_HISTORY_COLUMNS,
+                      History)
+
+FORMATS = ("canonical", "maven")
+OPTIONAL_FILES = ("stage_history", "activities", "reps")
+EXTENSIONS = (".csv", ".parquet")
+# ISO date, optionally with a time and zone (the time is dropped: dates are days).
+_ISO = (r"^\d{4}-\d{1,2}-\d{1,2}"
+        r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_TIME_TAILS = (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
+_THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
+
+
+def _n(count: int, plural: str) -> str:
+    """``_n(1, "open deals")`` -> "1 open deal"; ``_n(3, "opportunities")`` -> "3 opportunities"."""
+    if count == 1:
+        plural = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
+    return f"{count:,} {plural}"
+
+
+# --- which files ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryFiles:
+    """The files a history is read from (None: not given and not found)."""
+
+    opportunities: Path
+    stage_history: Path | None = None
+    activities: Path | None = None
+    reps: Path | None = None
+    products: Path | None = None  # Maven only
+    format: str = "canonical"
+
+    def as_dict(self) -> dict[str, str | None]:
+        keys = ("opportunities", *OPTIONAL_FILES) + (("products",) if self.products else ())
+        return {k: (str(getattr(self, k)) if getattr(self, k) else None) for k in keys}
+
+
+def _in_folder(folder: Path, stem: str) -> Path | None:
+    found = [folder / f"{stem}{ext}" for ext in EXTENSIONS if (folder / f"{stem}{ext}").is_file()]
+    if len(found) > 1:
+        raise InputError(f"both {found[0].name} and {found[1].name} exist", file=str(folder),
+                         expected="one of them (or name the file explicitly)")
+    return found[0] if found else None
+
+
+def _given(path: str | os.PathLike | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} file not found", file=str(p), expected="an existing CSV or "
+                         "Parquet file")
+    return p
+
+
+def find_files(path: str | os.PathLike, *, format: str = "canonical",
+               stage_history: str | os.PathLike | None = None,
+               activities: str | os.PathLike | None = None,
+               reps: str | os.PathLike | None = None) -> HistoryFiles:
+    """Locate the files: ``path`` is a folder (``opportunities.csv|parquet`` and the optional
+    ``stage_history``, ``activities``, ``reps`` beside it) or one opportunities file (then only
+    the keyword files are read). Keyword files override what the folder holds."""
+    fmt = str(format).lower()
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {format!r}", column="--format",
+                         expected=" or ".join(FORMATS))
+    p = Path(path)
+    if not p.exists():
+        raise InputError("history not found", file=str(p),
+                         expected="a folder or an opportunities CSV/Parquet file")
+    folder = p if p.is_dir() else None
+    found: dict[str, Path | None] = {}
+    products = None
+    if fmt == "maven":
+        base = p if p.is_dir() else p.parent
+        opps = base / "sales_pipeline.csv" if p.is_dir() else p
+        products = base / "products.csv"
+        for f in (opps, products):
+            if not f.is_file():
+                raise InputError(f"{f.name} not found", file=str(base),
+                                 expected="the Maven CRM folder (sales_pipeline.csv, products.csv)")
+        folder = None  # the Maven folder holds no canonical optional files
+    elif folder is not None:
+        opps = _in_folder(folder, "opportunities")
+        if opps is None:
+            present = sorted(x.name for x in folder.iterdir())[:12]
+            hint = " or --format maven for the Maven sample" if "sales_pipeline.csv" in \
+                present else ""
+            raise InputError("no opportunities.csv or opportunities.parquet in the folder; it "
+                             "has: " + (", ".join(present) or "nothing"), file=str(p),
+                             expected=f"a history folder (docs/formats.md){hint}")
+    else:
+        opps = p
+    for name, given in (("stage_history", stage_history), ("activities", activities),
+                        ("reps", reps)):
+        found[name] = _given(given, name.replace("_", " ")) or (
+            _in_folder(folder, name) if folder is not None else None)
+    return HistoryFiles(opportunities=opps, products=products, format=fmt, **found)
+
+
+# --- reading one table ----------------------------------------------------------------------------
+def _csv_problem(path: Path) -> tuple[int | None, str]:
+    """Where a CSV that polars refused goes wrong (only runs on that error path)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1, "the file is not UTF-8 text"
+    row = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            header: list[str] = []
+            for record in reader:
+                row += 1
+                if row == 1:
+                    header = record
+                elif len(record) > len(header):
+                    return row, f"{len(record)} fields where the header has {len(header)}"
+        except csv.Error as exc:
+            return row + 1, f"malformed CSV ({exc})"
+    return None, "malformed CSV"
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """One CSV (all columns as text) or Parquet file, with ``__row`` = spreadsheet row.
+
+    Blank lines are dropped. A file without data rows gives an empty frame (the caller
+    decides whether that is an error); an unreadable file raises ``InputError``.
+    """
+    file = str(path)
+    if path.suffix.lower() in (".xlsx", ".xls", ".numbers", ".ods"):
+        raise InputError("spreadsheet files are not read", file=file,
+                         expected="the sheet exported as CSV (UTF-8, comma-separated)")
+    try:
+        if path.stat().st_size == 0:
+            return pl.DataFrame({ROW: []}, schema={ROW: pl.Int64})
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror})", file=file) from None
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several kinds; all mean "not readable"
+            raise InputError(f"cannot read Parquet file: {str(exc).splitlines()[0]}", file=file,
+                             expected="a Parquet file") from None
+        df = df.with_row_index(ROW, offset=2)
+    else:
+        try:
+            df = pl.read_csv(path, infer_schema=False, row_index_name=ROW, row_index_offset=2,
+                             raise_if_empty=False)
+        except OSError as exc:
+            raise InputError(f"cannot read the file ({exc.strerror})", file=file) from None
+        except pl.exceptions.PolarsError as exc:
+            row, what = _csv_problem(path)
+            if row is None:
+                what = f"cannot read CSV: {str(exc).splitlines()[0]}"
+            raise InputError(what, file=file, row=row,
+                             expected="a comma-separated UTF-8 file with one header row") from None
+        df = df.rename({c: c.strip() for c in df.columns if c != c.strip()})
+    df = df.with_columns(pl.col(ROW).cast(pl.Int64))
+    data_cols = [c for c in df.columns if c != ROW]
+    if data_cols and df.height:
+        df = df.filter(~pl.all_horizontal(pl.col(data_cols).is_null()))  # blank lines
+    return df
+
+
+# --- value parsing (vectorised) -------------------------------------------------------------------
+def _text(df: pl.DataFrame, col: str) -> pl.Expr:
+    """Trimmed text; empty -> null. Typed (Parquet) columns are cast to text."""
+    if col not in df.columns:
+        return pl.lit(None, pl.String)
+    dtype = df.schema[col]
+    if dtype == pl.String:
+        e = pl.col(col).str.strip_chars()
+        return pl.when(e.str.len_chars() > 0).then(e)
+    return pl.col(col).cast(pl.String)
+
+
+def _fast_or_full(text: pl.Series, fast: pl.Expr, full: pl.Expr) -> pl.Series:
+    """``fast`` parse of ``text`` (column "t"); ``full`` rules fill in only if it missed any."""
+    frame = pl.DataFrame({"t": text})
+    out = frame.select(fast.alias("v")).to_series()
+    if (out.is_null() & text.is_not_null()).any():
+        out = frame.select(pl.coalesce(fast, full).alias("v")).to_series()
+    return out
+
+
+def _date(df: pl.DataFrame, col: str, date_format: str | None) -> pl.Series:
+    """A date column: ISO text by default, ``date_format`` (strftime) if given; a time after
+    the date is dropped. Unreadable values become null (the caller reports them)."""
+    if col not in df.columns:
+        return pl.Series(col, [None] * df.height, dtype=pl.Date)
+    dtype = df.schema[col]
+    if dtype == pl.Date:
+        return df[col]
+    if isinstance(dtype, pl.Datetime):
+        return df[col].dt.date()
+    if dtype != pl.String:
+        return pl.Series(col, [None] * df.height, dtype=pl.Date)
+    text = df.select(_text(df, col)).to_series()
+    t = pl.col("t")
+    if date_format:
+        tails = [date_format + tail for tail in _TIME_TAILS
+                 if "%H" not in date_format and "%I" not in date_format]
+        return _fast_or_full(text, t.str.to_datetime(date_format, strict=False).dt.date(),
+                             pl.coalesce([t.str.to_datetime(f, strict=False).dt.date()
+                                          for f in tails] or [pl.lit(None, pl.Date)]))
+    day = t.str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})").str.to_date("%Y-%m-%d", strict=False)
+    return _fast_or_full(text, t.str.to_date("%Y-%m-%d", strict=False),
+                         pl.when(t.str.contains(_ISO)).then(day))
+
+
+def _number(df: pl.DataFrame, col: str) -> pl.Series:
+    """A number: plain, with a leading currency symbol, or with thousands commas."""
+    if col not in df.columns:
+        return pl.Series(col, [None] * df.height, dtype=pl.Float64)
+    dtype = df.schema[col]
+    if dtype.is_numeric():
+        return df[col].cast(pl.Float64)
+    text = df.select(_text(df, col)).to_series()
+    t = pl.col("t").str.replace(r"^([-+]?)\s*[$€£]\s*", "${1}")
+    t = pl.when(t.str.contains(_THOUSANDS)).then(t.str.replace_all(",", "")).otherwise(t)
+    return _fast_or_full(text, pl.col("t").cast(pl.Float64, strict=False),
+                         t.cast(pl.Float64, strict=False))
+
+
+def _date_expected(date_format: str | None) -> str:
+    return f"a date in the format {date_format}" if date_format else \
+        "an ISO date such as 2024-03-31"
+
+
+@dataclass(frozen=True)
+class _Check:
+    """Rows where ``bad`` holds are an error in ``column``."""
+
+    bad: pl.Expr
+    column: str
+    message: Callable[[dict], str]
+    expected: str
+
+
+def _fail_first(df: pl.DataFrame, check: _Check, *, file: str) -> None:
+    """Raise for the first row where the check fails, saying how many more rows share it."""
+    hits = df.filter(check.bad.fill_null(False))
+    if hits.height == 0:
+        return
+    first = hits.row(0, named=True)
+    text = check.message(first)
+    if hits.height > 1:
+        text += f" ({hits.height - 1:,} more row{'s' if hits.height > 2 else ''} like it)"
+    raise InputError(text, file=file, row=first[ROW], column=check.column,
+                     expected=check.expected)
+
+
+def _run_checks(df: pl.DataFrame, checks: list[_Check], *, file: str) -> None:
+    """All checks in one pass; the first failing one (in list order) is raised."""
+    if not checks or df.height == 0:
+        return
+    failed = df.select([c.bad.fill_null(False).any().alias(str(i))
+                        for i, c in enumerate(checks)]).row(0)
+    for check, bad in zip(checks, failed):
+        if bad:
+            _fail_first(df, check, file=file)
+
+
+def _date_checks(col: str, source: str, date_format: str | None, *, required: bool = True,
+                 what: str = "") -> list[_Check]:
+    """Missing (if required) and unreadable dates; the frame holds ``{col}_raw`` and ``col``."""
+    raw, parsed = pl.col(f"{col}_raw"), pl.col(col)
+    expected = _date_expected(date_format)
+    checks = [_Check(raw.is_null(), source, lambda r: f"missing {what or col} date", expected)]
+    return (checks if required else []) + [
+        _Check(raw.is_not_null() & parsed.is_null(), source,
+               lambda r: f"cannot read date {r[f'{col}_raw']!r}", expected)]
+
+
+def _duplicates(w: pl.DataFrame, key: str, *, file: str, column: str, what: str) -> None:
+    """Raise naming the first two rows that share a ``key`` value."""
+    dup = w.filter(pl.col(key).is_duplicated())
+    if dup.height == 0:
+        return
+    first = dup.row(0, named=True)
+    rows = dup.filter(pl.col(key) == first[key])[ROW].to_list()
+    others = dup[key].n_unique() - 1
+    raise InputError(f"duplicate {what} {first[key]!r} at rows {rows[0]} and {rows[1]}"
+                     + (f" ({others:,} more duplicated value{'s' if others > 1 else ''})"
+                        if others else ""), file=file, row=rows[0], column=column,
+                     expected=f"each {what} once")
+
+
+# --- opportunities --------------------------------------------------------------------------------
+def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
+                   date_format: str | None, status_from_stage: bool
+                   ) -> tuple[pl.DataFrame, list[str]]:
+    """Validate and normalise; returns the canonical frame (plus ``__row``) and notes."""
+    notes: list[str] = []
+    src = lambda c: names.get(c, c)  # noqa: E731 - the column as the file spells it
+    w = raw.select(
+        ROW,
+        _text(raw, "opportunity_id").alias("opportunity_id"),
+        _text(raw, "owner").alias("owner"),
+        _text(raw, "created").alias("created_raw"),
+        pl.lit(_date(raw, "created", date_format)).alias("created"),
+        _text(raw, "stage").alias("stage"),
+        _text(raw, "status").alias("status_raw"),
+        _text(raw, "closed").alias("closed_raw"),
+        pl.lit(_date(raw, "closed", date_format)).alias("closed"),
+        _text(raw, "amount").alias("amount_raw"),
+        pl.lit(_number(raw, "amount")).alias("amount"),
+        _text(raw, "segment").alias("segment"),
+        _text(raw, "source").str.to_lowercase().alias("source"),
+    )
+    key = squash(pl.col("status_raw"))
+    status = key.replace_strict(formats.STATUS_VALUES, default=None, return_dtype=pl.String)
+    if status_from_stage:  # the stage column holds the outcome: anything else is still open
+        status = key.replace_strict(TERMINAL_STAGES, default="open", return_dtype=pl.String)
+    outcome_stages = formats.terminal_values(w["stage"])
+    w = w.with_columns(status.alias("status"),
+                       pl.col("stage").is_in(outcome_stages).alias("terminal"))
+
+    _run_checks(w, [_Check(pl.col("opportunity_id").is_null(), src("opportunity_id"),
+                           lambda r: "missing opportunity id", "a non-empty id")], file=file)
+    _duplicates(w, "opportunity_id", file=file, column=src("opportunity_id"),
+                what="opportunity_id")
+    status_expected = "open, won or lost (also 'Closed Won', 'Closed Lost'); to derive the " \
+        "status from a stage column, map status and stage to the same column"
+    is_closed = pl.col("status") != "open"
+    _run_checks(w, [
+        _Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
+               "the owning rep's name"),
+        *_date_checks("created", src("created"), date_format),
+        _Check(pl.col("status_raw").is_null(), src("status"), lambda r: "missing status",
+               status_expected),
+        _Check(pl.col("status").is_null(), src("status"),
+               lambda r: f"unknown status {r['status_raw']!r}", status_expected),
+        _Check(pl.col("stage").is_null(), src("stage"), lambda r: "missing stage",
+               "the deal's current (open) or last reached (closed) stage"),
+        _Check(pl.col("terminal") & ~is_closed, src("stage"),
+               lambda r: f"stage {r['stage']!r} on an open deal", "a pipeline stage"),
+        *_date_checks("closed", src("closed"), date_format, required=False),
+        _Check(is_closed & pl.col("closed").is_null(), src("closed"),
+               lambda r: f"missing close date of a {r['status']} deal",
+               "a close date for every won or lost deal"),
+        _Check(is_closed & (pl.col("closed") < pl.col("created")), src("closed"),
+               lambda r: f"closed {r['closed']} before created {r['created']}",
+               "a close date on or after the created date"),
+        _Check(pl.col("amount_raw").is_null(), src("amount"), lambda r: "missing amount",
+               "a number ≥ 0"),
+        _Check(pl.col("amount").is_null() | ~pl.col("amount").is_finite(), src("amount"),
+               lambda r: f"cannot read amount {r['amount_raw']!r}",
+               "a number ≥ 0 such as 12500 or 12,500.00"),
+        _Check(pl.col("amount") < 0, src("amount"),
+               lambda r: f"negative amount {r['amount_raw']}", "a number ≥ 0"),
+    ], file=file)
+
+    n_expected_close, n_outcome_stage = w.select(
+        (~is_closed & pl.col("closed").is_not_null()).sum().alias("a"),
+        pl.col("terminal").sum().alias("b")).row(0)
+    if n_expected_close:
+        notes.append(f"{file}: ignored the close date of {_n(n_expected_close, 'open deals')} "
+                     "(read as expected close dates)")
+    if n_outcome_stage:
+        notes.append(f"{file}: {_n(n_outcome_stage, 'closed deals')} with an outcome "
+                     "('Closed Won'/'Closed Lost') as stage: the last stage is taken from "
+                     "the stage history where there is one")
+    if "segment" not in names:
+        notes.append(f"{file}: no segment column; every deal is in segment 'all'")
+    out = w.select(
+        ROW,
+        "opportunity_id", "owner", "created",
+        pl.when(pl.col("terminal")).then(None).otherwise(pl.col("stage")).alias("stage"),
+        "status",
+        pl.when(is_closed).then(pl.col("closed")).alias("closed"),
+        "amount",
+        pl.col("segment").fill_null("all"),
+        "source",
+    )
+    return out, notes
+
+
+# --- stage history and stage order ----------------------------------------------------------------
+def parse_stages(stages: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """``"A,B,C"`` or a sequence -> ("A", "B", "C"); None/empty -> None."""
+    if stages is None:
+        return None
+    items = stages.split(",") if isinstance(stages, str) else list(stages)
+    order = tuple(str(s).strip() for s in items if str(s).strip())
+    if not order:
+        return None
+    dup = [s for s in order if order.count(s) > 1]
+    if dup:
+        raise InputError(f"stage {dup[0]!r} appears twice in the stage order", column="--stages",
+                         expected="each stage once, first to last")
+    return order
+
+
+def _sorted_entries(sh: pl.DataFrame) -> pl.DataFrame:
+    """Stage rows (with an integer deal key ``__oid`` and ``__row``) sorted by deal, date and
+    file row, exact duplicates dropped; ``__first`` marks each deal's first entry of a stage.
+    Sorting integer keys (not hashing strings) keeps millions of rows fast."""
+    sh = sh.with_columns(pl.col("stage").cast(pl.Categorical).to_physical().alias("__sc"))
+    by_stage = sh.sort(["__oid", "__sc", "entered", ROW])
+    same = (pl.col("__oid") == pl.col("__oid").shift(1)) & \
+        (pl.col("__sc") == pl.col("__sc").shift(1))
+    by_stage = by_stage.with_columns(
+        (same & (pl.col("entered") == pl.col("entered").shift(1))).fill_null(False)
+        .alias("__dup"),
+        (~same).fill_null(True).alias("__first"))
+    return by_stage.filter(~pl.col("__dup")).drop("__dup", "__sc").sort(
+        ["__oid", "entered", ROW])
+
+
+def _order_from(entries: pl.DataFrame) -> tuple[str, ...]:
+    """Stage order from ``_sorted_entries``: mean position of each stage's first entry."""
+    first = entries.filter(pl.col("__first")).with_row_index("__i")
+    start = pl.when(pl.col("__oid") != pl.col("__oid").shift(1).fill_null(-1)) \
+        .then(pl.col("__i")).forward_fill()
+    first = first.with_columns((pl.col("__i") - start).alias("__pos"))
+    order = (first.group_by("stage")
+             .agg(pl.col("__pos").mean().alias("__mean"), pl.col(ROW).min().alias("__seen"))
+             .sort(["__mean", "__seen"]))
+    return tuple(order["stage"].to_list())
+
+
+def _last_from(entries: pl.DataFrame) -> pl.DataFrame:
+    """``__oid`` -> ``__last``, the stage entered last (latest date, then file order)."""
+    last = pl.col("__oid") != pl.col("__oid").shift(-1).fill_null(-1)
+    return entries.filter(last).select("__oid", pl.col("stage").alias("__last"))
+
+
+def infer_stage_order(stage_history: pl.DataFrame) -> tuple[str, ...]:
+    """Stage order from stage history: each deal's stages sorted by the date first entered
+    (file order breaks ties) give positions 0, 1, 2, ...; stages are ordered by their mean
+    position, then by first appearance. Stable under skipped stages and re-entries."""
+    if stage_history.height == 0:
+        return ()
+    sh = stage_history if ROW in stage_history.columns else stage_history.with_row_index(ROW)
+    sh = sh.with_columns(pl.col("opportunity_id").cast(pl.Categorical).to_physical()
+                         .alias("__oid"))
+    return _order_from(_sorted_entries(sh))
+
+
+def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame, *, file: str,
+                   date_format: str | None, order: tuple[str, ...] | None
+                   ) -> tuple[pl.DataFrame, list[str]]:
+    """Validate; returns sorted entries (``_sorted_entries``) and notes."""
+    notes: list[str] = []
+    src = lambda c: names.get(c, c)  # noqa: E731
+    w = raw.select(
+        ROW,
+        _text(raw, "opportunity_id").alias("opportunity_id"),
+        _text(raw, "stage").alias("stage"),
+        _text(raw, "entered").alias("entered_raw"),
+        pl.lit(_date(raw, "entered", date_format)).alias("entered"),
+    )
+    _run_checks(w, [
+        _Check(pl.col("opportunity_id").is_null(), src("opportunity_id"),
+               lambda r: "missing opportunity id", "an id from the opportunities"),
+        _Check(pl.col("stage").is_null(), src("stage"), lambda r: "missing stage",
+               "the stage the deal entered"),
+        *_date_checks("entered", src("entered"), date_format),
+    ], file=file)
+    keys = opps.select("opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"),
+                       "created", "closed")
+    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
+    _run_checks(w, [_Check(pl.col("__oid").is_null(), src("opportunity_id"),
+                           lambda r: f"opportunity {r['opportunity_id']!r} is not in the "
+                           "opportunities file", "ids that appear in the opportunities file")],
+                file=file)
+
+    # Entering "Closed Won" is the close itself: status and closed already say it.
+    outcome = [s for s in formats.terminal_values(w["stage"]) if s not in (order or ())]
+    if outcome:
+        n = w.height
+        w = w.filter(~pl.col("stage").is_in(outcome))
+        notes.append(f"{file}: dropped {_n(n - w.height, 'rows')} entering an outcome stage "
+                     "(won/lost is read from the opportunities' status and close date)")
+    if order is not None:
+        _run_checks(w, [_Check(~pl.col("stage").is_in(list(order)), src("stage"),
+                               lambda r: f"unknown stage {r['stage']!r}",
+                               "one of " + ", ".join(order) + " (the given stage order)")],
+                    file=file)
+    n = w.height
+    entries = _sorted_entries(w)
+    if entries.height < n:
+        notes.append(f"{file}: dropped {_n(n - entries.height, 'duplicate rows')} "
+                     "(same deal, stage and date)")
+    early, late = entries.select((pl.col("entered") < pl.col("created")).sum().alias("a"),
+                                 (pl.col("entered") > pl.col("closed")).sum().alias("b")).row(0)
+    if early:
+        notes.append(f"{file}: {_n(early, 'rows')} with a stage entered before the deal was "
+                     "created")
+    if late:
+        notes.append(f"{file}: {_n(late, 'rows')} with a stage entered after the deal closed")
+    return entries, notes
+
+
+def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:
+    """opportunity_id -> ``__last``, the stage entered last (latest date; row order breaks
+    ties) for a canonical stage-history frame."""
+    idx = sh.with_row_index("__i")
+    return idx.group_by("opportunity_id").agg(
+        pl.col("stage").sort_by(["entered", "__i"]).last().alias("__last"))
+
+
+# --- activities and reps --------------------------------------------------------------------------
+def _activities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
+                date_format: str | None) -> tuple[pl.DataFrame, list[str]]:
+    notes: list[str] = []
+    src = lambda c: names.get(c, c)  # noqa: E731
+    w = raw.select(
+        ROW,
+        _text(raw, "owner").alias("owner"),
+        _text(raw, "date").alias("date_raw"),
+        pl.lit(_date(raw, "date", date_format)).alias("date"),
+        _text(raw, "kind").fill_null("activity").alias("kind"),
+        _text(raw, "count").alias("count_raw"),
+        pl.lit(_number(raw, "count")).alias("count"),
+    )
+    checks = [_Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
+                     "the rep's name"),
+              *_date_checks("date", src("date"), date_format)]
+    if "count" in names:
+        whole, count = "a whole number ≥ 0", pl.col("count")
+        checks += [
+            _Check(pl.col("count_raw").is_null(), src("count"), lambda r: "missing count", whole),
+            _Check(count.is_null() | ~count.is_finite(), src("count"),
+                   lambda r: f"cannot read count {r['count_raw']!r}", whole),
+            _Check(count < 0, src("count"), lambda r: f"negative count {r['count_raw']}", whole),
+            _Check(count != count.round(0), src("count"),
+                   lambda r: f"count {r['count_raw']} is not a whole number", whole),
+        ]
+    else:
+        notes.append(f"{file}: no count column; each row is one activity")
+    _run_checks(w, checks, file=file)
+    out = w.select(ROW, "owner", "date", "kind",
+                   pl.col("count").fill_null(1.0).cast(pl.Int64).alias("count"))
+    return out, notes
+
+
+def _reps(raw: pl.DataFrame, names: dict[str, str], *, file: str,
+          date_format: str | None) -> tuple[pl.DataFrame, list[str]]:
+    src = lambda c: names.get(c, c)  # noqa: E731
+    w = raw.select(
+        ROW,
+        _text(raw, "owner").alias("owner"),
+        _text(raw, "hired").alias("hired_raw"),
+        pl.lit(_date(raw, "hired", date_format)).alias("hired"),
+        _text(raw, "left").alias("left_raw"),
+        pl.lit(_date(raw, "left", date_format)).alias("left"),
+        _text(raw, "quota").alias("quota_raw"),
+        pl.lit(_number(raw, "quota")).alias("quota"),
+    )
+    _run_checks(w, [_Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
+                           "the rep's name")], file=file)
+    _duplicates(w, "owner", file=file, column=src("owner"), what="owner")
+    quota, per_quarter = pl.col("quota"), "a number ≥ 0 (per quarter)"
+    _run_checks(w, [
+        *_date_checks("hired", src("hired"), date_format, what="hire"),
+        *_date_checks("left", src("left"), date_format, required=False),
+        _Check(pl.col("left") < pl.col("hired"), src("left"),
+               lambda r: f"left {r['left']} before hired {r['hired']}",
+               "a leaving date on or after the hire date"),
+        _Check(pl.col("quota_raw").is_not_null() & (quota.is_null() | ~quota.is_finite()),
+               src("quota"), lambda r: f"cannot read quota {r['quota_raw']!r}", per_quarter),
+        _Check(quota < 0, src("quota"), lambda r: f"negative quota {r['quota_raw']}",
+               per_quarter),
+    ], file=file)
+    return w.select(ROW, "owner", "hired", "left", "quota"), []
+
+
+# --- the whole history ----------------------------------------------------------------------------
+def _load(path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str, ...]
+          ) -> tuple[pl.DataFrame | None, dict[str, str], list[str]]:
+    """Read a file and pick its canonical columns; an empty optional file is skipped."""
+    df = read_table(path)
+    if df.height == 0:
+        if kind == "opportunities":
+            raise InputError("the file has no data rows", file=str(path),
+                             expected="a header row and at least one opportunity")
+        return None, {}, [f"{path}: the file has no data rows; read as if absent"]
+    frame, names = formats.select_canonical(df, kind, mapping, file=str(path), required=required)
+    return frame, names, []
+
+
+def _schema(df: pl.DataFrame, columns: dict) -> pl.DataFrame:
+    return df.select([pl.col(c).cast(t) for c, t in columns.items()])
+
+
+def _read_opportunities(files: HistoryFiles, mapping: dict[str, str], date_format: str | None
+                        ) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
+    """The validated opportunities (with ``__row``), {canonical: source column} and notes."""
+    file = str(files.opportunities)
+    if files.format == "maven":
+        if mapping:
+            raise InputError("--map does not apply to the Maven format", column="--map",
+                             expected="--format canonical with a column mapping")
+        pipeline, products = read_table(files.opportunities), read_table(files.products)
+        if pipeline.height == 0:
+            raise InputError("the file has no data rows", file=file,
+                             expected="the Maven sales_pipeline.csv")
+        raw, names, notes = formats.maven_opportunities(pipeline, products, file=file,
+                                                        products_file=str(files.products))
+        if raw.height == 0:
+            raise InputError("no deals with an engage date", file=file,
+                             expected="Engaging, Won or Lost rows")
+        opps, more = _opportunities(raw, names, file=file, date_format=date_format,
+                                    status_from_stage=False)
+        return opps, names, notes + more
+
+    raw, names, _ = _load(files.opportunities, "opportunities", mapping,
+                          ("opportunity_id", "owner", "created", "stage", "status", "amount"))
+    if "closed" not in names:  # only needed when there are won or lost deals
+        if raw.select(squash(_text(raw, "status")).is_in(list(TERMINAL_STAGES)).any()).item():
+            wanted = mapping.get("opportunities.closed") or mapping.get("closed") or "closed"
+            present = ", ".join(repr(c) for c in read_table(files.opportunities).columns
+                                if c != ROW)
+            raise InputError(f"missing column {wanted!r} (won and lost deals need a close "
+                             f"date); the file has: {present}", file=file, row=1, column=wanted,
+                             expected="an opportunities file with a closed column")
+        raw = raw.with_columns(pl.lit(None, pl.String).alias("closed"))
+    opps, notes = _opportunities(raw, names, file=file, date_format=date_format,
+                                 status_from_stage=names["status"] == names["stage"])
+    return opps, names, notes
+
+
+def read_history(path: str | os.PathLike, *, format: str = "canonical",
+                 mapping: Mapping[str, str] | str | Iterable[str] | None = None,
+                 date_format: str | None = None, stages: str | Iterable[str] | None = None,
+                 stage_history: str | os.PathLike | None = None,
+                 activities: str | os.PathLike | None = None,
+                 reps: str | os.PathLike | None = None) -> History:
+    """Read and validate a CRM history (docs/formats.md).
+
+    ``path``: a folder (``opportunities.csv|parquet`` plus optional ``stage_history``,
+    ``activities``, ``reps``) or one opportunities file; the keyword files override/extend.
+    ``format``: ``canonical`` or ``maven`` (the Maven CRM sample folder, as published).
+    ``mapping``: {canonical: source column} or ``--map`` strings (``formats.parse_mapping``);
+    mapping ``status`` and ``stage`` to the same column derives the status from the stage.
+    ``date_format``: strftime pattern for text dates (default ISO). ``stages``: the stage order
+    (``"A,B,C"`` or a sequence); else inferred from the stage history, else first-seen order.
+    Raises ``InputError`` naming file, row and column on bad input.
+    """
+    files = find_files(path, format=format, stage_history=stage_history, activities=activities,
+                       reps=reps)
+    mapping = formats.parse_mapping(mapping)
+    date_format = date_format or None
+    order = parse_stages(stages)
+    file = str(files.opportunities)
+    opps, names, notes = _read_opportunities(files, mapping, date_format)
+
+    sh = None
+    if files.stage_history is not None:
+        sh_raw, sh_names, more = _load(files.stage_history, "stage_history", mapping,
+                                       formats.CANONICAL["stage_history"])
+        notes += more
+        if sh_raw is not None:
+            sh, more = _stage_history(sh_raw, sh_names, opps, file=str(files.stage_history),
+                                      date_format=date_format, order=order)
+            notes += more
+
+    # Stage order: given, else from stage history, else first seen in the opportunities.
+    if sh is not None and sh.height:
+        inferred = _order_from(sh)
+        if order is None:
+            order = inferred
+            notes.append("stage order inferred from the stage history: " + " → ".join(order))
+        else:
+            seen = [s for s in order if s in inferred]
+            if list(inferred) != seen:
+                notes.append("the stage history suggests the order " + " → ".join(inferred)
+                             + "; using the given order " + " → ".join(order))
+        expected_stage = "one of " + ", ".join(order) + (
+            " (the given stage order)" if stages else " (stages seen in the stage history)")
+    elif order is not None:
+        expected_stage = "one of " + ", ".join(order) + " (the given stage order)"
+    else:
+        order = tuple(opps["stage"].drop_nulls().unique(maintain_order=True).to_list())
+        expected_stage = ""
+        notes.append("no stage history: a single step (created → won/lost) will be fitted")
+    _run_checks(opps, [_Check(pl.col("stage").is_not_null() & ~pl.col("stage").is_in(list(order)),
+                              names.get("stage", "stage"),
+                              lambda r: f"unknown stage {r['stage']!r}", expected_stage)],
+                file=file)
+
+    if sh is not None and sh.height:
+        opps = opps.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid")).join(
+            _last_from(sh), on="__oid", how="left", maintain_order="left")
+        is_open, last = pl.col("status") == "open", pl.col("__last")
+        mismatch, without = opps.select(
+            (is_open & last.is_not_null() & (last != pl.col("stage"))).sum().alias("a"),
+            last.is_null().sum().alias("b")).row(0)
+        if mismatch:
+            notes.append(f"the stage of {_n(mismatch, 'open deals')} differs from the last "
+                         "stage in the stage history (the opportunities' stage is kept)")
+        if without:
+            notes.append(f"no stage-history rows for {_n(without, 'opportunities')}")
+        opps = opps.with_columns(pl.col("stage").fill_null(last)).drop("__last", "__oid")
+    unknown_last = opps["stage"].null_count()
+    if unknown_last:
+        notes.append(f"no known last stage for {_n(unknown_last, 'closed deals')} (stage left "
+                     "empty)")
+
+    acts = None
+    if files.activities is not None:
+        a_raw, a_names, more = _load(files.activities, "activities", mapping, ("owner", "date"))
+        notes += more
+        if a_raw is not None:
+            acts, more = _activities(a_raw, a_names, file=str(files.activities),
+                                     date_format=date_format)
+            notes += more
+    team = None
+    if files.reps is not None:
+        r_raw, r_names, more = _load(files.reps, "reps", mapping, ("owner", "hired"))
+        notes += more
+        if r_raw is not None:
+            team, more = _reps(r_raw, r_names, file=str(files.reps), date_format=date_format)
+            notes += more
+            missing = opps.filter(~pl.col("owner").is_in(team["owner"].implode()))
+            if missing.height:
+                n_owners = missing["owner"].n_unique()
+                notes.append(f"{files.reps}: no row for {_n(n_owners, 'owners')} of "
+                             "opportunities")
+
+    closed = opps.filter(pl.col("status") != "open").height
+    if closed == 0:
+        notes.append("no won or lost deals: win rates and cycle times cannot be fitted from "
+                     "this history")
+    return History(
+        opportunities=_schema(opps, OPPORTUNITY_COLUMNS),
+        stages=tuple(order),
+        stage_history=_schema(sh, STAGE_HISTORY_COLUMNS) if sh is not None else None,
+        activities=_schema(acts, ACTIVITY_COLUMNS) if acts is not None else None,
+        reps=_schema(team, REP_COLUMNS) if team is not None else None,
+        source=str(path),
+        notes=tuple(notes),
+    )
+
+
+# --- as of a date ---------------------------------------------------------------------------------
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"cannot read as-of date {value!r}", column="--as-of",
+                         expected="an ISO date such as 2024-03-31") from None
+
+
+def cut(history: History, as_of: dt.date | str) -> History:
+    """The history as it stood at the end of ``as_of``, with nothing later leaking in.
+
+    Opportunities created later are removed; deals closed later are open again; with stage
+    history, stage rows entered later are dropped and those deals' stage becomes the last
+    stage entered on or before ``as_of`` (the first stage if none); activities later are
+    dropped; reps hired later are dropped and a later ``left`` is cleared. ``notes`` say what
+    was cut. Amounts are as last recorded (a won deal keeps its final amount).
+    """
+    day = _as_date(as_of)
+    tag = f"as of {day}"
+    notes = list(history.notes)
+    o = history.opportunities
+    if o.height and o["created"].min() > day:
+        raise InputError(f"no opportunity was created on or before {day}",
+                         file=history.source or None, column="--as-of",
+                         expected=f"an as-of date on or after {o['created'].min()}")
+    later = o.filter(pl.col("created") > day).height
+    o = o.filter(pl.col("created") <= day)
+    reopen = pl.col("closed").is_not_null() & (pl.col("closed") > day)
+    o = o.with_columns(reopen.alias("__reopened"))
+    n_won = o.filter(pl.col("__reopened") & (pl.col("status") == "won")).height
+    n_lost = o.filter(pl.col("__reopened") & (pl.col("status") == "lost")).height
+    o = o.with_columns(
+        pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
+        .alias("status"),
+        pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
+    )
+    if later:
+        notes.append(f"{tag}: removed {_n(later, 'opportunities')} created later")
+    if n_won or n_lost:
+        notes.append(f"{tag}: reopened {_n(n_won + n_lost, 'deals')} that closed later "
+                     f"({n_won:,} won, {n_lost:,} lost later)")
+
+    first_stage = history.stages[0] if history.stages else None
+    sh = history.stage_history
+    if sh is not None:
+        n_rows = sh.height
+        moved = sh.filter(pl.col("entered") > day)["opportunity_id"].unique()
+        sh = sh.filter(pl.col("entered") <= day)
+        # One hash pass tags the kept rows: deals not created yet (their rows go) and deals
+        # whose stage must be recomputed (reopened, or rows dropped).
+        affected = pl.concat([moved, o.filter(pl.col("__reopened"))["opportunity_id"]]).unique()
+        removed = history.opportunities.filter(pl.col("created") > day)["opportunity_id"]
+        tags = pl.concat([
+            pl.DataFrame({"opportunity_id": ids, "__tag": [t] * ids.len()},
+                         schema={"opportunity_id": pl.String, "__tag": pl.String})
+            for ids, t in ((removed, "removed"), (affected, "affected"))
+        ]).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
+        sh = sh.join(tags, on="opportunity_id", how="left", maintain_order="left")
+        last = _last_stage(sh.filter(pl.col("__tag") == "affected"))
+        sh = sh.filter(pl.col("__tag").ne_missing("removed")).drop("__tag")
+        o = o.join(last, on="opportunity_id", how="left", maintain_order="left")
+        is_affected = pl.col("opportunity_id").is_in(affected.implode())
+        o = o.with_columns(
+            pl.when(is_affected & pl.col("__last").is_not_null()).then(pl.col("__last"))
+            .when(pl.col("opportunity_id").is_in(moved.implode()))  # every row was later
+            .then(pl.lit(first_stage))
+            .otherwise(pl.col("stage")).alias("__new"))
+        n_restaged = o.select(pl.col("__new").ne_missing(pl.col("stage")).sum()).item()
+        o = o.with_columns(pl.col("__new").alias("stage")).drop("__last", "__new")
+        if n_rows > sh.height:
+            notes.append(f"{tag}: dropped {_n(n_rows - sh.height, 'stage-history rows')} entered "
+                         f"later; {_n(n_restaged, 'deals')} back in the stage of that day")
+    elif n_won or n_lost:
+        notes.append(f"{tag}: without stage history, reopened deals keep their last recorded "
+                     "stage")
+    n_blank = o.filter((pl.col("status") == "open") & pl.col("stage").is_null()).height
+    if n_blank and first_stage is not None:
+        o = o.with_columns(pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
+                           .then(pl.lit(first_stage)).otherwise(pl.col("stage")).alias("stage"))
+        notes.append(f"{tag}: {_n(n_blank, 'reopened deals')} with no known stage put in the "
+                     f"first stage ({first_stage})")
+    o = o.drop("__reopened")
+
+    acts = history.activities
+    if acts is not None:
+        n = acts.height
+        acts = acts.filter(pl.col("date") <= day)
+        if acts.height < n:
+            notes.append(f"{tag}: dropped {_n(n - acts.height, 'activity rows')} dated later")
+    team = history.reps
+    if team is not None:
+        n = team.height
+        left_later = team.filter(pl.col("left") > day).height
+        team = team.filter(pl.col("hired") <= day).with_columns(
+            pl.when(pl.col("left") > day).then(None).otherwise(pl.col("left")).alias("left"))
+        if team.height < n:
+            notes.append(f"{tag}: dropped {_n(n - team.height, 'reps')} hired later")
+        if left_later:
+            notes.append(f"{tag}: {_n(left_later, 'reps')} who left later kept on the team")
+    if o.filter(pl.col("status") != "open").height == 0:
+        notes.append(f"{tag}: no won or lost deals yet: win rates and cycle times cannot be "
+                     "fitted")
+    last = history.last_date
+    if day > last:
+        notes.append(f"{tag}: the as-of date is after the last date in the history ({last})")
+    return History(opportunities=o, stages=history.stages, stage_history=sh, activities=acts,
+                   reps=team, source=history.source, notes=tuple(notes))
+
+
+# --- what was read --------------------------------------------------------------------------------
+def _counts(df: pl.DataFrame, by: str) -> dict:
+    """{value: {open, won, lost, total}} in first-seen order of ``by``."""
+    g = (df.group_by(by, maintain_order=True)
+         .agg(*[(pl.col("status") == s).sum().alias(s) for s in ("open", "won", "lost")],
+              pl.len().alias("total")))
+    return {(r[by] if r[by] is not None else "(none)"): {k: int(r[k]) for k in
+                                                        ("open", "won", "lost", "total")}
+            for r in g.iter_rows(named=True)}
+
+
+def summarize(history: History, files: HistoryFiles | None = None) -> dict:
+    """What a history holds, for ``salesim inspect`` (JSON-ready)."""
+    o = history.opportunities
+    by_stage = _counts(o, "stage")
+    ordered = {s: by_stage.pop(s) for s in history.stages if s in by_stage}
+    ordered.update(by_stage)  # stages outside the order (e.g. "(none)") last
+    owners = _counts(o, "owner")
+    owners = dict(sorted(owners.items(), key=lambda kv: (-kv[1]["total"], kv[0])))
+    amounts = o.group_by("status").agg(pl.col("amount").sum())
+    amount = {s: 0.0 for s in ("open", "won", "lost")}
+    amount.update({r["status"]: float(r["amount"]) for r in amounts.iter_rows(named=True)})
+
+    def rows(df):
+        return None if df is None else df.height
+
+    dates = {
+        "created_first": o["created"].min(), "created_last": o["created"].max(),
+        "closed_first": o["closed"].min(), "closed_last": o["closed"].max(),
+        "last_date": history.last_date,
+    }
+    status = {s: int(o.filter(pl.col("status") == s).height) for s in ("open", "won", "lost")}
+    return {
+        "source": history.source,
+        "format": files.format if files else None,
+        "files": files.as_dict() if files else None,
+        "opportunities": o.height,
+        "by_status": status,
+        "stages": list(history.stages),
+        "has_stage_history": history.has_stage_history,
+        "by_stage": ordered,
+        "dates": dates,
+        "owners": owners,
+        "n_owners": len(owners),
+        "segments": _counts(o, "segment"),
+        "sources": _counts(o, "source"),
+        "amount": amount,
+        "rows": {"stage_history": rows(history.stage_history),
+                 "activities": rows(history.activities), "reps": rows(history.reps)},
+        "notes": list(history.notes),
+    }
