@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 
 class Distribution:
@@ -55,6 +55,14 @@ class Distribution:
     # --- sampling -------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, size=None):
         return self.quantile(rng.random(size))
+
+    def from_uniform(self, u):
+        """Inverse-CDF draw: the value that uniform(s) ``u`` map to.
+
+        Engines draw uniforms and map them, so a strategy that scales a distribution keeps
+        every deal's draw (common random numbers).
+        """
+        return self.quantile(u)
 
     def residual(self, u, age):
         """Remaining time ``T - age`` given ``T > age``, by inverse CDF of uniforms ``u``.
@@ -99,6 +107,27 @@ class LogNormal(Distribution):
     def sample(self, rng, size=None):
         return self.median * np.exp(self.sigma * rng.standard_normal(size))
 
+    # Closed forms (scipy.special): engines call these per deal; a frozen scipy
+    # distribution costs ~0.5 ms to build.
+    def _z(self, x):
+        with np.errstate(divide="ignore"):
+            return np.log(np.maximum(x, 0.0) / self.median) / self.sigma
+
+    def quantile(self, q):
+        return self.median * np.exp(self.sigma * special.ndtri(q))
+
+    def cdf(self, x):
+        return special.ndtr(self._z(x))
+
+    def sf(self, x):
+        return special.ndtr(-self._z(x))
+
+    def logsf(self, x):
+        return special.log_ndtr(-self._z(x))
+
+    def isf(self, q):
+        return self.median * np.exp(-self.sigma * special.ndtri(q))
+
     def scaled(self, factor):
         return LogNormal(self.median * factor, self.sigma)
 
@@ -120,6 +149,18 @@ class Gamma(Distribution):
     def sample(self, rng, size=None):
         return rng.gamma(self.shape, self.scale, size)
 
+    def quantile(self, q):
+        return self.scale * special.gammaincinv(self.shape, q)
+
+    def cdf(self, x):
+        return special.gammainc(self.shape, np.maximum(x, 0.0) / self.scale)
+
+    def sf(self, x):
+        return special.gammaincc(self.shape, np.maximum(x, 0.0) / self.scale)
+
+    def isf(self, q):
+        return self.scale * special.gammainccinv(self.shape, q)
+
     def scaled(self, factor):
         return Gamma(self.shape, self.scale * factor)
 
@@ -136,6 +177,19 @@ class Weibull(Distribution):
 
     def sample(self, rng, size=None):
         return self.scale * rng.weibull(self.shape, size)
+
+    def quantile(self, q):
+        return self.scale * (-np.log1p(-np.asarray(q, dtype=float)))[()] ** (1 / self.shape)
+
+    def cdf(self, x):
+        return -np.expm1(-(np.maximum(x, 0.0) / self.scale) ** self.shape)
+
+    def sf(self, x):
+        return np.exp(-(np.maximum(x, 0.0) / self.scale) ** self.shape)
+
+    def isf(self, q):
+        with np.errstate(divide="ignore"):
+            return self.scale * (-np.log(np.asarray(q, dtype=float)))[()] ** (1 / self.shape)
 
     def scaled(self, factor):
         return Weibull(self.shape, self.scale * factor)
@@ -156,6 +210,19 @@ class Exponential(Distribution):
 
     def sample(self, rng, size=None):
         return rng.exponential(self.scale, size)
+
+    def quantile(self, q):
+        return -self.scale * np.log1p(-np.asarray(q, dtype=float))[()]
+
+    def cdf(self, x):
+        return -np.expm1(-np.maximum(x, 0.0) / self.scale)
+
+    def sf(self, x):
+        return np.exp(-np.maximum(x, 0.0) / self.scale)
+
+    def isf(self, q):
+        with np.errstate(divide="ignore"):
+            return -self.scale * np.log(np.asarray(q, dtype=float))[()]
 
     def scaled(self, factor):
         return Exponential(self.scale * factor)
@@ -259,6 +326,19 @@ class Empirical(Distribution):
         if self.jitter:
             x = np.maximum(x + rng.uniform(-self.jitter, self.jitter, size), 0.0)
         return x
+
+    def from_uniform(self, u):
+        # The position of u inside its value's probability step is itself uniform: it
+        # spreads the jitter, so one uniform gives the same law as ``sample``.
+        if not self.jitter:
+            return self.quantile(u)
+        u = np.asarray(u, dtype=float)
+        p = self._probs()
+        c = np.cumsum(p)
+        idx = np.minimum(np.searchsorted(c, u, side="left"), len(p) - 1)
+        within = np.clip((u - (c[idx] - p[idx])) / p[idx], 0.0, 1.0)
+        x = np.asarray(self.values, dtype=float)[idx] + self.jitter * (2 * within - 1)
+        return np.maximum(x, 0.0)[()]
 
     def residual(self, u, age):
         # Draw from the values above ``age``, renormalised.

@@ -1,11 +1,15 @@
 """What engines return, and the summaries every report is built from.
 
 Both engines return a ``ChunkResult`` for a chunk of trials; the runner concatenates chunks
-(in chunk order, so the number of workers never changes the numbers) into a ``SimResult``.
+(in chunk order, so the number of workers never changes the numbers) into a ``SimResult``,
+whose methods give the bands every report uses. Revenue in those bands is *quarter* revenue:
+``closed_to_date`` (won earlier in the quarter) plus revenue won in the horizon.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +58,28 @@ class ChunkResult:
         )
 
 
+QUANTILES = (0.1, 0.5, 0.9)
+FAN_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def qname(q: float) -> str:
+    """0.1 -> ``p10``."""
+    return f"p{round(q * 100)}"
+
+
+def wilson(successes: int, n: int, level: float = 0.9) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (sane at 0 and n successes)."""
+    from scipy.special import ndtri
+
+    if n == 0:
+        return 0.0, 1.0
+    z = float(ndtri(0.5 + level / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def band(values, quantiles=(0.1, 0.5, 0.9)) -> dict:
     """``{mean, std, p10, p50, p90}`` of a sample."""
     v = np.asarray(values, dtype=float)
@@ -75,7 +101,110 @@ class SimResult:
     rep_quotas: tuple[float, ...]
     chunks: ChunkResult
     extra: dict = field(default_factory=dict)
+    closed_to_date: float = 0.0     # won earlier in the quarter: added to revenue and P(quota)
+    rep_closed_to_date: tuple[float, ...] = ()
+    start: dt.date | None = None    # first day of the horizon
+    days: int | None = None
 
     @property
     def totals(self) -> pl.DataFrame:
         return self.chunks.totals
+
+    # --- per-trial series ---------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        return self.totals[name].to_numpy().astype(float)
+
+    def quarter_revenue(self) -> np.ndarray:
+        """Per trial: revenue counted toward quota = closed to date + won in the horizon."""
+        return self.closed_to_date + self.column("revenue")
+
+    def rep_quarter_revenue(self) -> np.ndarray:
+        """trials × seats: each seat's closed to date + won in the horizon."""
+        closed = np.asarray(self.rep_closed_to_date or [0.0] * len(self.rep_names))
+        return self.chunks.rep_revenue + closed
+
+    # --- summaries --------------------------------------------------------------------------
+    def revenue_band(self) -> dict:
+        """``{mean, std, p10, p50, p90}`` of quarter revenue."""
+        return band(self.quarter_revenue())
+
+    def p_quota(self, quota: float | None = None, level: float = 0.9):
+        """``(p, lo, hi)``: P(quarter revenue ≥ quota) and its Monte Carlo ``level`` interval
+        (Wilson); None without a quota."""
+        quota = self.quota if quota is None else quota
+        if quota is None:
+            return None
+        hits = int(np.sum(self.quarter_revenue() >= quota))
+        lo, hi = wilson(hits, self.trials, level)
+        return hits / self.trials, lo, hi
+
+    def weekly_bands(self, qs=FAN_QUANTILES) -> pl.DataFrame:
+        """Quantiles of cumulative quarter revenue at the end of each week (``week`` 1-based;
+        ``end``: the week's last day inside the horizon)."""
+        curve = self.closed_to_date + self.chunks.weekly
+        qv = np.quantile(curve, qs, axis=0) if curve.size else np.zeros((len(qs), 0))
+        weeks = curve.shape[1]
+        cols = {"week": list(range(1, weeks + 1))}
+        if self.start is not None and self.days is not None:
+            cols["end"] = [self.start + dt.timedelta(days=min(7 * w + 6, self.days - 1))
+                           for w in range(weeks)]
+        cols["mean"] = curve.mean(axis=0).tolist()
+        cols.update({qname(q): qv[i].tolist() for i, q in enumerate(qs)})
+        return pl.DataFrame(cols)
+
+    def origin_bands(self) -> dict:
+        """Won revenue in the horizon from the open pipeline and from new pipeline."""
+        return {"open_pipeline": _short(self.column("revenue_open")),
+                "new_pipeline": _short(self.column("revenue_new"))}
+
+    def wins_band(self) -> dict:
+        return _short(self.column("wins"))
+
+    def rep_attainment(self, qs=QUANTILES) -> pl.DataFrame:
+        """Per seat: quota, closed to date, mean revenue and quantiles of revenue / quota
+        (null when the seat has no quota), and P(attainment ≥ 100%)."""
+        rev = self.rep_quarter_revenue()
+        rows = []
+        for r, name in enumerate(self.rep_names):
+            quota = self.rep_quotas[r] if r < len(self.rep_quotas) else 0.0
+            closed = self.rep_closed_to_date[r] if r < len(self.rep_closed_to_date) else 0.0
+            row = {"rep": name, "quota": quota, "closed_to_date": closed,
+                   "revenue_mean": float(rev[:, r].mean())}
+            att = rev[:, r] / quota if quota > 0 else None
+            for i, q in enumerate(qs):
+                row[qname(q)] = float(np.quantile(att, q)) if att is not None else None
+            row["p_attain"] = float(np.mean(att >= 1.0)) if att is not None else None
+            rows.append(row)
+        schema = {"rep": pl.String, "quota": pl.Float64, "closed_to_date": pl.Float64,
+                  "revenue_mean": pl.Float64, **{qname(q): pl.Float64 for q in qs},
+                  "p_attain": pl.Float64}
+        return pl.DataFrame(rows, schema=schema)
+
+    def histogram(self, bins: int = 40) -> dict:
+        """Binned quarter revenue (``edges``, ``counts``): enough to draw the histogram."""
+        counts, edges = np.histogram(self.quarter_revenue(), bins=bins)
+        return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+    def summary(self, quota: float | None = None) -> dict:
+        """The forecast's JSON contract (docs: ``salesim forecast --json``)."""
+        quota = self.quota if quota is None else quota
+        pq = self.p_quota(quota)
+        weekly = self.weekly_bands()
+        return {
+            "trials": self.trials,
+            "seed": self.seed,
+            "engine": self.engine,
+            "quota": quota,
+            "revenue": self.revenue_band(),
+            "p_quota": pq[0] if pq else None,
+            "p_quota_interval": [pq[1], pq[2]] if pq else None,
+            "weekly": weekly.to_dicts(),
+            "by_origin": self.origin_bands(),
+            "wins": self.wins_band(),
+        }
+
+
+def _short(values) -> dict:
+    """``{mean, p10, p50, p90}``."""
+    b = band(values)
+    return {k: b[k] for k in ("mean", "p10", "p50", "p90")}

@@ -33,6 +33,29 @@ def empty_open_deals() -> pl.DataFrame:
     return pl.DataFrame(schema=OPEN_DEAL_COLUMNS)
 
 
+# Per-trial random streams, spawned in this order (docs/model.md §0).
+STREAMS = ("params", "team", "activities", "deals", "open_pipeline", "marketing")
+
+
+def child_seed(seed: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    """The ``i``-th child of ``seed``, as a first ``seed.spawn`` would give it.
+
+    ``spawn`` counts the children it has made, so spawning twice from one object gives new
+    streams; building the child from its key makes reruns (and strategies compared with
+    common random numbers) get the same streams.
+    """
+    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (int(i),),
+                                  pool_size=seed.pool_size)
+
+
+def trial_streams(seed: np.random.SeedSequence, n_trials: int):
+    """For each trial of a chunk: ``{purpose: Generator}`` for every name in ``STREAMS``."""
+    for i in range(n_trials):
+        trial = child_seed(seed, i)
+        yield {name: np.random.default_rng(child_seed(trial, k))
+               for k, name in enumerate(STREAMS)}
+
+
 @dataclass(frozen=True)
 class Rep:
     """A seat on the team. Reps already on the team have ``start_day == 0``; planned hires
@@ -42,6 +65,7 @@ class Rep:
     tenure_days: float = 365.0
     start_day: float = 0.0
     quota: float = 0.0
+    closed_to_date: float = 0.0      # won earlier in the quarter, before the horizon (reports)
 
     def __post_init__(self):
         if self.tenure_days < 0 or self.start_day < 0 or self.quota < 0:
@@ -119,6 +143,8 @@ class SimSpec:
     backfill: bool = False           # a leaver's seat is refilled after hiring_lag_days
     hiring_lag_days: float = 60.0
     quota: float | None = None       # team quota for the horizon; None: sum of rep quotas
+    closed_to_date: float = 0.0      # won earlier in the same quarter; counts toward quota
+    notes: tuple[str, ...] = ()      # assumptions taken while building the spec (reports)
 
     def __post_init__(self):
         if self.days <= 0:
@@ -146,6 +172,26 @@ class SimSpec:
         wd = np.array([(self.start + dt.timedelta(days=int(d))).weekday() < 5
                        for d in range(self.days)])
         return np.flatnonzero(wd)
+
+    def initial_owners(self, open_deals: pl.DataFrame | None = None) -> np.ndarray:
+        """Seat index (``reps`` order) owning each open deal at day 0; -1: nobody.
+
+        Owners who are not reps active at day 0 are reassigned, in row order, to the active
+        rep with the fewest open deals at that moment (ties: lowest index), as a leaver's
+        deals are (docs/model.md §2, §6). Deterministic: no random draws.
+        """
+        deals = self.open_pipeline() if open_deals is None else open_deals
+        active = {r.name: i for i, r in enumerate(self.reps) if r.start_day <= 0}
+        owners = np.array([active.get(o, -1) for o in deals["owner"].to_list()], dtype=np.int64)
+        if not active:
+            return owners
+        load = np.bincount(owners[owners >= 0], minlength=len(self.reps)).astype(np.int64)
+        eligible = np.array(sorted(active.values()))
+        for row in np.flatnonzero(owners < 0):
+            seat = eligible[np.argmin(load[eligible])]
+            owners[row] = seat
+            load[seat] += 1
+        return owners
 
     def open_pipeline(self) -> pl.DataFrame:
         """The open deals after ``prune_stale_days``."""

@@ -1,0 +1,58 @@
+"""The quarter forecast behind ``salesim forecast``: run the baseline, summarise the bands.
+
+``forecast`` returns a plain dict: the JSON contract (``trials``, ``seed``, ``engine``,
+``quota``, ``revenue``, ``p_quota``, ``p_quota_interval``, ``weekly``, ``by_origin``,
+``wins``) plus what the table and plots use (horizon, closed to date, per-rep attainment,
+pipeline flows, a revenue histogram, notes). Revenue is quarter revenue: closed to date +
+won in the horizon (docs/model.md §7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable
+
+import polars as pl
+
+from simulator.results import SimResult, band
+from simulator.runner import run
+from simulator.spec import SimSpec
+
+FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "open_end",
+         "pipeline_end")
+
+
+def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
+             engine: str = "simpy", workers: int | None = None,
+             progress: Callable[[int], None] | None = None) -> dict:
+    """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring)."""
+    result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress)
+    return summarise(spec, result)
+
+
+def summarise(spec: SimSpec, result: SimResult) -> dict:
+    out = result.summary(spec.quota if spec.quota is not None else result.quota)
+    end = spec.start + dt.timedelta(days=spec.days - 1)
+    out.update({
+        "start": spec.start,
+        "end": end,
+        "days": spec.days,
+        "weeks": spec.weeks,
+        "fixed_parameters": spec.fixed_parameters,
+        "model_source": spec.model.source,
+        "model_as_of": spec.model.as_of,
+        "closed_to_date": result.closed_to_date,
+        "revenue_in_horizon": band(result.column("revenue")),
+        "flows": {name: {k: v for k, v in band(result.column(name)).items() if k != "std"}
+                  for name in FLOWS},
+        "reps": result.rep_attainment().to_dicts(),
+        "histogram": result.histogram(),
+        "events": result.chunks.events,
+        "notes": list(spec.notes),
+    })
+    return out
+
+
+def weekly_frame(fc: dict) -> pl.DataFrame:
+    """The weekly bands of cumulative quarter revenue, one row per week (``--csv``)."""
+    return pl.DataFrame(fc["weekly"])

@@ -1,0 +1,411 @@
+"""The SimPy engine: the readable reference implementation of docs/model.md.
+
+One trial is one SimPy environment with plain generator processes: ``rep`` (daily
+prospecting), ``outbound`` and ``marketing`` (new deals arriving), ``opportunity`` (a deal
+moving stage by stage to won, lost or still open at the horizon) and ``leaver`` (attrition,
+reassignment, backfill). Every random draw comes from the trial's streams
+(``simulator.spec.STREAMS``); the engine never reads files or prints.
+
+Deals draw their uniforms when they are created and map them through inverse CDFs
+(``Distribution.from_uniform``), so a strategy that scales sizes or durations, or lifts
+conversion, keeps every deal's draws (common random numbers).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import numpy as np
+import polars as pl
+import simpy
+
+from .errors import InputError
+from .model import TrialParams
+from .results import TOTAL_COLUMNS, ChunkResult
+from .spec import DAYS_PER_MONTH, SimSpec, trial_streams
+
+OPEN, NEW = 0, 1  # deal origins: open at the start, created in the horizon
+
+
+# --- the things a trial moves around -----------------------------------------------------------
+class Person:
+    """A rep in a seat; a backfill is a new ``Person`` in the leaver's seat."""
+
+    __slots__ = ("seat", "start", "tenure0", "mult", "leave", "left", "deals")
+
+    def __init__(self, seat: int, start: float, tenure0: float, mult: float, leave: float):
+        self.seat, self.start, self.tenure0 = seat, start, tenure0
+        self.mult, self.leave = mult, leave
+        self.left = False
+        self.deals: set[Deal] = set()
+
+
+class Deal:
+    """An open deal. ``u`` holds two uniforms per stage (absolute stage index): one picks
+    advance or lost, the other the duration by inverse CDF."""
+
+    __slots__ = ("amount", "owner", "origin", "stage", "u")
+
+    def __init__(self, amount: float, owner: Person | None, origin: int, stage: int, u):
+        self.amount, self.owner, self.origin, self.stage, self.u = amount, owner, origin, stage, u
+
+
+class Ledger:
+    """What one trial records (docs/model.md §7)."""
+
+    def __init__(self, days: int, weeks: int, seats: int):
+        self.days = days
+        self.revenue = [0.0, 0.0]  # by origin
+        self.wins = [0, 0]
+        self.losses = 0
+        self.created = 0
+        self.pipeline_created = 0.0
+        self.activities = 0
+        self.weekly = np.zeros(weeks)
+        self.rep = np.zeros(seats)
+        self.orphans: set[Deal] = set()  # open deals with no rep active at the start
+
+    def won(self, deal: Deal, t: float) -> None:
+        self.revenue[deal.origin] += deal.amount
+        self.wins[deal.origin] += 1
+        self.weekly[int(t) // 7] += deal.amount
+        if deal.owner is not None:
+            self.rep[deal.owner.seat] += deal.amount
+        self._close(deal)
+
+    def lost(self, deal: Deal) -> None:
+        self.losses += 1
+        self._close(deal)
+
+    def _close(self, deal: Deal) -> None:
+        (deal.owner.deals if deal.owner is not None else self.orphans).discard(deal)
+
+
+class Stages:
+    """One trial's stage parameters, ready for per-deal inverse-CDF draws (§5)."""
+
+    def __init__(self, p: TrialParams):
+        self.n = len(p.conversion)
+        self.conversion = p.conversion
+        self.advance = p.advance
+        self.lost = p.lost
+        self._adv = [d.from_uniform for d in p.advance]
+        self._lost = [d.from_uniform for d in p.lost]
+
+    def step(self, deal: Deal) -> tuple[bool, float]:
+        """Advance or lost from the deal's current stage, and after how long."""
+        s = deal.stage
+        u, v = deal.u[2 * s], deal.u[2 * s + 1]
+        if u < self.conversion[s]:
+            return True, float(self._adv[s](v))
+        return False, float(self._lost[s](v))
+
+    def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
+        """Outcome and remaining time in the current stage of deals open at the start,
+        conditional on having survived ``age`` days there (§6)."""
+        advance = np.zeros(stage.size, dtype=bool)
+        wait = np.zeros(stage.size)
+        for s in np.unique(stage):
+            i = np.flatnonzero(stage == s)
+            a, u, v = age[i], uniforms[i, 2 * s], uniforms[i, 2 * s + 1]
+            p = self.conversion[s]
+            adv = p * self.advance[s].sf(a)
+            lost = (1 - p) * self.lost[s].sf(a)
+            denom = adv + lost
+            # Older than either duration allows: unconditional outcome, moves at once.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                q = np.where(denom > 0, adv / denom, p)
+            go = u < q
+            advance[i] = go
+            if go.any():
+                wait[i[go]] = self.advance[s].residual(v[go], a[go])
+            if (~go).any():
+                wait[i[~go]] = self.lost[s].residual(v[~go], a[~go])
+        return advance, wait
+
+
+class Team:
+    """Who is on the team, and the reassignment rule (§2)."""
+
+    def __init__(self, seats: int):
+        self.people: list[Person] = []            # everyone, backfills included
+        self.seats: list[Person | None] = [None] * seats  # latest person in each seat
+
+    def add(self, person: Person) -> None:
+        self.people.append(person)
+        self.seats[person.seat] = person  # a backfill is hired once its seat's rep has left
+
+    def active(self, t: float) -> list[Person]:
+        """Reps who have started and not left, in seat order."""
+        return [p for p in self.seats if p is not None and p.start <= t and not p.left]
+
+    def least_loaded(self, t: float, exclude: Person | None = None) -> Person | None:
+        """The active rep with the fewest open deals (ties: lowest seat), or None."""
+        best = None
+        for p in self.active(t):
+            if p is not exclude and (best is None or len(p.deals) < len(best.deals)):
+                best = p
+        return best
+
+
+# --- processes ------------------------------------------------------------------------------------
+def opportunity(env, deal: Deal, advance: bool, wait: float, stages: Stages, ledger: Ledger):
+    """A deal from its current stage to won, lost, or still open at the horizon (§5)."""
+    while True:
+        if env.now + wait >= ledger.days:
+            return  # its next event falls after the horizon: open at the end
+        yield env.timeout(wait)
+        if not advance:
+            ledger.lost(deal)
+            return
+        deal.stage += 1
+        if deal.stage == stages.n:
+            ledger.won(deal, env.now)
+            return
+        advance, wait = stages.step(deal)
+
+
+def rep(env, person: Person, trial: "Trial"):
+    """Daily prospecting of one rep on working days while active (§3, §4 outbound)."""
+    p, rng, ledger, share = trial.params, trial.rng["activities"], trial.ledger, trial.share
+    rate, disp, yld, ramp_months = p.per_rep_day, p.dispersion, p.opportunity_yield, p.ramp_months
+    poisson = not math.isfinite(disp)
+    for d in trial.work_days:
+        if d < person.start:
+            continue
+        if d >= person.leave:
+            return
+        yield env.timeout(d - env.now)
+        if person.left:
+            return
+        months = (person.tenure0 + d - person.start) / DAYS_PER_MONTH
+        ramp = min(1.0, months / ramp_months) if ramp_months > 0 else 1.0
+        mu = rate * person.mult * ramp * share(len(person.deals))
+        if mu <= 0:
+            continue
+        a = int(rng.poisson(mu) if poisson else rng.negative_binomial(disp, disp / (disp + mu)))
+        ledger.activities += a
+        k = int(rng.binomial(a, yld)) if a else 0
+        if k:
+            for lag in np.atleast_1d(p.lag.sample(rng, k)).tolist():
+                at = d + 0.5 + lag
+                if at < trial.days:  # created after the horizon: counted nowhere
+                    env.process(outbound(env, at, person, trial))
+
+
+def outbound(env, at: float, person: Person, trial: "Trial"):
+    """An activity's opportunity, created ``at`` after its lag; then it runs as a deal."""
+    yield env.timeout(at - env.now)
+    owner = person
+    if person.left:  # its rep left during the lag: the leaver's rule (§2)
+        owner = trial.team.least_loaded(env.now) or person
+    deal = trial.new_deal(owner)
+    advance, wait = trial.stages.step(deal)
+    yield from opportunity(env, deal, advance, wait, trial.stages, trial.ledger)
+
+
+def marketing(env, arrivals: list[tuple[float, float]], trial: "Trial"):
+    """Marketing-sourced opportunities: each goes to an active rep chosen at random (§4)."""
+    for at, u in arrivals:
+        yield env.timeout(at - env.now)
+        active = trial.team.active(env.now)
+        if not active:
+            continue  # nobody to take it: dropped
+        deal = trial.new_deal(active[int(u * len(active))])
+        advance, wait = trial.stages.step(deal)
+        env.process(opportunity(env, deal, advance, wait, trial.stages, trial.ledger))
+
+
+def leaver(env, person: Person, trial: "Trial"):
+    """A rep leaves: open deals pass to the least-loaded active rep; maybe a backfill (§2)."""
+    yield env.timeout(person.leave - env.now)
+    person.left = True
+    target = trial.team.least_loaded(env.now, exclude=person)
+    if target is not None:  # else the deals stay with the leaver and still close
+        for deal in person.deals:
+            deal.owner = target
+        target.deals |= person.deals
+        person.deals = set()
+    spec = trial.spec
+    if spec.backfill and person.leave + spec.hiring_lag_days < trial.days:
+        trial.hire(person.seat, person.leave + spec.hiring_lag_days, tenure0=0.0)
+
+
+# --- one trial ------------------------------------------------------------------------------------
+class Prepared:
+    """What every trial of a chunk shares: the spec read once into arrays."""
+
+    def __init__(self, spec: SimSpec):
+        self.spec = spec
+        self.days = int(spec.days)
+        self.weeks = spec.weeks
+        self.work_days = [int(d) for d in spec.working_days()]
+        stage_index = {name: i for i, name in enumerate(spec.model.stage_names)}
+        deals = spec.open_pipeline()
+        stages = deals["stage"].to_list()
+        bad = [i for i, s in enumerate(stages) if s not in stage_index]
+        if bad:
+            raise InputError(f"open deal has unknown stage {stages[bad[0]]!r}", row=bad[0] + 1,
+                             column="stage", expected="one of " + ", ".join(stage_index))
+        self.stage = np.array([stage_index[s] for s in stages], dtype=np.int64)
+        self.age = deals["age_days"].cast(pl.Float64).to_numpy()
+        self.amount = deals["amount"].cast(pl.Float64).to_numpy()
+        for col, values in (("age_days", self.age), ("amount", self.amount)):
+            bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
+            if bad.size:
+                raise InputError(f"open deal has {col} {values[bad[0]]!r}", row=int(bad[0]) + 1,
+                                 column=col, expected="a number ≥ 0")
+        self.owner = spec.initial_owners(deals)
+        cap = spec.capacity
+        if cap.week_hours - cap.deal_hours * cap.free_deals <= 0:
+            raise InputError("deal hours × free deals leave no prospecting time in the week",
+                             column="capacity", expected="week_hours > deal_hours × free_deals")
+        self.capacity = cap
+        self.share_table = [float(x) for x in cap.share(np.arange(1024))]
+
+    def share(self, n_open: int) -> float:
+        t = self.share_table
+        return t[n_open] if n_open < len(t) else float(self.capacity.share(n_open))
+
+
+class Trial:
+    """One Monte Carlo trial: its streams, parameters, team and ledger."""
+
+    def __init__(self, prep: Prepared, rng: dict[str, np.random.Generator]):
+        self.prep, self.spec, self.rng = prep, prep.spec, rng
+        self.days, self.work_days, self.share = prep.days, prep.work_days, prep.share
+        self.params = self.spec.trial_params(rng["params"])
+        self.stages = Stages(self.params)
+        p = self.params
+        self.cum_segments = list(np.cumsum(p.segment_probs) / np.sum(p.segment_probs))
+        self.size_from_uniform = [d.from_uniform for d in p.sizes]
+        self.env = simpy.Environment()
+        self.team = Team(len(self.spec.reps))
+        self.ledger = Ledger(self.days, prep.weeks, len(self.spec.reps))
+        self.events = 0
+
+    # team ---------------------------------------------------------------------------------------
+    def _leave_time(self, start: float, e: float) -> float:
+        rate = self.params.attrition_monthly
+        if not self.spec.attrition or rate <= 0:
+            return math.inf
+        return start + e * DAYS_PER_MONTH / rate
+
+    def _add(self, person: Person) -> Person:
+        self.team.add(person)
+        self.env.process(rep(self.env, person, self))
+        if person.leave < self.days:
+            self.env.process(leaver(self.env, person, self))
+        return person
+
+    def hire(self, seat: int, start: float, tenure0: float) -> Person:
+        """A backfill: draws its multiplier and leaving time when it is planned."""
+        rng = self.rng["team"]
+        mult = math.exp(self.params.rep_sigma * rng.standard_normal())
+        return self._add(Person(seat, start, tenure0, mult,
+                                self._leave_time(start, rng.standard_exponential())))
+
+    def start_team(self) -> list[Person]:
+        rng, reps = self.rng["team"], self.spec.reps
+        # Drawn for every seat whatever the levers, so the team stream stays aligned.
+        mult = np.exp(self.params.rep_sigma * rng.standard_normal(len(reps)))
+        e = rng.standard_exponential(len(reps))
+        return [self._add(Person(i, r.start_day, r.tenure_days, float(mult[i]),
+                                 self._leave_time(r.start_day, float(e[i]))))
+                for i, r in enumerate(reps)]
+
+    # deals --------------------------------------------------------------------------------------
+    def new_deal(self, owner: Person) -> Deal:
+        """A deal created now (§4): segment, size and its stage uniforms from ``deals``."""
+        u = self.rng["deals"].random(2 + 2 * self.stages.n).tolist()
+        seg = min(bisect.bisect_right(self.cum_segments, u[0]), len(self.cum_segments) - 1)
+        amount = float(self.size_from_uniform[seg](u[1]))
+        deal = Deal(amount, owner, NEW, 0, u[2:])
+        owner.deals.add(deal)
+        self.ledger.created += 1
+        self.ledger.pipeline_created += amount
+        return deal
+
+    def start_open_pipeline(self, seats: list[Person]) -> None:
+        prep, n = self.prep, self.prep.stage.size
+        if n == 0:
+            return
+        uniforms = self.rng["open_pipeline"].random((n, 2 * self.stages.n))
+        advance, wait = self.stages.first_open(prep.stage, prep.age, uniforms)
+        rows = uniforms.tolist()
+        for i in range(n):
+            seat = int(prep.owner[i])
+            owner = seats[seat] if seat >= 0 else None
+            deal = Deal(float(prep.amount[i]), owner, OPEN, int(prep.stage[i]), rows[i])
+            (owner.deals if owner is not None else self.ledger.orphans).add(deal)
+            if wait[i] < self.days:  # else it stays open the whole horizon
+                self.env.process(opportunity(self.env, deal, bool(advance[i]), float(wait[i]),
+                                             self.stages, self.ledger))
+
+    def start_marketing(self) -> None:
+        rng, weeks = self.rng["marketing"], self.prep.weeks
+        counts = rng.poisson(self.params.marketing_weekly, weeks)
+        week = np.repeat(np.arange(weeks), counts)
+        at = 7.0 * (week + rng.random(week.size))
+        pick = rng.random(week.size)
+        order = np.argsort(at, kind="stable")
+        arrivals = [(a, u) for a, u in zip(at[order].tolist(), pick[order].tolist())
+                    if a < self.days]
+        if arrivals:
+            self.env.process(marketing(self.env, arrivals, self))
+
+    # run ----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        seats = self.start_team()
+        self.start_open_pipeline(seats)
+        self.start_marketing()
+        peek, step, days, n = self.env.peek, self.env.step, self.days, 0
+        while peek() < days:
+            step()
+            n += 1
+        self.events = n
+
+    def open_deals(self) -> list[Deal]:
+        out = list(self.ledger.orphans)
+        for person in self.team.people:
+            out.extend(person.deals)
+        return out
+
+
+def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
+                   first_trial: int = 0) -> ChunkResult:
+    """Run ``n_trials`` trials with streams spawned from ``seed`` (docs/model.md §0)."""
+    prep = Prepared(spec)
+    open_start = int(prep.stage.size)
+    rows = {c: [] for c in TOTAL_COLUMNS}
+    weekly = np.zeros((n_trials, prep.weeks))
+    rep_revenue = np.zeros((n_trials, len(spec.reps)))
+    events = 0
+    for i, streams in enumerate(trial_streams(seed, n_trials)):
+        trial = Trial(prep, streams)
+        trial.run()
+        led, still_open = trial.ledger, trial.open_deals()
+        values = {
+            "trial": first_trial + i,
+            "revenue": led.revenue[OPEN] + led.revenue[NEW],
+            "revenue_open": led.revenue[OPEN],
+            "revenue_new": led.revenue[NEW],
+            "wins": led.wins[OPEN] + led.wins[NEW],
+            "wins_open": led.wins[OPEN],
+            "wins_new": led.wins[NEW],
+            "losses": led.losses,
+            "open_start": open_start,
+            "created": led.created,
+            "pipeline_created": led.pipeline_created,
+            "activities": led.activities,
+            "open_end": len(still_open),
+            "pipeline_end": float(sum(d.amount for d in still_open)),
+        }
+        for c, v in values.items():
+            rows[c].append(v)
+        weekly[i] = np.cumsum(led.weekly)
+        rep_revenue[i] = led.rep
+        events += trial.events
+    totals = pl.DataFrame(rows, schema=TOTAL_COLUMNS)
+    return ChunkResult(totals=totals, weekly=weekly, rep_revenue=rep_revenue, events=events)

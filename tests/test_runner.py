@@ -1,0 +1,182 @@
+"""The Monte Carlo runner: reproducible on any number of workers, and its summaries."""
+
+import dataclasses
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from simulator import runner
+from simulator.distributions import Exponential, Fixed
+from simulator.errors import InputError
+from simulator.model import BetaPosterior
+from simulator.results import wilson
+from simulator.runner import ProcessExecutor, run
+from simulator.spec import Rep, SimSpec
+from tests.factories import simple_model, stage
+
+START = dt.date(2026, 7, 1)
+CHUNK = runner.CHUNK_SIZES["simpy"]
+
+
+def small_spec(**kw) -> SimSpec:
+    model = simple_model(per_rep_day=3.0, opportunity_yield=0.05, marketing_weekly=1.0,
+                         attrition=0.2)
+    kw.setdefault("reps", tuple(Rep(f"rep{i + 1}", quota=20_000.0) for i in range(3)))
+    return SimSpec(model, start=START, days=28, backfill=True, **kw)
+
+
+def same(a, b) -> bool:
+    return (a.totals.equals(b.totals) and np.array_equal(a.chunks.weekly, b.chunks.weekly)
+            and np.array_equal(a.chunks.rep_revenue, b.chunks.rep_revenue))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with ProcessExecutor(2) as ex:
+        yield ex
+
+
+# --- reproducibility -----------------------------------------------------------------------------
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**63), trials=st.integers(1, 2 * CHUNK + 7))
+def test_one_or_two_workers_give_identical_results(pool, seed, trials):
+    spec = small_spec()
+    serial = run(spec, trials, seed, workers=1)
+    parallel = run(spec, trials, seed, workers=2, executor=pool)
+    assert same(serial, parallel)
+    assert serial.totals["trial"].to_list() == list(range(trials))
+
+
+def test_default_executor_uses_processes_for_several_chunks():
+    spec = small_spec()
+    a = run(spec, CHUNK + 3, 5, workers=1)
+    b = run(spec, CHUNK + 3, 5, workers=2)  # spawns its own pool
+    assert same(a, b) and b.extra["workers"] == 2 and a.extra["workers"] == 1
+
+
+def test_more_trials_keep_the_first_ones():
+    spec = small_spec()
+    a = run(spec, CHUNK, 3, workers=1)
+    b = run(spec, CHUNK + 20, 3, workers=1)
+    assert b.totals.head(CHUNK).equals(a.totals)
+    assert np.array_equal(b.chunks.weekly[:CHUNK], a.chunks.weekly)
+
+
+def test_fresh_entropy_is_recorded_and_reproduces():
+    spec = small_spec()
+    a = run(spec, 12, None, workers=1)
+    assert isinstance(a.seed, int) and a.seed > 0
+    assert same(a, run(spec, 12, a.seed, workers=1))
+    assert not same(a, run(spec, 12, a.seed + 1, workers=1))
+
+
+def test_progress_reports_every_trial():
+    seen = []
+    run(small_spec(), CHUNK + 9, 1, workers=1, progress=seen.append)
+    assert seen == [CHUNK, 9]
+
+
+@pytest.mark.parametrize("kw, column", [({"engine": "nope"}, "engine"), ({"trials": 0}, "trials"),
+                                        ({"workers": 0}, "workers"), ({"seed": -1}, "seed"),
+                                        ({"executor": "cluster"}, "executor")])
+def test_bad_arguments_are_input_errors(kw, column):
+    args = {"trials": 5, "seed": 1, "workers": 1, **kw}
+    with pytest.raises(InputError) as err:
+        run(small_spec(), **args)
+    assert err.value.column == column
+
+
+# --- summaries ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def result():
+    spec = small_spec(quota=50_000.0, closed_to_date=7_000.0,
+                      reps=(Rep("a", quota=20_000.0, closed_to_date=7_000.0), Rep("b"),
+                            Rep("c", quota=10_000.0)))
+    return run(spec, 300, 11, workers=1)
+
+
+def test_revenue_band_and_p_quota(result):
+    q = result.closed_to_date + result.totals["revenue"].to_numpy()
+    band = result.revenue_band()
+    assert band["mean"] == pytest.approx(q.mean())
+    assert [band[k] for k in ("p10", "p50", "p90")] == pytest.approx(
+        np.quantile(q, [0.1, 0.5, 0.9]).tolist())
+    p, lo, hi = result.p_quota()
+    assert p == pytest.approx(np.mean(q >= 50_000.0))
+    assert 0 <= lo <= p <= hi <= 1
+    p2, _, _ = result.p_quota(0.0)
+    assert p2 == 1.0
+    no_quota = dataclasses.replace(result, quota=None)
+    assert no_quota.p_quota() is None and no_quota.summary()["p_quota_interval"] is None
+
+
+def test_wilson_interval_covers_known_values():
+    lo, hi = wilson(50, 100, 0.9)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(2 * 1.6449 * 0.05, rel=0.02)
+    assert wilson(0, 200)[0] == 0.0 and 0 < wilson(0, 200)[1] < 0.02
+    assert wilson(200, 200)[1] == 1.0
+
+
+def test_weekly_bands_rise_to_the_revenue_band(result):
+    w = result.weekly_bands()
+    assert w["week"].to_list() == list(range(1, 5))
+    assert w["end"].to_list()[-1] == START + dt.timedelta(days=27)
+    for q in ("p10", "p25", "p50", "p75", "p90"):
+        assert np.all(np.diff(w[q].to_numpy()) >= 0)
+    assert w["p50"][-1] == pytest.approx(result.revenue_band()["p50"])
+    assert w["p10"][0] >= result.closed_to_date
+
+
+def test_origin_wins_and_rep_attainment(result):
+    t = result.totals
+    o = result.origin_bands()
+    assert o["open_pipeline"]["mean"] == 0.0
+    assert o["new_pipeline"]["mean"] == pytest.approx(t["revenue_new"].mean())
+    assert result.wins_band()["mean"] == pytest.approx(t["wins"].mean())
+    ra = result.rep_attainment()
+    assert ra["rep"].to_list() == ["a", "b", "c"]
+    a = (7_000.0 + result.chunks.rep_revenue[:, 0]) / 20_000.0
+    assert ra["p50"][0] == pytest.approx(np.quantile(a, 0.5))
+    assert ra["p_attain"][0] == pytest.approx(np.mean(a >= 1))
+    assert ra["p50"][1] is None  # no quota, no attainment
+    assert ra["closed_to_date"].to_list() == [7_000.0, 0.0, 0.0]
+    assert sum(result.histogram()["counts"]) == result.trials
+
+
+def test_summary_has_the_json_contract(result):
+    s = result.summary()
+    assert set(s) >= {"trials", "seed", "engine", "quota", "revenue", "p_quota",
+                      "p_quota_interval", "weekly", "by_origin", "wins"}
+    assert set(s["revenue"]) == {"mean", "std", "p10", "p50", "p90"}
+    assert set(s["by_origin"]) == {"open_pipeline", "new_pipeline"}
+    assert set(s["wins"]) == {"mean", "p10", "p50", "p90"}
+    assert {"week", "p10", "p50", "p90"} <= set(s["weekly"][0])
+
+
+# --- parameter uncertainty ------------------------------------------------------------------------
+def test_parameter_uncertainty_widens_the_bands():
+    """A small history (wide posteriors) spreads revenue more than its point estimates.
+
+    The sample variance ratio has SE ≈ ratio·sqrt(4/(n-1)); the true ratio here is ≈ 5.
+    """
+    model = simple_model(stages=(stage("S", 0.5, Exponential(8.0), Exponential(5.0), n=6.0),),
+                         per_rep_day=5.0, opportunity_yield=0.04, deal_size=Fixed(1000.0))
+    acts = dataclasses.replace(model.activities, opportunity_yield=BetaPosterior(4.0, 96.0))
+    model = dataclasses.replace(model, activities=acts)
+    spec = SimSpec(model, tuple(Rep(f"r{i}") for i in range(3)), START, 91, attrition=False)
+    n = 600
+    drawn = run(spec, n, 21, workers=1).totals["revenue"].to_numpy()
+    fixed = run(dataclasses.replace(spec, fixed_parameters=True), n, 21,
+                workers=1).totals["revenue"].to_numpy()
+    ratio = drawn.var(ddof=1) / fixed.var(ddof=1)
+    assert ratio > 1 + 4 * ratio * math.sqrt(4 / (n - 1))
+    wide = np.subtract(*np.quantile(drawn, [0.9, 0.1]))
+    narrow = np.subtract(*np.quantile(fixed, [0.9, 0.1]))
+    assert wide > narrow
+    # Same centre: the posterior means are the point estimates.
+    se = math.sqrt(drawn.var(ddof=1) / n + fixed.var(ddof=1) / n)
+    assert abs(drawn.mean() - fixed.mean()) < 4 * se
