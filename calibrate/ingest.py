@@ -606,6 +606,20 @@ def _load(path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str
     return frame, names, []
 
 
+def read_reps(path: str | os.PathLike, *, mapping: Mapping[str, str] | None = None,
+              date_format: str | None = None) -> pl.DataFrame:
+    """A validated reps file on its own (``REP_COLUMNS``), e.g. a planned team."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", file=str(path), expected="a reps.csv file")
+    raw, names, _ = _load(path, "reps", dict(mapping or {}), ("owner", "hired"))
+    if raw is None:
+        raise InputError("the file has no data rows", file=str(path),
+                         expected="one row per rep: owner, hired[, left, quota]")
+    frame, _ = _reps(raw, names, file=str(path), date_format=date_format)
+    return _schema(frame, REP_COLUMNS)
+
+
 def _schema(df: pl.DataFrame, columns: dict) -> pl.DataFrame:
     return df.select([pl.col(c).cast(t) for c, t in columns.items()])
 

@@ -145,14 +145,7 @@ def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep
     """
     from calibrate import ingest  # the reps-file rules live with the other CRM files
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("team file not found", file=str(path), expected="a reps.csv file")
-    raw, names, _ = ingest._load(path, "reps", {}, ("owner", "hired"))
-    if raw is None:
-        raise InputError("the file has no data rows", file=str(path),
-                         expected="one row per rep: owner, hired[, left, quota]")
-    frame, _ = ingest._reps(raw, names, file=str(path), date_format=None)
+    frame = ingest.read_reps(path)
     reps = []
     for r in frame.iter_rows(named=True):
         if r["left"] is not None and r["left"] <= as_of:
