@@ -1,0 +1,237 @@
+"""Calibration: CRM history up to an as-of date -> a ``Model`` (and its summary).
+
+``calibrate`` cuts the history at the as-of date (``History.as_of``: nothing later can leak
+in), then fits, in order: the created → closed cycle, the stages, deal sizes, the team and
+its capacity, activities and marketing. docs/calibration.md describes every method; every
+fallback taken is a line in ``Model.notes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from simulator.errors import InputError
+from simulator.model import Model
+
+from . import activities as acts
+from . import team as team_fit
+from .deal_size import fit_deal_sizes
+from .history import History
+from .stages import (SINGLE_STAGE, cycle_observations, fit_cycle, fit_stages, resolve_stages,
+                     stage_observations)
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"cannot read as-of date {value!r}", column="--as-of",
+                         expected="an ISO date such as 2024-03-31") from None
+
+
+def _seen_stages(history: History) -> set[str]:
+    seen = set(history.opportunities["stage"].drop_nulls().unique().to_list())
+    if history.stage_history is not None:
+        seen |= set(history.stage_history["stage"].unique().to_list())
+    return seen
+
+
+STEPS = ("cycle", "stages", "deal sizes", "rep-days", "team", "activities", "marketing")
+
+
+def calibrate(history: History, as_of, *, stages=None, rng=0,
+              progress: Callable[[str], None] | None = None) -> Model:
+    """Fit every part of the model from ``history`` as it stood at the end of ``as_of``.
+
+    ``stages``: the stages to model, in order (default: ``history.stages``); each must occur
+    in the history. ``rng`` seeds the one resampling step (the ramp bootstrap).
+    ``progress(step)`` is called after each of ``STEPS``.
+    Raises ``InputError`` when the history cannot be calibrated (no deal created by the
+    as-of date, no closed deals, no won deals, an unknown stage).
+    """
+    as_of = _as_date(as_of)
+    rng = np.random.default_rng(rng)
+    done = progress or (lambda step: None)
+    if isinstance(stages, str):
+        stages = [s.strip() for s in stages.split(",") if s.strip()]
+    if stages:
+        seen = _seen_stages(history)
+        unknown = [s for s in stages if s not in seen]
+        if unknown:
+            raise InputError(f"unknown stage {unknown[0]!r}: no deal in the history is or was "
+                             "in it", file=history.source or None, column="--stages",
+                             expected="stages from the history: " + ", ".join(
+                                 s for s in history.stages if s in seen))
+    staged = history.has_stage_history
+    if stages and len(stages) > 1 and not staged:
+        raise InputError("several stages need a stage history (when each deal entered each "
+                         "stage)", file=history.source or None, column="--stages",
+                         expected="one stage name, or a stage_history file")
+
+    h = history.as_of(as_of)
+    o = h.opportunities
+    if o.height == 0:
+        raise InputError(f"no opportunity was created on or before {as_of}",
+                         file=history.source or None, column="--as-of",
+                         expected="an as-of date after the first opportunity")
+    if o.filter(pl.col("status") != "open").height == 0:
+        raise InputError(f"all {o.height:,} opportunities are still open on {as_of}: no won or "
+                         "lost deal to learn win rates and cycle times from",
+                         file=history.source or None, column="status",
+                         expected="history with won and lost deals before the as-of date")
+    notes = list(h.notes)
+    # Nothing is known after the history's last date: an as-of date beyond it must not
+    # count as more days that open deals survived (or reps stayed).
+    end = min(as_of, history.last_date)
+    if end < as_of:
+        notes.append(f"the as-of date {as_of} is after the last date in the history ({end}): "
+                     f"open deals are censored, and rates measured, up to {end}")
+
+    cycle, more = fit_cycle(cycle_observations(o, end))
+    notes += more
+    done("cycle")
+    if staged:
+        names, mapping = resolve_stages(history.stages, stages)
+        obs, more = stage_observations(h, names, mapping, end)
+        notes += more
+        stage_models, more = fit_stages(obs, names)
+        notes += more
+    else:
+        name = (stages[0] if stages else None) or (history.stages[0] if history.stages
+                                                   else SINGLE_STAGE)
+        stage_models = (dataclasses.replace(cycle, name=name),)
+        notes.append(f"no stage history: one stage ({name}) fitted on created → won/lost")
+    done("stages")
+
+    sizes, more = fit_deal_sizes(o, end)
+    notes += more
+    done("deal sizes")
+
+    rd, more = acts.rep_days(h, end)
+    notes += more
+    if rd.size == 0:
+        raise InputError("no rep was active in the history up to the as-of date",
+                         file=history.source or None, column="owner",
+                         expected="activities or opportunities with owners")
+    done("rep-days")
+    reps, quota, more = team_fit.snapshot(h, end)
+    notes += more
+    capacity = team_fit.fit_capacity(h, end, reps)
+    keep = rd.open_deals <= capacity.free_deals
+    team, more = team_fit.fit_team(h, end, rd, keep, rng, reps, quota)
+    notes += more
+    done("team")
+    activity, more = acts.fit_activities(h, end, rd, free_deals=capacity.free_deals,
+                                         ramp_months=team.ramp_months if team.calibrated
+                                         else None)
+    notes += more
+    done("activities")
+    marketing, more = acts.fit_marketing(o, end)
+    notes += more
+    done("marketing")
+
+    return Model(as_of=as_of, stages=tuple(stage_models), cycle=cycle, deal_size=sizes,
+                 activities=activity, marketing=marketing, team=team, capacity=capacity,
+                 n_opportunities=o.height, source=history.source,
+                 notes=tuple(dict.fromkeys(notes)))
+
+
+# --- summary ------------------------------------------------------------------------------------
+def _median(dist) -> float:
+    return float(dist.quantile(0.5))
+
+
+def _duration(fitted) -> dict:
+    return {"family": fitted.dist.family, "median_days": _median(fitted.dist),
+            "mean_days": float(fitted.dist.mean)}
+
+
+def _mixture_median(parts) -> float:
+    """Median of a mixture of size distributions ``[(weight, dist)]`` (bisection on the CDF)."""
+    total = sum(w for w, _ in parts)
+    lo = min(float(d.quantile(0.01)) for _, d in parts)
+    hi = max(float(d.quantile(0.99)) for _, d in parts)
+
+    def cdf(x):
+        return sum(w * float(d.cdf(x)) for w, d in parts) / total
+
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < 0.5 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def summary(model: Model) -> dict:
+    """The ``--json`` summary of a calibrated model (docs/calibration.md lists every key)."""
+    segments = model.deal_size
+    total = sum(s.count for s in segments) or 1.0
+    families = {s.size.dist.family for s in segments}
+    rng = np.random.default_rng(0)   # fixed: the summary is a pure function of the model
+    draws = np.array([[s.size.draw(rng).mean for _ in range(400)] for s in segments])
+    shares = np.array([s.count / total for s in segments])
+    mix_mean = float(shares @ [s.size.dist.mean for s in segments])
+    mean_draws = shares @ draws
+    a = model.activities
+    wr = model.cycle.conversion
+    return {
+        "as_of": model.as_of.isoformat(),
+        "n_opportunities": model.n_opportunities,
+        "win_rate": wr.mean,
+        "win_rate_interval": list(wr.interval(0.9)),
+        "stages": [{
+            "name": s.name,
+            "conversion": s.conversion.mean,
+            "conversion_interval": list(s.conversion.interval(0.9)),
+            "duration": _duration(s.advance),
+            "lost_duration": _duration(s.lost),
+            "entered": s.n_entered, "advanced": s.n_advanced, "lost": s.n_lost,
+            "open": s.n_open,
+        } for s in model.stages],
+        "cycle_days": {"won_median": _median(model.cycle.advance.dist),
+                       "lost_median": _median(model.cycle.lost.dist),
+                       "won_family": model.cycle.advance.dist.family,
+                       "lost_family": model.cycle.lost.dist.family},
+        "deal_size": {
+            "family": families.pop() if len(families) == 1 else "mixed",
+            "mean": mix_mean,
+            "median": _mixture_median([(s.count, s.size.dist) for s in segments]),
+            "mean_interval": [float(x) for x in np.quantile(mean_draws, [0.05, 0.95])],
+            "segments": [{"name": s.name, "share": s.count / total,
+                          "family": s.size.dist.family, "mean": float(s.size.dist.mean),
+                          "median": _median(s.size.dist), "won_deals": s.size.n_events}
+                         for s in segments],
+        },
+        "activities": None if not a.observed else {
+            "per_rep_day": a.per_rep_day,
+            "opportunity_yield": a.opportunity_yield.mean,
+            "opportunity_yield_interval": list(a.opportunity_yield.interval(0.9)),
+            "dispersion": a.dispersion if math.isfinite(a.dispersion) else None,
+            "rep_sigma": a.rep_sigma,
+            "lag": {"family": a.lag.dist.family, "mean_days": float(a.lag.dist.mean)},
+            "rep_days": a.n_rep_days,
+        },
+        "outbound_per_rep_day": None if a.observed else a.per_rep_day,
+        "marketing": {"per_week": model.marketing.weekly.mean,
+                      "per_week_interval": list(model.marketing.weekly.interval(0.9)),
+                      "share": model.marketing.share},
+        "team": {"reps": len(model.team.reps), "calibrated": model.team.calibrated,
+                 "ramp_months": model.team.ramp_months,
+                 "ramp_months_sd": model.team.ramp_months_sd,
+                 "attrition_monthly": model.team.attrition.mean,
+                 "attrition_interval": list(model.team.attrition.interval(0.9)),
+                 "quota": model.team.quota},
+        "capacity": {"free_deals": model.capacity.free_deals,
+                     "deal_hours": model.capacity.deal_hours,
+                     "week_hours": model.capacity.week_hours},
+        "notes": list(model.notes),
+    }

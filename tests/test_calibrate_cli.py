@@ -1,0 +1,138 @@
+"""``salesim calibrate`` through click's CliRunner: the happy path and every bad input."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from simulator.model import load
+
+KEYS = {"as_of", "n_opportunities", "win_rate", "stages", "cycle_days", "deal_size",
+        "activities"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("calib") / "hist"
+    result = CliRunner().invoke(main, ["demo-data", str(folder), "--seed", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["calibrate", *map(str, args)])
+
+
+def test_demo_data_calibrate_round_trip(demo, tmp_path):
+    out = tmp_path / "model.toml"
+    result = run(demo, "--as-of", "2026-06-30", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert KEYS <= set(s)
+    assert s["as_of"] == "2026-06-30" and s["n_opportunities"] > 1000
+    assert 0 < s["win_rate"] < 1
+    assert [st["name"] for st in s["stages"]] == ["Qualify", "Discover", "Propose", "Negotiate"]
+    for st in s["stages"]:
+        lo, hi = st["conversion_interval"]
+        assert lo < st["conversion"] < hi
+        assert st["duration"]["family"] and st["duration"]["median_days"] > 0
+    assert s["cycle_days"]["won_median"] > s["cycle_days"]["lost_median"] > 0
+    assert {"family", "mean", "median"} <= set(s["deal_size"])
+    assert set(s["activities"]) >= {"per_rep_day", "opportunity_yield"}
+    # The file is the model, and reads back to what calibrate reported.
+    model = load(out)
+    assert model.win_rate == pytest.approx(s["win_rate"])
+    assert model.as_of.isoformat() == "2026-06-30"
+    text = out.read_text()
+    assert text.startswith("salesim_model = 1") and "[[stages]]" in text
+    # Rows after the as-of date were cut, and said so on stderr.
+    assert "created later" in result.stderr
+
+
+def test_table_output(demo, tmp_path):
+    result = run(demo, "-o", tmp_path / "m.toml")
+    assert result.exit_code == 0, result.output
+    for word in ("Win rate", "Qualify", "Negotiate", "Deal size", "Activities", "Team",
+                 "Wrote"):
+        assert word in result.stdout
+
+
+def test_without_activities_the_summary_says_null(demo, tmp_path):
+    folder = tmp_path / "hist"
+    shutil.copytree(demo, folder)
+    (folder / "activities.csv").unlink()
+    (folder / "reps.csv").unlink()
+    result = run(folder, "-o", tmp_path / "m.toml", "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert s["activities"] is None and s["outbound_per_rep_day"] > 0
+    assert s["team"]["calibrated"] is False
+    assert "no activities file" in result.stderr and "no reps file" in result.stderr
+
+
+def test_stages_option_orders_the_model(demo, tmp_path):
+    result = run(demo, "--stages", "Qualify,Discover,Propose,Negotiate", "-o",
+                 tmp_path / "m.toml", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["stages"]) == 4
+
+
+def _error(result, *words):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for w in words:
+        assert w in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("as_of, words", [
+    ("2026-13-45", ("--as-of", "not a real date")),
+    ("yesterday", ("--as-of",)),
+    ("2000-01-01", ("--as-of", "2000-01-01")),          # before every opportunity
+])
+def test_bad_as_of(demo, tmp_path, as_of, words):
+    _error(run(demo, "--as-of", as_of, "-o", tmp_path / "m.toml"), *words)
+    assert not (tmp_path / "m.toml").exists()
+
+
+def test_unknown_stage(demo, tmp_path):
+    _error(run(demo, "--stages", "Qualify,Bogus,Discover,Propose,Negotiate", "-o",
+               tmp_path / "m.toml"), "unknown stage 'Bogus'", "--stages")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "opportunities.csv").write_text("")
+    _error(run(tmp_path / "opportunities.csv", "-o", tmp_path / "m.toml"), "no data rows")
+
+
+def test_only_open_deals(tmp_path):
+    rows = ["opportunity_id,owner,created,stage,status,amount"]
+    rows += [f"o{i},ann,2025-01-{i + 1:02d},Qualify,open,1000" for i in range(9)]
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    _error(run(tmp_path, "-o", tmp_path / "m.toml"), "still open")
+
+
+def test_no_won_deals(tmp_path):
+    rows = ["opportunity_id,owner,created,stage,status,closed,amount"]
+    rows += [f"o{i},ann,2025-01-{i + 1:02d},Qualify,lost,2025-02-01,1000" for i in range(9)]
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    _error(run(tmp_path, "-o", tmp_path / "m.toml"), "no won deals")
+
+
+def test_refuses_to_overwrite_an_input(demo, tmp_path):
+    folder = tmp_path / "hist"
+    shutil.copytree(demo, folder)
+    target = folder / "reps.csv"
+    before = target.read_text()
+    _error(run(folder, "-o", target), "refusing to overwrite")
+    assert target.read_text() == before
+
+
+def test_missing_history(tmp_path):
+    _error(run(tmp_path / "nope", "-o", tmp_path / "m.toml"), "not found")
+
+
+def test_output_is_required(demo):
+    result = CliRunner().invoke(main, ["calibrate", str(demo)])
+    assert result.exit_code == 2 and "-o" in result.output

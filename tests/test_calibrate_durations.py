@@ -1,0 +1,181 @@
+"""Censored competing-risk duration fits (calibrate/durations.py) on generated data."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from calibrate.durations import (ADVANCE, CENSORED, LOST, CompetingRisks, Durations,
+                                 aalen_johansen, conversion_posterior, fit_family, make_dist)
+from simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
+from simulator.model import Fitted
+
+
+def competing_sample(rng, n, p, advance, lost, entry_days, as_of_day):
+    """Deals entering uniformly on days [0, entry_days) and observed at the end of
+    ``as_of_day``: each advances with probability ``p`` after ``advance`` days, else is lost
+    after ``lost`` days; times are continuous from midday of the entry day and recorded in
+    whole days, as a CRM does."""
+    enter = rng.integers(0, entry_days, n)
+    adv = rng.random(n) < p
+    t = np.where(adv, advance.sample(rng, n), lost.sample(rng, n))
+    open_ = enter + 0.5 + t >= as_of_day + 1
+    kind = np.where(open_, CENSORED, np.where(adv, ADVANCE, LOST))
+    days = np.where(open_, as_of_day - enter, np.floor(0.5 + t))
+    return Durations.from_arrays(days, kind)
+
+
+def median_z(fitted: Fitted, truth) -> float:
+    """(fitted - true) median in standard errors, by the delta method on log-parameters."""
+    d = fitted.dist
+    theta = np.log(d.params())
+    grad = np.zeros(theta.size)
+    for i in range(theta.size):
+        h = np.zeros(theta.size)
+        h[i] = 1e-5
+        grad[i] = (math.log(d.with_params(np.exp(theta + h)).quantile(0.5))
+                   - math.log(d.with_params(np.exp(theta - h)).quantile(0.5))) / 2e-5
+    se = math.sqrt(grad @ np.asarray(fitted.log_cov) @ grad)
+    return (math.log(d.quantile(0.5)) - math.log(truth.quantile(0.5))) / se
+
+
+def test_grouping_counts_identical_observations():
+    d = Durations.from_arrays([3, 3, 0, 5, 3, 5], [ADVANCE, ADVANCE, LOST, CENSORED, LOST,
+                                                   CENSORED])
+    assert d.n_total == 6
+    assert (d.n(ADVANCE), d.n(LOST), d.n(CENSORED)) == (2, 2, 2)
+    assert d.t.size == 4  # (3, A) ×2, (0, L), (3, L), (5, C) ×2
+    both = Durations.concat([d, d])
+    assert both.t.size == 4 and both.n_total == 12
+    with pytest.raises(ValueError):
+        Durations.from_arrays([-1], [ADVANCE])
+
+
+def test_posterior_is_exact_beta_without_censoring():
+    obs = Durations.from_arrays([1] * 30 + [2] * 12, [ADVANCE] * 30 + [LOST] * 12)
+    post = conversion_posterior(obs, LogNormal(5, 1), LogNormal(5, 1))
+    exact = stats.beta(31, 13)
+    assert post.mean == pytest.approx(exact.mean(), rel=1e-6)
+    assert post.alpha + post.beta == pytest.approx(44, rel=1e-4)
+
+
+def test_aalen_johansen_without_censoring_is_the_empirical_split():
+    obs = Durations.from_arrays([1, 1, 2, 4, 4, 4], [ADVANCE, LOST, ADVANCE, ADVANCE, LOST, LOST])
+    days, cif_a, cif_l, at_risk = aalen_johansen(obs)
+    assert list(days) == [1, 2, 4]
+    np.testing.assert_allclose(cif_a, [1 / 6, 2 / 6, 3 / 6])
+    np.testing.assert_allclose(cif_l, [1 / 6, 1 / 6, 3 / 6])
+    np.testing.assert_allclose(at_risk, [6, 4, 3])
+
+
+@pytest.mark.parametrize("family, advance, lost", [
+    ("lognormal", LogNormal(20.0, 0.6), LogNormal(9.0, 0.8)),
+    ("gamma", Gamma(2.5, 8.0), Gamma(1.5, 6.0)),
+    ("weibull", Weibull(1.6, 25.0), Weibull(0.9, 10.0)),
+    ("exponential", Exponential(18.0), Exponential(7.0)),
+])
+def test_each_family_recovers_its_parameters(family, advance, lost):
+    rng = np.random.default_rng(11)
+    obs = competing_sample(rng, 6000, 0.55, advance, lost, entry_days=400, as_of_day=399)
+    fit = CompetingRisks(families=(family,)).fit(obs)
+    for fitted, truth in ((fit.advance_, advance), (fit.lost_, lost)):
+        assert fitted.dist.family == family
+        z = (np.log(fitted.dist.params()) - np.log(truth.params())) / fitted.se_log()
+        assert np.all(np.abs(z) < 4), (family, fitted.dist, truth, z)
+    lo, hi = fit.conversion_.interval(0.999)
+    assert lo < 0.55 < hi
+
+
+def test_intervals_cover_the_truth_at_about_their_nominal_rate():
+    """Twenty replicates: 90% intervals of p and of both medians (60 in all)."""
+    advance, lost, p = LogNormal(15.0, 0.7), Gamma(2.0, 5.0), 0.4
+    rng = np.random.default_rng(2024)
+    hits, n = 0, 0
+    for _ in range(20):
+        obs = competing_sample(rng, 1500, p, advance, lost, entry_days=300, as_of_day=299)
+        fit = CompetingRisks().fit(obs)
+        lo, hi = fit.conversion_.interval(0.9)
+        hits += lo <= p <= hi
+        for fitted, truth in ((fit.advance_, advance), (fit.lost_, lost)):
+            if fitted.dist.family == truth.family:
+                hits += abs(median_z(fitted, truth)) < 1.645
+            else:  # another family won on AIC: judge its median by draws
+                meds = [fitted.draw(rng).quantile(0.5) for _ in range(300)]
+                q = np.quantile(meds, [0.05, 0.95])
+                hits += q[0] <= truth.quantile(0.5) <= q[1]
+        n += 3
+    # Binomial(60, 0.9): mean 54, sd 2.3.
+    assert 47 <= hits <= 60, hits / n
+
+
+def test_censoring_matters():
+    """Deals entered over the last 45 days; about half are still open. The censoring-aware fit
+    recovers p and both medians; using closed deals only is badly biased."""
+    advance, lost, p = LogNormal(30.0, 0.5), LogNormal(12.0, 0.6), 0.5
+    rng = np.random.default_rng(7)
+    obs = competing_sample(rng, 20000, p, advance, lost, entry_days=45, as_of_day=44)
+    assert obs.n(CENSORED) > 0.4 * obs.n_total
+
+    fit = CompetingRisks().fit(obs)
+    post = fit.conversion_
+    sd_p = math.sqrt(post.mean * (1 - post.mean) / (post.alpha + post.beta + 1))
+    assert abs(post.mean - p) < 4 * sd_p
+    assert abs(median_z(fit.advance_, advance)) < 4
+    assert abs(median_z(fit.lost_, lost)) < 4
+
+    # Closed deals only: the naive win share and naive duration fits.
+    n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
+    naive_p = n_a / (n_a + n_l)
+    assert naive_p < p - 10 * sd_p          # quick losses are over-represented
+    t_a, w_a = obs.part(ADVANCE)
+    theta, _ = fit_family("lognormal", t_a, w_a)
+    naive_median = make_dist("lognormal", theta).quantile(0.5)
+    assert naive_median < 0.75 * advance.quantile(0.5)   # only the quick ones closed
+    assert abs(fit.advance_.dist.quantile(0.5) / advance.quantile(0.5) - 1) < 0.1
+
+
+def test_same_day_transitions_are_fine():
+    # A third of the deals advance the day they enter (t = 0 means T in (0, ½]).
+    rng = np.random.default_rng(3)
+    t = np.concatenate([np.zeros(300), rng.integers(1, 30, 600)])
+    kind = np.concatenate([np.full(300, ADVANCE), np.where(rng.random(600) < 0.5, ADVANCE, LOST)])
+    fit = CompetingRisks().fit(Durations.from_arrays(t, kind))
+    assert np.isfinite(fit.loglik_)
+    assert 0.6 < fit.p_ < 0.75
+    assert fit.advance_.dist.cdf(0.5) > 0.2
+
+
+def test_rejected_family_falls_back_to_the_empirical_distribution():
+    # Two well-separated humps: no single family fits.
+    rng = np.random.default_rng(5)
+    n = 4000
+    t = np.where(rng.random(n) < 0.5, rng.normal(5, 1, n), rng.normal(60, 3, n)).clip(0)
+    obs = Durations.from_arrays(np.floor(0.5 + t), np.full(n, ADVANCE))
+    obs = Durations.concat([obs, Durations.from_arrays(np.full(2000, 8.0), np.full(2000, LOST))])
+    fit = CompetingRisks().fit(obs)
+    assert isinstance(fit.advance_.dist, Empirical)
+    assert fit.advance_.dist.jitter == 0.5
+    assert fit.advance_.ks > 0.03 and len(fit.advance_.aic) == 4
+    assert any("empirical" in note for note in fit.notes_)
+    # The empirical CDF between the humps is about one half.
+    assert abs(fit.advance_.dist.cdf(30.0) - 0.5) < 0.03
+
+
+def test_a_borrowed_outcome_is_kept_and_p_still_fitted():
+    rng = np.random.default_rng(8)
+    lost = Fitted(Exponential(10.0))
+    t = np.floor(0.5 + rng.exponential(20.0, 500))
+    obs = Durations.concat([Durations.from_arrays(t, np.full(500, ADVANCE)),
+                            Durations.from_arrays([3.0] * 50, [CENSORED] * 50)])
+    fit = CompetingRisks(lost=lost).fit(obs)
+    assert fit.lost_ is lost
+    assert fit.conversion_.mean > 0.95
+    assert abs(fit.advance_.dist.mean / 20.0 - 1) < 0.15
+
+
+def test_fits_are_deterministic():
+    rng = np.random.default_rng(1)
+    obs = competing_sample(rng, 2000, 0.5, LogNormal(10, 0.5), Exponential(5), 200, 199)
+    a, b = CompetingRisks().fit(obs), CompetingRisks().fit(obs)
+    assert a.advance_ == b.advance_ and a.lost_ == b.lost_ and a.conversion_ == b.conversion_

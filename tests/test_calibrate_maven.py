@@ -1,0 +1,69 @@
+"""The public Maven CRM sample loads and calibrates; counts and cycle medians match the file."""
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from calibrate.fit import calibrate, summary
+from calibrate.ingest import read_history
+
+MAVEN = Path(__file__).parents[2] / "shared" / "data" / "maven-crm"
+pytestmark = pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").is_file(),
+                                reason="Maven CRM sample not present")
+
+
+@pytest.fixture(scope="module")
+def maven():
+    raw = pl.read_csv(MAVEN / "sales_pipeline.csv", try_parse_dates=True)
+    history = read_history(MAVEN, format="maven")
+    return raw, calibrate(history, history.last_date)
+
+
+def test_counts_match_the_file(maven):
+    raw, model = maven
+    count = lambda stage: raw.filter(pl.col("deal_stage") == stage).height  # noqa: E731
+    assert model.cycle.n_advanced == count("Won")
+    assert model.cycle.n_lost == count("Lost")
+    assert model.cycle.n_open == count("Engaging")
+    assert model.n_opportunities == raw.height - count("Prospecting")
+    assert model.as_of == raw["close_date"].max()
+    assert model.stage_names == ("Engaging",)
+
+
+def test_cycle_medians_match_the_file(maven):
+    """The fitted medians are censoring-aware, so young open deals shift them a little from
+    the closed deals' medians: within 3 days or 5%."""
+    raw, model = maven
+    closed = raw.filter(pl.col("close_date").is_not_null()).with_columns(
+        days=(pl.col("close_date") - pl.col("engage_date")).dt.total_days())
+    s = summary(model)
+    for stage, key in (("Won", "won_median"), ("Lost", "lost_median")):
+        file_median = closed.filter(pl.col("deal_stage") == stage)["days"].median()
+        assert abs(s["cycle_days"][key] - file_median) <= max(3.0, 0.05 * file_median), stage
+
+
+def test_win_rate_and_sizes_are_sensible(maven):
+    raw, model = maven
+    won, lost = (raw.filter(pl.col("deal_stage") == s).height for s in ("Won", "Lost"))
+    lo, hi = model.cycle.conversion.interval(0.999)
+    # Open deals are mostly older than any closed one: the win rate stays near the
+    # closed deals' share.
+    assert lo < won / (won + lost) < hi
+    sizes = {s.name: s for s in model.deal_size}
+    assert len(sizes) == raw["product"].n_unique()
+    big = sizes["GTK 500"].size.dist
+    assert 20_000 < big.quantile(0.5) < 30_000
+    assert not model.activities.observed and not model.team.calibrated
+    assert any("no reps file" in n for n in model.notes)
+
+
+def test_earlier_as_of_uses_only_what_was_known(maven):
+    raw, _ = maven
+    as_of = dt.date(2017, 6, 30)
+    model = calibrate(read_history(MAVEN, format="maven"), as_of)
+    known = raw.filter(pl.col("engage_date") <= as_of)
+    won_by = known.filter((pl.col("deal_stage") == "Won") & (pl.col("close_date") <= as_of))
+    assert model.n_opportunities == known.height
+    assert model.cycle.n_advanced == won_by.height
