@@ -1,0 +1,328 @@
+"""Every chart salesim draws, and the only module that imports matplotlib.
+
+matplotlib is imported inside each function with the Agg backend, so importing salesim never
+needs a display or pays matplotlib's import time. Functions take plain numbers and return
+PNG bytes; callers write them (``cli.write_output``) or embed them (HTML reports).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence
+
+PALETTE = {"plan": "#4C78A8", "actual": "#222222", "forecast": "#F58518", "quota": "#B279A2",
+           "good": "#54A24B", "bad": "#E45756", "muted": "#9D9D9D"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _money_axis(ax, axis: str = "y") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(x, _pos):
+        a = abs(x)
+        if a >= 1e6:
+            return f"{x / 1e6:.1f}M"
+        if a >= 1e3:
+            return f"{x / 1e3:.0f}k"
+        return f"{x:.0f}"
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
+
+
+def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Sequence[float],
+               *, actual_weeks: Sequence | None = None, quota: float | None = None, as_of=None,
+               forecast_weeks: Sequence = (),
+               forecast: Mapping[str, Sequence[float]] | None = None,
+               title: str = "Cumulative won revenue") -> bytes:
+    """The plan's simulated paths (quantile bands by week) against the actual path so far.
+
+    ``plan`` maps labels such as ``"P20"``, ``"P50"``, ``"P80"`` to one value per week end in
+    ``weeks``; the outermost pair is shaded, ``P50`` drawn solid, the rest dashed.
+    ``actual`` covers the elapsed weeks only, at ``actual_weeks`` (default: the first week
+    ends; the last point may be a partial week ending on the as-of date). ``forecast`` (same
+    labels) is the simulation restarted at ``as_of``, drawn over ``forecast_weeks``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    _bands(ax, weeks, plan, PALETTE["plan"], "plan")
+    if forecast:
+        _bands(ax, forecast_weeks, forecast, PALETTE["forecast"], "forecast from as-of")
+    if len(actual):
+        x = list(actual_weeks) if actual_weeks is not None else list(weeks)[:len(actual)]
+        ax.plot(x, actual, color=PALETTE["actual"], marker="o",
+                markersize=3.5, linewidth=2, label="actual")
+    if quota:
+        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label="quota")
+    if as_of is not None:
+        ax.axvline(as_of, color=PALETTE["muted"], linewidth=1)
+        ax.annotate("as of", (as_of, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -12), textcoords="offset points", fontsize=8,
+                    color=PALETTE["muted"])
+    _money_axis(ax)
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25),
+              ncol=4)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def _bands(ax, x, paths: Mapping[str, Sequence[float]], color: str, name: str) -> None:
+    labels = sorted(paths, key=lambda k: float(k.strip("Pp")))
+    if len(labels) >= 2:
+        lo, hi = labels[0], labels[-1]
+        ax.fill_between(list(x), paths[lo], paths[hi], color=color, alpha=0.15, linewidth=0,
+                        label=f"{name} {lo}–{hi}")
+    for k in labels:
+        if k.upper() == "P50":
+            ax.plot(list(x), paths[k], color=color, linewidth=1.8, label=f"{name} P50")
+        elif len(labels) > 2 and k not in (labels[0], labels[-1]):
+            ax.plot(list(x), paths[k], color=color, linewidth=1, linestyle="--",
+                    label=f"{name} {k}")
+
+
+def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[float],
+                   p90: Sequence[float], actual: Sequence[float], *,
+                   baselines: Mapping[str, Sequence[float]] | None = None,
+                   title: str = "Backtest: forecast P10–P90 vs actual") -> bytes:
+    """One fold per x position: the P10–P90 band, the P50, the actual and point baselines."""
+    plt = _pyplot()
+    x = list(range(len(labels)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(x) + 3), 4.2))
+    ax.bar(x, [hi - lo for lo, hi in zip(p10, p90)], bottom=p10, width=0.5,
+           color=PALETTE["plan"], alpha=0.3, label="forecast P10–P90")
+    ax.plot(x, p50, "_", color=PALETTE["plan"], markersize=22, markeredgewidth=2,
+            label="forecast P50")
+    inside = [lo <= a <= hi for lo, a, hi in zip(p10, actual, p90)]
+    for ok, style in ((True, {"color": PALETTE["good"], "label": "actual (inside)"}),
+                      (False, {"color": PALETTE["bad"], "marker": "X", "s": 60,
+                               "label": "actual (outside)"})):
+        pts = [(i, a) for i, a, k in zip(x, actual, inside) if k == ok]
+        if pts:
+            ax.scatter(*zip(*pts), zorder=3, **style)
+    for (name, values), marker in zip((baselines or {}).items(), ("^", "s", "D", "v")):
+        ax.scatter(x, values, marker=marker, facecolors="none", edgecolors=PALETTE["muted"],
+                   label=name.replace("_", " "), zorder=2)
+    tilt = len(x) > 6
+    ax.set_xticks(x, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
+    _money_axis(ax)
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="y")
+    ax.legend(fontsize=8, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.22 if tilt else -0.1), ncol=3)
+    return _png(fig)
+
+
+def waterfall(steps: Sequence[tuple[str, float]], *, title: str = "Pipeline waterfall") -> bytes:
+    """Floating bars: the first and last steps are levels, the ones between are changes
+    (positive adds, negative removes)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    level = 0.0
+    for i, (name, value) in enumerate(steps):
+        if i == 0 or i == len(steps) - 1:
+            ax.bar(i, value, color=PALETTE["plan"])
+            top, level = value, value
+        else:
+            bottom = level if value >= 0 else level + value
+            ax.bar(i, abs(value), bottom=bottom,
+                   color=PALETTE["good"] if value >= 0 else PALETTE["bad"])
+            level += value
+            top = max(level, level - value)
+        ax.annotate(_short(value), (i, top), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(steps)), [s[0] for s in steps], fontsize=9)
+    _money_axis(ax)
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="y")
+    return _png(fig)
+
+
+def win_rates(labels: Sequence[str], rates: Sequence[float], errors: Sequence[float], *,
+              overall: float | None = None, title: str = "Win rate (±2 SE)") -> bytes:
+    """Horizontal bars of win rates with ±2 standard-error whiskers."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(labels) + 1.2))
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, rates, xerr=[2 * e for e in errors], color=PALETTE["plan"], alpha=0.8,
+            error_kw={"ecolor": PALETTE["actual"], "capsize": 2, "linewidth": 0.8})
+    if overall is not None:
+        ax.axvline(overall, color=PALETTE["quota"], linestyle=":", label="overall")
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_yticks(y, labels, fontsize=8)
+    top = max([r + 2 * e for r, e in zip(rates, errors)] + [overall or 0.0, 0.05])
+    ax.set_xlim(0, min(1.0, 1.15 * top))
+    ax.xaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="x")
+    return _png(fig)
+
+
+def tornado(labels: Sequence[str], mean: Sequence[float], lo: Sequence[float],
+            hi: Sequence[float], *, velocity: Sequence[float | None] | None = None,
+            title: str = "Uplift vs baseline (paired, 90% interval)") -> bytes:
+    """One bar per strategy, largest mean uplift on top, with its interval (``lo``, ``hi``)
+    as a whisker; ``velocity`` (optional) marks the sales-velocity equation's prediction."""
+    plt = _pyplot()
+    order = sorted(range(len(labels)), key=lambda i: mean[i])
+    y = list(range(len(order)))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(order) + 1.4))
+    m = [mean[i] for i in order]
+    ax.barh(y, m, color=[PALETTE["good"] if v >= 0 else PALETTE["bad"] for v in m], alpha=0.8,
+            height=0.6, label="simulated mean uplift")
+    ax.errorbar(m, y, xerr=[[max(0.0, m[k] - lo[i]) for k, i in enumerate(order)],
+                            [max(0.0, hi[i] - m[k]) for k, i in enumerate(order)]],
+                fmt="none", ecolor=PALETTE["actual"], capsize=3, linewidth=1,
+                label="90% interval")
+    if velocity is not None:
+        pts = [(velocity[i], k) for k, i in enumerate(order) if velocity[i] is not None]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker="D", s=28, zorder=3,
+                       facecolors="none", edgecolors=PALETTE["forecast"],
+                       label="velocity equation")
+    ax.axvline(0, color=PALETTE["muted"], linewidth=1)
+    ax.set_yticks(y, [labels[i] for i in order], fontsize=8)
+    _money_axis(ax, "x")
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="x")
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    return _png(fig)
+
+
+def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence: float,
+                   lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
+                   answer: float | None = None, xlabel: str = "reps on the team",
+                   title: str = "P(revenue ≥ target)") -> bytes:
+    """P(target) at each evaluated point (with its Monte Carlo interval), the confidence
+    line and the answer."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if lo is not None and hi is not None:
+        # max(0, ·): Wilson bounds can sit a rounding error inside p at 0 and 1
+        ax.errorbar(x, p_target, yerr=[[max(0.0, p - a) for p, a in zip(p_target, lo)],
+                                       [max(0.0, b - p) for p, b in zip(p_target, hi)]],
+                    fmt="o-", color=PALETTE["plan"], capsize=3, linewidth=1.5, markersize=4,
+                    label="P(target), 90% MC interval")
+    else:
+        ax.plot(x, p_target, "o-", color=PALETTE["plan"], label="P(target)")
+    ax.axhline(confidence, color=PALETTE["quota"], linestyle=":",
+               label=f"confidence {confidence:.0%}")
+    if answer is not None:
+        ax.axvline(answer, color=PALETTE["good"], linestyle="--", linewidth=1.2,
+                   label=f"answer: {answer:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return _png(fig)
+
+
+def _short(x: float) -> str:
+    a = abs(x)
+    if a >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if a >= 1e3:
+        return f"{x / 1e3:.0f}k"
+    return f"{x:.0f}"
+
+
+# --- forecast: fan chart and revenue histogram ---------------------------------------------
+def _draw_fan(ax, weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
+              quota: float | None, start_value: float) -> None:
+    x = [0] + list(weeks)
+
+    def path(k):
+        return [start_value] + list(bands[k])
+
+    color = PALETTE["forecast"]
+    ax.fill_between(x, path("p10"), path("p90"), color=color, alpha=0.18, linewidth=0,
+                    label="P10–P90")
+    ax.fill_between(x, path("p25"), path("p75"), color=color, alpha=0.35, linewidth=0,
+                    label="P25–P75")
+    ax.plot(x, path("p50"), color=color, linewidth=2, label="median")
+    if quota:
+        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label="quota")
+    ax.set_xlim(0, x[-1])
+    ax.set_xlabel("week of the horizon")
+    _money_axis(ax)
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+
+
+def _draw_histogram(ax, edges: Sequence[float], counts: Sequence[int], *,
+                    quota: float | None, p_quota: float | None) -> None:
+    lefts, widths = list(edges[:-1]), [b - a for a, b in zip(edges[:-1], edges[1:])]
+    colors = [PALETTE["good"] if quota is not None and a >= quota else PALETTE["plan"]
+              for a in lefts]
+    ax.bar(lefts, counts, width=widths, align="edge", color=colors, alpha=0.8, linewidth=0)
+    if quota is not None:
+        label = "quota" + (f": P(revenue ≥ quota) = {p_quota:.0%}" if p_quota is not None
+                           else "")
+        ax.axvline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label=label)
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+    _money_axis(ax, "x")
+    ax.set_xlabel("quarter revenue")
+    ax.set_ylabel("trials")
+    ax.grid(alpha=0.25, axis="y")
+
+
+def fan_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
+              quota: float | None = None, start_value: float = 0.0,
+              title: str = "Cumulative won revenue") -> bytes:
+    """Cumulative revenue by week: P10–P90 and P25–P75 bands, the median and the quota.
+
+    ``bands`` maps ``p10``, ``p25``, ``p50``, ``p75``, ``p90`` to one value per week end in
+    ``weeks``; the curve starts at ``start_value`` (revenue closed to date) at week 0.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    _draw_fan(ax, weeks, bands, quota=quota, start_value=start_value)
+    ax.set_title(title, fontsize=11, loc="left")
+    return _png(fig)
+
+
+def revenue_histogram(edges: Sequence[float], counts: Sequence[int], *,
+                      quota: float | None = None, p_quota: float | None = None,
+                      title: str = "Quarter revenue across trials") -> bytes:
+    """Histogram of quarter revenue (pre-binned: ``edges``, ``counts``) with the quota and
+    P(revenue ≥ quota) marked; bins at or above the quota are shaded green."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    _draw_histogram(ax, edges, counts, quota=quota, p_quota=p_quota)
+    ax.set_title(title, fontsize=11, loc="left")
+    return _png(fig)
+
+
+def forecast_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]],
+                   edges: Sequence[float], counts: Sequence[int], *,
+                   quota: float | None = None, p_quota: float | None = None,
+                   start_value: float = 0.0, title: str | None = None) -> bytes:
+    """``salesim forecast --plot``: the fan chart and the histogram side by side."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4),
+                                      gridspec_kw={"width_ratios": [1.25, 1]})
+    _draw_fan(left, weeks, bands, quota=quota, start_value=start_value)
+    left.set_title("Cumulative won revenue by week", fontsize=11, loc="left")
+    _draw_histogram(right, edges, counts, quota=quota, p_quota=p_quota)
+    right.set_title("Quarter revenue across trials", fontsize=11, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=12, x=0.01, ha="left")
+    return _png(fig)

@@ -1,0 +1,314 @@
+"""Honest backtests: forecast past quarters from what was known at each cutoff, and score.
+
+For each cutoff the history is cut (``History.as_of``: deals created later are gone, deals
+closed later are open again), the model is calibrated on that cut alone, the open pipeline
+is rebuilt as it stood, and the simulation forecasts the window that follows. The actual is
+what the full history says was won in that window. docs/backtest.md explains the scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from calibrate.health import quarter_end, quarter_start
+from calibrate.history import History
+from simulator.errors import InputError
+from simulator.model import Model
+from simulator.spec import SimSpec
+
+DEFAULT_TRIALS = 2000
+NOMINAL_COVERAGE = 0.8  # P10–P90
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def pit(samples, actual: float) -> float:
+    """Where ``actual`` falls in the forecast sample: P(X < y) + ½·P(X = y).
+
+    The mid-point convention keeps the PIT centred when the forecast has atoms (zero revenue
+    with positive probability, a single deal that either closes or not).
+    """
+    x = np.asarray(samples, dtype=float)
+    return float((np.sum(x < actual) + 0.5 * np.sum(x == actual)) / x.size)
+
+
+def crps(samples, actual: float) -> float:
+    """CRPS of the sample's empirical distribution: E|X − y| − ½·E|X − X'|.
+
+    Uses the sorted-sample identity Σᵢⱼ|xᵢ − xⱼ| = 2·Σᵢ (2i − n − 1)·x₍ᵢ₎ (i = 1…n), so it
+    costs a sort. Same unit as the forecast (money); equals |x − y| for a point forecast x.
+    """
+    x = np.sort(np.asarray(samples, dtype=float))
+    n = x.size
+    i = np.arange(1, n + 1)
+    return float(np.mean(np.abs(x - actual)) - np.sum((2 * i - n - 1) * x) / n**2)
+
+
+def ape(forecast: float | None, actual: float) -> float | None:
+    """Absolute percentage error as a fraction; undefined (None) when the actual is 0."""
+    if forecast is None or actual == 0:
+        return None
+    return abs(forecast - actual) / abs(actual)
+
+
+def _mean(values) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+# --- folds -------------------------------------------------------------------------------------
+def forecast_window(cutoff: dt.date) -> tuple[dt.date, dt.date]:
+    """From the day after ``cutoff`` to the end of that day's calendar quarter.
+
+    A quarter-end cutoff forecasts the whole next quarter; a mid-quarter cutoff forecasts
+    the rest of its quarter, as a weekly forecast call does.
+    """
+    start = cutoff + dt.timedelta(days=1)
+    return start, quarter_end(start)
+
+
+def quarter_cutoffs(history: History, quarters: int) -> list[dt.date]:
+    """The last ``quarters`` quarter ends whose following quarter the history fully covers."""
+    if quarters < 1:
+        raise InputError(f"need at least one quarter, got {quarters}", column="--quarters")
+    last = history.last_date
+    end = quarter_end(last)
+    # the last fully observed quarter ends on or before ``last``
+    q = quarter_start(last) - dt.timedelta(days=1) if end > last else end
+    out = []
+    for _ in range(quarters):
+        cutoff = quarter_start(q) - dt.timedelta(days=1)
+        out.append(cutoff)
+        q = cutoff
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One cutoff: the forecast of the following window against what was actually won."""
+
+    cutoff: dt.date
+    start: dt.date
+    end: dt.date
+    actual: float
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+    pit: float
+    crps: float
+    stage_weighted: float          # Σ open amount × P(win | stage), at the cutoff
+    last_quarter: float | None     # won in the previous quarter, scaled to the window
+    open_deals: int
+    open_pipeline: float
+    seed: int
+
+    @property
+    def covered(self) -> bool:
+        return self.p10 <= self.actual <= self.p90
+
+    def to_dict(self) -> dict:
+        return {"cutoff": self.cutoff, "start": self.start, "end": self.end,
+                "actual": self.actual, "p10": self.p10, "p50": self.p50, "p90": self.p90,
+                "pit": self.pit, "mean": self.mean, "crps": self.crps,
+                "covered": self.covered, "ape_p50": ape(self.p50, self.actual),
+                "stage_weighted": self.stage_weighted, "last_quarter": self.last_quarter,
+                "open_deals": self.open_deals, "open_pipeline": self.open_pipeline,
+                "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    folds: tuple[Fold, ...]
+    trials: int
+    seed: int
+    engine: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def coverage_p10_p90(self) -> float:
+        return float(np.mean([f.covered for f in self.folds]))
+
+    @property
+    def coverage_se(self) -> float:
+        """Binomial standard error of the coverage if it were nominal (folds independent)."""
+        return math.sqrt(NOMINAL_COVERAGE * (1 - NOMINAL_COVERAGE) / len(self.folds))
+
+    @property
+    def crps(self) -> float:
+        return float(np.mean([f.crps for f in self.folds]))
+
+    @property
+    def mape_p50(self) -> float | None:
+        return _mean(ape(f.p50, f.actual) for f in self.folds)
+
+    @property
+    def baselines(self) -> dict:
+        out = {}
+        for name in ("stage_weighted", "last_quarter"):
+            values = [getattr(f, name) for f in self.folds]
+            out[name] = {
+                "mape": _mean(ape(v, f.actual) for v, f in zip(values, self.folds)),
+                # a point forecast's CRPS is its absolute error: comparable with ``crps``
+                "crps": _mean(None if v is None else abs(v - f.actual)
+                              for v, f in zip(values, self.folds)),
+                "values": values,
+            }
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "folds": [f.to_dict() for f in self.folds],
+            "coverage_p10_p90": self.coverage_p10_p90,
+            "coverage_se": self.coverage_se,
+            "crps": self.crps,
+            "mape_p50": self.mape_p50,
+            "mean_pit": float(np.mean([f.pit for f in self.folds])),
+            "baselines": self.baselines,
+            "trials": self.trials, "seed": self.seed, "engine": self.engine,
+            "notes": list(self.notes),
+        }
+
+
+# --- running -----------------------------------------------------------------------------------
+Fit = Callable[[History, dt.date], Model]
+
+
+def default_fit(history: History, as_of: dt.date) -> Model:
+    from calibrate.fit import calibrate
+
+    return calibrate(history, as_of)
+
+
+def default_engine() -> str:
+    """The vector engine when the runner has it, else the SimPy reference engine."""
+    from simulator import runner
+
+    return "vector" if "vector" in runner.ENGINES else "simpy"
+
+
+def fold_seed(seed: int, cutoff: dt.date) -> int:
+    """A fold's seed depends on the run's seed and its own cutoff only, so adding or
+    removing other cutoffs never changes a fold's numbers."""
+    return int(np.random.SeedSequence([seed, cutoff.toordinal()]).generate_state(1)[0])
+
+
+def fold_spec(model: Model, known: History, cutoff: dt.date) -> SimSpec:
+    """The simulation of ``forecast_window(cutoff)`` from the team and open pipeline as of
+    ``cutoff`` (``scenarios.baseline``)."""
+    from scenarios.baseline import baseline_spec
+
+    start, end = forecast_window(cutoff)
+    spec = baseline_spec(model, history=known, as_of=cutoff, start=start)
+    return dataclasses.replace(spec, days=(end - start).days + 1)
+
+
+def stage_weighted(model: Model, open_deals: pl.DataFrame) -> float:
+    """Σ amount × P(win | current stage), P(win | s) = Π_{k ≥ s} p_k from the model's
+    stage conversions (posterior means): the classic weighted pipeline."""
+    p = [s.conversion.mean for s in model.stages]
+    win_from = {s.name: math.prod(p[i:]) for i, s in enumerate(model.stages)}
+    if open_deals.height == 0:
+        return 0.0
+    weights = [win_from.get(s, 0.0) for s in open_deals["stage"].to_list()]
+    return float(np.dot(open_deals["amount"].fill_null(0.0).to_numpy(), weights))
+
+
+def won_between(history: History, start: dt.date, end: dt.date) -> float:
+    o = history.opportunities
+    return float(o.filter((pl.col("status") == "won")
+                          & pl.col("closed").is_between(start, end))["amount"].sum())
+
+
+def last_quarter(history: History, start: dt.date, end: dt.date) -> float | None:
+    """What was won in the calendar quarter before ``start``'s, scaled by the share of a
+    quarter that the window covers (1 for whole quarters); None before the history starts."""
+    prev_end = quarter_start(start) - dt.timedelta(days=1)
+    prev_start = quarter_start(prev_end)
+    first = history.opportunities["created"].min()
+    if first is None or prev_start < first:
+        return None
+    q_days = (quarter_end(start) - quarter_start(start)).days + 1
+    share = ((end - start).days + 1) / q_days
+    return won_between(history, prev_start, prev_end) * share
+
+
+def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engine: str,
+             fit: Fit = default_fit, workers: int = 1) -> Fold:
+    from simulator.runner import run
+
+    start, end = forecast_window(cutoff)
+    if history.last_date < end:
+        latest = quarter_cutoffs(history, 1)[0]
+        raise InputError(f"cutoff {cutoff}: the history ends on {history.last_date}, before "
+                         f"the forecast window {start} – {end} does",
+                         file=history.source or None, column="--cutoffs",
+                         expected=f"a quarter-end cutoff on or before {latest}")
+    known = history.as_of(cutoff)
+    try:
+        model = fit(known, cutoff)
+    except InputError as exc:
+        raise UnfitCutoff(f"cutoff {cutoff}: cannot calibrate on the history known then: "
+                          f"{exc}") from None
+    spec = fold_spec(model, known, cutoff)
+    s = fold_seed(seed, cutoff)
+    result = run(spec, trials, s, engine=engine, workers=workers, progress=False)
+    samples = result.totals["revenue"].to_numpy()
+    actual = won_between(history, start, end)
+    p10, p50, p90 = (float(x) for x in np.quantile(samples, [0.1, 0.5, 0.9]))
+    deals = spec.open_pipeline()
+    return Fold(cutoff=cutoff, start=start, end=end, actual=actual, p10=p10, p50=p50, p90=p90,
+                mean=float(samples.mean()), pit=pit(samples, actual), crps=crps(samples, actual),
+                stage_weighted=stage_weighted(model, deals),
+                last_quarter=last_quarter(history, start, end),
+                open_deals=deals.height, open_pipeline=float(deals["amount"].sum()), seed=s)
+
+
+class UnfitCutoff(InputError):
+    """The history known at a cutoff is too thin to calibrate on."""
+
+
+def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: int = 0,
+             engine: str | None = None, fit: Fit = default_fit, workers: int = 1,
+             skip_unfit: bool = False,
+             progress: Callable[[int], None] | None = None) -> BacktestResult:
+    """Backtest every cutoff (sorted, de-duplicated). ``fit(history_cut, cutoff)`` calibrates
+    a model; pass another to separate engine error from calibration error (e.g. the truth
+    of demo history). ``skip_unfit``: leave out, with a note, cutoffs whose history cannot
+    be calibrated yet (too early) instead of failing. ``progress(1)`` is called after each
+    fold."""
+    cutoffs = sorted(set(cutoffs))
+    if not cutoffs:
+        raise InputError("no cutoffs to backtest", column="--cutoffs",
+                         expected="one or more dates, or --quarters N")
+    if trials < 2:
+        raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
+    engine = engine or default_engine()
+    folds, notes = [], []
+    for c in cutoffs:
+        try:
+            folds.append(run_fold(history, c, trials=trials, seed=seed, engine=engine, fit=fit,
+                                  workers=workers))
+        except UnfitCutoff as exc:
+            if not skip_unfit:
+                raise
+            notes.append(f"left out: {exc}")
+        if progress is not None:
+            progress(1)
+    if not folds:
+        raise InputError("no cutoff could be backtested: " + "; ".join(notes),
+                         column="--quarters", expected="a longer history")
+    zero = [f.cutoff for f in folds if f.actual == 0]
+    if zero:
+        notes.append("percentage errors leave out folds whose actual is 0: "
+                     + ", ".join(str(c) for c in zero))
+    if any(f.last_quarter is None for f in folds):
+        notes.append("last-quarter baseline is undefined where the previous quarter starts "
+                     "before the history does")
+    return BacktestResult(tuple(folds), trials, seed, engine, tuple(notes))
