@@ -119,6 +119,105 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+# --- where simulations run (simulator.runner executors; docs/scaling.md) --------------------------
+def executor_options(fn):
+    """``--executor`` and ``--scheduler`` for a command that runs simulations; put it under
+    ``@handle_errors``. Every run inside the command uses the chosen executor (numbers never
+    depend on it); the command's ``workers`` option sizes it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, executor=None, scheduler=None, **kwargs):
+        import os
+
+        from simulator import runner
+
+        if scheduler and executor not in (None, "dask"):
+            raise InputError(f"--scheduler needs the dask executor, not {executor!r}",
+                             column="--scheduler", expected="--executor dask or no --executor")
+        workers = kwargs.get("workers")
+        if scheduler or executor == "dask":
+            from simulator.dask_executor import DaskExecutor
+
+            pool = DaskExecutor(scheduler, workers)
+        elif executor is not None:
+            pool = runner.EXECUTORS[executor](workers or os.cpu_count() or 1)
+        else:
+            pool = None
+        try:
+            with runner.using_executor(pool):
+                return fn(*args, **kwargs)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    wrapper = click.option(
+        "--scheduler", default=None, metavar="ADDRESS", envvar="SALESIM_SCHEDULER",
+        show_envvar=True,
+        help="Run chunks of trials on this dask.distributed scheduler, e.g. tcp://host:8786 "
+             '(needs pip install "salesim[dask]").')(wrapper)
+    wrapper = click.option(
+        "--executor", type=click.Choice(["serial", "processes", "dask"]), default=None,
+        help="Where chunks of trials run (default: serial for one worker, else processes; "
+             "dask with --scheduler). dask without an address starts a local cluster of "
+             "--workers processes.")(wrapper)
+    return wrapper
+
+
+def _scoped_executor():
+    """The executor chosen by ``executor_options`` (None: the library's own choice)."""
+    from simulator import runner
+
+    return runner.scoped_executor()
+
+
+# --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
+HISTORY_OPTIONS = ("format", "mapping", "date_format", "stages", "stage_history", "activities",
+                   "reps")
+
+
+def history_options(fn):
+    """The options of a command that reads a HISTORY; pass them on to ``load_history``::
+
+        @history_options
+        def calibrate(history, ..., **history_opts):
+            h = load_history(history, **history_opts)
+    """
+    options = [
+        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
+                                                             case_sensitive=False),
+                     default="canonical", show_default=True,
+                     help="History layout: canonical files, or the Maven CRM sample folder."),
+        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
+                     help="Read a canonical column from a differently named one, e.g. "
+                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
+                          "also work)."),
+        click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
+                     help="Format of text dates, e.g. %m/%d/%Y (default: ISO 2024-03-31)."),
+        click.option("--stages", "stages", default=None, metavar="A,B,C",
+                     help="Stage order, first to last (default: inferred from stage history)."),
+        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
+                     default=None, help="Stage history file (default: stage_history.csv|parquet "
+                                        "in the HISTORY folder)."),
+        click.option("--activities", "activities", type=click.Path(dir_okay=False),
+                     default=None, help="Activities file (default: from the HISTORY folder)."),
+        click.option("--reps", "reps", type=click.Path(dir_okay=False), default=None,
+                     help="Reps file (default: from the HISTORY folder)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def load_history(history_path, *, format="canonical", mapping=(), date_format=None, stages=None,
+                 stage_history=None, activities=None, reps=None):
+    """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
+    from calibrate.ingest import read_history
+
+    return read_history(history_path, format=format, mapping=mapping, date_format=date_format,
+                        stages=stages, stage_history=stage_history, activities=activities,
+                        reps=reps)
+
+
 # --- the group ----------------------------------------------------------------------------------
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="salesim")
@@ -135,6 +234,1107 @@ def main():
     Every command takes --help; bad input exits with status 2 and a message naming the
     file, row and column.
     """
+
+
+# --- demo-data ------------------------------------------------------------------------------------
+@main.command("demo-data")
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0).")
+@click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team.")
+@click.option("--quarters", type=int, default=8, show_default=True,
+              help="Quarters of history ending on --as-of.")
+@click.option("--as-of", "as_of", default="2026-09-30", show_default=True,
+              help="Last day of the history (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def demo_data(directory, seed, reps, quarters, as_of, as_json, quiet):
+    """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
+
+    DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
+    canonical formats) and truth.toml, the model that generated them: calibrate DIR and
+    compare the fit with it (docs/demo-data.md).
+    """
+    import datetime as dt
+
+    from simulator import demo_history
+    from simulator.model import save
+
+    try:
+        as_of_date = dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise InputError(f"not a real date: {as_of!r}", column="--as-of",
+                         expected="an ISO date such as 2026-09-30") from None
+    for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
+        if value < low:
+            raise InputError(f"must be at least {low}, got {value}", column=name)
+    if directory.exists() and not directory.is_dir():
+        raise InputError("exists and is not a directory", file=str(directory),
+                         expected="a directory for the generated files")
+    days = demo_history.history_days(as_of_date, quarters)
+    kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date)
+    if show_progress(quiet):
+        with click.progressbar(length=days, label="Generating history", file=sys.stderr) as bar:
+            hist = demo_history.generate(seed, progress=bar.update, **kwargs)
+    else:
+        hist = demo_history.generate(seed, **kwargs)
+    files = {}
+    for name, text in hist.csv_texts().items():
+        files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
+    files["truth"] = str(save(hist.truth, directory / "truth.toml"))
+    s = hist.summary()
+    if as_json:
+        emit_json({"dir": str(directory), "seed": seed, **s, "files": files})
+        return
+    click.echo(f"Wrote demo history to {directory} (seed {seed}): {s['start']} to {s['as_of']}")
+    click.echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
+               f"open {s['open']:,})")
+    click.echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
+               f"left, {s['reps_active']:,} on the team at as-of)")
+    click.echo(f"  rows           stage history {s['stage_history_rows']:,}, "
+               f"activities {s['activity_rows']:,}")
+    click.echo(f"  truth          {files['truth']}")
+
+
+# --- inspect --------------------------------------------------------------------------------------
+@main.command("inspect")
+@click.argument("history", type=click.Path())
+@history_options
+@click.option("--as-of", "as_of", default=None, metavar="DATE",
+              help="Show the history as it stood at the end of this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was read as JSON.")
+@handle_errors
+def inspect_history(history, as_of, as_json, **history_opts):
+    """Read HISTORY (a folder or an opportunities file) and show what was read.
+
+    Counts by status and stage, date range, owners, optional files found, and the notes and
+    warnings raised while reading (docs/formats.md). Bad input exits with status 2.
+    """
+    from calibrate.ingest import find_files, summarize
+
+    h = load_history(history, **history_opts)
+    if as_of is not None:
+        h = h.as_of(as_of)
+    files = find_files(history, format=history_opts["format"],
+                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
+    s = summarize(h, files)
+    if as_json:
+        emit_json({"as_of": as_of, **s})
+        return
+    st = s["by_status"]
+    click.echo(f"History {s['source']} ({files.format})" + (f" as of {as_of}" if as_of else ""))
+    for name, path in s["files"].items():
+        n = s["rows"].get(name)
+        click.echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
+    click.echo(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
+               f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
+               f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
+    d = s["dates"]
+    closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
+              else "none closed")
+    click.echo(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
+               f"last date {d['last_date']}")
+    click.echo(f"Stages         {' → '.join(s['stages']) or '-'}"
+               + ("" if s["has_stage_history"] else "  (no stage history)"))
+    keys = ("open", "won", "lost", "total")
+    click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
+                            ["stage", *keys]))
+    top = list(s["owners"].items())
+    click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
+                            [f"owner ({s['n_owners']:,})", *keys]))
+    if len(top) > 20:
+        click.echo(f"… and {len(top) - 20:,} more owners (--json lists them all)")
+    if len(s["segments"]) > 1 or "all" not in s["segments"]:
+        click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
+                                 for k, v in s["segments"].items()], ["segment", *keys]))
+    if s["notes"]:
+        click.echo("\nNotes")
+        for note in s["notes"]:
+            click.echo(f"  - {note}")
+
+
+# --- forecast -------------------------------------------------------------------------------------
+def _iso_date(value: str | None, option: str):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"not a real date: {value!r}", column=option,
+                         expected="an ISO date such as 2026-06-30") from None
+
+
+def _pct(p: float | None) -> str:
+    return "-" if p is None else f"{100 * p:.1f}%"
+
+
+def _render_forecast(fc: dict) -> str:
+    """The forecast as a readable table (``salesim forecast`` without --json)."""
+    rev, origin = fc["revenue"], fc["by_origin"]
+    out = [f"Forecast {fc['start']} to {fc['end']} ({fc['days']} days) · {fc['trials']:,} trials "
+           f"· engine {fc['engine']} · seed {fc['seed']}"
+           + (" · fixed parameters" if fc["fixed_parameters"] else ""), ""]
+
+    def row(name, b, fmt=money):
+        return [name] + [fmt(b[k]) for k in ("mean", "p10", "p50", "p90")]
+
+    rows = [row("Quarter revenue", rev)]
+    if fc["closed_to_date"]:
+        c = fc["closed_to_date"]
+        rows.append(["  closed to date", money(c), money(c), money(c), money(c)])
+    rows += [row("  from open pipeline", origin["open_pipeline"]),
+             row("  from new pipeline", origin["new_pipeline"]),
+             row("Wins", fc["wins"], lambda x: f"{x:,.1f}")]
+    out.append(table(rows, ["", "mean", "P10", "P50", "P90"]))
+    out.append("")
+    if fc["quota"] is None:
+        out.append("P(revenue ≥ quota): no quota (give --quota AMOUNT)")
+    else:
+        lo, hi = fc["p_quota_interval"]
+        out.append(f"P(revenue ≥ quota {money(fc['quota'])}) = {_pct(fc['p_quota'])}  "
+                   f"(90% Monte Carlo interval {_pct(lo)} to {_pct(hi)})")
+    reps = [r for r in fc["reps"] if r["quota"]]
+    if reps:
+        out += ["", "Rep attainment (quarter revenue / quota)"]
+        out.append(table([[r["rep"], money(r["quota"]), _pct(r["p10"]), _pct(r["p50"]),
+                           _pct(r["p90"]), _pct(r["p_attain"])] for r in reps[:20]],
+                         ["rep", "quota", "P10", "P50", "P90", "P(≥ 100%)"]))
+        if len(reps) > 20:
+            out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
+    if fc["notes"]:
+        out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
+    return "\n".join(out)
+
+
+def _forecast_png(fc: dict) -> bytes:
+    """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
+    import plots
+
+    weekly = fc["weekly"]
+    return plots.forecast_chart(
+        [w["week"] for w in weekly], {k: [w[k] for w in weekly]
+                                      for k in ("p10", "p25", "p50", "p75", "p90")},
+        fc["histogram"]["edges"], fc["histogram"]["counts"], quota=fc["quota"],
+        p_quota=fc["p_quota"], start_value=fc["closed_to_date"],
+        title=f"Forecast {fc['start']} to {fc['end']} ({fc['trials']:,} trials)")
+
+
+def _tornado_png(out: dict) -> bytes:
+    """Tornado chart of paired uplifts with intervals and the velocity equation's guess."""
+    import plots
+
+    s = out["strategies"]
+    return plots.tornado([x["name"] for x in s], [x["uplift"]["mean"] for x in s],
+                         [x["uplift"]["lo"] for x in s], [x["uplift"]["hi"] for x in s],
+                         velocity=[x["velocity"]["uplift"] for x in s])
+
+
+@main.command("forecast")
+@click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
+@click.option("--history", "history", type=click.Path(), default=None,
+              help="CRM history (folder or opportunities file): the pipeline open at --as-of "
+                   "and revenue already won this quarter.")
+@click.option("--format", "format", type=click.Choice(["canonical", "maven"],
+                                                     case_sensitive=False),
+              default="canonical", show_default=True, help="History layout (see inspect --help).")
+@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
+              help="History column mapping (see inspect --help).")
+@click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
+              help="Format of text dates in the history (default ISO).")
+@click.option("--stages", "stages", default=None, metavar="A,B,C",
+              help="History stage order (default: the model's).")
+@click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False), default=None,
+              help="Stage history file (default: from the HISTORY folder).")
+@click.option("--as-of", "as_of", default=None,
+              help="Forecast from the end of this date (default: the model's as-of date).")
+@click.option("--start", default=None,
+              help="First day of the horizon (default: the day after --as-of).")
+@click.option("--weeks", type=int, default=None,
+              help="Horizon in weeks (default: to the end of the start's calendar quarter).")
+@click.option("--reps", "n_reps", type=int, default=None,
+              help="Forecast for N experienced reps instead of the model's team.")
+@click.option("--team", type=click.Path(dir_okay=False), default=None,
+              help="Team file: owner, hired[, left, quota] (reps.csv format).")
+@click.option("--quota", type=AMOUNT, default=None,
+              help="Team quota for the quarter, e.g. 12M, 750k, 1,200,000 (default: the sum "
+                   "of rep quotas).")
+@click.option("--trials", type=int, default=10_000, show_default=True,
+              help="Monte Carlo trials.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: fresh, reported).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (default: all cores); results do not depend on it.")
+@click.option("--engine", default="vector", show_default=True,
+              help="Simulation engine: vector (fast) or simpy (the readable reference); "
+                   "both follow docs/model.md.")
+@click.option("--fixed-parameters", is_flag=True,
+              help="Use point estimates instead of drawing parameters from the posterior.")
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the weekly bands of cumulative revenue to this CSV.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG: fan chart by week and histogram of quarter revenue.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+@executor_options
+def forecast_cmd(model_path, history, format, mapping, date_format, stages, stage_history, as_of,
+                 start, weeks, n_reps, team, quota, trials, seed, workers, engine,
+                 fixed_parameters, as_json, csv_path, plot_path, quiet):
+    """Forecast the quarter's closed revenue with confidence bands.
+
+    Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
+    of revenue (closed to date + won in the horizon), P(revenue ≥ quota) with its Monte Carlo
+    interval, the split between open and new pipeline, wins and per-rep attainment.
+    """
+    from scenarios.baseline import baseline_spec
+    from scenarios.forecast import forecast, weekly_frame
+    from simulator.model import load
+
+    model = load(model_path)
+    as_of_date = _iso_date(as_of, "--as-of")
+    hist = None
+    if history is not None:
+        hist = load_history(history, format=format, mapping=mapping, date_format=date_format,
+                            stages=stages, stage_history=stage_history)
+    elif as_of_date is None:
+        as_of_date = model.as_of
+    spec = baseline_spec(model, history=hist, as_of=as_of_date or model.as_of,
+                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
+                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    kwargs = dict(trials=trials, seed=seed, engine=engine, workers=workers)
+    if show_progress(quiet):
+        with click.progressbar(length=trials, label="Simulating", file=sys.stderr) as bar:
+            fc = forecast(spec, progress=bar.update, **kwargs)
+    else:
+        fc = forecast(spec, **kwargs)
+    fc["model"] = str(model_path)
+    inputs = (model_path, history, team, stage_history)
+    if csv_path:
+        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv(), inputs=inputs))
+    if plot_path:
+        fc["plot"] = str(write_output(plot_path, _forecast_png(fc), inputs=inputs))
+    if as_json:
+        emit_json(fc)
+        return
+    click.echo(_render_forecast(fc))
+    for key, what in (("csv", "weekly bands"), ("plot", "plot")):
+        if key in fc:
+            click.echo(f"Wrote {what} to {fc[key]}")
+
+
+# --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
+def plan_options(fn):
+    """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
+    build the baseline as ``forecast`` does; a scenario file says all of it itself."""
+    options = [
+        click.option("--history", "history", type=click.Path(), default=None,
+                     help="With a MODEL: CRM history for the open pipeline at --as-of."),
+        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
+                                                             case_sensitive=False),
+                     default="canonical", show_default=True, help="History layout."),
+        click.option("--as-of", "as_of", default=None,
+                     help="With a MODEL: plan from the end of this date (default: the model's)."),
+        click.option("--start", default=None,
+                     help="With a MODEL: first day of the horizon (default: the day after "
+                          "--as-of)."),
+        click.option("--weeks", type=int, default=None,
+                     help="With a MODEL: horizon in weeks (default: to the quarter's end)."),
+        click.option("--reps", "n_reps", type=int, default=None,
+                     help="With a MODEL: N experienced reps instead of the model's team."),
+        click.option("--team", type=click.Path(dir_okay=False), default=None,
+                     help="With a MODEL: team file (reps.csv format)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed shared by every run (default: the scenario's, else fresh and "
+                          "reported)."),
+        click.option("--workers", type=int, default=None,
+                     help="Worker processes (default: all cores); results do not depend on it."),
+        click.option("--engine", default=None,
+                     help="Simulation engine (default: vector when available, else simpy)."),
+        click.option("--fixed-parameters", is_flag=True,
+                     help="Use point estimates instead of posterior draws."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quota,
+               fixed_parameters):
+    """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
+    import dataclasses
+
+    from scenarios.baseline import baseline_spec
+    from scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
+    from simulator.model import load
+
+    if not Path(path).is_file():
+        raise InputError("file not found", file=str(path),
+                         expected="a scenario or a model TOML file")
+    if is_scenario_file(path):
+        given = {"--history": history, "--as-of": as_of, "--start": start, "--weeks": weeks,
+                 "--reps": n_reps, "--team": team}
+        for flag, value in given.items():
+            if value is not None:
+                raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
+                                 file=str(path), column=flag, expected="the scenario's own keys")
+        sc = load_scenario(path)
+        if fixed_parameters:
+            sc = dataclasses.replace(sc, fixed_parameters=True)
+        spec = scenario_spec(sc)
+        if quota is not None:
+            spec = dataclasses.replace(spec, quota=quota)
+        return spec, sc
+    model = load(path)
+    hist = load_history(history, format=format) if history is not None else None
+    spec = baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
+                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
+                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    return spec, None
+
+
+def _progress_bar(quiet: bool, length: int, label: str):
+    """A click bar on a terminal, else a no-op context giving ``None``."""
+    import contextlib
+
+    if show_progress(quiet):
+        return click.progressbar(length=length, label=label, file=sys.stderr)
+    return contextlib.nullcontext(None)
+
+
+def _render_compare(out: dict) -> str:
+    base = out["baseline"]
+    quota = out["quota"]
+    lines = [f"Compare {out['start']} + {out['days']} days · {out['trials']:,} trials · engine "
+             f"{out['engine']} · seed {out['seed']} (common random numbers: every run shares "
+             "it)", ""]
+    rb = base["revenue"]
+    lines.append(f"Baseline revenue: mean {money(rb['mean'])} (P10 {money(rb['p10'])}, P50 "
+                 f"{money(rb['p50'])}, P90 {money(rb['p90'])})"
+                 + (f" · P(≥ quota {money(quota)}) = {_pct(base['p_quota'])}" if quota else ""))
+    lines.append("")
+    rows = []
+    costs = any(s["cost"] for s in out["strategies"])
+    for s in out["strategies"]:
+        up, r, vel = s["uplift"], s["revenue"], s["velocity"]["uplift"]
+        row = [s["rank"], s["name"], s["given"], money(r["p10"]), money(r["p50"]),
+               money(r["p90"]), _pct(s["p_quota"]), _signed(up["mean"]),
+               f"{_signed(up['lo'])} … {_signed(up['hi'])}",
+               f"{_signed(up['p5'])} … {_signed(up['p95'])}",
+               _signed(vel) if vel is not None else "n/a"]
+        if costs:
+            row.append(f"{s['uplift_per_cost']:.2f}" if s["uplift_per_cost"] is not None else "-")
+        rows.append(row)
+    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "uplift",
+               "90% interval", "trials P5 … P95", "velocity eq."] + (
+        ["uplift/cost"] if costs else [])
+    lines.append(table(rows, headers))
+    by = "uplift per unit cost" if out["best_by"] == "uplift_per_cost" else "mean uplift"
+    lines += ["", f"Best: {out['best']} (by {by})",
+              "Uplift: mean paired difference from the baseline (same seed) with its 90% "
+              "interval; trials P5 … P95: how far one quarter can differ.",
+              "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
+              "quarter boundary)."]
+    if out["notes"]:
+        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
+    return "\n".join(lines)
+
+
+def _signed(x: float) -> str:
+    return ("+" if x >= 0 else "-") + money(abs(x))
+
+
+@main.command("compare")
+@click.argument("source", metavar="SCENARIO_OR_MODEL.toml", type=click.Path(dir_okay=False))
+@click.option("--lever", "levers", multiple=True, metavar="NAME=VALUE",
+              help="A strategy from levers (repeatable; commas combine levers into one "
+                   "strategy): prospecting=+20%, yield=x1.1, win-rate=+5pp, deal-size=+10%, "
+                   "cycle-time=-15%, marketing=+30%, headcount=+3@2026-11-01, deal-hours=0.5, "
+                   "prune-stale=120d.")
+@click.option("--quota", type=AMOUNT, default=None,
+              help="Team quota for P(quota) (default: the scenario's, else the sum of rep "
+                   "quotas).")
+@click.option("--trials", type=int, default=None,
+              help="Trials per run (default: the scenario's, else 4000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a tornado chart (PNG) of the uplifts with their intervals.")
+@plan_options
+@handle_errors
+@executor_options
+def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, format, as_of, start,
+                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet):
+    """Compare strategies against the baseline with common random numbers.
+
+    SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
+    --lever options. Every strategy runs with the baseline's seed, so uplifts are paired
+    differences. Reports revenue P10/P50/P90, P(quota), the uplift with its 90% interval,
+    the velocity equation's prediction, a ranking and, with costs, uplift per unit cost.
+    """
+    from scenarios.compare import compare, fresh_seed
+    from scenarios.scenario import parse_lever_args
+
+    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
+                          weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                          fixed_parameters=fixed_parameters)
+    strategies = list(sc.strategies if sc else ()) + list(
+        parse_lever_args(levers, model=spec.model))
+    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 4000)
+    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
+    with _progress_bar(quiet, trials * (len(strategies) + 1), "Simulating") as bar:
+        out = compare(spec, strategies, trials=trials, seed=seed, quota=quota, engine=engine,
+                      workers=workers, progress=bar.update if bar else False,
+                      executor=_scoped_executor())
+    out["source"] = str(source)
+    out["notes"] = list(spec.notes) + out["notes"]
+    if plot_path:
+        out["plot"] = str(write_output(plot_path, _tornado_png(out),
+                                       inputs=_inputs(source, sc, history, team)))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(_render_compare(out))
+    if "plot" in out:
+        click.echo(f"Wrote tornado chart to {out['plot']}")
+
+
+def _inputs(source, sc, history, team) -> tuple:
+    extra = (sc.model_path, sc.history_path) if sc else ()
+    return (source, history, team) + extra
+
+
+def _render_capacity(out: dict) -> str:
+    conf = out["confidence"]
+    lines = [f"{'Pipeline coverage' if out['solve'] == 'coverage' else 'Capacity'} for "
+             f"{money(out['target'])} at {conf:.0%} confidence · {out['trials']:,} trials per run "
+             f"· {out['runs']} runs · engine {out['engine']} · seed {out['seed']}", ""]
+    lo, hi = out["p_target_interval"]
+    if out["solve"] == "headcount":
+        if out["reachable"]:
+            lines.append(f"Answer: {out['headcount']} reps ({out['additional_reps']:+d} starting "
+                         f"{out['hire_date']}): P(revenue ≥ target) = {_pct(out['p_target'])} "
+                         f"(90% MC {_pct(lo)}–{_pct(hi)})")
+            if out["p_target_one_fewer"] is not None:
+                lines.append(f"  with one rep fewer: {_pct(out['p_target_one_fewer'])}")
+        else:
+            lines.append(f"Not reachable with up to {out['max_reps']} reps: P(revenue ≥ target) "
+                         f"= {_pct(out['p_target'])} there (raise --max-reps or the hire date)")
+        cov = out["pipeline_coverage"]
+        ratio = out["quota_to_capacity"]
+        lines.append(f"Quota capacity (ramped quota of that team): {money(out['quota_capacity'])}"
+                     + (f" · target / capacity = {ratio:.2f}" if ratio is not None else ""))
+        lines.append(f"Pipeline coverage of the target: {cov['start']:.2f}x open at the start "
+                     f"+ {cov['created']:.2f}x created in the horizon = {cov['total']:.2f}x")
+        rows = [[p["headcount"], f"{p['additional_reps']:+d}", _pct(p["p_target"]),
+                 f"{_pct(p['lo'])}–{_pct(p['hi'])}", money(p["quota_capacity"])]
+                for p in out["curve"]]
+        lines += ["", table(rows, ["reps", "added", "P(target)", "90% MC", "quota capacity"])]
+    else:
+        if out["reachable"]:
+            lines.append(f"Answer: open pipeline at the start of {out['coverage']:.2f}x the "
+                         f"target ({money(out['pipeline'])}): P(revenue ≥ target) = "
+                         f"{_pct(out['p_target'])} (90% MC {_pct(lo)}–{_pct(hi)})")
+        else:
+            lines.append(f"Not reachable with up to {out['max_coverage']:g}x coverage")
+        lines.append(f"Now: {out['coverage_now']:.2f}x ({out['open_deals_now']:,} open deals), "
+                     f"P(revenue ≥ target) = {_pct(out['p_target_now'])}")
+        rows = [[f"{p['coverage']:.2f}x", _pct(p["p_target"]), f"{_pct(p['lo'])}–{_pct(p['hi'])}"]
+                for p in out["curve"][::3]]
+        lines += ["", table(rows, ["coverage", "P(target)", "90% MC"]), "",
+                  "Coverage scales the value of today's open deals (same stages, ages and "
+                  "owners); with common random numbers one run gives P(target) at every "
+                  "coverage, and a second run at the answer checks it."]
+    if out["solve"] == "headcount":
+        lines += ["", "Every run shares the seed (common random numbers); the answer is the "
+                      "smallest headcount that meets the confidence, one fewer misses it."]
+    if out.get("notes"):
+        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
+    return "\n".join(lines)
+
+
+@main.command("capacity")
+@click.argument("source", metavar="SCENARIO_OR_MODEL.toml", type=click.Path(dir_okay=False))
+@click.option("--target", type=AMOUNT, default=None,
+              help="Revenue to reach, e.g. 12M (required for headcount; coverage defaults to "
+                   "the team quota).")
+@click.option("--confidence", type=float, default=0.8, show_default=True,
+              help="Required P(revenue ≥ target).")
+@click.option("--solve", type=click.Choice(["headcount", "coverage"]), default="headcount",
+              show_default=True,
+              help="headcount: fewest extra reps; coverage: starting pipeline needed.")
+@click.option("--hire-by", "hire_by", default=None,
+              help="Extra reps start on this date (default: the first day of the horizon).")
+@click.option("--max-reps", "max_reps", type=int, default=None,
+              help="Largest team to try (default: 5 × the team + 20).")
+@click.option("--trials", type=int, default=None,
+              help="Trials per run (default: the scenario's, else 2000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the P(target) curve (PNG).")
+@plan_options
+@handle_errors
+@executor_options
+def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, as_json,
+                 plot_path, history, format, as_of, start, weeks, n_reps, team, seed, workers,
+                 engine, fixed_parameters, quiet):
+    """Solve for what it takes to hit a number with a given confidence.
+
+    --solve headcount (default): the fewest additional reps, starting on --hire-by and
+    ramping (with the plan's attrition), such that P(revenue ≥ target) ≥ confidence.
+    --solve coverage: the open pipeline at the start (a multiple of the target) needed for
+    P(revenue ≥ target) ≥ confidence. Every candidate runs with the same seed; the search
+    brackets by doubling and bisects.
+    """
+    import math
+
+    from scenarios.capacity import solve_coverage, solve_headcount
+    from scenarios.compare import fresh_seed
+
+    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
+                          weeks=weeks, n_reps=n_reps, team=team, quota=None,
+                          fixed_parameters=fixed_parameters)
+    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 2000)
+    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
+    kw = dict(confidence=confidence, trials=trials, seed=seed, engine=engine, workers=workers,
+              executor=_scoped_executor())
+    if solve == "headcount":
+        if target is None:
+            raise InputError("--target is required", column="--target",
+                             expected="an amount such as 12M")
+        extra = (max_reps if max_reps is not None else 5 * len(spec.reps) + 20) - len(spec.reps)
+        runs = 2 * math.ceil(math.log2(max(extra, 1) + 1)) + 1
+        with _progress_bar(quiet, trials * runs, "Searching") as bar:
+            out = solve_headcount(spec, target, hire_date=_iso_date(hire_by, "--hire-by"),
+                                  max_reps=max_reps, progress=bar.update if bar else False, **kw)
+        x, answer, xlabel = ([p["headcount"] for p in out["curve"]], out["headcount"],
+                             "reps on the team")
+    else:
+        if hire_by is not None or max_reps is not None:
+            raise InputError("--hire-by and --max-reps apply to --solve headcount",
+                             column="--solve")
+        with _progress_bar(quiet, trials * 2, "Simulating") as bar:
+            out = solve_coverage(spec, quota=target, progress=bar.update if bar else False, **kw)
+        x, answer, xlabel = ([p["coverage"] for p in out["curve"]], out["coverage"],
+                             "open pipeline at the start / target")
+    out["source"] = str(source)
+    out["notes"] = list(spec.notes)
+    if plot_path:
+        import plots
+
+        png = plots.capacity_curve(x, [p["p_target"] for p in out["curve"]],
+                                   lo=[p["lo"] for p in out["curve"]],
+                                   hi=[p["hi"] for p in out["curve"]],
+                                   confidence=confidence, answer=answer, xlabel=xlabel)
+        out["plot"] = str(write_output(plot_path, png, inputs=_inputs(source, sc, history, team)))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(_render_capacity(out))
+    if "plot" in out:
+        click.echo(f"Wrote P(target) curve to {out['plot']}")
+
+
+# --- calibrate ------------------------------------------------------------------------------------
+def _fmt_days(x: float) -> str:
+    return f"{x:,.1f} d" if x < 100 else f"{x:,.0f} d"
+
+
+def _render_calibration(s: dict, output: str) -> str:
+    """The calibrate summary as a readable table (docs/calibration.md, "Reading the table")."""
+    lo, hi = s["win_rate_interval"]
+    cyc = s["cycle_days"]
+    lines = [f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
+             f"Win rate (created → won)  {_pct(s['win_rate'])}  (90%: {_pct(lo)} – {_pct(hi)});"
+             f"  median days to win {_fmt_days(cyc['won_median'])}, to lose "
+             f"{_fmt_days(cyc['lost_median'])}", ""]
+    rows = [[st["name"], _pct(st["conversion"]),
+             f"{_pct(st['conversion_interval'][0])} – {_pct(st['conversion_interval'][1])}",
+             f"{st['duration']['family']} {_fmt_days(st['duration']['median_days'])}",
+             f"{st['lost_duration']['family']} {_fmt_days(st['lost_duration']['median_days'])}",
+             f"{st['entered']:,}", f"{st['open']:,}"] for st in s["stages"]]
+    lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
+                              "time to lose (median)", "entered", "open"]))
+    ds = s["deal_size"]
+    lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
+                  f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
+                  f"median {money(ds['median'])}"]
+    if len(ds["segments"]) > 1:
+        lines.append(table([[g["name"], _pct(g["share"]), g["family"], money(g["mean"]),
+                             money(g["median"])] for g in ds["segments"]],
+                           ["  segment", "share", "family", "mean", "median"]))
+    a = s["activities"]
+    if a is None:
+        lines.append(f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
+                     "opportunities per rep per working day")
+    else:
+        lines.append(f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
+                     f"{_pct(a['opportunity_yield'])} opportunities per activity; lag "
+                     f"{a['lag']['family']} mean {_fmt_days(a['lag']['mean_days'])}")
+    mk, tm, cap = s["marketing"], s["team"], s["capacity"]
+    lines.append(f"Marketing   {mk['per_week']:.1f} opportunities per week "
+                 f"({_pct(mk['share'])} of all)")
+    lines.append(f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
+                 f"{tm['ramp_months_sd']:.1f} months; attrition {_pct(tm['attrition_monthly'])} "
+                 "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
+    lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
+                 f"{cap['deal_hours']:.2g} h per open deal per week")
+    lines.append(f"Wrote {output}")
+    return "\n".join(lines)
+
+
+@main.command("calibrate")
+@click.argument("history", type=click.Path())
+@history_options
+@click.option("--as-of", "as_of", default=None, metavar="DATE",
+              help="Fit on what was known at the end of this date (default: the last date in "
+                   "the history).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (TOML).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def calibrate_cmd(history, as_of, output, as_json, quiet, **history_opts):
+    """Fit a model from HISTORY (a folder or an opportunities file) up to --as-of.
+
+    Stage conversions with 90% intervals, censoring-aware stage and cycle durations, deal
+    sizes, activities, team ramp and attrition (docs/calibration.md). Writes the model as
+    editable TOML; warnings and fallbacks go to stderr and into the model's notes.
+    """
+    from calibrate.fit import STEPS, calibrate, summary
+    from calibrate.ingest import find_files
+    from simulator.model import dumps
+
+    h = load_history(history, **history_opts)
+    day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
+    files = find_files(history, format=history_opts["format"],
+                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
+    inputs = (history, *(p for p in files.as_dict().values() if p))
+    with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
+        model = calibrate(h, day, stages=history_opts.get("stages"),
+                          progress=(lambda step: bar.update(1)) if bar is not None else None)
+    path = write_output(output, dumps(model), inputs=inputs)
+    for note in model.notes:
+        click.echo(f"warning: {note}", err=True)
+    s = summary(model)
+    if as_json:
+        emit_json({**s, "output": str(path)})
+        return
+    click.echo(_render_calibration(s, str(path)))
+
+
+# --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
+_MARK = {"green": "[G]", "yellow": "[Y]", "red": "[R]", "n/a": "[-]"}
+
+
+def _history_inputs(history, history_opts) -> tuple:
+    """Every file a HISTORY argument reads: outputs may never overwrite them."""
+    from calibrate.ingest import find_files
+
+    files = find_files(history, format=history_opts["format"],
+                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
+    return (history, *(p for p in files.as_dict().values() if p))
+
+
+def _cell(m: dict) -> str:
+    if m["actual"] is None:
+        return "-"
+
+    def fmt(x):
+        if x is None:
+            return "-"
+        if m["unit"] == "money":
+            return money(x)
+        if m["unit"] == "ratio":
+            return "made" if math.isinf(x) else f"{x:.2f}x"
+        return f"{x:,.0f}"
+
+    return (f"{_MARK[m['status']]} {fmt(m['actual'])} / {fmt(m['plan_p50'])} "
+            f"(P{round(100 * m['percentile'])})")
+
+
+def _render_dashboard(d: dict) -> str:
+    f = d["forecast"]
+    lines = [f"Execution dashboard {d['quarter_start']} – {d['quarter_end']}, week {d['week']} "
+             f"of {d['weeks']} (as of {d['as_of']}) · plan {d['plan']}",
+             f"{d['trials']:,} trials per run · seed {d['seed']} · engine {d['engine']}", ""]
+    head = f"Won to date {money(f['won_to_date'])}"
+    if d["quota"]:
+        head += f" of quota {money(d['quota'])}"
+    head += (f" · forecast P50 {money(f['revenue']['p50'])} (P10 {money(f['revenue']['p10'])}, "
+             f"P90 {money(f['revenue']['p90'])})")
+    if f["p_quota"] is not None:
+        head += f" · P(quota) {_pct(f['p_quota'])} (plan {_pct(f['plan_p_quota'])})"
+    lines += [head, "",
+              "Stoplight: actual / plan P50 on this date (where the actual sits among the "
+              "plan's paths). [G] ≥ plan P50, [Y] P20–P50, [R] < P20."]
+    rows = []
+    for s in [d["team"]] + d["reps"]:
+        ln = s["lines"]
+        by = {m["name"]: m for m in ln["pipeline"]["measures"]}
+        fc = ln["forecast"]
+        to_go = ln["pipeline"]["detail"].get("to_go_coverage")
+        rows.append([s["who"], _MARK[s["status"]], _cell(ln["activities"]["measures"][0]),
+                     _cell(by["pipeline_created"]),
+                     _cell(by["coverage"]) if "coverage" in by else "-",
+                     "-" if to_go is None else "made" if math.isinf(to_go) else f"{to_go:.2f}x",
+                     _cell(fc["measures"][0]),
+                     _pct(fc["detail"]["p_quota"]) if fc["detail"]["p_quota"] is not None
+                     else "-"])
+    lines.append(table(rows, ["who", "", "1 activities", "2 pipeline created",
+                              "2 (won+open)/quota", "to-go cov.", "3 forecast P50",
+                              "P(quota)"]))
+    pointers = [("team", p) for p in d["team"]["pointers"]]
+    pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
+    lines += ["", "Coaching pointers (red lines):"]
+    lines += [f"  - {who}: {p}" for who, p in pointers] or ["  none: no red line"]
+
+    h = d["health"]
+    v, w = h["velocity"], h["waterfall"]
+    lines += ["", "Pipeline health"]
+    if h["coverage"] is not None:
+        cov = "made" if math.isinf(h["coverage"]) else f"{h['coverage']:.2f}x"
+        lines.append(f"  coverage      {cov}: open {money(h['open_pipeline'])} for "
+                     f"{money(h['to_go'])} still to go")
+    if v["per_day"] is not None:
+        lines.append(f"  velocity      {money(v['per_week'])}/week = {v['opportunities']:,} open "
+                     f"× {_pct(v['win_rate'])} win × {money(v['deal_size'])} ÷ "
+                     f"{v['cycle_days']:.0f} days")
+    a, c = w["amount"], w["count"]
+    lines.append(f"  waterfall     start {money(a['start'])} + created {money(a['created'])} − "
+                 f"won {money(a['won'])} − lost {money(a['lost'])} = end {money(a['end'])}")
+    lines.append(f"                pulled in (created & won) {money(a['won_from_created'])} "
+                 f"({c['won_from_created']}), pushed out (open at start, still open) "
+                 f"{money(a['slipped'])} ({c['slipped']})")
+    if h["stale_days"] is not None:
+        total = sum(x["amount"] for x in h["stale"])
+        lines.append(f"  stale deals   {len(h['stale']):,} worth {money(total)} open longer than "
+                     f"{h['stale_days']:.0f} days (P90 of won cycle)")
+        for x in h["stale"][:5]:
+            lines.append(f"                {x['opportunity_id']}  {x['owner']}  {x['stage']}  "
+                         f"{x['age_days']:.0f} d  {money(x['amount'])}")
+    cyc = h["cycles"]
+    if cyc["won"]["median"] is not None and cyc["lost"]["median"] is not None:
+        lines.append(f"  cycle         won median {cyc['won']['median']:.0f} d (P90 "
+                     f"{cyc['won']['p90']:.0f}), lost median {cyc['lost']['median']:.0f} d")
+    if h["strike_zone"]:
+        lines += ["", "Strike zone (closed in the last year):"]
+        lines.append(table([[f"{z['dimension']}: {z['value']}", z["won"], z["lost"],
+                             f"{_pct(z['win_rate'])} ± {_pct(2 * z['win_rate_se'])}",
+                             money(z["deal_size"]),
+                             "-" if z["won_cycle_median"] is None
+                             else f"{z['won_cycle_median']:.0f}"]
+                            for z in h["strike_zone"]],
+                           ["where", "won", "lost", "win rate ± 2SE", "won size",
+                            "won cycle d"]))
+    if d["notes"]:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in d["notes"]]
+    return "\n".join(lines)
+
+
+@main.command("dashboard")
+@click.argument("history", metavar="HISTORY", type=click.Path())
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False),
+              help="Scenario TOML with the quarter's plan (team, hires, quota; "
+                   "docs/scenarios.md).")
+@click.option("--as-of", "as_of", required=True,
+              help="The dashboard's date (YYYY-MM-DD): figures to date end here.")
+@click.option("--strategy", default=None,
+              help="Use this strategy of the scenario as the plan (default: its baseline).")
+@click.option("--trials", type=int, default=1000, show_default=True,
+              help="Monte Carlo trials per run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--engine", default=None,
+              help="Simulation engine (default: vector when registered, else simpy).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes; results do not depend on it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a self-contained HTML report (inline charts, no network assets).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the trajectory chart (plan bands vs actual) as PNG.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@history_options
+@handle_errors
+@executor_options
+def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, workers, as_json,
+                  html_path, plot_path, quiet, **history_opts):
+    """Weekly execution stoplight: activities → pipeline → forecast, for the team and each rep.
+
+    Colours come from the plan's own simulated paths: green at or above the plan's P50 for
+    the as-of date, yellow from its P20, red below (docs/dashboard.md). Also pipeline health
+    (coverage, velocity, waterfall, stale deals, strike zone) and coaching pointers for each
+    red line.
+    """
+    from scenarios import dashboard, html_report
+
+    day = _iso_date(as_of, "--as-of")
+    h = load_history(history, **history_opts)
+    inputs = (*_history_inputs(history, history_opts), plan_path)
+    plan = dashboard.load_plan(plan_path, strategy)
+    inputs += (plan[0].model_path,)
+    prepared = dashboard.prepare(h, plan, day)
+    with _progress_bar(quiet, trials * prepared.runs, "Simulating") as bar:
+        d = dashboard.run_dashboard(prepared, trials=trials, seed=seed, engine=engine,
+                                    workers=workers, progress=bar.update if bar else None)
+    out = d.to_dict()
+    images = {}
+    if html_path or plot_path:
+        images = html_report.charts(d, only=None if html_path else ("trajectory",))
+    if html_path:
+        out["html"] = str(write_output(html_path, html_report.render(d, images), inputs=inputs))
+    if plot_path:
+        out["plot"] = str(write_output(plot_path, images["trajectory"], inputs=inputs))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(_render_dashboard(out))
+    for key, what in (("html", "HTML report"), ("plot", "trajectory chart")):
+        if key in out:
+            click.echo(f"Wrote {what} to {out[key]}")
+
+
+def _render_backtest(b: dict) -> str:
+    lines = [f"Backtest: {len(b['folds'])} fold(s) · {b['trials']:,} trials each · engine "
+             f"{b['engine']} · seed {b['seed']}", ""]
+    rows = [[f["cutoff"], f"{f['start']} – {f['end']}", money(f["actual"]), money(f["p10"]),
+             money(f["p50"]), money(f["p90"]), f"{f['pit']:.2f}",
+             "yes" if f["covered"] else "NO", money(f["stage_weighted"]),
+             money(f["last_quarter"])] for f in b["folds"]]
+    lines.append(table(rows, ["cutoff", "forecast window", "actual", "P10", "P50", "P90", "PIT",
+                              "in P10–P90", "stage-weighted", "last quarter"]))
+    bl = b["baselines"]
+    lines += ["",
+              f"P10–P90 coverage {_pct(b['coverage_p10_p90'])} (nominal 80%; ± "
+              f"{_pct(b['coverage_se'])} standard error over {len(b['folds'])} folds)",
+              f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
+              f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
+              "its absolute error)",
+              f"MAPE of P50 {_pct(b['mape_p50'])} · stage-weighted pipeline "
+              f"{_pct(bl['stage_weighted']['mape'])} · last quarter "
+              f"{_pct(bl['last_quarter']['mape'])}",
+              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)"]
+    if b["notes"]:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
+    return "\n".join(lines)
+
+
+def _cutoff_dates(text: str) -> list:
+    out = []
+    for part in text.split(","):
+        if part.strip():
+            out.append(_iso_date(part.strip(), "--cutoffs"))
+    if not out:
+        raise InputError("no dates given", column="--cutoffs",
+                         expected="dates such as 2026-03-31,2026-06-30")
+    return out
+
+
+@main.command("backtest")
+@click.argument("history", metavar="HISTORY", type=click.Path())
+@click.option("--cutoffs", default=None, metavar="DATE,DATE,…",
+              help="Forecast from the end of each date to the end of the next day's quarter.")
+@click.option("--quarters", type=int, default=None,
+              help="Backtest the last N whole quarters the history covers (default 4); "
+                   "quarters too early to calibrate on are left out with a note.")
+@click.option("--trials", type=int, default=2000, show_default=True,
+              help="Monte Carlo trials per fold.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--engine", default=None,
+              help="Simulation engine (default: vector when registered, else simpy).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes; results do not depend on it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the forecast bands vs actuals as PNG.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@history_options
+@handle_errors
+@executor_options
+def backtest_cmd(history, cutoffs, quarters, trials, seed, engine, workers, as_json, plot_path,
+                 quiet, **history_opts):
+    """Forecast past quarters from what was known at each cutoff and score the bands.
+
+    Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
+    stood, forecasts the window and compares with what was won: P10/P50/P90, PIT, P10–P90
+    coverage, CRPS and the P50's error, against a stage-weighted pipeline and last quarter's
+    actual (docs/backtest.md).
+    """
+    from scenarios import backtest
+
+    if cutoffs is not None and quarters is not None:
+        raise InputError("give either --cutoffs or --quarters, not both", column="--cutoffs")
+    h = load_history(history, **history_opts)
+    days = (_cutoff_dates(cutoffs) if cutoffs is not None
+            else backtest.quarter_cutoffs(h, 4 if quarters is None else quarters))
+    with _progress_bar(quiet, len(set(days)), "Backtesting") as bar:
+        r = backtest.backtest(h, days, trials=trials, seed=seed, engine=engine, workers=workers,
+                              skip_unfit=cutoffs is None, progress=bar.update if bar else None)
+    out = r.to_dict()
+    if plot_path:
+        import plots
+
+        f = r.folds
+        png = plots.backtest_bands(
+            [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
+            [x.p90 for x in f], [x.actual for x in f],
+            baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
+                       "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
+                                        for x in f]},
+            title=f"Backtest: P10–P90 coverage {r.coverage_p10_p90:.0%} over {len(f)} folds")
+        out["plot"] = str(write_output(plot_path, png,
+                                       inputs=_history_inputs(history, history_opts)))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(_render_backtest(_clean(out)))
+    if "plot" in out:
+        click.echo(f"Wrote backtest chart to {out['plot']}")
+
+
+# --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
+def _render_bench(out: dict) -> str:
+    sc = out["scenario"]
+    m = out["machine"]
+    lines = [f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
+             f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
+             f"{m['python']}, NumPy {m['numpy']}", ""]
+    rows = [[r["purpose"], r["engine"], r["reps"], r["days"], r["workers"], f"{r['trials']:,}",
+             f"{r['seconds']:.2f}", f"{r['trials_per_s']:,.0f}",
+             f"{1e3 * r['seconds'] / r['trials']:.3f}", f"{r['peak_mb']:,.0f}"]
+            for r in out["results"]]
+    lines.append(table(rows, ["run", "engine", "reps", "days", "workers", "trials", "seconds",
+                              "trials/s", "ms/trial", "peak MB"]))
+    lines.append("")
+    if out["vector_vs_simpy"] is not None:
+        lines.append(f"vector vs simpy: {out['vector_vs_simpy']:,.0f}× the trials per second")
+    if out.get("rng_floor"):
+        f = out["rng_floor"]
+        lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
+                     f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
+                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor")
+    g = out.get("growth", {})
+    if "reps_exponent" in g:
+        per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
+        lines.append(f"cost vs reps (ms/trial): {per} → grows as reps^{g['reps_exponent']:.2f}")
+    if "horizon_exponent" in g:
+        per = ", ".join(f"{x['days']} days {x['ms_per_trial']:.2f}" for x in g["horizon"])
+        lines.append(f"cost vs horizon (ms/trial): {per} → grows as days^"
+                     f"{g['horizon_exponent']:.2f}")
+    if out.get("targets"):
+        lines += ["", "Targets"]
+        for t in out["targets"].values():
+            lines.append(f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: "
+                         f"{t['value']:,.2f}")
+    return "\n".join(lines)
+
+
+@main.command("bench")
+@click.option("--reps", type=int, default=50, show_default=True,
+              help="Ramped reps on the benchmark team (demo model, one quarter).")
+@click.option("--trials", type=int, default=10_000, show_default=True,
+              help="Trials of the vector engine (scaling and sweeps derive from it).")
+@click.option("--engines", default="simpy,vector", show_default=True,
+              help="Engines to time, comma-separated.")
+@click.option("--simpy-trials", "simpy_trials", type=int, default=50, show_default=True,
+              help="Trials of the SimPy engine (it is slow).")
+@click.option("--stream", "stream_trials", type=int, default=0,
+              help="Also stream N trials (e.g. 1000000) keeping no per-rep arrays, and report "
+                   "the peak memory.")
+@click.option("--no-sweep", is_flag=True,
+              help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the JSON document to this file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path,
+              quiet):
+    """Time the engines on the demo model: trials/s, peak memory, RNG floor, scaling.
+
+    Each run happens in a fresh process. Reports the vector engine's speed-up over SimPy,
+    its time against the RNG floor (the time NumPy needs just to draw the random numbers a
+    trial consumes), 1 vs 2 workers, and how the cost per trial grows with reps and horizon.
+    Speed depends on the machine and its load: see benchmarks/README.md.
+    """
+    from scenarios import bench
+
+    names = tuple(e.strip() for e in engines.split(",") if e.strip())
+    if stream_trials < 0 or simpy_trials < 1:
+        raise InputError("--stream must be ≥ 0 and --simpy-trials ≥ 1", column="--stream")
+    kw = dict(reps=reps, trials=trials, engines=names, simpy_trials=simpy_trials,
+              sweep=not no_sweep, stream_trials=stream_trials)
+    steps = bench.suite_steps(names, sweep=not no_sweep, stream_trials=stream_trials)
+    with _progress_bar(quiet, steps, "Benchmarking") as bar:
+        out = bench.run_suite(progress=(lambda step: bar.update(1)) if bar else None, **kw)
+    if out_path:
+        out["json"] = str(write_output(out_path, json.dumps(_clean(out), indent=2) + "\n"))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(_render_bench(out))
+
+
+# --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
+@main.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-out"), show_default=True, help="Folder for every output.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option("--reps", type=int, default=20, show_default=True, help="Seats on the demo team.")
+@click.option("--quarters", type=int, default=8, show_default=True,
+              help="Quarters of history to generate.")
+@click.option("--as-of", "as_of", default="2026-09-30", show_default=True, metavar="DATE",
+              help="Last day of the history; the forecast covers the next quarter.")
+@click.option("--trials", type=int, default=4000, show_default=True,
+              help="Monte Carlo trials for the forecast and for each strategy.")
+@click.option("--engine", default=None, help="simpy or vector (default: the fastest available).")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, as_json, quiet):
+    """Run salesim end to end on generated demo history.
+
+    Generates two years of CRM history from known parameters (OUT/history/, with
+    truth.toml), calibrates it (OUT/model.toml), forecasts the next quarter
+    (OUT/forecast.png) and compares the four classic levers with common random numbers
+    (OUT/tornado.png).
+
+    \b
+    Example:
+      salesim demo --out demo-out --trials 2000
+    """
+    from scenarios.demo import run_demo
+
+    as_of_date = _iso_date(as_of, "--as-of")
+    if reps < 1 or quarters < 1 or trials < 2:
+        raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
+                         column="--reps/--quarters/--trials")
+    n_runs = 1 + 4 + 1  # forecast, four strategies, their baseline
+    with _progress_bar(quiet or as_json, trials * n_runs, "Simulating") as bar:
+        out = run_demo(out_dir, seed=seed, reps=reps, quarters=quarters, as_of=as_of_date,
+                       trials=trials, engine=engine,
+                       progress=(lambda step, n: bar.update(n)) if bar else None)
+    out["files"]["forecast.png"] = str(write_output(out_dir / "forecast.png",
+                                                    _forecast_png(out["forecast"])))
+    out["files"]["tornado.png"] = str(write_output(out_dir / "tornado.png",
+                                                   _tornado_png(out["compare"])))
+    if as_json:
+        emit_json(out)
+        return
+    h = out["history"]
+    click.echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
+               f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n")
+    click.echo(_render_calibration(out["calibration"], out["files"]["model.toml"]))
+    rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
+             f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
+            for r in out["truth_vs_fit"]]
+    click.echo("\nCalibration against the truth that generated the history:")
+    click.echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
+    click.echo("\n" + _render_forecast(out["forecast"]))
+    click.echo("\n" + _render_compare(out["compare"]))
+    click.echo("\nFiles:")
+    for name, path in out["files"].items():
+        click.echo(f"  {name:<18} {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

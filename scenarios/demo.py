@@ -47,7 +47,7 @@ def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: in
 
     ``progress(step, n)`` reports work done: ("simulate", trials) as trials finish.
     """
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     hist_dir = out / "history"
     demo = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=as_of)
     files = {}

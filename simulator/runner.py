@@ -113,6 +113,11 @@ def using_executor(executor):
         _SCOPED_EXECUTOR.reset(token)
 
 
+def scoped_executor():
+    """The executor of the enclosing ``using_executor`` block (None outside one)."""
+    return _SCOPED_EXECUTOR.get()
+
+
 def _run_chunk(task) -> ChunkResult:
     simulate, spec, n, seed, first = task
     return simulate(spec, n, seed, first)
@@ -124,7 +129,7 @@ def chunk_plan(trials: int, chunk: int) -> list[tuple[int, int]]:
 
 
 # --- the run --------------------------------------------------------------------------------------
-def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine: str = "vector",
+def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine: str = "simpy",
         workers: int | None = None, progress: Callable[[int], None] | bool | None = False,
         executor: str | object | None = None, keep_reps: bool = True) -> SimResult:
     """Run ``trials`` Monte Carlo trials of ``spec``.

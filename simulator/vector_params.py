@@ -1,0 +1,246 @@
+"""Per-trial parameters as arrays, for the vectorised engine.
+
+``Model.draw`` and ``Levers.apply`` work on one ``TrialParams`` at a time; drawing ten
+thousand of them in a Python loop would cost more than simulating the trials. This module
+draws the same posterior for ``n`` trials at once (one array per field) and applies the
+levers to the arrays. ``ParamArrays.trial(i)`` turns row ``i`` back into a ``TrialParams``,
+so tests check both against the scalar code (they must never drift apart).
+
+A ``DistArray`` is one distribution family with per-trial parameters. It samples and
+conditions through the ``simulator.distributions`` classes themselves, built with array
+fields (scipy broadcasts them), so the maths stays in one place. Only ``Empirical`` with
+per-trial weights (a Dirichlet draw) needs its own vectorised quantile and residual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .distributions import Distribution, Empirical
+from .model import Fitted, Model, TrialParams
+from .spec import Levers, SimSpec
+
+
+@dataclass(frozen=True)
+class DistArray:
+    """One family; ``params[i]`` (parametric) or ``weights[i]`` (empirical) for trial i.
+
+    ``None`` means every trial uses ``template`` as it is (no parameter uncertainty).
+    """
+
+    template: Distribution
+    params: np.ndarray | None = None    # (n, len(param_names)) parametric families
+    weights: np.ndarray | None = None   # (n, len(values)) Empirical probabilities
+
+    @property
+    def is_empirical(self) -> bool:
+        return isinstance(self.template, Empirical)
+
+    @property
+    def shared(self) -> bool:
+        """The same distribution in every trial (no per-trial parameters)."""
+        return self.params is None and self.weights is None
+
+    # --- per-trial values ----------------------------------------------------------------
+    def trial(self, i: int) -> Distribution:
+        """Trial ``i``'s distribution as a plain scalar value."""
+        if self.params is not None:
+            return self.template.with_params(self.params[i])
+        if self.weights is not None:
+            return self.template.with_weights(self.weights[i])
+        return self.template
+
+    def at(self, ti: np.ndarray) -> Distribution:
+        """A distribution whose parameters are arrays aligned with the trial indices ``ti``."""
+        if self.params is None:
+            return self.template
+        p = self.params[ti]
+        return dataclasses.replace(
+            self.template, **{name: p[:, j] for j, name in enumerate(self.template.param_names)})
+
+    def scaled(self, factor: float) -> "DistArray":
+        """Every trial's distribution of ``factor × T`` (``Distribution.scaled``)."""
+        template = self.template.scaled(factor)
+        if self.params is None:
+            return DistArray(template, None, self.weights)
+        # scaled() is linear in each parameter: read the per-parameter factors off a probe.
+        probe = self.template.with_params(np.ones(len(self.template.param_names)))
+        return DistArray(template, self.params * probe.scaled(factor).params(), None)
+
+    # --- sampling -----------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, ti: np.ndarray) -> np.ndarray:
+        """One draw per entry of ``ti`` from that trial's distribution."""
+        n = len(ti)
+        if n == 0:
+            return np.zeros(0)
+        if self.weights is None:
+            x = np.asarray(self.at(ti).sample(rng, n), dtype=float)
+            return x if x.shape == (n,) else np.broadcast_to(x, (n,)).copy()
+        d = self.template
+        x = np.asarray(d.values, dtype=float)[_row_quantile(self.weights, ti, rng.random(n))]
+        if d.jitter:
+            x = np.maximum(x + rng.uniform(-d.jitter, d.jitter, n), 0.0)
+        return x
+
+    def sf(self, x: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            return np.broadcast_to(np.asarray(self.at(ti).sf(x), dtype=float), np.shape(x))
+        v = np.asarray(self.template.values, dtype=float)
+        return (self.weights[ti] * (v > np.asarray(x)[:, None])).sum(axis=1)
+
+    def residual(self, u: np.ndarray, age: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        """Remaining time ``T - age`` given ``T > age`` (``Distribution.residual``)."""
+        if len(ti) == 0:
+            return np.zeros(0)
+        if not self.is_empirical:
+            return np.broadcast_to(self.at(ti).residual(u, age), np.shape(u)).astype(float)
+        d = self.template
+        v = np.asarray(d.values, dtype=float)
+        w = self.weights[ti] if self.weights is not None else np.broadcast_to(
+            d._probs(), (len(ti), v.size))
+        keep = w * (v > age[:, None])
+        cum = np.cumsum(keep, axis=1)
+        total = cum[:, -1]
+        # First value whose cumulative mass reaches u × total (searchsorted, side="left").
+        idx = np.minimum((cum < (u * total)[:, None]).sum(axis=1), v.size - 1)
+        return np.where(total > 0, np.maximum(v[idx] - age, 0.0), 0.0)
+
+
+def _row_quantile(probs: np.ndarray, ti: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index of the first value whose cumulative probability (row ``ti``) reaches ``u``."""
+    n_rows, k = probs.shape
+    cum = np.cumsum(probs, axis=1)
+    cum /= cum[:, -1:]
+    # Offsetting row r by r makes the flattened table increasing: one searchsorted for all.
+    flat = (cum + np.arange(n_rows)[:, None]).ravel()
+    pos = np.searchsorted(flat, u + ti, side="left") - ti * k
+    return np.clip(pos, 0, k - 1)
+
+
+def draw_dist(fitted: Fitted, n: int, rng: np.random.Generator) -> DistArray:
+    """``n`` independent ``Fitted.draw`` results as one ``DistArray``."""
+    d = fitted.dist
+    if isinstance(d, Empirical):
+        return DistArray(d, None, rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9), n))
+    if not fitted.log_cov:
+        return DistArray(d)
+    z = rng.multivariate_normal(np.log(d.params()), np.asarray(fitted.log_cov), size=n,
+                                method="cholesky")
+    return DistArray(d, np.exp(z))
+
+
+@dataclass(frozen=True)
+class ParamArrays:
+    """``TrialParams`` for ``n`` trials: scalars become arrays of length ``n``."""
+
+    n: int
+    conversion: np.ndarray              # (n, S)
+    advance: tuple[DistArray, ...]
+    lost: tuple[DistArray, ...]
+    segments: tuple[str, ...]
+    segment_probs: np.ndarray           # (n, G)
+    sizes: tuple[DistArray, ...]
+    per_rep_day: np.ndarray
+    dispersion: np.ndarray
+    rep_sigma: float
+    opportunity_yield: np.ndarray
+    lag: DistArray
+    marketing_weekly: np.ndarray
+    ramp_months: np.ndarray
+    attrition_monthly: np.ndarray
+
+    @staticmethod
+    def repeat(p: TrialParams, n: int) -> "ParamArrays":
+        """The same parameter set for all ``n`` trials (fixed parameters)."""
+        def full(x):
+            return np.full(n, float(x))
+
+        return ParamArrays(
+            n=n, conversion=np.tile(np.asarray(p.conversion, dtype=float), (n, 1)),
+            advance=tuple(DistArray(d) for d in p.advance),
+            lost=tuple(DistArray(d) for d in p.lost),
+            segments=p.segments,
+            segment_probs=np.tile(np.asarray(p.segment_probs, dtype=float), (n, 1)),
+            sizes=tuple(DistArray(d) for d in p.sizes),
+            per_rep_day=full(p.per_rep_day), dispersion=full(p.dispersion),
+            rep_sigma=float(p.rep_sigma), opportunity_yield=full(p.opportunity_yield),
+            lag=DistArray(p.lag), marketing_weekly=full(p.marketing_weekly),
+            ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly))
+
+    def trial(self, i: int) -> TrialParams:
+        """Row ``i`` as a ``TrialParams`` (tests compare it with the scalar code)."""
+        return TrialParams(
+            conversion=tuple(float(x) for x in self.conversion[i]),
+            advance=tuple(d.trial(i) for d in self.advance),
+            lost=tuple(d.trial(i) for d in self.lost),
+            segments=self.segments,
+            segment_probs=tuple(float(x) for x in self.segment_probs[i]),
+            sizes=tuple(d.trial(i) for d in self.sizes),
+            per_rep_day=float(self.per_rep_day[i]), dispersion=float(self.dispersion[i]),
+            rep_sigma=self.rep_sigma, opportunity_yield=float(self.opportunity_yield[i]),
+            lag=self.lag.trial(i), marketing_weekly=float(self.marketing_weekly[i]),
+            ramp_months=float(self.ramp_months[i]),
+            attrition_monthly=float(self.attrition_monthly[i]))
+
+
+def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
+    """``n`` draws from the calibration posterior: ``Model.draw`` for many trials at once."""
+    a = model.activities
+    if a.log_cov:
+        z = np.exp(rng.multivariate_normal(np.log([a.per_rep_day, a.dispersion]),
+                                           np.asarray(a.log_cov), size=n, method="cholesky"))
+        rate, disp = z[:, 0], z[:, 1]
+    else:
+        rate, disp = np.full(n, a.per_rep_day), np.full(n, a.dispersion)
+    shares = rng.dirichlet([max(s.count, 1e-9) for s in model.deal_size], n)
+    conversion = np.column_stack([rng.beta(s.conversion.alpha, s.conversion.beta, n)
+                                  for s in model.stages]) if model.stages else np.zeros((n, 0))
+    t = model.team
+    return ParamArrays(
+        n=n, conversion=conversion,
+        advance=tuple(draw_dist(s.advance, n, rng) for s in model.stages),
+        lost=tuple(draw_dist(s.lost, n, rng) for s in model.stages),
+        segments=tuple(s.name for s in model.deal_size),
+        segment_probs=shares,
+        sizes=tuple(draw_dist(s.size, n, rng) for s in model.deal_size),
+        per_rep_day=rate, dispersion=disp, rep_sigma=a.rep_sigma,
+        opportunity_yield=rng.beta(a.opportunity_yield.alpha, a.opportunity_yield.beta, n),
+        lag=draw_dist(a.lag, n, rng),
+        marketing_weekly=rng.gamma(model.marketing.weekly.shape,
+                                   1 / model.marketing.weekly.rate, n),
+        ramp_months=np.maximum(0.0, rng.normal(t.ramp_months, t.ramp_months_sd, n)),
+        attrition_monthly=rng.gamma(t.attrition.shape, 1 / t.attrition.rate, n))
+
+
+def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
+    """``Levers.apply`` on every trial at once (tests hold the two equal)."""
+    if levers.neutral:
+        return p
+    m = levers.win_rate ** (1.0 / max(p.conversion.shape[1], 1))
+    scale = levers.cycle_time
+    return dataclasses.replace(
+        p,
+        conversion=np.minimum(1.0, p.conversion * m),
+        advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
+        lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
+        sizes=tuple(d.scaled(levers.deal_size) for d in p.sizes)
+        if levers.deal_size != 1 else p.sizes,
+        per_rep_day=p.per_rep_day * levers.prospecting,
+        opportunity_yield=np.minimum(1.0, p.opportunity_yield * levers.opportunity_yield),
+        marketing_weekly=p.marketing_weekly * levers.marketing_pipeline,
+    )
+
+
+def trial_params(spec: SimSpec, n: int, rng: np.random.Generator) -> ParamArrays:
+    """``SimSpec.trial_params`` for ``n`` trials: posterior draws (or point estimates), levered.
+
+    With ``fixed_parameters`` the point estimates go through the scalar ``Levers.apply``
+    once and are repeated; the draw is still taken so the stream is consumed alike.
+    """
+    drawn = draw_model(spec.model, n, rng)
+    if spec.fixed_parameters:
+        return ParamArrays.repeat(spec.levers.apply(spec.model.point()), n)
+    return apply_levers(spec.levers, drawn)

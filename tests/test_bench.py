@@ -1,0 +1,55 @@
+"""``salesim bench`` and its library: the JSON contract, draw counting, bad options.
+
+Speeds are never asserted (they belong to benchmarks/README.md); only that the suite
+measures what it says and reports it under the contracted keys.
+"""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+import cli
+from scenarios import bench
+from simulator import engine_vector
+
+
+def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
+    spec = bench.bench_spec(3)
+    log = bench.DrawLog()
+    logged = engine_vector.simulate_chunk(spec, 40, np.random.SeedSequence(1), draw_log=log)
+    plain = engine_vector.simulate_chunk(spec, 40, np.random.SeedSequence(1))
+    assert logged.totals.equals(plain.totals)              # recording changes nothing
+    by = log.by_method()
+    # Every working rep-day draws a Gamma (NB mixing) and a Poisson (its opportunities).
+    rep_days = len(spec.working_days()) * len(spec.reps) * 40
+    assert by["standard_gamma"] <= rep_days and by["standard_gamma"] > 0.9 * rep_days
+    assert by["random"] > 0 and log.draws == sum(by.values())
+    assert log.replay(np.random.default_rng(0)) > 0
+
+
+def test_bench_json_contract():
+    res = CliRunner().invoke(cli.main, ["bench", "--reps", "3", "--trials", "200",
+                                        "--simpy-trials", "2", "--no-sweep", "--json",
+                                        "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert {"machine", "scenario", "results", "rng_floor_s", "vector_vs_simpy"} <= out.keys()
+    assert {"cpu_count", "python", "numpy"} <= out["machine"].keys()
+    keys = {"engine", "workers", "reps", "trials", "seconds", "trials_per_s", "peak_mb"}
+    assert all(keys <= r.keys() for r in out["results"])
+    engines = {(r["engine"], r["workers"], r["purpose"]) for r in out["results"]}
+    assert {("simpy", 1, "engines"), ("vector", 1, "engines"), ("vector", 1, "scaling"),
+            ("vector", 2, "scaling")} <= engines
+    assert out["vector_vs_simpy"] > 1 and out["rng_floor_s"] > 0
+    assert out["rng_floor"]["ratio"] > 1            # the engine does more than draw numbers
+    # Both engines ran the same scenario: their mean revenues are of one size.
+    mean = {r["engine"]: r["mean_revenue"] for r in out["results"] if r["purpose"] == "engines"}
+    assert 0.2 < mean["simpy"] / mean["vector"] < 5
+
+
+def test_bad_options_exit_2():
+    for args in (["--engines", "warp"], ["--trials", "0"], ["--reps", "0"]):
+        res = CliRunner().invoke(cli.main, ["bench", "--quiet", *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert res.output.startswith("Error:")
