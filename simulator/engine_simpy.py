@@ -113,9 +113,9 @@ class Stages:
             adv = p * self.advance[s].sf(a)
             lost = (1 - p) * self.lost[s].sf(a)
             denom = adv + lost
-            # Older than either duration allows: unconditional outcome, moves at once.
+            # Older than any deal either duration allows: lost at once (docs/model.md §6).
             with np.errstate(invalid="ignore", divide="ignore"):
-                q = np.where(denom > 0, adv / denom, p)
+                q = np.where(denom > 0, adv / denom, 0.0)
             go = u < q
             advance[i] = go
             if go.any():

@@ -328,8 +328,8 @@ class Batch:
             w_adv = conv * self._survival(p.advance[s], a, g, op.age[op.stage == s])
             w_lost = (1 - conv) * self._survival(p.lost[s], a, g, op.age[op.stage == s])
             total = w_adv + w_lost
-            # Older than either duration allows: unconditional outcome, moves at once.
-            p_adv = np.divide(w_adv, total, out=conv.copy(), where=total > 0)
+            # Older than any deal either duration allows: lost at once (docs/model.md §6).
+            p_adv = np.divide(w_adv, total, out=np.zeros_like(conv), where=total > 0)
             adv = rng.random(idx.size) < p_adv
             u = rng.random(idx.size)
             ia, il = np.flatnonzero(adv), np.flatnonzero(~adv)

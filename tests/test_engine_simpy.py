@@ -161,15 +161,17 @@ def test_open_pipeline_matches_closed_form():
 
 
 def test_zero_variance_open_pipeline_books_on_its_day():
-    """Fixed durations and p = 1: every deal wins at (10 - age), in a known week."""
+    """Fixed durations and p = 1: every deal wins at (10 - age), in a known week; a deal
+    older than any duration allows is lost at once (docs/model.md §6)."""
     model = simple_model(stages=(stage("S", 1.0, Fixed(10.0), Fixed(3.0)),),
                          opportunity_yield=0.0)
-    ages = [0.0, 2.5, 9.0, 12.0]  # wins at 10, 7.5, 1 and at once (older than allowed)
+    ages = [0.0, 2.5, 9.0, 12.0]  # wins at 10, 7.5 and 1; the last is lost at once
     deals = open_deals([("rep1", "S", a, 100.0 * (i + 1)) for i, a in enumerate(ages)])
     chunk = run(spec_for(model, 1, days=14, deals=deals), 3)
-    assert np.all(col(chunk, "revenue") == 1000.0)
-    assert np.all(chunk.weekly == np.array([300.0 + 400.0, 1000.0]))
-    assert np.all(chunk.rep_revenue[:, 0] == 1000.0)
+    assert np.all(col(chunk, "revenue") == 600.0)
+    assert np.all(col(chunk, "losses") == 1)
+    assert np.all(chunk.weekly == np.array([300.0, 600.0]))
+    assert np.all(chunk.rep_revenue[:, 0] == 600.0)
 
 
 def test_orphan_deals_without_active_reps_still_close():
