@@ -226,10 +226,13 @@ def main():
 
     \b
     Typical flow:
-      salesim demo                                   # everything, on generated demo data
-      salesim demo-data hist/ --seed 7               # write demo CRM history
-      salesim calibrate hist/ --as-of 2026-06-30 -o model.toml
-      salesim forecast model.toml --history hist/ --quota 12M
+      salesim demo                                     # everything, on generated demo data
+      salesim demo-data hist --seed 7                  # write demo CRM history
+      salesim calibrate hist --as-of 2026-09-30 -o model.toml
+      salesim forecast model.toml --history hist --quota 12M
+      salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp
+      salesim capacity model.toml --history hist --target 7M --confidence 0.8
+      salesim backtest hist --quarters 4
 
     Every command takes --help; bad input exits with status 2 and a message naming the
     file, row and column.
@@ -254,6 +257,11 @@ def demo_data(directory, seed, reps, quarters, as_of, as_json, quiet):
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
     canonical formats) and truth.toml, the model that generated them: calibrate DIR and
     compare the fit with it (docs/demo-data.md).
+
+    \b
+    Examples:
+      salesim demo-data hist --seed 7
+      salesim demo-data big --reps 200 --quarters 12 --as-of 2026-06-30 --json
     """
     import datetime as dt
 
@@ -309,6 +317,12 @@ def inspect_history(history, as_of, as_json, **history_opts):
 
     Counts by status and stage, date range, owners, optional files found, and the notes and
     warnings raised while reading (docs/formats.md). Bad input exits with status 2.
+
+    \b
+    Examples:
+      salesim inspect hist
+      salesim inspect ../shared/data/maven-crm --format maven --json
+      salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
     from calibrate.ingest import find_files, summarize
 
@@ -486,6 +500,12 @@ def forecast_cmd(model_path, history, format, mapping, date_format, stages, stag
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
     of revenue (closed to date + won in the horizon), P(revenue ≥ quota) with its Monte Carlo
     interval, the split between open and new pipeline, wins and per-rep attainment.
+
+    \b
+    Examples:
+      salesim forecast model.toml --history hist --as-of 2026-09-30 --quota 12M
+      salesim forecast model.toml --history hist --reps 25 --quota 750k --json
+      salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
     """
     from scenarios.baseline import baseline_spec
     from scenarios.forecast import forecast, weekly_frame
@@ -671,6 +691,11 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, form
     --lever options. Every strategy runs with the baseline's seed, so uplifts are paired
     differences. Reports revenue P10/P50/P90, P(quota), the uplift with its 90% interval,
     the velocity equation's prediction, a ranking and, with costs, uplift per unit cost.
+
+    \b
+    Examples:
+      salesim compare scenarios/examples/quarter.toml --plot tornado.png
+      salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
     from scenarios.compare import compare, fresh_seed
     from scenarios.scenario import parse_lever_args
@@ -785,6 +810,12 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     --solve coverage: the open pipeline at the start (a multiple of the target) needed for
     P(revenue ≥ target) ≥ confidence. Every candidate runs with the same seed; the search
     brackets by doubling and bisects.
+
+    \b
+    Examples:
+      salesim capacity scenarios/examples/team-plan.toml --target 14M --confidence 0.8
+      salesim capacity model.toml --history hist --target 7M --hire-by 2026-10-01 --json
+      salesim capacity model.toml --history hist --target 7M --solve coverage
     """
     import math
 
@@ -900,6 +931,12 @@ def calibrate_cmd(history, as_of, output, as_json, quiet, **history_opts):
     Stage conversions with 90% intervals, censoring-aware stage and cycle durations, deal
     sizes, activities, team ramp and attrition (docs/calibration.md). Writes the model as
     editable TOML; warnings and fallbacks go to stderr and into the model's notes.
+
+    \b
+    Examples:
+      salesim calibrate hist --as-of 2026-09-30 -o model.toml
+      salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
+      salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """
     from calibrate.fit import STEPS, calibrate, summary
     from calibrate.ingest import find_files
@@ -1065,6 +1102,11 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     the as-of date, yellow from its P20, red below (docs/dashboard.md). Also pipeline health
     (coverage, velocity, waterfall, stale deals, strike zone) and coaching pointers for each
     red line.
+
+    \b
+    Examples:
+      salesim dashboard hist --plan scenarios/examples/quarter.toml --as-of 2026-11-20
+      salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --html report.html --json
     """
     from scenarios import dashboard, html_report
 
@@ -1159,6 +1201,11 @@ def backtest_cmd(history, cutoffs, quarters, trials, seed, engine, workers, as_j
     stood, forecasts the window and compares with what was won: P10/P50/P90, PIT, P10–P90
     coverage, CRPS and the P50's error, against a stage-weighted pipeline and last quarter's
     actual (docs/backtest.md).
+
+    \b
+    Examples:
+      salesim backtest hist --quarters 4 --plot backtest.png
+      salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
     from scenarios import backtest
 
@@ -1256,6 +1303,11 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
     its time against the RNG floor (the time NumPy needs just to draw the random numbers a
     trial consumes), 1 vs 2 workers, and how the cost per trial grows with reps and horizon.
     Speed depends on the machine and its load: see benchmarks/README.md.
+
+    \b
+    Examples:
+      salesim bench
+      salesim bench --reps 50 --trials 10000 --engines simpy,vector --json
     """
     from scenarios import bench
 
