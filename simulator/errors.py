@@ -18,8 +18,9 @@ class InputError(ValueError):
             where.append(str(file))
         if row is not None:
             where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column '{column}'")
+        if column is not None:  # a command-line option is named as one, not as a column
+            where.append(f"option {column}" if str(column).startswith("--")
+                         else f"column '{column}'")
         text = (", ".join(where) + ": " if where else "") + message
         if expected:
             text += f" (expected {expected})"
