@@ -9,28 +9,17 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from simulator.errors import InputError
+from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 from simulator.model import write_atomic
 
 
 # --- shared plumbing --------------------------------------------------------------------------
-def parse_amount(text: str, *, what: str = "amount") -> float:
-    """``12M``, ``750k``, ``1,200,000``, ``$2.5m`` -> float (≥ 0)."""
-    s = str(text).strip().replace(",", "").replace("_", "").lstrip("$€£")
-    m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*([kKmMbB]?)", s)
-    if not m:
-        raise InputError(f"cannot read {what} {text!r}", column=what,
-                         expected="a number such as 12M, 750k or 1,200,000")
-    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()]
-    return value
-
-
 class AmountType(click.ParamType):
     name = "AMOUNT"
 
@@ -101,17 +90,6 @@ def table(rows: list[list], headers: list[str]) -> str:
     out = [line(cells[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)
-
-
-def money(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    a = abs(x)
-    if a >= 1e6:
-        return f"{x / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{x / 1e3:,.1f}k"
-    return f"{x:,.0f}"
 
 
 def show_progress(quiet: bool) -> bool:
@@ -369,15 +347,7 @@ def inspect_history(history, as_of, as_json, **history_opts):
 
 # --- forecast -------------------------------------------------------------------------------------
 def _iso_date(value: str | None, option: str):
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"not a real date: {value!r}", column=option,
-                         expected="an ISO date such as 2026-06-30") from None
+    return None if value is None else as_date(value, what="date", column=option)
 
 
 def _pct(p: float | None) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from simulator.errors import InputError
+from simulator.units import as_date
 from simulator.model import Model
 
 from . import activities as acts
@@ -28,15 +29,7 @@ from .stages import (SINGLE_STAGE, cycle_observations, fit_cycle, fit_stages, re
 
 
 def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"cannot read as-of date {value!r}", column="--as-of",
-                         expected="an ISO date such as 2024-03-31") from None
+    return as_date(value, what="as-of date", column="--as-of")
 
 
 def _seen_stages(history: History) -> set[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from simulator.errors import InputError
+from simulator.units import as_date
 
 from . import formats
 from .formats import ROW, TERMINAL_STAGES, squash
@@ -776,15 +777,7 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
 
 # --- as of a date ---------------------------------------------------------------------------------
 def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"cannot read as-of date {value!r}", column="--as-of",
-                         expected="an ISO date such as 2024-03-31") from None
+    return as_date(value, what="as-of date", column="--as-of")
 
 
 def cut(history: History, as_of: dt.date | str) -> History:

@@ -25,6 +25,7 @@ from calibrate.history import History
 from simulator.errors import InputError
 from simulator.results import SimResult
 from simulator.spec import SimSpec
+from simulator.units import money
 
 YELLOW_AT, GREEN_AT = 0.2, 0.5   # plan quantiles: red below P20, yellow P20–P50, green ≥ P50
 STATUS_ORDER = ("green", "yellow", "red")
@@ -573,12 +574,4 @@ def _ratio(x: float) -> str:
     return "∞ (quota made)" if math.isinf(x) else f"{x:.1f}×"
 
 
-def _m(x) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    a = abs(x)
-    if a >= 1e6:
-        return f"{x / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{x / 1e3:.1f}k"
-    return f"{x:,.0f}"
+_m = money

@@ -13,6 +13,7 @@ import html
 import math
 
 from scenarios.dashboard import Dashboard, Line, Measure
+from simulator.units import money
 
 COLOURS = {"green": "#2e9e44", "yellow": "#e0a800", "red": "#d64541", "n/a": "#9d9d9d"}
 STALE_ROWS = 25
@@ -283,15 +284,7 @@ def _e(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _m(x) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    a = abs(x)
-    if a >= 1e6:
-        return f"{x / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{x / 1e3:,.1f}k"
-    return f"{x:,.0f}"
+_m = money
 
 
 def _pct(p) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from simulator import units
 from simulator import model as model_io
 from simulator.errors import InputError
 from simulator.model import GammaPosterior, Model
@@ -201,13 +202,9 @@ class Hire:
 
 
 def _date(value, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
+        return units.as_date(value, what=what)
+    except InputError:
         raise LeverError(f"cannot read {what} {value!r}", "a date YYYY-MM-DD") from None
 
 
@@ -249,14 +246,11 @@ def _nonneg(value, what: str, pattern: re.Pattern, expected: str) -> float:
 
 def _amount(value, what: str) -> float:
     """A number or ``12M`` / ``750k`` / ``1,200,000`` (≥ 0)."""
-    v = _number(value)
-    if v is None and isinstance(value, str):
-        s = value.strip().replace(",", "").replace("_", "").lstrip("$€£")
-        if m := re.fullmatch(rf"{_NUM}\s*([kKmMbB]?)", s):
-            v = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()]
-    if v is None or v < 0:
-        raise LeverError(f"cannot read {what} {value!r}", "an amount ≥ 0 such as 12M or 750k")
-    return v
+    try:
+        return units.parse_amount(value, what=what)
+    except InputError:
+        raise LeverError(f"cannot read {what} {value!r}",
+                         "an amount ≥ 0 such as 12M or 750k") from None
 
 
 # --- strategies ---------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""Money and dates as people write them: one reader and one writer for every module.
+
+``parse_amount("12M")``, ``money(1.2e6) == "1.20M"`` and ``as_date("2026-06-30")``; bad
+values raise ``InputError`` naming what was being read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+from .errors import InputError
+
+AMOUNT_SYNTAX = "a number such as 12M, 750k or 1,200,000"
+_AMOUNT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kKmMbB]?)")
+_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def parse_amount(text, *, what: str = "amount") -> float:
+    """``12M``, ``750k``, ``1,200,000``, ``$2.5m`` or a number -> float (≥ 0)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if math.isfinite(text) and text >= 0:
+            return float(text)
+    else:
+        s = str(text).strip().replace(",", "").replace("_", "").lstrip("$€£")
+        if m := _AMOUNT.fullmatch(s):
+            return float(m.group(1)) * _SCALE[m.group(2).lower()]
+    raise InputError(f"cannot read {what} {text!r}", column=what, expected=AMOUNT_SYNTAX)
+
+
+def money(x: float | None) -> str:
+    """``1.23M``, ``45.6k``, ``1,234``; ``-`` for a missing or infinite value."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    a = abs(x)
+    if a >= 1e6:
+        return f"{x / 1e6:,.2f}M"
+    if a >= 1e4:
+        return f"{x / 1e3:,.1f}k"
+    return f"{x:,.0f}"
+
+
+def as_date(value, *, what: str = "date", column: str | None = None) -> dt.date:
+    """A ``date``, a ``datetime`` (its day) or an ISO string -> ``date``."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(f"not a real {what}: {value!r}", column=column,
+                         expected="an ISO date such as 2026-06-30") from None
