@@ -849,13 +849,20 @@ def _render_calibration(s: dict, output: str) -> str:
              f"Win rate (created → won)  {_pct(s['win_rate'])}  (90%: {_pct(lo)} – {_pct(hi)});"
              f"  median days to win {_fmt_days(cyc['won_median'])}, to lose "
              f"{_fmt_days(cyc['lost_median'])}", ""]
+    if s.get("stall_interval"):   # a "never closes" share was kept (docs/calibration.md)
+        lines[-2] += (f"; never closes {_pct(s['stall'])} (90%: {_pct(s['stall_interval'][0])}"
+                      f" – {_pct(s['stall_interval'][1])})")
+    stalls = any(st.get("stall_interval") for st in s["stages"])
     rows = [[st["name"], _pct(st["conversion"]),
              f"{_pct(st['conversion_interval'][0])} – {_pct(st['conversion_interval'][1])}",
              f"{st['duration']['family']} {_fmt_days(st['duration']['median_days'])}",
              f"{st['lost_duration']['family']} {_fmt_days(st['lost_duration']['median_days'])}",
-             f"{st['entered']:,}", f"{st['open']:,}"] for st in s["stages"]]
+             f"{st['entered']:,}", f"{st['open']:,}"]
+            + ([_pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
+            for st in s["stages"]]
     lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
-                              "time to lose (median)", "entered", "open"]))
+                              "time to lose (median)", "entered", "open"]
+                       + (["never closes"] if stalls else [])))
     ds = s["deal_size"]
     lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
                   f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "

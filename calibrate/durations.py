@@ -2,7 +2,9 @@
 
 A deal entering a stage either advances, is lost, or is still there at the as-of date
 (right-censored). ``CompetingRisks`` fits the mixture ("cure-like") model of docs/model.md §5:
-advance with probability ``p`` after ``T ~ A``, else lost after ``T ~ L``.
+advance with probability ``p`` after ``T ~ A``, never close with probability ``π`` (a stall: a
+cure fraction), else lost after ``T ~ L``. ``π`` is kept only when a likelihood-ratio test
+against ``π = 0`` supports it; otherwise it is exactly 0 (docs/calibration.md).
 
 Whole days. A duration recorded as ``t`` days is interval-censored in
 ``(max(t - 0.5, 0), t + 0.5]``; a deal still open ``c`` days after entering (at the end of the
@@ -28,6 +30,9 @@ MIN_EVENTS = 5                 # fewer events of an outcome: borrow a pooled fit
 FALLBACK_P = 0.01              # asymptotic p-value below which a fit may be rejected...
 FALLBACK_DISTANCE = 0.03       # ...if its cumulative-incidence distance is also this large
 PRIOR = (1.0, 1.0)             # Beta prior of P(advance | entered)
+STALL_LRT = 10.83              # 2·Δlog L that keeps a stall share: χ²₁ at p = 0.001 (on the
+                               # boundary π = 0 the true level is 0.0005: conservative)
+STALL_PRIOR = (1.0, 1.0, 1.0)  # Dirichlet prior of (advance, lost, stall) when π is kept
 
 _CLASSES = {"lognormal": LogNormal, "gamma": Gamma, "weibull": Weibull,
             "exponential": Exponential}
@@ -305,6 +310,87 @@ def conversion_posterior(obs: Durations, advance: Distribution, lost: Distributi
     return BetaPosterior(alpha=mean * total, beta=(1 - mean) * total)
 
 
+def _softmax(x):
+    """(p, π) from (log p/(1-p-π), log π/(1-p-π))."""
+    e = np.exp(np.array([x[0], 0.0, x[1]]) - max(x[0], 0.0, x[1]))
+    e /= e.sum()
+    return e[0], e[2]
+
+
+def profile_stall_lrt(obs: Durations, advance: Distribution, lost: Distribution) -> float:
+    """2·Δlog L of a stall share with the durations held fixed: the maximum over (p, π)
+    against the maximum over p with π = 0. Used when a duration is empirical (a fitted
+    family was rejected): an open deal older than every observed duration of both outcomes
+    is impossible without a stall, so such deals weigh heavily (each at ``log 1e-300``)."""
+    n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
+    c, w_c = obs.part(CENSORED)
+    s_a, s_l = _dist_sf(advance, c + HALF), _dist_sf(lost, c + HALF)
+
+    def ll(p, s):
+        mix = np.log(np.maximum(p * s_a + (1 - p - s) * s_l + s, 1e-300))
+        return n_a * _log(p) + n_l * _log(1 - p - s) + float(mix @ w_c)
+
+    two = optimize.minimize_scalar(lambda z: -ll(special.expit(z), 0.0), bounds=(-30, 30),
+                                   method="bounded", options={"xatol": 1e-10})
+    p0 = float(special.expit(two.x))
+    start = [math.log(max(p0, 1e-9) / max(0.9 * (1 - p0), 1e-9)), math.log(0.1 / 0.9)]
+    three = minimize(lambda x: -ll(*_softmax(x)), start, [(-_LOGIT_BOUND, _LOGIT_BOUND)] * 2)
+    return max(2 * (float(two.fun) - float(three.fun)), 0.0)
+
+
+def stall_posterior(obs: Durations, advance: Distribution, lost: Distribution,
+                    prior=STALL_PRIOR) -> tuple[BetaPosterior, BetaPosterior]:
+    """Posteriors of P(advance) and P(stall) given the fitted durations, each moment-matched
+    to a Beta (their correlation is dropped).
+
+    Exact on a grid over the simplex: advances contribute ``p``, losses ``1 - p - π``, a deal
+    still open at ``c`` days ``p·S_A(c+½) + (1-p-π)·S_L(c+½) + π``; the prior is
+    Dirichlet(``prior``). The grid spans ±10 standard deviations of the Laplace
+    approximation around the mode.
+    """
+    n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
+    c, w_c = obs.part(CENSORED)
+    s_a, s_l = _dist_sf(advance, c + HALF), _dist_sf(lost, c + HALF)
+    a0, b0, s0 = prior[0] - 1 + n_a, prior[1] - 1 + n_l, prior[2] - 1
+
+    def logpost(p, s):
+        """log posterior (unnormalised) for arrays ``p`` (rows) × ``s`` (columns)."""
+        p, s = np.atleast_1d(p)[:, None], np.atleast_1d(s)[None, :]
+        q = 1 - p - s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = a0 * np.log(p) + b0 * np.log(q) + s0 * np.log(s)
+        out = np.where(q > 0, out, -np.inf)
+        if w_c.size:
+            for i in range(p.shape[0]):
+                mix = (p[i, 0] * s_a[None, :] + q[i, :, None] * s_l[None, :] + s[0, :, None])
+                out[i] += np.log(np.maximum(mix, 1e-300)) @ w_c
+        return out
+
+    res = minimize(lambda x: -float(logpost(*_softmax(x))[0, 0]), [0.0, -1.0],
+                   [(-_LOGIT_BOUND, _LOGIT_BOUND)] * 2)
+    mode = np.array(_softmax(res.x))
+    h = 1e-4 * max(min(mode.min(), 1 - mode.sum()), 1e-8)
+    f = lambda v: float(logpost(v[0], v[1])[0, 0])  # noqa: E731
+    cov = _inverse_pd(-_hessian(f, mode, h)) if min(mode.min(), 1 - mode.sum()) > 2 * h \
+        else None
+    n = obs.n_total + sum(prior)
+    # Near a boundary (no Laplace approximation): the spread of a Beta with n observations.
+    sd = np.sqrt(np.diag(cov)) if cov is not None else np.sqrt((mode + 1 / n) * (1 - mode) / n)
+    axes = [np.linspace(max(m - 10 * d, 1e-12), min(m + 10 * d, 1 - 1e-12), 201)
+            for m, d in zip(mode, sd)]
+    lw = logpost(axes[0], axes[1])
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    out = []
+    for marginal, grid in ((w.sum(axis=1), axes[0]), (w.sum(axis=0), axes[1])):
+        mean = float(np.dot(marginal, grid))
+        var = float(np.dot(marginal, (grid - mean) ** 2))
+        var = min(max(var, 1e-18), mean * (1 - mean) * 0.999)
+        total = mean * (1 - mean) / var - 1
+        out.append(BetaPosterior(alpha=mean * total, beta=(1 - mean) * total))
+    return out[0], out[1]
+
+
 # --- the competing-risk fitter -----------------------------------------------------------------
 def _hessian(f, x, h=1e-4):
     n = x.size
@@ -330,28 +416,35 @@ def _inverse_pd(H):
 
 
 class CompetingRisks:
-    """Fit ``p``, the advance duration ``A`` and the lost duration ``L`` of one stage.
+    """Fit ``p``, the advance duration ``A``, the lost duration ``L`` and the stall share
+    ``π`` (never closes) of one stage.
 
     Settings: ``families`` to try (AIC picks one per outcome), or a fixed ``advance`` /
-    ``lost`` ``Fitted`` to borrow (when that outcome has too few events). ``fit(obs)`` sets
-    ``p_`` (MLE), ``conversion_`` (Beta posterior), ``advance_`` and ``lost_`` (``Fitted``),
-    ``loglik_`` and ``notes_``.
+    ``lost`` ``Fitted`` to borrow (when that outcome has too few events); ``stall=False``
+    fits the two-outcome model only. ``fit(obs)`` sets ``p_`` (MLE), ``pi_`` (MLE of the
+    stall share, 0.0 when not kept), ``conversion_`` (Beta posterior), ``stall_`` (Beta
+    posterior, or None when π = 0), ``lrt_`` (2·Δlog L of the stall model; 0.0 when not
+    tried), ``advance_`` and ``lost_`` (``Fitted``), ``loglik_`` and ``notes_``.
 
     Method: EM on grouped data (E-step: the probability that each open deal eventually
     advances; M-step: ``p``, then weighted censored fits of A and L) gives starting values.
     Families are then chosen by AIC of the observed-data likelihood, maximised directly over
     (logit p, log-parameters); ``log_cov`` is the inverse numerical Hessian at the optimum.
+    Then the stall model (open deals may also never close) is fitted with those families
+    (EM with three classes, then direct maximisation); it is kept only if
+    ``2·Δlog L > STALL_LRT``, and then its families are chosen again by AIC.
     """
 
     BORROWED = "borrowed"
 
     def __init__(self, families=PARAMETRIC_FAMILIES, *, advance: Fitted | None = None,
                  lost: Fitted | None = None, max_iter: int = 30, tol: float = 1e-7,
-                 allow_empirical: bool = True):
+                 allow_empirical: bool = True, stall: bool = True):
         self.families = tuple(families)
         self.advance, self.lost = advance, lost
         self.max_iter, self.tol = max_iter, tol
         self.allow_empirical = allow_empirical
+        self.stall = stall
 
     # -- likelihood -------------------------------------------------------------------------
     def _log_sf_a(self, fam, th, x):
@@ -364,14 +457,14 @@ class CompetingRisks:
             return np.log(np.maximum(_dist_sf(self.lost.dist, x), 1e-300))
         return _log_sf(fam, th, x)
 
-    def _ll(self, obs, p, fam_a, th_a, fam_l, th_l) -> float:
-        """Observed-data log-likelihood: p·f_A(t) for advances, (1-p)·f_L(t) for losses,
-        p·S_A(c+½) + (1-p)·S_L(c+½) for open deals. A borrowed outcome's event terms are
-        constant and left out."""
+    def _ll(self, obs, p, fam_a, th_a, fam_l, th_l, s=0.0) -> float:
+        """Observed-data log-likelihood: p·f_A(t) for advances, (1-p-π)·f_L(t) for losses,
+        p·S_A(c+½) + (1-p-π)·S_L(c+½) + π for open deals (π = ``s``). A borrowed outcome's
+        event terms are constant and left out."""
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
         c, w_c = obs.part(CENSORED)
-        lp, lq = _log(p), _log(1 - p)
+        lp, lq = _log(p), _log(1 - p - s)
         ll = w_a.sum() * lp + w_l.sum() * lq
         if self.advance is None and w_a.size:
             ll += np.dot(w_a, _log_interval(fam_a, th_a, t_a))
@@ -380,6 +473,8 @@ class CompetingRisks:
         if w_c.size:
             mix = np.logaddexp(lp + self._log_sf_a(fam_a, th_a, c + HALF),
                                lq + self._log_sf_l(fam_l, th_l, c + HALF))
+            if s > 0:
+                mix = np.logaddexp(mix, math.log(s))
             ll += np.dot(w_c, _floor(mix))
         return float(ll)
 
@@ -416,42 +511,84 @@ class CompetingRisks:
         best = min(fits, key=lambda f: 2 * n_params(f) - 2 * fits[f][1])
         return best, fits[best][0]
 
+    def _em_stall(self, obs: Durations, p, fam_a, th_a, fam_l, th_l):
+        """Starting values of the stall model, families fixed: EM with three classes from
+        the two-outcome fit, the stall share starting at half the open deals' share.
+        E-step: each open deal's probabilities of advancing, being lost and stalling."""
+        t_a, w_a = obs.part(ADVANCE)
+        t_l, w_l = obs.part(LOST)
+        c, w_c = obs.part(CENSORED)
+        n_a = w_a.sum()
+        s = 0.5 * w_c.sum() / obs.n_total
+        p = p * (1 - s)
+        ll_old = -np.inf
+        for _ in range(max(self.max_iter, 1)):
+            la = math.log(p) + self._log_sf_a(fam_a, th_a, c + HALF)
+            ll_ = math.log(max(1 - p - s, 1e-300)) + self._log_sf_l(fam_l, th_l, c + HALF)
+            ls = np.full(c.size, math.log(s))
+            norm = np.logaddexp(np.logaddexp(la, ll_), ls)
+            r_a, r_l, r_s = np.exp(la - norm), np.exp(ll_ - norm), np.exp(ls - norm)
+            p = float(np.clip((n_a + np.dot(w_c, r_a)) / obs.n_total, 1e-12, 1 - 1e-12))
+            s = float(np.clip(np.dot(w_c, r_s) / obs.n_total, 1e-12, 1 - p - 1e-12))
+            if self.advance is None:
+                th_a = fit_family(fam_a, t_a, w_a, c, w_c * r_a, start=th_a)[0]
+            if self.lost is None:
+                th_l = fit_family(fam_l, t_l, w_l, c, w_c * r_l, start=th_l)[0]
+            ll = self._ll(obs, p, fam_a, th_a, fam_l, th_l, s)
+            if abs(ll - ll_old) < self.tol * (1 + abs(ll)):
+                break
+            ll_old = ll
+        return p, s, th_a, th_l, r_a, r_l
+
     # -- direct maximisation ------------------------------------------------------------------
     def _k(self, fam_a, fam_l):
         return (0 if self.advance is not None else n_params(fam_a),
                 0 if self.lost is not None else n_params(fam_l))
 
-    def _maximise(self, obs, p, fam_a, th_a, fam_l, th_l, with_cov=False):
-        """Maximise the observed-data likelihood over (logit p, θ_A, θ_L) from a start.
-        Returns ``(p, θ_A, θ_L, loglik, cov)`` (cov of that vector, or None)."""
+    def _maximise(self, obs, p, fam_a, th_a, fam_l, th_l, with_cov=False, s=None):
+        """Maximise the observed-data likelihood over (logit p, θ_A, θ_L) from a start —
+        or, with a stall share ``s``, over (log p/(1-p-π), log π/(1-p-π), θ_A, θ_L).
+        Returns ``(p, π, θ_A, θ_L, loglik, cov)`` (cov of that vector, or None; π is 0.0
+        without a stall share)."""
         k_a, k_l = self._k(fam_a, fam_l)
+        m = 1 if s is None else 2   # mixing parameters before the durations'
 
         def unpack(x):
-            return special.expit(x[0]), x[1:1 + k_a], x[1 + k_a:]
+            if s is None:
+                return special.expit(x[0]), 0.0, x[1:1 + k_a], x[1 + k_a:]
+            e = np.exp(np.array([x[0], 0.0, x[1]]) - max(x[0], 0.0, x[1]))
+            e /= e.sum()
+            return e[0], e[2], x[2:2 + k_a], x[2 + k_a:]
 
         def nll(x):
-            q, a, b = unpack(x)
-            return -self._ll(obs, q, fam_a, a, fam_l, b)
+            q, pi, a, b = unpack(x)
+            return -self._ll(obs, q, fam_a, a, fam_l, b, pi)
 
-        x0 = np.concatenate([[special.logit(np.clip(p, 1e-9, 1 - 1e-9))],
-                             th_a if k_a else [], th_l if k_l else []])
-        bounds = ([(-_LOGIT_BOUND, _LOGIT_BOUND)] + (_BOUNDS[fam_a] if k_a else [])
+        if s is None:
+            mix0 = [special.logit(np.clip(p, 1e-9, 1 - 1e-9))]
+        else:
+            rest = max(1 - p - s, 1e-9)
+            mix0 = [math.log(max(p, 1e-9) / rest), math.log(max(s, 1e-9) / rest)]
+        x0 = np.concatenate([mix0, th_a if k_a else [], th_l if k_l else []])
+        bounds = ([(-_LOGIT_BOUND, _LOGIT_BOUND)] * m + (_BOUNDS[fam_a] if k_a else [])
                   + (_BOUNDS[fam_l] if k_l else []))
         res = minimize(nll, x0, bounds)
-        q, a, b = unpack(res.x)
+        q, pi, a, b = unpack(res.x)
         cov = _inverse_pd(_hessian(nll, res.x)) if with_cov else None
-        return float(q), a, b, -float(res.fun), cov
+        return float(q), float(pi), a, b, -float(res.fun), cov
 
-    def _choose(self, obs, p, starts_a, starts_l, fam_a, fam_l):
+    def _choose(self, obs, p, starts_a, starts_l, fam_a, fam_l, s=None):
         """Coordinate search over family pairs from the EM's choice: each outcome's family
         by AIC with the other's fixed, until neither changes. Returns the pair and the table
-        ``{(fam_a, fam_l): (aic, p, θ_A, θ_L)}`` of every pair tried."""
+        ``{(fam_a, fam_l): (aic, p, π, θ_A, θ_L)}`` of every pair tried."""
         table = {}
+        k_mix = 1 if s is None else 2
 
         def aic(fa, fl):
             if (fa, fl) not in table:
-                q, a, b, ll, _ = self._maximise(obs, p, fa, starts_a[fa], fl, starts_l[fl])
-                table[fa, fl] = (2 * (1 + sum(self._k(fa, fl))) - 2 * ll, q, a, b)
+                q, pi, a, b, ll, _ = self._maximise(obs, p, fa, starts_a[fa], fl, starts_l[fl],
+                                                    s=s)
+                table[fa, fl] = (2 * (k_mix + sum(self._k(fa, fl))) - 2 * ll, q, pi, a, b)
             return table[fa, fl][0]
 
         for _ in range(4):
@@ -486,22 +623,66 @@ class CompetingRisks:
         if self.lost is not None:
             fam_l = self.BORROWED
         fam_a, fam_l, table = self._choose(obs, p, starts_a, starts_l, fam_a, fam_l)
-        _, q, a, b = table[fam_a, fam_l]
-        q, a, b, self.loglik_, cov = self._maximise(obs, q, fam_a, a, fam_l, b, with_cov=True)
-        self.p_ = q
+        _, q, pi, a, b = table[fam_a, fam_l]
+        q, pi, a, b, self.loglik_, cov = self._maximise(obs, q, fam_a, a, fam_l, b,
+                                                        with_cov=True)
+        m = 1     # mixing parameters ahead of the durations' in ``cov``
+        self.lrt_ = 0.0
+        if self.stall and obs.n(CENSORED) > 0:
+            stalled = self._fit_stall(obs, q, fam_a, a, fam_l, b, starts_a, starts_l)
+            if stalled is not None:
+                fam_a, fam_l, table, q, pi, a, b, self.loglik_, cov = stalled
+                m = 2
+        self.p_, self.pi_ = q, pi
         if cov is None:
             self.notes_.append("information matrix not positive definite: fitted durations "
                                "carry no parameter uncertainty")
         k_a, _ = self._k(fam_a, fam_l)
         aj = aalen_johansen(obs)
         self.advance_ = self.advance or self._finish(
-            "advance", fam_a, a, q, None if cov is None else cov[1:1 + k_a, 1:1 + k_a],
+            "advance", fam_a, a, q, None if cov is None else cov[m:m + k_a, m:m + k_a],
             aj[0], aj[1], obs, {f: table[f, fam_l][0] for f in starts_a})
         self.lost_ = self.lost or self._finish(
-            "lost", fam_l, b, 1 - q, None if cov is None else cov[1 + k_a:, 1 + k_a:],
+            "lost", fam_l, b, 1 - q - pi, None if cov is None else cov[m + k_a:, m + k_a:],
             aj[0], aj[2], obs, {f: table[fam_a, f][0] for f in starts_l})
-        self.conversion_ = conversion_posterior(obs, self.advance_.dist, self.lost_.dist)
+        if (pi == 0 and self.stall and obs.n(CENSORED) > 0
+                and any(isinstance(f.dist, Empirical) and f is not borrowed for f, borrowed
+                        in ((self.advance_, self.advance), (self.lost_, self.lost)))):
+            # A rejected family was replaced by the empirical distribution, so the test
+            # above (with the rejected families) does not speak for the durations in use:
+            # test again with those durations held fixed.
+            self.lrt_ = profile_stall_lrt(obs, self.advance_.dist, self.lost_.dist)
+            pi = self.lrt_ > STALL_LRT
+        if pi > 0:
+            self.conversion_, self.stall_ = stall_posterior(obs, self.advance_.dist,
+                                                            self.lost_.dist)
+            self.pi_ = self.stall_.mean if self.pi_ == 0 else self.pi_
+            self.notes_.append(f"{self.stall_.mean:.1%} of entries never close (stall share "
+                               f"kept: likelihood ratio {self.lrt_:.1f} > {STALL_LRT})")
+        else:
+            self.conversion_ = conversion_posterior(obs, self.advance_.dist, self.lost_.dist)
+            self.stall_ = None
         return self
+
+    def _fit_stall(self, obs, p, fam_a, th_a, fam_l, th_l, starts_a, starts_l):
+        """The stall model, if the likelihood-ratio test keeps it (else None): EM and direct
+        maximisation with the two-outcome families, the test, then families chosen again."""
+        p3, s3, a3, b3, r_a, r_l = self._em_stall(obs, p, fam_a, th_a, fam_l, th_l)
+        q, pi, a, b, ll, _ = self._maximise(obs, p3, fam_a, a3, fam_l, b3, s=s3)
+        self.lrt_ = max(2 * (ll - self.loglik_), 0.0)
+        if self.lrt_ <= STALL_LRT:
+            return None
+        c, w_c = obs.part(CENSORED)
+        t_a, w_a = obs.part(ADVANCE)
+        t_l, w_l = obs.part(LOST)
+        starts_a = {f: (a if f == fam_a else fit_family(f, t_a, w_a, c, w_c * r_a)[0])
+                    for f in self.families} if self.advance is None else starts_a
+        starts_l = {f: (b if f == fam_l else fit_family(f, t_l, w_l, c, w_c * r_l)[0])
+                    for f in self.families} if self.lost is None else starts_l
+        fam_a, fam_l, table = self._choose(obs, q, starts_a, starts_l, fam_a, fam_l, s=pi)
+        _, q, pi, a, b = table[fam_a, fam_l]
+        q, pi, a, b, ll, cov = self._maximise(obs, q, fam_a, a, fam_l, b, with_cov=True, s=pi)
+        return fam_a, fam_l, table, q, pi, a, b, ll, cov
 
     def _finish(self, what, fam, theta, share, cov, days, cif, obs, aic) -> Fitted:
         """The fitted outcome with its goodness of fit: sup |share·F(t+½) − CIF(t)| against

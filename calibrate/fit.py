@@ -164,6 +164,13 @@ def _mixture_median(parts) -> float:
     return (lo + hi) / 2
 
 
+def _stall(stage) -> dict:
+    """``stall`` (P(never leaves), 0.0 when not kept) and its 90% interval (None then)."""
+    if stage.stall is None:
+        return {"stall": 0.0, "stall_interval": None}
+    return {"stall": stage.stall.mean, "stall_interval": list(stage.stall.interval(0.9))}
+
+
 def summary(model: Model) -> dict:
     """The ``--json`` summary of a calibrated model (docs/calibration.md lists every key)."""
     segments = model.deal_size
@@ -181,6 +188,7 @@ def summary(model: Model) -> dict:
         "n_opportunities": model.n_opportunities,
         "win_rate": wr.mean,
         "win_rate_interval": list(wr.interval(0.9)),
+        **_stall(model.cycle),
         "stages": [{
             "name": s.name,
             "conversion": s.conversion.mean,
@@ -189,6 +197,7 @@ def summary(model: Model) -> dict:
             "lost_duration": _duration(s.lost),
             "entered": s.n_entered, "advanced": s.n_advanced, "lost": s.n_lost,
             "open": s.n_open,
+            **_stall(s),
         } for s in model.stages],
         "cycle_days": {"won_median": _median(model.cycle.advance.dist),
                        "lost_median": _median(model.cycle.lost.dist),

@@ -5,6 +5,9 @@ after ``t`` days, or is still there ``c`` days after entering (censored at the a
 ``calibrate.durations.CompetingRisks`` fits each stage; ``fit_cycle`` fits created → closed
 as one step (``Model.cycle``: the win rate and cycle times).
 
+Each fit may keep a stall share (deals that never leave the stage) when the data support
+it (``CompetingRisks``, docs/calibration.md); ``StageModel.stall`` is then its posterior.
+
 Paths. A deal enters the first stage when created (unless its history says when). It may
 skip stages: a skipped stage counts as entered and left on the same day (duration 0), so
 the product of stage conversions stays the win rate. A deal won before the last stage passes
@@ -215,7 +218,8 @@ def fit_stage(name: str, obs: Durations, pooled: Callable[[], tuple[Fitted, Fitt
         return StageModel(name, conv, adv, lost, **_counts(obs)), notes
     fit = CompetingRisks(advance=adv, lost=lost).fit(obs)
     notes += [f"{what} {name!r}: {x}" for x in fit.notes_]
-    return StageModel(name, fit.conversion_, fit.advance_, fit.lost_, **_counts(obs)), notes
+    return StageModel(name, fit.conversion_, fit.advance_, fit.lost_, **_counts(obs),
+                      stall=fit.stall_), notes
 
 
 def pooled_fitter(obs: Durations, what: str = "all stages") -> Callable[[], tuple[Fitted, Fitted]]:

@@ -2,7 +2,7 @@
 
 One trial is one SimPy environment with plain generator processes: ``rep`` (daily
 prospecting), ``outbound`` and ``marketing`` (new deals arriving), ``opportunity`` (a deal
-moving stage by stage to won, lost or still open at the horizon) and ``leaver`` (attrition,
+moving stage by stage to won, lost, stalled or still open at the horizon) and ``leaver`` (attrition,
 reassignment, backfill). Every random draw comes from the trial's streams
 (``simulator.spec.STREAMS``); the engine never reads files or prints.
 
@@ -82,46 +82,60 @@ class Ledger:
         (deal.owner.deals if deal.owner is not None else self.orphans).discard(deal)
 
 
+STALL = math.inf  # the wait of a stalled deal: it never leaves its stage (§5)
+
+
 class Stages:
     """One trial's stage parameters, ready for per-deal inverse-CDF draws (§5)."""
 
     def __init__(self, p: TrialParams):
         self.n = len(p.conversion)
         self.conversion = p.conversion
+        self.stall = p.stall
         self.advance = p.advance
         self.lost = p.lost
         self._adv = [d.from_uniform for d in p.advance]
         self._lost = [d.from_uniform for d in p.lost]
 
     def step(self, deal: Deal) -> tuple[bool, float]:
-        """Advance or lost from the deal's current stage, and after how long."""
+        """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
+        stage, and after how long: advance if ``U_s < p_s``, stall if ``U_s ≥ 1 − π_s``."""
         s = deal.stage
         u, v = deal.u[2 * s], deal.u[2 * s + 1]
         if u < self.conversion[s]:
             return True, float(self._adv[s](v))
+        if u >= 1.0 - self.stall[s]:
+            return False, STALL
         return False, float(self._lost[s](v))
 
     def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
         """Outcome and remaining time in the current stage of deals open at the start,
-        conditional on having survived ``age`` days there (§6)."""
+        conditional on having survived ``age`` days there (§6): weights p·S_A(a),
+        (1−p−π)·S_L(a) and π; advance if ``U_s`` is below the first share, stall if at or
+        above one minus the last."""
         advance = np.zeros(stage.size, dtype=bool)
         wait = np.zeros(stage.size)
         for s in np.unique(stage):
             i = np.flatnonzero(stage == s)
             a, u, v = age[i], uniforms[i, 2 * s], uniforms[i, 2 * s + 1]
-            p = self.conversion[s]
+            p, pi = self.conversion[s], self.stall[s]
             adv = p * self.advance[s].sf(a)
-            lost = (1 - p) * self.lost[s].sf(a)
-            denom = adv + lost
-            # Older than any deal either duration allows: lost at once (docs/model.md §6).
+            lost = (1 - p - pi) * self.lost[s].sf(a)
+            denom = adv + lost + pi
+            # Older than any deal either duration allows: stalled when π > 0, else lost at
+            # once (docs/model.md §6).
             with np.errstate(invalid="ignore", divide="ignore"):
                 q = np.where(denom > 0, adv / denom, 0.0)
+                r = np.where(denom > 0, pi / denom, 0.0)
             go = u < q
+            stalled = ~go & (u >= 1.0 - r) & (r > 0)
+            gone = ~go & ~stalled
             advance[i] = go
             if go.any():
                 wait[i[go]] = self.advance[s].residual(v[go], a[go])
-            if (~go).any():
-                wait[i[~go]] = self.lost[s].residual(v[~go], a[~go])
+            if gone.any():
+                wait[i[gone]] = self.lost[s].residual(v[gone], a[gone])
+            wait[i[stalled]] = STALL
         return advance, wait
 
 

@@ -3,17 +3,24 @@
 Same semantics and result as the SimPy engine (``--engine simpy``), different random numbers
 (the two agree in distribution; tests/test_engine_equivalence.py checks it).
 
+Common random numbers (docs/model.md §0): every trial takes a fixed number of draws per
+(seat, working day) and a fixed set of rows of deal draws (``DealDraws``), so a strategy run
+with the baseline's seed keeps each trial's draws even when it changes how many deals a
+trial has; its per-trial revenue tracks the baseline's as closely as SimPy's does
+(benchmarks/crn_pairing.py).
+
 How it is fast:
 - Parameters and the team's timeline (leaving and backfill times, rep multipliers) are
   drawn for every trial up front; they do not depend on what happens to deals.
 - Days are stepped with arrays of shape (trials, reps). A day's activities are a
-  Gamma–Poisson draw per active rep; only the opportunities they yield are drawn one by one.
+  Gamma–Poisson draw per active rep (the Poisson by its quantile at a uniform); only the
+  opportunities they yield are followed one by one.
   The activities that yield nothing are only counted, so their Poisson draws are summed
   into one draw per trial (exact: given the Gamma mixing, the two parts are independent).
-- Each new deal's whole path (segment, amount, every stage's outcome and duration) is drawn
-  when it is created, so its close time is known at once. A difference array indexed by
-  (day, trial, rep) then gives every rep's open deals at the start of each day (the capacity
-  share) by one running sum.
+- Each new deal's whole path (segment, amount, every stage's outcome and duration) is read
+  from its row of draws when it is created, so its close time is known at once. A
+  difference array indexed by (day, trial, rep) then gives every rep's open deals at the
+  start of each day (the capacity share) by one running sum.
 - Reps leaving, and deals created for a rep who has already left, are rare events. They are
   handled in time order at the end of each day, all trials with one that day at once; each
   moves deals between reps exactly as docs/model.md §2 says, using every deal's known times.
@@ -50,7 +57,8 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     """
     if not isinstance(seed, np.random.SeedSequence):
         seed = np.random.SeedSequence(seed)
-    # One stream per purpose for the whole chunk (docs/model.md §0), vectorised across trials.
+    # One stream per purpose (docs/model.md §0), vectorised across trials: parameters and
+    # the team for the whole chunk; the others per batch of trials (``batch_streams``).
     rng = {name: np.random.default_rng(child_seed(seed, k)) for k, name in enumerate(STREAMS)}
     if draw_log is not None:
         rng = {name: draw_log.wrap(g) for name, g in rng.items()}
@@ -63,8 +71,9 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     params = vector_params.trial_params(spec, n_trials, rng["params"])
     team = Team.draw(spec, params, rng["team"])
     step = batch_size(spec, n_trials, pipeline.n)
-    parts = [Batch(spec, params, team, pipeline, lo, min(n_trials, lo + step), rng).run()
-             for lo in range(0, n_trials, step)]
+    parts = [Batch(spec, params, team, pipeline, lo, min(n_trials, lo + step),
+                   batch_streams(seed, b, draw_log)).run()
+             for b, lo in enumerate(range(0, n_trials, step))]
 
     cols = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
     cols["trial"] = np.arange(first_trial, first_trial + n_trials)
@@ -74,21 +83,177 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
                        events=int(sum(p[3] for p in parts)))
 
 
-def expected_deals(spec: SimSpec, n_open: int) -> float:
-    """A generous per-trial estimate of deals, from the levered point estimates (it sizes
+def batch_streams(seed: np.random.SeedSequence, b: int, draw_log=None) -> dict:
+    """Batch ``b``'s streams for the purposes whose draws depend on what happens to deals.
+
+    Keyed by the batch, so one batch using more draws (a strategy creates more deals) never
+    shifts another's; inside a batch every draw is of a fixed size per trial (``DealDraws``,
+    the rep-day grids), so trial ``j``'s numbers are its own (common random numbers).
+    """
+    out = {}
+    for k, name in enumerate(STREAMS):
+        if name in ("activities", "deals", "open_pipeline", "marketing"):
+            out[name + "_seed"] = ss = child_seed(child_seed(seed, k), b)
+            g = np.random.default_rng(ss)
+            out[name] = draw_log.wrap(g) if draw_log is not None else g
+    return out
+
+
+def expected_deals(spec: SimSpec, n_open: int, *, levered: bool = True) -> float:
+    """A generous per-trial estimate of deals, from the (levered) point estimates (it sizes
     memory, never results; the deal store grows if a trial needs more)."""
-    p = spec.levers.apply(spec.model.point())
+    p = spec.model.point()
+    if levered:
+        p = spec.levers.apply(p)
     n_work = len(spec.working_days())
     outbound = (p.per_rep_day * p.opportunity_yield * len(spec.reps) * n_work
                 * max(1.0, math.exp(p.rep_sigma ** 2)))
     return n_open + 1.3 * (outbound + p.marketing_weekly * spec.days / 7) + 16
 
 
+def draws_block(spec: SimSpec) -> int:
+    """Rows of ``DealDraws`` every trial gets (about the mean number of new deals; a trial
+    that needs more draws its own): from the spec without its levers, so a strategy and its
+    baseline draw the same rows."""
+    return int(expected_deals(spec, 0, levered=False) / 1.3) + 16
+
+
 def batch_size(spec: SimSpec, n_trials: int, n_open: int) -> int:
-    """Trials simulated together: as many as fit ``BATCH_BYTES``. Depends on the spec and the
-    chunk's size only, so the numbers do too."""
-    per_trial = (spec.days + 1) * len(spec.reps) * 4 * 3 + 48 * expected_deals(spec, n_open)
+    """Trials simulated together: as many as fit ``BATCH_BYTES``. Depends on the spec without
+    its levers and the chunk's size only, so the numbers do too, and a strategy's trials are
+    batched (and so drawn) as its baseline's."""
+    deals = expected_deals(spec, n_open, levered=False)
+    stages = spec.model.stages
+    row = 8 * (2 + len(draw_columns([st.advance.dist for st in stages],
+                                    [st.lost.dist for st in stages])[0]))
+    per_trial = (spec.days + 1) * len(spec.reps) * 4 * 3 + (48 + row) * deals
     return int(max(1, min(n_trials, BATCH_BYTES // per_trial)))
+
+
+# --- every deal's draws, a fixed number per deal --------------------------------------------------
+# A deal's row: its segment and size uniforms, its lag, then per stage s the uniforms U_s (does
+# it advance) and V_s (how long: an inverse-CDF duration, docs/model.md §5). Durations whose
+# inverse CDF is slow (gamma) get a drawn duration per branch instead (``DealDraws.layout``).
+SEG, SIZE = 0, 1
+
+
+def slow_inverse(dist) -> bool:
+    """Is the inverse CDF too slow to call per deal (``gammaincinv``)? Then engines draw.
+    ``dist``: a ``Distribution`` or a ``DistArray``."""
+    return getattr(dist, "template", dist).family == "gamma"
+
+
+def draw_columns(advance, lost) -> tuple[dict, int, tuple]:
+    """Where each draw sits in a ``DealDraws`` row: uniforms first (segment, size, then per
+    stage ("U", s) and, unless both its durations are drawn, ("V", s)), then drawn values:
+    the lag, and ("advance", s) or ("lost", s) for a slow inverse. Depends on the families
+    only, which levers keep. Returns each draw's column, the number of uniforms and the
+    distributions drawn, in column order."""
+    cols = {}
+    drawn = [("lag", None)]
+    for s, (adv, lst) in enumerate(zip(advance, lost)):
+        cols["U", s] = 2 + len(cols)
+        if not (slow_inverse(adv) and slow_inverse(lst)):
+            cols["V", s] = 2 + len(cols)
+        drawn += [(kind, s) for kind, d in (("advance", adv), ("lost", lst)) if slow_inverse(d)]
+    n_uniform = 2 + len(cols)
+    cols.update({key: n_uniform + i for i, key in enumerate(drawn)})
+    return cols, n_uniform, tuple(drawn)
+
+
+class DealDraws:
+    """Per trial, rows of draws handed to its deals in creation order.
+
+    The first ``block`` rows of every trial of the batch are drawn at once; a trial that
+    needs more draws them from its own stream (``_extend``). So row ``j`` of trial ``i``
+    holds the same numbers however many rows any trial uses: a strategy that creates one
+    more deal shifts that trial's later deals by one row and touches no other trial.
+    Durations are drawn from each trial's own distributions (levers scale them, keeping
+    each draw's rank) or are inverse-CDF draws at ``V_s``; sizes are inverse-CDF draws at
+    ``SIZE``. ``take`` returns (columns, deals).
+    """
+
+    def __init__(self, p, gi: np.ndarray, seed: np.random.SeedSequence, block: int,
+                 rng=None):
+        self.p, self.gi, self.seed, self.block = p, gi, seed, block
+        self.used = np.zeros(gi.size, dtype=np.int64)
+        self.cols, self.n_uniform, self.drawn = draw_columns(p.advance, p.lost)
+        self.width = len(self.cols) + 2
+        self.more: dict[int, tuple] = {}       # trial -> rows past the block
+        # Row (trial i, deal j) is row i·block + j of each table: one gather per table.
+        self.base = tuple(x.reshape(gi.size * block, -1)
+                          for x in self._draw(rng or np.random.default_rng(seed), gi, block))
+
+    def _draw(self, rng, gi, n) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` rows for each trial of ``gi``, a fixed set of draws: the uniforms
+        (len(gi), n, n_uniform) and the drawn values (len(gi), n, len(drawn))."""
+        p = self.p
+        uniforms = rng.random((gi.size, n, self.n_uniform))
+        values = np.stack([(p.lag if kind == "lag" else getattr(p, kind)[s])
+                           .sample_grid(rng, gi, n) for kind, s in self.drawn], axis=-1)
+        return uniforms, values
+
+    def take(self, li: np.ndarray) -> np.ndarray:
+        """The next row of trial ``li[j]`` for each ``j`` (``li`` ascending): (columns, len(li))."""
+        counts = np.bincount(li, minlength=self.gi.size)
+        first = np.cumsum(counts) - counts
+        j = self.used[li] + np.arange(li.size) - first[li]
+        self.used += counts
+        out = np.empty((self.width, li.size))
+        inside = np.flatnonzero(j < self.block)
+        if inside.size == li.size:
+            inside = slice(None)
+        flat = li[inside] * self.block + j[inside]
+        out[:self.n_uniform, inside] = np.take(self.base[0], flat, axis=0).T
+        out[self.n_uniform:, inside] = np.take(self.base[1], flat, axis=0).T
+        if li.size and int(j.max()) >= self.block:
+            past = np.flatnonzero(j >= self.block)
+            for t in np.unique(li[past]):
+                m = past[li[past] == t]
+                uniforms, values = self._extend(int(t), int(j[m].max()) + 1)
+                out[:self.n_uniform, m] = uniforms[j[m] - self.block].T
+                out[self.n_uniform:, m] = values[j[m] - self.block].T
+        return out
+
+    def _extend(self, t: int, need: int) -> tuple[np.ndarray, np.ndarray]:
+        """Trial ``t``'s rows past the block, drawn ``block // 4`` at a time from its own
+        streams (keyed by trial and piece): rare, so a loop is fine."""
+        rows = self.more.get(t, (np.zeros((0, self.n_uniform)), np.zeros((0, len(self.drawn)))))
+        step = max(16, self.block // 4)
+        while self.block + len(rows[0]) < need:
+            k = len(rows[0]) // step
+            rng = np.random.default_rng(child_seed(child_seed(self.seed, 1 + k),
+                                                   int(self.gi[t])))
+            new = self._draw(rng, self.gi[t:t + 1], step)
+            rows = tuple(np.concatenate([old, x[0]]) for old, x in zip(rows, new))
+        self.more[t] = rows
+        return rows
+
+
+def poisson_from_uniform(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(``lam``) quantile at ``u``: one uniform per count, whatever the mean, so a
+    lever that changes the mean keeps the draw's rank (numpy's sampler uses a variable
+    number of draws). Sequential search; scipy's quantile for large means."""
+    k = np.zeros(u.size, dtype=np.int64)
+    big = lam > 30
+    if big.any():
+        from scipy import stats
+
+        k[big] = stats.poisson.ppf(u[big], lam[big]).astype(np.int64)
+    idx = np.flatnonzero(~big)
+    prob = np.exp(-lam[idx])
+    cum = prob.copy()
+    idx_u, idx_lam = u[idx], lam[idx]
+    live = np.flatnonzero(idx_u > cum)
+    n = 0
+    while live.size:
+        n += 1
+        prob[live] *= idx_lam[live] / n
+        cum[live] += prob[live]
+        k[idx[live]] = n
+        # prob underflowing to 0: the rest of the tail is below double precision.
+        live = live[(idx_u[live] > cum[live]) & (prob[live] > 0)]
+    return k
 
 
 # --- the team's timeline --------------------------------------------------------------------------
@@ -202,8 +367,12 @@ class Batch:
         self.spec, self.p, self.team, self.pipeline = spec, params, team, pipeline
         self.lo, self.B, self.R = lo, hi - lo, len(spec.reps)
         self.days, self.weeks, self.S = spec.days, spec.weeks, len(spec.model.stages)
-        self.rng_act, self.rng_deals = rng["activities"], rng["deals"]
-        self.rng_market, self.rng_open = rng["marketing"], rng["open_pipeline"]
+        self.rng_act, self.rng_market, self.rng_open = (
+            rng["activities"], rng["marketing"], rng["open_pipeline"])
+        self.seed_open = rng["open_pipeline_seed"]
+        gi = np.arange(lo, hi)
+        self.draws = DealDraws(params, gi, rng["deals_seed"], draws_block(spec),
+                               rng["deals"])
         self.diff = np.zeros((self.days + 1, self.B, self.R), dtype=np.int32)
         self.running = np.zeros((self.B, self.R), dtype=np.int32)
         self.spare = np.zeros(self.B)            # Poisson mean of activities yielding nothing
@@ -227,8 +396,13 @@ class Batch:
         self.seg_same = self.seg_cum[0] if np.all(probs == probs[:1]) else None
         conv = params.conversion
         self.conv_same = conv[0] if np.all(conv == conv[:1]) else None
+        stall = params.stall
+        self.stall_same = stall[0] if np.all(stall == stall[:1]) else None
+        # Gamma mixing shape per trial (inf: Poisson activities, no mixing).
         disp = params.dispersion[lo:hi]
-        self.k_same = float(disp[0]) if np.all(disp == disp[0]) else None
+        self.k_finite = np.isfinite(disp)[:, None]
+        self.k_shape = np.broadcast_to(np.where(self.k_finite, disp[:, None], 1.0),
+                                       (self.B, self.R))
         sl = slice(lo, hi)
         self.rate = params.per_rep_day[sl][:, None]
         self.ramp_months = params.ramp_months[sl][:, None]
@@ -254,14 +428,14 @@ class Batch:
         return self._book()
 
     # --- deals: creation and paths ----------------------------------------------------------
-    def _walk(self, gi, t, stage, rng):
+    def _walk(self, gi, t, stage, rows):
         """Continue deals from the start of ``stage`` at time ``t`` (docs/model.md §5).
 
-        ``stage`` None: every deal starts in the first stage. Returns the close time (``inf``
-        if open at the horizon) and the outcome. A deal's draws stop once it passes the
-        horizon: what happens after it is never recorded.
+        ``stage`` None: every deal starts in the first stage. ``rows``: each deal's
+        ``DealDraws`` row. Returns the close time (``inf`` if open at the horizon) and the
+        outcome. What happens after the horizon is never recorded.
         """
-        p, days, S = self.p, self.days, self.S
+        p, days, S, cols = self.p, self.days, self.S, self.draws.cols
         t = np.asarray(t, dtype=float)
         close = np.full(len(gi), np.inf)
         outcome = np.full(len(gi), OPEN, dtype=np.int8)
@@ -281,14 +455,19 @@ class Batch:
             if idx.size == 0:
                 continue
             conv = self.conv_same[s] if self.conv_same is not None else p.conversion[gi[idx], s]
-            adv = rng.random(idx.size) < conv
-            ia, il = np.flatnonzero(adv), np.flatnonzero(~adv)
-            dur = np.empty(idx.size)
-            dur[ia] = p.advance[s].sample(rng, ia if p.advance[s].shared else gi[idx[ia]])
-            dur[il] = p.lost[s].sample(rng, il if p.lost[s].shared else gi[idx[il]])
-            now += dur
+            pi = self.stall_same[s] if self.stall_same is not None else p.stall[gi[idx], s]
+            u = rows[cols["U", s], idx]
+            adv = u < conv
+            # Advance iff U_s < p_s, stall (never leave the stage) iff U_s ≥ 1 − π_s (§5).
+            lost = ~adv & (u < 1.0 - pi)
+            ia, il = np.flatnonzero(adv), np.flatnonzero(lost)
+            for branch, kind in ((ia, "advance"), (il, "lost")):
+                d = getattr(p, kind)[s]
+                at = idx[branch]
+                now[branch] += (rows[cols[kind, s], at] if (kind, s) in cols
+                                else d.from_uniform(rows[cols["V", s], at], gi[at]))
             inside = now < days
-            gone = np.flatnonzero(~adv & inside)
+            gone = np.flatnonzero(lost & inside)
             close[idx[gone]], outcome[idx[gone]] = now[gone], LOST
             keep = adv & inside
             if s == S - 1:
@@ -297,16 +476,16 @@ class Batch:
             idx, now = idx[keep], now[keep]
         return close, outcome
 
-    def _new_deals(self, gi, created, rng):
+    def _new_deals(self, gi, created, rows):
         """Segment, amount and path of deals created at ``created`` (docs/model.md §4–5)."""
-        u = rng.random(len(gi))
+        u = rows[SEG]
         seg = (np.searchsorted(self.seg_same, u, side="left").clip(max=len(self.p.sizes) - 1)
                if self.seg_same is not None else _row_pick(self.seg_cum, gi, u))
         amount = np.empty(len(gi))
         for g, size in enumerate(self.p.sizes):
             m = np.flatnonzero(seg == g)
-            amount[m] = size.sample(rng, m if size.shared else gi[m])
-        close, outcome = self._walk(gi, created, None, rng)
+            amount[m] = size.from_uniform(rows[SIZE, m], gi[m])
+        close, outcome = self._walk(gi, created, None, rows)
         return amount, close, outcome
 
     def _open_pipeline(self):
@@ -317,6 +496,9 @@ class Batch:
         rng, p = self.rng_open, self.p
         li = np.repeat(np.arange(self.B), op.n)
         gi = li + self.lo
+        # One row per open deal (its SEG and SIZE uniforms decide the first outcome and its
+        # residual time here), then a fixed number of proposals per gamma residual.
+        rows = DealDraws(p, gi[::op.n], self.seed_open, op.n, rng).take(li)
         stage = np.tile(op.stage, self.B)
         age = np.tile(op.age, self.B)
         rest = np.zeros(li.size)
@@ -324,43 +506,61 @@ class Batch:
         for s in np.unique(op.stage):
             idx = np.flatnonzero(stage == s)
             g, a = gi[idx], age[idx]
-            conv = p.conversion[g, s]
+            conv, pi = p.conversion[g, s], p.stall[g, s]
             w_adv = conv * self._survival(p.advance[s], a, g, op.age[op.stage == s])
-            w_lost = (1 - conv) * self._survival(p.lost[s], a, g, op.age[op.stage == s])
-            total = w_adv + w_lost
-            # Older than any deal either duration allows: lost at once (docs/model.md §6).
+            w_lost = (1 - conv - pi) * self._survival(p.lost[s], a, g, op.age[op.stage == s])
+            total = w_adv + w_lost + pi
+            # Older than any deal either duration allows: stalled when π > 0, else lost at
+            # once (docs/model.md §6).
             p_adv = np.divide(w_adv, total, out=np.zeros_like(conv), where=total > 0)
-            adv = rng.random(idx.size) < p_adv
-            u = rng.random(idx.size)
-            ia, il = np.flatnonzero(adv), np.flatnonzero(~adv)
-            rest[idx[ia]] = self._residual(p.advance[s], u[ia], a[ia], g[ia])
-            rest[idx[il]] = self._residual(p.lost[s], u[il], a[il], g[il])
+            p_stall = np.divide(pi, total, out=np.zeros_like(conv), where=total > 0)
+            first = rows[SEG, idx]
+            adv = first < p_adv
+            stalled = ~adv & (first >= 1.0 - p_stall) & (p_stall > 0)
+            u = rows[SIZE, idx]
+            prop_adv = self._proposals(p.advance[s], g)
+            prop_lost = self._proposals(p.lost[s], g)
+            ia, il = np.flatnonzero(adv), np.flatnonzero(~adv & ~stalled)
+            rest[idx[stalled]] = np.inf     # a stalled deal stays open for ever
+            rest[idx[ia]] = self._residual(p.advance[s], u[ia], a[ia], g[ia], prop_adv, ia)
+            rest[idx[il]] = self._residual(p.lost[s], u[il], a[il], g[il], prop_lost, il)
             advanced[idx] = adv
         inside = rest < self.days
         close = np.where(inside, rest, np.inf)
         outcome = np.where(inside, LOST, OPEN).astype(np.int8)
         w = np.flatnonzero(advanced)
-        close[w], outcome[w] = self._walk(gi[w], rest[w], stage[w] + 1, rng)
+        close[w], outcome[w] = self._walk(gi[w], rest[w], stage[w] + 1, rows[:, w])
         owner = np.tile(op.owner, self.B)
         # Orphans (owner -1) count toward nobody's load and are never reassigned.
         self._insert(li, owner, np.zeros(li.size), close, np.tile(op.amount, self.B), outcome,
                      ORIGIN_OPEN, present=owner >= 0)
 
-    def _residual(self, dist, u, age, gi):
+    PROPOSALS = 6    # draws of T per open deal with a gamma duration (``_residual``)
+
+    def _proposals(self, dist, gi):
+        """``PROPOSALS`` draws of ``T`` per deal for ``_residual`` (a fixed number per deal,
+        drawn whichever way the deal goes), or None when the inverse CDF is cheap."""
+        if not slow_inverse(dist):
+            return None
+        k = self.PROPOSALS
+        return dist.sample(self.rng_open, np.repeat(gi, k)).reshape(gi.size, k)
+
+    def _residual(self, dist, u, age, gi, proposals, which):
         """Remaining time ``T - age | T > age``: inverse CDF on the survival function, except
-        for gamma durations, whose inverse (``gammainccinv``) is slow; those draw ``T`` until
-        it passes ``age`` (exact too) unless that would take more than a few tries."""
-        if dist.is_empirical or dist.template.family != "gamma":
+        for gamma durations, whose inverse (``gammainccinv``) is slow; those take the first
+        of their ``proposals[which]`` that passes ``age`` (exact too), and the inverse CDF
+        only when none does or ``T > age`` is unlikely."""
+        if proposals is None:
             return dist.residual(u, age, gi)
         out = np.empty(age.size)
-        tries = np.flatnonzero(dist.sf(age, gi) >= 0.25)
-        rest = np.setdiff1d(np.arange(age.size), tries, assume_unique=True)
+        t = proposals[which]
+        ok = (t > age[:, None]) & (dist.sf(age, gi) >= 0.25)[:, None]
+        hit = ok.any(axis=1)
+        first = ok.argmax(axis=1)
+        tries = np.flatnonzero(hit)
+        out[tries] = t[tries, first[tries]] - age[tries]
+        rest = np.flatnonzero(~hit)
         out[rest] = dist.residual(u[rest], age[rest], gi[rest])
-        while tries.size:
-            t = dist.sample(self.rng_open, tries if dist.shared else gi[tries])
-            ok = t > age[tries]
-            out[tries[ok]] = t[ok] - age[tries[ok]]
-            tries = tries[~ok]
         return out
 
     def _survival(self, dist, age, gi, one_trial):
@@ -385,7 +585,7 @@ class Batch:
         seat = self._pick_active(gi, t, rng)
         keep = seat >= 0                     # nobody on the team: the lead is dropped
         li, gi, t, seat = li[keep], gi[keep], t[keep], seat[keep]
-        amount, close, outcome = self._new_deals(gi, t, rng)
+        amount, close, outcome = self._new_deals(gi, t, self.draws.take(li))
         self._insert(li, seat, t, close, amount, outcome, ORIGIN_NEW,
                      present=np.ones(li.size, dtype=bool))
 
@@ -429,24 +629,22 @@ class Batch:
 
     def _prospect(self, d: int):
         """One working day of activities and the opportunities they yield (§3–4)."""
-        p = self.p
+        # NegBin(mean, size k) = Poisson(mean × Gamma(k, 1/k)); k = inf is Poisson. Every
+        # (trial, seat) of the day draws its gamma and its uniform, active or not, and the
+        # count is the Poisson quantile at the uniform: a trial's draws never depend on
+        # another's, nor on the levers (common random numbers, docs/model.md §0).
+        mix = np.where(self.k_finite, self.rng_act.standard_gamma(self.k_shape) / self.k_shape,
+                       1.0)
+        u = self.rng_act.random((self.B, self.R))
         active, level, leave = self._reps_on(d)
         mu = self.rate * level * self.spec.capacity.share(self.running)
         cells = np.flatnonzero(active & (mu > 0))
         if cells.size == 0:
             return
         li = cells // self.R
-        lam = mu.ravel()[cells]
-        # NegBin(mean, size k) = Poisson(mean × Gamma(k, 1/k)); k = inf is Poisson.
-        if self.k_same is not None:
-            if math.isfinite(self.k_same):
-                lam *= self.rng_act.standard_gamma(self.k_same, lam.size) / self.k_same
-        else:
-            k = p.dispersion[self.lo + li]
-            finite = np.flatnonzero(np.isfinite(k))
-            lam[finite] *= self.rng_act.standard_gamma(k[finite]) / k[finite]
+        lam = (mu * mix).ravel()[cells]
         y = self.yld[li]
-        yielded = self.rng_act.poisson(lam * y)
+        yielded = poisson_from_uniform(u.ravel()[cells], lam * y)
         self.spare += np.bincount(li, weights=lam * (1 - y), minlength=self.B)
         cell = np.repeat(cells, yielded)
         if cell.size == 0:
@@ -454,10 +652,11 @@ class Batch:
         li = cell // self.R
         self.yielded += np.bincount(li, minlength=self.B)
         gi = li + self.lo
-        created = d + 0.5 + p.lag.sample(self.rng_deals, li if p.lag.shared else gi)
+        rows = self.draws.take(li)
+        created = d + 0.5 + rows[self.draws.cols["lag", None]]
         keep = created < self.days      # created after the horizon: counted nowhere
-        cell, li, gi, created = cell[keep], li[keep], gi[keep], created[keep]
-        amount, close, outcome = self._new_deals(gi, created, self.rng_deals)
+        cell, li, gi, created, rows = cell[keep], li[keep], gi[keep], created[keep], rows[:, keep]
+        amount, close, outcome = self._new_deals(gi, created, rows)
         seat = cell % self.R
         # A deal created after its rep has left is reassigned when it is created (§2).
         present = leave.ravel()[cell] > created

@@ -8,6 +8,7 @@ docs/model.md says what every field means to the engines.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -102,7 +103,8 @@ class Fitted:
 # --- model parts -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StageModel:
-    """One stage: P(advance | entered) and competing advance/lost durations (days in stage)."""
+    """One stage: P(advance | entered), competing advance/lost durations (days in stage), and
+    P(stall | entered): the share that never leaves the stage (None: no stall, π = 0)."""
 
     name: str
     conversion: BetaPosterior
@@ -112,6 +114,7 @@ class StageModel:
     n_advanced: int = 0
     n_lost: int = 0
     n_open: int = 0
+    stall: BetaPosterior | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ class TrialParams:
     marketing_weekly: float
     ramp_months: float
     attrition_monthly: float
+    stall: tuple[float, ...] = ()   # P(stall) per stage; () means zeros (no stall)
+
+    def __post_init__(self):
+        if not self.stall:
+            object.__setattr__(self, "stall", (0.0,) * len(self.conversion))
 
 
 @dataclass(frozen=True)
@@ -244,7 +252,8 @@ class Model:
         """Point estimates (``--fixed-parameters``)."""
         total = sum(s.count for s in self.deal_size)
         return TrialParams(
-            conversion=tuple(s.conversion.mean for s in self.stages),
+            conversion=tuple(min(s.conversion.mean, 1.0 - (s.stall.mean if s.stall else 0.0))
+                             for s in self.stages),
             advance=tuple(s.advance.dist for s in self.stages),
             lost=tuple(s.lost.dist for s in self.stages),
             segments=tuple(s.name for s in self.deal_size),
@@ -258,14 +267,21 @@ class Model:
             marketing_weekly=self.marketing.weekly.mean,
             ramp_months=self.team.ramp_months,
             attrition_monthly=self.team.attrition.mean,
+            stall=tuple(s.stall.mean if s.stall is not None else 0.0 for s in self.stages),
         )
 
     def draw(self, rng: np.random.Generator) -> TrialParams:
-        """One draw from the calibration's posterior, in a fixed order of draws."""
+        """One draw from the calibration's posterior, in a fixed order of draws.
+
+        Stall shares are drawn last, and only for stages that have one, so a model without
+        stalls consumes exactly the draws it always did; a draw of ``p_s`` above
+        ``1 − π_s`` is capped there.
+        """
         rate, disp = self.activities.draw(rng)
         shares = rng.dirichlet([max(s.count, 1e-9) for s in self.deal_size])
-        return TrialParams(
-            conversion=tuple(s.conversion.draw(rng) for s in self.stages),
+        conversion = tuple(s.conversion.draw(rng) for s in self.stages)
+        p = TrialParams(
+            conversion=conversion,
             advance=tuple(s.advance.draw(rng) for s in self.stages),
             lost=tuple(s.lost.draw(rng) for s in self.stages),
             segments=tuple(s.name for s in self.deal_size),
@@ -281,6 +297,11 @@ class Model:
                                                   self.team.ramp_months_sd))),
             attrition_monthly=self.team.attrition.draw(rng),
         )
+        if all(s.stall is None for s in self.stages):
+            return p
+        stall = tuple(s.stall.draw(rng) if s.stall is not None else 0.0 for s in self.stages)
+        return dataclasses.replace(p, stall=stall, conversion=tuple(
+            min(c, 1.0 - pi) for c, pi in zip(conversion, stall)))
 
 
 # --- TOML ------------------------------------------------------------------------------------
@@ -316,7 +337,8 @@ def _stage(d: dict) -> StageModel:
     return StageModel(name=str(d["name"]), conversion=BetaPosterior(**d["conversion"]),
                       advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
                       n_entered=int(d.get("n_entered", 0)), n_advanced=int(d.get("n_advanced", 0)),
-                      n_lost=int(d.get("n_lost", 0)), n_open=int(d.get("n_open", 0)))
+                      n_lost=int(d.get("n_lost", 0)), n_open=int(d.get("n_open", 0)),
+                      stall=BetaPosterior(**d["stall"]) if "stall" in d else None)
 
 
 def model_to_dict(model: Model) -> dict:

@@ -77,7 +77,8 @@ class Levers:
     """Changes to the baseline; every default is neutral (docs/scenarios.md).
 
     - ``prospecting``: × activity volume.      - ``opportunity_yield``: × activity→opportunity.
-    - ``win_rate``: × overall win rate, spread evenly over stages (p_s × m^(1/S), capped at 1).
+    - ``win_rate``: × overall win rate, spread evenly over stages (p_s × m^(1/S), capped at
+      1 − π_s: a stalled share stays stalled).
     - ``deal_size``: × new deals' size.         - ``cycle_time``: × every stage duration.
     - ``marketing_pipeline``: × marketing-sourced arrivals.
     - ``deal_hours``: hours per open deal per week (None: the model's).
@@ -117,7 +118,7 @@ class Levers:
         scale = self.cycle_time
         return dataclasses.replace(
             p,
-            conversion=tuple(min(1.0, c * m) for c in p.conversion),
+            conversion=tuple(min(1.0 - pi, c * m) for c, pi in zip(p.conversion, p.stall)),
             advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
             lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
             sizes=tuple(d.scaled(self.deal_size) for d in p.sizes)

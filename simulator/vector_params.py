@@ -85,6 +85,43 @@ class DistArray:
             x = np.maximum(x + rng.uniform(-d.jitter, d.jitter, n), 0.0)
         return x
 
+    def sample_grid(self, rng: np.random.Generator, ti: np.ndarray, n: int) -> np.ndarray:
+        """(len(ti), n): ``n`` draws for each trial of ``ti``, row by row (the draws of
+        ``sample(rng, np.repeat(ti, n))``, without repeating the parameters)."""
+        if self.weights is not None or len(ti) == 0:
+            return self.sample(rng, np.repeat(ti, n)).reshape(len(ti), n)
+        if self.params is None:
+            d = self.template
+        else:
+            p = self.params[ti]
+            d = dataclasses.replace(self.template, **{
+                name: p[:, j:j + 1] for j, name in enumerate(self.template.param_names)})
+        x = np.asarray(d.sample(rng, (len(ti), n)), dtype=float)
+        return x if x.shape == (len(ti), n) else np.broadcast_to(x, (len(ti), n)).copy()
+
+    def from_uniform(self, u: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        """Inverse-CDF draws (``Distribution.from_uniform``), uniform ``u[j]`` under trial
+        ``ti[j]``'s distribution: a scaled distribution keeps every draw's rank."""
+        n = len(ti)
+        if n == 0:
+            return np.zeros(0)
+        if self.weights is None:
+            x = np.asarray(self.at(ti).from_uniform(u), dtype=float)
+            return x if x.shape == (n,) else np.broadcast_to(x, (n,)).copy()
+        d = self.template
+        w = self.weights[ti]
+        idx = _row_quantile(self.weights, ti, u)
+        x = np.asarray(d.values, dtype=float)[idx]
+        if d.jitter:
+            # As Empirical.from_uniform: u's position inside its step spreads the jitter.
+            cum = np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True)
+            rows = np.arange(n)
+            hi = cum[rows, idx]
+            step = w[rows, idx] / w.sum(axis=1)
+            within = np.clip((u - (hi - step)) / np.where(step > 0, step, 1.0), 0.0, 1.0)
+            x = np.maximum(x + d.jitter * (2 * within - 1), 0.0)
+        return x
+
     def sf(self, x: np.ndarray, ti: np.ndarray) -> np.ndarray:
         if self.weights is None:
             return np.broadcast_to(np.asarray(self.at(ti).sf(x), dtype=float), np.shape(x))
@@ -151,6 +188,11 @@ class ParamArrays:
     marketing_weekly: np.ndarray
     ramp_months: np.ndarray
     attrition_monthly: np.ndarray
+    stall: np.ndarray | None = None     # (n, S) P(stall) per stage; None: zeros
+
+    def __post_init__(self):
+        if self.stall is None:
+            object.__setattr__(self, "stall", np.zeros_like(self.conversion))
 
     @staticmethod
     def repeat(p: TrialParams, n: int) -> "ParamArrays":
@@ -168,7 +210,8 @@ class ParamArrays:
             per_rep_day=full(p.per_rep_day), dispersion=full(p.dispersion),
             rep_sigma=float(p.rep_sigma), opportunity_yield=full(p.opportunity_yield),
             lag=DistArray(p.lag), marketing_weekly=full(p.marketing_weekly),
-            ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly))
+            ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly),
+            stall=np.tile(np.asarray(p.stall, dtype=float).reshape(1, -1), (n, 1)))
 
     def trial(self, i: int) -> TrialParams:
         """Row ``i`` as a ``TrialParams`` (tests compare it with the scalar code)."""
@@ -183,7 +226,8 @@ class ParamArrays:
             rep_sigma=self.rep_sigma, opportunity_yield=float(self.opportunity_yield[i]),
             lag=self.lag.trial(i), marketing_weekly=float(self.marketing_weekly[i]),
             ramp_months=float(self.ramp_months[i]),
-            attrition_monthly=float(self.attrition_monthly[i]))
+            attrition_monthly=float(self.attrition_monthly[i]),
+            stall=tuple(float(x) for x in self.stall[i]))
 
 
 def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
@@ -199,7 +243,7 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
     conversion = np.column_stack([rng.beta(s.conversion.alpha, s.conversion.beta, n)
                                   for s in model.stages]) if model.stages else np.zeros((n, 0))
     t = model.team
-    return ParamArrays(
+    p = ParamArrays(
         n=n, conversion=conversion,
         advance=tuple(draw_dist(s.advance, n, rng) for s in model.stages),
         lost=tuple(draw_dist(s.lost, n, rng) for s in model.stages),
@@ -213,6 +257,12 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
                                    1 / model.marketing.weekly.rate, n),
         ramp_months=np.maximum(0.0, rng.normal(t.ramp_months, t.ramp_months_sd, n)),
         attrition_monthly=rng.gamma(t.attrition.shape, 1 / t.attrition.rate, n))
+    # Stall shares last, only for stages that have one (as ``Model.draw``); p_s ≤ 1 − π_s.
+    if all(s.stall is None for s in model.stages):
+        return p
+    stall = np.column_stack([rng.beta(s.stall.alpha, s.stall.beta, n) if s.stall is not None
+                             else np.zeros(n) for s in model.stages])
+    return dataclasses.replace(p, stall=stall, conversion=np.minimum(conversion, 1.0 - stall))
 
 
 def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
@@ -223,7 +273,7 @@ def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
     scale = levers.cycle_time
     return dataclasses.replace(
         p,
-        conversion=np.minimum(1.0, p.conversion * m),
+        conversion=np.minimum(1.0 - p.stall, p.conversion * m),
         advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
         lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
         sizes=tuple(d.scaled(levers.deal_size) for d in p.sizes)

@@ -11,9 +11,12 @@ from simulator.model import (ActivityModel, BetaPosterior, CapacityModel, Fitted
 
 
 def stage(name: str, p: float, advance: Distribution, lost: Distribution,
-          n: float = 1e6) -> StageModel:
-    """A stage whose Beta posterior holds ``n`` pseudo-observations (large n: near-fixed)."""
-    return StageModel(name, BetaPosterior(p * n, (1 - p) * n), Fitted(advance), Fitted(lost))
+          n: float = 1e6, stall: float | None = None) -> StageModel:
+    """A stage whose Beta posteriors hold ``n`` pseudo-observations (large n: near-fixed);
+    ``stall``: the share that never leaves (None: no stall)."""
+    return StageModel(name, BetaPosterior(p * n, (1 - p) * n), Fitted(advance), Fitted(lost),
+                      stall=None if stall is None else BetaPosterior(stall * n,
+                                                                     (1 - stall) * n))
 
 
 def simple_model(*, stages=None, per_rep_day=5.0, dispersion=float("inf"), rep_sigma=0.0,

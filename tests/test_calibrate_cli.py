@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import numpy as np
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -40,6 +42,9 @@ def test_demo_data_calibrate_round_trip(demo, tmp_path):
         assert st["duration"]["family"] and st["duration"]["median_days"] > 0
     assert s["cycle_days"]["won_median"] > s["cycle_days"]["lost_median"] > 0
     assert {"family", "mean", "median"} <= set(s["deal_size"])
+    # The demo generator has no deals that never close: no stall share anywhere.
+    assert s["stall"] == 0.0 and s["stall_interval"] is None
+    assert all(st["stall"] == 0.0 and st["stall_interval"] is None for st in s["stages"])
     assert set(s["activities"]) >= {"per_rep_day", "opportunity_yield"}
     # The file is the model, and reads back to what calibrate reported.
     model = load(out)
@@ -57,6 +62,32 @@ def test_table_output(demo, tmp_path):
     for word in ("Win rate", "Qualify", "Negotiate", "Deal size", "Activities", "Team",
                  "Wrote"):
         assert word in result.stdout
+    assert "never closes" not in result.stdout
+
+
+def test_deals_that_never_close_get_a_stall_share(demo, tmp_path):
+    """A third of the lost deals rewritten as still open (they never close): calibrate keeps
+    a stall share for the cycle, reports it in the JSON and the table, and the model file
+    holds it."""
+    hist = tmp_path / "hist"
+    shutil.copytree(demo, hist)
+    o = pl.read_csv(hist / "opportunities.csv")
+    third = pl.Series(np.random.default_rng(0).random(o.height) < 1 / 3)
+    stuck = (o["status"] == "lost") & third
+    o.with_columns(status=pl.when(stuck).then(pl.lit("open")).otherwise(pl.col("status")),
+                   closed=pl.when(stuck).then(None).otherwise(pl.col("closed"))
+                   ).write_csv(hist / "opportunities.csv")
+    result = run(hist, "--as-of", "2026-09-30", "-o", tmp_path / "m.toml", "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    lo, hi = s["stall_interval"]
+    # The share of stuck deals, within 4 standard errors (the 90% interval is ±1.645 sd).
+    assert lo < s["stall"] < hi
+    assert abs(s["stall"] - stuck.mean()) < 4 * (hi - lo) / 3.29
+    assert any(st["stall"] > 0 for st in s["stages"])
+    assert load(tmp_path / "m.toml").cycle.stall.mean == pytest.approx(s["stall"])
+    table = run(hist, "--as-of", "2026-09-30", "-o", tmp_path / "m2.toml")
+    assert "never closes" in table.stdout
 
 
 def test_without_activities_the_summary_says_null(demo, tmp_path):

@@ -179,3 +179,81 @@ def test_fits_are_deterministic():
     obs = competing_sample(rng, 2000, 0.5, LogNormal(10, 0.5), Exponential(5), 200, 199)
     a, b = CompetingRisks().fit(obs), CompetingRisks().fit(obs)
     assert a.advance_ == b.advance_ and a.lost_ == b.lost_ and a.conversion_ == b.conversion_
+
+
+# --- the stall ("never closes") share ---------------------------------------------------------
+def stall_sample(rng, n, p, pi, advance, lost, entry_days, as_of_day):
+    """As ``competing_sample``, but a share ``pi`` of the deals never leave (a stall): they
+    are open at the as-of date whatever their age. One uniform picks the outcome, as the
+    engines do: advance if U < p, stall if U ≥ 1 − π, else lost."""
+    enter = rng.integers(0, entry_days, n)
+    u = rng.random(n)
+    adv, stall = u < p, u >= 1 - pi
+    t = np.where(adv, advance.sample(rng, n), lost.sample(rng, n))
+    open_ = stall | (enter + 0.5 + t >= as_of_day + 1)
+    kind = np.where(open_, CENSORED, np.where(adv, ADVANCE, LOST))
+    days = np.where(open_, as_of_day - enter, np.floor(0.5 + np.where(open_, 0.0, t)))
+    return Durations.from_arrays(days, kind)
+
+
+def beta_sd(post) -> float:
+    a, b = post.alpha, post.beta
+    return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
+@pytest.mark.parametrize("pi", [0.08, 0.25])
+def test_stall_share_is_recovered_and_the_test_keeps_it(pi):
+    from calibrate.durations import STALL_LRT
+    p, advance, lost = 0.45, LogNormal(20.0, 0.6), Gamma(2.0, 6.0)
+    rng = np.random.default_rng(31)
+    obs = stall_sample(rng, 6000, p, pi, advance, lost, entry_days=400, as_of_day=399)
+    fit = CompetingRisks().fit(obs)
+    assert fit.lrt_ > STALL_LRT and fit.stall_ is not None
+    assert abs(fit.stall_.mean - pi) < 4 * beta_sd(fit.stall_), (fit.stall_.mean, pi)
+    assert abs(fit.conversion_.mean - p) < 4 * beta_sd(fit.conversion_)
+    lo, hi = fit.stall_.interval(0.999)
+    assert lo < pi < hi
+    for fitted, truth in ((fit.advance_, advance), (fit.lost_, lost)):
+        if fitted.dist.family == truth.family:
+            assert abs(median_z(fitted, truth)) < 4
+    assert any("never close" in n for n in fit.notes_)
+
+
+def test_ignoring_the_stall_share_is_biased():
+    """The two-outcome fit of the same data stretches the durations' tails to explain deals
+    open for ever, and over-states the advance share of the open deals."""
+    p, pi, advance, lost = 0.45, 0.2, LogNormal(20.0, 0.6), Gamma(2.0, 6.0)
+    obs = stall_sample(np.random.default_rng(32), 6000, p, pi, advance, lost, 400, 399)
+    two = CompetingRisks(stall=False).fit(obs)
+    three = CompetingRisks().fit(obs)
+    assert two.stall_ is None and two.pi_ == 0.0
+    assert abs(two.conversion_.mean - p) > 6 * beta_sd(two.conversion_)
+    assert abs(three.conversion_.mean - p) < 4 * beta_sd(three.conversion_)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_without_stalls_the_share_is_exactly_zero(seed):
+    """No stall in the data: the likelihood-ratio test does not fire and the fit is the
+    two-outcome fit, exactly."""
+    from calibrate.durations import STALL_LRT
+    rng = np.random.default_rng(seed)
+    obs = competing_sample(rng, 4000, 0.5, LogNormal(15.0, 0.7), Gamma(2.0, 5.0),
+                           entry_days=200, as_of_day=199)
+    fit, two = CompetingRisks().fit(obs), CompetingRisks(stall=False).fit(obs)
+    assert fit.lrt_ <= STALL_LRT
+    assert fit.stall_ is None and fit.pi_ == 0.0
+    assert (fit.conversion_, fit.advance_, fit.lost_) == (two.conversion_, two.advance_,
+                                                         two.lost_)
+
+
+def test_stall_posterior_without_open_deals_is_the_dirichlet():
+    """With no open deals the posterior is Dirichlet(prior + (advances, losses, 0)): the grid
+    gives its marginal means and variances (a prior with a stall mode inside the simplex)."""
+    from calibrate.durations import stall_posterior
+    obs = Durations.from_arrays([1] * 30 + [2] * 12, [ADVANCE] * 30 + [LOST] * 12)
+    conv, stall = stall_posterior(obs, LogNormal(5, 1), LogNormal(5, 1), prior=(1, 1, 3))
+    total = 31 + 13 + 3
+    for post, a in ((conv, 31), (stall, 3)):
+        exact = stats.beta(a, total - a)
+        assert post.mean == pytest.approx(exact.mean(), rel=1e-3)
+        assert post.alpha + post.beta == pytest.approx(total, rel=1e-2)

@@ -1,7 +1,7 @@
 """The two engines agree: same docs/model.md, different random numbers, same distributions.
 
-On four scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
-+ parameter uncertainty) quarter revenue, wins and created pipeline agree between SimPy and
+On five scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
++ parameter uncertainty; stalled deals) quarter revenue, wins and created pipeline agree between SimPy and
 the vectorised engine: a two-sample KS test does not reject at 0.001 and the means agree
 within 4 standard errors. Fixed seeds; SimPy runs a few hundred trials of small teams.
 """
@@ -94,7 +94,27 @@ def hires_attrition_uncertainty():
                    hiring_lag_days=20)
 
 
-SCENARIOS = [plain, capacity_bound, open_pipeline_heavy, hires_attrition_uncertainty]
+def stalled():
+    """Stall shares (deals that never close, docs/model.md §5–6) in two of three stages, drawn
+    from their posteriors; aged open deals, some older than an empirical duration's end;
+    stalled deals keep loading their reps' capacity."""
+    stages = (StageModel("A", BetaPosterior(30, 50), Fitted(Gamma(2.0, 5.0)),
+                         Fitted(Exponential(6.0)), stall=BetaPosterior(20, 60)),
+              StageModel("B", BetaPosterior(50, 50), Fitted(LogNormal(10.0, 0.5)),
+                         Fitted(Empirical((2.0, 5.0, 9.0), (3.0, 2.0, 1.0), 0.5))),
+              StageModel("C", BetaPosterior(60, 20), Fitted(Weibull(1.5, 12.0)),
+                         Fitted(Empirical((1.0, 4.0, 20.0), (1.0, 1.0, 1.0), 0.5)),
+                         stall=BetaPosterior(15, 85)))
+    m = simple_model(per_rep_day=3.0, opportunity_yield=0.1, dispersion=2.0, rep_sigma=0.2,
+                     stages=stages, deal_size=LogNormal(20_000.0, 0.5), marketing_weekly=1.0,
+                     capacity=CapacityModel(week_hours=40, deal_hours=2.0, free_deals=5,
+                                            floor=0.2))
+    deals = open_deals(40, ["r0", "r1", "ghost"], ["A", "B", "C"], seed=7)
+    return SimSpec(m, (Rep("r0"), Rep("r1"), Rep("r2")), START, 92, open_deals=deals,
+                   attrition=True)
+
+
+SCENARIOS = [plain, capacity_bound, open_pipeline_heavy, hires_attrition_uncertainty, stalled]
 
 
 @pytest.fixture(scope="module", params=SCENARIOS, ids=lambda f: f.__name__)
@@ -139,6 +159,12 @@ def test_the_scenarios_exercise_what_they_claim(both):
         assert t["activities"].mean() < 0.7 * uncoupled
     if name == "open_pipeline_heavy":
         assert t["revenue_open"].mean() > 5 * t["revenue_new"].mean()
+    if name == "stalled":   # stalled deals stay open: more than without the stall shares
+        plain_stages = tuple(dataclasses.replace(s, stall=None) for s in spec.model.stages)
+        no_stall = dataclasses.replace(spec, model=dataclasses.replace(spec.model,
+                                                                       stages=plain_stages))
+        base = engine_vector.simulate_chunk(no_stall, VECTOR_TRIALS, np.random.SeedSequence(12))
+        assert t["open_end"].mean() > base.totals["open_end"].mean() + 5
     if name == "hires_attrition_uncertainty":
         assert vector.rep_revenue[:, 3:].mean() > 0        # the hires sell
         assert t["revenue"].std() > 0

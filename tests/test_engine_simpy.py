@@ -174,6 +174,47 @@ def test_zero_variance_open_pipeline_books_on_its_day():
     assert np.all(chunk.rep_revenue[:, 0] == 600.0)
 
 
+def test_stalled_deals_stay_open_closed_form():
+    """One stage with a stall share π (docs/model.md §5–6), exponential durations: new deals
+    win w.p. p, are lost w.p. 1 − p − π, and stall (open at the end) w.p. π; an open deal
+    of age a weighs p·S_A(a), (1−p−π)·S_L(a) and π."""
+    p, pi, adv, lost, lag, rate, yld = 0.4, 0.25, 12.0, 6.0, 3.0, 5.0, 0.02
+    age, n_open = 20.0, 10
+    model = simple_model(stages=(stage("S", p, Exponential(adv), Exponential(lost),
+                                       stall=pi),),
+                         per_rep_day=rate, opportunity_yield=yld, lag=Exponential(lag))
+    spec = spec_for(model, 2, deals=open_deals([("rep1", "S", age, 1.0)] * n_open))
+    chunk = run(spec, 400, seed=7)
+    d = spec.days
+    left = d - (spec.working_days() + 0.5)
+    opp = 2 * rate * yld
+    created = opp * np.sum(1 - np.exp(-left / lag))
+    w = np.array([p * math.exp(-age / adv), (1 - p - pi) * math.exp(-age / lost), pi])
+    q = w / w.sum()
+    wins = opp * p * np.sum(hypoexp_cdf(left, lag, adv)) + n_open * q[0] * (1 - math.exp(-d / adv))
+    losses = (opp * (1 - p - pi) * np.sum(hypoexp_cdf(left, lag, lost))
+              + n_open * q[1] * (1 - math.exp(-d / lost)))
+    assert_mean(col(chunk, "created"), created)
+    assert_mean(col(chunk, "wins"), wins)
+    assert_mean(col(chunk, "losses"), losses)
+    assert_mean(col(chunk, "open_end"), n_open + created - wins - losses)
+    assert_mean(col(chunk, "wins_open"), n_open * q[0] * (1 - math.exp(-d / adv)))
+
+
+def test_zero_variance_stall_and_deals_older_than_every_duration():
+    """p = 0.5, π = 0.5: no deal is lost. A deal older than both fixed durations stalls
+    (with π = 0 it would be lost at once, as in the test above)."""
+    model = simple_model(stages=(stage("S", 0.5, Fixed(10.0), Fixed(3.0), stall=0.5),),
+                         opportunity_yield=0.0)
+    deals = open_deals([("rep1", "S", 12.0, 100.0)] * 5 + [("rep1", "S", 0.0, 1.0)] * 40)
+    chunk = run(spec_for(model, 1, days=14, deals=deals), 20)
+    assert np.all(col(chunk, "losses") == 0)
+    wins, open_end = col(chunk, "wins"), col(chunk, "open_end")
+    assert np.all(wins + open_end == 45) and np.all(open_end >= 5)
+    assert np.all(col(chunk, "revenue") == wins)     # only the young deals can win
+    assert_mean(wins, 40 * 0.5)
+
+
 def test_orphan_deals_without_active_reps_still_close():
     model = simple_model(stages=(stage("S", 1.0, Fixed(2.0), Fixed(2.0)),),
                          opportunity_yield=0.0)
@@ -244,7 +285,8 @@ durations = st.one_of(
 def specs(draw, capacity=True):
     n_stages = draw(st.integers(1, 3))
     stages = tuple(stage(f"S{i}", draw(st.floats(0.0, 1.0)), draw(durations), draw(durations),
-                         n=draw(st.sampled_from([20.0, 1e6])))
+                         n=draw(st.sampled_from([20.0, 1e6])),
+                         stall=draw(st.one_of(st.none(), st.floats(0.01, 0.6))))
                    for i in range(n_stages))
     cap = (CapacityModel(week_hours=40, deal_hours=draw(st.floats(0.0, 5.0)),
                          free_deals=draw(st.floats(0.0, 6.0)), floor=draw(st.floats(0.05, 1.0)))

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
@@ -34,3 +36,40 @@ def test_draw_is_reproducible():
     a = mod.draw(np.random.default_rng(1))
     b = mod.draw(np.random.default_rng(1))
     assert a == b
+
+
+def _with_stall(mod, stall):
+    s0 = mod.stages[0]
+    return m.Model(**{**mod.__dict__, "stages": (m.StageModel(
+        s0.name, s0.conversion, s0.advance, s0.lost, 10, 4, 3, 3, stall),) + mod.stages[1:]})
+
+
+def test_stall_round_trips_and_old_files_load(tmp_path):
+    mod = _with_stall(simple_model(), m.BetaPosterior(30.5, 120.25))
+    assert m.loads(m.dumps(mod)) == mod
+    # No stall: no key in the file (an older file, without the key, loads as no stall).
+    plain = simple_model()
+    assert "stall" not in m.dumps(plain)
+    assert m.loads(m.dumps(plain)).stages[0].stall is None
+
+
+def test_stall_is_drawn_last_and_only_when_present():
+    """A model without stalls draws exactly as before; with one, every other draw is the
+    same and the stall draw comes after them all."""
+    base = simple_model(stages=(stage("S", 0.5, LogNormal(10.0, 0.5), Gamma(2.0, 3.0), n=50),))
+    stalled = _with_stall(base, m.BetaPosterior(20.0, 80.0))
+    a, b = base.draw(np.random.default_rng(5)), stalled.draw(np.random.default_rng(5))
+    assert a.stall == (0.0,) and b.stall[0] > 0
+    assert b.conversion == tuple(min(c, 1 - s) for c, s in zip(a.conversion, b.stall))
+    assert dataclasses.replace(b, stall=a.stall, conversion=a.conversion) == a
+    rng = np.random.default_rng(5)
+    base.draw(rng)
+    assert b.stall[0] == m.BetaPosterior(20.0, 80.0).draw(rng)
+    assert stalled.point().stall == (0.2,)
+
+
+def test_win_rate_lever_is_capped_below_the_stall_share():
+    from simulator.spec import Levers
+    p = dataclasses.replace(simple_model().point(), conversion=(0.7,), stall=(0.2,))
+    assert Levers(win_rate=2.0).apply(p).conversion == (0.8,)
+    assert Levers(cycle_time=2.0).apply(p).stall == (0.2,)
