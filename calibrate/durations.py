@@ -321,10 +321,16 @@ def profile_stall_lrt(obs: Durations, advance: Distribution, lost: Distribution)
     """2·Δlog L of a stall share with the durations held fixed: the maximum over (p, π)
     against the maximum over p with π = 0. Used when a duration is empirical (a fitted
     family was rejected): an open deal older than every observed duration of both outcomes
-    is impossible without a stall, so such deals weigh heavily (each at ``log 1e-300``)."""
+    is impossible without a stall. So that a few such deals do not decide it alone, an
+    empirical survival is floored at ``1 / (events + 1)``, the mass one more event beyond
+    the longest observed could carry."""
     n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
     c, w_c = obs.part(CENSORED)
     s_a, s_l = _dist_sf(advance, c + HALF), _dist_sf(lost, c + HALF)
+    if isinstance(advance, Empirical):
+        s_a = np.maximum(s_a, 1 / (n_a + 1))
+    if isinstance(lost, Empirical):
+        s_l = np.maximum(s_l, 1 / (n_l + 1))
 
     def ll(p, s):
         mix = np.log(np.maximum(p * s_a + (1 - p - s) * s_l + s, 1e-300))
@@ -645,18 +651,20 @@ class CompetingRisks:
         self.lost_ = self.lost or self._finish(
             "lost", fam_l, b, 1 - q - pi, None if cov is None else cov[m + k_a:, m + k_a:],
             aj[0], aj[2], obs, {f: table[fam_a, f][0] for f in starts_l})
-        if (pi == 0 and self.stall and obs.n(CENSORED) > 0
+        keep = pi > 0
+        if (not keep and self.stall and obs.n(CENSORED) > 0
                 and any(isinstance(f.dist, Empirical) and f is not borrowed for f, borrowed
                         in ((self.advance_, self.advance), (self.lost_, self.lost)))):
             # A rejected family was replaced by the empirical distribution, so the test
             # above (with the rejected families) does not speak for the durations in use:
             # test again with those durations held fixed.
             self.lrt_ = profile_stall_lrt(obs, self.advance_.dist, self.lost_.dist)
-            pi = self.lrt_ > STALL_LRT
-        if pi > 0:
+            keep = self.lrt_ > STALL_LRT
+        if keep:
             self.conversion_, self.stall_ = stall_posterior(obs, self.advance_.dist,
                                                             self.lost_.dist)
-            self.pi_ = self.stall_.mean if self.pi_ == 0 else self.pi_
+            if self.pi_ == 0:   # kept by the second test: no parametric MLE, the posterior
+                self.pi_ = self.stall_.mean
             self.notes_.append(f"{self.stall_.mean:.1%} of entries never close (stall share "
                                f"kept: likelihood ratio {self.lrt_:.1f} > {STALL_LRT})")
         else:

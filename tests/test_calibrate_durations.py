@@ -257,3 +257,19 @@ def test_stall_posterior_without_open_deals_is_the_dirichlet():
         exact = stats.beta(a, total - a)
         assert post.mean == pytest.approx(exact.mean(), rel=1e-3)
         assert post.alpha + post.beta == pytest.approx(total, rel=1e-2)
+
+
+@pytest.mark.parametrize("n_old, kept", [(2, False), (60, True)])
+def test_profile_test_with_empirical_durations_needs_more_than_a_few_old_deals(n_old, kept):
+    """With empirical durations (ending at the longest observed), open deals older than
+    every closed deal can only be stalls; two of them are not evidence enough, sixty are."""
+    from calibrate.durations import STALL_LRT, profile_stall_lrt
+    rng = np.random.default_rng(4)
+    t_a, t_l = rng.integers(1, 31, 300), rng.integers(1, 21, 300)
+    obs = Durations.from_arrays(
+        np.concatenate([t_a, t_l, np.full(50, 5), np.full(n_old, 100)]),
+        np.concatenate([np.full(300, ADVANCE), np.full(300, LOST),
+                        np.full(50 + n_old, CENSORED)]))
+    adv = Empirical(tuple(float(x) for x in range(1, 31)), (1.0,) * 30, 0.5)
+    lost = Empirical(tuple(float(x) for x in range(1, 21)), (1.0,) * 20, 0.5)
+    assert (profile_stall_lrt(obs, adv, lost) > STALL_LRT) == kept

@@ -1,9 +1,9 @@
 """The two engines agree: same docs/model.md, different random numbers, same distributions.
 
 On five scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
-+ parameter uncertainty; stalled deals) quarter revenue, wins and created pipeline agree between SimPy and
-the vectorised engine: a two-sample KS test does not reject at 0.001 and the means agree
-within 4 standard errors. Fixed seeds; SimPy runs a few hundred trials of small teams.
++ parameter uncertainty; stalled deals) quarter revenue, wins and created pipeline agree
+between SimPy and the vectorised engine: a two-sample KS test does not reject at 0.001 and
+the means agree within 4 standard errors. Fixed seeds; SimPy runs a few hundred trials of small teams.
 """
 
 import dataclasses

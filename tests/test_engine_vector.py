@@ -251,6 +251,78 @@ def test_open_pipeline_matches_closed_form():
     assert np.all(col(chunk, "created") == 0)
 
 
+def test_stalled_deals_stay_open_closed_form():
+    """One stage with a stall share π (docs/model.md §5–6), exponential durations: new deals
+    win w.p. p, are lost w.p. 1 − p − π and stall w.p. π; an open deal of age a weighs
+    p·S_A(a), (1−p−π)·S_L(a) and π; stalled deals are open at the end."""
+    p, pi, adv, lost, lag, rate, yld = 0.4, 0.25, 12.0, 6.0, 3.0, 5.0, 0.02
+    age, n_open = 20.0, 10
+    model = simple_model(stages=(stage("S", p, Exponential(adv), Exponential(lost),
+                                       stall=pi),),
+                         per_rep_day=rate, opportunity_yield=yld, lag=Exponential(lag))
+    spec = spec_for(model, 2, deals=open_deals([("rep1", "S", age, 1.0)] * n_open))
+    chunk = run(spec, 3000, seed=7)
+    d = spec.days
+    left = d - (spec.working_days() + 0.5)
+    opp = 2 * rate * yld
+
+    def hypoexp_cdf(x, a, b):   # P(A + B ≤ x), independent exponentials with means a ≠ b
+        return 1 - (a * np.exp(-x / a) - b * np.exp(-x / b)) / (a - b)
+
+    created = opp * np.sum(1 - np.exp(-left / lag))
+    w = np.array([p * math.exp(-age / adv), (1 - p - pi) * math.exp(-age / lost), pi])
+    q = w / w.sum()
+    wins_open = n_open * q[0] * (1 - math.exp(-d / adv))
+    wins = opp * p * np.sum(hypoexp_cdf(left, lag, adv)) + wins_open
+    losses = (opp * (1 - p - pi) * np.sum(hypoexp_cdf(left, lag, lost))
+              + n_open * q[1] * (1 - math.exp(-d / lost)))
+    assert_mean(col(chunk, "created"), created)
+    assert_mean(col(chunk, "wins"), wins)
+    assert_mean(col(chunk, "losses"), losses)
+    assert_mean(col(chunk, "open_end"), n_open + created - wins - losses)
+    assert_mean(col(chunk, "wins_open"), wins_open)
+
+
+def test_deals_older_than_every_duration_stall_when_there_is_a_stall_share():
+    """p = π = 0.5, fixed durations: nothing is lost; deals older than both durations stall
+    (with π = 0 they would be lost at once)."""
+    model = simple_model(stages=(stage("S", 0.5, Fixed(10.0), Fixed(3.0), stall=0.5),),
+                         opportunity_yield=1e-12)
+    deals = open_deals([("rep1", "S", 12.0, 100.0)] * 5 + [("rep1", "S", 0.0, 1.0)] * 40)
+    chunk = run(spec_for(model, 1, days=14, deals=deals), 200)
+    assert np.all(col(chunk, "losses") == 0)
+    wins, open_end = col(chunk, "wins"), col(chunk, "open_end")
+    assert np.all(wins + open_end == 45) and np.all(open_end >= 5)
+    assert np.all(col(chunk, "revenue") == wins)
+    assert_mean(wins, 40 * 0.5)
+
+
+def stalled_model():
+    """``uncertain_model`` with stall shares in stages A and C."""
+    m = uncertain_model()
+    a, b, c = m.stages
+    return dataclasses.replace(m, stages=(dataclasses.replace(a, stall=BetaPosterior(8, 24)),
+                                          b, dataclasses.replace(c, stall=BetaPosterior(3, 30))))
+
+
+def test_stall_draws_and_levers_on_arrays_match_the_scalar_code():
+    model = stalled_model()
+    drawn = vector_params.draw_model(model, 4000, np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    ref = [model.draw(rng) for _ in range(4000)]
+    for k, (stage_i, field) in {"stall0": (0, "stall"), "stall2": (2, "stall"),
+                                "conv0": (0, "conversion"), "conv2": (2, "conversion")}.items():
+        x = getattr(drawn, field)[:, stage_i]
+        y = np.array([getattr(p, field)[stage_i] for p in ref])
+        assert stats.ks_2samp(x, y).pvalue > 0.001, k
+    assert np.all(drawn.stall[:, 1] == 0)
+    assert np.all(drawn.conversion + drawn.stall <= 1)
+    levered = vector_params.apply_levers(LEVERS, drawn)
+    for i in range(50):
+        assert levered.trial(i).conversion == LEVERS.apply(drawn.trial(i)).conversion
+        assert levered.trial(i).stall == drawn.trial(i).stall
+
+
 @pytest.mark.parametrize("age", [2.0, 30.0], ids=["young", "old"])
 def test_open_deals_residual_times_match_closed_form(age):
     """Gamma durations: the weekly win curve follows P(T - a ≤ t | T > a), week by week.

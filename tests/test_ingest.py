@@ -648,7 +648,7 @@ def test_inspect_json_and_text(hist_dir):
     assert "Opportunities  7 (open 3, won 2, lost 2)" in text.stdout
     assert "Qualify → Discover → Propose → Negotiate" in text.stdout
     bad = CliRunner().invoke(main, ["inspect", str(hist_dir), "--as-of", "30/04/2024"])
-    assert bad.exit_code == 2 and "cannot read as-of date" in bad.stderr
+    assert bad.exit_code == 2 and "not a real as-of date" in bad.stderr
 
 
 def test_summary_without_files(hist_dir):
