@@ -143,16 +143,16 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
     the totals and the weekly curve.
     """
     if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r}", column="engine",
+        raise InputError(f"unknown engine {engine!r}", column="--engine",
                          expected="one of " + ", ".join(ENGINES))
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise InputError(f"trials must be a whole number ≥ 1, got {trials!r}", column="trials")
+        raise InputError(f"trials must be a whole number ≥ 1, got {trials!r}", column="--trials")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise InputError(f"seed must be a whole number ≥ 0, got {seed!r}", column="seed")
+        raise InputError(f"seed must be a whole number ≥ 0, got {seed!r}", column="--seed")
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
-        raise InputError(f"workers must be ≥ 1, got {workers}", column="workers")
+        raise InputError(f"workers must be ≥ 1, got {workers}", column="--workers")
 
     root = np.random.SeedSequence(None if seed is None else int(seed))
     plan = chunk_plan(int(trials), CHUNK_SIZES.get(engine, DEFAULT_CHUNK))

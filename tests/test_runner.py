@@ -80,8 +80,9 @@ def test_progress_reports_every_trial():
     assert seen == [CHUNK, 9]
 
 
-@pytest.mark.parametrize("kw, column", [({"engine": "nope"}, "engine"), ({"trials": 0}, "trials"),
-                                        ({"workers": 0}, "workers"), ({"seed": -1}, "seed"),
+@pytest.mark.parametrize("kw, column", [({"engine": "nope"}, "--engine"),
+                                        ({"trials": 0}, "--trials"),
+                                        ({"workers": 0}, "--workers"), ({"seed": -1}, "--seed"),
                                         ({"executor": "cluster"}, "executor")])
 def test_bad_arguments_are_input_errors(kw, column):
     args = {"trials": 5, "seed": 1, "workers": 1, **kw}
