@@ -4,11 +4,9 @@ Closed forms follow docs/model.md; tolerances are k·SE of the Monte Carlo mean 
 """
 
 import dataclasses
-import datetime as dt
 import math
 
 import numpy as np
-import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
@@ -16,48 +14,17 @@ from scipy import stats
 from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
 from simulator.engine_simpy import Person, Team, simulate_chunk
 from simulator.model import CapacityModel
-from simulator.spec import (DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Levers, Rep, SimSpec,
-                            child_seed, trial_streams)
+from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec, child_seed, trial_streams
+from tests.engine_helpers import (K, START, assert_mean, col, hypoexp_cdf, open_deals,
+                                  spec_for)
 from tests.factories import simple_model, stage
-
-K = 4.0
-START = dt.date(2026, 7, 1)  # a Wednesday; Q3 has 92 days
-
-
-def open_deals(rows) -> pl.DataFrame:
-    """rows: (owner, stage, age_days, amount)."""
-    return pl.DataFrame([{"opportunity_id": f"o{i}", "owner": o, "stage": s, "age_days": a,
-                          "amount": x, "segment": "all"} for i, (o, s, a, x) in enumerate(rows)],
-                        schema=OPEN_DEAL_COLUMNS)
-
-
-def spec_for(model, reps=1, *, days=92, deals=None, **kw) -> SimSpec:
-    team = reps if isinstance(reps, tuple) else tuple(Rep(f"rep{i + 1}") for i in range(reps))
-    kw.setdefault("attrition", False)
-    return SimSpec(model, team, START, days, open_deals=deals if deals is not None
-                   else open_deals([]), fixed_parameters=True, **kw)
 
 
 def run(spec, n, seed=1):
     return simulate_chunk(spec, n, np.random.SeedSequence(seed))
 
 
-def col(chunk, name):
-    return chunk.totals[name].to_numpy().astype(float)
-
-
-def assert_mean(x, expected, k=K):
-    se = x.std(ddof=1) / math.sqrt(x.size)
-    assert abs(x.mean() - expected) <= k * se + 1e-9, (x.mean(), expected, se)
-
-
 # --- analytic: new pipeline ----------------------------------------------------------------------
-def hypoexp_cdf(x, a, b):
-    """P(A + B ≤ x) for independent exponentials with means a ≠ b."""
-    x = np.maximum(x, 0.0)
-    return 1 - (a * np.exp(-x / a) - b * np.exp(-x / b)) / (a - b)
-
-
 def test_new_pipeline_matches_closed_form():
     """One stage, Poisson activities, fixed yield and size, exponential lag and durations."""
     rate, yld, p, adv, lost, lag, size, reps = 5.0, 0.02, 0.45, 10.0, 6.0, 3.0, 10_000.0, 5
