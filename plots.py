@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 from typing import Mapping, Sequence
 
+from simulator.units import short_money
+
 PALETTE = {"plan": "#4C78A8", "actual": "#222222", "forecast": "#F58518", "quota": "#B279A2",
            "good": "#54A24B", "bad": "#E45756", "muted": "#9D9D9D"}
 
@@ -35,12 +37,7 @@ def _money_axis(ax, axis: str = "y") -> None:
     from matplotlib.ticker import FuncFormatter
 
     def fmt(x, _pos):
-        a = abs(x)
-        if a >= 1e6:
-            return f"{x / 1e6:.1f}M"
-        if a >= 1e3:
-            return f"{x / 1e3:.0f}k"
-        return f"{x:.0f}"
+        return short_money(x, m_digits=1)
 
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
 
@@ -145,7 +142,7 @@ def waterfall(steps: Sequence[tuple[str, float]], *, title: str = "Pipeline wate
                    color=PALETTE["good"] if value >= 0 else PALETTE["bad"])
             level += value
             top = max(level, level - value)
-        ax.annotate(_short(value), (i, top), ha="center", va="bottom", fontsize=8,
+        ax.annotate(short_money(value), (i, top), ha="center", va="bottom", fontsize=8,
                     xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(steps)), [s[0] for s in steps], fontsize=9)
     _money_axis(ax)
@@ -233,15 +230,6 @@ def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence:
     ax.grid(alpha=0.25)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     return _png(fig)
-
-
-def _short(x: float) -> str:
-    a = abs(x)
-    if a >= 1e6:
-        return f"{x / 1e6:.2f}M"
-    if a >= 1e3:
-        return f"{x / 1e3:.0f}k"
-    return f"{x:.0f}"
 
 
 # --- forecast: fan chart and revenue histogram ---------------------------------------------

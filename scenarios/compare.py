@@ -18,6 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.units import short_money
 from simulator.results import band
 from simulator.spec import Levers, SimSpec
 
@@ -276,10 +277,4 @@ def _separation_notes(ranked_strategies, ranked_runs) -> list[str]:
 
 
 def _m(x: float) -> str:
-    sign = "+" if x >= 0 else "-"
-    a = abs(x)
-    if a >= 1e6:
-        return f"{sign}{a / 1e6:.2f}M"
-    if a >= 1e3:
-        return f"{sign}{a / 1e3:.0f}k"
-    return f"{sign}{a:.0f}"
+    return short_money(x, signed=True)

@@ -41,6 +41,17 @@ def money(x: float | None) -> str:
     return f"{x:,.0f}"
 
 
+def short_money(x: float, *, m_digits: int = 2, signed: bool = False) -> str:
+    """Tight labels for charts and notes: ``1.23M``, ``450k``, ``800``; ``signed`` adds ``+``."""
+    sign = "-" if x < 0 else ("+" if signed else "")
+    a = abs(x)
+    if a >= 1e6:
+        return f"{sign}{a / 1e6:.{m_digits}f}M"
+    if a >= 1e3:
+        return f"{sign}{a / 1e3:.0f}k"
+    return f"{sign}{a:.0f}"
+
+
 def as_date(value, *, what: str = "date", column: str | None = None) -> dt.date:
     """A ``date``, a ``datetime`` (its day) or an ISO string -> ``date``."""
     if isinstance(value, dt.datetime):
