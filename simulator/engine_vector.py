@@ -29,6 +29,7 @@ How it is fast:
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import sys
 from collections import defaultdict
@@ -43,13 +44,15 @@ from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed
 
 
+@functools.cache
 def _keep_freed_memory() -> None:
     """Ask glibc to keep freed memory instead of handing each big array back to the OS.
 
     Every simulated day allocates and frees arrays over (trials × deals); with glibc's
     defaults each is a fresh mmap whose pages fault in again, and on large open pipelines
     that system time exceeded the simulation's own (Maven sample: 11 s of 24 s). Only the
-    allocator's thresholds change: results are identical. A no-op off glibc.
+    allocator's thresholds change: results are identical. A no-op off glibc. Done once, on
+    the first run, not on import: importing the engine changes nothing in the process.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -62,8 +65,6 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 1 << 30)
     mallopt(m_top_pad, 256 << 20)
 
-
-_keep_freed_memory()
 
 CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
 BATCH_BYTES = 160_000_000    # working memory per batch of trials inside a chunk
@@ -80,6 +81,7 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     ``draw_log`` (benchmarks only): an object whose ``wrap(generator)`` returns a generator
     that records every draw, to time the RNG floor (scenarios/bench.py).
     """
+    _keep_freed_memory()
     if not isinstance(seed, np.random.SeedSequence):
         seed = np.random.SeedSequence(seed)
     # One stream per purpose (docs/model.md §0), vectorised across trials: parameters and
