@@ -32,13 +32,12 @@ import ctypes
 import functools
 import math
 import sys
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from . import vector_params
+from . import day_loop, vector_params
 from .errors import InputError
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed
@@ -69,9 +68,8 @@ def _keep_freed_memory() -> None:
 CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
 BATCH_BYTES = 160_000_000    # working memory per batch of trials inside a chunk
 
-OPEN, WON, LOST = 0, 1, 2
+OPEN, WON, LOST, STALL = day_loop.OPEN, day_loop.WON, day_loop.LOST, day_loop.STALL
 ORIGIN_OPEN, ORIGIN_NEW = 0, 1
-_NOBODY = np.iinfo(np.int64).max
 
 
 def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
@@ -257,32 +255,6 @@ class DealDraws:
         return rows
 
 
-def poisson_from_uniform(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Poisson(``lam``) quantile at ``u``: one uniform per count, whatever the mean, so a
-    lever that changes the mean keeps the draw's rank (numpy's sampler uses a variable
-    number of draws). Sequential search; scipy's quantile for large means."""
-    k = np.zeros(u.size, dtype=np.int64)
-    big = lam > 30
-    if big.any():
-        from scipy import stats
-
-        k[big] = stats.poisson.ppf(u[big], lam[big]).astype(np.int64)
-    idx = np.flatnonzero(~big)
-    prob = np.exp(-lam[idx])
-    cum = prob.copy()
-    idx_u, idx_lam = u[idx], lam[idx]
-    live = np.flatnonzero(idx_u > cum)
-    n = 0
-    while live.size:
-        n += 1
-        prob[live] *= idx_lam[live] / n
-        cum[live] += prob[live]
-        k[idx[live]] = n
-        # prob underflowing to 0: the rest of the tail is below double precision.
-        live = live[(idx_u[live] > cum[live]) & (prob[live] > 0)]
-    return k
-
-
 # --- the team's timeline --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Team:
@@ -410,8 +382,6 @@ class Batch:
         self.tally = np.zeros((2, self.B * 3), dtype=np.int64)
         self.money = np.zeros((2, self.B * 3))
         self.weekly = np.zeros(self.B * self.weeks)
-        # day -> [(li, slot, seat, created, close)] of deals created after their rep left
-        self.late: dict[int, list] = defaultdict(list)
         cap = int(expected_deals(spec, pipeline.n)) + 16
         self.fill = np.zeros(self.B, dtype=np.int64)
         self.c = np.full((self.B, cap), np.inf)
@@ -439,46 +409,29 @@ class Batch:
     def run(self):
         self._open_pipeline()
         self._marketing()
-        lv = self.team.leave[self.lo:self.lo + self.B]
-        li, seat, _ = np.nonzero(lv < self.days)
-        tau = lv[lv < self.days]
-        day = np.floor(tau).astype(np.int64)
-        self.leave_by_day = {int(d): (li[day == d], seat[day == d], tau[day == d])
-                             for d in np.unique(day)}
-        working = np.zeros(self.days, dtype=bool)
-        working[self.spec.working_days()] = True
-        for d in range(self.days):
-            self.running += self.diff[d]
-            if working[d]:
-                self._prospect(d)
-            self._events(d)
+        self._days()
         return self._book()
 
     # --- deals: creation and paths ----------------------------------------------------------
-    def _walk(self, gi, t, stage, rows):
-        """Continue deals from the start of ``stage`` at time ``t`` (docs/model.md §5).
-
-        ``stage`` None: every deal starts in the first stage. ``rows``: each deal's
-        ``DealDraws`` row. Returns the close time (``inf`` if open at the horizon) and the
-        outcome. What happens after the horizon is never recorded.
-        """
-        p, days, S, cols = self.p, self.days, self.S, self.draws.cols
-        t = np.asarray(t, dtype=float)
-        close = np.full(len(gi), np.inf)
-        outcome = np.full(len(gi), OPEN, dtype=np.int8)
-        if stage is not None:
-            done = np.flatnonzero((stage >= S) & (t < days))
-            close[done], outcome[done] = t[done], WON
-        # The deals still moving, carried as compact arrays from stage to stage.
-        idx = np.zeros(0, dtype=np.int64)
-        now = np.zeros(0)
+    def _path(self, gi, rows, stage=None):
+        """Each deal's path from the start of ``stage`` (None: the first stage), which does
+        not depend on when it starts (docs/model.md §5): the durations of the stages it
+        passes through, in order, and how it ends after them (WON after the last stage,
+        LOST, or STALL: it never leaves the stage it is in). ``rows``: each deal's
+        ``DealDraws`` row, (columns, deals). Returns (steps, durations (deals, S), end)."""
+        p, S, cols = self.p, self.S, self.draws.cols
+        n = len(gi)
+        dur = np.zeros((n, S))
+        steps = np.zeros(n, dtype=np.int64)
+        end = np.full(n, WON, dtype=np.int8)
+        idx = np.zeros(0, dtype=np.int64)      # the deals still moving, stage to stage
         for s in range(S):
-            if stage is None:      # new deals: all enter the first stage
-                enter = np.flatnonzero(t < days) if s == 0 else None
+            if stage is None:
+                enter = np.arange(n) if s == 0 else None
             else:
-                enter = np.flatnonzero((stage == s) & (t < days))
+                enter = np.flatnonzero(stage == s)
             if enter is not None and enter.size:
-                idx, now = np.concatenate([idx, enter]), np.concatenate([now, t[enter]])
+                idx = np.concatenate([idx, enter])
             if idx.size == 0:
                 continue
             conv = self.conv_same[s] if self.conv_same is not None else p.conversion[gi[idx], s]
@@ -487,24 +440,35 @@ class Batch:
             adv = u < conv
             # Advance iff U_s < p_s, stall (never leave the stage) iff U_s ≥ 1 − π_s (§5).
             lost = ~adv & (u < 1.0 - pi)
-            ia, il = np.flatnonzero(adv), np.flatnonzero(lost)
-            for branch, kind in ((ia, "advance"), (il, "lost")):
+            for branch, kind in ((adv, "advance"), (lost, "lost")):
                 d = getattr(p, kind)[s]
                 at = idx[branch]
-                now[branch] += (rows[cols[kind, s], at] if (kind, s) in cols
-                                else d.from_uniform(rows[cols["V", s], at], gi[at]))
-            inside = now < days
-            gone = np.flatnonzero(lost & inside)
-            close[idx[gone]], outcome[idx[gone]] = now[gone], LOST
-            keep = adv & inside
-            if s == S - 1:
-                won = idx[keep]
-                close[won], outcome[won] = now[keep], WON
-            idx, now = idx[keep], now[keep]
+                dur[at, steps[at]] = (rows[cols[kind, s], at] if (kind, s) in cols
+                                      else d.from_uniform(rows[cols["V", s], at], gi[at]))
+            moved = idx[adv | lost]
+            steps[moved] += 1
+            end[idx[lost]] = LOST
+            end[idx[~adv & ~lost]] = STALL
+            idx = idx[adv]
+        return steps, dur, end
+
+    def _walk(self, gi, t, stage, rows):
+        """Continue deals from the start of ``stage`` at time ``t`` (``_path``): the close
+        time (``inf`` if open at the horizon) and the outcome. What happens after the
+        horizon is never recorded. The day loop times new deals the same way."""
+        steps, dur, end = self._path(gi, rows, stage)
+        now = np.asarray(t, dtype=float).copy()
+        for s in range(self.S):
+            m = np.flatnonzero(steps > s)
+            now[m] += dur[m, s]
+        # Durations are ≥ 0, so a deal closes inside the horizon iff its last time is inside.
+        closed = (now < self.days) & (end != STALL)
+        close = np.where(closed, now, np.inf)
+        outcome = np.where(closed, end, OPEN).astype(np.int8)
         return close, outcome
 
-    def _new_deals(self, gi, created, rows):
-        """Segment, amount and path of deals created at ``created`` (docs/model.md §4–5)."""
+    def _amounts(self, gi, rows):
+        """Segment and amount of each deal row (docs/model.md §4)."""
         u = rows[SEG]
         seg = (np.searchsorted(self.seg_same, u, side="left").clip(max=len(self.p.sizes) - 1)
                if self.seg_same is not None else _row_pick(self.seg_cum, gi, u))
@@ -512,8 +476,12 @@ class Batch:
         for g, size in enumerate(self.p.sizes):
             m = np.flatnonzero(seg == g)
             amount[m] = size.from_uniform(rows[SIZE, m], gi[m])
+        return amount
+
+    def _new_deals(self, gi, created, rows):
+        """Amount, close time and outcome of deals created at ``created`` (§4–5)."""
         close, outcome = self._walk(gi, created, None, rows)
-        return amount, close, outcome
+        return self._amounts(gi, rows), close, outcome
 
     def _open_pipeline(self):
         """Deals open at the start: first outcome conditional on their age (docs/model.md §6)."""
@@ -654,47 +622,92 @@ class Batch:
                 active = active | on
         return active, level, leave
 
-    def _prospect(self, d: int):
-        """One working day of activities and the opportunities they yield (§3–4)."""
-        # NegBin(mean, size k) = Poisson(mean × Gamma(k, 1/k)); k = inf is Poisson. Every
-        # (trial, seat) of the day draws its gamma and its uniform, active or not, and the
-        # count is the Poisson quantile at the uniform: a trial's draws never depend on
-        # another's, nor on the levers (common random numbers, docs/model.md §0).
-        mix = np.where(self.k_finite, self.rng_act.standard_gamma(self.k_shape) / self.k_shape,
-                       1.0)
-        u = self.rng_act.random((self.B, self.R))
-        active, level, leave = self._reps_on(d)
-        mu = self.rate * level * self.spec.capacity.share(self.running)
-        cells = np.flatnonzero(active & (mu > 0))
-        if cells.size == 0:
-            return
-        li = cells // self.R
-        lam = (mu * mix).ravel()[cells]
-        y = self.yld[li]
-        yielded = poisson_from_uniform(u.ravel()[cells], lam * y)
-        self.spare += np.bincount(li, weights=lam * (1 - y), minlength=self.B)
-        cell = np.repeat(cells, yielded)
-        if cell.size == 0:
-            return
-        li = cell // self.R
-        self.yielded += np.bincount(li, minlength=self.B)
-        gi = li + self.lo
-        rows = self.draws.take(li)
-        created = d + 0.5 + rows[self.draws.cols["lag", None]]
-        keep = created < self.days      # created after the horizon: counted nowhere
-        cell, li, gi, created, rows = cell[keep], li[keep], gi[keep], created[keep], rows[:, keep]
-        amount, close, outcome = self._new_deals(gi, created, rows)
-        seat = cell % self.R
-        # A deal created after its rep has left is reassigned when it is created (§2).
-        present = leave.ravel()[cell] > created
-        slots = self._insert(li, seat, created, close, amount, outcome, ORIGIN_NEW,
-                             present=present)
-        late = np.flatnonzero(~present)
-        if late.size:
-            when = np.floor(created[late]).astype(np.int64)
-            for day in np.unique(when):
-                j = late[when == day]
-                self.late[int(day)].append((li[j], slots[j], seat[j], created[j], close[j]))
+    def _days(self):
+        """Step every day (§2–4): activities, the deals they create, reps leaving.
+
+        The random numbers are drawn here, the same number for every trial whatever happens
+        in it (common random numbers, docs/model.md §0): per working day a gamma (the
+        negative binomial's mixing, NegBin(mean, k) = Poisson(mean × Gamma(k, 1/k)); k = inf
+        is Poisson) and a uniform (the count is the Poisson quantile at it) for every
+        (trial, seat), active or not; and every deal row's path. ``day_loop.simulate_days``
+        then steps the days: the open-deal counts, who creates what, and reassignments
+        depend on each trial's own history.
+        """
+        work_days = self.spec.working_days()
+        working = np.zeros(self.days, dtype=np.bool_)
+        working[work_days] = True
+        work_index = np.full(self.days, -1, dtype=np.int64)
+        work_index[work_days] = np.arange(work_days.size)
+        mix = np.empty((work_days.size, self.B, self.R))
+        uniform = np.empty((work_days.size, self.B, self.R))
+        for w in range(work_days.size):
+            mix[w] = np.where(self.k_finite,
+                              self.rng_act.standard_gamma(self.k_shape) / self.k_shape, 1.0)
+            uniform[w] = self.rng_act.random((self.B, self.R))
+
+        draws, block = self.draws, self.draws.block
+        table = self._deal_table(np.repeat(self.draws.gi, block),
+                                 _Columns(*draws.base, draws.n_uniform))
+        trials = np.arange(self.B)
+        row_ptr, row_len = trials * block, np.full(self.B, block)
+        tm, sl = self.team, slice(self.lo, self.lo + self.B)
+        cap = self.spec.capacity
+        moves = np.zeros(self.B, dtype=np.int64)
+        while trials.size:
+            status = day_loop.simulate_days(
+                trials, self.days, working, work_index, 1 / DAYS_PER_MONTH,
+                tm.start[sl], tm.leave[sl], tm.tenure0[sl], tm.mult[sl],
+                self.rate[:, 0], self.ramp_months[:, 0], self.yld,
+                float(cap.week_hours), float(cap.deal_hours),
+                float(cap.week_hours - cap.deal_hours * cap.free_deals), float(cap.floor),
+                mix, uniform, row_ptr, row_len, draws.used, table["lag"], table["amount"],
+                table["steps"], table["dur"], table["end"],
+                self.c, self.until, self.won, self.load, self.fill, self.diff,
+                self.tally.reshape(2, self.B, 3), self.money.reshape(2, self.B, 3),
+                self.weekly.reshape(self.B, self.weeks), self.rep, self.yielded, self.spare,
+                moves)
+            # Trials that ran out of rows run again with their next piece of rows (rare: a
+            # block is about the mean number of deals, so most trials need none).
+            trials = trials[status == day_loop.NEED_ROWS]
+            if trials.size:
+                table, row_ptr, row_len = self._more_rows(trials, table, row_ptr, row_len)
+        self.moves += int(moves.sum())
+
+    def _deal_table(self, gi, rows):
+        """What the day loop reads of each deal row: lag, amount and path (``_path``)."""
+        steps, dur, end = self._path(gi, rows)
+        return {"lag": np.ascontiguousarray(rows[self.draws.cols["lag", None]]),
+                "amount": self._amounts(gi, rows), "steps": steps, "dur": dur, "end": end}
+
+    def _more_rows(self, trials, table, row_ptr, row_len):
+        """Give each of ``trials`` its rows so far plus its next piece past the block
+        (``DealDraws._extend``), appended to ``table``; returns where each trial's rows are."""
+        draws, block = self.draws, self.draws.block
+        extra_u, extra_v, extra_gi = [], [], []
+        for t in trials:
+            have = len(draws.more.get(int(t), ((),))[0])
+            uniforms, values = draws._extend(int(t), block + have + 1)
+            extra_u.append(uniforms)
+            extra_v.append(values)
+            extra_gi.append(np.full(len(uniforms), draws.gi[t]))
+        extra = self._deal_table(np.concatenate(extra_gi),
+                                 _Columns(np.concatenate(extra_u), np.concatenate(extra_v),
+                                          draws.n_uniform))
+        # Each trial's rows, contiguous: its block (the first rows of ``table``) and then
+        # its extension, appended to the table by one gather.
+        n_old = len(table["lag"])
+        table = {k: np.concatenate([table[k], extra[k]]) for k in table}
+        gather, pos = [], n_old
+        ptr, length = np.zeros(self.B, dtype=np.int64), np.zeros(self.B, dtype=np.int64)
+        at = len(table["lag"])
+        for t, u in zip(trials, extra_u):
+            ptr[t], length[t] = at, block + len(u)
+            gather += [np.arange(t * block, (t + 1) * block), np.arange(pos, pos + len(u))]
+            pos += len(u)
+            at += block + len(u)
+        gather = np.concatenate(gather)
+        table = {k: np.concatenate([v, v[gather]]) for k, v in table.items()}
+        return table, ptr, length
 
     # --- the deal store ------------------------------------------------------------------------
     def _insert(self, li, seat, c, e, amount, outcome, origin, *, present):
@@ -757,70 +770,6 @@ class Batch:
             np.add.at(run, base[m0], up[m0])
             np.subtract.at(run, base[m1], up[m1])
 
-    # --- reps leaving and late deals ---------------------------------------------------------
-    def _events(self, d: int):
-        """Events in ``[d, d+1)`` in time order: leavers and deals created after their rep left."""
-        # (li, time, kind, ref, seat, close); kind 0: a leaver (ref = seat), 1: a late deal
-        # (ref = its slot, seat = its rep, close = its close time).
-        parts = []
-        if d in self.leave_by_day:
-            l_li, l_seat, l_tau = self.leave_by_day[d]
-            parts.append((l_li, l_tau, np.zeros(l_li.size, dtype=np.int64), l_seat, l_seat,
-                          np.zeros(l_li.size)))
-        for li, slot, seat, when, close in self.late.pop(d, []):
-            parts.append((li, when, np.ones(li.size, dtype=np.int64), slot, seat, close))
-        if not parts:
-            return
-        cols = [np.concatenate(x) for x in zip(*parts)]
-        order = np.lexsort((cols[3], cols[2], cols[1], cols[0]))
-        li, tau, kind, ref, seat, close = (x[order] for x in cols)
-        starts = np.flatnonzero(np.r_[True, li[1:] != li[:-1]])
-        rank = np.arange(li.size) - np.repeat(starts, np.diff(np.r_[starts, li.size]))
-        for r in range(int(rank.max()) + 1):
-            m = rank == r     # at most one event per trial: these trials run side by side
-            self._handle(d, li[m], tau[m], kind[m], ref[m], seat[m], close[m])
-
-    def _handle(self, d, li, tau, kind, ref, seat, close):
-        width = int(self.fill[li].max())
-        t = tau[:, None]
-        load = self.load[li, :width]
-        open_now = (self.c[li, :width] <= t) & (t < self.until[li, :width])
-        key = load + (np.arange(li.size) * self.R)[:, None]
-        n_open = np.bincount(key[open_now], minlength=li.size * self.R).reshape(li.size, self.R)
-        active = self.team.active_at(li + self.lo, tau)
-        # The active rep with the fewest open deals at that moment; ties: lowest index.
-        target = np.where(active, n_open, _NOBODY).argmin(axis=1)
-        has = active.any(axis=1)
-
-        leaving = np.flatnonzero(kind == 0)
-        mine = open_now[leaving] & (load[leaving] == ref[leaving, None])   # the leaver's deals
-        r, slot = np.nonzero(mine)
-        r = leaving[r]
-        if r.size:
-            ml, frm, to, ok = li[r], ref[r], target[r], has[r]
-            cc, ee = self.c[ml, slot], self.until[ml, slot]
-            self._count(ml, frm, cc, ee, -1, d)
-            # Nobody left to take them: they stay with the leaver and still close.
-            self.load[ml, slot] = np.where(ok, to, -1)
-            self.until[ml[~ok], slot[~ok]] = -np.inf
-            ml, slot, frm, to, cc, ee = (x[ok] for x in (ml, slot, frm, to, cc, ee))
-            self._count(ml, to, cc, ee, +1, d)
-            self._credit(ml, frm, to, self.won[ml, slot])
-        late = np.flatnonzero((kind == 1) & has)
-        if late.size:
-            ml, slot, frm, to, ee = li[late], ref[late], seat[late], target[late], close[late]
-            self.load[ml, slot] = to
-            self.until[ml, slot] = ee
-            self._count(ml, to, self.c[ml, slot], ee, +1, d)
-            self._credit(ml, frm, to, self.won[ml, slot])
-
-    def _credit(self, li, frm, to, won):
-        """Moved deals take their (future) win with them: wins go to the owner at the time."""
-        self.moves += li.size
-        flat = self.rep.reshape(-1)
-        np.add.at(flat, li * self.R + frm, -won)
-        np.add.at(flat, li * self.R + to, won)
-
     # --- what a trial records ----------------------------------------------------------------
     def _book(self):
         n = self.tally.reshape(2, self.B, 3).transpose(1, 2, 0)   # [trial, outcome, origin]
@@ -853,3 +802,17 @@ def _row_pick(table: np.ndarray, gi: np.ndarray, u: np.ndarray) -> np.ndarray:
     k = table.shape[1]
     pos = np.searchsorted(table.ravel(), u + gi, side="left") - gi * k
     return np.clip(pos, 0, k - 1)
+
+
+class _Columns:
+    """A ``DealDraws`` table, uniforms (rows, n_uniform) and drawn values (rows, n_drawn), read
+    as ``take`` returns it: ``rows[column]`` or ``rows[column, deals]``."""
+
+    def __init__(self, uniforms: np.ndarray, values: np.ndarray, n_uniform: int):
+        self.uniforms, self.values, self.n_uniform = uniforms, values, n_uniform
+
+    def __getitem__(self, key):
+        col, at = key if isinstance(key, tuple) else (key, slice(None))
+        if col < self.n_uniform:
+            return self.uniforms[at, col]
+        return self.values[at, col - self.n_uniform]

@@ -1,0 +1,310 @@
+"""The vectorised engine's day loop, compiled with numba: one trial at a time, day by day.
+
+Everything random is drawn before this loop, in NumPy, by ``engine_vector`` (activity
+mixing and uniforms per (working day, trial, seat); every deal row's path: its lag, amount,
+stage durations and how it ends). What is left is bookkeeping that depends on what happened
+before in the same trial, and so cannot be vectorised across deals: each rep's open deals
+(the capacity share of docs/model.md §3), the deals created each day, and reps leaving
+(their open deals go to the least-loaded active rep, §2) in time order. As plain NumPy this
+took three quarters of the engine's time in small array operations; compiled it is a few
+percent (benchmarks/README.md).
+
+The arithmetic mirrors the NumPy engine it replaced operation for operation (the same
+float operations in the same order), so results did not change with it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+OPEN, WON, LOST, STALL = 0, 1, 2, 3
+ORIGIN_NEW = 1
+NEED_ROWS = 1          # a trial's status: it needs more deal rows than it was given
+
+
+@njit(cache=True)
+def poisson_quantile(u: float, lam: float) -> int:
+    """Smallest ``k`` with P(Poisson(lam) ≤ k) ≥ u, by sequential search (one uniform per
+    count whatever the mean: common random numbers, docs/model.md §0)."""
+    if lam > 30.0:
+        # exp(-lam) underflows for large means: sum the terms in log space instead.
+        log_lam, log_p = math.log(lam), -lam
+        cum, k = math.exp(log_p), 0
+        limit = lam + 40.0 * math.sqrt(lam) + 100.0
+        while cum < u and k < limit:
+            k += 1
+            log_p += log_lam - math.log(k)
+            cum += math.exp(log_p)
+        return k
+    prob = math.exp(-lam)
+    cum = prob
+    k = 0
+    if u > cum:
+        n = 0
+        while True:
+            n += 1
+            prob *= lam / n
+            cum += prob
+            k = n
+            # prob underflowing to 0: the rest of the tail is below double precision.
+            if not (u > cum and prob > 0.0):
+                break
+    return k
+
+
+@njit(cache=True)
+def _count(diff, running, seat, c, e, sign, day, days):
+    """Add (sign=+1) or remove a deal from ``seat``'s open count on days in [c, e).
+    ``day``: the day being stepped (-1: none); ``running`` already holds days up to it."""
+    i0 = int(math.ceil(c))
+    i1 = days if not (e < days) else int(math.ceil(e))
+    diff[i0, seat] += sign
+    diff[i1, seat] -= sign
+    if day >= 0:
+        if i0 <= day:
+            running[seat] += sign
+        if i1 <= day:
+            running[seat] -= sign
+
+
+@njit(cache=True)
+def _active_at(start, leave, b, r, tau):
+    for k in range(start.shape[2]):
+        if start[b, r, k] <= tau < leave[b, r, k]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def simulate_days(trials, days, working, work_index, inv_days_per_month,
+                  start, leave, tenure0, mult, rate, ramp_months, yld,
+                  week_hours, deal_hours, capacity_base, capacity_floor,
+                  mix, uniform,
+                  row_ptr, row_len, row_first, lag, amount, steps, dur, end,
+                  c0, until0, won0, load0, fill0, diff0,
+                  tally, money, weekly, rep, yielded, spare, moves):
+    """Step ``days`` days of each trial in ``trials`` (local indices into the batch).
+
+    Inputs per trial ``b``: the team's occupants (``start``/``leave``/``tenure0``/``mult``,
+    (trials, seats, occupants)); activity draws ``mix``/``uniform`` (working day, trial, seat);
+    deal rows ``row_ptr[b] + j`` for ``j`` in ``[row_first[b], row_len[b])``, taken in
+    creation order; the deal store after the open pipeline and marketing (``c0`` created,
+    ``until0`` leaves its rep's load, ``won0``, ``load0`` seat; ``fill0`` deals) and its
+    open-count difference array ``diff0`` (day, trial, seat).
+    Outputs (``tally``, ``money`` (origin, trial, outcome), ``weekly`` (trial, week), ``rep``,
+    ``yielded``, ``spare``, ``moves``) hold the values after the open pipeline and marketing
+    and are overwritten for every trial that finishes. Returns each trial's status: 0, or
+    ``NEED_ROWS`` when it ran out of deal rows (its outputs are then untouched).
+    """
+    n_seats, n_occ = start.shape[1], start.shape[2]
+    n_weeks = weekly.shape[1]
+    status = np.zeros(trials.size, dtype=np.int8)
+    cap = 1
+    for i in range(trials.size):
+        b = trials[i]
+        cap = max(cap, fill0[b] + max(0, row_len[b] - row_first[b]))
+    c = np.empty(cap)
+    until = np.empty(cap)
+    won = np.empty(cap)
+    load = np.empty(cap, dtype=np.int64)
+    diff = np.empty((days + 1, n_seats), dtype=np.int32)
+    running = np.zeros(n_seats, dtype=np.int32)
+    n_open = np.zeros(n_seats, dtype=np.int64)
+    rep_b = np.zeros(n_seats)
+    week_b = np.zeros(n_weeks)
+    day_week = np.zeros(n_weeks)
+    # Deals created after their rep left (reassigned at creation): day, time, slot, seat.
+    late_day = np.empty(cap, dtype=np.int64)
+    late_tau = np.empty(cap)
+    late_slot = np.empty(cap, dtype=np.int64)
+    late_seat = np.empty(cap, dtype=np.int64)
+    late_close = np.empty(cap)
+    n_events = n_seats * n_occ + cap
+    ev_tau = np.empty(n_events)
+    ev_kind = np.empty(n_events, dtype=np.int64)
+    ev_ref = np.empty(n_events, dtype=np.int64)
+    ev_seat = np.empty(n_events, dtype=np.int64)
+    ev_close = np.empty(n_events)
+    tally_b = np.zeros(3, dtype=np.int64)
+    money_b = np.zeros(3)
+    day_money = np.zeros(3)
+
+    for i in range(trials.size):
+        b = trials[i]
+        fill = fill0[b]
+        for j in range(fill):
+            c[j], until[j], won[j], load[j] = c0[b, j], until0[b, j], won0[b, j], load0[b, j]
+        for d in range(days + 1):
+            for r in range(n_seats):
+                diff[d, r] = diff0[d, b, r]
+        running[:] = 0
+        for r in range(n_seats):
+            rep_b[r] = rep[b, r]
+        for w in range(n_weeks):
+            week_b[w] = weekly[b, w]
+        for o in range(3):
+            tally_b[o] = tally[ORIGIN_NEW, b, o]
+            money_b[o] = money[ORIGIN_NEW, b, o]
+        spare_b, yielded_b, moves_b = spare[b], yielded[b], moves[b]
+        n_late = 0
+        row = row_first[b]
+        y = yld[b]
+        failed = False
+
+        for d in range(days):
+            for r in range(n_seats):
+                running[r] += diff[d, r]
+            if working[d]:
+                wi = work_index[d]
+                day_spare = 0.0
+                day_money[:] = 0.0
+                day_week[:] = 0.0
+                for seat in range(n_seats):
+                    # The seat's occupant on day d (the last one on, as the NumPy engine).
+                    active = False
+                    level = 0.0
+                    seat_leave = 0.0
+                    for k in range(n_occ):
+                        st, lv = start[b, seat, k], leave[b, seat, k]
+                        on = st <= d < lv
+                        months = (tenure0[b, seat, k] + (d - st)) * inv_days_per_month
+                        rm = ramp_months[b]
+                        ramp = min(months / rm, 1.0) if rm > 0 else 1.0
+                        lev = mult[b, seat, k] * ramp
+                        if k == 0 or on:
+                            level, seat_leave = lev, lv
+                        active = active or on
+                    share = (week_hours - deal_hours * float(running[seat])) / capacity_base
+                    share = min(max(share, capacity_floor), 1.0)
+                    mu = rate[b] * level * share
+                    if not (active and mu > 0):
+                        continue
+                    lam = mu * mix[wi, b, seat]
+                    k_new = poisson_quantile(uniform[wi, b, seat], lam * y)
+                    day_spare += lam * (1 - y)
+                    yielded_b += k_new
+                    for _ in range(k_new):
+                        if row >= row_len[b]:
+                            failed = True
+                            break
+                        j = row_ptr[b] + row
+                        row += 1
+                        created = d + 0.5 + lag[j]
+                        if not created < days:     # created after the horizon: nowhere
+                            continue
+                        now = created
+                        for s in range(steps[j]):
+                            now = now + dur[j, s]
+                        outcome = OPEN
+                        if now < days and end[j] != STALL:
+                            outcome = end[j]
+                        close = now if outcome != OPEN else np.inf
+                        present = seat_leave > created
+                        slot = fill
+                        fill += 1
+                        c[slot] = created
+                        until[slot] = close if present else -np.inf
+                        won[slot] = amount[j] if outcome == WON else 0.0
+                        load[slot] = seat if present else -1
+                        tally_b[outcome] += 1
+                        day_money[outcome] += amount[j]
+                        if outcome == WON:
+                            day_week[int(math.floor(close)) // 7] += amount[j]
+                            rep_b[seat] += amount[j]
+                        if present:
+                            _count(diff, running, seat, created, close, 1, -1, days)
+                        else:
+                            late_day[n_late] = int(math.floor(created))
+                            late_tau[n_late] = created
+                            late_slot[n_late] = slot
+                            late_seat[n_late] = seat
+                            late_close[n_late] = close
+                            n_late += 1
+                    if failed:
+                        break
+                if failed:
+                    break
+                spare_b += day_spare
+                for o in range(3):
+                    money_b[o] += day_money[o]
+                for w in range(n_weeks):
+                    week_b[w] += day_week[w]
+
+            # Events in [d, d+1) in time order: leavers (kind 0), late deals (kind 1).
+            n_ev = 0
+            for r in range(n_seats):
+                for k in range(n_occ):
+                    tau = leave[b, r, k]
+                    if tau < days and int(math.floor(tau)) == d:
+                        ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = tau, 0, r
+                        ev_seat[n_ev], ev_close[n_ev] = r, 0.0
+                        n_ev += 1
+            for q in range(n_late):
+                if late_day[q] == d:
+                    ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = late_tau[q], 1, late_slot[q]
+                    ev_seat[n_ev], ev_close[n_ev] = late_seat[q], late_close[q]
+                    n_ev += 1
+            # Insertion sort by (time, kind, ref): a handful of events at most.
+            for q in range(1, n_ev):
+                t, kd, rf = ev_tau[q], ev_kind[q], ev_ref[q]
+                st_, cl = ev_seat[q], ev_close[q]
+                p = q - 1
+                while p >= 0 and (ev_tau[p] > t or (ev_tau[p] == t and (
+                        ev_kind[p] > kd or (ev_kind[p] == kd and ev_ref[p] > rf)))):
+                    ev_tau[p + 1], ev_kind[p + 1], ev_ref[p + 1] = ev_tau[p], ev_kind[p], ev_ref[p]
+                    ev_seat[p + 1], ev_close[p + 1] = ev_seat[p], ev_close[p]
+                    p -= 1
+                ev_tau[p + 1], ev_kind[p + 1], ev_ref[p + 1] = t, kd, rf
+                ev_seat[p + 1], ev_close[p + 1] = st_, cl
+
+            for q in range(n_ev):
+                tau = ev_tau[q]
+                # The active rep with the fewest open deals at tau; ties: lowest index.
+                n_open[:] = 0
+                for j in range(fill):
+                    if c[j] <= tau < until[j]:
+                        n_open[load[j]] += 1
+                target = -1
+                for r in range(n_seats):
+                    if _active_at(start, leave, b, r, tau):
+                        if target < 0 or n_open[r] < n_open[target]:
+                            target = r
+                if ev_kind[q] == 0:
+                    frm = ev_ref[q]
+                    for j in range(fill):
+                        if load[j] == frm and c[j] <= tau < until[j]:
+                            _count(diff, running, frm, c[j], until[j], -1, d, days)
+                            if target < 0:
+                                # Nobody left to take them: they stay with the leaver, close.
+                                load[j] = -1
+                                until[j] = -np.inf
+                            else:
+                                load[j] = target
+                                _count(diff, running, target, c[j], until[j], 1, d, days)
+                                rep_b[frm] -= won[j]
+                                rep_b[target] += won[j]
+                                moves_b += 1
+                elif target >= 0:
+                    j, frm = ev_ref[q], ev_seat[q]
+                    load[j] = target
+                    until[j] = ev_close[q]
+                    _count(diff, running, target, c[j], ev_close[q], 1, d, days)
+                    rep_b[frm] -= won[j]
+                    rep_b[target] += won[j]
+                    moves_b += 1
+
+        if failed:
+            status[i] = NEED_ROWS
+            continue
+        for r in range(n_seats):
+            rep[b, r] = rep_b[r]
+        for w in range(n_weeks):
+            weekly[b, w] = week_b[w]
+        for o in range(3):
+            tally[ORIGIN_NEW, b, o] = tally_b[o]
+            money[ORIGIN_NEW, b, o] = money_b[o]
+        spare[b], yielded[b], moves[b] = spare_b, yielded_b, moves_b
+    return status
