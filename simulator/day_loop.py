@@ -83,17 +83,18 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                   start, leave, tenure0, mult, rate, ramp_months, yld,
                   week_hours, deal_hours, capacity_base, capacity_floor,
                   mix, uniform,
-                  row_ptr, row_len, row_first, lag, amount, steps, dur, end,
+                  row_ptr, row_len, row_first, lag, amount, total, end,
                   c0, until0, won0, load0, fill0, diff0,
                   tally, money, weekly, rep, yielded, spare, moves):
     """Step ``days`` days of each trial in ``trials`` (local indices into the batch).
 
     Inputs per trial ``b``: the team's occupants (``start``/``leave``/``tenure0``/``mult``,
-    (trials, seats, occupants)); activity draws ``mix``/``uniform`` (working day, trial, seat);
+    (trials, seats, occupants)); activity draws ``mix``/``uniform`` (trial, working day, seat);
     deal rows ``row_ptr[b] + j`` for ``j`` in ``[row_first[b], row_len[b])``, taken in
-    creation order; the deal store after the open pipeline and marketing (``c0`` created,
+    creation order (``lag``, ``amount``, ``total``: the time from entering the first stage
+    to leaving the last one it leaves, ``end``: how its path ends); the deal store after the open pipeline and marketing (``c0`` created,
     ``until0`` leaves its rep's load, ``won0``, ``load0`` seat; ``fill0`` deals) and its
-    open-count difference array ``diff0`` (day, trial, seat).
+    open-count difference array ``diff0`` (trial, day, seat).
     Outputs (``tally``, ``money`` (origin, trial, outcome), ``weekly`` (trial, week), ``rep``,
     ``yielded``, ``spare``, ``moves``) hold the values after the open pipeline and marketing
     and are overwritten for every trial that finishes. Returns each trial's status: 0, or
@@ -112,7 +113,8 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
     load = np.empty(cap, dtype=np.int64)
     diff = np.empty((days + 1, n_seats), dtype=np.int32)
     running = np.zeros(n_seats, dtype=np.int32)
-    n_open = np.zeros(n_seats, dtype=np.int64)
+    n_open = np.zeros(n_seats + 1, dtype=np.int64)
+    mine = np.empty(cap, dtype=np.int64)
     rep_b = np.zeros(n_seats)
     week_b = np.zeros(n_weeks)
     day_week = np.zeros(n_weeks)
@@ -122,6 +124,9 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
     late_slot = np.empty(cap, dtype=np.int64)
     late_seat = np.empty(cap, dtype=np.int64)
     late_close = np.empty(cap)
+    occupant = np.zeros(n_seats, dtype=np.int64)
+    leaver_tau = np.empty(n_seats * n_occ)
+    leaver_seat = np.empty(n_seats * n_occ, dtype=np.int64)
     n_events = n_seats * n_occ + cap
     ev_tau = np.empty(n_events)
     ev_kind = np.empty(n_events, dtype=np.int64)
@@ -139,7 +144,7 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
             c[j], until[j], won[j], load[j] = c0[b, j], until0[b, j], won0[b, j], load0[b, j]
         for d in range(days + 1):
             for r in range(n_seats):
-                diff[d, r] = diff0[d, b, r]
+                diff[d, r] = diff0[b, d, r]
         running[:] = 0
         for r in range(n_seats):
             rep_b[r] = rep[b, r]
@@ -149,6 +154,16 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
             tally_b[o] = tally[ORIGIN_NEW, b, o]
             money_b[o] = money[ORIGIN_NEW, b, o]
         spare_b, yielded_b, moves_b = spare[b], yielded[b], moves[b]
+        occupant[:] = 0
+        # Leaving times inside the horizon, in time order (then seat): the day's events.
+        n_leavers = 0
+        for r in range(n_seats):
+            for k in range(n_occ):
+                if leave[b, r, k] < days:
+                    leaver_tau[n_leavers], leaver_seat[n_leavers] = leave[b, r, k], r
+                    n_leavers += 1
+        order = np.argsort(leaver_tau[:n_leavers], kind="mergesort")
+        next_leaver = 0
         n_late = 0
         row = row_first[b]
         y = yld[b]
@@ -163,27 +178,28 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                 day_money[:] = 0.0
                 day_week[:] = 0.0
                 for seat in range(n_seats):
-                    # The seat's occupant on day d (the last one on, as the NumPy engine).
-                    active = False
-                    level = 0.0
-                    seat_leave = 0.0
-                    for k in range(n_occ):
-                        st, lv = start[b, seat, k], leave[b, seat, k]
-                        on = st <= d < lv
+                    # The seat's occupant on day d: occupants follow one another (a backfill
+                    # starts after its predecessor leaves), so it is the first not yet gone.
+                    k = occupant[seat]
+                    while k < n_occ and leave[b, seat, k] <= d:
+                        k += 1
+                    occupant[seat] = k
+                    if k == n_occ or not start[b, seat, k] <= d:
+                        continue
+                    st, seat_leave = start[b, seat, k], leave[b, seat, k]
+                    rm = ramp_months[b]
+                    if rm > 0:
                         months = (tenure0[b, seat, k] + (d - st)) * inv_days_per_month
-                        rm = ramp_months[b]
-                        ramp = min(months / rm, 1.0) if rm > 0 else 1.0
-                        lev = mult[b, seat, k] * ramp
-                        if k == 0 or on:
-                            level, seat_leave = lev, lv
-                        active = active or on
+                        level = mult[b, seat, k] * min(months / rm, 1.0)
+                    else:
+                        level = mult[b, seat, k] * 1.0
                     share = (week_hours - deal_hours * float(running[seat])) / capacity_base
                     share = min(max(share, capacity_floor), 1.0)
                     mu = rate[b] * level * share
-                    if not (active and mu > 0):
+                    if not mu > 0:
                         continue
-                    lam = mu * mix[wi, b, seat]
-                    k_new = poisson_quantile(uniform[wi, b, seat], lam * y)
+                    lam = mu * mix[b, wi, seat]
+                    k_new = poisson_quantile(uniform[b, wi, seat], lam * y)
                     day_spare += lam * (1 - y)
                     yielded_b += k_new
                     for _ in range(k_new):
@@ -195,9 +211,7 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                         created = d + 0.5 + lag[j]
                         if not created < days:     # created after the horizon: nowhere
                             continue
-                        now = created
-                        for s in range(steps[j]):
-                            now = now + dur[j, s]
+                        now = created + total[j]
                         outcome = OPEN
                         if now < days and end[j] != STALL:
                             outcome = end[j]
@@ -235,13 +249,12 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
 
             # Events in [d, d+1) in time order: leavers (kind 0), late deals (kind 1).
             n_ev = 0
-            for r in range(n_seats):
-                for k in range(n_occ):
-                    tau = leave[b, r, k]
-                    if tau < days and int(math.floor(tau)) == d:
-                        ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = tau, 0, r
-                        ev_seat[n_ev], ev_close[n_ev] = r, 0.0
-                        n_ev += 1
+            while next_leaver < n_leavers and leaver_tau[order[next_leaver]] < d + 1:
+                q = order[next_leaver]
+                ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = leaver_tau[q], 0, leaver_seat[q]
+                ev_seat[n_ev], ev_close[n_ev] = leaver_seat[q], 0.0
+                n_ev += 1
+                next_leaver += 1
             for q in range(n_late):
                 if late_day[q] == d:
                     ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = late_tau[q], 1, late_slot[q]
@@ -262,31 +275,38 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
 
             for q in range(n_ev):
                 tau = ev_tau[q]
-                # The active rep with the fewest open deals at tau; ties: lowest index.
+                leaver = ev_ref[q] if ev_kind[q] == 0 else -2
+                # One pass over the trial's deals: open deals per seat at tau (index 0:
+                # deals of nobody) and the leaver's open deals.
                 n_open[:] = 0
+                n_mine = 0
                 for j in range(fill):
                     if c[j] <= tau < until[j]:
-                        n_open[load[j]] += 1
+                        n_open[load[j] + 1] += 1
+                        if load[j] == leaver:
+                            mine[n_mine] = j
+                            n_mine += 1
+                # The active rep with the fewest open deals at tau; ties: lowest index.
                 target = -1
                 for r in range(n_seats):
                     if _active_at(start, leave, b, r, tau):
-                        if target < 0 or n_open[r] < n_open[target]:
+                        if target < 0 or n_open[r + 1] < n_open[target + 1]:
                             target = r
                 if ev_kind[q] == 0:
-                    frm = ev_ref[q]
-                    for j in range(fill):
-                        if load[j] == frm and c[j] <= tau < until[j]:
-                            _count(diff, running, frm, c[j], until[j], -1, d, days)
-                            if target < 0:
-                                # Nobody left to take them: they stay with the leaver, close.
-                                load[j] = -1
-                                until[j] = -np.inf
-                            else:
-                                load[j] = target
-                                _count(diff, running, target, c[j], until[j], 1, d, days)
-                                rep_b[frm] -= won[j]
-                                rep_b[target] += won[j]
-                                moves_b += 1
+                    frm = leaver
+                    for i_mine in range(n_mine):
+                        j = mine[i_mine]
+                        _count(diff, running, frm, c[j], until[j], -1, d, days)
+                        if target < 0:
+                            # Nobody left to take them: they stay with the leaver, close.
+                            load[j] = -1
+                            until[j] = -np.inf
+                        else:
+                            load[j] = target
+                            _count(diff, running, target, c[j], until[j], 1, d, days)
+                            rep_b[frm] -= won[j]
+                            rep_b[target] += won[j]
+                            moves_b += 1
                 elif target >= 0:
                     j, frm = ev_ref[q], ev_seat[q]
                     load[j] = target

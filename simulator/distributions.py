@@ -19,6 +19,19 @@ from typing import ClassVar
 import numpy as np
 from scipy import special, stats
 
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+
+
+def split_uniform(u, lo, width):
+    """``(u − lo) / width``: given ``lo ≤ u < lo + width``, a uniform on [0, 1) again and
+    independent of which interval ``u`` fell in, so one uniform decides a branch and then the
+    draw inside it (docs/model.md §0). Kept below 1 against rounding: an inverse CDF at 1
+    is infinite. Where the width is 0 (a branch nobody takes) the result is meaningless,
+    without a warning: callers compute both branches and keep one. A tiny width can
+    overflow: the result is then kept below 1 as well."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.minimum(np.maximum((np.asarray(u) - lo) / width, 0.0), _BELOW_ONE)
+
 
 class Distribution:
     """Base: subclasses define ``family``, ``param_names`` and ``frozen()``."""
@@ -65,14 +78,16 @@ class Distribution:
         return self.quantile(u)
 
     def residual(self, u, age):
-        """Remaining time ``T - age`` given ``T > age``, by inverse CDF of uniforms ``u``.
+        """Remaining time ``T - age`` given ``T > age``, by inverse CDF of uniforms ``u``:
+        increasing in ``u``, as every inverse-CDF draw here, so a lever that lowers a deal's
+        uniform (a higher win rate, docs/model.md §0) only brings its close forward.
 
         Uses the survival function so very old ages stay accurate in the tail.
         """
         u = np.asarray(u, dtype=float)
         age = np.asarray(age, dtype=float)
         s = self.sf(age)
-        t = self.isf(np.clip(u * s, 1e-300, 1.0))
+        t = self.isf(np.clip((1.0 - u) * s, 1e-300, 1.0))
         return np.maximum(np.where(s > 0, t - age, 0.0), 0.0)
 
     # --- values ---------------------------------------------------------------------------

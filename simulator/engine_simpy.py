@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 import simpy
 
+from .distributions import split_uniform
 from .errors import InputError
 from .model import TrialParams
 from .results import TOTAL_COLUMNS, ChunkResult
@@ -99,14 +100,15 @@ class Stages:
 
     def step(self, deal: Deal) -> tuple[bool, float]:
         """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
-        stage, and after how long: advance if ``U_s < p_s``, stall if ``U_s ≥ 1 − π_s``."""
+        stage, and after how long: advance if ``U_s < p_s``, stall if ``U_s ≥ 1 − π_s``; the
+        duration is an inverse-CDF draw at ``U_s`` split within its branch."""
         s = deal.stage
-        u, v = deal.u[2 * s], deal.u[2 * s + 1]
-        if u < self.conversion[s]:
-            return True, float(self._adv[s](v))
-        if u >= 1.0 - self.stall[s]:
+        u, p, pi = deal.u[s], self.conversion[s], self.stall[s]
+        if u < p:
+            return True, float(self._adv[s](split_uniform(u, 0.0, p)))
+        if u >= 1.0 - pi:
             return False, STALL
-        return False, float(self._lost[s](v))
+        return False, float(self._lost[s](split_uniform(u, p, 1.0 - pi - p)))
 
     def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
         """Outcome and remaining time in the current stage of deals open at the start,
@@ -117,7 +119,7 @@ class Stages:
         wait = np.zeros(stage.size)
         for s in np.unique(stage):
             i = np.flatnonzero(stage == s)
-            a, u, v = age[i], uniforms[i, 2 * s], uniforms[i, 2 * s + 1]
+            a, u = age[i], uniforms[i, s]
             p, pi = self.conversion[s], self.stall[s]
             adv = p * self.advance[s].sf(a)
             lost = (1 - p - pi) * self.lost[s].sf(a)
@@ -130,6 +132,7 @@ class Stages:
             go = u < q
             stalled = ~go & (u >= 1.0 - r) & (r > 0)
             gone = ~go & ~stalled
+            v = np.where(go, split_uniform(u, 0.0, q), split_uniform(u, q, 1.0 - r - q))
             advance[i] = go
             if go.any():
                 wait[i[go]] = self.advance[s].residual(v[go], a[go])
@@ -332,10 +335,13 @@ class Trial:
     # deals --------------------------------------------------------------------------------------
     def new_deal(self, owner: Person) -> Deal:
         """A deal created now (§4): segment, size and its stage uniforms from ``deals``."""
-        u = self.rng["deals"].random(2 + 2 * self.stages.n).tolist()
-        seg = min(bisect.bisect_right(self.cum_segments, u[0]), len(self.cum_segments) - 1)
-        amount = float(self.size_from_uniform[seg](u[1]))
-        deal = Deal(amount, owner, NEW, 0, u[2:])
+        u = self.rng["deals"].random(1 + self.stages.n).tolist()
+        # u[0] picks the segment and, split within it, the size; u[1:] the stages (§5).
+        cum = self.cum_segments
+        seg = min(bisect.bisect_left(cum, u[0]), len(cum) - 1)
+        lo = cum[seg - 1] if seg else 0.0
+        amount = float(self.size_from_uniform[seg](split_uniform(u[0], lo, cum[seg] - lo)))
+        deal = Deal(amount, owner, NEW, 0, u[1:])
         owner.deals.add(deal)
         self.ledger.created += 1
         self.ledger.pipeline_created += amount
@@ -345,7 +351,7 @@ class Trial:
         prep, n = self.prep, self.prep.stage.size
         if n == 0:
             return
-        uniforms = self.rng["open_pipeline"].random((n, 2 * self.stages.n))
+        uniforms = self.rng["open_pipeline"].random((n, self.stages.n))
         advance, wait = self.stages.first_open(prep.stage, prep.age, uniforms)
         rows = uniforms.tolist()
         for i in range(n):

@@ -10,20 +10,20 @@ trial has; its per-trial revenue tracks the baseline's as closely as SimPy's doe
 (benchmarks/crn_pairing.py).
 
 How it is fast:
-- Parameters and the team's timeline (leaving and backfill times, rep multipliers) are
-  drawn for every trial up front; they do not depend on what happens to deals.
-- Days are stepped with arrays of shape (trials, reps). A day's activities are a
-  Gamma–Poisson draw per active rep (the Poisson by its quantile at a uniform); only the
-  opportunities they yield are followed one by one.
-  The activities that yield nothing are only counted, so their Poisson draws are summed
+- Every random number is drawn up front, in bulk NumPy calls, for a batch of trials: the
+  parameters and the team's timeline (leaving and backfill times, rep multipliers); a gamma
+  and a uniform per (trial, working day, seat) for activities (Gamma–Poisson, the Poisson by
+  its quantile at the uniform); rows of deal draws.
+- Each deal row's whole path (segment, amount, every stage's outcome and duration) does not
+  depend on when the deal is created, so it is worked out for all rows at once: the branch
+  choices compiled (``deal_rows.choose``), the inverse CDFs in one call per (stage, branch).
+  A new deal's close time is then its creation time plus its row's total duration.
+- What is left depends on each trial's own history and is stepped day by day, trial by
+  trial, in compiled code (``day_loop.simulate_days``): each rep's open deals (the capacity
+  share), the opportunities each rep-day yields, and reps leaving (their deals reassigned in
+  time order, docs/model.md §2).
+- The activities that yield nothing are only counted, so their Poisson draws are summed
   into one draw per trial (exact: given the Gamma mixing, the two parts are independent).
-- Each new deal's whole path (segment, amount, every stage's outcome and duration) is read
-  from its row of draws when it is created, so its close time is known at once. A
-  difference array indexed by (day, trial, rep) then gives every rep's open deals at the
-  start of each day (the capacity share) by one running sum.
-- Reps leaving, and deals created for a rep who has already left, are rare events. They are
-  handled in time order at the end of each day, all trials with one that day at once; each
-  moves deals between reps exactly as docs/model.md §2 says, using every deal's known times.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from . import day_loop, vector_params
+from . import day_loop, deal_rows, vector_params
+from .distributions import split_uniform
 from .errors import InputError
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed
@@ -156,10 +157,11 @@ def batch_size(spec: SimSpec, n_trials: int, n_open: int) -> int:
 
 
 # --- every deal's draws, a fixed number per deal --------------------------------------------------
-# A deal's row: its segment and size uniforms, its lag, then per stage s the uniforms U_s (does
-# it advance) and V_s (how long: an inverse-CDF duration, docs/model.md §5). Durations whose
-# inverse CDF is slow (gamma) get a drawn duration per branch instead (``DealDraws.layout``).
-SEG, SIZE = 0, 1
+# A deal's row: the uniform that picks its segment and (split, ``split_uniform``) its size,
+# then per stage s the uniform U_s that picks advance, lost or stall and (split) the duration
+# (an inverse-CDF draw, docs/model.md §5), then drawn values: its lag and, for durations whose
+# inverse CDF is slow (gamma), a drawn duration for that branch.
+SEG = 0
 
 
 def slow_inverse(dist) -> bool:
@@ -169,19 +171,15 @@ def slow_inverse(dist) -> bool:
 
 
 def draw_columns(advance, lost) -> tuple[dict, int, tuple]:
-    """Where each draw sits in a ``DealDraws`` row: uniforms first (segment, size, then per
-    stage ("U", s) and, unless both its durations are drawn, ("V", s)), then drawn values:
-    the lag, and ("advance", s) or ("lost", s) for a slow inverse. Depends on the families
-    only, which levers keep. Returns each draw's column, the number of uniforms and the
-    distributions drawn, in column order."""
-    cols = {}
-    drawn = [("lag", None)]
-    for s, (adv, lst) in enumerate(zip(advance, lost)):
-        cols["U", s] = 2 + len(cols)
-        if not (slow_inverse(adv) and slow_inverse(lst)):
-            cols["V", s] = 2 + len(cols)
-        drawn += [(kind, s) for kind, d in (("advance", adv), ("lost", lst)) if slow_inverse(d)]
-    n_uniform = 2 + len(cols)
+    """Where each draw sits in a ``DealDraws`` row: uniforms first (``SEG``, then ("U", s)
+    per stage), then drawn values: the lag, and ("advance", s) or ("lost", s) for a slow
+    inverse. Depends on the families only, which levers keep. Returns each draw's column,
+    the number of uniforms and the distributions drawn, in column order."""
+    cols = {("U", s): 1 + s for s in range(len(advance))}
+    drawn = [("lag", None)] + [(kind, s) for s, (adv, lst) in enumerate(zip(advance, lost))
+                               for kind, d in (("advance", adv), ("lost", lst))
+                               if slow_inverse(d)]
+    n_uniform = 1 + len(advance)
     cols.update({key: n_uniform + i for i, key in enumerate(drawn)})
     return cols, n_uniform, tuple(drawn)
 
@@ -193,9 +191,9 @@ class DealDraws:
     needs more draws them from its own stream (``_extend``). So row ``j`` of trial ``i``
     holds the same numbers however many rows any trial uses: a strategy that creates one
     more deal shifts that trial's later deals by one row and touches no other trial.
-    Durations are drawn from each trial's own distributions (levers scale them, keeping
-    each draw's rank) or are inverse-CDF draws at ``V_s``; sizes are inverse-CDF draws at
-    ``SIZE``. ``take`` returns (columns, deals).
+    Drawn durations come from each trial's own distributions (levers scale them, keeping
+    each draw's rank). Tables are column-major, (columns, rows): row ``j`` of trial ``i`` is
+    column ``i·block + j`` of ``base``. ``take`` returns (columns, deals).
     """
 
     def __init__(self, p, gi: np.ndarray, seed: np.random.SeedSequence, block: int,
@@ -203,20 +201,20 @@ class DealDraws:
         self.p, self.gi, self.seed, self.block = p, gi, seed, block
         self.used = np.zeros(gi.size, dtype=np.int64)
         self.cols, self.n_uniform, self.drawn = draw_columns(p.advance, p.lost)
-        self.width = len(self.cols) + 2
-        self.more: dict[int, tuple] = {}       # trial -> rows past the block
-        # Row (trial i, deal j) is row i·block + j of each table: one gather per table.
-        self.base = tuple(x.reshape(gi.size * block, -1)
-                          for x in self._draw(rng or np.random.default_rng(seed), gi, block))
+        self.width = self.n_uniform + len(self.drawn)
+        self.more: dict[int, np.ndarray] = {}       # trial -> its rows past the block
+        self.base = self._draw(rng or np.random.default_rng(seed), gi, block).reshape(
+            self.width, gi.size * block)
 
-    def _draw(self, rng, gi, n) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` rows for each trial of ``gi``, a fixed set of draws: the uniforms
-        (len(gi), n, n_uniform) and the drawn values (len(gi), n, len(drawn))."""
+    def _draw(self, rng, gi, n) -> np.ndarray:
+        """``n`` rows for each trial of ``gi``, a fixed set of draws: (columns, len(gi), n)."""
         p = self.p
-        uniforms = rng.random((gi.size, n, self.n_uniform))
-        values = np.stack([(p.lag if kind == "lag" else getattr(p, kind)[s])
-                           .sample_grid(rng, gi, n) for kind, s in self.drawn], axis=-1)
-        return uniforms, values
+        out = np.empty((self.width, gi.size, n))
+        rng.random(out=out[:self.n_uniform])
+        for i, (kind, s) in enumerate(self.drawn):
+            out[self.n_uniform + i] = (p.lag if kind == "lag" else getattr(p, kind)[s]
+                                       ).sample_grid(rng, gi, n)
+        return out
 
     def take(self, li: np.ndarray) -> np.ndarray:
         """The next row of trial ``li[j]`` for each ``j`` (``li`` ascending): (columns, len(li))."""
@@ -224,33 +222,31 @@ class DealDraws:
         first = np.cumsum(counts) - counts
         j = self.used[li] + np.arange(li.size) - first[li]
         self.used += counts
+        inside = j < self.block
+        if inside.all():
+            return np.take(self.base, li * self.block + j, axis=1)
         out = np.empty((self.width, li.size))
-        inside = np.flatnonzero(j < self.block)
-        if inside.size == li.size:
-            inside = slice(None)
-        flat = li[inside] * self.block + j[inside]
-        out[:self.n_uniform, inside] = np.take(self.base[0], flat, axis=0).T
-        out[self.n_uniform:, inside] = np.take(self.base[1], flat, axis=0).T
-        if li.size and int(j.max()) >= self.block:
-            past = np.flatnonzero(j >= self.block)
-            for t in np.unique(li[past]):
-                m = past[li[past] == t]
-                uniforms, values = self._extend(int(t), int(j[m].max()) + 1)
-                out[:self.n_uniform, m] = uniforms[j[m] - self.block].T
-                out[self.n_uniform:, m] = values[j[m] - self.block].T
+        i = np.flatnonzero(inside)
+        out[:, i] = np.take(self.base, li[i] * self.block + j[i], axis=1)
+        past = np.flatnonzero(~inside)
+        for t in np.unique(li[past]):
+            m = past[li[past] == t]
+            rows = self._extend(int(t), int(j[m].max()) + 1)
+            out[:, m] = rows[:, j[m] - self.block]
         return out
 
-    def _extend(self, t: int, need: int) -> tuple[np.ndarray, np.ndarray]:
-        """Trial ``t``'s rows past the block, drawn ``block // 4`` at a time from its own
-        streams (keyed by trial and piece): rare, so a loop is fine."""
-        rows = self.more.get(t, (np.zeros((0, self.n_uniform)), np.zeros((0, len(self.drawn)))))
+    def _extend(self, t: int, need: int) -> np.ndarray:
+        """Trial ``t``'s rows past the block (at least ``need - block``), drawn
+        ``block // 4`` at a time from its own streams (keyed by trial and piece): rare, so a
+        loop is fine. Returns all of them, (columns, rows)."""
+        rows = self.more.get(t, np.zeros((self.width, 0)))
         step = max(16, self.block // 4)
-        while self.block + len(rows[0]) < need:
-            k = len(rows[0]) // step
+        while self.block + rows.shape[1] < need:
+            k = rows.shape[1] // step
             rng = np.random.default_rng(child_seed(child_seed(self.seed, 1 + k),
                                                    int(self.gi[t])))
-            new = self._draw(rng, self.gi[t:t + 1], step)
-            rows = tuple(np.concatenate([old, x[0]]) for old, x in zip(rows, new))
+            rows = np.concatenate([rows, self._draw(rng, self.gi[t:t + 1], step)[:, 0]],
+                                  axis=1)
         self.more[t] = rows
         return rows
 
@@ -372,8 +368,7 @@ class Batch:
         gi = np.arange(lo, hi)
         self.draws = DealDraws(params, gi, rng["deals_seed"], draws_block(spec),
                                rng["deals"])
-        self.diff = np.zeros((self.days + 1, self.B, self.R), dtype=np.int32)
-        self.running = np.zeros((self.B, self.R), dtype=np.int32)
+        self.diff = np.zeros((self.B, self.days + 1, self.R), dtype=np.int32)
         self.spare = np.zeros(self.B)            # Poisson mean of activities yielding nothing
         self.yielded = np.zeros(self.B, dtype=np.int64)
         self.rep = np.zeros((self.B, self.R))
@@ -388,18 +383,12 @@ class Batch:
         self.until = np.full((self.B, cap), -np.inf)
         self.won = np.zeros((self.B, cap))
         self.load = np.full((self.B, cap), -1, dtype=np.int32)
-        probs = params.segment_probs
-        self.seg_cum = _cum_table(probs)
-        self.seg_same = self.seg_cum[0] if np.all(probs == probs[:1]) else None
-        conv = params.conversion
-        self.conv_same = conv[0] if np.all(conv == conv[:1]) else None
-        stall = params.stall
-        self.stall_same = stall[0] if np.all(stall == stall[:1]) else None
+        cum = np.cumsum(params.segment_probs, axis=1)
+        self.seg_cum = np.ascontiguousarray(cum / cum[:, -1:])
+        self.conversion = np.ascontiguousarray(params.conversion)
+        self.stall = np.ascontiguousarray(params.stall)
         # Gamma mixing shape per trial (inf: Poisson activities, no mixing).
-        disp = params.dispersion[lo:hi]
-        self.k_finite = np.isfinite(disp)[:, None]
-        self.k_shape = np.broadcast_to(np.where(self.k_finite, disp[:, None], 1.0),
-                                       (self.B, self.R))
+        self.dispersion = params.dispersion[lo:hi]
         sl = slice(lo, hi)
         self.rate = params.per_rep_day[sl][:, None]
         self.ramp_months = params.ramp_months[sl][:, None]
@@ -413,75 +402,51 @@ class Batch:
         return self._book()
 
     # --- deals: creation and paths ----------------------------------------------------------
-    def _path(self, gi, rows, stage=None):
-        """Each deal's path from the start of ``stage`` (None: the first stage), which does
-        not depend on when it starts (docs/model.md §5): the durations of the stages it
-        passes through, in order, and how it ends after them (WON after the last stage,
-        LOST, or STALL: it never leaves the stage it is in). ``rows``: each deal's
-        ``DealDraws`` row, (columns, deals). Returns (steps, durations (deals, S), end)."""
-        p, S, cols = self.p, self.S, self.draws.cols
-        n = len(gi)
-        dur = np.zeros((n, S))
-        steps = np.zeros(n, dtype=np.int64)
-        end = np.full(n, WON, dtype=np.int8)
-        idx = np.zeros(0, dtype=np.int64)      # the deals still moving, stage to stage
-        for s in range(S):
-            if stage is None:
-                enter = np.arange(n) if s == 0 else None
-            else:
-                enter = np.flatnonzero(stage == s)
-            if enter is not None and enter.size:
-                idx = np.concatenate([idx, enter])
-            if idx.size == 0:
-                continue
-            conv = self.conv_same[s] if self.conv_same is not None else p.conversion[gi[idx], s]
-            pi = self.stall_same[s] if self.stall_same is not None else p.stall[gi[idx], s]
-            u = rows[cols["U", s], idx]
-            adv = u < conv
-            # Advance iff U_s < p_s, stall (never leave the stage) iff U_s ≥ 1 − π_s (§5).
-            lost = ~adv & (u < 1.0 - pi)
-            for branch, kind in ((adv, "advance"), (lost, "lost")):
-                d = getattr(p, kind)[s]
-                at = idx[branch]
-                dur[at, steps[at]] = (rows[cols[kind, s], at] if (kind, s) in cols
-                                      else d.from_uniform(rows[cols["V", s], at], gi[at]))
-            moved = idx[adv | lost]
-            steps[moved] += 1
-            end[idx[lost]] = LOST
-            end[idx[~adv & ~lost]] = STALL
-            idx = idx[adv]
-        return steps, dur, end
-
-    def _walk(self, gi, t, stage, rows):
-        """Continue deals from the start of ``stage`` at time ``t`` (``_path``): the close
-        time (``inf`` if open at the horizon) and the outcome. What happens after the
-        horizon is never recorded. The day loop times new deals the same way."""
-        steps, dur, end = self._path(gi, rows, stage)
-        now = np.asarray(t, dtype=float).copy()
+    def _deal_table(self, gi, rows, first=None):
+        """Each row's lag, amount and path from the start of stage ``first[j]`` (None: the
+        first stage), which does not depend on when the deal starts (docs/model.md §4–5):
+        its duration in each stage it leaves (``total``), and how it ends (``end``: WON after the last stage, LOST, or
+        STALL: it never leaves the stage it is in). ``rows``: ``DealDraws`` rows, (columns,
+        rows). Returns lag, amount, total and end per row.
+        The branching is compiled (``deal_rows.choose``); the inverse CDFs run here, one
+        call per (stage, branch) and per segment."""
+        p, cols, n = self.p, self.draws.cols, len(gi)
+        first = np.zeros(n, dtype=np.int64) if first is None else first
+        steps, end, branch, at, segment, size_at = deal_rows.choose(
+            np.ascontiguousarray(rows[:self.draws.n_uniform]), first, gi,
+            self.conversion, self.stall, self.seg_cum)
+        dur = np.zeros((self.S, n))
         for s in range(self.S):
-            m = np.flatnonzero(steps > s)
-            now[m] += dur[m, s]
-        # Durations are ≥ 0, so a deal closes inside the horizon iff its last time is inside.
-        closed = (now < self.days) & (end != STALL)
-        close = np.where(closed, now, np.inf)
-        outcome = np.where(closed, end, OPEN).astype(np.int8)
-        return close, outcome
+            for code, kind in ((deal_rows.ADVANCE, "advance"), (deal_rows.LOSE, "lost")):
+                m = np.flatnonzero(branch[s] == code)
+                if m.size:
+                    dur[s, m] = (rows[cols[kind, s], m] if (kind, s) in cols
+                                 else getattr(p, kind)[s].from_uniform(at[s, m], gi[m]))
+        amount = np.empty(n)
+        for g, size in enumerate(p.sizes):
+            m = np.flatnonzero(segment == g)
+            amount[m] = size.from_uniform(size_at[m], gi[m])
+        # Stage by stage, as a deal lives them (durations are 0 off its path).
+        total = np.zeros(n)
+        for s in range(self.S):
+            total += dur[s]
+        return {"lag": np.ascontiguousarray(rows[cols["lag", None]]), "amount": amount,
+                "total": total, "end": end}
 
-    def _amounts(self, gi, rows):
-        """Segment and amount of each deal row (docs/model.md §4)."""
-        u = rows[SEG]
-        seg = (np.searchsorted(self.seg_same, u, side="left").clip(max=len(self.p.sizes) - 1)
-               if self.seg_same is not None else _row_pick(self.seg_cum, gi, u))
-        amount = np.empty(len(gi))
-        for g, size in enumerate(self.p.sizes):
-            m = np.flatnonzero(seg == g)
-            amount[m] = size.from_uniform(rows[SIZE, m], gi[m])
-        return amount
+    def _close(self, t, table):
+        """Close time (``inf``: open at the horizon) and outcome of deals entering their
+        ``table`` paths at ``t``. The day loop times new deals the same way."""
+        now = t + table["total"]
+        # Durations are ≥ 0, so a deal closes inside the horizon iff its last time is inside.
+        closed = (now < self.days) & (table["end"] != STALL)
+        return (np.where(closed, now, np.inf),
+                np.where(closed, table["end"], OPEN).astype(np.int8))
 
     def _new_deals(self, gi, created, rows):
         """Amount, close time and outcome of deals created at ``created`` (§4–5)."""
-        close, outcome = self._walk(gi, created, None, rows)
-        return self._amounts(gi, rows), close, outcome
+        table = self._deal_table(gi, rows)
+        close, outcome = self._close(created, table)
+        return table["amount"], close, outcome
 
     def _open_pipeline(self):
         """Deals open at the start: first outcome conditional on their age (docs/model.md §6)."""
@@ -491,8 +456,8 @@ class Batch:
         rng, p = self.rng_open, self.p
         li = np.repeat(np.arange(self.B), op.n)
         gi = li + self.lo
-        # One row per open deal (its SEG and SIZE uniforms decide the first outcome and its
-        # residual time here), then a fixed number of proposals per gamma residual.
+        # One row per open deal (the U_s of its stage decides its first outcome and, split,
+        # its residual time), then a fixed number of proposals per gamma residual.
         rows = DealDraws(p, gi[::op.n], self.seed_open, op.n, rng).take(li)
         stage = np.tile(op.stage, self.B)
         age = np.tile(op.age, self.B)
@@ -509,10 +474,11 @@ class Batch:
             # once (docs/model.md §6).
             p_adv = np.divide(w_adv, total, out=np.zeros_like(conv), where=total > 0)
             p_stall = np.divide(pi, total, out=np.zeros_like(conv), where=total > 0)
-            first = rows[SEG, idx]
+            first = rows[self.draws.cols["U", s], idx]
             adv = first < p_adv
             stalled = ~adv & (first >= 1.0 - p_stall) & (p_stall > 0)
-            u = rows[SIZE, idx]
+            u = np.where(adv, split_uniform(first, 0.0, p_adv),
+                         split_uniform(first, p_adv, 1.0 - p_stall - p_adv))
             prop_adv = self._proposals(p.advance[s], g)
             prop_lost = self._proposals(p.lost[s], g)
             ia, il = np.flatnonzero(adv), np.flatnonzero(~adv & ~stalled)
@@ -524,7 +490,8 @@ class Batch:
         close = np.where(inside, rest, np.inf)
         outcome = np.where(inside, LOST, OPEN).astype(np.int8)
         w = np.flatnonzero(advanced)
-        close[w], outcome[w] = self._walk(gi[w], rest[w], stage[w] + 1, rows[:, w])
+        close[w], outcome[w] = self._close(rest[w], self._deal_table(gi[w], rows[:, w],
+                                                                    stage[w] + 1))
         owner = np.tile(op.owner, self.B)
         # Orphans (owner -1) count toward nobody's load and are never reassigned.
         self._insert(li, owner, np.zeros(li.size), close, np.tile(op.amount, self.B), outcome,
@@ -638,16 +605,19 @@ class Batch:
         working[work_days] = True
         work_index = np.full(self.days, -1, dtype=np.int64)
         work_index[work_days] = np.arange(work_days.size)
-        mix = np.empty((work_days.size, self.B, self.R))
-        uniform = np.empty((work_days.size, self.B, self.R))
-        for w in range(work_days.size):
-            mix[w] = np.where(self.k_finite,
-                              self.rng_act.standard_gamma(self.k_shape) / self.k_shape, 1.0)
-            uniform[w] = self.rng_act.random((self.B, self.R))
+        # (trial, working day, seat): each trial's draws contiguous for the day loop. One call
+        # per trial: numpy's gamma sampler is twice as fast with a scalar shape as with an
+        # array of shapes.
+        shape = (self.B, work_days.size, self.R)
+        mix = np.ones(shape)
+        for i, k in enumerate(self.dispersion):
+            if np.isfinite(k):
+                self.rng_act.standard_gamma(k, out=mix[i])
+                mix[i] /= k
+        uniform = self.rng_act.random(shape)
 
         draws, block = self.draws, self.draws.block
-        table = self._deal_table(np.repeat(self.draws.gi, block),
-                                 _Columns(*draws.base, draws.n_uniform))
+        table = self._deal_table(np.repeat(draws.gi, block), draws.base)
         trials = np.arange(self.B)
         row_ptr, row_len = trials * block, np.full(self.B, block)
         tm, sl = self.team, slice(self.lo, self.lo + self.B)
@@ -661,7 +631,7 @@ class Batch:
                 float(cap.week_hours), float(cap.deal_hours),
                 float(cap.week_hours - cap.deal_hours * cap.free_deals), float(cap.floor),
                 mix, uniform, row_ptr, row_len, draws.used, table["lag"], table["amount"],
-                table["steps"], table["dur"], table["end"],
+                table["total"], table["end"],
                 self.c, self.until, self.won, self.load, self.fill, self.diff,
                 self.tally.reshape(2, self.B, 3), self.money.reshape(2, self.B, 3),
                 self.weekly.reshape(self.B, self.weeks), self.rep, self.yielded, self.spare,
@@ -673,40 +643,29 @@ class Batch:
                 table, row_ptr, row_len = self._more_rows(trials, table, row_ptr, row_len)
         self.moves += int(moves.sum())
 
-    def _deal_table(self, gi, rows):
-        """What the day loop reads of each deal row: lag, amount and path (``_path``)."""
-        steps, dur, end = self._path(gi, rows)
-        return {"lag": np.ascontiguousarray(rows[self.draws.cols["lag", None]]),
-                "amount": self._amounts(gi, rows), "steps": steps, "dur": dur, "end": end}
-
     def _more_rows(self, trials, table, row_ptr, row_len):
         """Give each of ``trials`` its rows so far plus its next piece past the block
-        (``DealDraws._extend``), appended to ``table``; returns where each trial's rows are."""
+        (``DealDraws._extend``); returns the table with them appended and where each
+        trial's rows now are (its block, then its extension, contiguous)."""
         draws, block = self.draws, self.draws.block
-        extra_u, extra_v, extra_gi = [], [], []
+        extra = []
         for t in trials:
-            have = len(draws.more.get(int(t), ((),))[0])
-            uniforms, values = draws._extend(int(t), block + have + 1)
-            extra_u.append(uniforms)
-            extra_v.append(values)
-            extra_gi.append(np.full(len(uniforms), draws.gi[t]))
-        extra = self._deal_table(np.concatenate(extra_gi),
-                                 _Columns(np.concatenate(extra_u), np.concatenate(extra_v),
-                                          draws.n_uniform))
-        # Each trial's rows, contiguous: its block (the first rows of ``table``) and then
-        # its extension, appended to the table by one gather.
+            have = draws.more.get(int(t), np.zeros((0, 0))).shape[-1]
+            extra.append(draws._extend(int(t), block + have + 1))
+        sizes = [x.shape[1] for x in extra]
+        gi = np.repeat(draws.gi[trials], sizes)
+        extra = self._deal_table(gi, np.concatenate(extra, axis=1))
         n_old = len(table["lag"])
-        table = {k: np.concatenate([table[k], extra[k]]) for k in table}
-        gather, pos = [], n_old
-        ptr, length = np.zeros(self.B, dtype=np.int64), np.zeros(self.B, dtype=np.int64)
-        at = len(table["lag"])
-        for t, u in zip(trials, extra_u):
-            ptr[t], length[t] = at, block + len(u)
-            gather += [np.arange(t * block, (t + 1) * block), np.arange(pos, pos + len(u))]
-            pos += len(u)
-            at += block + len(u)
+        ptr, length = row_ptr.copy(), row_len.copy()
+        gather, pos, at = [], n_old, n_old + len(gi)
+        for t, size in zip(trials, sizes):
+            ptr[t], length[t] = at, block + size
+            gather += [np.arange(t * block, (t + 1) * block), np.arange(pos, pos + size)]
+            pos += size
+            at += block + size
         gather = np.concatenate(gather)
-        table = {k: np.concatenate([v, v[gather]]) for k, v in table.items()}
+        table = {k: np.concatenate([v, extra[k]], axis=-1) for k, v in table.items()}
+        table = {k: np.concatenate([v, v[..., gather]], axis=-1) for k, v in table.items()}
         return table, ptr, length
 
     # --- the deal store ------------------------------------------------------------------------
@@ -743,32 +702,23 @@ class Batch:
         seated = w[seat[w] >= 0]         # credited to the owner (open-pipeline orphans: nobody)
         np.add.at(self.rep.reshape(-1), li[seated] * self.R + seat[seated], won[seated])
         if everyone:
-            self._count(li, seat, c, e, +1)
+            self._count(li, seat, c, e)
         else:
-            self._count(li[present], seat[present], c[present], e[present], +1)
+            self._count(li[present], seat[present], c[present], e[present])
         return slot
 
-    def _count(self, li, seat, c, e, sign: int, day: int | None = None):
-        """Add (sign=+1) or remove a deal from its seat's open count on days in [c, e).
-
-        ``day``: the day being stepped; counts for days up to it are already summed into
-        ``running`` and are corrected there.
-        """
+    def _count(self, li, seat, c, e):
+        """Count deals among their seats' open deals on days in [c, e) (the day loop reads
+        the running sum of ``diff``)."""
         if li.size == 0:
             return
-        base = li * self.R + seat
         i0 = np.ceil(c).astype(np.int64)
         i1 = np.minimum(np.ceil(e), self.days).astype(np.int64)
-        stride = self.B * self.R
-        up = np.full(li.size, sign, dtype=np.int32)   # ufunc.at is fast with matching dtypes
+        one = np.ones(li.size, dtype=np.int32)   # ufunc.at is fast with matching dtypes
         flat = self.diff.reshape(-1)
-        np.add.at(flat, i0 * stride + base, up)
-        np.subtract.at(flat, i1 * stride + base, up)
-        if day is not None:
-            m0, m1 = i0 <= day, i1 <= day
-            run = self.running.reshape(-1)
-            np.add.at(run, base[m0], up[m0])
-            np.subtract.at(run, base[m1], up[m1])
+        at = (li * (self.days + 1)) * self.R + seat
+        np.add.at(flat, at + i0 * self.R, one)
+        np.subtract.at(flat, at + i1 * self.R, one)
 
     # --- what a trial records ----------------------------------------------------------------
     def _book(self):
@@ -787,32 +737,3 @@ class Batch:
         weekly = self.weekly.reshape(self.B, self.weeks).cumsum(axis=1)
         events = int(n.sum() + n[:, WON].sum() + n[:, LOST].sum()) + self.moves
         return totals, weekly, self.rep, events
-
-
-# --- small helpers --------------------------------------------------------------------------------
-def _cum_table(probs: np.ndarray) -> np.ndarray:
-    """Row-wise cumulative probabilities, each row offset by its index (one searchsorted)."""
-    cum = np.cumsum(probs, axis=1)
-    cum /= cum[:, -1:]
-    return cum + np.arange(len(cum))[:, None]
-
-
-def _row_pick(table: np.ndarray, gi: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category of each ``u`` under row ``gi`` of a ``_cum_table``."""
-    k = table.shape[1]
-    pos = np.searchsorted(table.ravel(), u + gi, side="left") - gi * k
-    return np.clip(pos, 0, k - 1)
-
-
-class _Columns:
-    """A ``DealDraws`` table, uniforms (rows, n_uniform) and drawn values (rows, n_drawn), read
-    as ``take`` returns it: ``rows[column]`` or ``rows[column, deals]``."""
-
-    def __init__(self, uniforms: np.ndarray, values: np.ndarray, n_uniform: int):
-        self.uniforms, self.values, self.n_uniform = uniforms, values, n_uniform
-
-    def __getitem__(self, key):
-        col, at = key if isinstance(key, tuple) else (key, slice(None))
-        if col < self.n_uniform:
-            return self.uniforms[at, col]
-        return self.values[at, col - self.n_uniform]
