@@ -82,14 +82,15 @@ def _active_at(start, leave, b, r, tau):
 def simulate_days(trials, days, working, work_index, inv_days_per_month,
                   start, leave, tenure0, mult, rate, ramp_months, yld,
                   week_hours, deal_hours, capacity_base, capacity_floor,
-                  mix, uniform,
+                  mix, uniform, neg_log_u,
                   row_ptr, row_len, row_first, lag, amount, total, end,
                   c0, until0, won0, load0, fill0, diff0,
                   tally, money, weekly, rep, yielded, spare, moves):
     """Step ``days`` days of each trial in ``trials`` (local indices into the batch).
 
     Inputs per trial ``b``: the team's occupants (``start``/``leave``/``tenure0``/``mult``,
-    (trials, seats, occupants)); activity draws ``mix``/``uniform`` (trial, working day, seat);
+    (trials, seats, occupants)); activity draws ``mix``/``uniform`` (trial, working day,
+    seat) and ``neg_log_u = -log(uniform)``;
     deal rows ``row_ptr[b] + j`` for ``j`` in ``[row_first[b], row_len[b])``, taken in
     creation order (``lag``, ``amount``, ``total``: the time from entering the first stage
     to leaving the last one it leaves, ``end``: how its path ends); the deal store after the open pipeline and marketing (``c0`` created,
@@ -199,7 +200,11 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                     if not mu > 0:
                         continue
                     lam = mu * mix[b, wi, seat]
-                    k_new = poisson_quantile(uniform[b, wi, seat], lam * y)
+                    # No opportunity iff u ≤ P(0) = exp(-λ): most rep-days, so test it on
+                    # -log u (precomputed) and skip the exp.
+                    k_new = 0
+                    if neg_log_u[b, wi, seat] < lam * y:
+                        k_new = poisson_quantile(uniform[b, wi, seat], lam * y)
                     day_spare += lam * (1 - y)
                     yielded_b += k_new
                     for _ in range(k_new):

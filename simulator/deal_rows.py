@@ -26,47 +26,58 @@ def _split(u, lo, width):
 
 
 @njit(cache=True)
-def choose(uniforms, first, trial, conversion, stall, segment_cum):
-    """The choices of every row ``j`` (a column of ``uniforms``: row 0 the segment's uniform,
-    row ``1 + s`` stage ``s``'s) for a deal entering stage ``first[j]`` in trial ``trial[j]``
-    (``conversion``, ``stall``: (trials, S); ``segment_cum``: normalised cumulative segment
-    shares, (trials, G)).
+def choose(rows, first, trial, conversion, stall, segment_cum, drawn, group):
+    """The choices of every deal row ``j`` (a column of ``rows``: row 0 the segment's
+    uniform, row ``1 + s`` stage ``s``'s, further rows drawn values) for a deal entering
+    stage ``first[j]`` in trial ``trial[j]`` (``conversion``, ``stall``: (trials, S);
+    ``segment_cum``: normalised cumulative segment shares, (trials, G)).
 
-    Returns ``steps`` (stages it leaves), ``end`` (WON, LOST or STALL), ``branch`` (S, rows):
-    ADVANCE, LOSE or NONE per stage, ``at`` (S, rows): the uniform of that stage's duration,
-    ``segment`` and ``size_at``: the segment and the uniform of the amount.
+    For branch ``b`` (ADVANCE, LOSE) of stage ``s``, ``drawn[s, b]`` is the row of ``rows``
+    holding its drawn duration, or -1; then ``group[s, b]`` is the list its inverse-CDF
+    draw goes to. Lists ``0..G-1`` are the segments' sizes.
+
+    Returns ``end`` (WON, LOST or STALL after the stages it leaves), ``total`` (the drawn
+    durations on its path, summed) and the lists: ``count[q]`` entries of list ``q`` are
+    the rows ``which[q, :count[q]]`` (ascending) and their uniforms ``at[q, :count[q]]``.
     """
-    n_stages, n = conversion.shape[1], uniforms.shape[1]
+    n_stages, n = conversion.shape[1], rows.shape[1]
     n_segments = segment_cum.shape[1]
-    steps = np.zeros(n, dtype=np.int64)
+    n_lists = max(n_segments, group.max() + 1)
     end = np.full(n, WON, dtype=np.int8)
-    branch = np.full((n_stages, n), NONE, dtype=np.int8)
-    at = np.zeros((n_stages, n))
-    segment = np.zeros(n, dtype=np.int64)
-    size_at = np.zeros(n)
+    total = np.zeros(n)
+    count = np.zeros(n_lists, dtype=np.int64)
+    # Untouched pages of np.empty are never faulted in: lists cost what they hold.
+    which = np.empty((n_lists, n), dtype=np.int64)
+    at = np.empty((n_lists, n))
     for j in range(n):
         t = trial[j]
-        u = uniforms[0, j]
+        u = rows[0, j]
         g = 0
-        while g < n_segments - 1 and u > segment_cum[t, g]:
-            g += 1
+        for k in range(n_segments - 1):
+            g += u > segment_cum[t, k]
         lo = segment_cum[t, g - 1] if g > 0 else 0.0
-        segment[j] = g
-        size_at[j] = _split(u, lo, segment_cum[t, g] - lo)
+        which[g, count[g]] = j
+        at[g, count[g]] = _split(u, lo, segment_cum[t, g] - lo)
+        count[g] += 1
         for s in range(first[j], n_stages):
-            u = uniforms[1 + s, j]
+            u = rows[1 + s, j]
             p, pi = conversion[t, s], stall[t, s]
             if u < p:
-                branch[s, j] = ADVANCE
-                at[s, j] = _split(u, 0.0, p)
-                steps[j] += 1
+                b, lo, width = ADVANCE, 0.0, p
             elif u < 1.0 - pi:
-                branch[s, j] = LOSE
-                at[s, j] = _split(u, p, 1.0 - pi - p)
-                steps[j] += 1
-                end[j] = LOST
-                break
+                b, lo, width = LOSE, p, 1.0 - pi - p
             else:
                 end[j] = STALL
                 break
-    return steps, end, branch, at, segment, size_at
+            col = drawn[s, b]
+            if col >= 0:
+                total[j] += rows[col, j]
+            else:
+                q = group[s, b]
+                which[q, count[q]] = j
+                at[q, count[q]] = _split(u, lo, width)
+                count[q] += 1
+            if b == LOSE:
+                end[j] = LOST
+                break
+    return end, total, count, which, at

@@ -218,21 +218,31 @@ class DealDraws:
 
     def take(self, li: np.ndarray) -> np.ndarray:
         """The next row of trial ``li[j]`` for each ``j`` (``li`` ascending): (columns, len(li))."""
-        counts = np.bincount(li, minlength=self.gi.size)
-        first = np.cumsum(counts) - counts
-        j = self.used[li] + np.arange(li.size) - first[li]
-        self.used += counts
+        j = self.next_index(li)
         inside = j < self.block
         if inside.all():
             return np.take(self.base, li * self.block + j, axis=1)
         out = np.empty((self.width, li.size))
         i = np.flatnonzero(inside)
         out[:, i] = np.take(self.base, li[i] * self.block + j[i], axis=1)
-        past = np.flatnonzero(~inside)
-        for t in np.unique(li[past]):
-            m = past[li[past] == t]
-            rows = self._extend(int(t), int(j[m].max()) + 1)
-            out[:, m] = rows[:, j[m] - self.block]
+        out[:, ~inside] = self.rows_past(li[~inside], j[~inside])
+        return out
+
+    def next_index(self, li: np.ndarray) -> np.ndarray:
+        """Hand out the next row of trial ``li[j]`` for each ``j`` (``li`` ascending): its
+        index among that trial's rows (``block`` and up: past the block)."""
+        counts = np.bincount(li, minlength=self.gi.size)
+        first = np.cumsum(counts) - counts
+        j = self.used[li] + np.arange(li.size) - first[li]
+        self.used += counts
+        return j
+
+    def rows_past(self, li: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Rows ``j[k] ≥ block`` of trials ``li[k]``: (columns, len(li))."""
+        out = np.empty((self.width, li.size))
+        for t in np.unique(li):
+            m = np.flatnonzero(li == t)
+            out[:, m] = self._extend(int(t), int(j[m].max()) + 1)[:, j[m] - self.block]
         return out
 
     def _extend(self, t: int, need: int) -> np.ndarray:
@@ -368,6 +378,16 @@ class Batch:
         gi = np.arange(lo, hi)
         self.draws = DealDraws(params, gi, rng["deals_seed"], draws_block(spec),
                                rng["deals"])
+        # Per (stage, branch): the row of its drawn duration, or -1 and the list its
+        # inverse-CDF draw goes to (``deal_rows.choose``; lists 0..G-1 are the sizes).
+        kinds = ("advance", "lost")
+        self.drawn_cols = np.array([[self.draws.cols.get((kind, s), -1) for kind in kinds]
+                                    for s in range(self.S)], dtype=np.int64)
+        inverse = [(s, kind) for s in range(self.S) for kind in kinds
+                   if (kind, s) not in self.draws.cols]
+        self.inverse_dists = {key: len(params.sizes) + i for i, key in enumerate(inverse)}
+        self.inverse_lists = np.array([[self.inverse_dists.get((s, kind), -1) for kind in kinds]
+                                       for s in range(self.S)], dtype=np.int64)
         self.diff = np.zeros((self.B, self.days + 1, self.R), dtype=np.int32)
         self.spare = np.zeros(self.B)            # Poisson mean of activities yielding nothing
         self.yielded = np.zeros(self.B, dtype=np.int64)
@@ -396,6 +416,9 @@ class Batch:
 
     # --- the trial ------------------------------------------------------------------------
     def run(self):
+        # Every row of the block's path, once (new deals and marketing leads read it).
+        self.table = self._deal_table(np.repeat(self.draws.gi, self.draws.block),
+                                      self.draws.base)
         self._open_pipeline()
         self._marketing()
         self._days()
@@ -405,31 +428,24 @@ class Batch:
     def _deal_table(self, gi, rows, first=None):
         """Each row's lag, amount and path from the start of stage ``first[j]`` (None: the
         first stage), which does not depend on when the deal starts (docs/model.md §4–5):
-        its duration in each stage it leaves (``total``), and how it ends (``end``: WON after the last stage, LOST, or
-        STALL: it never leaves the stage it is in). ``rows``: ``DealDraws`` rows, (columns,
-        rows). Returns lag, amount, total and end per row.
-        The branching is compiled (``deal_rows.choose``); the inverse CDFs run here, one
-        call per (stage, branch) and per segment."""
+        the sum of its durations in the stages it leaves (``total``) and how it ends
+        (``end``: WON after the last stage, LOST, or STALL: it never leaves the stage it is
+        in). ``rows``: ``DealDraws`` rows, (columns, rows). The branching is compiled
+        (``deal_rows.choose``); the inverse CDFs run here, one call per (stage, branch) and
+        per segment."""
         p, cols, n = self.p, self.draws.cols, len(gi)
         first = np.zeros(n, dtype=np.int64) if first is None else first
-        steps, end, branch, at, segment, size_at = deal_rows.choose(
-            np.ascontiguousarray(rows[:self.draws.n_uniform]), first, gi,
-            self.conversion, self.stall, self.seg_cum)
-        dur = np.zeros((self.S, n))
-        for s in range(self.S):
-            for code, kind in ((deal_rows.ADVANCE, "advance"), (deal_rows.LOSE, "lost")):
-                m = np.flatnonzero(branch[s] == code)
-                if m.size:
-                    dur[s, m] = (rows[cols[kind, s], m] if (kind, s) in cols
-                                 else getattr(p, kind)[s].from_uniform(at[s, m], gi[m]))
+        end, total, count, which, at = deal_rows.choose(
+            np.ascontiguousarray(rows), first, gi, self.conversion, self.stall, self.seg_cum,
+            self.drawn_cols, self.inverse_lists)
         amount = np.empty(n)
         for g, size in enumerate(p.sizes):
-            m = np.flatnonzero(segment == g)
-            amount[m] = size.from_uniform(size_at[m], gi[m])
-        # Stage by stage, as a deal lives them (durations are 0 off its path).
-        total = np.zeros(n)
-        for s in range(self.S):
-            total += dur[s]
+            m = which[g, :count[g]]
+            amount[m] = size.from_uniform(at[g, :count[g]], gi[m])
+        for (s, kind), q in self.inverse_dists.items():
+            m = which[q, :count[q]]
+            if m.size:
+                total[m] += getattr(p, kind)[s].from_uniform(at[q, :count[q]], gi[m])
         return {"lag": np.ascontiguousarray(rows[cols["lag", None]]), "amount": amount,
                 "total": total, "end": end}
 
@@ -442,11 +458,21 @@ class Batch:
         return (np.where(closed, now, np.inf),
                 np.where(closed, table["end"], OPEN).astype(np.int8))
 
-    def _new_deals(self, gi, created, rows):
-        """Amount, close time and outcome of deals created at ``created`` (§4–5)."""
-        table = self._deal_table(gi, rows)
-        close, outcome = self._close(created, table)
-        return table["amount"], close, outcome
+    def _next_rows(self, li):
+        """The table entries (``_deal_table``) of the next row of trial ``li[j]`` for each
+        ``j`` (``li`` ascending): read from the block's table, computed past the block."""
+        draws = self.draws
+        j = draws.next_index(li)
+        inside = j < draws.block
+        flat = li[inside] * draws.block + j[inside]
+        if inside.all():
+            return {k: v[flat] for k, v in self.table.items()}
+        past = self._deal_table(draws.gi[li[~inside]],
+                                draws.rows_past(li[~inside], j[~inside]))
+        out = {k: np.empty(li.size, dtype=v.dtype) for k, v in self.table.items()}
+        for k in out:
+            out[k][inside], out[k][~inside] = self.table[k][flat], past[k]
+        return out
 
     def _open_pipeline(self):
         """Deals open at the start: first outcome conditional on their age (docs/model.md §6)."""
@@ -547,8 +573,9 @@ class Batch:
         seat = self._pick_active(gi, t, rng)
         keep = seat >= 0                     # nobody on the team: the lead is dropped
         li, gi, t, seat = li[keep], gi[keep], t[keep], seat[keep]
-        amount, close, outcome = self._new_deals(gi, t, self.draws.take(li))
-        self._insert(li, seat, t, close, amount, outcome, ORIGIN_NEW,
+        table = self._next_rows(li)
+        close, outcome = self._close(t, table)
+        self._insert(li, seat, t, close, table["amount"], outcome, ORIGIN_NEW,
                      present=np.ones(li.size, dtype=bool))
 
     def _pick_active(self, gi, t, rng):
@@ -615,9 +642,9 @@ class Batch:
                 self.rng_act.standard_gamma(k, out=mix[i])
                 mix[i] /= k
         uniform = self.rng_act.random(shape)
+        neg_log_u = -np.log(uniform)
 
-        draws, block = self.draws, self.draws.block
-        table = self._deal_table(np.repeat(draws.gi, block), draws.base)
+        draws, block, table = self.draws, self.draws.block, self.table
         trials = np.arange(self.B)
         row_ptr, row_len = trials * block, np.full(self.B, block)
         tm, sl = self.team, slice(self.lo, self.lo + self.B)
@@ -630,8 +657,8 @@ class Batch:
                 self.rate[:, 0], self.ramp_months[:, 0], self.yld,
                 float(cap.week_hours), float(cap.deal_hours),
                 float(cap.week_hours - cap.deal_hours * cap.free_deals), float(cap.floor),
-                mix, uniform, row_ptr, row_len, draws.used, table["lag"], table["amount"],
-                table["total"], table["end"],
+                mix, uniform, neg_log_u, row_ptr, row_len, draws.used,
+                table["lag"], table["amount"], table["total"], table["end"],
                 self.c, self.until, self.won, self.load, self.fill, self.diff,
                 self.tally.reshape(2, self.B, 3), self.money.reshape(2, self.B, 3),
                 self.weekly.reshape(self.B, self.weeks), self.rep, self.yielded, self.spare,
