@@ -67,7 +67,7 @@ def _keep_freed_memory() -> None:
 
 
 CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
-BATCH_BYTES = 160_000_000    # working memory per batch of trials inside a chunk
+BATCH_BYTES = 64_000_000     # working memory per batch of trials inside a chunk
 
 OPEN, WON, LOST, STALL = day_loop.OPEN, day_loop.WON, day_loop.LOST, day_loop.STALL
 ORIGIN_OPEN, ORIGIN_NEW = 0, 1
@@ -150,9 +150,13 @@ def batch_size(spec: SimSpec, n_trials: int, n_open: int) -> int:
     batched (and so drawn) as its baseline's."""
     deals = expected_deals(spec, n_open, levered=False)
     stages = spec.model.stages
-    row = 8 * (2 + len(draw_columns([st.advance.dist for st in stages],
-                                    [st.lost.dist for st in stages])[0]))
-    per_trial = (spec.days + 1) * len(spec.reps) * 4 * 3 + (48 + row) * deals
+    width = len(draw_columns([st.advance.dist for st in stages],
+                             [st.lost.dist for st in stages])[0]) + 1
+    reps, work = len(spec.reps), len(spec.working_days())
+    per_trial = (24 * work * reps                 # activity draws: gamma, uniform, -log u
+                 + 4 * (spec.days + 1) * reps     # open-deal counts per day
+                 + (8 * width + 80) * draws_block(spec)   # deal rows, their lists and table
+                 + 48 * deals)                    # the deal store
     return int(max(1, min(n_trials, BATCH_BYTES // per_trial)))
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from simulator.distributions import (Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull,
-                                     from_dict)
+                                     from_dict, split_uniform)
 
 FAMILIES = [LogNormal(12.0, 0.8), Gamma(2.5, 6.0), Weibull(1.4, 20.0), Exponential(9.0)]
 
@@ -33,6 +33,36 @@ def test_residual_is_conditional_on_survival(dist):
 def test_scaled_multiplies_quantiles(dist):
     q = np.array([0.1, 0.5, 0.9])
     assert np.allclose(dist.scaled(1.7).quantile(q), 1.7 * np.asarray(dist.quantile(q)))
+
+
+@pytest.mark.parametrize("dist", FAMILIES + [Empirical((1.0, 5.0, 10.0), (1.0, 1.0, 2.0), 0.5)],
+                         ids=lambda d: d.family)
+def test_draws_increase_with_their_uniform(dist):
+    """Every inverse-CDF draw, residuals included, is non-decreasing in its uniform: a lever
+    that lowers a deal's uniform (a higher win rate, docs/model.md §0) only brings its close
+    forward."""
+    u = np.linspace(0.0, 1.0, 2001)[:-1]
+    assert np.all(np.diff(np.asarray(dist.from_uniform(u), dtype=float)) >= 0)
+    for age in (0.0, float(dist.quantile(0.3)), float(dist.quantile(0.8))):
+        r = np.asarray(dist.residual(u, np.full(u.size, age)), dtype=float)
+        assert np.all(np.diff(r) >= -1e-9 * np.maximum(1.0, np.abs(r[1:])))
+
+
+def test_a_split_uniform_is_uniform_and_independent_of_its_branch():
+    """One uniform picks a branch and, split within it, is the next draw's uniform."""
+    u = np.random.default_rng(4).random(60_000)
+    p, pi = 0.35, 0.2
+    adv, lost = u < p, (u >= p) & (u < 1 - pi)
+    for v in (split_uniform(u[adv], 0.0, p), split_uniform(u[lost], p, 1 - pi - p)):
+        assert v.min() >= 0.0 and v.max() < 1.0
+        assert stats.kstest(v, "uniform").pvalue > 0.001
+    # Independent of which branch: the two splits have the same law.
+    assert stats.ks_2samp(split_uniform(u[adv], 0.0, p),
+                          split_uniform(u[lost], p, 1 - pi - p)).pvalue > 0.001
+    # Rounding never reaches 1 (an inverse CDF there is infinite); a zero width is silent.
+    assert split_uniform(np.array([0.3]), 0.0, 0.3)[0] < 1.0
+    with np.errstate(all="raise"):
+        split_uniform(np.array([0.5]), 0.5, 0.0)
 
 
 def test_exponential_residual_is_memoryless():

@@ -14,7 +14,8 @@ from scipy import stats
 
 from simulator import runner, vector_params
 from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from simulator.day_loop import poisson_quantile
+from simulator import deal_rows
+from simulator.day_loop import LOST, STALL, WON, poisson_quantile
 from simulator.engine_vector import Team, batch_size, simulate_chunk
 from simulator.errors import InputError
 from simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
@@ -161,6 +162,38 @@ def test_poisson_quantile_is_the_poisson_quantile():
     lam = np.repeat([0.0, 1e-3, 0.4, 3.0, 29.0, 31.0, 250.0, 2000.0], 750)[:6000]
     got = np.array([poisson_quantile(a, b) for a, b in zip(u, lam)])
     assert np.array_equal(got, stats.poisson.ppf(u, lam).astype(np.int64))
+
+
+def test_deal_rows_choose_branches_and_split_uniforms():
+    """The compiled branching of deal rows, row by row, against docs/model.md §4–5."""
+    # Trial 0: p = (0.5, 0.8), π = (0, 0.1); two segments at 0.25 / 0.75.
+    conv, stall = np.array([[0.5, 0.8]]), np.array([[0.0, 0.1]])
+    cum = np.array([[0.25, 1.0]])
+    # Stage 0 advance is drawn (row 3), the rest inverse-CDF lists 2, 3, 4.
+    drawn = np.array([[3, -1], [-1, -1]])
+    group = np.array([[-1, 2], [3, 4]])
+    #           segment  U_0    U_1   drawn
+    rows = np.array([[0.1, 0.40, 0.70, 5.0],     # seg 0; advance (5.0), advance: won
+                     [0.5, 0.45, 0.85, 7.0],     # seg 1; advance (7.0), lost in stage 1
+                     [0.9, 0.60, 0.20, 9.0],     # seg 1; lost in stage 0
+                     [0.2, 0.10, 0.95, 2.0]]).T  # seg 0; advance (2.0), stalls in stage 1
+    first = np.zeros(4, dtype=np.int64)
+    end, total, count, which, at = deal_rows.choose(rows, first, np.zeros(4, dtype=np.int64),
+                                                    conv, stall, cum, drawn, group)
+    assert list(end) == [WON, LOST, LOST, STALL]
+    assert np.allclose(total, [5.0, 7.0, 0.0, 2.0])
+    lists = {q: (list(which[q, :count[q]]), list(at[q, :count[q]])) for q in range(5)}
+    assert lists[0] == ([0, 3], [pytest.approx(0.4), pytest.approx(0.8)])     # sizes, seg 0
+    assert lists[1] == ([1, 2], [pytest.approx(1 / 3), pytest.approx(13 / 15)])
+    assert lists[2] == ([2], [pytest.approx(0.2)])                             # stage 0 lost
+    assert lists[3] == ([0], [pytest.approx(0.7 / 0.8)])                       # stage 1 advance
+    assert lists[4] == ([1], [pytest.approx(0.5)])                             # stage 1 lost
+    # Starting later (open deals): the stages before ``first`` are skipped.
+    end, total, count, which, at = deal_rows.choose(rows, np.array([1, 1, 2, 2]),
+                                                    np.zeros(4, dtype=np.int64), conv, stall,
+                                                    cum, drawn, group)
+    assert list(end) == [WON, LOST, WON, WON] and np.allclose(total, 0.0)
+    assert list(which[3, :count[3]]) == [0] and list(which[4, :count[4]]) == [1]
 
 
 # --- closed forms ---------------------------------------------------------------------------------
@@ -482,6 +515,22 @@ def test_batches_inside_a_chunk_do_not_change_the_law(monkeypatch):
     for name in ("revenue", "created", "activities"):
         x, y = col(one, name), col(many, name)
         assert stats.ks_2samp(x, y).pvalue > 0.001, name
+
+
+def test_trials_past_their_block_of_deal_rows_keep_the_law(monkeypatch):
+    """A trial that needs more deal rows than its block draws its own further rows and is
+    stepped again (``Batch._more_rows``): with a block of 4 rows nearly every trial does,
+    several times, and the law is unchanged and the numbers reproducible."""
+    spec = spec_for(uncertain_model(), 3, fixed_parameters=False, attrition=True, backfill=True,
+                    hiring_lag_days=10)
+    normal = run(spec, 2000, seed=5)
+    monkeypatch.setattr("simulator.engine_vector.draws_block", lambda spec: 4)
+    small = run(spec, 2000, seed=6)
+    assert small.totals.equals(run(spec, 2000, seed=6).totals)
+    for name in ("revenue", "created", "wins", "activities", "open_end"):
+        x, y = col(normal, name), col(small, name)
+        assert stats.ks_2samp(x, y).pvalue > 0.001, name
+        assert abs(x.mean() - y.mean()) < K * math.hypot(x.std(), y.std()) / math.sqrt(x.size)
 
 
 def test_runner_gives_identical_numbers_for_one_or_two_workers():
