@@ -84,7 +84,8 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                   week_hours, deal_hours, capacity_base, capacity_floor,
                   mix, uniform, neg_log_u,
                   row_ptr, row_len, row_first, lag, amount, total, end,
-                  c0, until0, won0, load0, fill0, diff0,
+                  init_ptr, init_seat, init_created, init_close, init_amount, init_outcome,
+                  init_origin, init_counted,
                   tally, money, weekly, rep, yielded, spare, moves):
     """Step ``days`` days of each trial in ``trials`` (local indices into the batch).
 
@@ -93,13 +94,14 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
     seat) and ``neg_log_u = -log(uniform)``;
     deal rows ``row_ptr[b] + j`` for ``j`` in ``[row_first[b], row_len[b])``, taken in
     creation order (``lag``, ``amount``, ``total``: the time from entering the first stage
-    to leaving the last one it leaves, ``end``: how its path ends); the deal store after the open pipeline and marketing (``c0`` created,
-    ``until0`` leaves its rep's load, ``won0``, ``load0`` seat; ``fill0`` deals) and its
-    open-count difference array ``diff0`` (trial, day, seat).
+    to leaving the last one it leaves, ``end``: how its path ends); the deals that exist
+    before day 0, ``init_*[init_ptr[b]:init_ptr[b + 1]]`` (open pipeline, marketing leads:
+    seat, created, close, amount, outcome, origin, and whether they count toward their
+    seat's open deals).
     Outputs (``tally``, ``money`` (origin, trial, outcome), ``weekly`` (trial, week), ``rep``,
-    ``yielded``, ``spare``, ``moves``) hold the values after the open pipeline and marketing
-    and are overwritten for every trial that finishes. Returns each trial's status: 0, or
-    ``NEED_ROWS`` when it ran out of deal rows (its outputs are then untouched).
+    ``yielded``, ``spare``, ``moves``) are written for every trial that finishes. Returns
+    each trial's status: 0, or ``NEED_ROWS`` when it ran out of deal rows (its outputs are
+    then untouched).
     """
     n_seats, n_occ = start.shape[1], start.shape[2]
     n_weeks = weekly.shape[1]
@@ -107,7 +109,7 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
     cap = 1
     for i in range(trials.size):
         b = trials[i]
-        cap = max(cap, fill0[b] + max(0, row_len[b] - row_first[b]))
+        cap = max(cap, init_ptr[b + 1] - init_ptr[b] + max(0, row_len[b] - row_first[b]))
     c = np.empty(cap)
     until = np.empty(cap)
     won = np.empty(cap)
@@ -134,27 +136,37 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
     ev_ref = np.empty(n_events, dtype=np.int64)
     ev_seat = np.empty(n_events, dtype=np.int64)
     ev_close = np.empty(n_events)
-    tally_b = np.zeros(3, dtype=np.int64)
-    money_b = np.zeros(3)
+    tally_b = np.zeros((2, 3), dtype=np.int64)     # (origin, outcome)
+    money_b = np.zeros((2, 3))
     day_money = np.zeros(3)
 
     for i in range(trials.size):
         b = trials[i]
-        fill = fill0[b]
-        for j in range(fill):
-            c[j], until[j], won[j], load[j] = c0[b, j], until0[b, j], won0[b, j], load0[b, j]
-        for d in range(days + 1):
-            for r in range(n_seats):
-                diff[d, r] = diff0[b, d, r]
+        fill = 0
+        diff[:, :] = 0
         running[:] = 0
-        for r in range(n_seats):
-            rep_b[r] = rep[b, r]
-        for w in range(n_weeks):
-            week_b[w] = weekly[b, w]
-        for o in range(3):
-            tally_b[o] = tally[ORIGIN_NEW, b, o]
-            money_b[o] = money[ORIGIN_NEW, b, o]
-        spare_b, yielded_b, moves_b = spare[b], yielded[b], moves[b]
+        rep_b[:] = 0.0
+        week_b[:] = 0.0
+        tally_b[:, :] = 0
+        money_b[:, :] = 0.0
+        spare_b, yielded_b, moves_b = 0.0, 0, 0
+        # The deals that exist before day 0 (open pipeline, marketing leads), in order.
+        for q in range(init_ptr[b], init_ptr[b + 1]):
+            seat, created, close = init_seat[q], init_created[q], init_close[q]
+            outcome, origin, counted = init_outcome[q], init_origin[q], init_counted[q]
+            c[fill] = created
+            until[fill] = close if counted else -np.inf
+            won[fill] = init_amount[q] if outcome == WON else 0.0
+            load[fill] = seat if counted else -1
+            fill += 1
+            tally_b[origin, outcome] += 1
+            money_b[origin, outcome] += init_amount[q]
+            if outcome == WON:
+                week_b[int(math.floor(close)) // 7] += init_amount[q]
+                if seat >= 0:        # open-pipeline orphans: credited to nobody
+                    rep_b[seat] += init_amount[q]
+            if counted:
+                _count(diff, running, seat, created, close, 1, -1, days)
         occupant[:] = 0
         # Leaving times inside the horizon, in time order (then seat): the day's events.
         n_leavers = 0
@@ -228,7 +240,7 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                         until[slot] = close if present else -np.inf
                         won[slot] = amount[j] if outcome == WON else 0.0
                         load[slot] = seat if present else -1
-                        tally_b[outcome] += 1
+                        tally_b[ORIGIN_NEW, outcome] += 1
                         day_money[outcome] += amount[j]
                         if outcome == WON:
                             day_week[int(math.floor(close)) // 7] += amount[j]
@@ -248,7 +260,7 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                     break
                 spare_b += day_spare
                 for o in range(3):
-                    money_b[o] += day_money[o]
+                    money_b[ORIGIN_NEW, o] += day_money[o]
                 for w in range(n_weeks):
                     week_b[w] += day_week[w]
 
@@ -286,11 +298,11 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
                 n_open[:] = 0
                 n_mine = 0
                 for j in range(fill):
-                    if c[j] <= tau < until[j]:
-                        n_open[load[j] + 1] += 1
-                        if load[j] == leaver:
-                            mine[n_mine] = j
-                            n_mine += 1
+                    is_open = (c[j] <= tau) & (tau < until[j])
+                    n_open[load[j] + 1] += is_open
+                    if is_open & (load[j] == leaver):
+                        mine[n_mine] = j
+                        n_mine += 1
                 # The active rep with the fewest open deals at tau; ties: lowest index.
                 target = -1
                 for r in range(n_seats):
@@ -328,8 +340,9 @@ def simulate_days(trials, days, working, work_index, inv_days_per_month,
             rep[b, r] = rep_b[r]
         for w in range(n_weeks):
             weekly[b, w] = week_b[w]
-        for o in range(3):
-            tally[ORIGIN_NEW, b, o] = tally_b[o]
-            money[ORIGIN_NEW, b, o] = money_b[o]
+        for origin in range(2):
+            for o in range(3):
+                tally[origin, b, o] = tally_b[origin, o]
+                money[origin, b, o] = money_b[origin, o]
         spare[b], yielded[b], moves[b] = spare_b, yielded_b, moves_b
     return status

@@ -392,21 +392,9 @@ class Batch:
         self.inverse_dists = {key: len(params.sizes) + i for i, key in enumerate(inverse)}
         self.inverse_lists = np.array([[self.inverse_dists.get((s, kind), -1) for kind in kinds]
                                        for s in range(self.S)], dtype=np.int64)
-        self.diff = np.zeros((self.B, self.days + 1, self.R), dtype=np.int32)
-        self.spare = np.zeros(self.B)            # Poisson mean of activities yielding nothing
-        self.yielded = np.zeros(self.B, dtype=np.int64)
-        self.rep = np.zeros((self.B, self.R))
-        self.moves = 0
-        # Deals by (origin, trial, outcome): count and amount; won revenue by (trial, week).
-        self.tally = np.zeros((2, self.B * 3), dtype=np.int64)
-        self.money = np.zeros((2, self.B * 3))
-        self.weekly = np.zeros(self.B * self.weeks)
-        cap = int(expected_deals(spec, pipeline.n)) + 16
-        self.fill = np.zeros(self.B, dtype=np.int64)
-        self.c = np.full((self.B, cap), np.inf)
-        self.until = np.full((self.B, cap), -np.inf)
-        self.won = np.zeros((self.B, cap))
-        self.load = np.full((self.B, cap), -1, dtype=np.int32)
+        # Deals that exist before the day loop (open pipeline, then marketing leads):
+        # per part, (trial, seat, created, close, amount, outcome, origin, counted).
+        self.initial: list[tuple] = []
         cum = np.cumsum(params.segment_probs, axis=1)
         self.seg_cum = np.ascontiguousarray(cum / cum[:, -1:])
         self.conversion = np.ascontiguousarray(params.conversion)
@@ -524,8 +512,8 @@ class Batch:
                                                                     stage[w] + 1))
         owner = np.tile(op.owner, self.B)
         # Orphans (owner -1) count toward nobody's load and are never reassigned.
-        self._insert(li, owner, np.zeros(li.size), close, np.tile(op.amount, self.B), outcome,
-                     ORIGIN_OPEN, present=owner >= 0)
+        self._add_initial(li, owner, np.zeros(li.size), close, np.tile(op.amount, self.B),
+                          outcome, ORIGIN_OPEN, present=owner >= 0)
 
     PROPOSALS = 6    # draws of T per open deal with a gamma duration (``_residual``)
 
@@ -579,8 +567,8 @@ class Batch:
         li, gi, t, seat = li[keep], gi[keep], t[keep], seat[keep]
         table = self._next_rows(li)
         close, outcome = self._close(t, table)
-        self._insert(li, seat, t, close, table["amount"], outcome, ORIGIN_NEW,
-                     present=np.ones(li.size, dtype=bool))
+        self._add_initial(li, seat, t, close, table["amount"], outcome, ORIGIN_NEW,
+                          present=np.ones(li.size, dtype=bool))
 
     def _pick_active(self, gi, t, rng):
         """A seat chosen uniformly among those active at ``t[j]`` in trial ``gi[j]`` (-1: none).
@@ -654,6 +642,16 @@ class Batch:
         tm, sl = self.team, slice(self.lo, self.lo + self.B)
         cap = self.spec.capacity
         moves = np.zeros(self.B, dtype=np.int64)
+        init_ptr, initial = self._initial_deals()
+        # What each trial records: deals by (origin, trial, outcome), count and amount; won
+        # revenue by (trial, week) and by seat; activities (``spare``: the Poisson mean of
+        # those yielding nothing).
+        self.tally = np.zeros((2, self.B, 3), dtype=np.int64)
+        self.money = np.zeros((2, self.B, 3))
+        self.weekly = np.zeros((self.B, self.weeks))
+        self.rep = np.zeros((self.B, self.R))
+        self.yielded = np.zeros(self.B, dtype=np.int64)
+        self.spare = np.zeros(self.B)
         while trials.size:
             status = day_loop.simulate_days(
                 trials, self.days, working, work_index, 1 / DAYS_PER_MONTH,
@@ -663,16 +661,15 @@ class Batch:
                 float(cap.week_hours - cap.deal_hours * cap.free_deals), float(cap.floor),
                 mix, uniform, neg_log_u, row_ptr, row_len, draws.used,
                 table["lag"], table["amount"], table["total"], table["end"],
-                self.c, self.until, self.won, self.load, self.fill, self.diff,
-                self.tally.reshape(2, self.B, 3), self.money.reshape(2, self.B, 3),
-                self.weekly.reshape(self.B, self.weeks), self.rep, self.yielded, self.spare,
+                init_ptr, *initial,
+                self.tally, self.money, self.weekly, self.rep, self.yielded, self.spare,
                 moves)
             # Trials that ran out of rows run again with their next piece of rows (rare: a
             # block is about the mean number of deals, so most trials need none).
             trials = trials[status == day_loop.NEED_ROWS]
             if trials.size:
                 table, row_ptr, row_len = self._more_rows(trials, table, row_ptr, row_len)
-        self.moves += int(moves.sum())
+        self.moves = int(moves.sum())
 
     def _more_rows(self, trials, table, row_ptr, row_len):
         """Give each of ``trials`` its rows so far plus its next piece past the block
@@ -700,61 +697,30 @@ class Batch:
         return table, ptr, length
 
     # --- the deal store ------------------------------------------------------------------------
-    def _insert(self, li, seat, c, e, amount, outcome, origin, *, present):
-        """Append deals (``li`` ascending) to their trials' rows; the present ones count
-        toward their seats' loads. Returns each deal's slot in its row."""
-        counts = np.bincount(li, minlength=self.B)
-        need = int((self.fill + counts).max())
-        cap = self.c.shape[1]
-        if need > cap:
-            grow = max(need, int(cap * 1.5)) - cap
-            pad = ((0, 0), (0, grow))
-            self.c = np.pad(self.c, pad, constant_values=np.inf)
-            self.until = np.pad(self.until, pad, constant_values=-np.inf)
-            self.won = np.pad(self.won, pad)
-            self.load = np.pad(self.load, pad, constant_values=-1)
-            cap += grow
-        first = np.cumsum(counts) - counts
-        slot = self.fill[li] + np.arange(li.size) - first[li]
-        flat = li * cap + slot
-        won = np.where(outcome == WON, amount, 0.0)
-        self.c.reshape(-1)[flat] = c
-        everyone = bool(present.all())
-        self.until.reshape(-1)[flat] = e if everyone else np.where(present, e, -np.inf)
-        self.won.reshape(-1)[flat] = won
-        self.load.reshape(-1)[flat] = seat if everyone else np.where(present, seat, -1)
-        self.fill += counts
-        key = li * 3 + outcome
-        self.tally[origin] += np.bincount(key, minlength=3 * self.B)
-        self.money[origin] += np.bincount(key, weights=amount, minlength=3 * self.B)
-        w = np.flatnonzero(outcome == WON)
-        self.weekly += np.bincount(li[w] * self.weeks + (np.floor(e[w]) // 7).astype(np.int64),
-                                   weights=amount[w], minlength=self.weekly.size)
-        seated = w[seat[w] >= 0]         # credited to the owner (open-pipeline orphans: nobody)
-        np.add.at(self.rep.reshape(-1), li[seated] * self.R + seat[seated], won[seated])
-        if everyone:
-            self._count(li, seat, c, e)
-        else:
-            self._count(li[present], seat[present], c[present], e[present])
-        return slot
+    def _add_initial(self, li, seat, c, e, amount, outcome, origin, *, present):
+        """Deals the day loop inserts before day 0 (``li`` ascending): ``present`` ones count
+        toward their seat's open deals; the others (orphans) belong to nobody's load."""
+        n = li.size
+        self.initial.append((li, seat.astype(np.int64), np.asarray(c, dtype=float), e, amount,
+                             outcome.astype(np.int8), np.full(n, origin, dtype=np.int8),
+                             np.asarray(present, dtype=np.bool_)))
 
-    def _count(self, li, seat, c, e):
-        """Count deals among their seats' open deals on days in [c, e) (the day loop reads
-        the running sum of ``diff``)."""
-        if li.size == 0:
-            return
-        i0 = np.ceil(c).astype(np.int64)
-        i1 = np.minimum(np.ceil(e), self.days).astype(np.int64)
-        one = np.ones(li.size, dtype=np.int32)   # ufunc.at is fast with matching dtypes
-        flat = self.diff.reshape(-1)
-        at = (li * (self.days + 1)) * self.R + seat
-        np.add.at(flat, at + i0 * self.R, one)
-        np.subtract.at(flat, at + i1 * self.R, one)
+    def _initial_deals(self):
+        """The initial deals as flat arrays, trial by trial (each trial's open deals first,
+        then its marketing leads), and where each trial's start (``ptr``, B + 1)."""
+        parts = self.initial or [(np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0),) * 3
+                                 + (np.zeros(0, dtype=np.int8),) * 2
+                                 + (np.zeros(0, dtype=np.bool_),)]
+        cols = [np.concatenate(x) for x in zip(*parts)]
+        order = np.argsort(cols[0], kind="stable")
+        li, *rest = (x[order] for x in cols)
+        ptr = np.searchsorted(li, np.arange(self.B + 1))
+        return ptr, rest
 
     # --- what a trial records ----------------------------------------------------------------
     def _book(self):
-        n = self.tally.reshape(2, self.B, 3).transpose(1, 2, 0)   # [trial, outcome, origin]
-        m = self.money.reshape(2, self.B, 3).transpose(1, 2, 0)
+        n = self.tally.transpose(1, 2, 0)   # [trial, outcome, origin]
+        m = self.money.transpose(1, 2, 0)
         o, w = ORIGIN_OPEN, ORIGIN_NEW
         totals = {
             "revenue": m[:, WON].sum(axis=1), "revenue_open": m[:, WON, o],
@@ -765,6 +731,6 @@ class Batch:
             "activities": self.yielded + self.rng_act.poisson(self.spare),
             "open_end": n[:, OPEN].sum(axis=1), "pipeline_end": m[:, OPEN].sum(axis=1),
         }
-        weekly = self.weekly.reshape(self.B, self.weeks).cumsum(axis=1)
+        weekly = self.weekly.cumsum(axis=1)
         events = int(n.sum() + n[:, WON].sum() + n[:, LOST].sum()) + self.moves
         return totals, weekly, self.rep, events
