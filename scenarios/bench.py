@@ -95,6 +95,10 @@ class DrawLog:
         key = (method, tuple(_round(float(np.mean(p))) for p in params))
         self.counts[key] += int(np.size(out))
 
+    def add(self, method: str, params: tuple, n: int) -> None:
+        """``n`` draws that compiled code made, as NumPy's ``method`` with these parameters."""
+        self.counts[(method, tuple(_round(float(p)) for p in params))] += int(n)
+
     @property
     def draws(self) -> int:
         return sum(self.counts.values())

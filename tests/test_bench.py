@@ -21,10 +21,15 @@ def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
     plain = engine_vector.simulate_chunk(spec, 40, np.random.SeedSequence(1))
     assert logged.totals.equals(plain.totals)              # recording changes nothing
     by = log.by_method()
-    # Every working rep-day draws a Gamma (NB mixing) and a Poisson (its opportunities).
+    # Every working rep-day reads one uniform (its opportunities are their quantile at it);
+    # every outbound deal draws its lag (a gamma in the demo model) and reads two or more
+    # uniforms (segment and size, its first stage, its lag).
     rep_days = len(spec.working_days()) * len(spec.reps) * 40
-    assert by["standard_gamma"] <= rep_days and by["standard_gamma"] > 0.9 * rep_days
-    assert by["random"] > 0 and log.draws == sum(by.values())
+    outbound = plain.totals["created"].sum()
+    assert by["random"] >= 0.9 * rep_days + 2 * outbound
+    assert by["standard_gamma"] >= 0.5 * outbound
+    assert by["poisson"] == 2 * 40                 # leads, and the activities' total
+    assert log.draws == sum(by.values())
     assert log.replay(np.random.default_rng(0)) > 0
 
 

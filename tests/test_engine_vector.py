@@ -14,9 +14,9 @@ from scipy import stats
 
 from simulator import runner, vector_params
 from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from simulator import deal_rows
-from simulator.day_loop import LOST, STALL, WON, poisson_quantile
-from simulator.engine_vector import Team, batch_size, simulate_chunk
+from simulator import engine_vector, trial_loop
+from simulator.compiled_random import poisson_quantile
+from simulator.engine_vector import Team, simulate_chunk
 from simulator.errors import InputError
 from simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
 from simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
@@ -162,38 +162,6 @@ def test_poisson_quantile_is_the_poisson_quantile():
     lam = np.repeat([0.0, 1e-3, 0.4, 3.0, 29.0, 31.0, 250.0, 2000.0], 750)[:6000]
     got = np.array([poisson_quantile(a, b) for a, b in zip(u, lam)])
     assert np.array_equal(got, stats.poisson.ppf(u, lam).astype(np.int64))
-
-
-def test_deal_rows_choose_branches_and_split_uniforms():
-    """The compiled branching of deal rows, row by row, against docs/model.md §4–5."""
-    # Trial 0: p = (0.5, 0.8), π = (0, 0.1); two segments at 0.25 / 0.75.
-    conv, stall = np.array([[0.5, 0.8]]), np.array([[0.0, 0.1]])
-    cum = np.array([[0.25, 1.0]])
-    # Stage 0 advance is drawn (row 3), the rest inverse-CDF lists 2, 3, 4.
-    drawn = np.array([[3, -1], [-1, -1]])
-    group = np.array([[-1, 2], [3, 4]])
-    #           segment  U_0    U_1   drawn
-    rows = np.array([[0.1, 0.40, 0.70, 5.0],     # seg 0; advance (5.0), advance: won
-                     [0.5, 0.45, 0.85, 7.0],     # seg 1; advance (7.0), lost in stage 1
-                     [0.9, 0.60, 0.20, 9.0],     # seg 1; lost in stage 0
-                     [0.2, 0.10, 0.95, 2.0]]).T  # seg 0; advance (2.0), stalls in stage 1
-    first = np.zeros(4, dtype=np.int64)
-    end, total, count, which, at = deal_rows.choose(rows, first, np.zeros(4, dtype=np.int64),
-                                                    conv, stall, cum, drawn, group)
-    assert list(end) == [WON, LOST, LOST, STALL]
-    assert np.allclose(total, [5.0, 7.0, 0.0, 2.0])
-    lists = {q: (list(which[q, :count[q]]), list(at[q, :count[q]])) for q in range(5)}
-    assert lists[0] == ([0, 3], [pytest.approx(0.4), pytest.approx(0.8)])     # sizes, seg 0
-    assert lists[1] == ([1, 2], [pytest.approx(1 / 3), pytest.approx(13 / 15)])
-    assert lists[2] == ([2], [pytest.approx(0.2)])                             # stage 0 lost
-    assert lists[3] == ([0], [pytest.approx(0.7 / 0.8)])                       # stage 1 advance
-    assert lists[4] == ([1], [pytest.approx(0.5)])                             # stage 1 lost
-    # Starting later (open deals): the stages before ``first`` are skipped.
-    end, total, count, which, at = deal_rows.choose(rows, np.array([1, 1, 2, 2]),
-                                                    np.zeros(4, dtype=np.int64), conv, stall,
-                                                    cum, drawn, group)
-    assert list(end) == [WON, LOST, WON, WON] and np.allclose(total, 0.0)
-    assert list(which[3, :count[3]]) == [0] and list(which[4, :count[4]]) == [1]
 
 
 # --- closed forms ---------------------------------------------------------------------------------
@@ -505,32 +473,40 @@ def test_strategies_are_paired_with_the_baseline_trial_by_trial(levers):
     assert np.corrcoef(base, other)[0, 1] >= 0.85
 
 
-def test_batches_inside_a_chunk_do_not_change_the_law(monkeypatch):
-    """Small internal batches (forced) give the same distribution as one batch."""
-    spec = spec_for(uncertain_model(), 3, fixed_parameters=False, attrition=True)
-    one = run(spec, 2000, seed=3)
-    assert batch_size(spec, 2000, 0) == 2000
-    monkeypatch.setattr("simulator.engine_vector.batch_size", lambda *a: 37)
-    many = run(spec, 1000, seed=4)
-    for name in ("revenue", "created", "activities"):
-        x, y = col(one, name), col(many, name)
-        assert stats.ks_2samp(x, y).pvalue > 0.001, name
-
-
-def test_trials_past_their_block_of_deal_rows_keep_the_law(monkeypatch):
-    """A trial that needs more deal rows than its block draws its own further rows and is
-    stepped again (``Batch._more_rows``): with a block of 4 rows nearly every trial does,
-    several times, and the law is unchanged and the numbers reproducible."""
+def test_trials_that_outgrow_their_buffers_are_replayed_with_the_same_numbers(monkeypatch):
+    """A trial with more deals than its scratch space stops and is played again with twice
+    as much (``simulate_chunk``); its streams are its own, so the numbers are the same as
+    with room to spare."""
     spec = spec_for(uncertain_model(), 3, fixed_parameters=False, attrition=True, backfill=True,
                     hiring_lag_days=10)
-    normal = run(spec, 2000, seed=5)
-    monkeypatch.setattr("simulator.engine_vector.draws_block", lambda spec: 4)
-    small = run(spec, 2000, seed=6)
-    assert small.totals.equals(run(spec, 2000, seed=6).totals)
-    for name in ("revenue", "created", "wins", "activities", "open_end"):
-        x, y = col(normal, name), col(small, name)
-        assert stats.ks_2samp(x, y).pvalue > 0.001, name
-        assert abs(x.mean() - y.mean()) < K * math.hypot(x.std(), y.std()) / math.sqrt(x.size)
+    roomy = run(spec, 300, seed=5)
+    calls = []
+    real = trial_loop.simulate_trials
+
+    def small(trials, *args):
+        *rest, buffers, out, counts = args
+        buffers = (min(buffers[0], 8 * 2 ** len(calls)), min(buffers[1], 2 * 2 ** len(calls)))
+        calls.append(len(trials))
+        return real(trials, *rest, buffers, out, counts)
+
+    monkeypatch.setattr(engine_vector.trial_loop, "simulate_trials", small)
+    tight = run(spec, 300, seed=5)
+    assert len(calls) > 2 and calls[-1] < calls[0]      # some trials were replayed
+    assert tight.totals.equals(roomy.totals)
+    assert np.array_equal(tight.weekly, roomy.weekly)
+    assert np.array_equal(tight.rep_revenue, roomy.rep_revenue)
+
+
+def test_adding_a_rep_keeps_everyone_elses_draws():
+    """Streams are per seat and per deal (docs/model.md §0): with one more rep, the other
+    reps' activities and deals are drawn from the same numbers, so per-trial created
+    pipeline moves by about the newcomer's share, not by a reshuffle."""
+    model = simple_model(per_rep_day=6.0, opportunity_yield=0.1, dispersion=3.0)
+    three = spec_for(model, 3)
+    four = spec_for(model, 4)
+    a, b = col(run(three, 600, seed=2), "created"), col(run(four, 600, seed=2), "created")
+    assert np.all(b >= a)          # every deal of the three reps is still there
+    assert np.corrcoef(a, b - a)[0, 1] < 0.2 and np.corrcoef(a, b)[0, 1] > 0.75
 
 
 def test_runner_gives_identical_numbers_for_one_or_two_workers():
