@@ -190,6 +190,13 @@ def gamma_isf(a, q):
 
 
 # --- parametric families: scalars in, scalars out ------------------------------------------------
+@njit(cache=True, inline="always")
+def _minus_log1m(u):
+    """-log(1 - u), as log1p where 1 - u would lose digits (log is faster than log1p)."""
+    return -math.log1p(-u) if u < 0.01 else -math.log(1.0 - u)
+
+
+
 # Compiled functions that take arrays pay reference counting on every call; these take the
 # family code and its two parameters.
 @njit(cache=True, inline="always")
@@ -198,9 +205,9 @@ def quantile(fam, a, b, u):
     if fam == LOGNORMAL:
         return a * math.exp(b * ndtri(u))
     if fam == WEIBULL:
-        return b * (-math.log1p(-u)) ** (1.0 / a)
+        return b * math.exp(math.log(_minus_log1m(u)) / a)
     if fam == EXPONENTIAL:
-        return -a * math.log1p(-u)
+        return a * _minus_log1m(u)
     if fam == GAMMA:
         return b * gamma_isf(a, 1.0 - u)
     return a
@@ -238,7 +245,7 @@ def isf(fam, a, b, q):
     if fam == LOGNORMAL:
         return a * math.exp(-b * ndtri(q))
     if fam == WEIBULL:
-        return b * (-math.log(q)) ** (1.0 / a)
+        return b * math.exp(math.log(-math.log(q)) / a)
     if fam == EXPONENTIAL:
         return -a * math.log(q)
     if fam == GAMMA:

@@ -40,7 +40,7 @@ _S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(
 _TO_UNIT = 1.0 / 9007199254740992.0          # 2^-53
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, inline="always")
 def mix64(z):
     """SplitMix64's output function: a bijective 64-bit hash."""
     z = (z ^ (z >> _S30)) * _M1
@@ -48,7 +48,7 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, inline="always")
 def substream(key0, key1, i, j):
     """The state of stream ``(i, j)`` (integers ≥ 0) of the key ``(key0, key1)``."""
     h = mix64(key0 + GOLDEN * np.uint64(i + 1))
@@ -56,21 +56,21 @@ def substream(key0, key1, i, j):
     return mix64(h + GOLDEN * np.uint64(j + 1))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, inline="always")
 def uniform(state):
     """A uniform on [0, 1) with 53 random bits, and the new state."""
     state += GOLDEN
     return float(mix64(state) >> _S11) * _TO_UNIT, state
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, inline="always")
 def uniform_at(h, pos):
     """The uniform that ``pos`` (0-based) calls of ``uniform`` from state ``h`` would reach:
     SplitMix64 can jump, so a deal reads its fixed draws in any order."""
     return float(mix64(h + GOLDEN * np.uint64(pos + 1)) >> _S11) * _TO_UNIT
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, inline="always")
 def skip(h, n):
     """State ``h`` after ``n`` draws."""
     return h + GOLDEN * np.uint64(n)

@@ -130,6 +130,16 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     # reassignment in ``late_*``: day, time, slot, seat, close.
     c, until, won = np.empty(cap), np.empty(cap), np.empty(cap)
     load, mine = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    # For the reassignment events (§2), which need each seat's open deals at a time tau on
+    # day d: linked lists of the deals in each seat's load, of the deals created inside
+    # each day and of those closing inside each day; and the deals moved today, with the
+    # seat they started the day in. Seat s then has running[s] open deals at the start of
+    # day d, corrected by today's lists.
+    seat_first, seat_next = np.empty(n_seats, np.int64), np.empty(cap, np.int64)
+    born_first, born_next = np.empty(days + 1, np.int64), np.empty(cap, np.int64)
+    ends_first, ends_next = np.empty(days + 1, np.int64), np.empty(cap, np.int64)
+    moved_on, day_load = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    moved_today = np.empty(cap, np.int64)
     late_day, late_tau = np.empty(cap_late, np.int64), np.empty(cap_late)
     late_slot, late_seat = np.empty(cap_late, np.int64), np.empty(cap_late, np.int64)
     late_close = np.empty(cap_late)
@@ -152,6 +162,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     seat_m, seat_log_p0, seat_p0 = np.empty(n_seats), np.empty(n_seats), np.empty(n_seats)
     seat_c1, seat_c2, seat_ratio = np.empty(n_seats), np.empty(n_seats), np.empty(n_seats)
     run_mu, run_n, run_k = np.empty(n_seats), np.zeros(n_seats), np.zeros(n_seats)
+    ramped_on = np.empty((n_seats, n_occ))
     sf_adv, sf_lost = np.empty(n_open), np.empty(n_open)
     # The trial's parameters, gathered per trial: slot k's (a, b) and, per stage, the
     # branch bounds and the factors that split a uniform within its branch.
@@ -170,7 +181,10 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         ko0, ko1 = keys[t, KEY_OPEN, 0], keys[t, KEY_OPEN, 1]
         km0, km1 = keys[t, KEY_MARKETING, 0], keys[t, KEY_MARKETING, 1]
         cs = substream(ka0, ka1, 1, 0)       # the trial's stream for counts
-        fill, n_late, moves_b = 0, 0, 0
+        fill, n_late, moves_b, n_moved = 0, 0, 0, 0
+        seat_first[:] = -1
+        born_first[:] = -1
+        ends_first[:] = -1
         diff[:, :] = 0
         running[:] = 0
         rep_b[:] = 0.0
@@ -203,6 +217,12 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         order = np.argsort(leaver_tau[:n_leavers], kind="mergesort")
         next_leaver = 0
         kd, y, rm = dispersion[t], yld[t], ramp_months[t]
+        # The day each occupant is fully ramped: tenure (months) reaches ramp_months.
+        inv_rm = 1.0 / rm if rm > 0 else 0.0
+        for r in range(n_seats):
+            for k in range(n_occ):
+                ramped_on[r, k] = (start[t, r, k] + rm / inv_days_per_month - tenure0[t, r, k]
+                                   if rm > 0 else -np.inf)
         negbin = np.isfinite(kd)
         spare, yielded = 0.0, 0
         n_leads, _ = poisson(substream(km0, km1, 0, 0), marketing_mean[t])
@@ -237,9 +257,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     if k == n_occ or not start[t, seat, k] <= d:
                         continue
                     level = mult[t, seat, k]
-                    if rm > 0:
+                    if d < ramped_on[seat, k]:   # still ramping (§2)
                         months = (tenure0[t, seat, k] + (d - start[t, seat, k])) * inv_days_per_month
-                        level *= min(months / rm, 1.0)
+                        level *= months * inv_rm
                     share = (week_hours - deal_hours * float(running[seat])) / capacity_base
                     mu = rate[t] * level * min(max(share, capacity_floor), 1.0)
                     if not mu > 0:
@@ -465,12 +485,18 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     week_b[int(math.floor(close)) // 7] += amount
                     if seat >= 0:                 # open-pipeline orphans: nobody's
                         rep_b[seat] += amount
+                moved_on[slot] = -1
                 if counted:
                     # Open on days [ceil(created), ceil(close)): the seat's open deals (§3).
                     i0 = int(math.ceil(created))
                     i1 = days if not (close < days) else int(math.ceil(close))
                     diff[i0, seat] += 1
                     diff[i1, seat] -= 1
+                    seat_next[slot], seat_first[seat] = seat_first[seat], slot
+                    if i0 > created:              # created inside day i0 - 1
+                        born_next[slot], born_first[i0 - 1] = born_first[i0 - 1], slot
+                    if close < days and i1 > 0:   # closes inside (i1 - 1, i1]
+                        ends_next[slot], ends_first[i1 - 1] = ends_first[i1 - 1], slot
                 elif src == FROM_OUTBOUND:
                     if n_late == cap_late:
                         overflow = True
@@ -509,19 +535,44 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 ev_tau[p + 1], ev_kind[p + 1], ev_ref[p + 1] = tq, kq, fq
                 ev_seat[p + 1], ev_close[p + 1] = sq, cq
 
+            n_moved = 0
             for q in range(n_ev):
                 tau = ev_tau[q]
                 leaver = ev_ref[q] if ev_kind[q] == 0 else -2
-                # One pass over the trial's deals: open deals per seat at tau (index 0:
-                # deals of nobody) and the leaver's open deals.
-                n_open_of[:] = 0
+                # Open deals per seat at tau (index 0: nobody's): those open at the start of
+                # the day, plus those created since, minus those closed since, by the loads
+                # the day started with; then the moves made today.
+                n_open_of[0] = 0
+                for r in range(n_seats):
+                    n_open_of[r + 1] = running[r]
+                j = born_first[d]
+                while j >= 0:
+                    was = day_load[j] if moved_on[j] == d else load[j]
+                    if was >= 0 and c[j] <= tau < until[j]:
+                        n_open_of[was + 1] += 1
+                    j = born_next[j]
+                j = ends_first[d]
+                while j >= 0:
+                    was = day_load[j] if moved_on[j] == d else load[j]
+                    if was >= 0 and c[j] <= d and until[j] <= tau:
+                        n_open_of[was + 1] -= 1
+                    j = ends_next[j]
+                for i_mv in range(n_moved):
+                    j = moved_today[i_mv]
+                    if c[j] <= tau < until[j]:
+                        n_open_of[load[j] + 1] += 1
+                        if day_load[j] >= 0:
+                            n_open_of[day_load[j] + 1] -= 1
+                # The leaver's open deals; its list empties (they move or stay stranded).
                 n_mine = 0
-                for j in range(fill):
-                    is_open = (c[j] <= tau) & (tau < until[j])
-                    n_open_of[load[j] + 1] += is_open
-                    if is_open & (load[j] == leaver):
-                        mine[n_mine] = j
-                        n_mine += 1
+                if leaver >= 0:
+                    j = seat_first[leaver]
+                    while j >= 0:
+                        if load[j] == leaver and c[j] <= tau < until[j]:
+                            mine[n_mine] = j
+                            n_mine += 1
+                        j = seat_next[j]
+                    seat_first[leaver] = -1
                 # The active rep with the fewest open deals at tau; ties: lowest index.
                 target = -1
                 for r in range(n_seats):
@@ -538,8 +589,15 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         j = ev_ref[q]
                         mine[0], until[j] = j, ev_close[q]
                         load[j] = -2               # counted below as arriving, not leaving
+                        i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
+                        if until[j] < days and i1 > 0:
+                            ends_next[j], ends_first[i1 - 1] = ends_first[i1 - 1], j
                 for i_mine in range(moved if target >= 0 else n_mine):
                     j = mine[i_mine]
+                    if moved_on[j] != d:           # the load it had at the start of the day
+                        moved_on[j], day_load[j] = d, (load[j] if load[j] >= 0 else -1)
+                        moved_today[n_moved] = j
+                        n_moved += 1
                     # Off one seat's open days from tomorrow on, onto another's (§2).
                     i0 = max(int(math.ceil(c[j])), d + 1)
                     i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
@@ -552,6 +610,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         until[j] = -np.inf
                         continue
                     load[j] = target
+                    seat_next[j], seat_first[target] = seat_first[target], j
                     if i0 < i1:
                         diff[i0, target] += 1
                         diff[i1, target] -= 1
