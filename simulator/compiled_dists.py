@@ -1,13 +1,16 @@
 """Distributions for the vectorised engine's compiled trial loop.
 
 ``pack`` turns per-trial distributions (``vector_params.DistArray``, one per *slot*: a
-stage's advance or lost duration, a segment's size, the lag) into plain arrays; the
-compiled functions below evaluate slot ``k`` of trial ``t`` from them. They are the maths
-of ``simulator.distributions`` (which wraps scipy) rewritten for compiled code, and
+stage's advance or lost duration, a segment's size, the lag) into plain arrays, from which
+the trial loop reads slot ``k`` of trial ``t``: a family code and two parameters, or (an
+empirical slot) a table. The compiled functions below are the maths of
+``simulator.distributions`` (which wraps scipy) rewritten for compiled code, and
 tests/test_compiled_dists.py holds the two together:
 
 - ``quantile`` (inverse CDF at a uniform), ``sf``, ``isf`` and ``residual`` (the time left
-  given survival to an age) for every family;
+  given survival to an age) for the parametric families, taking scalars (compiled
+  functions that take arrays pay reference counting on every call); ``empirical_*`` for
+  tables;
 - ``draw``: the inverse CDF at a uniform, except for gamma, whose inverse CDF is slow:
   gamma values are drawn (``Gamma(shape) × scale``, so a scale lever keeps every draw's
   rank), and a gamma residual is drawn by rejection while survival is likely.
@@ -327,39 +330,3 @@ def empirical_residual(values, cum, k, row, n, u, age):
     before = cum[row, j0 - 1] if j0 > 0 else 0.0
     j = min(_first_at_least(cum, row, j0, n, before + u * (1.0 - before)), n - 1)
     return max(values[k, j] - age, 0.0)
-
-
-# --- slot k of trial t: inlined where it is used, so the arrays cost nothing ---------------------
-@njit(cache=True, inline="always")
-def _row(meta, k, t):
-    return meta[k, 0] + (t if meta[k, 1] else 0)
-
-
-@njit(cache=True, inline="always")
-def slot_draw(family, params, values, cum, meta, k, t, u, state):
-    """Slot ``k``'s value at the uniform ``u`` (``draw``), and the stream's new state."""
-    fam = family[k]
-    if fam == EMPIRICAL:
-        return empirical_quantile(values, cum, k, _row(meta, k, t), meta[k, 2],
-                                  params[k, t, 0], u), state
-    return draw(fam, params[k, t, 0], params[k, t, 1], u, state)
-
-
-@njit(cache=True, inline="always")
-def slot_sf(family, params, values, cum, meta, k, t, x):
-    fam = family[k]
-    if fam == EMPIRICAL:
-        return empirical_sf(values, cum, k, _row(meta, k, t), meta[k, 2], x)
-    return sf(fam, params[k, t, 0], params[k, t, 1], x)
-
-
-@njit(cache=True, inline="always")
-def slot_residual(family, params, values, cum, meta, k, t, u, age, survival, state):
-    """``residual`` for slot ``k``: the time left, the new state, the gammas drawn."""
-    fam = family[k]
-    if fam == EMPIRICAL:
-        if not survival > 0.0:
-            return 0.0, state, 0
-        return empirical_residual(values, cum, k, _row(meta, k, t), meta[k, 2], u, age), \
-            state, 0
-    return residual(fam, params[k, t, 0], params[k, t, 1], u, age, survival, state)
