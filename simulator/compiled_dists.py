@@ -124,13 +124,13 @@ def ndtri(p):
 
 
 @njit(cache=True)
-def gammaincc(a, x):
-    """The regularised upper incomplete gamma function Q(a, x)."""
+def log_gammaincc(a, x):
+    """log Q(a, x), the regularised upper incomplete gamma function, without underflow."""
     if not x > 0.0:
-        return 1.0
+        return 0.0
     log_front = a * math.log(x) - x - math.lgamma(a)
     if x < a + 1.0:
-        # Series for P(a, x).
+        # Series for P(a, x); Q is not small here.
         ap, term = a, 1.0 / a
         total = term
         for _ in range(100_000):
@@ -139,7 +139,8 @@ def gammaincc(a, x):
             total += term
             if abs(term) < abs(total) * 1e-16:
                 break
-        return max(0.0, 1.0 - total * math.exp(log_front))
+        p = total * math.exp(log_front)
+        return math.log1p(-p) if p < 1.0 else -np.inf
     # Continued fraction for Q(a, x) (modified Lentz).
     tiny = 1e-300
     b = x + 1.0 - a
@@ -157,31 +158,41 @@ def gammaincc(a, x):
         h *= delta
         if abs(delta - 1.0) < 1e-16:
             break
-    return math.exp(log_front) * h
+    return log_front + math.log(h)
+
+
+@njit(cache=True)
+def gammaincc(a, x):
+    """The regularised upper incomplete gamma function Q(a, x)."""
+    return math.exp(log_gammaincc(a, x))
 
 
 @njit(cache=True)
 def gamma_isf(a, q):
-    """x with Q(a, x) = q: Newton's method inside a bracket that bisection keeps."""
+    """x with Q(a, x) = q: Newton's method on log Q (whose slope stays near -1 in the far
+    tail, where Q itself underflows) inside a bracket that bisection keeps."""
     if not q < 1.0:
         return 0.0
     if not q > 0.0:
         return np.inf
+    log_q = math.log(q)
     z = -ndtri(q)
     x = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3   # Wilson–Hilferty
     if not x > 0.0:
         x = 1e-3 * a
     lo, hi = 0.0, np.inf
     for _ in range(200):
-        f = gammaincc(a, x) - q
+        log_qx = log_gammaincc(a, x)
+        f = log_qx - log_q
         if f > 0.0:
             lo = x
         else:
             hi = x
         if f == 0.0:
             break
-        density = math.exp((a - 1.0) * math.log(x) - x - math.lgamma(a))
-        step = f / density if density > 0.0 else 0.0
+        # d log Q / dx = -density / Q.
+        slope = math.exp((a - 1.0) * math.log(x) - x - math.lgamma(a) - log_qx)
+        step = f / slope if slope > 0.0 else 0.0
         nxt = x + step
         if not (lo < nxt < hi) or step == 0.0:
             nxt = (lo + hi) / 2.0 if np.isfinite(hi) else 2.0 * x + 1.0

@@ -303,6 +303,12 @@ class Empirical(Distribution):
     def __post_init__(self):
         if len(self.values) == 0 or len(self.values) != len(self.weights):
             raise ValueError("Empirical needs equally many values and weights (at least one)")
+        # Kept in ascending order: the CDF's search and every inverse-CDF draw increasing
+        # with its uniform (docs/model.md §0) rely on it; the law is the same.
+        order = sorted(range(len(self.values)), key=lambda i: self.values[i])
+        if order != list(range(len(order))):
+            object.__setattr__(self, "values", tuple(self.values[i] for i in order))
+            object.__setattr__(self, "weights", tuple(self.weights[i] for i in order))
 
     def _probs(self):
         w = np.asarray(self.weights, dtype=float)
