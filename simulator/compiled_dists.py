@@ -35,6 +35,7 @@ LOGNORMAL, GAMMA, WEIBULL, EXPONENTIAL, FIXED, EMPIRICAL = range(6)
 FAMILY_CODES = {"lognormal": LOGNORMAL, "gamma": GAMMA, "weibull": WEIBULL,
                 "exponential": EXPONENTIAL, "fixed": FIXED, "empirical": EMPIRICAL}
 GAMMA_TRIES = 64         # rejection proposals for a gamma residual before the inverse CDF
+GAMMA_REJECT_FROM = 0.25  # ... tried while P(T > age) ≥ this: at most 4 proposals expected
 
 
 class Packed(NamedTuple):
@@ -276,7 +277,7 @@ def residual(fam, a, b, u, age, survival, state):
     tries = 0
     if not survival > 0.0:
         return 0.0, state, tries
-    if fam == GAMMA and survival >= 0.25:
+    if fam == GAMMA and survival >= GAMMA_REJECT_FROM:
         while tries < GAMMA_TRIES:
             x, state = standard_gamma(state, a)
             tries += 1

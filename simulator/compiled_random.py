@@ -200,7 +200,8 @@ def poisson_quantile(u, lam):
     """Smallest ``k`` with P(Poisson(lam) ≤ k) ≥ u, by sequential search (one uniform per
     count whatever the mean: common random numbers, docs/model.md §0)."""
     if lam > 30.0:
-        # exp(-lam) underflows for large means: sum the terms in log space instead.
+        # Summing the terms directly loses precision for large means (exp(-lam) is tiny):
+        # sum them in log space, up to 40 standard deviations past the mean.
         log_lam, log_p = math.log(lam), -lam
         cum, k = math.exp(log_p), 0
         limit = lam + 40.0 * math.sqrt(lam) + 100.0
@@ -224,7 +225,7 @@ def negbin_quantile(u, log_p0, ratio, size):
     """Smallest ``k`` with P(K ≤ k) ≥ u for K ~ NegBin(size, mean m), given
     ``log_p0 = log P(K = 0) = size · log(size / (size + m))`` and ``ratio = m / (size + m)``:
     P(k + 1) = P(k) · (size + k) / (k + 1) · ratio."""
-    if log_p0 > -700.0:
+    if log_p0 > -700.0:                  # exp underflows below about -745
         prob = math.exp(log_p0)
         cum = prob
         k = 0

@@ -46,23 +46,26 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     """
     if not isinstance(seed, np.random.SeedSequence):
         seed = np.random.SeedSequence(seed)
-    rng = {name: np.random.default_rng(child_seed(seed, STREAMS.index(name)))
-           for name in ("params", "team")}
-    if draw_log is not None:
-        rng = {name: draw_log.wrap(g) for name, g in rng.items()}
     weeks, n_reps = spec.weeks, len(spec.reps)
     if n_trials <= 0:
         return ChunkResult(pl.DataFrame(schema=TOTAL_COLUMNS), np.zeros((0, weeks)),
                            np.zeros((0, n_reps)), 0)
 
     pipeline = OpenPipeline.from_spec(spec)
-    p = vector_params.trial_params(spec, n_trials, rng["params"])
-    team = Team.draw(spec, p, rng["team"])
+    # Parameters and team for a whole chunk's worth of trials, of which the first n_trials
+    # run: trial i's numbers do not depend on how many trials a (last) chunk has.
+    drawn = max(n_trials, CHUNK)
+    params_rng = np.random.default_rng(child_seed(seed, STREAMS.index("params")))
+    if draw_log is not None:
+        params_rng = draw_log.wrap(params_rng)
+    p = vector_params.trial_params(spec, drawn, params_rng)
+    team = Team.draw(spec, p, child_seed(seed, STREAMS.index("team")), draw_log).head(n_trials)
+    p = p.head(n_trials)
     cum = np.cumsum(p.segment_probs, axis=1)
     work_days = spec.working_days()
     work_index = np.full(spec.days, -1, dtype=np.int64)
     work_index[work_days] = np.arange(work_days.size)
-    cap = spec.capacity
+    capacity = spec.capacity
     out = (np.zeros((n_trials, 2, 3), dtype=np.int64), np.zeros((n_trials, 2, 3)),
            np.zeros((n_trials, weeks)), np.zeros((n_trials, n_reps)),
            np.zeros(n_trials, dtype=np.int64), np.zeros(n_trials, dtype=np.int64),
@@ -74,13 +77,16 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
             np.ascontiguousarray(cum / cum[:, -1:]),
             p.per_rep_day, p.dispersion, p.opportunity_yield, p.ramp_months, marketing,
             (team.start, team.leave, team.tenure0, team.mult),
-            (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner),
+            (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
             spec.days, work_index, 1 / DAYS_PER_MONTH,
-            (float(cap.week_hours), float(cap.deal_hours),
-             float(cap.week_hours - cap.deal_hours * cap.free_deals), float(cap.floor)))
+            (float(capacity.week_hours), float(capacity.deal_hours),
+             float(capacity.week_hours - capacity.deal_hours * capacity.free_deals),
+             float(capacity.floor)))
     counts = np.zeros(compiled_random.N_COUNTS)
-    # Scratch space for a trial's deals, from a generous estimate; a trial that needs more
-    # is played again with twice as much (its streams are its own: the same numbers).
+    # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
+    # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
+    # deals created after their rep left. A trial that needs more is played again with
+    # twice as much: its streams are its own, so its numbers are the same.
     expected = (pipeline.n + marketing.max()
                 + float((p.per_rep_day * p.opportunity_yield).max()) * n_reps * work_days.size
                 * math.exp(p.rep_sigma ** 2))
@@ -97,7 +103,8 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
 
 def trial_keys(seed: np.random.SeedSequence, n_trials: int) -> np.ndarray:
     """(trials, purposes, 2) 64-bit keys: for purpose ``k`` (``KEYED``), ``SeedSequence``
-    child ``STREAMS.index(k)`` of the chunk's seed generates two words per trial."""
+    child ``STREAMS.index(k)`` of the chunk's seed generates two words per trial (trial i's
+    words are the same however many trials are asked for)."""
     keys = np.empty((n_trials, len(KEYED), 2), dtype=np.uint64)
     for j, name in enumerate(KEYED):
         words = child_seed(seed, STREAMS.index(name)).generate_state(2 * n_trials, np.uint64)
@@ -119,6 +126,7 @@ def record_counts(draw_log, counts: np.ndarray) -> None:
 def _result(out, first_trial: int) -> ChunkResult:
     tally, money, weekly, rep, activities, moves = out
     o, w = ORIGIN_OPEN, ORIGIN_NEW
+    # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     cols = {
         "trial": np.arange(first_trial, first_trial + len(activities)),
         "revenue": money[:, :, WON].sum(axis=1), "revenue_open": money[:, o, WON],
@@ -150,33 +158,46 @@ class Team:
     mult: np.ndarray
 
     @staticmethod
-    def draw(spec: SimSpec, params: vector_params.ParamArrays, rng) -> "Team":
-        n, n_reps = params.n, len(spec.reps)
-        start = np.tile([r.start_day for r in spec.reps], (n, 1)).astype(float)
-        tenure = np.tile([r.tenure_days for r in spec.reps], (n, 1)).astype(float)
+    def draw(spec: SimSpec, params: vector_params.ParamArrays, seed: np.random.SeedSequence,
+             draw_log=None) -> "Team":
+        """Each seat draws from its own stream (child ``r`` of ``seed``), its occupants one
+        after another: for each, a standard normal per trial (its multiplier) and, with
+        attrition, a standard exponential per trial (its stay). So a plan that adds a
+        seat leaves every other seat's reps as they were (common random numbers)."""
+        n = params.n
         # Mean time to leaving in days; no attrition (or a zero hazard) means never.
         with np.errstate(divide="ignore", over="ignore"):
             mean_stay = np.where(params.attrition_monthly > 0,
-                                 DAYS_PER_MONTH / params.attrition_monthly, np.inf)[:, None]
+                                 DAYS_PER_MONTH / params.attrition_monthly, np.inf)
+        seats = []
+        for r, rep in enumerate(spec.reps):
+            rng = np.random.default_rng(child_seed(seed, r))
+            if draw_log is not None:
+                rng = draw_log.wrap(rng)
+            start, tenure = np.full(n, float(rep.start_day)), np.full(n, float(rep.tenure_days))
+            occupants = []
+            while True:
+                mult = np.exp(params.rep_sigma * rng.standard_normal(n))
+                with np.errstate(over="ignore"):      # a tiny hazard: stays for ever
+                    stay = (rng.standard_exponential(n) * mean_stay if spec.attrition
+                            else np.full(n, np.inf))
+                leave = np.where(np.isfinite(start), start + stay, np.inf)
+                occupants.append((start, leave, tenure, mult))
+                # A backfill takes the seat hiring_lag_days after its predecessor leaves.
+                start = leave + spec.hiring_lag_days
+                if not (spec.backfill and (start < spec.days).any()):
+                    break
+                start, tenure = np.where(start < spec.days, start, np.inf), np.zeros(n)
+            seats.append(occupants)
+        width = max(len(o) for o in seats)
+        pad = (np.full(n, np.inf), np.full(n, np.inf), np.zeros(n), np.ones(n))
+        return Team(*(np.stack([np.stack([o[k][i] if k < len(o) else pad[i]
+                                          for k in range(width)], axis=1)
+                                for o in seats], axis=1) for i in range(4)))
 
-        def occupant(start_k):
-            mult = np.exp(params.rep_sigma * rng.standard_normal((n, n_reps)))
-            stay = rng.standard_exponential((n, n_reps)) * mean_stay if spec.attrition \
-                else np.full((n, n_reps), np.inf)
-            return mult, np.where(np.isfinite(start_k), start_k + stay, np.inf)
-
-        mult, leave = occupant(start)
-        seats = [(start, leave, tenure, mult)]
-        while spec.backfill:
-            prev_leave = seats[-1][1]
-            nxt = prev_leave + spec.hiring_lag_days
-            needed = nxt < spec.days
-            if not needed.any():
-                break
-            nxt = np.where(needed, nxt, np.inf)
-            mult, leave = occupant(nxt)
-            seats.append((nxt, leave, np.zeros((n, n_reps)), mult))
-        return Team(*(np.stack([s[i] for s in seats], axis=2) for i in range(4)))
+    def head(self, n: int) -> "Team":
+        """The first ``n`` trials."""
+        return Team(self.start[:n], self.leave[:n], self.tenure0[:n], self.mult[:n])
 
     @property
     def occupants(self) -> int:
@@ -186,12 +207,13 @@ class Team:
 # --- the open pipeline at the start ---------------------------------------------------------------
 @dataclass(frozen=True)
 class OpenPipeline:
-    """Open deals after pruning: stage index, age in stage, amount and owner seat (-1: none)."""
+    """Open deals after pruning: stage index, age in stage, amount, owner seat (-1: none)."""
 
     stage: np.ndarray
     age: np.ndarray
     amount: np.ndarray
     owner: np.ndarray
+    row: np.ndarray      # its row among the spec's open deals before pruning: its stream
 
     @property
     def n(self) -> int:
@@ -221,4 +243,8 @@ class OpenPipeline:
                                  column=col, expected="a number ≥ 0")
         # Deals of owners not on the team at day 0 are reassigned there (spec.initial_owners);
         # -1: nobody was on the team, the deal belongs to no seat.
-        return OpenPipeline(stage, age, amount, spec.initial_owners(df))
+        row = np.arange(spec.open_deals.height)
+        if spec.levers.prune_stale_days is not None:
+            kept = spec.open_deals["age_days"].cast(pl.Float64).to_numpy()
+            row = row[kept <= spec.levers.prune_stale_days]
+        return OpenPipeline(stage, age, amount, spec.initial_owners(df), row.astype(np.int64))

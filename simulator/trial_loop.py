@@ -16,7 +16,8 @@ tallied then; only revenue per seat follows deals as they move.
 Random numbers (docs/model.md §0) come from streams keyed per trial and purpose
 (``compiled_random``): per seat for activities (working day ``w`` reads draw ``w``), per deal
 (open deal ``i``; the ``n``-th deal of seat ``r``; marketing lead ``j``), and per trial for
-counts. A deal reads its fixed uniforms by position (``positions``) and draws what varies
+counts. A deal reads its fixed uniforms by position (docs/model.md §0: 0 its segment and
+size, 1 + s stage s, then its lag, or a lead's arrival and seat picks) and draws what varies
 (gamma values) after them, so a lever that changes one deal's path, or how many deals a
 seat makes, leaves every other deal's numbers alone: common random numbers.
 
@@ -42,15 +43,11 @@ ORIGIN_OPEN, ORIGIN_NEW = 0, 1
 KEY_ACTIVITIES, KEY_DEALS, KEY_OPEN, KEY_MARKETING = 0, 1, 2, 3   # keys[t, purpose]
 FROM_OPEN, FROM_MARKETING, FROM_OUTBOUND = 0, 1, 2                 # where a deal comes from
 DONE, OVERFLOW = 0, 1                     # a trial's status: OVERFLOW needs bigger buffers
+LEAVES, LATE_DEAL = 0, 1                  # reassignment events: a rep leaves; a deal made
+                                          # for a rep who has left needs an owner
+NOBODY, ARRIVING = -1, -2                 # load of a deal in nobody's load; of a late deal
+                                          # being reassigned
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
-
-
-def positions(n_stages: int) -> dict:
-    """Where a deal's fixed uniforms sit in its stream (``uniform_at``): its segment (and,
-    split, size); stage ``s`` at ``stage0 + s``; its lag, or a lead's arrival time and seat
-    (and a second seat pick). What it draws besides starts at ``n_fixed``."""
-    return {"segment": 0, "stage0": 1, "lag": n_stages + 1, "arrival": n_stages + 1,
-            "seat": n_stages + 2, "repick": n_stages + 3, "n_fixed": n_stages + 4}
 
 
 @njit(cache=True, inline="always")
@@ -104,7 +101,8 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     ``segment_cum`` (trials, G) normalised cumulative shares, activities ``rate``,
     ``dispersion`` (inf: Poisson), ``yld``, ``ramp_months``, ``marketing_mean`` (leads in
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
-    ``open_deals``: (stage, age, amount, owner seat or -1). ``work_index[d]``: day ``d``'s
+    ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
+    ``work_index[d]``: day ``d``'s
     index among working days, -1 on weekends. ``capacity``: (week_hours, deal_hours,
     week_hours - deal_hours × free_deals, floor). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
@@ -114,13 +112,15 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     """
     family, params, values, cum, meta, shared = P
     start, leave, tenure0, mult = team
-    o_stage, o_age, o_amount, o_owner = open_deals
+    o_stage, o_age, o_amount, o_owner, o_row = open_deals
     week_hours, deal_hours, capacity_base, capacity_floor = capacity
     tally, money, weekly, rep, activities, moves, status = out
     n_seats, n_occ = start.shape[1], start.shape[2]
     n_stages, n_segments = conversion.shape[1], segment_cum.shape[1]
     size0, lag_slot = 2 * n_stages, 2 * n_stages + n_segments
     n_open, n_weeks = o_stage.size, weekly.shape[1]
+    # A deal's fixed uniforms: 0 segment and size, 1 + s stage s, then its lag (a lead: its
+    # arrival, its seat, a second seat pick); its further draws start after them.
     pos_lag = pos_arrival = n_stages + 1
     pos_seat, pos_repick, n_fixed = n_stages + 2, n_stages + 3, n_stages + 4
     cap, cap_late = buffers
@@ -176,6 +176,8 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     sf_ready = False                          # sf_adv/sf_lost hold the shared slots' values
 
     for t in trials:
+        # What this trial draws is counted only if it finishes (a replayed trial once).
+        counted_before = (n_uniform, n_gamma, gamma_shape, n_poisson, poisson_mean)
         ka0, ka1 = keys[t, KEY_ACTIVITIES, 0], keys[t, KEY_ACTIVITIES, 1]
         kd0, kd1 = keys[t, KEY_DEALS, 0], keys[t, KEY_DEALS, 1]
         ko0, ko1 = keys[t, KEY_OPEN, 0], keys[t, KEY_OPEN, 1]
@@ -225,9 +227,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                                    if rm > 0 else -np.inf)
         negbin = np.isfinite(kd)
         spare, yielded = 0.0, 0
-        n_leads, _ = poisson(substream(km0, km1, 0, 0), marketing_mean[t])
-        n_poisson += 1
-        poisson_mean += marketing_mean[t]
+        # Its quantile at one uniform: more marketing never means fewer leads in a trial.
+        n_leads = poisson_quantile(uniform_at(substream(km0, km1, 0, 0), 0), marketing_mean[t])
+        n_uniform += 1
         overflow = n_open + n_leads > cap
 
         for d in range(-1, days):
@@ -320,16 +322,15 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 moving = True                     # still going through the stages
                 if src == FROM_OPEN:
                     # Its first outcome, conditional on its age (§6).
-                    h = substream(ko0, ko1, 0, idx)
+                    h = substream(ko0, ko1, 0, o_row[idx])
                     state = skip(h, n_fixed)
                     st, age = o_stage[idx], o_age[idx]
                     for kk in (st, n_stages + st):
                         if not (sf_ready and shared[kk]):
                             if family[kk] == cd.EMPIRICAL:
-                                x = cd.empirical_sf(values, cum, kk, meta[kk, 0] + (
-                                    t if meta[kk, 1] else 0), meta[kk, 2], age)
+                                x = cd.empirical_sf(values, cum, kk, prow[kk], meta[kk, 2], age)
                             else:
-                                x = cd.sf(family[kk], params[kk, t, 0], params[kk, t, 1], age)
+                                x = cd.sf(family[kk], pa[kk], pb[kk], age)
                             if kk == st:
                                 sf_adv[idx] = x
                             else:
@@ -353,14 +354,13 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         if family[kk] == cd.EMPIRICAL:
                             rest = 0.0
                             if surv > 0.0:
-                                rest = cd.empirical_residual(values, cum, kk, meta[kk, 0] + (
-                                    t if meta[kk, 1] else 0), meta[kk, 2], uu, age)
+                                rest = cd.empirical_residual(values, cum, kk, prow[kk],
+                                                             meta[kk, 2], uu, age)
                         else:
-                            rest, state, tries = cd.residual(family[kk], params[kk, t, 0],
-                                                             params[kk, t, 1], uu, age, surv,
-                                                             state)
+                            rest, state, tries = cd.residual(family[kk], pa[kk], pb[kk], uu,
+                                                             age, surv, state)
                             n_gamma += tries
-                            gamma_shape += tries * params[kk, t, 0]
+                            gamma_shape += tries * pa[kk]
                         time = rest
                         if u >= p_adv:
                             moving = False
@@ -510,17 +510,17 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
             if overflow or d < 0:
                 continue
 
-            # --- events in [d, d+1) in time order: leavers (kind 0), late deals (kind 1) -----
+            # --- events in [d, d+1) in time order: leavers, then late deals ---------------
             n_ev = 0
             while next_leaver < n_leavers and leaver_tau[order[next_leaver]] < d + 1:
                 q = order[next_leaver]
-                ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = leaver_tau[q], 0, leaver_seat[q]
+                ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = leaver_tau[q], LEAVES, leaver_seat[q]
                 ev_seat[n_ev], ev_close[n_ev] = leaver_seat[q], 0.0
                 n_ev += 1
                 next_leaver += 1
             for q in range(n_late):
                 if late_day[q] == d:
-                    ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = late_tau[q], 1, late_slot[q]
+                    ev_tau[n_ev], ev_kind[n_ev], ev_ref[n_ev] = late_tau[q], LATE_DEAL, late_slot[q]
                     ev_seat[n_ev], ev_close[n_ev] = late_seat[q], late_close[q]
                     n_ev += 1
             # Insertion sort by (time, kind, ref): a handful of events at most.
@@ -538,7 +538,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
             n_moved = 0
             for q in range(n_ev):
                 tau = ev_tau[q]
-                leaver = ev_ref[q] if ev_kind[q] == 0 else -2
+                leaver = ev_ref[q] if ev_kind[q] == LEAVES else ARRIVING
                 # Open deals per seat at tau (index 0: nobody's): those open at the start of
                 # the day, plus those created since, minus those closed since, by the loads
                 # the day started with; then the moves made today.
@@ -563,16 +563,21 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         n_open_of[load[j] + 1] += 1
                         if day_load[j] >= 0:
                             n_open_of[day_load[j] + 1] -= 1
-                # The leaver's open deals; its list empties (they move or stay stranded).
+                # The leaver's open deals. Its seat's list keeps only the leads that arrive
+                # later (for the backfill who will hold the seat then); the open deals move
+                # or stay stranded, the closed ones are done.
                 n_mine = 0
                 if leaver >= 0:
                     j = seat_first[leaver]
+                    seat_first[leaver] = -1
                     while j >= 0:
-                        if load[j] == leaver and c[j] <= tau < until[j]:
+                        following = seat_next[j]
+                        if load[j] == leaver and c[j] > tau:
+                            seat_next[j], seat_first[leaver] = seat_first[leaver], j
+                        elif load[j] == leaver and tau < until[j]:
                             mine[n_mine] = j
                             n_mine += 1
-                        j = seat_next[j]
-                    seat_first[leaver] = -1
+                        j = following
                 # The active rep with the fewest open deals at tau; ties: lowest index.
                 target = -1
                 for r in range(n_seats):
@@ -581,14 +586,14 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         active |= start[t, r, kk] <= tau < leave[t, r, kk]
                     if active and (target < 0 or n_open_of[r + 1] < n_open_of[target + 1]):
                         target = r
-                if ev_kind[q] == 0:
+                if ev_kind[q] == LEAVES:
                     moved, frm = n_mine, leaver
                 else:
                     moved, frm = 1 if target >= 0 else 0, ev_seat[q]
                     if target >= 0:
                         j = ev_ref[q]
                         mine[0], until[j] = j, ev_close[q]
-                        load[j] = -2               # counted below as arriving, not leaving
+                        load[j] = ARRIVING         # below: joins target, leaves nobody
                         i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
                         if until[j] < days and i1 > 0:
                             ends_next[j], ends_first[i1 - 1] = ends_first[i1 - 1], j
@@ -606,7 +611,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         diff[i1, frm] += 1
                     if target < 0:
                         # Nobody left to take them: they stay with the leaver, close.
-                        load[j] = -1
+                        load[j] = NOBODY
                         until[j] = -np.inf
                         continue
                     load[j] = target
@@ -620,6 +625,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
 
         if overflow:
             status[t] = OVERFLOW
+            n_uniform, n_gamma, gamma_shape, n_poisson, poisson_mean = counted_before
             continue
         # --- what the trial records (§7) ---------------------------------------------------
         if negbin and y < 1.0:

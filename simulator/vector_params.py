@@ -214,6 +214,20 @@ class ParamArrays:
             ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly),
             stall=np.tile(np.asarray(p.stall, dtype=float).reshape(1, -1), (n, 1)))
 
+    def head(self, n: int) -> "ParamArrays":
+        """The first ``n`` trials."""
+        def cut(x):
+            if isinstance(x, DistArray):
+                return DistArray(x.template, None if x.params is None else x.params[:n],
+                                 None if x.weights is None else x.weights[:n])
+            if isinstance(x, tuple):
+                return tuple(cut(v) for v in x)
+            return x[:n] if isinstance(x, np.ndarray) else x
+
+        return dataclasses.replace(self, n=n, **{f.name: cut(getattr(self, f.name))
+                                                 for f in dataclasses.fields(self)
+                                                 if f.name != "n"})
+
     def trial(self, i: int) -> TrialParams:
         """Row ``i`` as a ``TrialParams`` (tests compare it with the scalar code)."""
         return TrialParams(

@@ -359,8 +359,8 @@ def test_leavers_deals_go_to_the_least_loaded_active_rep():
     seed = np.random.SeedSequence(5)
     chunk = simulate_chunk(spec, n, seed)
     params = vector_params.trial_params(
-        spec, n, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
-    team = Team.draw(spec, params, np.random.default_rng(child_seed(seed, STREAMS.index("team"))))
+        spec, engine_vector.CHUNK, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
+    team = Team.draw(spec, params, child_seed(seed, STREAMS.index("team"))).head(n)
     moved = 0
     for i in range(n):
         load = np.bincount(spec.initial_owners(), minlength=4)      # ghost's deals: to "c"
