@@ -1,6 +1,6 @@
 """The speed suite: engines, RNG floor, workers, cost vs reps and horizon, a million trials.
 
-    python benchmarks/bench_suite.py                      # everything (about half an hour)
+    python benchmarks/bench_suite.py                      # everything (about 5 minutes)
     python benchmarks/bench_suite.py --stream 0           # without the million-trial run
     python benchmarks/bench_suite.py --out results.json   # also keep the JSON
 
