@@ -6,10 +6,12 @@ draws the same posterior for ``n`` trials at once (one array per field) and appl
 levers to the arrays. ``ParamArrays.trial(i)`` turns row ``i`` back into a ``TrialParams``,
 so tests check both against the scalar code (they must never drift apart).
 
-A ``DistArray`` is one distribution family with per-trial parameters. It samples and
-conditions through the ``simulator.distributions`` classes themselves, built with array
-fields (scipy broadcasts them), so the maths stays in one place. Only ``Empirical`` with
-per-trial weights (a Dirichlet draw) needs its own vectorised quantile and residual.
+A ``DistArray`` is one distribution family with per-trial parameters; the vectorised engine
+packs them into arrays for its compiled loop (``compiled_dists.pack``). Its sampling and
+conditioning methods go through the ``simulator.distributions`` classes themselves, built
+with array fields (scipy broadcasts them), so they are the NumPy reference the compiled
+maths is tested against (tests/test_compiled_dists.py). Only ``Empirical`` with per-trial
+weights (a Dirichlet draw) needs its own vectorised quantile and residual.
 """
 
 from __future__ import annotations
@@ -84,21 +86,6 @@ class DistArray:
         if d.jitter:
             x = np.maximum(x + rng.uniform(-d.jitter, d.jitter, n), 0.0)
         return x
-
-    def sample_grid(self, rng: np.random.Generator, ti: np.ndarray, n: int) -> np.ndarray:
-        """(len(ti), n): ``n`` draws for each trial of ``ti``, row by row (the draws of
-        ``sample(rng, np.repeat(ti, n))``, without repeating the parameters)."""
-        if self.weights is not None or len(ti) == 0:
-            return self.sample(rng, np.repeat(ti, n)).reshape(len(ti), n)
-        if self.params is None:
-            x = np.asarray(self.template.sample(rng, (len(ti), n)), dtype=float)
-            return x if x.shape == (len(ti), n) else np.broadcast_to(x, (len(ti), n)).copy()
-        # Row by row with scalar parameters: numpy's samplers (gamma above all) are up to
-        # twice as fast per draw as with arrays of parameters, and rows are long.
-        out = np.empty((len(ti), n))
-        for i, row in enumerate(self.params[ti]):
-            out[i] = self.template.with_params(row).sample(rng, n)
-        return out
 
     def from_uniform(self, u: np.ndarray, ti: np.ndarray) -> np.ndarray:
         """Inverse-CDF draws (``Distribution.from_uniform``), uniform ``u[j]`` under trial
