@@ -102,9 +102,8 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     ``dispersion`` (inf: Poisson), ``yld``, ``ramp_months``, ``marketing_mean`` (leads in
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
     ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
-    ``work_index[d]``: day ``d``'s
-    index among working days, -1 on weekends. ``capacity``: (week_hours, deal_hours,
-    week_hours - deal_hours × free_deals, floor). ``buffers``: (deal store size, late
+    ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
+    (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
     ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
     seats), activities, moves, status (trials)). ``counts``: draws by kind
@@ -123,7 +122,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     # arrival, its seat, a second seat pick); its further draws start after them.
     pos_lag = pos_arrival = n_stages + 1
     pos_seat, pos_repick, n_fixed = n_stages + 2, n_stages + 3, n_stages + 4
-    cap, cap_late = buffers
+    cap, cap_late = buffers                   # scratch sizes (deals, late deals)
 
     # The deal store: created, open until (-inf: in nobody's load), won amount, the seat
     # whose load it is in (-1: nobody). Deals created after their rep left wait for their
