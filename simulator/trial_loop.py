@@ -152,7 +152,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     item_seat, item_leave = np.empty(cap, np.int64), np.empty(cap)
     diff = np.empty((days + 1, n_seats), np.int32)
     running = np.zeros(n_seats, np.int32)
-    n_open_of = np.zeros(n_seats + 1, np.int64)
+    n_open_of = np.zeros(n_seats, np.int64)
     occupant = np.zeros(n_seats, np.int64)
     leaver_tau, leaver_seat = np.empty(n_seats * n_occ), np.empty(n_seats * n_occ, np.int64)
     seat_h = np.empty(n_seats, np.uint64)       # each seat's activity stream
@@ -538,30 +538,28 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
             for q in range(n_ev):
                 tau = ev_tau[q]
                 leaver = ev_ref[q] if ev_kind[q] == LEAVES else ARRIVING
-                # Open deals per seat at tau (index 0: nobody's): those open at the start of
-                # the day, plus those created since, minus those closed since, by the loads
-                # the day started with; then the moves made today.
-                n_open_of[0] = 0
-                for r in range(n_seats):
-                    n_open_of[r + 1] = running[r]
+                # Open deals per seat at tau: those open at the start of the day, plus those
+                # created since, minus those closed since, by the loads the day started
+                # with; then the moves made today.
+                n_open_of[:] = running
                 j = born_first[d]
                 while j >= 0:
                     was = day_load[j] if moved_on[j] == d else load[j]
                     if was >= 0 and c[j] <= tau < until[j]:
-                        n_open_of[was + 1] += 1
+                        n_open_of[was] += 1
                     j = born_next[j]
                 j = ends_first[d]
                 while j >= 0:
                     was = day_load[j] if moved_on[j] == d else load[j]
                     if was >= 0 and c[j] <= d and until[j] <= tau:
-                        n_open_of[was + 1] -= 1
+                        n_open_of[was] -= 1
                     j = ends_next[j]
                 for i_mv in range(n_moved):
                     j = moved_today[i_mv]
-                    if c[j] <= tau < until[j]:
-                        n_open_of[load[j] + 1] += 1
+                    if c[j] <= tau < until[j]:          # so not stranded: load[j] is a seat
+                        n_open_of[load[j]] += 1
                         if day_load[j] >= 0:
-                            n_open_of[day_load[j] + 1] -= 1
+                            n_open_of[day_load[j]] -= 1
                 # The leaver's open deals. Its seat's list keeps only the leads that arrive
                 # later (for the backfill who will hold the seat then); the open deals move
                 # or stay stranded, the closed ones are done.
@@ -583,7 +581,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     active = False
                     for kk in range(n_occ):
                         active |= start[t, r, kk] <= tau < leave[t, r, kk]
-                    if active and (target < 0 or n_open_of[r + 1] < n_open_of[target + 1]):
+                    if active and (target < 0 or n_open_of[r] < n_open_of[target]):
                         target = r
                 if ev_kind[q] == LEAVES:
                     moved, frm = n_mine, leaver
