@@ -68,16 +68,15 @@ def pack(dists, n_trials: int) -> Packed:
     tables = [np.ones((1, width))]
     for slot, d in enumerate(dists):
         if isinstance(d.template, Empirical):
-            v = np.asarray(d.template.values, dtype=float)
-            order = np.argsort(v, kind="stable")
+            v = np.asarray(d.template.values, dtype=float)     # Empirical keeps them ascending
             w = d.weights if d.weights is not None else np.asarray(d.template.weights,
                                                                    dtype=float)[None, :]
-            c = np.cumsum(np.asarray(w, dtype=float)[:, order], axis=1)
+            c = np.cumsum(np.asarray(w, dtype=float), axis=1)
             c /= c[:, -1:]
             c[:, -1] = 1.0
             rows = np.ones((c.shape[0], width))
             rows[:, :v.size] = c
-            values[slot, :v.size] = v[order]
+            values[slot, :v.size] = v
             meta[slot] = (sum(r.shape[0] for r in tables), d.weights is not None, v.size)
             params[slot, :, 0] = d.template.jitter
             tables.append(rows)

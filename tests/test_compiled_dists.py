@@ -359,7 +359,7 @@ def test_empirical_with_unsorted_values_has_the_same_law(jitter):
     values, weights = _permuted(VALUES, WEIGHTS, UNSORTED)
     sorted_e = Empirical(VALUES, WEIGHTS, jitter)
     p, ref = _shared_slot(Empirical(values, weights, jitter)), _shared_slot(sorted_e)
-    # pack sorts the values: the table is that of the sorted distribution, exactly.
+    # Empirical sorts the values: the table is that of the sorted distribution, exactly.
     assert p.values.tolist() == ref.values.tolist()
     np.testing.assert_allclose(p.cum, ref.cum, rtol=0, atol=1e-15)
     # And its law is the distribution's: a fine grid of uniforms lands on each value in
