@@ -126,7 +126,6 @@ def record_counts(draw_log, counts: np.ndarray) -> None:
 def _result(out, first_trial: int) -> ChunkResult:
     tally, money, weekly, rep, activities, moves = out
     o, w = ORIGIN_OPEN, ORIGIN_NEW
-    # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     cols = {
         "trial": np.arange(first_trial, first_trial + len(activities)),
         "revenue": money[:, :, WON].sum(axis=1), "revenue_open": money[:, o, WON],
@@ -138,6 +137,7 @@ def _result(out, first_trial: int) -> ChunkResult:
         "open_end": tally[:, :, OPEN].sum(axis=1), "pipeline_end": money[:, :, OPEN].sum(axis=1),
     }
     totals = pl.DataFrame({k: cols[k] for k in TOTAL_COLUMNS}, schema=TOTAL_COLUMNS)
+    # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     events = int(tally.sum() + tally[:, :, WON].sum() + tally[:, :, LOST].sum() + moves.sum())
     return ChunkResult(totals=totals, weekly=weekly.cumsum(axis=1), rep_revenue=rep,
                        events=events)
