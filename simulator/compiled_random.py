@@ -51,9 +51,20 @@ def mix64(z):
 @njit(cache=True, inline="always")
 def substream(key0, key1, i, j):
     """The state of stream ``(i, j)`` (integers ≥ 0) of the key ``(key0, key1)``."""
-    h = mix64(key0 + GOLDEN * np.uint64(i + 1))
-    h = mix64(h ^ key1)
-    return mix64(h + GOLDEN * np.uint64(j + 1))
+    return group_member(stream_group(key0, key1, i), j)
+
+
+@njit(cache=True, inline="always")
+def stream_group(key0, key1, i):
+    """What the streams ``(i, ·)`` of a key share: ``substream(key0, key1, i, j)`` is
+    ``group_member(stream_group(key0, key1, i), j)``: a loop over ``j`` hashes the key once."""
+    return mix64(mix64(key0 + GOLDEN * np.uint64(i + 1)) ^ key1)
+
+
+@njit(cache=True, inline="always")
+def group_member(group, j):
+    """Stream ``j`` of a ``stream_group``."""
+    return mix64(group + GOLDEN * np.uint64(j + 1))
 
 
 @njit(cache=True, inline="always")

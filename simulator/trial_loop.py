@@ -35,8 +35,9 @@ from numba import njit
 
 from . import compiled_dists as cd
 from .compiled_random import (COUNT_GAMMA, COUNT_GAMMA_SHAPE, COUNT_POISSON,
-                              COUNT_POISSON_MEAN, COUNT_UNIFORM, negbin_quantile, poisson,
-                              poisson_quantile, skip, standard_gamma, substream, uniform_at)
+                              COUNT_POISSON_MEAN, COUNT_UNIFORM, group_member, negbin_quantile,
+                              poisson, poisson_quantile, skip, standard_gamma, stream_group,
+                              substream, uniform_at)
 
 OPEN, WON, LOST = 0, 1, 2                 # how a deal stands at the end (stalled: OPEN)
 ORIGIN_OPEN, ORIGIN_NEW = 0, 1
@@ -156,6 +157,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     occupant = np.zeros(n_seats, np.int64)
     leaver_tau, leaver_seat = np.empty(n_seats * n_occ), np.empty(n_seats * n_occ, np.int64)
     seat_h = np.empty(n_seats, np.uint64)       # each seat's activity stream
+    deal_group = np.empty(n_seats, np.uint64)   # what the streams of a seat's deals share
     made = np.zeros(n_seats, np.int64)          # deals each seat has made (its deal streams)
     # Per seat, the last opportunity mean and its count table (``_count_table``).
     seat_m, seat_log_p0, seat_p0 = np.empty(n_seats), np.empty(n_seats), np.empty(n_seats)
@@ -182,6 +184,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         ko0, ko1 = keys[t, KEY_OPEN, 0], keys[t, KEY_OPEN, 1]
         km0, km1 = keys[t, KEY_MARKETING, 0], keys[t, KEY_MARKETING, 1]
         cs = substream(ka0, ka1, 1, 0)       # the trial's stream for counts
+        open_group, lead_group = stream_group(ko0, ko1, 0), stream_group(km0, km1, 1)
         fill, n_late, moves_b, n_moved = 0, 0, 0, 0
         seat_first[:] = -1
         born_first[:] = -1
@@ -198,8 +201,10 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         run_mu[:] = -1.0
         run_n[:] = 0.0
         run_k[:] = 0.0
+        activity_group = stream_group(ka0, ka1, 0)
         for r in range(n_seats):
-            seat_h[r] = substream(ka0, ka1, 0, r)
+            seat_h[r] = group_member(activity_group, r)
+            deal_group[r] = stream_group(kd0, kd1, r)
         for kk in range(n_slots):
             pa[kk], pb[kk] = params[kk, t, 0], params[kk, t, 1]
             prow[kk] = meta[kk, 0] + (t if meta[kk, 1] else 0)
@@ -274,16 +279,15 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                             seat_ratio[seat] = _count_table(m, kd)
                     u = uniform_at(seat_h[seat], wi)
                     n_uniform += 1
-                    if u <= seat_p0[seat]:
-                        k_new = 0
-                    elif u <= seat_c1[seat]:
-                        k_new = 1
-                    elif u <= seat_c2[seat]:
-                        k_new = 2
-                    elif negbin:
-                        k_new = negbin_quantile(u, seat_log_p0[seat], seat_ratio[seat], kd)
-                    else:
-                        k_new = poisson_quantile(u, m)
+                    # Most days' counts are 0, 1 or 2: compared without branching, as
+                    # which of them it is cannot be predicted.
+                    k_new = (np.int64(u > seat_p0[seat]) + np.int64(u > seat_c1[seat])
+                             + np.int64(u > seat_c2[seat]))
+                    if k_new == 3:
+                        if negbin:
+                            k_new = negbin_quantile(u, seat_log_p0[seat], seat_ratio[seat], kd)
+                        else:
+                            k_new = poisson_quantile(u, m)
                     yielded += k_new
                     # The activities that yielded nothing are only counted: given the day's
                     # mixing they are Poisson(λ(1 - y)); a run of days with one mean adds up
@@ -301,14 +305,19 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                                 run_mu[seat], run_n[seat], run_k[seat] = mu, 0.0, 0.0
                             run_n[seat] += 1.0
                             run_k[seat] += k_new
-                    if n_items + k_new > cap:
+                    if n_items + max(k_new, 2) > cap:
                         overflow = True
                         break
-                    for _ in range(k_new):
-                        item_from[n_items], item_index[n_items] = FROM_OUTBOUND, made[seat]
-                        item_seat[n_items], item_leave[n_items] = seat, leave[t, seat, k]
-                        made[seat] += 1
-                        n_items += 1
+                    # Two items written whatever the count (the unused ones are
+                    # overwritten): no branch on it for the usual counts.
+                    first = made[seat]
+                    for i_new in range(max(k_new, 2)):
+                        item_from[n_items + i_new] = FROM_OUTBOUND
+                        item_index[n_items + i_new] = first + i_new
+                        item_seat[n_items + i_new] = seat
+                        item_leave[n_items + i_new] = leave[t, seat, k]
+                    made[seat] = first + k_new
+                    n_items += k_new
             if overflow or fill + n_items > cap:
                 overflow = True
                 break
@@ -321,7 +330,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 moving = True                     # still going through the stages
                 if src == FROM_OPEN:
                     # Its first outcome, conditional on its age (§6).
-                    h = substream(ko0, ko1, 0, o_row[idx])
+                    h = group_member(open_group, o_row[idx])
                     state = skip(h, n_fixed)
                     st, age = o_stage[idx], o_age[idx]
                     for kk in (st, n_stages + st):
@@ -372,7 +381,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     path_from = st + 1
                 else:
                     if src == FROM_MARKETING:
-                        h = substream(km0, km1, 1, idx)
+                        h = group_member(lead_group, idx)
                         state = skip(h, n_fixed)
                         time = uniform_at(h, pos_arrival) * days
                         seat = min(int(uniform_at(h, pos_seat) * n_seats), n_seats - 1)
@@ -400,7 +409,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                                         pick -= 1
                     else:
                         seat = item_seat[q]
-                        h = substream(kd0, kd1, seat, idx)
+                        h = group_member(deal_group[seat], idx)
                         state = skip(h, n_fixed)
                         u = uniform_at(h, pos_lag)
                         n_uniform += 1

@@ -176,6 +176,34 @@ def test_different_indices_give_different_states(key0, key1, i, j, di, dj):
     assert (s[0] == s[1]) == (di == 0 and dj == 0)
 
 
+def _mix64_py(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
+    return z ^ (z >> 31)
+
+
+@njit
+def _grouped_substreams(key0, key1, i, j):
+    """``_substreams`` by way of ``stream_group`` and ``group_member`` (the trial loop's way)."""
+    out = np.empty(j.size, dtype=np.uint64)
+    group = cr.stream_group(key0, key1, i)
+    for m in range(j.size):
+        out[m] = cr.group_member(group, j[m])
+    return out
+
+
+@PROPERTY
+@given(key0=uint64s, key1=uint64s, i=st.integers(0, 10**6), j=st.integers(0, 10**6))
+def test_substream_is_the_documented_hash_however_it_is_reached(key0, key1, i, j):
+    # mix64(mix64(mix64(key0 + G(i + 1)) ^ key1) + G(j + 1)): what every stream's numbers
+    # rest on, so results stay reproducible across versions.
+    group = _mix64_py(_mix64_py((int(key0) + GOLDEN * (i + 1)) & U64) ^ int(key1))
+    expected = _mix64_py((group + GOLDEN * (j + 1)) & U64)
+    one = _substreams(np.array([key0]), np.array([key1]), np.array([i]), np.array([j]))
+    assert int(one[0]) == expected
+    assert int(_grouped_substreams(key0, key1, i, np.array([j]))[0]) == expected
+
+
 N_STREAMS = 100_000
 
 
