@@ -116,7 +116,9 @@ _MANTISSA = np.uint64(0x000FFFFFFFFFFFFF)
 _S1, _S8 = np.uint64(1), np.uint64(8)
 
 
-@njit(cache=True)
+# normal and standard_gamma are inlined where they are used: a call costs the trial loop
+# its registers (measured ~3% of its time).
+@njit(cache=True, inline="always")
 def normal(state):
     """A standard normal (ziggurat), and the new state."""
     while True:
@@ -144,7 +146,7 @@ def normal(state):
             return x, state
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def standard_gamma(state, shape):
     """Gamma(shape, scale 1) (Marsaglia & Tsang's squeeze method), and the new state."""
     if not shape > 0.0:
