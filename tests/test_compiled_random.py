@@ -116,15 +116,19 @@ def _negbin_quantiles(u, log_p0, ratio, size):
     return out
 
 
+def _mix64_py(z):
+    """SplitMix64's output function in pure Python, independent of the module."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
+    return z ^ (z >> 31)
+
+
 def _split_mix64(seed, n):
     """Pure-Python SplitMix64 (Steele, Lea & Flood 2014), independent of the module."""
     out, s = [], seed
     for _ in range(n):
         s = (s + GOLDEN) & U64
-        z = s
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
-        out.append(z ^ (z >> 31))
+        out.append(_mix64_py(s))
     return out
 
 
@@ -174,12 +178,6 @@ def test_different_indices_give_different_states(key0, key1, i, j, di, dj):
     keys0, keys1 = np.full(2, key0), np.full(2, key1)
     s = _substreams(keys0, keys1, np.array([i, i + di]), np.array([j, j + dj]))
     assert (s[0] == s[1]) == (di == 0 and dj == 0)
-
-
-def _mix64_py(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
-    return z ^ (z >> 31)
 
 
 @njit
