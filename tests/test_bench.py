@@ -7,6 +7,7 @@ measures what it says and reports it under the contracted keys.
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import cli
@@ -47,7 +48,13 @@ def test_bench_json_contract():
     assert {("simpy", 1, "engines"), ("vector", 1, "engines"), ("vector", 1, "scaling"),
             ("vector", 2, "scaling")} <= engines
     assert out["vector_vs_simpy"] > 1 and out["rng_floor_s"] > 0
-    assert out["rng_floor"]["ratio"] > 1            # the engine does more than draw numbers
+    floor = out["rng_floor"]
+    assert floor["ratio"] > 1                       # the engine does more than draw numbers
+    # The fastest of each is kept, so the ratio lies within what single turns gave.
+    lo, hi = floor["pair_ratio_range"]
+    assert floor["repeats"] >= 3
+    assert lo * (1 - 1e-12) <= floor["ratio"] <= hi * (1 + 1e-12)
+    assert floor["vector_s"] / floor["rng_floor_s"] == pytest.approx(floor["ratio"])
     # Both engines ran the same scenario: their mean revenues are of one size.
     mean = {r["engine"]: r["mean_revenue"] for r in out["results"] if r["purpose"] == "engines"}
     assert 0.2 < mean["simpy"] / mean["vector"] < 5
