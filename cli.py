@@ -1236,9 +1236,9 @@ def _render_bench(out: dict) -> str:
         f = out["rng_floor"]
         lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
                      f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
-                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor"
-                     + (" (fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
-                         f["repeats"], *f["pair_ratio_range"]) if "repeats" in f else ""))
+                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
+                     "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
+                         f["repeats"], *f["pair_ratio_range"]))
     g = out.get("growth", {})
     if "reps_exponent" in g:
         per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
