@@ -34,6 +34,23 @@ def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
     assert log.replay(np.random.default_rng(0)) > 0
 
 
+def test_replay_draws_exactly_what_was_counted():
+    # Blocks into one buffer (kinds with ``out=``) or bulk: as many numbers either way, so
+    # the generator ends where drawing each kind in one call would leave it.
+    log = bench.DrawLog()
+    n_uniform, n_gamma = 3 * bench.REPLAY_BLOCK + 17, bench.REPLAY_BLOCK - 1
+    log.add("random", (), n_uniform)
+    log.add("standard_gamma", (2.0,), n_gamma)
+    log.add("poisson", (4.0,), 5)
+    replayed, direct = np.random.default_rng(3), np.random.default_rng(3)
+    log.replay(replayed)
+    direct.random(n_uniform)
+    direct.standard_gamma(2.0, n_gamma)
+    direct.poisson(4.0, 5)
+    assert replayed.bit_generator.state == direct.bit_generator.state
+    assert log.draws == n_uniform + n_gamma + 5
+
+
 def test_bench_json_contract():
     res = CliRunner().invoke(cli.main, ["bench", "--reps", "3", "--trials", "200",
                                         "--simpy-trials", "2", "--no-sweep", "--json",
