@@ -1,10 +1,11 @@
 """How fast an ``exp`` that the compiler can vectorise runs over an array, against libm's.
 
 The trial loop calls libm's ``exp`` and ``log`` one deal at a time (benchmarks/README.md:
-29% of its time on an AVX-512 Xeon). LLVM cannot vectorise a loop that calls them, but it
-can vectorise one written in arithmetic only: Cody–Waite range reduction, a polynomial, and
-the power of two set in the exponent bits. This measures that ``exp`` against libm's over
-the same array, and its error, which bounds what batching the engine's maths could gain.
+29% of its time on an AVX-512 Xeon). LLVM does not vectorise a loop that calls them (numba
+would need an SVML-patched LLVM, which the PyPI wheels are not), but it does vectorise one
+written in arithmetic only: Cody–Waite range reduction, a polynomial, and the power of two
+set in the exponent bits. This measures that ``exp`` against libm's over the same array,
+and its error: what batching the engine's maths could gain at best.
 
     python benchmarks/simd_exp.py [--n 65536] [--repeats 200]
 """
@@ -43,7 +44,8 @@ def _from_bits(typingctx, x):
 
 @njit(inline="always")
 def branchless_exp(x):
-    """e^x for x in [-708, 709] (clamped), with no branch and no call."""
+    """e^x for x in [-708, 709], with no branch and no call. Outside that range it returns
+    the value at the nearer end (not 0 or inf): 2^k stays a normal number."""
     x = min(max(x, -708.0), 709.0)
     shifted = x * INV_LN2 + SHIFT
     k = shifted - SHIFT                          # round(x / ln 2)

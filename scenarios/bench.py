@@ -75,7 +75,7 @@ _PARAMS = {"random": 0, "standard_normal": 0, "standard_exponential": 0, "standa
            "dirichlet": 1, "multivariate_normal": 2}
 _VECTOR_PARAMS = {"dirichlet", "multivariate_normal"}
 # Generator methods that take ``out=`` (float64), and the block they fill at a time: large
-# enough that a call's overhead is noise, small enough to stay in cache.
+# enough that a call's overhead is noise, small enough (512 KiB) to stay in L2 cache.
 _FILLS_OUT = {"random", "standard_normal", "standard_exponential", "standard_gamma"}
 REPLAY_BLOCK = 1 << 16
 
@@ -117,7 +117,7 @@ class DrawLog:
     def replay(self, rng: np.random.Generator) -> float:
         """Seconds to draw every counted number again, in bulk. The kinds that can fill an
         array fill one buffer, a block at a time: the time NumPy needs to draw, not to
-        allocate and page in a fresh array of millions (which cost 15–25% more)."""
+        allocate and page in a fresh array of millions (a quarter more, or worse)."""
         buffer = np.empty(REPLAY_BLOCK)
         t = time.perf_counter()
         for key, n in self.counts.items():

@@ -34,21 +34,42 @@ def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
     assert log.replay(np.random.default_rng(0)) > 0
 
 
-def test_replay_draws_exactly_what_was_counted():
-    # Blocks into one buffer (kinds with ``out=``) or bulk: as many numbers either way, so
-    # the generator ends where drawing each kind in one call would leave it.
+class _Calls:
+    """A generator that notes how each method was called (``out=`` length or ``size``)."""
+
+    def __init__(self, rng):
+        self.rng, self.calls = rng, []
+
+    def __getattr__(self, method):
+        def call(*args, **kwargs):
+            out = kwargs.get("out")
+            self.calls.append((method, "out" if out is not None else "size",
+                               out.size if out is not None else kwargs.get("size")))
+            return getattr(self.rng, method)(*args, **kwargs)
+        return call
+
+
+def test_replay_draws_exactly_what_was_counted_a_block_at_a_time():
+    # Kinds with ``out=`` fill one buffer in blocks, others draw in bulk: as many numbers
+    # either way, so the generator ends where one call per kind would leave it.
+    block = bench.REPLAY_BLOCK
+    counted = {("random", ()): 3 * block + 17, ("standard_gamma", (2.0,)): 2 * block,
+               ("standard_normal", ()): block - 1, ("standard_exponential", ()): 1,
+               ("poisson", (4.0,)): 5}
     log = bench.DrawLog()
-    n_uniform, n_gamma = 3 * bench.REPLAY_BLOCK + 17, bench.REPLAY_BLOCK - 1
-    log.add("random", (), n_uniform)
-    log.add("standard_gamma", (2.0,), n_gamma)
-    log.add("poisson", (4.0,), 5)
-    replayed, direct = np.random.default_rng(3), np.random.default_rng(3)
+    for (method, params), n in counted.items():
+        log.add(method, params, n)
+    replayed, direct = _Calls(np.random.default_rng(3)), np.random.default_rng(3)
     log.replay(replayed)
-    direct.random(n_uniform)
-    direct.standard_gamma(2.0, n_gamma)
-    direct.poisson(4.0, 5)
-    assert replayed.bit_generator.state == direct.bit_generator.state
-    assert log.draws == n_uniform + n_gamma + 5
+    for (method, params), n in counted.items():
+        getattr(direct, method)(*params, size=n)
+    assert replayed.rng.bit_generator.state == direct.bit_generator.state
+    assert log.draws == sum(counted.values())
+    for method, how, n in replayed.calls:
+        assert how == ("out" if method in bench._FILLS_OUT else "size")
+        assert how == "size" or 0 < n <= block
+    filled = {m: sum(n for mm, _, n in replayed.calls if mm == m) for m, _ in counted}
+    assert filled == {m: n for (m, _), n in counted.items()}
 
 
 def test_bench_json_contract():
