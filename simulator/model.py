@@ -21,6 +21,7 @@ import numpy as np
 import tomli_w
 from scipy import stats
 
+from .calendar import CHANNELS, CalendarModel, ClosingClock, PeriodEffects
 from .distributions import Distribution, Empirical, from_dict
 from .errors import InputError
 
@@ -102,9 +103,25 @@ class Fitted:
 
 # --- model parts -----------------------------------------------------------------------------
 @dataclass(frozen=True)
+class StageTail:
+    """How deals still in a stage after ``from_age`` days end, as observed (docs/model.md §6):
+    of the entries still in the stage at ``from_age``, the share that later advanced
+    (``conversion``), that never left within the history (``stall``; None: none), and when
+    the others advanced or were lost (``advance``, ``lost``: empirical, days in the stage)."""
+
+    from_age: float
+    conversion: BetaPosterior
+    advance: Fitted
+    lost: Fitted
+    stall: BetaPosterior | None = None
+    n_at_risk: int = 0
+
+
+@dataclass(frozen=True)
 class StageModel:
     """One stage: P(advance | entered), competing advance/lost durations (days in stage), and
-    P(stall | entered): the share that never leaves the stage (None: no stall, π = 0)."""
+    P(stall | entered): the share that never leaves the stage (None: no stall, π = 0).
+    ``tail``: how open deals older than its ``from_age`` end (None: as the fitted curves say)."""
 
     name: str
     conversion: BetaPosterior
@@ -115,6 +132,7 @@ class StageModel:
     n_lost: int = 0
     n_open: int = 0
     stall: BetaPosterior | None = None
+    tail: StageTail | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +220,17 @@ class CapacityModel:
 
 # --- per-trial parameters ----------------------------------------------------------------------
 @dataclass(frozen=True)
+class TailParams:
+    """One draw of a ``StageTail``."""
+
+    from_age: float
+    conversion: float
+    stall: float
+    advance: Distribution
+    lost: Distribution
+
+
+@dataclass(frozen=True)
 class TrialParams:
     """One parameter set: what a single Monte Carlo trial runs with."""
 
@@ -220,10 +249,21 @@ class TrialParams:
     ramp_months: float
     attrition_monthly: float
     stall: tuple[float, ...] = ()   # P(stall) per stage; () means zeros (no stall)
+    tails: tuple[TailParams | None, ...] = ()       # per stage; () means none
+    effects: tuple[tuple[float, ...], ...] = ()     # per channel (calendar.CHANNELS), per
+                                                    # quarter; () or an empty row: none
 
     def __post_init__(self):
         if not self.stall:
             object.__setattr__(self, "stall", (0.0,) * len(self.conversion))
+        if not self.tails:
+            object.__setattr__(self, "tails", (None,) * len(self.conversion))
+        if not self.effects:
+            object.__setattr__(self, "effects", ((),) * len(CHANNELS))
+
+    def effect(self, channel: str) -> tuple[float, ...]:
+        """The quarter effects of a channel (empty: the channel does not change)."""
+        return self.effects[CHANNELS.index(channel)]
 
 
 @dataclass(frozen=True)
@@ -239,6 +279,8 @@ class Model:
     n_opportunities: int = 0
     source: str = ""
     notes: tuple[str, ...] = ()        # warnings and fallbacks taken during calibration
+    calendar: CalendarModel | None = None   # quarter effects and closing clock (docs/model.md §8)
+    diagnostics: tuple[str, ...] = ()  # what the history contradicts (calibrate.diagnostics)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -268,7 +310,16 @@ class Model:
             ramp_months=self.team.ramp_months,
             attrition_monthly=self.team.attrition.mean,
             stall=tuple(s.stall.mean if s.stall is not None else 0.0 for s in self.stages),
+            tails=tuple(_tail_point(s.tail) for s in self.stages),
+            effects=self._effects(lambda e: tuple(float(x) for x in e.mean)),
         )
+
+    def _effects(self, take) -> tuple[tuple[float, ...], ...]:
+        cal = self.calendar
+        if cal is None:
+            return ()
+        return tuple(take(cal.channel(c)) if cal.channel(c) is not None else ()
+                     for c in CHANNELS)
 
     def draw(self, rng: np.random.Generator) -> TrialParams:
         """One draw from the calibration's posterior, in a fixed order of draws.
@@ -297,11 +348,38 @@ class Model:
                                                   self.team.ramp_months_sd))),
             attrition_monthly=self.team.attrition.draw(rng),
         )
-        if all(s.stall is None for s in self.stages):
-            return p
-        stall = tuple(s.stall.draw(rng) if s.stall is not None else 0.0 for s in self.stages)
-        return dataclasses.replace(p, stall=stall, conversion=tuple(
-            min(c, 1.0 - pi) for c, pi in zip(conversion, stall)))
+        if any(s.stall is not None for s in self.stages):
+            stall = tuple(s.stall.draw(rng) if s.stall is not None else 0.0
+                          for s in self.stages)
+            p = dataclasses.replace(p, stall=stall, conversion=tuple(
+                min(c, 1.0 - pi) for c, pi in zip(conversion, stall)))
+        # Then tails and quarter effects, only where the model has them: a model without
+        # them draws exactly what it always did.
+        if any(s.tail is not None for s in self.stages):
+            p = dataclasses.replace(p, tails=tuple(_tail_draw(s.tail, rng)
+                                                   for s in self.stages))
+        if self.calendar is not None:
+            p = dataclasses.replace(p, effects=self._effects(
+                lambda e: tuple(float(x) for x in e.draw(rng))))
+        return p
+
+
+def _tail_point(tail: StageTail | None) -> TailParams | None:
+    if tail is None:
+        return None
+    pi = tail.stall.mean if tail.stall is not None else 0.0
+    return TailParams(tail.from_age, min(tail.conversion.mean, 1.0 - pi), pi,
+                      tail.advance.dist, tail.lost.dist)
+
+
+def _tail_draw(tail: StageTail | None, rng: np.random.Generator) -> TailParams | None:
+    """One draw of a tail: conversion, stall (if any), then the two durations."""
+    if tail is None:
+        return None
+    c = tail.conversion.draw(rng)
+    pi = tail.stall.draw(rng) if tail.stall is not None else 0.0
+    return TailParams(tail.from_age, min(c, 1.0 - pi), pi, tail.advance.draw(rng),
+                      tail.lost.draw(rng))
 
 
 # --- TOML ------------------------------------------------------------------------------------
@@ -338,7 +416,36 @@ def _stage(d: dict) -> StageModel:
                       advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
                       n_entered=int(d.get("n_entered", 0)), n_advanced=int(d.get("n_advanced", 0)),
                       n_lost=int(d.get("n_lost", 0)), n_open=int(d.get("n_open", 0)),
-                      stall=BetaPosterior(**d["stall"]) if "stall" in d else None)
+                      stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
+                      tail=_tail(d["tail"]) if "tail" in d else None)
+
+
+def _tail(d: dict) -> StageTail:
+    return StageTail(from_age=float(d["from_age"]), conversion=BetaPosterior(**d["conversion"]),
+                     advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
+                     stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
+                     n_at_risk=int(d.get("n_at_risk", 0)))
+
+
+def _floats(v) -> tuple[float, ...]:
+    return tuple(float(x) for x in v)
+
+
+def _effects(d: dict) -> PeriodEffects:
+    return PeriodEffects(
+        periods=tuple(_date(x) for x in d["periods"]), mean=_floats(d["mean"]),
+        sd=_floats(d.get("sd", ())), common=tuple(_floats(r) for r in d.get("common", ())),
+        shock_sd=float(d.get("shock_sd", 0.0)), trend=float(d.get("trend", 0.0)),
+        season=_floats(d.get("season", ())), forgetting=float(d.get("forgetting", 1.0)),
+        observed=int(d.get("observed", 0)))
+
+
+def _calendar(d: dict) -> CalendarModel:
+    closing = d.get("closing")
+    return CalendarModel(
+        **{c: _effects(d[c]) for c in CHANNELS if c in d},
+        closing=ClosingClock(_floats(closing["won"]), _floats(closing["lost"]))
+        if closing is not None else None)
 
 
 def model_to_dict(model: Model) -> dict:
@@ -371,6 +478,8 @@ def model_from_dict(d: dict) -> Model:
         n_opportunities=int(d.get("n_opportunities", 0)),
         source=str(d.get("source", "")),
         notes=tuple(str(x) for x in d.get("notes", [])),
+        calendar=_calendar(d["calendar"]) if "calendar" in d else None,
+        diagnostics=tuple(str(x) for x in d.get("diagnostics", [])),
     )
 
 

@@ -78,7 +78,7 @@ class Levers:
 
     - ``prospecting``: × activity volume.      - ``opportunity_yield``: × activity→opportunity.
     - ``win_rate``: × overall win rate, spread evenly over stages (p_s × m^(1/S), capped at
-      1 − π_s: a stalled share stays stalled).
+      1 − π_s: a stalled share stays stalled; an old deal's tail share alike).
     - ``deal_size``: × new deals' size.         - ``cycle_time``: × every stage duration.
     - ``marketing_pipeline``: × marketing-sourced arrivals.
     - ``deal_hours``: hours per open deal per week (None: the model's).
@@ -126,6 +126,10 @@ class Levers:
             per_rep_day=p.per_rep_day * self.prospecting,
             opportunity_yield=min(1.0, p.opportunity_yield * self.opportunity_yield),
             marketing_weekly=p.marketing_weekly * self.marketing_pipeline,
+            tails=tuple(None if t is None else dataclasses.replace(
+                t, conversion=min(1.0 - t.stall, t.conversion * m),
+                advance=t.advance.scaled(scale) if scale != 1 else t.advance,
+                lost=t.lost.scaled(scale) if scale != 1 else t.lost) for t in p.tails),
         )
 
 

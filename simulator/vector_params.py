@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calendar import CHANNELS
 from .distributions import Distribution, Empirical
-from .model import Fitted, Model, TrialParams
+from .model import Fitted, Model, StageTail, TailParams, TrialParams
 from .spec import Levers, SimSpec
 
 
@@ -158,6 +159,35 @@ def draw_dist(fitted: Fitted, n: int, rng: np.random.Generator) -> DistArray:
 
 
 @dataclass(frozen=True)
+class TailArrays:
+    """``TailParams`` for ``n`` trials."""
+
+    from_age: float
+    conversion: np.ndarray
+    stall: np.ndarray
+    advance: DistArray
+    lost: DistArray
+
+    def trial(self, i: int) -> TailParams:
+        return TailParams(self.from_age, float(self.conversion[i]), float(self.stall[i]),
+                          self.advance.trial(i), self.lost.trial(i))
+
+    @staticmethod
+    def repeat(t: TailParams, n: int) -> "TailArrays":
+        return TailArrays(t.from_age, np.full(n, t.conversion), np.full(n, t.stall),
+                          DistArray(t.advance), DistArray(t.lost))
+
+
+def draw_tail(tail: StageTail, n: int, rng: np.random.Generator) -> TailArrays:
+    """``n`` draws of a tail (as ``model._tail_draw``, field by field)."""
+    c = rng.beta(tail.conversion.alpha, tail.conversion.beta, n)
+    pi = (rng.beta(tail.stall.alpha, tail.stall.beta, n) if tail.stall is not None
+          else np.zeros(n))
+    return TailArrays(tail.from_age, np.minimum(c, 1.0 - pi), pi,
+                      draw_dist(tail.advance, n, rng), draw_dist(tail.lost, n, rng))
+
+
+@dataclass(frozen=True)
 class ParamArrays:
     """``TrialParams`` for ``n`` trials: scalars become arrays of length ``n``."""
 
@@ -177,10 +207,19 @@ class ParamArrays:
     ramp_months: np.ndarray
     attrition_monthly: np.ndarray
     stall: np.ndarray | None = None     # (n, S) P(stall) per stage; None: zeros
+    tails: tuple[TailArrays | None, ...] = ()       # per stage; (): none
+    effects: tuple[np.ndarray | None, ...] = ()     # per channel: (n, quarters); (): none
 
     def __post_init__(self):
         if self.stall is None:
             object.__setattr__(self, "stall", np.zeros_like(self.conversion))
+        if not self.tails:
+            object.__setattr__(self, "tails", (None,) * self.conversion.shape[1])
+        if not self.effects:
+            object.__setattr__(self, "effects", (None,) * len(CHANNELS))
+
+    def effect(self, channel: str) -> np.ndarray | None:
+        return self.effects[CHANNELS.index(channel)]
 
     @staticmethod
     def repeat(p: TrialParams, n: int) -> "ParamArrays":
@@ -199,7 +238,10 @@ class ParamArrays:
             rep_sigma=float(p.rep_sigma), opportunity_yield=full(p.opportunity_yield),
             lag=DistArray(p.lag), marketing_weekly=full(p.marketing_weekly),
             ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly),
-            stall=np.tile(np.asarray(p.stall, dtype=float).reshape(1, -1), (n, 1)))
+            stall=np.tile(np.asarray(p.stall, dtype=float).reshape(1, -1), (n, 1)),
+            tails=tuple(None if t is None else TailArrays.repeat(t, n) for t in p.tails),
+            effects=tuple(np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None
+                          for e in p.effects))
 
     def head(self, n: int) -> "ParamArrays":
         """The first ``n`` trials."""
@@ -207,6 +249,9 @@ class ParamArrays:
             if isinstance(x, DistArray):
                 return DistArray(x.template, None if x.params is None else x.params[:n],
                                  None if x.weights is None else x.weights[:n])
+            if isinstance(x, TailArrays):
+                return TailArrays(x.from_age, x.conversion[:n], x.stall[:n], cut(x.advance),
+                                  cut(x.lost))
             if isinstance(x, tuple):
                 return tuple(cut(v) for v in x)
             return x[:n] if isinstance(x, np.ndarray) else x
@@ -229,7 +274,10 @@ class ParamArrays:
             lag=self.lag.trial(i), marketing_weekly=float(self.marketing_weekly[i]),
             ramp_months=float(self.ramp_months[i]),
             attrition_monthly=float(self.attrition_monthly[i]),
-            stall=tuple(float(x) for x in self.stall[i]))
+            stall=tuple(float(x) for x in self.stall[i]),
+            tails=tuple(None if t is None else t.trial(i) for t in self.tails),
+            effects=tuple(() if e is None else tuple(float(x) for x in e[i])
+                          for e in self.effects))
 
 
 def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
@@ -259,12 +307,21 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
                                    1 / model.marketing.weekly.rate, n),
         ramp_months=np.maximum(0.0, rng.normal(t.ramp_months, t.ramp_months_sd, n)),
         attrition_monthly=rng.gamma(t.attrition.shape, 1 / t.attrition.rate, n))
-    # Stall shares last, only for stages that have one (as ``Model.draw``); p_s ≤ 1 − π_s.
-    if all(s.stall is None for s in model.stages):
-        return p
-    stall = np.column_stack([rng.beta(s.stall.alpha, s.stall.beta, n) if s.stall is not None
-                             else np.zeros(n) for s in model.stages])
-    return dataclasses.replace(p, stall=stall, conversion=np.minimum(conversion, 1.0 - stall))
+    # Stall shares, then tails and quarter effects, only where the model has them (as
+    # ``Model.draw``); p_s ≤ 1 − π_s.
+    if any(s.stall is not None for s in model.stages):
+        stall = np.column_stack([rng.beta(s.stall.alpha, s.stall.beta, n)
+                                 if s.stall is not None else np.zeros(n)
+                                 for s in model.stages])
+        p = dataclasses.replace(p, stall=stall, conversion=np.minimum(conversion, 1.0 - stall))
+    if any(s.tail is not None for s in model.stages):
+        p = dataclasses.replace(p, tails=tuple(None if s.tail is None else
+                                               draw_tail(s.tail, n, rng) for s in model.stages))
+    cal = model.calendar
+    if cal is not None:
+        p = dataclasses.replace(p, effects=tuple(
+            None if cal.channel(c) is None else cal.channel(c).draw(rng, n) for c in CHANNELS))
+    return p
 
 
 def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
@@ -283,6 +340,10 @@ def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
         per_rep_day=p.per_rep_day * levers.prospecting,
         opportunity_yield=np.minimum(1.0, p.opportunity_yield * levers.opportunity_yield),
         marketing_weekly=p.marketing_weekly * levers.marketing_pipeline,
+        tails=tuple(None if t is None else dataclasses.replace(
+            t, conversion=np.minimum(1.0 - t.stall, t.conversion * m),
+            advance=t.advance.scaled(scale) if scale != 1 else t.advance,
+            lost=t.lost.scaled(scale) if scale != 1 else t.lost) for t in p.tails),
     )
 
 

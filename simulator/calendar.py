@@ -1,0 +1,220 @@
+"""What the calendar does to the model: quarter effects and the closing clock (docs/model.md §8).
+
+Real histories change from quarter to quarter: creation grows or shrinks, win rates drift,
+cycles speed up, some quarters are just better than others, and deals bunch up at (or slip
+past) the quarter's end. Two model parts say so, both optional (a model without them is the
+stationary model of docs/model.md §1–§7):
+
+- ``PeriodEffects``: one *channel*'s effect in each calendar quarter, with its uncertainty.
+  Channels (``CHANNELS``): ``outbound`` and ``marketing`` (log multipliers of the rates at
+  which reps and marketing create opportunities), ``conversion`` (a shift of every stage's
+  log odds of advancing rather than being lost) and ``speed`` (a log multiplier of stage
+  durations). Conversion and speed act on a stage by the quarter in which the deal *entered*
+  it. Each Monte Carlo trial draws one effect per quarter: ``mean + sd·z + common·w`` with
+  independent standard normals ``z`` (per quarter: its own shock) and ``w`` (shared by the
+  quarters: the uncertainty of the level and trend they come from).
+- ``ClosingClock``: deals close (are won or lost) on a clock that runs faster or slower by
+  week of the calendar quarter (13 weekly rates, mean 1 over a quarter): a clock fast in the
+  last weeks bunches wins at quarter end, one slow there lets them slip into the next quarter.
+  A closing duration ``D`` that starts at time ``e`` ends at ``Λ⁻¹(Λ(e) + D)`` where
+  ``Λ(t) = ∫₀ᵗ rate``.
+
+Dates and quarters are calendar quarters (Jan–Mar, …); the helpers here are the one place
+that says how a date maps to a quarter, a week of the quarter or a period index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+CHANNELS = ("outbound", "marketing", "conversion", "speed")
+WEEKS_PER_QUARTER = 13          # the closing clock's bins; a quarter's days 85-92 share bin 12
+MIN_CLOCK_RATE = 0.05           # a rate of 0 would stop the clock for ever
+
+
+# --- quarters --------------------------------------------------------------------------------------
+def quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def quarter_end(day: dt.date) -> dt.date:
+    return add_quarters(quarter_start(day), 1) - dt.timedelta(days=1)
+
+
+def add_quarters(day: dt.date, n: int) -> dt.date:
+    """The first day of the quarter ``n`` quarters after ``day``'s (``n`` may be negative)."""
+    q = quarter_index(day) + n
+    return dt.date(q // 4, 3 * (q % 4) + 1, 1)
+
+
+def quarter_index(day: dt.date) -> int:
+    """A running quarter number: 4 × year + (quarter − 1)."""
+    return 4 * day.year + (day.month - 1) // 3
+
+
+def quarter_of_year(day: dt.date) -> int:
+    """0 for Jan–Mar … 3 for Oct–Dec."""
+    return (day.month - 1) // 3
+
+
+def week_of_quarter(day: dt.date) -> int:
+    """0 … 12: the week of the calendar quarter ``day`` falls in (days 85-92 are week 12)."""
+    return min((day - quarter_start(day)).days // 7, WEEKS_PER_QUARTER - 1)
+
+
+def period_offsets(periods, start: dt.date) -> np.ndarray:
+    """Day offsets from ``start`` of each period's first day."""
+    return np.array([(p - start).days for p in periods], dtype=float)
+
+
+def period_at(offsets: np.ndarray, t) -> np.ndarray:
+    """Index of the period that time ``t`` (days from the start) falls in, given the periods'
+    first days ``offsets``; times before the first period or after the last take the
+    nearest one."""
+    i = np.searchsorted(offsets, np.asarray(t, dtype=float), side="right") - 1
+    return np.clip(i, 0, len(offsets) - 1)
+
+
+# --- quarter effects --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PeriodEffects:
+    """One channel's effect in each calendar quarter (module docstring).
+
+    ``periods`` are consecutive quarters' first days. Per trial, quarter ``i`` has effect
+    ``mean[i] + sd[i]·z_i + Σ_j common[i][j]·w_j`` (``z``, ``w`` standard normal); ``sd`` and
+    ``common`` empty mean none. Times before the first quarter or after the last take the
+    nearest one. The other fields describe the fit (read by people and the diagnostics;
+    engines do not use them): ``shock_sd`` the sd of a quarter's own shock, ``trend`` the
+    change per quarter, ``season`` the effect of each quarter of the year (Q1…Q4; empty:
+    none), ``forgetting`` the weight of a quarter relative to the next one in the fit (1:
+    every quarter alike), ``observed`` the quarters whose effect the history measured.
+    """
+
+    periods: tuple[dt.date, ...]
+    mean: tuple[float, ...]
+    sd: tuple[float, ...] = ()
+    common: tuple[tuple[float, ...], ...] = ()
+    shock_sd: float = 0.0
+    trend: float = 0.0
+    season: tuple[float, ...] = ()
+    forgetting: float = 1.0
+    observed: int = 0
+
+    def __post_init__(self):
+        n = len(self.periods)
+        if n == 0:
+            raise ValueError("quarter effects need at least one quarter")
+        if len(self.mean) != n or (self.sd and len(self.sd) != n) or (
+                self.common and len(self.common) != n):
+            raise ValueError("quarter effects: periods, mean, sd and common must have one "
+                             "entry per quarter")
+        if any(quarter_start(p) != p for p in self.periods) or any(
+                add_quarters(a, 1) != b for a, b in zip(self.periods, self.periods[1:])):
+            raise ValueError("quarter effects: periods must be consecutive quarters' first days")
+        values = list(self.mean) + list(self.sd) + [x for row in self.common for x in row]
+        if not all(math.isfinite(float(x)) for x in values) or any(s < 0 for s in self.sd):
+            raise ValueError("quarter effects: means and loadings must be finite, sds ≥ 0")
+        if len({len(r) for r in self.common}) > 1:
+            raise ValueError("quarter effects: every row of common needs the same length")
+
+    @property
+    def n_common(self) -> int:
+        return len(self.common[0]) if self.common else 0
+
+    @property
+    def uncertain(self) -> bool:
+        return any(s > 0 for s in self.sd) or any(x != 0 for r in self.common for x in r)
+
+    def covariance(self) -> np.ndarray:
+        n = len(self.periods)
+        cov = np.diag(np.square(np.asarray(self.sd, dtype=float))) if self.sd else np.zeros((n, n))
+        if self.common:
+            c = np.asarray(self.common, dtype=float)
+            cov = cov + c @ c.T
+        return cov
+
+    def draw(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+        """Effects per quarter for one trial (``size=None``) or ``size`` trials (rows). Draws
+        ``len(periods)`` normals, then ``n_common``, per trial, in that order."""
+        n, m = len(self.periods), self.n_common
+        rows = 1 if size is None else size
+        z = rng.standard_normal((rows, n + m))
+        x = np.broadcast_to(np.asarray(self.mean, dtype=float), (rows, n)).copy()
+        if self.sd:
+            x += z[:, :n] * np.asarray(self.sd, dtype=float)
+        if m:
+            x += z[:, n:] @ np.asarray(self.common, dtype=float).T
+        return x[0] if size is None else x
+
+    def at(self, day: dt.date) -> int:
+        """Index of the quarter ``day`` falls in (clamped to the stored quarters)."""
+        return int(period_at(period_offsets(self.periods, self.periods[0]),
+                             (day - self.periods[0]).days))
+
+
+@dataclass(frozen=True)
+class ClosingClock:
+    """Rates of the closing clock by week of the calendar quarter (``WEEKS_PER_QUARTER``
+    values each, mean 1 over a quarter's days): ``won`` for the last stage's advance (a win),
+    ``lost`` for a loss in any stage. Stage advances before the last run on plain days."""
+
+    won: tuple[float, ...]
+    lost: tuple[float, ...]
+
+    def __post_init__(self):
+        for name in ("won", "lost"):
+            v = getattr(self, name)
+            if len(v) != WEEKS_PER_QUARTER or not all(
+                    math.isfinite(x) and x >= MIN_CLOCK_RATE for x in v):
+                raise ValueError(f"closing clock: {name} needs {WEEKS_PER_QUARTER} rates, each "
+                                 f"≥ {MIN_CLOCK_RATE}")
+
+    def daily(self, which: str, start: dt.date, days: int) -> np.ndarray:
+        """The clock's rate on each of ``days`` days from ``start``."""
+        rates = np.asarray(getattr(self, which), dtype=float)
+        return np.array([rates[week_of_quarter(start + dt.timedelta(days=d))]
+                         for d in range(days)])
+
+
+def clock_table(rates: np.ndarray) -> np.ndarray:
+    """``Λ`` at whole days 0 … len(rates): the cumulative clock (``warp``'s table)."""
+    return np.concatenate([[0.0], np.cumsum(rates)])
+
+
+def warp(table: np.ndarray, rates: np.ndarray, begin, duration):
+    """When a closing duration ``duration`` started at ``begin`` ends on the clock
+    (``Λ⁻¹(Λ(begin) + duration)``). Times are days from the start, 0 ≤ begin; beyond the
+    table the clock runs at rate 1 (only "after the horizon" matters there)."""
+    begin = np.asarray(begin, dtype=float)
+    days = rates.size
+    d0 = np.clip(np.floor(begin), 0, days - 1).astype(np.int64)
+    inside = begin < days
+    lam0 = np.where(inside, table[d0] + (begin - d0) * rates[d0],
+                    table[days] + (begin - days))
+    target = lam0 + np.asarray(duration, dtype=float)
+    k = np.clip(np.searchsorted(table, target, side="right") - 1, 0, days - 1)
+    out = k + (target - table[k]) / rates[k]
+    return np.where(target >= table[days], days + (target - table[days]), out)
+
+
+@dataclass(frozen=True)
+class CalendarModel:
+    """The calendar's part of the model: quarter effects per channel (``None``: the channel
+    does not change) and the closing clock (``None``: plain days)."""
+
+    outbound: PeriodEffects | None = None
+    marketing: PeriodEffects | None = None
+    conversion: PeriodEffects | None = None
+    speed: PeriodEffects | None = None
+    closing: ClosingClock | None = None
+
+    def channel(self, name: str) -> PeriodEffects | None:
+        return getattr(self, name)
+
+    @property
+    def empty(self) -> bool:
+        return self.closing is None and all(self.channel(c) is None for c in CHANNELS)
