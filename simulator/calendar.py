@@ -218,3 +218,62 @@ class CalendarModel:
     @property
     def empty(self) -> bool:
         return self.closing is None and all(self.channel(c) is None for c in CHANNELS)
+
+
+# --- a calendar laid over one horizon (what the engines use) ----------------------------------------
+def shifted_conversion(p, stall, shift):
+    """A stage's P(advance) with its log odds of advancing rather than being lost shifted by
+    ``shift`` (§8): ``(1 − π)·expit(logit(p / (1 − π)) + shift)``; 0 and ``1 − π`` stay."""
+    p, stall, shift = (np.asarray(x, dtype=float) for x in (p, stall, shift))
+    room = 1.0 - stall
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(room > 0, p / np.where(room > 0, room, 1.0), 0.0)
+        odds = np.log(q) - np.log1p(-q) + shift
+        moved = room / (1.0 + np.exp(-odds))
+    out = np.where((q > 0) & (q < 1), moved, p)
+    return out[()] if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A ``CalendarModel`` laid over a horizon of ``days`` days from ``start``: each channel's
+    quarter starts as day offsets (``None``: no effects), and the closing clock's daily rates
+    and cumulative tables (``None``: plain days)."""
+
+    offsets: tuple[np.ndarray | None, ...]
+    won_rates: np.ndarray | None = None
+    lost_rates: np.ndarray | None = None
+
+    @staticmethod
+    def of(calendar: CalendarModel | None, start: dt.date, days: int) -> "Layout":
+        if calendar is None:
+            return Layout((None,) * len(CHANNELS))
+        offsets = tuple(None if calendar.channel(c) is None
+                        else period_offsets(calendar.channel(c).periods, start)
+                        for c in CHANNELS)
+        clock = calendar.closing
+        if clock is None:
+            return Layout(offsets)
+        return Layout(offsets, clock.daily("won", start, days), clock.daily("lost", start, days))
+
+    def offsets_of(self, channel: str) -> np.ndarray | None:
+        return self.offsets[CHANNELS.index(channel)]
+
+    def effect(self, channel: str, effects, t):
+        """The effect of ``channel`` at time(s) ``t`` (0 where the channel has none)."""
+        off = self.offsets_of(channel)
+        if off is None or len(effects) == 0:
+            return np.zeros(np.shape(t))[()] if np.ndim(t) else 0.0
+        return np.asarray(effects, dtype=float)[period_at(off, t)]
+
+    @property
+    def clocked(self) -> bool:
+        return self.won_rates is not None
+
+    def close(self, which: str, begin, duration):
+        """When a closing duration started at ``begin`` ends (``warp``; plain days when
+        there is no clock)."""
+        if not self.clocked:
+            return np.asarray(begin, dtype=float) + duration
+        rates = self.won_rates if which == "won" else self.lost_rates
+        return warp(clock_table(rates), rates, begin, duration)

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 import simpy
 
+from .calendar import Layout, shifted_conversion
 from .distributions import split_uniform
 from .errors import InputError
 from .model import TrialParams
@@ -87,59 +88,110 @@ STALL = math.inf  # the wait of a stalled deal: it never leaves its stage (§5)
 
 
 class Stages:
-    """One trial's stage parameters, ready for per-deal inverse-CDF draws (§5)."""
+    """One trial's stage parameters, ready for per-deal inverse-CDF draws (§5, §6b, §8)."""
 
-    def __init__(self, p: TrialParams):
+    def __init__(self, p: TrialParams, layout: Layout):
         self.n = len(p.conversion)
         self.conversion = p.conversion
         self.stall = p.stall
         self.advance = p.advance
         self.lost = p.lost
+        self.tails = p.tails
+        self.layout = layout
+        self.shift = p.effect("conversion")
+        self.log_speed = p.effect("speed")
         self._adv = [d.from_uniform for d in p.advance]
         self._lost = [d.from_uniform for d in p.lost]
 
-    def step(self, deal: Deal) -> tuple[bool, float]:
+    def at(self, s: int, t):
+        """P(advance) and the speed factor of stage ``s`` entered at time(s) ``t`` (§8)."""
+        p = shifted_conversion(self.conversion[s], self.stall[s],
+                               self.layout.effect("conversion", self.shift, t))
+        return p, np.exp(self.layout.effect("speed", self.log_speed, t))
+
+    def _closing(self, s: int, advance: bool, begin, duration):
+        """When an event of ``duration`` from ``begin`` happens: a win or a loss runs on the
+        closing clock, an earlier stage's advance on plain days (§8)."""
+        if advance and s < self.n - 1:
+            return begin + duration
+        return self.layout.close("won" if advance else "lost", begin, duration)
+
+    def step(self, deal: Deal, now: float) -> tuple[bool, float]:
         """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
-        stage, and after how long: advance if ``U_s < p_s``, stall if ``U_s ≥ 1 − π_s``; the
-        duration is an inverse-CDF draw at ``U_s`` split within its branch."""
+        stage, entered at ``now``, and after how long: advance if ``U_s < p_s``, stall if
+        ``U_s ≥ 1 − π_s``; the duration is an inverse-CDF draw at ``U_s`` split within its
+        branch, times the speed factor."""
         s = deal.stage
-        u, p, pi = deal.u[s], self.conversion[s], self.stall[s]
+        u, pi = deal.u[s], self.stall[s]
+        p, f = self.at(s, now)
+        p, f = float(p), float(f)
         if u < p:
-            return True, float(self._adv[s](split_uniform(u, 0.0, p)))
+            d = f * float(self._adv[s](split_uniform(u, 0.0, p)))
+            return True, float(self._closing(s, True, now, d)) - now
         if u >= 1.0 - pi:
             return False, STALL
-        return False, float(self._lost[s](split_uniform(u, p, 1.0 - pi - p)))
+        d = f * float(self._lost[s](split_uniform(u, p, 1.0 - pi - p)))
+        return False, float(self._closing(s, False, now, d)) - now
 
     def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
         """Outcome and remaining time in the current stage of deals open at the start,
         conditional on having survived ``age`` days there (§6): weights p·S_A(a),
         (1−p−π)·S_L(a) and π; advance if ``U_s`` is below the first share, stall if at or
-        above one minus the last."""
+        above one minus the last. Deals at least as old as their stage's tail use it (§6b);
+        the others take the quarter effects of when they entered, at ``−age`` (§8)."""
         advance = np.zeros(stage.size, dtype=bool)
         wait = np.zeros(stage.size)
         for s in np.unique(stage):
-            i = np.flatnonzero(stage == s)
-            a, u = age[i], uniforms[i, s]
-            p, pi = self.conversion[s], self.stall[s]
-            adv = p * self.advance[s].sf(a)
-            lost = (1 - p - pi) * self.lost[s].sf(a)
-            denom = adv + lost + pi
-            # Older than any deal either duration allows: stalled when π > 0, else lost at
-            # once (docs/model.md §6).
-            with np.errstate(invalid="ignore", divide="ignore"):
-                q = np.where(denom > 0, adv / denom, 0.0)
-                r = np.where(denom > 0, pi / denom, 0.0)
-            go = u < q
-            stalled = ~go & (u >= 1.0 - r) & (r > 0)
-            gone = ~go & ~stalled
-            v = np.where(go, split_uniform(u, 0.0, q), split_uniform(u, q, 1.0 - r - q))
-            advance[i] = go
-            if go.any():
-                wait[i[go]] = self.advance[s].residual(v[go], a[go])
-            if gone.any():
-                wait[i[gone]] = self.lost[s].residual(v[gone], a[gone])
-            wait[i[stalled]] = STALL
+            tail = self.tails[s]
+            here = stage == s
+            old = here & (age >= tail.from_age) if tail is not None else np.zeros_like(here)
+            for group, dists in ((here & ~old, None), (old, tail)):
+                i = np.flatnonzero(group)
+                if i.size == 0:
+                    continue
+                a, u = age[i], uniforms[i, s]
+                if dists is None:
+                    p, f = self.at(s, -a)
+                    pi, adv_d, lost_d = self.stall[s], self.advance[s], self.lost[s]
+                else:
+                    p, f = dists.conversion, 1.0
+                    pi, adv_d, lost_d = dists.stall, dists.advance, dists.lost
+                go, stalled, rest = _open_outcome(p, pi, adv_d, lost_d, a / f, u)
+                rest = rest * f
+                advance[i] = go
+                closing = ~go | (s == self.n - 1)
+                done = ~stalled
+                wait[i] = np.where(stalled, STALL, rest)
+                won_close = done & go & closing
+                lost_close = done & ~go
+                if won_close.any():
+                    wait[i[won_close]] = self.layout.close("won", 0.0, rest[won_close])
+                if lost_close.any():
+                    wait[i[lost_close]] = self.layout.close("lost", 0.0, rest[lost_close])
         return advance, wait
+
+
+def _open_outcome(p, pi, advance, lost, a, u):
+    """§6 for deals of one stage at ages ``a``: whether each advances, stalls, and its
+    residual time in the stage (on the durations' own scale)."""
+    adv = p * advance.sf(a)
+    gone = (1 - p - pi) * lost.sf(a)
+    denom = adv + gone + pi
+    # Older than any deal either duration allows: stalled when π > 0, else lost at
+    # once (docs/model.md §6).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(denom > 0, adv / denom, 0.0)
+        r = np.where(denom > 0, pi / denom, 0.0)
+    go = u < q
+    stalled = ~go & (u >= 1.0 - r) & (r > 0)
+    lose = ~go & ~stalled
+    v = np.where(go, split_uniform(u, 0.0, q), split_uniform(u, q, 1.0 - r - q))
+    rest = np.zeros(np.shape(a))
+    if go.any():
+        rest[go] = advance.residual(v[go], a[go])
+    if lose.any():
+        rest[lose] = lost.residual(v[lose], a[lose])
+    return go, stalled, rest
 
 
 class Team:
@@ -180,7 +232,7 @@ def opportunity(env, deal: Deal, advance: bool, wait: float, stages: Stages, led
         if deal.stage == stages.n:
             ledger.won(deal, env.now)
             return
-        advance, wait = stages.step(deal)
+        advance, wait = stages.step(deal, env.now)
 
 
 def rep(env, person: Person, trial: "Trial"):
@@ -198,7 +250,7 @@ def rep(env, person: Person, trial: "Trial"):
             return
         months = (person.tenure0 + d - person.start) / DAYS_PER_MONTH
         ramp = min(1.0, months / ramp_months) if ramp_months > 0 else 1.0
-        mu = rate * person.mult * ramp * share(len(person.deals))
+        mu = rate * trial.outbound[d] * person.mult * ramp * share(len(person.deals))
         if mu <= 0:
             continue
         a = int(rng.poisson(mu) if poisson else rng.negative_binomial(disp, disp / (disp + mu)))
@@ -218,7 +270,7 @@ def outbound(env, at: float, person: Person, trial: "Trial"):
     if person.left:  # its rep left during the lag: the leaver's rule (§2)
         owner = trial.team.least_loaded(env.now) or person
     deal = trial.new_deal(owner)
-    advance, wait = trial.stages.step(deal)
+    advance, wait = trial.stages.step(deal, env.now)
     yield from opportunity(env, deal, advance, wait, trial.stages, trial.ledger)
 
 
@@ -230,7 +282,7 @@ def marketing(env, arrivals: list[tuple[float, float]], trial: "Trial"):
         if not active:
             continue  # nobody to take it: dropped
         deal = trial.new_deal(active[int(u * len(active))])
-        advance, wait = trial.stages.step(deal)
+        advance, wait = trial.stages.step(deal, env.now)
         env.process(opportunity(env, deal, advance, wait, trial.stages, trial.ledger))
 
 
@@ -280,6 +332,7 @@ class Prepared:
                              column="capacity", expected="week_hours > deal_hours × free_deals")
         self.capacity = cap
         self.share_table = [float(x) for x in cap.share(np.arange(1024))]
+        self.layout = Layout.of(spec.model.calendar, spec.start, self.days)
 
     def share(self, n_open: int) -> float:
         t = self.share_table
@@ -293,8 +346,11 @@ class Trial:
         self.prep, self.spec, self.rng = prep, prep.spec, rng
         self.days, self.work_days, self.share = prep.days, prep.work_days, prep.share
         self.params = self.spec.trial_params(rng["params"])
-        self.stages = Stages(self.params)
         p = self.params
+        self.stages = Stages(p, prep.layout)
+        # The outbound effect of each day's quarter (§8; ones without effects).
+        self.outbound = np.exp(prep.layout.effect("outbound", p.effect("outbound"),
+                                                  np.arange(self.days) + 0.5))
         self.cum_segments = list(np.cumsum(p.segment_probs) / np.sum(p.segment_probs))
         self.size_from_uniform = [d.from_uniform for d in p.sizes]
         self.env = simpy.Environment()
@@ -364,10 +420,25 @@ class Trial:
                                              self.stages, self.ledger))
 
     def start_marketing(self) -> None:
+        """Per week a Poisson number of leads, at times by the inverse of the week's
+        cumulative rate at uniforms, and a uniform each that picks the rep (§4, §8)."""
         rng, weeks = self.rng["marketing"], self.prep.weeks
-        counts = rng.poisson(self.params.marketing_weekly, weeks)
+        p, layout = self.params, self.prep.layout
+        # The daily rate over whole weeks (the last one may run past the horizon).
+        day_rate = p.marketing_weekly / 7 * np.exp(layout.effect(
+            "marketing", p.effect("marketing"), np.arange(7 * weeks) + 0.5))
+        by_week = day_rate.reshape(weeks, 7)
+        counts = rng.poisson(by_week.sum(axis=1))
         week = np.repeat(np.arange(weeks), counts)
-        at = 7.0 * (week + rng.random(week.size))
+        u = rng.random(week.size)
+        if np.all(by_week == by_week[0, 0]):
+            at = 7.0 * (week + u)
+        else:
+            cum = np.concatenate([np.zeros((weeks, 1)), np.cumsum(by_week, axis=1)], axis=1)
+            target = u * cum[week, -1]
+            day = np.minimum(np.array([np.searchsorted(cum[w], x, side="right") - 1
+                                       for w, x in zip(week, target)], dtype=np.int64), 6)
+            at = 7.0 * week + day + (target - cum[week, day]) / by_week[week, day]
         pick = rng.random(week.size)
         order = np.argsort(at, kind="stable")
         arrivals = [(a, u) for a, u in zip(at[order].tolist(), pick[order].tolist())

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from . import compiled_dists, compiled_random, trial_loop, vector_params
+from .calendar import Layout, clock_table, period_at
 from .errors import InputError
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed
@@ -70,9 +71,9 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
            np.zeros((n_trials, weeks)), np.zeros((n_trials, n_reps)),
            np.zeros(n_trials, dtype=np.int64), np.zeros(n_trials, dtype=np.int64),
            np.zeros(n_trials, dtype=np.int64))
-    marketing = p.marketing_weekly * spec.days / 7
+    calendar, marketing, tail_dists = calendar_arrays(spec, p)
     args = (trial_keys(seed, n_trials),
-            compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,), n_trials),
+            compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,) + tail_dists, n_trials),
             np.ascontiguousarray(p.conversion), np.ascontiguousarray(p.stall),
             np.ascontiguousarray(cum / cum[:, -1:]),
             p.per_rep_day, p.dispersion, p.opportunity_yield, p.ramp_months, marketing,
@@ -81,14 +82,15 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
             spec.days, work_index, 1 / DAYS_PER_MONTH,
             (float(capacity.week_hours), float(capacity.deal_hours),
              float(capacity.week_hours - capacity.deal_hours * capacity.free_deals),
-             float(capacity.floor)))
+             float(capacity.floor)), calendar)
     counts = np.zeros(compiled_random.N_COUNTS)
     # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
     # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
     # deals created after their rep left. A trial that needs more is played again with
     # twice as much: its streams are its own, so its numbers are the same.
     expected = (pipeline.n + marketing.max()
-                + float((p.per_rep_day * p.opportunity_yield).max()) * n_reps * work_days.size
+                + float((p.per_rep_day * p.opportunity_yield * calendar[0].max(axis=1)).max())
+                * n_reps * work_days.size
                 * math.exp(p.rep_sigma ** 2))
     buffers = (int(1.5 * expected) + 256, 64)
     trials = np.arange(n_trials)
@@ -99,6 +101,60 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     if draw_log is not None:
         record_counts(draw_log, counts)
     return _result(out[:-1], first_trial)
+
+
+def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
+    """What the compiled loop needs of docs/model.md §6b and §8, as arrays (the layout of
+    ``trial_loop.simulate_trials``'s ``calendar`` argument), the marketing leads' mean per
+    trial and the tails' distributions (slots after the lag's, two per stage that has one).
+
+    Channels without effects get neutral arrays (factor 1, one quarter with no shift), so a
+    model without a calendar runs exactly as before."""
+    n, days = p.n, spec.days
+    layout = Layout.of(spec.model.calendar, spec.start, days)
+    mid = np.arange(days) + 0.5
+
+    def per_day(channel):
+        e, off = p.effect(channel), layout.offsets_of(channel)
+        return None if e is None or off is None else e[:, period_at(off, mid)]
+
+    out = per_day("outbound")
+    out_mult = np.ones((n, days)) if out is None else np.exp(out)
+    mkt = per_day("marketing")
+    if mkt is None:
+        mkt_cum, marketing = np.zeros((0, days + 1)), p.marketing_weekly * days / 7
+    else:
+        rates = p.marketing_weekly[:, None] / 7 * np.exp(mkt)
+        mkt_cum = np.concatenate([np.zeros((n, 1)), np.cumsum(rates, axis=1)], axis=1)
+        marketing = mkt_cum[:, -1].copy()
+
+    def quarters(channel):
+        e, off = p.effect(channel), layout.offsets_of(channel)
+        if e is None or off is None:
+            return np.zeros(1), np.zeros((0, 1))
+        return np.ascontiguousarray(off, dtype=float), np.ascontiguousarray(e)
+
+    conv_off, conv_shift = quarters("conversion")
+    speed_off, log_speed = quarters("speed")
+    if layout.clocked:
+        clock = (True, clock_table(layout.won_rates), layout.won_rates,
+                 clock_table(layout.lost_rates), layout.lost_rates)
+    else:
+        clock = (False, np.zeros(2), np.ones(1), np.zeros(2), np.ones(1))
+    S = p.conversion.shape[1]
+    tail_from, tail_slot = np.full(S, np.inf), np.full(S, -1, dtype=np.int64)
+    tail_p, tail_pi = np.zeros((n, S)), np.zeros((n, S))
+    dists = []
+    first = 2 * S + len(p.sizes) + 1
+    for st, tail in enumerate(p.tails):
+        if tail is None:
+            continue
+        tail_from[st], tail_slot[st] = tail.from_age, first + len(dists)
+        tail_p[:, st], tail_pi[:, st] = tail.conversion, tail.stall
+        dists += [tail.advance, tail.lost]
+    calendar = (out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock,
+                (tail_from, tail_slot, tail_p, tail_pi))
+    return calendar, marketing, tuple(dists)
 
 
 def trial_keys(seed: np.random.SeedSequence, n_trials: int) -> np.ndarray:

@@ -90,10 +90,40 @@ def _run_spare(state, mu, n, k_sum, kd, y):
     return (1.0 - y) * mu * g / (kd + mu * y), state
 
 
+@njit(cache=True, inline="always")
+def _period(offsets, t):
+    """The quarter that time ``t`` falls in (``calendar.period_at``): its index among the
+    quarters starting at ``offsets``, clamped to them."""
+    j = 0
+    while j + 1 < offsets.size and offsets[j + 1] <= t:
+        j += 1
+    return j
+
+
+@njit(cache=True, inline="always")
+def _clock(table, rates, begin, duration):
+    """``calendar.warp``: when a closing duration started at ``begin`` (≥ 0) ends."""
+    n = rates.size
+    if not begin < n:
+        return begin + duration
+    d0 = int(begin)
+    target = table[d0] + (begin - d0) * rates[d0] + duration
+    if not target < table[n]:
+        return n + (target - table[n])
+    lo, hi = d0, n - 1              # table[lo] ≤ target < table[hi + 1]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if table[mid] <= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo + (target - table[lo]) / rates[lo]
+
+
 @njit(cache=True)
 def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispersion, yld,
                     ramp_months, marketing_mean, team, open_deals, days, work_index,
-                    inv_days_per_month, capacity, buffers, out, counts):
+                    inv_days_per_month, capacity, calendar, buffers, out, counts):
     """Play each trial ``t`` in ``trials``; write what it records into ``out``.
 
     ``keys[t, purpose]``: two 64-bit words per purpose (``KEY_*``). ``P``: packed
@@ -104,13 +134,27 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
     ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
-    (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``buffers``: (deal store size, late
+    (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
+    (docs/model.md §6b, §8; ``engine_vector.CalendarArrays``): per trial and day the outbound
+    multiplier; per trial the marketing leads' cumulative mean at each day (no rows: a flat
+    rate); the conversion quarters' first days and each trial's log-odds shifts, the speed
+    quarters' and log factors; the closing clock (a flag, then the won and lost cumulative
+    tables and daily rates); per stage the tail's age (inf: none), its first slot (-1: none),
+    and per trial and stage its P(advance) and P(stall). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
     ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
     seats), activities, moves, status (trials)). ``counts``: draws by kind
     (``compiled_random.COUNT_*``), added to.
     """
     family, params, values, cum, meta, shared = P
+    out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock, tails = calendar
+    clocked, won_table, won_rates, lost_table, lost_rates = clock
+    tail_from, tail_slot, tail_p, tail_pi = tails
+    n_conv, n_speed = conv_off.size, speed_off.size
+    mkt_shaped = mkt_cum.shape[0] > 0
+    # An open deal's survival may be kept across trials only when its duration is the same
+    # in every trial: no per-trial speed factors.
+    speed_free = n_speed == 1 and log_speed.shape[0] == 0
     start, leave, tenure0, mult = team
     o_stage, o_age, o_amount, o_owner, o_row = open_deals
     week_hours, deal_hours, capacity_base, capacity_floor = capacity
@@ -169,8 +213,10 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     # branch bounds and the factors that split a uniform within its branch.
     n_slots = family.size
     pa, pb, prow = np.empty(n_slots), np.empty(n_slots), np.empty(n_slots, np.int64)
-    adv_hi, lost_hi = np.empty(n_stages), np.empty(n_stages)
-    adv_scale, lost_scale = np.empty(n_stages), np.empty(n_stages)
+    # Per conversion quarter and stage (§8): the branch bounds and split factors.
+    adv_hi, lost_hi = np.empty((n_conv, n_stages)), np.empty((n_conv, n_stages))
+    adv_scale, lost_scale = np.empty((n_conv, n_stages)), np.empty((n_conv, n_stages))
+    speed = np.ones(n_speed)                  # per speed quarter: the duration factor
     rep_b, week_b = np.zeros(n_seats), np.zeros(n_weeks)
     tally_b, money_b = np.zeros((2, 3), np.int64), np.zeros((2, 3))
     n_uniform, n_gamma, gamma_shape, n_poisson, poisson_mean = 0, 0, 0.0, 0, 0.0
@@ -208,11 +254,22 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         for kk in range(n_slots):
             pa[kk], pb[kk] = params[kk, t, 0], params[kk, t, 1]
             prow[kk] = meta[kk, 0] + (t if meta[kk, 1] else 0)
-        for st in range(n_stages):
-            p, pi = conversion[t, st], stall[t, st]
-            adv_hi[st], lost_hi[st] = p, 1.0 - pi
-            adv_scale[st] = 1.0 / p if p > 0.0 else 0.0
-            lost_scale[st] = 1.0 / (1.0 - pi - p) if 1.0 - pi - p > 0.0 else 0.0
+        for j in range(n_conv):
+            for st in range(n_stages):
+                p, pi = conversion[t, st], stall[t, st]
+                if conv_shift.shape[0] > 0 and conv_shift[t, j] != 0.0:
+                    # calendar.shifted_conversion: the log odds of advancing move.
+                    room = 1.0 - pi
+                    q = p / room if room > 0.0 else 0.0
+                    if 0.0 < q < 1.0:
+                        p = room / (1.0 + math.exp(-(math.log(q) - math.log1p(-q)
+                                                     + conv_shift[t, j])))
+                adv_hi[j, st], lost_hi[j, st] = p, 1.0 - pi
+                adv_scale[j, st] = 1.0 / p if p > 0.0 else 0.0
+                lost_scale[j, st] = 1.0 / (1.0 - pi - p) if 1.0 - pi - p > 0.0 else 0.0
+        if log_speed.shape[0] > 0:
+            for j in range(n_speed):
+                speed[j] = math.exp(log_speed[t, j])
         # Leaving times inside the horizon, in time order (then seat): the days' events.
         n_leavers = 0
         for r in range(n_seats):
@@ -267,7 +324,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         months = (tenure0[t, seat, k] + (d - start[t, seat, k])) * inv_days_per_month
                         level *= months * inv_rm
                     share = (week_hours - deal_hours * float(running[seat])) / capacity_base
-                    mu = rate[t] * level * min(max(share, capacity_floor), 1.0)
+                    mu = rate[t] * out_mult[t, d] * level * min(max(share, capacity_floor), 1.0)
                     if not mu > 0:
                         continue
                     # Opportunities: Binomial(NegBin(mu, kd), y) = NegBin(mu·y, kd), by their
@@ -329,21 +386,31 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 close, outcome = np.inf, OPEN
                 moving = True                     # still going through the stages
                 if src == FROM_OPEN:
-                    # Its first outcome, conditional on its age (§6).
+                    # Its first outcome, conditional on its age (§6): from the stage's
+                    # tail when it is that old (§6b), else with the quarter effects of when
+                    # it entered the stage, at -age (§8).
                     h = group_member(open_group, o_row[idx])
                     state = skip(h, n_fixed)
                     st, age = o_stage[idx], o_age[idx]
-                    for kk in (st, n_stages + st):
-                        if not (sf_ready and shared[kk]):
+                    old = age >= tail_from[st]
+                    if old:
+                        k_adv, k_lost = tail_slot[st], tail_slot[st] + 1
+                        p, pi, f = tail_p[t, st], tail_pi[t, st], 1.0
+                    else:
+                        k_adv, k_lost = st, n_stages + st
+                        p, pi = adv_hi[_period(conv_off, -age), st], stall[t, st]
+                        f = speed[_period(speed_off, -age)]
+                    a_f = age / f
+                    for kk in (k_adv, k_lost):
+                        if not (sf_ready and shared[kk] and (old or speed_free)):
                             if family[kk] == cd.EMPIRICAL:
-                                x = cd.empirical_sf(values, cum, kk, prow[kk], meta[kk, 2], age)
+                                x = cd.empirical_sf(values, cum, kk, prow[kk], meta[kk, 2], a_f)
                             else:
-                                x = cd.sf(family[kk], pa[kk], pb[kk], age)
-                            if kk == st:
+                                x = cd.sf(family[kk], pa[kk], pb[kk], a_f)
+                            if kk == k_adv:
                                 sf_adv[idx] = x
                             else:
                                 sf_lost[idx] = x
-                    p, pi = conversion[t, st], stall[t, st]
                     w_adv, w_lost = p * sf_adv[idx], (1.0 - p - pi) * sf_lost[idx]
                     total = w_adv + w_lost + pi
                     # Older than any deal either duration allows: stalled when π > 0, else
@@ -354,26 +421,31 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     n_uniform += 1
                     if u < p_adv or not (p_stall > 0.0 and u >= 1.0 - p_stall):
                         if u < p_adv:
-                            kk, uu, surv = st, _split(u, 0.0, p_adv), sf_adv[idx]
+                            kk, uu, surv = k_adv, _split(u, 0.0, p_adv), sf_adv[idx]
                         else:
-                            kk = n_stages + st
+                            kk = k_lost
                             uu = _split(u, p_adv, 1.0 - p_stall - p_adv)
                             surv = sf_lost[idx]
                         if family[kk] == cd.EMPIRICAL:
                             rest = 0.0
                             if surv > 0.0:
                                 rest = cd.empirical_residual(values, cum, kk, prow[kk],
-                                                             meta[kk, 2], uu, age)
+                                                             meta[kk, 2], uu, a_f)
                         else:
                             rest, state, tries = cd.residual(family[kk], pa[kk], pb[kk], uu,
-                                                             age, surv, state)
+                                                             a_f, surv, state)
                             n_gamma += tries
                             gamma_shape += tries * pa[kk]
+                        rest *= f
                         time = rest
+                        if clocked and u >= p_adv:
+                            time = _clock(lost_table, lost_rates, 0.0, rest)
+                        elif clocked and st == n_stages - 1:
+                            time = _clock(won_table, won_rates, 0.0, rest)
                         if u >= p_adv:
                             moving = False
-                            if rest < days:
-                                close, outcome = rest, LOST
+                            if time < days:
+                                close, outcome = time, LOST
                     else:
                         time, moving = np.inf, False      # stalled: open for ever
                     origin, seat, amount = ORIGIN_OPEN, o_owner[idx], o_amount[idx]
@@ -383,7 +455,21 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     if src == FROM_MARKETING:
                         h = group_member(lead_group, idx)
                         state = skip(h, n_fixed)
-                        time = uniform_at(h, pos_arrival) * days
+                        if mkt_shaped:
+                            # The inverse of the cumulative rate at the uniform (§8).
+                            target = uniform_at(h, pos_arrival) * mkt_cum[t, days]
+                            lo, hi = 0, days - 1
+                            while lo < hi:
+                                mid = (lo + hi + 1) // 2
+                                if mkt_cum[t, mid] <= target:
+                                    lo = mid
+                                else:
+                                    hi = mid - 1
+                            step = mkt_cum[t, lo + 1] - mkt_cum[t, lo]
+                            time = lo + ((target - mkt_cum[t, lo]) / step if step > 0.0
+                                         else 0.0)
+                        else:
+                            time = uniform_at(h, pos_arrival) * days
                         seat = min(int(uniform_at(h, pos_seat) * n_seats), n_seats - 1)
                         n_uniform += 2
                         active = False
@@ -454,11 +540,12 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         break
                     u = uniform_at(h, 1 + st)
                     n_uniform += 1
-                    if u < adv_hi[st]:
-                        kk, uu = st, min(u * adv_scale[st], _BELOW_ONE)
-                    elif u < lost_hi[st]:
+                    j = _period(conv_off, time)       # the quarter it enters the stage (§8)
+                    if u < adv_hi[j, st]:
+                        kk, uu = st, min(u * adv_scale[j, st], _BELOW_ONE)
+                    elif u < lost_hi[j, st]:
                         kk = n_stages + st
-                        uu = min(max((u - adv_hi[st]) * lost_scale[st], 0.0), _BELOW_ONE)
+                        uu = min(max((u - adv_hi[j, st]) * lost_scale[j, st], 0.0), _BELOW_ONE)
                     else:
                         moving = False            # stalled: open for ever
                         break
@@ -471,7 +558,13 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         if fam == cd.GAMMA:
                             n_gamma += 1
                             gamma_shape += pa[kk]
-                    time += x
+                    x *= speed[_period(speed_off, time)]
+                    if clocked and kk >= n_stages:
+                        time = _clock(lost_table, lost_rates, time, x)
+                    elif clocked and st == n_stages - 1:
+                        time = _clock(won_table, won_rates, time, x)
+                    else:
+                        time += x
                     if kk >= n_stages:
                         moving = False
                         if time < days:

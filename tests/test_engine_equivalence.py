@@ -1,7 +1,7 @@
 """The two engines agree: same docs/model.md, different random numbers, same distributions.
 
-On five scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
-+ parameter uncertainty; stalled deals) quarter revenue, wins and created pipeline agree
+On six scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
++ parameter uncertainty; stalled deals; a changing calendar with old deals' tails) quarter revenue, wins and created pipeline agree
 between SimPy and the vectorised engine: a two-sample KS test does not reject at 0.001 and
 the means agree within 4 standard errors. Fixed seeds; SimPy runs a few hundred trials of small teams.
 """
@@ -17,7 +17,9 @@ from scipy import stats
 
 from simulator import engine_simpy, engine_vector
 from simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
-from simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
+from simulator.calendar import CalendarModel, ClosingClock, PeriodEffects
+from simulator.model import (BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel,
+                             StageTail)
 from simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
 from tests.factories import simple_model, stage
 
@@ -114,7 +116,50 @@ def stalled():
                    attrition=True)
 
 
-SCENARIOS = [plain, capacity_bound, open_pipeline_heavy, hires_attrition_uncertainty, stalled]
+def changing_calendar():
+    """docs/model.md §6b and §8 at once, with their uncertainty: quarter effects on every
+    channel over a horizon that spans two quarters (and open deals that entered in the two
+    before), a closing clock that bunches wins at quarter end and spreads losses early, and
+    a stage whose old open deals follow their tail."""
+    q = tuple(dt.date(2026, m, 1) for m in (1, 4, 7, 10))
+    quarters = q + (dt.date(2027, 1, 1),)
+
+    def effects(mean, sd, load):
+        return PeriodEffects(quarters, mean, sd, tuple((x,) for x in load))
+
+    cal = CalendarModel(
+        outbound=effects((0.0, 0.0, 0.2, -0.3, 0.0), (0, 0, 0.1, 0.15, 0.1), (0, 0, .1, .1, .1)),
+        marketing=effects((0.0, 0.0, -0.2, 0.4, 0.0), (0, 0, 0.1, 0.1, 0.1), (0, 0, 0, 0, 0)),
+        conversion=effects((0.3, -0.2, 0.4, -0.5, 0.0), (0.05, 0.05, 0.2, 0.2, 0.2),
+                           (0, 0, 0.1, 0.1, 0.1)),
+        speed=effects((0.2, -0.3, 0.3, -0.2, 0.0), (0.05, 0.05, 0.1, 0.1, 0.1), (0, 0, 0, 0, 0)),
+        closing=ClosingClock(won=(0.6,) * 4 + (1.0,) * 5 + (1.6,) * 4,
+                             lost=(1.5,) * 4 + (1.0,) * 5 + (0.5,) * 4))
+    tail = StageTail(40.0, BetaPosterior(30, 50),
+                     Fitted(Empirical((45.0, 60.0, 90.0, 150.0), (3.0, 2.0, 2.0, 1.0), 0.5)),
+                     Fitted(Empirical((42.0, 70.0, 120.0), (2.0, 2.0, 1.0), 0.5)),
+                     stall=BetaPosterior(20, 60))
+    stages = (StageModel("A", BetaPosterior(60, 40), Fitted(Gamma(2.0, 6.0)),
+                         Fitted(Exponential(8.0))),
+              StageModel("B", BetaPosterior(50, 50), Fitted(LogNormal(15.0, 0.6)),
+                         Fitted(Weibull(1.3, 12.0)), tail=tail))
+    m = simple_model(per_rep_day=4.0, opportunity_yield=0.06, dispersion=3.0, rep_sigma=0.2,
+                     lag=Exponential(2.0), stages=stages, deal_size=LogNormal(20_000.0, 0.5),
+                     marketing_weekly=3.0)
+    m = dataclasses.replace(m, calendar=cal)
+    rng = np.random.default_rng(8)
+    n = 60
+    deals = pl.DataFrame({
+        "opportunity_id": [f"o{i}" for i in range(n)], "owner": ["r0", "r1", "r2"] * 20,
+        "stage": rng.choice(["A", "B"], n).tolist(),
+        "age_days": np.concatenate([rng.uniform(0, 30, 30), rng.uniform(30, 200, 30)]),
+        "amount": rng.lognormal(10.0, 0.5, n), "segment": ["all"] * n}, schema=OPEN_DEAL_COLUMNS)
+    return SimSpec(m, (Rep("r0"), Rep("r1"), Rep("r2")), dt.date(2026, 8, 15), 120,
+                   open_deals=deals, attrition=False)
+
+
+SCENARIOS = [plain, capacity_bound, open_pipeline_heavy, hires_attrition_uncertainty, stalled,
+             changing_calendar]
 
 
 @pytest.fixture(scope="module", params=SCENARIOS, ids=lambda f: f.__name__)
@@ -165,6 +210,11 @@ def test_the_scenarios_exercise_what_they_claim(both):
                                                                        stages=plain_stages))
         base = engine_vector.simulate_chunk(no_stall, VECTOR_TRIALS, np.random.SeedSequence(12))
         assert t["open_end"].mean() > base.totals["open_end"].mean() + 5
+    if name == "changing_calendar":   # the calendar moves the forecast
+        flat = dataclasses.replace(spec, model=dataclasses.replace(spec.model, calendar=None))
+        base = engine_vector.simulate_chunk(flat, VECTOR_TRIALS, np.random.SeedSequence(12))
+        for col in ("revenue", "created", "losses"):
+            assert abs(t[col].mean() - base.totals[col].mean()) > 0.05 * base.totals[col].mean()
     if name == "hires_attrition_uncertainty":
         assert vector.rep_revenue[:, 3:].mean() > 0        # the hires sell
         assert t["revenue"].std() > 0
