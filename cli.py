@@ -887,8 +887,51 @@ def _render_calibration(s: dict, output: str) -> str:
                  "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
     lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
                  f"{cap['deal_hours']:.2g} h per open deal per week")
+    lines += _render_calendar(s.get("calendar"))
+    tails = [st for st in s["stages"] if st.get("tail")]
+    for st in tails:
+        t = st["tail"]
+        lines.append(f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
+                     f"seen): {_pct(t['advanced'])} advanced later, {_pct(t['never_left'])} "
+                     "never left")
+    if s.get("diagnostics"):
+        lines += ["", "What the history contradicts (the model follows it):"]
+        lines += [f"  - {d}" for d in s["diagnostics"]]
     lines.append(f"Wrote {output}")
     return "\n".join(lines)
+
+
+_CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
+                  "conversion": "conversion (log odds per stage)", "speed": "time in stage"}
+
+
+def _render_calendar(cal: dict | None) -> list[str]:
+    """The calendar's lines of the calibrate table: each channel next quarter, the clock."""
+    if not cal:
+        return ["Calendar    steady: no quarter effects or closing clock"]
+    lines = []
+    for name, words in _CHANNEL_WORDS.items():
+        c = cal.get(name)
+        if not c:
+            continue
+        n = c["next_quarter"]
+        effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
+                  else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
+        parts = [f"{words} in {n['quarter']}: {effect}",
+                 f"quarter shock sd {c['shock_sd']:.2f}"]
+        if c["trend"]:
+            parts.append(f"trend {c['trend']:+.3f}/quarter")
+        if c["season"]:
+            parts.append("season " + "/".join(f"{x:+.2f}" for x in c["season"]))
+        if c["forgetting"] < 1:
+            parts.append(f"forgetting {c['forgetting']:g}")
+        lines.append(("Calendar    " if not lines else "            ") + "; ".join(parts))
+    if cal.get("closing"):
+        won, lost = cal["closing"]["won"], cal["closing"]["lost"]
+        lines.append(("Calendar    " if not lines else "            ")
+                     + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
+                       f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three")
+    return lines
 
 
 @main.command("calibrate")
@@ -899,10 +942,13 @@ def _render_calibration(s: dict, output: str) -> str:
                    "the history).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Model file to write (TOML).")
+@click.option("--steady", is_flag=True,
+              help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
+                   "(the model before changing histories; docs/calibration.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def calibrate_cmd(history, as_of, output, as_json, quiet, **history_opts):
+def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts):
     """Fit a model from HISTORY (a folder or an opportunities file) up to --as-of.
 
     Stage conversions with 90% intervals, censoring-aware stage and cycle durations, deal
@@ -925,7 +971,7 @@ def calibrate_cmd(history, as_of, output, as_json, quiet, **history_opts):
                        **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
     inputs = (history, *(p for p in files.as_dict().values() if p))
     with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
-        model = calibrate(h, day, stages=history_opts.get("stages"),
+        model = calibrate(h, day, stages=history_opts.get("stages"), calendar=not steady,
                           progress=(lambda step: bar.update(1)) if bar is not None else None)
     path = write_output(output, dumps(model), inputs=inputs)
     for note in model.notes:

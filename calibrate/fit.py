@@ -20,12 +20,18 @@ from simulator.errors import InputError
 from simulator.units import as_date
 from simulator.model import Model
 
+from simulator.calendar import CHANNELS, CalendarModel, add_quarters
+
 from . import activities as acts
+from . import diagnostics as diag
+from . import quarters
 from . import team as team_fit
+from .closing import fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History
-from .stages import (SINGLE_STAGE, cycle_observations, fit_cycle, fit_stages, resolve_stages,
-                     stage_observations)
+from .stages import (SINGLE_STAGE, cycle_records, fit_cycle, fit_stages, resolve_stages,
+                     stage_records)
+from .tails import with_tail
 
 
 def _as_date(value) -> dt.date:
@@ -39,16 +45,18 @@ def _seen_stages(history: History) -> set[str]:
     return seen
 
 
-STEPS = ("cycle", "stages", "deal sizes", "rep-days", "team", "activities", "marketing")
+STEPS = ("cycle", "stages", "deal sizes", "rep-days", "team", "activities", "marketing",
+         "calendar")
 
 
-def calibrate(history: History, as_of, *, stages=None, rng=0,
+def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = True,
               progress: Callable[[str], None] | None = None) -> Model:
     """Fit every part of the model from ``history`` as it stood at the end of ``as_of``.
 
     ``stages``: the stages to model, in order (default: ``history.stages``); each must occur
     in the history. ``rng`` seeds the one resampling step (the ramp bootstrap).
-    ``progress(step)`` is called after each of ``STEPS``.
+    ``calendar=False`` pools the whole history (no quarter effects, closing clock or tails:
+    the model of docs/model.md §1–§7). ``progress(step)`` is called after each of ``STEPS``.
     Raises ``InputError`` when the history cannot be calibrated (no deal created by the
     as-of date, no closed deals, no won deals, an unknown stage).
     """
@@ -90,20 +98,29 @@ def calibrate(history: History, as_of, *, stages=None, rng=0,
         notes.append(f"the as-of date {as_of} is after the last date in the history ({end}): "
                      f"open deals are censored, and rates measured, up to {end}")
 
-    cycle, more = fit_cycle(cycle_observations(o, end))
+    cycle_rec = cycle_records(o, end)
+    cycle, more = fit_cycle(cycle_rec.durations())
     notes += more
     done("cycle")
     if staged:
         names, mapping = resolve_stages(history.stages, stages)
-        obs, more = stage_observations(h, names, mapping, end)
+        records, more = stage_records(h, names, mapping, end)
         notes += more
-        stage_models, more = fit_stages(obs, names)
+        stage_models, more = fit_stages([r.durations() for r in records], names)
         notes += more
     else:
         name = (stages[0] if stages else None) or (history.stages[0] if history.stages
                                                    else SINGLE_STAGE)
         stage_models = (dataclasses.replace(cycle, name=name),)
+        records = [cycle_rec]
         notes.append(f"no stage history: one stage ({name}) fitted on created → won/lost")
+    if calendar:
+        tailed = []
+        for stage, rec in zip(stage_models, records):
+            stage, more = with_tail(stage, rec.durations())
+            tailed.append(stage)
+            notes += more
+        stage_models = tuple(tailed)
     done("stages")
 
     sizes, more = fit_deal_sizes(o, end)
@@ -132,11 +149,48 @@ def calibrate(history: History, as_of, *, stages=None, rng=0,
     marketing, more = acts.fit_marketing(o, end)
     notes += more
     done("marketing")
+    cal, findings = None, []
+    if calendar:
+        cal, more, forecasts = fit_calendar(h, end, rd, team, capacity, marketing, records,
+                                            stage_models)
+        notes += more
+        findings = (diag.channel_findings(forecasts, stage_models,
+                                          activity.per_rep_day * activity.opportunity_yield.mean,
+                                          marketing.weekly.mean if marketing.share > 0 else None)
+                    + diag.clock_findings(cal.closing if cal is not None else None)
+                    + diag.tail_findings(stage_models, [r.durations() for r in records]))
+    done("calendar")
 
     return Model(as_of=as_of, stages=tuple(stage_models), cycle=cycle, deal_size=sizes,
                  activities=activity, marketing=marketing, team=team, capacity=capacity,
                  n_opportunities=o.height, source=history.source,
-                 notes=tuple(dict.fromkeys(notes)))
+                 notes=tuple(dict.fromkeys(notes)), calendar=cal, diagnostics=tuple(findings))
+
+
+def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, records,
+                 stage_models) -> tuple[CalendarModel | None, list[str], dict]:
+    """Quarter effects per channel and the closing clock (calibrate/quarters.py,
+    calibrate/closing.py); None when the history shows neither. Also each channel's
+    ``quarters.Forecast`` (for the diagnostics)."""
+    first = h.opportunities["created"].min()
+    qs = quarters.quarters_between(first, end)
+    series = [quarters.measure_outbound(h, rd, team, capacity, qs)]
+    if marketing.share > 0:
+        series.append(quarters.measure_marketing(h, marketing.weekly.mean, qs, first, end,
+                                                 acts.MARKETING_WINDOW_DAYS))
+    series += list(quarters.measure_stages(records, stage_models, qs))
+    found, notes, forecasts = {}, [], {}
+    for s in series:
+        fc, more = quarters.forecast(s)
+        notes += more
+        forecasts[s.channel] = fc
+        if not quarters.steady(fc.effects):
+            found[s.channel] = fc.effects
+    clock, _, more = fit_closing(records, stage_models, first, end)
+    notes += more
+    if not found and clock is None:
+        return None, notes, forecasts
+    return CalendarModel(**found, closing=clock), notes, forecasts
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -162,6 +216,38 @@ def _mixture_median(parts) -> float:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if cdf(mid) < 0.5 else (lo, mid)
     return (lo + hi) / 2
+
+
+def _tail(stage) -> dict | None:
+    t = stage.tail
+    if t is None:
+        return None
+    return {"from_age_days": t.from_age, "at_risk": t.n_at_risk,
+            "advanced": t.conversion.mean, "never_left": t.stall.mean if t.stall else 0.0}
+
+
+def _calendar(model: Model) -> dict | None:
+    """Each channel's effect next quarter (and per stored quarter) and the closing clock."""
+    cal = model.calendar
+    if cal is None:
+        return None
+    out: dict = {}
+    for c in CHANNELS:
+        e = cal.channel(c)
+        if e is None:
+            continue
+        sd = np.sqrt(np.diag(e.covariance()))
+        nxt = e.at(model.as_of + dt.timedelta(days=1))   # where a forecast starts
+        out[c] = {"next_quarter": {"quarter": e.periods[nxt].isoformat(),
+                                   "effect": e.mean[nxt], "sd": float(sd[nxt])},
+                  "trend": e.trend, "season": list(e.season) or None,
+                  "shock_sd": e.shock_sd, "forgetting": e.forgetting,
+                  "quarters_measured": e.observed,
+                  "quarters": [{"quarter": q.isoformat(), "effect": m, "sd": float(s)}
+                               for q, m, s in zip(e.periods, e.mean, sd)]}
+    out["closing"] = None if cal.closing is None else {"won": list(cal.closing.won),
+                                                       "lost": list(cal.closing.lost)}
+    return out
 
 
 def _stall(stage) -> dict:
@@ -198,6 +284,7 @@ def summary(model: Model) -> dict:
             "entered": s.n_entered, "advanced": s.n_advanced, "lost": s.n_lost,
             "open": s.n_open,
             **_stall(s),
+            "tail": _tail(s),
         } for s in model.stages],
         "cycle_days": {"won_median": _median(model.cycle.advance.dist),
                        "lost_median": _median(model.cycle.lost.dist),
@@ -235,5 +322,7 @@ def summary(model: Model) -> dict:
         "capacity": {"free_deals": model.capacity.free_deals,
                      "deal_hours": model.capacity.deal_hours,
                      "week_hours": model.capacity.week_hours},
+        "calendar": _calendar(model),
+        "diagnostics": list(model.diagnostics),
         "notes": list(model.notes),
     }

@@ -18,6 +18,7 @@ first entry into each stage counts, and entry dates are made non-decreasing alon
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -71,7 +72,21 @@ def resolve_stages(history_stages, requested=None, *, option: str = "--stages"):
 
 
 # --- observations ---------------------------------------------------------------------------
-def cycle_observations(opportunities: pl.DataFrame, as_of: dt.date) -> Durations:
+@dataclass(frozen=True)
+class Records:
+    """One stage's observations one by one: the day each entry happened (days since
+    1970-01-01), its whole days in the stage ``t`` and ``kind`` (ADVANCE, LOST, CENSORED).
+    ``Durations`` groups them for the fits; the calendar fits need the entry days."""
+
+    entry: np.ndarray
+    t: np.ndarray
+    kind: np.ndarray
+
+    def durations(self) -> Durations:
+        return Durations.from_arrays(self.t, self.kind)
+
+
+def cycle_records(opportunities: pl.DataFrame, as_of: dt.date) -> Records:
     """Created → closed: won = advanced, lost = lost, open = censored at the as-of date."""
     o = _closed_by(opportunities, as_of)
     created = o["created"].cast(pl.Int32).to_numpy().astype(float)
@@ -79,7 +94,12 @@ def cycle_observations(opportunities: pl.DataFrame, as_of: dt.date) -> Durations
     status = o["status_"].to_numpy()
     kind = np.where(status == "won", ADVANCE, np.where(status == "lost", LOST, CENSORED))
     end = np.where(kind == CENSORED, _day(as_of), closed)
-    return Durations.from_arrays(np.maximum(end - created, 0.0), kind)
+    return Records(created, np.maximum(end - created, 0.0), kind.astype(np.int64))
+
+
+def cycle_observations(opportunities: pl.DataFrame, as_of: dt.date) -> Durations:
+    """``cycle_records`` grouped for the fits."""
+    return cycle_records(opportunities, as_of).durations()
 
 
 def _closed_by(opportunities: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
@@ -93,6 +113,12 @@ def _closed_by(opportunities: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
 
 def stage_observations(history: History, names, mapping, as_of: dt.date):
     """One ``Durations`` per modelled stage, and notes about the data (see Paths above)."""
+    records, notes = stage_records(history, names, mapping, as_of)
+    return [r.durations() for r in records], notes
+
+
+def stage_records(history: History, names, mapping, as_of: dt.date):
+    """One ``Records`` per modelled stage, and notes about the data (see Paths above)."""
     S = len(names)
     opps = _closed_by(history.opportunities, as_of).with_row_index("row")
     created = opps["created"].cast(pl.Int32).to_numpy().astype(np.int64)
@@ -122,7 +148,12 @@ def stage_observations(history: History, names, mapping, as_of: dt.date):
                                np.full(int(won.sum()), ADVANCE), np.full(int(lost.sum()), LOST),
                                np.full(int(open_.sum()), CENSORED),
                                np.full(int(passed.sum()), ADVANCE)])
-        out.append(Durations.from_arrays(np.maximum(t, 0).astype(float), kind))
+        # A deal won before reaching stage j passed it on its closing day.
+        first = np.concatenate([entry[moved, j] if j + 1 < S else np.zeros(0, np.int64),
+                                entry[won, j], entry[lost, j], entry[open_, j],
+                                closed[passed]])
+        out.append(Records(first.astype(float), np.maximum(t, 0).astype(float),
+                           kind.astype(np.int64)))
     return out, notes
 
 
