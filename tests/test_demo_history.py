@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -39,6 +41,49 @@ def medium():
 
 def _days(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Int32)
+
+
+# --- default output is pinned ---------------------------------------------------------------
+# Digests of what the generator wrote before issue 14's options existed (commit 669b05a):
+# with every option off, the files and the truth must stay byte for byte what they were.
+# A mismatch means a change to the default output. Refresh a digest only when a library
+# upgrade changes how polars or tomli-w formats the same numbers, never to accept a
+# generator change.
+def _churny_truth():
+    t = dh.default_truth(dt.date(2026, 9, 30), reps=12)
+    return dataclasses.replace(t, team=m.TeamModel(
+        ramp_months=3.0, ramp_months_sd=0.0, attrition=m.GammaPosterior(0.1e9, 1e9),
+        quota=1.0, calibrated=True))
+
+
+PINNED = {   # case -> (generate's arguments, sha256 prefix of the CSV texts and truth.toml)
+    "seed7": (lambda: dict(rng=7), "d45047cb269337f5"),
+    "mid_quarter": (lambda: dict(rng=5, reps=6, quarters=3, as_of=dt.date(2026, 5, 17)),
+                    "4f20f5b8d6f4115c"),
+    "simple": (lambda: dict(rng=2, reps=10, quarters=2, as_of=dt.date(2026, 3, 31),
+                            truth=simple_model(per_rep_day=10.0, opportunity_yield=0.05,
+                                               lag=Fixed(0.0), as_of=dt.date(2026, 3, 31))),
+               "650ee12860ff9895"),
+    "solo": (lambda: dict(rng=9, reps=1, quarters=8), "8d4be8e2fe106097"),
+    "churny": (lambda: dict(rng=4, reps=12, quarters=3, truth=_churny_truth()),
+               "173e3af3000c94b1"),
+}
+
+
+def _digest(h) -> str:
+    texts = h.csv_texts()
+    s = hashlib.sha256()
+    for name in sorted(texts):
+        s.update(name.encode())
+        s.update(texts[name].encode())
+    s.update(m.dumps(h.truth).encode())
+    return s.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_default_output_is_unchanged(case):
+    kwargs, expected = PINNED[case]
+    assert _digest(dh.generate(**kwargs())) == expected
 
 
 # --- shape -------------------------------------------------------------------------------------
