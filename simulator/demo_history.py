@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -139,7 +139,7 @@ class DemoHistory:
     start: dt.date
     as_of: dt.date
     multipliers: pl.DataFrame
-    ingredients: Ingredients = Ingredients()
+    ingredients: Ingredients = field(default_factory=Ingredients)
 
     def to_history(self) -> History:
         return History(opportunities=self.opportunities, stages=self.stages,
@@ -288,8 +288,7 @@ class _Team:
 
 
 def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int,
-               cal: _Calendar, leavers: float = 0.0,
-               leaver_rng: np.random.Generator | None = None) -> _Team:
+               cal: _Calendar, leavers: float, leaver_rng: np.random.Generator) -> _Team:
     """Seats filled at the start with steady-state tenures, leaving at the attrition hazard
     (and, with ``leavers``, mid-quarter) and refilled ``HIRING_LAG_DAYS`` after the leaving
     day (docs/model.md §2)."""
@@ -320,7 +319,7 @@ def _stays(rng, mean_stay, n):
     return rng.exponential(mean_stay, n) if math.isfinite(mean_stay) else np.full(n, np.inf)
 
 
-def _mid_quarter(rng, share: float, cal: _Calendar, hire: np.ndarray,
+def _mid_quarter(rng: np.random.Generator, share: float, cal: _Calendar, hire: np.ndarray,
                  leave: np.ndarray) -> np.ndarray:
     """``--leavers``: in each history quarter a rep on the team leaves with probability
     ``share`` at a uniform time ``LEAVING_DAYS`` into the quarter, unless gone already.
@@ -347,8 +346,8 @@ class _Paths:
     blocks are worked out as they are drawn. Then, with ``slips``, some wins slip.
     """
 
-    def __init__(self, rng: np.random.Generator, p: TrialParams, cal: _Calendar,
-                 slips: float = 0.0, slip_rng: np.random.Generator | None = None):
+    def __init__(self, rng: np.random.Generator, p: TrialParams, cal: _Calendar, slips: float,
+                 slip_rng: np.random.Generator):
         self.rng, self.p, self.cal = rng, p, cal
         self.slips, self.slip_rng = slips, slip_rng
         self.timed = "conversion" in cal.effects or "speed" in cal.effects

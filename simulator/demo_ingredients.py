@@ -178,7 +178,7 @@ def truth_calendar(ing: Ingredients, periods: tuple[dt.date, ...],
             mean=tuple(float(x) for x in np.concatenate([values, ahead])),
             sd=(0.0,) * n + (ing.shocks,) * FUTURE_QUARTERS,
             shock_sd=ing.shocks, trend=trend, season=season, observed=n)
-    return CalendarModel(**effects)
+    return _calendar(effects)
 
 
 def truth_notes(ing: Ingredients) -> tuple[str, ...]:
@@ -232,5 +232,10 @@ def truth_as_of(truth: Model, cutoff: dt.date) -> Model:
         hidden[c] = dataclasses.replace(
             e, mean=tuple(float(x) for x in mean), sd=tuple(float(x) for x in sd),
             observed=min(int(known.sum()), e.observed))
-    return dataclasses.replace(truth, as_of=cutoff,
-                               calendar=dataclasses.replace(cal, **hidden))
+    return dataclasses.replace(truth, as_of=cutoff, calendar=_calendar(hidden, cal.closing))
+
+
+def _calendar(effects: dict[str, PeriodEffects], closing=None) -> CalendarModel:
+    return CalendarModel(outbound=effects.get("outbound"), marketing=effects.get("marketing"),
+                         conversion=effects.get("conversion"), speed=effects.get("speed"),
+                         closing=closing)

@@ -24,9 +24,10 @@ from simulator import model as m
 from simulator.calendar import (CHANNELS, add_quarters, quarter_end, quarter_index,
                                 quarter_start)
 from simulator.demo_ingredients import REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
-from simulator.distributions import Fixed
+from simulator.distributions import Exponential, Fixed
 from simulator.errors import InputError
 from simulator.spec import DAYS_PER_MONTH
+from tests import factories
 from tests.factories import simple_model
 
 K = 4.0  # tolerance in standard errors
@@ -568,6 +569,32 @@ def test_drift_shifts_each_stage_log_odds_by_x_per_quarter_of_entry():
     assert [c for c in CHANNELS if h.truth.calendar.channel(c)] == ["conversion"]
 
 
+def test_conversion_acts_by_the_quarter_each_stage_is_entered():
+    """Stage 2 is entered exactly 45 days after creation, so about half the deals created in
+    a quarter enter it in the next one: with a strong drift, their stage-2 odds are the next
+    quarter's, not their creation quarter's (docs/model.md §8)."""
+    x, as_of = 0.5, dt.date(2026, 12, 31)
+    stages = (factories.stage("First", 0.9, Fixed(45.0), Exponential(5.0)),
+              factories.stage("Second", 0.5, Exponential(10.0), Exponential(10.0)))
+    truth = simple_model(stages=stages, per_rep_day=0.0, marketing_weekly=150.0, as_of=as_of)
+    h = dh.generate(29, reps=2, quarters=4, as_of=as_of, truth=truth,
+                    ingredients=Ingredients(drift=x))
+    second = (h.stage_history.filter(pl.col("stage") == "Second")
+              .join(h.opportunities, on="opportunity_id")
+              .filter(pl.col("entered") <= as_of - dt.timedelta(days=120))   # all resolved
+              .with_columns(_quarter_no(h, pl.col("created")).alias("made"),
+                            _quarter_no(h, pl.col("entered")).alias("q")))
+    assert second["closed"].null_count() == 0
+    cells = second.group_by("made", "q").agg((pl.col("status") == "won").sum().alias("won"),
+                                             pl.len())
+    assert (cells["q"] > cells["made"]).sum() >= 2     # deals that crossed into a quarter
+    z = []
+    for made, q, won, n in cells.iter_rows():
+        p = 1 / (1 + math.exp(-x * q))   # logit 0.5 = 0; the entry quarter's shift
+        z.append((won - n * p) / math.sqrt(n * p * (1 - p)))
+    _assert_standard(z)
+
+
 def test_seasonality_sets_creation_by_quarter_of_year():
     x, as_of = 0.4, dt.date(2026, 12, 31)
     h = dh.generate(23, reps=20, quarters=8, as_of=as_of, truth=_steady(as_of, 20),
@@ -610,9 +637,8 @@ def test_shocks_move_each_quarter_as_the_truth_records():
     days = _days_by_quarter(h)
     leads = dict(o.group_by("q").len().iter_rows())
     expected = {q: 80.0 / 7 * days[q] for q in range(n_q)}
-    z = [(math.log(leads[q] / expected[q]) - e["marketing"][q])
-         * math.sqrt(expected[q] * math.exp(e["marketing"][q])) for q in range(n_q)]
-    assert max(map(abs, z)) < K
+    _assert_standard([(math.log(leads[q] / expected[q]) - e["marketing"][q])
+                      * math.sqrt(expected[q] * math.exp(e["marketing"][q])) for q in range(n_q)])
     excess = np.mean([math.log(leads[q] / expected[q]) ** 2 - 1 / leads[q] for q in range(n_q)])
     assert abs(excess - x * x) < K * math.sqrt(2 / n_q) * (x * x + 1 / min(leads.values()))
     # Conversion and speed, by the quarter the deal entered its (only) stage: its creation.
@@ -621,21 +647,30 @@ def test_shocks_move_each_quarter_as_the_truth_records():
     per = resolved.group_by("q").agg(
         (pl.col("status") == "won").sum().alias("won"), pl.len(),
         pl.col("days").filter(pl.col("status") == "won").mean().alias("won_days")).sort("q")
-    xs, ys, vs, sx, sy, sv = [], [], [], [], [], []
+    xs, ys, vs, zs, sx, sy, sv, sz = [], [], [], [], [], [], [], []
     for q, won, n, won_days in per.iter_rows():
         p = 1 / (1 + math.exp(-e["conversion"][q]))   # logit 0.5 = 0
-        assert abs(won - n * p) < K * math.sqrt(n * p * (1 - p)), q
+        zs.append((won - n * p) / math.sqrt(n * p * (1 - p)))
         xs.append(e["conversion"][q])
         ys.append(math.log(won / (n - won)))
         vs.append(1 / (n * p * (1 - p)))
         mean = 10.0 * math.exp(e["speed"][q])       # advance ~ Exponential(10) × exp(e)
-        assert abs(won_days - mean) < K * mean / math.sqrt(won), q
+        sz.append((won_days - mean) / (mean / math.sqrt(won)))
         sx.append(e["speed"][q])
         sy.append(math.log(won_days))
         sv.append(1 / won)                          # exponential: var(log mean) ≈ 1/n
-    for xx, yy, vv in ((xs, ys, vs), (sx, sy, sv)):
-        slope, se = _wls_slope(xx, yy, vv)
+    for xx, yy, vv, zz in ((xs, ys, vs, zs), (sx, sy, sv, sz)):
+        _assert_standard(zz)
+        slope, se = _wls_slope(xx, yy, vv)          # the recorded effect, not something else
         assert abs(slope - 1) < K * se, (slope, se)
+
+
+def _assert_standard(z):
+    """``z``: one score per quarter, each ≈ N(0, 1) if the data follow the truth. Their sum
+    of squares is χ²(n) (SE sqrt(2n)); none is extreme for n of them (|z| < 5)."""
+    z = np.asarray(z)
+    assert abs(float(z @ z) - z.size) < K * math.sqrt(2 * z.size), z
+    assert np.abs(z).max() < 5, z
 
 
 def test_slips_move_only_the_close_of_late_wins():
@@ -664,7 +699,7 @@ def test_slips_move_only_the_close_of_late_wins():
     assert abs(k - p * n) < K * math.sqrt(n * p * (1 - p))
     still_won = moved.filter(pl.col("status2") == "won")
     by = (still_won["closed2"] - still_won["q_end"]).dt.total_days()
-    assert by.min() == 1 and by.max() == 21
+    assert by.is_between(1, 21).all()
     assert abs(by.mean() - 11) < K * math.sqrt((21**2 - 1) / 12 / by.len())
     assert (moved.filter(pl.col("status2") == "open")["q_end"] == as_of).all()
     # So the last 21 days of quarters lose wins and the first 21 days gain them.
@@ -800,6 +835,7 @@ def test_cli_writes_the_files_and_truth(tmp_path):
         assert key in info
     assert info["won"] + info["lost"] + info["open"] == info["opportunities"]
     assert info["as_of"] == "2026-06-30" and info["start"] == "2026-01-01"
+    assert info["ingredients"] == {}
     h = dh.generate(3, reps=5, quarters=2, as_of=dt.date(2026, 6, 30))
     opp = pl.read_csv(out / "opportunities.csv", schema=OPPORTUNITY_COLUMNS)
     assert opp.equals(h.opportunities)
@@ -818,12 +854,45 @@ def test_cli_writes_the_files_and_truth(tmp_path):
     assert text.exit_code == 0 and "opportunities" in text.output
 
 
+def test_cli_ingredients(tmp_path):
+    args = ["--seed", "4", "--reps", "4", "--quarters", "2", "--as-of", "2026-06-30"]
+    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "a"), *args, "--realistic",
+                                        "--slips", "0", "--drift", "-0.1", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["ingredients"] == {k: (-0.1 if k == "drift" else v)
+                                   for k, v in REALISTIC.items() if k != "slips"}
+    want = dh.generate(4, reps=4, quarters=2, as_of=dt.date(2026, 6, 30),
+                       ingredients=Ingredients(**{**REALISTIC, "drift": -0.1, "slips": 0.0}))
+    assert m.load(tmp_path / "a" / "truth.toml") == want.truth
+    assert (tmp_path / "a" / "opportunities.csv").read_text() == \
+        want.csv_texts()["opportunities.csv"]
+    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "b"), *args,
+                                        "--growth", "-0.2", "--quiet"])
+    assert res.exit_code == 0 and "growth -0.2" in res.output
+    assert m.load(tmp_path / "b" / "truth.toml").calendar.outbound.trend == -0.2
+    help_text = CliRunner().invoke(cli.main, ["demo-data", "--help"]).output
+    for option in ("--drift", "--growth", "--seasonality", "--slips", "--shocks", "--leavers",
+                   "--realistic", "demo-data real --realistic"):
+        assert option in help_text
+
+
 @pytest.mark.parametrize("args, word", [
     (["--reps", "0"], "--reps"),
     (["--quarters", "0"], "--quarters"),
     (["--seed", "-1"], "--seed"),
     (["--as-of", "2026-02-30"], "--as-of"),
     (["--as-of", "yesterday"], "--as-of"),
+    (["--drift", "abc"], "--drift"),
+    (["--drift", "0.9"], "--drift"),
+    (["--growth", "nan"], "--growth"),
+    (["--growth", "0.4", "--quarters", "12"], "--growth"),
+    (["--seasonality", "inf"], "--seasonality"),
+    (["--slips", "1.5"], "--slips"),
+    (["--slips", "-0.1"], "--slips"),
+    (["--shocks", "-0.1"], "--shocks"),
+    (["--leavers", "2"], "--leavers"),
+    (["--realistic", "--leavers", "x"], "--leavers"),
 ])
 def test_cli_rejects_bad_options(tmp_path, args, word):
     res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "x"), *args])
