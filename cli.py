@@ -226,24 +226,52 @@ def main():
               help="Quarters of history ending on --as-of.")
 @click.option("--as-of", "as_of", default="2026-09-30", show_default=True,
               help="Last day of the history (YYYY-MM-DD).")
+@click.option("--drift", metavar="X", default=None,
+              help="Conversion drift: every stage's log odds of advancing shift by X per "
+                   "quarter (--realistic: -0.04).")
+@click.option("--growth", metavar="X", default=None,
+              help="Creation growth: log outbound and marketing rates change by X per quarter "
+                   "(negative: decline; --realistic: 0.08).")
+@click.option("--seasonality", metavar="X", default=None,
+              help="Creation by quarter of the year: log multipliers X·(-0.5, 0, -0.5, 1) for "
+                   "Q1..Q4 (--realistic: 0.4).")
+@click.option("--slips", metavar="P", default=None,
+              help="Wins in a quarter's last 21 days slip, with probability P, 1-21 days into "
+                   "the next quarter (--realistic: 0.4).")
+@click.option("--shocks", metavar="X", default=None,
+              help="Each quarter draws N(0, X) effects on log outbound, log marketing, "
+                   "conversion log odds and log speed (--realistic: 0.1).")
+@click.option("--leavers", metavar="P", default=None,
+              help="Each quarter each rep leaves with probability P in days 30-60 of it, on "
+                   "top of attrition (--realistic: 0.1).")
+@click.option("--realistic", is_flag=True,
+              help="Every ingredient above at its --realistic value unless given.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def demo_data(directory, seed, reps, quarters, as_of, as_json, quiet):
+def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
+              leavers, realistic, as_json, quiet):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
     canonical formats) and truth.toml, the model that generated them: calibrate DIR and
     compare the fit with it (docs/demo-data.md).
 
+    By default every rate is constant. --drift, --growth, --seasonality, --slips, --shocks
+    and --leavers make the history change over time as real CRMs do (all off by default;
+    docs/demo-data.md, "Changing histories"); truth.toml records them.
+
     \b
     Examples:
       salesim demo-data hist --seed 7
       salesim demo-data big --reps 200 --quarters 12 --as-of 2026-06-30 --json
+      salesim demo-data real --realistic
+      salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
     """
     import datetime as dt
 
     from simulator import demo_history
+    from simulator.demo_ingredients import Ingredients
     from simulator.model import save
 
     try:
@@ -254,11 +282,14 @@ def demo_data(directory, seed, reps, quarters, as_of, as_json, quiet):
     for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
         if value < low:
             raise InputError(f"must be at least {low}, got {value}", column=name)
+    ingredients = Ingredients.from_options(realistic, drift=drift, growth=growth,
+                                           seasonality=seasonality, slips=slips, shocks=shocks,
+                                           leavers=leavers)
     if directory.exists() and not directory.is_dir():
         raise InputError("exists and is not a directory", file=str(directory),
                          expected="a directory for the generated files")
     days = demo_history.history_days(as_of_date, quarters)
-    kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date)
+    kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
     if show_progress(quiet):
         with click.progressbar(length=days, label="Generating history", file=sys.stderr) as bar:
             hist = demo_history.generate(seed, progress=bar.update, **kwargs)
@@ -279,6 +310,9 @@ def demo_data(directory, seed, reps, quarters, as_of, as_json, quiet):
                f"left, {s['reps_active']:,} on the team at as-of)")
     click.echo(f"  rows           stage history {s['stage_history_rows']:,}, "
                f"activities {s['activity_rows']:,}")
+    if s["ingredients"]:
+        click.echo("  changing       " + ", ".join(f"{k} {v:g}"
+                                                  for k, v in s["ingredients"].items()))
     click.echo(f"  truth          {files['truth']}")
 
 

@@ -3,10 +3,14 @@
 ``generate`` plays docs/model.md forward over ``quarters`` quarters ending at ``as_of`` and
 returns the canonical frames (calibrate/history.py schemas) plus the ``Model`` it used, so a
 calibrator's estimates can be compared with the truth. docs/demo-data.md describes it.
+``Ingredients`` (simulator/demo_ingredients.py) make the history change over time: quarter
+effects by the rules of docs/model.md §8, wins slipping past quarter ends, reps leaving
+mid-quarter; all off by default.
 
-Speed matters (benchmarks calibrate a million generated deals), so each deal's whole path
-(outcome and duration of every stage) is drawn at creation in blocks, and the day loop works
-on arrays over reps; per-rep open-deal counts live in a (rep × day) difference array.
+Speed matters (benchmarks calibrate a million generated deals), so each deal's random numbers
+(segment, amount, and a uniform and two durations per stage) are drawn in blocks, its path is
+worked out with arrays over the deals created together, and the day loop works on arrays over
+reps; per-rep open-deal counts live in a (rep × day) difference array.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from scipy.special import expit, logit
 
 from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS, History)
 
+from .calendar import CHANNELS, clock_table, period_at, period_offsets, quarter_end, warp
+from .demo_ingredients import (LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
+                               history_quarters, truth_calendar, truth_notes)
 from .distributions import Distribution, Exponential, Gamma, LogNormal, Weibull
 from .errors import InputError
 from .model import (ActivityModel, BetaPosterior, CapacityModel, Fitted, GammaPosterior,
@@ -119,6 +127,7 @@ class DemoHistory:
 
     ``multipliers`` (owner, multiplier) holds each rep's drawn activity multiplier, which no
     CSV records. ``start`` is the first day of the history, ``as_of`` its last.
+    ``ingredients`` are what changed over it (none: a stationary history).
     """
 
     opportunities: pl.DataFrame
@@ -130,6 +139,7 @@ class DemoHistory:
     start: dt.date
     as_of: dt.date
     multipliers: pl.DataFrame
+    ingredients: Ingredients = field(default_factory=Ingredients)
 
     def to_history(self) -> History:
         return History(opportunities=self.opportunities, stages=self.stages,
@@ -154,7 +164,8 @@ class DemoHistory:
                 "stage_history_rows": self.stage_history.height,
                 "activity_rows": self.activities.height,
                 "reps": self.reps.height, "reps_hired": hired, "reps_left": int(left),
-                "reps_active": self.reps.height - int(left)}
+                "reps_active": self.reps.height - int(left),
+                "ingredients": self.ingredients.on()}
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -177,11 +188,14 @@ def history_days(as_of: dt.date, quarters: int) -> int:
 
 def generate(rng=None, *, reps: int = 20, quarters: int = 8,
              as_of: dt.date = dt.date(2026, 9, 30), truth: Model | None = None,
+             ingredients: Ingredients | None = None,
              progress: Callable[[int], None] | None = None) -> DemoHistory:
     """Generate ``quarters`` quarters of CRM history ending on ``as_of`` for ``reps`` seats.
 
     ``truth=None`` uses ``default_truth(as_of, reps)``; otherwise the given model's point
-    estimates. ``progress(n)`` is called as days are simulated.
+    estimates, and its quarter effects if it has some (then ``ingredients`` may only add
+    slips and leavers). ``ingredients`` (default: none) make the history change over time.
+    ``progress(n)`` is called as days are simulated.
     """
     if not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"need at least one rep, got {reps!r}", column="reps")
@@ -189,18 +203,80 @@ def generate(rng=None, *, reps: int = 20, quarters: int = 8,
         raise InputError(f"need at least one quarter, got {quarters!r}", column="quarters")
     if not isinstance(as_of, dt.date):
         raise InputError(f"as-of must be a date, got {as_of!r}", column="as_of")
+    ingredients = Ingredients() if ingredients is None else ingredients
     rng = np.random.default_rng(rng)
     truth = default_truth(as_of, reps) if truth is None else truth
     p = truth.point()
     start = history_start(as_of, quarters)
     days = history_days(as_of, quarters)
-    team_rng, activity_rng, deal_rng, marketing_rng = rng.spawn(4)
+    periods = history_quarters(start, as_of)
+    ingredients.check_history(len(periods))
+    # The ingredients' streams come after the first four, so a history without them draws
+    # exactly what it always did.
+    team_rng, activity_rng, deal_rng, marketing_rng, shock_rng, slip_rng, leaver_rng = \
+        rng.spawn(7)
 
-    team = _draw_team(team_rng, p, reps, days)
-    deals = _Paths(deal_rng, p)
-    sim = _Simulation(p, truth.capacity, team, deals, start, days)
+    effects = _quarter_effects(truth, ingredients, shock_rng, periods)
+    cal = _Calendar.of(start, days, periods, effects)
+    team = _draw_team(team_rng, p, reps, days, cal, ingredients.leavers, leaver_rng)
+    deals = _Paths(deal_rng, p, cal, ingredients.slips, slip_rng)
+    sim = _Simulation(p, truth.capacity, team, deals, start, days, cal)
     sim.run(activity_rng, marketing_rng, progress)
-    return _assemble(sim, truth, p, start, as_of, days)
+    if truth.calendar is None or truth.calendar.empty:
+        truth = dataclasses.replace(truth, calendar=truth_calendar(ingredients, periods, effects))
+    truth = dataclasses.replace(truth, notes=truth.notes + truth_notes(ingredients))
+    return _assemble(sim, truth, p, start, as_of, days, ingredients)
+
+
+def _quarter_effects(truth: Model, ingredients: Ingredients, rng: np.random.Generator,
+                     periods: tuple[dt.date, ...]) -> dict[str, np.ndarray]:
+    """Effect per history quarter of each channel that has one: the truth's own quarter
+    effects (their means; a quarter outside them takes the nearest) or, without those, the
+    ingredients' draws."""
+    cal = truth.calendar
+    if cal is None or cal.empty:
+        return draw_effects(ingredients, rng, periods)
+    if cal.closing is not None:
+        raise InputError("the demo generator has no closing clock; the truth has one",
+                         expected="a truth without calendar.closing")
+    if ingredients.channels():
+        raise InputError("the truth has its own quarter effects; --drift, --growth, "
+                         "--seasonality and --shocks would add a second set",
+                         expected="those options off, or a truth without a calendar")
+    return {c: np.array([e.mean[e.at(q)] for q in periods]) for c in CHANNELS
+            if (e := cal.channel(c)) is not None}
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The history's calendar quarters and their effects (docs/model.md §8). Times are days
+    from ``start``; a time outside the window takes the nearest day inside it."""
+
+    day_quarter: np.ndarray   # index of the history quarter of each day of the window
+    first_day: np.ndarray     # each history quarter's first day (the first may be before 0)
+    last_day: np.ndarray      # each history quarter's last day
+    effects: dict[str, np.ndarray]   # channel -> effect per history quarter (absent: none)
+
+    @classmethod
+    def of(cls, start: dt.date, days: int, periods: tuple[dt.date, ...],
+           effects: dict[str, np.ndarray]) -> _Calendar:
+        first = period_offsets(periods, start)
+        last = period_offsets([quarter_end(q) for q in periods], start)
+        return cls(period_at(first, np.arange(days)), first, last, effects)
+
+    @property
+    def days(self) -> int:
+        return self.day_quarter.size
+
+    def quarter(self, t) -> np.ndarray:
+        """History-quarter index at times ``t``."""
+        d = np.clip(np.floor(t), 0, self.days - 1).astype(np.int64)
+        return self.day_quarter[d]
+
+    def factor(self, channel: str, t) -> np.ndarray | None:
+        """``exp(effect)`` at times ``t`` (None: the channel does not change)."""
+        e = self.effects.get(channel)
+        return None if e is None else np.exp(e[self.quarter(t)])
 
 
 @dataclass
@@ -211,23 +287,26 @@ class _Team:
     names: list[str]
 
 
-def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int) -> _Team:
+def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int,
+               cal: _Calendar, leavers: float, leaver_rng: np.random.Generator) -> _Team:
     """Seats filled at the start with steady-state tenures, leaving at the attrition hazard
-    and refilled ``HIRING_LAG_DAYS`` after the leaving day (docs/model.md §2)."""
+    (and, with ``leavers``, mid-quarter) and refilled ``HIRING_LAG_DAYS`` after the leaving
+    day (docs/model.md §2)."""
     mean_stay = DAYS_PER_MONTH / p.attrition_monthly if p.attrition_monthly > 0 else math.inf
     # Under a constant hazard, tenures of a team in steady state are exponential too
     # (capped, so that a near-zero hazard cannot date hires centuries back).
     tenure = np.floor(np.minimum(rng.exponential(min(mean_stay, MAX_TENURE_DAYS), seats),
                                  MAX_TENURE_DAYS))
     hire = [-tenure]
-    leave = [_stays(rng, mean_stay, seats)]
+    leave = [_mid_quarter(leaver_rng, leavers, cal, -tenure, _stays(rng, mean_stay, seats))]
     while True:
         refill = np.floor(leave[-1]) + HIRING_LAG_DAYS
         refill = np.sort(refill[refill < days])
         if refill.size == 0:
             break
         hire.append(refill)
-        leave.append(refill + _stays(rng, mean_stay, refill.size))
+        leave.append(_mid_quarter(leaver_rng, leavers, cal, refill,
+                                  refill + _stays(rng, mean_stay, refill.size)))
     hire_all = np.concatenate(hire).astype(np.int64)
     leave_all = np.concatenate(leave)
     multiplier = np.exp(p.rep_sigma * rng.standard_normal(hire_all.size))
@@ -240,27 +319,60 @@ def _stays(rng, mean_stay, n):
     return rng.exponential(mean_stay, n) if math.isfinite(mean_stay) else np.full(n, np.inf)
 
 
-class _Paths:
-    """Every deal's whole path, drawn at creation in blocks: deal ``i`` gets path ``i``.
+def _mid_quarter(rng: np.random.Generator, share: float, cal: _Calendar, hire: np.ndarray,
+                 leave: np.ndarray) -> np.ndarray:
+    """``--leavers``: in each history quarter a rep on the team leaves with probability
+    ``share`` at a uniform time ``LEAVING_DAYS`` into the quarter, unless gone already.
+    Draws a (reps × quarters) table of uniforms, then one of times."""
+    if share <= 0 or hire.size == 0:
+        return leave
+    shape = (hire.size, cal.first_day.size)
+    go = rng.random(shape) < share
+    lo, hi = LEAVING_DAYS
+    t = cal.first_day[None, :] + lo + (hi - lo) * rng.random(shape)
+    on_team = t >= np.maximum(hire, 0.0)[:, None]   # the window starts at 0
+    return np.minimum(leave, np.where(go & on_team, t, np.inf).min(axis=1))
 
-    A path is the deal's segment and amount, the last stage it enters (``last``), whether it
-    is won, its entry time into each stage and its closing time, relative to creation.
+
+class _Paths:
+    """Every deal's segment, amount and path: deal ``i`` gets row ``i`` of random numbers
+    drawn in blocks (a segment uniform and amount, then per stage a uniform, an advance and a
+    lost duration).
+
+    A path is the last stage the deal enters (``last``), whether it is won, its entry time
+    into each stage and its closing time, relative to creation. Conversion and speed effects
+    act by the quarter in which the deal enters each stage, so with them a path is worked out
+    when the deal is created (``take``); without them it does not depend on when, and whole
+    blocks are worked out as they are drawn. Then, with ``slips``, some wins slip.
     """
 
-    def __init__(self, rng: np.random.Generator, p: TrialParams):
-        self.rng, self.p = rng, p
-        self.blocks: list[dict] = []
+    def __init__(self, rng: np.random.Generator, p: TrialParams, cal: _Calendar, slips: float,
+                 slip_rng: np.random.Generator):
+        self.rng, self.p, self.cal = rng, p, cal
+        self.slips, self.slip_rng = slips, slip_rng
+        self.timed = "conversion" in cal.effects or "speed" in cal.effects
+        self.cols: dict[str, np.ndarray] = {}
         self.n = 0          # paths handed out
         self.drawn = 0      # paths drawn
-        self.close_all = np.zeros(0)
 
-    def take(self, n: int) -> np.ndarray:
-        """Indices of the next ``n`` paths (their closing offsets are ``close_all[idx]``)."""
+    @property
+    def close(self) -> np.ndarray:
+        """Closing offsets of the handed-out paths, by deal index (longer than ``n``)."""
+        return self.cols["close"]
+
+    def take(self, created: np.ndarray) -> np.ndarray:
+        """Indices of the paths of deals created at times ``created``."""
+        n = created.size
         while self.drawn < self.n + n:
             self._draw_block()
-        idx = np.arange(self.n, self.n + n)
-        self.n += n
-        return idx
+        lo, hi = self.n, self.n + n
+        self.n = hi
+        if n and self.timed:
+            c = self.cols
+            self._work_out(lo, hi, created, c["u"][lo:hi], c["adv"][lo:hi], c["lost"][lo:hi])
+        if n and self.slips > 0:
+            self._slip(lo, hi, created)
+        return np.arange(lo, hi)
 
     def _draw_block(self):
         rng, p, b = self.rng, self.p, _BLOCK
@@ -274,34 +386,93 @@ class _Paths:
         u = rng.random((b, s))
         adv = np.column_stack([d.sample(rng, b) for d in p.advance])
         lost = np.column_stack([d.sample(rng, b) for d in p.lost])
-        advances = u < np.asarray(p.conversion)
-        won = advances.all(axis=1)
-        last = np.where(won, s - 1, np.argmin(advances, axis=1))
-        entry = np.zeros((b, s))
-        entry[:, 1:] = np.cumsum(adv[:, :-1], axis=1)
-        rows = np.arange(b)
-        close = entry[rows, last] + np.where(won, adv[rows, last], lost[rows, last])
-        self.blocks.append({"segment": seg.astype(np.int16), "amount": np.round(amount),
-                            "last": last.astype(np.int16), "won": won, "entry": entry,
-                            "close": close})
-        self.close_all = np.concatenate([self.close_all, close])
+        lo = self.drawn
+        self._store(lo, segment=seg.astype(np.int16), amount=np.round(amount),
+                    last=np.zeros(b, dtype=np.int16), won=np.zeros(b, dtype=bool),
+                    entry=np.zeros((b, s)), close=np.zeros(b))
         self.drawn += b
+        if self.timed:    # kept until the deals are created
+            self._store(lo, u=u, adv=adv, lost=lost)
+        else:
+            self._work_out(lo, lo + b, None, u, adv, lost)
+
+    def _store(self, lo: int, **arrays: np.ndarray):
+        """Write rows ``lo…`` of each column, doubling a column's room when it is full."""
+        for name, a in arrays.items():
+            col = self.cols.get(name)
+            need = lo + a.shape[0]
+            if col is None or col.shape[0] < need:
+                room = np.zeros((max(need, 2 * (0 if col is None else col.shape[0])),)
+                                + a.shape[1:], dtype=a.dtype)
+                if col is not None:
+                    room[:lo] = col[:lo]
+                self.cols[name] = col = room
+            col[lo:need] = a
+
+    def _work_out(self, lo: int, hi: int, created: np.ndarray | None, u: np.ndarray,
+                  adv: np.ndarray, lost: np.ndarray):
+        """Paths of rows ``lo:hi`` from their uniforms and durations, stage by stage: a deal
+        entering stage ``k`` at time ``t`` advances iff its uniform < ``expit(logit p_k +
+        e_conversion)`` and takes its duration × ``exp(e_speed)``, with the effects of ``t``'s
+        quarter (``created`` None: no effects)."""
+        p, c = self.p, self.cols
+        m, s = u.shape
+        entry = c["entry"][lo:hi]
+        close = np.zeros(m)
+        last = np.full(m, s - 1, dtype=np.int16)
+        going = np.ones(m, dtype=bool)
+        speed = np.ones(m)
+        for k in range(s):
+            pk: float | np.ndarray = p.conversion[k]
+            if created is not None:
+                t = created + entry[:, k]
+                if (shift := self.cal.effects.get("conversion")) is not None and 0 < pk < 1:
+                    pk = expit(logit(pk) + shift[self.cal.quarter(t)])
+                if (f := self.cal.factor("speed", t)) is not None:
+                    speed = f
+            ahead = u[:, k] < pk
+            lose = going & ~ahead
+            last[lose] = k
+            close[lose] = entry[lose, k] + lost[lose, k] * speed[lose]
+            going &= ahead
+            if k + 1 < s:
+                entry[:, k + 1] = entry[:, k] + adv[:, k] * speed
+        close[going] = entry[going, s - 1] + adv[going, s - 1] * speed[going]
+        c["close"][lo:hi], c["last"][lo:hi], c["won"][lo:hi] = close, last, going
+
+    def _slip(self, lo: int, hi: int, created: np.ndarray):
+        """``--slips``: a win closing in the last ``SLIP_DAYS`` days of its quarter moves, with
+        probability ``slips``, 1…``SLIP_DAYS`` whole days (uniform) past the quarter's end.
+        Only the closing time moves. Wins closing after as-of are left alone: they are open
+        at as-of either way. Draws a uniform per candidate win, then a day count each."""
+        c = self.cols
+        close = created + c["close"][lo:hi]
+        day = np.floor(close)
+        rows = np.flatnonzero(c["won"][lo:hi] & (day < self.cal.days))
+        end = self.cal.last_day[self.cal.quarter(close[rows])]
+        late = end - day[rows] < SLIP_DAYS
+        rows, end = rows[late], end[late]
+        go = self.slip_rng.random(rows.size) < self.slips
+        by = self.slip_rng.integers(1, SLIP_DAYS + 1, rows.size)
+        rows, shift = rows[go], (end + by - day[rows])[go]
+        c["close"][lo + rows] += shift
 
     def arrays(self) -> dict:
         """The handed-out paths as one set of arrays."""
-        if not self.blocks:
+        if not self.cols:
             self._draw_block()   # no deals at all: still give arrays of the right shape
-        return {k: np.concatenate([blk[k] for blk in self.blocks])[: self.n]
-                for k in self.blocks[0]}
+        return {k: self.cols[k][: self.n]
+                for k in ("segment", "amount", "last", "won", "entry", "close")}
 
 
 class _Simulation:
     """The day loop of docs/model.md §2–§4 over the history window (day 0 = ``start``)."""
 
     def __init__(self, p: TrialParams, capacity: CapacityModel, team: _Team, paths: _Paths,
-                 start: dt.date, days: int):
+                 start: dt.date, days: int, cal: _Calendar):
         self.p, self.capacity, self.team, self.paths = p, capacity, team, paths
-        self.days = days
+        self.days, self.cal = days, cal
+        self.outbound = cal.factor("outbound", np.arange(days))   # per day; None: constant
         self.working = np.array([(start + dt.timedelta(days=d)).weekday() < 5
                                  for d in range(days)])
         n_reps = team.hire.size
@@ -319,7 +490,7 @@ class _Simulation:
 
     # -- deals -------------------------------------------------------------------------------
     def _add_deals(self, owners: np.ndarray, times: np.ndarray, marketing: bool) -> np.ndarray:
-        idx = self.paths.take(owners.size)
+        idx = self.paths.take(times)
         if idx.size == 0:
             return idx
         top = idx[-1] + 1
@@ -331,7 +502,7 @@ class _Simulation:
             self.marketing = np.resize(self.marketing, grow)
         self.owner[idx] = owners
         self.created[idx] = times
-        self.end[idx] = times + self.paths.close_all[idx]
+        self.end[idx] = times + self.paths.close[idx]
         self.marketing[idx] = marketing
         self._count(owners, times, self.end[idx], +1)
         self.alive = np.concatenate([self.alive, idx])
@@ -380,11 +551,20 @@ class _Simulation:
                 progress(1)
 
     def _marketing_arrivals(self, rng):
-        """Times of Poisson(weekly) arrivals per week, uniform in the week, and one uniform
-        each to pick the rep (docs/model.md §4)."""
+        """Times of Poisson arrivals per week, uniform in the week, and one uniform each to
+        pick the rep (docs/model.md §4). With marketing effects (§8) a week's count has the
+        week's total rate and each time inverts the cumulative rate at its uniform."""
         weeks = math.ceil(self.days / 7)
-        k = rng.poisson(self.p.marketing_weekly, weeks)
-        t = np.repeat(7.0 * np.arange(weeks), k) + 7.0 * rng.random(int(k.sum()))
+        rates = self.cal.factor("marketing", np.arange(7 * weeks))
+        if rates is None:
+            k = rng.poisson(self.p.marketing_weekly, weeks)
+            t = np.repeat(7.0 * np.arange(weeks), k) + 7.0 * rng.random(int(k.sum()))
+        else:
+            table = clock_table(rates)
+            week = table[7::7] - table[:-7:7]      # each week's days' factors, summed
+            k = rng.poisson(self.p.marketing_weekly / 7 * week)
+            begin = np.repeat(7.0 * np.arange(weeks), k)
+            t = warp(table, rates, begin, np.repeat(week, k) * rng.random(int(k.sum())))
         pick = rng.random(t.size)
         order = np.argsort(t, kind="stable")
         t, pick = t[order], pick[order]
@@ -413,6 +593,8 @@ class _Simulation:
         tenure = (d - team.hire[who]) / DAYS_PER_MONTH
         ramp = np.clip(tenure / p.ramp_months, 0.0, 1.0) if p.ramp_months > 0 else 1.0
         mu = p.per_rep_day * team.multiplier[who] * ramp * self.capacity.share(open_now[who])
+        if self.outbound is not None:
+            mu = mu * self.outbound[d]
         if math.isinf(p.dispersion):
             acts = rng.poisson(mu)
         else:
@@ -468,7 +650,7 @@ def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
 
 
 def _assemble(sim: _Simulation, truth: Model, p: TrialParams, start: dt.date,
-              as_of: dt.date, days: int) -> DemoHistory:
+              as_of: dt.date, days: int, ingredients: Ingredients) -> DemoHistory:
     team, paths = sim.team, sim.paths.arrays()
     stages = truth.stage_names
     n_all = sim.paths.n
@@ -533,7 +715,8 @@ def _assemble(sim: _Simulation, truth: Model, p: TrialParams, start: dt.date,
         stage_history=stage_history.cast(STAGE_HISTORY_COLUMNS),
         activities=activities.cast(ACTIVITY_COLUMNS),
         reps=reps.cast(REP_COLUMNS),
-        truth=truth, stages=stages, start=start, as_of=as_of, multipliers=multipliers)
+        truth=truth, stages=stages, start=start, as_of=as_of, multipliers=multipliers,
+        ingredients=ingredients)
 
 
 def _activities(sim: _Simulation, names: pl.Series, start: dt.date) -> pl.DataFrame:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -19,9 +21,13 @@ from calibrate.ingest import read_history
 from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS)
 from simulator import model as m
-from simulator.distributions import Fixed
+from simulator.calendar import (CHANNELS, add_quarters, quarter_end, quarter_index,
+                                quarter_start)
+from simulator.demo_ingredients import REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
+from simulator.distributions import Exponential, Fixed
 from simulator.errors import InputError
 from simulator.spec import DAYS_PER_MONTH
+from tests import factories
 from tests.factories import simple_model
 
 K = 4.0  # tolerance in standard errors
@@ -39,6 +45,49 @@ def medium():
 
 def _days(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Int32)
+
+
+# --- default output is pinned ---------------------------------------------------------------
+# Digests of what the generator wrote before issue 14's options existed (commit 669b05a):
+# with every option off, the files and the truth must stay byte for byte what they were.
+# A mismatch means a change to the default output. Refresh a digest only when a library
+# upgrade changes how polars or tomli-w formats the same numbers, never to accept a
+# generator change.
+def _churny_truth():
+    t = dh.default_truth(dt.date(2026, 9, 30), reps=12)
+    return dataclasses.replace(t, team=m.TeamModel(
+        ramp_months=3.0, ramp_months_sd=0.0, attrition=m.GammaPosterior(0.1e9, 1e9),
+        quota=1.0, calibrated=True))
+
+
+PINNED = {   # case -> (generate's arguments, sha256 prefix of the CSV texts and truth.toml)
+    "seed7": (lambda: dict(rng=7), "d45047cb269337f5"),
+    "mid_quarter": (lambda: dict(rng=5, reps=6, quarters=3, as_of=dt.date(2026, 5, 17)),
+                    "4f20f5b8d6f4115c"),
+    "simple": (lambda: dict(rng=2, reps=10, quarters=2, as_of=dt.date(2026, 3, 31),
+                            truth=simple_model(per_rep_day=10.0, opportunity_yield=0.05,
+                                               lag=Fixed(0.0), as_of=dt.date(2026, 3, 31))),
+               "650ee12860ff9895"),
+    "solo": (lambda: dict(rng=9, reps=1, quarters=8), "8d4be8e2fe106097"),
+    "churny": (lambda: dict(rng=4, reps=12, quarters=3, truth=_churny_truth()),
+               "173e3af3000c94b1"),
+}
+
+
+def _digest(h) -> str:
+    texts = h.csv_texts()
+    s = hashlib.sha256()
+    for name in sorted(texts):
+        s.update(name.encode())
+        s.update(texts[name].encode())
+    s.update(m.dumps(h.truth).encode())
+    return s.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_default_output_is_unchanged(case):
+    kwargs, expected = PINNED[case]
+    assert _digest(dh.generate(**kwargs())) == expected
 
 
 # --- shape -------------------------------------------------------------------------------------
@@ -420,6 +469,358 @@ def test_bad_arguments_raise_input_error():
         dh.generate(1, quarters=0)
 
 
+# --- changing histories (issue 14) ------------------------------------------------------------
+def _steady(as_of: dt.date, reps: int) -> m.Model:
+    """The default truth without what blurs a rate per rep-day: nobody leaves (so nobody is
+    hired or ramps) and open deals never cut prospecting."""
+    t = dh.default_truth(as_of, reps)
+    return dataclasses.replace(
+        t, team=dataclasses.replace(t.team, attrition=m.GammaPosterior(1e-3, 1e9)),
+        capacity=m.CapacityModel(week_hours=40.0, deal_hours=0.0, free_deals=0.0, floor=1.0))
+
+
+def _quarter_no(h, col: pl.Expr) -> pl.Expr:
+    """Index of a date's calendar quarter, counted from the history's first quarter."""
+    first = quarter_index(h.start)
+    return col.dt.year() * 4 + (col.dt.month() - 1) // 3 - first
+
+
+def _wls_slope(x, y, var, through_origin=False):
+    """Weighted least-squares slope of ``y`` on ``x`` and its standard error."""
+    x, y, w = np.asarray(x, float), np.asarray(y, float), 1 / np.asarray(var, float)
+    if not through_origin:
+        x = x - (w @ x) / w.sum()
+        y = y - (w @ y) / w.sum()
+    sxx = float(w @ (x * x))
+    return float(w @ (x * y)) / sxx, 1 / math.sqrt(sxx)
+
+
+def _rep_days_by_quarter(h) -> dict[int, int]:
+    per = (h.activities.filter(pl.col("kind") == "call")
+           .group_by(_quarter_no(h, pl.col("date")).alias("q")).len())
+    return dict(zip(per["q"], per["len"]))
+
+
+def _days_by_quarter(h) -> dict[int, int]:
+    days = pl.DataFrame({"d": pl.date_range(h.start, h.as_of, eager=True)})
+    per = days.group_by(_quarter_no(h, pl.col("d")).alias("q")).len()
+    return dict(zip(per["q"], per["len"]))
+
+
+def test_no_ingredients_is_the_default():
+    a = dh.generate(5, reps=4, quarters=2)
+    b = dh.generate(5, reps=4, quarters=2, ingredients=Ingredients())
+    assert a.csv_texts() == b.csv_texts() and a.truth == b.truth
+    assert a.truth.calendar is None and a.summary()["ingredients"] == {}
+
+
+def test_growth_multiplies_creation_by_exp_x_per_quarter():
+    x, as_of = 0.15, dt.date(2026, 6, 30)
+    h = dh.generate(21, reps=30, quarters=6, as_of=as_of, truth=_steady(as_of, 30),
+                    ingredients=Ingredients(growth=x))
+    rep_days, days = _rep_days_by_quarter(h), _days_by_quarter(h)
+    by = h.opportunities.group_by(_quarter_no(h, pl.col("created")).alias("q"), "source").len()
+    count = {(q, s): n for q, s, n in by.iter_rows()}
+    # Outbound deals per rep-day. Quarter 0 is left out: its first days miss the deals whose
+    # activity (lag ≈ 3 days) came before the window. Variance ≈ 1.2/N: activities are
+    # over-dispersed (NegBin size 3) before the 3.5% yield thins them.
+    qs = range(1, 6)
+    n = [count[q, "outbound"] for q in qs]
+    slope, se = _wls_slope(list(qs), [math.log(c / rep_days[q]) for c, q in zip(n, qs)],
+                           [1.2 / c for c in n])
+    assert abs(slope - x) < K * se, (slope, se)
+    # Marketing leads per day (Poisson), every quarter.
+    qs = range(6)
+    n = [count[q, "marketing"] for q in qs]
+    slope, se = _wls_slope(list(qs), [math.log(c / days[q]) for c, q in zip(n, qs)],
+                           [1 / c for c in n])
+    assert abs(slope - x) < K * se, (slope, se)
+    cal = h.truth.calendar
+    assert cal.outbound.trend == cal.marketing.trend == x and cal.conversion is None
+    assert cal.outbound.mean[:6] == pytest.approx([x * i for i in range(6)])
+
+
+def test_drift_shifts_each_stage_log_odds_by_x_per_quarter_of_entry():
+    x, as_of = -0.15, dt.date(2026, 6, 30)
+    h = dh.generate(22, reps=40, quarters=6, as_of=as_of, truth=_steady(as_of, 40),
+                    ingredients=Ingredients(drift=x))
+    data = (_advance_lost_by_as_of(h).filter(pl.col("exposure") > 150)
+            .with_columns(_quarter_no(h, pl.col("entered")).alias("q")))
+    assert (data["advanced"] | data["lost"]).all()    # old enough: all resolved
+    cells = data.group_by("k", "q").agg(pl.col("advanced").sum().alias("a"), pl.len())
+    xs, ys, vs = [], [], []
+    for k, q, a, n in cells.iter_rows():
+        p = h.truth.stages[k].conversion.mean
+        expected = 1 / (1 + math.exp(-(math.log(p / (1 - p)) + x * q)))
+        assert abs(a - n * expected) < K * math.sqrt(n * expected * (1 - expected)), (k, q)
+        rate = a / n
+        xs.append(q)
+        ys.append(math.log(rate / (1 - rate)) - math.log(p / (1 - p)))
+        vs.append(1 / (n * expected * (1 - expected)))
+    slope, se = _wls_slope(xs, ys, vs, through_origin=True)
+    assert abs(slope - x) < K * se, (slope, se)
+    # So the win rate of deals falls by creation quarter.
+    won = (h.opportunities.filter(pl.col("created") <= as_of - dt.timedelta(days=200))
+           .group_by(_quarter_no(h, pl.col("created")).alias("q"))
+           .agg((pl.col("status") == "won").mean().alias("w"), pl.len()).sort("q"))
+    w, n = won["w"].to_list(), won["len"].to_list()
+    se = math.sqrt(w[0] * (1 - w[0]) / n[0] + w[-1] * (1 - w[-1]) / n[-1])
+    assert w[0] - w[-1] > K * se
+    assert [c for c in CHANNELS if h.truth.calendar.channel(c)] == ["conversion"]
+
+
+def test_conversion_acts_by_the_quarter_each_stage_is_entered():
+    """Stage 2 is entered exactly 45 days after creation, so about half the deals created in
+    a quarter enter it in the next one: with a strong drift, their stage-2 odds are the next
+    quarter's, not their creation quarter's (docs/model.md §8)."""
+    x, as_of = 0.5, dt.date(2026, 12, 31)
+    stages = (factories.stage("First", 0.9, Fixed(45.0), Exponential(5.0)),
+              factories.stage("Second", 0.5, Exponential(10.0), Exponential(10.0)))
+    truth = simple_model(stages=stages, per_rep_day=0.0, marketing_weekly=150.0, as_of=as_of)
+    h = dh.generate(29, reps=2, quarters=4, as_of=as_of, truth=truth,
+                    ingredients=Ingredients(drift=x))
+    second = (h.stage_history.filter(pl.col("stage") == "Second")
+              .join(h.opportunities, on="opportunity_id")
+              .filter(pl.col("entered") <= as_of - dt.timedelta(days=120))   # all resolved
+              .with_columns(_quarter_no(h, pl.col("created")).alias("made"),
+                            _quarter_no(h, pl.col("entered")).alias("q")))
+    assert second["closed"].null_count() == 0
+    cells = second.group_by("made", "q").agg((pl.col("status") == "won").sum().alias("won"),
+                                             pl.len())
+    assert (cells["q"] > cells["made"]).sum() >= 2     # deals that crossed into a quarter
+    z = []
+    for made, q, won, n in cells.iter_rows():
+        p = 1 / (1 + math.exp(-x * q))   # logit 0.5 = 0; the entry quarter's shift
+        z.append((won - n * p) / math.sqrt(n * p * (1 - p)))
+    _assert_standard(z)
+
+
+def test_seasonality_sets_creation_by_quarter_of_year():
+    x, as_of = 0.4, dt.date(2026, 12, 31)
+    h = dh.generate(23, reps=20, quarters=8, as_of=as_of, truth=_steady(as_of, 20),
+                    ingredients=Ingredients(seasonality=x))
+    qoy = ((pl.col("date").dt.month() - 1) // 3).alias("qoy")
+    daily = h.activities.group_by("owner", "date").agg(pl.col("count").sum())
+    acts = daily.group_by(qoy).agg(pl.col("count").mean().alias("mean"),
+                                   pl.col("count").var().alias("var"), pl.len())
+    a = {q: (mean, var / n / mean**2) for q, mean, var, n in acts.iter_rows()}  # log: var/m²
+    days = pl.DataFrame({"date": pl.date_range(h.start, as_of, eager=True)}) \
+        .group_by(qoy).len()
+    leads = h.opportunities.filter(pl.col("source") == "marketing") \
+        .group_by(((pl.col("created").dt.month() - 1) // 3).alias("qoy")).len()
+    per_day = {q: n / d for (q, n), (_, d) in zip(leads.sort("qoy").iter_rows(),
+                                                  days.sort("qoy").iter_rows())}
+    n_leads = dict(leads.iter_rows())
+    for hi, lo in ((3, 0), (3, 2), (2, 0), (1, 0)):
+        want = x * (SEASON_SHAPE[hi] - SEASON_SHAPE[lo])
+        got = math.log(a[hi][0] / a[lo][0])
+        assert abs(got - want) < K * math.sqrt(a[hi][1] + a[lo][1]), (hi, lo, got)
+        got = math.log(per_day[hi] / per_day[lo])
+        assert abs(got - want) < K * math.sqrt(1 / n_leads[hi] + 1 / n_leads[lo]), (hi, lo)
+    assert h.truth.calendar.outbound.season == pytest.approx(
+        tuple(x * s for s in SEASON_SHAPE))
+
+
+def test_shocks_move_each_quarter_as_the_truth_records():
+    """One stage, marketing leads only, ten years: per quarter, leads, conversion and cycle
+    follow the quarter's recorded shocks, and leads vary beyond Poisson noise by ≈ X."""
+    x, as_of, n_q = 0.2, dt.date(2026, 9, 30), 40
+    truth = simple_model(per_rep_day=0.0, marketing_weekly=80.0, as_of=as_of)
+    h = dh.generate(24, reps=2, quarters=n_q, as_of=as_of, truth=truth,
+                    ingredients=Ingredients(shocks=x))
+    cal = h.truth.calendar
+    assert all(cal.channel(c) is not None for c in CHANNELS)
+    e = {c: np.array(cal.channel(c).mean[:n_q]) for c in CHANNELS}
+    assert abs(e["marketing"].std() - x) < K * x / math.sqrt(2 * n_q)
+    o = h.opportunities.with_columns(_quarter_no(h, pl.col("created")).alias("q"),
+                                     (_days("closed") - _days("created")).alias("days"))
+    days = _days_by_quarter(h)
+    leads = dict(o.group_by("q").len().iter_rows())
+    expected = {q: 80.0 / 7 * days[q] for q in range(n_q)}
+    _assert_standard([(math.log(leads[q] / expected[q]) - e["marketing"][q])
+                      * math.sqrt(expected[q] * math.exp(e["marketing"][q])) for q in range(n_q)])
+    excess = np.mean([math.log(leads[q] / expected[q]) ** 2 - 1 / leads[q] for q in range(n_q)])
+    assert abs(excess - x * x) < K * math.sqrt(2 / n_q) * (x * x + 1 / min(leads.values()))
+    # Conversion and speed, by the quarter the deal entered its (only) stage: its creation.
+    resolved = o.filter(pl.col("q") < n_q - 2)   # all closed by as-of
+    assert resolved["closed"].null_count() == 0
+    per = resolved.group_by("q").agg(
+        (pl.col("status") == "won").sum().alias("won"), pl.len(),
+        pl.col("days").filter(pl.col("status") == "won").mean().alias("won_days")).sort("q")
+    xs, ys, vs, zs, sx, sy, sv, sz = [], [], [], [], [], [], [], []
+    for q, won, n, won_days in per.iter_rows():
+        p = 1 / (1 + math.exp(-e["conversion"][q]))   # logit 0.5 = 0
+        zs.append((won - n * p) / math.sqrt(n * p * (1 - p)))
+        xs.append(e["conversion"][q])
+        ys.append(math.log(won / (n - won)))
+        vs.append(1 / (n * p * (1 - p)))
+        mean = 10.0 * math.exp(e["speed"][q])       # advance ~ Exponential(10) × exp(e)
+        sz.append((won_days - mean) / (mean / math.sqrt(won)))
+        sx.append(e["speed"][q])
+        sy.append(math.log(won_days))
+        sv.append(1 / won)                          # exponential: var(log mean) ≈ 1/n
+    for xx, yy, vv, zz in ((xs, ys, vs, zs), (sx, sy, sv, sz)):
+        _assert_standard(zz)
+        slope, se = _wls_slope(xx, yy, vv)          # the recorded effect, not something else
+        assert abs(slope - 1) < K * se, (slope, se)
+
+
+def _assert_standard(z):
+    """``z``: one score per quarter, each ≈ N(0, 1) if the data follow the truth. Their sum
+    of squares is χ²(n) (SE sqrt(2n)); none is extreme for n of them (|z| < 5)."""
+    z = np.asarray(z)
+    assert abs(float(z @ z) - z.size) < K * math.sqrt(2 * z.size), z
+    assert np.abs(z).max() < 5, z
+
+
+def test_slips_move_only_the_close_of_late_wins():
+    """Same seed with and without slips: no capacity effect and nobody leaving, so the runs
+    differ only in the close of slipped wins (the slips draw from their own stream)."""
+    p, as_of = 0.4, dt.date(2026, 6, 30)
+    truth = _steady(as_of, 40)
+    base = dh.generate(25, reps=40, quarters=4, as_of=as_of, truth=truth)
+    slip = dh.generate(25, reps=40, quarters=4, as_of=as_of, truth=truth,
+                       ingredients=Ingredients(slips=p))
+    assert slip.stage_history.equals(base.stage_history)
+    same = ["opportunity_id", "owner", "created", "stage", "amount", "segment", "source"]
+    assert slip.opportunities.select(same).equals(base.opportunities.select(same))
+    both = base.opportunities.select("opportunity_id", "status", "closed").join(
+        slip.opportunities.select("opportunity_id", pl.col("status").alias("status2"),
+                                  pl.col("closed").alias("closed2")), on="opportunity_id")
+    end = pl.col("closed").map_elements(quarter_end, return_dtype=pl.Date)
+    both = both.with_columns(end.alias("q_end"))
+    late = both.filter((pl.col("status") == "won")
+                       & ((pl.col("q_end") - pl.col("closed")).dt.total_days() < 21))
+    moved = both.filter((pl.col("status") != pl.col("status2"))
+                        | pl.col("closed").ne_missing(pl.col("closed2")))
+    # Only late wins move, each to 1-21 days after its quarter's end (or past as-of: open).
+    assert set(moved["opportunity_id"]) <= set(late["opportunity_id"])
+    n, k = late.height, moved.height
+    assert abs(k - p * n) < K * math.sqrt(n * p * (1 - p))
+    still_won = moved.filter(pl.col("status2") == "won")
+    by = (still_won["closed2"] - still_won["q_end"]).dt.total_days()
+    assert by.is_between(1, 21).all()
+    assert abs(by.mean() - 11) < K * math.sqrt((21**2 - 1) / 12 / by.len())
+    assert (moved.filter(pl.col("status2") == "open")["q_end"] == as_of).all()
+    # So the last 21 days of quarters lose wins and the first 21 days gain them.
+    def shares(h):
+        won = h.opportunities.filter(pl.col("status") == "won")["closed"]
+        qs = won.map_elements(quarter_start, return_dtype=pl.Date)
+        into = (won - qs).dt.total_days()
+        left = (won.map_elements(quarter_end, return_dtype=pl.Date) - won).dt.total_days()
+        return float((left < 21).mean()), float((into < 21).mean())
+    (last0, first0), (last1, first1) = shares(base), shares(slip)
+    assert last1 < last0 - 0.05 and first1 > first0 + 0.03
+    assert "slips 0.4" in " ".join(slip.truth.notes) and slip.truth.calendar is None
+
+
+def test_leavers_leave_mid_quarter_at_the_given_rate():
+    p, as_of = 0.15, dt.date(2026, 6, 30)
+    h = dh.generate(26, reps=40, quarters=6, as_of=as_of, truth=_steady(as_of, 40),
+                    ingredients=Ingredients(leavers=p))
+    reps = h.reps.with_columns(pl.col("left").map_elements(quarter_start, return_dtype=pl.Date)
+                               .alias("q0"))
+    left = reps.filter(pl.col("left").is_not_null())
+    into = (left["left"] - left["q0"]).dt.total_days()
+    assert into.min() >= 30 and into.max() <= 59      # days 30-60 of the quarter
+    # Per quarter, the reps on the team on its day 30 each leave with probability p (nobody
+    # else leaves, and backfills arrive 45 days after a leaver: never in days 30-60).
+    at_risk = 0
+    for q in _days_by_quarter(h):
+        day30 = add_quarters(h.start, q) + dt.timedelta(days=30)
+        at_risk += reps.filter((pl.col("hired") <= day30) & (
+            pl.col("left").is_null() | (pl.col("left") >= day30))).height
+    assert abs(left.height - p * at_risk) < K * math.sqrt(at_risk * p * (1 - p))
+    assert left.height > 20
+    refilled = sorted(d + dt.timedelta(days=dh.HIRING_LAG_DAYS) for d in left["left"])
+    assert h.reps.filter(pl.col("hired") >= h.start)["hired"].sort().to_list() == \
+        [d for d in refilled if d <= as_of]
+    # The truth keeps the base hazard and says the leavers come on top.
+    assert h.truth.team.attrition == _steady(as_of, 40).team.attrition
+    assert any("leavers 0.15" in n and "attrition" in n for n in h.truth.notes)
+
+
+@pytest.fixture(scope="module")
+def realistic():
+    return dh.generate(27, reps=12, quarters=6,
+                       ingredients=Ingredients.from_options(realistic=True))
+
+
+def test_truth_records_every_ingredient(realistic, tmp_path):
+    h, n = realistic, 6
+    t = m.load(m.save(h.truth, tmp_path / "truth.toml"))
+    assert t == h.truth
+    assert h.summary()["ingredients"] == REALISTIC
+    cal = t.calendar
+    for c in CHANNELS:
+        e = cal.channel(c)
+        assert e.periods[0] == quarter_start(h.start) and len(e.periods) == n + 4
+        assert e.sd == (0.0,) * n + (0.1,) * 4 and e.shock_sd == 0.1 and e.observed == n
+        trend = {"outbound": 0.08, "marketing": 0.08, "conversion": -0.04, "speed": 0.0}[c]
+        season = (-0.2, 0.0, -0.2, 0.4) if c in ("outbound", "marketing") else ()
+        assert e.trend == trend and e.season == pytest.approx(season)
+        plain = [trend * j + (season[(p.month - 1) // 3] if season else 0.0)
+                 for j, p in enumerate(e.periods)]
+        assert e.mean[n:] == pytest.approx(plain[n:])           # future: trend + season
+        shocks = np.array(e.mean[:n]) - plain[:n]               # history: plus a shock
+        assert np.all(shocks != 0) and np.abs(shocks).max() < 5 * 0.1
+    notes = " ".join(t.notes)
+    for word in ("drift -0.04", "growth +0.08", "seasonality 0.4", "shocks N(0, 0.1)",
+                 "slips 0.4", "leavers 0.1"):
+        assert word in notes
+    assert t.notes[0] == "truth: generated parameters"
+    assert t.team.attrition.mean == pytest.approx(0.025)
+    assert len(t.draw(np.random.default_rng(0)).effect("conversion")) == n + 4
+
+
+def test_truth_as_of_hides_the_shocks_after_the_cutoff(realistic):
+    h = realistic
+    cutoff = dt.date(2026, 2, 10)                  # inside the history's 4th quarter
+    seen = truth_as_of(h.truth, cutoff)
+    assert seen.as_of == cutoff and seen.stages == h.truth.stages
+    for c in CHANNELS:
+        e, s = h.truth.calendar.channel(c), seen.calendar.channel(c)
+        known = [p <= cutoff for p in e.periods]
+        assert sum(known) == 4 and s.observed == 4
+        for j, k in enumerate(known):
+            if k:
+                assert (s.mean[j], s.sd[j]) == (e.mean[j], 0.0)
+            else:
+                trend = e.trend * j + (e.season[(e.periods[j].month - 1) // 3]
+                                       if e.season else 0.0)
+                assert s.mean[j] == pytest.approx(trend) and s.sd[j] == 0.1
+        assert s.mean[4] != e.mean[4]              # a realised shock, now hidden
+    # At as-of nothing is hidden that the truth knows.
+    assert truth_as_of(h.truth, h.as_of) == h.truth
+
+
+def test_a_truth_with_quarter_effects_generates_them_again():
+    """The truth's calendar is the generator's rules: generating from it with the same seed
+    gives the same files (slips and leavers, which it cannot hold, are off)."""
+    ing = Ingredients(drift=-0.1, growth=0.1, seasonality=0.3, shocks=0.15)
+    a = dh.generate(28, reps=6, quarters=3, ingredients=ing)
+    b = dh.generate(28, reps=6, quarters=3, truth=a.truth)
+    assert a.csv_texts() == b.csv_texts()
+    assert b.truth.calendar == a.truth.calendar
+    with pytest.raises(InputError, match="quarter effects"):
+        dh.generate(28, reps=6, quarters=3, truth=a.truth, ingredients=Ingredients(drift=0.1))
+
+
+def test_ingredients_validate_and_resolve():
+    assert Ingredients.from_options() == Ingredients()
+    assert Ingredients.from_options(realistic=True).on() == REALISTIC
+    r = Ingredients.from_options(True, slips="0", drift="-0.1")
+    assert r.slips == 0 and r.drift == -0.1 and "slips" not in r.on()
+    for kwargs, option in ((dict(drift=0.6), "--drift"), (dict(growth=float("inf")), "--growth"),
+                           (dict(slips=1.2), "--slips"), (dict(leavers=-0.1), "--leavers"),
+                           (dict(shocks=-0.01), "--shocks"), (dict(seasonality=True),
+                                                              "--seasonality")):
+        with pytest.raises(InputError, match=option):
+            Ingredients(**kwargs)
+    with pytest.raises(InputError, match="--growth"):
+        dh.generate(1, reps=2, quarters=12, ingredients=Ingredients(growth=0.4))
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 def test_cli_writes_the_files_and_truth(tmp_path):
     out = tmp_path / "hist"
@@ -434,6 +835,7 @@ def test_cli_writes_the_files_and_truth(tmp_path):
         assert key in info
     assert info["won"] + info["lost"] + info["open"] == info["opportunities"]
     assert info["as_of"] == "2026-06-30" and info["start"] == "2026-01-01"
+    assert info["ingredients"] == {}
     h = dh.generate(3, reps=5, quarters=2, as_of=dt.date(2026, 6, 30))
     opp = pl.read_csv(out / "opportunities.csv", schema=OPPORTUNITY_COLUMNS)
     assert opp.equals(h.opportunities)
@@ -452,12 +854,45 @@ def test_cli_writes_the_files_and_truth(tmp_path):
     assert text.exit_code == 0 and "opportunities" in text.output
 
 
+def test_cli_ingredients(tmp_path):
+    args = ["--seed", "4", "--reps", "4", "--quarters", "2", "--as-of", "2026-06-30"]
+    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "a"), *args, "--realistic",
+                                        "--slips", "0", "--drift", "-0.1", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["ingredients"] == {k: (-0.1 if k == "drift" else v)
+                                   for k, v in REALISTIC.items() if k != "slips"}
+    want = dh.generate(4, reps=4, quarters=2, as_of=dt.date(2026, 6, 30),
+                       ingredients=Ingredients(**{**REALISTIC, "drift": -0.1, "slips": 0.0}))
+    assert m.load(tmp_path / "a" / "truth.toml") == want.truth
+    assert (tmp_path / "a" / "opportunities.csv").read_text() == \
+        want.csv_texts()["opportunities.csv"]
+    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "b"), *args,
+                                        "--growth", "-0.2", "--quiet"])
+    assert res.exit_code == 0 and "growth -0.2" in res.output
+    assert m.load(tmp_path / "b" / "truth.toml").calendar.outbound.trend == -0.2
+    help_text = CliRunner().invoke(cli.main, ["demo-data", "--help"]).output
+    for option in ("--drift", "--growth", "--seasonality", "--slips", "--shocks", "--leavers",
+                   "--realistic", "demo-data real --realistic"):
+        assert option in help_text
+
+
 @pytest.mark.parametrize("args, word", [
     (["--reps", "0"], "--reps"),
     (["--quarters", "0"], "--quarters"),
     (["--seed", "-1"], "--seed"),
     (["--as-of", "2026-02-30"], "--as-of"),
     (["--as-of", "yesterday"], "--as-of"),
+    (["--drift", "abc"], "--drift"),
+    (["--drift", "0.9"], "--drift"),
+    (["--growth", "nan"], "--growth"),
+    (["--growth", "0.4", "--quarters", "12"], "--growth"),
+    (["--seasonality", "inf"], "--seasonality"),
+    (["--slips", "1.5"], "--slips"),
+    (["--slips", "-0.1"], "--slips"),
+    (["--shocks", "-0.1"], "--shocks"),
+    (["--leavers", "2"], "--leavers"),
+    (["--realistic", "--leavers", "x"], "--leavers"),
 ])
 def test_cli_rejects_bad_options(tmp_path, args, word):
     res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "x"), *args])
