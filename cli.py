@@ -1198,21 +1198,32 @@ def _render_backtest(b: dict) -> str:
              f"{b['engine']} · seed {b['seed']}", ""]
     rows = [[f["cutoff"], f"{f['start']} – {f['end']}", money(f["actual"]), money(f["p10"]),
              money(f["p50"]), money(f["p90"]), f"{f['pit']:.2f}",
-             "yes" if f["covered"] else "NO", money(f["stage_weighted"]),
-             money(f["last_quarter"])] for f in b["folds"]]
+             "yes" if f["covered"] else "NO",
+             f"{money(f['open']['actual'])} / {f['open']['pit']:.2f}",
+             f"{money(f['new']['actual'])} / {f['new']['pit']:.2f}",
+             money(f["stage_weighted"]), money(f["last_quarter"])] for f in b["folds"]]
     lines.append(table(rows, ["cutoff", "forecast window", "actual", "P10", "P50", "P90", "PIT",
-                              "in P10–P90", "stage-weighted", "last quarter"]))
-    bl = b["baselines"]
+                              "in P10–P90", "open: actual / PIT", "new: actual / PIT",
+                              "stage-weighted", "last quarter"]))
+    bl, lo_hi, h = b["baselines"], b["coverage_interval"], b["pit_histogram"]
     lines += ["",
               f"P10–P90 coverage {_pct(b['coverage_p10_p90'])} (nominal 80%; ± "
-              f"{_pct(b['coverage_se'])} standard error over {len(b['folds'])} folds)",
+              f"{_pct(b['coverage_se'])} standard error over {len(b['folds'])} folds; exact 90% "
+              f"interval {_pct(lo_hi[0])} – {_pct(lo_hi[1])})",
               f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
               f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
               "its absolute error)",
               f"MAPE of P50 {_pct(b['mape_p50'])} · stage-weighted pipeline "
               f"{_pct(bl['stage_weighted']['mape'])} · last quarter "
               f"{_pct(bl['last_quarter']['mape'])}",
-              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)"]
+              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)",
+              f"PIT histogram (10 bins, 0 → 1): {' '.join(str(c) for c in h['counts'])} · "
+              f"chi-square {h['chi2']:.1f}, p = {h['p_value']:.2g} (uniform if calibrated; "
+              "little power on few folds)"]
+    for name, what in (("open", "open pipeline"), ("new", "new pipeline")):
+        p = b["parts"][name]
+        lines.append(f"{what}: P10–P90 coverage {_pct(p['coverage_p10_p90'])}, mean PIT "
+                     f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}")
     if b["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
     return "\n".join(lines)
@@ -1233,9 +1244,11 @@ def _cutoff_dates(text: str) -> list:
 @click.argument("history", metavar="HISTORY", type=click.Path())
 @click.option("--cutoffs", default=None, metavar="DATE,DATE,…",
               help="Forecast from the end of each date to the end of the next day's quarter.")
+@click.option("--every", default=None, metavar="month|quarter",
+              help="A cutoff at every month end (or quarter end) whose forecast window the "
+                   "history covers; with --quarters N only those in the last N quarters.")
 @click.option("--quarters", type=int, default=None,
-              help="Backtest the last N whole quarters the history covers (default 4); "
-                   "quarters too early to calibrate on are left out with a note.")
+              help="Backtest the last N whole quarters the history covers (default 4).")
 @click.option("--trials", type=int, default=2000, show_default=True,
               help="Monte Carlo trials per fold.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -1245,46 +1258,47 @@ def _cutoff_dates(text: str) -> list:
               help="Worker processes; results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the forecast bands vs actuals as PNG.")
+              help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @history_options
 @handle_errors
 @executor_options
-def backtest_cmd(history, cutoffs, quarters, trials, seed, engine, workers, as_json, plot_path,
-                 quiet, **history_opts):
+def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, workers, as_json,
+                 plot_path, quiet, **history_opts):
     """Forecast past quarters from what was known at each cutoff and score the bands.
 
     Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
-    stood, forecasts the window and compares with what was won: P10/P50/P90, PIT, P10–P90
-    coverage, CRPS and the P50's error, against a stage-weighted pipeline and last quarter's
-    actual (docs/backtest.md).
+    stood, forecasts the window and compares with what was won, in total and split into open
+    and new pipeline: P10/P50/P90, PIT, P10–P90 coverage with its exact interval, a PIT
+    histogram, CRPS and the P50's error, against a stage-weighted pipeline and last quarter's
+    actual (docs/backtest.md). Cutoffs too early to calibrate on are left out with a note.
 
     \b
     Examples:
       salesim backtest hist --quarters 4 --plot backtest.png
+      salesim backtest hist --every month --quarters 4 --json
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
     from scenarios import backtest
 
-    if cutoffs is not None and quarters is not None:
-        raise InputError("give either --cutoffs or --quarters, not both", column="--cutoffs")
+    given = _cutoff_dates(cutoffs) if cutoffs is not None else None
     h = load_history(history, **history_opts)
-    days = (_cutoff_dates(cutoffs) if cutoffs is not None
-            else backtest.quarter_cutoffs(h, 4 if quarters is None else quarters))
-    with _progress_bar(quiet, len(set(days)), "Backtesting") as bar:
+    days = backtest.choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters)
+    with _progress_bar(quiet, len(days), "Backtesting") as bar:
         r = backtest.backtest(h, days, trials=trials, seed=seed, engine=engine, workers=workers,
-                              skip_unfit=cutoffs is None, progress=bar.update if bar else None)
+                              progress=bar.update if bar else None)
     out = r.to_dict()
     if plot_path:
         import plots
 
-        f = r.folds
+        f, hist = r.folds, r.pit_histogram
         png = plots.backtest_bands(
             [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
             [x.p90 for x in f], [x.actual for x in f],
             baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
                        "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
                                         for x in f]},
+            pit_edges=hist["edges"], pit_counts=hist["counts"],
             title=f"Backtest: P10–P90 coverage {r.coverage_p10_p90:.0%} over {len(f)} folds")
         out["plot"] = str(write_output(plot_path, png,
                                        inputs=_history_inputs(history, history_opts)))

@@ -97,11 +97,21 @@ def _bands(ax, x, paths: Mapping[str, Sequence[float]], color: str, name: str) -
 def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[float],
                    p90: Sequence[float], actual: Sequence[float], *,
                    baselines: Mapping[str, Sequence[float]] | None = None,
+                   pit_edges: Sequence[float] | None = None,
+                   pit_counts: Sequence[int] | None = None,
                    title: str = "Backtest: forecast P10–P90 vs actual") -> bytes:
-    """One fold per x position: the P10–P90 band, the P50, the actual and point baselines."""
+    """One fold per x position: the P10–P90 band, the P50, the actual and point baselines;
+    beside it, with ``pit_edges`` and ``pit_counts``, the folds' PIT histogram against the
+    uniform count that calibrated bands would give."""
     plt = _pyplot()
     x = list(range(len(labels)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(x) + 3), 4.2))
+    width = max(6.0, 0.7 * len(x) + 3)
+    if pit_counts is None:
+        fig, ax = plt.subplots(figsize=(width, 4.2))
+    else:
+        fig, (ax, hx) = plt.subplots(1, 2, figsize=(width + 3.5, 4.2),
+                                     gridspec_kw={"width_ratios": [width, 3.5]})
+        _pit_histogram(hx, pit_edges, pit_counts)
     ax.bar(x, [hi - lo for lo, hi in zip(p10, p90)], bottom=p10, width=0.5,
            color=PALETTE["plan"], alpha=0.3, label="forecast P10–P90")
     ax.plot(x, p50, "_", color=PALETTE["plan"], markersize=22, markeredgewidth=2,
@@ -124,6 +134,23 @@ def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[fl
     ax.legend(fontsize=8, frameon=False, loc="upper center",
               bbox_to_anchor=(0.5, -0.22 if tilt else -0.1), ncol=3)
     return _png(fig)
+
+
+def _pit_histogram(ax, edges: Sequence[float], counts: Sequence[int]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
+    ax.bar(list(edges[:-1]), list(counts), width=widths, align="edge", color=PALETTE["plan"],
+           alpha=0.6, edgecolor="white")
+    ax.axhline(sum(counts) / len(counts), color=PALETTE["actual"], linestyle="--",
+               linewidth=1, label="uniform (calibrated)")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("PIT (above ½: forecast too low)", fontsize=8)
+    ax.set_ylabel("folds", fontsize=8)
+    ax.set_title("PIT histogram", fontsize=10, loc="left")
+    ax.grid(alpha=0.25, axis="y")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16))
 
 
 def waterfall(steps: Sequence[tuple[str, float]], *, title: str = "Pipeline waterfall") -> bytes:

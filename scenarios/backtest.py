@@ -3,7 +3,9 @@
 For each cutoff the history is cut (``History.as_of``: deals created later are gone, deals
 closed later are open again), the model is calibrated on that cut alone, the open pipeline
 is rebuilt as it stood, and the simulation forecasts the window that follows. The actual is
-what the full history says was won in that window. docs/backtest.md explains the scores.
+what the full history says was won in that window, in total and split into the part won
+from deals open at the cutoff and the part from deals created after it. A cutoff whose history
+cannot be calibrated on is left out with a note. docs/backtest.md explains the scores.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -24,6 +26,7 @@ from simulator.model import Model
 from simulator.spec import SimSpec
 
 DEFAULT_TRIALS = 2000
+DEFAULT_QUARTERS = 4
 NOMINAL_COVERAGE = 0.8  # P10–P90
 
 
@@ -62,6 +65,71 @@ def _mean(values) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def clopper_pearson(successes: int, n: int, level: float = 0.9) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval of a binomial proportion: the Beta quantiles
+    B(α/2; k, n−k+1) and B(1−α/2; k+1, n−k), with 0 at k = 0 and 1 at k = n. Exact, so it
+    keeps at least its level on the few folds a backtest has, where approximations do not."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+PIT_BINS = 10
+
+
+def pit_uniformity(pits, bins: int = PIT_BINS) -> dict:
+    """Histogram of PITs in ``bins`` equal bins on [0, 1] (a PIT of 1 falls in the last) and
+    Pearson's chi-square test of uniformity (``bins`` − 1 degrees of freedom). With fewer
+    than about 5·bins folds the expected counts are small and the test has little power."""
+    from scipy.stats import chisquare
+
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts, _ = np.histogram(np.asarray(pits, dtype=float), bins=edges)
+    test = chisquare(counts)
+    return {"edges": edges.tolist(), "counts": counts.tolist(),
+            "chi2": float(test.statistic), "p_value": float(test.pvalue)}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A forecast sample of one amount, summarised and scored against its actual."""
+
+    actual: float
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+    pit: float
+    crps: float
+
+    @property
+    def covered(self) -> bool:
+        return self.p10 <= self.actual <= self.p90
+
+    def to_dict(self) -> dict:
+        return {"actual": self.actual, "p10": self.p10, "p50": self.p50, "p90": self.p90,
+                "mean": self.mean, "pit": self.pit, "crps": self.crps, "covered": self.covered}
+
+
+def score(samples, actual: float) -> Part:
+    """P10, P50, P90, mean, PIT and CRPS of a forecast sample against the actual."""
+    x = np.asarray(samples, dtype=float)
+    p10, p50, p90 = (float(q) for q in np.quantile(x, [0.1, 0.5, 0.9]))
+    return Part(actual=float(actual), p10=p10, p50=p50, p90=p90, mean=float(x.mean()),
+                pit=pit(x, actual), crps=crps(x, actual))
+
+
+def summary(parts: Iterable[Part]) -> dict:
+    """Coverage (with its exact 90% interval), mean PIT and mean CRPS over folds."""
+    parts = list(parts)
+    hits = sum(p.covered for p in parts)
+    return {"coverage_p10_p90": hits / len(parts),
+            "coverage_interval": list(clopper_pearson(hits, len(parts))),
+            "mean_pit": float(np.mean([p.pit for p in parts])),
+            "crps": float(np.mean([p.crps for p in parts]))}
+
+
 # --- folds -------------------------------------------------------------------------------------
 def forecast_window(cutoff: dt.date) -> tuple[dt.date, dt.date]:
     """From the day after ``cutoff`` to the end of that day's calendar quarter.
@@ -89,9 +157,65 @@ def quarter_cutoffs(history: History, quarters: int) -> list[dt.date]:
     return sorted(out)
 
 
+EVERY = ("month", "quarter")
+
+
+def month_end(d: dt.date) -> dt.date:
+    first_of_next = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first_of_next - dt.timedelta(days=1)
+
+
+def every_cutoffs(history: History, every: str, quarters: int | None = None) -> list[dt.date]:
+    """Every month end (``every="month"``) or quarter end from the first on which an
+    opportunity had been created, whose forecast window (``forecast_window``) ends on or
+    before the history's last date. With ``quarters``, only the cutoffs whose windows lie in
+    the last ``quarters`` whole quarters (``quarter_cutoffs``): 3 per quarter for months, and
+    for quarters the same cutoffs as ``quarter_cutoffs`` (less any before the history).
+    """
+    if every not in EVERY:
+        raise InputError(f"unknown period {every!r}", column="--every",
+                         expected=" or ".join(EVERY))
+    period_end = month_end if every == "month" else quarter_end
+    first = history.opportunities["created"].min()
+    if first is None:
+        raise InputError("the history has no opportunities", file=history.source or None,
+                         column="--every")
+    cutoff = period_end(first)
+    if quarters is not None:
+        cutoff = max(cutoff, quarter_cutoffs(history, quarters)[0])  # a quarter end: a month end
+    last = history.last_date
+    out = []
+    while forecast_window(cutoff)[1] <= last:
+        out.append(cutoff)
+        cutoff = period_end(cutoff + dt.timedelta(days=1))
+    if not out:
+        raise InputError(f"no {every} end leaves a forecast window that the history covers "
+                         f"(it runs from {first} to {last})", file=history.source or None,
+                         column="--every", expected="a history that covers a whole quarter "
+                                                    f"after its first {every} end")
+    return out
+
+
+def choose_cutoffs(history: History, *, cutoffs: Iterable[dt.date] | None = None,
+                   every: str | None = None, quarters: int | None = None) -> list[dt.date]:
+    """The cutoffs for the CLI's options: the given dates, ``every_cutoffs`` (optionally
+    within the last ``quarters``), or the last ``quarters`` quarter ends (default 4)."""
+    if cutoffs is not None:
+        for name, value in (("--quarters", quarters), ("--every", every)):
+            if value is not None:
+                raise InputError(f"give either --cutoffs or {name}, not both",
+                                 column="--cutoffs")
+        return sorted(set(cutoffs))
+    if every is not None:
+        return every_cutoffs(history, every, quarters)
+    return quarter_cutoffs(history, DEFAULT_QUARTERS if quarters is None else quarters)
+
+
 @dataclass(frozen=True)
 class Fold:
-    """One cutoff: the forecast of the following window against what was actually won."""
+    """One cutoff: the forecast of the following window against what was actually won, in
+    total (the flat fields) and in two parts: ``open``, won from deals open at the cutoff, and
+    ``new``, won from deals created in the window."""
 
     cutoff: dt.date
     start: dt.date
@@ -108,10 +232,16 @@ class Fold:
     open_deals: int
     open_pipeline: float
     seed: int
+    open: Part
+    new: Part
+
+    @property
+    def total(self) -> Part:
+        return Part(self.actual, self.p10, self.p50, self.p90, self.mean, self.pit, self.crps)
 
     @property
     def covered(self) -> bool:
-        return self.p10 <= self.actual <= self.p90
+        return self.total.covered
 
     def to_dict(self) -> dict:
         return {"cutoff": self.cutoff, "start": self.start, "end": self.end,
@@ -120,7 +250,10 @@ class Fold:
                 "covered": self.covered, "ape_p50": ape(self.p50, self.actual),
                 "stage_weighted": self.stage_weighted, "last_quarter": self.last_quarter,
                 "open_deals": self.open_deals, "open_pipeline": self.open_pipeline,
-                "seed": self.seed}
+                "seed": self.seed, "open": self.open.to_dict(), "new": self.new.to_dict()}
+
+
+PARTS = ("open", "new")
 
 
 @dataclass(frozen=True)
@@ -139,6 +272,24 @@ class BacktestResult:
     def coverage_se(self) -> float:
         """Binomial standard error of the coverage if it were nominal (folds independent)."""
         return math.sqrt(NOMINAL_COVERAGE * (1 - NOMINAL_COVERAGE) / len(self.folds))
+
+    @property
+    def coverage_interval(self) -> tuple[float, float]:
+        """Exact 90% interval of the coverage over these folds (folds independent)."""
+        return clopper_pearson(sum(f.covered for f in self.folds), len(self.folds))
+
+    @property
+    def mean_pit(self) -> float:
+        return float(np.mean([f.pit for f in self.folds]))
+
+    @property
+    def pit_histogram(self) -> dict:
+        return pit_uniformity([f.pit for f in self.folds])
+
+    @property
+    def parts(self) -> dict:
+        """``summary`` of the open-pipeline and new-pipeline parts over folds."""
+        return {name: summary(getattr(f, name) for f in self.folds) for name in PARTS}
 
     @property
     def crps(self) -> float:
@@ -167,9 +318,12 @@ class BacktestResult:
             "folds": [f.to_dict() for f in self.folds],
             "coverage_p10_p90": self.coverage_p10_p90,
             "coverage_se": self.coverage_se,
+            "coverage_interval": list(self.coverage_interval),
             "crps": self.crps,
             "mape_p50": self.mape_p50,
-            "mean_pit": float(np.mean([f.pit for f in self.folds])),
+            "mean_pit": self.mean_pit,
+            "pit_histogram": self.pit_histogram,
+            "parts": self.parts,
             "baselines": self.baselines,
             "trials": self.trials, "seed": self.seed, "engine": self.engine,
             "notes": list(self.notes),
@@ -220,10 +374,18 @@ def stage_weighted(model: Model, open_deals: pl.DataFrame) -> float:
     return float(np.dot(open_deals["amount"].fill_null(0.0).to_numpy(), weights))
 
 
-def won_between(history: History, start: dt.date, end: dt.date) -> float:
+def won_between(history: History, start: dt.date, end: dt.date, *,
+                created_after: dt.date | None = None,
+                created_by: dt.date | None = None) -> float:
+    """Won with a close date in [start, end], optionally only by deals created after
+    ``created_after`` or on or before ``created_by``."""
     o = history.opportunities
-    return float(o.filter((pl.col("status") == "won")
-                          & pl.col("closed").is_between(start, end))["amount"].sum())
+    keep = (pl.col("status") == "won") & pl.col("closed").is_between(start, end)
+    if created_after is not None:
+        keep &= pl.col("created") > created_after
+    if created_by is not None:
+        keep &= pl.col("created") <= created_by
+    return float(o.filter(keep)["amount"].sum())
 
 
 def last_quarter(history: History, start: dt.date, end: dt.date) -> float | None:
@@ -239,10 +401,8 @@ def last_quarter(history: History, start: dt.date, end: dt.date) -> float | None
     return won_between(history, prev_start, prev_end) * share
 
 
-def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engine: str,
-             fit: Fit = default_fit, workers: int = 1) -> Fold:
-    from simulator.runner import run
-
+def check_window(history: History, cutoff: dt.date) -> None:
+    """InputError unless the history covers ``cutoff``'s forecast window to its end."""
     start, end = forecast_window(cutoff)
     if history.last_date < end:
         latest = quarter_cutoffs(history, 1)[0]
@@ -250,45 +410,65 @@ def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engin
                          f"the forecast window {start} – {end} does",
                          file=history.source or None, column="--cutoffs",
                          expected=f"a quarter-end cutoff on or before {latest}")
-    known = history.as_of(cutoff)
-    try:
-        model = fit(known, cutoff)
-    except InputError as exc:
-        raise UnfitCutoff(f"cutoff {cutoff}: cannot calibrate on the history known then: "
-                          f"{exc}") from None
-    spec = fold_spec(model, known, cutoff)
-    s = fold_seed(seed, cutoff)
-    result = run(spec, trials, s, engine=engine, workers=workers, progress=False)
-    samples = result.totals["revenue"].to_numpy()
-    actual = won_between(history, start, end)
-    p10, p50, p90 = (float(x) for x in np.quantile(samples, [0.1, 0.5, 0.9]))
-    deals = spec.open_pipeline()
-    return Fold(cutoff=cutoff, start=start, end=end, actual=actual, p10=p10, p50=p50, p90=p90,
-                mean=float(samples.mean()), pit=pit(samples, actual), crps=crps(samples, actual),
-                stage_weighted=stage_weighted(model, deals),
-                last_quarter=last_quarter(history, start, end),
-                open_deals=deals.height, open_pipeline=float(deals["amount"].sum()), seed=s)
 
 
 class UnfitCutoff(InputError):
-    """The history known at a cutoff is too thin to calibrate on."""
+    """The history known at a cutoff cannot be calibrated on, or its pipeline not rebuilt
+    (too early: nothing created or closed yet). ``reason`` is the error behind it."""
+
+    def __init__(self, cutoff: dt.date, reason: InputError):
+        self.cutoff, self.reason = cutoff, reason
+        super().__init__(f"cutoff {cutoff}: cannot forecast from the history known then: "
+                         f"{reason.message}")
+
+
+def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engine: str,
+             fit: Fit = default_fit, workers: int = 1) -> Fold:
+    """Cut, calibrate, rebuild the pipeline, simulate and score one cutoff. ``UnfitCutoff``
+    when the history known at the cutoff does not allow a forecast; any other error is a
+    bug and propagates."""
+    from simulator.runner import run
+
+    check_window(history, cutoff)
+    start, end = forecast_window(cutoff)
+    try:
+        known = history.as_of(cutoff)
+        model = fit(known, cutoff)
+        spec = fold_spec(model, known, cutoff)
+    except InputError as exc:
+        raise UnfitCutoff(cutoff, exc) from exc
+    s = fold_seed(seed, cutoff)
+    t = run(spec, trials, s, engine=engine, workers=workers, progress=False).totals
+    total = score(t["revenue"].to_numpy(), won_between(history, start, end))
+    deals = spec.open_pipeline()
+    return Fold(cutoff=cutoff, start=start, end=end, actual=total.actual, p10=total.p10,
+                p50=total.p50, p90=total.p90, mean=total.mean, pit=total.pit, crps=total.crps,
+                stage_weighted=stage_weighted(model, deals),
+                last_quarter=last_quarter(history, start, end),
+                open_deals=deals.height, open_pipeline=float(deals["amount"].sum()), seed=s,
+                open=score(t["revenue_open"].to_numpy(),
+                           won_between(history, start, end, created_by=cutoff)),
+                new=score(t["revenue_new"].to_numpy(),
+                          won_between(history, start, end, created_after=cutoff)))
 
 
 def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: int = 0,
              engine: str | None = None, fit: Fit = default_fit, workers: int = 1,
-             skip_unfit: bool = False,
              progress: Callable[[int], None] | None = None) -> BacktestResult:
     """Backtest every cutoff (sorted, de-duplicated). ``fit(history_cut, cutoff)`` calibrates
     a model; pass another to separate engine error from calibration error (e.g. the truth
-    of demo history). ``skip_unfit``: leave out, with a note, cutoffs whose history cannot
-    be calibrated yet (too early) instead of failing. ``progress(1)`` is called after each
-    fold."""
+    of demo history). A cutoff whose window runs past the history is an InputError before
+    any fold runs; a cutoff that cannot be forecast from the history known then
+    (``UnfitCutoff``) is left out with a note, and only if every cutoff is left out is that
+    an InputError. ``progress(1)`` is called after each fold."""
     cutoffs = sorted(set(cutoffs))
     if not cutoffs:
         raise InputError("no cutoffs to backtest", column="--cutoffs",
-                         expected="one or more dates, or --quarters N")
+                         expected="one or more dates, --quarters N or --every month|quarter")
     if trials < 2:
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
+    for c in cutoffs:
+        check_window(history, c)
     engine = engine or default_engine()
     folds, notes = [], []
     for c in cutoffs:
@@ -296,14 +476,13 @@ def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: i
             folds.append(run_fold(history, c, trials=trials, seed=seed, engine=engine, fit=fit,
                                   workers=workers))
         except UnfitCutoff as exc:
-            if not skip_unfit:
-                raise
             notes.append(f"left out: {exc}")
         if progress is not None:
             progress(1)
     if not folds:
         raise InputError("no cutoff could be backtested: " + "; ".join(notes),
-                         column="--quarters", expected="a longer history")
+                         file=history.source or None,
+                         expected="cutoffs late enough that deals had been won and lost")
     zero = [f.cutoff for f in folds if f.actual == 0]
     if zero:
         notes.append("percentage errors leave out folds whose actual is 0: "

@@ -1,7 +1,7 @@
 """The one exception type that bad input raises.
 
 The CLI turns an ``InputError`` into exit status 2 and its message; library callers can
-catch it and read ``file``, ``row`` and ``column``.
+catch it and read ``file``, ``row``, ``column`` and the bare ``message``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ class InputError(ValueError):
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  column: str | None = None, expected: str | None = None):
         self.file, self.row, self.column, self.expected = file, row, column, expected
+        self.message = message  # without the where, for callers that say where themselves
         where = []
         if file is not None:
             where.append(str(file))

@@ -1,6 +1,7 @@
-"""Backtests: the scoring maths (PIT, CRPS, coverage) against analytic values, the fold
-bookkeeping (windows, cutoffs, baselines, no leakage), calibration of the forecast bands on
-demo history, the Maven sample and the CLI contract."""
+"""Backtests: the scoring maths (PIT, CRPS, coverage, its exact interval, the PIT histogram's
+chi-square) against analytic values, the fold bookkeeping (windows, cutoffs, baselines, no
+leakage, open and new parts, skipped folds), calibration of the forecast bands on demo
+history, the Maven sample and the CLI contract."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from calibrate.history import OPPORTUNITY_COLUMNS, History
-from scenarios.backtest import (BacktestResult, Fold, ape, crps, forecast_window, last_quarter,
-                                pit, quarter_cutoffs, stage_weighted)
+from scenarios.backtest import (BacktestResult, Fold, Part, ape, choose_cutoffs, clopper_pearson,
+                                crps, every_cutoffs, forecast_window, last_quarter, month_end,
+                                pit, pit_uniformity, quarter_cutoffs, score, stage_weighted)
+from simulator.errors import InputError
 from simulator.distributions import Exponential
 from tests.factories import simple_model, stage
 
@@ -88,29 +91,109 @@ def test_ape():
     assert ape(None, 3.0) is None
 
 
-def fold(cutoff, actual, p10, p50, p90, sw=0.0, lq=None):
+def clopper_pearson_closed_form(k, n, level=0.9):
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else stats.beta.ppf(a, k, n - k + 1)
+    hi = 1.0 if k == n else stats.beta.ppf(1 - a, k + 1, n - k)
+    return lo, hi
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 5), (5, 5), (3, 10), (8, 10), (40, 50)])
+def test_clopper_pearson_is_the_beta_quantile_interval(k, n):
+    assert clopper_pearson(k, n) == pytest.approx(clopper_pearson_closed_form(k, n), rel=1e-9)
+
+
+def test_clopper_pearson_edges_in_closed_form():
+    # k = 0: P(0 successes) = (1 − p)^n = α/2 at the upper end; k = n mirrors it
+    for n in (1, 4, 12):
+        assert clopper_pearson(0, n)[1] == pytest.approx(1 - 0.05 ** (1 / n))
+        assert clopper_pearson(n, n)[0] == pytest.approx(0.05 ** (1 / n))
+    lo, hi = clopper_pearson(8, 10)
+    assert lo < 0.8 < hi
+
+
+def test_pit_uniformity_hand_made():
+    h = pit_uniformity([0.05, 0.05, 0.15, 0.5, 0.95, 1.0])
+    assert h["edges"] == pytest.approx(np.linspace(0, 1, 11))
+    assert h["counts"] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]  # 1.0 falls in the last bin
+    c = np.array(h["counts"])
+    chi2 = np.sum((c - 0.6) ** 2 / 0.6)
+    assert h["chi2"] == pytest.approx(chi2)
+    assert h["p_value"] == pytest.approx(stats.chi2.sf(chi2, 9))
+    flat = pit_uniformity(np.arange(10) / 10 + 0.05)
+    assert flat["counts"] == [1] * 10 and flat["chi2"] == 0.0 and flat["p_value"] == 1.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(pits=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60))
+def test_pit_uniformity_counts_every_fold(pits):
+    h = pit_uniformity(pits)
+    assert sum(h["counts"]) == len(pits)
+    e = len(pits) / 10
+    assert h["chi2"] == pytest.approx(sum((c - e) ** 2 / e for c in h["counts"]))
+
+
+def test_score():
+    p = score([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 7)
+    assert (p.p10, p.p50, p.p90, p.mean, p.actual) == (1.0, 5.0, 9.0, 5.0, 7.0)
+    assert p.pit == pytest.approx(7.5 / 11) and p.covered
+    assert p.crps == pytest.approx(crps(np.arange(11), 7))
+    assert set(p.to_dict()) == {"actual", "p10", "p50", "p90", "mean", "pit", "crps", "covered"}
+
+
+def part(actual, p10, p50, p90):
+    return Part(actual, p10, p50, p90, p50, pit([p10, p50, p90], actual), abs(p50 - actual))
+
+
+def fold(cutoff, actual, p10, p50, p90, sw=0.0, lq=None, open_=None, new=None):
     start, end = forecast_window(cutoff)
     return Fold(cutoff, start, end, actual, p10, p50, p90, p50, pit([p10, p50, p90], actual),
-                0.0, sw, lq, 0, 0.0, 0)
+                0.0, sw, lq, 0, 0.0, 0, open_ or part(actual, p10, p50, p90),
+                new or part(0.0, 0.0, 0.0, 0.0))
+
+
+OLD_KEYS = {"folds", "coverage_p10_p90", "crps", "mape_p50", "baselines", "coverage_se",
+            "mean_pit", "trials", "seed", "engine", "notes"}
+NEW_KEYS = {"pit_histogram", "coverage_interval", "parts"}
+FOLD_KEYS = {"cutoff", "start", "end", "actual", "p10", "p50", "p90", "pit", "mean", "crps",
+             "covered", "ape_p50", "stage_weighted", "last_quarter", "open_deals",
+             "open_pipeline", "seed"}
+PART_KEYS = {"actual", "p10", "p50", "p90", "mean", "pit", "crps", "covered"}
 
 
 def test_result_summaries():
-    folds = (fold(D(2026, 3, 31), 100, 80, 100, 120, sw=50, lq=None),
-             fold(D(2026, 6, 30), 200, 210, 250, 300, sw=100, lq=100),
+    folds = (fold(D(2026, 3, 31), 100, 80, 100, 120, sw=50, lq=None,
+                  open_=part(60, 50, 70, 90), new=part(40, 0, 10, 20)),
+             fold(D(2026, 6, 30), 200, 210, 250, 300, sw=100, lq=100,
+                  open_=part(150, 100, 140, 160), new=part(50, 40, 60, 80)),
              fold(D(2026, 9, 30), 0, 0, 10, 20, sw=10, lq=200),
              fold(D(2026, 12, 31), 100, 50, 80, 130, sw=100, lq=0))
     r = BacktestResult(folds, trials=10, seed=1, engine="x")
     assert r.coverage_p10_p90 == 0.75
+    assert r.coverage_interval == pytest.approx(clopper_pearson_closed_form(3, 4))
     assert r.mape_p50 == pytest.approx(np.mean([0.0, 0.25, 0.2]))
+    assert r.mean_pit == pytest.approx(np.mean([f.pit for f in folds]))
+    assert r.pit_histogram == pit_uniformity([f.pit for f in folds])
     b = r.baselines
     assert b["stage_weighted"]["mape"] == pytest.approx(np.mean([0.5, 0.5, 0.0]))
     assert b["last_quarter"]["mape"] == pytest.approx(np.mean([0.5, 1.0]))
+    # open: every fold covered (fold 3's 0 is in [0, 20]); new: 3 of 4 (fold 1 misses)
+    assert r.parts["open"]["coverage_p10_p90"] == 1.0
+    assert r.parts["new"]["coverage_p10_p90"] == 0.75
+    assert r.parts["open"]["coverage_interval"] == pytest.approx(clopper_pearson_closed_form(4, 4))
+    assert r.parts["new"]["mean_pit"] == pytest.approx(np.mean([f.new.pit for f in folds]))
+    assert r.parts["open"]["crps"] == pytest.approx(np.mean([10, 10, 10, 20]))
     d = r.to_dict()
-    for key in ("folds", "coverage_p10_p90", "crps", "mape_p50", "baselines"):
-        assert key in d
-    assert set(d["folds"][0]) >= {"cutoff", "actual", "p10", "p50", "p90", "pit"}
+    assert set(d) == OLD_KEYS | NEW_KEYS
+    assert set(d["folds"][0]) == FOLD_KEYS | {"open", "new"}
+    assert set(d["folds"][0]["open"]) == set(d["folds"][0]["new"]) == PART_KEYS
     assert set(d["baselines"]) == {"stage_weighted", "last_quarter"}
-    assert "mape" in d["baselines"]["stage_weighted"]
+    assert set(d["baselines"]["stage_weighted"]) == {"mape", "crps", "values"}
+    assert set(d["pit_histogram"]) == {"edges", "counts", "chi2", "p_value"}
+    assert set(d["parts"]) == {"open", "new"}
+    assert set(d["parts"]["open"]) == {"coverage_p10_p90", "coverage_interval", "mean_pit",
+                                       "crps"}
+    json.dumps(d, default=str)
 
 
 # --- folds -------------------------------------------------------------------------------------
@@ -132,6 +215,70 @@ def test_quarter_cutoffs():
     assert quarter_cutoffs(h, 3) == [D(2025, 12, 31), D(2026, 3, 31), D(2026, 6, 30)]
     h = History(opps([("a", "r", D(2025, 1, 5), "won", D(2026, 9, 29), 1.0)]), ("S",))
     assert quarter_cutoffs(h, 2) == [D(2025, 12, 31), D(2026, 3, 31)]
+
+
+def test_month_end():
+    assert month_end(D(2024, 2, 3)) == D(2024, 2, 29)
+    assert month_end(D(2025, 2, 28)) == D(2025, 2, 28)
+    assert month_end(D(2025, 12, 1)) == D(2025, 12, 31)
+    assert month_end(D(2025, 4, 30)) == D(2025, 4, 30)
+
+
+def month_ends(first, last):
+    out, d = [], first
+    while d <= last:
+        out.append(d)
+        d = month_end(d + dt.timedelta(days=1))
+    return out
+
+
+def test_every_cutoffs():
+    # first deal on 2025-02-10, last date 2026-09-29: the last whole quarter is 2026-Q2
+    h = History(opps([("a", "r", D(2025, 2, 10), "won", D(2026, 9, 29), 1.0)]), ("S",))
+    months = every_cutoffs(h, "month")
+    assert months == month_ends(D(2025, 2, 28), D(2026, 5, 31)) and len(months) == 16
+    assert every_cutoffs(h, "quarter") == [D(2025, 3, 31), D(2025, 6, 30), D(2025, 9, 30),
+                                           D(2025, 12, 31), D(2026, 3, 31)]
+    assert every_cutoffs(h, "month", quarters=2) == [
+        D(2025, 12, 31), D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 31), D(2026, 4, 30),
+        D(2026, 5, 31)]
+    assert every_cutoffs(h, "quarter", quarters=2) == quarter_cutoffs(h, 2)
+    # more quarters than the history has: nothing before its first deal
+    assert every_cutoffs(h, "month", quarters=9) == months
+    assert every_cutoffs(h, "quarter", quarters=9) == [c for c in quarter_cutoffs(h, 9)
+                                                       if c >= D(2025, 2, 10)]
+    for c in months:
+        assert forecast_window(c)[1] <= h.last_date
+
+
+def test_every_cutoffs_when_the_history_ends_on_a_quarter_end():
+    h = History(opps([("a", "r", D(2025, 11, 30), "won", D(2026, 9, 30), 1.0)]), ("S",))
+    assert every_cutoffs(h, "month") == month_ends(D(2025, 11, 30), D(2026, 8, 31))
+    assert every_cutoffs(h, "quarter") == [D(2025, 12, 31), D(2026, 3, 31), D(2026, 6, 30)]
+    assert every_cutoffs(h, "month", quarters=1) == [D(2026, 6, 30), D(2026, 7, 31),
+                                                     D(2026, 8, 31)]
+
+
+@pytest.mark.parametrize("every, rows, option", [
+    ("week", [("a", "r", D(2025, 1, 5), "won", D(2026, 9, 30), 1.0)], "--every"),
+    ("month", [("a", "r", D(2026, 8, 5), "won", D(2026, 9, 29), 1.0)], "--every"),  # too short
+])
+def test_every_cutoffs_bad_input(every, rows, option):
+    with pytest.raises(InputError) as e:
+        every_cutoffs(History(opps(rows), ("S",)), every)
+    assert e.value.column == option
+
+
+def test_choose_cutoffs():
+    h = History(opps([("a", "r", D(2025, 1, 5), "won", D(2026, 9, 30), 1.0)]), ("S",))
+    assert choose_cutoffs(h) == quarter_cutoffs(h, 4)
+    assert choose_cutoffs(h, quarters=2) == quarter_cutoffs(h, 2)
+    assert choose_cutoffs(h, every="quarter", quarters=2) == quarter_cutoffs(h, 2)
+    assert choose_cutoffs(h, cutoffs=[D(2026, 5, 1), D(2026, 3, 31), D(2026, 5, 1)]) == [
+        D(2026, 3, 31), D(2026, 5, 1)]
+    for kw in ({"every": "month"}, {"quarters": 2}):
+        with pytest.raises(InputError, match="not both"):
+            choose_cutoffs(h, cutoffs=[D(2026, 3, 31)], **kw)
 
 
 def test_last_quarter_baseline():
@@ -202,6 +349,74 @@ def test_fold_numbers_do_not_depend_on_other_cutoffs(demo):
     two = backtest(h, [D(2025, 9, 30), D(2025, 12, 31)], trials=50, seed=2, engine="vector",
                    fit=fit)
     assert one.folds[0] == two.folds[1]
+
+
+def test_open_and_new_parts(demo):
+    """The open part is won from deals created on or before the cutoff, the new part from
+    deals created after it; together they are the fold's actual (and forecast)."""
+    from scenarios.backtest import run_fold
+
+    h = demo.to_history()
+    cutoff = D(2025, 12, 31)
+    f = run_fold(h, cutoff, trials=50, seed=3, engine="vector", fit=truth_fit(demo.truth))
+    won = h.opportunities.filter((pl.col("status") == "won")
+                                 & pl.col("closed").is_between(f.start, f.end))
+    assert f.open.actual == won.filter(pl.col("created") <= cutoff)["amount"].sum() > 0
+    assert f.new.actual == won.filter(pl.col("created") > cutoff)["amount"].sum() > 0
+    assert f.open.actual + f.new.actual == pytest.approx(f.actual)
+    assert f.open.mean + f.new.mean == pytest.approx(f.mean)
+    d = f.to_dict()
+    assert set(d) == FOLD_KEYS | {"open", "new"}
+    assert set(d["open"]) == set(d["new"]) == PART_KEYS
+    for p in (f.open, f.new):
+        assert p.p10 <= p.p50 <= p.p90 and 0 <= p.pit <= 1 and p.crps >= 0
+
+
+def refuse_at(cutoffs, fit, error=InputError):
+    """``fit``, except that it raises ``error`` at ``cutoffs``."""
+    def refusing(known, cutoff):
+        if cutoff in cutoffs:
+            raise error(f"refused at {cutoff}")
+        return fit(known, cutoff)
+
+    return refusing
+
+
+def test_a_fold_that_cannot_be_calibrated_is_left_out_with_a_note(demo):
+    from scenarios.backtest import backtest
+
+    h, fit = demo.to_history(), truth_fit(demo.truth)
+    cutoffs = [D(2025, 9, 30), D(2025, 12, 31)]
+    r = backtest(h, cutoffs, trials=20, seed=2, engine="vector",
+                 fit=refuse_at({D(2025, 9, 30)}, fit))
+    assert [f.cutoff for f in r.folds] == [D(2025, 12, 31)]
+    assert any("2025-09-30" in n and "refused at 2025-09-30" in n for n in r.notes)
+    # the fold that ran is the one a run of it alone gives
+    assert r.folds[0] == backtest(h, cutoffs[1:], trials=20, seed=2, engine="vector",
+                                  fit=fit).folds[0]
+
+    with pytest.raises(InputError, match="no cutoff could be backtested.*refused at 2025-12-31"):
+        backtest(h, cutoffs, trials=20, seed=2, engine="vector",
+                 fit=refuse_at(set(cutoffs), fit))
+    # a programming error is not an unfit cutoff: it propagates
+    with pytest.raises(ZeroDivisionError):
+        backtest(h, cutoffs, trials=20, seed=2, engine="vector",
+                 fit=refuse_at({D(2025, 9, 30)}, fit, ZeroDivisionError))
+
+
+def test_a_window_past_the_history_fails_before_any_fold_runs(demo):
+    from scenarios.backtest import backtest
+
+    calls = []
+
+    def fit(known, cutoff):
+        calls.append(cutoff)
+        return truth_fit(demo.truth)(known, cutoff)
+
+    with pytest.raises(InputError, match="history ends"):
+        backtest(demo.to_history(), [D(2025, 12, 31), D(2026, 6, 30)], trials=20,
+                 engine="vector", fit=fit)
+    assert calls == []
 
 
 # --- calibration of the bands on demo history ---------------------------------------------------
@@ -306,11 +521,16 @@ def test_cli_json_contract_and_plot(demo_dir, tmp_path):
     r = invoke("backtest", demo_dir, "--quarters", 2, "--trials", 100, "--json", "--plot", png)
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert set(out) >= {"folds", "coverage_p10_p90", "crps", "mape_p50", "baselines"}
+    assert set(out) == OLD_KEYS | NEW_KEYS | {"plot"}
     assert [f["cutoff"] for f in out["folds"]] == ["2025-12-31", "2026-03-31"]
     for f in out["folds"]:
-        assert set(f) >= {"cutoff", "actual", "p10", "p50", "p90", "pit"}
+        assert set(f) == FOLD_KEYS | {"open", "new"}
         assert f["p10"] <= f["p50"] <= f["p90"] and 0 <= f["pit"] <= 1
+        assert set(f["open"]) == set(f["new"]) == PART_KEYS
+        assert f["open"]["actual"] + f["new"]["actual"] == pytest.approx(f["actual"])
+    assert sum(out["pit_histogram"]["counts"]) == 2
+    lo, hi = out["coverage_interval"]
+    assert 0 <= lo <= out["coverage_p10_p90"] <= hi <= 1
     assert set(out["baselines"]) == {"stage_weighted", "last_quarter"}
     assert all("mape" in b for b in out["baselines"].values())
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -318,15 +538,29 @@ def test_cli_json_contract_and_plot(demo_dir, tmp_path):
     r = invoke("backtest", demo_dir, "--cutoffs", "2026-03-31", "--trials", 100, "--quiet")
     assert r.exit_code == 0, r.output
     assert "coverage" in r.output and "stage-weighted" in r.output
+    assert "PIT histogram" in r.output and "new pipeline" in r.output
+
+
+def test_cli_every_month(demo_dir):
+    r = invoke("backtest", demo_dir, "--every", "month", "--quarters", 1, "--trials", 20,
+               "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [f["cutoff"] for f in out["folds"]] == ["2026-03-31", "2026-04-30", "2026-05-31"]
+    assert {f["end"] for f in out["folds"]} == {"2026-06-30"}
+    assert set(out) == OLD_KEYS | NEW_KEYS
 
 
 @pytest.mark.parametrize("args, words", [
     (("--cutoffs", "2026-03-31", "--quarters", 2), "not both"),
     (("--cutoffs", "2026-06-30"), "history ends"),        # window runs past the history
     (("--cutoffs", "2026-02-30"), "--cutoffs"),
-    (("--cutoffs", "2020-01-01"), "2020-01-01"),           # nothing known yet
+    (("--cutoffs", "2020-01-01"), "2020-01-01"),           # nothing known yet: no fold left
     (("--quarters", 0), "--quarters"),
     (("--trials", 1, "--quarters", 1), "--trials"),
+    (("--every", "week"), "--every"),
+    (("--every", "month", "--cutoffs", "2026-03-31"), "not both"),
+    (("--every", "month", "--quarters", 0), "--quarters"),
 ])
 def test_cli_bad_input_exits_2(demo_dir, args, words):
     r = invoke("backtest", demo_dir, "--quiet", *args)
@@ -343,3 +577,17 @@ def test_maven_backtest():
     # 2017-Q3 wins in sales_pipeline.csv (SOURCE.md: 1,257 deals)
     assert f["actual"] > 0 and f["open_deals"] > 1000
     assert f["start"] == "2017-07-01" and f["end"] == "2017-09-30"
+
+
+@pytest.mark.skipif(not MAVEN.is_dir(), reason="Maven CRM sample not present")
+def test_maven_early_quarters_are_left_out_not_fatal():
+    """--quarters 5 reaches back to 2016-09-30, before the first deal: that cutoff, like
+    2016-12-31 (nothing closed yet), is left out with a note instead of aborting the run."""
+    r = invoke("backtest", MAVEN, "--format", "maven", "--quarters", 5, "--trials", 20,
+               "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [f["cutoff"] for f in out["folds"]] == ["2017-03-31", "2017-06-30", "2017-09-30"]
+    left_out = [n for n in out["notes"] if n.startswith("left out")]
+    assert len(left_out) == 2
+    assert "2016-09-30" in left_out[0] and "2016-12-31" in left_out[1]
