@@ -30,6 +30,7 @@ from simulator.spec import DAYS_PER_MONTH
 
 from .durations import (HALF, _BOUNDS, _hessian, _inverse_pd, _log_sf_cdf, make_dist, minimize,
                         n_params)
+from .priors import THIN
 
 _EPOCH = dt.date(1970, 1, 1)
 MARKETING = "marketing"          # the `source` value of marketing-sourced opportunities
@@ -391,4 +392,12 @@ def fit_marketing(opportunities: pl.DataFrame, as_of: dt.date
     weeks = ((as_of - since).days + 1) / 7
     n = int((window["source"].str.to_lowercase() == MARKETING).sum())
     share = n / window.height if window.height else 0.0
-    return MarketingModel(GammaPosterior(0.5 + n, weeks), share), []
+    weekly = GammaPosterior(0.5 + n, weeks)
+    notes = []
+    if n < THIN:
+        count = "no marketing-sourced opportunities" if n == 0 else \
+            f"only {n} marketing-sourced opportunit{'y' if n == 1 else 'ies'}"
+        notes.append(f"marketing: {count} in the {weeks:.1f} weeks before the as-of date "
+                     f"(< {THIN}): {weekly.mean:.2f} a week, the posterior Gamma(0.5 + {n}, "
+                     f"{weeks:.1f}) of the Jeffreys prior; treat it as rough")
+    return MarketingModel(weekly, share), notes

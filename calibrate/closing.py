@@ -8,8 +8,9 @@ there (the compensator of the closing process). Observed over expected, by week 
 calendar quarter, is the clock's rate in that week (the maximum-likelihood estimate of a
 multiplicative factor on the closing hazard, given the fitted durations).
 
-Thirteen rates from a few quarters are noisy, so each week's log ratio is shrunk towards 0
-by its share of signal (empirical Bayes: the spread of the log ratios beyond their Poisson
+A clock is kept only when the weekly counts depart from the fitted model beyond chance
+(Pearson's χ², p < 0.01). Thirteen rates from a few quarters are noisy, so each week's log
+ratio is then shrunk towards 0 by its share of signal (empirical Bayes: the spread of the log ratios beyond their Poisson
 noise, ``1/observed``, by the method of moments); a history whose closes follow the fitted
 durations all quarter long gets no clock at all. The rates are scaled to a mean of 1 over
 the quarter's days, so the clock changes when deals close within a quarter, not how many.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+from scipy import stats
 
 from simulator.calendar import WEEKS_PER_QUARTER, ClosingClock, week_of_quarter
 from simulator.model import StageModel
@@ -30,6 +32,7 @@ from .durations import ADVANCE, CENSORED, HALF, LOST, _dist_sf
 from .stages import Records
 
 MIN_CLOSES = 130     # closes of an outcome for its clock: about 10 a week of the quarter
+CLOCK_P = 0.01       # a weekly pattern is kept when chance would show it less often
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -75,6 +78,12 @@ def shrunk_rates(observed: np.ndarray, expected: np.ndarray, n_days: np.ndarray)
     shrunk by its share of signal and the rates scaled to a day-weighted mean of 1; None
     when the closes are too few or show no pattern beyond noise."""
     if observed.sum() < MIN_CLOSES or np.any(expected <= 0):
+        return None
+    # Beyond chance? Pearson's statistic of the weeks against the fitted model (scaled to
+    # the observed total), 12 degrees of freedom.
+    fitted = expected * observed.sum() / expected.sum()
+    if stats.chi2.sf(float(np.sum((observed - fitted) ** 2 / fitted)), observed.size - 1) \
+            >= CLOCK_P:
         return None
     z = np.log((observed + 0.5) / (expected + 0.5))
     w = n_days / n_days.sum()

@@ -16,9 +16,9 @@ import numpy as np
 from simulator.calendar import ClosingClock, shifted_conversion
 from simulator.model import StageModel
 
-from .durations import Durations, _dist_sf
+from .durations import Durations
 from .quarters import SHOCK_PRIOR_SD, Forecast
-from .tails import conditional_outcomes
+from .tails import departs
 
 RECENT = 2          # "the last two quarters"
 Z = 2.0             # standard errors before a difference is said
@@ -109,24 +109,14 @@ def clock_findings(clock: ClosingClock | None) -> list[str]:
 
 
 def tail_findings(stages, observations: list[Durations]) -> list[str]:
-    """Old open deals: the observed conditional win share against the fitted curves'."""
+    """Old open deals whose observed tail was kept: it departs from the fitted curves."""
     out = []
-    for stage, obs in zip(stages, observations):
-        tail = stage.tail
-        if tail is None:
+    for stage in stages:
+        if stage.tail is None:
             continue
-        a = tail.from_age
-        pi = stage.stall.mean if stage.stall is not None else 0.0
-        p = min(stage.conversion.mean, 1 - pi)
-        s_a = float(_dist_sf(stage.advance.dist, np.array([a]))[0])
-        s_l = float(_dist_sf(stage.lost.dist, np.array([a]))[0])
-        denom = p * s_a + (1 - p - pi) * s_l + pi
-        fitted = p * s_a / denom if denom > 0 else 0.0
-        seen = conditional_outcomes(obs, a - 0.5)[0]
-        n = tail.n_at_risk
-        se = math.sqrt(max(seen * (1 - seen), 0.01) / max(n, 1))
-        if abs(seen - fitted) > Z * se:
-            out.append(f"stage {stage.name!r}: of the {n} deals still there after {a:.0f} days, "
-                       f"{seen:.0%} later advanced; the fitted curves say {fitted:.0%}: open "
-                       "deals that old end as observed")
+        _, fitted = departs(stage, stage.tail)
+        t = stage.tail
+        out.append(f"stage {stage.name!r}: of the {t.n_at_risk} deals still there after "
+                   f"{t.from_age:.0f} days, {t.conversion.mean:.0%} later advanced; the fitted "
+                   f"curves say {fitted:.0%}: open deals that old end as observed")
     return out

@@ -24,9 +24,10 @@ from simulator.distributions import (PARAMETRIC_FAMILIES, Distribution, Empirica
                                      Gamma, LogNormal, Weibull)
 from simulator.model import BetaPosterior, Fitted
 
+from .priors import LogNormalPrior
+
 ADVANCE, LOST, CENSORED = 0, 1, 2
 HALF = 0.5                     # whole-day rounding: see module docstring
-MIN_EVENTS = 5                 # fewer events of an outcome: borrow a pooled fit (stages.py)
 FALLBACK_P = 0.01              # asymptotic p-value below which a fit may be rejected...
 FALLBACK_DISTANCE = 0.03       # ...if its cumulative-incidence distance is also this large
 PRIOR = (1.0, 1.0)             # Beta prior of P(advance | entered)
@@ -196,24 +197,48 @@ def _start(family: str, t_ev, w_ev, c, w_c) -> np.ndarray:
     return np.clip(theta, [b[0] for b in _BOUNDS[family]], [b[1] for b in _BOUNDS[family]])
 
 
-def fit_family(family: str, t_ev, w_ev, c=None, w_c=None, start=None):
+def fit_family(family: str, t_ev, w_ev, c=None, w_c=None, start=None,
+               prior: LogNormalPrior | None = None):
     """Weighted MLE of one family: whole-day events ``t_ev`` (weights ``w_ev``) and
-    right-censored whole days ``c`` (weights ``w_c``). Returns ``(theta, loglik)``."""
+    right-censored whole days ``c`` (weights ``w_c``). Returns ``(theta, loglik)``.
+
+    With a ``prior`` (lognormal only) it is the MAP and ``loglik`` includes the log prior."""
     t_ev, w_ev = np.asarray(t_ev, float), np.asarray(w_ev, float)
     c = np.zeros(0) if c is None else np.asarray(c, float)
     w_c = np.zeros(0) if w_c is None else np.asarray(w_c, float)
     keep = w_c > 0
     c, w_c = c[keep], w_c[keep]
+    if prior is not None and family != "lognormal":
+        raise ValueError("a duration prior is on a lognormal's parameters")
 
     def nll(theta):
         ll = np.dot(w_ev, _log_interval(family, theta, t_ev))
         if c.size:
             ll += np.dot(w_c, _floor(_log_sf(family, theta, c + HALF)))
+        if prior is not None:
+            ll += prior.log_density(theta)
         return -ll
 
-    x0 = _start(family, t_ev, w_ev, c, w_c) if start is None else np.asarray(start, float)
+    if start is not None:
+        x0 = np.asarray(start, float)
+    elif prior is not None and w_ev.sum() <= 0:   # no events: start at the prior's centre
+        x0 = prior.theta
+    else:
+        x0 = _start(family, t_ev, w_ev, c, w_c)
     res = minimize(nll, x0, _BOUNDS[family])
     return res.x, -float(res.fun)
+
+
+def laplace_cov(family: str, theta, t_ev, w_ev, c, w_c, prior: LogNormalPrior):
+    """``log_cov`` of a one-outcome MAP fit: the inverse Hessian of the negative log
+    posterior at ``theta`` (None when not positive definite)."""
+    def nlp(x):
+        ll = np.dot(w_ev, _log_interval(family, x, t_ev))
+        if len(c):
+            ll += np.dot(w_c, _floor(_log_sf(family, x, c + HALF)))
+        return -(ll + prior.log_density(x))
+
+    return inverse_hessian(nlp, np.asarray(theta, float))
 
 
 # --- Aalen–Johansen (the nonparametric reference) -----------------------------------------------
@@ -421,13 +446,22 @@ def _inverse_pd(H):
     return (cov + cov.T) / 2
 
 
+def inverse_hessian(f, x):
+    """Covariance from the curvature of a negative log-likelihood (or log-posterior) ``f``
+    at its optimum ``x``: the inverse numerical Hessian, or None if not positive definite."""
+    return _inverse_pd(_hessian(f, np.asarray(x, dtype=float)))
+
+
 class CompetingRisks:
     """Fit ``p``, the advance duration ``A``, the lost duration ``L`` and the stall share
     ``π`` (never closes) of one stage.
 
     Settings: ``families`` to try (AIC picks one per outcome), or a fixed ``advance`` /
-    ``lost`` ``Fitted`` to borrow (when that outcome has too few events); ``stall=False``
-    fits the two-outcome model only. ``fit(obs)`` sets ``p_`` (MLE), ``pi_`` (MLE of the
+    ``lost`` ``Fitted`` to borrow (an outcome that never happens anywhere), or an
+    ``advance_prior`` / ``lost_prior`` (an outcome with fewer than ``priors.THIN`` events:
+    that outcome is a lognormal and the fit maximises the likelihood times its prior, so
+    ``loglik_`` and ``log_cov`` include the prior); ``stall=False`` fits the two-outcome
+    model only. ``fit(obs)`` sets ``p_`` (MLE), ``pi_`` (MLE of the
     stall share, 0.0 when not kept), ``conversion_`` (Beta posterior), ``stall_`` (Beta
     posterior, or None when π = 0), ``lrt_`` (2·Δlog L of the stall model; 0.0 when not
     tried), ``advance_`` and ``lost_`` (``Fitted``), ``loglik_`` and ``notes_``.
@@ -444,13 +478,19 @@ class CompetingRisks:
     BORROWED = "borrowed"
 
     def __init__(self, families=PARAMETRIC_FAMILIES, *, advance: Fitted | None = None,
-                 lost: Fitted | None = None, max_iter: int = 30, tol: float = 1e-7,
-                 allow_empirical: bool = True, stall: bool = True):
+                 lost: Fitted | None = None, advance_prior: LogNormalPrior | None = None,
+                 lost_prior: LogNormalPrior | None = None, max_iter: int = 30,
+                 tol: float = 1e-7, allow_empirical: bool = True, stall: bool = True):
         self.families = tuple(families)
         self.advance, self.lost = advance, lost
+        self.advance_prior, self.lost_prior = advance_prior, lost_prior
         self.max_iter, self.tol = max_iter, tol
         self.allow_empirical = allow_empirical
         self.stall = stall
+
+    def _families(self, prior) -> tuple[str, ...]:
+        # A prior is on a lognormal's parameters; a few events cannot choose a family anyway.
+        return ("lognormal",) if prior is not None else self.families
 
     # -- likelihood -------------------------------------------------------------------------
     def _log_sf_a(self, fam, th, x):
@@ -466,7 +506,7 @@ class CompetingRisks:
     def _ll(self, obs, p, fam_a, th_a, fam_l, th_l, s=0.0) -> float:
         """Observed-data log-likelihood: p·f_A(t) for advances, (1-p-π)·f_L(t) for losses,
         p·S_A(c+½) + (1-p-π)·S_L(c+½) + π for open deals (π = ``s``). A borrowed outcome's
-        event terms are constant and left out."""
+        event terms are constant and left out; an outcome's prior is added."""
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
         c, w_c = obs.part(CENSORED)
@@ -482,6 +522,10 @@ class CompetingRisks:
             if s > 0:
                 mix = np.logaddexp(mix, math.log(s))
             ll += np.dot(w_c, _floor(mix))
+        if self.advance is None and self.advance_prior is not None:
+            ll += self.advance_prior.log_density(th_a)
+        if self.lost is None and self.lost_prior is not None:
+            ll += self.lost_prior.log_density(th_l)
         return float(ll)
 
     # -- EM ---------------------------------------------------------------------------------
@@ -498,9 +542,11 @@ class CompetingRisks:
         for it in range(max(self.max_iter, 1)):
             p = float(np.clip((n_a + np.dot(w_c, pi)) / obs.n_total, 1e-12, 1 - 1e-12))
             if self.advance is None:
-                fam_a, th_a = self._m_step(fam_a, th_a, t_a, w_a, c, w_c * pi, it == 0)
+                fam_a, th_a = self._m_step(fam_a, th_a, t_a, w_a, c, w_c * pi, it == 0,
+                                           self.advance_prior)
             if self.lost is None:
-                fam_l, th_l = self._m_step(fam_l, th_l, t_l, w_l, c, w_c * (1 - pi), it == 0)
+                fam_l, th_l = self._m_step(fam_l, th_l, t_l, w_l, c, w_c * (1 - pi), it == 0,
+                                           self.lost_prior)
             num = math.log(p) + self._log_sf_a(fam_a, th_a, c + HALF)
             pi = np.exp(num - np.logaddexp(num, math.log1p(-p)
                                            + self._log_sf_l(fam_l, th_l, c + HALF)))
@@ -510,10 +556,11 @@ class CompetingRisks:
             ll_old = ll
         return p, fam_a, fam_l, pi
 
-    def _m_step(self, fam, th, t_ev, w_ev, c, w_c, choose):
+    def _m_step(self, fam, th, t_ev, w_ev, c, w_c, choose, prior):
         if not choose:
-            return fam, fit_family(fam, t_ev, w_ev, c, w_c, start=th)[0]
-        fits = {f: fit_family(f, t_ev, w_ev, c, w_c) for f in self.families}
+            return fam, fit_family(fam, t_ev, w_ev, c, w_c, start=th, prior=prior)[0]
+        fits = {f: fit_family(f, t_ev, w_ev, c, w_c, prior=prior)
+                for f in self._families(prior)}
         best = min(fits, key=lambda f: 2 * n_params(f) - 2 * fits[f][1])
         return best, fits[best][0]
 
@@ -537,9 +584,11 @@ class CompetingRisks:
             p = float(np.clip((n_a + np.dot(w_c, r_a)) / obs.n_total, 1e-12, 1 - 1e-12))
             s = float(np.clip(np.dot(w_c, r_s) / obs.n_total, 1e-12, 1 - p - 1e-12))
             if self.advance is None:
-                th_a = fit_family(fam_a, t_a, w_a, c, w_c * r_a, start=th_a)[0]
+                th_a = fit_family(fam_a, t_a, w_a, c, w_c * r_a, start=th_a,
+                                  prior=self.advance_prior)[0]
             if self.lost is None:
-                th_l = fit_family(fam_l, t_l, w_l, c, w_c * r_l, start=th_l)[0]
+                th_l = fit_family(fam_l, t_l, w_l, c, w_c * r_l, start=th_l,
+                                  prior=self.lost_prior)[0]
             ll = self._ll(obs, p, fam_a, th_a, fam_l, th_l, s)
             if abs(ll - ll_old) < self.tol * (1 + abs(ll)):
                 break
@@ -613,16 +662,20 @@ class CompetingRisks:
     def fit(self, obs: Durations) -> "CompetingRisks":
         self.notes_: list[str] = []
         n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
-        if (self.advance is None and n_a <= 0) or (self.lost is None and n_l <= 0):
-            raise ValueError("an outcome without events needs a borrowed distribution")
+        if ((self.advance is None and self.advance_prior is None and n_a <= 0)
+                or (self.lost is None and self.lost_prior is None and n_l <= 0)):
+            raise ValueError("an outcome without events needs a borrowed distribution or a "
+                             "prior")
         p, fam_a, fam_l, pi = self._em(obs)
         c, w_c = obs.part(CENSORED)
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
         # Every family's start at the converged E-step weights.
-        starts_a = {f: fit_family(f, t_a, w_a, c, w_c * pi)[0] for f in self.families} \
+        starts_a = {f: fit_family(f, t_a, w_a, c, w_c * pi, prior=self.advance_prior)[0]
+                    for f in self._families(self.advance_prior)} \
             if self.advance is None else {self.BORROWED: None}
-        starts_l = {f: fit_family(f, t_l, w_l, c, w_c * (1 - pi))[0] for f in self.families} \
+        starts_l = {f: fit_family(f, t_l, w_l, c, w_c * (1 - pi), prior=self.lost_prior)[0]
+                    for f in self._families(self.lost_prior)} \
             if self.lost is None else {self.BORROWED: None}
         if self.advance is not None:
             fam_a = self.BORROWED
@@ -684,9 +737,11 @@ class CompetingRisks:
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
         starts_a = {f: (a if f == fam_a else fit_family(f, t_a, w_a, c, w_c * r_a)[0])
-                    for f in self.families} if self.advance is None else starts_a
+                    for f in self._families(self.advance_prior)} \
+            if self.advance is None else starts_a
         starts_l = {f: (b if f == fam_l else fit_family(f, t_l, w_l, c, w_c * r_l)[0])
-                    for f in self.families} if self.lost is None else starts_l
+                    for f in self._families(self.lost_prior)} \
+            if self.lost is None else starts_l
         fam_a, fam_l, table = self._choose(obs, q, starts_a, starts_l, fam_a, fam_l, s=pi)
         _, q, pi, a, b = table[fam_a, fam_l]
         q, pi, a, b, ll, cov = self._maximise(obs, q, fam_a, a, fam_l, b, with_cov=True, s=pi)
@@ -702,7 +757,10 @@ class CompetingRisks:
         common = dict(n_events=n_ev, n_censored=obs.n(CENSORED), ks=ks,
                       aic={f: float(v) for f, v in aic.items()})
         n_closed = obs.n(ADVANCE) + obs.n(LOST)
-        if (self.allow_empirical and ks > FALLBACK_DISTANCE
+        # A thin outcome keeps its lognormal: the empirical distribution of a few durations
+        # would end at the longest of them.
+        thin = (self.advance_prior if what == "advance" else self.lost_prior) is not None
+        if (self.allow_empirical and not thin and ks > FALLBACK_DISTANCE
                 and ks_pvalue(ks, n_closed) < FALLBACK_P):
             emp = _empirical(days, cif, obs.n_total)
             if emp is not None:

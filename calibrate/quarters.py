@@ -374,8 +374,11 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
             if best is None or score > best[2] + 1e-9:
                 best = (c, ll, score)
         c, ll, _ = best
-    # The shock: its posterior mean square, so a short history is not sure of none.
+    # The shock: its posterior mean square for the quarters ahead, so that a short history
+    # is not sure of none; the likeliest one to weigh what each past quarter measured (a
+    # steady history's quarters then differ only by noise, and are not taken at their word).
     tau2 = shock_posterior(s, c)
+    tau2_ml = best_shock(s, c)[0] if m.size > MIN_TRAIN else tau2
     k = np.array([quarter_index(s.quarters[i]) for i in m])
     q = np.array([quarter_of_year(s.quarters[i]) for i in m])
     y, v = s.y[m], s.v[m]
@@ -389,14 +392,14 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     # History quarters: fitted value, then each measured one's posterior with its fit.
     k_all = np.array([quarter_index(x) for x in s.quarters])
     q_all = np.array([quarter_of_year(x) for x in s.quarters])
-    fit_mean, fit_var, _ = _predict(k, q, y, v, tau2, c, origin, k_all, q_all)
+    fit_mean, fit_var, _ = _predict(k, q, y, v, tau2_ml, c, origin, k_all, q_all)
     ref_y = float(rho @ y)
     means, sds = [], []
     for d in past:
         i = s.quarters.index(d) if d in s.quarters else None
         if i is None:   # before the history: its first quarter's fit
             i = 0
-        prior_var = fit_var[i] + tau2
+        prior_var = fit_var[i] + tau2_ml
         if s.measured[i]:
             prec = 1 / s.v[i] + (1 / prior_var if prior_var > 0 else np.inf)
             if np.isinf(prec):

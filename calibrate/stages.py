@@ -7,6 +7,8 @@ as one step (``Model.cycle``: the win rate and cycle times).
 
 Each fit may keep a stall share (deals that never leave the stage) when the data support
 it (``CompetingRisks``, docs/calibration.md); ``StageModel.stall`` is then its posterior.
+An outcome with fewer than ``priors.THIN`` events is a lognormal with a stated prior,
+centred on all stages pooled when they have enough events (``Pooled.prior``), and noted.
 
 Paths. A deal enters the first stage when created (unless its history says when). It may
 skip stages: a skipped stage counts as entered and left on the same day (duration 0), so
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -28,9 +29,10 @@ from simulator.distributions import PARAMETRIC_FAMILIES
 from simulator.errors import InputError
 from simulator.model import BetaPosterior, Fitted, StageModel
 
-from .durations import (ADVANCE, CENSORED, LOST, MIN_EVENTS, PRIOR, CompetingRisks, Durations,
-                        conversion_posterior, fit_family, make_dist, n_params)
+from .durations import (ADVANCE, CENSORED, HALF, LOST, PRIOR, CompetingRisks, Durations,
+                        conversion_posterior, fit_family, laplace_cov, make_dist, n_params)
 from .history import History
+from .priors import DURATION_PRIOR, THIN, LogNormalPrior
 
 CYCLE_NAME = "created→closed"
 SINGLE_STAGE = "Open"   # the one stage's name when the history has no stage names at all
@@ -205,9 +207,16 @@ def _paths(entry: np.ndarray, created: np.ndarray):
 
 
 # --- fits -----------------------------------------------------------------------------------
-def single_outcome(t_ev, w_ev, c, w_c) -> Fitted:
+def single_outcome(t_ev, w_ev, c, w_c, prior: LogNormalPrior | None = None) -> Fitted:
     """One outcome alone (every censored deal counted as censored for it), best family by
-    AIC. Used only when the other outcome never happens anywhere in the history."""
+    AIC; with a ``prior`` (fewer than ``THIN`` events), the lognormal MAP with its Laplace
+    ``log_cov``. Used only when the other outcome never happens anywhere in the history."""
+    if prior is not None:
+        theta, _ = fit_family("lognormal", t_ev, w_ev, c, w_c, prior=prior)
+        cov = laplace_cov("lognormal", theta, t_ev, w_ev, c, w_c, prior)
+        return Fitted(make_dist("lognormal", theta),
+                      () if cov is None else tuple(tuple(float(x) for x in r) for r in cov),
+                      n_events=float(w_ev.sum()), n_censored=float(w_c.sum()))
     best = None
     for family in PARAMETRIC_FAMILIES:
         theta, ll = fit_family(family, t_ev, w_ev, c, w_c)
@@ -223,51 +232,95 @@ def _counts(obs: Durations) -> dict:
                 n_lost=int(round(obs.n(LOST))), n_open=int(round(obs.n(CENSORED))))
 
 
-def fit_stage(name: str, obs: Durations, pooled: Callable[[], tuple[Fitted, Fitted]],
-              *, what: str = "stage") -> tuple[StageModel, list[str]]:
-    """Fit one stage; an outcome with fewer than ``MIN_EVENTS`` events borrows the pooled
-    duration (all stages together), and a stage never entered keeps the prior."""
+class Pooled:
+    """Every stage's observations together (or the cycle's own), fitted once when first
+    needed: a thin stage's prior is centred on it when it has ``THIN`` events of that
+    outcome itself, a stage nobody entered takes its durations, and an outcome that never
+    happens in it anywhere takes the other outcome's duration."""
+
+    def __init__(self, obs: Durations, what: str = "all stages"):
+        self.obs, self.what = obs, what
+        self._fits: tuple[Fitted, Fitted] | None = None
+
+    def fits(self) -> tuple[Fitted, Fitted]:
+        """The pooled ``(advance, lost)`` durations."""
+        if self._fits is None:
+            self._fits = _fit_pooled(self.obs, self.what)
+        return self._fits
+
+    def never(self, kind: int) -> bool:
+        """True when outcome ``kind`` happens nowhere in the pooled observations."""
+        return self.obs.n(kind) == 0
+
+    def prior(self, kind: int) -> LogNormalPrior:
+        """The prior of a thin stage's ``kind`` duration: centred on the pooled fit when that
+        has ``THIN`` events of the outcome (stages of one pipeline differ a few-fold), else
+        the stated default."""
+        if self.obs.n(kind) < THIN:
+            return DURATION_PRIOR
+        fitted = self.fits()[0 if kind == ADVANCE else 1]
+        return LogNormalPrior.around(fitted.dist, f"centred on {self.what} pooled", floor=HALF)
+
+
+_WORDS = {  # (events, duration) per outcome, for the cycle and for a stage
+    ("cycle", ADVANCE): ("win", "time to win"), ("cycle", LOST): ("loss", "time to lose"),
+    ("stage", ADVANCE): ("advance", "time to advance"), ("stage", LOST): ("loss", "time to lose"),
+}
+
+
+def _thin_note(what: str, name: str, kind: int, n: float, prior: LogNormalPrior,
+               fitted: Fitted) -> str:
+    event, duration = _WORDS["cycle" if what == "cycle" else "stage", kind]
+    plural = event + ("es" if event.endswith("s") else "s")
+    count = f"no {plural}" if n == 0 else f"only {n:g} {event if n == 1 else plural}"
+    rough = "the win rate and cycle times" if what == "cycle" else "its conversion and durations"
+    by = "by the open deals alone" if n == 0 else "by them"
+    return (f"{what} {name!r}: {count} (< {THIN}): {duration} is {prior.describe(' d')} "
+            f"updated {by}: median {fitted.dist.quantile(0.5):.1f} d; treat {rough} as rough")
+
+
+def fit_stage(name: str, obs: Durations, pooled: Pooled, *, what: str = "stage"
+              ) -> tuple[StageModel, list[str]]:
+    """Fit one stage. An outcome with fewer than ``THIN`` events is a lognormal with the
+    prior ``pooled.prior`` (noted); one that never happens in ``pooled`` takes the other
+    outcome's duration; a stage never entered keeps the prior conversion."""
     notes = []
-    n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
     if obs.n_total == 0:
-        adv, lost = pooled()
+        adv, lost = pooled.fits()
         notes.append(f"{what} {name!r}: no observations; conversion is the prior "
                      f"Beta{PRIOR} and durations are borrowed from all stages pooled")
         return StageModel(name, BetaPosterior(*PRIOR), adv, lost, **_counts(obs)), notes
-    borrow_a, borrow_l = n_a < MIN_EVENTS, n_l < MIN_EVENTS
-    adv = lost = None
-    if borrow_a or borrow_l:
-        p_adv, p_lost = pooled()
-        adv = p_adv if borrow_a else None
-        lost = p_lost if borrow_l else None
-        for flag, outcome, k in ((borrow_a, "advance", n_a), (borrow_l, "lost", n_l)):
-            if flag:
-                notes.append(f"{what} {name!r}: only {k:g} {outcome} events (< {MIN_EVENTS}); "
-                             f"{outcome} duration borrowed from all stages pooled")
-    if adv is not None and lost is not None:
-        conv = conversion_posterior(obs, adv.dist, lost.dist)
-        return StageModel(name, conv, adv, lost, **_counts(obs)), notes
-    fit = CompetingRisks(advance=adv, lost=lost).fit(obs)
+    other = ADVANCE if pooled.never(LOST) else LOST if pooled.never(ADVANCE) else None
+    if other is not None and obs.n(other) < THIN:
+        # One outcome never happens and the other is thin: both are the thin one's fit, so
+        # open deals, equally likely to end either way, say nothing about the conversion.
+        prior = pooled.prior(other)
+        t, w = obs.part(other)
+        c, w_c = obs.part(CENSORED)
+        one = single_outcome(t, w, c, w_c, prior)
+        notes.append(_thin_note(what, name, other, obs.n(other), prior, one))
+        return StageModel(name, conversion_posterior(obs, one.dist, one.dist), one, one,
+                          **_counts(obs)), notes
+    borrowed: dict[int, Fitted | None] = {}
+    priors: dict[int, LogNormalPrior | None] = {}
+    for i, kind in enumerate((ADVANCE, LOST)):
+        borrowed[kind] = pooled.fits()[i] if pooled.never(kind) else None
+        thin = borrowed[kind] is None and obs.n(kind) < THIN
+        priors[kind] = pooled.prior(kind) if thin else None
+    fit = CompetingRisks(advance=borrowed[ADVANCE], lost=borrowed[LOST],
+                         advance_prior=priors[ADVANCE], lost_prior=priors[LOST]).fit(obs)
+    for kind, fitted in ((ADVANCE, fit.advance_), (LOST, fit.lost_)):
+        stated = priors[kind]
+        if stated is not None:
+            notes.append(_thin_note(what, name, kind, obs.n(kind), stated, fitted))
     notes += [f"{what} {name!r}: {x}" for x in fit.notes_]
     return StageModel(name, fit.conversion_, fit.advance_, fit.lost_, **_counts(obs),
                       stall=fit.stall_), notes
 
 
-def pooled_fitter(obs: Durations, what: str = "all stages") -> Callable[[], tuple[Fitted, Fitted]]:
-    """Lazily fit the pooled observations once (a borrowed duration for sparse stages)."""
-    cache: list = []
-
-    def get():
-        if not cache:
-            cache.append(_fit_pooled(obs, what))
-        return cache[0]
-
-    return get
-
-
 def _fit_pooled(obs: Durations, what: str) -> tuple[Fitted, Fitted]:
-    """The pooled fit; with fewer than ``MIN_EVENTS`` events of an outcome even pooled, both
-    durations are exponential (one parameter each); with none, the other outcome's."""
+    """The pooled fit; an outcome with fewer than ``THIN`` events even pooled has the stated
+    default prior; one with none takes the other outcome's duration."""
     n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
     c, w_c = obs.part(CENSORED)
     if n_a == 0 and n_l == 0:
@@ -277,15 +330,15 @@ def _fit_pooled(obs: Durations, what: str) -> tuple[Fitted, Fitted]:
     if n_a == 0 or n_l == 0:
         kind = ADVANCE if n_a else LOST
         t, w = obs.part(kind)
-        one = single_outcome(t, w, c, w_c)
+        one = single_outcome(t, w, c, w_c, DURATION_PRIOR if w.sum() < THIN else None)
         return (one, one)
-    sparse = min(n_a, n_l) < MIN_EVENTS
-    fit = CompetingRisks(families=("exponential",) if sparse else PARAMETRIC_FAMILIES).fit(obs)
+    fit = CompetingRisks(advance_prior=DURATION_PRIOR if n_a < THIN else None,
+                         lost_prior=DURATION_PRIOR if n_l < THIN else None).fit(obs)
     return fit.advance_, fit.lost_
 
 
 def fit_stages(obs_list, names) -> tuple[tuple[StageModel, ...], list[str]]:
-    pooled = pooled_fitter(Durations.concat(obs_list))
+    pooled = Pooled(Durations.concat(obs_list))
     models, notes = [], []
     for name, obs in zip(names, obs_list):
         m, n = fit_stage(name, obs, pooled)
@@ -300,7 +353,7 @@ def fit_cycle(obs: Durations) -> tuple[StageModel, list[str]]:
         raise InputError("no won deals up to the as-of date: win rate and time to win "
                          "cannot be fitted", expected="history with won deals before the "
                          "as-of date")
-    pooled = pooled_fitter(obs, what="created→closed")
+    pooled = Pooled(obs, what="created→closed")
     model, notes = fit_stage(CYCLE_NAME, obs, pooled, what="cycle")
     if obs.n(LOST) == 0:
         notes.append("cycle: no lost deals; lost durations set equal to the won durations")

@@ -5,8 +5,10 @@ most closes, its outcome is an extrapolation of the family's tail. The history s
 directly what became of such deals: the Aalen–Johansen estimate (``durations.aalen_johansen``,
 as lifelines' ``AalenJohansenFitter`` computes it) conditional on still being in the stage at
 an age. ``fit_tail`` keeps that estimate for ages from the stage's ``TAIL_QUANTILE`` of
-closing times on, when enough deals were still there; the engines draw old open deals'
-outcomes from it.
+closing times on, when enough deals were still there and what became of them differs from
+what the fitted curves say (the share that later advanced, by more than ``Z`` standard
+errors); the engines draw old open deals' outcomes from it. Where the two agree the fitted
+curves are kept: they are as right and less noisy.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import numpy as np
 from simulator.distributions import Empirical
 from simulator.model import BetaPosterior, Fitted, StageModel, StageTail
 
-from .durations import ADVANCE, CENSORED, HALF, LOST, Durations, aalen_johansen
+from .durations import ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, aalen_johansen
 
 TAIL_QUANTILE = 0.75   # the slowest quarter of closes is where a family extrapolates
 MIN_AT_RISK = 30       # deals still in the stage at that age, for the tail to speak
 MIN_EVENTS = 5         # closes after that age
+Z = 2.0                # standard errors between observed and fitted before the tail is kept
 
 
 def conditional_outcomes(obs: Durations, age: float):
@@ -77,11 +80,34 @@ def fit_tail(obs: Durations) -> tuple[StageTail | None, str | None]:
     return tail, None
 
 
+def fitted_share(stage: StageModel, age: float) -> float:
+    """What the fitted curves say: P(advances later | still in the stage after ``age``)."""
+    pi = stage.stall.mean if stage.stall is not None else 0.0
+    p = min(stage.conversion.mean, 1 - pi)
+    s_a = float(_dist_sf(stage.advance.dist, np.array([age]))[0])
+    s_l = float(_dist_sf(stage.lost.dist, np.array([age]))[0])
+    denom = p * s_a + (1 - p - pi) * s_l + pi
+    return p * s_a / denom if denom > 0 else 0.0
+
+
+def departs(stage: StageModel, tail: StageTail) -> tuple[bool, float]:
+    """Whether the tail's share that later advanced differs from the fitted curves' by more
+    than ``Z`` standard errors (binomial over the deals still there), and that share."""
+    fitted = fitted_share(stage, tail.from_age)
+    seen = tail.conversion.mean
+    se = np.sqrt(max(seen * (1 - seen), 1 / tail.n_at_risk) / tail.n_at_risk)
+    return abs(seen - fitted) > Z * se, fitted
+
+
 def with_tail(stage: StageModel, obs: Durations) -> tuple[StageModel, list[str]]:
-    """``stage`` with its observed tail (if the history supports one) and a note."""
+    """``stage`` with its observed tail (if the history supports one and it departs from
+    the fitted curves) and a note."""
     tail, why = fit_tail(obs)
     if tail is None:
         return stage, ([f"stage {stage.name!r}: no observed tail ({why})"] if why else [])
+    differs, _ = departs(stage, tail)
+    if not differs:
+        return stage, []
     return (StageModel(**{**stage.__dict__, "tail": tail}),
             [f"stage {stage.name!r}: deals older than {tail.from_age:.0f} days end as observed "
              f"({tail.n_at_risk} were: {tail.conversion.mean:.0%} advanced later"

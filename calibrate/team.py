@@ -1,7 +1,9 @@
 """The team: ramp curve, attrition hazard, who is on the team at the as-of date, capacity.
 
 With reps.csv (hire and leaving dates) the ramp and the attrition hazard are fitted; without
-it the documented defaults of docs/model.md apply (``calibrated = False``).
+it the documented defaults of docs/model.md apply (``calibrated = False``). Thin data (fewer
+than ``priors.THIN`` reps ramping, or leavers) update a prior centred on those defaults,
+with a note.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from simulator.model import CapacityModel, GammaPosterior, RepSnapshot, TeamMode
 from simulator.spec import DAYS_PER_MONTH
 
 from .activities import RepDays
+from .priors import THIN
 
 DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD = 3.0, 1.0
 DEFAULT_ATTRITION = GammaPosterior(2.0, 100.0)      # 2% a month, ≈ 22% a year
+# Priors for thin data: the defaults' centres, but wide enough that a few reps move them.
+RAMP_PRIOR = (DEFAULT_RAMP_MONTHS, 2.0)             # months: mean, sd (twice the default's)
+ATTRITION_PRIOR = GammaPosterior(1.0, 50.0)         # 2% a month, the weight of 50 rep-months
 RAMP_GRID = np.round(np.arange(0.0, 12.0 + 1e-9, 0.05), 2)   # months
 BOOTSTRAP = 200
 MIN_RAMP_REP_DAYS = 60     # rep-days in the first 12 months of tenure needed to fit the ramp
@@ -30,7 +36,20 @@ FLOOR = 0.2
 
 
 # --- ramp ---------------------------------------------------------------------------------------
-def fit_ramp(rd: RepDays, keep: np.ndarray, rng) -> tuple[float, float] | None:
+def _ramp_cap() -> int:
+    """Tenure in days from which every R on the grid says ramped."""
+    return int(math.ceil(RAMP_GRID[-1] * DAYS_PER_MONTH)) + 1
+
+
+def ramping_reps(rd: RepDays, keep: np.ndarray) -> int:
+    """Reps with fitted rep-days in their first year of tenure: the reps the ramp is learnt
+    from (``fit_ramp`` resamples them)."""
+    sel = keep & np.isfinite(rd.tenure) & (rd.tenure >= 0) & (rd.tenure < _ramp_cap())
+    return int(np.unique(rd.rep[sel]).size)
+
+
+def fit_ramp(rd: RepDays, keep: np.ndarray, rng, prior: tuple[float, float] | None = None
+             ) -> tuple[float, float] | None:
     """Linear ramp ``min(1, tenure / R)`` of daily productivity with a level per rep.
 
     For each R on ``RAMP_GRID`` each rep's level is its Poisson MLE (count / ramped days),
@@ -40,9 +59,15 @@ def fit_ramp(rd: RepDays, keep: np.ndarray, rng) -> tuple[float, float] | None:
     Pearson dispersion (day-to-day noise; the bootstrap of an argmax is erratic when only a
     handful of reps were hired inside the data). None when too few rep-days fall in the
     first year of tenure.
+
+    With a normal ``prior`` (mean, sd in months; for fewer than ``THIN`` reps ramping) the
+    result is the posterior mean and sd on the grid: the quasi-likelihood (divided by the
+    Pearson dispersion) times the prior. A few reps cannot be bootstrapped, and a flat
+    stretch of the likelihood (a rep first seen already some months in) then follows the
+    prior instead of an arbitrary end of it.
     """
     known = keep & np.isfinite(rd.tenure) & (rd.tenure >= 0)
-    cap = int(math.ceil(RAMP_GRID[-1] * DAYS_PER_MONTH)) + 1   # every R says ramped from here
+    cap = _ramp_cap()
     if np.sum(known & (rd.tenure < cap)) < MIN_RAMP_REP_DAYS:
         return None
     reps, r = np.unique(rd.rep[known], return_inverse=True)
@@ -67,16 +92,27 @@ def fit_ramp(rd: RepDays, keep: np.ndarray, rng) -> tuple[float, float] | None:
     L = special.xlogy(Xr[:, None], mu) - Xr[:, None] + X @ np.log(G).T
     total = L.sum(axis=0)
     i = int(np.argmax(total))
+    if prior is not None:
+        phi = _pearson(x, mu[r, i] * G[i, b], reps.size)
+        log_post = total / max(phi, 1e-9) - 0.5 * ((RAMP_GRID - prior[0]) / prior[1]) ** 2
+        w = np.exp(log_post - log_post.max())
+        w /= w.sum()
+        mean = float(w @ RAMP_GRID)
+        return mean, float(math.sqrt(w @ (RAMP_GRID - mean) ** 2))
     draws = rng.multinomial(reps.size, np.full(reps.size, 1 / reps.size), size=BOOTSTRAP)
     sd = float(np.std(RAMP_GRID[np.argmax(draws @ L, axis=1)], ddof=1))
     if 2 <= i <= RAMP_GRID.size - 3:
         step = RAMP_GRID[i + 2] - RAMP_GRID[i]
         curvature = -(total[i + 2] - 2 * total[i] + total[i - 2]) / step**2
-        lam = mu[r, i] * G[i, b]
-        phi = float(np.sum((x - lam) ** 2 / np.maximum(lam, 1e-9)) / max(x.size - reps.size, 1))
+        phi = _pearson(x, mu[r, i] * G[i, b], reps.size)
         if curvature > 0:
             sd = max(sd, math.sqrt(phi / curvature))
     return float(RAMP_GRID[i]), sd
+
+
+def _pearson(x: np.ndarray, lam: np.ndarray, n_levels: int) -> float:
+    """Pearson dispersion of counts ``x`` around means ``lam`` (one level fitted per rep)."""
+    return float(np.sum((x - lam) ** 2 / np.maximum(lam, 1e-9)) / max(x.size - n_levels, 1))
 
 
 # --- attrition ----------------------------------------------------------------------------------
@@ -147,12 +183,19 @@ def fit_team(history, as_of: dt.date, rd: RepDays, keep: np.ndarray, rng,
                      "months and attrition Gamma(2, 100) (2%/month) are defaults")
         return TeamModel(DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD, DEFAULT_ATTRITION, quota,
                          calibrated=False, reps=team), notes
-    ramp = fit_ramp(rd, keep, rng)
+    n_ramping = ramping_reps(rd, keep)
+    thin = n_ramping < THIN
+    ramp = fit_ramp(rd, keep, rng, prior=RAMP_PRIOR if thin else None)
     what = "activities" if rd.observed else "outbound opportunities"
     if ramp is None:
         ramp = (DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD)
         notes.append(f"team: fewer than {MIN_RAMP_REP_DAYS} rep-days in a first year of tenure; "
                      f"ramp {DEFAULT_RAMP_MONTHS:g} ± {DEFAULT_RAMP_SD:g} months (default)")
+    elif thin:
+        notes.append(f"team: only {n_ramping} rep{'' if n_ramping == 1 else 's'} in a first "
+                     f"year of tenure (< {THIN}): the ramp is the prior {RAMP_PRIOR[0]:g} ± "
+                     f"{RAMP_PRIOR[1]:g} months updated by their {what}: {ramp[0]:.1f} ± "
+                     f"{ramp[1]:.1f} months; treat it as rough")
     elif ramp[0] >= RAMP_GRID[-1]:
         notes.append(f"team: the ramp fitted from {what} reached the longest tried "
                      f"({RAMP_GRID[-1]:g} months)")
@@ -161,6 +204,14 @@ def fit_team(history, as_of: dt.date, rd: RepDays, keep: np.ndarray, rng,
     if exposure <= 0:
         attrition = DEFAULT_ATTRITION
         notes.append("team: no rep-months of exposure; attrition Gamma(2, 100) (default)")
+    elif leavers < THIN:
+        a = ATTRITION_PRIOR
+        attrition = GammaPosterior(a.shape + leavers, a.rate + exposure)
+        count = "no rep left" if leavers == 0 else \
+            f"only {leavers} rep{' has' if leavers == 1 else 's have'} left"
+        notes.append(f"team: {count} in {exposure:,.0f} rep-months (< {THIN} leavers): "
+                     f"attrition is the prior Gamma({a.shape:g}, {a.rate:g}) ({a.mean:.0%} a "
+                     f"month) updated by them: {attrition.mean:.1%} a month; treat it as rough")
     return TeamModel(ramp[0], ramp[1], attrition, quota, calibrated=True, reps=team), notes
 
 

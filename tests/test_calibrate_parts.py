@@ -58,10 +58,15 @@ def test_segments_counts_and_sparse_fallbacks():
     by = {s.name: s for s in sizes}
     assert [by[k].count for k in ("big", "small", "new")] == [40.0, 10.0, 3.0]
     assert by["big"].size.n_events == 40
-    assert any("'small': only 2 won" in n for n in notes)      # all 10 amounts used
-    assert by["small"].size.n_events == 10
-    assert any("'new'" in n and "pooled" in n for n in notes)  # no amounts: pooled
-    assert by["new"].size is not None
+    # 2 won amounts (< 10) update a prior centred on all 10 of the segment's amounts.
+    assert any("'small': only 2 won deals" in n and "all 10 deals in the segment" in n
+               for n in notes)
+    assert by["small"].size.n_events == 2
+    assert 5_000 < by["small"].size.dist.median <= 7_000
+    # No amounts at all: the prior centred on the pooled won amounts, with its width.
+    assert any("'new': no won deals" in n and "pooled" in n for n in notes)
+    assert by["new"].size.dist.median == pytest.approx(by["big"].size.dist.median, rel=0.1)
+    assert by["new"].size.se_log()[0] == pytest.approx(1.0, rel=1e-3)
 
 
 # --- rep-days -----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from calibrate.durations import ADVANCE, CENSORED, LOST, Durations
 from calibrate.history import (OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History)
-from calibrate.stages import (cycle_observations, fit_cycle, fit_stage, fit_stages,
+from calibrate.stages import (Pooled, cycle_observations, fit_cycle, fit_stage, fit_stages,
                               resolve_stages, stage_observations)
 from simulator.distributions import Exponential, LogNormal
 from simulator.errors import InputError
@@ -98,26 +98,38 @@ def test_merged_stages_add_their_time_to_the_stage_before():
     assert (30.0, CENSORED) in as_set(obs[0])
 
 
-def _pooled():
-    return Fitted(LogNormal(10.0, 0.5)), Fitted(Exponential(4.0))
+class FixedPooled(Pooled):
+    """All stages pooled: 200 advances and 200 losses, whose fit is given."""
+
+    def __init__(self):
+        super().__init__(Durations.from_arrays([10.0, 4.0], [ADVANCE, LOST], [200.0, 200.0]))
+
+    def fits(self):
+        return (Fitted(LogNormal(10.0, 0.5), n_events=200.0),
+                Fitted(Exponential(4.0), n_events=200.0))
 
 
 def test_a_stage_without_observations_keeps_the_prior_and_says_so():
-    model, notes = fit_stage("N", Durations.empty(), _pooled)
+    model, notes = fit_stage("N", Durations.empty(), FixedPooled())
     assert (model.conversion.alpha, model.conversion.beta) == (1.0, 1.0)
     assert model.advance.dist == LogNormal(10.0, 0.5)
     assert "no observations" in notes[0]
 
 
-def test_few_events_borrow_the_pooled_duration():
+def test_few_events_update_a_prior_centred_on_the_pooled_duration():
     rng = np.random.default_rng(4)
     t = np.floor(0.5 + rng.exponential(6.0, 200))
     obs = Durations.concat([Durations.from_arrays(t, np.full(200, LOST)),
                             Durations.from_arrays([2.0, 9.0], [ADVANCE, ADVANCE])])
-    model, notes = fit_stage("S", obs, _pooled)
-    assert model.advance.dist == LogNormal(10.0, 0.5)       # borrowed
-    assert model.lost.dist != Exponential(4.0)               # fitted
-    assert any("borrowed" in n for n in notes)
+    model, notes = fit_stage("S", obs, FixedPooled())
+    # Two advances at 2 and 9 days pull the pooled median of 10 days down, not away.
+    assert model.advance.dist.family == "lognormal"
+    assert 2.0 < model.advance.dist.median < 10.0
+    assert len(model.advance.log_cov) == 2                   # the Laplace covariance
+    assert model.lost.dist != Exponential(4.0)               # 200 losses: fitted
+    assert any("only 2 advances (< 10)" in n and "centred on all stages pooled" in n
+               for n in notes)
+    assert not any("loss" in n for n in notes)
     assert model.n_advanced == 2 and model.n_lost == 200
 
 
@@ -144,14 +156,15 @@ def test_a_cycle_without_wins_is_a_clear_error():
         fit_cycle(obs)
 
 
-def test_a_cycle_with_few_wins_uses_exponential_durations():
+def test_a_cycle_with_few_wins_uses_the_default_prior():
     rng = np.random.default_rng(2)
     t = np.floor(0.5 + rng.exponential(5.0, 300))
     obs = Durations.concat([Durations.from_arrays(t, np.full(300, LOST)),
                             Durations.from_arrays([20.0, 31.0, 44.0], [ADVANCE] * 3)])
     model, notes = fit_cycle(obs)
-    assert model.advance.dist.family == "exponential"
-    assert any("borrowed" in n for n in notes)
+    assert model.advance.dist.family == "lognormal"
+    assert 20.0 < model.advance.dist.median < 44.0
+    assert any("only 3 wins (< 10)" in n and "default prior" in n for n in notes)
     assert 0 < model.conversion.mean < 0.05
 
 

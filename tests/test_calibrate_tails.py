@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from calibrate.durations import ADVANCE, CENSORED, HALF, LOST, Durations, aalen_johansen
-from calibrate.stages import fit_stage, pooled_fitter
+from calibrate.stages import Pooled, fit_stage
 from calibrate.tails import conditional_outcomes, fit_tail, with_tail
 from simulator import engine_vector
 from simulator.distributions import Gamma, LogNormal
@@ -113,7 +113,7 @@ def test_old_open_deals_are_forecast_from_the_observed_tail():
     c = rng.uniform(300, 600, n)
     kind = np.where(t <= c, np.where(won, ADVANCE, LOST), CENSORED)
     obs = Durations.from_arrays(np.floor(np.where(kind == CENSORED, c, t)), kind)
-    stage, _ = fit_stage("S", obs, pooled_fitter(obs))
+    stage, _ = fit_stage("S", obs, Pooled(obs))
     tailed, notes = with_tail(stage, obs)
     assert tailed.tail is not None and "end as observed" in notes[0]
     age = 60.0
