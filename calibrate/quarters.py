@@ -416,6 +416,8 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     qf = np.array([quarter_of_year(d) for d in future])
     f_mean, _, L = _predict(k, q, y, v, tau2, c, origin, kf, qf)
     D = L - rho[None, :]                        # forecast minus the pooled model's value
+    if c == STEADY:     # a steady level is the pooled model's own value: exactly it
+        f_mean, D = np.full(FUTURE, ref_y), np.zeros_like(D)
     cov = (D * (v + tau2)) @ D.T
     vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
     common_f = vecs * np.sqrt(np.maximum(vals, 0.0))

@@ -99,27 +99,27 @@ def test_thin_stages_get_no_tail_and_say_why():
 
 
 def test_old_open_deals_are_forecast_from_the_observed_tail():
-    """The history's slow deals win late more often than a lognormal fitted to the bulk
-    says: a mixture of fast (median 10 d) and slow (median 120 d) winners. An old open
-    deal's P(win within the quarter) in the forecast then follows what became of old deals
-    in the history (the tail), not the family's extrapolation."""
+    """A few slow winners (5 %, median 60 d) among fast ones (median 10 d): a lognormal
+    fitted to the bulk passes the goodness-of-fit check, but says old deals win less than
+    they do. An old open deal's P(win within the quarter) in the forecast then follows what
+    became of old deals in the history (the tail), not the family's extrapolation."""
     rng = np.random.default_rng(5)
     n = 6000
     won = rng.random(n) < 0.5
-    slow = rng.random(n) < 0.3
-    t = np.where(won, np.where(slow, LogNormal(120.0, 0.3).sample(rng, n),
-                               LogNormal(10.0, 0.4).sample(rng, n)),
+    slow = rng.random(n) < 0.05
+    t = np.where(won, np.where(slow, LogNormal(60.0, 0.3).sample(rng, n),
+                               LogNormal(10.0, 0.5).sample(rng, n)),
                  Gamma(2.0, 6.0).sample(rng, n))
     c = rng.uniform(300, 600, n)
     kind = np.where(t <= c, np.where(won, ADVANCE, LOST), CENSORED)
     obs = Durations.from_arrays(np.floor(np.where(kind == CENSORED, c, t)), kind)
     stage, _ = fit_stage("S", obs, Pooled(obs))
+    assert stage.advance.dist.family == "lognormal"
     tailed, notes = with_tail(stage, obs)
     assert tailed.tail is not None and "end as observed" in notes[0]
-    age = 60.0
+    age = 40.0
     assert tailed.tail.from_age <= age
     # What became of deals 60 days in: the observed conditional shares and timing.
-    p_a, *_ = conditional_outcomes(obs, age)
     within = ((t > age) & (t <= age + 92) & won).sum() / (t > age).sum()
     deals = open_deals([("rep1", "S", age, 1.0)] * 50)
     base = simple_model(per_rep_day=1e-9, stages=(stage,))
@@ -130,5 +130,4 @@ def test_old_open_deals_are_forecast_from_the_observed_tail():
                                             np.random.SeedSequence(1)), "wins") / 50
     se = math.sqrt(within * (1 - within) / (50 * 400))
     assert abs(seen.mean() - within) < 4 * se + 0.02
-    assert abs(plain.mean() - within) > abs(seen.mean() - within)
-    assert p_a > 0.5
+    assert abs(plain.mean() - within) > 4 * se + abs(seen.mean() - within)
