@@ -1224,6 +1224,9 @@ def _render_backtest(b: dict) -> str:
         p = b["parts"][name]
         lines.append(f"{what}: P10–P90 coverage {_pct(p['coverage_p10_p90'])}, mean PIT "
                      f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}")
+    if b.get("diagnostics"):
+        lines += ["", "What the backtest and the history say:"]
+        lines += [f"  - {d}" for d in b["diagnostics"]]
     if b["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
     return "\n".join(lines)
@@ -1259,12 +1262,14 @@ def _cutoff_dates(text: str) -> list:
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
+@click.option("--steady", is_flag=True,
+              help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @history_options
 @handle_errors
 @executor_options
 def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, workers, as_json,
-                 plot_path, quiet, **history_opts):
+                 plot_path, steady, quiet, **history_opts):
     """Forecast past quarters from what was known at each cutoff and score the bands.
 
     Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
@@ -1286,6 +1291,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
     days = backtest.choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters)
     with _progress_bar(quiet, len(days), "Backtesting") as bar:
         r = backtest.backtest(h, days, trials=trials, seed=seed, engine=engine, workers=workers,
+                              fit=backtest.steady_fit if steady else backtest.default_fit,
                               progress=bar.update if bar else None)
     out = r.to_dict()
     if plot_path:

@@ -234,6 +234,7 @@ class Fold:
     seed: int
     open: Part
     new: Part
+    diagnostics: tuple[str, ...] = ()   # what the history known at the cutoff contradicts
 
     @property
     def total(self) -> Part:
@@ -250,7 +251,8 @@ class Fold:
                 "covered": self.covered, "ape_p50": ape(self.p50, self.actual),
                 "stage_weighted": self.stage_weighted, "last_quarter": self.last_quarter,
                 "open_deals": self.open_deals, "open_pipeline": self.open_pipeline,
-                "seed": self.seed, "open": self.open.to_dict(), "new": self.new.to_dict()}
+                "seed": self.seed, "open": self.open.to_dict(), "new": self.new.to_dict(),
+                "diagnostics": list(self.diagnostics)}
 
 
 PARTS = ("open", "new")
@@ -313,6 +315,31 @@ class BacktestResult:
             }
         return out
 
+    @property
+    def diagnostics(self) -> list[str]:
+        """What the scores say beyond chance (two standard errors, or an interval that misses
+        the nominal value), then what the latest cutoff's history contradicts."""
+        n, out = len(self.folds), []
+        hits = sum(f.covered for f in self.folds)
+        lo, hi = self.coverage_interval
+        if not lo <= NOMINAL_COVERAGE <= hi:
+            out.append(f"bands too {'narrow' if hi < NOMINAL_COVERAGE else 'wide'}: {hits} of "
+                       f"{n} actuals inside P10–P90 (90%: {lo:.0%}–{hi:.0%}; nominal 80%)")
+        se = math.sqrt(1 / 12 / n)
+        for what, pits in (("forecasts", [f.pit for f in self.folds]),
+                           ("the open pipeline's part", [f.open.pit for f in self.folds]),
+                           ("the new pipeline's part", [f.new.pit for f in self.folds])):
+            m = float(np.mean(pits))
+            if abs(m - 0.5) > 2 * se:
+                out.append(f"{what} ran {'low' if m > 0.5 else 'high'}: mean PIT {m:.2f} over "
+                           f"{n} folds (0.50 ± {se:.2f} if unbiased)")
+        if self.pit_histogram["p_value"] < 0.01:
+            out.append(f"the PITs are not uniform (chi-square p = "
+                       f"{self.pit_histogram['p_value']:.3f})")
+        latest = self.folds[-1]
+        out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
+        return out
+
     def to_dict(self) -> dict:
         return {
             "folds": [f.to_dict() for f in self.folds],
@@ -326,6 +353,7 @@ class BacktestResult:
             "parts": self.parts,
             "baselines": self.baselines,
             "trials": self.trials, "seed": self.seed, "engine": self.engine,
+            "diagnostics": self.diagnostics,
             "notes": list(self.notes),
         }
 
@@ -338,6 +366,13 @@ def default_fit(history: History, as_of: dt.date) -> Model:
     from calibrate.fit import calibrate
 
     return calibrate(history, as_of)
+
+
+def steady_fit(history: History, as_of: dt.date) -> Model:
+    """The pooled model (``salesim backtest --steady``: no quarter effects, clock or tails)."""
+    from calibrate.fit import calibrate
+
+    return calibrate(history, as_of, calendar=False)
 
 
 def default_engine() -> str:
@@ -449,7 +484,8 @@ def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engin
                 open=score(t["revenue_open"].to_numpy(),
                            won_between(history, start, end, created_by=cutoff)),
                 new=score(t["revenue_new"].to_numpy(),
-                          won_between(history, start, end, created_after=cutoff)))
+                          won_between(history, start, end, created_after=cutoff)),
+                diagnostics=tuple(model.diagnostics))
 
 
 def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: int = 0,
