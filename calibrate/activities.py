@@ -214,6 +214,7 @@ class NegBinFit:
     log_cov: tuple[tuple[float, ...], ...]
     n_rep_days: int
     n_reps: int
+    levels: dict = None      # rep index -> (log mean − the median rep's, its sampling variance)
 
 
 def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
@@ -263,10 +264,12 @@ def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
         var_log_mu = between / R
     else:
         sigma2, var_log_mu = 0.0, float(v.mean())
+    levels = {int(r): (float(z), float(var)) for r, z, var in
+              zip(reps[use], lr - lr.mean(), v)}
     return NegBinFit(per_rep_day=float(math.exp(lr.mean())), dispersion=k,
                      rep_sigma=math.sqrt(sigma2),
                      log_cov=((max(var_log_mu, 1e-12), 0.0), (0.0, var_log_k)),
-                     n_rep_days=int(count.size), n_reps=int(reps.size))
+                     n_rep_days=int(count.size), n_reps=int(reps.size), levels=levels)
 
 
 # --- activity → opportunity lag -----------------------------------------------------------------
@@ -328,12 +331,10 @@ def _lag_starts(family):
 
 
 # --- the activity model -------------------------------------------------------------------------
-def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float | None,
-                   free_deals: float) -> tuple[ActivityModel, list[str]]:
-    """NegBin per rep-day, yield and lag (see the module docstring)."""
+def _fit_days(rd: RepDays, ramp_months: float | None, free_deals: float):
+    """The rep-days the NegBin is fitted on: ramped and not overloaded (all, with a note,
+    when fewer than ``MIN_REP_DAYS`` are)."""
     notes: list[str] = []
-    if rd.size == 0:
-        raise ValueError("no rep-days")
     keep = rd.open_deals <= free_deals
     if ramp_months is not None and ramp_months > 0:
         keep &= np.isnan(rd.tenure) | (rd.tenure >= ramp_months * DAYS_PER_MONTH)
@@ -341,6 +342,34 @@ def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float |
         notes.append("activities: fewer than 10 ramped, unconstrained rep-days; all rep-days "
                      "used")
         keep = np.ones(rd.size, dtype=bool)
+    return keep, notes
+
+
+def rep_levels(rd: RepDays, *, ramp_months: float | None, free_deals: float
+               ) -> dict[str, tuple[float, float]]:
+    """Each fitted rep's own activity level: the posterior of its log multiplier (relative to
+    the median rep, ``per_rep_day``) given its mean over the fitted rep-days, under the
+    LogNormal(0, rep_sigma) population — its log mean shrunk towards 0 by
+    ``σ²/(σ² + v)`` (``v`` its sampling variance), with sd ``√(σ²v/(σ² + v))``. The
+    forecast gives reps on the team these levels instead of fresh draws (docs/model.md §2)."""
+    keep, _ = _fit_days(rd, ramp_months, free_deals)
+    nb = fit_negbin(rd.rep[keep], rd.count[keep])
+    s2 = nb.rep_sigma ** 2
+    out = {}
+    for r, (z, v) in nb.levels.items():
+        if s2 > 0:
+            out[rd.owners[r]] = (z * s2 / (s2 + v), math.sqrt(s2 * v / (s2 + v)))
+        else:
+            out[rd.owners[r]] = (0.0, 0.0)
+    return out
+
+
+def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float | None,
+                   free_deals: float) -> tuple[ActivityModel, list[str]]:
+    """NegBin per rep-day, yield and lag (see the module docstring)."""
+    if rd.size == 0:
+        raise ValueError("no rep-days")
+    keep, notes = _fit_days(rd, ramp_months, free_deals)
     nb = fit_negbin(rd.rep[keep], rd.count[keep])
     if math.isinf(nb.dispersion):
         notes.append("activities: no overdispersion between days; Poisson (dispersion = inf)")

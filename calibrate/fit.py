@@ -141,10 +141,15 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
     team, more = team_fit.fit_team(h, end, rd, keep, rng, reps, quota)
     notes += more
     done("team")
+    fitted_ramp = team.ramp_months if team.calibrated else None
     activity, more = acts.fit_activities(h, end, rd, free_deals=capacity.free_deals,
-                                         ramp_months=team.ramp_months if team.calibrated
-                                         else None)
+                                         ramp_months=fitted_ramp)
     notes += more
+    # Reps on the team carry their own measured activity level (docs/model.md §2).
+    levels = acts.rep_levels(rd, ramp_months=fitted_ramp, free_deals=capacity.free_deals)
+    team = dataclasses.replace(team, reps=tuple(
+        dataclasses.replace(r, level=levels[r.name][0], level_sd=levels[r.name][1])
+        if r.name in levels else r for r in team.reps))
     done("activities")
     marketing, more = acts.fit_marketing(o, end)
     notes += more

@@ -17,6 +17,7 @@ Decisions (docs/model.md §6–§7):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from pathlib import Path
@@ -120,21 +121,24 @@ def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict
 
 
 # --- team -----------------------------------------------------------------------------------------
-def _rep_on(name: str, hired: dt.date, on: dt.date, quota: float) -> Rep:
+def _rep_on(name: str, hired: dt.date, on: dt.date, quota: float,
+            level: float | None = None, level_sd: float = 0.0) -> Rep:
     """A rep hired on ``hired`` as seen on day 0 = ``on``: tenure then, or a later start."""
     if hired <= on:
-        return Rep(name, tenure_days=float((on - hired).days), start_day=0.0, quota=quota)
-    return Rep(name, tenure_days=0.0, start_day=float((hired - on).days), quota=quota)
+        return Rep(name, tenure_days=float((on - hired).days), start_day=0.0, quota=quota,
+                   level=level, level_sd=level_sd)
+    return Rep(name, tenure_days=0.0, start_day=float((hired - on).days), quota=quota,
+               level=level, level_sd=level_sd)
 
 
 def team_from_model(model: Model, as_of: dt.date) -> tuple[Rep, ...]:
-    """The reps the model lists, with tenure on ``as_of`` (the horizon's day 0); a rep's quota
-    defaults to the model's quota per rep."""
+    """The reps the model lists, with tenure on ``as_of`` (the horizon's day 0) and their
+    measured activity levels; a rep's quota defaults to the model's quota per rep."""
     if not model.team.reps:
         raise InputError("the model lists no reps", file=model.source or None, column="team",
                          expected="--reps N or --team reps.csv")
-    return tuple(_rep_on(r.name, r.hired, as_of, r.quota or model.team.quota)
-                 for r in model.team.reps)
+    return tuple(_rep_on(r.name, r.hired, as_of, r.quota or model.team.quota, r.level,
+                         r.level_sd) for r in model.team.reps)
 
 
 def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep, ...]:
@@ -202,7 +206,7 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
         notes.append(f"{len(later)} planned hire(s) start after the horizon and are left out")
         reps = tuple(r for r in reps if r.start_day < days)
     if quota and not any(r.quota for r in reps):
-        reps = tuple(Rep(r.name, r.tenure_days, r.start_day, quota / len(reps)) for r in reps)
+        reps = tuple(dataclasses.replace(r, quota=quota / len(reps)) for r in reps)
         notes.append("rep quotas: the team quota split evenly")
 
     open_deals = pl.DataFrame(schema=OPEN_DEAL_COLUMNS)
@@ -221,8 +225,7 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
             notes.append(f"the start is {(start - as_of).days - 1} day(s) after the day after "
                          "the as-of date: deals open at the as-of date are taken as still open "
                          "at the start")
-    reps = tuple(Rep(r.name, r.tenure_days, r.start_day, r.quota, by_owner.get(r.name, 0.0))
-                 for r in reps)
+    reps = tuple(dataclasses.replace(r, closed_to_date=by_owner.get(r.name, 0.0)) for r in reps)
     return SimSpec(model=model, reps=reps, start=start, days=days, open_deals=open_deals,
                    fixed_parameters=fixed_parameters, quota=quota, closed_to_date=closed,
                    notes=tuple(notes))

@@ -226,7 +226,7 @@ def shifted_conversion(p, stall, shift):
     ``shift`` (§8): ``(1 − π)·expit(logit(p / (1 − π)) + shift)``; 0 and ``1 − π`` stay."""
     p, stall, shift = (np.asarray(x, dtype=float) for x in (p, stall, shift))
     room = 1.0 - stall
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         q = np.where(room > 0, p / np.where(room > 0, room, 1.0), 0.0)
         odds = np.log(q) - np.log1p(-q) + shift
         moved = room / (1.0 + np.exp(-odds))

@@ -25,7 +25,7 @@ from .distributions import split_uniform
 from .errors import InputError
 from .model import TrialParams
 from .results import TOTAL_COLUMNS, ChunkResult
-from .spec import DAYS_PER_MONTH, SimSpec, trial_streams
+from .spec import DAYS_PER_MONTH, SimSpec, level_ratio, rep_multiplier, trial_streams
 
 OPEN, NEW = 0, 1  # deal origins: open at the start, created in the horizon
 
@@ -382,7 +382,10 @@ class Trial:
     def start_team(self) -> list[Person]:
         rng, reps = self.rng["team"], self.spec.reps
         # Drawn for every seat whatever the levers, so the team stream stays aligned.
-        mult = np.exp(self.params.rep_sigma * rng.standard_normal(len(reps)))
+        z = rng.standard_normal(len(reps))
+        ratio = float(level_ratio(self.spec, self.params.per_rep_day))
+        mult = [float(rep_multiplier(r, z[i], self.params.rep_sigma, ratio))
+                for i, r in enumerate(reps)]
         e = rng.standard_exponential(len(reps))
         return [self._add(Person(i, r.start_day, r.tenure_days, float(mult[i]),
                                  self._leave_time(r.start_day, float(e[i]))))

@@ -19,6 +19,7 @@ revenue tracks the baseline's (benchmarks/crn_pairing.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from . import compiled_dists, compiled_random, trial_loop, vector_params
 from .calendar import Layout, clock_table, period_at
 from .errors import InputError
 from .results import TOTAL_COLUMNS, ChunkResult
-from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed
+from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed, level_ratio, rep_multiplier
 
 CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
 KEYED = ("activities", "deals", "open_pipeline", "marketing")   # trial_loop.KEY_* order
@@ -226,6 +227,7 @@ class Team:
             mean_stay = np.where(params.attrition_monthly > 0,
                                  DAYS_PER_MONTH / params.attrition_monthly, np.inf)
         seats = []
+        ratio = level_ratio(spec, params.per_rep_day)
         for r, rep in enumerate(spec.reps):
             rng = np.random.default_rng(child_seed(seed, r))
             if draw_log is not None:
@@ -233,7 +235,9 @@ class Team:
             start, tenure = np.full(n, float(rep.start_day)), np.full(n, float(rep.tenure_days))
             occupants = []
             while True:
-                mult = np.exp(params.rep_sigma * rng.standard_normal(n))
+                # The seat's own rep may have a measured level; a backfill never has.
+                who = rep if not occupants else dataclasses.replace(rep, level=None)
+                mult = rep_multiplier(who, rng.standard_normal(n), params.rep_sigma, ratio)
                 with np.errstate(over="ignore"):      # a tiny hazard: stays for ever
                     stay = (rng.standard_exponential(n) * mean_stay if spec.attrition
                             else np.full(n, np.inf))

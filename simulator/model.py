@@ -181,9 +181,15 @@ class MarketingModel:
 
 @dataclass(frozen=True)
 class RepSnapshot:
+    """A rep on the team at the as-of date. ``level``: the posterior mean of its log activity
+    multiplier as the history shows it (relative to ``ActivityModel.per_rep_day``), with sd
+    ``level_sd``; None: not measured (a forecast draws it from the population)."""
+
     name: str
     hired: dt.date
     quota: float = 0.0
+    level: float | None = None
+    level_sd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -472,7 +478,9 @@ def model_from_dict(d: dict) -> Model:
             ramp_months=float(t["ramp_months"]), ramp_months_sd=float(t["ramp_months_sd"]),
             attrition=GammaPosterior(**t["attrition"]), quota=float(t.get("quota", 0.0)),
             calibrated=bool(t.get("calibrated", False)),
-            reps=tuple(RepSnapshot(str(r["name"]), _date(r["hired"]), float(r.get("quota", 0.0)))
+            reps=tuple(RepSnapshot(str(r["name"]), _date(r["hired"]), float(r.get("quota", 0.0)),
+                                   float(r["level"]) if "level" in r else None,
+                                   float(r.get("level_sd", 0.0)))
                        for r in t.get("reps", []))),
         capacity=CapacityModel(**{k: float(v) for k, v in d.get("capacity", {}).items()}),
         n_opportunities=int(d.get("n_opportunities", 0)),

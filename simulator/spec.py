@@ -59,17 +59,43 @@ def trial_streams(seed: np.random.SeedSequence, n_trials: int):
 @dataclass(frozen=True)
 class Rep:
     """A seat on the team. Reps already on the team have ``start_day == 0``; planned hires
-    start later with zero tenure. ``tenure_days`` is the tenure on ``start_day``."""
+    start later with zero tenure. ``tenure_days`` is the tenure on ``start_day``. ``level``
+    (with ``level_sd``): the rep's own log activity multiplier as the history measured it
+    (docs/model.md §2); None: drawn from the population like a new hire's."""
 
     name: str
     tenure_days: float = 365.0
     start_day: float = 0.0
     quota: float = 0.0
     closed_to_date: float = 0.0      # won earlier in the quarter, before the horizon (reports)
+    level: float | None = None
+    level_sd: float = 0.0
 
     def __post_init__(self):
         if self.tenure_days < 0 or self.start_day < 0 or self.quota < 0:
             raise InputError("tenure, start day and quota must be ≥ 0", column=self.name)
+        if self.level is not None and not (math.isfinite(self.level)
+                                           and math.isfinite(self.level_sd)
+                                           and self.level_sd >= 0):
+            raise InputError("a rep's level must be finite and its sd ≥ 0", column=self.name)
+
+
+def level_ratio(spec: "SimSpec", per_rep_day):
+    """The model's point ``per_rep_day`` (levered) over the trial's: what keeps a measured
+    rep's own rate from moving with the trial's draw of the typical rep's (docs/model.md §2)."""
+    rate = np.asarray(per_rep_day, dtype=float)
+    point = spec.model.activities.per_rep_day * spec.levers.prospecting
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rate > 0, point / np.where(rate > 0, rate, 1.0), 1.0)
+
+
+def rep_multiplier(rep: "Rep", z, rep_sigma, ratio):
+    """A seat's first occupant's activity multiplier from its standard normal ``z``:
+    ``exp(rep_sigma·z)`` without a measured level, else ``exp(level + level_sd·z)·ratio``
+    (``level_ratio``)."""
+    if rep.level is None:
+        return np.exp(np.asarray(rep_sigma) * z)
+    return np.exp(rep.level + rep.level_sd * np.asarray(z)) * ratio
 
 
 @dataclass(frozen=True)

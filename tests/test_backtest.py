@@ -154,7 +154,7 @@ def fold(cutoff, actual, p10, p50, p90, sw=0.0, lq=None, open_=None, new=None):
 
 OLD_KEYS = {"folds", "coverage_p10_p90", "crps", "mape_p50", "baselines", "coverage_se",
             "mean_pit", "trials", "seed", "engine", "notes"}
-NEW_KEYS = {"pit_histogram", "coverage_interval", "parts"}
+NEW_KEYS = {"pit_histogram", "coverage_interval", "parts", "diagnostics"}
 FOLD_KEYS = {"cutoff", "start", "end", "actual", "p10", "p50", "p90", "pit", "mean", "crps",
              "covered", "ape_p50", "stage_weighted", "last_quarter", "open_deals",
              "open_pipeline", "seed"}
@@ -185,7 +185,7 @@ def test_result_summaries():
     assert r.parts["open"]["crps"] == pytest.approx(np.mean([10, 10, 10, 20]))
     d = r.to_dict()
     assert set(d) == OLD_KEYS | NEW_KEYS
-    assert set(d["folds"][0]) == FOLD_KEYS | {"open", "new"}
+    assert set(d["folds"][0]) == FOLD_KEYS | {"open", "new", "diagnostics"}
     assert set(d["folds"][0]["open"]) == set(d["folds"][0]["new"]) == PART_KEYS
     assert set(d["baselines"]) == {"stage_weighted", "last_quarter"}
     assert set(d["baselines"]["stage_weighted"]) == {"mape", "crps", "values"}
@@ -366,7 +366,7 @@ def test_open_and_new_parts(demo):
     assert f.open.actual + f.new.actual == pytest.approx(f.actual)
     assert f.open.mean + f.new.mean == pytest.approx(f.mean)
     d = f.to_dict()
-    assert set(d) == FOLD_KEYS | {"open", "new"}
+    assert set(d) == FOLD_KEYS | {"open", "new", "diagnostics"}
     assert set(d["open"]) == set(d["new"]) == PART_KEYS
     for p in (f.open, f.new):
         assert p.p10 <= p.p50 <= p.p90 and 0 <= p.pit <= 1 and p.crps >= 0
@@ -524,7 +524,7 @@ def test_cli_json_contract_and_plot(demo_dir, tmp_path):
     assert set(out) == OLD_KEYS | NEW_KEYS | {"plot"}
     assert [f["cutoff"] for f in out["folds"]] == ["2025-12-31", "2026-03-31"]
     for f in out["folds"]:
-        assert set(f) == FOLD_KEYS | {"open", "new"}
+        assert set(f) == FOLD_KEYS | {"open", "new", "diagnostics"}
         assert f["p10"] <= f["p50"] <= f["p90"] and 0 <= f["pit"] <= 1
         assert set(f["open"]) == set(f["new"]) == PART_KEYS
         assert f["open"]["actual"] + f["new"]["actual"] == pytest.approx(f["actual"])

@@ -119,8 +119,8 @@ def stalled():
 def changing_calendar():
     """docs/model.md §6b and §8 at once, with their uncertainty: quarter effects on every
     channel over a horizon that spans two quarters (and open deals that entered in the two
-    before), a closing clock that bunches wins at quarter end and spreads losses early, and
-    a stage whose old open deals follow their tail."""
+    before), a closing clock that bunches wins at quarter end and spreads losses early, a
+    stage whose old open deals follow their tail, and reps with measured levels (§2)."""
     q = tuple(dt.date(2026, m, 1) for m in (1, 4, 7, 10))
     quarters = q + (dt.date(2027, 1, 1),)
 
@@ -154,8 +154,10 @@ def changing_calendar():
         "stage": rng.choice(["A", "B"], n).tolist(),
         "age_days": np.concatenate([rng.uniform(0, 30, 30), rng.uniform(30, 200, 30)]),
         "amount": rng.lognormal(10.0, 0.5, n), "segment": ["all"] * n}, schema=OPEN_DEAL_COLUMNS)
-    return SimSpec(m, (Rep("r0"), Rep("r1"), Rep("r2")), dt.date(2026, 8, 15), 120,
-                   open_deals=deals, attrition=False)
+    reps = (Rep("r0", level=0.3, level_sd=0.1), Rep("r1", level=-0.2), Rep("r2"))
+    m = dataclasses.replace(m, activities=dataclasses.replace(
+        m.activities, log_cov=((0.04, 0.0), (0.0, 0.01))))
+    return SimSpec(m, reps, dt.date(2026, 8, 15), 120, open_deals=deals, attrition=False)
 
 
 SCENARIOS = [plain, capacity_bound, open_pipeline_heavy, hires_attrition_uncertainty, stalled,

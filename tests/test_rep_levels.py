@@ -1,0 +1,99 @@
+"""Reps on the team keep the activity level the history measured (docs/model.md §2): both
+engines give such a rep exp(level + level_sd·z) of the model's point rate, whatever the
+trial's draw of the typical rep's rate; calibration recovers the demo reps' true multipliers
+(posterior z-scores ~ N(0, 1)); the forecast uses the levels."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+
+from calibrate import activities as acts
+from calibrate.fit import calibrate
+from simulator import engine_simpy, engine_vector
+from simulator.demo_history import generate
+from simulator.spec import Rep
+from tests.engine_helpers import assert_mean, col, spec_for
+from tests.factories import simple_model
+
+ENGINES = {"simpy": (engine_simpy.simulate_chunk, 600), "vector": (engine_vector.simulate_chunk,
+                                                                   6000)}
+
+
+@pytest.fixture(params=list(ENGINES))
+def engine(request):
+    return request.param
+
+
+def run(engine, spec, seed=1):
+    simulate, n = ENGINES[engine]
+    return simulate(spec, n, np.random.SeedSequence(seed))
+
+
+def test_a_measured_rep_sells_at_its_own_level(engine):
+    """Poisson activities, yield 1: a rep measured at level log 2 (sd 0) makes twice the
+    typical rep's deals, and a rep without a level the typical rep's."""
+    m = simple_model(per_rep_day=2.0, opportunity_yield=1.0)
+    reps = (Rep("known", level=math.log(2.0)), Rep("fresh"))
+    out = run(engine, spec_for(m, reps))
+    work = len(spec_for(m, 1).working_days())
+    assert_mean(col(out, "created"), 2.0 * work * (2.0 + 1.0))
+
+
+def test_a_measured_rate_does_not_move_with_the_trials_draw(engine):
+    """The typical rep's rate is uncertain (log sd 0.5): a rep without a level inherits that
+    uncertainty, a measured rep (sd 0) does not — its created count is Poisson."""
+    m = simple_model(per_rep_day=2.0, opportunity_yield=1.0)
+    m = dataclasses.replace(m, activities=dataclasses.replace(
+        m.activities, log_cov=((0.25, 0.0), (0.0, 1e-12))))
+    work = len(spec_for(m, 1).working_days())
+    known = col(run(engine, spec_for(m, (Rep("a", level=0.0),), fixed_parameters=False)),
+                "created")
+    fresh = col(run(engine, spec_for(m, (Rep("a"),), fixed_parameters=False)), "created")
+    mean = 2.0 * work
+    assert_mean(known, mean)
+    # Poisson: variance = mean (within 4 SE of a sample variance); the fresh rep's far more.
+    se_var = mean * math.sqrt(2 / (known.size - 1))
+    assert abs(known.var() - mean) < 4 * se_var
+    assert fresh.var() > 3 * mean
+
+
+def test_calibration_recovers_the_reps_true_multipliers():
+    """Demo reps' true multipliers (rep_sigma 0.3): each rep's measured level against its
+    true log multiplier relative to the reps' geometric mean has posterior z-scores with
+    mean ≈ 0 and sd ≈ 1 (the shrinkage is honest)."""
+    d = generate(21, reps=30, quarters=6, as_of=dt.date(2026, 9, 30))
+    h = d.to_history()
+    m = calibrate(h, dt.date(2026, 9, 30), calendar=False)
+    levels = {r.name: (r.level, r.level_sd) for r in m.team.reps if r.level is not None}
+    assert len(levels) >= 20
+    truth = dict(zip(d.multipliers["owner"], np.log(d.multipliers["multiplier"])))
+    names = sorted(levels)
+    true = np.array([truth[n] for n in names])
+    true -= true.mean()
+    est = np.array([levels[n][0] for n in names])
+    sd = np.array([levels[n][1] for n in names])
+    est -= est.mean()
+    z = (est - true) / sd
+    assert abs(z.mean()) < 4 / math.sqrt(z.size)
+    assert 0.5 < z.std() < 1.6
+    assert np.corrcoef(est, true)[0, 1] > 0.8
+
+
+def test_forecasts_give_the_team_its_measured_levels():
+    from scenarios.baseline import baseline_spec
+
+    d = generate(22, reps=10, quarters=4, as_of=dt.date(2026, 9, 30))
+    h = d.to_history()
+    m = calibrate(h, dt.date(2026, 9, 30), calendar=False)
+    spec = baseline_spec(m, history=h)
+    measured = [r for r in spec.reps if r.level is not None]
+    assert measured and all(r.level_sd > 0 for r in measured)
+    assert {r.name for r in measured} <= {r.name for r in m.team.reps}
+    rd, _ = acts.rep_days(h.as_of(dt.date(2026, 9, 30)), dt.date(2026, 9, 30))
+    assert set(acts.rep_levels(rd, ramp_months=m.team.ramp_months,
+                               free_deals=m.capacity.free_deals)) >= {r.name for r in measured}
