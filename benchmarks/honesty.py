@@ -11,6 +11,7 @@ percentage error; the open- and new-pipeline parts' coverage and mean PIT.
 
     python benchmarks/honesty.py                      # the protocol: 5 seeds × 7 folds
     python benchmarks/honesty.py --steady             # the same with the pooled model
+    python benchmarks/honesty.py --truth              # the generating model: engine error
     python benchmarks/honesty.py --settings stationary,drift --seeds 2 --out h.json
 
 Runs (setting, seed) pairs on ``--jobs`` processes; results do not depend on it.
@@ -60,6 +61,9 @@ def run_one(args) -> list[dict]:
     def fit(known, cutoff):
         return calibrate(known, cutoff, calendar=not steady)
 
+    if opts["truth"]:
+        fit = truth_fit(hist)
+
     r = backtest(h, quarter_cutoffs(h, opts["folds"]), trials=opts["trials"], seed=seed,
                  engine="vector", fit=fit)
     out = []
@@ -72,6 +76,27 @@ def run_one(args) -> list[dict]:
                     "stage_weighted": f.stage_weighted, "last_quarter": f.last_quarter,
                     "open": d["open"], "new": d["new"]})
     return out
+
+
+def truth_fit(hist):
+    """The model that generated the history as a forecaster at the cutoff would know it
+    (``truth_as_of``: no later shocks), with the team on the team then, each rep at its true
+    activity level."""
+    import dataclasses
+
+    from calibrate.team import snapshot
+    from simulator.demo_ingredients import truth_as_of
+
+    level = dict(zip(hist.multipliers["owner"], np.log(hist.multipliers["multiplier"])))
+
+    def fit(known, cutoff):
+        reps, _, _ = snapshot(known, cutoff)
+        reps = tuple(dataclasses.replace(r, level=float(level[r.name]), level_sd=0.0)
+                     if r.name in level else r for r in reps)
+        m = truth_as_of(hist.truth, cutoff)
+        return dataclasses.replace(m, team=dataclasses.replace(m.team, reps=reps))
+
+    return fit
 
 
 def summarise(folds: list[dict]) -> dict:
@@ -124,6 +149,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--steady", action="store_true",
                     help="calibrate with the pooled model (calibrate --steady)")
+    ap.add_argument("--truth", action="store_true",
+                    help="forecast with the generating model (engine error alone)")
     ap.add_argument("--out", default=None, help="write every fold and summary as JSON")
     a = ap.parse_args(argv)
     settings = [s.strip() for s in a.settings.split(",") if s.strip()]
@@ -131,7 +158,7 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown setting(s) {bad}; choose from {', '.join(SETTINGS)}")
     opts = {"reps": a.reps, "quarters": a.quarters, "folds": a.folds, "trials": a.trials,
-            "steady": a.steady}
+            "steady": a.steady, "truth": a.truth}
     jobs = [(s, seed, opts) for s in settings for seed in range(1, a.seeds + 1)]
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=a.jobs) as pool:
@@ -142,7 +169,8 @@ def main(argv=None) -> int:
         summaries["pooled (changing)"] = summarise(changing)
     print(table(summaries))
     print(f"\n{len(folds)} folds in {time.time() - t0:.0f} s "
-          f"({'pooled model' if a.steady else 'calendar model'}; {a.trials} trials per fold)")
+          f"({'true model' if a.truth else 'pooled model' if a.steady else 'calendar model'}; "
+          f"{a.trials} trials per fold)")
     if a.out:
         Path(a.out).write_text(json.dumps({"options": vars(a), "summaries": summaries,
                                            "folds": folds}, indent=1, default=str))
