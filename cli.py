@@ -936,7 +936,8 @@ def _render_calibration(s: dict, output: str) -> str:
 
 
 _CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
-                  "conversion": "conversion (log odds per stage)", "speed": "time in stage"}
+                  "conversion": "conversion (log odds per stage)", "speed": "time in stage",
+                  "pace": "pace of wins"}
 
 
 def _render_calendar(cal: dict | None) -> list[str]:

@@ -68,6 +68,9 @@ def channel_findings(forecasts: dict[str, Forecast], stages, rate: float | None,
                 out.append(f"win rate of deals entering stages in the last {RECENT} quarters "
                            f"{win_rate(stages, d):.1%} against {win_rate(stages):.1%} over the "
                            f"history (log odds per stage {d:+.2f} ± {se:.2f})")
+            elif name == "pace":
+                out.append(f"wins in the last {RECENT} quarters came at {math.exp(d):.2f}× the "
+                           f"pace their pipeline implied (log {d:+.2f} ± {se:.2f})")
             elif name == "speed":
                 out.append(f"time in each stage for deals entering in the last {RECENT} "
                            f"quarters {math.exp(d):.2f}× the history's (log {d:+.2f} ± "

@@ -28,6 +28,7 @@ from . import quarters
 from . import team as team_fit
 from .closing import fit_closing
 from .deal_size import fit_deal_sizes
+from .durations import CENSORED
 from .history import History
 from .stages import (SINGLE_STAGE, cycle_records, fit_cycle, fit_stages, resolve_stages,
                      stage_records)
@@ -183,16 +184,21 @@ def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, record
     if marketing.share > 0:
         series.append(quarters.measure_marketing(h, marketing.weekly.mean, qs, first, end,
                                                  acts.MARKETING_WINDOW_DAYS))
-    series += list(quarters.measure_stages(records, stage_models, qs))
-    found, notes, forecasts = {}, [], {}
+    conversion, speed = quarters.measure_stages(records, stage_models, qs)
+    series += [conversion, speed]
+    clock, _, notes = fit_closing(records, stage_models, first, end)
+    closes = [r.entry[r.kind != CENSORED] + r.t[r.kind != CENSORED] for r in records]
+    if any(c.size for c in closes):
+        first_close = int(min(c.min() for c in closes if c.size))
+        series.append(quarters.measure_pace(records, stage_models, qs, conversion, speed,
+                                            first_close, clock))
+    found, forecasts = {}, {}
     for s in series:
         fc, more = quarters.forecast(s)
         notes += more
         forecasts[s.channel] = fc
         if not quarters.steady(fc.effects):
             found[s.channel] = fc.effects
-    clock, _, more = fit_closing(records, stage_models, first, end)
-    notes += more
     if not found and clock is None:
         return None, notes, forecasts
     return CalendarModel(**found, closing=clock), notes, forecasts

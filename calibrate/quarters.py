@@ -14,6 +14,9 @@ forecasts the next quarters from those measurements (``forecast``):
 - ``conversion`` and ``speed``: for the deals that entered a stage in the quarter, the
   shift of every stage's log odds of advancing and the log factor on its durations that
   make their outcomes likeliest, given the fitted stage models (open deals censored).
+- ``pace``: the wins that came in the calendar quarter against the number the fitted model
+  expected from the deals then in their last stage (each with its own cohort's conversion
+  and speed, so that a cohort's quality is not counted twice): how well the quarter closed.
 
 The forecast is a weighted regression on the quarters' effects — a level, optionally a trend,
 optionally a quarter-of-year effect shrunk towards none (a ridge prior) — with older
@@ -29,6 +32,7 @@ exactly (effect 0, only the shock).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -37,10 +41,11 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from simulator.calendar import (CHANNELS, PeriodEffects, add_quarters, quarter_index,
-                                quarter_of_year, quarter_start, shifted_conversion)
+from simulator.calendar import (CHANNELS, ClosingClock, PeriodEffects, add_quarters,
+                                quarter_index, quarter_of_year, quarter_start,
+                                shifted_conversion, week_of_quarter)
 from simulator.distributions import Distribution, Empirical
-from simulator.model import CapacityModel, StageModel, TeamModel
+from simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
 from simulator.spec import DAYS_PER_MONTH
 
 from .activities import MARKETING, RepDays, outbound, to_working_day
@@ -233,6 +238,49 @@ def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
     ref = n.copy()
     return (Series("conversion", quarters, y[0], v[0], ref, n),
             Series("speed", quarters, y[1], v[1], ref, n))
+
+
+def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
+                 quarters: tuple[dt.date, ...], conversion: Series, speed: Series,
+                 first_close: int, clock: ClosingClock | None = None) -> Series:
+    """Wins per calendar quarter against the fitted model's expectation (the compensator of
+    ``calibrate.closing``) for the deals in the last stage, each with its entry quarter's
+    measured conversion and speed effects, and on the won closing clock; only whole quarters
+    after the history's first close are measured."""
+    from .closing import observed_expected
+
+    rec, stage = records[-1], stages[-1]
+    last = int(max((r.entry + r.t).max() for r in records if r.t.size))
+    a = min(int(rec.entry.min()) if rec.t.size else first_close, first_close)
+    entry_q = _quarter_of_days(rec.entry.astype(np.int64), quarters)
+    O, E = np.zeros(last - a + 1), np.zeros(last - a + 1)
+    pi = stage.stall.mean if stage.stall is not None else 0.0
+    for k in np.unique(entry_q):
+        sel = entry_q == k
+        shift = conversion.y[k] if np.isfinite(conversion.y[k]) else 0.0
+        f = math.exp(speed.y[k]) if np.isfinite(speed.y[k]) else 1.0
+        p = float(shifted_conversion(min(stage.conversion.mean, 1 - pi), pi, shift))
+        cohort = dataclasses.replace(
+            stage, conversion=BetaPosterior(p * 1e9, (1 - p) * 1e9),
+            advance=dataclasses.replace(stage.advance, dist=stage.advance.dist.scaled(f)),
+            lost=dataclasses.replace(stage.lost, dist=stage.lost.dist.scaled(f)))
+        o, e = observed_expected(Records(rec.entry[sel], rec.t[sel], rec.kind[sel]), cohort,
+                                 ADVANCE, a, last)
+        O, E = O + o, E + e
+    days = np.arange(a, last + 1)
+    if clock is not None:
+        E = E * np.asarray(clock.won)[[week_of_quarter(_EPOCH + dt.timedelta(days=int(d)))
+                                       for d in days]]
+    k = _quarter_of_days(days, quarters)
+    Ok = np.bincount(k, weights=O, minlength=len(quarters))
+    Ek = np.bincount(k, weights=E, minlength=len(quarters))
+    starts = np.array([_day(q) for q in quarters])
+    ends = np.append(starts[1:], _day(add_quarters(quarters[-1], 1)))
+    # Whole quarters only: how a quarter closes shows at its end (wins bunch there), so the
+    # quarter in progress is not measured; nor are quarters before the first close.
+    seen = (ends > first_close) & (ends <= last + 1)
+    y = np.where(seen & (Ek > 0), np.log((Ok + 0.5) / (Ek + 0.5)), np.nan)
+    return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok)
 
 
 # --- forecasting ---------------------------------------------------------------------------------

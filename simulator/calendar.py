@@ -8,9 +8,11 @@ stationary model of docs/model.md §1–§7):
 - ``PeriodEffects``: one *channel*'s effect in each calendar quarter, with its uncertainty.
   Channels (``CHANNELS``): ``outbound`` and ``marketing`` (log multipliers of the rates at
   which reps and marketing create opportunities), ``conversion`` (a shift of every stage's
-  log odds of advancing rather than being lost) and ``speed`` (a log multiplier of stage
-  durations). Conversion and speed act on a stage by the quarter in which the deal *entered*
-  it. Each Monte Carlo trial draws one effect per quarter: ``mean + sd·z + common·w`` with
+  log odds of advancing rather than being lost), ``speed`` (a log multiplier of stage
+  durations) and ``pace`` (a log multiplier of the rate at which deals are won: the won
+  closing clock's rate). Conversion and speed act on a stage by the quarter in which the
+  deal *entered* it (a cohort's quality); pace by the calendar quarter in which the win
+  would come (a good or a bad quarter for closing, for every deal in flight). Each Monte Carlo trial draws one effect per quarter: ``mean + sd·z + common·w`` with
   independent standard normals ``z`` (per quarter: its own shock) and ``w`` (shared by the
   quarters: the uncertainty of the level and trend they come from).
 - ``ClosingClock``: deals close (are won or lost) on a clock that runs faster or slower by
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHANNELS = ("outbound", "marketing", "conversion", "speed")
+CHANNELS = ("outbound", "marketing", "conversion", "speed", "pace")
 WEEKS_PER_QUARTER = 13          # the closing clock's bins; a quarter's days 85-92 share bin 12
 MIN_CLOCK_RATE = 0.05           # a rate of 0 would stop the clock for ever
 
@@ -210,6 +212,7 @@ class CalendarModel:
     marketing: PeriodEffects | None = None
     conversion: PeriodEffects | None = None
     speed: PeriodEffects | None = None
+    pace: PeriodEffects | None = None
     closing: ClosingClock | None = None
 
     def channel(self, name: str) -> PeriodEffects | None:
@@ -268,12 +271,25 @@ class Layout:
 
     @property
     def clocked(self) -> bool:
-        return self.won_rates is not None
+        return self.won_rates is not None or self.offsets_of("pace") is not None
 
-    def close(self, which: str, begin, duration):
+    def won_clock(self, pace, days: int) -> np.ndarray | None:
+        """The won clock's daily rates for a trial whose pace effects are ``pace`` (per
+        quarter; empty: none): the weekly rates times ``exp(pace)`` of each day's quarter.
+        None: plain days."""
+        off = self.offsets_of("pace")
+        if self.won_rates is None and (off is None or len(pace) == 0):
+            return None
+        rates = self.won_rates if self.won_rates is not None else np.ones(days)
+        if off is not None and len(pace):
+            rates = rates * np.exp(np.asarray(pace, dtype=float)[
+                period_at(off, np.arange(days) + 0.5)])
+        return rates
+
+    def close(self, which: str, begin, duration, won_rates: np.ndarray | None = None):
         """When a closing duration started at ``begin`` ends (``warp``; plain days when
-        there is no clock)."""
-        if not self.clocked:
+        there is no clock). ``won_rates``: the trial's won clock (``won_clock``)."""
+        rates = won_rates if which == "won" else self.lost_rates
+        if rates is None:
             return np.asarray(begin, dtype=float) + duration
-        rates = self.won_rates if which == "won" else self.lost_rates
         return warp(clock_table(rates), rates, begin, duration)

@@ -90,7 +90,7 @@ STALL = math.inf  # the wait of a stalled deal: it never leaves its stage (§5)
 class Stages:
     """One trial's stage parameters, ready for per-deal inverse-CDF draws (§5, §6b, §8)."""
 
-    def __init__(self, p: TrialParams, layout: Layout):
+    def __init__(self, p: TrialParams, layout: Layout, days: int):
         self.n = len(p.conversion)
         self.conversion = p.conversion
         self.stall = p.stall
@@ -100,6 +100,7 @@ class Stages:
         self.layout = layout
         self.shift = p.effect("conversion")
         self.log_speed = p.effect("speed")
+        self.won_rates = layout.won_clock(p.effect("pace"), days)   # this trial's (§8)
         self._adv = [d.from_uniform for d in p.advance]
         self._lost = [d.from_uniform for d in p.lost]
 
@@ -114,7 +115,7 @@ class Stages:
         closing clock, an earlier stage's advance on plain days (§8)."""
         if advance and s < self.n - 1:
             return begin + duration
-        return self.layout.close("won" if advance else "lost", begin, duration)
+        return self.layout.close("won" if advance else "lost", begin, duration, self.won_rates)
 
     def step(self, deal: Deal, now: float) -> tuple[bool, float]:
         """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
@@ -165,7 +166,8 @@ class Stages:
                 won_close = done & go & closing
                 lost_close = done & ~go
                 if won_close.any():
-                    wait[i[won_close]] = self.layout.close("won", 0.0, rest[won_close])
+                    wait[i[won_close]] = self.layout.close("won", 0.0, rest[won_close],
+                                                           self.won_rates)
                 if lost_close.any():
                     wait[i[lost_close]] = self.layout.close("lost", 0.0, rest[lost_close])
         return advance, wait
@@ -347,7 +349,7 @@ class Trial:
         self.days, self.work_days, self.share = prep.days, prep.work_days, prep.share
         self.params = self.spec.trial_params(rng["params"])
         p = self.params
-        self.stages = Stages(p, prep.layout)
+        self.stages = Stages(p, prep.layout, self.days)
         # The outbound effect of each day's quarter (§8; ones without effects).
         self.outbound = np.exp(prep.layout.effect("outbound", p.effect("outbound"),
                                                   np.arange(self.days) + 0.5))

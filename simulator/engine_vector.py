@@ -137,11 +137,17 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
 
     conv_off, conv_shift = quarters("conversion")
     speed_off, log_speed = quarters("speed")
-    if layout.clocked:
-        clock = (True, clock_table(layout.won_rates), layout.won_rates,
-                 clock_table(layout.lost_rates), layout.lost_rates)
+    # The won clock per trial (pace, §8), else one row for all; the lost clock is shared.
+    pace = p.effect("pace")
+    if pace is not None and layout.offsets_of("pace") is not None:
+        won = np.stack([layout.won_clock(pace[i], days) for i in range(n)])
+    elif layout.won_rates is not None:
+        won = layout.won_rates[None, :]
     else:
-        clock = (False, np.zeros(2), np.ones(1), np.zeros(2), np.ones(1))
+        won = np.ones((1, days))
+    lost = layout.lost_rates if layout.lost_rates is not None else np.ones(days)
+    won_table = np.concatenate([np.zeros((won.shape[0], 1)), np.cumsum(won, axis=1)], axis=1)
+    clock = (layout.clocked, won_table, np.ascontiguousarray(won), clock_table(lost), lost)
     S = p.conversion.shape[1]
     tail_from, tail_slot = np.full(S, np.inf), np.full(S, -1, dtype=np.int64)
     tail_p, tail_pi = np.zeros((n, S)), np.zeros((n, S))

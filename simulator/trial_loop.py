@@ -139,7 +139,8 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     multiplier; per trial the marketing leads' cumulative mean at each day (no rows: a flat
     rate); the conversion quarters' first days and each trial's log-odds shifts, the speed
     quarters' and log factors; the closing clock (a flag, then the won and lost cumulative
-    tables and daily rates); per stage the tail's age (inf: none), its first slot (-1: none),
+    tables and daily rates, the won ones per trial or in one row for all); per stage the
+    tail's age (inf: none), its first slot (-1: none),
     and per trial and stage its P(advance) and P(stall). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
     ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
@@ -148,7 +149,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     """
     family, params, values, cum, meta, shared = P
     out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock, tails = calendar
-    clocked, won_table, won_rates, lost_table, lost_rates = clock
+    clocked, won_tables, won_clocks, lost_table, lost_rates = clock
     tail_from, tail_slot, tail_p, tail_pi = tails
     n_conv, n_speed = conv_off.size, speed_off.size
     mkt_shaped = mkt_cum.shape[0] > 0
@@ -254,6 +255,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         for kk in range(n_slots):
             pa[kk], pb[kk] = params[kk, t, 0], params[kk, t, 1]
             prow[kk] = meta[kk, 0] + (t if meta[kk, 1] else 0)
+        # This trial's won clock (its pace, §8), or the one all trials share.
+        won_table = won_tables[t if won_tables.shape[0] > 1 else 0]
+        won_rates = won_clocks[t if won_clocks.shape[0] > 1 else 0]
         for j in range(n_conv):
             for st in range(n_stages):
                 p, pi = conversion[t, st], stall[t, st]

@@ -120,6 +120,29 @@ def test_closing_clock_warps_wins_but_not_earlier_advances(engine):
     assert np.all(out.weekly[:, 2] == 0) and np.all(out.weekly[:, 3] == 3)
 
 
+def test_pace_speeds_the_won_clock_by_calendar_quarter(engine):
+    """Pace log 2 in Q3 and log ½ in Q4: a 40-day win from day 0 (Q3, 92 days) runs at
+    rate 2 and ends on day 20; one from day 80 (Q3 until day 92) has used 24 of its 40
+    days by the quarter's end, then runs at ½ for the other 16: day 92 + 32 = 124.
+    Earlier stages' advances and losses are not paced."""
+    m = simple_model(per_rep_day=1e-9, stages=(stage("S", 1.0 - 1e-9, Fixed(40.0),
+                                                     Fixed(40.0)),))
+    m = with_calendar(m, pace=known((Q3, Q4), (math.log(2.0), math.log(0.5))))
+    deals = open_deals([("rep1", "S", 0.0, 1.0)] * 2)
+    out = run(engine, spec_for(m, 1, days=184, deals=deals), n=20)
+    assert np.all(out.weekly[:, 20 // 7] == 2) and np.all(out.weekly[:, 20 // 7 - 1] == 0)
+    # From day 80: the deal entered its stage 80 days after a Q3 start; use a later start.
+    late = spec_for(m, 1, days=150, deals=deals)
+    late = dataclasses.replace(late, start=dt.date(2026, 7, 1) + dt.timedelta(days=80))
+    out = run(engine, late, n=20)
+    w = (124 - 80) // 7                      # in days from the later start
+    assert np.all(out.weekly[:, w] == 2) and np.all(out.weekly[:, w - 1] == 0)
+    lost = with_calendar(simple_model(per_rep_day=1e-9, stages=(
+        stage("S", 1e-9, Fixed(14.0), Fixed(14.0)),)), pace=known((Q3,), (math.log(2.0),)))
+    out = run(engine, spec_for(lost, 1, days=10, deals=deals), n=20)
+    assert np.all(col(out, "losses") == 0)   # 14 days: a loss is not paced
+
+
 def test_closing_clock_warps_losses(engine):
     """Lost clock at 2 in the first two weeks: a 14-day loss ends on day 7, inside a 10-day
     horizon (on plain days it would still be open)."""
