@@ -138,7 +138,7 @@ def team_from_model(model: Model, as_of: dt.date) -> tuple[Rep, ...]:
         raise InputError("the model lists no reps", file=model.source or None, column="team",
                          expected="--reps N or --team reps.csv")
     return tuple(_rep_on(r.name, r.hired, as_of, r.quota or model.team.quota, r.level,
-                         r.level_sd) for r in model.team.reps)
+                         r.level_sd or 0.0) for r in model.team.reps)
 
 
 def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep, ...]:

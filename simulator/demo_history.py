@@ -29,8 +29,8 @@ from scipy.special import expit, logit
 from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS, History)
 
-from .calendar import CHANNELS, clock_table, period_at, period_offsets, quarter_end, warp
-from .demo_ingredients import (LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
+from .calendar import clock_table, period_at, period_offsets, quarter_end, warp
+from .demo_ingredients import (PLAYED, LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
                                history_quarters, truth_calendar, truth_notes)
 from .distributions import Distribution, Exponential, Gamma, LogNormal, Weibull
 from .errors import InputError
@@ -236,14 +236,14 @@ def _quarter_effects(truth: Model, ingredients: Ingredients, rng: np.random.Gene
     cal = truth.calendar
     if cal is None or cal.empty:
         return draw_effects(ingredients, rng, periods)
-    if cal.closing is not None:
-        raise InputError("the demo generator has no closing clock; the truth has one",
-                         expected="a truth without calendar.closing")
+    if cal.closing is not None or cal.pace is not None:
+        raise InputError("the demo generator has no closing clock or pace; the truth has one",
+                         expected="a truth without calendar.closing and calendar.pace")
     if ingredients.channels():
         raise InputError("the truth has its own quarter effects; --drift, --growth, "
                          "--seasonality and --shocks would add a second set",
                          expected="those options off, or a truth without a calendar")
-    return {c: np.array([e.mean[e.at(q)] for q in periods]) for c in CHANNELS
+    return {c: np.array([e.mean[e.at(q)] for q in periods]) for c in PLAYED
             if (e := cal.channel(c)) is not None}
 
 

@@ -20,11 +20,14 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .calendar import CHANNELS, CalendarModel, PeriodEffects, add_quarters, quarter_of_year, \
+from .calendar import CalendarModel, PeriodEffects, add_quarters, quarter_of_year, \
     quarter_start
 from .errors import InputError
 from .model import Model
 
+# The quarter-effect channels the generator plays (docs/model.md §8; not pace, which
+# belongs to a forecast's calendar, not to anything an ingredient generates).
+PLAYED = ("outbound", "marketing", "conversion", "speed")
 # The magnitudes ``--realistic`` switches on (docs/demo-data.md states each one's meaning).
 REALISTIC = {"drift": -0.04, "growth": 0.08, "seasonality": 0.4, "slips": 0.4, "shocks": 0.1,
              "leavers": 0.1}
@@ -90,11 +93,11 @@ class Ingredients:
         return {name: getattr(self, name) for name in NAMES if getattr(self, name) != 0}
 
     def channels(self) -> tuple[str, ...]:
-        """The calendar channels these ingredients give an effect (in ``CHANNELS`` order)."""
+        """The calendar channels these ingredients give an effect (in ``PLAYED`` order)."""
         creation = bool(self.growth or self.seasonality or self.shocks)
         has = {"outbound": creation, "marketing": creation,
                "conversion": bool(self.drift or self.shocks), "speed": bool(self.shocks)}
-        return tuple(c for c in CHANNELS if has[c])
+        return tuple(c for c in PLAYED if has[c])
 
     def check_history(self, quarters: int) -> None:
         """Growth compounds: refuse histories where it multiplies creation absurdly."""
@@ -150,13 +153,13 @@ def _shape(ing: Ingredients, channel: str) -> tuple[float, tuple[float, ...]]:
 def draw_effects(ing: Ingredients, rng: np.random.Generator,
                  periods: tuple[dt.date, ...]) -> dict[str, np.ndarray]:
     """Realised effect per history quarter of each channel the ingredients touch: trend and
-    season plus the quarter's shock. The shocks are ``len(CHANNELS)`` rows of
-    ``len(periods)`` standard normals, drawn in ``CHANNELS`` order whatever is switched on."""
-    z = rng.standard_normal((len(CHANNELS), len(periods)))
+    season plus the quarter's shock. The shocks are ``len(PLAYED)`` rows of
+    ``len(periods)`` standard normals, drawn in ``PLAYED`` order whatever is switched on."""
+    z = rng.standard_normal((len(PLAYED), len(periods)))
     out = {}
     for c in ing.channels():
         trend, season = _shape(ing, c)
-        out[c] = trend_and_season(trend, season, periods) + ing.shocks * z[CHANNELS.index(c)]
+        out[c] = trend_and_season(trend, season, periods) + ing.shocks * z[PLAYED.index(c)]
     return out
 
 
@@ -222,7 +225,7 @@ def truth_as_of(truth: Model, cutoff: dt.date) -> Model:
     if cal is None:
         return dataclasses.replace(truth, as_of=cutoff)
     hidden = {}
-    for c in CHANNELS:
+    for c in PLAYED:
         e = cal.channel(c)
         if e is None:
             continue

@@ -189,7 +189,7 @@ class RepSnapshot:
     hired: dt.date
     quota: float = 0.0
     level: float | None = None
-    level_sd: float = 0.0
+    level_sd: float | None = None   # None with ``level``; 0 means known exactly
 
 
 @dataclass(frozen=True)
@@ -480,7 +480,7 @@ def model_from_dict(d: dict) -> Model:
             calibrated=bool(t.get("calibrated", False)),
             reps=tuple(RepSnapshot(str(r["name"]), _date(r["hired"]), float(r.get("quota", 0.0)),
                                    float(r["level"]) if "level" in r else None,
-                                   float(r.get("level_sd", 0.0)))
+                                   float(r["level_sd"]) if "level_sd" in r else None)
                        for r in t.get("reps", []))),
         capacity=CapacityModel(**{k: float(v) for k, v in d.get("capacity", {}).items()}),
         n_opportunities=int(d.get("n_opportunities", 0)),

@@ -21,9 +21,8 @@ from calibrate.ingest import read_history
 from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS)
 from simulator import model as m
-from simulator.calendar import (CHANNELS, add_quarters, quarter_end, quarter_index,
-                                quarter_start)
-from simulator.demo_ingredients import REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
+from simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
+from simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
 from simulator.distributions import Exponential, Fixed
 from simulator.errors import InputError
 from simulator.spec import DAYS_PER_MONTH
@@ -566,7 +565,7 @@ def test_drift_shifts_each_stage_log_odds_by_x_per_quarter_of_entry():
     w, n = won["w"].to_list(), won["len"].to_list()
     se = math.sqrt(w[0] * (1 - w[0]) / n[0] + w[-1] * (1 - w[-1]) / n[-1])
     assert w[0] - w[-1] > K * se
-    assert [c for c in CHANNELS if h.truth.calendar.channel(c)] == ["conversion"]
+    assert [c for c in PLAYED if h.truth.calendar.channel(c)] == ["conversion"]
 
 
 def test_conversion_acts_by_the_quarter_each_stage_is_entered():
@@ -629,8 +628,8 @@ def test_shocks_move_each_quarter_as_the_truth_records():
     h = dh.generate(24, reps=2, quarters=n_q, as_of=as_of, truth=truth,
                     ingredients=Ingredients(shocks=x))
     cal = h.truth.calendar
-    assert all(cal.channel(c) is not None for c in CHANNELS)
-    e = {c: np.array(cal.channel(c).mean[:n_q]) for c in CHANNELS}
+    assert all(cal.channel(c) is not None for c in PLAYED)
+    e = {c: np.array(cal.channel(c).mean[:n_q]) for c in PLAYED}
     assert abs(e["marketing"].std() - x) < K * x / math.sqrt(2 * n_q)
     o = h.opportunities.with_columns(_quarter_no(h, pl.col("created")).alias("q"),
                                      (_days("closed") - _days("created")).alias("days"))
@@ -752,7 +751,7 @@ def test_truth_records_every_ingredient(realistic, tmp_path):
     assert t == h.truth
     assert h.summary()["ingredients"] == REALISTIC
     cal = t.calendar
-    for c in CHANNELS:
+    for c in PLAYED:
         e = cal.channel(c)
         assert e.periods[0] == quarter_start(h.start) and len(e.periods) == n + 4
         assert e.sd == (0.0,) * n + (0.1,) * 4 and e.shock_sd == 0.1 and e.observed == n
@@ -778,7 +777,7 @@ def test_truth_as_of_hides_the_shocks_after_the_cutoff(realistic):
     cutoff = dt.date(2026, 2, 10)                  # inside the history's 4th quarter
     seen = truth_as_of(h.truth, cutoff)
     assert seen.as_of == cutoff and seen.stages == h.truth.stages
-    for c in CHANNELS:
+    for c in PLAYED:
         e, s = h.truth.calendar.channel(c), seen.calendar.channel(c)
         known = [p <= cutoff for p in e.periods]
         assert sum(known) == 4 and s.observed == 4
