@@ -25,7 +25,7 @@ quarters down-weighted by a *forgetting* factor per quarter, plus a quarter's ow
 forecasts every quarter from the quarters before it (rolling origins), and the candidate whose
 forecasts were likeliest wins; ``τ`` is the one that makes them likeliest (0 when the
 quarters vary no more than their sampling noise, so a stationary history gets no wider
-bands). The forecast effect is relative to what the pooled model already says, and so is its
+bands), or, for a history too short to measure it, its posterior under a stated prior. The forecast effect is relative to what the pooled model already says, and so is its
 uncertainty: with no forgetting, no trend and no season the forecast is the pooled model
 exactly (effect 0, only the shock).
 """
@@ -407,7 +407,8 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     if m.size == 0:
         return Forecast(s, None, 0.0, 0.0, None, np.full(len(s.quarters), np.nan)), []
     notes = []
-    if m.size - MIN_TRAIN < MIN_ORIGINS:
+    thin = m.size - MIN_TRAIN < MIN_ORIGINS
+    if thin:
         c, ll = STEADY, 0.0
         notes.append(f"{s.channel}: only {m.size} quarters measured, too few to tell a trend "
                      f"or a season from noise (needs {MIN_TRAIN + MIN_ORIGINS}): the pooled "
@@ -422,11 +423,12 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
             if best is None or score > best[2] + 1e-9:
                 best = (c, ll, score)
         c, ll, _ = best
-    # The shock: its posterior mean square for the quarters ahead, so that a short history
-    # is not sure of none; the likeliest one to weigh what each past quarter measured (a
-    # steady history's quarters then differ only by noise, and are not taken at their word).
-    tau2 = shock_posterior(s, c)
-    tau2_ml = best_shock(s, c)[0] if m.size > MIN_TRAIN else tau2
+    # The shock: the likeliest one, once enough rolling forecasts measure it (0 when the
+    # quarters vary no more than their noise: a steady history gets no wider bands); a
+    # shorter history, too short to be sure of none, its posterior mean square under the
+    # stated prior.
+    tau2_ml = best_shock(s, c)[0] if m.size > MIN_TRAIN else SHOCK_PRIOR_SD ** 2
+    tau2 = shock_posterior(s, c) if thin else tau2_ml
     k = np.array([quarter_index(s.quarters[i]) for i in m])
     q = np.array([quarter_of_year(s.quarters[i]) for i in m])
     y, v = s.y[m], s.v[m]
