@@ -949,7 +949,7 @@ def _render_calendar(cal: dict | None) -> list[str]:
         c = cal.get(name)
         if not c:
             continue
-        n = c["next_quarter"]
+        n = c["forecast_quarter"]
         effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
                   else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
         parts = [f"{words} in {n['quarter']}: {effect}",

@@ -214,7 +214,6 @@ class NegBinFit:
     log_cov: tuple[tuple[float, ...], ...]
     n_rep_days: int
     n_reps: int
-    levels: dict = None      # rep index -> (log mean − the median rep's, its sampling variance)
 
 
 def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
@@ -264,12 +263,10 @@ def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
         var_log_mu = between / R
     else:
         sigma2, var_log_mu = 0.0, float(v.mean())
-    levels = {int(r): (float(z), float(var)) for r, z, var in
-              zip(reps[use], lr - lr.mean(), v)}
     return NegBinFit(per_rep_day=float(math.exp(lr.mean())), dispersion=k,
                      rep_sigma=math.sqrt(sigma2),
                      log_cov=((max(var_log_mu, 1e-12), 0.0), (0.0, var_log_k)),
-                     n_rep_days=int(count.size), n_reps=int(reps.size), levels=levels)
+                     n_rep_days=int(count.size), n_reps=int(reps.size))
 
 
 # --- activity → opportunity lag -----------------------------------------------------------------
@@ -345,20 +342,72 @@ def _fit_days(rd: RepDays, ramp_months: float | None, free_deals: float):
     return keep, notes
 
 
-def rep_levels(rd: RepDays, *, ramp_months: float | None, free_deals: float
-               ) -> dict[str, tuple[float, float]]:
-    """Each fitted rep's own activity level: the posterior of its log multiplier (relative to
-    the median rep, ``per_rep_day``) given its mean over the fitted rep-days, under the
-    LogNormal(0, rep_sigma) population — its log mean shrunk towards 0 by
-    ``σ²/(σ² + v)`` (``v`` its sampling variance), with sd ``√(σ²v/(σ² + v))``. The
-    forecast gives reps on the team these levels instead of fresh draws (docs/model.md §2)."""
+@dataclass(frozen=True)
+class RepQuarterFit:
+    """Counts per rep-day as Poisson with a level per rep and one per calendar quarter:
+    ``count ~ exp(a_r + b_k)·exposure`` (``rep_quarter_fit``). ``O`` and ``X`` are the counts
+    and exposures per (rep, quarter) cell; ``phi`` the Pearson dispersion of the cells."""
+
+    a: np.ndarray
+    b: np.ndarray
+    O: np.ndarray
+    X: np.ndarray
+    phi: float
+
+
+def quarter_ids(day: np.ndarray) -> np.ndarray:
+    """A running quarter number (``calendar.quarter_index``) of days since 1970-01-01."""
+    d = np.asarray(day).astype("datetime64[D]")
+    y = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = (d.astype("datetime64[M]").astype(np.int64) % 12)
+    return 4 * y + m // 3
+
+
+def rep_quarter_fit(rep: np.ndarray, k: np.ndarray, count: np.ndarray, exposure: np.ndarray,
+                    n_reps: int, n_quarters: int, iterations: int = 50) -> RepQuarterFit:
+    """The two-way Poisson fit by alternating closed-form updates: a rep's level is measured
+    against its own quarters, so a rep who sold when everyone sold more (growth) or less does
+    not look stronger or weaker than it is, and a quarter's against the reps then selling."""
+    cell = rep * n_quarters + k
+    size = n_reps * n_quarters
+    O = np.bincount(cell, weights=count, minlength=size).reshape(n_reps, n_quarters)
+    X = np.bincount(cell, weights=exposure, minlength=size).reshape(n_reps, n_quarters)
+    a, b = np.zeros(n_reps), np.zeros(n_quarters)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(iterations):
+            a = np.log(np.maximum(O.sum(axis=1), 0.5) / np.maximum(X @ np.exp(b), 1e-12))
+            b = np.log(np.maximum(O.sum(axis=0), 0.5) / np.maximum(np.exp(a) @ X, 1e-12))
+    mu = np.exp(a)[:, None] * np.exp(b)[None, :] * X
+    used = X > 0
+    df = max(int(used.sum()) - n_reps - n_quarters, 1)
+    phi = max(float(np.sum(((O - mu) ** 2 / np.maximum(mu, 1e-12))[used])) / df, 1.0)
+    return RepQuarterFit(a, b, O, X, phi)
+
+
+def rep_levels(rd: RepDays, activity: ActivityModel, *, ramp_months: float | None,
+               free_deals: float) -> dict[str, tuple[float, float]]:
+    """Each fitted rep's own activity level, for the forecast to give the reps on the team
+    (docs/model.md §2): the posterior of its log multiplier relative to the median rep, under
+    the LogNormal(0, rep_sigma) population. Its log level comes from a rep × quarter fit on
+    the NegBin's rep-days (``rep_quarter_fit``: growth is the quarters', not the reps'),
+    relative to the mean of the reps', with sampling variance ``(1/x̄ + 1/size)/n``; shrunk
+    towards 0 by ``σ²/(σ² + v)``, with sd ``√(σ²v/(σ² + v))``."""
     keep, _ = _fit_days(rd, ramp_months, free_deals)
-    nb = fit_negbin(rd.rep[keep], rd.count[keep])
-    s2 = nb.rep_sigma ** 2
+    rep, count = rd.rep[keep], rd.count[keep]
+    qid = quarter_ids(rd.day[keep])
+    k = qid - qid.min()
+    fit = rep_quarter_fit(rep, k, count, np.ones(count.size), len(rd.owners), int(k.max()) + 1)
+    n = np.bincount(rep, minlength=len(rd.owners)).astype(float)
+    use = n >= MIN_REP_DAYS if (n >= MIN_REP_DAYS).any() else n > 0
+    s2 = activity.rep_sigma ** 2
+    size = activity.dispersion
+    z = fit.a - fit.a[use].mean()
     out = {}
-    for r, (z, v) in nb.levels.items():
+    for r in np.flatnonzero(use):
+        mean = max(fit.O[r].sum() / n[r], 0.5 / n[r])
+        v = (1 / mean + (0.0 if math.isinf(size) else 1 / size)) / n[r]
         if s2 > 0:
-            out[rd.owners[r]] = (z * s2 / (s2 + v), math.sqrt(s2 * v / (s2 + v)))
+            out[rd.owners[r]] = (float(z[r] * s2 / (s2 + v)), math.sqrt(s2 * v / (s2 + v)))
         else:
             out[rd.owners[r]] = (0.0, 0.0)
     return out

@@ -16,7 +16,6 @@ import numpy as np
 from simulator.calendar import ClosingClock, shifted_conversion
 from simulator.model import StageModel
 
-from .durations import Durations
 from .quarters import SHOCK_PRIOR_SD, Forecast
 from .tails import departs
 
@@ -32,7 +31,8 @@ def _recent(fc: Forecast) -> tuple[float, float] | None:
         return None
     w = 1 / s.v[m]
     rho = np.where(np.isfinite(s.ref), s.ref, 0.0)
-    ref = float(np.dot(rho[s.measured], s.y[s.measured]) / max(rho[s.measured].sum(), 1e-12))
+    ref = 0.0 if s.absolute else float(np.dot(rho[s.measured], s.y[s.measured])
+                                       / max(rho[s.measured].sum(), 1e-12))
     return float(np.dot(w, s.y[m]) / w.sum()) - ref, math.sqrt(1 / w.sum())
 
 
@@ -111,7 +111,7 @@ def clock_findings(clock: ClosingClock | None) -> list[str]:
     return out
 
 
-def tail_findings(stages, observations: list[Durations]) -> list[str]:
+def tail_findings(stages) -> list[str]:
     """Old open deals whose observed tail was kept: it departs from the fitted curves."""
     out = []
     for stage in stages:

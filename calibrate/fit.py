@@ -147,7 +147,8 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
                                          ramp_months=fitted_ramp)
     notes += more
     # Reps on the team carry their own measured activity level (docs/model.md §2).
-    levels = acts.rep_levels(rd, ramp_months=fitted_ramp, free_deals=capacity.free_deals)
+    levels = acts.rep_levels(rd, activity, ramp_months=fitted_ramp,
+                             free_deals=capacity.free_deals)
     team = dataclasses.replace(team, reps=tuple(
         dataclasses.replace(r, level=levels[r.name][0], level_sd=levels[r.name][1])
         if r.name in levels else r for r in team.reps))
@@ -164,7 +165,7 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
                                           activity.per_rep_day * activity.opportunity_yield.mean,
                                           marketing.weekly.mean if marketing.share > 0 else None)
                     + diag.clock_findings(cal.closing if cal is not None else None)
-                    + diag.tail_findings(stage_models, [r.durations() for r in records]))
+                    + diag.tail_findings(stage_models))
     done("calendar")
 
     return Model(as_of=as_of, stages=tuple(stage_models), cycle=cycle, deal_size=sizes,
@@ -249,7 +250,7 @@ def _calendar(model: Model) -> dict | None:
             continue
         sd = np.sqrt(np.diag(e.covariance()))
         nxt = e.at(model.as_of + dt.timedelta(days=1))   # where a forecast starts
-        out[c] = {"next_quarter": {"quarter": e.periods[nxt].isoformat(),
+        out[c] = {"forecast_quarter": {"quarter": e.periods[nxt].isoformat(),
                                    "effect": e.mean[nxt], "sd": float(sd[nxt])},
                   "trend": e.trend, "season": list(e.season) or None,
                   "shock_sd": e.shock_sd, "forgetting": e.forgetting,

@@ -41,15 +41,16 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from simulator.calendar import (CHANNELS, ClosingClock, PeriodEffects, add_quarters,
+from simulator.calendar import (ClosingClock, PeriodEffects, add_quarters,
                                 quarter_index, quarter_of_year, quarter_start,
                                 shifted_conversion, week_of_quarter)
 from simulator.distributions import Distribution, Empirical
 from simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
 from simulator.spec import DAYS_PER_MONTH
 
-from .activities import MARKETING, RepDays, outbound, to_working_day
-from .durations import ADVANCE, CENSORED, HALF, LOST, _dist_sf, _hessian, _inverse_pd
+from .activities import MARKETING, RepDays, outbound, rep_quarter_fit, to_working_day
+from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _hessian,
+                        _inverse_pd)
 from .stages import Records
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -75,7 +76,8 @@ _TAU_GRID = 0.6 * (np.arange(61) / 60) ** 1.5
 class Series:
     """One channel's measured effect per quarter: ``quarters`` (first days, consecutive),
     ``y`` (NaN: not measured), its sampling variance ``v``, the weight of each quarter in the
-    pooled model's own value (``ref``) and how many observations each rests on (``n``)."""
+    pooled model's own value (``ref``) and how many observations each rests on (``n``);
+    ``absolute``: measured against the model itself (pace), so the pooled value is 0."""
 
     channel: str
     quarters: tuple[dt.date, ...]
@@ -83,6 +85,7 @@ class Series:
     v: np.ndarray
     ref: np.ndarray
     n: np.ndarray
+    absolute: bool = False     # measured against the model itself: its reference is 0
 
     @property
     def measured(self) -> np.ndarray:
@@ -108,7 +111,7 @@ def _quarter_of_days(days: np.ndarray, quarters: tuple[dt.date, ...]) -> np.ndar
 
 # --- measuring: creation ----------------------------------------------------------------------------
 def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityModel,
-                     quarters: tuple[dt.date, ...], iterations: int = 50) -> Series:
+                     quarters: tuple[dt.date, ...]) -> Series:
     """Outbound opportunities per rep-day, by quarter, relative to the whole history."""
     o = history.opportunities.filter(pl.col("created") <= quarters[-1] + dt.timedelta(days=92))
     if rd.observed:   # rep-days count activities: count their outbound opportunities
@@ -130,20 +133,9 @@ def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityMo
     exposure = np.maximum(exposure, 1e-6)
     k = _quarter_of_days(rd.day, quarters)
     R, K = len(rd.owners), len(quarters)
-    cell = rd.rep * K + k
-    O = np.bincount(cell, weights=count, minlength=R * K).reshape(R, K)
-    X = np.bincount(cell, weights=exposure, minlength=R * K).reshape(R, K)
-    # Poisson with a level per rep and per quarter, by alternating closed-form updates.
-    a, b = np.zeros(R), np.zeros(K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(iterations):
-            a = np.log(np.maximum(O.sum(axis=1), 0.5) / np.maximum(X @ np.exp(b), 1e-12))
-            b = np.log(np.maximum(O.sum(axis=0), 0.5) / np.maximum(np.exp(a) @ X, 1e-12))
+    fit = rep_quarter_fit(rd.rep, k, count, exposure, R, K)
+    a, b, O, X, phi = fit.a, fit.b, fit.O, fit.X, fit.phi
     W = np.exp(a) @ X                                   # exposure by quarter, rep-weighted
-    mu = np.exp(a)[:, None] * np.exp(b)[None, :] * X
-    used = X > 0
-    df = max(int(used.sum()) - R - K, 1)
-    phi = max(float(np.sum(((O - mu) ** 2 / np.maximum(mu, 1e-12))[used])) / df, 1.0)
     Ok = O.sum(axis=0)
     ref = np.log(np.sum(W * np.exp(b)) / np.sum(W))
     y = np.where(W > 0, b - ref, np.nan)
@@ -186,9 +178,10 @@ def _smooth_sf(dist: Distribution, x):
     return _dist_sf(dist, x)
 
 
-def _stage_loglik(stage: StageModel, t, kind, shift: float, log_speed: float) -> float:
-    """Log-likelihood of one stage's observations with every stage's log odds of advancing
-    shifted by ``shift`` and durations scaled by ``exp(log_speed)``."""
+def _stage_loglik(stage: StageModel, obs: Durations, shift: float, log_speed: float) -> float:
+    """Log-likelihood of one stage's grouped observations with every stage's log odds of
+    advancing shifted by ``shift`` and durations scaled by ``exp(log_speed)``."""
+    t, kind, w = obs.t, obs.kind, obs.count
     pi = stage.stall.mean if stage.stall is not None else 0.0
     p0 = min(stage.conversion.mean, 1.0 - pi)
     p = float(shifted_conversion(p0, pi, shift))
@@ -200,12 +193,12 @@ def _stage_loglik(stage: StageModel, t, kind, shift: float, log_speed: float) ->
         sel = kind == outcome
         if sel.any():
             mass = _smooth_sf(dist, lo[sel]) - _smooth_sf(dist, hi[sel])
-            out += float(np.sum(np.log(np.maximum(share * mass, 1e-300))))
+            out += float(np.dot(w[sel], np.log(np.maximum(share * mass, 1e-300))))
     sel = kind == CENSORED
     if sel.any():
         c = hi[sel]
         still = (p * _smooth_sf(stage.advance.dist, c) + q * _smooth_sf(stage.lost.dist, c) + pi)
-        out += float(np.sum(np.log(np.maximum(still, 1e-300))))
+        out += float(np.dot(w[sel], np.log(np.maximum(still, 1e-300))))
     return out
 
 
@@ -219,14 +212,16 @@ def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
     n = np.zeros(K)
     by_stage = [(_quarter_of_days(r.entry.astype(np.int64), quarters), r) for r in records]
     for k in range(K):
-        parts = [(s, r.t[q == k], r.kind[q == k]) for s, (q, r) in zip(stages, by_stage)]
-        n[k] = sum(t.size for _, t, _ in parts)
-        closed = sum(int(np.sum(kd != CENSORED)) for _, _, kd in parts)
+        # Identical (days, outcome) pairs once, with a count: a large history costs little.
+        parts = [(s, Durations.from_arrays(r.t[q == k], r.kind[q == k]))
+                 for s, (q, r) in zip(stages, by_stage)]
+        n[k] = sum(o.n_total for _, o in parts)
+        closed = sum(o.n_total - o.n(CENSORED) for _, o in parts)
         if n[k] < MIN_ENTRIES or closed < 5:
             continue
 
         def nll(x, parts=parts):
-            return -sum(_stage_loglik(s, t, kd, x[0], x[1]) for s, t, kd in parts if t.size)
+            return -sum(_stage_loglik(s, o, x[0], x[1]) for s, o in parts if o.n_total)
 
         res = optimize.minimize(nll, np.zeros(2), method="SLSQP",
                                 bounds=[(-4.0, 4.0), (-2.0, 2.0)],
@@ -280,7 +275,8 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
     # quarter in progress is not measured; nor are quarters before the first close.
     seen = (ends > first_close) & (ends <= last + 1)
     y = np.where(seen & (Ek > 0), np.log((Ok + 0.5) / (Ek + 0.5)), np.nan)
-    return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok)
+    return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok,
+                  absolute=True)
 
 
 # --- forecasting ---------------------------------------------------------------------------------
@@ -395,9 +391,7 @@ class Forecast:
     series: Series
     candidate: Candidate | None
     tau2: float
-    loglik: float
     effects: PeriodEffects | None
-    fitted: np.ndarray            # the final fit's value per history quarter (diagnostics)
 
 
 def forecast(s: Series) -> tuple[Forecast, list[str]]:
@@ -405,51 +399,49 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     quarters (their posterior) and the next ``FUTURE`` ones (the forecast and its shock)."""
     m = np.flatnonzero(s.measured)
     if m.size == 0:
-        return Forecast(s, None, 0.0, 0.0, None, np.full(len(s.quarters), np.nan)), []
+        return Forecast(s, None, 0.0, None), []
     notes = []
     thin = m.size - MIN_TRAIN < MIN_ORIGINS
     if thin:
-        c, ll = STEADY, 0.0
+        c = STEADY
         notes.append(f"{s.channel}: only {m.size} quarters measured, too few to tell a trend "
                      f"or a season from noise (needs {MIN_TRAIN + MIN_ORIGINS}): the pooled "
                      f"level, with quarter shocks from a stated prior (half-normal, sd "
                      f"{SHOCK_PRIOR_SD:g}) updated by {max(m.size - MIN_TRAIN, 0)} rolling "
                      "forecasts")
     else:
-        best = None
-        for c in candidates(s):
-            _, ll = best_shock(s, c)
-            score = ll - PENALTY * c.complexity
-            if best is None or score > best[2] + 1e-9:
-                best = (c, ll, score)
-        c, ll, _ = best
-    # The shock: the likeliest one, once enough rolling forecasts measure it (0 when the
-    # quarters vary no more than their noise: a steady history gets no wider bands); a
-    # shorter history, too short to be sure of none, its posterior mean square under the
-    # stated prior.
-    tau2_ml = best_shock(s, c)[0] if m.size > MIN_TRAIN else SHOCK_PRIOR_SD ** 2
-    tau2 = shock_posterior(s, c) if thin else tau2_ml
+        c = max(candidates(s), key=lambda c: best_shock(s, c)[1] - PENALTY * c.complexity)
+    # The shock, one value for every quarter: the likeliest one, once enough rolling
+    # forecasts measure it (0 when the quarters vary no more than their noise: a steady
+    # history gets no wider bands); for a shorter history, too short to be sure of none,
+    # its posterior mean square under the stated prior.
+    tau2 = shock_posterior(s, c) if thin else best_shock(s, c)[0]
     k = np.array([quarter_index(s.quarters[i]) for i in m])
     q = np.array([quarter_of_year(s.quarters[i]) for i in m])
     y, v = s.y[m], s.v[m]
     origin = k[-1]
-    # The pooled model's own value: the reference the effects are measured from.
-    rho = np.where(np.isfinite(s.ref[m]), s.ref[m], 0.0)
-    rho = rho / rho.sum() if rho.sum() > 0 else np.full(m.size, 1.0 / m.size)
+    # The pooled model's own value, the reference the effects are measured from: a weighted
+    # mean of the measured effects (none for an absolute channel, measured against the
+    # model itself).
+    if s.absolute:
+        rho = np.zeros(m.size)
+    else:
+        rho = np.where(np.isfinite(s.ref[m]), s.ref[m], 0.0)
+        rho = rho / rho.sum() if rho.sum() > 0 else np.full(m.size, 1.0 / m.size)
     last = s.quarters[-1]
     past = [add_quarters(last, -i) for i in range(PAST - 1, -1, -1)]
     future = [add_quarters(last, i) for i in range(1, FUTURE + 1)]
     # History quarters: fitted value, then each measured one's posterior with its fit.
     k_all = np.array([quarter_index(x) for x in s.quarters])
     q_all = np.array([quarter_of_year(x) for x in s.quarters])
-    fit_mean, fit_var, _ = _predict(k, q, y, v, tau2_ml, c, origin, k_all, q_all)
+    fit_mean, fit_var, _ = _predict(k, q, y, v, tau2, c, origin, k_all, q_all)
     ref_y = float(rho @ y)
     means, sds = [], []
     for d in past:
         i = s.quarters.index(d) if d in s.quarters else None
         if i is None:   # before the history: its first quarter's fit
             i = 0
-        prior_var = fit_var[i] + tau2_ml
+        prior_var = fit_var[i] + tau2
         if s.measured[i]:
             prec = 1 / s.v[i] + (1 / prior_var if prior_var > 0 else np.inf)
             if np.isinf(prec):
@@ -465,10 +457,12 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     kf = np.array([quarter_index(d) for d in future])
     qf = np.array([quarter_of_year(d) for d in future])
     f_mean, _, L = _predict(k, q, y, v, tau2, c, origin, kf, qf)
-    D = L - rho[None, :]                        # forecast minus the pooled model's value
-    if c == STEADY:     # a steady level is the pooled model's own value: exactly it
-        f_mean, D = np.full(FUTURE, ref_y), np.zeros_like(D)
-    cov = (D * (v + tau2)) @ D.T
+    if c == STEADY and not s.absolute:
+        # A steady level is the pooled model's own value: exactly it.
+        f_mean, L = np.full(FUTURE, ref_y), np.tile(rho, (FUTURE, 1))
+    # The forecast level's uncertainty, less the sampling noise of the pooled value, which
+    # the model's own parameter draws carry already (the shocks' share they do not).
+    cov = (L * (v + tau2)) @ L.T - float(rho @ (rho * v))
     vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
     common_f = vecs * np.sqrt(np.maximum(vals, 0.0))
     common = [[0.0] * FUTURE for _ in past] + common_f.tolist()
@@ -481,7 +475,7 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
         trend=float(_coef(k, q, y, v, tau2, c, origin, "trend")),
         season=tuple(float(x) for x in _coef(k, q, y, v, tau2, c, origin, "season")),
         forgetting=c.forgetting, observed=int(m.size))
-    return Forecast(s, c, tau2, ll, effects, fit_mean - ref_y), notes
+    return Forecast(s, c, tau2, effects), notes
 
 
 def _coef(k, q, y, v, tau2, c: Candidate, origin: int, which: str):
@@ -498,5 +492,3 @@ def steady(effects: PeriodEffects | None) -> bool:
     """Effects that change nothing: all zero, no uncertainty."""
     return effects is None or (not effects.uncertain and all(x == 0 for x in effects.mean))
 
-
-CHANNEL_ORDER = CHANNELS

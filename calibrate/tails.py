@@ -18,7 +18,8 @@ import numpy as np
 from simulator.distributions import Empirical
 from simulator.model import BetaPosterior, Fitted, StageModel, StageTail
 
-from .durations import ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, aalen_johansen
+from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _empirical,
+                        aalen_johansen)
 
 TAIL_QUANTILE = 0.75   # the slowest quarter of closes is where a family extrapolates
 MIN_AT_RISK = 30       # deals still in the stage at that age, for the tail to speak
@@ -45,18 +46,23 @@ def conditional_outcomes(obs: Durations, age: float):
     return p_a, p_l, max(1.0 - p_a - p_l, 0.0), n, days[after], inc_a[after], inc_l[after]
 
 
-def _beta(share: float, n: float) -> BetaPosterior:
-    """A share seen among ``n`` deals, with a flat prior (an approximation: censoring makes
-    the effective number smaller, and is ignored)."""
-    return BetaPosterior(1.0 + share * n, 1.0 + (1.0 - share) * n)
+def shares_posterior(p_a: float, p_l: float, plateau: float, n: float, stall: bool):
+    """The posterior of the (advanced, lost, never left) shares among ``n`` deals: Dirichlet
+    with a flat prior (an approximation: censoring makes the effective number smaller, and
+    is ignored), stored as its two marginals — advanced ~ Beta(a, l + s), never left ~
+    Beta(s, a + l) — from which ``Model.draw`` draws the shares jointly. Without ``stall``
+    the plateau is lost and the shares are Beta(a, l)."""
+    a, l, s = 1.0 + p_a * n, 1.0 + p_l * n, 1.0 + plateau * n
+    if not stall:
+        return BetaPosterior(a, l + plateau * n), None
+    return BetaPosterior(a, l + s), BetaPosterior(s, a + l)
 
 
 def _outcome(days, inc, n_total) -> Fitted:
-    keep = inc > 1e-12
-    if not keep.any():      # never happens after the age: any value, it has no weight
-        return Fitted(Empirical((float(days[-1]) if days.size else 1.0,), (1.0,), HALF))
-    return Fitted(Empirical(tuple(float(d) for d in days[keep]),
-                            tuple(float(w) for w in inc[keep] * n_total), HALF))
+    empirical = _empirical(days, np.cumsum(inc), n_total)
+    if empirical is None:   # never happens after the age: any value, it has no weight
+        empirical = Empirical((float(days[-1]) if days.size else 1.0,), (1.0,), HALF)
+    return Fitted(empirical)
 
 
 def fit_tail(obs: Durations) -> tuple[StageTail | None, str | None]:
@@ -73,8 +79,9 @@ def fit_tail(obs: Durations) -> tuple[StageTail | None, str | None]:
     if n < MIN_AT_RISK or later < MIN_EVENTS:
         return None, (f"{n:.0f} deals were still in the stage after {age:.0f} days and "
                       f"{later:.0f} closed later: too few for an observed tail")
-    stall = _beta(plateau, n) if plateau > 1e-6 and obs.n(CENSORED) > 0 else None
-    tail = StageTail(from_age=age + HALF, conversion=_beta(p_a, n),
+    conversion, stall = shares_posterior(p_a, p_l, plateau, n,
+                                         plateau > 1e-6 and obs.n(CENSORED) > 0)
+    tail = StageTail(from_age=age + HALF, conversion=conversion,
                      advance=_outcome(days, inc_a, obs.n_total),
                      lost=_outcome(days, inc_l, obs.n_total), stall=stall, n_at_risk=int(n))
     return tail, None

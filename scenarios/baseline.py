@@ -196,7 +196,12 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
     if n_reps is not None:
         reps = generic_team(n_reps, model.team.quota)
     elif isinstance(team, (str, Path)):
-        reps = team_from_csv(team, start, model.team.quota)
+        # A rep of the file whom the model measured keeps its measured level.
+        known = {r.name: r for r in model.team.reps if r.level is not None}
+        reps = tuple(dataclasses.replace(r, level=known[r.name].level,
+                                         level_sd=known[r.name].level_sd or 0.0)
+                     if r.name in known and r.start_day <= 0 else r
+                     for r in team_from_csv(team, start, model.team.quota))
     elif team is not None:
         reps = tuple(team)
     else:

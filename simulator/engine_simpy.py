@@ -105,17 +105,23 @@ class Stages:
         self._lost = [d.from_uniform for d in p.lost]
 
     def at(self, s: int, t):
-        """P(advance) and the speed factor of stage ``s`` entered at time(s) ``t`` (§8)."""
-        p = shifted_conversion(self.conversion[s], self.stall[s],
-                               self.layout.effect("conversion", self.shift, t))
-        return p, np.exp(self.layout.effect("speed", self.log_speed, t))
+        """P(advance) and the speed factor of stage ``s`` entered at time(s) ``t`` (§8); the
+        stage's own values, untouched, when the trial has no such effects."""
+        p = self.conversion[s]
+        if self.shift:
+            p = shifted_conversion(p, self.stall[s],
+                                   self.layout.effect("conversion", self.shift, t))
+        f = np.exp(self.layout.effect("speed", self.log_speed, t)) if self.log_speed else 1.0
+        return p, f
 
-    def _closing(self, s: int, advance: bool, begin, duration):
-        """When an event of ``duration`` from ``begin`` happens: a win or a loss runs on the
-        closing clock, an earlier stage's advance on plain days (§8)."""
-        if advance and s < self.n - 1:
-            return begin + duration
-        return self.layout.close("won" if advance else "lost", begin, duration, self.won_rates)
+    def _wait(self, s: int, advance: bool, begin: float, duration: float) -> float:
+        """How long from ``begin`` until an event of ``duration`` happens: a win or a loss
+        runs on the closing clock, an earlier stage's advance on plain days (§8)."""
+        which = "won" if advance else "lost"
+        clocked = self.won_rates is not None if advance else self.layout.lost_rates is not None
+        if (advance and s < self.n - 1) or not clocked:
+            return duration
+        return float(self.layout.close(which, begin, duration, self.won_rates)) - begin
 
     def step(self, deal: Deal, now: float) -> tuple[bool, float]:
         """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
@@ -128,11 +134,11 @@ class Stages:
         p, f = float(p), float(f)
         if u < p:
             d = f * float(self._adv[s](split_uniform(u, 0.0, p)))
-            return True, float(self._closing(s, True, now, d)) - now
+            return True, self._wait(s, True, now, d)
         if u >= 1.0 - pi:
             return False, STALL
         d = f * float(self._lost[s](split_uniform(u, p, 1.0 - pi - p)))
-        return False, float(self._closing(s, False, now, d)) - now
+        return False, self._wait(s, False, now, d)
 
     def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
         """Outcome and remaining time in the current stage of deals open at the start,
@@ -165,10 +171,10 @@ class Stages:
                 wait[i] = np.where(stalled, STALL, rest)
                 won_close = done & go & closing
                 lost_close = done & ~go
-                if won_close.any():
+                if won_close.any() and self.won_rates is not None:
                     wait[i[won_close]] = self.layout.close("won", 0.0, rest[won_close],
                                                            self.won_rates)
-                if lost_close.any():
+                if lost_close.any() and self.layout.lost_rates is not None:
                     wait[i[lost_close]] = self.layout.close("lost", 0.0, rest[lost_close])
         return advance, wait
 
@@ -429,16 +435,18 @@ class Trial:
         cumulative rate at uniforms, and a uniform each that picks the rep (§4, §8)."""
         rng, weeks = self.rng["marketing"], self.prep.weeks
         p, layout = self.params, self.prep.layout
-        # The daily rate over whole weeks (the last one may run past the horizon).
-        day_rate = p.marketing_weekly / 7 * np.exp(layout.effect(
-            "marketing", p.effect("marketing"), np.arange(7 * weeks) + 0.5))
-        by_week = day_rate.reshape(weeks, 7)
-        counts = rng.poisson(by_week.sum(axis=1))
-        week = np.repeat(np.arange(weeks), counts)
-        u = rng.random(week.size)
-        if np.all(by_week == by_week[0, 0]):
-            at = 7.0 * (week + u)
+        if not p.effect("marketing"):       # one rate: uniform within each week
+            counts = rng.poisson(p.marketing_weekly, weeks)
+            week = np.repeat(np.arange(weeks), counts)
+            at = 7.0 * (week + rng.random(week.size))
         else:
+            # The daily rate over whole weeks (the last one may run past the horizon).
+            day_rate = p.marketing_weekly / 7 * np.exp(layout.effect(
+                "marketing", p.effect("marketing"), np.arange(7 * weeks) + 0.5))
+            by_week = day_rate.reshape(weeks, 7)
+            counts = rng.poisson(by_week.sum(axis=1))
+            week = np.repeat(np.arange(weeks), counts)
+            u = rng.random(week.size)
             cum = np.concatenate([np.zeros((weeks, 1)), np.cumsum(by_week, axis=1)], axis=1)
             target = u * cum[week, -1]
             day = np.minimum(np.array([np.searchsorted(cum[w], x, side="right") - 1
@@ -496,7 +504,8 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
             "pipeline_created": led.pipeline_created,
             "activities": led.activities,
             "open_end": len(still_open),
-            "pipeline_end": float(sum(d.amount for d in still_open)),
+            # Exactly rounded whatever the order (a set of deals iterates by memory address).
+            "pipeline_end": math.fsum(d.amount for d in still_open),
         }
         for c, v in values.items():
             rows[c].append(v)

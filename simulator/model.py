@@ -378,12 +378,30 @@ def _tail_point(tail: StageTail | None) -> TailParams | None:
                       tail.advance.dist, tail.lost.dist)
 
 
+def joint_shares(conversion: BetaPosterior, stall: BetaPosterior, rng, size=None):
+    """Advanced and never-left shares drawn together from the Dirichlet whose marginals the
+    two Betas are (advanced ~ Beta(a, l + s), never left ~ Beta(s, a + l)): the advanced
+    share, then the never-left share of the rest, ``(1 − c)·Beta(s, l)``. Two Betas that
+    are not such a pair (hand-edited) are drawn apart, the advanced share capped at
+    ``1 − π``."""
+    a, s = conversion.alpha, stall.alpha
+    lost = conversion.beta - s
+    c = rng.beta(conversion.alpha, conversion.beta, size)
+    if lost > 0 and abs(stall.beta - (a + lost)) <= 1e-9 * (a + lost):
+        return c, (1.0 - c) * rng.beta(s, lost, size)
+    pi = rng.beta(stall.alpha, stall.beta, size)
+    return np.minimum(c, 1.0 - pi), pi
+
+
 def _tail_draw(tail: StageTail | None, rng: np.random.Generator) -> TailParams | None:
-    """One draw of a tail: conversion, stall (if any), then the two durations."""
+    """One draw of a tail: its shares (conversion, then stall if any), then its two
+    durations."""
     if tail is None:
         return None
-    c = tail.conversion.draw(rng)
-    pi = tail.stall.draw(rng) if tail.stall is not None else 0.0
+    if tail.stall is None:
+        c, pi = tail.conversion.draw(rng), 0.0
+    else:
+        c, pi = (float(x) for x in joint_shares(tail.conversion, tail.stall, rng))
     return TailParams(tail.from_age, min(c, 1.0 - pi), pi, tail.advance.draw(rng),
                       tail.lost.draw(rng))
 

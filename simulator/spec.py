@@ -82,7 +82,8 @@ class Rep:
 
 def level_ratio(spec: "SimSpec", per_rep_day):
     """The model's point ``per_rep_day`` (levered) over the trial's: what keeps a measured
-    rep's own rate from moving with the trial's draw of the typical rep's (docs/model.md §2)."""
+    rep's own rate from moving with the trial's draw of the typical rep's, as far as its own
+    data set it (``rep_multiplier``; docs/model.md §2)."""
     rate = np.asarray(per_rep_day, dtype=float)
     point = spec.model.activities.per_rep_day * spec.levers.prospecting
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -91,11 +92,15 @@ def level_ratio(spec: "SimSpec", per_rep_day):
 
 def rep_multiplier(rep: "Rep", z, rep_sigma, ratio):
     """A seat's first occupant's activity multiplier from its standard normal ``z``:
-    ``exp(rep_sigma·z)`` without a measured level, else ``exp(level + level_sd·z)·ratio``
-    (``level_ratio``)."""
+    ``exp(rep_sigma·z)`` without a measured level, else ``exp(level + level_sd·z)·ratio^w``
+    (``level_ratio``) with ``w = 1 − level_sd²/rep_sigma²``, the weight of the rep's own data
+    in its level: the rest of its rate is the typical rep's, and moves with the trial's
+    draw of it (all of it when ``rep_sigma`` is 0)."""
     if rep.level is None:
         return np.exp(np.asarray(rep_sigma) * z)
-    return np.exp(rep.level + rep.level_sd * np.asarray(z)) * ratio
+    sigma = float(rep_sigma)
+    w = max(1.0 - (rep.level_sd / sigma) ** 2, 0.0) if sigma > 0 else 0.0
+    return np.exp(rep.level + rep.level_sd * np.asarray(z)) * np.asarray(ratio) ** w
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,21 @@ class Levers:
             per_rep_day=p.per_rep_day * self.prospecting,
             opportunity_yield=min(1.0, p.opportunity_yield * self.opportunity_yield),
             marketing_weekly=p.marketing_weekly * self.marketing_pipeline,
-            tails=tuple(None if t is None else dataclasses.replace(
-                t, conversion=min(1.0 - t.stall, t.conversion * m),
-                advance=t.advance.scaled(scale) if scale != 1 else t.advance,
-                lost=t.lost.scaled(scale) if scale != 1 else t.lost) for t in p.tails),
+            tails=tuple(lever_tail(t, m, scale) for t in p.tails),
         )
+
+
+def lever_tail(tail, win_rate_factor: float, cycle_time: float):
+    """An old-deal tail (``TailParams``, or the arrays of ``vector_params.TailArrays``) with
+    the win-rate lever's per-stage factor (capped at ``1 − π``, as a stage's) and the
+    cycle-time lever applied; None stays None."""
+    if tail is None:
+        return None
+    scaled = cycle_time != 1
+    return dataclasses.replace(
+        tail, conversion=np.minimum(1.0 - tail.stall, tail.conversion * win_rate_factor),
+        advance=tail.advance.scaled(cycle_time) if scaled else tail.advance,
+        lost=tail.lost.scaled(cycle_time) if scaled else tail.lost)
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,8 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
     (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
-    (docs/model.md §6b, §8; ``engine_vector.CalendarArrays``): per trial and day the outbound
-    multiplier; per trial the marketing leads' cumulative mean at each day (no rows: a flat
+    (docs/model.md §6b, §8; built by ``engine_vector.calendar_arrays``): per trial and day
+    the outbound multiplier; per trial the marketing leads' cumulative mean at each day (no rows: a flat
     rate); the conversion quarters' first days and each trial's log-odds shifts, the speed
     quarters' and log factors; the closing clock (a flag, then the won and lost cumulative
     tables and daily rates, the won ones per trial or in one row for all); per stage the

@@ -23,8 +23,8 @@ import numpy as np
 
 from .calendar import CHANNELS
 from .distributions import Distribution, Empirical
-from .model import Fitted, Model, StageTail, TailParams, TrialParams
-from .spec import Levers, SimSpec
+from .model import Fitted, Model, StageTail, TailParams, TrialParams, joint_shares
+from .spec import Levers, SimSpec, lever_tail
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,10 @@ class TailArrays:
 
 def draw_tail(tail: StageTail, n: int, rng: np.random.Generator) -> TailArrays:
     """``n`` draws of a tail (as ``model._tail_draw``, field by field)."""
-    c = rng.beta(tail.conversion.alpha, tail.conversion.beta, n)
-    pi = (rng.beta(tail.stall.alpha, tail.stall.beta, n) if tail.stall is not None
-          else np.zeros(n))
+    if tail.stall is None:
+        c, pi = rng.beta(tail.conversion.alpha, tail.conversion.beta, n), np.zeros(n)
+    else:
+        c, pi = joint_shares(tail.conversion, tail.stall, rng, n)
     return TailArrays(tail.from_age, np.minimum(c, 1.0 - pi), pi,
                       draw_dist(tail.advance, n, rng), draw_dist(tail.lost, n, rng))
 
@@ -340,10 +341,7 @@ def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
         per_rep_day=p.per_rep_day * levers.prospecting,
         opportunity_yield=np.minimum(1.0, p.opportunity_yield * levers.opportunity_yield),
         marketing_weekly=p.marketing_weekly * levers.marketing_pipeline,
-        tails=tuple(None if t is None else dataclasses.replace(
-            t, conversion=np.minimum(1.0 - t.stall, t.conversion * m),
-            advance=t.advance.scaled(scale) if scale != 1 else t.advance,
-            lost=t.lost.scaled(scale) if scale != 1 else t.lost) for t in p.tails),
+        tails=tuple(lever_tail(t, m, scale) for t in p.tails),
     )
 
 

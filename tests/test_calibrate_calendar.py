@@ -225,8 +225,8 @@ def test_calibrate_reports_the_calendar_and_what_the_history_contradicts(tmp_pat
     assert r.exit_code == 0, r.output
     out = json.loads(r.output[r.output.index("{"):])
     cal = out["calendar"]
-    assert cal["conversion"]["next_quarter"]["effect"] < 0
-    assert cal["outbound"]["next_quarter"]["effect"] > 0
+    assert cal["conversion"]["forecast_quarter"]["effect"] < 0
+    assert cal["outbound"]["forecast_quarter"]["effect"] > 0
     assert any("win rate of deals entering stages" in x for x in out["diagnostics"])
     assert any("outbound opportunities per rep-day" in x for x in out["diagnostics"])
     r = CliRunner().invoke(cli.main, ["calibrate", str(tmp_path), "-o",
