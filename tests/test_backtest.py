@@ -591,3 +591,36 @@ def test_maven_early_quarters_are_left_out_not_fatal():
     left_out = [n for n in out["notes"] if n.startswith("left out")]
     assert len(left_out) == 2
     assert "2016-09-30" in left_out[0] and "2016-12-31" in left_out[1]
+
+
+# --- honest on changing histories (issue 14; the full protocol: benchmarks/honesty.py) ------------
+def changing_folds(fit, seeds=(1, 2, 3, 4), folds=5):
+    """PITs and P10–P90 hits of ``fit`` over ``folds`` quarterly folds of drifting histories
+    (win rates falling 0.08 log odds a quarter), 12 reps, 10 quarters."""
+    from scenarios.backtest import backtest
+    from simulator.demo_history import generate
+    from simulator.demo_ingredients import Ingredients
+
+    pits, hits = [], []
+    for s in seeds:
+        d = generate(700 + s, reps=12, quarters=10, as_of=D(2026, 6, 30),
+                     ingredients=Ingredients(drift=-0.08))
+        h = d.to_history()
+        r = backtest(h, quarter_cutoffs(h, folds), trials=300, seed=s, engine="vector", fit=fit)
+        pits += [f.pit for f in r.folds]
+        hits += [f.covered for f in r.folds]
+    return np.array(pits), np.array(hits)
+
+
+@pytest.mark.slow
+def test_a_drifting_history_is_forecast_honestly_only_with_the_calendar():
+    """Win rates drifting down: the pooled model forecasts too high (mean PIT below ½ by more
+    than 3 SE), the calendar model does not (within 3 SE), on the same folds."""
+    from scenarios.backtest import default_fit, steady_fit
+
+    se = lambda n: math.sqrt(1 / 12 / n)  # noqa: E731
+    pooled, _ = changing_folds(steady_fit)
+    assert pooled.mean() < 0.5 - 3 * se(pooled.size), pooled.mean()
+    pits, hits = changing_folds(default_fit)
+    assert abs(pits.mean() - 0.5) < 3 * se(pits.size), pits.mean()
+    assert hits.mean() >= 0.8 - 3 * math.sqrt(0.16 / hits.size)
