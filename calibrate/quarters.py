@@ -246,7 +246,9 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
 
     rec, stage = records[-1], stages[-1]
     last = int(max((r.entry + r.t).max() for r in records if r.t.size))
-    a = min(int(rec.entry.min()) if rec.t.size else first_close, first_close)
+    # Observed and expected wins on the same days: from the first close in the history on
+    # (exports often hold no closes before some date, while deals were at risk).
+    a = first_close
     entry_q = _quarter_of_days(rec.entry.astype(np.int64), quarters)
     O, E = np.zeros(last - a + 1), np.zeros(last - a + 1)
     pi = stage.stall.mean if stage.stall is not None else 0.0
@@ -271,9 +273,11 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
     Ek = np.bincount(k, weights=E, minlength=len(quarters))
     starts = np.array([_day(q) for q in quarters])
     ends = np.append(starts[1:], _day(add_quarters(quarters[-1], 1)))
-    # Whole quarters only: how a quarter closes shows at its end (wins bunch there), so the
-    # quarter in progress is not measured; nor are quarters before the first close.
-    seen = (ends > first_close) & (ends <= last + 1)
+    # Whole quarters of closes only: how a quarter closes shows at its end (wins bunch
+    # there), so neither the quarter in progress nor one in which closes began part-way
+    # (an export's first closes come in a burst of deals that could not close before) is
+    # measured.
+    seen = (starts >= first_close) & (ends <= last + 1)
     y = np.where(seen & (Ek > 0), np.log((Ok + 0.5) / (Ek + 0.5)), np.nan)
     return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok,
                   absolute=True)
@@ -399,7 +403,7 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     quarters (their posterior) and the next ``FUTURE`` ones (the forecast and its shock)."""
     m = np.flatnonzero(s.measured)
     if m.size == 0:
-        return Forecast(s, None, 0.0, None), []
+        return _unmeasured(s)
     notes = []
     thin = m.size - MIN_TRAIN < MIN_ORIGINS
     if thin:
@@ -476,6 +480,19 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
         season=tuple(float(x) for x in _coef(k, q, y, v, tau2, c, origin, "season")),
         forgetting=c.forgetting, observed=int(m.size))
     return Forecast(s, c, tau2, effects), notes
+
+
+def _unmeasured(s: Series) -> tuple[Forecast, list[str]]:
+    """A channel no quarter of the history measures: the pooled model's value, with the
+    stated prior's shock in every quarter."""
+    last = s.quarters[-1]
+    periods = tuple(add_quarters(last, i) for i in range(1 - PAST, FUTURE + 1))
+    tau2 = SHOCK_PRIOR_SD ** 2
+    effects = PeriodEffects(periods, (0.0,) * len(periods), (SHOCK_PRIOR_SD,) * len(periods),
+                            shock_sd=SHOCK_PRIOR_SD, observed=0)
+    note = (f"{s.channel}: no quarter measured yet: the pooled model's value, with quarter "
+            f"shocks from the stated prior (half-normal, sd {SHOCK_PRIOR_SD:g})")
+    return Forecast(s, STEADY, tau2, effects), [note]
 
 
 def _coef(k, q, y, v, tau2, c: Candidate, origin: int, which: str):
