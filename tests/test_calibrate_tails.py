@@ -9,6 +9,7 @@ import dataclasses
 import math
 import warnings
 
+import lifelines  # the test extra's reference for the Aalen–Johansen estimate
 import numpy as np
 import pytest
 
@@ -19,8 +20,6 @@ from simulator import engine_vector
 from simulator.distributions import Gamma, LogNormal
 from tests.engine_helpers import col, open_deals, spec_for
 from tests.factories import simple_model
-
-lifelines = pytest.importorskip("lifelines")
 
 
 def competing(seed, n=3000, p=0.4, adv=LogNormal(20.0, 0.8), lost=Gamma(1.5, 10.0),

@@ -63,7 +63,7 @@ def test_outbound_and_marketing_effects_scale_creation_by_quarter(engine):
 def test_conversion_shift_acts_on_the_log_odds_of_advancing(engine, p, stall, shift):
     """Deals close the moment they are created: wins / created = p' of §8 for Q3's shift;
     open deals that entered in Q2 convert at Q2's."""
-    m = simple_model(per_rep_day=5.0, opportunity_yield=1.0,
+    m = simple_model(per_rep_day=1.5, opportunity_yield=1.0,
                      stages=(stage("S", p, Fixed(0.0), Fixed(0.0), stall=stall),))
     m = with_calendar(m, conversion=known((Q2, Q3), (-shift, shift)))
     pi = stall or 0.0
@@ -72,7 +72,7 @@ def test_conversion_shift_acts_on_the_log_odds_of_advancing(engine, p, stall, sh
     # Open deals 50 days into a stage whose durations are 60 days: they close on day 10.
     m = dataclasses.replace(m, stages=(stage("S", p, Fixed(60.0), Fixed(60.0), stall=stall),))
     fresh = spec_for(dataclasses.replace(m, stages=(stage("S", p, Fixed(0.0), Fixed(0.0),
-                                                          stall=stall),)), 2)
+                                                          stall=stall),)), 1)
     out = run(engine, fresh)
     assert_mean(col(out, "wins") - q3 * col(out, "created"), 0.0)
     deals = open_deals([("rep1", "S", 50.0, 1.0)] * 40)
