@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
+from simulator.calendar import quarter_indexes
 from simulator.distributions import Fixed
 from simulator.model import ActivityModel, BetaPosterior, Fitted, GammaPosterior, MarketingModel
 from simulator.spec import DAYS_PER_MONTH
@@ -355,14 +356,6 @@ class RepQuarterFit:
     phi: float
 
 
-def quarter_ids(day: np.ndarray) -> np.ndarray:
-    """A running quarter number (``calendar.quarter_index``) of days since 1970-01-01."""
-    d = np.asarray(day).astype("datetime64[D]")
-    y = d.astype("datetime64[Y]").astype(np.int64) + 1970
-    m = (d.astype("datetime64[M]").astype(np.int64) % 12)
-    return 4 * y + m // 3
-
-
 def rep_quarter_fit(rep: np.ndarray, k: np.ndarray, count: np.ndarray, exposure: np.ndarray,
                     n_reps: int, n_quarters: int, iterations: int = 50) -> RepQuarterFit:
     """The two-way Poisson fit by alternating closed-form updates: a rep's level is measured
@@ -394,7 +387,7 @@ def rep_levels(rd: RepDays, activity: ActivityModel, *, ramp_months: float | Non
     towards 0 by ``σ²/(σ² + v)``, with sd ``√(σ²v/(σ² + v))``."""
     keep, _ = _fit_days(rd, ramp_months, free_deals)
     rep, count = rd.rep[keep], rd.count[keep]
-    qid = quarter_ids(rd.day[keep])
+    qid = quarter_indexes(rd.day[keep])
     k = qid - qid.min()
     fit = rep_quarter_fit(rep, k, count, np.ones(count.size), len(rd.owners), int(k.max()) + 1)
     n = np.bincount(rep, minlength=len(rd.owners)).astype(float)

@@ -10,9 +10,9 @@ multiplicative factor on the closing hazard, given the fitted durations).
 
 A clock is kept only when the weekly counts depart from the fitted model beyond chance
 (Pearson's χ², p < 0.01). Thirteen rates from a few quarters are noisy, so each week's log
-ratio is then shrunk towards 0 by its share of signal (empirical Bayes: the spread of the log ratios beyond their Poisson
-noise, ``1/observed``, by the method of moments); a history whose closes follow the fitted
-durations all quarter long gets no clock at all. The rates are scaled to a mean of 1 over
+ratio is then shrunk towards 0 by its share of signal (empirical Bayes: the spread of the
+log ratios beyond their Poisson noise, ``1/observed``, by the method of moments); a history
+whose closes follow the fitted durations all quarter long gets no clock at all. The rates are scaled to a mean of 1 over
 the quarter's days, so the clock changes when deals close within a quarter, not how many.
 The durations are not fitted again on the clock: an approximation, exact when durations are
 long against a week or short against a quarter.
@@ -25,7 +25,7 @@ import datetime as dt
 import numpy as np
 from scipy import stats
 
-from simulator.calendar import WEEKS_PER_QUARTER, ClosingClock, week_of_quarter
+from simulator.calendar import WEEKS_PER_QUARTER, ClosingClock, weeks_of_quarter
 from simulator.model import StageModel
 
 from .durations import ADVANCE, CENSORED, HALF, LOST, _dist_sf
@@ -73,7 +73,8 @@ def observed_expected(records: Records, stage: StageModel, outcome: int, first: 
     return observed, expected
 
 
-def shrunk_rates(observed: np.ndarray, expected: np.ndarray, n_days: np.ndarray) -> np.ndarray | None:
+def shrunk_rates(observed: np.ndarray, expected: np.ndarray,
+                 n_days: np.ndarray) -> np.ndarray | None:
     """Weekly rates from observed and expected closes per week of the quarter, each log ratio
     shrunk by its share of signal and the rates scaled to a day-weighted mean of 1; None
     when the closes are too few or show no pattern beyond noise."""
@@ -96,18 +97,22 @@ def shrunk_rates(observed: np.ndarray, expected: np.ndarray, n_days: np.ndarray)
     return rates / np.dot(w, rates)
 
 
+def first_close(records: list[Records]) -> int | None:
+    """The day (since 1970-01-01) of the history's first close, in any stage; None: none."""
+    closes = [r.entry[r.kind != CENSORED] + r.t[r.kind != CENSORED] for r in records]
+    return int(min(c.min() for c in closes if c.size)) if any(c.size for c in closes) else None
+
+
 def fit_closing(records: list[Records], stages: tuple[StageModel, ...], first: dt.date,
                 as_of: dt.date) -> tuple[ClosingClock | None, dict, list[str]]:
     """The closing clock from every stage's records (wins: the last stage's advances;
-    losses: every stage's), the observed and expected closes per week of the quarter (for
-    the diagnostics), and notes."""
+    losses: every stage's), the observed and expected closes per week of the quarter (what
+    the rates rest on), and notes."""
     # From the first close in the history: exports often hold no closes before some date.
-    closes = [r.entry[r.kind != CENSORED] + r.t[r.kind != CENSORED] for r in records]
-    a = max((first - _EPOCH).days, int(min((c.min() for c in closes if c.size),
-                                           default=(first - _EPOCH).days)))
+    a = max((first - _EPOCH).days, first_close(records) or (first - _EPOCH).days)
     b = (as_of - _EPOCH).days
     days = np.arange(a, b + 1)
-    week = np.array([week_of_quarter(_EPOCH + dt.timedelta(days=int(d))) for d in days])
+    week = weeks_of_quarter(days)
     n_days = np.bincount(week, minlength=WEEKS_PER_QUARTER).astype(float)
     found, rates = {}, {}
     for name, outcome, which in (("won", ADVANCE, [len(stages) - 1]),

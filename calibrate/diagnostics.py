@@ -91,9 +91,9 @@ def channel_findings(forecasts: dict[str, Forecast], stages, rate: float | None,
             out.append(f"{name}: recent quarters forecast better: each quarter weighs "
                        f"{c.forgetting:g}× the next in the fit")
         if fc.tau2 > 0 and math.sqrt(fc.tau2) > 1.5 * SHOCK_PRIOR_SD and e.observed > 5:
+            scale = "log odds" if name == "conversion" else "log"
             out.append(f"{name}: quarters vary beyond chance: a quarter's own shock has sd "
-                       f"{math.sqrt(fc.tau2):.2f} on the log{' odds' if name == 'conversion' else ''}"
-                       " scale")
+                       f"{math.sqrt(fc.tau2):.2f} on the {scale} scale")
     return out
 
 

@@ -20,15 +20,14 @@ from simulator.errors import InputError
 from simulator.units import as_date
 from simulator.model import Model
 
-from simulator.calendar import CHANNELS, CalendarModel, add_quarters
+from simulator.calendar import CHANNELS, CalendarModel, quarters_between
 
 from . import activities as acts
 from . import diagnostics as diag
 from . import quarters
 from . import team as team_fit
-from .closing import fit_closing
+from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
-from .durations import CENSORED
 from .history import History
 from .stages import (SINGLE_STAGE, cycle_records, fit_cycle, fit_stages, resolve_stages,
                      stage_records)
@@ -180,7 +179,7 @@ def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, record
     calibrate/closing.py); None when the history shows neither. Also each channel's
     ``quarters.Forecast`` (for the diagnostics)."""
     first = h.opportunities["created"].min()
-    qs = quarters.quarters_between(first, end)
+    qs = quarters_between(first, end)
     series = [quarters.measure_outbound(h, rd, team, capacity, qs)]
     if marketing.share > 0:
         series.append(quarters.measure_marketing(h, marketing.weekly.mean, qs, first, end,
@@ -188,11 +187,10 @@ def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, record
     conversion, speed = quarters.measure_stages(records, stage_models, qs)
     series += [conversion, speed]
     clock, _, notes = fit_closing(records, stage_models, first, end)
-    closes = [r.entry[r.kind != CENSORED] + r.t[r.kind != CENSORED] for r in records]
-    if any(c.size for c in closes):
-        first_close = int(min(c.min() for c in closes if c.size))
+    closed_from = first_close(records)
+    if closed_from is not None:
         series.append(quarters.measure_pace(records, stage_models, qs, conversion, speed,
-                                            first_close, clock))
+                                            closed_from, clock))
     found, forecasts = {}, {}
     for s in series:
         fc, more = quarters.forecast(s)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from simulator.calendar import quarter_end, quarter_start
+
 from .history import History
 
 LOOKBACK_DAYS = 365      # closed deals this far back set win rates, sizes and cycle times
@@ -26,16 +28,6 @@ MARKETING = "marketing"  # the ``source`` value of marketing-sourced deals (docs
 
 
 # --- calendar ----------------------------------------------------------------------------------
-def quarter_start(d: dt.date) -> dt.date:
-    return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-
-
-def quarter_end(d: dt.date) -> dt.date:
-    start = quarter_start(d)
-    nxt = dt.date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
-    return nxt - dt.timedelta(days=1)
-
-
 def quarter_label(d: dt.date) -> str:
     return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
 

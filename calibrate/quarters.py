@@ -25,7 +25,8 @@ quarters down-weighted by a *forgetting* factor per quarter, plus a quarter's ow
 forecasts every quarter from the quarters before it (rolling origins), and the candidate whose
 forecasts were likeliest wins; ``τ`` is the one that makes them likeliest (0 when the
 quarters vary no more than their sampling noise, so a stationary history gets no wider
-bands), or, for a history too short to measure it, its posterior under a stated prior. The forecast effect is relative to what the pooled model already says, and so is its
+bands), or, for a history too short to measure it, its posterior under a stated prior. The
+forecast effect is relative to what the pooled model already says, and so is its
 uncertainty: with no forgetting, no trend and no season the forecast is the pooled model
 exactly (effect 0, only the shock).
 """
@@ -41,14 +42,15 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from simulator.calendar import (ClosingClock, PeriodEffects, add_quarters,
-                                quarter_index, quarter_of_year, quarter_start,
-                                shifted_conversion, week_of_quarter)
+from simulator.calendar import (ClosingClock, PeriodEffects, add_quarters, quarter_index,
+                                quarter_indexes, quarter_of_year, shifted_conversion,
+                                weeks_of_quarter)
 from simulator.distributions import Distribution, Empirical
 from simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
 from simulator.spec import DAYS_PER_MONTH
 
 from .activities import MARKETING, RepDays, outbound, rep_quarter_fit, to_working_day
+from .closing import observed_expected
 from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _hessian,
                         _inverse_pd)
 from .stages import Records
@@ -96,20 +98,13 @@ def _day(d: dt.date) -> int:
     return (d - _EPOCH).days
 
 
-def quarters_between(first: dt.date, last: dt.date) -> tuple[dt.date, ...]:
-    out, q = [], quarter_start(first)
-    while q <= last:
-        out.append(q)
-        q = add_quarters(q, 1)
-    return tuple(out)
-
-
 def _quarter_of_days(days: np.ndarray, quarters: tuple[dt.date, ...]) -> np.ndarray:
-    starts = np.array([_day(q) for q in quarters])
-    return np.clip(np.searchsorted(starts, days, side="right") - 1, 0, len(quarters) - 1)
+    """Index among ``quarters`` (consecutive) of each day, clamped to them."""
+    k = quarter_indexes(days) - quarter_index(quarters[0])
+    return np.clip(k, 0, len(quarters) - 1)
 
 
-# --- measuring: creation ----------------------------------------------------------------------------
+# --- measuring: creation --------------------------------------------------------------------------
 def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityModel,
                      quarters: tuple[dt.date, ...]) -> Series:
     """Outbound opportunities per rep-day, by quarter, relative to the whole history."""
@@ -162,7 +157,7 @@ def measure_marketing(history, weekly: float, quarters: tuple[dt.date, ...], fir
     return Series("marketing", quarters, y, 1.0 / (M + 0.5), ref, M)
 
 
-# --- measuring: conversion and speed ----------------------------------------------------------------
+# --- measuring: conversion and speed --------------------------------------------------------------
 KERNEL_SD = 0.15                   # log-scale smoothing of empirical durations (speed)
 
 
@@ -242,8 +237,6 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
     ``calibrate.closing``) for the deals in the last stage, each with its entry quarter's
     measured conversion and speed effects, and on the won closing clock; only whole quarters
     after the history's first close are measured."""
-    from .closing import observed_expected
-
     rec, stage = records[-1], stages[-1]
     last = int(max((r.entry + r.t).max() for r in records if r.t.size))
     # Observed and expected wins on the same days: from the first close in the history on
@@ -266,8 +259,7 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
         O, E = O + o, E + e
     days = np.arange(a, last + 1)
     if clock is not None:
-        E = E * np.asarray(clock.won)[[week_of_quarter(_EPOCH + dt.timedelta(days=int(d)))
-                                       for d in days]]
+        E = E * np.asarray(clock.won)[weeks_of_quarter(days)]
     k = _quarter_of_days(days, quarters)
     Ok = np.bincount(k, weights=O, minlength=len(quarters))
     Ek = np.bincount(k, weights=E, minlength=len(quarters))
@@ -283,7 +275,7 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
                   absolute=True)
 
 
-# --- forecasting ---------------------------------------------------------------------------------
+# --- forecasting ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Candidate:
     forgetting: float
@@ -294,12 +286,6 @@ class Candidate:
     def complexity(self) -> int:
         """Parts beyond a steady level: forgetting, trend, season (each counts once)."""
         return int(self.forgetting < 1) + int(self.trend) + int(self.season_sd > 0)
-
-    def describe(self) -> str:
-        parts = ["level"] + (["trend"] if self.trend else []) + (
-            [f"season (prior sd {self.season_sd:g})"] if self.season_sd else [])
-        return " + ".join(parts) + (f", forgetting {self.forgetting:g} a quarter"
-                                    if self.forgetting < 1 else "")
 
 
 STEADY = Candidate(1.0, False, 0.0)

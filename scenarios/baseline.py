@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from simulator.calendar import quarter_end, quarter_start
 from simulator.errors import InputError
 from simulator.model import Model
 from simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
@@ -32,16 +33,6 @@ GENERIC_TENURE_MONTHS = 24.0  # ``--reps N``: experienced, fully ramped reps
 
 
 # --- dates ----------------------------------------------------------------------------------------
-def quarter_start(day: dt.date) -> dt.date:
-    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-def quarter_end(day: dt.date) -> dt.date:
-    first = quarter_start(day)
-    nxt = dt.date(first.year + (first.month + 2) // 12, (first.month + 2) % 12 + 1, 1)
-    return nxt - dt.timedelta(days=1)
-
-
 def horizon(as_of: dt.date, start: dt.date | None = None,
             weeks: int | None = None) -> tuple[dt.date, int]:
     """``(start, days)``: by default the day after ``as_of`` to the end of that quarter."""

@@ -12,9 +12,10 @@ stationary model of docs/model.md §1–§7):
   durations) and ``pace`` (a log multiplier of the rate at which deals are won: the won
   closing clock's rate). Conversion and speed act on a stage by the quarter in which the
   deal *entered* it (a cohort's quality); pace by the calendar quarter in which the win
-  would come (a good or a bad quarter for closing, for every deal in flight). Each Monte Carlo trial draws one effect per quarter: ``mean + sd·z + common·w`` with
-  independent standard normals ``z`` (per quarter: its own shock) and ``w`` (shared by the
-  quarters: the uncertainty of the level and trend they come from).
+  would come (a good or a bad quarter for closing, for every deal in flight). Each Monte
+  Carlo trial draws one effect per quarter: ``mean + sd·z + common·w`` with independent
+  standard normals ``z`` (per quarter: its own shock) and ``w`` (shared by the quarters:
+  the uncertainty of the level and trend they come from).
 - ``ClosingClock``: deals close (are won or lost) on a clock that runs faster or slower by
   week of the calendar quarter (13 weekly rates, mean 1 over a quarter): a clock fast in the
   last weeks bunches wins at quarter end, one slow there lets them slip into the next quarter.
@@ -38,7 +39,7 @@ WEEKS_PER_QUARTER = 13          # the closing clock's bins; a quarter's days 85-
 MIN_CLOCK_RATE = 0.05           # a rate of 0 would stop the clock for ever
 
 
-# --- quarters --------------------------------------------------------------------------------------
+# --- quarters -------------------------------------------------------------------------------------
 def quarter_start(day: dt.date) -> dt.date:
     return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
@@ -68,6 +69,31 @@ def week_of_quarter(day: dt.date) -> int:
     return min((day - quarter_start(day)).days // 7, WEEKS_PER_QUARTER - 1)
 
 
+def quarters_between(first: dt.date, last: dt.date) -> tuple[dt.date, ...]:
+    """First days of the calendar quarters from ``first``'s to ``last``'s."""
+    out, q = [], quarter_start(first)
+    while q <= last:
+        out.append(q)
+        q = add_quarters(q, 1)
+    return tuple(out)
+
+
+# The same rules for arrays of days (days since 1970-01-01), as the fits count them.
+def quarter_indexes(days) -> np.ndarray:
+    """``quarter_index`` of each day."""
+    d = np.asarray(days).astype("datetime64[D]")
+    months = d.astype("datetime64[M]").astype(np.int64)        # since 1970-01
+    return 4 * (1970 + months // 12) + (months % 12) // 3
+
+
+def weeks_of_quarter(days) -> np.ndarray:
+    """``week_of_quarter`` of each day."""
+    d = np.asarray(days, dtype=np.int64)
+    months = d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    first = (months - months % 3).astype("datetime64[M]").astype("datetime64[D]")
+    return np.minimum((d - first.astype(np.int64)) // 7, WEEKS_PER_QUARTER - 1)
+
+
 def period_offsets(periods, start: dt.date) -> np.ndarray:
     """Day offsets from ``start`` of each period's first day."""
     return np.array([(p - start).days for p in periods], dtype=float)
@@ -81,7 +107,7 @@ def period_at(offsets: np.ndarray, t) -> np.ndarray:
     return np.clip(i, 0, len(offsets) - 1)
 
 
-# --- quarter effects --------------------------------------------------------------------------------
+# --- quarter effects ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PeriodEffects:
     """One channel's effect in each calendar quarter (module docstring).
@@ -177,14 +203,17 @@ class ClosingClock:
 
     def daily(self, which: str, start: dt.date, days: int) -> np.ndarray:
         """The clock's rate on each of ``days`` days from ``start``."""
-        rates = np.asarray(getattr(self, which), dtype=float)
-        return np.array([rates[week_of_quarter(start + dt.timedelta(days=d))]
-                         for d in range(days)])
+        first = (start - dt.date(1970, 1, 1)).days
+        return np.asarray(getattr(self, which), dtype=float)[
+            weeks_of_quarter(first + np.arange(days))]
 
 
 def clock_table(rates: np.ndarray) -> np.ndarray:
-    """``Λ`` at whole days 0 … len(rates): the cumulative clock (``warp``'s table)."""
-    return np.concatenate([[0.0], np.cumsum(rates)])
+    """``Λ`` at whole days 0 … len(rates): the cumulative clock (``warp``'s table); for a
+    row of rates per trial, a row of ``Λ`` per trial."""
+    rates = np.asarray(rates, dtype=float)
+    zero = np.zeros(rates.shape[:-1] + (1,))
+    return np.concatenate([zero, np.cumsum(rates, axis=-1)], axis=-1)
 
 
 def warp(table: np.ndarray, rates: np.ndarray, begin, duration):
@@ -223,7 +252,7 @@ class CalendarModel:
         return self.closing is None and all(self.channel(c) is None for c in CHANNELS)
 
 
-# --- a calendar laid over one horizon (what the engines use) ----------------------------------------
+# --- a calendar laid over one horizon (what the engines use) --------------------------------------
 def shifted_conversion(p, stall, shift):
     """A stage's P(advance) with its log odds of advancing rather than being lost shifted by
     ``shift`` (§8): ``(1 − π)·expit(logit(p / (1 − π)) + shift)``; 0 and ``1 − π`` stay."""
@@ -240,12 +269,12 @@ def shifted_conversion(p, stall, shift):
 @dataclass(frozen=True)
 class Layout:
     """A ``CalendarModel`` laid over a horizon of ``days`` days from ``start``: each channel's
-    quarter starts as day offsets (``None``: no effects), and the closing clock's daily rates
-    and cumulative tables (``None``: plain days)."""
+    quarter starts as day offsets (``None``: no effects), the won clock's weekly rates by day
+    and the lost clock's with its ``clock_table`` (``None``: plain days)."""
 
     offsets: tuple[np.ndarray | None, ...]
     won_rates: np.ndarray | None = None
-    lost_rates: np.ndarray | None = None
+    lost_clock: tuple[np.ndarray, np.ndarray] | None = None   # rates, ``clock_table``
 
     @staticmethod
     def of(calendar: CalendarModel | None, start: dt.date, days: int) -> "Layout":
@@ -257,7 +286,8 @@ class Layout:
         clock = calendar.closing
         if clock is None:
             return Layout(offsets)
-        return Layout(offsets, clock.daily("won", start, days), clock.daily("lost", start, days))
+        lost = clock.daily("lost", start, days)
+        return Layout(offsets, clock.daily("won", start, days), (lost, clock_table(lost)))
 
     def offsets_of(self, channel: str) -> np.ndarray | None:
         return self.offsets[CHANNELS.index(channel)]
@@ -274,22 +304,22 @@ class Layout:
         return self.won_rates is not None or self.offsets_of("pace") is not None
 
     def won_clock(self, pace, days: int) -> np.ndarray | None:
-        """The won clock's daily rates for a trial whose pace effects are ``pace`` (per
-        quarter; empty: none): the weekly rates times ``exp(pace)`` of each day's quarter.
-        None: plain days."""
+        """The won clock's daily rates for trials whose pace effects are ``pace`` (per
+        quarter, a row per trial or one row; empty: none): the weekly rates times
+        ``exp(pace)`` of each day's quarter. None: plain days."""
         off = self.offsets_of("pace")
         if self.won_rates is None and (off is None or len(pace) == 0):
             return None
         rates = self.won_rates if self.won_rates is not None else np.ones(days)
         if off is not None and len(pace):
             rates = rates * np.exp(np.asarray(pace, dtype=float)[
-                period_at(off, np.arange(days) + 0.5)])
+                ..., period_at(off, np.arange(days) + 0.5)])
         return rates
 
-    def close(self, which: str, begin, duration, won_rates: np.ndarray | None = None):
-        """When a closing duration started at ``begin`` ends (``warp``; plain days when
-        there is no clock). ``won_rates``: the trial's won clock (``won_clock``)."""
-        rates = won_rates if which == "won" else self.lost_rates
-        if rates is None:
+    def close(self, clock: tuple[np.ndarray, np.ndarray] | None, begin, duration):
+        """When a closing duration started at ``begin`` ends on ``clock`` (its rates and
+        ``clock_table``: the trial's won clock, or ``lost_clock``); plain days without one."""
+        if clock is None:
             return np.asarray(begin, dtype=float) + duration
-        return warp(clock_table(rates), rates, begin, duration)
+        rates, table = clock
+        return warp(table, rates, begin, duration)

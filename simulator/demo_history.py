@@ -29,9 +29,9 @@ from scipy.special import expit, logit
 from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS, History)
 
-from .calendar import clock_table, period_at, period_offsets, quarter_end, warp
+from .calendar import clock_table, period_at, period_offsets, quarter_end, quarters_between, warp
 from .demo_ingredients import (PLAYED, LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
-                               history_quarters, truth_calendar, truth_notes)
+                               truth_calendar, truth_notes)
 from .distributions import Distribution, Exponential, Gamma, LogNormal, Weibull
 from .errors import InputError
 from .model import (ActivityModel, BetaPosterior, CapacityModel, Fitted, GammaPosterior,
@@ -209,7 +209,7 @@ def generate(rng=None, *, reps: int = 20, quarters: int = 8,
     p = truth.point()
     start = history_start(as_of, quarters)
     days = history_days(as_of, quarters)
-    periods = history_quarters(start, as_of)
+    periods = quarters_between(start, as_of)
     ingredients.check_history(len(periods))
     # The ingredients' streams come after the first four, so a history without them draws
     # exactly what it always did.

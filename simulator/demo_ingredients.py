@@ -20,8 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .calendar import CalendarModel, PeriodEffects, add_quarters, quarter_of_year, \
-    quarter_start
+from .calendar import CalendarModel, PeriodEffects, add_quarters, quarter_of_year
 from .errors import InputError
 from .model import Model
 
@@ -121,15 +120,6 @@ def _number(value, name: str) -> float:
 
 
 # --- quarter effects ------------------------------------------------------------------------------
-def history_quarters(start: dt.date, as_of: dt.date) -> tuple[dt.date, ...]:
-    """First days of the calendar quarters that the history ``start`` … ``as_of`` touches."""
-    first, last = quarter_start(start), quarter_start(as_of)
-    out = [first]
-    while out[-1] < last:
-        out.append(add_quarters(out[-1], 1))
-    return tuple(out)
-
-
 def trend_and_season(trend: float, season: tuple[float, ...],
                      periods: tuple[dt.date, ...]) -> np.ndarray:
     """The effect without shocks in each of ``periods``: ``trend`` per quarter counted from

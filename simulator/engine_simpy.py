@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import simpy
 
-from .calendar import Layout, shifted_conversion
+from .calendar import Layout, clock_table, shifted_conversion
 from .distributions import split_uniform
 from .errors import InputError
 from .model import TrialParams
@@ -100,7 +100,8 @@ class Stages:
         self.layout = layout
         self.shift = p.effect("conversion")
         self.log_speed = p.effect("speed")
-        self.won_rates = layout.won_clock(p.effect("pace"), days)   # this trial's (§8)
+        won = layout.won_clock(p.effect("pace"), days)   # this trial's (§8)
+        self.won_clock = None if won is None else (won, clock_table(won))
         self._adv = [d.from_uniform for d in p.advance]
         self._lost = [d.from_uniform for d in p.lost]
 
@@ -117,11 +118,10 @@ class Stages:
     def _wait(self, s: int, advance: bool, begin: float, duration: float) -> float:
         """How long from ``begin`` until an event of ``duration`` happens: a win or a loss
         runs on the closing clock, an earlier stage's advance on plain days (§8)."""
-        which = "won" if advance else "lost"
-        clocked = self.won_rates is not None if advance else self.layout.lost_rates is not None
-        if (advance and s < self.n - 1) or not clocked:
+        clock = self.won_clock if advance else self.layout.lost_clock
+        if (advance and s < self.n - 1) or clock is None:
             return duration
-        return float(self.layout.close(which, begin, duration, self.won_rates)) - begin
+        return float(self.layout.close(clock, begin, duration)) - begin
 
     def step(self, deal: Deal, now: float) -> tuple[bool, float]:
         """Advance, lost or stalled (never leaves: wait ``STALL``) from the deal's current
@@ -171,11 +171,12 @@ class Stages:
                 wait[i] = np.where(stalled, STALL, rest)
                 won_close = done & go & closing
                 lost_close = done & ~go
-                if won_close.any() and self.won_rates is not None:
-                    wait[i[won_close]] = self.layout.close("won", 0.0, rest[won_close],
-                                                           self.won_rates)
-                if lost_close.any() and self.layout.lost_rates is not None:
-                    wait[i[lost_close]] = self.layout.close("lost", 0.0, rest[lost_close])
+                if won_close.any() and self.won_clock is not None:
+                    wait[i[won_close]] = self.layout.close(self.won_clock, 0.0,
+                                                           rest[won_close])
+                if lost_close.any() and self.layout.lost_clock is not None:
+                    wait[i[lost_close]] = self.layout.close(self.layout.lost_clock, 0.0,
+                                                            rest[lost_close])
         return advance, wait
 
 

@@ -139,15 +139,10 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
     speed_off, log_speed = quarters("speed")
     # The won clock per trial (pace, §8), else one row for all; the lost clock is shared.
     pace = p.effect("pace")
-    if pace is not None and layout.offsets_of("pace") is not None:
-        won = np.stack([layout.won_clock(pace[i], days) for i in range(n)])
-    elif layout.won_rates is not None:
-        won = layout.won_rates[None, :]
-    else:
-        won = np.ones((1, days))
-    lost = layout.lost_rates if layout.lost_rates is not None else np.ones(days)
-    won_table = np.concatenate([np.zeros((won.shape[0], 1)), np.cumsum(won, axis=1)], axis=1)
-    clock = (layout.clocked, won_table, np.ascontiguousarray(won), clock_table(lost), lost)
+    won = layout.won_clock(() if pace is None else pace, days)
+    won = np.ones((1, days)) if won is None else np.atleast_2d(won)
+    lost, lost_table = layout.lost_clock or (np.ones(days), clock_table(np.ones(days)))
+    clock = (layout.clocked, clock_table(won), np.ascontiguousarray(won), lost_table, lost)
     S = p.conversion.shape[1]
     tail_from, tail_slot = np.full(S, np.inf), np.full(S, -1, dtype=np.int64)
     tail_p, tail_pi = np.zeros((n, S)), np.zeros((n, S))

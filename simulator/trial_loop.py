@@ -136,12 +136,12 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
     (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
     (docs/model.md §6b, §8; built by ``engine_vector.calendar_arrays``): per trial and day
-    the outbound multiplier; per trial the marketing leads' cumulative mean at each day (no rows: a flat
-    rate); the conversion quarters' first days and each trial's log-odds shifts, the speed
-    quarters' and log factors; the closing clock (a flag, then the won and lost cumulative
-    tables and daily rates, the won ones per trial or in one row for all); per stage the
-    tail's age (inf: none), its first slot (-1: none),
-    and per trial and stage its P(advance) and P(stall). ``buffers``: (deal store size, late
+    the outbound multiplier; per trial the marketing leads' cumulative mean at each day (no
+    rows: a flat rate); the conversion quarters' first days and each trial's log-odds
+    shifts, the speed quarters' and log factors; the closing clock (a flag, then the won and
+    lost cumulative tables and daily rates, the won ones per trial or in one row for all);
+    per stage the tail's age (inf: none), its first slot (-1: none), and per trial and stage
+    its P(advance) and P(stall). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
     ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
     seats), activities, moves, status (trials)). ``counts``: draws by kind

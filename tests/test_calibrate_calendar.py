@@ -16,9 +16,10 @@ import pytest
 from calibrate import activities as acts
 from calibrate import quarters
 from calibrate.closing import fit_closing
-from calibrate.fit import calibrate, summary
+from calibrate.fit import calibrate
 from calibrate.stages import Records, resolve_stages, stage_records
-from simulator.calendar import WEEKS_PER_QUARTER, clock_table, warp, week_of_quarter
+from simulator.calendar import (WEEKS_PER_QUARTER, clock_table, quarters_between, warp,
+                                week_of_quarter)
 from simulator.demo_history import generate
 from simulator.demo_ingredients import Ingredients
 from simulator.distributions import Exponential
@@ -38,7 +39,7 @@ def measured(seed, quarters_=12, reps=20, **ingredients):
     records, _ = stage_records(h, names, mapping, AS_OF)
     rd, _ = acts.rep_days(h, AS_OF)
     first = h.opportunities["created"].min()
-    qs = quarters.quarters_between(first, AS_OF)
+    qs = quarters_between(first, AS_OF)
     series = {"outbound": quarters.measure_outbound(h, rd, m.team, m.capacity, qs),
               "marketing": quarters.measure_marketing(h, m.marketing.weekly.mean, qs, first,
                                                       AS_OF, acts.MARKETING_WINDOW_DAYS)}

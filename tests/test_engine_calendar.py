@@ -17,8 +17,8 @@ from simulator import engine_simpy, engine_vector, vector_params
 from simulator.calendar import (CalendarModel, ClosingClock, PeriodEffects, add_quarters,
                                 shifted_conversion, week_of_quarter)
 from simulator.distributions import Empirical, Fixed
-from simulator.model import BetaPosterior, Fitted, StageModel, StageTail, dumps, loads
-from tests.engine_helpers import START, assert_mean, col, open_deals, spec_for
+from simulator.model import BetaPosterior, Fitted, StageTail, dumps, loads
+from tests.engine_helpers import assert_mean, col, open_deals, spec_for
 from tests.factories import simple_model, stage
 
 ENGINES = {"simpy": (engine_simpy.simulate_chunk, 400), "vector": (engine_vector.simulate_chunk,
