@@ -446,10 +446,11 @@ def _inverse_pd(H):
     return (cov + cov.T) / 2
 
 
-def inverse_hessian(f, x):
+def inverse_hessian(f, x, h: float = 1e-4):
     """Covariance from the curvature of a negative log-likelihood (or log-posterior) ``f``
-    at its optimum ``x``: the inverse numerical Hessian, or None if not positive definite."""
-    return _inverse_pd(_hessian(f, np.asarray(x, dtype=float)))
+    at its optimum ``x``: the inverse numerical Hessian (step ``h``), or None if not
+    positive definite."""
+    return _inverse_pd(_hessian(f, np.asarray(x, dtype=float), h))
 
 
 class CompetingRisks:

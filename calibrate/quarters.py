@@ -51,8 +51,7 @@ from simulator.spec import DAYS_PER_MONTH
 
 from .activities import MARKETING, RepDays, outbound, rep_quarter_fit, to_working_day
 from .closing import observed_expected
-from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _hessian,
-                        _inverse_pd)
+from .durations import ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, inverse_hessian
 from .stages import Records
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -221,7 +220,7 @@ def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
         res = optimize.minimize(nll, np.zeros(2), method="SLSQP",
                                 bounds=[(-4.0, 4.0), (-2.0, 2.0)],
                                 options={"maxiter": 200, "ftol": 1e-10})
-        cov = _inverse_pd(_hessian(nll, res.x, 1e-3))
+        cov = inverse_hessian(nll, res.x, h=1e-3)
         if cov is None or np.any(np.abs(res.x) > [3.9, 1.9]):
             continue
         y[:, k], v[:, k] = res.x, np.diag(cov)
