@@ -2,10 +2,11 @@
 
 ``SeedSequence(seed)`` gives child ``i`` to chunk ``i``; every chunk holds a fixed number of
 trials (per engine), and each trial spawns its own streams from its chunk's child
-(docs/model.md §0). Chunks are mapped in order by an *executor* and copied into arrays sized
-for the requested trials as they arrive, so memory is the per-trial outputs only: one row of
-totals (14 numbers), the cumulative weekly curve and revenue per seat, i.e. about
-``8 × (14 + weeks + reps)`` bytes a trial (≈ 0.4 kB for 20 reps over 13 weeks).
+(docs/model.md §0). Chunks are made lazily, mapped in order by an *executor* that holds only
+a few in flight, and copied into arrays sized for the requested trials as they arrive, so
+memory is the per-trial outputs only: ``bytes_per_trial`` (a row of totals, the cumulative
+weekly curve and, unless ``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)``
+bytes, ≈ 0.4 kB for 20 reps over 13 weeks).
 
 Engines and executors are registries, so a new engine or a cluster executor plugs in by
 adding an entry.
@@ -32,7 +33,7 @@ import polars as pl
 
 from . import engine_simpy, engine_vector
 from .errors import InputError
-from .results import ChunkResult, SimResult
+from .results import TOTAL_COLUMNS, ChunkResult, SeatSums, SimResult
 from .spec import SimSpec, child_seed
 
 # name -> simulate_chunk(spec, n_trials, seed, first_trial) -> ChunkResult
@@ -231,8 +232,10 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
                              expected="one of " + ", ".join(EXECUTORS))
         executor = EXECUTORS[executor](min(workers, n_chunks))
 
+    # What is kept per trial: bytes_per_trial(spec.weeks, len(spec.reps), keep_reps).
     weekly = np.empty((trials, spec.weeks))
     rep_revenue = np.empty((trials, len(spec.reps) if keep_reps else 0))
+    seats = SeatSums([r.quota for r in spec.reps], [r.closed_to_date for r in spec.reps])
     totals: list[pl.DataFrame] = []
     events = 0
     # An executor we made is closed here; leaving on an exception stops its workers at once.
@@ -242,6 +245,7 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
             weekly[first:first + n] = chunk.weekly
             if keep_reps:
                 rep_revenue[first:first + n] = chunk.rep_revenue
+            seats.add(chunk.rep_revenue)
             totals.append(chunk.totals)
             events += chunk.events
             if callable(progress):
@@ -258,5 +262,12 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
                "fixed_parameters": spec.fixed_parameters},
         closed_to_date=float(spec.closed_to_date),
         rep_closed_to_date=tuple(float(r.closed_to_date) for r in spec.reps),
-        start=spec.start, days=int(spec.days),
+        start=spec.start, days=int(spec.days), seats=seats,
     )
+
+
+def bytes_per_trial(weeks: int, reps: int, keep_reps: bool = True) -> int:
+    """Memory a run keeps per trial (docs/scaling.md): a row of totals (one 8-byte number
+    per ``TOTAL_COLUMNS`` entry), the cumulative weekly curve and, with ``keep_reps``,
+    revenue per seat, all 8-byte numbers."""
+    return 8 * (len(TOTAL_COLUMNS) + weeks + (reps if keep_reps else 0))

@@ -104,11 +104,10 @@ def test_an_exception_in_the_parent_stops_the_workers():
     previous = signal.signal(signal.SIGALRM, interrupt)
     start = time.monotonic()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with runner.ProcessExecutor(2) as ex:
-                signal.alarm(3)                  # workers up and sleeping by then
-                for _ in ex.map(_sleep, [60.0] * 4):
-                    pass
+        with pytest.raises(KeyboardInterrupt), runner.ProcessExecutor(2) as ex:
+            signal.alarm(3)                  # workers up and sleeping by then
+            for _ in ex.map(_sleep, [60.0] * 4):
+                pass
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
