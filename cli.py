@@ -6,6 +6,7 @@ the file, row and column. Rendering helpers live here; logic lives in the packag
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -121,12 +122,9 @@ def executor_options(fn):
             pool = runner.EXECUTORS[executor](workers or os.cpu_count() or 1)
         else:
             pool = None
-        try:
-            with runner.using_executor(pool):
-                return fn(*args, **kwargs)
-        finally:
-            if pool is not None:
-                pool.close()
+        # Closed on the way out; on an exception (Ctrl-C, SIGTERM) without waiting for chunks.
+        with pool or contextlib.nullcontext(), runner.using_executor(pool):
+            return fn(*args, **kwargs)
 
     wrapper = click.option(
         "--scheduler", default=None, metavar="ADDRESS", envvar="SALESIM_SCHEDULER",

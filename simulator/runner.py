@@ -106,6 +106,9 @@ class ProcessExecutor:
         self.close(abort=exc_type is not None)
 
 
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
 def _die_with_parent(parent: int) -> None:
     """Worker initializer: end this worker when the process that started it ends, even by
     SIGKILL (nothing else would: an orphaned worker waits on its queue for minutes).
@@ -125,9 +128,6 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
     while os.getppid() == parent:   # re-parented (to init or a subreaper) once it dies
         time.sleep(every)
     os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
 def in_order(submit: Callable, tasks: Iterable, ahead: int,

@@ -91,3 +91,17 @@ def test_two_processes_print_byte_identical_json(tmp_path, engine):
     assert outs[0] == outs[1]
     flows = json.loads(outs[0])["flows"]
     assert flows["pipeline_end"]["mean"] != round(flows["pipeline_end"]["mean"])
+
+
+def test_cli_executor_processes_prints_the_serial_json(tmp_path):
+    from click.testing import CliRunner
+
+    import cli
+
+    model = save(default_truth(dt.date(2026, 6, 30), reps=3), tmp_path / "m.toml")
+    args = ["forecast", str(model), "--reps", "3", "--trials", "130", "--seed", "4",
+            "--engine", "simpy", "--json", "--quiet"]
+    outs = [CliRunner().invoke(cli.main, args + extra)
+            for extra in (["--workers", "1"], ["--executor", "processes", "--workers", "2"])]
+    assert [o.exit_code for o in outs] == [0, 0], outs[1].output
+    assert outs[0].output == outs[1].output
