@@ -63,8 +63,9 @@ class SeatSums:
     attainment reached 100%. Kept whether or not the trials × seats array is (``keep_reps``),
     so a streamed run still reports each seat's mean and P(attainment ≥ 100%).
 
-    Chunks are added in chunk order and a chunk's sum runs over its rows in order, so the
-    sums do not depend on where chunks ran.
+    Revenue is summed trial after trial in trial order (chunks arrive in order), so the sums
+    are the same however the trials were cut into chunks, wherever they ran and however a
+    chunk's array is laid out in memory.
     """
 
     def __init__(self, quotas, closed_to_date):
@@ -74,7 +75,11 @@ class SeatSums:
         self.attained = np.zeros(self.quotas.size, dtype=np.int64)
 
     def add(self, rep_revenue: np.ndarray) -> None:
-        self.revenue += rep_revenue.sum(axis=0)
+        # The running sums as the first row of a C-ordered array: NumPy reduces axis 0 of it
+        # row after row (a sum along a contiguous axis would be pairwise, cut by position).
+        rows = np.empty((len(rep_revenue) + 1, self.revenue.size))
+        rows[0], rows[1:] = self.revenue, rep_revenue
+        self.revenue = rows.sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):   # a seat without quota: unused
             self.attained += (attainment(rep_revenue + self.closed, self.quotas) >= 1.0).sum(
                 axis=0)

@@ -232,3 +232,22 @@ class _Done:
 
     def result(self):
         return self.value
+
+
+def test_seat_sums_do_not_depend_on_the_chunks():
+    """Streamed chunk by chunk or summed over the whole array, in any memory layout: the
+    same bits (float sums are order-sensitive)."""
+    from simulator.results import SeatSums
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(8.0, 1.0, size=(5_000, 6))
+    whole = SeatSums([1e4] * 6, [0.0] * 6)
+    whole.add(x)
+    pieces = SeatSums([1e4] * 6, [0.0] * 6)
+    for a, b in ((0, 7), (7, 2_000), (2_000, 2_001), (2_001, 5_000)):
+        pieces.add(np.asfortranarray(x[a:b]))
+    assert whole.revenue.tobytes() == pieces.revenue.tobytes()
+    assert np.array_equal(whole.attained, pieces.attained)
+    r = run(small_spec(), CHUNK + 9, 6, workers=1)
+    assert dataclasses.replace(r, seats=None).seat_sums().revenue.tobytes() == \
+        r.seat_sums().revenue.tobytes()
