@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 
 import polars as pl
 import pytest
@@ -256,3 +257,17 @@ def test_a_forecast_too_large_for_per_seat_arrays_streams_them(monkeypatch):
     assert streamed["reps"] == full["reps"]
     assert {k: v for k, v in streamed.items() if k not in ("reps", "notes")} == \
         {k: v for k, v in full.items() if k not in ("reps", "notes")}
+
+
+def test_closed_to_date_does_not_depend_on_how_rows_are_chunked():
+    """Float amounts in many chunks or one: the same bits (exactly rounded sums)."""
+    h = history()
+    amounts = [1_234.567, 0.1, 2e7 / 3, 9_999.99, 0.2, 5_555.55]
+    rows = pl.concat([h.opportunities.filter(pl.col("opportunity_id") == "o3")
+                      .with_columns(pl.lit(a).alias("amount"), pl.lit(f"w{i}").alias(
+                          "opportunity_id")) for i, a in enumerate(amounts)], rechunk=False)
+    one = History(rows.rechunk(), h.stages, None, source="hist")
+    many = History(rows, h.stages, None, source="hist")
+    a = closed_to_date(one, AS_OF, D(2026, 8, 16))
+    b = closed_to_date(many, AS_OF, D(2026, 8, 16))
+    assert a == b and a[0] == math.fsum(amounts) and a[1] == {"rep1": math.fsum(amounts)}
