@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from numpy.typing import ArrayLike
 
 # One row per trial. Money in the model's currency; counts are deals.
 TOTAL_COLUMNS = {
@@ -68,7 +69,7 @@ class SeatSums:
     chunk's array is laid out in memory.
     """
 
-    def __init__(self, quotas, closed_to_date):
+    def __init__(self, quotas: ArrayLike, closed_to_date: ArrayLike):
         self.quotas = np.asarray(quotas, dtype=float)
         self.closed = np.asarray(closed_to_date, dtype=float)
         self.revenue = np.zeros(self.quotas.size)
@@ -85,7 +86,7 @@ class SeatSums:
                 axis=0)
 
 
-def attainment(quarter_revenue, quota):
+def attainment(quarter_revenue: np.ndarray, quota: ArrayLike) -> np.ndarray:
     """Quarter revenue / quota: the one definition behind P(attainment) and its quantiles."""
     return quarter_revenue / quota
 
@@ -181,7 +182,7 @@ class SimResult:
             curve = self.closed_to_date + self.chunks.weekly[:, w]
             means.append(float(curve.mean()))
             bands.append(np.quantile(curve, qs).tolist())
-        cols = {"week": list(range(1, weeks + 1))}
+        cols: dict[str, list] = {"week": list(range(1, weeks + 1))}
         if self.start is not None and self.days is not None:
             cols["end"] = [self.start + dt.timedelta(days=min(7 * w + 6, self.days - 1))
                            for w in range(weeks)]

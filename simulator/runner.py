@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import polars as pl
@@ -45,6 +45,21 @@ DEFAULT_CHUNK = 50
 
 
 # --- executors: map a function over tasks, results in task order ---------------------------------
+class Executor(Protocol):
+    """What ``run`` needs of an executor: results in task order, and a way to shut down
+    (leaving the ``with`` block on an exception may stop work in flight)."""
+
+    workers: int
+
+    def map(self, fn: Callable, tasks: Iterable) -> Iterator: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None: ...
+
+
 class SerialExecutor:
     """Runs chunks one after another in this process."""
 
@@ -102,7 +117,7 @@ class ProcessExecutor:
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, *exc):
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close(abort=exc_type is not None)
 
 
@@ -150,7 +165,7 @@ def _dask(workers: int):
     return DaskExecutor(None, workers)        # SALESIM_SCHEDULER, else a LocalCluster
 
 
-EXECUTORS: dict[str, Callable[[int], object]] = {"serial": SerialExecutor,
+EXECUTORS: dict[str, Callable[[int], Executor]] = {"serial": SerialExecutor,
                                                  "processes": ProcessExecutor,
                                                  "dask": _dask}
 
@@ -190,7 +205,7 @@ def chunk_plan(trials: int, chunk: int) -> Iterator[tuple[int, int]]:
 # --- the run --------------------------------------------------------------------------------------
 def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine: str = "simpy",
         workers: int | None = None, progress: Callable[[int], None] | bool | None = False,
-        executor: str | object | None = None, keep_reps: bool = True) -> SimResult:
+        executor: str | Executor | None = None, keep_reps: bool = True) -> SimResult:
     """Run ``trials`` Monte Carlo trials of ``spec``.
 
     ``seed`` None draws fresh entropy, recorded in ``SimResult.seed`` (rerun with it to
