@@ -251,3 +251,19 @@ def test_seat_sums_do_not_depend_on_the_chunks():
     r = run(small_spec(), CHUNK + 9, 6, workers=1)
     assert dataclasses.replace(r, seats=None).seat_sums().revenue.tobytes() == \
         r.seat_sums().revenue.tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 60), ahead=st.integers(1, 9), taken=st.integers(0, 60))
+def test_in_order_keeps_order_and_its_bound(n, ahead, taken):
+    drawn = []
+
+    def tasks():
+        for i in range(n):
+            drawn.append(i)
+            yield i
+
+    results = runner.in_order(lambda t: _Done(-t), tasks(), ahead)
+    got = [r for _, r in zip(range(taken), results)]
+    assert got == [-i for i in range(min(taken, n))]
+    assert len(drawn) <= min(n, len(got) + ahead)
