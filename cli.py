@@ -244,13 +244,16 @@ def main():
                    "top of attrition (--realistic: 0.1).")
 @click.option("--realistic", is_flag=True,
               help="Every ingredient above at its --realistic value unless given.")
+@click.option("--export", "export", default="canonical", show_default=True, metavar="LAYOUT",
+              help="Write the history as a CRM report export: salesforce, salesforce-onefile, "
+                   "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
 @click.option("--force", is_flag=True,
               help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
-              leavers, realistic, force, as_json, quiet):
+              leavers, realistic, export, force, as_json, quiet):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
@@ -267,10 +270,11 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
       salesim demo-data big --reps 200 --quarters 12 --as-of 2026-06-30 --json
       salesim demo-data real --realistic
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
+      salesim demo-data sf --export salesforce
     """
     import datetime as dt
 
-    from simulator import demo_history
+    from simulator import demo_export, demo_history
     from simulator.demo_ingredients import Ingredients
     from simulator.model import save
 
@@ -286,6 +290,8 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
                                            seasonality=seasonality, slips=slips, shocks=shocks,
                                            leavers=leavers)
     directory = Path(directory)
+    if export != "canonical":
+        demo_export.check_export(export)
     days = demo_history.history_days(as_of_date, quarters)
     kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
     if show_progress(quiet):
@@ -293,15 +299,19 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
             hist = demo_history.generate(seed, progress=bar.update, **kwargs)
     else:
         hist = demo_history.generate(seed, **kwargs)
+    texts = (hist.csv_texts() if export == "canonical"
+             else demo_export.export_texts(hist, export, rng=seed))
     files = {}
-    for name, text in hist.csv_texts().items():
+    for name, text in texts.items():
         files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
     files["truth"] = str(save(hist.truth, directory / "truth.toml"))
     s = hist.summary()
     if as_json:
-        emit_json({"dir": str(directory), "seed": seed, **s, "files": files})
+        emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
         return
-    click.echo(f"Wrote demo history to {directory} (seed {seed}): {s['start']} to {s['as_of']}")
+    layout = "" if export == "canonical" else f" as a {export} export"
+    click.echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
+               f"{s['as_of']}")
     click.echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
                f"open {s['open']:,})")
     click.echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
