@@ -92,10 +92,15 @@ def export_texts(demo: DemoHistory, crm: str, rng=None) -> dict[str, str]:
     names = {"salesforce": _salesforce, "salesforce-onefile": _salesforce_onefile,
              "hubspot": _hubspot, "pipedrive": _pipedrive}
     files = names[crm](demo, deals, moves)
+    # Activities and reps: canonical columns, but the export's owner names and date format,
+    # so that one set of reading flags (--date-format) reads the whole folder.
     owners = _owner_names(demo)
+    us = crm.startswith("salesforce")
     for name in ("activities", "reps"):
         frame = getattr(demo, name).with_columns(pl.col("owner").replace_strict(owners))
-        files[f"{name}.csv"] = frame.write_csv()
+        if us:
+            frame = frame.with_columns(pl.col(pl.Date).dt.strftime(SF_DATE))
+        files[f"{name}.csv"] = frame.write_csv(quote_style="always" if us else "necessary")
     return files
 
 
