@@ -161,14 +161,18 @@ def _target(label: str, given: object, folder: bool) -> Path:
 
 
 def _not_an_input(label: str, given: object, target: Path, inp: Path, folder: bool) -> None:
-    expected = "an output path outside the inputs"
     if inp.is_dir():
-        if target == inp or target.is_relative_to(inp):
-            raise _refuse(label, given, f"refusing to overwrite an input: it is inside the input folder {inp}", expected)
+        problem = (f"it is inside the input folder {inp}"
+                   if target == inp or target.is_relative_to(inp) else None)
     elif target == inp or (target.is_file() and os.path.samefile(target, inp)):
-        raise _refuse(label, given, f"refusing to overwrite an input: it is the input file {inp}", expected)
-    if folder and inp.is_relative_to(target):
-        raise _refuse(label, given, f"refusing to overwrite an input: it holds the input {inp}", expected)
+        problem = f"it is the input file {inp}"
+    else:
+        problem = None
+    if problem is None and folder and inp.is_relative_to(target):
+        problem = f"it holds the input {inp}"
+    if problem is not None:
+        raise _refuse(label, given, f"refusing to overwrite an input: {problem}",
+                      "an output path outside the inputs")
 
 
 def _no_crm_files(label: str, given: object, target: Path) -> None:
