@@ -218,6 +218,20 @@ def _source(u: pl.Expr, source: pl.Expr, values: dict[str, tuple[str, ...]],
     return expr
 
 
+def _by_outcome(won, lost, open_: pl.Expr, column: str = "status") -> pl.Expr:
+    """A CRM field that names a closed deal's outcome (``won``, ``lost``), else ``open_``."""
+    outcome = pl.col(column)
+    return (pl.when(outcome == "won").then(pl.lit(won))
+            .when(outcome == "lost").then(pl.lit(lost)).otherwise(open_))
+
+
+def _open_category(commit: float, best: float, best_label: str) -> pl.Expr:
+    """An open deal's forecast category from its stage probability ``prob``."""
+    prob = pl.col("prob")
+    return (pl.when(prob >= commit).then(pl.lit("Commit"))
+            .when(prob >= best).then(pl.lit(best_label)).otherwise(pl.lit("Pipeline")))
+
+
 def _plain_amount(col: str) -> pl.Expr:
     """12500 for whole amounts, else 12500.5 (HubSpot and Pipedrive export plain numbers)."""
     x = pl.col(col)
@@ -252,17 +266,12 @@ def _salesforce_onefile(demo, deals, moves) -> dict[str, str]:
 
 def _sf_frames(demo, deals, moves) -> tuple[pl.DataFrame, pl.DataFrame]:
     stages = _Stages.pick(demo.stages, SF_STAGES, SF_KEEP, "salesforce")
-    sf_stage = (pl.when(pl.col("status") == "won").then(pl.lit("Closed Won"))
-                .when(pl.col("status") == "lost").then(pl.lit("Closed Lost"))
-                .otherwise(pl.col("stage").replace_strict(stages.names, default=None)))
+    open_stage = pl.col("stage").replace_strict(stages.names, default=None)
+    sf_stage = _by_outcome("Closed Won", "Closed Lost", open_stage)
     prob = {**stages.probability, "Closed Won": 100, "Closed Lost": 0}
     d = deals.with_columns(sf_stage.alias("sf_stage"), _sf_id(pl.col("index")).alias("sf_id"))
     d = d.with_columns(pl.col("sf_stage").replace_strict(prob).alias("prob"))
-    category = (pl.when(pl.col("status") == "won").then(pl.lit("Closed"))
-                .when(pl.col("status") == "lost").then(pl.lit("Omitted"))
-                .when(pl.col("prob") >= 90).then(pl.lit("Commit"))
-                .when(pl.col("prob") >= 50).then(pl.lit("Best Case"))
-                .otherwise(pl.lit("Pipeline")))
+    category = _by_outcome("Closed", "Omitted", _open_category(90, 50, "Best Case"))
     opps = d.select(
         pl.col("owner_name").alias("Opportunity Owner"),
         pl.col("account").alias("Account Name"),
@@ -283,9 +292,7 @@ def _sf_frames(demo, deals, moves) -> tuple[pl.DataFrame, pl.DataFrame]:
         category.alias("Forecast Category"),
         pl.col("sf_id").alias("Opportunity ID"),
     )
-    to_stage = (pl.when(pl.col("outcome") == "won").then(pl.lit("Closed Won"))
-                .when(pl.col("outcome") == "lost").then(pl.lit("Closed Lost"))
-                .otherwise(pl.col("stage").replace_strict(stages.names, default=None)))
+    to_stage = _by_outcome("Closed Won", "Closed Lost", open_stage, column="outcome")
     history = (moves.join(d.select("opportunity_id", "sf_id", "deal_name", "owner_name",
                                    "amount", "close_date"), on="opportunity_id",
                           maintain_order="left")
@@ -355,17 +362,12 @@ def _hubspot(demo, deals, moves) -> dict[str, str]:
     """The deals export: one row a deal, the stage history as one "Date entered" column a
     stage; no footer."""
     stages = _Stages.pick(demo.stages, HS_STAGES, HS_KEEP, "hubspot")
-    closed = {k: v[0] for k, v in HS_CLOSED.items()}
-    stage = pl.col("status").replace_strict(closed, default=None).fill_null(
-        pl.col("stage").replace_strict(stages.names, default=None))
-    prob = {**stages.probability, "closedwon": 1.0, "closedlost": 0.0}
+    stage = _by_outcome(HS_CLOSED["won"][0], HS_CLOSED["lost"][0],
+                        pl.col("stage").replace_strict(stages.names, default=None))
+    prob = {**stages.probability, HS_CLOSED["won"][0]: 1.0, HS_CLOSED["lost"][0]: 0.0}
     d = deals.with_columns(stage.alias("hs_stage")).with_columns(
         pl.col("hs_stage").replace_strict(prob).alias("prob"))
-    category = (pl.when(pl.col("status") == "won").then(pl.lit("Closed won"))
-                .when(pl.col("status") == "lost").then(pl.lit("Not forecasted"))
-                .when(pl.col("prob") >= 0.9).then(pl.lit("Commit"))
-                .when(pl.col("prob") >= 0.6).then(pl.lit("Best case"))
-                .otherwise(pl.lit("Pipeline")))
+    category = _by_outcome("Closed won", "Not forecasted", _open_category(0.9, 0.6, "Best case"))
     table = d.select(
         "opportunity_id",
         (pl.col("index") + 15_000_000_001).cast(pl.String).alias("Record ID"),
@@ -407,9 +409,8 @@ def _pipedrive(demo, deals, moves) -> dict[str, str]:
     stage history. The expected close date of a closed deal is the day it closed."""
     stages = _Stages.pick(demo.stages, PD_STAGES, PD_KEEP, "pipedrive")
     status = pl.col("status")
-    prob = (pl.when(status == "won").then(pl.lit(100)).when(status == "lost").then(pl.lit(0))
-            .otherwise(pl.col("stage").replace_strict(stages.names)
-                       .replace_strict(stages.probability)))
+    prob = _by_outcome(100, 0, pl.col("stage").replace_strict(stages.names)
+                       .replace_strict(stages.probability))
     table = deals.select(
         (pl.col("index") + 1).alias("Deal - ID"),
         pl.col("deal_name").alias("Deal - Title"),
