@@ -77,6 +77,9 @@ def root(tmp_path_factory):
     save(demo.truth, root / "model.toml")
     (root / "scenario.toml").write_text('model = "model.toml"\nhistory = "hist"\n'
                                         'quota = "1M"\n')
+    (root / "extra").mkdir()   # input files given by option, outside the history folder
+    for name in ("stage_history.csv", "activities.csv", "reps.csv"):
+        (root / "extra" / name).write_bytes((root / "hist" / name).read_bytes())
     (root / "link.csv").symlink_to(root / "hist" / "opportunities.csv")
     (root / "linkdir").symlink_to(root / "hist", target_is_directory=True)
     return root
@@ -161,6 +164,24 @@ def test_refuses_unusable_paths(root, case, what):
     before = snapshot(root)
     res = run(root, case, target)
     assert_refused(root, res, before, label(case), words)
+
+
+@pytest.mark.parametrize("command, option, output", [
+    (["calibrate", "hist/opportunities.csv", "--stage-history", "extra/stage_history.csv"],
+     "-o", "extra/stage_history.csv"),
+    (["calibrate", "hist/opportunities.csv", "--activities", "extra/activities.csv"],
+     "-o", "extra/../extra/activities.csv"),
+    (["backtest", "hist/opportunities.csv", "--reps", "extra/reps.csv"], "--plot",
+     "extra/reps.csv"),
+    (["forecast", "model.toml", "--team", "extra/reps.csv"], "--csv", "extra/reps.csv"),
+    (["capacity", "model.toml", "--team", "extra/reps.csv", "--target", "1M"], "--plot",
+     "extra/reps.csv"),
+])
+def test_input_files_given_by_option_are_inputs(root, command, option, output):
+    before = snapshot(root)
+    args = [str(root / a) if "/" in a or a.endswith(".toml") else a for a in command]
+    res = CliRunner().invoke(cli.main, [*args, option, str(root / output), "--quiet"])
+    assert_refused(root, res, before, option, "it is the input file")
 
 
 def test_two_outputs_of_one_command_differ(root, tmp_path):
@@ -253,3 +274,27 @@ def test_sigterm_mid_write_removes_the_temp_file(tmp_path, monkeypatch):
     assert exc.value.code == 128 + signal.SIGTERM
     assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
     assert signal.getsignal(signal.SIGTERM) == before   # the handler is put back
+
+
+def test_a_killed_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
+    """A real SIGTERM to a process stuck mid-write (before its rename): it exits with 143,
+    the previous output is whole and the temp file is gone."""
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "bands.csv"
+    target.write_text("previous")
+    child = ("import os, sys, time, outputs\n"
+             "os.replace = lambda src, dst: time.sleep(60)   # stuck before the rename\n"
+             "outputs.write(sys.argv[1], 'new' * 1000)\n")
+    proc = subprocess.Popen([sys.executable, "-c", child, str(target)],
+                            cwd=Path(__file__).parents[1])
+    deadline = time.monotonic() + 60
+    while not [p for p in tmp_path.iterdir() if p.name.startswith(".bands.csv.")]:
+        assert proc.poll() is None and time.monotonic() < deadline, "no temp file appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert target.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["bands.csv"]
