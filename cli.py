@@ -258,7 +258,9 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
     canonical formats) and truth.toml, the model that generated them: calibrate DIR and
-    compare the fit with it (docs/demo-data.md).
+    compare the fit with it (docs/demo-data.md). --export writes the same history as a
+    Salesforce, HubSpot or Pipedrive report export. A DIR that already holds CRM files is
+    refused unless --force is given.
 
     By default every rate is constant. --drift, --growth, --seasonality, --slips, --shocks
     and --leavers make the history change over time as real CRMs do (all off by default;
@@ -290,8 +292,7 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
                                            seasonality=seasonality, slips=slips, shocks=shocks,
                                            leavers=leavers)
     directory = Path(directory)
-    if export != "canonical":
-        demo_export.check_export(export)
+    demo_export.check_export(export)
     days = demo_history.history_days(as_of_date, quarters)
     kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
     if show_progress(quiet):
@@ -299,10 +300,8 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
             hist = demo_history.generate(seed, progress=bar.update, **kwargs)
     else:
         hist = demo_history.generate(seed, **kwargs)
-    texts = (hist.csv_texts() if export == "canonical"
-             else demo_export.export_texts(hist, export, rng=seed))
     files = {}
-    for name, text in texts.items():
+    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
         files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
     files["truth"] = str(save(hist.truth, directory / "truth.toml"))
     s = hist.summary()
