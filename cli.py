@@ -14,9 +14,10 @@ from pathlib import Path
 
 import click
 
+import outputs
+from outputs import OUTPUT, OUTPUT_DIR
 from simulator.errors import InputError
 from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
-from simulator.model import write_atomic
 
 
 # --- shared plumbing --------------------------------------------------------------------------
@@ -36,11 +37,13 @@ AMOUNT = AmountType()
 
 
 def handle_errors(fn):
-    """Bad input -> exit 2 and one line on stderr; never a traceback."""
+    """Bad input -> exit 2 and one line on stderr; never a traceback. The command's output
+    paths are checked first, before any work (outputs.check_command)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            outputs.check_command(click.get_current_context())
             return fn(*args, **kwargs)
         except InputError as exc:
             click.echo(f"Error: {exc}", err=True)
@@ -68,14 +71,9 @@ def emit_json(data: dict) -> None:
     click.echo(json.dumps(_clean(data), indent=2))
 
 
-def write_output(path: str | Path, data: str | bytes, *, inputs: tuple = ()) -> Path:
-    """Write an output atomically, refusing to overwrite any input file."""
-    p = Path(path).resolve()
-    for i in inputs:
-        if i is not None and Path(i).exists() and Path(i).resolve() == p:
-            raise InputError("refusing to overwrite an input file", file=str(path),
-                             expected="a different output path")
-    return write_atomic(p, data)
+def write_output(path: str | Path, data: str | bytes) -> Path:
+    """Write an ``OUTPUT`` option's file atomically (checked before the command ran)."""
+    return outputs.write(path, data)
 
 
 def table(rows: list[list], headers: list[str]) -> str:
@@ -219,7 +217,7 @@ def main():
 
 # --- demo-data ------------------------------------------------------------------------------------
 @main.command("demo-data")
-@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("directory", metavar="DIR", type=OUTPUT_DIR)
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0).")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team.")
 @click.option("--quarters", type=int, default=8, show_default=True,
@@ -246,16 +244,23 @@ def main():
                    "top of attrition (--realistic: 0.1).")
 @click.option("--realistic", is_flag=True,
               help="Every ingredient above at its --realistic value unless given.")
+@click.option("--export", "export", default="canonical", show_default=True, metavar="LAYOUT",
+              help="Write the history as a CRM report export: salesforce, salesforce-onefile, "
+                   "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
+@click.option("--force", is_flag=True,
+              help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
-              leavers, realistic, as_json, quiet):
+              leavers, realistic, export, force, as_json, quiet):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
     canonical formats) and truth.toml, the model that generated them: calibrate DIR and
-    compare the fit with it (docs/demo-data.md).
+    compare the fit with it (docs/demo-data.md). --export writes the same history as a
+    Salesforce, HubSpot or Pipedrive report export. A DIR that already holds CRM files is
+    refused unless --force is given.
 
     By default every rate is constant. --drift, --growth, --seasonality, --slips, --shocks
     and --leavers make the history change over time as real CRMs do (all off by default;
@@ -267,10 +272,11 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
       salesim demo-data big --reps 200 --quarters 12 --as-of 2026-06-30 --json
       salesim demo-data real --realistic
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
+      salesim demo-data sf --export salesforce
     """
     import datetime as dt
 
-    from simulator import demo_history
+    from simulator import demo_export, demo_history
     from simulator.demo_ingredients import Ingredients
     from simulator.model import save
 
@@ -285,9 +291,8 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     ingredients = Ingredients.from_options(realistic, drift=drift, growth=growth,
                                            seasonality=seasonality, slips=slips, shocks=shocks,
                                            leavers=leavers)
-    if directory.exists() and not directory.is_dir():
-        raise InputError("exists and is not a directory", file=str(directory),
-                         expected="a directory for the generated files")
+    directory = Path(directory)
+    demo_export.check_export(export)
     days = demo_history.history_days(as_of_date, quarters)
     kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
     if show_progress(quiet):
@@ -296,14 +301,16 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     else:
         hist = demo_history.generate(seed, **kwargs)
     files = {}
-    for name, text in hist.csv_texts().items():
+    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
         files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
     files["truth"] = str(save(hist.truth, directory / "truth.toml"))
     s = hist.summary()
     if as_json:
-        emit_json({"dir": str(directory), "seed": seed, **s, "files": files})
+        emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
         return
-    click.echo(f"Wrote demo history to {directory} (seed {seed}): {s['start']} to {s['as_of']}")
+    layout = "" if export == "canonical" else f" as a {export} export"
+    click.echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
+               f"{s['as_of']}")
     click.echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
                f"open {s['open']:,})")
     click.echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
@@ -489,9 +496,9 @@ def _tornado_png(out: dict) -> bytes:
 @click.option("--fixed-parameters", is_flag=True,
               help="Use point estimates instead of drawing parameters from the posterior.")
 @click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--csv", "csv_path", type=OUTPUT, default=None,
               help="Write the weekly bands of cumulative revenue to this CSV.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a PNG: fan chart by week and histogram of quarter revenue.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -533,11 +540,10 @@ def forecast_cmd(model_path, history, format, mapping, date_format, stages, stag
     else:
         fc = forecast(spec, **kwargs)
     fc["model"] = str(model_path)
-    inputs = (model_path, history, team, stage_history)
     if csv_path:
-        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv(), inputs=inputs))
+        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv()))
     if plot_path:
-        fc["plot"] = str(write_output(plot_path, _forecast_png(fc), inputs=inputs))
+        fc["plot"] = str(write_output(plot_path, _forecast_png(fc)))
     if as_json:
         emit_json(fc)
         return
@@ -682,7 +688,7 @@ def _signed(x: float) -> str:
 @click.option("--trials", type=int, default=None,
               help="Trials per run (default: the scenario's, else 4000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a tornado chart (PNG) of the uplifts with their intervals.")
 @plan_options
 @handle_errors
@@ -718,19 +724,13 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, form
     out["source"] = str(source)
     out["notes"] = list(spec.notes) + out["notes"]
     if plot_path:
-        out["plot"] = str(write_output(plot_path, _tornado_png(out),
-                                       inputs=_inputs(source, sc, history, team)))
+        out["plot"] = str(write_output(plot_path, _tornado_png(out)))
     if as_json:
         emit_json(out)
         return
     click.echo(_render_compare(out))
     if "plot" in out:
         click.echo(f"Wrote tornado chart to {out['plot']}")
-
-
-def _inputs(source, sc, history, team) -> tuple:
-    extra = (sc.model_path, sc.history_path) if sc else ()
-    return (source, history, team) + extra
 
 
 def _render_capacity(out: dict) -> str:
@@ -799,7 +799,7 @@ def _render_capacity(out: dict) -> str:
 @click.option("--trials", type=int, default=None,
               help="Trials per run (default: the scenario's, else 2000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the P(target) curve (PNG).")
 @plan_options
 @handle_errors
@@ -861,7 +861,7 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
                                    lo=[p["lo"] for p in out["curve"]],
                                    hi=[p["hi"] for p in out["curve"]],
                                    confidence=confidence, answer=answer, xlabel=xlabel)
-        out["plot"] = str(write_output(plot_path, png, inputs=_inputs(source, sc, history, team)))
+        out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
@@ -975,7 +975,7 @@ def _render_calendar(cal: dict | None) -> list[str]:
 @click.option("--as-of", "as_of", default=None, metavar="DATE",
               help="Fit on what was known at the end of this date (default: the last date in "
                    "the history).")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output", required=True, type=OUTPUT,
               help="Model file to write (TOML).")
 @click.option("--steady", is_flag=True,
               help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
@@ -997,18 +997,14 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """
     from calibrate.fit import STEPS, calibrate, summary
-    from calibrate.ingest import find_files
     from simulator.model import dumps
 
     h = load_history(history, **history_opts)
     day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
-    inputs = (history, *(p for p in files.as_dict().values() if p))
     with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
         model = calibrate(h, day, stages=history_opts.get("stages"), calendar=not steady,
                           progress=(lambda step: bar.update(1)) if bar is not None else None)
-    path = write_output(output, dumps(model), inputs=inputs)
+    path = write_output(output, dumps(model))
     for note in model.notes:
         click.echo(f"warning: {note}", err=True)
     s = summary(model)
@@ -1020,15 +1016,6 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
 _MARK = {"green": "[G]", "yellow": "[Y]", "red": "[R]", "n/a": "[-]"}
-
-
-def _history_inputs(history, history_opts) -> tuple:
-    """Every file a HISTORY argument reads: outputs may never overwrite them."""
-    from calibrate.ingest import find_files
-
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
-    return (history, *(p for p in files.as_dict().values() if p))
 
 
 def _cell(m: dict) -> str:
@@ -1144,9 +1131,9 @@ def _render_dashboard(d: dict) -> str:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--html", "html_path", type=OUTPUT, default=None,
               help="Write a self-contained HTML report (inline charts, no network assets).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the trajectory chart (plan bands vs actual) as PNG.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @history_options
@@ -1170,9 +1157,7 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
 
     day = _iso_date(as_of, "--as-of")
     h = load_history(history, **history_opts)
-    inputs = (*_history_inputs(history, history_opts), plan_path)
     plan = dashboard.load_plan(plan_path, strategy)
-    inputs += (plan[0].model_path,)
     prepared = dashboard.prepare(h, plan, day)
     with _progress_bar(quiet, trials * prepared.runs, "Simulating") as bar:
         d = dashboard.run_dashboard(prepared, trials=trials, seed=seed, engine=engine,
@@ -1182,9 +1167,9 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     if html_path or plot_path:
         images = html_report.charts(d, only=None if html_path else ("trajectory",))
     if html_path:
-        out["html"] = str(write_output(html_path, html_report.render(d, images), inputs=inputs))
+        out["html"] = str(write_output(html_path, html_report.render(d, images)))
     if plot_path:
-        out["plot"] = str(write_output(plot_path, images["trajectory"], inputs=inputs))
+        out["plot"] = str(write_output(plot_path, images["trajectory"]))
     if as_json:
         emit_json(out)
         return
@@ -1261,7 +1246,7 @@ def _cutoff_dates(text: str) -> list:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
 @click.option("--steady", is_flag=True,
               help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
@@ -1307,8 +1292,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
                                         for x in f]},
             pit_edges=hist["edges"], pit_counts=hist["counts"],
             title=f"Backtest: P10–P90 coverage {r.coverage_p10_p90:.0%} over {len(f)} folds")
-        out["plot"] = str(write_output(plot_path, png,
-                                       inputs=_history_inputs(history, history_opts)))
+        out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
@@ -1371,7 +1355,7 @@ def _render_bench(out: dict) -> str:
 @click.option("--no-sweep", is_flag=True,
               help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "out_path", type=OUTPUT, default=None,
               help="Also write the JSON document to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -1409,7 +1393,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
 @main.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=OUTPUT_DIR,
               default=Path("demo-out"), show_default=True, help="Folder for every output.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the demo team.")
@@ -1420,10 +1404,13 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 @click.option("--trials", type=int, default=4000, show_default=True,
               help="Monte Carlo trials for the forecast and for each strategy.")
 @click.option("--engine", default=None, help="simpy or vector (default: the fastest available).")
+@click.option("--force", is_flag=True,
+              help="Write even if the --out folder itself holds CRM files (OUT/history, the "
+                   "demo's own, is always rewritten).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, as_json, quiet):
+def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_json, quiet):
     """Run salesim end to end on generated demo history.
 
     Generates two years of CRM history from known parameters (OUT/history/, with
@@ -1437,6 +1424,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, as_json, quie
     """
     from scenarios.demo import run_demo
 
+    out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")
     if reps < 1 or quarters < 1 or trials < 2:
         raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
