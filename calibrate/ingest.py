@@ -143,6 +143,10 @@ def _csv_problem(path: Path) -> tuple[int | None, str]:
     return None, "malformed CSV"
 
 
+def _header(name: str) -> str:
+    return name.strip().replace('""', '"')
+
+
 def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
     """One CSV (all columns as text) or Parquet file, with ``__row`` = spreadsheet row.
 
@@ -178,7 +182,8 @@ def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
                 what = f"cannot read CSV: {str(exc).splitlines()[0]}"
             raise InputError(what, file=file, row=row,
                              expected="a comma-separated UTF-8 file with one header row") from None
-        df = df.rename({c: c.strip() for c in df.columns if c != c.strip()})
+        # polars keeps a quoted header's doubled quotes ('Date entered ""Closed Won""')
+        df = df.rename({c: _header(c) for c in df.columns if c != _header(c)})
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
     footer = formats.footer_start(df)
     if footer is not None:
