@@ -4,6 +4,8 @@ flags over profiles, strict dates and the scenario file's [history] table."""
 
 import datetime as dt
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -167,39 +169,42 @@ def test_pipedrive_status_times_and_deleted():
 
 
 # --- user profiles and flags ----------------------------------------------------------------------
-USER_PROFILE = """
-name = "our-crm"
-date_format = "%d.%m.%Y"
-stages = ["Lead", "Demo", "Offer"]
-won = ["Signed"]
-lost = ["Dead"]
-[columns]
-opportunity_id = ["Deal No", "Deal Number"]
-owner = "Rep"
-created = "Opened"
-stage = "Phase"
-status = "Phase"
-closed = "Decided"
-amount = "Value"
-source = "Channel"
-[values.source]
-marketing = ["Inbound", "Event"]
-outbound = "Cold"
-"""
+FORMATS_MD = Path(__file__).parents[1] / "docs" / "formats.md"
 
-USER_EXPORT = """Deal Number,Rep,Opened,Phase,Decided,Value,Channel,Region
-1,ann,05.01.2024,Signed,14.02.2024,1000,Inbound,EU
-2,bob,20.01.2024,Dead,01.03.2024,2000,cold,EU
-3,ann,02.02.2024,Offer,,3000,Partner,US
-4,bob,10.04.2024,Demo,,4000,Event,US
-"""
+
+def doc_profile() -> str:
+    """The profile file shown in docs/formats.md (its one TOML block)."""
+    text = FORMATS_MD.read_text(encoding="utf-8")
+    return re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+
+
+def doc_recipes() -> list[str]:
+    """The indented ``salesim ...`` commands of docs/formats.md, continuation lines joined."""
+    text = FORMATS_MD.read_text(encoding="utf-8")
+    return [c.replace("\\\n", " ") for c in
+            re.findall(r"^    (salesim (?:.*\\\n)*.*)$", text, re.M)]
+
+
+def test_formats_md_recipes_run_verbatim(tmp_path, monkeypatch):
+    """Every command in docs/formats.md, in order, in a folder with a copy of tests/data."""
+    shutil.copytree(DATA, tmp_path / "tests" / "data")
+    (tmp_path / "our-crm.toml").write_text(doc_profile(), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    recipes = doc_recipes()
+    assert len(recipes) >= 12
+    assert recipes[0].startswith("salesim inspect tests/data/salesforce_report.csv --profile")
+    for line in recipes:
+        res = CliRunner().invoke(main, shlex.split(line)[1:] + ["--quiet"] * (
+            line.split()[1] in ("calibrate", "forecast")))
+        assert res.exit_code == 0, f"{line}\n{res.output}"
+    for made in ("sf.toml", "sf-flat.toml", "hs.toml", "hs-flat.toml", "pd.toml"):
+        assert (tmp_path / made).stat().st_size > 0, made
 
 
 @pytest.fixture
 def user_files(tmp_path):
-    (tmp_path / "our-crm.toml").write_text(USER_PROFILE, encoding="utf-8")
-    (tmp_path / "export.csv").write_text(USER_EXPORT, encoding="utf-8")
-    return tmp_path / "export.csv", tmp_path / "our-crm.toml"
+    (tmp_path / "our-crm.toml").write_text(doc_profile(), encoding="utf-8")
+    return DATA / "our_crm.csv", tmp_path / "our-crm.toml"
 
 
 def test_user_profile_file(user_files):
@@ -221,7 +226,7 @@ def test_flags_override_the_profile(user_files, tmp_path):
     assert h.stages == ("Offer", "Demo")
     assert h.opportunities["segment"].to_list() == ["EU", "EU", "US", "US"]
     iso = tmp_path / "iso.csv"
-    iso.write_text(USER_EXPORT.replace("05.01.2024", "2024-01-05").replace(
+    iso.write_text(export.read_text(encoding="utf-8").replace("05.01.2024", "2024-01-05").replace(
         "20.01.2024", "2024-01-20").replace("02.02.2024", "2024-02-02").replace(
         "10.04.2024", "2024-04-10").replace("14.02.2024", "2024-02-14").replace(
         "01.03.2024", "2024-03-01"), encoding="utf-8")
