@@ -405,7 +405,9 @@ def inspect_history(history, as_of, as_json, **history_opts):
         emit_json({"as_of": as_of, **s})
         return
     st = s["by_status"]
-    click.echo(f"History {s['source']} ({files.format})" + (f" as of {as_of}" if as_of else ""))
+    profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
+    click.echo(f"History {s['source']} ({files.format}{profile})"
+               + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
         click.echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))

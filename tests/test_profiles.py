@@ -364,3 +364,12 @@ def test_scenario_history_table_with_profile(tmp_path):
                    encoding="utf-8")
     res = run("compare", bad, ok=False)
     assert res.exit_code == 2 and "profle" in res.output
+
+
+@pytest.mark.parametrize("command", ["inspect", "calibrate", "forecast", "compare", "capacity",
+                                     "dashboard", "backtest"])
+def test_every_history_command_takes_the_one_set_of_options(command):
+    text = run(command, "--help").output
+    for flag in ("--profile", "--format", "--map", "--date-format", "--stages",
+                 "--stage-history", "--activities"):
+        assert flag in text, (command, flag)
