@@ -392,6 +392,7 @@ def inspect_history(history, as_of, as_json, **history_opts):
     Examples:
       salesim inspect hist
       salesim inspect ../shared/data/maven-crm --format maven --json
+      salesim inspect report.csv --profile salesforce --stage-history history.csv
       salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
     from calibrate.ingest import summarize
@@ -1050,6 +1051,7 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     \b
     Examples:
       salesim calibrate hist --as-of 2026-09-30 -o model.toml
+      salesim calibrate deals.csv --profile hubspot -o model.toml
       salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """

@@ -65,7 +65,8 @@ def expected(date_format: str | None) -> str:
     return f"a date in the format {date_format}{hint}, year {YEARS[0]}–{YEARS[1]}"
 
 
-def resolve_auto(samples: list[tuple[str, pl.Series]]) -> tuple[str | None, str]:
+def resolve_auto(samples: list[tuple[str, pl.Series]], *, file: str | None = None
+                 ) -> tuple[str | None, str]:
     """``--date-format auto``: the one format that reads every value, and a note saying so.
 
     ``samples`` are (column, trimmed text) pairs. ISO if every value is ISO; else, for the
@@ -92,13 +93,14 @@ def resolve_auto(samples: list[tuple[str, pl.Series]]) -> tuple[str | None, str]
         if ok:
             fits[fmt] = parsed
     if not fits:
-        raise InputError(f"no date format reads every date (e.g. {first!r})", column=where,
+        raise InputError(f"no date format reads every date (e.g. {first!r})", file=file,
+                         column=where,
                          expected="dates like 10/22/2024 or 22/10/2024, or --date-format")
     month_first = [f for f in fits if f.startswith("%m")]
     day_first = [f for f in fits if f.startswith("%d")]
     if month_first and day_first and not fits[month_first[0]].equals(fits[day_first[0]]):
         raise InputError(f"the dates fit both {month_first[0]} and {day_first[0]} (every day "
-                         "is 12 or less), which read them differently", column=where,
+                         "is 12 or less), which read them differently", file=file, column=where,
                          expected="--date-format naming the order, e.g. %m/%d/%Y or %d/%m/%Y")
     chosen = next(iter(fits))
     return chosen, f"date format auto: {chosen} ({where})"

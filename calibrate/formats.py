@@ -112,7 +112,7 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _find(columns: list[str], name: str) -> str | None:
+def find_column(columns: list[str], name: str) -> str | None:
     """The column called ``name``: exact match first, then ignoring case and spacing."""
     if name in columns:
         return name
@@ -120,8 +120,8 @@ def _find(columns: list[str], name: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def _candidates(mapping: Mapping[str, str | tuple[str, ...]], kind: str, canon: str
-                ) -> tuple[tuple[str, ...], bool]:
+def candidates(mapping: Mapping[str, str | tuple[str, ...]], kind: str, canon: str
+               ) -> tuple[tuple[str, ...], bool]:
     """The source names to try for ``canon`` in a ``kind`` file and whether they were mapped.
     A file-qualified mapping (``stage_history.stage``) wins over a plain one (``stage``)."""
     for key in (f"{kind}.{canon}", canon):
@@ -156,13 +156,13 @@ def select_canonical(df: pl.DataFrame, kind: str, mapping: Mapping[str, str | tu
     exprs: list[pl.Expr] = []
     optional = OPTIONAL_OPPORTUNITY if kind == "opportunities" else ()
     for canon in CANONICAL[kind] + optional:
-        candidates, mapped = _candidates(mapping, kind, canon)
-        found = list(dict.fromkeys(c for c in (_find(columns, n) for n in candidates) if c))
-        if not found and mapped and canon not in candidates:
-            found = [c for c in (_find(columns, canon),) if c]
+        tried, mapped = candidates(mapping, kind, canon)
+        found = list(dict.fromkeys(c for c in (find_column(columns, n) for n in tried) if c))
+        if not found and mapped and canon not in tried:
+            found = [c for c in (find_column(columns, canon),) if c]
         if not found:
             if canon in required:
-                wanted = candidates[0]
+                wanted = tried[0]
                 how = f"column {wanted!r}" + (f" (mapped to {canon})" if wanted != canon else "")
                 present = ", ".join(repr(c) for c in columns)
                 raise InputError(f"missing {how}; the file has: {present}", file=file, row=1,
@@ -259,7 +259,7 @@ def melt_stage_entered(table: pl.DataFrame, ids: pl.Expr, stage_entered: Mapping
     file has none of the columns. Also returns {stage: source column}."""
     columns = [c for c in table.columns if c != ROW]
     found = {stage: c for stage, name in stage_entered.items()
-             if (c := _find(columns, name)) is not None}
+             if (c := find_column(columns, name)) is not None}
     if not found:
         return None, {}
     parts = [table.select(ROW, ids.alias("opportunity_id"), pl.lit(stage).alias("stage"),

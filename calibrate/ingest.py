@@ -713,7 +713,7 @@ def _read_opportunities(files: HistoryFiles, how: _Reading
     if how.date_format == dates.AUTO:
         cols = [c for c in ("created", "closed") if c in names]
         fmt, note = dates.resolve_auto([(names[c], raw.select(_text(raw, c)).to_series())
-                                        for c in cols])
+                                        for c in cols], file=file)
         how = dataclasses.replace(how, date_format=fmt)
         notes.append(f"{file}: {note}")
     inside = None
@@ -722,7 +722,7 @@ def _read_opportunities(files: HistoryFiles, how: _Reading
         notes += more
     if "closed" not in names:  # only needed when there are won or lost deals
         if raw.select(squash(_text(raw, "status")).is_in(list(how.outcomes)).any()).item():
-            wanted = formats._candidates(how.mapping, "opportunities", "closed")[0][0]
+            wanted = formats.candidates(how.mapping, "opportunities", "closed")[0][0]
             present = ", ".join(repr(c) for c in table.columns if c != ROW)
             raise InputError(f"missing column {wanted!r} (won and lost deals need a close "
                              f"date); the file has: {present}", file=file, row=1, column=wanted,
@@ -771,12 +771,17 @@ def _stage_history_inside(table: pl.DataFrame, raw: pl.DataFrame, names: dict[st
     wide, found = formats.melt_stage_entered(table, _text(table, names["opportunity_id"]),
                                              how.profile.stage_entered)
     if wide is not None:
+        for col in found.values():  # each date checked under its own column's name
+            day = table.select(ROW, _text(table, col).alias("entered_raw"),
+                               pl.lit(_date(table, col, how.date_format)).alias("entered"))
+            _run_checks(day, _date_checks("entered", col, how.date_format, required=False),
+                        file=file)
         return (wide, {"opportunity_id": names["opportunity_id"], "stage": "stage",
                        "entered": next(iter(found.values()))}), raw, [
             f"{file}: stage history read from {len(found)} 'date entered' columns"]
-    candidates, mapped = formats._candidates(how.mapping, "stage_history", "entered")
+    tried, mapped = formats.candidates(how.mapping, "stage_history", "entered")
     columns = [c for c in table.columns if c != ROW]
-    if not mapped or not any(formats._find(columns, n) for n in candidates):
+    if not mapped or not any(formats.find_column(columns, n) for n in tried):
         return None, raw, []
     sh, sh_names = formats.select_canonical(table, "stage_history", how.mapping, file=file,
                                             required=formats.CANONICAL["stage_history"])
