@@ -972,6 +972,10 @@ def cut(history: History, as_of: dt.date | str) -> History:
         pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
         .alias("status"),
         pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
+        # The CRM's probability and forecast category are as exported: on a deal that closed
+        # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
+        *[pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("probability", "forecast_category") if c in o.columns],
     )
     if later:
         notes.append(f"{tag}: removed {_n(later, 'opportunities')} created later")

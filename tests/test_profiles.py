@@ -373,3 +373,11 @@ def test_every_history_command_takes_the_one_set_of_options(command):
     for flag in ("--profile", "--format", "--map", "--date-format", "--stages",
                  "--stage-history", "--activities"):
         assert flag in text, (command, flag)
+
+
+def test_crm_probability_of_a_deal_closed_later_is_unknown_as_of_before():
+    h = read_history(SF_REPORT, profile="salesforce").as_of(dt.date(2024, 2, 1))
+    o = h.opportunities
+    acme = o.filter(o["opportunity_id"] == "0065g00000AbC01")  # won on 2024-02-14
+    assert acme["status"][0] == "open" and acme["probability"][0] is None
+    assert acme["forecast_category"][0] is None
