@@ -65,19 +65,28 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
     done = progress or (lambda step: None)
     if isinstance(stages, str):
         stages = [s.strip() for s in stages.split(",") if s.strip()]
+    notes = []
+    seen = _seen_stages(history)
     if stages:
-        seen = _seen_stages(history)
-        unknown = [s for s in stages if s not in seen]
-        if unknown:
-            raise InputError(f"unknown stage {unknown[0]!r}: no deal in the history is or was "
+        # A stage order (a profile's, or --stages) may name stages this history never used:
+        # they carry no data, so they are left out; a name outside the order is a typo.
+        typo = [s for s in stages if s not in seen and s not in history.stages]
+        if typo:
+            raise InputError(f"unknown stage {typo[0]!r}: no deal in the history is or was "
                              "in it", file=history.source or None, column="--stages",
                              expected="stages from the history: " + ", ".join(
                                  s for s in history.stages if s in seen))
+        unused = [s for s in stages if s not in seen]
+        if unused:
+            notes.append(f"{len(unused)} stage(s) of the stage order no deal is or was in, "
+                         "left out of the model: " + ", ".join(unused))
+        stages = [s for s in stages if s in seen]
     staged = history.has_stage_history
     if stages and len(stages) > 1 and not staged:
-        raise InputError("several stages need a stage history (when each deal entered each "
-                         "stage)", file=history.source or None, column="--stages",
-                         expected="one stage name, or a stage_history file")
+        notes.append("no stage history (when each deal entered each stage): the "
+                     f"{len(stages)} stages given cannot be fitted one by one, so a single "
+                     "step (created → won/lost) is fitted")
+        stages = None
 
     h = history.as_of(as_of)
     o = h.opportunities
@@ -90,7 +99,7 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
                          "lost deal to learn win rates and cycle times from",
                          file=history.source or None, column="status",
                          expected="history with won and lost deals before the as-of date")
-    notes = list(h.notes)
+    notes = list(h.notes) + notes
     # Nothing is known after the history's last date: an as-of date beyond it must not
     # count as more days that open deals survived (or reps stayed).
     end = min(as_of, history.last_date)
@@ -103,13 +112,16 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
     notes += more
     done("cycle")
     if staged:
-        names, mapping = resolve_stages(history.stages, stages)
+        names, mapping = resolve_stages([s for s in history.stages if s in seen], stages)
         records, more = stage_records(h, names, mapping, end)
         notes += more
         stage_models, more = fit_stages([r.durations() for r in records], names)
         notes += more
     else:
-        name = (stages[0] if stages else None) or (history.stages[0] if history.stages
+        # One step: named after the history's one stage, else generically (it is not any
+        # of several labels: an open deal in any of them is simply open).
+        labels = [s for s in history.stages if s in seen]
+        name = (stages[0] if stages else None) or (labels[0] if len(labels) == 1
                                                    else SINGLE_STAGE)
         stage_models = (dataclasses.replace(cycle, name=name),)
         records = [cycle_rec]

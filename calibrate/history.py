@@ -45,6 +45,9 @@ class History:
     reps: pl.DataFrame | None = None
     source: str = ""                            # where it was read from
     notes: tuple[str, ...] = field(default=())  # warnings raised while reading
+    # Where ``stages``' order comes from: "given" (a profile or --stages), "stage history"
+    # (inferred from it), or "first seen" (no order: labels in the order they appear).
+    stage_order: str = "first seen"
 
     @property
     def has_stage_history(self) -> bool:

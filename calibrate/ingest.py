@@ -937,6 +937,8 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         reps=_schema(team, REP_COLUMNS) if team is not None else None,
         source=str(path),
         notes=tuple(notes),
+        stage_order="given" if stages or reference else (
+            "stage history" if sh is not None and sh.height else "first seen"),
     )
 
 
@@ -1047,7 +1049,8 @@ def cut(history: History, as_of: dt.date | str) -> History:
     if day > last:
         notes.append(f"{tag}: the as-of date is after the last date in the history ({last})")
     return History(opportunities=o, stages=history.stages, stage_history=sh, activities=acts,
-                   reps=team, source=history.source, notes=tuple(notes))
+                   reps=team, source=history.source, notes=tuple(notes),
+                   stage_order=history.stage_order)
 
 
 # --- what was read --------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ import polars as pl
 from simulator.calendar import quarter_end, quarter_start
 from simulator.errors import InputError
 from simulator.model import Model
+
+from .placement import place
 from simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
 
 GENERIC_TENURE_MONTHS = 24.0  # ``--reps N``: experienced, fully ramped reps
@@ -54,31 +56,42 @@ def _segment_means(model: Model) -> dict[str, float]:
 
 
 def open_deals_at(history, as_of: dt.date, stages, *, start: dt.date | None = None,
-                  model: Model | None = None) -> pl.DataFrame:
+                  model: Model | None = None) -> tuple[pl.DataFrame, list[str]]:
     """Deals open at the end of ``as_of`` (``OPEN_DEAL_COLUMNS``), with their age in stage at
     ``start`` (default the next day): from the stage history's last entry on or before
     ``as_of``, else from the created date; minus half a day, as dates carry no time.
 
     ``history`` is cut at ``as_of`` first (``History.as_of``), so nothing later leaks in.
-    Amounts that are missing take the segment's mean size from ``model`` (if given).
+    With ``model``, deals whose stage it lacks are placed as ``scenarios.placement`` says
+    (without, they are an error), and missing amounts take the segment's mean size.
+    Returns the deals and notes on how they were placed.
     """
     start = start or as_of + dt.timedelta(days=1)
     h = history.as_of(as_of)
     file = h.source or "opportunities"
     o = h.opportunities.with_row_index("__i").filter(pl.col("status") == "open")
-    stages = tuple(stages)
-    bad = o.filter(~pl.col("stage").is_in(list(stages)) | pl.col("stage").is_null())
-    if bad.height:
-        r = bad.row(0, named=True)
-        raise InputError(f"open deal {r['opportunity_id']} is in stage {r['stage']!r}, which "
-                         "the model does not have", file=file, row=r["__i"] + 1, column="stage",
-                         expected="one of " + ", ".join(stages))
-    entered = pl.col("created")
+    notes: list[str] = []
+    latest = None
     if h.has_stage_history:
-        last = (h.stage_history.filter(pl.col("entered") <= as_of)
-                .group_by("opportunity_id", "stage").agg(pl.col("entered").max()))
-        o = o.join(last, on=["opportunity_id", "stage"], how="left", maintain_order="left")
-        entered = pl.coalesce(pl.col("entered"), pl.col("created"))
+        latest = (h.stage_history.filter(pl.col("entered") <= as_of)
+                  .group_by("opportunity_id", "stage").agg(pl.col("entered").max()))
+    order = h.stages if h.has_stage_history or h.stage_order == "given" else None
+    if model is None:  # no stage is placed by anything but its label
+        bad = o.filter(~pl.col("stage").is_in(list(stages)) | pl.col("stage").is_null())
+        if bad.height:
+            r = bad.row(0, named=True)
+            raise InputError(f"open deal {r['opportunity_id']} is in stage {r['stage']!r}, "
+                             "which the model does not have", file=file, row=r["__i"] + 1,
+                             column="stage", expected="one of " + ", ".join(stages))
+        if latest is not None:
+            o = o.join(latest, on=["opportunity_id", "stage"], how="left", maintain_order="left")
+        else:
+            o = o.with_columns(pl.lit(None, dtype=pl.Date).alias("entered"))
+        o = o.with_columns(pl.coalesce(pl.col("entered"), pl.col("created")))
+    else:
+        o, more = place(o, model, order=order, entered=latest, as_of=as_of)
+        notes.extend(more)
+    entered = pl.col("entered")
     age = ((pl.lit(start) - entered).dt.total_days() - 0.5).clip(lower_bound=0.0)
     segment = pl.col("segment").fill_null("all")
     amount = pl.col("amount")
@@ -96,7 +109,7 @@ def open_deals_at(history, as_of: dt.date, stages, *, start: dt.date | None = No
         r = missing.row(0)
         raise InputError(f"open deal {r[0]} has no amount", file=file, column="amount",
                          expected="an amount, or a model to take the segment's mean size from")
-    return out.select([pl.col(c).cast(t) for c, t in OPEN_DEAL_COLUMNS.items()])
+    return out.select([pl.col(c).cast(t) for c, t in OPEN_DEAL_COLUMNS.items()]), notes
 
 
 def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict[str, float]]:
@@ -210,7 +223,9 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
     if history is None:
         notes.append("no history: no open pipeline and no revenue closed to date")
     else:
-        open_deals = open_deals_at(history, as_of, model.stage_names, start=start, model=model)
+        open_deals, more = open_deals_at(history, as_of, model.stage_names, start=start,
+                                         model=model)
+        notes += more
         closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
         names = {r.name for r in reps if r.start_day <= 0}
         moved = open_deals.filter(~pl.col("owner").is_in(list(names))).height

@@ -167,7 +167,7 @@ def plan_spec(scenario, history: History, qs: dt.date, qe: dt.date) -> SimSpec:
 
     before = qs - dt.timedelta(days=1)
     spec = _scenario_spec(scenario, before, qs, (qe - qs).days + 1)
-    deals = open_deals_at(history, before, spec.model.stage_names, start=qs, model=spec.model)
+    deals, _ = open_deals_at(history, before, spec.model.stage_names, start=qs, model=spec.model)
     return dataclasses.replace(spec, open_deals=deals)
 
 
@@ -188,8 +188,10 @@ def forecast_spec(scenario, history: History, as_of: dt.date,
     closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
     reps = tuple(dataclasses.replace(r, closed_to_date=by_owner.get(r.name, 0.0))
                  for r in spec.reps)
-    deals = open_deals_at(history, as_of, spec.model.stage_names, start=start, model=spec.model)
-    return dataclasses.replace(spec, reps=reps, open_deals=deals, closed_to_date=closed), notes
+    deals, more = open_deals_at(history, as_of, spec.model.stage_names, start=start,
+                                model=spec.model)
+    return (dataclasses.replace(spec, reps=reps, open_deals=deals, closed_to_date=closed),
+            notes + [f"forecast: {n}" for n in more])
 
 
 def _left_by(history: History, as_of: dt.date) -> set[str]:
