@@ -381,3 +381,22 @@ def test_crm_probability_of_a_deal_closed_later_is_unknown_as_of_before():
     acme = o.filter(o["opportunity_id"] == "0065g00000AbC01")  # won on 2024-02-14
     assert acme["status"][0] == "open" and acme["probability"][0] is None
     assert acme["forecast_category"][0] is None
+
+
+@pytest.mark.parametrize("export, profile", [
+    (DATA / "salesforce_opportunities.csv", "salesforce"),
+    (DATA / "hubspot_deals.csv", "hubspot"),
+    (DATA / "pipedrive_deals.csv", "pipedrive"),
+])
+def test_stage_less_exports_run_the_model_commands(tmp_path, export, profile):
+    """No stage history: the open deals are placed (scenarios/placement.py) and every model
+    command runs with the profile alone."""
+    model = tmp_path / "m.toml"
+    run("calibrate", export, "--profile", profile, "-o", model, "--quiet")
+    hist = ["--history", export, "--profile", profile, "--trials", "100", "--seed", "1",
+            "--workers", "1", "--json", "--quiet"]
+    n_open = inspect_json(export, "--profile", profile)["by_status"]["open"]
+    fc = json.loads(run("forecast", model, *hist).stdout)
+    assert fc["flows"]["open_start"]["mean"] == n_open
+    run("compare", model, *hist, "--lever", "deal-size=+10%")
+    run("capacity", model, *hist, "--target", "100k", "--max-reps", "4")
