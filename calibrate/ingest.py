@@ -817,6 +817,9 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
     files = find_files(path, format=format, stage_history=stage_history, activities=activities,
                        reps=reps)
     prof = profiles.load_profile(profile)
+    if files.format == "maven" and prof != profiles.NO_PROFILE:
+        raise InputError("a profile does not apply to the Maven format", column="--profile",
+                         expected="--format canonical for a CRM export")
     how = _Reading(mapping=profiles.merge_mapping(prof.columns, formats.parse_mapping(mapping)),
                    date_format=date_format or prof.date_format or None, profile=prof,
                    outcomes=formats.outcome_words(prof.won, prof.lost))

@@ -89,6 +89,9 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
     for key in data:
         if key not in TOP_KEYS:
             fail(key, "unknown key", "one of " + ", ".join(TOP_KEYS))
+    for key in ("columns", "values", "stage_entered"):
+        if not isinstance(data.get(key, {}), dict):
+            fail(key, "not a table", f"[{key}] with name = value pairs")
 
     columns: dict[str, tuple[str, ...]] = {}
     for key, value in data.get("columns", {}).items():

@@ -400,3 +400,18 @@ def test_stage_less_exports_run_the_model_commands(tmp_path, export, profile):
     assert fc["flows"]["open_start"]["mean"] == n_open
     run("compare", model, *hist, "--lever", "deal-size=+10%")
     run("capacity", model, *hist, "--target", "100k", "--max-reps", "4")
+
+
+@pytest.mark.parametrize("text, key", [('columns = "Rep"\n', "columns"),
+                                       ('stages = "A,B"\n', "stages"),
+                                       ('won = 1\n', "won"),
+                                       ('probability_scale = "per mille"\n', "probability_scale"),
+                                       ('date_format = "dd/mm"\n', "date_format"),
+                                       ('[values.owner]\nx = "y"\n', "values.owner"),
+                                       ('[columns.deals]\nowner = "Rep"\n', "columns.deals")])
+def test_bad_profile_values_name_the_key(tmp_path, text, key):
+    f = tmp_path / "p.toml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        profiles.load_profile(f)
+    assert f"(key {key!r})" in str(err.value) and err.value.file == str(f)
