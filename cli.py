@@ -236,7 +236,9 @@ def _history_files(history_path, history_opts: dict):
 def _history_inputs(history, history_opts) -> tuple:
     """Every file a HISTORY argument reads: outputs may never overwrite them."""
     files = _history_files(history, history_opts)
-    return (history, *(p for p in files.as_dict().values() if p))
+    profile = history_opts.get("profile")  # a profile file is an input too (not a built-in)
+    extra = (profile,) if profile and Path(str(profile)).is_file() else ()
+    return (history, *(p for p in files.as_dict().values() if p), *extra)
 
 
 def _history_given(history_opts: dict) -> list[str]:

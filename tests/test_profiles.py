@@ -415,3 +415,10 @@ def test_bad_profile_values_name_the_key(tmp_path, text, key):
     with pytest.raises(InputError) as err:
         profiles.load_profile(f)
     assert f"(key {key!r})" in str(err.value) and err.value.file == str(f)
+
+
+def test_an_output_never_overwrites_the_profile_file(user_files):
+    export, profile = user_files
+    before = profile.read_bytes()
+    res = run("calibrate", export, "--profile", profile, "-o", profile, ok=False)
+    assert res.exit_code == 2 and profile.read_bytes() == before
