@@ -147,8 +147,49 @@ def _scoped_executor():
 
 
 # --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
-HISTORY_OPTIONS = ("format", "mapping", "date_format", "stages", "stage_history", "activities",
-                   "reps")
+HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", "stage_history",
+                   "activities", "reps")
+
+
+def _history_flags(*, reps_file: bool) -> list:
+    """The one set of options that says how a CRM history is read. ``reps_file=False`` on the
+    commands where ``--reps N`` is a head count (forecast, compare, capacity: ``--team`` names
+    a team file there; a reps file in the history folder is still read)."""
+    options = [
+        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
+                                                             case_sensitive=False),
+                     default="canonical", show_default=True,
+                     help="History layout: canonical files, or the Maven CRM sample folder."),
+        click.option("--profile", "profile", default=None, metavar="NAME|FILE.toml",
+                     help="Mapping profile of a CRM export: salesforce, hubspot, pipedrive or "
+                          "a profile TOML file (docs/formats.md); the flags below override it."),
+        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
+                     help="Read a canonical column from a differently named one, e.g. "
+                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
+                          "also work)."),
+        click.option("--date-format", "date_format", default=None, metavar="STRFTIME|auto",
+                     help="Format of text dates, e.g. %m/%d/%Y, or auto (default: the "
+                          "profile's, else ISO 2024-03-31)."),
+        click.option("--stages", "stages", default=None, metavar="A,B,C",
+                     help="Stage order, first to last (default: the profile's, else inferred "
+                          "from stage history)."),
+        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
+                     default=None, help="Stage history file (default: stage_history.csv|parquet "
+                                        "in the HISTORY folder)."),
+        click.option("--activities", "activities", type=click.Path(dir_okay=False),
+                     default=None, help="Activities file (default: from the HISTORY folder)."),
+    ]
+    if reps_file:
+        options.append(click.option("--reps", "reps", type=click.Path(dir_okay=False),
+                                    default=None,
+                                    help="Reps file (default: from the HISTORY folder)."))
+    return options
+
+
+def _apply(fn, options: list):
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 def history_options(fn):
@@ -158,40 +199,51 @@ def history_options(fn):
         def calibrate(history, ..., **history_opts):
             h = load_history(history, **history_opts)
     """
-    options = [
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True,
-                     help="History layout: canonical files, or the Maven CRM sample folder."),
-        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-                     help="Read a canonical column from a differently named one, e.g. "
-                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
-                          "also work)."),
-        click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
-                     help="Format of text dates, e.g. %m/%d/%Y (default: ISO 2024-03-31)."),
-        click.option("--stages", "stages", default=None, metavar="A,B,C",
-                     help="Stage order, first to last (default: inferred from stage history)."),
-        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
-                     default=None, help="Stage history file (default: stage_history.csv|parquet "
-                                        "in the HISTORY folder)."),
-        click.option("--activities", "activities", type=click.Path(dir_okay=False),
-                     default=None, help="Activities file (default: from the HISTORY folder)."),
-        click.option("--reps", "reps", type=click.Path(dir_okay=False), default=None,
-                     help="Reps file (default: from the HISTORY folder)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return _apply(fn, _history_flags(reps_file=True))
 
 
-def load_history(history_path, *, format="canonical", mapping=(), date_format=None, stages=None,
-                 stage_history=None, activities=None, reps=None):
+def model_history_options(fn):
+    """``--history PATH`` and the history options, for commands that run a MODEL (forecast,
+    compare, capacity); the command gets ``history`` and ``**history_opts``."""
+    return _apply(fn, [click.option("--history", "history", type=click.Path(), default=None,
+                                    help="CRM history (folder or opportunities file) with a "
+                                         "MODEL: the pipeline open at --as-of and revenue "
+                                         "already won this quarter.")]
+                  + _history_flags(reps_file=False))
+
+
+def load_history(history_path, **history_opts):
     """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
     from calibrate.ingest import read_history
 
-    return read_history(history_path, format=format, mapping=mapping, date_format=date_format,
-                        stages=stages, stage_history=stage_history, activities=activities,
-                        reps=reps)
+    unknown = set(history_opts) - set(HISTORY_OPTIONS)
+    if unknown:
+        raise TypeError(f"not history options: {sorted(unknown)}")
+    return read_history(history_path, **history_opts)
+
+
+def _history_files(history_path, history_opts: dict):
+    """The files behind a HISTORY and its options (``calibrate.ingest.HistoryFiles``)."""
+    from calibrate.ingest import find_files
+
+    return find_files(history_path, format=history_opts.get("format", "canonical"),
+                      **{k: history_opts.get(k) for k in ("stage_history", "activities",
+                                                           "reps")})
+
+
+def _history_given(history_opts: dict) -> list[str]:
+    """The history options given on the command line (``--format`` counts when not
+    canonical), named as flags."""
+    given = [k for k, v in history_opts.items()
+             if v not in (None, (), "") and not (k == "format" and v == "canonical")]
+    return ["--" + {"mapping": "map"}.get(k, k).replace("_", "-") for k in given]
+
+
+def _no_history_warning() -> None:
+    """Say up front, not only in a note at the bottom, that a MODEL without --history starts
+    with an empty pipeline: the numbers are then much lower than the team's real quarter."""
+    click.echo("warning: no --history: the run starts with no open pipeline and no revenue "
+               "closed to date (give --history with the CRM export)", err=True)
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -341,21 +393,23 @@ def inspect_history(history, as_of, as_json, **history_opts):
     Examples:
       salesim inspect hist
       salesim inspect ../shared/data/maven-crm --format maven --json
+      salesim inspect report.csv --profile salesforce --stage-history history.csv
       salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
-    from calibrate.ingest import find_files, summarize
+    from calibrate.ingest import summarize
 
     h = load_history(history, **history_opts)
     if as_of is not None:
         h = h.as_of(as_of)
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
+    files = _history_files(history, history_opts)
     s = summarize(h, files)
     if as_json:
         emit_json({"as_of": as_of, **s})
         return
     st = s["by_status"]
-    click.echo(f"History {s['source']} ({files.format})" + (f" as of {as_of}" if as_of else ""))
+    profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
+    click.echo(f"History {s['source']} ({files.format}{profile})"
+               + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
         click.echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
@@ -458,20 +512,7 @@ def _tornado_png(out: dict) -> bytes:
 
 @main.command("forecast")
 @click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
-@click.option("--history", "history", type=click.Path(), default=None,
-              help="CRM history (folder or opportunities file): the pipeline open at --as-of "
-                   "and revenue already won this quarter.")
-@click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                     case_sensitive=False),
-              default="canonical", show_default=True, help="History layout (see inspect --help).")
-@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-              help="History column mapping (see inspect --help).")
-@click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
-              help="Format of text dates in the history (default ISO).")
-@click.option("--stages", "stages", default=None, metavar="A,B,C",
-              help="History stage order (default: the model's).")
-@click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False), default=None,
-              help="Stage history file (default: from the HISTORY folder).")
+@model_history_options
 @click.option("--as-of", "as_of", default=None,
               help="Forecast from the end of this date (default: the model's as-of date).")
 @click.option("--start", default=None,
@@ -503,9 +544,9 @@ def _tornado_png(out: dict) -> bytes:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 @executor_options
-def forecast_cmd(model_path, history, format, mapping, date_format, stages, stage_history, as_of,
-                 start, weeks, n_reps, team, quota, trials, seed, workers, engine,
-                 fixed_parameters, as_json, csv_path, plot_path, quiet):
+def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
+                 workers, engine, fixed_parameters, as_json, csv_path, plot_path, quiet,
+                 **history_opts):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
@@ -516,23 +557,14 @@ def forecast_cmd(model_path, history, format, mapping, date_format, stages, stag
     Examples:
       salesim forecast model.toml --history hist --as-of 2026-09-30 --quota 12M
       salesim forecast model.toml --history hist --reps 25 --quota 750k --json
+      salesim forecast sf.toml --history report.csv --profile salesforce --quota 2M
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
     """
-    from scenarios.baseline import baseline_spec
     from scenarios.forecast import forecast, weekly_frame
-    from simulator.model import load
 
-    model = load(model_path)
-    as_of_date = _iso_date(as_of, "--as-of")
-    hist = None
-    if history is not None:
-        hist = load_history(history, format=format, mapping=mapping, date_format=date_format,
-                            stages=stages, stage_history=stage_history)
-    elif as_of_date is None:
-        as_of_date = model.as_of
-    spec = baseline_spec(model, history=hist, as_of=as_of_date or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
+                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                       fixed_parameters=fixed_parameters)
     kwargs = dict(trials=trials, seed=seed, engine=engine, workers=workers)
     if show_progress(quiet):
         with click.progressbar(length=trials, label="Simulating", file=sys.stderr) as bar:
@@ -558,11 +590,6 @@ def plan_options(fn):
     """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
     build the baseline as ``forecast`` does; a scenario file says all of it itself."""
     options = [
-        click.option("--history", "history", type=click.Path(), default=None,
-                     help="With a MODEL: CRM history for the open pipeline at --as-of."),
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True, help="History layout."),
         click.option("--as-of", "as_of", default=None,
                      help="With a MODEL: plan from the end of this date (default: the model's)."),
         click.option("--start", default=None,
@@ -585,19 +612,35 @@ def plan_options(fn):
                      help="Use point estimates instead of posterior draws."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return model_history_options(_apply(fn, options))
 
 
-def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quota,
+def _model_spec(model_path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
+                fixed_parameters):
+    """The baseline of a MODEL.toml as forecast, compare and capacity build it: the open
+    pipeline and closed-to-date revenue from ``--history`` (read with the history options)."""
+    from scenarios.baseline import baseline_spec
+    from simulator.model import load
+
+    model = load(model_path)
+    if history is None:
+        given = _history_given(history_opts)
+        if given:
+            raise InputError(f"{given[0]} applies to the history; give --history too",
+                             column=given[0], expected="--history FOLDER_OR_FILE")
+        _no_history_warning()
+    hist = load_history(history, **history_opts) if history is not None else None
+    return baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
+                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
+                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+
+
+def _load_plan(path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
                fixed_parameters):
     """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
     import dataclasses
 
-    from scenarios.baseline import baseline_spec
     from scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
-    from simulator.model import load
 
     if not Path(path).is_file():
         raise InputError("file not found", file=str(path),
@@ -605,10 +648,12 @@ def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quot
     if is_scenario_file(path):
         given = {"--history": history, "--as-of": as_of, "--start": start, "--weeks": weeks,
                  "--reps": n_reps, "--team": team}
+        given.update({flag: True for flag in _history_given(history_opts)})
         for flag, value in given.items():
             if value is not None:
                 raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
-                                 file=str(path), column=flag, expected="the scenario's own keys")
+                                 file=str(path), column=flag, expected="the scenario's own keys "
+                                 "(its [history] table for the history options)")
         sc = load_scenario(path)
         if fixed_parameters:
             sc = dataclasses.replace(sc, fixed_parameters=True)
@@ -616,11 +661,9 @@ def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quot
         if quota is not None:
             spec = dataclasses.replace(spec, quota=quota)
         return spec, sc
-    model = load(path)
-    hist = load_history(history, format=format) if history is not None else None
-    spec = baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    spec = _model_spec(path, history=history, history_opts=history_opts, as_of=as_of,
+                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                       fixed_parameters=fixed_parameters)
     return spec, None
 
 
@@ -693,8 +736,9 @@ def _signed(x: float) -> str:
 @plan_options
 @handle_errors
 @executor_options
-def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, format, as_of, start,
-                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet):
+def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, as_of, start,
+                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet,
+                **history_opts):
     """Compare strategies against the baseline with common random numbers.
 
     SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
@@ -710,8 +754,8 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, form
     from scenarios.compare import compare, fresh_seed
     from scenarios.scenario import parse_lever_args
 
-    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
-                          weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
+                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
                           fixed_parameters=fixed_parameters)
     strategies = list(sc.strategies if sc else ()) + list(
         parse_lever_args(levers, model=spec.model))
@@ -805,8 +849,8 @@ def _render_capacity(out: dict) -> str:
 @handle_errors
 @executor_options
 def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, as_json,
-                 plot_path, history, format, as_of, start, weeks, n_reps, team, seed, workers,
-                 engine, fixed_parameters, quiet):
+                 plot_path, history, as_of, start, weeks, n_reps, team, seed, workers,
+                 engine, fixed_parameters, quiet, **history_opts):
     """Solve for what it takes to hit a number with a given confidence.
 
     --solve headcount (default): the fewest additional reps, starting on --hire-by and
@@ -826,8 +870,8 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     from scenarios.capacity import solve_coverage, solve_headcount
     from scenarios.compare import fresh_seed
 
-    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
-                          weeks=weeks, n_reps=n_reps, team=team, quota=None,
+    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
+                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
                           fixed_parameters=fixed_parameters)
     trials = trials if trials is not None else (sc.trials if sc and sc.trials else 2000)
     seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
@@ -993,6 +1037,7 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     \b
     Examples:
       salesim calibrate hist --as-of 2026-09-30 -o model.toml
+      salesim calibrate deals.csv --profile hubspot -o model.toml
       salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """

@@ -73,8 +73,8 @@ def check_command(ctx: click.Context) -> None:
                 continue
             if isinstance(param.type, OutputPath):
                 outputs.append((_label(param), v, param.type.folder))
-            elif isinstance(param.type, click.Path):
-                given_inputs.append(v)
+            elif isinstance(param.type, click.Path) or param.name == "profile":
+                given_inputs.append(v)  # a profile is a name or a file; a file is an input
     if outputs:
         check(outputs, input_paths(given_inputs), force=bool(ctx.params.get("force")))
 
@@ -186,10 +186,14 @@ def _no_crm_files(label: str, given: object, target: Path) -> None:
 
 
 def _scenario_inputs(path: Path) -> list[Path]:
-    """A scenario's model file and history folder (resolved as the scenario resolves them)."""
+    """A scenario's model file, history folder and the files its [history] table names
+    (resolved as the scenario resolves them)."""
     from scenarios.scenario import is_scenario_file, load_scenario
 
     if not is_scenario_file(path):
         return []
     sc = load_scenario(path)
-    return [p.resolve() for p in (sc.model_path, sc.history_path) if p is not None]
+    named = [sc.history_options.get(k) for k in ("stage_history", "activities", "reps",
+                                                  "profile")]
+    return [Path(p).resolve() for p in (sc.model_path, sc.history_path, *named)
+            if p is not None and Path(p).exists()]
