@@ -112,7 +112,7 @@ def test_cli_executor_flags_give_the_same_forecast(tmp_path, cluster, monkeypatc
     def forecast(*extra):
         res = CliRunner().invoke(cli.main, args + list(extra))
         assert res.exit_code == 0, res.output
-        return res.output                                       # the whole JSON
+        return res.stdout                                       # the whole JSON
 
     local = forecast("--workers", "1")
     assert json.loads(local)["engine"] == "vector"          # the default engine

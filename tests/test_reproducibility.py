@@ -104,4 +104,4 @@ def test_cli_executor_processes_prints_the_serial_json(tmp_path):
     outs = [CliRunner().invoke(cli.main, args + extra)
             for extra in (["--workers", "1"], ["--executor", "processes", "--workers", "2"])]
     assert [o.exit_code for o in outs] == [0, 0], outs[1].output
-    assert outs[0].output == outs[1].output
+    assert outs[0].stdout == outs[1].stdout
