@@ -112,6 +112,11 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
 
+def same_name(a: str, b: str) -> bool:
+    """Header names match ignoring case and spacing."""
+    return _norm(a) == _norm(b)
+
+
 def find_column(columns: list[str], name: str) -> str | None:
     """The column called ``name``: exact match first, then ignoring case and spacing."""
     if name in columns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import io
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -147,6 +148,26 @@ def _header(name: str) -> str:
     return name.strip().replace('""', '"')
 
 
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _csv_source(path: Path):
+    """What polars reads for a CSV: the path, or its bytes with old-Mac line endings (CR
+    only, as Excel's "CSV (Macintosh)" writes) turned into LF. UTF-16/32 text (Excel's
+    "Unicode Text") is refused by name rather than misread as one odd header."""
+    with open(path, "rb") as fh:
+        head = fh.read(65_536)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise InputError("the file is UTF-16 or binary, not UTF-8 text", file=str(path),
+                         expected="a CSV saved as UTF-8 (Excel: Save As > CSV UTF-8)")
+    if b"\r" in head and b"\n" not in head:
+        data = path.read_bytes()
+        if b"\n" not in data:
+            return io.BytesIO(data.replace(b"\r", b"\n"))
+    return path
+
+
 def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
     """One CSV (all columns as text) or Parquet file, with ``__row`` = spreadsheet row.
 
@@ -171,9 +192,10 @@ def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
                              expected="a Parquet file") from None
         df = df.with_row_index(ROW, offset=2)
     else:
+        source = _csv_source(path)
         try:
-            df = pl.read_csv(path, infer_schema=False, row_index_name=ROW, row_index_offset=2,
-                             raise_if_empty=False)
+            df = pl.read_csv(source, infer_schema=False, row_index_name=ROW,
+                             row_index_offset=2, raise_if_empty=False)
         except OSError as exc:
             raise InputError(f"cannot read the file ({exc.strerror})", file=file) from None
         except pl.exceptions.PolarsError as exc:
@@ -356,6 +378,11 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         _Check(is_closed & pl.col("closed").is_null(), src("closed"),
                lambda r: f"missing close date of a {r['status']} deal",
                "a close date for every won or lost deal"),
+        # A won or lost deal cannot close after today: such a date is an expected close
+        # date or a typo, and it would move the history's end (backtests, the as-of date).
+        _Check(is_closed & (pl.col("closed") > _today()), src("closed"),
+               lambda r: f"a {r['status']} deal closed on {r['closed']}, after today",
+               "the date it actually closed"),
         _Check(is_closed & (pl.col("closed") < pl.col("created")), src("closed"),
                lambda r: f"closed {r['closed']} before created {r['created']}",
                "a close date on or after the created date"),
@@ -905,7 +932,7 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         notes.append(f"no known last stage for {_n(unknown_last, 'closed deals')} (stage left "
                      "empty)")
 
-    acts = None
+    acts, a_names, r_names = None, {}, {}
     if files.activities is not None:
         a_raw, a_names, more = _load(files.activities, "activities", how.mapping,
                                      ("owner", "date"))
@@ -927,6 +954,10 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
                 notes.append(f"{files.reps}: no row for {_n(n_owners, 'owners')} of "
                              "opportunities")
 
+    used = {"opportunities": names, "stage_history": sh_names,
+            "activities": a_names if acts is not None else {},
+            "reps": r_names if team is not None else {}}
+    _flags_used(formats.parse_mapping(mapping), used)
     closed = opps.filter(pl.col("status") != "open").height
     if closed == 0:
         notes.append("no won or lost deals: win rates and cycle times cannot be fitted from "
@@ -943,6 +974,20 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         stage_order="given" if stages or reference else (
             "stage history" if sh is not None and sh.height else "first seen"),
     )
+
+
+def _flags_used(flags: Mapping[str, str], used: Mapping[str, Mapping[str, str]]) -> None:
+    """Every ``--map`` flag must name a column some file read has: a typo would otherwise
+    fall back to the canonical column without a word (``used``: {file kind: {canonical:
+    source column read}})."""
+    for key, source in flags.items():
+        kind, _, canon = key.rpartition(".")
+        kinds = [kind] if kind else list(used)
+        if not any(formats.same_name(used[k].get(canon, ""), source) for k in kinds
+                   if k in used):
+            raise InputError(f"{key}={source}: no file read has a column {source!r}"
+                             f" for {canon}", column="--map",
+                             expected="a column of the file, as its header spells it")
 
 
 # --- as of a date ---------------------------------------------------------------------------------

@@ -658,3 +658,35 @@ def test_history_options_pass_through_to_load_history(tmp_path):
                                  "stage_history", "activities", "reps"}
     h = seen["history"]
     assert h.opportunities.height == 8 and h.stages[0] == "Prospecting"
+
+
+# --- files as spreadsheets save them; flags that name nothing -----------------------------------
+def test_utf16_is_refused_by_name(hist_dir):
+    path = hist_dir / "opportunities.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    with pytest.raises(InputError, match="UTF-16 or binary") as err:
+        read_history(hist_dir)
+    assert err.value.file == str(path)
+
+
+def test_old_mac_line_endings_read_like_lf(hist_dir, tmp_path):
+    expected = read_history(hist_dir).opportunities
+    path = hist_dir / "opportunities.csv"
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    assert read_history(hist_dir).opportunities.equals(expected)
+
+
+def test_a_map_flag_naming_no_column_is_an_error(hist_dir):
+    with pytest.raises(InputError, match="no file read has a column 'Nope'") as err:
+        read_history(hist_dir, mapping=["owner=Nope"])
+    assert err.value.column == "--map"
+    read_history(hist_dir, mapping=["owner=OWNER"])  # headers match ignoring case
+
+
+def test_a_deal_closed_after_today_is_an_error(hist_dir, monkeypatch):
+    import calibrate.ingest as ingest
+
+    monkeypatch.setattr(ingest, "_today", lambda: dt.date(2024, 2, 1))
+    with pytest.raises(InputError, match="after today") as err:
+        read_history(hist_dir)
+    assert err.value.column == "closed"
