@@ -318,6 +318,16 @@ def maven_opportunities(pipeline: pl.DataFrame, products: pl.DataFrame, *, file:
     prospecting = pipeline.filter(stage == "Prospecting").height
     deals = pipeline.filter(stage != "Prospecting")
 
+    # A price is checked here, where its file and row are known: once it stands in for an
+    # amount, a bad one would be blamed on sales_pipeline.csv's close_value.
+    price = (pl.col("sales_price").cast(pl.String).str.strip_chars()
+             .str.replace_all(",", "").cast(pl.Float64, strict=False))
+    bad = products.filter(price.is_null() | ~price.is_finite() | (price < 0))
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise InputError(f"cannot read the price {first['sales_price']!r} of product "
+                         f"{first['product']!r}", file=products_file, row=first[ROW],
+                         column="sales_price", expected="a number ≥ 0")
     prices = products.select(
         _product_key(pl.col("product").str.strip_chars()).alias("__key"),
         pl.col("product").str.strip_chars().alias("__product"),

@@ -78,3 +78,19 @@ def test_earlier_as_of_uses_only_what_was_known(maven):
     won_by = known.filter((pl.col("deal_stage") == "Won") & (pl.col("close_date") <= as_of))
     assert model.n_opportunities == known.height
     assert model.cycle.n_advanced == won_by.height
+
+
+def test_a_bad_product_price_is_blamed_on_products_csv(tmp_path):
+    import shutil
+
+    from calibrate.ingest import read_history
+    from simulator.errors import InputError
+
+    folder = tmp_path / "maven"
+    shutil.copytree(MAVEN, folder)
+    path = folder / "products.csv"
+    text = path.read_text(newline="")
+    path.write_text(text.replace("GTX Basic,GTX,550", "GTX Basic,GTX,abc"), newline="")
+    with pytest.raises(InputError, match="price 'abc'") as err:
+        read_history(folder, format="maven")
+    assert (err.value.file, err.value.row, err.value.column) == (str(path), 2, "sales_price")
