@@ -89,8 +89,8 @@ def test_a_bad_product_price_is_blamed_on_products_csv(tmp_path):
     folder = tmp_path / "maven"
     shutil.copytree(MAVEN, folder)
     path = folder / "products.csv"
-    text = path.read_text(newline="")
-    path.write_text(text.replace("GTX Basic,GTX,550", "GTX Basic,GTX,abc"), newline="")
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"GTX Basic,GTX,550", b"GTX Basic,GTX,abc"))
     with pytest.raises(InputError, match="price 'abc'") as err:
         read_history(folder, format="maven")
     assert (err.value.file, err.value.row, err.value.column) == (str(path), 2, "sales_price")
