@@ -3,7 +3,7 @@
 A scenario (TOML, docs/scenarios.md) names a calibrated model and states the quarter, team,
 hiring plan, attrition, marketing pipeline, rep time budget and named strategies. Every bad
 value raises ``InputError`` naming the file, the line and the dotted key: tomllib gives no
-line numbers for keys, so ``KeyLines`` finds them by scanning the text table by table.
+line numbers for keys, so ``simulator.toml_lines.KeyLines`` finds them by scanning the text.
 
 Lever syntax (TOML strings and ``--lever``): ``+20%``, ``-15%``, ``x1.2`` (multipliers; a TOML
 number is a multiplier too), ``+5pp`` (win rate only: percentage points of the model's
@@ -26,75 +26,12 @@ from simulator import model as model_io
 from simulator.errors import InputError
 from simulator.model import GammaPosterior, Model
 from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
+from simulator.toml_lines import KeyLines, key_name
 
 from . import baseline
 
 # A plan value is taken as given: near-zero variance posteriors stand in for a fixed number.
 _CERTAIN = 1e9
-
-
-# --- where a key is in the text -----------------------------------------------------------------
-_PART = r'(?:[A-Za-z0-9_-]+|"[^"\n]*"|\'[^\'\n]*\')'
-_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
-
-
-def _split_key(dotted: str) -> tuple[str, ...]:
-    return tuple(p.strip("\"'") for p in re.findall(_PART, dotted))
-
-
-def key_name(path: tuple) -> str:
-    """``("hiring", "hire", 1, "date")`` -> ``hiring.hire[1].date``."""
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-class KeyLines:
-    """Line numbers (1-based) of the keys and tables of a TOML text.
-
-    Handles ``[table]``, ``[[array.of.tables]]`` (indexed in order), dotted keys and, via the
-    nearest enclosing key, values inside inline tables. Good enough to point a person at the
-    right line; it does not validate TOML (tomllib does).
-    """
-
-    def __init__(self, text: str):
-        self._lines: dict[tuple, int] = {}
-        counts: dict[tuple, int] = {}
-        table: tuple = ()
-        for n, line in enumerate(text.splitlines(), start=1):
-            h = _HEADER.match(line)
-            if h:
-                array = h.group(1) == "[["
-                table = self._resolve(_split_key(h.group(2)), counts, array)
-                if array:
-                    counts[table] = counts.get(table, -1) + 1
-                    table = table + (counts[table],)
-                self._lines.setdefault(table, n)
-                continue
-            k = _KEY.match(line)
-            if k:
-                self._lines.setdefault(table + _split_key(k.group(1)), n)
-
-    @staticmethod
-    def _resolve(parts: tuple[str, ...], counts: dict, array: bool) -> tuple:
-        # [hiring.hire.extra] after [[hiring.hire]] belongs to the latest hire
-        out: tuple = ()
-        for i, p in enumerate(parts):
-            out = out + (p,)
-            if out in counts and not (array and i == len(parts) - 1):
-                out = out + (counts[out],)
-        return out
-
-    def line(self, path: tuple) -> int | None:
-        """The line of ``path``, else of its nearest enclosing key or table."""
-        path = tuple(path)
-        while path:
-            if path in self._lines:
-                return self._lines[path]
-            path = path[:-1]
-        return None
 
 
 # --- lever values -------------------------------------------------------------------------------
@@ -503,8 +440,8 @@ class _Reader:
         self.file, self.base_dir, self.lines = file, base_dir, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None):
-        raise InputError(message, file=self.file, row=self.lines.line(path),
-                         column=key_name(path), expected=expected) from None
+        raise InputError(message, file=self.file, line=self.lines.line(path),
+                         key=key_name(path) or None, expected=expected) from None
 
     def check_keys(self, d, path: tuple, allowed: set, what: str):
         if not isinstance(d, dict):

@@ -152,9 +152,9 @@ def test_validation_names_key_and_line(tmp_path, body, key, line, words):
     with pytest.raises(InputError) as info:
         load_scenario(write(tmp_path, body, model))
     exc = info.value
-    assert exc.column == key and exc.row == line
+    assert exc.key == key and exc.line == line
     assert exc.file.endswith("plan.toml")
-    assert words in str(exc) and f"row {line}" in str(exc) and key in str(exc)
+    assert words in str(exc) and f"line {line}, key '{key}'" in str(exc)
 
 
 def test_invalid_toml_and_missing_model(tmp_path):
