@@ -24,6 +24,8 @@ from typing import Mapping
 from simulator import units
 from simulator import model as model_io
 from simulator.errors import InputError
+from simulator.limits import (DATE_RANGE, MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
+                              MAX_TRIALS, MAX_WEEKS, plausible_date)
 from simulator.model import GammaPosterior, Model
 from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
 from simulator.toml_lines import KeyLines, key_name
@@ -120,6 +122,9 @@ def parse_multiplier(value, *, lever: str, win_rate: float | None = None) -> flo
     if v < 0 or (lever == "cycle_time" and v == 0):
         raise LeverError(f"{lever} multiplier must be {'> 0' if lever == 'cycle_time' else '≥ 0'}"
                          f", got {v:g}", MULTIPLIER_SYNTAX)
+    if not v <= MAX_MULTIPLIER:   # past this, amounts and rates overflow
+        raise LeverError(f"{lever} multiplier {v:g} is more than {MAX_MULTIPLIER:g}",
+                         f"a multiplier up to x{MAX_MULTIPLIER:g}")
     return v
 
 
@@ -140,9 +145,12 @@ class Hire:
 
 def _date(value, what: str) -> dt.date:
     try:
-        return units.as_date(value, what=what)
+        day = units.as_date(value, what=what)
     except InputError:
         raise LeverError(f"cannot read {what} {value!r}", "a date YYYY-MM-DD") from None
+    if not plausible_date(day):
+        raise LeverError(f"{what} {day} is not allowed", DATE_RANGE)
+    return day
 
 
 def parse_headcount(value) -> Hire:
@@ -167,8 +175,9 @@ def parse_headcount(value) -> Hire:
         date = _date(m.group(2), "headcount date") if m.group(2) else None
     else:
         raise LeverError(f"cannot read headcount {value!r}", "+3 or +3@2026-11-01")
-    if count < 0:
-        raise LeverError(f"headcount must add ≥ 0 reps, got {count}", "+3@2026-11-01")
+    if not 0 <= count <= MAX_REPS:
+        raise LeverError(f"headcount must add 0 to {MAX_REPS:,} reps, got {count}",
+                         "+3@2026-11-01")
     return Hire(count, date)
 
 
@@ -176,7 +185,7 @@ def _nonneg(value, what: str, pattern: re.Pattern, expected: str) -> float:
     v = _number(value)
     if v is None and isinstance(value, str) and (m := pattern.fullmatch(value.strip().lower())):
         v = float(m.group(1))
-    if v is None or v < 0:
+    if v is None or not 0 <= v < math.inf:
         raise LeverError(f"cannot read {what} {value!r}", expected)
     return v
 
@@ -184,10 +193,13 @@ def _nonneg(value, what: str, pattern: re.Pattern, expected: str) -> float:
 def _amount(value, what: str) -> float:
     """A number or ``12M`` / ``750k`` / ``1,200,000`` (≥ 0)."""
     try:
-        return units.parse_amount(value, what=what)
+        amount = units.parse_amount(value, what=what)
     except InputError:
         raise LeverError(f"cannot read {what} {value!r}",
                          "an amount ≥ 0 such as 12M or 750k") from None
+    if not amount <= MAX_AMOUNT:
+        raise LeverError(f"{what} {value!r} is not allowed", f"an amount up to {MAX_AMOUNT:.0e}")
+    return amount
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -475,7 +487,7 @@ class _Reader:
                 what = "an integer" if kind == "int" else "a number"
                 raise LeverError(f"{key_name(path)} must be {what}, got {v!r}")
             if (low is not None and n < low) or (high is not None and n > high):
-                rng = f"≥ {low}" if high is None else f"between {low} and {high}"
+                rng = f"≥ {low:,}" if high is None else f"between {low:,} and {high:,}"
                 raise LeverError(f"{key_name(path)} must be {rng}, got {v!r}")
             return int(n) if kind == "int" else n
         except LeverError as exc:
@@ -517,7 +529,7 @@ class _Reader:
             hires=extra["hires"], hiring_lag_days=extra["lag"],
             attrition=extra["attrition"], backfill=extra["backfill"],
             fixed_parameters=self.get(d, ("fixed_parameters",), "bool", default=False),
-            trials=self.get(d, ("trials",), "int", low=1),
+            trials=self.get(d, ("trials",), "int", low=1, high=MAX_TRIALS),
             seed=self.get(d, ("seed",), "int", low=0),
             strategies=strategies,
         )
@@ -539,6 +551,8 @@ class _Reader:
             if not m:
                 self.fail(("quarter",), f"cannot read quarter {d['quarter']!r}", "e.g. 2026-Q3")
             year, k = int(m.group(1)), int(m.group(2))
+            if not plausible_date(dt.date(max(year, 1), 1, 1)):
+                self.fail(("quarter",), f"{q} is not allowed", DATE_RANGE)
             first = dt.date(year, 3 * k - 2, 1)
             end = dt.date(year + 1, 1, 1) if k == 4 else dt.date(year, 3 * k + 1, 1)
             if end <= as_of + dt.timedelta(days=1):
@@ -556,9 +570,9 @@ class _Reader:
         if "weeks" in d and "days" in d:
             self.fail(("days",), "give either weeks or days, not both")
         if "weeks" in d:
-            days = 7 * self.get(d, ("weeks",), "int", low=1)
+            days = 7 * self.get(d, ("weeks",), "int", low=1, high=MAX_WEEKS)
         if "days" in d:
-            days = self.get(d, ("days",), "int", low=1)
+            days = self.get(d, ("days",), "int", low=1, high=MAX_DAYS)
         return start, days, first
 
     def plan(self, d: dict, mod: Model) -> tuple[Model, dict]:
@@ -605,7 +619,7 @@ class _Reader:
             self.check_keys(row, path, TABLE_KEYS["hiring.hire"], "[[hiring.hire]]")
             if "date" not in row:
                 self.fail(path, "a hire needs a date", "date = 2026-08-01")
-            h = Hire(self.get(row, path + ("count",), "int", default=1, low=0),
+            h = Hire(self.get(row, path + ("count",), "int", default=1, low=0, high=MAX_REPS),
                      self.get(row, path + ("date",), "date"),
                      self.get(row, path + ("quota",), "amount"))
             hires.append(h)
@@ -625,7 +639,7 @@ class _Reader:
             self.fail(("team", "reps"), "give either reps = N or [[team.rep]] tables, not both")
         reps = None
         if "reps" in t:
-            n = self.get(t, ("team", "reps"), "int", low=1)
+            n = self.get(t, ("team", "reps"), "int", low=1, high=MAX_REPS)
             reps = tuple(Rep(f"rep{i + 1}", tenure * DAYS_PER_MONTH, 0.0, quota)
                          for i in range(n))
         elif "rep" in t:

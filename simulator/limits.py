@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 
 from .errors import InputError
 
@@ -24,14 +25,14 @@ FIRST_DATE = dt.date(1970, 1, 1)
 LAST_DATE = dt.date(2100, 12, 31)
 
 
-def whole_in_range(value, low: int, high: int, *, what: str, column: str | None = None,
-                   key: str | None = None, file: str | None = None,
-                   line: int | None = None) -> int:
-    """``value`` as an int if it is a whole number in ``[low, high]``, else ``InputError``."""
-    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def whole_in_range(value, low: int, high: int, *, what: str,
+                   column: str | None = None) -> int:
+    """``value`` as an int if it is a whole number in ``[low, high]``, else ``InputError``
+    (naming ``column``, an option such as ``--trials``, when given)."""
+    number = value if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
     if number is None or not math.isfinite(number) or number != int(number) or not (
             low <= number <= high):
-        raise InputError(f"{what} {value!r} is not allowed", file=file, line=line, key=key,
+        raise InputError(f"{what + ' ' if column is None else ''}{value!r} is not allowed",
                          column=column, expected=f"a whole number from {low:,} to {high:,}")
     return int(number)
 
