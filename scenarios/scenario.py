@@ -24,7 +24,7 @@ from typing import Mapping
 from simulator import units
 from simulator import model as model_io
 from simulator.errors import InputError
-from simulator.limits import (DATE_RANGE, MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
+from simulator.limits import (DATE_RANGE, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
                               MAX_TRIALS, MAX_WEEKS, plausible_date)
 from simulator.model import GammaPosterior, Model
 from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
@@ -191,15 +191,11 @@ def _nonneg(value, what: str, pattern: re.Pattern, expected: str) -> float:
 
 
 def _amount(value, what: str) -> float:
-    """A number or ``12M`` / ``750k`` / ``1,200,000`` (≥ 0)."""
+    """A number or ``12M`` / ``750k`` / ``1,200,000`` (``units.parse_amount``)."""
     try:
-        amount = units.parse_amount(value, what=what)
-    except InputError:
-        raise LeverError(f"cannot read {what} {value!r}",
-                         "an amount ≥ 0 such as 12M or 750k") from None
-    if not amount <= MAX_AMOUNT:
-        raise LeverError(f"{what} {value!r} is not allowed", f"an amount up to {MAX_AMOUNT:.0e}")
-    return amount
+        return units.parse_amount(value, what=what)
+    except InputError as exc:
+        raise LeverError(f"cannot read {what} {value!r}", exc.expected) from None
 
 
 # --- strategies ---------------------------------------------------------------------------------

@@ -213,7 +213,7 @@ SCENARIO_CASES = [  # (the scenario's lines after `model = ...`, dotted key, wor
     ("weeks = 450000", "weeks", "between 1 and 520"),
     ("days = 0", "days", "between 1 and 3,640"),
     ("quota = -3", "quota", "amount"),
-    ("quota = 1e300", "quota", "1e+15"),
+    ("quota = 1e300", "quota", "from 0 to 1e+15"),
     ("quota = nan", "quota", "amount"),
     ("as_of = 1900-01-01", "as_of", "1970-01-01 to 2100-12-31"),
     ('quarter = "9999-Q1"', "quarter", "2100-12-31"),
