@@ -29,9 +29,9 @@ def whole_in_range(value, low: int, high: int, *, what: str,
                    column: str | None = None) -> int:
     """``value`` as an int if it is a whole number in ``[low, high]``, else ``InputError``
     (naming ``column``, an option such as ``--trials``, when given)."""
-    number = value if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
-    if number is None or not math.isfinite(number) or number != int(number) or not (
-            low <= number <= high):
+    number = float(value) if isinstance(value, numbers.Real) and not isinstance(
+        value, bool) else math.nan
+    if not (number.is_integer() and low <= number <= high):   # NaN and inf fail
         raise InputError(f"{what + ' ' if column is None else ''}{value!r} is not allowed",
                          column=column, expected=f"a whole number from {low:,} to {high:,}")
     return int(number)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 import numpy as np
 
@@ -244,8 +245,8 @@ class _Check:
         # BetaPosterior.draw takes alpha = 0 or beta = 0 as a point mass at 0 or 1; both 0
         # leave the mean undefined.
         b = self.table(d[path[-1]], path, BETA, ("alpha", "beta"))
-        alpha = self.number(b, path + ("alpha",), NONNEGATIVE)
-        beta = self.number(b, path + ("beta",), NONNEGATIVE)
+        alpha = self.value(b["alpha"], path + ("alpha",), NONNEGATIVE)
+        beta = self.value(b["beta"], path + ("beta",), NONNEGATIVE)
         if alpha == 0 and beta == 0:
             self.fail(path + ("alpha",), "alpha and beta are both 0",
                       "alpha + beta > 0 (alpha = 0 alone: never; beta = 0 alone: always)")
@@ -264,8 +265,8 @@ class _Check:
         self.number(f, path + ("n_censored",), NONNEGATIVE)
         self.number(f, path + ("ks",), SHARE)
         aic = self.sub(f, path + ("aic",), set(FAMILIES))
-        for family in aic or {}:
-            self.number(aic, path + ("aic", family), ANY)
+        for family, v in (aic or {}).items():
+            self.value(v, path + ("aic", family), ANY)
 
     def dist(self, d: dict, path: tuple, *, amounts: bool) -> tuple[str, ...]:
         """A distribution table; returns its parameter names (those ``log_cov`` is over)."""
@@ -327,7 +328,7 @@ class _Check:
         counts = []
         for i, row in enumerate(rows):
             path = ("deal_size", i)
-            counts.append(self.number(row, path + ("count",), NONNEGATIVE))
+            counts.append(self.value(row["count"], path + ("count",), NONNEGATIVE))
             self.fitted(row, path + ("size",), amounts=True)
         self.unique(rows, ("deal_size",), "name")
         if sum(counts) <= 0:   # a segment's share is its count over the total
@@ -367,9 +368,9 @@ class _Check:
         c = self.sub(d, path, CAPACITY, ("week_hours", "deal_hours", "free_deals"))
         if c is None:   # the documented defaults
             return
-        week = self.number(c, path + ("week_hours",), POSITIVE)
-        hours = self.number(c, path + ("deal_hours",), NONNEGATIVE)
-        free = self.number(c, path + ("free_deals",), NONNEGATIVE)
+        week = self.value(c["week_hours"], path + ("week_hours",), POSITIVE)
+        hours = self.value(c["deal_hours"], path + ("deal_hours",), NONNEGATIVE)
+        free = self.value(c["free_deals"], path + ("free_deals",), NONNEGATIVE)
         self.number(c, path + ("floor",), SHARE)
         if not week - hours * free > 0:   # share(n) divides by W − h·free_deals
             self.fail(path + ("deal_hours",), f"{hours:g} h per open deal × {free:g} deals "
