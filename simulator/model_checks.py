@@ -96,7 +96,7 @@ class _Check:
         if unknown:
             self.fail(path + (unknown[0],),
                       "unknown key" + ("s " if len(unknown) > 1 else " ")
-                      + ", ".join(repr(k) for k in unknown), "one of " + ", ".join(sorted(keys)))
+                      + ", ".join(_brief(k) for k in unknown), "one of " + ", ".join(sorted(keys)))
         for k in required:
             if k not in d:
                 self.fail(path, f"{key_name(path + (k,))} is missing",
@@ -115,9 +115,9 @@ class _Check:
 
     def value(self, v, path: tuple, rule: Rule) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(path, f"{v!r} is not a number", rule.expected)
+            self.fail(path, f"{_brief(v)} is not a number", rule.expected)
         if not rule.ok(float(v)):
-            self.fail(path, f"{v!r} is not allowed", rule.expected)
+            self.fail(path, f"{_brief(v)} is not allowed", rule.expected)
         return float(v)
 
     def numbers(self, d: dict, path: tuple, rule: Rule) -> tuple[float, ...]:
@@ -132,12 +132,12 @@ class _Check:
     def whole(self, d: dict, path: tuple) -> None:
         v = d.get(path[-1], 0)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            self.fail(path, f"{v!r} is not allowed", "a whole number ≥ 0")
+            self.fail(path, f"{_brief(v)} is not allowed", "a whole number ≥ 0")
 
     def text(self, d: dict, path: tuple) -> str | None:
         v = d.get(path[-1])
         if v is not None and not isinstance(v, str):
-            self.fail(path, f"{v!r} is not text", "a string")
+            self.fail(path, f"{_brief(v)} is not text", "a string")
         return v
 
     def texts(self, d: dict, path: tuple) -> None:
@@ -147,7 +147,7 @@ class _Check:
 
     def flag(self, d: dict, path: tuple) -> None:
         if path[-1] in d and not isinstance(d[path[-1]], bool):
-            self.fail(path, f"{d[path[-1]]!r} is not allowed", "true or false")
+            self.fail(path, f"{_brief(d[path[-1]])} is not allowed", "true or false")
 
     def date(self, d: dict, path: tuple) -> dt.date | None:
         return self.day(d[path[-1]], path) if path[-1] in d else None
@@ -158,9 +158,9 @@ class _Check:
             try:
                 day = dt.date.fromisoformat(day.strip())
             except ValueError:
-                self.fail(path, f"{v!r} is not a date", "a date YYYY-MM-DD")
+                self.fail(path, f"{_brief(v)} is not a date", "a date YYYY-MM-DD")
         if not isinstance(day, dt.date):
-            self.fail(path, f"{v!r} is not a date", "a date YYYY-MM-DD")
+            self.fail(path, f"{_brief(v)} is not a date", "a date YYYY-MM-DD")
         if not plausible_date(day):
             self.fail(path, f"{day} is not allowed", DATE_RANGE)
         return day
@@ -178,7 +178,7 @@ class _Check:
         for i, row in enumerate(rows):
             name = self.text(row, path + (i, key))
             if name in seen:
-                self.fail(path + (i, key), f"{name!r} is listed twice", "unique names")
+                self.fail(path + (i, key), f"{_brief(name)} is listed twice", "unique names")
             seen.add(name)
 
     # --- parts of the model ---------------------------------------------------------------------
@@ -188,7 +188,7 @@ class _Check:
             self.fail((), "not a salesim model file: it has no salesim_model version",
                       "a model written by 'salesim calibrate'")
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            self.fail(("salesim_model",), f"unknown model format {v!r}",
+            self.fail(("salesim_model",), f"unknown model format {_brief(v)}",
                       f"salesim_model = {FORMAT_VERSION}")
         if v > FORMAT_VERSION:
             self.fail(("salesim_model",), f"written by a newer salesim (model format {v}; "
@@ -272,7 +272,7 @@ class _Check:
         """A distribution table; returns its parameter names (those ``log_cov`` is over)."""
         family = d[path[-1]].get("family") if isinstance(d[path[-1]], dict) else None
         if family not in FAMILIES:
-            self.fail(path + ("family",), f"unknown distribution family {family!r}",
+            self.fail(path + ("family",), f"unknown distribution family {_brief(family)}",
                       "one of " + ", ".join(FAMILIES))
         cls = FAMILIES[family]
         if cls is Empirical:
@@ -411,6 +411,12 @@ class _Check:
             cls(*args)
         except ValueError as exc:
             self.fail(path, str(exc))
+
+
+def _brief(value) -> str:
+    """A value as written, cut short: a hostile file may hold a field of megabytes."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _mean(dist) -> float:

@@ -196,6 +196,13 @@ def test_the_line_is_the_key_s_line(model_table, tmp_path):
                                       "is not allowed (expected a number from 0 to 1)")
 
 
+def test_a_huge_value_is_not_echoed_whole(model_table, tmp_path):
+    d = tomllib.loads(tomli_w.dumps(model_table))
+    d["activities"]["per_rep_day"] = "x" * 100_000
+    res = CliRunner().invoke(main, ["forecast", str(write_model(tmp_path, d))])
+    assert len(one_line_error(res, "activities.per_rep_day", "xxx... is not a number")) < 300
+
+
 def test_not_toml_and_not_utf8(tmp_path):
     bad = tmp_path / "model.toml"
     bad.write_text("salesim_model = = 1\n")
