@@ -6,6 +6,7 @@ the file, row and column. Rendering helpers live here; logic lives in the packag
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import click
 
+import outputs
+from outputs import OUTPUT, OUTPUT_DIR
 from simulator.errors import InputError
 from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
-from simulator.model import write_atomic
 
 
 # --- shared plumbing --------------------------------------------------------------------------
@@ -61,12 +63,15 @@ WHOLE = WholeNumberType()
 
 
 def handle_errors(fn):
-    """Bad input -> exit 2 and one line on stderr; never a traceback."""
+    """Bad input -> exit 2 and one line on stderr; never a traceback. The run size
+    (``--trials``, ``--weeks``) and the command's output paths are checked first, before any
+    work (outputs.check_command)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             _check_run_size(kwargs)
+            outputs.check_command(click.get_current_context())
             return fn(*args, **kwargs)
         except InputError as exc:
             click.echo(f"Error: {exc}", err=True)
@@ -104,14 +109,9 @@ def emit_json(data: dict) -> None:
     click.echo(json.dumps(_clean(data), indent=2))
 
 
-def write_output(path: str | Path, data: str | bytes, *, inputs: tuple = ()) -> Path:
-    """Write an output atomically, refusing to overwrite any input file."""
-    p = Path(path).resolve()
-    for i in inputs:
-        if i is not None and Path(i).exists() and Path(i).resolve() == p:
-            raise InputError("refusing to overwrite an input file", file=str(path),
-                             expected="a different output path")
-    return write_atomic(p, data)
+def write_output(path: str | Path, data: str | bytes) -> Path:
+    """Write an ``OUTPUT`` option's file atomically (checked before the command ran)."""
+    return outputs.write(path, data)
 
 
 def table(rows: list[list], headers: list[str]) -> str:
@@ -172,12 +172,9 @@ def executor_options(fn):
             pool = runner.EXECUTORS[executor](workers or os.cpu_count() or 1)
         else:
             pool = None
-        try:
-            with runner.using_executor(pool):
-                return fn(*args, **kwargs)
-        finally:
-            if pool is not None:
-                pool.close()
+        # Closed on the way out; on an exception (Ctrl-C, SIGTERM) without waiting for chunks.
+        with pool or contextlib.nullcontext(), runner.using_executor(pool):
+            return fn(*args, **kwargs)
 
     wrapper = click.option(
         "--scheduler", default=None, metavar="ADDRESS", envvar="SALESIM_SCHEDULER",
@@ -200,8 +197,49 @@ def _scoped_executor():
 
 
 # --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
-HISTORY_OPTIONS = ("format", "mapping", "date_format", "stages", "stage_history", "activities",
-                   "reps")
+HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", "stage_history",
+                   "activities", "reps")
+
+
+def _history_flags(*, reps_file: bool) -> list:
+    """The one set of options that says how a CRM history is read. ``reps_file=False`` on the
+    commands where ``--reps N`` is a head count (forecast, compare, capacity: ``--team`` names
+    a team file there; a reps file in the history folder is still read)."""
+    options = [
+        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
+                                                             case_sensitive=False),
+                     default="canonical", show_default=True,
+                     help="History layout: canonical files, or the Maven CRM sample folder."),
+        click.option("--profile", "profile", default=None, metavar="NAME|FILE.toml",
+                     help="Mapping profile of a CRM export: salesforce, hubspot, pipedrive or "
+                          "a profile TOML file (docs/formats.md); the flags below override it."),
+        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
+                     help="Read a canonical column from a differently named one, e.g. "
+                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
+                          "also work)."),
+        click.option("--date-format", "date_format", default=None, metavar="STRFTIME|auto",
+                     help="Format of text dates, e.g. %m/%d/%Y, or auto (default: the "
+                          "profile's, else ISO 2024-03-31)."),
+        click.option("--stages", "stages", default=None, metavar="A,B,C",
+                     help="Stage order, first to last (default: the profile's, else inferred "
+                          "from stage history)."),
+        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
+                     default=None, help="Stage history file (default: stage_history.csv|parquet "
+                                        "in the HISTORY folder)."),
+        click.option("--activities", "activities", type=click.Path(dir_okay=False),
+                     default=None, help="Activities file (default: from the HISTORY folder)."),
+    ]
+    if reps_file:
+        options.append(click.option("--reps", "reps", type=click.Path(dir_okay=False),
+                                    default=None,
+                                    help="Reps file (default: from the HISTORY folder)."))
+    return options
+
+
+def _apply(fn, options: list):
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 def history_options(fn):
@@ -211,40 +249,51 @@ def history_options(fn):
         def calibrate(history, ..., **history_opts):
             h = load_history(history, **history_opts)
     """
-    options = [
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True,
-                     help="History layout: canonical files, or the Maven CRM sample folder."),
-        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-                     help="Read a canonical column from a differently named one, e.g. "
-                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
-                          "also work)."),
-        click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
-                     help="Format of text dates, e.g. %m/%d/%Y (default: ISO 2024-03-31)."),
-        click.option("--stages", "stages", default=None, metavar="A,B,C",
-                     help="Stage order, first to last (default: inferred from stage history)."),
-        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
-                     default=None, help="Stage history file (default: stage_history.csv|parquet "
-                                        "in the HISTORY folder)."),
-        click.option("--activities", "activities", type=click.Path(dir_okay=False),
-                     default=None, help="Activities file (default: from the HISTORY folder)."),
-        click.option("--reps", "reps", type=click.Path(dir_okay=False), default=None,
-                     help="Reps file (default: from the HISTORY folder)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return _apply(fn, _history_flags(reps_file=True))
 
 
-def load_history(history_path, *, format="canonical", mapping=(), date_format=None, stages=None,
-                 stage_history=None, activities=None, reps=None):
+def model_history_options(fn):
+    """``--history PATH`` and the history options, for commands that run a MODEL (forecast,
+    compare, capacity); the command gets ``history`` and ``**history_opts``."""
+    return _apply(fn, [click.option("--history", "history", type=click.Path(), default=None,
+                                    help="CRM history (folder or opportunities file) with a "
+                                         "MODEL: the pipeline open at --as-of and revenue "
+                                         "already won this quarter.")]
+                  + _history_flags(reps_file=False))
+
+
+def load_history(history_path, **history_opts):
     """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
     from calibrate.ingest import read_history
 
-    return read_history(history_path, format=format, mapping=mapping, date_format=date_format,
-                        stages=stages, stage_history=stage_history, activities=activities,
-                        reps=reps)
+    unknown = set(history_opts) - set(HISTORY_OPTIONS)
+    if unknown:
+        raise TypeError(f"not history options: {sorted(unknown)}")
+    return read_history(history_path, **history_opts)
+
+
+def _history_files(history_path, history_opts: dict):
+    """The files behind a HISTORY and its options (``calibrate.ingest.HistoryFiles``)."""
+    from calibrate.ingest import find_files
+
+    return find_files(history_path, format=history_opts.get("format", "canonical"),
+                      **{k: history_opts.get(k) for k in ("stage_history", "activities",
+                                                           "reps")})
+
+
+def _history_given(history_opts: dict) -> list[str]:
+    """The history options given on the command line (``--format`` counts when not
+    canonical), named as flags."""
+    given = [k for k, v in history_opts.items()
+             if v not in (None, (), "") and not (k == "format" and v == "canonical")]
+    return ["--" + {"mapping": "map"}.get(k, k).replace("_", "-") for k in given]
+
+
+def _no_history_warning() -> None:
+    """Say up front, not only in a note at the bottom, that a MODEL without --history starts
+    with an empty pipeline: the numbers are then much lower than the team's real quarter."""
+    click.echo("warning: no --history: the run starts with no open pipeline and no revenue "
+               "closed to date (give --history with the CRM export)", err=True)
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -270,7 +319,7 @@ def main():
 
 # --- demo-data ------------------------------------------------------------------------------------
 @main.command("demo-data")
-@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("directory", metavar="DIR", type=OUTPUT_DIR)
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0).")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team.")
 @click.option("--quarters", type=int, default=8, show_default=True,
@@ -297,16 +346,23 @@ def main():
                    "top of attrition (--realistic: 0.1).")
 @click.option("--realistic", is_flag=True,
               help="Every ingredient above at its --realistic value unless given.")
+@click.option("--export", "export", default="canonical", show_default=True, metavar="LAYOUT",
+              help="Write the history as a CRM report export: salesforce, salesforce-onefile, "
+                   "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
+@click.option("--force", is_flag=True,
+              help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
-              leavers, realistic, as_json, quiet):
+              leavers, realistic, export, force, as_json, quiet):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
     canonical formats) and truth.toml, the model that generated them: calibrate DIR and
-    compare the fit with it (docs/demo-data.md).
+    compare the fit with it (docs/demo-data.md). --export writes the same history as a
+    Salesforce, HubSpot or Pipedrive report export. A DIR that already holds CRM files is
+    refused unless --force is given.
 
     By default every rate is constant. --drift, --growth, --seasonality, --slips, --shocks
     and --leavers make the history change over time as real CRMs do (all off by default;
@@ -318,10 +374,11 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
       salesim demo-data big --reps 200 --quarters 12 --as-of 2026-06-30 --json
       salesim demo-data real --realistic
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
+      salesim demo-data sf --export salesforce
     """
     import datetime as dt
 
-    from simulator import demo_history
+    from simulator import demo_export, demo_history
     from simulator.demo_ingredients import Ingredients
     from simulator.model import save
 
@@ -336,9 +393,8 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     ingredients = Ingredients.from_options(realistic, drift=drift, growth=growth,
                                            seasonality=seasonality, slips=slips, shocks=shocks,
                                            leavers=leavers)
-    if directory.exists() and not directory.is_dir():
-        raise InputError("exists and is not a directory", file=str(directory),
-                         expected="a directory for the generated files")
+    directory = Path(directory)
+    demo_export.check_export(export)
     days = demo_history.history_days(as_of_date, quarters)
     kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
     if show_progress(quiet):
@@ -347,14 +403,16 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     else:
         hist = demo_history.generate(seed, **kwargs)
     files = {}
-    for name, text in hist.csv_texts().items():
+    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
         files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
     files["truth"] = str(save(hist.truth, directory / "truth.toml"))
     s = hist.summary()
     if as_json:
-        emit_json({"dir": str(directory), "seed": seed, **s, "files": files})
+        emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
         return
-    click.echo(f"Wrote demo history to {directory} (seed {seed}): {s['start']} to {s['as_of']}")
+    layout = "" if export == "canonical" else f" as a {export} export"
+    click.echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
+               f"{s['as_of']}")
     click.echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
                f"open {s['open']:,})")
     click.echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
@@ -385,21 +443,23 @@ def inspect_history(history, as_of, as_json, **history_opts):
     Examples:
       salesim inspect hist
       salesim inspect ../shared/data/maven-crm --format maven --json
+      salesim inspect report.csv --profile salesforce --stage-history history.csv
       salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
-    from calibrate.ingest import find_files, summarize
+    from calibrate.ingest import summarize
 
     h = load_history(history, **history_opts)
     if as_of is not None:
         h = h.as_of(as_of)
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
+    files = _history_files(history, history_opts)
     s = summarize(h, files)
     if as_json:
         emit_json({"as_of": as_of, **s})
         return
     st = s["by_status"]
-    click.echo(f"History {s['source']} ({files.format})" + (f" as of {as_of}" if as_of else ""))
+    profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
+    click.echo(f"History {s['source']} ({files.format}{profile})"
+               + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
         click.echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
@@ -502,20 +562,7 @@ def _tornado_png(out: dict) -> bytes:
 
 @main.command("forecast")
 @click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
-@click.option("--history", "history", type=click.Path(), default=None,
-              help="CRM history (folder or opportunities file): the pipeline open at --as-of "
-                   "and revenue already won this quarter.")
-@click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                     case_sensitive=False),
-              default="canonical", show_default=True, help="History layout (see inspect --help).")
-@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-              help="History column mapping (see inspect --help).")
-@click.option("--date-format", "date_format", default=None, metavar="STRFTIME",
-              help="Format of text dates in the history (default ISO).")
-@click.option("--stages", "stages", default=None, metavar="A,B,C",
-              help="History stage order (default: the model's).")
-@click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False), default=None,
-              help="Stage history file (default: from the HISTORY folder).")
+@model_history_options
 @click.option("--as-of", "as_of", default=None,
               help="Forecast from the end of this date (default: the model's as-of date).")
 @click.option("--start", default=None,
@@ -540,16 +587,16 @@ def _tornado_png(out: dict) -> bytes:
 @click.option("--fixed-parameters", is_flag=True,
               help="Use point estimates instead of drawing parameters from the posterior.")
 @click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--csv", "csv_path", type=OUTPUT, default=None,
               help="Write the weekly bands of cumulative revenue to this CSV.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a PNG: fan chart by week and histogram of quarter revenue.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 @executor_options
-def forecast_cmd(model_path, history, format, mapping, date_format, stages, stage_history, as_of,
-                 start, weeks, n_reps, team, quota, trials, seed, workers, engine,
-                 fixed_parameters, as_json, csv_path, plot_path, quiet):
+def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
+                 workers, engine, fixed_parameters, as_json, csv_path, plot_path, quiet,
+                 **history_opts):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
@@ -560,23 +607,14 @@ def forecast_cmd(model_path, history, format, mapping, date_format, stages, stag
     Examples:
       salesim forecast model.toml --history hist --as-of 2026-09-30 --quota 12M
       salesim forecast model.toml --history hist --reps 25 --quota 750k --json
+      salesim forecast sf.toml --history report.csv --profile salesforce --quota 2M
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
     """
-    from scenarios.baseline import baseline_spec
     from scenarios.forecast import forecast, weekly_frame
-    from simulator.model import load
 
-    model = load(model_path)
-    as_of_date = _iso_date(as_of, "--as-of")
-    hist = None
-    if history is not None:
-        hist = load_history(history, format=format, mapping=mapping, date_format=date_format,
-                            stages=stages, stage_history=stage_history)
-    elif as_of_date is None:
-        as_of_date = model.as_of
-    spec = baseline_spec(model, history=hist, as_of=as_of_date or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
+                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                       fixed_parameters=fixed_parameters)
     kwargs = dict(trials=trials, seed=seed, engine=engine, workers=workers)
     if show_progress(quiet):
         with click.progressbar(length=trials, label="Simulating", file=sys.stderr) as bar:
@@ -584,11 +622,10 @@ def forecast_cmd(model_path, history, format, mapping, date_format, stages, stag
     else:
         fc = forecast(spec, **kwargs)
     fc["model"] = str(model_path)
-    inputs = (model_path, history, team, stage_history)
     if csv_path:
-        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv(), inputs=inputs))
+        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv()))
     if plot_path:
-        fc["plot"] = str(write_output(plot_path, _forecast_png(fc), inputs=inputs))
+        fc["plot"] = str(write_output(plot_path, _forecast_png(fc)))
     if as_json:
         emit_json(fc)
         return
@@ -603,11 +640,6 @@ def plan_options(fn):
     """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
     build the baseline as ``forecast`` does; a scenario file says all of it itself."""
     options = [
-        click.option("--history", "history", type=click.Path(), default=None,
-                     help="With a MODEL: CRM history for the open pipeline at --as-of."),
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True, help="History layout."),
         click.option("--as-of", "as_of", default=None,
                      help="With a MODEL: plan from the end of this date (default: the model's)."),
         click.option("--start", default=None,
@@ -630,19 +662,35 @@ def plan_options(fn):
                      help="Use point estimates instead of posterior draws."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return model_history_options(_apply(fn, options))
 
 
-def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quota,
+def _model_spec(model_path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
+                fixed_parameters):
+    """The baseline of a MODEL.toml as forecast, compare and capacity build it: the open
+    pipeline and closed-to-date revenue from ``--history`` (read with the history options)."""
+    from scenarios.baseline import baseline_spec
+    from simulator.model import load
+
+    model = load(model_path)
+    if history is None:
+        given = _history_given(history_opts)
+        if given:
+            raise InputError(f"{given[0]} applies to the history; give --history too",
+                             column=given[0], expected="--history FOLDER_OR_FILE")
+        _no_history_warning()
+    hist = load_history(history, **history_opts) if history is not None else None
+    return baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
+                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
+                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+
+
+def _load_plan(path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
                fixed_parameters):
     """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
     import dataclasses
 
-    from scenarios.baseline import baseline_spec
     from scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
-    from simulator.model import load
 
     if not Path(path).is_file():
         raise InputError("file not found", file=str(path),
@@ -650,10 +698,12 @@ def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quot
     if is_scenario_file(path):
         given = {"--history": history, "--as-of": as_of, "--start": start, "--weeks": weeks,
                  "--reps": n_reps, "--team": team}
+        given.update({flag: True for flag in _history_given(history_opts)})
         for flag, value in given.items():
             if value is not None:
                 raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
-                                 file=str(path), column=flag, expected="the scenario's own keys")
+                                 file=str(path), column=flag, expected="the scenario's own keys "
+                                 "(its [history] table for the history options)")
         sc = load_scenario(path)
         if fixed_parameters:
             sc = dataclasses.replace(sc, fixed_parameters=True)
@@ -661,11 +711,9 @@ def _load_plan(path, *, history, format, as_of, start, weeks, n_reps, team, quot
         if quota is not None:
             spec = dataclasses.replace(spec, quota=quota)
         return spec, sc
-    model = load(path)
-    hist = load_history(history, format=format) if history is not None else None
-    spec = baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
+    spec = _model_spec(path, history=history, history_opts=history_opts, as_of=as_of,
+                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                       fixed_parameters=fixed_parameters)
     return spec, None
 
 
@@ -733,13 +781,14 @@ def _signed(x: float) -> str:
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 4000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a tornado chart (PNG) of the uplifts with their intervals.")
 @plan_options
 @handle_errors
 @executor_options
-def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, format, as_of, start,
-                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet):
+def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, as_of, start,
+                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet,
+                **history_opts):
     """Compare strategies against the baseline with common random numbers.
 
     SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
@@ -755,8 +804,8 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, form
     from scenarios.compare import compare, fresh_seed
     from scenarios.scenario import parse_lever_args
 
-    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
-                          weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
+                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
                           fixed_parameters=fixed_parameters)
     strategies = list(sc.strategies if sc else ()) + list(
         parse_lever_args(levers, model=spec.model))
@@ -769,19 +818,13 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, form
     out["source"] = str(source)
     out["notes"] = list(spec.notes) + out["notes"]
     if plot_path:
-        out["plot"] = str(write_output(plot_path, _tornado_png(out),
-                                       inputs=_inputs(source, sc, history, team)))
+        out["plot"] = str(write_output(plot_path, _tornado_png(out)))
     if as_json:
         emit_json(out)
         return
     click.echo(_render_compare(out))
     if "plot" in out:
         click.echo(f"Wrote tornado chart to {out['plot']}")
-
-
-def _inputs(source, sc, history, team) -> tuple:
-    extra = (sc.model_path, sc.history_path) if sc else ()
-    return (source, history, team) + extra
 
 
 def _render_capacity(out: dict) -> str:
@@ -850,14 +893,14 @@ def _render_capacity(out: dict) -> str:
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 2000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the P(target) curve (PNG).")
 @plan_options
 @handle_errors
 @executor_options
 def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, as_json,
-                 plot_path, history, format, as_of, start, weeks, n_reps, team, seed, workers,
-                 engine, fixed_parameters, quiet):
+                 plot_path, history, as_of, start, weeks, n_reps, team, seed, workers,
+                 engine, fixed_parameters, quiet, **history_opts):
     """Solve for what it takes to hit a number with a given confidence.
 
     --solve headcount (default): the fewest additional reps, starting on --hire-by and
@@ -877,8 +920,8 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     from scenarios.capacity import solve_coverage, solve_headcount
     from scenarios.compare import fresh_seed
 
-    spec, sc = _load_plan(source, history=history, format=format, as_of=as_of, start=start,
-                          weeks=weeks, n_reps=n_reps, team=team, quota=None,
+    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
+                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
                           fixed_parameters=fixed_parameters)
     trials = trials if trials is not None else (sc.trials if sc and sc.trials else 2000)
     seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
@@ -912,7 +955,7 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
                                    lo=[p["lo"] for p in out["curve"]],
                                    hi=[p["hi"] for p in out["curve"]],
                                    confidence=confidence, answer=answer, xlabel=xlabel)
-        out["plot"] = str(write_output(plot_path, png, inputs=_inputs(source, sc, history, team)))
+        out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
@@ -1026,7 +1069,7 @@ def _render_calendar(cal: dict | None) -> list[str]:
 @click.option("--as-of", "as_of", default=None, metavar="DATE",
               help="Fit on what was known at the end of this date (default: the last date in "
                    "the history).")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output", required=True, type=OUTPUT,
               help="Model file to write (TOML).")
 @click.option("--steady", is_flag=True,
               help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
@@ -1044,22 +1087,19 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     \b
     Examples:
       salesim calibrate hist --as-of 2026-09-30 -o model.toml
+      salesim calibrate deals.csv --profile hubspot -o model.toml
       salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """
     from calibrate.fit import STEPS, calibrate, summary
-    from calibrate.ingest import find_files
     from simulator.model import dumps
 
     h = load_history(history, **history_opts)
     day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
-    inputs = (history, *(p for p in files.as_dict().values() if p))
     with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
         model = calibrate(h, day, stages=history_opts.get("stages"), calendar=not steady,
                           progress=(lambda step: bar.update(1)) if bar is not None else None)
-    path = write_output(output, dumps(model), inputs=inputs)
+    path = write_output(output, dumps(model))
     for note in model.notes:
         click.echo(f"warning: {note}", err=True)
     s = summary(model)
@@ -1071,15 +1111,6 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
 _MARK = {"green": "[G]", "yellow": "[Y]", "red": "[R]", "n/a": "[-]"}
-
-
-def _history_inputs(history, history_opts) -> tuple:
-    """Every file a HISTORY argument reads: outputs may never overwrite them."""
-    from calibrate.ingest import find_files
-
-    files = find_files(history, format=history_opts["format"],
-                       **{k: history_opts[k] for k in ("stage_history", "activities", "reps")})
-    return (history, *(p for p in files.as_dict().values() if p))
 
 
 def _cell(m: dict) -> str:
@@ -1195,9 +1226,9 @@ def _render_dashboard(d: dict) -> str:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--html", "html_path", type=OUTPUT, default=None,
               help="Write a self-contained HTML report (inline charts, no network assets).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the trajectory chart (plan bands vs actual) as PNG.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @history_options
@@ -1221,9 +1252,7 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
 
     day = _iso_date(as_of, "--as-of")
     h = load_history(history, **history_opts)
-    inputs = (*_history_inputs(history, history_opts), plan_path)
     plan = dashboard.load_plan(plan_path, strategy)
-    inputs += (plan[0].model_path,)
     prepared = dashboard.prepare(h, plan, day)
     with _progress_bar(quiet, trials * prepared.runs, "Simulating") as bar:
         d = dashboard.run_dashboard(prepared, trials=trials, seed=seed, engine=engine,
@@ -1233,9 +1262,9 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     if html_path or plot_path:
         images = html_report.charts(d, only=None if html_path else ("trajectory",))
     if html_path:
-        out["html"] = str(write_output(html_path, html_report.render(d, images), inputs=inputs))
+        out["html"] = str(write_output(html_path, html_report.render(d, images)))
     if plot_path:
-        out["plot"] = str(write_output(plot_path, images["trajectory"], inputs=inputs))
+        out["plot"] = str(write_output(plot_path, images["trajectory"]))
     if as_json:
         emit_json(out)
         return
@@ -1312,7 +1341,7 @@ def _cutoff_dates(text: str) -> list:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
 @click.option("--steady", is_flag=True,
               help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
@@ -1358,8 +1387,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
                                         for x in f]},
             pit_edges=hist["edges"], pit_counts=hist["counts"],
             title=f"Backtest: P10–P90 coverage {r.coverage_p10_p90:.0%} over {len(f)} folds")
-        out["plot"] = str(write_output(plot_path, png,
-                                       inputs=_history_inputs(history, history_opts)))
+        out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
@@ -1422,7 +1450,7 @@ def _render_bench(out: dict) -> str:
 @click.option("--no-sweep", is_flag=True,
               help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "out_path", type=OUTPUT, default=None,
               help="Also write the JSON document to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -1460,7 +1488,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
 @main.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=OUTPUT_DIR,
               default=Path("demo-out"), show_default=True, help="Folder for every output.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the demo team.")
@@ -1471,10 +1499,13 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 @click.option("--trials", type=WHOLE, default=4000, show_default=True,
               help="Monte Carlo trials for the forecast and for each strategy.")
 @click.option("--engine", default=None, help="simpy or vector (default: the fastest available).")
+@click.option("--force", is_flag=True,
+              help="Write even if the --out folder itself holds CRM files (OUT/history, the "
+                   "demo's own, is always rewritten).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, as_json, quiet):
+def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_json, quiet):
     """Run salesim end to end on generated demo history.
 
     Generates two years of CRM history from known parameters (OUT/history/, with
@@ -1488,6 +1519,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, as_json, quie
     """
     from scenarios.demo import run_demo
 
+    out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")
     if reps < 1 or quarters < 1 or trials < 2:
         raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",

@@ -25,6 +25,9 @@ CANONICAL = {
     "reps": ("owner", "hired", "left", "quota"),
 }
 ALL_CANONICAL = tuple(dict.fromkeys(c for cols in CANONICAL.values() for c in cols))
+# Optional opportunity columns, read only when mapped (a profile or --map) or present by name:
+# the CRM's win probability, its forecast category and an open deal's expected close date.
+OPTIONAL_OPPORTUNITY = ("probability", "forecast_category", "expected_close")
 
 # Status values after squashing case, spaces, '_' and '-' ("Closed Won" -> "closedwon").
 STATUS_VALUES = {"open": "open", "won": "won", "lost": "lost",
@@ -38,11 +41,23 @@ def squash(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase().str.replace_all(r"[\s_\-]+", "")
 
 
-def terminal_values(stages: pl.Series) -> list[str]:
+def outcome_words(won: Iterable[str] = (), lost: Iterable[str] = ()) -> dict[str, str]:
+    """``TERMINAL_STAGES`` plus a profile's own won and lost labels, squashed."""
+    words = dict(TERMINAL_STAGES)
+    words.update({_squash(w): "won" for w in won})
+    words.update({_squash(w): "lost" for w in lost})
+    return words
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text.lower())
+
+
+def terminal_values(stages: pl.Series, outcomes: Mapping[str, str] = TERMINAL_STAGES
+                    ) -> list[str]:
     """The distinct values of a stage column that are outcomes ('Closed Won', 'closedlost').
     Looks at distinct values only, so millions of rows cost one hash pass."""
-    return [s for s in stages.drop_nulls().unique().to_list()
-            if re.sub(r"[\s_\-]+", "", s.lower()) in TERMINAL_STAGES]
+    return [s for s in stages.drop_nulls().unique().to_list() if _squash(s) in outcomes]
 
 
 # --- column mapping (--map canonical=source) ------------------------------------------------------
@@ -77,10 +92,11 @@ def parse_mapping(spec: Mapping[str, str] | str | Iterable[str] | None) -> dict[
     for key, value in pairs:
         key, value = key.strip(), value.strip().strip('"').strip("'").strip()
         file, _, col = key.rpartition(".")
-        if (file and file not in CANONICAL) or col not in (CANONICAL[file] if file
-                                                             else ALL_CANONICAL):
+        known = (CANONICAL[file] if file in CANONICAL else ()) if file else ALL_CANONICAL
+        if col not in known + (OPTIONAL_OPPORTUNITY if file in ("", "opportunities") else ()):
             raise InputError(f"unknown canonical column {key!r} in the column mapping",
-                             column="--map", expected="one of " + ", ".join(ALL_CANONICAL)
+                             column="--map", expected="one of "
+                             + ", ".join(ALL_CANONICAL + OPTIONAL_OPPORTUNITY)
                              + " (optionally prefixed by a file: stage_history.entered)")
         if not value:
             raise InputError(f"no source column given for {key!r}", column="--map",
@@ -96,7 +112,7 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _find(columns: list[str], name: str) -> str | None:
+def find_column(columns: list[str], name: str) -> str | None:
     """The column called ``name``: exact match first, then ignoring case and spacing."""
     if name in columns:
         return name
@@ -104,14 +120,32 @@ def _find(columns: list[str], name: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def select_canonical(df: pl.DataFrame, kind: str, mapping: Mapping[str, str], *, file: str,
-                     required: Iterable[str]) -> tuple[pl.DataFrame, dict[str, str]]:
+def candidates(mapping: Mapping[str, str | tuple[str, ...]], kind: str, canon: str
+               ) -> tuple[tuple[str, ...], bool]:
+    """The source names to try for ``canon`` in a ``kind`` file and whether they were mapped.
+    A file-qualified mapping (``stage_history.stage``) wins over a plain one (``stage``)."""
+    for key in (f"{kind}.{canon}", canon):
+        given = mapping.get(key)
+        if given is not None:
+            return ((given,) if isinstance(given, str) else tuple(given)), True
+    return (canon,), False
+
+
+def _non_empty(df: pl.DataFrame, col: str) -> pl.Expr:
+    if df.schema[col] == pl.String:
+        return pl.when(pl.col(col).str.strip_chars() != "").then(pl.col(col))
+    return pl.col(col).cast(pl.String)
+
+
+def select_canonical(df: pl.DataFrame, kind: str, mapping: Mapping[str, str | tuple[str, ...]],
+                     *, file: str, required: Iterable[str]) -> tuple[pl.DataFrame, dict[str, str]]:
     """Pick and rename the canonical columns of a ``kind`` file.
 
     Returns the frame (``__row`` plus the canonical columns found) and {canonical: source
-    column}, so that messages name the column as the file spells it. A file-qualified mapping
-    (``stage_history.stage``) wins over a plain one (``stage``); a plain one applies where its
-    source column exists, else the canonical name itself is used.
+    column}, so that messages name the column as the file spells it. A mapping value is one
+    source name or a list of candidates: the first the file has is used, and when it has
+    several, each row takes the first non-empty one (Pipedrive's won time / lost time). A
+    mapped column the file lacks falls back to the canonical name itself.
     """
     columns = [c for c in df.columns if c != ROW]
     if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
@@ -119,18 +153,16 @@ def select_canonical(df: pl.DataFrame, kind: str, mapping: Mapping[str, str], *,
                          row=1, expected="comma-separated columns (re-export the file as CSV "
                          "with commas)")
     names: dict[str, str] = {}
-    for canon in CANONICAL[kind]:
-        qualified, plain = mapping.get(f"{kind}.{canon}"), mapping.get(canon)
-        if qualified is not None:
-            candidates = [qualified]
-        elif plain is not None:
-            candidates = [plain, canon]
-        else:
-            candidates = [canon]
-        found = next((c for c in (_find(columns, n) for n in candidates) if c), None)
-        if found is None:
+    exprs: list[pl.Expr] = []
+    optional = OPTIONAL_OPPORTUNITY if kind == "opportunities" else ()
+    for canon in CANONICAL[kind] + optional:
+        tried, mapped = candidates(mapping, kind, canon)
+        found = list(dict.fromkeys(c for c in (find_column(columns, n) for n in tried) if c))
+        if not found and mapped and canon not in tried:
+            found = [c for c in (find_column(columns, canon),) if c]
+        if not found:
             if canon in required:
-                wanted = candidates[0]
+                wanted = tried[0]
                 how = f"column {wanted!r}" + (f" (mapped to {canon})" if wanted != canon else "")
                 present = ", ".join(repr(c) for c in columns)
                 raise InputError(f"missing {how}; the file has: {present}", file=file, row=1,
@@ -139,15 +171,105 @@ def select_canonical(df: pl.DataFrame, kind: str, mapping: Mapping[str, str], *,
                                  + ", ".join(c for c in CANONICAL[kind] if c in required)
                                  + " (docs/formats.md)")
             continue
-        if f"{found}_duplicated_0" in columns:
-            raise InputError(f"column {found!r} appears more than once in the header",
-                             file=file, row=1, column=found, expected="unique column names")
-        if df.schema[found].is_nested() or df.schema[found] in (pl.Binary, pl.Object):
-            raise InputError(f"column holds {df.schema[found]} values", file=file, column=found,
-                             expected="plain text, number or date values")
-        names[canon] = found
-    frame = df.select(ROW, *[pl.col(src).alias(canon) for canon, src in names.items()])
-    return frame, names
+        for col in found:
+            if f"{col}_duplicated_0" in columns:
+                raise InputError(f"column {col!r} appears more than once in the header",
+                                 file=file, row=1, column=col, expected="unique column names")
+            if df.schema[col].is_nested() or df.schema[col] in (pl.Binary, pl.Object):
+                raise InputError(f"column holds {df.schema[col]} values", file=file, column=col,
+                                 expected="plain text, number or date values")
+        names[canon] = found[0]
+        if len(found) == 1:
+            exprs.append(pl.col(found[0]).alias(canon))
+        else:
+            exprs.append(pl.coalesce([_non_empty(df, c) for c in found]).alias(canon))
+    return df.select(ROW, *exprs), names
+
+
+# --- report layouts: footers, value maps, one-file and wide stage history -----------------------
+def _blank(values: pl.Series) -> pl.Series:
+    return (values.is_null() | (values.str.strip_chars() == "")).fill_null(True)
+
+
+def footer_start(df: pl.DataFrame) -> int | None:
+    """Where a report footer starts (a row index), or None.
+
+    Salesforce reports end with a blank line and single-field lines ("Confidential
+    Information - Do Not Distribute", "Generated By: ..."). A footer is the first blank row
+    after which every row has at most its first field filled. A frame of text columns
+    (blank lines still in it) with ``__row``. Works on Series, not ``pl.col(name)``: a header
+    may be named anything, "*" included.
+    """
+    cols = [c for c in df.columns if c != ROW]
+    if len(cols) < 2 or df.height == 0 or any(df.schema[c] != pl.String for c in cols):
+        return None
+    single = _blank(df.get_column(cols[1]))
+    for c in cols[2:]:
+        single &= _blank(df.get_column(c))
+    blank = single & _blank(df.get_column(cols[0]))
+    multi = (~single).arg_true()
+    start = int(multi[-1]) + 1 if multi.len() else 0
+    blanks = blank.slice(start).arg_true()
+    return start + int(blanks[0]) if blanks.len() else None
+
+
+def map_values(frame: pl.DataFrame, col: str, table: Mapping[str, str], *, keep: bool
+               ) -> tuple[pl.DataFrame, list[str]]:
+    """Replace a column's values by a profile's value map (keys: ``profiles.value_key``).
+    Unlisted values are kept (``keep``) or become missing; returns the unlisted values."""
+    if col not in frame.columns or not table:
+        return frame, []
+    text = pl.col(col).str.strip_chars()
+    key = text.str.to_lowercase().str.replace_all(r"\s+", " ")
+    mapped = key.replace_strict(dict(table), default=None, return_dtype=pl.String)
+    unlisted = frame.filter(mapped.is_null() & (text.str.len_chars() > 0))[col] \
+        .str.strip_chars().unique(maintain_order=True).to_list()
+    return frame.with_columns(pl.coalesce(mapped, text if keep else pl.lit(None, pl.String))
+                              .alias(col)), unlisted
+
+
+def split_one_file(opps: pl.DataFrame, entered: pl.Series, *, file: str,
+                   names: Mapping[str, str]) -> pl.DataFrame:
+    """A one-file history export (one row per stage change, the deal's columns repeated) ->
+    one row per deal: its latest row (by stage-change date, then file order), in the order
+    deals first appear. Rows of one deal that disagree on owner or created are an error."""
+    for col in ("owner", "created"):
+        if col not in opps.columns:
+            continue
+        text = pl.col(col).str.strip_chars()
+        first = opps.with_columns(text.first().over("opportunity_id").alias("__first"),
+                                  pl.col(ROW).first().over("opportunity_id").alias("__row0"))
+        bad = first.filter(text.ne_missing(pl.col("__first")))
+        if bad.height:
+            r = bad.row(0, named=True)
+            raise InputError(f"deal {r['opportunity_id']!r} has {col} {r['__first']!r} at row "
+                             f"{r['__row0']} and {r[col]!r} at row {r[ROW]}", file=file,
+                             row=r[ROW], column=names.get(col, col),
+                             expected="the same value on every row of a deal")
+    order = opps.select("opportunity_id", pl.col(ROW).alias("__order"))
+    latest = (opps.with_columns(entered.alias("__entered"))
+              .sort(["opportunity_id", "__entered", ROW], nulls_last=False)
+              .group_by("opportunity_id", maintain_order=True).last())
+    first_row = order.group_by("opportunity_id").agg(pl.col("__order").min())
+    return (latest.join(first_row, on="opportunity_id").sort("__order")
+            .drop("__entered", "__order"))
+
+
+def melt_stage_entered(table: pl.DataFrame, ids: pl.Expr, stage_entered: Mapping[str, str]
+                       ) -> tuple[pl.DataFrame | None, dict[str, str]]:
+    """A wide stage history (one "date entered" column per stage, HubSpot) -> rows of
+    (``__row``, opportunity_id, stage, entered) for the dates that are filled; None when the
+    file has none of the columns. Also returns {stage: source column}."""
+    columns = [c for c in table.columns if c != ROW]
+    found = {stage: c for stage, name in stage_entered.items()
+             if (c := find_column(columns, name)) is not None}
+    if not found:
+        return None, {}
+    parts = [table.select(ROW, ids.alias("opportunity_id"), pl.lit(stage).alias("stage"),
+                          _non_empty(table, col).alias("entered"))
+             for stage, col in found.items()]
+    long = pl.concat(parts).filter(pl.col("entered").is_not_null()).sort(ROW, maintain_order=True)
+    return long, found
 
 
 # --- Maven CRM sample -----------------------------------------------------------------------------

@@ -23,6 +23,10 @@ OPPORTUNITY_COLUMNS = {
     "segment": pl.String,    # "all" when the export has none
     "source": pl.String,     # e.g. marketing | outbound; null when unknown
 }
+# Read only when the export has them (docs/formats.md): the CRM's win probability as a
+# fraction in [0, 1], its forecast category, and an open deal's expected close date.
+OPTIONAL_OPPORTUNITY_COLUMNS = {"probability": pl.Float64, "forecast_category": pl.String,
+                                "expected_close": pl.Date}
 STAGE_HISTORY_COLUMNS = {"opportunity_id": pl.String, "stage": pl.String, "entered": pl.Date}
 ACTIVITY_COLUMNS = {"owner": pl.String, "date": pl.Date, "kind": pl.String, "count": pl.Int64}
 REP_COLUMNS = {"owner": pl.String, "hired": pl.Date, "left": pl.Date, "quota": pl.Float64}

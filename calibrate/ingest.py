@@ -9,6 +9,7 @@ how many other rows share the problem.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -20,18 +21,14 @@ import polars as pl
 from simulator.errors import InputError
 from simulator.units import as_date
 
-from . import formats
+from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash
-from .history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, STAGE_HISTORY_COLUMNS,
-                      History)
+from .history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, OPTIONAL_OPPORTUNITY_COLUMNS,
+                      REP_COLUMNS, STAGE_HISTORY_COLUMNS, History)
 
 FORMATS = ("canonical", "maven")
 OPTIONAL_FILES = ("stage_history", "activities", "reps")
 EXTENSIONS = (".csv", ".parquet")
-# ISO date, optionally with a time and zone (the time is dropped: dates are days).
-_ISO = (r"^\d{4}-\d{1,2}-\d{1,2}"
-        r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?$")
-_TIME_TAILS = (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
 _THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
 
 
@@ -146,10 +143,15 @@ def _csv_problem(path: Path) -> tuple[int | None, str]:
     return None, "malformed CSV"
 
 
-def read_table(path: Path) -> pl.DataFrame:
+def _header(name: str) -> str:
+    return name.strip().replace('""', '"')
+
+
+def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
     """One CSV (all columns as text) or Parquet file, with ``__row`` = spreadsheet row.
 
-    Blank lines are dropped. A file without data rows gives an empty frame (the caller
+    Blank lines are dropped, and so is a report footer (``formats.footer_start``), with a
+    note appended to ``notes``. A file without data rows gives an empty frame (the caller
     decides whether that is an error); an unreadable file raises ``InputError``.
     """
     file = str(path)
@@ -180,8 +182,15 @@ def read_table(path: Path) -> pl.DataFrame:
                 what = f"cannot read CSV: {str(exc).splitlines()[0]}"
             raise InputError(what, file=file, row=row,
                              expected="a comma-separated UTF-8 file with one header row") from None
-        df = df.rename({c: c.strip() for c in df.columns if c != c.strip()})
+        # polars keeps a quoted header's doubled quotes ('Date entered ""Closed Won""')
+        df = df.rename({c: _header(c) for c in df.columns if c != _header(c)})
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
+    footer = formats.footer_start(df)
+    if footer is not None:
+        if notes is not None and df.height - footer > 1:
+            notes.append(f"{file}: read away a report footer from row {df[ROW][footer]} on "
+                         f"({df.height - footer - 1} lines after a blank line)")
+        df = df.head(footer)
     data_cols = [c for c in df.columns if c != ROW]
     if data_cols and df.height:
         df = df.filter(~pl.all_horizontal(pl.col(data_cols).is_null()))  # blank lines
@@ -200,15 +209,6 @@ def _text(df: pl.DataFrame, col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String)
 
 
-def _fast_or_full(text: pl.Series, fast: pl.Expr, full: pl.Expr) -> pl.Series:
-    """``fast`` parse of ``text`` (column "t"); ``full`` rules fill in only if it missed any."""
-    frame = pl.DataFrame({"t": text})
-    out = frame.select(fast.alias("v")).to_series()
-    if (out.is_null() & text.is_not_null()).any():
-        out = frame.select(pl.coalesce(fast, full).alias("v")).to_series()
-    return out
-
-
 def _date(df: pl.DataFrame, col: str, date_format: str | None) -> pl.Series:
     """A date column: ISO text by default, ``date_format`` (strftime) if given; a time after
     the date is dropped. Unreadable values become null (the caller reports them)."""
@@ -221,17 +221,7 @@ def _date(df: pl.DataFrame, col: str, date_format: str | None) -> pl.Series:
         return df[col].dt.date()
     if dtype != pl.String:
         return pl.Series(col, [None] * df.height, dtype=pl.Date)
-    text = df.select(_text(df, col)).to_series()
-    t = pl.col("t")
-    if date_format:
-        tails = [date_format + tail for tail in _TIME_TAILS
-                 if "%H" not in date_format and "%I" not in date_format]
-        return _fast_or_full(text, t.str.to_datetime(date_format, strict=False).dt.date(),
-                             pl.coalesce([t.str.to_datetime(f, strict=False).dt.date()
-                                          for f in tails] or [pl.lit(None, pl.Date)]))
-    day = t.str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})").str.to_date("%Y-%m-%d", strict=False)
-    return _fast_or_full(text, t.str.to_date("%Y-%m-%d", strict=False),
-                         pl.when(t.str.contains(_ISO)).then(day))
+    return dates.parse_dates(df.select(_text(df, col)).to_series(), date_format)
 
 
 def _number(df: pl.DataFrame, col: str) -> pl.Series:
@@ -244,13 +234,8 @@ def _number(df: pl.DataFrame, col: str) -> pl.Series:
     text = df.select(_text(df, col)).to_series()
     t = pl.col("t").str.replace(r"^([-+]?)\s*[$€£]\s*", "${1}")
     t = pl.when(t.str.contains(_THOUSANDS)).then(t.str.replace_all(",", "")).otherwise(t)
-    return _fast_or_full(text, pl.col("t").cast(pl.Float64, strict=False),
-                         t.cast(pl.Float64, strict=False))
-
-
-def _date_expected(date_format: str | None) -> str:
-    return f"a date in the format {date_format}" if date_format else \
-        "an ISO date such as 2024-03-31"
+    return dates.fast_or_full(text, pl.col("t").cast(pl.Float64, strict=False),
+                               t.cast(pl.Float64, strict=False))
 
 
 @dataclass(frozen=True)
@@ -289,13 +274,17 @@ def _run_checks(df: pl.DataFrame, checks: list[_Check], *, file: str) -> None:
 
 def _date_checks(col: str, source: str, date_format: str | None, *, required: bool = True,
                  what: str = "") -> list[_Check]:
-    """Missing (if required) and unreadable dates; the frame holds ``{col}_raw`` and ``col``."""
+    """Missing (if required), unreadable and implausible (``dates.YEARS``) dates; the frame
+    holds ``{col}_raw`` and ``col``."""
     raw, parsed = pl.col(f"{col}_raw"), pl.col(col)
-    expected = _date_expected(date_format)
+    expected = dates.expected(date_format)
     checks = [_Check(raw.is_null(), source, lambda r: f"missing {what or col} date", expected)]
     return (checks if required else []) + [
         _Check(raw.is_not_null() & parsed.is_null(), source,
-               lambda r: f"cannot read date {r[f'{col}_raw']!r}", expected)]
+               lambda r: f"cannot read date {r[f'{col}_raw']!r}", expected),
+        _Check(dates.implausible(parsed), source,
+               lambda r: dates.implausible_message(r[f"{col}_raw"], r[col], date_format),
+               expected)]
 
 
 def _duplicates(w: pl.DataFrame, key: str, *, file: str, column: str, what: str) -> None:
@@ -314,8 +303,9 @@ def _duplicates(w: pl.DataFrame, key: str, *, file: str, column: str, what: str)
 
 # --- opportunities --------------------------------------------------------------------------------
 def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
-                   date_format: str | None, status_from_stage: bool
-                   ) -> tuple[pl.DataFrame, list[str]]:
+                   date_format: str | None, status_from_stage: bool,
+                   outcomes: Mapping[str, str] = TERMINAL_STAGES,
+                   probability_scale: str | None = None) -> tuple[pl.DataFrame, list[str]]:
     """Validate and normalise; returns the canonical frame (plus ``__row``) and notes."""
     notes: list[str] = []
     src = lambda c: names.get(c, c)  # noqa: E731 - the column as the file spells it
@@ -335,10 +325,11 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         _text(raw, "source").str.to_lowercase().alias("source"),
     )
     key = squash(pl.col("status_raw"))
-    status = key.replace_strict(formats.STATUS_VALUES, default=None, return_dtype=pl.String)
+    status = key.replace_strict({**formats.STATUS_VALUES, **outcomes}, default=None,
+                                return_dtype=pl.String)
     if status_from_stage:  # the stage column holds the outcome: anything else is still open
-        status = key.replace_strict(TERMINAL_STAGES, default="open", return_dtype=pl.String)
-    outcome_stages = formats.terminal_values(w["stage"])
+        status = key.replace_strict(dict(outcomes), default="open", return_dtype=pl.String)
+    outcome_stages = formats.terminal_values(w["stage"], outcomes)
     w = w.with_columns(status.alias("status"),
                        pl.col("stage").is_in(outcome_stages).alias("terminal"))
 
@@ -399,6 +390,52 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         pl.col("segment").fill_null("all"),
         "source",
     )
+    extra, more = _optional_columns(raw, names, file=file, date_format=date_format,
+                                    open_deal=w["status"] == "open", scale=probability_scale)
+    return out.with_columns(extra), notes + more
+
+
+def _optional_columns(raw: pl.DataFrame, names: dict[str, str], *, file: str,
+                      date_format: str | None, open_deal: pl.Series, scale: str | None
+                      ) -> tuple[list[pl.Series], list[str]]:
+    """The optional opportunity columns the export has (``OPTIONAL_OPPORTUNITY_COLUMNS``):
+    ``probability`` as a fraction in [0, 1] (percent when ``scale`` says so, or, without a
+    scale, when any value exceeds 1; a trailing % is read), ``forecast_category`` as text and
+    ``expected_close``, the close date of open deals."""
+    out: list[pl.Series] = []
+    notes: list[str] = []
+    if "probability" in names:
+        text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "")
+                          .alias("p"))
+        p = _number(text, "p")
+        if scale is None:
+            scale = "percent" if (p.max() or 0) > 1 or \
+                raw["probability"].cast(pl.String).str.ends_with("%").any() else "fraction"
+        frac = p / 100 if scale == "percent" else p
+        expected = "a probability, 0–100 percent" if scale == "percent" else \
+            "a probability between 0 and 1"
+        check = pl.DataFrame({ROW: raw[ROW], "raw": text["p"], "p": frac})
+        _run_checks(check, [
+            _Check(pl.col("raw").is_not_null() & (pl.col("p").is_null()
+                                                  | ~pl.col("p").is_finite()),
+                   names["probability"], lambda r: f"cannot read probability {r['raw']!r}",
+                   expected),
+            _Check((pl.col("p") < 0) | (pl.col("p") > 1), names["probability"],
+                   lambda r: f"probability {r['raw']} is out of range", expected)], file=file)
+        out.append(frac.alias("probability"))
+        notes.append(f"{file}: CRM probability read as {scale} ({names['probability']!r})")
+    if "forecast_category" in names:
+        out.append(raw.select(_text(raw, "forecast_category")).to_series()
+                   .alias("forecast_category"))
+    if "expected_close" in names:
+        raw_close = raw.select(_text(raw, "expected_close").alias("expected_close_raw"))
+        day = _date(raw, "expected_close", date_format)
+        check = pl.DataFrame({ROW: raw[ROW], "expected_close_raw": raw_close.to_series(),
+                              "expected_close": day})
+        _run_checks(check, _date_checks("expected_close", names["expected_close"], date_format,
+                                        required=False), file=file)
+        out.append(pl.select(pl.when(pl.lit(open_deal)).then(pl.lit(day))).to_series()
+                   .alias("expected_close"))
     return out, notes
 
 
@@ -465,7 +502,8 @@ def infer_stage_order(stage_history: pl.DataFrame) -> tuple[str, ...]:
 
 
 def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame, *, file: str,
-                   date_format: str | None, order: tuple[str, ...] | None
+                   date_format: str | None, order: tuple[str, ...] | None,
+                   outcomes: Mapping[str, str] = TERMINAL_STAGES
                    ) -> tuple[pl.DataFrame, list[str]]:
     """Validate; returns sorted entries (``_sorted_entries``) and notes."""
     notes: list[str] = []
@@ -493,7 +531,8 @@ def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame,
                 file=file)
 
     # Entering "Closed Won" is the close itself: status and closed already say it.
-    outcome = [s for s in formats.terminal_values(w["stage"]) if s not in (order or ())]
+    outcome = [s for s in formats.terminal_values(w["stage"], outcomes)
+               if s not in (order or ())]
     if outcome:
         n = w.height
         w = w.filter(~pl.col("stage").is_in(outcome))
@@ -597,14 +636,15 @@ def _reps(raw: pl.DataFrame, names: dict[str, str], *, file: str,
 def _load(path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str, ...]
           ) -> tuple[pl.DataFrame | None, dict[str, str], list[str]]:
     """Read a file and pick its canonical columns; an empty optional file is skipped."""
-    df = read_table(path)
+    notes: list[str] = []
+    df = read_table(path, notes)
     if df.height == 0:
         if kind == "opportunities":
             raise InputError("the file has no data rows", file=str(path),
                              expected="a header row and at least one opportunity")
-        return None, {}, [f"{path}: the file has no data rows; read as if absent"]
+        return None, {}, notes + [f"{path}: the file has no data rows; read as if absent"]
     frame, names = formats.select_canonical(df, kind, mapping, file=str(path), required=required)
-    return frame, names, []
+    return frame, names, notes
 
 
 def read_reps(path: str | os.PathLike, *, mapping: Mapping[str, str] | None = None,
@@ -625,12 +665,26 @@ def _schema(df: pl.DataFrame, columns: dict) -> pl.DataFrame:
     return df.select([pl.col(c).cast(t) for c, t in columns.items()])
 
 
-def _read_opportunities(files: HistoryFiles, mapping: dict[str, str], date_format: str | None
-                        ) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
-    """The validated opportunities (with ``__row``), {canonical: source column} and notes."""
+@dataclass(frozen=True)
+class _Reading:
+    """What every file of one history is read with: the column mapping (``--map`` over the
+    profile), the date format and the profile's outcome words, value maps and the rest."""
+
+    mapping: Mapping[str, tuple[str, ...] | str]
+    date_format: str | None
+    profile: profiles.Profile
+    outcomes: Mapping[str, str]
+
+
+def _read_opportunities(files: HistoryFiles, how: _Reading
+                        ) -> tuple[pl.DataFrame, dict[str, str], list[str], _Reading,
+                                   tuple[pl.DataFrame, dict[str, str]] | None]:
+    """The validated opportunities (with ``__row``), {canonical: source column}, notes, the
+    reading (its date format resolved when ``auto``) and a stage history found inside the
+    opportunities file (one-file or wide export; else None)."""
     file = str(files.opportunities)
     if files.format == "maven":
-        if mapping:
+        if how.mapping:
             raise InputError("--map does not apply to the Maven format", column="--map",
                              expected="--format canonical with a column mapping")
         pipeline, products = read_table(files.opportunities), read_table(files.products)
@@ -642,27 +696,105 @@ def _read_opportunities(files: HistoryFiles, mapping: dict[str, str], date_forma
         if raw.height == 0:
             raise InputError("no deals with an engage date", file=file,
                              expected="Engaging, Won or Lost rows")
-        opps, more = _opportunities(raw, names, file=file, date_format=date_format,
+        opps, more = _opportunities(raw, names, file=file, date_format=how.date_format,
                                     status_from_stage=False)
-        return opps, names, notes + more
+        return opps, names, notes + more, how, None
 
-    raw, names, _ = _load(files.opportunities, "opportunities", mapping,
-                          ("opportunity_id", "owner", "created", "stage", "status", "amount"))
+    notes: list[str] = []
+    table = read_table(files.opportunities, notes)
+    if table.height == 0:
+        raise InputError("the file has no data rows", file=file,
+                         expected="a header row and at least one opportunity")
+    raw, names = formats.select_canonical(
+        table, "opportunities", how.mapping, file=file,
+        required=("opportunity_id", "owner", "created", "stage", "status", "amount"))
+    raw, table, more = _profile_values(raw, table, names, how.profile, file=file)
+    notes += more
+    if how.date_format == dates.AUTO:
+        cols = [c for c in ("created", "closed") if c in names]
+        fmt, note = dates.resolve_auto([(names[c], raw.select(_text(raw, c)).to_series())
+                                        for c in cols], file=file)
+        how = dataclasses.replace(how, date_format=fmt)
+        notes.append(f"{file}: {note}")
+    inside = None
+    if files.stage_history is None:
+        inside, raw, more = _stage_history_inside(table, raw, names, how, file=file)
+        notes += more
     if "closed" not in names:  # only needed when there are won or lost deals
-        if raw.select(squash(_text(raw, "status")).is_in(list(TERMINAL_STAGES)).any()).item():
-            wanted = mapping.get("opportunities.closed") or mapping.get("closed") or "closed"
-            present = ", ".join(repr(c) for c in read_table(files.opportunities).columns
-                                if c != ROW)
+        if raw.select(squash(_text(raw, "status")).is_in(list(how.outcomes)).any()).item():
+            wanted = formats.candidates(how.mapping, "opportunities", "closed")[0][0]
+            present = ", ".join(repr(c) for c in table.columns if c != ROW)
             raise InputError(f"missing column {wanted!r} (won and lost deals need a close "
                              f"date); the file has: {present}", file=file, row=1, column=wanted,
                              expected="an opportunities file with a closed column")
         raw = raw.with_columns(pl.lit(None, pl.String).alias("closed"))
-    opps, notes = _opportunities(raw, names, file=file, date_format=date_format,
-                                 status_from_stage=names["status"] == names["stage"])
-    return opps, names, notes
+    opps, more = _opportunities(raw, names, file=file, date_format=how.date_format,
+                                status_from_stage=names["status"] == names["stage"],
+                                outcomes=how.outcomes,
+                                probability_scale=how.profile.probability_scale)
+    return opps, names, notes + more, how, inside
+
+
+def _profile_values(raw: pl.DataFrame, table: pl.DataFrame, names: dict[str, str],
+                    profile: profiles.Profile, *, file: str
+                    ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """A profile's statuses to drop (Pipedrive's deleted deals) and value maps (lead source
+    "Web" -> marketing; unlisted sources become unknown, other columns keep their value)."""
+    notes: list[str] = []
+    if profile.drop_status and "status" in raw.columns:
+        drop = [profiles.value_key(v) for v in profile.drop_status]
+        key = pl.col("status").str.strip_chars().str.to_lowercase()
+        n = raw.height
+        raw = raw.filter(~key.is_in(drop).fill_null(False))
+        if raw.height < n:
+            notes.append(f"{file}: dropped {_n(n - raw.height, 'rows')} with status "
+                         + " or ".join(profile.drop_status) + " (not part of the history)")
+            table = table.filter(pl.col(ROW).is_in(raw[ROW].implode()))
+    for col, mapped in profile.values.items():
+        raw, unlisted = formats.map_values(raw, col, mapped, keep=col != "source")
+        if unlisted and col == "source":
+            shown = ", ".join(repr(v) for v in unlisted[:6]) + (", …" if len(unlisted) > 6
+                                                                else "")
+            notes.append(f"{file}: {names.get(col, col)} values not in the profile's map read "
+                         f"as unknown: {shown}")
+    return raw, table, notes
+
+
+def _stage_history_inside(table: pl.DataFrame, raw: pl.DataFrame, names: dict[str, str],
+                          how: _Reading, *, file: str
+                          ) -> tuple[tuple[pl.DataFrame, dict[str, str]] | None, pl.DataFrame,
+                                     list[str]]:
+    """A stage history held in the opportunities file itself: a wide one (a profile's
+    ``stage_entered`` columns, HubSpot) or a one-file history export (a stage-change date
+    column named by the mapping, e.g. Salesforce "Opportunities with History": one row per
+    stage change, which is split into one row per deal plus the stage history)."""
+    wide, found = formats.melt_stage_entered(table, _text(table, names["opportunity_id"]),
+                                             how.profile.stage_entered)
+    if wide is not None:
+        for col in found.values():  # each date checked under its own column's name
+            day = table.select(ROW, _text(table, col).alias("entered_raw"),
+                               pl.lit(_date(table, col, how.date_format)).alias("entered"))
+            _run_checks(day, _date_checks("entered", col, how.date_format, required=False),
+                        file=file)
+        return (wide, {"opportunity_id": names["opportunity_id"], "stage": "stage",
+                       "entered": next(iter(found.values()))}), raw, [
+            f"{file}: stage history read from {len(found)} 'date entered' columns"]
+    tried, mapped = formats.candidates(how.mapping, "stage_history", "entered")
+    columns = [c for c in table.columns if c != ROW]
+    if not mapped or not any(formats.find_column(columns, n) for n in tried):
+        return None, raw, []
+    sh, sh_names = formats.select_canonical(table, "stage_history", how.mapping, file=file,
+                                            required=formats.CANONICAL["stage_history"])
+    entered = _date(sh, "entered", how.date_format)
+    n = raw.height
+    raw = formats.split_one_file(raw, entered, file=file, names=names)
+    return (sh, sh_names), raw, [
+        f"{file}: one-file history export: {_n(n, 'rows')} split into "
+        f"{_n(raw.height, 'opportunities')} and their stage history ({sh_names['entered']!r})"]
 
 
 def read_history(path: str | os.PathLike, *, format: str = "canonical",
+                 profile: str | os.PathLike | profiles.Profile | None = None,
                  mapping: Mapping[str, str] | str | Iterable[str] | None = None,
                  date_format: str | None = None, stages: str | Iterable[str] | None = None,
                  stage_history: str | os.PathLike | None = None,
@@ -673,29 +805,62 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
     ``path``: a folder (``opportunities.csv|parquet`` plus optional ``stage_history``,
     ``activities``, ``reps``) or one opportunities file; the keyword files override/extend.
     ``format``: ``canonical`` or ``maven`` (the Maven CRM sample folder, as published).
+    ``profile``: a mapping profile (``salesforce``, ``hubspot``, ``pipedrive`` or a TOML file,
+    ``calibrate.profiles``); ``mapping``, ``date_format`` and ``stages`` override it.
     ``mapping``: {canonical: source column} or ``--map`` strings (``formats.parse_mapping``);
     mapping ``status`` and ``stage`` to the same column derives the status from the stage.
-    ``date_format``: strftime pattern for text dates (default ISO). ``stages``: the stage order
-    (``"A,B,C"`` or a sequence); else inferred from the stage history, else first-seen order.
+    ``date_format``: strftime pattern for text dates (default ISO), or ``auto``. ``stages``:
+    the stage order (``"A,B,C"`` or a sequence); else the profile's (less stages no deal
+    reached), else inferred from the stage history, else first-seen order.
     Raises ``InputError`` naming file, row and column on bad input.
     """
     files = find_files(path, format=format, stage_history=stage_history, activities=activities,
                        reps=reps)
-    mapping = formats.parse_mapping(mapping)
-    date_format = date_format or None
+    prof = profiles.load_profile(profile)
+    if files.format == "maven" and prof != profiles.NO_PROFILE:
+        raise InputError("a profile does not apply to the Maven format", column="--profile",
+                         expected="--format canonical for a CRM export")
+    how = _Reading(mapping=profiles.merge_mapping(prof.columns, formats.parse_mapping(mapping)),
+                   date_format=date_format or prof.date_format or None, profile=prof,
+                   outcomes=formats.outcome_words(prof.won, prof.lost))
     order = parse_stages(stages)
+    reference = prof.stages if order is None else None  # the profile's order: a superset
     file = str(files.opportunities)
-    opps, names, notes = _read_opportunities(files, mapping, date_format)
+    opps, names, notes, how, inside = _read_opportunities(files, how)
+    date_format = how.date_format
 
     sh = None
-    if files.stage_history is not None:
-        sh_raw, sh_names, more = _load(files.stage_history, "stage_history", mapping,
+    sh_raw, sh_names, sh_file = None, {}, file
+    if inside is not None:
+        sh_raw, sh_names = inside
+    elif files.stage_history is not None:
+        sh_file = str(files.stage_history)
+        sh_raw, sh_names, more = _load(files.stage_history, "stage_history", how.mapping,
                                        formats.CANONICAL["stage_history"])
         notes += more
-        if sh_raw is not None:
-            sh, more = _stage_history(sh_raw, sh_names, opps, file=str(files.stage_history),
-                                      date_format=date_format, order=order)
-            notes += more
+    if sh_raw is not None:
+        if "stage" in prof.values:
+            sh_raw, _ = formats.map_values(sh_raw, "stage", prof.values["stage"], keep=True)
+        sh, more = _stage_history(sh_raw, sh_names, opps, file=sh_file,
+                                  date_format=date_format, order=order or reference,
+                                  outcomes=how.outcomes)
+        notes += more
+
+    if reference is not None:
+        seen = set(opps["stage"].drop_nulls().unique().to_list())
+        if sh is not None:
+            seen |= set(sh["stage"].unique().to_list())
+        trimmed = tuple(s for s in reference if s in seen)
+        _run_checks(opps, [_Check(pl.col("stage").is_not_null()
+                                  & ~pl.col("stage").is_in(list(reference)),
+                                  names.get("stage", "stage"),
+                                  lambda r: f"unknown stage {r['stage']!r}",
+                                  "one of " + ", ".join(reference) + f" (the {prof.name} "
+                                  "profile's stage order; --stages gives another)")], file=file)
+        order = trimmed or None
+        if order and len(order) < len(reference):
+            notes.append(f"stage order from the {prof.name} profile, less stages no deal "
+                         "reached: " + " → ".join(order))
 
     # Stage order: given, else from stage history, else first seen in the opportunities.
     if sh is not None and sh.height:
@@ -709,7 +874,8 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
                 notes.append("the stage history suggests the order " + " → ".join(inferred)
                              + "; using the given order " + " → ".join(order))
         expected_stage = "one of " + ", ".join(order) + (
-            " (the given stage order)" if stages else " (stages seen in the stage history)")
+            " (the given stage order)" if stages or reference else
+            " (stages seen in the stage history)")
     elif order is not None:
         expected_stage = "one of " + ", ".join(order) + " (the given stage order)"
     else:
@@ -741,7 +907,8 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
 
     acts = None
     if files.activities is not None:
-        a_raw, a_names, more = _load(files.activities, "activities", mapping, ("owner", "date"))
+        a_raw, a_names, more = _load(files.activities, "activities", how.mapping,
+                                     ("owner", "date"))
         notes += more
         if a_raw is not None:
             acts, more = _activities(a_raw, a_names, file=str(files.activities),
@@ -749,7 +916,7 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
             notes += more
     team = None
     if files.reps is not None:
-        r_raw, r_names, more = _load(files.reps, "reps", mapping, ("owner", "hired"))
+        r_raw, r_names, more = _load(files.reps, "reps", how.mapping, ("owner", "hired"))
         notes += more
         if r_raw is not None:
             team, more = _reps(r_raw, r_names, file=str(files.reps), date_format=date_format)
@@ -764,16 +931,17 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
     if closed == 0:
         notes.append("no won or lost deals: win rates and cycle times cannot be fitted from "
                      "this history")
+    optional = {c: t for c, t in OPTIONAL_OPPORTUNITY_COLUMNS.items() if c in opps.columns}
     return History(
-        opportunities=_schema(opps, OPPORTUNITY_COLUMNS),
+        opportunities=_schema(opps, {**OPPORTUNITY_COLUMNS, **optional}),
         stages=tuple(order),
         stage_history=_schema(sh, STAGE_HISTORY_COLUMNS) if sh is not None else None,
         activities=_schema(acts, ACTIVITY_COLUMNS) if acts is not None else None,
         reps=_schema(team, REP_COLUMNS) if team is not None else None,
         source=str(path),
         notes=tuple(notes),
-        stage_order="given" if stages else ("stage history" if sh is not None and sh.height
-                                            else "first seen"),
+        stage_order="given" if stages or reference else (
+            "stage history" if sh is not None and sh.height else "first seen"),
     )
 
 
@@ -809,6 +977,10 @@ def cut(history: History, as_of: dt.date | str) -> History:
         pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
         .alias("status"),
         pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
+        # The CRM's probability and forecast category are as exported: on a deal that closed
+        # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
+        *[pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("probability", "forecast_category") if c in o.columns],
     )
     if later:
         notes.append(f"{tag}: removed {_n(later, 'opportunities')} created later")

@@ -118,9 +118,13 @@ def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict
     last = min(as_of, start - dt.timedelta(days=1))
     won = history.opportunities.filter(
         (pl.col("status") == "won") & (pl.col("closed") >= first) & (pl.col("closed") <= last))
-    by_owner = won.group_by("owner").agg(pl.col("amount").fill_null(0.0).sum())
-    return (float(won["amount"].fill_null(0.0).sum()),
-            {r[0]: float(r[1]) for r in by_owner.iter_rows()})
+    # math.fsum is exactly rounded: the sums do not depend on how polars cut the rows into
+    # chunks or threads (which can differ between machines and reads of the same file).
+    amounts = won["amount"].fill_null(0.0).to_list()
+    by_owner: dict[str, list[float]] = {}
+    for owner, amount in zip(won["owner"].to_list(), amounts):
+        by_owner.setdefault(owner, []).append(amount)
+    return math.fsum(amounts), {o: math.fsum(v) for o, v in by_owner.items()}
 
 
 # --- team -----------------------------------------------------------------------------------------

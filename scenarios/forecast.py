@@ -21,13 +21,30 @@ from simulator.spec import SimSpec
 FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "open_end",
          "pipeline_end")
 
+# A forecast whose trials × seats revenue would pass this streams it instead: each seat's
+# mean and P(attainment) are still exact, its attainment quantiles are left out (a note says
+# so). 256 MB: 1M trials × 32 seats, 160k trials × 200 seats (docs/scaling.md).
+SEAT_ARRAY_BYTES = 256 * 2**20
+
 
 def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
              engine: str = "simpy", workers: int | None = None,
-             progress: Callable[[int], None] | None = None) -> dict:
-    """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring)."""
-    result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress)
-    return summarise(spec, result)
+             progress: Callable[[int], None] | None = None,
+             keep_reps: bool | None = None) -> dict:
+    """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
+
+    ``keep_reps`` None keeps revenue per seat and trial up to ``SEAT_ARRAY_BYTES``."""
+    if keep_reps is None:
+        keep_reps = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
+    result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress,
+                 keep_reps=keep_reps)
+    out = summarise(spec, result)
+    if not keep_reps and spec.reps:
+        out["notes"].append(f"per-rep attainment quantiles left out: {trials:,} trials × "
+                            f"{len(spec.reps)} reps is more than the "
+                            f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
+                            "P(attainment) are exact")
+    return out
 
 
 def summarise(spec: SimSpec, result: SimResult) -> dict:

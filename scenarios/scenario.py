@@ -17,9 +17,9 @@ import datetime as dt
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from simulator import units
 from simulator import model as model_io
@@ -390,6 +390,8 @@ class Scenario:
     days: int
     history_path: Path | None = None
     history_format: str = "canonical"
+    # How the history is read: read_history's profile, mapping, date_format, stages and files.
+    history_options: Mapping[str, Any] = field(default_factory=dict)
     quota: float | None = None
     reps: tuple[Rep, ...] | None = None
     quota_per_rep: float | None = None
@@ -407,6 +409,8 @@ TOP_KEYS = {"model", "history", "history_format", "as_of", "quarter", "start", "
             "quota", "trials", "seed", "fixed_parameters", "name", "description", "team", "hiring",
             "attrition", "marketing", "time", "strategies"}
 TABLE_KEYS = {
+    "history": {"path", "format", "profile", "map", "date_format", "stages", "stage_history",
+                "activities", "reps"},
     "team": {"reps", "rep", "quota_per_rep", "tenure_months"},
     "team.rep": {"name", "tenure_months", "quota"},
     "hiring": {"lag_days", "ramp_months", "hire"},
@@ -490,6 +494,57 @@ class _Reader:
             self.fail(path, str(exc), exc.expected)
 
     # --- sections ---------------------------------------------------------------------------
+    def history(self, d: dict) -> tuple[Path | None, str, dict]:
+        """``history = "dir"`` (+ ``history_format``), or a ``[history]`` table naming the
+        path and how to read it: format, profile (a built-in name or a file relative to the
+        scenario), map, date_format, stages, stage_history, activities, reps."""
+        if "history" not in d:
+            return None, self.get(d, ("history_format",), "str", default="canonical"), {}
+        h = d["history"]
+        if not isinstance(h, dict):
+            path = self.path(d, ("history",))
+            if not path.exists():
+                self.fail(("history",), f"history {path} not found", "a CRM export folder")
+            return path, self.get(d, ("history_format",), "str", default="canonical"), {}
+        self.check_keys(h, ("history",), TABLE_KEYS["history"], "[history]")
+        if "history_format" in d:
+            self.fail(("history_format",), "history_format with a [history] table",
+                      "format inside [history]")
+        if "path" not in h:
+            self.fail(("history", "path"), "[history] must name its path",
+                      'path = "crm-export" (relative to the scenario file)')
+        path = self.path(h, ("history", "path"))
+        if not path.exists():
+            self.fail(("history", "path"), f"history {path} not found",
+                      "a CRM export folder or opportunities file")
+        options: dict[str, Any] = {}
+        for key in ("stage_history", "activities", "reps"):
+            if key in h:
+                options[key] = self.path(h, ("history", key))
+        if "profile" in h:
+            from calibrate.profiles import BUILT_IN
+
+            name = self.get(h, ("history", "profile"), "str")
+            options["profile"] = name if name.lower() in BUILT_IN else \
+                self.path(h, ("history", "profile"))
+        if "map" in h:
+            mapping = h["map"]
+            if not isinstance(mapping, dict) or not all(isinstance(v, str)
+                                                        for v in mapping.values()):
+                self.fail(("history", "map"), "[history] map must be a table",
+                          'canonical = "Source column" pairs')
+            options["mapping"] = dict(mapping)
+        if "date_format" in h:
+            options["date_format"] = self.get(h, ("history", "date_format"), "str")
+        if "stages" in h:
+            stages = h["stages"]
+            if not (isinstance(stages, str) or (isinstance(stages, list) and
+                                                all(isinstance(x, str) for x in stages))):
+                self.fail(("history", "stages"), "stages must be a list of stage names",
+                          '["Qualify", "Propose", ...]')
+            options["stages"] = stages
+        return path, self.get(h, ("history", "format"), "str", default="canonical"), options
+
     def scenario(self, d: dict) -> Scenario:
         self.check_keys(d, (), TOP_KEYS, "the scenario")
         if "model" not in d:
@@ -500,9 +555,7 @@ class _Reader:
             self.fail(("model",), f"model file {model_path} not found",
                       "a model written by 'salesim calibrate'")
         mod = model_io.load(model_path)
-        history = self.path(d, ("history",)) if "history" in d else None
-        if history is not None and not history.exists():
-            self.fail(("history",), f"history {history} not found", "a CRM export folder")
+        history, history_format, history_options = self.history(d)
         as_of = self.get(d, ("as_of",), "date", default=mod.as_of)
         start, days, first = self.horizon(d, as_of)
         mod, extra = self.plan(d, mod)
@@ -519,7 +572,7 @@ class _Reader:
         return Scenario(
             file=self.file, model=mod, model_path=model_path, history_path=history,
             as_of=as_of, start=start, days=days,
-            history_format=self.get(d, ("history_format",), "str", default="canonical"),
+            history_format=history_format, history_options=history_options,
             quota=self.get(d, ("quota",), "amount"),
             reps=team["reps"], quota_per_rep=team["quota_per_rep"],
             hires=extra["hires"], hiring_lag_days=extra["lag"],
@@ -700,7 +753,8 @@ def scenario_spec(sc: Scenario) -> SimSpec:
     if sc.history_path is not None:
         from calibrate.ingest import read_history
 
-        history = read_history(sc.history_path, format=sc.history_format)
+        history = read_history(sc.history_path, format=sc.history_format,
+                               **sc.history_options)
     spec = baseline.baseline_spec(sc.model, history=history, as_of=sc.as_of, start=sc.start,
                                   team=sc.reps, quota=sc.quota,
                                   fixed_parameters=sc.fixed_parameters)

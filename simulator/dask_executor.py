@@ -12,10 +12,10 @@ imported only when a ``DaskExecutor`` is made.
 from __future__ import annotations
 
 import os
-from collections import deque
 from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
+from .runner import in_order
 
 SCHEDULER_ENV = "SALESIM_SCHEDULER"
 
@@ -49,7 +49,7 @@ class DaskExecutor:
             if address is None:
                 self._cluster = distributed.LocalCluster(
                     n_workers=max(1, workers or os.cpu_count() or 1), threads_per_worker=1,
-                    processes=True, dashboard_address=":0")
+                    processes=True, dashboard_address="127.0.0.1:0")   # not every interface
                 self._client = distributed.Client(self._cluster, timeout=timeout)
             else:
                 self._client = distributed.Client(address, timeout=timeout)
@@ -64,13 +64,8 @@ class DaskExecutor:
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         """``fn(task)`` for every task, on the cluster; results in task order."""
-        pending: deque = deque()
-        for task in tasks:
-            pending.append(self._client.submit(fn, task, pure=False))
-            if len(pending) >= self.in_flight:
-                yield _result(pending.popleft())
-        while pending:
-            yield _result(pending.popleft())
+        return in_order(lambda task: self._client.submit(fn, task, pure=False), tasks,
+                        self.in_flight, _result)
 
     def close(self) -> None:
         client, cluster = getattr(self, "_client", None), self._cluster

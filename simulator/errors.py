@@ -7,6 +7,22 @@ file's: the line and the dotted key) and the bare ``message``.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_MESSAGE = 300  # characters of a message shown; a 100 KB cell is not echoed whole
+MAX_NAME = 120     # characters of a file or column name
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe for a terminal: control characters (an ESC sequence in a rep's name
+    would drive the terminal) shown escaped, and at most ``limit`` characters kept."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    if limit is not None and len(text) > limit:
+        head, tail = limit - 40, 30
+        text = f"{text[:head]}…[{len(text) - head - tail:,} characters]…{text[-tail:]}"
+    return text
+
 
 class InputError(ValueError):
     """Bad input: names where it is (file, row and column, or line and key) and what was
@@ -20,17 +36,17 @@ class InputError(ValueError):
         self.message = message  # without the where, for callers that say where themselves
         where = []
         if file is not None:
-            where.append(str(file))
+            where.append(printable(file, MAX_NAME))
         if row is not None:
             where.append(f"row {row}")
         if line is not None:
             where.append(f"line {line}")
         if column is not None:  # a command-line option is named as one, not as a column
-            where.append(f"option {column}" if str(column).startswith("--")
-                         else f"column '{column}'")
+            column = printable(column, MAX_NAME)
+            where.append(f"option {column}" if column.startswith("--") else f"column '{column}'")
         if key is not None:
-            where.append(f"key '{key}'")
-        text = (", ".join(where) + ": " if where else "") + message
+            where.append(f"key '{printable(key, MAX_NAME)}'")
+        text = (", ".join(where) + ": " if where else "") + printable(message, MAX_MESSAGE)
         if expected:
-            text += f" (expected {expected})"
+            text += f" (expected {printable(expected, MAX_MESSAGE)})"
         super().__init__(text)

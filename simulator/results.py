@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from numpy.typing import ArrayLike
 
 # One row per trial. Money in the model's currency; counts are deals.
 TOTAL_COLUMNS = {
@@ -56,6 +57,38 @@ class ChunkResult:
             rep_revenue=np.concatenate([c.rep_revenue for c in chunks]),
             events=sum(c.events for c in chunks),
         )
+
+
+class SeatSums:
+    """Per seat, summed over trials as chunks arrive: won revenue and the trials whose
+    attainment reached 100%. Kept whether or not the trials × seats array is (``keep_reps``),
+    so a streamed run still reports each seat's mean and P(attainment ≥ 100%).
+
+    Revenue is summed trial after trial in trial order (chunks arrive in order), so the sums
+    are the same however the trials were cut into chunks, wherever they ran and however a
+    chunk's array is laid out in memory.
+    """
+
+    def __init__(self, quotas: ArrayLike, closed_to_date: ArrayLike):
+        self.quotas = np.asarray(quotas, dtype=float)
+        self.closed = np.asarray(closed_to_date, dtype=float)
+        self.revenue = np.zeros(self.quotas.size)
+        self.attained = np.zeros(self.quotas.size, dtype=np.int64)
+
+    def add(self, rep_revenue: np.ndarray) -> None:
+        # The running sums as the first row of a C-ordered array: NumPy reduces axis 0 of it
+        # row after row (a sum along a contiguous axis would be pairwise, cut by position).
+        rows = np.empty((len(rep_revenue) + 1, self.revenue.size))
+        rows[0], rows[1:] = self.revenue, rep_revenue
+        self.revenue = rows.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):   # a seat without quota: unused
+            self.attained += (attainment(rep_revenue + self.closed, self.quotas) >= 1.0).sum(
+                axis=0)
+
+
+def attainment(quarter_revenue: np.ndarray, quota: ArrayLike) -> np.ndarray:
+    """Quarter revenue / quota: the one definition behind P(attainment) and its quantiles."""
+    return quarter_revenue / quota
 
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -105,6 +138,7 @@ class SimResult:
     rep_closed_to_date: tuple[float, ...] = ()
     start: dt.date | None = None    # first day of the horizon
     days: int | None = None
+    seats: SeatSums | None = None   # None: summed from chunks.rep_revenue when asked
 
     @property
     def totals(self) -> pl.DataFrame:
@@ -112,7 +146,7 @@ class SimResult:
 
     # --- per-trial series ---------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
-        return self.totals[name].to_numpy().astype(float)
+        return self.totals[name].to_numpy().astype(float, copy=False)
 
     def quarter_revenue(self) -> np.ndarray:
         """Per trial: revenue counted toward quota = closed to date + won in the horizon."""
@@ -140,16 +174,20 @@ class SimResult:
 
     def weekly_bands(self, qs=FAN_QUANTILES) -> pl.DataFrame:
         """Quantiles of cumulative quarter revenue at the end of each week (``week`` 1-based;
-        ``end``: the week's last day inside the horizon)."""
-        curve = self.closed_to_date + self.chunks.weekly
-        qv = np.quantile(curve, qs, axis=0) if curve.size else np.zeros((len(qs), 0))
-        weeks = curve.shape[1]
-        cols = {"week": list(range(1, weeks + 1))}
+        ``end``: the week's last day inside the horizon). A week at a time: a copy of the
+        whole trials × weeks array would be transient memory as large as the curve itself."""
+        weeks = self.chunks.weekly.shape[1]
+        means, bands = [], []
+        for w in range(weeks):
+            curve = self.closed_to_date + self.chunks.weekly[:, w]
+            means.append(float(curve.mean()))
+            bands.append(np.quantile(curve, qs).tolist())
+        cols: dict[str, list] = {"week": list(range(1, weeks + 1))}
         if self.start is not None and self.days is not None:
             cols["end"] = [self.start + dt.timedelta(days=min(7 * w + 6, self.days - 1))
                            for w in range(weeks)]
-        cols["mean"] = curve.mean(axis=0).tolist()
-        cols.update({qname(q): qv[i].tolist() for i, q in enumerate(qs)})
+        cols["mean"] = means
+        cols.update({qname(q): [b[i] for b in bands] for i, q in enumerate(qs)})
         return pl.DataFrame(cols)
 
     def origin_bands(self) -> dict:
@@ -160,20 +198,33 @@ class SimResult:
     def wins_band(self) -> dict:
         return _short(self.column("wins"))
 
+    def seat_sums(self) -> SeatSums:
+        """Per-seat sums over trials (streamed by the runner, else summed here)."""
+        if self.seats is not None:
+            return self.seats
+        sums = SeatSums(self.rep_quotas, self.rep_closed_to_date or [0.0] * len(self.rep_names))
+        sums.add(self.chunks.rep_revenue)
+        return sums
+
     def rep_attainment(self, qs=QUANTILES) -> pl.DataFrame:
         """Per seat: quota, closed to date, mean revenue and quantiles of revenue / quota
-        (null when the seat has no quota), and P(attainment ≥ 100%)."""
-        rev = self.rep_quarter_revenue()
+        (null when the seat has no quota, or when the run kept no per-seat revenue:
+        ``keep_reps=False``), and P(attainment ≥ 100%).
+
+        One seat at a time: a copy of the whole trials × seats array would double the
+        memory of a large team's run."""
+        sums = self.seat_sums()
+        kept = self.chunks.rep_revenue.shape[1] == len(self.rep_names)
         rows = []
         for r, name in enumerate(self.rep_names):
-            quota = self.rep_quotas[r] if r < len(self.rep_quotas) else 0.0
-            closed = self.rep_closed_to_date[r] if r < len(self.rep_closed_to_date) else 0.0
+            quota, closed = float(sums.quotas[r]), float(sums.closed[r])
             row = {"rep": name, "quota": quota, "closed_to_date": closed,
-                   "revenue_mean": float(rev[:, r].mean())}
-            att = rev[:, r] / quota if quota > 0 else None
-            for i, q in enumerate(qs):
+                   "revenue_mean": closed + float(sums.revenue[r]) / self.trials}
+            att = (attainment(closed + self.chunks.rep_revenue[:, r], quota)
+                   if kept and quota > 0 else None)
+            for q in qs:
                 row[qname(q)] = float(np.quantile(att, q)) if att is not None else None
-            row["p_attain"] = float(np.mean(att >= 1.0)) if att is not None else None
+            row["p_attain"] = float(sums.attained[r]) / self.trials if quota > 0 else None
             rows.append(row)
         schema = {"rep": pl.String, "quota": pl.Float64, "closed_to_date": pl.Float64,
                   "revenue_mean": pl.Float64, **{qname(q): pl.Float64 for q in qs},

@@ -2,10 +2,11 @@
 
 ``SeedSequence(seed)`` gives child ``i`` to chunk ``i``; every chunk holds a fixed number of
 trials (per engine), and each trial spawns its own streams from its chunk's child
-(docs/model.md §0). Chunks are mapped in order by an *executor* and copied into arrays sized
-for the requested trials as they arrive, so memory is the per-trial outputs only: one row of
-totals (14 numbers), the cumulative weekly curve and revenue per seat, i.e. about
-``8 × (14 + weeks + reps)`` bytes a trial (≈ 0.4 kB for 20 reps over 13 weeks).
+(docs/model.md §0). Chunks are made lazily, mapped in order by an *executor* that holds only
+a few in flight, and copied into arrays sized for the requested trials as they arrive, so
+memory is the per-trial outputs only: ``bytes_per_trial`` (a row of totals, the cumulative
+weekly curve and, unless ``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)``
+bytes, ≈ 0.4 kB for 20 reps over 13 weeks).
 
 Engines and executors are registries, so a new engine or a cluster executor plugs in by
 adding an entry.
@@ -15,10 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
+import math
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import polars as pl
@@ -26,7 +34,7 @@ import polars as pl
 from . import engine_simpy, engine_vector
 from .errors import InputError
 from .limits import check_trials
-from .results import ChunkResult, SimResult
+from .results import TOTAL_COLUMNS, ChunkResult, SeatSums, SimResult
 from .spec import SimSpec, child_seed
 
 # name -> simulate_chunk(spec, n_trials, seed, first_trial) -> ChunkResult
@@ -38,6 +46,21 @@ DEFAULT_CHUNK = 50
 
 
 # --- executors: map a function over tasks, results in task order ---------------------------------
+class Executor(Protocol):
+    """What ``run`` needs of an executor: results in task order, and a way to shut down
+    (leaving the ``with`` block on an exception may stop work in flight)."""
+
+    workers: int
+
+    def map(self, fn: Callable, tasks: Iterable) -> Iterator: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None: ...
+
+
 class SerialExecutor:
     """Runs chunks one after another in this process."""
 
@@ -61,29 +84,80 @@ class ProcessExecutor:
     """Worker processes (``concurrent.futures``); the pool is kept until ``close``.
 
     Workers are *spawned*: forking a process that already runs polars' thread pool can
-    deadlock.
+    deadlock. Each worker dies with this process (``_die_with_parent``), and leaving a run on
+    an exception (Ctrl-C, a SIGTERM turned into ``SystemExit``) terminates the workers rather
+    than waiting for their chunks. ``map`` keeps at most ``in_flight`` chunks (default: two
+    per worker) submitted ahead of the one being collected, so memory does not grow with the
+    number of chunks.
     """
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, *, in_flight: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.in_flight = in_flight or 2 * self.workers
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.map(fn, tasks)
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
+        pool = self._pool
+        return in_order(lambda task: pool.submit(fn, task), tasks, self.in_flight)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down: waits for running chunks, or with ``abort`` kills them."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abort:   # (Python 3.14's pool.terminate_workers(); _processes is there since 3.2)
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        pool.shutdown(cancel_futures=True)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(abort=exc_type is not None)
+
+
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the process that started it ends, even by
+    SIGKILL (nothing else would: an orphaned worker waits on its queue for minutes).
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``; it fires
+    when the *thread* that started the pool ends, so start pools from a long-lived thread).
+    Elsewhere, and as a backstop, a daemon thread notices the parent's pid going away.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
+                     name="salesim-parent-watch").start()
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    while os.getppid() == parent:   # re-parented (to init or a subreaper) once it dies
+        time.sleep(every)
+    os._exit(1)
+
+
+def in_order(submit: Callable, tasks: Iterable, ahead: int,
+             result: Callable = lambda future: future.result()) -> Iterator:
+    """``result(submit(task))`` for every task, in task order, with at most ``ahead`` tasks
+    submitted and not yet collected: tasks are drawn from the iterable only as results are
+    taken, so neither the tasks nor their results pile up however many there are."""
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(submit(task))
+        if len(pending) >= ahead:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())
 
 
 def _dask(workers: int):
@@ -92,7 +166,7 @@ def _dask(workers: int):
     return DaskExecutor(None, workers)        # SALESIM_SCHEDULER, else a LocalCluster
 
 
-EXECUTORS: dict[str, Callable[[int], object]] = {"serial": SerialExecutor,
+EXECUTORS: dict[str, Callable[[int], Executor]] = {"serial": SerialExecutor,
                                                  "processes": ProcessExecutor,
                                                  "dask": _dask}
 
@@ -124,15 +198,15 @@ def _run_chunk(task) -> ChunkResult:
     return simulate(spec, n, seed, first)
 
 
-def chunk_plan(trials: int, chunk: int) -> list[tuple[int, int]]:
-    """``(first_trial, n_trials)`` of every chunk."""
-    return [(first, min(chunk, trials - first)) for first in range(0, trials, chunk)]
+def chunk_plan(trials: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """``(first_trial, n_trials)`` of every chunk, made as they are asked for."""
+    return ((first, min(chunk, trials - first)) for first in range(0, trials, chunk))
 
 
 # --- the run --------------------------------------------------------------------------------------
 def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine: str = "simpy",
         workers: int | None = None, progress: Callable[[int], None] | bool | None = False,
-        executor: str | object | None = None, keep_reps: bool = True) -> SimResult:
+        executor: str | Executor | None = None, keep_reps: bool = True) -> SimResult:
     """Run ``trials`` Monte Carlo trials of ``spec``.
 
     ``seed`` None draws fresh entropy, recorded in ``SimResult.seed`` (rerun with it to
@@ -155,38 +229,42 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
         raise InputError(f"workers must be ≥ 1, got {workers}", column="--workers")
 
     root = np.random.SeedSequence(None if seed is None else int(seed))
-    plan = chunk_plan(int(trials), CHUNK_SIZES.get(engine, DEFAULT_CHUNK))
+    size = CHUNK_SIZES.get(engine, DEFAULT_CHUNK)
+    n_chunks = math.ceil(trials / size)
     simulate = ENGINES[engine]
+    # Tasks are made lazily: an executor draws the next one only when it has room for it.
     tasks = ((simulate, spec, n, child_seed(root, i), first)
-             for i, (first, n) in enumerate(plan))
+             for i, (first, n) in enumerate(chunk_plan(int(trials), size)))
 
     if executor is None:
         executor = _SCOPED_EXECUTOR.get()
     own = executor is None or isinstance(executor, str)
     if executor is None:
-        executor = "serial" if min(workers, len(plan)) == 1 else "processes"
+        executor = "serial" if min(workers, n_chunks) == 1 else "processes"
     if isinstance(executor, str):
         if executor not in EXECUTORS:
             raise InputError(f"unknown executor {executor!r}", column="executor",
                              expected="one of " + ", ".join(EXECUTORS))
-        executor = EXECUTORS[executor](min(workers, len(plan)))
+        executor = EXECUTORS[executor](min(workers, n_chunks))
 
+    # What is kept per trial: bytes_per_trial(spec.weeks, len(spec.reps), keep_reps).
     weekly = np.empty((trials, spec.weeks))
     rep_revenue = np.empty((trials, len(spec.reps) if keep_reps else 0))
+    seats = SeatSums([r.quota for r in spec.reps], [r.closed_to_date for r in spec.reps])
     totals: list[pl.DataFrame] = []
     events = 0
-    try:
-        for (first, n), chunk in zip(plan, executor.map(_run_chunk, tasks)):
+    # An executor we made is closed here; leaving on an exception stops its workers at once.
+    with executor if own else contextlib.nullcontext():
+        for (first, n), chunk in zip(chunk_plan(int(trials), size),
+                                     executor.map(_run_chunk, tasks)):
             weekly[first:first + n] = chunk.weekly
             if keep_reps:
                 rep_revenue[first:first + n] = chunk.rep_revenue
+            seats.add(chunk.rep_revenue)
             totals.append(chunk.totals)
             events += chunk.events
             if callable(progress):
                 progress(n)
-    finally:
-        if own:
-            executor.close()
 
     quota = spec.quota if spec.quota is not None else (spec.team_quota or None)
     return SimResult(
@@ -199,5 +277,12 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
                "fixed_parameters": spec.fixed_parameters},
         closed_to_date=float(spec.closed_to_date),
         rep_closed_to_date=tuple(float(r.closed_to_date) for r in spec.reps),
-        start=spec.start, days=int(spec.days),
+        start=spec.start, days=int(spec.days), seats=seats,
     )
+
+
+def bytes_per_trial(weeks: int, reps: int, keep_reps: bool = True) -> int:
+    """Memory a run keeps per trial (docs/scaling.md): a row of totals (one 8-byte number
+    per ``TOTAL_COLUMNS`` entry), the cumulative weekly curve and, with ``keep_reps``,
+    revenue per seat, all 8-byte numbers."""
+    return 8 * (len(TOTAL_COLUMNS) + weeks + (reps if keep_reps else 0))

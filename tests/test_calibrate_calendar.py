@@ -219,9 +219,11 @@ def test_calibrate_reports_the_calendar_and_what_the_history_contradicts(tmp_pat
 
     d = generate(11, reps=20, quarters=10, as_of=AS_OF,
                  ingredients=Ingredients(drift=-0.08, growth=0.08))
+    hist = tmp_path / "hist"   # outputs may not go into the history folder
+    hist.mkdir()
     for name, text in d.csv_texts().items():
-        (tmp_path / name).write_text(text)
-    r = CliRunner().invoke(cli.main, ["calibrate", str(tmp_path), "-o",
+        (hist / name).write_text(text)
+    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
                                       str(tmp_path / "m.toml"), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output[r.output.index("{"):])
@@ -230,10 +232,10 @@ def test_calibrate_reports_the_calendar_and_what_the_history_contradicts(tmp_pat
     assert cal["outbound"]["forecast_quarter"]["effect"] > 0
     assert any("win rate of deals entering stages" in x for x in out["diagnostics"])
     assert any("outbound opportunities per rep-day" in x for x in out["diagnostics"])
-    r = CliRunner().invoke(cli.main, ["calibrate", str(tmp_path), "-o",
+    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
                                       str(tmp_path / "m2.toml"), "--quiet"])
     assert "What the history contradicts" in r.output and "Calendar" in r.output
-    r = CliRunner().invoke(cli.main, ["calibrate", str(tmp_path), "-o",
+    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
                                       str(tmp_path / "m3.toml"), "--steady", "--json",
                                       "--quiet"])
     steady = json.loads(r.output[r.output.index("{"):])

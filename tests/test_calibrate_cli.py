@@ -146,15 +146,17 @@ def test_empty_file(tmp_path):
 def test_only_open_deals(tmp_path):
     rows = ["opportunity_id,owner,created,stage,status,amount"]
     rows += [f"o{i},ann,2025-01-{i + 1:02d},Qualify,open,1000" for i in range(9)]
-    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
-    _error(run(tmp_path, "-o", tmp_path / "m.toml"), "still open")
+    (tmp_path / "hist").mkdir()
+    (tmp_path / "hist" / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    _error(run(tmp_path / "hist", "-o", tmp_path / "m.toml"), "still open")
 
 
 def test_no_won_deals(tmp_path):
     rows = ["opportunity_id,owner,created,stage,status,closed,amount"]
     rows += [f"o{i},ann,2025-01-{i + 1:02d},Qualify,lost,2025-02-01,1000" for i in range(9)]
-    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
-    _error(run(tmp_path, "-o", tmp_path / "m.toml"), "no won deals")
+    (tmp_path / "hist").mkdir()
+    (tmp_path / "hist" / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    _error(run(tmp_path / "hist", "-o", tmp_path / "m.toml"), "no won deals")
 
 
 def test_refuses_to_overwrite_an_input(demo, tmp_path):

@@ -157,7 +157,8 @@ def test_cli_capacity_json_plot_and_errors(tmp_path):
     res = CliRunner().invoke(main, args + ["--target", "250k", "--json", "--plot",
                                            str(tmp_path / "c.png")])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    assert "warning: no --history" in res.stderr  # said up front, not in the JSON
+    out = json.loads(res.stdout)
     for key in ("target", "confidence", "headcount", "additional_reps", "p_target", "curve",
                 "quota_capacity"):
         assert key in out

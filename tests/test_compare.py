@@ -245,7 +245,8 @@ def test_cli_compare_model_with_levers(tmp_path):
                                     "150k", "--trials", "100", "--seed", "4", "--workers", "1",
                                     "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    assert "warning: no --history" in res.stderr  # said up front, not in the JSON
+    out = json.loads(res.stdout)
     names = {s["name"] for s in out["strategies"]}
     assert names == {"deal-size=+10%", "cycle-time=-15%,headcount=+1@2026-08-03"}
     assert out["quota"] == 150_000 and out["baseline"]["p_quota"] is not None

@@ -5,6 +5,7 @@ Needs the optional extra (``pip install "salesim[dask]"``); skipped without it.
 
 import dataclasses
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from distributed import LocalCluster  # noqa: E402
 
 from simulator import runner  # noqa: E402
 from simulator.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
+from scenarios.forecast import summarise  # noqa: E402
+from simulator.distributions import LogNormal  # noqa: E402
 from simulator.errors import InputError  # noqa: E402
 from simulator.model import GammaPosterior  # noqa: E402
 from simulator.spec import Rep, SimSpec  # noqa: E402
@@ -23,8 +26,11 @@ from tests.factories import simple_model  # noqa: E402
 
 
 def spec() -> SimSpec:
+    # Non-integer deal sizes: integer sums are exact in any order and would hide an
+    # order dependence.
     m = simple_model(per_rep_day=6.0, opportunity_yield=0.05, dispersion=3.0, rep_sigma=0.3,
-                     marketing_weekly=2.0, attrition=0.1)
+                     marketing_weekly=2.0, attrition=0.1,
+                     deal_size=LogNormal(median=9_876.54, sigma=0.7))
     m = dataclasses.replace(m, marketing=dataclasses.replace(
         m.marketing, weekly=GammaPosterior(8.0, 4.0)))
     return SimSpec(m, tuple(Rep(f"r{i}") for i in range(3)), dt.date(2026, 7, 1), 92,
@@ -34,14 +40,18 @@ def spec() -> SimSpec:
 @pytest.fixture(scope="module")
 def cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as c:
+                      dashboard_address="127.0.0.1:0") as c:
         yield c
 
 
 def same(a, b):
+    """Every array equal, and so the whole forecast JSON."""
     assert a.totals.equals(b.totals)
     assert np.array_equal(a.chunks.weekly, b.chunks.weekly)
     assert np.array_equal(a.chunks.rep_revenue, b.chunks.rep_revenue)
+    s = spec()
+    assert (json.dumps(summarise(s, a), default=str, sort_keys=True)
+            == json.dumps(summarise(s, b), default=str, sort_keys=True))
 
 
 @pytest.mark.parametrize("engine,trials", [("vector", 2 * runner.CHUNK_SIZES["vector"] + 31),
@@ -79,9 +89,15 @@ def test_without_an_address_a_local_cluster_is_started(monkeypatch):
     same(local, remote)
 
 
-def test_cli_executor_flags_give_the_same_forecast(tmp_path, cluster, monkeypatch):
-    import json
+def test_the_local_clusters_dashboard_listens_on_localhost_only(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    with DaskExecutor(None, 1) as ex:
+        sockets = ex._cluster.scheduler.http_server._sockets.values()
+        hosts = {s.getsockname()[0] for s in sockets}
+    assert hosts == {"127.0.0.1"}
 
+
+def test_cli_executor_flags_give_the_same_forecast(tmp_path, cluster, monkeypatch):
     from click.testing import CliRunner
 
     import cli
@@ -96,11 +112,10 @@ def test_cli_executor_flags_give_the_same_forecast(tmp_path, cluster, monkeypatc
     def forecast(*extra):
         res = CliRunner().invoke(cli.main, args + list(extra))
         assert res.exit_code == 0, res.output
-        out = json.loads(res.output)
-        return {k: out[k] for k in ("revenue", "weekly", "wins", "by_origin", "engine")}
+        return res.stdout                                       # the whole JSON
 
     local = forecast("--workers", "1")
-    assert local["engine"] == "vector"                       # the default engine
+    assert json.loads(local)["engine"] == "vector"          # the default engine
     assert forecast("--scheduler", cluster.scheduler_address) == local
     monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_address)
     assert forecast() == local                                  # SALESIM_SCHEDULER

@@ -848,8 +848,10 @@ def test_cli_writes_the_files_and_truth(tmp_path):
     assert read.stages == h.stages
     for name in ("opportunities", "stage_history", "activities", "reps"):
         assert getattr(read, name).equals(getattr(h, name)), name
-    text = CliRunner().invoke(cli.main, ["demo-data", str(out), "--reps", "3", "--quarters",
-                                         "1", "--quiet"])
+    again = ["demo-data", str(out), "--reps", "3", "--quarters", "1", "--quiet"]
+    refused = CliRunner().invoke(cli.main, again)   # a folder of CRM files needs --force
+    assert refused.exit_code == 2 and "--force" in refused.output
+    text = CliRunner().invoke(cli.main, [*again, "--force"])
     assert text.exit_code == 0 and "opportunities" in text.output
 
 

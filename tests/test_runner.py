@@ -181,3 +181,89 @@ def test_parameter_uncertainty_widens_the_bands():
     # Same centre: the posterior means are the point estimates.
     se = math.sqrt(drawn.var(ddof=1) / n + fixed.var(ddof=1) / n)
     assert abs(drawn.mean() - fixed.mean()) < 4 * se
+
+
+# --- memory ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("keep_reps", [True, False])
+def test_the_arrays_a_run_keeps_match_the_documented_formula(keep_reps):
+    """docs/scaling.md: memory per trial is ``runner.bytes_per_trial``; here it is checked
+    against what the runner really allocates (not a timing or RSS measurement)."""
+    spec = small_spec(reps=tuple(Rep(f"r{i}") for i in range(7)))
+    trials = CHUNK + 9
+    r = run(spec, trials, 4, workers=1, keep_reps=keep_reps)
+    kept = r.totals.estimated_size() + r.chunks.weekly.nbytes + r.chunks.rep_revenue.nbytes
+    assert kept == trials * runner.bytes_per_trial(spec.weeks, 7, keep_reps)
+
+
+def test_streaming_seats_keeps_each_seats_mean_and_p_attain():
+    spec = small_spec(reps=(Rep("a", quota=5_000.0, closed_to_date=1_000.0), Rep("b"),
+                            Rep("c", quota=8_000.0)))
+    kept = run(spec, CHUNK + 9, 8, workers=1).rep_attainment()
+    streamed = run(spec, CHUNK + 9, 8, workers=1, keep_reps=False).rep_attainment()
+    same_cols = ["rep", "quota", "closed_to_date", "revenue_mean", "p_attain"]
+    assert streamed.select(same_cols).equals(kept.select(same_cols))
+    assert streamed["p50"].to_list() == [None] * 3 and kept["p50"][0] is not None
+
+
+def test_chunks_are_made_lazily():
+    """A huge trial count makes no list of chunks: the plan is a generator."""
+    plan = runner.chunk_plan(10**15, CHUNK)
+    assert next(plan) == (0, CHUNK) and next(plan) == (CHUNK, CHUNK)
+
+
+def test_executors_draw_tasks_only_as_results_are_taken():
+    drawn = []
+
+    def tasks():
+        for i in range(10**9):
+            drawn.append(i)
+            yield i
+
+    results = runner.in_order(lambda t: _Done(t * 2), tasks(), ahead=3)
+    assert [next(results) for _ in range(5)] == [0, 2, 4, 6, 8]
+    assert len(drawn) == 5 + 2          # the five taken and two submitted ahead
+
+
+class _Done:
+    """A finished future."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def test_seat_sums_do_not_depend_on_the_chunks():
+    """Streamed chunk by chunk or summed over the whole array, in any memory layout: the
+    same bits (float sums are order-sensitive)."""
+    from simulator.results import SeatSums
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(8.0, 1.0, size=(5_000, 6))
+    whole = SeatSums([1e4] * 6, [0.0] * 6)
+    whole.add(x)
+    pieces = SeatSums([1e4] * 6, [0.0] * 6)
+    for a, b in ((0, 7), (7, 2_000), (2_000, 2_001), (2_001, 5_000)):
+        pieces.add(np.asfortranarray(x[a:b]))
+    assert whole.revenue.tobytes() == pieces.revenue.tobytes()
+    assert np.array_equal(whole.attained, pieces.attained)
+    r = run(small_spec(), CHUNK + 9, 6, workers=1)
+    assert dataclasses.replace(r, seats=None).seat_sums().revenue.tobytes() == \
+        r.seat_sums().revenue.tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 60), ahead=st.integers(1, 9), taken=st.integers(0, 60))
+def test_in_order_keeps_order_and_its_bound(n, ahead, taken):
+    drawn = []
+
+    def tasks():
+        for i in range(n):
+            drawn.append(i)
+            yield i
+
+    results = runner.in_order(lambda t: _Done(-t), tasks(), ahead)
+    got = [r for _, r in zip(range(taken), results)]
+    assert got == [-i for i in range(min(taken, n))]
+    assert len(drawn) <= min(n, len(got) + ahead)

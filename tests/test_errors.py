@@ -1,0 +1,22 @@
+"""One line, safe for a terminal, whatever the input held (simulator/errors.py)."""
+
+from simulator.errors import MAX_MESSAGE, InputError, printable
+
+
+def test_control_characters_are_shown_escaped_not_sent_to_the_terminal():
+    err = InputError("unknown owner 'rep\x1b[2J'", file="a\x07.csv", row=3, column="own\ner")
+    text = str(err)
+    assert "\x1b" not in text and "\x07" not in text and "\n" not in text
+    assert "rep\\x1b[2J" in text and "column 'own\\ner'" in text
+
+
+def test_a_huge_cell_is_not_echoed_whole():
+    value = "9" * 100_000
+    text = str(InputError(f"cannot read amount '{value}'", file="o.csv", row=2, column="amount"))
+    assert len(text) < MAX_MESSAGE + 100
+    assert "characters]" in text and text.endswith("'")
+
+
+def test_short_text_is_unchanged():
+    assert printable("Jane Doe — €12,500") == "Jane Doe — €12,500"
+    assert str(InputError("bad", column="--weeks")) == "option --weeks: bad"
