@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -37,13 +38,39 @@ class AmountType(click.ParamType):
 AMOUNT = AmountType()
 
 
+class WholeNumberType(click.ParamType):
+    """An int, also written as ``1e6``: the run-size options (``--trials``, ``--weeks``)."""
+
+    name = "INTEGER"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not number.is_integer():
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return int(number)
+
+
+WHOLE = WholeNumberType()
+
+
 def handle_errors(fn):
-    """Bad input -> exit 2 and one line on stderr; never a traceback. The command's output
-    paths are checked first, before any work (outputs.check_command)."""
+    """Bad input -> exit 2 and one line on stderr; never a traceback. The run size
+    (``--trials``, ``--weeks``) and the command's output paths are checked first, before any
+    work (outputs.check_command)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            _check_run_size(kwargs)
             outputs.check_command(click.get_current_context())
             return fn(*args, **kwargs)
         except InputError as exc:
@@ -51,6 +78,16 @@ def handle_errors(fn):
             sys.exit(2)
 
     return wrapper
+
+
+def _check_run_size(options: dict) -> None:
+    """``--trials`` and ``--weeks`` within their documented maxima, before any work."""
+    from simulator import limits
+
+    if options.get("trials") is not None:
+        limits.check_trials(options["trials"])
+    if options.get("weeks") is not None:
+        limits.check_weeks(options["weeks"])
 
 
 def _clean(obj):
@@ -97,6 +134,19 @@ def show_progress(quiet: bool) -> bool:
 
 
 # --- where simulations run (simulator.runner executors; docs/scaling.md) --------------------------
+# What dask.distributed.Client takes as an address: [protocol://]host:port, IPv6 in brackets.
+_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                        r":(\d{1,5})")
+
+
+def _scheduler_address(text: str) -> str:
+    m = _SCHEDULER.fullmatch(text.strip())
+    if not m or not 1 <= int(m.group(1)) <= 65535:
+        raise InputError(f"cannot read the scheduler address {text!r}", column="--scheduler",
+                         expected="[tcp://]host:port such as tcp://scheduler:8786")
+    return text.strip()
+
+
 def executor_options(fn):
     """``--executor`` and ``--scheduler`` for a command that runs simulations; put it under
     ``@handle_errors``. Every run inside the command uses the chosen executor (numbers never
@@ -108,6 +158,8 @@ def executor_options(fn):
 
         from simulator import runner
 
+        if scheduler:
+            scheduler = _scheduler_address(scheduler)
         if scheduler and executor not in (None, "dask"):
             raise InputError(f"--scheduler needs the dask executor, not {executor!r}",
                              column="--scheduler", expected="--executor dask or no --executor")
@@ -515,7 +567,7 @@ def _tornado_png(out: dict) -> bytes:
               help="Forecast from the end of this date (default: the model's as-of date).")
 @click.option("--start", default=None,
               help="First day of the horizon (default: the day after --as-of).")
-@click.option("--weeks", type=int, default=None,
+@click.option("--weeks", type=WHOLE, default=None,
               help="Horizon in weeks (default: to the end of the start's calendar quarter).")
 @click.option("--reps", "n_reps", type=int, default=None,
               help="Forecast for N experienced reps instead of the model's team.")
@@ -524,7 +576,7 @@ def _tornado_png(out: dict) -> bytes:
 @click.option("--quota", type=AMOUNT, default=None,
               help="Team quota for the quarter, e.g. 12M, 750k, 1,200,000 (default: the sum "
                    "of rep quotas).")
-@click.option("--trials", type=int, default=10_000, show_default=True,
+@click.option("--trials", type=WHOLE, default=10_000, show_default=True,
               help="Monte Carlo trials.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: fresh, reported).")
 @click.option("--workers", type=int, default=None,
@@ -593,7 +645,7 @@ def plan_options(fn):
         click.option("--start", default=None,
                      help="With a MODEL: first day of the horizon (default: the day after "
                           "--as-of)."),
-        click.option("--weeks", type=int, default=None,
+        click.option("--weeks", type=WHOLE, default=None,
                      help="With a MODEL: horizon in weeks (default: to the quarter's end)."),
         click.option("--reps", "n_reps", type=int, default=None,
                      help="With a MODEL: N experienced reps instead of the model's team."),
@@ -726,7 +778,7 @@ def _signed(x: float) -> str:
 @click.option("--quota", type=AMOUNT, default=None,
               help="Team quota for P(quota) (default: the scenario's, else the sum of rep "
                    "quotas).")
-@click.option("--trials", type=int, default=None,
+@click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 4000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
@@ -838,7 +890,7 @@ def _render_capacity(out: dict) -> str:
               help="Extra reps start on this date (default: the first day of the horizon).")
 @click.option("--max-reps", "max_reps", type=int, default=None,
               help="Largest team to try (default: 5 × the team + 20).")
-@click.option("--trials", type=int, default=None,
+@click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 2000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
@@ -1166,7 +1218,7 @@ def _render_dashboard(d: dict) -> str:
               help="The dashboard's date (YYYY-MM-DD): figures to date end here.")
 @click.option("--strategy", default=None,
               help="Use this strategy of the scenario as the plan (default: its baseline).")
-@click.option("--trials", type=int, default=1000, show_default=True,
+@click.option("--trials", type=WHOLE, default=1000, show_default=True,
               help="Monte Carlo trials per run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--engine", default=None,
@@ -1281,7 +1333,7 @@ def _cutoff_dates(text: str) -> list:
                    "history covers; with --quarters N only those in the last N quarters.")
 @click.option("--quarters", type=int, default=None,
               help="Backtest the last N whole quarters the history covers (default 4).")
-@click.option("--trials", type=int, default=2000, show_default=True,
+@click.option("--trials", type=WHOLE, default=2000, show_default=True,
               help="Monte Carlo trials per fold.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--engine", default=None,
@@ -1386,7 +1438,7 @@ def _render_bench(out: dict) -> str:
 @main.command("bench")
 @click.option("--reps", type=int, default=50, show_default=True,
               help="Ramped reps on the benchmark team (demo model, one quarter).")
-@click.option("--trials", type=int, default=10_000, show_default=True,
+@click.option("--trials", type=WHOLE, default=10_000, show_default=True,
               help="Trials of the vector engine (scaling and sweeps derive from it).")
 @click.option("--engines", default="simpy,vector", show_default=True,
               help="Engines to time, comma-separated.")
@@ -1444,7 +1496,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
               help="Quarters of history to generate.")
 @click.option("--as-of", "as_of", default="2026-09-30", show_default=True, metavar="DATE",
               help="Last day of the history; the forecast covers the next quarter.")
-@click.option("--trials", type=int, default=4000, show_default=True,
+@click.option("--trials", type=WHOLE, default=4000, show_default=True,
               help="Monte Carlo trials for the forecast and for each strategy.")
 @click.option("--engine", default=None, help="simpy or vector (default: the fastest available).")
 @click.option("--force", is_flag=True,

@@ -26,6 +26,7 @@ import polars as pl
 
 from simulator.calendar import quarter_end, quarter_start
 from simulator.errors import InputError
+from simulator.limits import MAX_REPS, check_weeks, whole_in_range
 from simulator.model import Model
 
 from .placement import place
@@ -45,9 +46,7 @@ def horizon(as_of: dt.date, start: dt.date | None = None,
                          column="--start", expected="a date after the as-of date")
     if weeks is None:
         return start, (quarter_end(start) - start).days + 1
-    if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
-        raise InputError(f"weeks must be a whole number ≥ 1, got {weeks!r}", column="--weeks")
-    return start, 7 * weeks
+    return start, 7 * check_weeks(weeks)
 
 
 # --- open pipeline --------------------------------------------------------------------------------
@@ -172,9 +171,7 @@ def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep
 
 def generic_team(n: int, quota: float = 0.0) -> tuple[Rep, ...]:
     """``n`` experienced reps named rep1…repN."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError(f"the number of reps must be a whole number ≥ 1, got {n!r}",
-                         column="--reps")
+    n = whole_in_range(n, 1, MAX_REPS, what="reps", column="--reps")
     tenure = GENERIC_TENURE_MONTHS * DAYS_PER_MONTH
     return tuple(Rep(f"rep{i + 1}", tenure_days=tenure, quota=quota) for i in range(n))
 

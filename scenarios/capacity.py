@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from simulator.errors import InputError
+from simulator.limits import MAX_REPS
 from simulator.results import wilson
 from simulator.spec import DAYS_PER_MONTH, SimSpec
 
@@ -136,9 +137,9 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
     _check(target, confidence, trials)
     team = len(spec.reps)
     max_reps = max_reps if max_reps is not None else 5 * team + 20
-    if max_reps < team:
-        raise InputError(f"--max-reps {max_reps} is below the current {team} seats",
-                         column="max_reps", expected=f"at least {team}")
+    if not team <= max_reps <= MAX_REPS:
+        raise InputError(f"--max-reps {max_reps} is not allowed", column="max_reps",
+                         expected=f"from the current {team} seats to {MAX_REPS:,}")
     quota = default_rep_quota(spec) if quota_per_rep is None else quota_per_rep
     base = dataclasses.replace(spec, quota=target)
     hire_reps(base, [Hire(1, hire_date, quota)], column="hire_date")  # check before any run

@@ -3,7 +3,7 @@
 A scenario (TOML, docs/scenarios.md) names a calibrated model and states the quarter, team,
 hiring plan, attrition, marketing pipeline, rep time budget and named strategies. Every bad
 value raises ``InputError`` naming the file, the line and the dotted key: tomllib gives no
-line numbers for keys, so ``KeyLines`` finds them by scanning the text table by table.
+line numbers for keys, so ``simulator.toml_lines.KeyLines`` finds them by scanning the text.
 
 Lever syntax (TOML strings and ``--lever``): ``+20%``, ``-15%``, ``x1.2`` (multipliers; a TOML
 number is a multiplier too), ``+5pp`` (win rate only: percentage points of the model's
@@ -24,77 +24,16 @@ from typing import Any, Mapping
 from simulator import units
 from simulator import model as model_io
 from simulator.errors import InputError
+from simulator.limits import (DATE_RANGE, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
+                              MAX_TRIALS, MAX_WEEKS, plausible_date)
 from simulator.model import GammaPosterior, Model
 from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
+from simulator.toml_lines import KeyLines, key_name
 
 from . import baseline
 
 # A plan value is taken as given: near-zero variance posteriors stand in for a fixed number.
 _CERTAIN = 1e9
-
-
-# --- where a key is in the text -----------------------------------------------------------------
-_PART = r'(?:[A-Za-z0-9_-]+|"[^"\n]*"|\'[^\'\n]*\')'
-_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
-
-
-def _split_key(dotted: str) -> tuple[str, ...]:
-    return tuple(p.strip("\"'") for p in re.findall(_PART, dotted))
-
-
-def key_name(path: tuple) -> str:
-    """``("hiring", "hire", 1, "date")`` -> ``hiring.hire[1].date``."""
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-class KeyLines:
-    """Line numbers (1-based) of the keys and tables of a TOML text.
-
-    Handles ``[table]``, ``[[array.of.tables]]`` (indexed in order), dotted keys and, via the
-    nearest enclosing key, values inside inline tables. Good enough to point a person at the
-    right line; it does not validate TOML (tomllib does).
-    """
-
-    def __init__(self, text: str):
-        self._lines: dict[tuple, int] = {}
-        counts: dict[tuple, int] = {}
-        table: tuple = ()
-        for n, line in enumerate(text.splitlines(), start=1):
-            h = _HEADER.match(line)
-            if h:
-                array = h.group(1) == "[["
-                table = self._resolve(_split_key(h.group(2)), counts, array)
-                if array:
-                    counts[table] = counts.get(table, -1) + 1
-                    table = table + (counts[table],)
-                self._lines.setdefault(table, n)
-                continue
-            k = _KEY.match(line)
-            if k:
-                self._lines.setdefault(table + _split_key(k.group(1)), n)
-
-    @staticmethod
-    def _resolve(parts: tuple[str, ...], counts: dict, array: bool) -> tuple:
-        # [hiring.hire.extra] after [[hiring.hire]] belongs to the latest hire
-        out: tuple = ()
-        for i, p in enumerate(parts):
-            out = out + (p,)
-            if out in counts and not (array and i == len(parts) - 1):
-                out = out + (counts[out],)
-        return out
-
-    def line(self, path: tuple) -> int | None:
-        """The line of ``path``, else of its nearest enclosing key or table."""
-        path = tuple(path)
-        while path:
-            if path in self._lines:
-                return self._lines[path]
-            path = path[:-1]
-        return None
 
 
 # --- lever values -------------------------------------------------------------------------------
@@ -183,6 +122,9 @@ def parse_multiplier(value, *, lever: str, win_rate: float | None = None) -> flo
     if v < 0 or (lever == "cycle_time" and v == 0):
         raise LeverError(f"{lever} multiplier must be {'> 0' if lever == 'cycle_time' else '≥ 0'}"
                          f", got {v:g}", MULTIPLIER_SYNTAX)
+    if not v <= MAX_MULTIPLIER:   # past this, amounts and rates overflow
+        raise LeverError(f"{lever} multiplier {v:g} is more than {MAX_MULTIPLIER:g}",
+                         f"a multiplier up to x{MAX_MULTIPLIER:g}")
     return v
 
 
@@ -203,9 +145,12 @@ class Hire:
 
 def _date(value, what: str) -> dt.date:
     try:
-        return units.as_date(value, what=what)
+        day = units.as_date(value, what=what)
     except InputError:
         raise LeverError(f"cannot read {what} {value!r}", "a date YYYY-MM-DD") from None
+    if not plausible_date(day):
+        raise LeverError(f"{what} {day} is not allowed", DATE_RANGE)
+    return day
 
 
 def parse_headcount(value) -> Hire:
@@ -230,8 +175,9 @@ def parse_headcount(value) -> Hire:
         date = _date(m.group(2), "headcount date") if m.group(2) else None
     else:
         raise LeverError(f"cannot read headcount {value!r}", "+3 or +3@2026-11-01")
-    if count < 0:
-        raise LeverError(f"headcount must add ≥ 0 reps, got {count}", "+3@2026-11-01")
+    if not 0 <= count <= MAX_REPS:
+        raise LeverError(f"headcount must add 0 to {MAX_REPS:,} reps, got {count}",
+                         "+3@2026-11-01")
     return Hire(count, date)
 
 
@@ -239,18 +185,17 @@ def _nonneg(value, what: str, pattern: re.Pattern, expected: str) -> float:
     v = _number(value)
     if v is None and isinstance(value, str) and (m := pattern.fullmatch(value.strip().lower())):
         v = float(m.group(1))
-    if v is None or v < 0:
+    if v is None or not 0 <= v < math.inf:
         raise LeverError(f"cannot read {what} {value!r}", expected)
     return v
 
 
 def _amount(value, what: str) -> float:
-    """A number or ``12M`` / ``750k`` / ``1,200,000`` (≥ 0)."""
+    """A number or ``12M`` / ``750k`` / ``1,200,000`` (``units.parse_amount``)."""
     try:
         return units.parse_amount(value, what=what)
-    except InputError:
-        raise LeverError(f"cannot read {what} {value!r}",
-                         "an amount ≥ 0 such as 12M or 750k") from None
+    except InputError as exc:
+        raise LeverError(f"cannot read {what} {value!r}", exc.expected) from None
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -507,8 +452,8 @@ class _Reader:
         self.file, self.base_dir, self.lines = file, base_dir, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None):
-        raise InputError(message, file=self.file, row=self.lines.line(path),
-                         column=key_name(path), expected=expected) from None
+        raise InputError(message, file=self.file, line=self.lines.line(path),
+                         key=key_name(path) or None, expected=expected) from None
 
     def check_keys(self, d, path: tuple, allowed: set, what: str):
         if not isinstance(d, dict):
@@ -542,7 +487,7 @@ class _Reader:
                 what = "an integer" if kind == "int" else "a number"
                 raise LeverError(f"{key_name(path)} must be {what}, got {v!r}")
             if (low is not None and n < low) or (high is not None and n > high):
-                rng = f"≥ {low}" if high is None else f"between {low} and {high}"
+                rng = f"≥ {low:,}" if high is None else f"between {low:,} and {high:,}"
                 raise LeverError(f"{key_name(path)} must be {rng}, got {v!r}")
             return int(n) if kind == "int" else n
         except LeverError as exc:
@@ -633,7 +578,7 @@ class _Reader:
             hires=extra["hires"], hiring_lag_days=extra["lag"],
             attrition=extra["attrition"], backfill=extra["backfill"],
             fixed_parameters=self.get(d, ("fixed_parameters",), "bool", default=False),
-            trials=self.get(d, ("trials",), "int", low=1),
+            trials=self.get(d, ("trials",), "int", low=1, high=MAX_TRIALS),
             seed=self.get(d, ("seed",), "int", low=0),
             strategies=strategies,
         )
@@ -655,6 +600,8 @@ class _Reader:
             if not m:
                 self.fail(("quarter",), f"cannot read quarter {d['quarter']!r}", "e.g. 2026-Q3")
             year, k = int(m.group(1)), int(m.group(2))
+            if not plausible_date(dt.date(max(year, 1), 1, 1)):
+                self.fail(("quarter",), f"{q} is not allowed", DATE_RANGE)
             first = dt.date(year, 3 * k - 2, 1)
             end = dt.date(year + 1, 1, 1) if k == 4 else dt.date(year, 3 * k + 1, 1)
             if end <= as_of + dt.timedelta(days=1):
@@ -672,9 +619,9 @@ class _Reader:
         if "weeks" in d and "days" in d:
             self.fail(("days",), "give either weeks or days, not both")
         if "weeks" in d:
-            days = 7 * self.get(d, ("weeks",), "int", low=1)
+            days = 7 * self.get(d, ("weeks",), "int", low=1, high=MAX_WEEKS)
         if "days" in d:
-            days = self.get(d, ("days",), "int", low=1)
+            days = self.get(d, ("days",), "int", low=1, high=MAX_DAYS)
         return start, days, first
 
     def plan(self, d: dict, mod: Model) -> tuple[Model, dict]:
@@ -721,7 +668,7 @@ class _Reader:
             self.check_keys(row, path, TABLE_KEYS["hiring.hire"], "[[hiring.hire]]")
             if "date" not in row:
                 self.fail(path, "a hire needs a date", "date = 2026-08-01")
-            h = Hire(self.get(row, path + ("count",), "int", default=1, low=0),
+            h = Hire(self.get(row, path + ("count",), "int", default=1, low=0, high=MAX_REPS),
                      self.get(row, path + ("date",), "date"),
                      self.get(row, path + ("quota",), "amount"))
             hires.append(h)
@@ -741,7 +688,7 @@ class _Reader:
             self.fail(("team", "reps"), "give either reps = N or [[team.rep]] tables, not both")
         reps = None
         if "reps" in t:
-            n = self.get(t, ("team", "reps"), "int", low=1)
+            n = self.get(t, ("team", "reps"), "int", low=1, high=MAX_REPS)
             reps = tuple(Rep(f"rep{i + 1}", tenure * DAYS_PER_MONTH, 0.0, quota)
                          for i in range(n))
         elif "rep" in t:

@@ -1,7 +1,8 @@
 """The one exception type that bad input raises.
 
 The CLI turns an ``InputError`` into exit status 2 and its message; library callers can
-catch it and read ``file``, ``row``, ``column`` and the bare ``message``.
+catch it and read ``file``, ``row``, ``column`` (a table's), ``line``, ``key`` (a TOML
+file's: the line and the dotted key) and the bare ``message``.
 """
 
 from __future__ import annotations
@@ -24,20 +25,27 @@ def printable(text: str, limit: int | None = None) -> str:
 
 
 class InputError(ValueError):
-    """Bad input: names where it is (file, row, column) and what was expected."""
+    """Bad input: names where it is (file, row and column, or line and key) and what was
+    expected."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 column: str | None = None, expected: str | None = None):
+                 column: str | None = None, expected: str | None = None,
+                 line: int | None = None, key: str | None = None):
         self.file, self.row, self.column, self.expected = file, row, column, expected
+        self.line, self.key = line, key
         self.message = message  # without the where, for callers that say where themselves
         where = []
         if file is not None:
             where.append(printable(file, MAX_NAME))
         if row is not None:
             where.append(f"row {row}")
+        if line is not None:
+            where.append(f"line {line}")
         if column is not None:  # a command-line option is named as one, not as a column
             column = printable(column, MAX_NAME)
             where.append(f"option {column}" if column.startswith("--") else f"column '{column}'")
+        if key is not None:
+            where.append(f"key '{printable(key, MAX_NAME)}'")
         text = (", ".join(where) + ": " if where else "") + printable(message, MAX_MESSAGE)
         if expected:
             text += f" (expected {printable(expected, MAX_MESSAGE)})"

@@ -27,8 +27,7 @@ from scipy import stats
 from .calendar import CHANNELS, CalendarModel, ClosingClock, PeriodEffects
 from .distributions import Distribution, Empirical, from_dict
 from .errors import InputError
-
-FORMAT_VERSION = 1
+from .model_checks import FORMAT_VERSION, check_model
 
 
 # --- posteriors ------------------------------------------------------------------------------
@@ -529,7 +528,8 @@ def loads(text: str, *, file: str = "<model>") -> Model:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", file=file) from None
-    try:
+    check_model(d, text, file)
+    try:  # checked: what fails here is a gap in model_checks
         return model_from_dict(d)
     except (KeyError, TypeError, ValueError) as exc:
         key = exc.args[0] if isinstance(exc, KeyError) else None
@@ -547,7 +547,12 @@ def load(path: str | os.PathLike) -> Model:
     p = Path(path)
     if not p.is_file():
         raise InputError("model file not found", file=str(p))
-    return loads(p.read_text(encoding="utf-8"), file=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the model file: {exc}", file=str(p),
+                         expected="a UTF-8 TOML file written by 'salesim calibrate'") from None
+    return loads(text, file=str(p))
 
 
 def _umask() -> int:

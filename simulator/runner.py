@@ -33,6 +33,7 @@ import polars as pl
 
 from . import engine_simpy, engine_vector
 from .errors import InputError
+from .limits import check_trials
 from .results import TOTAL_COLUMNS, ChunkResult, SeatSums, SimResult
 from .spec import SimSpec, child_seed
 
@@ -219,8 +220,7 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}", column="--engine",
                          expected="one of " + ", ".join(ENGINES))
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise InputError(f"trials must be a whole number ≥ 1, got {trials!r}", column="--trials")
+    trials = check_trials(trials)
     if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InputError(f"seed must be a whole number ≥ 0, got {seed!r}", column="--seed")
     if workers is None:

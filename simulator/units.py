@@ -11,22 +11,26 @@ import math
 import re
 
 from .errors import InputError
+from .limits import MAX_AMOUNT
 
-AMOUNT_SYNTAX = "a number such as 12M, 750k or 1,200,000"
+AMOUNT_SYNTAX = f"an amount from 0 to {MAX_AMOUNT:.0e} such as 12M, 750k or 1,200,000"
 _AMOUNT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kKmMbB]?)")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 
 
 def parse_amount(text, *, what: str = "amount") -> float:
-    """``12M``, ``750k``, ``1,200,000``, ``$2.5m`` or a number -> float (≥ 0)."""
+    """``12M``, ``750k``, ``1,200,000``, ``$2.5m`` or a number -> float (0 to ``MAX_AMOUNT``)."""
+    amount = None
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if math.isfinite(text) and text >= 0:
-            return float(text)
+        amount = float(text)
     else:
         s = str(text).strip().replace(",", "").replace("_", "").lstrip("$€£")
         if m := _AMOUNT.fullmatch(s):
-            return float(m.group(1)) * _SCALE[m.group(2).lower()]
-    raise InputError(f"cannot read {what} {text!r}", column=what, expected=AMOUNT_SYNTAX)
+            amount = float(m.group(1)) * _SCALE[m.group(2).lower()]
+    if amount is None or not 0 <= amount <= MAX_AMOUNT:   # NaN and inf too
+        raise InputError(f"cannot read {what} {text!r}", column=what,
+                         expected=AMOUNT_SYNTAX)
+    return amount
 
 
 def money(x: float | None) -> str:

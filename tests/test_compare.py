@@ -278,6 +278,6 @@ def test_cli_compare_scenario_error_names_line(tmp_path):
     plan = _cli_files(tmp_path, "[strategies.x]\n\nwin_rate = \"+5 pp!\"\n")
     res = CliRunner().invoke(main, ["compare", str(plan)])
     assert res.exit_code == 2
-    assert "row 10" in res.output and "strategies.x.win_rate" in res.output
+    assert "line 10" in res.output and "strategies.x.win_rate" in res.output
     res = CliRunner().invoke(main, ["compare", str(plan), "--history", "h/"])
     assert res.exit_code == 2 and "--history only applies to a MODEL" in res.output

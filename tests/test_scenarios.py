@@ -123,7 +123,7 @@ def test_model_path_is_relative_to_the_scenario(tmp_path):
      "strategies.a.prospecting", 3, "+20%"),
     ('model = "model.toml"\n\n[strategies.a]\ncost = 1\n\n[strategies.b]\nprospectin = 1.2\n',
      "strategies.b.prospectin", 7, "unknown lever"),
-    ('model = "model.toml"\n[team]\nreps = 0\n', "team.reps", 3, "≥ 1"),
+    ('model = "model.toml"\n[team]\nreps = 0\n', "team.reps", 3, "between 1 and"),
     ('model = "model.toml"\n[team]\nreps = 2\nsize = 3\n', "team.size", 4, "unknown key"),
     ('model = "model.toml"\nquarter = "2026-Q3"\n[[hiring.hire]]\ndate = 2026-08-01\n'
      '[[hiring.hire]]\ndate = 2026-12-01\n', "hiring.hire[1].date", 6, "after the horizon"),
@@ -152,9 +152,9 @@ def test_validation_names_key_and_line(tmp_path, body, key, line, words):
     with pytest.raises(InputError) as info:
         load_scenario(write(tmp_path, body, model))
     exc = info.value
-    assert exc.column == key and exc.row == line
+    assert exc.key == key and exc.line == line
     assert exc.file.endswith("plan.toml")
-    assert words in str(exc) and f"row {line}" in str(exc) and key in str(exc)
+    assert words in str(exc) and f"line {line}, key '{key}'" in str(exc)
 
 
 def test_invalid_toml_and_missing_model(tmp_path):
