@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from simulator.errors import InputError
+from simulator.limits import MAX_AMOUNT
 from simulator.units import as_date
 
 from . import dates, formats, profiles
@@ -393,6 +394,9 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
                "a number ≥ 0 such as 12500 or 12,500.00"),
         _Check(pl.col("amount") < 0, src("amount"),
                lambda r: f"negative amount {r['amount_raw']}", "a number ≥ 0"),
+        _Check(pl.col("amount") > MAX_AMOUNT, src("amount"),
+               lambda r: f"implausible amount {r['amount_raw']}",
+               f"at most {MAX_AMOUNT:,.0f}; a unit slip or a corrupted cell?"),
     ], file=file)
 
     n_expected_close, n_outcome_stage = w.select(

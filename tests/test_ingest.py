@@ -690,3 +690,15 @@ def test_a_deal_closed_after_today_is_an_error(hist_dir, monkeypatch):
     with pytest.raises(InputError, match="after today") as err:
         read_history(hist_dir)
     assert err.value.column == "closed"
+
+
+def test_an_implausible_amount_is_an_error(hist_dir):
+    path = hist_dir / "opportunities.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("amount")] = "1e300"
+    path.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    with pytest.raises(InputError, match="implausible amount 1e300") as err:
+        read_history(hist_dir)
+    assert (err.value.row, err.value.column) == (2, "amount")
