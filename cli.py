@@ -18,7 +18,7 @@ import click
 
 import outputs
 from outputs import OUTPUT, OUTPUT_DIR
-from simulator.errors import InputError
+from simulator.errors import InputError, printable
 from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
 
@@ -297,7 +297,35 @@ def _no_history_warning() -> None:
 
 
 # --- the group ----------------------------------------------------------------------------------
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class SalesimGroup(click.Group):
+    """click's group, but a usage error (a bad option value, an unknown command) is one line
+    like every other error, not the usage text followed by the message."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare ``salesim``: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "salesim"
+            click.echo(f"Error: {printable(exc.format_message())} (see '{command} --help')",
+                       err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, EOFError, KeyboardInterrupt):
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(0)
+
+
+@click.group(cls=SalesimGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="salesim")
 def main():
     """salesim: Monte Carlo forecasting and planning for sales teams.

@@ -58,3 +58,17 @@ def test_demo_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--trials", "1"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["forecast", "m.toml", "--trials", "abc"], ["'--trials'", "salesim forecast --help"]),
+    (["calibrate"], ["Missing argument", "salesim calibrate --help"]),
+    (["nonsense"], ["No such command 'nonsense'"]),
+])
+def test_usage_errors_are_one_line(args, words):
+    result = CliRunner().invoke(main, args, prog_name="salesim")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for w in words:
+        assert w in lines[0]
