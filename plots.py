@@ -3,17 +3,98 @@
 matplotlib is imported inside each function with the Agg backend, so importing salesim never
 needs a display or pays matplotlib's import time. Functions take plain numbers and return
 PNG bytes; callers write them (``cli.write_output``) or embed them (HTML reports).
+
+Money on axes is written by ``money_ticks`` (as many digits as the tick spacing needs:
+1.25M, not 1.2M) with the ``Currency`` the user named; every text is drawn literally (no
+``$…$`` mathtext), so a rep, lever or currency containing ``$`` prints as written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
+import re
 from typing import Mapping, Sequence
 
-from simulator.units import short_money
+from simulator.errors import InputError
 
 PALETTE = {"plan": "#4C78A8", "actual": "#222222", "forecast": "#F58518", "quota": "#B279A2",
            "good": "#54A24B", "bad": "#E45756", "muted": "#9D9D9D"}
+
+
+# --- money on charts ----------------------------------------------------------------------------
+_UNITS = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
+_ISO_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+def money_label(x: float, symbol: str = "", *, tol: float | None = None) -> str:
+    """``1.25M``, ``500k``, ``2.5k``, ``0``: the fewest decimals (up to 3) that write ``x``
+    to within ``tol`` (default: a thousandth of ``x``), with ``symbol`` in front."""
+    a = abs(x)
+    scale, unit = next(((s, u) for s, u in _UNITS if a >= s), (1.0, ""))
+    tol = 1e-3 * a if tol is None else tol
+    digits = next((d for d in range(3) if abs(round(a / scale, d) * scale - a) <= tol), 3)
+    text = f"{a / scale:.{digits}f}"
+    return ("-" if x < 0 and float(text) else "") + symbol + text + unit
+
+
+def money_ticks(values: Sequence[float], symbol: str = "") -> list[str]:
+    """Labels for axis ticks: exact to a thousandth of the spacing between ticks."""
+    v = sorted(float(x) for x in values)
+    gaps = [b - a for a, b in zip(v, v[1:]) if b > a]
+    step = min(gaps) if gaps else max((abs(x) for x in v), default=0.0)
+    return [money_label(float(x), symbol, tol=1e-3 * step) for x in values]
+
+
+@dataclasses.dataclass(frozen=True)
+class Currency:
+    """How charts write money. A symbol (``$``, ``€``, ``R$``) goes before every amount; an
+    ISO code (``USD``, ``EUR``) names the axes and follows amounts in titles; none (the
+    default) leaves amounts bare, because a CRM export does not say what currency it is in
+    and salesim never guesses."""
+
+    text: str = ""
+
+    def __post_init__(self):
+        t = self.text.strip()
+        if t and (len(t) > 4 or any(c.isdigit() or c.isspace() for c in t)):
+            raise InputError(f"not a currency: {self.text!r}", column="--currency",
+                             expected="a symbol such as $ or € or an ISO code such as USD")
+        object.__setattr__(self, "text", t.upper() if _ISO_CODE.fullmatch(t) else t)
+
+    @property
+    def is_code(self) -> bool:
+        return bool(_ISO_CODE.fullmatch(self.text))
+
+    @property
+    def symbol(self) -> str:
+        return "" if self.is_code else self.text
+
+    def axis(self, what: str) -> str:
+        """An axis label: ``quarter revenue (USD)``."""
+        return f"{what} ({self.text})" if self.text else what
+
+    def amount(self, x: float) -> str:
+        """An amount in a title: ``$12M``, ``12M EUR``."""
+        return money_label(x, self.symbol) + (f" {self.text}" if self.is_code else "")
+
+
+NO_CURRENCY = Currency()
+
+
+def _literal_text(draw):
+    """Draw with mathtext off: user strings (rep or lever names, ``$`` symbols) print as
+    written instead of being parsed as ``$…$`` TeX."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _pyplot():
@@ -33,19 +114,31 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _money_axis(ax, axis: str = "y") -> None:
-    from matplotlib.ticker import FuncFormatter
+def _money_axis(ax, currency: Currency, axis: str = "y", label: str | None = None) -> None:
+    """Money ticks (``money_ticks``) on one axis, and its label with the currency."""
+    from matplotlib.ticker import Formatter
 
-    def fmt(x, _pos):
-        return short_money(x, m_digits=1)
+    class MoneyFormatter(Formatter):
+        def format_ticks(self, values):
+            return money_ticks(values, currency.symbol)
 
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
+        def __call__(self, x, pos=None):
+            locs = list(getattr(self, "locs", []) or [])
+            return money_ticks(locs + [x], currency.symbol)[-1] if locs else money_label(
+                x, currency.symbol)
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(MoneyFormatter())
+    if label is not None:
+        target.set_label_text(currency.axis(label))
 
 
+@_literal_text
 def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Sequence[float],
                *, actual_weeks: Sequence | None = None, quota: float | None = None, as_of=None,
                forecast_weeks: Sequence = (),
                forecast: Mapping[str, Sequence[float]] | None = None,
+               currency: Currency = NO_CURRENCY,
                title: str = "Cumulative won revenue") -> bytes:
     """The plan's simulated paths (quantile bands by week) against the actual path so far.
 
@@ -65,13 +158,14 @@ def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Seq
         ax.plot(x, actual, color=PALETTE["actual"], marker="o",
                 markersize=3.5, linewidth=2, label="actual")
     if quota:
-        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label="quota")
+        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5,
+                   label=f"quota {currency.amount(quota)}")
     if as_of is not None:
         ax.axvline(as_of, color=PALETTE["muted"], linewidth=1)
         ax.annotate("as of", (as_of, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(3, -12), textcoords="offset points", fontsize=8,
                     color=PALETTE["muted"])
-    _money_axis(ax)
+    _money_axis(ax, currency, label="cumulative won revenue")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25)
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25),
@@ -94,11 +188,12 @@ def _bands(ax, x, paths: Mapping[str, Sequence[float]], color: str, name: str) -
                     label=f"{name} {k}")
 
 
+@_literal_text
 def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[float],
                    p90: Sequence[float], actual: Sequence[float], *,
                    baselines: Mapping[str, Sequence[float]] | None = None,
                    pit_edges: Sequence[float] | None = None,
-                   pit_counts: Sequence[int] | None = None,
+                   pit_counts: Sequence[int] | None = None, currency: Currency = NO_CURRENCY,
                    title: str = "Backtest: forecast P10–P90 vs actual") -> bytes:
     """One fold per x position: the P10–P90 band, the P50, the actual and point baselines;
     beside it, with ``pit_edges`` and ``pit_counts``, the folds' PIT histogram against the
@@ -128,7 +223,8 @@ def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[fl
                    label=name.replace("_", " "), zorder=2)
     tilt = len(x) > 6
     ax.set_xticks(x, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
-    _money_axis(ax)
+    ax.set_xlabel("cutoff (forecast from the day after to the end of its quarter)", fontsize=8)
+    _money_axis(ax, currency, label="won revenue in the window")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="y")
     ax.legend(fontsize=8, frameon=False, loc="upper center",
@@ -153,7 +249,9 @@ def _pit_histogram(ax, edges: Sequence[float], counts: Sequence[int]) -> None:
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16))
 
 
-def waterfall(steps: Sequence[tuple[str, float]], *, title: str = "Pipeline waterfall") -> bytes:
+@_literal_text
+def waterfall(steps: Sequence[tuple[str, float]], *, currency: Currency = NO_CURRENCY,
+              title: str = "Pipeline waterfall") -> bytes:
     """Floating bars: the first and last steps are levels, the ones between are changes
     (positive adds, negative removes)."""
     plt = _pyplot()
@@ -169,15 +267,16 @@ def waterfall(steps: Sequence[tuple[str, float]], *, title: str = "Pipeline wate
                    color=PALETTE["good"] if value >= 0 else PALETTE["bad"])
             level += value
             top = max(level, level - value)
-        ax.annotate(short_money(value), (i, top), ha="center", va="bottom", fontsize=8,
+        ax.annotate(money_label(value, currency.symbol), (i, top), ha="center", va="bottom", fontsize=8,
                     xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(steps)), [s[0] for s in steps], fontsize=9)
-    _money_axis(ax)
+    _money_axis(ax, currency, label="open pipeline")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="y")
     return _png(fig)
 
 
+@_literal_text
 def win_rates(labels: Sequence[str], rates: Sequence[float], errors: Sequence[float], *,
               overall: float | None = None, title: str = "Win rate (±2 SE)") -> bytes:
     """Horizontal bars of win rates with ±2 standard-error whiskers."""
@@ -198,22 +297,29 @@ def win_rates(labels: Sequence[str], rates: Sequence[float], errors: Sequence[fl
     return _png(fig)
 
 
+@_literal_text
 def tornado(labels: Sequence[str], mean: Sequence[float], lo: Sequence[float],
-            hi: Sequence[float], *, velocity: Sequence[float | None] | None = None,
-            title: str = "Uplift vs baseline (paired, 90% interval)") -> bytes:
-    """One bar per strategy, largest mean uplift on top, with its interval (``lo``, ``hi``)
-    as a whisker; ``velocity`` (optional) marks the sales-velocity equation's prediction."""
+            hi: Sequence[float], *, trials_p10: Sequence[float], trials_p90: Sequence[float],
+            velocity: Sequence[float | None] | None = None, currency: Currency = NO_CURRENCY,
+            title: str = "Uplift vs baseline (paired)") -> bytes:
+    """One row per strategy, largest mean uplift on top. The bar spans P10–P90 of the
+    per-trial uplift (``trials_p10``, ``trials_p90``: how far one quarter's gain can land);
+    the dot is the mean uplift with its 90% Monte Carlo interval (``lo``, ``hi``: how well
+    the trials pin the mean) as a whisker; ``velocity`` (optional) marks the sales-velocity
+    equation's prediction."""
     plt = _pyplot()
     order = sorted(range(len(labels)), key=lambda i: mean[i])
     y = list(range(len(order)))
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(order) + 1.4))
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(order) + 1.6))
     m = [mean[i] for i in order]
-    ax.barh(y, m, color=[PALETTE["good"] if v >= 0 else PALETTE["bad"] for v in m], alpha=0.8,
-            height=0.6, label="simulated mean uplift")
+    left = [trials_p10[i] for i in order]
+    ax.barh(y, [trials_p90[i] - trials_p10[i] for i in order], left=left, height=0.6,
+            color=[PALETTE["good"] if v >= 0 else PALETTE["bad"] for v in m], alpha=0.35,
+            label="one quarter: P10–P90 of the per-trial uplift")
     ax.errorbar(m, y, xerr=[[max(0.0, m[k] - lo[i]) for k, i in enumerate(order)],
                             [max(0.0, hi[i] - m[k]) for k, i in enumerate(order)]],
-                fmt="none", ecolor=PALETTE["actual"], capsize=3, linewidth=1,
-                label="90% interval")
+                fmt="o", color=PALETTE["actual"], markersize=4, capsize=3, linewidth=1,
+                label="mean uplift, 90% Monte Carlo interval")
     if velocity is not None:
         pts = [(velocity[i], k) for k, i in enumerate(order) if velocity[i] is not None]
         if pts:
@@ -222,13 +328,15 @@ def tornado(labels: Sequence[str], mean: Sequence[float], lo: Sequence[float],
                        label="velocity equation")
     ax.axvline(0, color=PALETTE["muted"], linewidth=1)
     ax.set_yticks(y, [labels[i] for i in order], fontsize=8)
-    _money_axis(ax, "x")
+    _money_axis(ax, currency, "x", label="quarter revenue uplift vs baseline")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="x")
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+              ncol=2)
     return _png(fig)
 
 
+@_literal_text
 def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence: float,
                    lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
                    answer: float | None = None, xlabel: str = "reps on the team",
@@ -252,6 +360,7 @@ def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence:
                    label=f"answer: {answer:g}")
     ax.set_ylim(-0.02, 1.02)
     ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+    ax.set_ylabel("P(revenue ≥ target)")
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25)
@@ -261,7 +370,7 @@ def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence:
 
 # --- forecast: fan chart and revenue histogram ---------------------------------------------
 def _draw_fan(ax, weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
-              quota: float | None, start_value: float) -> None:
+              quota: float | None, start_value: float, currency: Currency) -> None:
     x = [0] + list(weeks)
 
     def path(k):
@@ -274,34 +383,35 @@ def _draw_fan(ax, weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
                     label="P25–P75")
     ax.plot(x, path("p50"), color=color, linewidth=2, label="median")
     if quota:
-        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label="quota")
+        ax.axhline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5,
+                   label=f"quota {currency.amount(quota)}")
     ax.set_xlim(0, x[-1])
     ax.set_xlabel("week of the horizon")
-    _money_axis(ax)
+    _money_axis(ax, currency, label="cumulative quarter revenue")
     ax.grid(alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", frameon=False)
 
 
 def _draw_histogram(ax, edges: Sequence[float], counts: Sequence[int], *,
-                    quota: float | None, p_quota: float | None) -> None:
+                    quota: float | None, p_quota: float | None, currency: Currency) -> None:
     lefts, widths = list(edges[:-1]), [b - a for a, b in zip(edges[:-1], edges[1:])]
     colors = [PALETTE["good"] if quota is not None and a >= quota else PALETTE["plan"]
               for a in lefts]
     ax.bar(lefts, counts, width=widths, align="edge", color=colors, alpha=0.8, linewidth=0)
     if quota is not None:
-        label = "quota" + (f": P(revenue ≥ quota) = {p_quota:.0%}" if p_quota is not None
-                           else "")
+        label = f"quota {currency.amount(quota)}" + (
+            f": P(revenue ≥ quota) = {p_quota:.0%}" if p_quota is not None else "")
         ax.axvline(quota, color=PALETTE["quota"], linestyle=":", linewidth=1.5, label=label)
         ax.legend(fontsize=8, loc="upper left", frameon=False)
-    _money_axis(ax, "x")
-    ax.set_xlabel("quarter revenue")
+    _money_axis(ax, currency, "x", label="quarter revenue")
     ax.set_ylabel("trials")
     ax.grid(alpha=0.25, axis="y")
 
 
+@_literal_text
 def fan_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
               quota: float | None = None, start_value: float = 0.0,
-              title: str = "Cumulative won revenue") -> bytes:
+              currency: Currency = NO_CURRENCY, title: str = "Cumulative won revenue") -> bytes:
     """Cumulative revenue by week: P10–P90 and P25–P75 bands, the median and the quota.
 
     ``bands`` maps ``p10``, ``p25``, ``p50``, ``p75``, ``p90`` to one value per week end in
@@ -309,34 +419,38 @@ def fan_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    _draw_fan(ax, weeks, bands, quota=quota, start_value=start_value)
+    _draw_fan(ax, weeks, bands, quota=quota, start_value=start_value, currency=currency)
     ax.set_title(title, fontsize=11, loc="left")
     return _png(fig)
 
 
+@_literal_text
 def revenue_histogram(edges: Sequence[float], counts: Sequence[int], *,
                       quota: float | None = None, p_quota: float | None = None,
+                      currency: Currency = NO_CURRENCY,
                       title: str = "Quarter revenue across trials") -> bytes:
     """Histogram of quarter revenue (pre-binned: ``edges``, ``counts``) with the quota and
     P(revenue ≥ quota) marked; bins at or above the quota are shaded green."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    _draw_histogram(ax, edges, counts, quota=quota, p_quota=p_quota)
+    _draw_histogram(ax, edges, counts, quota=quota, p_quota=p_quota, currency=currency)
     ax.set_title(title, fontsize=11, loc="left")
     return _png(fig)
 
 
+@_literal_text
 def forecast_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]],
                    edges: Sequence[float], counts: Sequence[int], *,
                    quota: float | None = None, p_quota: float | None = None,
-                   start_value: float = 0.0, title: str | None = None) -> bytes:
+                   start_value: float = 0.0, currency: Currency = NO_CURRENCY,
+                   title: str | None = None) -> bytes:
     """``salesim forecast --plot``: the fan chart and the histogram side by side."""
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4),
                                       gridspec_kw={"width_ratios": [1.25, 1]})
-    _draw_fan(left, weeks, bands, quota=quota, start_value=start_value)
+    _draw_fan(left, weeks, bands, quota=quota, start_value=start_value, currency=currency)
     left.set_title("Cumulative won revenue by week", fontsize=11, loc="left")
-    _draw_histogram(right, edges, counts, quota=quota, p_quota=p_quota)
+    _draw_histogram(right, edges, counts, quota=quota, p_quota=p_quota, currency=currency)
     right.set_title("Quarter revenue across trials", fontsize=11, loc="left")
     if title:
         fig.suptitle(title, fontsize=12, x=0.01, ha="left")

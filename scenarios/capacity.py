@@ -21,7 +21,7 @@ import polars as pl
 
 from simulator.errors import InputError
 from simulator.limits import MAX_REPS
-from simulator.results import wilson
+from simulator.results import QUANTILES, qname, wilson
 from simulator.spec import DAYS_PER_MONTH, SimSpec
 
 from .baseline import quarter_end, quarter_start
@@ -80,8 +80,15 @@ class _Probe:
             self.seen[n] = {"spec": spec, "p_target": hits / trials,
                             "interval": wilson(hits, trials),
                             "revenue_mean": float(t["revenue"].mean()),
+                            "revenue": _quantiles(t["revenue"]),
                             "pipeline_created": float(t["pipeline_created"].mean())}
         return self.seen[n]
+
+
+def _quantiles(revenue: np.ndarray) -> dict:
+    """``revenue_p10``/``p50``/``p90`` of a candidate's quarter revenue (the curve's table)."""
+    return {f"revenue_{qname(q)}": float(v)
+            for q, v in zip(QUANTILES, np.quantile(revenue, QUANTILES))}
 
 
 def _check(target: float, confidence: float, trials: int):
@@ -159,7 +166,7 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
     open_amount = open_pipeline_amount(spec)
     curve = [{"headcount": team + k, "additional_reps": k, "p_target": v["p_target"],
               "lo": v["interval"][0], "hi": v["interval"][1],
-              "quota_capacity": ramped_quota(v["spec"])}
+              "quota_capacity": ramped_quota(v["spec"]), **v["revenue"]}
              for k, v in sorted(probe.seen.items())]
     below = probe.seen.get(n - 1) if n else None
     return {
@@ -245,7 +252,8 @@ def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | Non
     for c in grid:
         h = int(np.sum(thresholds <= c / now))
         lo, hi = wilson(h, trials)
-        curve.append({"coverage": float(c), "p_target": h / trials, "lo": lo, "hi": hi})
+        curve.append({"coverage": float(c), "p_target": h / trials, "lo": lo, "hi": hi,
+                      **_quantiles(t["revenue"] + (c / now - 1) * t["revenue_open"])})
     lo, hi = wilson(hits, trials)
     return {
         "solve": "coverage",

@@ -3,9 +3,14 @@
 Every strategy runs with the baseline's seed, so trial i of a strategy and trial i of the
 baseline share the draws of every purpose the strategy does not change (docs/model.md §0):
 their difference is mostly the strategy's effect, not luck. The uplift is therefore a
-*paired* difference: its mean (the expected uplift, parameter uncertainty included), a 90%
-interval for that mean from the standard error of the paired differences, and the 5th–95th
-percentiles of single trials (how much one quarter can differ).
+*paired* difference, reported two ways that answer different questions:
+
+- ``uplift``: its mean (the expected uplift, parameter uncertainty included) with a 90%
+  Monte Carlo interval for that mean (how well the trials pin the mean down; it shrinks as
+  trials grow);
+- ``uplift_trials``: the spread of the per-trial differences, P10/P50/P90, and the share of
+  trials the strategy wins, P(uplift > 0) (how sure one quarter's gain is; it does not
+  shrink with more trials).
 """
 
 from __future__ import annotations
@@ -94,7 +99,20 @@ def paired_uplift(strategy: np.ndarray, baseline: np.ndarray) -> dict:
     mean = float(d.mean())
     p5, p95 = np.quantile(d, [0.05, 0.95])
     return {"mean": mean, "lo": mean - Z90 * se, "hi": mean + Z90 * se, "se": se,
-            "p5": float(p5), "p95": float(p95), "p_positive": float(np.mean(d > 0))}
+            "p5": float(p5), "p95": float(p95), "p_positive": _share_positive(d)}
+
+
+def uplift_spread(strategy: np.ndarray, baseline: np.ndarray) -> dict:
+    """P10/P50/P90 of the per-trial differences and P(difference > 0): what one quarter's
+    gain can be, as opposed to the mean's Monte Carlo interval in ``paired_uplift``."""
+    d = np.asarray(strategy, float) - np.asarray(baseline, float)
+    p10, p50, p90 = (float(q) for q in np.quantile(d, [0.1, 0.5, 0.9]))
+    return {"p10": p10, "p50": p50, "p90": p90, "p_positive": _share_positive(d)}
+
+
+def _share_positive(d: np.ndarray) -> float:
+    """P(uplift > 0): a tie (the strategy changed nothing in that trial) is not a gain."""
+    return float(np.mean(d > 0))
 
 
 def as_strategy(name: str, value, cost: float | None = None, *, model=None) -> Strategy:
@@ -185,6 +203,7 @@ def summarise(spec: SimSpec, strategies, base: dict, runs: list[dict], *, trials
             "revenue": _revenue(r["revenue"]),
             "p_quota": _p_quota(r["revenue"], quota),
             "uplift": up,
+            "uplift_trials": uplift_spread(r["revenue"], base["revenue"]),
             "uplift_open": float((r["revenue_open"] - base["revenue_open"]).mean()),
             "uplift_new": float((r["revenue_new"] - base["revenue_new"]).mean()),
             "uplift_per_cost": up["mean"] / st.cost if st.cost else None,

@@ -59,6 +59,11 @@ def quarter_index(day: dt.date) -> int:
     return 4 * day.year + (day.month - 1) // 3
 
 
+def quarter_label(day: dt.date) -> str:
+    """``Q4 2026``: the calendar quarter ``day`` falls in, as titles name it."""
+    return f"Q{quarter_of_year(day) + 1} {day.year}"
+
+
 def quarter_of_year(day: dt.date) -> int:
     """0 for Jan–Mar … 3 for Oct–Dec."""
     return (day.month - 1) // 3

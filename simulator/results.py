@@ -207,9 +207,10 @@ class SimResult:
         return sums
 
     def rep_attainment(self, qs=QUANTILES) -> pl.DataFrame:
-        """Per seat: quota, closed to date, mean revenue and quantiles of revenue / quota
-        (null when the seat has no quota, or when the run kept no per-seat revenue:
-        ``keep_reps=False``), and P(attainment ≥ 100%).
+        """Per seat: quota, closed to date, mean and quantiles of quarter revenue
+        (``revenue_p10`` …), quantiles of revenue / quota (``p10`` …; null when the seat has
+        no quota), and P(attainment ≥ 100%). Quantiles are null when the run kept no
+        per-seat revenue (``keep_reps=False``).
 
         One seat at a time: a copy of the whole trials × seats array would double the
         memory of a large team's run."""
@@ -220,14 +221,18 @@ class SimResult:
             quota, closed = float(sums.quotas[r]), float(sums.closed[r])
             row = {"rep": name, "quota": quota, "closed_to_date": closed,
                    "revenue_mean": closed + float(sums.revenue[r]) / self.trials}
-            att = (attainment(closed + self.chunks.rep_revenue[:, r], quota)
-                   if kept and quota > 0 else None)
+            rev = closed + self.chunks.rep_revenue[:, r] if kept else None
+            row.update({f"revenue_{qname(q)}": float(np.quantile(rev, q)) if kept else None
+                        for q in qs})
+            att = attainment(rev, quota) if kept and quota > 0 else None
             for q in qs:
                 row[qname(q)] = float(np.quantile(att, q)) if att is not None else None
             row["p_attain"] = float(sums.attained[r]) / self.trials if quota > 0 else None
             rows.append(row)
         schema = {"rep": pl.String, "quota": pl.Float64, "closed_to_date": pl.Float64,
-                  "revenue_mean": pl.Float64, **{qname(q): pl.Float64 for q in qs},
+                  "revenue_mean": pl.Float64,
+                  **{f"revenue_{qname(q)}": pl.Float64 for q in qs},
+                  **{qname(q): pl.Float64 for q in qs},
                   "p_attain": pl.Float64}
         return pl.DataFrame(rows, schema=schema)
 
