@@ -62,6 +62,70 @@ class WholeNumberType(click.ParamType):
 WHOLE = WholeNumberType()
 
 
+class CurrencyType(click.ParamType):
+    name = "CURRENCY"
+
+    def convert(self, value, param, ctx):
+        from plots import Currency
+
+        if isinstance(value, Currency):
+            return value
+        try:
+            return Currency(value)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def currency_option(fn):
+    """``--currency`` on every command that draws a chart."""
+    return click.option(
+        "--currency", type=CurrencyType(), default="", metavar="SYMBOL|CODE",
+        help="Currency on charts: a symbol ($, €) before amounts or an ISO code (USD, EUR) "
+             "on axes and titles (default: none; salesim does not guess what the CRM's "
+             "amounts are in).")(fn)
+
+
+def out_option(what: str):
+    """``--out FILE`` on every command whose result is table-shaped."""
+    return click.option(
+        "--out", "out_path", type=OUTPUT, default=None, metavar="FILE",
+        callback=_check_out,
+        help=f"Write {what} to FILE: .csv, .parquet or .xlsx (Excel needs salesim[excel]); "
+             "other tables go beside it as FILE-stem.<table>.csv|parquet, or as sheets.")
+
+
+def _check_out(ctx, param, value):
+    """Refuse a bad --out suffix (or Excel without its writer) before anything runs."""
+    import tables
+
+    if value is not None:
+        try:
+            tables.out_format(value)
+        except InputError as exc:
+            raise click.BadParameter(f"{exc.message} (expected {exc.expected})", ctx=ctx,
+                                     param=param) from None
+    return value
+
+
+def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:
+    """Write a result's tables (``tables.encode``) through ``write_output``; the paths. The
+    tables beside FILE are no option of their own, so they are checked here, by the same
+    rules as every output, before any file is written."""
+    import tables
+
+    files = tables.encode(named, path, fmt)
+    outputs.check_beside(click.get_current_context(), [p for p, _ in files[1:]])
+    return [str(write_output(p, data)) for p, data in files]
+
+
+def echo_written(out: dict, what: dict[str, str]) -> None:
+    """``Wrote … to …`` for each output a command wrote (``what``: key -> description)."""
+    for key, desc in what.items():
+        if key in out:
+            paths = out[key] if isinstance(out[key], list) else [out[key]]
+            click.echo(f"Wrote {desc} to {', '.join(paths)}")
+
+
 def handle_errors(fn):
     """Bad input -> exit 2 and one line on stderr; never a traceback. The run size
     (``--trials``, ``--weeks``) and the command's output paths are checked first, before any
@@ -565,27 +629,54 @@ def _render_forecast(fc: dict) -> str:
     return "\n".join(out)
 
 
-def _forecast_png(fc: dict) -> bytes:
+def _chart_title(start, what: str, currency, *, quota: float | None = None,
+                 quota_name: str = "quota", p_quota: float | None = None,
+                 p_name: str | None = None) -> str:
+    """``Q4 2026 forecast · quota $12M · P(revenue ≥ quota) 64%``: the quarter, the number
+    and how likely it is, as a board slide names them."""
+    from simulator.calendar import quarter_label
+
+    title = f"{quarter_label(_iso_date(str(start), 'start'))} {what}"
+    if quota:
+        title += f" · {quota_name} {currency.amount(quota)}"
+        if p_quota is not None:
+            title += f" · {p_name or f'P(revenue ≥ {quota_name})'} {p_quota:.0%}"
+    return title
+
+
+def _forecast_png(fc: dict, currency=None) -> bytes:
     """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
     import plots
 
+    currency = currency or plots.NO_CURRENCY
     weekly = fc["weekly"]
+    title = _chart_title(fc["start"], "forecast", currency, quota=fc["quota"],
+                         p_quota=fc["p_quota"])
     return plots.forecast_chart(
         [w["week"] for w in weekly], {k: [w[k] for w in weekly]
                                       for k in ("p10", "p25", "p50", "p75", "p90")},
         fc["histogram"]["edges"], fc["histogram"]["counts"], quota=fc["quota"],
-        p_quota=fc["p_quota"], start_value=fc["closed_to_date"],
-        title=f"Forecast {fc['start']} to {fc['end']} ({fc['trials']:,} trials)")
+        p_quota=fc["p_quota"], start_value=fc["closed_to_date"], currency=currency,
+        title=f"{title} · bands P10–P90 and P25–P75 of {fc['trials']:,} trials, "
+              f"{fc['start']} to {fc['end']}")
 
 
-def _tornado_png(out: dict) -> bytes:
-    """Tornado chart of paired uplifts with intervals and the velocity equation's guess."""
+def _tornado_png(out: dict, currency=None) -> bytes:
+    """Tornado chart: per-trial uplift P10–P90, the mean with its Monte Carlo interval and
+    the velocity equation's guess."""
     import plots
 
+    currency = currency or plots.NO_CURRENCY
     s = out["strategies"]
+    title = _chart_title(out["start"], "uplift vs baseline", currency, quota=out["quota"],
+                         p_quota=out["baseline"]["p_quota"],
+                         p_name="baseline P(revenue ≥ quota)")
     return plots.tornado([x["name"] for x in s], [x["uplift"]["mean"] for x in s],
                          [x["uplift"]["lo"] for x in s], [x["uplift"]["hi"] for x in s],
-                         velocity=[x["velocity"]["uplift"] for x in s])
+                         trials_p10=[x["uplift_trials"]["p10"] for x in s],
+                         trials_p90=[x["uplift_trials"]["p90"] for x in s],
+                         velocity=[x["velocity"]["uplift"] for x in s], currency=currency,
+                         title=f"{title} · {out['trials']:,} paired trials")
 
 
 @main.command("forecast")
@@ -617,14 +708,17 @@ def _tornado_png(out: dict) -> bytes:
 @click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
 @click.option("--csv", "csv_path", type=OUTPUT, default=None,
               help="Write the weekly bands of cumulative revenue to this CSV.")
+@out_option("the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
+            "summary row (FILE-stem.summary)")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a PNG: fan chart by week and histogram of quarter revenue.")
+@currency_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 @executor_options
 def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
-                 workers, engine, fixed_parameters, as_json, csv_path, plot_path, quiet,
-                 **history_opts):
+                 workers, engine, fixed_parameters, as_json, csv_path, out_path, plot_path,
+                 currency, quiet, **history_opts):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
@@ -637,8 +731,10 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
       salesim forecast model.toml --history hist --reps 25 --quota 750k --json
       salesim forecast sf.toml --history report.csv --profile salesforce --quota 2M
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
+      salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
     """
-    from scenarios.forecast import forecast, weekly_frame
+    import tables
+    from scenarios.forecast import forecast
 
     spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
                        start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
@@ -650,17 +746,18 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
     else:
         fc = forecast(spec, **kwargs)
     fc["model"] = str(model_path)
+    named = tables.forecast_tables(fc)
     if csv_path:
-        fc["csv"] = str(write_output(csv_path, weekly_frame(fc).write_csv()))
+        fc["csv"] = write_tables({"weekly": named["weekly"]}, csv_path, fmt="csv")[0]
+    if out_path:
+        fc["out"] = write_tables(named, out_path)
     if plot_path:
-        fc["plot"] = str(write_output(plot_path, _forecast_png(fc)))
+        fc["plot"] = str(write_output(plot_path, _forecast_png(fc, currency)))
     if as_json:
         emit_json(fc)
         return
     click.echo(_render_forecast(fc))
-    for key, what in (("csv", "weekly bands"), ("plot", "plot")):
-        if key in fc:
-            click.echo(f"Wrote {what} to {fc[key]}")
+    echo_written(fc, {"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
 # --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
@@ -810,13 +907,17 @@ def _signed(x: float) -> str:
               help="Trials per run (default: the scenario's, else 4000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write a tornado chart (PNG) of the uplifts with their intervals.")
+              help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
+                   "with its Monte Carlo interval.")
+@out_option("one row per strategy (revenue bands, P(quota), uplift) and the baseline "
+            "(FILE-stem.baseline)")
+@currency_option
 @plan_options
 @handle_errors
 @executor_options
-def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, as_of, start,
-                weeks, n_reps, team, seed, workers, engine, fixed_parameters, quiet,
-                **history_opts):
+def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, currency, history,
+                as_of, start, weeks, n_reps, team, seed, workers, engine, fixed_parameters,
+                quiet, **history_opts):
     """Compare strategies against the baseline with common random numbers.
 
     SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
@@ -826,7 +927,7 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, as_o
 
     \b
     Examples:
-      salesim compare scenarios/examples/quarter.toml --plot tornado.png
+      salesim compare scenarios/examples/quarter.toml --plot tornado.png --out levers.xlsx
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
     from scenarios.compare import compare, fresh_seed
@@ -843,16 +944,19 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, history, as_o
         out = compare(spec, strategies, trials=trials, seed=seed, quota=quota, engine=engine,
                       workers=workers, progress=bar.update if bar else False,
                       executor=_scoped_executor())
+    import tables
+
     out["source"] = str(source)
     out["notes"] = list(spec.notes) + out["notes"]
+    if out_path:
+        out["out"] = write_tables(tables.compare_tables(out), out_path)
     if plot_path:
-        out["plot"] = str(write_output(plot_path, _tornado_png(out)))
+        out["plot"] = str(write_output(plot_path, _tornado_png(out, currency)))
     if as_json:
         emit_json(out)
         return
     click.echo(_render_compare(out))
-    if "plot" in out:
-        click.echo(f"Wrote tornado chart to {out['plot']}")
+    echo_written(out, {"out": "tables", "plot": "tornado chart"})
 
 
 def _render_capacity(out: dict) -> str:
@@ -923,12 +1027,15 @@ def _render_capacity(out: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the P(target) curve (PNG).")
+@out_option("the solver's curve (each candidate's P(target) and revenue bands) and the "
+            "answer (FILE-stem.answer)")
+@currency_option
 @plan_options
 @handle_errors
 @executor_options
 def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, as_json,
-                 plot_path, history, as_of, start, weeks, n_reps, team, seed, workers,
-                 engine, fixed_parameters, quiet, **history_opts):
+                 plot_path, out_path, currency, history, as_of, start, weeks, n_reps, team,
+                 seed, workers, engine, fixed_parameters, quiet, **history_opts):
     """Solve for what it takes to hit a number with a given confidence.
 
     --solve headcount (default): the fewest additional reps, starting on --hire-by and
@@ -941,9 +1048,11 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     Examples:
       salesim capacity scenarios/examples/team-plan.toml --target 14M --confidence 0.8
       salesim capacity model.toml --history hist --target 7M --hire-by 2026-10-01 --json
-      salesim capacity model.toml --history hist --target 7M --solve coverage
+      salesim capacity model.toml --history hist --target 7M --solve coverage --out cov.csv
     """
     import math
+
+    import tables
 
     from scenarios.capacity import solve_coverage, solve_headcount
     from scenarios.compare import fresh_seed
@@ -976,20 +1085,25 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
                              "open pipeline at the start / target")
     out["source"] = str(source)
     out["notes"] = list(spec.notes)
+    if out_path:
+        out["out"] = write_tables(tables.capacity_tables(out), out_path)
     if plot_path:
         import plots
 
+        what = "team needed" if solve == "headcount" else "pipeline coverage needed"
         png = plots.capacity_curve(x, [p["p_target"] for p in out["curve"]],
                                    lo=[p["lo"] for p in out["curve"]],
                                    hi=[p["hi"] for p in out["curve"]],
-                                   confidence=confidence, answer=answer, xlabel=xlabel)
+                                   confidence=confidence, answer=answer, xlabel=xlabel,
+                                   title=_chart_title(spec.start, what, currency,
+                                                      quota=out["target"], quota_name="target")
+                                   + f" at {confidence:.0%} confidence")
         out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
     click.echo(_render_capacity(out))
-    if "plot" in out:
-        click.echo(f"Wrote P(target) curve to {out['plot']}")
+    echo_written(out, {"out": "tables", "plot": "P(target) curve"})
 
 
 # --- calibrate ------------------------------------------------------------------------------------
@@ -1258,12 +1372,15 @@ def _render_dashboard(d: dict) -> str:
               help="Write a self-contained HTML report (inline charts, no network assets).")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the trajectory chart (plan bands vs actual) as PNG.")
+@out_option("the stoplight rows (team and each rep) and the coaching pointers "
+            "(FILE-stem.pointers)")
+@currency_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @history_options
 @handle_errors
 @executor_options
 def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, workers, as_json,
-                  html_path, plot_path, quiet, **history_opts):
+                  html_path, plot_path, out_path, currency, quiet, **history_opts):
     """Weekly execution stoplight: activities → pipeline → forecast, for the team and each rep.
 
     Colours come from the plan's own simulated paths: green at or above the plan's P50 for
@@ -1275,7 +1392,9 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     Examples:
       salesim dashboard hist --plan scenarios/examples/quarter.toml --as-of 2026-11-20
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --html report.html --json
+      salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --out stoplight.xlsx
     """
+    import tables
     from scenarios import dashboard, html_report
 
     day = _iso_date(as_of, "--as-of")
@@ -1288,7 +1407,10 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     out = d.to_dict()
     images = {}
     if html_path or plot_path:
-        images = html_report.charts(d, only=None if html_path else ("trajectory",))
+        images = html_report.charts(d, only=None if html_path else ("trajectory",),
+                                    currency=currency)
+    if out_path:
+        out["out"] = write_tables(tables.dashboard_tables(_clean(out)), out_path)
     if html_path:
         out["html"] = str(write_output(html_path, html_report.render(d, images)))
     if plot_path:
@@ -1297,9 +1419,7 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
         emit_json(out)
         return
     click.echo(_render_dashboard(out))
-    for key, what in (("html", "HTML report"), ("plot", "trajectory chart")):
-        if key in out:
-            click.echo(f"Wrote {what} to {out[key]}")
+    echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
 def _render_backtest(b: dict) -> str:
@@ -1371,6 +1491,8 @@ def _cutoff_dates(text: str) -> list:
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
+@out_option("one row per fold and the scores (FILE-stem.summary)")
+@currency_option
 @click.option("--steady", is_flag=True,
               help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -1378,7 +1500,7 @@ def _cutoff_dates(text: str) -> list:
 @handle_errors
 @executor_options
 def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, workers, as_json,
-                 plot_path, steady, quiet, **history_opts):
+                 plot_path, out_path, currency, steady, quiet, **history_opts):
     """Forecast past quarters from what was known at each cutoff and score the bands.
 
     Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
@@ -1390,9 +1512,10 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
     \b
     Examples:
       salesim backtest hist --quarters 4 --plot backtest.png
-      salesim backtest hist --every month --quarters 4 --json
+      salesim backtest hist --every month --quarters 4 --json --out folds.csv
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
+    import tables
     from scenarios import backtest
 
     given = _cutoff_dates(cutoffs) if cutoffs is not None else None
@@ -1403,6 +1526,8 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
                               fit=backtest.steady_fit if steady else backtest.default_fit,
                               progress=bar.update if bar else None)
     out = r.to_dict()
+    if out_path:
+        out["out"] = write_tables(tables.backtest_tables(_clean(out)), out_path)
     if plot_path:
         import plots
 
@@ -1413,15 +1538,15 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
             baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
                        "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
                                         for x in f]},
-            pit_edges=hist["edges"], pit_counts=hist["counts"],
-            title=f"Backtest: P10–P90 coverage {r.coverage_p10_p90:.0%} over {len(f)} folds")
+            pit_edges=hist["edges"], pit_counts=hist["counts"], currency=currency,
+            title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
+                  f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)")
         out["plot"] = str(write_output(plot_path, png))
     if as_json:
         emit_json(out)
         return
     click.echo(_render_backtest(_clean(out)))
-    if "plot" in out:
-        click.echo(f"Wrote backtest chart to {out['plot']}")
+    echo_written(out, {"out": "tables", "plot": "backtest chart"})
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------

@@ -63,6 +63,24 @@ OUTPUT_DIR = OutputPath(folder=True)
 
 def check_command(ctx: click.Context) -> None:
     """Refuse the outputs of the command about to run (the rules of the module docstring)."""
+    outputs, given_inputs = _command_paths(ctx)
+    if outputs:
+        check(outputs, input_paths(given_inputs), force=bool(ctx.params.get("force")))
+
+
+def check_beside(ctx: click.Context, paths: Iterable[Path], label: str = "--out") -> None:
+    """Outputs a command derives from an option's file rather than takes as options (the
+    tables ``--out`` writes beside FILE): the same rules, against the same inputs and
+    outputs, before any of them is written."""
+    paths = list(paths)
+    if paths:
+        outputs, given_inputs = _command_paths(ctx)
+        check(outputs + [(label, p, False) for p in paths], input_paths(given_inputs))
+
+
+def _command_paths(ctx: click.Context) -> tuple[list[tuple[str, object, bool]], list[object]]:
+    """The command's ``OUTPUT``/``OUTPUT_DIR`` values (label, path, is a folder) and the
+    other ``click.Path`` values, its inputs."""
     outputs: list[tuple[str, object, bool]] = []
     given_inputs: list[object] = []
     for param in ctx.command.params:
@@ -75,8 +93,7 @@ def check_command(ctx: click.Context) -> None:
                 outputs.append((_label(param), v, param.type.folder))
             elif isinstance(param.type, click.Path) or param.name == "profile":
                 given_inputs.append(v)  # a profile is a name or a file; a file is an input
-    if outputs:
-        check(outputs, input_paths(given_inputs), force=bool(ctx.params.get("force")))
+    return outputs, given_inputs
 
 
 def check(outputs: Iterable[tuple[str, object, bool]], inputs: Iterable[Path], *,

@@ -13,6 +13,7 @@ import html
 import math
 
 from scenarios.dashboard import Dashboard, Line, Measure
+from simulator.calendar import quarter_label
 from simulator.units import money
 
 COLOURS = {"green": "#2e9e44", "yellow": "#e0a800", "red": "#d64541", "n/a": "#9d9d9d"}
@@ -50,26 +51,35 @@ img{max-width:100%;background:#fff;border:1px solid #e1e4e8;border-radius:8px}
 """
 
 
-def charts(d: Dashboard, only=None) -> dict[str, bytes]:
+def charts(d: Dashboard, only=None, currency=None) -> dict[str, bytes]:
     """PNG bytes of the report's charts: trajectory, waterfall and win_rates (``only``: just
-    these names)."""
+    these names), money in ``currency`` (a ``plots.Currency``; default none)."""
     import plots
+
+    currency = currency or plots.NO_CURRENCY
 
     def trajectory():
         t = d.trajectory
         fc = {k.upper(): v for k, v in t["forecast"].items() if k in ("p10", "p50", "p90")}
+        plan = {k.upper(): v for k, v in t["plan"].items()}
+        band = sorted(plan, key=lambda k: float(k.strip("P")))
+        title = f"{_quarter(d)}: cumulative won revenue, plan {band[0]}–{band[-1]} vs actual"
+        if d.quota:
+            title += f" · quota {currency.amount(d.quota)}"
+            if d.forecast.get("p_quota") is not None:
+                title += f" · P(revenue ≥ quota) now {d.forecast['p_quota']:.0%}"
         return plots.trajectory(
-            t["weeks"], {k.upper(): v for k, v in t["plan"].items()}, t["actual"],
+            t["weeks"], plan, t["actual"],
             actual_weeks=t["actual_weeks"], quota=d.quota, as_of=d.as_of,
-            forecast_weeks=t["forecast_weeks"], forecast=fc or None,
-            title=f"Cumulative won revenue, {_quarter(d)}: plan vs actual")
+            forecast_weeks=t["forecast_weeks"], forecast=fc or None, currency=currency,
+            title=title)
 
     def waterfall():
         a = d.health.waterfall.amount
         return plots.waterfall(
             [("Start", a["start"]), ("Created", a["created"]), ("Won", -a["won"]),
-             ("Lost", -a["lost"]), ("End", a["end"])],
-            title=f"Pipeline waterfall {d.quarter_start} – {d.as_of}")
+             ("Lost", -a["lost"]), ("End", a["end"])], currency=currency,
+            title=f"{_quarter(d)} pipeline waterfall {d.quarter_start} – {d.as_of}")
 
     def win_rates():
         z = d.health.strike_zone
@@ -277,7 +287,7 @@ def _fmt(m: Measure, x) -> str:
 
 
 def _quarter(d: Dashboard) -> str:
-    return f"{d.quarter_start.year}-Q{(d.quarter_start.month - 1) // 3 + 1}"
+    return quarter_label(d.quarter_start)
 
 
 def _e(x) -> str:
