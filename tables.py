@@ -32,19 +32,26 @@ class Table:
     money: tuple[str, ...] = ()
     fractions: tuple[str, ...] = ()
 
+    def __post_init__(self):
+        # only the frame's own columns, each once: builders may name a column twice or
+        # share one list between tables
+        for kind in ("money", "fractions"):
+            names = tuple(dict.fromkeys(c for c in getattr(self, kind)
+                                        if c in self.frame.columns))
+            object.__setattr__(self, kind, names)
+
     def tidy(self) -> pl.DataFrame:
         """Money to cents, fractions to 4 decimals, NaN and ±inf to null."""
         df = self.frame
         floats = [c for c, t in df.schema.items() if t.is_float()]
         df = df.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None)
                              .alias(c) for c in floats)
-        return df.with_columns([pl.col(c).round(2) for c in self.money if c in df.columns]
-                               + [pl.col(c).round(4) for c in self.fractions if c in df.columns])
+        return df.with_columns([pl.col(c).round(2) for c in self.money]
+                               + [pl.col(c).round(4) for c in self.fractions])
 
     def excel_formats(self) -> dict[str, str]:
-        return ({c: EXCEL_FORMATS["money"] for c in self.money if c in self.frame.columns}
-                | {c: EXCEL_FORMATS["fraction"] for c in self.fractions
-                   if c in self.frame.columns})
+        return ({c: EXCEL_FORMATS["money"] for c in self.money}
+                | {c: EXCEL_FORMATS["fraction"] for c in self.fractions})
 
 
 # --- where tables go -------------------------------------------------------------------------
@@ -53,15 +60,15 @@ def out_format(path: str | Path, option: str = "--out") -> str:
     so a typo or a missing Excel writer costs nothing."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"{option} {path}: cannot tell the table format from "
-                         f"{suffix or 'a name without a suffix'!r}", column=option,
+        raise InputError(f"cannot tell the table format of {path} from "
+                         f"{suffix!r}" if suffix else f"{path} has no suffix", column=option,
                          expected="a file name ending in .csv, .parquet or .xlsx")
     fmt = SUFFIXES[suffix]
     if fmt == "excel":
         try:
             import xlsxwriter  # noqa: F401
         except ImportError:
-            raise InputError(f"{option} {path}: writing Excel needs xlsxwriter", column=option,
+            raise InputError(f"writing Excel ({path}) needs xlsxwriter", column=option,
                              expected='pip install "salesim[excel]", or a .csv or .parquet '
                                       "file") from None
     return fmt
@@ -234,14 +241,15 @@ def backtest_tables(b: dict) -> dict[str, Table]:
         "folds": len(b["folds"]), "coverage_p10_p90": b["coverage_p10_p90"],
         "coverage_se": b["coverage_se"], "coverage_lo": lo, "coverage_hi": hi,
         "mean_pit": b["mean_pit"], "crps": b["crps"], "mape_p50": b["mape_p50"],
-        **{f"{p}_{k}": v for p in ("open", "new") for k, v in parts[p].items()},
-        **{f"{n}_{k}": v for n in ("stage_weighted", "last_quarter") for k, v in bl[n].items()},
+        **{k: v for p in ("open", "new") for k, v in _flat(p, parts[p]).items()},
+        **{k: v for n in ("stage_weighted", "last_quarter") for k, v in _flat(n, bl[n]).items()},
         "pit_chi2": b["pit_histogram"]["chi2"], "pit_p_value": b["pit_histogram"]["p_value"],
         "trials": b["trials"], "seed": str(b["seed"])})
     part_money = tuple(f"{p}_{k}" for p in ("open", "new") for k in PART_MONEY)
     fractions = ("pit", "ape_p50", "open_pit", "new_pit", "coverage_p10_p90", "coverage_se",
                  "coverage_lo", "coverage_hi", "mean_pit", "mape_p50", "open_mean_pit",
                  "new_mean_pit", "open_coverage_p10_p90", "new_coverage_p10_p90",
+                 "open_coverage_lo", "open_coverage_hi", "new_coverage_lo", "new_coverage_hi",
                  "stage_weighted_mape", "last_quarter_mape", "pit_chi2", "pit_p_value")
     money = (*FOLD_MONEY, *part_money, "open_crps", "new_crps", "stage_weighted_crps",
              "last_quarter_crps")
@@ -284,6 +292,19 @@ def dashboard_tables(d: dict) -> dict[str, Table]:
 # --- helpers ----------------------------------------------------------------------------------
 def _one_row(row: dict) -> pl.DataFrame:
     return pl.DataFrame([row], infer_schema_length=None)
+
+
+def _flat(prefix: str, d: dict) -> dict:
+    """``{"crps": 1, "coverage_interval": [lo, hi]}`` -> ``prefix_crps``, ``prefix_coverage_lo``,
+    ``prefix_coverage_hi``: one cell a value."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            out.update({f"{prefix}_{k.removesuffix('_interval')}_{e}": x
+                        for e, x in zip(("lo", "hi"), v)})
+        else:
+            out[f"{prefix}_{k}"] = v
+    return out
 
 
 def _date(x) -> dt.date | None:
