@@ -865,23 +865,27 @@ def _render_compare(out: dict) -> str:
     rows = []
     costs = any(s["cost"] for s in out["strategies"])
     for s in out["strategies"]:
-        up, r, vel = s["uplift"], s["revenue"], s["velocity"]["uplift"]
+        up, one, r, vel = s["uplift"], s["uplift_trials"], s["revenue"], s["velocity"]["uplift"]
         row = [s["rank"], s["name"], s["given"], money(r["p10"]), money(r["p50"]),
                money(r["p90"]), _pct(s["p_quota"]), _signed(up["mean"]),
                f"{_signed(up['lo'])} … {_signed(up['hi'])}",
-               f"{_signed(up['p5'])} … {_signed(up['p95'])}",
+               f"{_signed(one['p10'])} … {_signed(one['p90'])}", _pct(one["p_positive"]),
                _signed(vel) if vel is not None else "n/a"]
         if costs:
             row.append(f"{s['uplift_per_cost']:.2f}" if s["uplift_per_cost"] is not None else "-")
         rows.append(row)
-    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "uplift",
-               "90% interval", "trials P5 … P95", "velocity eq."] + (
+    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "mean uplift",
+               "mean: 90% MC", "one quarter P10 … P90", "P(uplift > 0)", "velocity eq."] + (
         ["uplift/cost"] if costs else [])
     lines.append(table(rows, headers))
     by = "uplift per unit cost" if out["best_by"] == "uplift_per_cost" else "mean uplift"
     lines += ["", f"Best: {out['best']} (by {by})",
-              "Uplift: mean paired difference from the baseline (same seed) with its 90% "
-              "interval; trials P5 … P95: how far one quarter can differ.",
+              "Mean uplift: the average paired difference from the baseline (same seed); "
+              "mean: 90% MC is how precisely the trials pin that average down (it narrows "
+              "with more trials), not how sure a gain is.",
+              "One quarter P10 … P90: the spread of the uplift trial by trial (80% of "
+              "quarters land inside); P(uplift > 0): the share of trials the strategy beats "
+              "the baseline. These say how sure a gain is.",
               "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
               "quarter boundary)."]
     if out["notes"]:

@@ -281,3 +281,30 @@ def test_cli_compare_scenario_error_names_line(tmp_path):
     assert "line 10" in res.output and "strategies.x.win_rate" in res.output
     res = CliRunner().invoke(main, ["compare", str(plan), "--history", "h/"])
     assert res.exit_code == 2 and "--history only applies to a MODEL" in res.output
+
+
+# --- how sure a gain is ---------------------------------------------------------------------------
+def _sure_spec():
+    m = simple_model(stages=(stage("Q", 0.5, Exponential(6.0), Exponential(4.0)),),
+                     per_rep_day=4.0, opportunity_yield=0.1, quota=50_000.0)
+    return SimSpec(model=m, reps=team(3), start=START, days=91)
+
+
+def test_a_lever_that_changes_nothing_has_no_spread_and_never_gains():
+    (same,) = parse_lever_args(["prospecting=x1"], model=_sure_spec().model)
+    s = run_compare(_sure_spec(), [same], trials=200)["strategies"][0]
+    assert s["uplift_trials"] == {"p10": 0.0, "p50": 0.0, "p90": 0.0, "p_positive": 0.0}
+
+
+def test_more_prospecting_gains_in_most_quarters_and_old_keys_stay():
+    more = parse_lever_args(["prospecting=+50%"], model=_sure_spec().model)
+    out = run_compare(_sure_spec(), more, trials=300)
+    s = out["strategies"][0]
+    one, up = s["uplift_trials"], s["uplift"]
+    assert set(one) == {"p10", "p50", "p90", "p_positive"}
+    assert one["p10"] <= one["p50"] <= one["p90"] and one["p_positive"] > 0.8
+    # the mean's Monte Carlo interval is far narrower than one quarter's spread
+    assert up["hi"] - up["lo"] < 0.5 * (one["p90"] - one["p10"])
+    assert set(up) == {"mean", "lo", "hi", "se", "p5", "p95", "p_positive"}
+    assert set(s) >= {"name", "levers", "given", "cost", "revenue", "p_quota", "uplift",
+                      "uplift_open", "uplift_new", "uplift_per_cost", "velocity", "rank"}
