@@ -295,14 +295,15 @@ def _one_row(row: dict) -> pl.DataFrame:
 
 
 def _flat(prefix: str, d: dict) -> dict:
-    """``{"crps": 1, "coverage_interval": [lo, hi]}`` -> ``prefix_crps``, ``prefix_coverage_lo``,
-    ``prefix_coverage_hi``: one cell a value."""
+    """``{"crps": 1, "coverage_interval": [lo, hi], "values": [...]}`` -> ``prefix_crps``,
+    ``prefix_coverage_lo``, ``prefix_coverage_hi``: one cell a value (per-fold lists are
+    in the folds table already)."""
     out = {}
     for k, v in d.items():
-        if isinstance(v, (list, tuple)):
+        if k.endswith("_interval"):
             out.update({f"{prefix}_{k.removesuffix('_interval')}_{e}": x
                         for e, x in zip(("lo", "hi"), v)})
-        else:
+        elif not isinstance(v, (list, tuple, dict)):
             out[f"{prefix}_{k}"] = v
     return out
 

@@ -265,3 +265,16 @@ def test_titles_name_quarter_quota_and_band(forecast_run, monkeypatch):
     cli._forecast_png(fc, plots.Currency("$"))
     assert seen["title"].startswith("Q3 2026 forecast · quota $12k · P(revenue ≥ quota)")
     assert "P10–P90" in seen["title"] and seen["currency"].symbol == "$"
+
+
+def test_backtest_summary_is_one_value_a_cell():
+    b = {"folds": [], "coverage_p10_p90": 0.5, "coverage_se": 0.2, "coverage_interval": [0.1, 0.9],
+         "mean_pit": 0.5, "crps": 10.0, "mape_p50": 0.1,
+         "parts": {p: {"coverage_p10_p90": 0.5, "coverage_interval": [0.2, 0.8],
+                       "mean_pit": 0.4, "crps": 3.0} for p in ("open", "new")},
+         "baselines": {n: {"mape": 0.2, "crps": 20.0, "values": [1.0, 2.0, 3.0]}
+                       for n in ("stage_weighted", "last_quarter")},
+         "pit_histogram": {"chi2": 1.0, "p_value": 0.5}, "trials": 10, "seed": 1}
+    row = tables.backtest_tables(b)["summary"].frame.row(0, named=True)
+    assert row["open_coverage_lo"] == 0.2 and row["new_coverage_hi"] == 0.8
+    assert row["stage_weighted_crps"] == 20.0 and not any("values" in k for k in row)
