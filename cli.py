@@ -1057,7 +1057,6 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     import math
 
     import tables
-
     from scenarios.capacity import solve_coverage, solve_headcount
     from scenarios.compare import fresh_seed
 

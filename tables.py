@@ -4,7 +4,8 @@ Each ``*_tables`` function turns a command's JSON document (the dict its library
 returns) into named ``Table``s, the main one first. A ``Table`` says which of its columns
 are money and which are fractions, so every file rounds the same way: money to cents,
 probabilities and ratios to 4 decimals, dates as dates (ISO in CSV), and non-finite numbers
-as empty cells. ``encode`` lays the tables out as files: the main table at the path given,
+as empty cells; seeds as text (fresh entropy is a 128-bit integer, more than a spreadsheet
+or Parquet integer holds). ``encode`` lays the tables out as files: the main table at the path given,
 the others beside it (``stem.<table>.csv``), or one Excel workbook with a sheet each.
 """
 
@@ -308,7 +309,7 @@ def _flat(prefix: str, d: dict) -> dict:
     return out
 
 
-def _date(x) -> dt.date | None:
+def _date(x: str | dt.date | None) -> dt.date | None:
     return None if x is None else x if isinstance(x, dt.date) else dt.date.fromisoformat(x)
 
 
