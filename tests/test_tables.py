@@ -103,6 +103,21 @@ def test_forecast_tables_round_trip_and_match_the_json(forecast_run, tmp_path):
     assert_round_trip(tables.forecast_tables(fc), tmp_path, "fc")
 
 
+def test_forecast_text_says_which_files_it_wrote_and_never_over_an_input(forecast_run):
+    root, _ = forecast_run
+    args = ["forecast", root / "model.toml", "--history", root / "hist", "--as-of",
+            "2026-08-15", "--trials", 20, "--seed", 3, "--workers", 1]
+    r = invoke(*args, "--out", root / "again.parquet")
+    assert r.exit_code == 0, r.output
+    assert (f"Wrote tables to {root / 'again.parquet'}, {root / 'again.reps.parquet'}, "
+            f"{root / 'again.summary.parquet'}") in r.output
+    team = root / "team.csv"  # an input file given by name (folders: the output-path work)
+    team.write_text("owner,hired,quota\nrep1,2025-01-01,40000\n")
+    r = invoke(*args, "--team", team, "--out", team)
+    assert r.exit_code == 2 and "refusing to overwrite" in r.output, r.output
+    assert team.read_text() == "owner,hired,quota\nrep1,2025-01-01,40000\n"
+
+
 def test_forecast_csv_keeps_its_columns_with_money_in_cents(forecast_run):
     root, fc = forecast_run
     bands = pl.read_csv(root / "bands.csv")
