@@ -50,7 +50,10 @@ def same(a, b, tol: float) -> bool:
 def assert_round_trip(named: dict, tmp_path, stem: str):
     """Each format writes every table and reads back its columns and (rounded) values."""
     for fmt in FORMATS:
-        paths = cli.write_tables(named, tmp_path / f"{stem}.{fmt}")
+        paths = []
+        for path, data in tables.encode(named, tmp_path / f"{stem}.{fmt}"):
+            (path.write_text if isinstance(data, str) else path.write_bytes)(data)
+            paths.append(str(path))
         back = read_back(paths, list(named))
         assert list(back) == list(named)
         for name, t in named.items():
@@ -116,6 +119,12 @@ def test_forecast_text_says_which_files_it_wrote_and_never_over_an_input(forecas
     r = invoke(*args, "--team", team, "--out", team)
     assert r.exit_code == 2 and "refusing to overwrite" in r.output, r.output
     assert team.read_text() == "owner,hired,quota\nrep1,2025-01-01,40000\n"
+    # a table written beside FILE is checked too, before any file is written
+    beside = root / "t.reps.csv"
+    beside.write_text(team.read_text())
+    r = invoke(*args, "--team", beside, "--out", root / "t.csv")
+    assert r.exit_code == 2 and "refusing to overwrite an input" in r.output, r.output
+    assert beside.read_text() == team.read_text() and not (root / "t.csv").exists()
 
 
 def test_forecast_csv_keeps_its_columns_with_money_in_cents(forecast_run):
