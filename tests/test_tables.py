@@ -83,7 +83,7 @@ def forecast_run(tmp_path_factory):
                "--seed", 3, "--workers", 1, "--quota", "12k", "--json",
                "--out", root / "fc.csv", "--csv", root / "bands.csv")
     assert r.exit_code == 0, r.output
-    return root, json.loads(r.output)
+    return root, json.loads(r.stdout)
 
 
 def test_forecast_tables_round_trip_and_match_the_json(forecast_run, tmp_path):
@@ -142,7 +142,7 @@ def test_compare_tables(tmp_path):
     r = invoke("compare", plan, "--json", "--workers", 1, "--trials", 100,
                "--out", tmp_path / "levers.parquet")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["out"] == [str(tmp_path / "levers.parquet"),
                           str(tmp_path / "levers.baseline.parquet")]
     got = pl.read_parquet(tmp_path / "levers.parquet")
@@ -171,7 +171,7 @@ def test_capacity_tables(tmp_path, solve):
                 "--target", "20k", "--solve", "coverage"]
     r = invoke("capacity", tmp_path / "model.toml", *args, *common)
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["out"] == [str(tmp_path / "cap.xlsx")]
     sheets = pl.read_excel(tmp_path / "cap.xlsx", sheet_id=0)
     assert list(sheets) == ["curve", "answer"]
@@ -194,7 +194,7 @@ def test_dashboard_tables(setup, tmp_path):  # noqa: F811
                "--trials", 30, "--seed", 3, "--json", "--out", tmp_path / "light.csv",
                "--currency", "EUR", "--plot", tmp_path / "t.png")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["out"] == [str(tmp_path / "light.csv"), str(tmp_path / "light.pointers.csv")]
     light = pl.read_csv(tmp_path / "light.csv")
     assert light["who"].to_list() == ["team"] + [x["who"] for x in out["reps"]]
@@ -210,7 +210,7 @@ def test_backtest_tables(demo_dir, tmp_path):  # noqa: F811
     r = invoke("backtest", demo_dir, "--quarters", 1, "--trials", 40, "--json",
                "--out", tmp_path / "folds.parquet")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     folds = pl.read_parquet(tmp_path / "folds.parquet")
     assert folds["cutoff"].to_list() == [dt.date.fromisoformat(f["cutoff"])
                                          for f in out["folds"]]
