@@ -40,7 +40,7 @@ def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
                  keep_reps=keep_reps)
     out = summarise(spec, result)
     if not keep_reps and spec.reps:
-        out["notes"].append(f"per-rep attainment quantiles left out: {trials:,} trials × "
+        out["notes"].append(f"per-rep attainment and revenue quantiles left out: {trials:,} trials × "
                             f"{len(spec.reps)} reps is more than the "
                             f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
                             "P(attainment) are exact")

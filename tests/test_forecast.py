@@ -250,10 +250,12 @@ def test_a_forecast_too_large_for_per_seat_arrays_streams_them(monkeypatch):
     full = forecast(spec, 60, seed=2, engine="simpy", workers=1)
     monkeypatch.setattr(fc_module, "SEAT_ARRAY_BYTES", 8 * 60 * 3 - 1)
     streamed = forecast(spec, 60, seed=2, engine="simpy", workers=1)
-    assert "per-rep attainment quantiles left out" in streamed["notes"][-1]
+    assert "per-rep attainment and revenue quantiles left out" in streamed["notes"][-1]
     assert [r["p50"] for r in streamed["reps"]] == [None] * 3
+    assert [r["revenue_p50"] for r in streamed["reps"]] == [None] * 3
     for r in full["reps"] + streamed["reps"]:
-        r.pop("p10"), r.pop("p50"), r.pop("p90")
+        for q in ("p10", "p50", "p90"):
+            r.pop(q), r.pop(f"revenue_{q}")
     assert streamed["reps"] == full["reps"]
     assert {k: v for k, v in streamed.items() if k not in ("reps", "notes")} == \
         {k: v for k, v in full.items() if k not in ("reps", "notes")}
