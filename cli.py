@@ -72,8 +72,8 @@ class CurrencyType(click.ParamType):
             return value
         try:
             return Currency(value)
-        except InputError as exc:
-            self.fail(str(exc), param, ctx)
+        except InputError as exc:  # click names the option itself
+            self.fail(f"{exc.message} (expected {exc.expected})", param, ctx)
 
 
 def currency_option(fn):
