@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 import outputs
-from outputs import OUTPUT, OUTPUT_DIR
+from outputs import OUTPUT, OUTPUT_DIR, OutputPath
 from simulator.errors import InputError, printable
 from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
@@ -88,23 +88,19 @@ def currency_option(fn):
 def out_option(what: str):
     """``--out FILE`` on every command whose result is table-shaped."""
     return click.option(
-        "--out", "out_path", type=OUTPUT, default=None, metavar="FILE",
-        callback=_check_out,
+        "--out", "out_path", type=OUT_TABLES, default=None, metavar="FILE",
         help=f"Write {what} to FILE: .csv, .parquet or .xlsx (Excel needs salesim[excel]); "
              "other tables go beside it as FILE-stem.<table>.csv|parquet, or as sheets.")
 
 
-def _check_out(ctx, param, value):
+def _out_format(value) -> None:
     """Refuse a bad --out suffix (or Excel without its writer) before anything runs."""
     import tables
 
-    if value is not None:
-        try:
-            tables.out_format(value)
-        except InputError as exc:
-            raise click.BadParameter(f"{exc.message} (expected {exc.expected})", ctx=ctx,
-                                     param=param) from None
-    return value
+    tables.out_format(value)
+
+
+OUT_TABLES = OutputPath(check=_out_format)
 
 
 def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:

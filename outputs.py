@@ -28,7 +28,7 @@ removed on any error, Ctrl-C or SIGTERM, so the previous file stays whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -49,8 +49,9 @@ class OutputPath(click.ParamType):
     checked in ``check_command``, where the inputs are known and a problem is an ``InputError``
     (one line, exit 2) rather than click's usage error."""
 
-    def __init__(self, folder: bool = False):
+    def __init__(self, folder: bool = False, check: Callable[[str], object] | None = None):
         self.folder = folder
+        self.check = check   # what else the option asks of a path (e.g. a table suffix)
         self.name = "DIR" if folder else "FILE"
 
     def convert(self, value, param, ctx):
@@ -66,6 +67,10 @@ def check_command(ctx: click.Context) -> None:
     outputs, given_inputs = _command_paths(ctx)
     if outputs:
         check(outputs, input_paths(given_inputs), force=bool(ctx.params.get("force")))
+    for param in ctx.command.params:  # a path fit to write may still not suit the option
+        value = ctx.params.get(param.name or "")
+        if value is not None and isinstance(param.type, OutputPath) and param.type.check:
+            param.type.check(value)
 
 
 def check_beside(ctx: click.Context, paths: Iterable[Path], label: str = "--out") -> None:
