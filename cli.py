@@ -18,7 +18,7 @@ import click
 
 import outputs
 from outputs import OUTPUT, OUTPUT_DIR, OutputPath
-from simulator.errors import InputError, printable
+from simulator.errors import InputError, printable, terminal_text
 from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
 
@@ -119,7 +119,13 @@ def echo_written(out: dict, what: dict[str, str]) -> None:
     for key, desc in what.items():
         if key in out:
             paths = out[key] if isinstance(out[key], list) else [out[key]]
-            click.echo(f"Wrote {desc} to {', '.join(paths)}")
+            echo(f"Wrote {desc} to {', '.join(paths)}")
+
+
+def echo(message: object = "", **kwargs) -> None:
+    """``click.echo`` for everything salesim prints: names come from users' data, and an
+    escape sequence in a rep's name must not drive the terminal (shown escaped instead)."""
+    click.echo(terminal_text(str(message)), **kwargs)
 
 
 def handle_errors(fn):
@@ -134,7 +140,7 @@ def handle_errors(fn):
             outputs.check_command(click.get_current_context())
             return fn(*args, **kwargs)
         except InputError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            echo(f"Error: {exc}", err=True)
             sys.exit(2)
 
     return wrapper
@@ -166,7 +172,7 @@ def _clean(obj):
 
 
 def emit_json(data: dict) -> None:
-    click.echo(json.dumps(_clean(data), indent=2))
+    echo(json.dumps(_clean(data), indent=2))
 
 
 def write_output(path: str | Path, data: str | bytes) -> Path:
@@ -352,7 +358,7 @@ def _history_given(history_opts: dict) -> list[str]:
 def _no_history_warning() -> None:
     """Say up front, not only in a note at the bottom, that a MODEL without --history starts
     with an empty pipeline: the numbers are then much lower than the team's real quarter."""
-    click.echo("warning: no --history: the run starts with no open pipeline and no revenue "
+    echo("warning: no --history: the run starts with no open pipeline and no revenue "
                "closed to date (give --history with the CRM export)", err=True)
 
 
@@ -372,14 +378,14 @@ class SalesimGroup(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "salesim"
-            click.echo(f"Error: {printable(exc.format_message())} (see '{command} --help')",
+            echo(f"Error: {printable(exc.format_message())} (see '{command} --help')",
                        err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
         except (click.Abort, EOFError, KeyboardInterrupt):
-            click.echo("Aborted!", err=True)
+            echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(0)
 
@@ -499,18 +505,18 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
         emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
         return
     layout = "" if export == "canonical" else f" as a {export} export"
-    click.echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
+    echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
                f"{s['as_of']}")
-    click.echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
+    echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
                f"open {s['open']:,})")
-    click.echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
+    echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
                f"left, {s['reps_active']:,} on the team at as-of)")
-    click.echo(f"  rows           stage history {s['stage_history_rows']:,}, "
+    echo(f"  rows           stage history {s['stage_history_rows']:,}, "
                f"activities {s['activity_rows']:,}")
     if s["ingredients"]:
-        click.echo("  changing       " + ", ".join(f"{k} {v:g}"
+        echo("  changing       " + ", ".join(f"{k} {v:g}"
                                                   for k, v in s["ingredients"].items()))
-    click.echo(f"  truth          {files['truth']}")
+    echo(f"  truth          {files['truth']}")
 
 
 # --- inspect --------------------------------------------------------------------------------------
@@ -546,36 +552,36 @@ def inspect_history(history, as_of, as_json, **history_opts):
         return
     st = s["by_status"]
     profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
-    click.echo(f"History {s['source']} ({files.format}{profile})"
+    echo(f"History {s['source']} ({files.format}{profile})"
                + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
-        click.echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
-    click.echo(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
+        echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
+    echo(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
                f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
                f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
     d = s["dates"]
     closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
               else "none closed")
-    click.echo(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
+    echo(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
                f"last date {d['last_date']}")
-    click.echo(f"Stages         {' → '.join(s['stages']) or '-'}"
+    echo(f"Stages         {' → '.join(s['stages']) or '-'}"
                + ("" if s["has_stage_history"] else "  (no stage history)"))
     keys = ("open", "won", "lost", "total")
-    click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
+    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
                             ["stage", *keys]))
     top = list(s["owners"].items())
-    click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
+    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
                             [f"owner ({s['n_owners']:,})", *keys]))
     if len(top) > 20:
-        click.echo(f"… and {len(top) - 20:,} more owners (--json lists them all)")
+        echo(f"… and {len(top) - 20:,} more owners (--json lists them all)")
     if len(s["segments"]) > 1 or "all" not in s["segments"]:
-        click.echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
+        echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
                                  for k, v in s["segments"].items()], ["segment", *keys]))
     if s["notes"]:
-        click.echo("\nNotes")
+        echo("\nNotes")
         for note in s["notes"]:
-            click.echo(f"  - {note}")
+            echo(f"  - {note}")
 
 
 # --- forecast -------------------------------------------------------------------------------------
@@ -752,7 +758,7 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
     if as_json:
         emit_json(fc)
         return
-    click.echo(_render_forecast(fc))
+    echo(_render_forecast(fc))
     echo_written(fc, {"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
@@ -955,7 +961,7 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
     if as_json:
         emit_json(out)
         return
-    click.echo(_render_compare(out))
+    echo(_render_compare(out))
     echo_written(out, {"out": "tables", "plot": "tornado chart"})
 
 
@@ -1101,7 +1107,7 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     if as_json:
         emit_json(out)
         return
-    click.echo(_render_capacity(out))
+    echo(_render_capacity(out))
     echo_written(out, {"out": "tables", "plot": "P(target) curve"})
 
 
@@ -1242,12 +1248,12 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
                           progress=(lambda step: bar.update(1)) if bar is not None else None)
     path = write_output(output, dumps(model))
     for note in model.notes:
-        click.echo(f"warning: {note}", err=True)
+        echo(f"warning: {note}", err=True)
     s = summary(model)
     if as_json:
         emit_json({**s, "output": str(path)})
         return
-    click.echo(_render_calibration(s, str(path)))
+    echo(_render_calibration(s, str(path)))
 
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
@@ -1417,7 +1423,7 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     if as_json:
         emit_json(out)
         return
-    click.echo(_render_dashboard(out))
+    echo(_render_dashboard(out))
     echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
@@ -1544,7 +1550,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
     if as_json:
         emit_json(out)
         return
-    click.echo(_render_backtest(_clean(out)))
+    echo(_render_backtest(_clean(out)))
     echo_written(out, {"out": "tables", "plot": "backtest chart"})
 
 
@@ -1635,7 +1641,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
     if as_json:
         emit_json(out)
         return
-    click.echo(_render_bench(out))
+    echo(_render_bench(out))
 
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
@@ -1689,19 +1695,19 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
         emit_json(out)
         return
     h = out["history"]
-    click.echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
+    echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
                f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n")
-    click.echo(_render_calibration(out["calibration"], out["files"]["model.toml"]))
+    echo(_render_calibration(out["calibration"], out["files"]["model.toml"]))
     rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
              f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
             for r in out["truth_vs_fit"]]
-    click.echo("\nCalibration against the truth that generated the history:")
-    click.echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
-    click.echo("\n" + _render_forecast(out["forecast"]))
-    click.echo("\n" + _render_compare(out["compare"]))
-    click.echo("\nFiles:")
+    echo("\nCalibration against the truth that generated the history:")
+    echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
+    echo("\n" + _render_forecast(out["forecast"]))
+    echo("\n" + _render_compare(out["compare"]))
+    echo("\nFiles:")
     for name, path in out["files"].items():
-        click.echo(f"  {name:<18} {path}")
+        echo(f"  {name:<18} {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

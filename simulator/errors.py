@@ -14,6 +14,15 @@ MAX_MESSAGE = 300  # characters of a message shown; a 100 KB cell is not echoed 
 MAX_NAME = 120     # characters of a file or column name
 
 
+_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """Many lines of ``text`` safe for a terminal: as ``printable``, but lines and tabs kept."""
+    return _CONTROL_IN_LINES.sub(
+        lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
 def printable(text: str, limit: int | None = None) -> str:
     """``text`` safe for a terminal: control characters (an ESC sequence in a rep's name
     would drive the terminal) shown escaped, and at most ``limit`` characters kept."""

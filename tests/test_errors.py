@@ -20,3 +20,19 @@ def test_a_huge_cell_is_not_echoed_whole():
 def test_short_text_is_unchanged():
     assert printable("Jane Doe — €12,500") == "Jane Doe — €12,500"
     assert str(InputError("bad", column="--weeks")) == "option --weeks: bad"
+
+
+def test_names_from_the_data_reach_the_terminal_escaped(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    folder = tmp_path / "hist"
+    assert CliRunner().invoke(main, ["demo-data", str(folder), "--reps", "3", "--quarters", "4",
+                                     "--quiet"]).exit_code == 0
+    path = folder / "opportunities.csv"
+    path.write_text(path.read_text().replace("rep0001", "rep\x1b[2J\x07"))
+    result = CliRunner().invoke(main, ["inspect", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "rep\\x1b[2J\\x07" in result.output
