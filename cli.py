@@ -16,10 +16,10 @@ from pathlib import Path
 
 import click
 
-import outputs
-from outputs import OUTPUT, OUTPUT_DIR, OutputPath
-from simulator.errors import InputError, printable, terminal_text
-from simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
+from salesim import outputs
+from salesim.outputs import OUTPUT, OUTPUT_DIR, OutputPath
+from salesim.simulator.errors import InputError, printable, terminal_text
+from salesim.simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
 
 # --- shared plumbing --------------------------------------------------------------------------
@@ -66,7 +66,7 @@ class CurrencyType(click.ParamType):
     name = "CURRENCY"
 
     def convert(self, value, param, ctx):
-        from plots import Currency
+        from salesim.plots import Currency
 
         if isinstance(value, Currency):
             return value
@@ -95,8 +95,7 @@ def out_option(what: str):
 
 def _out_format(value) -> None:
     """Refuse a bad --out suffix (or Excel without its writer) before anything runs."""
-    import tables
-
+    from salesim import tables
     tables.out_format(value)
 
 
@@ -107,8 +106,7 @@ def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:
     """Write a result's tables (``tables.encode``) through ``write_output``; the paths. The
     tables beside FILE are no option of their own, so they are checked here, by the same
     rules as every output, before any file is written."""
-    import tables
-
+    from salesim import tables
     files = tables.encode(named, path, fmt)
     outputs.check_beside(click.get_current_context(), [p for p, _ in files[1:]])
     return [str(write_output(p, data)) for p, data in files]
@@ -148,7 +146,7 @@ def handle_errors(fn):
 
 def _check_run_size(options: dict) -> None:
     """``--trials`` and ``--weeks`` within their documented maxima, before any work."""
-    from simulator import limits
+    from salesim.simulator import limits
 
     if options.get("trials") is not None:
         limits.check_trials(options["trials"])
@@ -222,7 +220,7 @@ def executor_options(fn):
     def wrapper(*args, executor=None, scheduler=None, **kwargs):
         import os
 
-        from simulator import runner
+        from salesim.simulator import runner
 
         if scheduler:
             scheduler = _scheduler_address(scheduler)
@@ -231,7 +229,7 @@ def executor_options(fn):
                              column="--scheduler", expected="--executor dask or no --executor")
         workers = kwargs.get("workers")
         if scheduler or executor == "dask":
-            from simulator.dask_executor import DaskExecutor
+            from salesim.simulator.dask_executor import DaskExecutor
 
             pool = DaskExecutor(scheduler, workers)
         elif executor is not None:
@@ -257,7 +255,7 @@ def executor_options(fn):
 
 def _scoped_executor():
     """The executor chosen by ``executor_options`` (None: the library's own choice)."""
-    from simulator import runner
+    from salesim.simulator import runner
 
     return runner.scoped_executor()
 
@@ -330,7 +328,7 @@ def model_history_options(fn):
 
 def load_history(history_path, **history_opts):
     """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
-    from calibrate.ingest import read_history
+    from salesim.calibrate.ingest import read_history
 
     unknown = set(history_opts) - set(HISTORY_OPTIONS)
     if unknown:
@@ -340,7 +338,7 @@ def load_history(history_path, **history_opts):
 
 def _history_files(history_path, history_opts: dict):
     """The files behind a HISTORY and its options (``calibrate.ingest.HistoryFiles``)."""
-    from calibrate.ingest import find_files
+    from salesim.calibrate.ingest import find_files
 
     return find_files(history_path, format=history_opts.get("format", "canonical"),
                       **{k: history_opts.get(k) for k in ("stage_history", "activities",
@@ -472,9 +470,9 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     """
     import datetime as dt
 
-    from simulator import demo_export, demo_history
-    from simulator.demo_ingredients import Ingredients
-    from simulator.model import save
+    from salesim.simulator import demo_export, demo_history
+    from salesim.simulator.demo_ingredients import Ingredients
+    from salesim.simulator.model import save
 
     try:
         as_of_date = dt.date.fromisoformat(as_of)
@@ -540,7 +538,7 @@ def inspect_history(history, as_of, as_json, **history_opts):
       salesim inspect report.csv --profile salesforce --stage-history history.csv
       salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
-    from calibrate.ingest import summarize
+    from salesim.calibrate.ingest import summarize
 
     h = load_history(history, **history_opts)
     if as_of is not None:
@@ -636,7 +634,7 @@ def _chart_title(start, what: str, currency, *, quota: float | None = None,
                  p_name: str | None = None) -> str:
     """``Q4 2026 forecast · quota $12M · P(revenue ≥ quota) 64%``: the quarter, the number
     and how likely it is, as a board slide names them."""
-    from simulator.calendar import quarter_label
+    from salesim.simulator.calendar import quarter_label
 
     title = f"{quarter_label(_iso_date(str(start), 'start'))} {what}"
     if quota:
@@ -648,8 +646,7 @@ def _chart_title(start, what: str, currency, *, quota: float | None = None,
 
 def _forecast_png(fc: dict, currency=None) -> bytes:
     """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
-    import plots
-
+    from salesim import plots
     currency = currency or plots.NO_CURRENCY
     weekly = fc["weekly"]
     title = _chart_title(fc["start"], "forecast", currency, quota=fc["quota"],
@@ -666,8 +663,7 @@ def _forecast_png(fc: dict, currency=None) -> bytes:
 def _tornado_png(out: dict, currency=None) -> bytes:
     """Tornado chart: per-trial uplift P10–P90, the mean with its Monte Carlo interval and
     the velocity equation's guess."""
-    import plots
-
+    from salesim import plots
     currency = currency or plots.NO_CURRENCY
     s = out["strategies"]
     title = _chart_title(out["start"], "uplift vs baseline", currency, quota=out["quota"],
@@ -735,8 +731,8 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
       salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
     """
-    import tables
-    from scenarios.forecast import forecast
+    from salesim import tables
+    from salesim.scenarios.forecast import forecast
 
     spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
                        start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
@@ -796,8 +792,8 @@ def _model_spec(model_path, *, history, history_opts, as_of, start, weeks, n_rep
                 fixed_parameters):
     """The baseline of a MODEL.toml as forecast, compare and capacity build it: the open
     pipeline and closed-to-date revenue from ``--history`` (read with the history options)."""
-    from scenarios.baseline import baseline_spec
-    from simulator.model import load
+    from salesim.scenarios.baseline import baseline_spec
+    from salesim.simulator.model import load
 
     model = load(model_path)
     if history is None:
@@ -817,7 +813,7 @@ def _load_plan(path, *, history, history_opts, as_of, start, weeks, n_reps, team
     """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
     import dataclasses
 
-    from scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
+    from salesim.scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
 
     if not Path(path).is_file():
         raise InputError("file not found", file=str(path),
@@ -936,8 +932,8 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
       salesim compare scenarios/examples/quarter.toml --plot tornado.png --out levers.xlsx
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
-    from scenarios.compare import compare, fresh_seed
-    from scenarios.scenario import parse_lever_args
+    from salesim.scenarios.compare import compare, fresh_seed
+    from salesim.scenarios.scenario import parse_lever_args
 
     spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
                           start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
@@ -950,8 +946,7 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
         out = compare(spec, strategies, trials=trials, seed=seed, quota=quota, engine=engine,
                       workers=workers, progress=bar.update if bar else False,
                       executor=_scoped_executor())
-    import tables
-
+    from salesim import tables
     out["source"] = str(source)
     out["notes"] = list(spec.notes) + out["notes"]
     if out_path:
@@ -1058,9 +1053,9 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     """
     import math
 
-    import tables
-    from scenarios.capacity import solve_coverage, solve_headcount
-    from scenarios.compare import fresh_seed
+    from salesim import tables
+    from salesim.scenarios.capacity import solve_coverage, solve_headcount
+    from salesim.scenarios.compare import fresh_seed
 
     spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
                           start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
@@ -1093,8 +1088,7 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     if out_path:
         out["out"] = write_tables(tables.capacity_tables(out), out_path)
     if plot_path:
-        import plots
-
+        from salesim import plots
         what = "team needed" if solve == "headcount" else "pipeline coverage needed"
         png = plots.capacity_curve(x, [p["p_target"] for p in out["curve"]],
                                    lo=[p["lo"] for p in out["curve"]],
@@ -1238,8 +1232,8 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
       salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """
-    from calibrate.fit import STEPS, calibrate, summary
-    from simulator.model import dumps
+    from salesim.calibrate.fit import STEPS, calibrate, summary
+    from salesim.simulator.model import dumps
 
     h = load_history(history, **history_opts)
     day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
@@ -1399,8 +1393,8 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --html report.html --json
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --out stoplight.xlsx
     """
-    import tables
-    from scenarios import dashboard, html_report
+    from salesim import tables
+    from salesim.scenarios import dashboard, html_report
 
     day = _iso_date(as_of, "--as-of")
     h = load_history(history, **history_opts)
@@ -1520,8 +1514,8 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
       salesim backtest hist --every month --quarters 4 --json --out folds.csv
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
-    import tables
-    from scenarios import backtest
+    from salesim import tables
+    from salesim.scenarios import backtest
 
     given = _cutoff_dates(cutoffs) if cutoffs is not None else None
     h = load_history(history, **history_opts)
@@ -1534,8 +1528,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
     if out_path:
         out["out"] = write_tables(tables.backtest_tables(_clean(out)), out_path)
     if plot_path:
-        import plots
-
+        from salesim import plots
         f, hist = r.folds, r.pit_histogram
         png = plots.backtest_bands(
             [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
@@ -1626,7 +1619,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
       salesim bench
       salesim bench --reps 50 --trials 10000 --engines simpy,vector --json
     """
-    from scenarios import bench
+    from salesim.scenarios import bench
 
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
     if stream_trials < 0 or simpy_trials < 1:
@@ -1675,7 +1668,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     Example:
       salesim demo --out demo-out --trials 2000
     """
-    from scenarios.demo import run_demo
+    from salesim.scenarios.demo import run_demo
 
     out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")

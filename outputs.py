@@ -33,8 +33,8 @@ from pathlib import Path
 
 import click
 
-from simulator.errors import InputError
-from simulator.model import write_atomic
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import write_atomic
 
 # What a CRM history folder (or demo-data's output) holds; a folder output with any of these
 # is someone's data, replaced only with --force.
@@ -210,7 +210,7 @@ def _no_crm_files(label: str, given: object, target: Path) -> None:
 def _scenario_inputs(path: Path) -> list[Path]:
     """A scenario's model file, history folder and the files its [history] table names
     (resolved as the scenario resolves them)."""
-    from scenarios.scenario import is_scenario_file, load_scenario
+    from salesim.scenarios.scenario import is_scenario_file, load_scenario
 
     if not is_scenario_file(path):
         return []

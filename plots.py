@@ -17,7 +17,7 @@ import io
 import re
 from typing import Mapping, Sequence
 
-from simulator.errors import InputError
+from salesim.simulator.errors import InputError
 
 PALETTE = {"plan": "#4C78A8", "actual": "#222222", "forecast": "#F58518", "quota": "#B279A2",
            "good": "#54A24B", "bad": "#E45756", "muted": "#9D9D9D"}

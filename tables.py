@@ -19,8 +19,8 @@ from typing import Iterable, Mapping
 
 import polars as pl
 
-from scenarios.forecast import weekly_frame
-from simulator.errors import InputError
+from salesim.scenarios.forecast import weekly_frame
+from salesim.simulator.errors import InputError
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
 EXCEL_FORMATS = {"money": "#,##0.00", "fraction": "0.0000"}

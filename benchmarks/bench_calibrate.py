@@ -28,9 +28,9 @@ DEALS_PER_SEAT = 290    # demo default truth: opportunities per seat over 8 quar
 
 def _run(folder: str, queue) -> None:
     """Child process: read the history, calibrate, summarise; report the timings."""
-    from calibrate.fit import calibrate, summary
-    from calibrate.ingest import read_history
-    from simulator.model import dumps
+    from salesim.calibrate.fit import calibrate, summary
+    from salesim.calibrate.ingest import read_history
+    from salesim.simulator.model import dumps
 
     times = {}
     t0, c0 = time.perf_counter(), time.process_time()
@@ -61,7 +61,7 @@ def main() -> None:
                         help="write the generated history here and keep it")
     args = parser.parse_args()
 
-    from simulator import demo_history
+    from salesim.simulator import demo_history
 
     reps = max(1, round(args.opportunities / DEALS_PER_SEAT))
     t0 = time.perf_counter()

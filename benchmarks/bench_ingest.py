@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from calibrate.ingest import read_history
+from salesim.calibrate.ingest import read_history
 
 STAGES = ("Qualify", "Discover", "Propose", "Negotiate")
 

@@ -19,10 +19,10 @@ import time
 import numpy as np
 import polars as pl
 
-from scenarios.baseline import generic_team, horizon
-from simulator.demo_history import default_truth
-from simulator.engine_simpy import simulate_chunk
-from simulator.spec import OPEN_DEAL_COLUMNS, SimSpec
+from salesim.scenarios.baseline import generic_team, horizon
+from salesim.simulator.demo_history import default_truth
+from salesim.simulator.engine_simpy import simulate_chunk
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, SimSpec
 
 AS_OF = dt.date(2026, 6, 30)
 OPEN_PER_REP = 8

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
 
-import cli  # noqa: E402
-from scenarios import bench  # noqa: E402
-from simulator.model import write_atomic  # noqa: E402
+from salesim import cli  # noqa: E402
+from salesim.scenarios import bench  # noqa: E402
+from salesim.simulator.model import write_atomic  # noqa: E402
 
 
 def main(argv=None) -> dict:

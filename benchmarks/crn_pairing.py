@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from calibrate.fit import calibrate
-from scenarios.baseline import baseline_spec
-from simulator import demo_history, runner
-from simulator.spec import Levers
+from salesim.calibrate.fit import calibrate
+from salesim.scenarios.baseline import baseline_spec
+from salesim.simulator import demo_history, runner
+from salesim.simulator.spec import Levers
 
 LEVERS = {"win_rate ×1.1": Levers(win_rate=1.1), "prospecting ×1.2": Levers(prospecting=1.2),
           "cycle_time ×0.85": Levers(cycle_time=0.85), "deal_size ×1.1": Levers(deal_size=1.1)}

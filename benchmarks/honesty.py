@@ -36,7 +36,7 @@ SETTINGS = ("stationary", "drift", "growth", "seasonality", "slips", "shocks", "
 
 
 def ingredients(setting: str):
-    from simulator.demo_ingredients import REALISTIC, Ingredients
+    from salesim.simulator.demo_ingredients import REALISTIC, Ingredients
 
     if setting == "stationary":
         return Ingredients()
@@ -48,9 +48,9 @@ def ingredients(setting: str):
 def run_one(args) -> list[dict]:
     """Every fold of one (setting, seed): its scores, as plain numbers."""
     setting, seed, opts = args
-    from calibrate.fit import calibrate
-    from scenarios.backtest import backtest, quarter_cutoffs
-    from simulator.demo_history import generate
+    from salesim.calibrate.fit import calibrate
+    from salesim.scenarios.backtest import backtest, quarter_cutoffs
+    from salesim.simulator.demo_history import generate
 
     hist = generate(10_000 + seed, reps=opts["reps"], quarters=opts["quarters"], as_of=AS_OF,
                     ingredients=ingredients(setting))
@@ -83,8 +83,8 @@ def truth_fit(hist):
     activity level."""
     import dataclasses
 
-    from calibrate.team import snapshot
-    from simulator.demo_ingredients import truth_as_of
+    from salesim.calibrate.team import snapshot
+    from salesim.simulator.demo_ingredients import truth_as_of
 
     level = dict(zip(hist.multipliers["owner"], np.log(hist.multipliers["multiplier"])))
 
@@ -99,7 +99,7 @@ def truth_fit(hist):
 
 
 def summarise(folds: list[dict]) -> dict:
-    from scenarios.backtest import clopper_pearson, pit_uniformity
+    from salesim.scenarios.backtest import clopper_pearson, pit_uniformity
 
     n = len(folds)
     hits = sum(f["covered"] for f in folds)

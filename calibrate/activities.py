@@ -24,10 +24,10 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from simulator.calendar import quarter_indexes
-from simulator.distributions import Fixed
-from simulator.model import ActivityModel, BetaPosterior, Fitted, GammaPosterior, MarketingModel
-from simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.calendar import quarter_indexes
+from salesim.simulator.distributions import Fixed
+from salesim.simulator.model import ActivityModel, BetaPosterior, Fitted, GammaPosterior, MarketingModel
+from salesim.simulator.spec import DAYS_PER_MONTH
 
 from .durations import (HALF, _BOUNDS, _hessian, _inverse_pd, _log_sf_cdf, make_dist, minimize,
                         n_params)

@@ -25,8 +25,8 @@ import datetime as dt
 import numpy as np
 from scipy import stats
 
-from simulator.calendar import WEEKS_PER_QUARTER, ClosingClock, weeks_of_quarter
-from simulator.model import StageModel
+from salesim.simulator.calendar import WEEKS_PER_QUARTER, ClosingClock, weeks_of_quarter
+from salesim.simulator.model import StageModel
 
 from .durations import ADVANCE, CENSORED, HALF, LOST, _dist_sf
 from .stages import Records

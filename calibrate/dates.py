@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from simulator.errors import InputError
+from salesim.simulator.errors import InputError
 
 # The plausible years of a CRM date; anything else is a misread (or a typo like 2204).
 YEARS = (1970, 2100)

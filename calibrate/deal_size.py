@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from simulator.distributions import Empirical, LogNormal
-from simulator.errors import InputError
-from simulator.model import Fitted, SegmentSize
+from salesim.simulator.distributions import Empirical, LogNormal
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import Fitted, SegmentSize
 
 from .durations import FALLBACK_DISTANCE, FALLBACK_P, inverse_hessian, minimize
 from .priors import SIZE_PRIOR, THIN, LogNormalPrior, number

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from simulator.calendar import ClosingClock, shifted_conversion
-from simulator.model import StageModel
+from salesim.simulator.calendar import ClosingClock, shifted_conversion
+from salesim.simulator.model import StageModel
 
 from .quarters import SHOCK_PRIOR_SD, Forecast
 from .tails import departs

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from simulator.distributions import (PARAMETRIC_FAMILIES, Distribution, Empirical, Exponential,
+from salesim.simulator.distributions import (PARAMETRIC_FAMILIES, Distribution, Empirical, Exponential,
                                      Gamma, LogNormal, Weibull)
-from simulator.model import BetaPosterior, Fitted
+from salesim.simulator.model import BetaPosterior, Fitted
 
 from .priors import LogNormalPrior
 

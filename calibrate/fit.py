@@ -16,11 +16,11 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from simulator.errors import InputError
-from simulator.units import as_date
-from simulator.model import Model
+from salesim.simulator.errors import InputError
+from salesim.simulator.units import as_date
+from salesim.simulator.model import Model
 
-from simulator.calendar import CHANNELS, CalendarModel, quarters_between
+from salesim.simulator.calendar import CHANNELS, CalendarModel, quarters_between
 
 from . import activities as acts
 from . import diagnostics as diag

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from simulator.errors import InputError
+from salesim.simulator.errors import InputError
 
 ROW = "__row"
 

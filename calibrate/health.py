@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from simulator.calendar import quarter_end, quarter_start
+from salesim.simulator.calendar import quarter_end, quarter_start
 
 from .history import History
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from simulator.errors import InputError
-from simulator.limits import MAX_AMOUNT
-from simulator.units import as_date
+from salesim.simulator.errors import InputError
+from salesim.simulator.limits import MAX_AMOUNT
+from salesim.simulator.units import as_date
 
 from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.distributions import Distribution
+from salesim.simulator.distributions import Distribution
 
 THIN = 10            # fewer events of an outcome: a stated prior and a note
 SIGMA_SD = 0.5       # sd of log(sigma) in every prior: sigma within ×/÷ 2.7 at 95%

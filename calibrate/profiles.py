@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.errors import InputError
+from salesim.simulator.errors import InputError
 
 from .formats import ALL_CANONICAL, CANONICAL, OPTIONAL_OPPORTUNITY
 

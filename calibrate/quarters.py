@@ -42,12 +42,12 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from simulator.calendar import (ClosingClock, PeriodEffects, add_quarters, quarter_index,
+from salesim.simulator.calendar import (ClosingClock, PeriodEffects, add_quarters, quarter_index,
                                 quarter_indexes, quarter_of_year, shifted_conversion,
                                 weeks_of_quarter)
-from simulator.distributions import Distribution, Empirical
-from simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
-from simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.distributions import Distribution, Empirical
+from salesim.simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
+from salesim.simulator.spec import DAYS_PER_MONTH
 
 from .activities import MARKETING, RepDays, outbound, rep_quarter_fit, to_working_day
 from .closing import observed_expected

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from simulator.distributions import PARAMETRIC_FAMILIES
-from simulator.errors import InputError
-from simulator.model import BetaPosterior, Fitted, StageModel
+from salesim.simulator.distributions import PARAMETRIC_FAMILIES
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import BetaPosterior, Fitted, StageModel
 
 from .durations import (ADVANCE, CENSORED, HALF, LOST, PRIOR, CompetingRisks, Durations,
                         conversion_posterior, fit_family, laplace_cov, make_dist, n_params)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.distributions import Empirical
-from simulator.model import BetaPosterior, Fitted, StageModel, StageTail
+from salesim.simulator.distributions import Empirical
+from salesim.simulator.model import BetaPosterior, Fitted, StageModel, StageTail
 
 from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _empirical,
                         aalen_johansen)

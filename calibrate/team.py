@@ -15,8 +15,8 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from simulator.model import CapacityModel, GammaPosterior, RepSnapshot, TeamModel
-from simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.model import CapacityModel, GammaPosterior, RepSnapshot, TeamModel
+from salesim.simulator.spec import DAYS_PER_MONTH
 
 from .activities import RepDays
 from .priors import THIN

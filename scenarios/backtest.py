@@ -19,11 +19,11 @@ from typing import Callable, Iterable
 import numpy as np
 import polars as pl
 
-from calibrate.health import quarter_end, quarter_start
-from calibrate.history import History
-from simulator.errors import InputError
-from simulator.model import Model
-from simulator.spec import SimSpec
+from salesim.calibrate.health import quarter_end, quarter_start
+from salesim.calibrate.history import History
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import Model
+from salesim.simulator.spec import SimSpec
 
 DEFAULT_TRIALS = 2000
 DEFAULT_QUARTERS = 4
@@ -363,21 +363,21 @@ Fit = Callable[[History, dt.date], Model]
 
 
 def default_fit(history: History, as_of: dt.date) -> Model:
-    from calibrate.fit import calibrate
+    from salesim.calibrate.fit import calibrate
 
     return calibrate(history, as_of)
 
 
 def steady_fit(history: History, as_of: dt.date) -> Model:
     """The pooled model (``salesim backtest --steady``: no quarter effects, clock or tails)."""
-    from calibrate.fit import calibrate
+    from salesim.calibrate.fit import calibrate
 
     return calibrate(history, as_of, calendar=False)
 
 
 def default_engine() -> str:
     """The vector engine when the runner has it, else the SimPy reference engine."""
-    from simulator import runner
+    from salesim.simulator import runner
 
     return "vector" if "vector" in runner.ENGINES else "simpy"
 
@@ -391,7 +391,7 @@ def fold_seed(seed: int, cutoff: dt.date) -> int:
 def fold_spec(model: Model, known: History, cutoff: dt.date) -> SimSpec:
     """The simulation of ``forecast_window(cutoff)`` from the team and open pipeline as of
     ``cutoff`` (``scenarios.baseline``)."""
-    from scenarios.baseline import baseline_spec
+    from salesim.scenarios.baseline import baseline_spec
 
     start, end = forecast_window(cutoff)
     spec = baseline_spec(model, history=known, as_of=cutoff, start=start)
@@ -462,7 +462,7 @@ def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engin
     """Cut, calibrate, rebuild the pipeline, simulate and score one cutoff. ``UnfitCutoff``
     when the history known at the cutoff does not allow a forecast; any other error is a
     bug and propagates."""
-    from simulator.runner import run
+    from salesim.simulator.runner import run
 
     check_window(history, cutoff)
     start, end = forecast_window(cutoff)

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import polars as pl
 
-from simulator.calendar import quarter_end, quarter_start
-from simulator.errors import InputError
-from simulator.limits import MAX_REPS, check_weeks, whole_in_range
-from simulator.model import Model
+from salesim.simulator.calendar import quarter_end, quarter_start
+from salesim.simulator.errors import InputError
+from salesim.simulator.limits import MAX_REPS, check_weeks, whole_in_range
+from salesim.simulator.model import Model
 
 from .placement import place
-from simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
 
 GENERIC_TENURE_MONTHS = 24.0  # ``--reps N``: experienced, fully ramped reps
 
@@ -154,7 +154,7 @@ def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep
     Tenure is measured on ``as_of`` (the horizon's day 0); reps hired later are planned hires
     starting that day; reps who left on or before ``as_of`` are skipped.
     """
-    from calibrate import ingest  # the reps-file rules live with the other CRM files
+    from salesim.calibrate import ingest  # the reps-file rules live with the other CRM files
 
     frame = ingest.read_reps(path)
     reps = []

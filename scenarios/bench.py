@@ -31,8 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from simulator.errors import InputError
-from simulator.spec import SimSpec
+from salesim.simulator.errors import InputError
+from salesim.simulator.spec import SimSpec
 
 HISTORY_SEED = 7
 AS_OF = dt.date(2026, 9, 30)
@@ -45,8 +45,8 @@ TARGETS = {"vector_vs_simpy": 100.0, "seconds_10k": 2.0, "floor_ratio": 3.0, "st
 def bench_spec(reps: int = 50, quarters: int = 1) -> SimSpec:
     """The demo model, its open pipeline at the as-of date, ``reps`` ramped reps, and a
     horizon of ``quarters`` calendar quarters from the day after the as-of date."""
-    from scenarios.baseline import baseline_spec
-    from simulator import demo_history
+    from salesim.scenarios.baseline import baseline_spec
+    from salesim.simulator import demo_history
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise InputError(f"reps must be a whole number ≥ 1, got {reps!r}", column="--reps")
@@ -172,7 +172,7 @@ def _peak_mb() -> float:
 
 def _timed_run(spec: SimSpec, engine: str, trials: int, workers: int, keep_reps: bool,
                seed: int) -> dict:
-    from simulator import runner
+    from salesim.simulator import runner
 
     executor = (runner.ProcessExecutor(workers) if workers > 1 else runner.SerialExecutor())
     try:
@@ -193,7 +193,7 @@ def _floor_run(spec: SimSpec, trials: int, repeats: int) -> dict:
     """The engine and the RNG floor timed in turns, the fastest of each kept: on a machine
     whose speed drifts (a shared VM), back-to-back blocks of one then the other could
     catch them in different phases and flatter the ratio or not; noise only adds time."""
-    from simulator import engine_vector
+    from salesim.simulator import engine_vector
 
     log = DrawLog()
     engine_vector.simulate_chunk(spec, trials, np.random.SeedSequence(0), draw_log=log)
@@ -258,7 +258,7 @@ def run_suite(*, reps: int = 50, trials: int = 10_000, engines=("simpy", "vector
               stream_trials: int = 0, floor_trials: int = 2000,
               progress: Callable[[str], None] | None = None) -> dict:
     """Every measurement above; returns the ``salesim bench --json`` document."""
-    from simulator import runner
+    from salesim.simulator import runner
 
     engines = tuple(engines)
     unknown = [e for e in engines if e not in runner.ENGINES]

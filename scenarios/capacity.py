@@ -19,10 +19,10 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from simulator.errors import InputError
-from simulator.limits import MAX_REPS
-from simulator.results import QUANTILES, qname, wilson
-from simulator.spec import DAYS_PER_MONTH, SimSpec
+from salesim.simulator.errors import InputError
+from salesim.simulator.limits import MAX_REPS
+from salesim.simulator.results import QUANTILES, qname, wilson
+from salesim.simulator.spec import DAYS_PER_MONTH, SimSpec
 
 from .baseline import quarter_end, quarter_start
 from .compare import default_engine, per_trial, run_spec, shared_executor

@@ -22,10 +22,10 @@ from typing import Mapping
 
 import numpy as np
 
-from simulator.errors import InputError
-from simulator.units import short_money
-from simulator.results import band
-from simulator.spec import Levers, SimSpec
+from salesim.simulator.errors import InputError
+from salesim.simulator.units import short_money
+from salesim.simulator.results import band
+from salesim.simulator.spec import Levers, SimSpec
 
 from .scenario import Strategy, apply_strategy, strategy_from_items
 from .velocity import baseline_velocity, velocity_factor
@@ -38,7 +38,7 @@ Z90 = 1.6448536269514722  # two-sided 90% normal quantile
 
 def default_engine() -> str:
     """The vectorised engine when it is registered (many runs), else the reference one."""
-    from simulator.runner import ENGINES
+    from salesim.simulator.runner import ENGINES
 
     return "vector" if "vector" in ENGINES else "simpy"
 
@@ -46,7 +46,7 @@ def default_engine() -> str:
 def run_spec(spec: SimSpec, trials: int, seed: int, *, engine=None, workers=1, progress=False,
              executor=None):
     """One run through the shared runner."""
-    from simulator.runner import run
+    from salesim.simulator.runner import run
 
     return run(spec, trials, seed, engine=engine or default_engine(), workers=workers,
                progress=progress, executor=executor)
@@ -59,7 +59,7 @@ def shared_executor(workers: int | None, executor=None):
     if executor is not None or workers == 1:
         yield executor
         return
-    from simulator.runner import ProcessExecutor
+    from salesim.simulator.runner import ProcessExecutor
 
     pool = ProcessExecutor(workers)
     try:

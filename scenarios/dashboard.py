@@ -19,13 +19,13 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from calibrate.health import (PipelineHealth, pipeline_health, quarter_end, quarter_start,
+from salesim.calibrate.health import (PipelineHealth, pipeline_health, quarter_end, quarter_start,
                               week_ends)
-from calibrate.history import History
-from simulator.errors import InputError
-from simulator.results import SimResult
-from simulator.spec import SimSpec
-from simulator.units import money
+from salesim.calibrate.history import History
+from salesim.simulator.errors import InputError
+from salesim.simulator.results import SimResult
+from salesim.simulator.spec import SimSpec
+from salesim.simulator.units import money
 
 YELLOW_AT, GREEN_AT = 0.2, 0.5   # plan quantiles: red below P20, yellow P20–P50, green ≥ P50
 STATUS_ORDER = ("green", "yellow", "red")
@@ -151,7 +151,7 @@ class Dashboard:
 def _scenario_spec(scenario, as_of: dt.date, start: dt.date, days: int) -> SimSpec:
     """The scenario's team, hires and settings on a horizon of our choosing (no history:
     the open pipeline and revenue to date are added by the caller)."""
-    from scenarios.scenario import apply_strategy, scenario_spec
+    from salesim.scenarios.scenario import apply_strategy, scenario_spec
 
     sc, strategy = scenario
     spec = scenario_spec(dataclasses.replace(sc, history_path=None, as_of=as_of, start=start,
@@ -163,7 +163,7 @@ def _scenario_spec(scenario, as_of: dt.date, start: dt.date, days: int) -> SimSp
 
 def plan_spec(scenario, history: History, qs: dt.date, qe: dt.date) -> SimSpec:
     """The plan replayed over the whole quarter from the pipeline open on its first day."""
-    from scenarios.baseline import open_deals_at
+    from salesim.scenarios.baseline import open_deals_at
 
     before = qs - dt.timedelta(days=1)
     spec = _scenario_spec(scenario, before, qs, (qe - qs).days + 1)
@@ -174,7 +174,7 @@ def plan_spec(scenario, history: History, qs: dt.date, qe: dt.date) -> SimSpec:
 def forecast_spec(scenario, history: History, as_of: dt.date,
                   qe: dt.date) -> tuple[SimSpec, list[str]]:
     """The rest of the quarter from the as-of date: pipeline as it stands, revenue to date."""
-    from scenarios.baseline import closed_to_date, open_deals_at
+    from salesim.scenarios.baseline import closed_to_date, open_deals_at
 
     start = as_of + dt.timedelta(days=1)
     spec = _scenario_spec(scenario, as_of, start, (qe - as_of).days)
@@ -219,7 +219,7 @@ def seat_spec(plan: SimSpec, seat: int, days: int) -> SimSpec:
 # --- the dashboard -----------------------------------------------------------------------------
 def load_plan(path, strategy: str | None = None):
     """``(scenario, strategy or None)`` from a scenario file (scenarios.scenario)."""
-    from scenarios.scenario import is_scenario_file, load_scenario
+    from salesim.scenarios.scenario import is_scenario_file, load_scenario
 
     if not is_scenario_file(path):
         raise InputError("not a scenario file", file=str(path), column="--plan",
@@ -300,7 +300,7 @@ def run_dashboard(inputs: DashboardInputs, *, trials: int = DEFAULT_TRIALS, seed
     the as-of date (rep figures), and the forecast from the as-of date. ``progress(n)`` gets
     finished trials (``trials × inputs.runs`` in all).
     """
-    from scenarios.backtest import default_engine
+    from salesim.scenarios.backtest import default_engine
 
     if trials < 2:
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
@@ -335,7 +335,7 @@ def run_dashboard(inputs: DashboardInputs, *, trials: int = DEFAULT_TRIALS, seed
 
 
 def _runner(trials, seed, engine, workers, progress):
-    from simulator.runner import run
+    from salesim.simulator.runner import run
 
     def go(spec: SimSpec) -> SimResult:
         return run(spec, trials, seed, engine=engine, workers=workers,

@@ -11,10 +11,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Callable
 
-from calibrate.fit import calibrate, summary
-from calibrate.ingest import read_history
-from simulator import demo_history
-from simulator.model import Model, save, write_atomic
+from salesim.calibrate.fit import calibrate, summary
+from salesim.calibrate.ingest import read_history
+from salesim.simulator import demo_history
+from salesim.simulator.model import Model, save, write_atomic
 
 from .baseline import baseline_spec
 from .compare import compare_levers, default_engine

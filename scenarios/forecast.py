@@ -14,9 +14,9 @@ from typing import Callable
 
 import polars as pl
 
-from simulator.results import SimResult, band
-from simulator.runner import run
-from simulator.spec import SimSpec
+from salesim.simulator.results import SimResult, band
+from salesim.simulator.runner import run
+from salesim.simulator.spec import SimSpec
 
 FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "open_end",
          "pipeline_end")

@@ -12,9 +12,9 @@ import dataclasses
 import html
 import math
 
-from scenarios.dashboard import Dashboard, Line, Measure
-from simulator.calendar import quarter_label
-from simulator.units import money
+from salesim.scenarios.dashboard import Dashboard, Line, Measure
+from salesim.simulator.calendar import quarter_label
+from salesim.simulator.units import money
 
 COLOURS = {"green": "#2e9e44", "yellow": "#e0a800", "red": "#d64541", "n/a": "#9d9d9d"}
 STALE_ROWS = 25
@@ -54,8 +54,7 @@ img{max-width:100%;background:#fff;border:1px solid #e1e4e8;border-radius:8px}
 def charts(d: Dashboard, only=None, currency=None) -> dict[str, bytes]:
     """PNG bytes of the report's charts: trajectory, waterfall and win_rates (``only``: just
     these names), money in ``currency`` (a ``plots.Currency``; default none)."""
-    import plots
-
+    from salesim import plots
     currency = currency or plots.NO_CURRENCY
 
     def trajectory():

@@ -26,7 +26,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from simulator.model import Model
+from salesim.simulator.model import Model
 
 RULES = ("one step", "label", "stage order", "probability", "first stage")
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from simulator import units
-from simulator import model as model_io
-from simulator.errors import InputError
-from simulator.limits import (DATE_RANGE, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
+from salesim.simulator import units
+from salesim.simulator import model as model_io
+from salesim.simulator.errors import InputError
+from salesim.simulator.limits import (DATE_RANGE, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
                               MAX_TRIALS, MAX_WEEKS, plausible_date)
-from simulator.model import GammaPosterior, Model
-from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
-from simulator.toml_lines import KeyLines, key_name
+from salesim.simulator.model import GammaPosterior, Model
+from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
+from salesim.simulator.toml_lines import KeyLines, key_name
 
 from . import baseline
 
@@ -522,7 +522,7 @@ class _Reader:
             if key in h:
                 options[key] = self.path(h, ("history", key))
         if "profile" in h:
-            from calibrate.profiles import BUILT_IN
+            from salesim.calibrate.profiles import BUILT_IN
 
             name = self.get(h, ("history", "profile"), "str")
             options["profile"] = name if name.lower() in BUILT_IN else \
@@ -751,7 +751,7 @@ def scenario_spec(sc: Scenario) -> SimSpec:
     """
     history = None
     if sc.history_path is not None:
-        from calibrate.ingest import read_history
+        from salesim.calibrate.ingest import read_history
 
         history = read_history(sc.history_path, format=sc.history_format,
                                **sc.history_options)

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from simulator.spec import Levers, SimSpec
+from salesim.simulator.spec import Levers, SimSpec
 
 WORKING_SHARE = 5 / 7  # activities happen Monday–Friday
 

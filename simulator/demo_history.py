@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from scipy.special import expit, logit
 
-from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS, History)
 
 from .calendar import clock_table, period_at, period_offsets, quarter_end, quarters_between, warp

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import polars as pl
 
-from simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
 
 K = 4.0
 START = dt.date(2026, 7, 1)  # a Wednesday; Q3 has 92 days

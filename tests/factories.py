@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from simulator.distributions import Distribution, Exponential, Fixed, LogNormal
-from simulator.model import (ActivityModel, BetaPosterior, CapacityModel, Fitted,
+from salesim.simulator.distributions import Distribution, Exponential, Fixed, LogNormal
+from salesim.simulator.model import (ActivityModel, BetaPosterior, CapacityModel, Fitted,
                              GammaPosterior, MarketingModel, Model, RepSnapshot,
                              SegmentSize, StageModel, TeamModel)
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from calibrate.history import OPPORTUNITY_COLUMNS, History
-from scenarios.backtest import (BacktestResult, Fold, Part, ape, choose_cutoffs, clopper_pearson,
+from salesim.calibrate.history import OPPORTUNITY_COLUMNS, History
+from salesim.scenarios.backtest import (BacktestResult, Fold, Part, ape, choose_cutoffs, clopper_pearson,
                                 crps, every_cutoffs, forecast_window, last_quarter, month_end,
                                 pit, pit_uniformity, quarter_cutoffs, score, stage_weighted)
-from simulator.errors import InputError
-from simulator.distributions import Exponential
+from salesim.simulator.errors import InputError
+from salesim.simulator.distributions import Exponential
 from tests.factories import simple_model, stage
 
 D = dt.date
@@ -304,13 +304,13 @@ def test_stage_weighted():
 # --- no leakage --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo():
-    from simulator.demo_history import generate
+    from salesim.simulator.demo_history import generate
 
     return generate(np.random.default_rng(4), reps=4, quarters=6, as_of=D(2026, 6, 30))
 
 
 def test_fold_sees_only_the_cut_history(demo):
-    from scenarios.backtest import run_fold
+    from salesim.scenarios.backtest import run_fold
 
     seen = []
 
@@ -341,7 +341,7 @@ def test_fold_sees_only_the_cut_history(demo):
 
 
 def test_fold_numbers_do_not_depend_on_other_cutoffs(demo):
-    from scenarios.backtest import backtest
+    from salesim.scenarios.backtest import backtest
 
     h = demo.to_history()
     fit = truth_fit(demo.truth)
@@ -354,7 +354,7 @@ def test_fold_numbers_do_not_depend_on_other_cutoffs(demo):
 def test_open_and_new_parts(demo):
     """The open part is won from deals created on or before the cutoff, the new part from
     deals created after it; together they are the fold's actual (and forecast)."""
-    from scenarios.backtest import run_fold
+    from salesim.scenarios.backtest import run_fold
 
     h = demo.to_history()
     cutoff = D(2025, 12, 31)
@@ -383,7 +383,7 @@ def refuse_at(cutoffs, fit, error=InputError):
 
 
 def test_a_fold_that_cannot_be_calibrated_is_left_out_with_a_note(demo):
-    from scenarios.backtest import backtest
+    from salesim.scenarios.backtest import backtest
 
     h, fit = demo.to_history(), truth_fit(demo.truth)
     cutoffs = [D(2025, 9, 30), D(2025, 12, 31)]
@@ -405,7 +405,7 @@ def test_a_fold_that_cannot_be_calibrated_is_left_out_with_a_note(demo):
 
 
 def test_a_window_past_the_history_fails_before_any_fold_runs(demo):
-    from scenarios.backtest import backtest
+    from salesim.scenarios.backtest import backtest
 
     calls = []
 
@@ -423,7 +423,7 @@ def test_a_window_past_the_history_fails_before_any_fold_runs(demo):
 def truth_fit(truth):
     """The model that generated the history, with the team as it stood at the cutoff (the
     truth lists the team at the end of the history, which would leak later hires)."""
-    from calibrate.team import snapshot
+    from salesim.calibrate.team import snapshot
 
     def fit(known, cutoff):
         reps, _, _ = snapshot(known, cutoff)
@@ -435,7 +435,7 @@ def truth_fit(truth):
 
 def lower_conversion(fit, factor):
     """A wrong model: every stage conversion × factor (same posterior weight)."""
-    from simulator.model import BetaPosterior
+    from salesim.simulator.model import BetaPosterior
 
     def wrong(known, cutoff):
         m = fit(known, cutoff)
@@ -451,8 +451,8 @@ def lower_conversion(fit, factor):
 def demo_folds(seeds, quarters, trials, fit_of=None, warmup=4):
     """PITs and P10–P90 hits over ``quarters`` folds of each seed's demo history (with
     ``warmup`` quarters of history before the first cutoff)."""
-    from scenarios.backtest import backtest
-    from simulator.demo_history import generate
+    from salesim.scenarios.backtest import backtest
+    from salesim.simulator.demo_history import generate
 
     pits, hits = [], []
     for s in seeds:
@@ -503,8 +503,7 @@ def test_bands_with_calibrated_models_are_not_overconfident():
 def invoke(*args):
     from click.testing import CliRunner
 
-    import cli
-
+    from salesim import cli
     return CliRunner().invoke(cli.main, [str(a) for a in args])
 
 
@@ -597,9 +596,9 @@ def test_maven_early_quarters_are_left_out_not_fatal():
 def changing_folds(fit, seeds=(1, 2, 3, 4), folds=5):
     """PITs and P10–P90 hits of ``fit`` over ``folds`` quarterly folds of drifting histories
     (win rates falling 0.08 log odds a quarter), 12 reps, 10 quarters."""
-    from scenarios.backtest import backtest
-    from simulator.demo_history import generate
-    from simulator.demo_ingredients import Ingredients
+    from salesim.scenarios.backtest import backtest
+    from salesim.simulator.demo_history import generate
+    from salesim.simulator.demo_ingredients import Ingredients
 
     pits, hits = [], []
     for s in seeds:
@@ -616,7 +615,7 @@ def changing_folds(fit, seeds=(1, 2, 3, 4), folds=5):
 def test_a_drifting_history_is_forecast_honestly_only_with_the_calendar():
     """Win rates drifting down: the pooled model forecasts too high (mean PIT below ½ by more
     than 3 SE), the calendar model does not (within 3 SE), on the same folds."""
-    from scenarios.backtest import default_fit, steady_fit
+    from salesim.scenarios.backtest import default_fit, steady_fit
 
     se = lambda n: math.sqrt(1 / 12 / n)  # noqa: E731
     pooled, _ = changing_folds(steady_fit)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import cli
-from scenarios import bench
-from simulator import engine_vector
+from salesim import cli
+from salesim.scenarios import bench
+from salesim.simulator import engine_vector
 
 
 def test_draw_log_counts_what_a_chunk_draws_and_replays_it():

@@ -13,16 +13,16 @@ import math
 import numpy as np
 import pytest
 
-from calibrate import activities as acts
-from calibrate import quarters
-from calibrate.closing import fit_closing
-from calibrate.fit import calibrate
-from calibrate.stages import Records, resolve_stages, stage_records
-from simulator.calendar import (WEEKS_PER_QUARTER, clock_table, quarters_between, warp,
+from salesim.calibrate import activities as acts
+from salesim.calibrate import quarters
+from salesim.calibrate.closing import fit_closing
+from salesim.calibrate.fit import calibrate
+from salesim.calibrate.stages import Records, resolve_stages, stage_records
+from salesim.simulator.calendar import (WEEKS_PER_QUARTER, clock_table, quarters_between, warp,
                                 week_of_quarter)
-from simulator.demo_history import generate
-from simulator.demo_ingredients import Ingredients
-from simulator.distributions import Exponential
+from salesim.simulator.demo_history import generate
+from salesim.simulator.demo_ingredients import Ingredients
+from salesim.simulator.distributions import Exponential
 from tests.factories import stage
 
 AS_OF = dt.date(2026, 9, 30)
@@ -215,8 +215,7 @@ def test_slipped_wins_slow_the_clock_at_quarter_end():
 def test_calibrate_reports_the_calendar_and_what_the_history_contradicts(tmp_path):
     from click.testing import CliRunner
 
-    import cli
-
+    from salesim import cli
     d = generate(11, reps=20, quarters=10, as_of=AS_OF,
                  ingredients=Ingredients(drift=-0.08, growth=0.08))
     hist = tmp_path / "hist"   # outputs may not go into the history folder

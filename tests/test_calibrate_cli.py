@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from simulator.model import load
+from salesim.cli import main
+from salesim.simulator.model import load
 
 KEYS = {"as_of", "n_opportunities", "win_rate", "stages", "cycle_days", "deal_size",
         "activities"}

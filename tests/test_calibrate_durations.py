@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from calibrate.durations import (ADVANCE, CENSORED, LOST, CompetingRisks, Durations,
+from salesim.calibrate.durations import (ADVANCE, CENSORED, LOST, CompetingRisks, Durations,
                                  aalen_johansen, conversion_posterior, fit_family, make_dist)
-from simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
-from simulator.model import Fitted
+from salesim.simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
+from salesim.simulator.model import Fitted
 
 
 def competing_sample(rng, n, p, advance, lost, entry_days, as_of_day):
@@ -203,7 +203,7 @@ def beta_sd(post) -> float:
 
 @pytest.mark.parametrize("pi", [0.08, 0.25])
 def test_stall_share_is_recovered_and_the_test_keeps_it(pi):
-    from calibrate.durations import STALL_LRT
+    from salesim.calibrate.durations import STALL_LRT
     p, advance, lost = 0.45, LogNormal(20.0, 0.6), Gamma(2.0, 6.0)
     rng = np.random.default_rng(31)
     obs = stall_sample(rng, 6000, p, pi, advance, lost, entry_days=400, as_of_day=399)
@@ -235,7 +235,7 @@ def test_ignoring_the_stall_share_is_biased():
 def test_without_stalls_the_share_is_exactly_zero(seed):
     """No stall in the data: the likelihood-ratio test does not fire and the fit is the
     two-outcome fit, exactly."""
-    from calibrate.durations import STALL_LRT
+    from salesim.calibrate.durations import STALL_LRT
     rng = np.random.default_rng(seed)
     obs = competing_sample(rng, 4000, 0.5, LogNormal(15.0, 0.7), Gamma(2.0, 5.0),
                            entry_days=200, as_of_day=199)
@@ -249,7 +249,7 @@ def test_without_stalls_the_share_is_exactly_zero(seed):
 def test_stall_posterior_without_open_deals_is_the_dirichlet():
     """With no open deals the posterior is Dirichlet(prior + (advances, losses, 0)): the grid
     gives its marginal means and variances (a prior with a stall mode inside the simplex)."""
-    from calibrate.durations import stall_posterior
+    from salesim.calibrate.durations import stall_posterior
     obs = Durations.from_arrays([1] * 30 + [2] * 12, [ADVANCE] * 30 + [LOST] * 12)
     conv, stall = stall_posterior(obs, LogNormal(5, 1), LogNormal(5, 1), prior=(1, 1, 3))
     total = 31 + 13 + 3
@@ -263,7 +263,7 @@ def test_stall_posterior_without_open_deals_is_the_dirichlet():
 def test_profile_test_with_empirical_durations_needs_more_than_a_few_old_deals(n_old, kept):
     """With empirical durations (ending at the longest observed), open deals older than
     every closed deal can only be stalls; two of them are not evidence enough, sixty are."""
-    from calibrate.durations import STALL_LRT, profile_stall_lrt
+    from salesim.calibrate.durations import STALL_LRT, profile_stall_lrt
     rng = np.random.default_rng(4)
     t_a, t_l = rng.integers(1, 31, 300), rng.integers(1, 21, 300)
     obs = Durations.from_arrays(

@@ -6,8 +6,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from calibrate.fit import calibrate, summary
-from calibrate.ingest import read_history
+from salesim.calibrate.fit import calibrate, summary
+from salesim.calibrate.ingest import read_history
 
 MAVEN = Path(__file__).parents[2] / "shared" / "data" / "maven-crm"
 pytestmark = pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").is_file(),
@@ -83,8 +83,8 @@ def test_earlier_as_of_uses_only_what_was_known(maven):
 def test_a_bad_product_price_is_blamed_on_products_csv(tmp_path):
     import shutil
 
-    from calibrate.ingest import read_history
-    from simulator.errors import InputError
+    from salesim.calibrate.ingest import read_history
+    from salesim.simulator.errors import InputError
 
     folder = tmp_path / "maven"
     shutil.copytree(MAVEN, folder)

@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from calibrate import activities as acts
-from calibrate import team as team_fit
-from calibrate.deal_size import fit_deal_sizes, fit_size
-from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, History)
-from simulator.distributions import Empirical, Gamma
-from simulator.spec import DAYS_PER_MONTH
+from salesim.calibrate import activities as acts
+from salesim.calibrate import team as team_fit
+from salesim.calibrate.deal_size import fit_deal_sizes, fit_size
+from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, History)
+from salesim.simulator.distributions import Empirical, Gamma
+from salesim.simulator.spec import DAYS_PER_MONTH
 
 MONDAY = dt.date(2025, 1, 6)
 

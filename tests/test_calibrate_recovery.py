@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from calibrate.fit import calibrate, summary
-from simulator import demo_history
-from simulator.model import dumps, loads
+from salesim.calibrate.fit import calibrate, summary
+from salesim.simulator import demo_history
+from salesim.simulator.model import dumps, loads
 
 SEEDS = (1, 2, 3)
 

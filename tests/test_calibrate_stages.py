@@ -7,13 +7,13 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from calibrate.durations import ADVANCE, CENSORED, LOST, Durations
-from calibrate.history import (OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History)
-from calibrate.stages import (Pooled, cycle_observations, fit_cycle, fit_stage, fit_stages,
+from salesim.calibrate.durations import ADVANCE, CENSORED, LOST, Durations
+from salesim.calibrate.history import (OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History)
+from salesim.calibrate.stages import (Pooled, cycle_observations, fit_cycle, fit_stage, fit_stages,
                               resolve_stages, stage_observations)
-from simulator.distributions import Exponential, LogNormal
-from simulator.errors import InputError
-from simulator.model import Fitted
+from salesim.simulator.distributions import Exponential, LogNormal
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import Fitted
 
 D0 = dt.date(2025, 1, 6)
 AS_OF = D0 + dt.timedelta(days=30)

@@ -13,11 +13,11 @@ import lifelines  # the test extra's reference for the Aalen–Johansen estimate
 import numpy as np
 import pytest
 
-from calibrate.durations import ADVANCE, CENSORED, HALF, LOST, Durations, aalen_johansen
-from calibrate.stages import Pooled, fit_stage
-from calibrate.tails import conditional_outcomes, fit_tail, with_tail
-from simulator import engine_vector
-from simulator.distributions import Gamma, LogNormal
+from salesim.calibrate.durations import ADVANCE, CENSORED, HALF, LOST, Durations, aalen_johansen
+from salesim.calibrate.stages import Pooled, fit_stage
+from salesim.calibrate.tails import conditional_outcomes, fit_tail, with_tail
+from salesim.simulator import engine_vector
+from salesim.simulator.distributions import Gamma, LogNormal
 from tests.engine_helpers import col, open_deals, spec_for
 from tests.factories import simple_model
 

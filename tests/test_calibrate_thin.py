@@ -13,15 +13,15 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from calibrate import activities as acts
-from calibrate import team as team_fit
-from calibrate.deal_size import fit_deal_sizes, fit_size
-from calibrate.durations import ADVANCE, CENSORED, LOST, CompetingRisks, Durations
-from calibrate.fit import calibrate, summary
-from calibrate.history import OPPORTUNITY_COLUMNS, REP_COLUMNS, History
-from calibrate.priors import DURATION_PRIOR, THIN
-from calibrate.stages import _fit_pooled, fit_cycle, fit_stages, single_outcome
-from cli import main
+from salesim.calibrate import activities as acts
+from salesim.calibrate import team as team_fit
+from salesim.calibrate.deal_size import fit_deal_sizes, fit_size
+from salesim.calibrate.durations import ADVANCE, CENSORED, LOST, CompetingRisks, Durations
+from salesim.calibrate.fit import calibrate, summary
+from salesim.calibrate.history import OPPORTUNITY_COLUMNS, REP_COLUMNS, History
+from salesim.calibrate.priors import DURATION_PRIOR, THIN
+from salesim.calibrate.stages import _fit_pooled, fit_cycle, fit_stages, single_outcome
+from salesim.cli import main
 
 from .test_calibrate_parts import ramp_days
 

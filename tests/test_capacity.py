@@ -7,14 +7,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from scenarios.capacity import (coverage_thresholds, minimal_count, ramped_quota,
+from salesim.scenarios.capacity import (coverage_thresholds, minimal_count, ramped_quota,
                                 solve_coverage, solve_headcount)
-from scenarios.compare import per_trial, run_spec
-from scenarios.scenario import Hire, hire_reps
-from simulator.distributions import Exponential, LogNormal
-from simulator.errors import InputError
-from simulator.runner import ENGINES
-from simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.scenarios.compare import per_trial, run_spec
+from salesim.scenarios.scenario import Hire, hire_reps
+from salesim.simulator.distributions import Exponential, LogNormal
+from salesim.simulator.errors import InputError
+from salesim.simulator.runner import ENGINES
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
 from tests.factories import simple_model, stage
 
 ENGINE = "vector" if "vector" in ENGINES else "simpy"
@@ -148,8 +148,8 @@ def test_cli_capacity_json_plot_and_errors(tmp_path):
 
     from click.testing import CliRunner
 
-    from cli import main
-    from simulator import model as model_io
+    from salesim.cli import main
+    from salesim.simulator import model as model_io
 
     model_io.save(team_spec().model, tmp_path / "model.toml")
     args = ["capacity", str(tmp_path / "model.toml"), "--reps", "3", "--trials", "200",

@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli import main, parse_amount
-from simulator.errors import InputError
-from simulator.model import load
+from salesim.cli import main, parse_amount
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import load
 
 COMMANDS = ["demo", "demo-data", "inspect", "calibrate", "forecast", "compare", "capacity",
             "dashboard", "backtest", "bench"]

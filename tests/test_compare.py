@@ -9,13 +9,13 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from scenarios.compare import compare, compare_levers, paired_uplift, per_trial, run_spec
-from scenarios.scenario import Hire, Strategy, parse_lever_args
-from scenarios.velocity import velocity_factor
-from simulator.distributions import Exponential, LogNormal
-from simulator.errors import InputError
-from simulator.runner import ENGINES
-from simulator.spec import OPEN_DEAL_COLUMNS, Levers, Rep, SimSpec
+from salesim.scenarios.compare import compare, compare_levers, paired_uplift, per_trial, run_spec
+from salesim.scenarios.scenario import Hire, Strategy, parse_lever_args
+from salesim.scenarios.velocity import velocity_factor
+from salesim.simulator.distributions import Exponential, LogNormal
+from salesim.simulator.errors import InputError
+from salesim.simulator.runner import ENGINES
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, Levers, Rep, SimSpec
 from tests.factories import simple_model, stage
 
 ENGINE = "vector" if "vector" in ENGINES else "simpy"
@@ -147,7 +147,7 @@ def test_cycle_cut_vs_prospecting_depends_on_cycle_length(median_days, cycle_win
     else:
         assert d["mean"] < -K * d["se"], d
     # the summary agrees and, for long cycles, explains the gap
-    from scenarios.compare import summarise
+    from salesim.scenarios.compare import summarise
     out = summarise(spec, SAME_VALUE, base, [runs[s.name] for s in SAME_VALUE], trials=trials,
                     seed=seed, quota=None)
     assert out["strategies"][0]["name"] == ("cycle time /1.2" if cycle_wins
@@ -197,7 +197,7 @@ def test_compare_levers_document_costs_and_best():
 
 # --- the command line ---------------------------------------------------------------------------
 def _cli_files(tmp_path, strategies: str):
-    from simulator import model as model_io
+    from salesim.simulator import model as model_io
 
     m = simple_model(per_rep_day=4.0, opportunity_yield=0.1, quota=60_000.0,
                      as_of=dt.date(2026, 6, 30))
@@ -213,7 +213,7 @@ def test_cli_compare_scenario_json_and_plot(tmp_path):
 
     from click.testing import CliRunner
 
-    from cli import main
+    from salesim.cli import main
 
     plan = _cli_files(tmp_path, '[strategies.push]\nprospecting = "+20%"\ncost = "10k"\n'
                                 '[strategies.close]\nwin_rate = "+5pp"\ncost = "20k"\n')
@@ -236,7 +236,7 @@ def test_cli_compare_model_with_levers(tmp_path):
 
     from click.testing import CliRunner
 
-    from cli import main
+    from salesim.cli import main
 
     _cli_files(tmp_path, "")
     res = CliRunner().invoke(main, ["compare", str(tmp_path / "model.toml"), "--reps", "2",
@@ -261,7 +261,7 @@ def test_cli_compare_model_with_levers(tmp_path):
 def test_cli_compare_bad_input_exits_2(tmp_path, args, words):
     from click.testing import CliRunner
 
-    from cli import main
+    from salesim.cli import main
 
     _cli_files(tmp_path, "")
     res = CliRunner().invoke(main, ["compare", str(tmp_path / "model.toml"), "--reps", "2",
@@ -273,7 +273,7 @@ def test_cli_compare_bad_input_exits_2(tmp_path, args, words):
 def test_cli_compare_scenario_error_names_line(tmp_path):
     from click.testing import CliRunner
 
-    from cli import main
+    from salesim.cli import main
 
     plan = _cli_files(tmp_path, "[strategies.x]\n\nwin_rate = \"+5 pp!\"\n")
     res = CliRunner().invoke(main, ["compare", str(plan)])

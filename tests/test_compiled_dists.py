@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from numba import njit
 from scipy import special, stats
 
-from simulator import compiled_dists as cd
-from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from simulator.model import Fitted
-from simulator.vector_params import DistArray, draw_dist
+from salesim.simulator import compiled_dists as cd
+from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
+from salesim.simulator.model import Fitted
+from salesim.simulator.vector_params import DistArray, draw_dist
 
 K = 4.0                                   # tolerances are K standard errors
 EPS = np.finfo(float).eps

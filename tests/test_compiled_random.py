@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from numba import njit
 from scipy import stats
 
-from simulator import compiled_random as cr
+from salesim.simulator import compiled_random as cr
 
 K = 4.0                                   # tolerances are K standard errors
 U64 = (1 << 64) - 1

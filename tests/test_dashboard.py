@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-import cli
-from calibrate.fit import calibrate
-from scenarios import dashboard as dash
-from scenarios.dashboard import Line, Measure, Stoplight, measure, worst
-from scenarios.html_report import render
-from simulator.demo_history import generate
-from simulator.model import save
+from salesim import cli
+from salesim.calibrate.fit import calibrate
+from salesim.scenarios import dashboard as dash
+from salesim.scenarios.dashboard import Line, Measure, Stoplight, measure, worst
+from salesim.scenarios.html_report import render
+from salesim.simulator.demo_history import generate
+from salesim.simulator.model import save
 
 D = dt.date
 AS_OF = D(2026, 5, 13)          # day 43, week 7 of 2026-Q2
@@ -160,7 +160,7 @@ def test_nothing_after_as_of_leaks(setup):
 def test_seat_spec_takes_its_share():
     import polars as pl
 
-    from simulator.spec import Rep, SimSpec
+    from salesim.simulator.spec import Rep, SimSpec
     from tests.factories import simple_model
 
     deals = pl.DataFrame({"opportunity_id": ["1", "2", "3"], "owner": ["a", "b", "a"],

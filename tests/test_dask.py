@@ -15,13 +15,13 @@ pytest.importorskip("distributed", reason="dask.distributed is not installed: "
 
 from distributed import LocalCluster  # noqa: E402
 
-from simulator import runner  # noqa: E402
-from simulator.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
-from scenarios.forecast import summarise  # noqa: E402
-from simulator.distributions import LogNormal  # noqa: E402
-from simulator.errors import InputError  # noqa: E402
-from simulator.model import GammaPosterior  # noqa: E402
-from simulator.spec import Rep, SimSpec  # noqa: E402
+from salesim.simulator import runner  # noqa: E402
+from salesim.simulator.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
+from salesim.scenarios.forecast import summarise  # noqa: E402
+from salesim.simulator.distributions import LogNormal  # noqa: E402
+from salesim.simulator.errors import InputError  # noqa: E402
+from salesim.simulator.model import GammaPosterior  # noqa: E402
+from salesim.simulator.spec import Rep, SimSpec  # noqa: E402
 from tests.factories import simple_model  # noqa: E402
 
 
@@ -100,9 +100,9 @@ def test_the_local_clusters_dashboard_listens_on_localhost_only(monkeypatch):
 def test_cli_executor_flags_give_the_same_forecast(tmp_path, cluster, monkeypatch):
     from click.testing import CliRunner
 
-    import cli
-    from simulator.demo_history import default_truth
-    from simulator.model import save
+    from salesim import cli
+    from salesim.simulator.demo_history import default_truth
+    from salesim.simulator.model import save
 
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     model = save(default_truth(dt.date(2026, 6, 30), reps=3), tmp_path / "m.toml")

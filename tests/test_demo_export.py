@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import cli
-from calibrate.ingest import read_history
-from simulator import demo_export as ex
-from simulator import demo_history
+from salesim import cli
+from salesim.calibrate.ingest import read_history
+from salesim.simulator import demo_export as ex
+from salesim.simulator import demo_history
 
 SEED = 7
 SF_STAGES = ("Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review")

@@ -15,17 +15,17 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import cli
-import simulator.demo_history as dh
-from calibrate.ingest import read_history
-from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+from salesim import cli
+import salesim.simulator.demo_history as dh
+from salesim.calibrate.ingest import read_history
+from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS)
-from simulator import model as m
-from simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
-from simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
-from simulator.distributions import Exponential, Fixed
-from simulator.errors import InputError
-from simulator.spec import DAYS_PER_MONTH
+from salesim.simulator import model as m
+from salesim.simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
+from salesim.simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
+from salesim.simulator.distributions import Exponential, Fixed
+from salesim.simulator.errors import InputError
+from salesim.simulator.spec import DAYS_PER_MONTH
 from tests import factories
 from tests.factories import simple_model
 

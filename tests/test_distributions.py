@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.distributions import (Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull,
+from salesim.simulator.distributions import (Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull,
                                      from_dict, split_uniform)
 
 FAMILIES = [LogNormal(12.0, 0.8), Gamma(2.5, 6.0), Weibull(1.4, 20.0), Exponential(9.0)]

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from simulator import engine_simpy, engine_vector, vector_params
-from simulator.calendar import (CalendarModel, ClosingClock, PeriodEffects, add_quarters,
+from salesim.simulator import engine_simpy, engine_vector, vector_params
+from salesim.simulator.calendar import (CalendarModel, ClosingClock, PeriodEffects, add_quarters,
                                 shifted_conversion, week_of_quarter)
-from simulator.distributions import Empirical, Fixed
-from simulator.model import BetaPosterior, Fitted, StageTail, dumps, loads
+from salesim.simulator.distributions import Empirical, Fixed
+from salesim.simulator.model import BetaPosterior, Fitted, StageTail, dumps, loads
 from tests.engine_helpers import assert_mean, col, open_deals, spec_for
 from tests.factories import simple_model, stage
 
@@ -235,7 +235,7 @@ def test_calendar_and_tails_round_trip_through_toml():
     (lambda e: dataclasses.replace(e, sd=(0.1, -0.1, 0.1)), "sds ≥ 0"),
 ])
 def test_bad_quarter_effects_are_rejected_on_load(edit, words):
-    from simulator.errors import InputError
+    from salesim.simulator.errors import InputError
 
     m = uncertain_calendar_model()
     text = dumps(m)

@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from simulator import engine_simpy, engine_vector
-from simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
-from simulator.calendar import CalendarModel, ClosingClock, PeriodEffects
-from simulator.model import (BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel,
+from salesim.simulator import engine_simpy, engine_vector
+from salesim.simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
+from salesim.simulator.calendar import CalendarModel, ClosingClock, PeriodEffects
+from salesim.simulator.model import (BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel,
                              StageTail)
-from simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 
-from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from simulator.engine_simpy import Person, Team, simulate_chunk
-from simulator.model import CapacityModel
-from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec, child_seed, trial_streams
+from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
+from salesim.simulator.engine_simpy import Person, Team, simulate_chunk
+from salesim.simulator.model import CapacityModel
+from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec, child_seed, trial_streams
 from tests.engine_helpers import (K, START, assert_mean, col, hypoexp_cdf, open_deals,
                                   spec_for)
 from tests.factories import simple_model, stage
@@ -230,7 +230,7 @@ def test_streams_do_not_depend_on_spawn_state():
 
 
 def test_unknown_open_stage_is_an_input_error():
-    from simulator.errors import InputError
+    from salesim.simulator.errors import InputError
 
     spec = spec_for(simple_model(), 1, deals=open_deals([("rep1", "Nope", 1.0, 5.0)]))
     with pytest.raises(InputError, match="row 1.*stage"):

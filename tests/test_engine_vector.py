@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 
-from simulator import runner, vector_params
-from simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from simulator import engine_vector, trial_loop
-from simulator.compiled_random import poisson_quantile
-from simulator.engine_vector import Team, simulate_chunk
-from simulator.errors import InputError
-from simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
-from simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
+from salesim.simulator import runner, vector_params
+from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
+from salesim.simulator import engine_vector, trial_loop
+from salesim.simulator.compiled_random import poisson_quantile
+from salesim.simulator.engine_vector import Team, simulate_chunk
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
+from salesim.simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
 from tests.engine_helpers import K, assert_mean, col, hypoexp_cdf, open_deals, spec_for
 from tests.factories import simple_model, stage
 
@@ -384,7 +384,7 @@ def test_marketing_leads_follow_their_seat_through_backfills_and_leavers():
     lead's arrival, seat pick and second pick by position) and the team it drew: each
     lead goes to its seat (or uniformly among the active ones), a leaver's open leads go
     to the least-loaded active rep, and wins are credited to the owner at the time."""
-    from simulator.compiled_random import substream, uniform_at
+    from salesim.simulator.compiled_random import substream, uniform_at
 
     sure = StageModel("S", BetaPosterior(1e6, 1e-9), Fitted(Fixed(30.0)), Fitted(Fixed(30.0)))
     model = simple_model(stages=(sure,), opportunity_yield=1e-12, attrition=1.0,

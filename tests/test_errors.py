@@ -1,6 +1,6 @@
 """One line, safe for a terminal, whatever the input held (simulator/errors.py)."""
 
-from simulator.errors import MAX_MESSAGE, InputError, printable
+from salesim.simulator.errors import MAX_MESSAGE, InputError, printable
 
 
 def test_control_characters_are_shown_escaped_not_sent_to_the_terminal():
@@ -25,7 +25,7 @@ def test_short_text_is_unchanged():
 def test_names_from_the_data_reach_the_terminal_escaped(tmp_path):
     from click.testing import CliRunner
 
-    from cli import main
+    from salesim.cli import main
 
     folder = tmp_path / "hist"
     assert CliRunner().invoke(main, ["demo-data", str(folder), "--reps", "3", "--quarters", "4",

@@ -8,15 +8,15 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from calibrate.history import OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History
-from cli import main
-from scenarios.baseline import (baseline_spec, closed_to_date, horizon, open_deals_at,
+from salesim.calibrate.history import OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History
+from salesim.cli import main
+from salesim.scenarios.baseline import (baseline_spec, closed_to_date, horizon, open_deals_at,
                                 team_from_csv, team_from_model)
-from scenarios.forecast import forecast, weekly_frame
-from simulator import model as model_io
-from simulator.distributions import Exponential, LogNormal
-from simulator.errors import InputError
-from simulator.spec import Rep
+from salesim.scenarios.forecast import forecast, weekly_frame
+from salesim.simulator import model as model_io
+from salesim.simulator.distributions import Exponential, LogNormal
+from salesim.simulator.errors import InputError
+from salesim.simulator.spec import Rep
 from tests.factories import simple_model, stage
 
 D = dt.date
@@ -244,7 +244,7 @@ def test_cli_missing_model_exits_2(tmp_path):
 def test_a_forecast_too_large_for_per_seat_arrays_streams_them(monkeypatch):
     """Above SEAT_ARRAY_BYTES the per-rep quantiles are left out (with a note); the means,
     P(attainment) and everything else are the same numbers."""
-    from scenarios import forecast as fc_module
+    from salesim.scenarios import forecast as fc_module
 
     spec = baseline_spec(two_stage_model(quota=9_000.0), as_of=AS_OF, n_reps=3)
     full = forecast(spec, 60, seed=2, engine="simpy", workers=1)

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from calibrate.health import (WATERFALL_TERMS, pipeline_health, quarter_end, quarter_start,
+from salesim.calibrate.health import (WATERFALL_TERMS, pipeline_health, quarter_end, quarter_start,
                               strike_zone, waterfall, week_ends)
-from calibrate.history import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, History
+from salesim.calibrate.history import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, History
 
 D = dt.date
 AS_OF = D(2026, 5, 15)
@@ -190,7 +190,7 @@ def test_strike_zone_recovers_win_rate_on_demo_history():
     """Demo history has one win rate for every segment and source: each cell's win rate is
     within 4 standard errors of the truth's (closed-in-window deals are unbiased in steady
     state: wins and losses leave at rates λ·w and λ·(1 − w))."""
-    from simulator.demo_history import generate
+    from salesim.simulator.demo_history import generate
 
     demo = generate(np.random.default_rng(11), reps=12, quarters=6, as_of=D(2026, 6, 30))
     h = pipeline_health(demo.to_history(), D(2026, 6, 30))
@@ -208,7 +208,7 @@ def test_strike_zone_recovers_win_rate_on_demo_history():
 
 @pytest.mark.skipif(not MAVEN.is_dir(), reason="Maven CRM sample not present")
 def test_maven_health():
-    from calibrate.ingest import read_history
+    from salesim.calibrate.ingest import read_history
 
     hist = read_history(MAVEN, format="maven")
     h = pipeline_health(hist, D(2017, 9, 30), quota=2_500_000.0)

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from calibrate.formats import parse_mapping
-from calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+from salesim.calibrate.formats import parse_mapping
+from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
                                STAGE_HISTORY_COLUMNS)
-from calibrate.ingest import cut, infer_stage_order, read_history, summarize
-from cli import history_options, load_history, main
-from simulator.errors import InputError
+from salesim.calibrate.ingest import cut, infer_stage_order, read_history, summarize
+from salesim.cli import history_options, load_history, main
+from salesim.simulator.errors import InputError
 
 D = dt.date
 ROOT = Path(__file__).parents[1]
@@ -684,7 +684,7 @@ def test_a_map_flag_naming_no_column_is_an_error(hist_dir):
 
 
 def test_a_deal_closed_after_today_is_an_error(hist_dir, monkeypatch):
-    import calibrate.ingest as ingest
+    import salesim.calibrate.ingest as ingest
 
     monkeypatch.setattr(ingest, "_today", lambda: dt.date(2024, 2, 1))
     with pytest.raises(InputError, match="after today") as err:

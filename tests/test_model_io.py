@@ -3,9 +3,9 @@ import dataclasses
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from simulator import model as m
-from simulator.distributions import Empirical, Gamma, LogNormal, Weibull
-from simulator.model import Fitted
+from salesim.simulator import model as m
+from salesim.simulator.distributions import Empirical, Gamma, LogNormal, Weibull
+from salesim.simulator.model import Fitted
 from tests.factories import simple_model, stage
 
 
@@ -69,7 +69,7 @@ def test_stall_is_drawn_last_and_only_when_present():
 
 
 def test_win_rate_lever_is_capped_below_the_stall_share():
-    from simulator.spec import Levers
+    from salesim.simulator.spec import Levers
     p = dataclasses.replace(simple_model().point(), conversion=(0.7,), stall=(0.2,))
     assert Levers(win_rate=2.0).apply(p).conversion == (0.8,)
     assert Levers(cycle_time=2.0).apply(p).stall == (0.2,)

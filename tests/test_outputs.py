@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import cli
-import outputs
-from simulator import demo_history
-from simulator.model import save, write_atomic
+from salesim import cli
+from salesim import outputs
+from salesim.simulator import demo_history
+from salesim.simulator.model import save, write_atomic
 
 # command line (before the output option; ROOT-relative names are made absolute), option.
 OUTPUTS = {
@@ -294,7 +294,7 @@ def test_a_killed_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
 
     target = tmp_path / "bands.csv"
     target.write_text("previous")
-    child = ("import os, sys, time, outputs\n"
+    child = ("import os, sys, time\nfrom salesim import outputs\n"
              "os.replace = lambda src, dst: time.sleep(60)   # stuck before the rename\n"
              "outputs.write(sys.argv[1], 'new' * 1000)\n")
     proc = subprocess.Popen([sys.executable, "-c", child, str(target)],

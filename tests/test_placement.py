@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibrate.history import OPPORTUNITY_COLUMNS, History
-from cli import main
-from scenarios.baseline import baseline_spec, open_deals_at
-from scenarios.placement import placements
-from simulator.distributions import Exponential
+from salesim.calibrate.history import OPPORTUNITY_COLUMNS, History
+from salesim.cli import main
+from salesim.scenarios.baseline import baseline_spec, open_deals_at
+from salesim.scenarios.placement import placements
+from salesim.simulator.distributions import Exponential
 from tests.factories import simple_model, stage
 
 D = dt.date

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from calibrate import profiles
-from calibrate.ingest import read_history, read_table
-from cli import main
-from simulator.errors import InputError
+from salesim.calibrate import profiles
+from salesim.calibrate.ingest import read_history, read_table
+from salesim.cli import main
+from salesim.simulator.errors import InputError
 
 DATA = Path(__file__).parent / "data"
 SF_REPORT = DATA / "salesforce_report.csv"
@@ -350,7 +350,7 @@ def test_scenario_history_table_with_profile(tmp_path):
                         'stage_history = "history.csv"\n'
                         '[strategies.win]\n"win-rate" = "+5pp"\n',
                         encoding="utf-8")
-    from scenarios.scenario import load_scenario, scenario_spec
+    from salesim.scenarios.scenario import load_scenario, scenario_spec
 
     sc = load_scenario(scenario)
     assert sc.history_options["profile"] == "salesforce"

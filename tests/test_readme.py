@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cli import main
+from salesim.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

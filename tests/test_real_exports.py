@@ -16,7 +16,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from salesim.cli import main
 
 AS_OF = "2026-09-30"
 FAST = ["--trials", "150", "--seed", "1", "--quiet"]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli import main
+from salesim.cli import main
 
 FILES = ("opportunities.csv", "stage_history.csv", "activities.csv", "reps.csv")
 NASTY = ["", " ", "NaN", "inf", "-inf", "-1", "0", "1e300", "-0", "9999-12-31", "0001-01-01",

@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from calibrate import activities as acts
-from calibrate.fit import calibrate
-from simulator import engine_simpy, engine_vector
-from simulator.demo_history import generate
-from simulator.spec import Rep
+from salesim.calibrate import activities as acts
+from salesim.calibrate.fit import calibrate
+from salesim.simulator import engine_simpy, engine_vector
+from salesim.simulator.demo_history import generate
+from salesim.simulator.spec import Rep
 from tests.engine_helpers import assert_mean, col, spec_for
 from tests.factories import simple_model
 
@@ -100,7 +100,7 @@ def test_growth_does_not_make_recent_hires_look_stronger():
     """Creation growing 15 % a quarter: reps hired in the last year sold when everyone sold
     more, yet their measured levels are not inflated (rep × quarter fit): their mean z is
     within 4 SE of the other reps'."""
-    from simulator.demo_ingredients import Ingredients
+    from salesim.simulator.demo_ingredients import Ingredients
 
     zs, recents = [], []
     for seed in (31, 32, 33):
@@ -116,7 +116,7 @@ def test_growth_does_not_make_recent_hires_look_stronger():
 
 
 def test_forecasts_give_the_team_its_measured_levels():
-    from scenarios.baseline import baseline_spec
+    from salesim.scenarios.baseline import baseline_spec
 
     d = generate(22, reps=10, quarters=4, as_of=dt.date(2026, 9, 30))
     h = d.to_history()

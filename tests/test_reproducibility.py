@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios.forecast import summarise
-from simulator import runner
-from simulator.demo_history import default_truth
-from simulator.distributions import Exponential, LogNormal
-from simulator.model import save
-from simulator.runner import ProcessExecutor, run
-from simulator.spec import Rep, SimSpec
+from salesim.scenarios.forecast import summarise
+from salesim.simulator import runner
+from salesim.simulator.demo_history import default_truth
+from salesim.simulator.distributions import Exponential, LogNormal
+from salesim.simulator.model import save
+from salesim.simulator.runner import ProcessExecutor, run
+from salesim.simulator.spec import Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)
@@ -80,7 +80,7 @@ def test_two_processes_print_byte_identical_json(tmp_path, engine):
     """A fresh interpreter each (different hash seeds, so different set orders and memory
     addresses): the same bytes."""
     model = save(default_truth(dt.date(2026, 6, 30), reps=4), tmp_path / "m.toml")
-    cmd = [sys.executable, "-m", "cli", "forecast", str(model), "--reps", "4", "--trials",
+    cmd = [sys.executable, "-m", "salesim", "forecast", str(model), "--reps", "4", "--trials",
            "120", "--seed", "9", "--engine", engine, "--workers", "1", "--json", "--quiet"]
     outs = []
     for hash_seed in ("1", "2"):
@@ -96,8 +96,7 @@ def test_two_processes_print_byte_identical_json(tmp_path, engine):
 def test_cli_executor_processes_prints_the_serial_json(tmp_path):
     from click.testing import CliRunner
 
-    import cli
-
+    from salesim import cli
     model = save(default_truth(dt.date(2026, 6, 30), reps=3), tmp_path / "m.toml")
     args = ["forecast", str(model), "--reps", "3", "--trials", "130", "--seed", "4",
             "--engine", "simpy", "--json", "--quiet"]

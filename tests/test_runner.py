@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from simulator import runner
-from simulator.distributions import Exponential, Fixed
-from simulator.errors import InputError
-from simulator.model import BetaPosterior
-from simulator.results import wilson
-from simulator.runner import ProcessExecutor, run
-from simulator.spec import Rep, SimSpec
+from salesim.simulator import runner
+from salesim.simulator.distributions import Exponential, Fixed
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import BetaPosterior
+from salesim.simulator.results import wilson
+from salesim.simulator.runner import ProcessExecutor, run
+from salesim.simulator.spec import Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)
@@ -237,7 +237,7 @@ class _Done:
 def test_seat_sums_do_not_depend_on_the_chunks():
     """Streamed chunk by chunk or summed over the whole array, in any memory layout: the
     same bits (float sums are order-sensitive)."""
-    from simulator.results import SeatSums
+    from salesim.simulator.results import SeatSums
 
     rng = np.random.default_rng(0)
     x = rng.lognormal(8.0, 1.0, size=(5_000, 6))

@@ -8,15 +8,15 @@ import textwrap
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scenarios.capacity import minimal_count, ramped_quota
-from scenarios.scenario import (Hire, KeyLines, LeverError, Strategy, apply_strategy,
+from salesim.scenarios.capacity import minimal_count, ramped_quota
+from salesim.scenarios.scenario import (Hire, KeyLines, LeverError, Strategy, apply_strategy,
                                 load_scenario, overall_win_rate, parse_headcount,
                                 parse_lever_args, parse_multiplier)
-from scenarios.velocity import baseline_velocity, velocity_factor
-from simulator import model as model_io
-from simulator.distributions import Exponential
-from simulator.errors import InputError
-from simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
+from salesim.scenarios.velocity import baseline_velocity, velocity_factor
+from salesim.simulator import model as model_io
+from salesim.simulator.distributions import Exponential
+from salesim.simulator.errors import InputError
+from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)
@@ -323,7 +323,7 @@ def test_minimal_count_finds_the_threshold_in_log_steps(answer, hi, start):
 
 # --- scenario → SimSpec ---------------------------------------------------------------------------
 def test_scenario_spec_builds_team_hires_and_plan(tmp_path):
-    from scenarios.scenario import scenario_spec
+    from salesim.scenarios.scenario import scenario_spec
 
     s = scenario_spec(load_scenario(write(tmp_path, FULL)))
     assert (s.start, s.days) == (dt.date(2026, 7, 1), 92)
@@ -338,7 +338,7 @@ def test_scenario_spec_builds_team_hires_and_plan(tmp_path):
 
 
 def test_scenario_mid_quarter_runs_the_rest_and_seats_earlier_hires(tmp_path):
-    from scenarios.scenario import scenario_spec
+    from salesim.scenarios.scenario import scenario_spec
 
     body = ('model = "model.toml"\nas_of = 2026-08-15\nquarter = "2026-Q3"\n[team]\nreps = 2\n'
             '[[hiring.hire]]\ndate = 2026-08-01\n[[hiring.hire]]\ndate = 2026-09-01\n'

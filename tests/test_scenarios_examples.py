@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from scenarios.scenario import load_scenario, scenario_spec
-from simulator import demo_history
-from simulator.model import save
+from salesim.cli import main
+from salesim.scenarios.scenario import load_scenario, scenario_spec
+from salesim.simulator import demo_history
+from salesim.simulator.model import save
 
 EXAMPLES = Path(__file__).parents[1] / "scenarios" / "examples"
 

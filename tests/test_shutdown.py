@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator import runner
-from simulator.demo_history import default_truth
-from simulator.model import save
+from salesim.simulator import runner
+from salesim.simulator.demo_history import default_truth
+from salesim.simulator.model import save
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="finds processes through Linux's /proc")
@@ -71,7 +71,7 @@ def model(tmp_path_factory) -> Path:
 def test_killing_a_forecast_leaves_no_worker(model, sig):
     # The SimPy engine needs no compiling, and a million trials keep it busy far longer
     # than the test waits.
-    cmd = [sys.executable, "-m", "cli", "forecast", str(model), "--reps", "3", "--trials",
+    cmd = [sys.executable, "-m", "salesim", "forecast", str(model), "--reps", "3", "--trials",
            "1000000", "--seed", "1", "--engine", "simpy", "--workers", "2", "--quiet",
            "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import cli
-import plots
-import tables
-from simulator import model as model_io
+from salesim import cli
+from salesim import plots
+from salesim import tables
+from salesim.simulator import model as model_io
 from tests.test_backtest import demo, demo_dir  # noqa: F401 (fixtures)
 from tests.test_capacity import team_spec
 from tests.test_compare import _cli_files

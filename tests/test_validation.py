@@ -14,12 +14,12 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from calibrate.fit import calibrate
-from cli import main
-from simulator import demo_history, limits
-from simulator import model as model_io
-from simulator.demo_ingredients import Ingredients
-from simulator.errors import InputError
+from salesim.calibrate.fit import calibrate
+from salesim.cli import main
+from salesim.simulator import demo_history, limits
+from salesim.simulator import model as model_io
+from salesim.simulator.demo_ingredients import Ingredients
+from salesim.simulator.errors import InputError
 from tests.factories import simple_model
 from tests.test_engine_calendar import uncertain_calendar_model
 
@@ -307,8 +307,8 @@ def test_trials_written_as_a_power_of_ten_are_whole_numbers(tmp_path):
 
 
 def test_the_library_checks_the_same_maxima():
-    from scenarios.baseline import horizon
-    from simulator.runner import run
+    from salesim.scenarios.baseline import horizon
+    from salesim.simulator.runner import run
     from tests.engine_helpers import spec_for
 
     with pytest.raises(InputError, match="10,000,000"):
