@@ -27,7 +27,7 @@ from scipy import optimize, special
 from salesim.simulator.calendar import quarter_indexes
 from salesim.simulator.distributions import Fixed
 from salesim.simulator.model import ActivityModel, BetaPosterior, Fitted, GammaPosterior, MarketingModel
-from salesim.simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.units import DAYS_PER_MONTH
 
 from .durations import (HALF, _BOUNDS, _hessian, _inverse_pd, _log_sf_cdf, make_dist, minimize,
                         n_params)

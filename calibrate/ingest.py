@@ -1,4 +1,4 @@
-"""Read CRM history (CSV or Parquet) into a validated ``History``; cut it at an as-of date.
+"""Read CRM history (CSV or Parquet) into a validated ``History`` (``salesim.history``).
 
 docs/formats.md describes the files, the normalisation rules and the error messages. Every
 check is a vectorised polars expression: the first offending row is reported (rows are
@@ -18,27 +18,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-
+from salesim.history import (  # noqa: F401 (cut: re-export)
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    OPTIONAL_OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+    History,
+    count_noun,
+    cut,
+)
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_AMOUNT
-from salesim.simulator.units import as_date
 
 from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash
-from .history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, OPTIONAL_OPPORTUNITY_COLUMNS,
-                      REP_COLUMNS, STAGE_HISTORY_COLUMNS, History)
 
 FORMATS = ("canonical", "maven")
 OPTIONAL_FILES = ("stage_history", "activities", "reps")
 EXTENSIONS = (".csv", ".parquet")
 _THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
-
-
-def _n(count: int, plural: str) -> str:
-    """``_n(1, "open deals")`` -> "1 open deal"; ``_n(3, "opportunities")`` -> "3 opportunities"."""
-    if count == 1:
-        plural = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
-    return f"{count:,} {plural}"
 
 
 # --- which files ----------------------------------------------------------------------------------
@@ -403,10 +402,10 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         (~is_closed & pl.col("closed").is_not_null()).sum().alias("a"),
         pl.col("terminal").sum().alias("b")).row(0)
     if n_expected_close:
-        notes.append(f"{file}: ignored the close date of {_n(n_expected_close, 'open deals')} "
+        notes.append(f"{file}: ignored the close date of {count_noun(n_expected_close, 'open deals')} "
                      "(read as expected close dates)")
     if n_outcome_stage:
-        notes.append(f"{file}: {_n(n_outcome_stage, 'closed deals')} with an outcome "
+        notes.append(f"{file}: {count_noun(n_outcome_stage, 'closed deals')} with an outcome "
                      "('Closed Won'/'Closed Lost') as stage: the last stage is taken from "
                      "the stage history where there is one")
     if "segment" not in names:
@@ -567,7 +566,7 @@ def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame,
     if outcome:
         n = w.height
         w = w.filter(~pl.col("stage").is_in(outcome))
-        notes.append(f"{file}: dropped {_n(n - w.height, 'rows')} entering an outcome stage "
+        notes.append(f"{file}: dropped {count_noun(n - w.height, 'rows')} entering an outcome stage "
                      "(won/lost is read from the opportunities' status and close date)")
     if order is not None:
         _run_checks(w, [_Check(~pl.col("stage").is_in(list(order)), src("stage"),
@@ -577,24 +576,16 @@ def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame,
     n = w.height
     entries = _sorted_entries(w)
     if entries.height < n:
-        notes.append(f"{file}: dropped {_n(n - entries.height, 'duplicate rows')} "
+        notes.append(f"{file}: dropped {count_noun(n - entries.height, 'duplicate rows')} "
                      "(same deal, stage and date)")
     early, late = entries.select((pl.col("entered") < pl.col("created")).sum().alias("a"),
                                  (pl.col("entered") > pl.col("closed")).sum().alias("b")).row(0)
     if early:
-        notes.append(f"{file}: {_n(early, 'rows')} with a stage entered before the deal was "
+        notes.append(f"{file}: {count_noun(early, 'rows')} with a stage entered before the deal was "
                      "created")
     if late:
-        notes.append(f"{file}: {_n(late, 'rows')} with a stage entered after the deal closed")
+        notes.append(f"{file}: {count_noun(late, 'rows')} with a stage entered after the deal closed")
     return entries, notes
-
-
-def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:
-    """opportunity_id -> ``__last``, the stage entered last (latest date; row order breaks
-    ties) for a canonical stage-history frame."""
-    idx = sh.with_row_index("__i")
-    return idx.group_by("opportunity_id").agg(
-        pl.col("stage").sort_by(["entered", "__i"]).last().alias("__last"))
 
 
 # --- activities and reps --------------------------------------------------------------------------
@@ -778,7 +769,7 @@ def _profile_values(raw: pl.DataFrame, table: pl.DataFrame, names: dict[str, str
         n = raw.height
         raw = raw.filter(~key.is_in(drop).fill_null(False))
         if raw.height < n:
-            notes.append(f"{file}: dropped {_n(n - raw.height, 'rows')} with status "
+            notes.append(f"{file}: dropped {count_noun(n - raw.height, 'rows')} with status "
                          + " or ".join(profile.drop_status) + " (not part of the history)")
             table = table.filter(pl.col(ROW).is_in(raw[ROW].implode()))
     for col, mapped in profile.values.items():
@@ -820,8 +811,8 @@ def _stage_history_inside(table: pl.DataFrame, raw: pl.DataFrame, names: dict[st
     n = raw.height
     raw = formats.split_one_file(raw, entered, file=file, names=names)
     return (sh, sh_names), raw, [
-        f"{file}: one-file history export: {_n(n, 'rows')} split into "
-        f"{_n(raw.height, 'opportunities')} and their stage history ({sh_names['entered']!r})"]
+        f"{file}: one-file history export: {count_noun(n, 'rows')} split into "
+        f"{count_noun(raw.height, 'opportunities')} and their stage history ({sh_names['entered']!r})"]
 
 
 def read_history(path: str | os.PathLike, *, format: str = "canonical",
@@ -926,14 +917,14 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
             (is_open & last.is_not_null() & (last != pl.col("stage"))).sum().alias("a"),
             last.is_null().sum().alias("b")).row(0)
         if mismatch:
-            notes.append(f"the stage of {_n(mismatch, 'open deals')} differs from the last "
+            notes.append(f"the stage of {count_noun(mismatch, 'open deals')} differs from the last "
                          "stage in the stage history (the opportunities' stage is kept)")
         if without:
-            notes.append(f"no stage-history rows for {_n(without, 'opportunities')}")
+            notes.append(f"no stage-history rows for {count_noun(without, 'opportunities')}")
         opps = opps.with_columns(pl.col("stage").fill_null(last)).drop("__last", "__oid")
     unknown_last = opps["stage"].null_count()
     if unknown_last:
-        notes.append(f"no known last stage for {_n(unknown_last, 'closed deals')} (stage left "
+        notes.append(f"no known last stage for {count_noun(unknown_last, 'closed deals')} (stage left "
                      "empty)")
 
     acts, a_names, r_names = None, {}, {}
@@ -955,7 +946,7 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
             missing = opps.filter(~pl.col("owner").is_in(team["owner"].implode()))
             if missing.height:
                 n_owners = missing["owner"].n_unique()
-                notes.append(f"{files.reps}: no row for {_n(n_owners, 'owners')} of "
+                notes.append(f"{files.reps}: no row for {count_noun(n_owners, 'owners')} of "
                              "opportunities")
 
     used = {"opportunities": names, "stage_history": sh_names,
@@ -992,117 +983,6 @@ def _flags_used(flags: Mapping[str, str], used: Mapping[str, Mapping[str, str]])
             raise InputError(f"{key}={source}: no file read has a column {source!r}"
                              f" for {canon}", column="--map",
                              expected="a column of the file, as its header spells it")
-
-
-# --- as of a date ---------------------------------------------------------------------------------
-def _as_date(value) -> dt.date:
-    return as_date(value, what="as-of date", column="--as-of")
-
-
-def cut(history: History, as_of: dt.date | str) -> History:
-    """The history as it stood at the end of ``as_of``, with nothing later leaking in.
-
-    Opportunities created later are removed; deals closed later are open again; with stage
-    history, stage rows entered later are dropped and those deals' stage becomes the last
-    stage entered on or before ``as_of`` (the first stage if none); activities later are
-    dropped; reps hired later are dropped and a later ``left`` is cleared. ``notes`` say what
-    was cut. Amounts are as last recorded (a won deal keeps its final amount).
-    """
-    day = _as_date(as_of)
-    tag = f"as of {day}"
-    notes = list(history.notes)
-    o = history.opportunities
-    if o.height and o["created"].min() > day:
-        raise InputError(f"no opportunity was created on or before {day}",
-                         file=history.source or None, column="--as-of",
-                         expected=f"an as-of date on or after {o['created'].min()}")
-    later = o.filter(pl.col("created") > day).height
-    o = o.filter(pl.col("created") <= day)
-    reopen = pl.col("closed").is_not_null() & (pl.col("closed") > day)
-    o = o.with_columns(reopen.alias("__reopened"))
-    n_won = o.filter(pl.col("__reopened") & (pl.col("status") == "won")).height
-    n_lost = o.filter(pl.col("__reopened") & (pl.col("status") == "lost")).height
-    o = o.with_columns(
-        pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
-        .alias("status"),
-        pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
-        # The CRM's probability and forecast category are as exported: on a deal that closed
-        # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
-        *[pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
-          for c in ("probability", "forecast_category") if c in o.columns],
-    )
-    if later:
-        notes.append(f"{tag}: removed {_n(later, 'opportunities')} created later")
-    if n_won or n_lost:
-        notes.append(f"{tag}: reopened {_n(n_won + n_lost, 'deals')} that closed later "
-                     f"({n_won:,} won, {n_lost:,} lost later)")
-
-    first_stage = history.stages[0] if history.stages else None
-    sh = history.stage_history
-    if sh is not None:
-        n_rows = sh.height
-        moved = sh.filter(pl.col("entered") > day)["opportunity_id"].unique()
-        sh = sh.filter(pl.col("entered") <= day)
-        # One hash pass tags the kept rows: deals not created yet (their rows go) and deals
-        # whose stage must be recomputed (reopened, or rows dropped).
-        affected = pl.concat([moved, o.filter(pl.col("__reopened"))["opportunity_id"]]).unique()
-        removed = history.opportunities.filter(pl.col("created") > day)["opportunity_id"]
-        tags = pl.concat([
-            pl.DataFrame({"opportunity_id": ids, "__tag": [t] * ids.len()},
-                         schema={"opportunity_id": pl.String, "__tag": pl.String})
-            for ids, t in ((removed, "removed"), (affected, "affected"))
-        ]).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
-        sh = sh.join(tags, on="opportunity_id", how="left", maintain_order="left")
-        last = _last_stage(sh.filter(pl.col("__tag") == "affected"))
-        sh = sh.filter(pl.col("__tag").ne_missing("removed")).drop("__tag")
-        o = o.join(last, on="opportunity_id", how="left", maintain_order="left")
-        is_affected = pl.col("opportunity_id").is_in(affected.implode())
-        o = o.with_columns(
-            pl.when(is_affected & pl.col("__last").is_not_null()).then(pl.col("__last"))
-            .when(pl.col("opportunity_id").is_in(moved.implode()))  # every row was later
-            .then(pl.lit(first_stage))
-            .otherwise(pl.col("stage")).alias("__new"))
-        n_restaged = o.select(pl.col("__new").ne_missing(pl.col("stage")).sum()).item()
-        o = o.with_columns(pl.col("__new").alias("stage")).drop("__last", "__new")
-        if n_rows > sh.height:
-            notes.append(f"{tag}: dropped {_n(n_rows - sh.height, 'stage-history rows')} entered "
-                         f"later; {_n(n_restaged, 'deals')} back in the stage of that day")
-    elif n_won or n_lost:
-        notes.append(f"{tag}: without stage history, reopened deals keep their last recorded "
-                     "stage")
-    n_blank = o.filter((pl.col("status") == "open") & pl.col("stage").is_null()).height
-    if n_blank and first_stage is not None:
-        o = o.with_columns(pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
-                           .then(pl.lit(first_stage)).otherwise(pl.col("stage")).alias("stage"))
-        notes.append(f"{tag}: {_n(n_blank, 'reopened deals')} with no known stage put in the "
-                     f"first stage ({first_stage})")
-    o = o.drop("__reopened")
-
-    acts = history.activities
-    if acts is not None:
-        n = acts.height
-        acts = acts.filter(pl.col("date") <= day)
-        if acts.height < n:
-            notes.append(f"{tag}: dropped {_n(n - acts.height, 'activity rows')} dated later")
-    team = history.reps
-    if team is not None:
-        n = team.height
-        left_later = team.filter(pl.col("left") > day).height
-        team = team.filter(pl.col("hired") <= day).with_columns(
-            pl.when(pl.col("left") > day).then(None).otherwise(pl.col("left")).alias("left"))
-        if team.height < n:
-            notes.append(f"{tag}: dropped {_n(n - team.height, 'reps')} hired later")
-        if left_later:
-            notes.append(f"{tag}: {_n(left_later, 'reps')} who left later kept on the team")
-    if o.filter(pl.col("status") != "open").height == 0:
-        notes.append(f"{tag}: no won or lost deals yet: win rates and cycle times cannot be "
-                     "fitted")
-    last = history.last_date
-    if day > last:
-        notes.append(f"{tag}: the as-of date is after the last date in the history ({last})")
-    return History(opportunities=o, stages=history.stages, stage_history=sh, activities=acts,
-                   reps=team, source=history.source, notes=tuple(notes),
-                   stage_order=history.stage_order)
 
 
 # --- what was read --------------------------------------------------------------------------------

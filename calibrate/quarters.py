@@ -47,7 +47,7 @@ from salesim.simulator.calendar import (ClosingClock, PeriodEffects, add_quarter
                                 weeks_of_quarter)
 from salesim.simulator.distributions import Distribution, Empirical
 from salesim.simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
-from salesim.simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.units import DAYS_PER_MONTH
 
 from .activities import MARKETING, RepDays, outbound, rep_quarter_fit, to_working_day
 from .closing import observed_expected

@@ -16,7 +16,7 @@ import polars as pl
 from scipy import special
 
 from salesim.simulator.model import CapacityModel, GammaPosterior, RepSnapshot, TeamModel
-from salesim.simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.units import DAYS_PER_MONTH
 
 from .activities import RepDays
 from .priors import THIN

@@ -15,7 +15,7 @@ import os
 from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
-from .runner import in_order
+from .task_order import in_order
 
 SCHEDULER_ENV = "SALESIM_SCHEDULER"
 

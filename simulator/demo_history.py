@@ -1,7 +1,7 @@
 """Demo CRM history generated from known parameters ("truth"), to test calibration against.
 
 ``generate`` plays docs/model.md forward over ``quarters`` quarters ending at ``as_of`` and
-returns the canonical frames (calibrate/history.py schemas) plus the ``Model`` it used, so a
+returns the canonical frames (salesim/history.py schemas) plus the ``Model`` it used, so a
 calibrator's estimates can be compared with the truth. docs/demo-data.md describes it.
 ``Ingredients`` (simulator/demo_ingredients.py) make the history change over time: quarter
 effects by the rules of docs/model.md §8, wins slipping past quarter ends, reps leaving
@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 from scipy.special import expit, logit
 
-from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
-                               STAGE_HISTORY_COLUMNS, History)
+from salesim.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+                             STAGE_HISTORY_COLUMNS, History)
 
 from .calendar import clock_table, period_at, period_offsets, quarter_end, quarters_between, warp
 from .demo_ingredients import (PLAYED, LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
@@ -37,7 +37,7 @@ from .errors import InputError
 from .model import (ActivityModel, BetaPosterior, CapacityModel, Fitted, GammaPosterior,
                     MarketingModel, Model, RepSnapshot, SegmentSize, StageModel, TeamModel,
                     TrialParams)
-from .spec import DAYS_PER_MONTH
+from .units import DAYS_PER_MONTH
 
 # Pseudo-observations behind the truth's posteriors: large, so draws equal the truth.
 TRUTH_N = 1e9
@@ -123,7 +123,7 @@ def default_truth(as_of: dt.date, reps: int = 20) -> Model:
 # --- the result ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DemoHistory:
-    """Generated history (calibrate/history.py schemas) and the truth that generated it.
+    """Generated history (salesim/history.py schemas) and the truth that generated it.
 
     ``multipliers`` (owner, multiplier) holds each rep's drawn activity multiplier, which no
     CSV records. ``start`` is the first day of the history, ``as_of`` its last.

@@ -25,7 +25,8 @@ from .distributions import split_uniform
 from .errors import InputError
 from .model import TrialParams
 from .results import TOTAL_COLUMNS, ChunkResult
-from .spec import DAYS_PER_MONTH, SimSpec, level_ratio, rep_multiplier, trial_streams
+from .spec import SimSpec, level_ratio, rep_multiplier, trial_streams
+from .units import DAYS_PER_MONTH
 
 OPEN, NEW = 0, 1  # deal origins: open at the start, created in the horizon
 

@@ -30,7 +30,8 @@ from . import compiled_dists, compiled_random, trial_loop, vector_params
 from .calendar import Layout, clock_table, period_at
 from .errors import InputError
 from .results import TOTAL_COLUMNS, ChunkResult
-from .spec import DAYS_PER_MONTH, STREAMS, SimSpec, child_seed, level_ratio, rep_multiplier
+from .spec import STREAMS, SimSpec, child_seed, level_ratio, rep_multiplier
+from .units import DAYS_PER_MONTH
 
 CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
 KEYED = ("activities", "deals", "open_pipeline", "marketing")   # trial_loop.KEY_* order

@@ -24,7 +24,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Protocol
 
@@ -36,6 +35,7 @@ from .errors import InputError
 from .limits import check_trials
 from .results import TOTAL_COLUMNS, ChunkResult, SeatSums, SimResult
 from .spec import SimSpec, child_seed
+from .task_order import in_order
 
 # name -> simulate_chunk(spec, n_trials, seed, first_trial) -> ChunkResult
 ENGINES: dict[str, Callable] = {"simpy": engine_simpy.simulate_chunk,
@@ -144,20 +144,6 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
     while os.getppid() == parent:   # re-parented (to init or a subreaper) once it dies
         time.sleep(every)
     os._exit(1)
-
-
-def in_order(submit: Callable, tasks: Iterable, ahead: int,
-             result: Callable = lambda future: future.result()) -> Iterator:
-    """``result(submit(task))`` for every task, in task order, with at most ``ahead`` tasks
-    submitted and not yet collected: tasks are drawn from the iterable only as results are
-    taken, so neither the tasks nor their results pile up however many there are."""
-    pending: deque = deque()
-    for task in tasks:
-        pending.append(submit(task))
-        if len(pending) >= ahead:
-            yield result(pending.popleft())
-    while pending:
-        yield result(pending.popleft())
 
 
 def _dask(workers: int):

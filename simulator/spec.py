@@ -16,8 +16,7 @@ import polars as pl
 
 from .errors import InputError
 from .model import Model, TrialParams
-
-DAYS_PER_MONTH = 365.25 / 12
+from .units import DAYS_PER_MONTH  # noqa: F401 (spec's users read it here too)
 
 OPEN_DEAL_COLUMNS = {
     "opportunity_id": pl.String,

@@ -1,4 +1,5 @@
-"""Money and dates as people write them: one reader and one writer for every module.
+"""Units: money and dates as people write them, one reader and one writer for every module,
+and the length of a month.
 
 ``parse_amount("12M")``, ``money(1.2e6) == "1.20M"`` and ``as_date("2026-06-30")``; bad
 values raise ``InputError`` naming what was being read.
@@ -12,6 +13,9 @@ import re
 
 from .errors import InputError
 from .limits import MAX_AMOUNT
+
+# The mean calendar month in days: tenures, ramps and attrition hazards are per month.
+DAYS_PER_MONTH = 365.25 / 12
 
 AMOUNT_SYNTAX = f"an amount from 0 to {MAX_AMOUNT:.0e} such as 12M, 750k or 1,200,000"
 _AMOUNT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kKmMbB]?)")

@@ -1,0 +1,197 @@
+"""CRM history in the canonical shape (docs/formats.md): the column schemas, the ``History``
+record, and its cut at an as-of date.
+
+It comes first in the data flow, so it imports nothing of calibrate, scenarios or the
+simulator's engines: readers (``calibrate.ingest``) and the demo generator
+(``simulator.demo_history``) write this shape and every calibrator reads it, each importing
+it from here. ``History.as_of`` (``cut``) cuts a history back to what was known on a date,
+so nothing after that date can leak into a fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+from salesim.simulator.errors import InputError
+from salesim.simulator.units import as_date
+
+# Canonical column types after ingestion (optional columns are always present, maybe null).
+OPPORTUNITY_COLUMNS = {
+    "opportunity_id": pl.String,
+    "owner": pl.String,
+    "created": pl.Date,
+    "stage": pl.String,      # current stage if open, else last stage reached
+    "status": pl.String,     # open | won | lost
+    "closed": pl.Date,       # null iff open
+    "amount": pl.Float64,    # ≥ 0; expected amount for open and lost deals
+    "segment": pl.String,    # "all" when the export has none
+    "source": pl.String,     # e.g. marketing | outbound; null when unknown
+}
+# Read only when the export has them (docs/formats.md): the CRM's win probability as a
+# fraction in [0, 1], its forecast category, and an open deal's expected close date.
+OPTIONAL_OPPORTUNITY_COLUMNS = {"probability": pl.Float64, "forecast_category": pl.String,
+                                "expected_close": pl.Date}
+STAGE_HISTORY_COLUMNS = {"opportunity_id": pl.String, "stage": pl.String, "entered": pl.Date}
+ACTIVITY_COLUMNS = {"owner": pl.String, "date": pl.Date, "kind": pl.String, "count": pl.Int64}
+REP_COLUMNS = {"owner": pl.String, "hired": pl.Date, "left": pl.Date, "quota": pl.Float64}
+
+STATUSES = ("open", "won", "lost")
+
+
+@dataclass(frozen=True)
+class History:
+    """Validated CRM history. Frames follow the ``*_COLUMNS`` schemas above."""
+
+    opportunities: pl.DataFrame
+    stages: tuple[str, ...]                     # stage order, first to last
+    stage_history: pl.DataFrame | None = None
+    activities: pl.DataFrame | None = None
+    reps: pl.DataFrame | None = None
+    source: str = ""                            # where it was read from
+    notes: tuple[str, ...] = field(default=())  # warnings raised while reading
+    # Where ``stages``' order comes from: "given" (a profile or --stages), "stage history"
+    # (inferred from it), or "first seen" (no order: labels in the order they appear).
+    stage_order: str = "first seen"
+
+    @property
+    def has_stage_history(self) -> bool:
+        return self.stage_history is not None and self.stage_history.height > 0
+
+    @property
+    def last_date(self) -> dt.date:
+        """The latest date anywhere in the history (default as-of date)."""
+        dates = [self.opportunities["created"].max(), self.opportunities["closed"].max()]
+        if self.stage_history is not None:
+            dates.append(self.stage_history["entered"].max())
+        if self.activities is not None:
+            dates.append(self.activities["date"].max())
+        return max(d for d in dates if d is not None)
+
+    def as_of(self, date: dt.date) -> History:
+        """The history as it stood at the end of ``date`` (``cut``)."""
+        return cut(self, date)
+
+
+def count_noun(count: int, plural: str) -> str:
+    """``count_noun(1, "open deals")`` -> "1 open deal"; ``(3, "opportunities")`` -> "3 opportunities"."""
+    if count == 1:
+        plural = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
+    return f"{count:,} {plural}"
+
+
+# --- as of a date ---------------------------------------------------------------------------------
+
+def cut(history: History, as_of: dt.date | str) -> History:
+    """The history as it stood at the end of ``as_of``, with nothing later leaking in.
+
+    Opportunities created later are removed; deals closed later are open again; with stage
+    history, stage rows entered later are dropped and those deals' stage becomes the last
+    stage entered on or before ``as_of`` (the first stage if none); activities later are
+    dropped; reps hired later are dropped and a later ``left`` is cleared. ``notes`` say what
+    was cut. Amounts are as last recorded (a won deal keeps its final amount).
+    """
+    day = as_date(as_of, what="as-of date", column="--as-of")
+    tag = f"as of {day}"
+    notes = list(history.notes)
+    o = history.opportunities
+    if o.height and o["created"].min() > day:
+        raise InputError(f"no opportunity was created on or before {day}",
+                         file=history.source or None, column="--as-of",
+                         expected=f"an as-of date on or after {o['created'].min()}")
+    later = o.filter(pl.col("created") > day).height
+    o = o.filter(pl.col("created") <= day)
+    reopen = pl.col("closed").is_not_null() & (pl.col("closed") > day)
+    o = o.with_columns(reopen.alias("__reopened"))
+    n_won = o.filter(pl.col("__reopened") & (pl.col("status") == "won")).height
+    n_lost = o.filter(pl.col("__reopened") & (pl.col("status") == "lost")).height
+    o = o.with_columns(
+        pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
+        .alias("status"),
+        pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
+        # The CRM's probability and forecast category are as exported: on a deal that closed
+        # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
+        *[pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("probability", "forecast_category") if c in o.columns],
+    )
+    if later:
+        notes.append(f"{tag}: removed {count_noun(later, 'opportunities')} created later")
+    if n_won or n_lost:
+        notes.append(f"{tag}: reopened {count_noun(n_won + n_lost, 'deals')} that closed later "
+                     f"({n_won:,} won, {n_lost:,} lost later)")
+
+    first_stage = history.stages[0] if history.stages else None
+    sh = history.stage_history
+    if sh is not None:
+        n_rows = sh.height
+        moved = sh.filter(pl.col("entered") > day)["opportunity_id"].unique()
+        sh = sh.filter(pl.col("entered") <= day)
+        # One hash pass tags the kept rows: deals not created yet (their rows go) and deals
+        # whose stage must be recomputed (reopened, or rows dropped).
+        affected = pl.concat([moved, o.filter(pl.col("__reopened"))["opportunity_id"]]).unique()
+        removed = history.opportunities.filter(pl.col("created") > day)["opportunity_id"]
+        tags = pl.concat([
+            pl.DataFrame({"opportunity_id": ids, "__tag": [t] * ids.len()},
+                         schema={"opportunity_id": pl.String, "__tag": pl.String})
+            for ids, t in ((removed, "removed"), (affected, "affected"))
+        ]).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
+        sh = sh.join(tags, on="opportunity_id", how="left", maintain_order="left")
+        last = _last_stage(sh.filter(pl.col("__tag") == "affected"))
+        sh = sh.filter(pl.col("__tag").ne_missing("removed")).drop("__tag")
+        o = o.join(last, on="opportunity_id", how="left", maintain_order="left")
+        is_affected = pl.col("opportunity_id").is_in(affected.implode())
+        o = o.with_columns(
+            pl.when(is_affected & pl.col("__last").is_not_null()).then(pl.col("__last"))
+            .when(pl.col("opportunity_id").is_in(moved.implode()))  # every row was later
+            .then(pl.lit(first_stage))
+            .otherwise(pl.col("stage")).alias("__new"))
+        n_restaged = o.select(pl.col("__new").ne_missing(pl.col("stage")).sum()).item()
+        o = o.with_columns(pl.col("__new").alias("stage")).drop("__last", "__new")
+        if n_rows > sh.height:
+            notes.append(f"{tag}: dropped {count_noun(n_rows - sh.height, 'stage-history rows')} entered "
+                         f"later; {count_noun(n_restaged, 'deals')} back in the stage of that day")
+    elif n_won or n_lost:
+        notes.append(f"{tag}: without stage history, reopened deals keep their last recorded "
+                     "stage")
+    n_blank = o.filter((pl.col("status") == "open") & pl.col("stage").is_null()).height
+    if n_blank and first_stage is not None:
+        o = o.with_columns(pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
+                           .then(pl.lit(first_stage)).otherwise(pl.col("stage")).alias("stage"))
+        notes.append(f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put in the "
+                     f"first stage ({first_stage})")
+    o = o.drop("__reopened")
+
+    acts = history.activities
+    if acts is not None:
+        n = acts.height
+        acts = acts.filter(pl.col("date") <= day)
+        if acts.height < n:
+            notes.append(f"{tag}: dropped {count_noun(n - acts.height, 'activity rows')} dated later")
+    team = history.reps
+    if team is not None:
+        n = team.height
+        left_later = team.filter(pl.col("left") > day).height
+        team = team.filter(pl.col("hired") <= day).with_columns(
+            pl.when(pl.col("left") > day).then(None).otherwise(pl.col("left")).alias("left"))
+        if team.height < n:
+            notes.append(f"{tag}: dropped {count_noun(n - team.height, 'reps')} hired later")
+        if left_later:
+            notes.append(f"{tag}: {count_noun(left_later, 'reps')} who left later kept on the team")
+    if o.filter(pl.col("status") != "open").height == 0:
+        notes.append(f"{tag}: no won or lost deals yet: win rates and cycle times cannot be "
+                     "fitted")
+    last = history.last_date
+    if day > last:
+        notes.append(f"{tag}: the as-of date is after the last date in the history ({last})")
+    return History(opportunities=o, stages=history.stages, stage_history=sh, activities=acts,
+                   reps=team, source=history.source, notes=tuple(notes),
+                   stage_order=history.stage_order)
+
+
+def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:
+    """opportunity_id -> ``__last``, the stage entered last (latest date; row order breaks
+    ties) for a canonical stage-history frame."""
+    idx = sh.with_row_index("__i")
+    return idx.group_by("opportunity_id").agg(
+        pl.col("stage").sort_by(["entered", "__i"]).last().alias("__last"))

@@ -1,0 +1,109 @@
+"""The import graph follows the data flow (docs/DEVELOPERS.md):
+
+    CRM history ──► calibrate/ ──► model ──► scenarios/ ──► simulator/ ──► cli.py
+
+Every import in the package, lazy ones inside functions included, is read from the source
+(AST), so a circle hidden by a lazy import fails here too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The repository's folders are the package's subpackages (pyproject's package-dir).
+FOLDERS = ("calibrate", "simulator", "scenarios")
+TOP_MODULES = ("__init__", "__main__", "cli", "plots", "outputs", "tables", "history")
+
+# (importer prefix, forbidden prefix): arrows against the flow.
+FORBIDDEN = [
+    ("salesim.history", "salesim.calibrate"),      # the record comes first: it knows no one
+    ("salesim.history", "salesim.scenarios"),
+    ("salesim.calibrate", "salesim.scenarios"),
+    ("salesim.simulator", "salesim.calibrate"),
+    ("salesim.simulator", "salesim.scenarios"),
+    *[(lib, top) for lib in ("salesim.history", "salesim.calibrate", "salesim.simulator",
+                             "salesim.scenarios")
+      for top in ("salesim.cli", "salesim.plots", "salesim.outputs", "salesim.tables")
+      if not (lib == "salesim.scenarios" and top == "salesim.plots")],  # results' plot()
+]
+
+
+def module_files() -> dict[str, Path]:
+    files = {f"salesim.{m}": ROOT / f"{m}.py" for m in TOP_MODULES if (ROOT / f"{m}.py").exists()}
+    files["salesim"] = files.pop("salesim.__init__")
+    for folder in FOLDERS:
+        for path in sorted((ROOT / folder).glob("*.py")):
+            name = f"salesim.{folder}" if path.stem == "__init__" else f"salesim.{folder}.{path.stem}"
+            files[name] = path
+    return files
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules that ``name`` imports (``from .x import y`` resolved; a name
+    imported from a package counts as its module when it is one)."""
+    package = name if path.stem == "__init__" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                       for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    files = module_files()
+    known = set(files)
+    return {name: imports(name, path, known) for name, path in files.items()}
+
+
+def test_no_arrow_against_the_flow():
+    wrong = sorted(f"{a} imports {b}" for a, targets in graph().items() for b in targets
+                   for lib, bad in FORBIDDEN if a.startswith(lib) and b.startswith(bad))
+    assert not wrong, wrong
+
+
+def test_only_the_entry_point_imports_the_cli():
+    wrong = sorted(a for a, targets in graph().items()
+                   if "salesim.cli" in targets and a != "salesim.__main__")
+    assert not wrong, wrong
+
+
+def test_no_import_circles():
+    g = graph()
+    # A package's __init__ re-exports its modules; those modules importing a sibling through
+    # the package is not a circle of modules, so the edge module → its own package is dropped.
+    edges = {a: {b for b in targets if not a.startswith(b + ".")} for a, targets in g.items()}
+    circles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not circles, [" → ".join(c) for c in circles]
+
+
+def test_the_graph_sees_the_package():
+    """A guard on the test itself: it reads every module and resolves relative imports."""
+    g = graph()
+    assert "salesim.simulator.spec" in g["salesim.simulator.engine_vector"]
+    assert "salesim.simulator.model" in g["salesim.calibrate.fit"]
