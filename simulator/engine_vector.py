@@ -61,7 +61,7 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     params_rng = np.random.default_rng(child_seed(seed, STREAMS.index("params")))
     if draw_log is not None:
         params_rng = draw_log.wrap(params_rng)
-    p = vector_params.trial_params(spec, drawn, params_rng)
+    p = spec.param_arrays(drawn, params_rng)
     team = Team.draw(spec, p, child_seed(seed, STREAMS.index("team")), draw_log).head(n_trials)
     p = p.head(n_trials)
     cum = np.cumsum(p.segment_probs, axis=1)

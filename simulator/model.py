@@ -2,14 +2,14 @@
 
 A ``Model`` is a frozen tree of dataclasses. It serialises to a TOML file a person can read
 and edit (``save``/``load``, with ``load(save(m)) == m`` exactly) and draws one parameter set
-per Monte Carlo trial (``Model.draw``), or gives point estimates (``Model.point``).
+per Monte Carlo trial (``simulator.vector_params.draw_model``: the posterior drawn for ``n``
+trials at once; one trial is its one-row case), or gives point estimates (``Model.point``).
 docs/model.md says what every field means to the engines.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import math
 import os
@@ -46,10 +46,12 @@ class BetaPosterior:
         lo, hi = stats.beta.ppf([(1 - level) / 2, (1 + level) / 2], self.alpha, self.beta)
         return float(lo), float(hi)
 
-    def draw(self, rng: np.random.Generator) -> float:
+    def draw(self, rng: np.random.Generator, size: int | None = None):
+        """One draw (a float), or ``size`` draws (an array)."""
         if self.alpha <= 0 or self.beta <= 0:  # a point mass at 0 or 1 (e.g. hand-edited)
-            return self.mean
-        return float(rng.beta(self.alpha, self.beta))
+            return self.mean if size is None else np.full(size, self.mean)
+        x = rng.beta(self.alpha, self.beta, size)
+        return float(x) if size is None else x
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ class GammaPosterior:
                                  scale=1 / self.rate)
         return float(lo), float(hi)
 
-    def draw(self, rng: np.random.Generator) -> float:
-        return float(rng.gamma(self.shape, 1 / self.rate))
+    def draw(self, rng: np.random.Generator, size: int | None = None):
+        """One draw (a float), or ``size`` draws (an array)."""
+        x = rng.gamma(self.shape, 1 / self.rate, size)
+        return float(x) if size is None else x
 
 
 @dataclass(frozen=True)
@@ -329,48 +333,6 @@ class Model:
         return tuple(take(cal.channel(c)) if cal.channel(c) is not None else ()
                      for c in CHANNELS)
 
-    def draw(self, rng: np.random.Generator) -> TrialParams:
-        """One draw from the calibration's posterior, in a fixed order of draws.
-
-        Stall shares are drawn last, and only for stages that have one, so a model without
-        stalls consumes exactly the draws it always did; a draw of ``p_s`` above
-        ``1 − π_s`` is capped there.
-        """
-        rate, disp = self.activities.draw(rng)
-        shares = rng.dirichlet([max(s.count, 1e-9) for s in self.deal_size])
-        conversion = tuple(s.conversion.draw(rng) for s in self.stages)
-        p = TrialParams(
-            conversion=conversion,
-            advance=tuple(s.advance.draw(rng) for s in self.stages),
-            lost=tuple(s.lost.draw(rng) for s in self.stages),
-            segments=tuple(s.name for s in self.deal_size),
-            segment_probs=tuple(float(x) for x in shares),
-            sizes=tuple(s.size.draw(rng) for s in self.deal_size),
-            per_rep_day=rate,
-            dispersion=disp,
-            rep_sigma=self.activities.rep_sigma,
-            opportunity_yield=self.activities.opportunity_yield.draw(rng),
-            lag=self.activities.lag.draw(rng),
-            marketing_weekly=self.marketing.weekly.draw(rng),
-            ramp_months=max(0.0, float(rng.normal(self.team.ramp_months,
-                                                  self.team.ramp_months_sd))),
-            attrition_monthly=self.team.attrition.draw(rng),
-        )
-        if any(s.stall is not None for s in self.stages):
-            stall = tuple(s.stall.draw(rng) if s.stall is not None else 0.0
-                          for s in self.stages)
-            p = dataclasses.replace(p, stall=stall, conversion=tuple(
-                min(c, 1.0 - pi) for c, pi in zip(conversion, stall)))
-        # Then tails and quarter effects, only where the model has them: a model without
-        # them draws exactly what it always did.
-        if any(s.tail is not None for s in self.stages):
-            p = dataclasses.replace(p, tails=tuple(_tail_draw(s.tail, rng)
-                                                   for s in self.stages))
-        if self.calendar is not None:
-            p = dataclasses.replace(p, effects=self._effects(
-                lambda e: tuple(float(x) for x in e.draw(rng))))
-        return p
-
 
 def _tail_point(tail: StageTail | None) -> TailParams | None:
     if tail is None:
@@ -393,19 +355,6 @@ def joint_shares(conversion: BetaPosterior, stall: BetaPosterior, rng, size=None
         return c, (1.0 - c) * rng.beta(s, lost, size)
     pi = rng.beta(stall.alpha, stall.beta, size)
     return np.minimum(c, 1.0 - pi), pi
-
-
-def _tail_draw(tail: StageTail | None, rng: np.random.Generator) -> TailParams | None:
-    """One draw of a tail: its shares (conversion, then stall if any), then its two
-    durations."""
-    if tail is None:
-        return None
-    if tail.stall is None:
-        c, pi = tail.conversion.draw(rng), 0.0
-    else:
-        c, pi = (float(x) for x in joint_shares(tail.conversion, tail.stall, rng))
-    return TailParams(tail.from_age, min(c, 1.0 - pi), pi, tail.advance.draw(rng),
-                      tail.lost.draw(rng))
 
 
 # --- TOML ------------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ import numpy as np
 import polars as pl
 
 from .errors import InputError
+from .levers import Levers
 from .model import Model, TrialParams
 from .units import DAYS_PER_MONTH  # noqa: F401 (spec's users read it here too)
+from .vector_params import ParamArrays, draw_model
 
 OPEN_DEAL_COLUMNS = {
     "opportunity_id": pl.String,
@@ -103,77 +105,6 @@ def rep_multiplier(rep: "Rep", z, rep_sigma, ratio):
 
 
 @dataclass(frozen=True)
-class Levers:
-    """Changes to the baseline; every default is neutral (docs/scenarios.md).
-
-    - ``prospecting``: × activity volume.      - ``opportunity_yield``: × activity→opportunity.
-    - ``win_rate``: × overall win rate, spread evenly over stages (p_s × m^(1/S), capped at
-      1 − π_s: a stalled share stays stalled; an old deal's tail share alike).
-    - ``deal_size``: × new deals' size.         - ``cycle_time``: × every stage duration.
-    - ``marketing_pipeline``: × marketing-sourced arrivals.
-    - ``deal_hours``: hours per open deal per week (None: the model's).
-    - ``prune_stale_days``: drop open deals older than this in their stage at the start.
-    """
-
-    prospecting: float = 1.0
-    opportunity_yield: float = 1.0
-    win_rate: float = 1.0
-    deal_size: float = 1.0
-    cycle_time: float = 1.0
-    marketing_pipeline: float = 1.0
-    deal_hours: float | None = None
-    prune_stale_days: float | None = None
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if v is None:
-                continue
-            if not (isinstance(v, (int, float)) and math.isfinite(v)) or v < 0:
-                raise InputError(f"lever {f.name} must be a finite number ≥ 0, got {v!r}",
-                                 column=f.name)
-        if self.cycle_time == 0:
-            raise InputError("lever cycle_time must be > 0", column="cycle_time")
-
-    @property
-    def neutral(self) -> bool:
-        return self == Levers()
-
-    def apply(self, p: TrialParams) -> TrialParams:
-        """The trial's parameters with the levers applied (identity when neutral)."""
-        if self.neutral:
-            return p
-        s = max(len(p.conversion), 1)
-        m = self.win_rate ** (1.0 / s)
-        scale = self.cycle_time
-        return dataclasses.replace(
-            p,
-            conversion=tuple(min(1.0 - pi, c * m) for c, pi in zip(p.conversion, p.stall)),
-            advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
-            lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
-            sizes=tuple(d.scaled(self.deal_size) for d in p.sizes)
-            if self.deal_size != 1 else p.sizes,
-            per_rep_day=p.per_rep_day * self.prospecting,
-            opportunity_yield=min(1.0, p.opportunity_yield * self.opportunity_yield),
-            marketing_weekly=p.marketing_weekly * self.marketing_pipeline,
-            tails=tuple(lever_tail(t, m, scale) for t in p.tails),
-        )
-
-
-def lever_tail(tail, win_rate_factor: float, cycle_time: float):
-    """An old-deal tail (``TailParams``, or the arrays of ``vector_params.TailArrays``) with
-    the win-rate lever's per-stage factor (capped at ``1 − π``, as a stage's) and the
-    cycle-time lever applied; None stays None."""
-    if tail is None:
-        return None
-    scaled = cycle_time != 1
-    return dataclasses.replace(
-        tail, conversion=np.minimum(1.0 - tail.stall, tail.conversion * win_rate_factor),
-        advance=tail.advance.scaled(cycle_time) if scaled else tail.advance,
-        lost=tail.lost.scaled(cycle_time) if scaled else tail.lost)
-
-
-@dataclass(frozen=True)
 class SimSpec:
     """One scenario, ready to run: the model, who sells, what is open, for how long."""
 
@@ -244,12 +175,16 @@ class SimSpec:
             return self.open_deals
         return self.open_deals.filter(pl.col("age_days") <= self.levers.prune_stale_days)
 
-    def trial_params(self, rng: np.random.Generator) -> TrialParams:
-        """Draw (or take point) parameters for one trial and apply the levers.
+    def param_arrays(self, n: int, rng: np.random.Generator) -> ParamArrays:
+        """``n`` trials' parameters: posterior draws (or point estimates), levered.
 
         The posterior draw consumes ``rng`` even with fixed parameters, so switching
         ``fixed_parameters`` does not shift the other streams.
         """
-        drawn = self.model.draw(rng)
-        p = self.model.point() if self.fixed_parameters else drawn
+        drawn = draw_model(self.model, n, rng)
+        p = ParamArrays.repeat(self.model.point(), n) if self.fixed_parameters else drawn
         return self.levers.apply(p)
+
+    def trial_params(self, rng: np.random.Generator) -> TrialParams:
+        """One trial's parameters (the SimPy engine's): the one-row case of ``param_arrays``."""
+        return self.param_arrays(1, rng).trial(0)

@@ -1,10 +1,11 @@
 """Per-trial parameters as arrays, for the vectorised engine.
 
-``Model.draw`` and ``Levers.apply`` work on one ``TrialParams`` at a time; drawing ten
-thousand of them in a Python loop would cost more than simulating the trials. This module
-draws the same posterior for ``n`` trials at once (one array per field) and applies the
-levers to the arrays. ``ParamArrays.trial(i)`` turns row ``i`` back into a ``TrialParams``,
-so tests check both against the scalar code (they must never drift apart).
+The one home of the posterior draw (``draw_model``): ``n`` trials at once, one array per
+field, because drawing ten thousand parameter sets in a Python loop would cost more than
+simulating the trials. One trial (the SimPy engine's) is the one-row case:
+``ParamArrays.trial(0)`` of ``draw_model(model, 1, rng)`` turns the row back into a
+``TrialParams``, consuming the stream exactly as the row does. The levers act on these
+arrays too (``simulator.levers``).
 
 A ``DistArray`` is one distribution family with per-trial parameters; the vectorised engine
 packs them into arrays for its compiled loop (``compiled_dists.pack``). Its sampling and
@@ -24,7 +25,6 @@ import numpy as np
 from .calendar import CHANNELS
 from .distributions import Distribution, Empirical
 from .model import Fitted, Model, StageTail, TailParams, TrialParams, joint_shares
-from .spec import Levers, SimSpec, lever_tail
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,10 @@ class TailArrays:
 
 
 def draw_tail(tail: StageTail, n: int, rng: np.random.Generator) -> TailArrays:
-    """``n`` draws of a tail (as ``model._tail_draw``, field by field)."""
+    """``n`` draws of a tail: its shares (conversion, then stall if any), then its two
+    durations."""
     if tail.stall is None:
-        c, pi = rng.beta(tail.conversion.alpha, tail.conversion.beta, n), np.zeros(n)
+        c, pi = tail.conversion.draw(rng, n), np.zeros(n)
     else:
         c, pi = joint_shares(tail.conversion, tail.stall, rng, n)
     return TailArrays(tail.from_age, np.minimum(c, 1.0 - pi), pi,
@@ -282,7 +283,12 @@ class ParamArrays:
 
 
 def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
-    """``n`` draws from the calibration posterior: ``Model.draw`` for many trials at once."""
+    """``n`` draws from the calibration posterior, in a fixed order of draws (docs/model.md §1).
+
+    Stall shares are drawn after every other parameter, and only for stages that have one,
+    so a model without stalls consumes exactly the draws it always did; then tails and
+    quarter effects, likewise. A draw of ``p_s`` above ``1 − π_s`` is capped there.
+    """
     a = model.activities
     if a.log_cov:
         z = np.exp(rng.multivariate_normal(np.log([a.per_rep_day, a.dispersion]),
@@ -291,7 +297,7 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
     else:
         rate, disp = np.full(n, a.per_rep_day), np.full(n, a.dispersion)
     shares = rng.dirichlet([max(s.count, 1e-9) for s in model.deal_size], n)
-    conversion = np.column_stack([rng.beta(s.conversion.alpha, s.conversion.beta, n)
+    conversion = np.column_stack([s.conversion.draw(rng, n)
                                   for s in model.stages]) if model.stages else np.zeros((n, 0))
     t = model.team
     p = ParamArrays(
@@ -302,17 +308,14 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
         segment_probs=shares,
         sizes=tuple(draw_dist(s.size, n, rng) for s in model.deal_size),
         per_rep_day=rate, dispersion=disp, rep_sigma=a.rep_sigma,
-        opportunity_yield=rng.beta(a.opportunity_yield.alpha, a.opportunity_yield.beta, n),
+        opportunity_yield=a.opportunity_yield.draw(rng, n),
         lag=draw_dist(a.lag, n, rng),
-        marketing_weekly=rng.gamma(model.marketing.weekly.shape,
-                                   1 / model.marketing.weekly.rate, n),
+        marketing_weekly=model.marketing.weekly.draw(rng, n),
         ramp_months=np.maximum(0.0, rng.normal(t.ramp_months, t.ramp_months_sd, n)),
-        attrition_monthly=rng.gamma(t.attrition.shape, 1 / t.attrition.rate, n))
-    # Stall shares, then tails and quarter effects, only where the model has them (as
-    # ``Model.draw``); p_s ≤ 1 − π_s.
+        attrition_monthly=t.attrition.draw(rng, n))
+    # Stall shares, then tails and quarter effects, only where the model has them.
     if any(s.stall is not None for s in model.stages):
-        stall = np.column_stack([rng.beta(s.stall.alpha, s.stall.beta, n)
-                                 if s.stall is not None else np.zeros(n)
+        stall = np.column_stack([s.stall.draw(rng, n) if s.stall is not None else np.zeros(n)
                                  for s in model.stages])
         p = dataclasses.replace(p, stall=stall, conversion=np.minimum(conversion, 1.0 - stall))
     if any(s.tail is not None for s in model.stages):
@@ -323,35 +326,3 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
         p = dataclasses.replace(p, effects=tuple(
             None if cal.channel(c) is None else cal.channel(c).draw(rng, n) for c in CHANNELS))
     return p
-
-
-def apply_levers(levers: Levers, p: ParamArrays) -> ParamArrays:
-    """``Levers.apply`` on every trial at once (tests hold the two equal)."""
-    if levers.neutral:
-        return p
-    m = levers.win_rate ** (1.0 / max(p.conversion.shape[1], 1))
-    scale = levers.cycle_time
-    return dataclasses.replace(
-        p,
-        conversion=np.minimum(1.0 - p.stall, p.conversion * m),
-        advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
-        lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
-        sizes=tuple(d.scaled(levers.deal_size) for d in p.sizes)
-        if levers.deal_size != 1 else p.sizes,
-        per_rep_day=p.per_rep_day * levers.prospecting,
-        opportunity_yield=np.minimum(1.0, p.opportunity_yield * levers.opportunity_yield),
-        marketing_weekly=p.marketing_weekly * levers.marketing_pipeline,
-        tails=tuple(lever_tail(t, m, scale) for t in p.tails),
-    )
-
-
-def trial_params(spec: SimSpec, n: int, rng: np.random.Generator) -> ParamArrays:
-    """``SimSpec.trial_params`` for ``n`` trials: posterior draws (or point estimates), levered.
-
-    With ``fixed_parameters`` the point estimates go through the scalar ``Levers.apply``
-    once and are repeated; the draw is still taken so the stream is consumed alike.
-    """
-    drawn = draw_model(spec.model, n, rng)
-    if spec.fixed_parameters:
-        return ParamArrays.repeat(spec.levers.apply(spec.model.point()), n)
-    return apply_levers(spec.levers, drawn)

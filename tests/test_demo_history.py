@@ -13,19 +13,35 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
-
-from salesim import cli
 import salesim.simulator.demo_history as dh
+from click.testing import CliRunner
+from salesim import cli
+from salesim.calibrate.history import (
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+)
 from salesim.calibrate.ingest import read_history
-from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
-                               STAGE_HISTORY_COLUMNS)
 from salesim.simulator import model as m
-from salesim.simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
-from salesim.simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
+from salesim.simulator.calendar import (
+    add_quarters,
+    quarter_end,
+    quarter_index,
+    quarter_start,
+)
+from salesim.simulator.demo_ingredients import (
+    PLAYED,
+    REALISTIC,
+    SEASON_SHAPE,
+    Ingredients,
+    truth_as_of,
+)
 from salesim.simulator.distributions import Exponential, Fixed
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import DAYS_PER_MONTH
+from salesim.simulator.vector_params import draw_model
+
 from tests import factories
 from tests.factories import simple_model
 
@@ -280,7 +296,7 @@ def test_truth_round_trips_and_is_a_usable_model(small, tmp_path):
     assert len({s.advance.dist.family for s in loaded.stages}) >= 3
     for s in loaded.stages:
         assert s.lost.dist.quantile(0.5) < s.advance.dist.quantile(0.5)
-    drawn = loaded.draw(np.random.default_rng(0))
+    drawn = draw_model(loaded, 1, np.random.default_rng(0)).trial(0)
     assert drawn.conversion == pytest.approx(loaded.point().conversion, abs=1e-3)
     assert loaded.n_opportunities == small.opportunities.height
     assert 0.2 <= loaded.marketing.share <= 0.3
@@ -769,7 +785,7 @@ def test_truth_records_every_ingredient(realistic, tmp_path):
         assert word in notes
     assert t.notes[0] == "truth: generated parameters"
     assert t.team.attrition.mean == pytest.approx(0.025)
-    assert len(t.draw(np.random.default_rng(0)).effect("conversion")) == n + 4
+    assert len(draw_model(t, 1, np.random.default_rng(0)).trial(0).effect("conversion")) == n + 4
 
 
 def test_truth_as_of_hides_the_shocks_after_the_cutoff(realistic):

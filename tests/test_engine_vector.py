@@ -9,17 +9,31 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-from scipy import stats
-
-from salesim.simulator import runner, vector_params
-from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
-from salesim.simulator import engine_vector, trial_loop
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from salesim.simulator import engine_vector, runner, trial_loop, vector_params
 from salesim.simulator.compiled_random import poisson_quantile
+from salesim.simulator.distributions import (
+    Empirical,
+    Exponential,
+    Fixed,
+    Gamma,
+    LogNormal,
+    Weibull,
+)
 from salesim.simulator.engine_vector import Team, simulate_chunk
 from salesim.simulator.errors import InputError
-from salesim.simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
+from salesim.simulator.model import (
+    BetaPosterior,
+    CapacityModel,
+    Fitted,
+    GammaPosterior,
+    StageModel,
+)
 from salesim.simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
+from salesim.simulator.vector_params import draw_model
+from scipy import stats
+
 from tests.engine_helpers import K, assert_mean, col, hypoexp_cdf, open_deals, spec_for
 from tests.factories import simple_model, stage
 
@@ -64,7 +78,7 @@ LEVERS = Levers(prospecting=1.3, opportunity_yield=1.2, win_rate=1.5, deal_size=
 
 def test_levers_on_arrays_equal_levers_apply():
     drawn = vector_params.draw_model(uncertain_model(), 50, np.random.default_rng(3))
-    levered = vector_params.apply_levers(LEVERS, drawn)
+    levered = LEVERS.apply(drawn)
     for i in range(drawn.n):
         expected = LEVERS.apply(drawn.trial(i))
         got = levered.trial(i)
@@ -81,7 +95,7 @@ def test_levers_on_arrays_equal_levers_apply():
 
 def test_fixed_parameters_are_the_levered_point_estimates():
     spec = spec_for(uncertain_model(), 2, levers=LEVERS)
-    p = vector_params.trial_params(spec, 4, np.random.default_rng(0))
+    p = spec.param_arrays(4, np.random.default_rng(0))
     assert p.trial(3) == LEVERS.apply(spec.model.point())
 
 
@@ -91,7 +105,7 @@ def test_posterior_draws_match_model_draw():
     n = 4000
     vec = vector_params.draw_model(model, n, np.random.default_rng(1))
     rng = np.random.default_rng(2)
-    ref = [model.draw(rng) for _ in range(n)]
+    ref = [draw_model(model, 1, rng).trial(0) for _ in range(n)]
 
     def fields(p):
         return {"conv0": p.conversion[0], "conv2": p.conversion[2],
@@ -274,7 +288,7 @@ def test_stall_draws_and_levers_on_arrays_match_the_scalar_code():
     model = stalled_model()
     drawn = vector_params.draw_model(model, 4000, np.random.default_rng(1))
     rng = np.random.default_rng(2)
-    ref = [model.draw(rng) for _ in range(4000)]
+    ref = [draw_model(model, 1, rng).trial(0) for _ in range(4000)]
     for k, (stage_i, field) in {"stall0": (0, "stall"), "stall2": (2, "stall"),
                                 "conv0": (0, "conversion"), "conv2": (2, "conversion")}.items():
         x = getattr(drawn, field)[:, stage_i]
@@ -282,7 +296,7 @@ def test_stall_draws_and_levers_on_arrays_match_the_scalar_code():
         assert stats.ks_2samp(x, y).pvalue > 0.001, k
     assert np.all(drawn.stall[:, 1] == 0)
     assert np.all(drawn.conversion + drawn.stall <= 1)
-    levered = vector_params.apply_levers(LEVERS, drawn)
+    levered = LEVERS.apply(drawn)
     for i in range(50):
         assert levered.trial(i).conversion == LEVERS.apply(drawn.trial(i)).conversion
         assert levered.trial(i).stall == drawn.trial(i).stall
@@ -356,8 +370,7 @@ def test_leavers_deals_go_to_the_least_loaded_active_rep():
     n = 400
     seed = np.random.SeedSequence(5)
     chunk = simulate_chunk(spec, n, seed)
-    params = vector_params.trial_params(
-        spec, engine_vector.CHUNK, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
+    params = spec.param_arrays(engine_vector.CHUNK, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
     team = Team.draw(spec, params, child_seed(seed, STREAMS.index("team"))).head(n)
     moved = 0
     for i in range(n):
@@ -392,8 +405,7 @@ def test_marketing_leads_follow_their_seat_through_backfills_and_leavers():
     spec = spec_for(model, 2, attrition=True, backfill=True, hiring_lag_days=3)
     n, days, seed = 200, spec.days, np.random.SeedSequence(12)
     chunk = simulate_chunk(spec, n, seed)
-    params = vector_params.trial_params(
-        spec, engine_vector.CHUNK, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
+    params = spec.param_arrays(engine_vector.CHUNK, np.random.default_rng(child_seed(seed, STREAMS.index("params"))))
     team = Team.draw(spec, params, child_seed(seed, STREAMS.index("team"))).head(n)
     keys = engine_vector.trial_keys(seed, n)[:, engine_vector.KEYED.index("marketing")]
     mean = float(params.marketing_weekly[0]) * days / 7

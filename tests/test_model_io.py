@@ -1,11 +1,13 @@
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from salesim.simulator import model as m
 from salesim.simulator.distributions import Empirical, Gamma, LogNormal, Weibull
 from salesim.simulator.model import Fitted
+from salesim.simulator.vector_params import draw_model
+
 from tests.factories import simple_model, stage
 
 
@@ -33,8 +35,8 @@ def test_round_trip_floats(median, sigma, p):
 
 def test_draw_is_reproducible():
     mod = simple_model()
-    a = mod.draw(np.random.default_rng(1))
-    b = mod.draw(np.random.default_rng(1))
+    a = draw_model(mod, 1, np.random.default_rng(1)).trial(0)
+    b = draw_model(mod, 1, np.random.default_rng(1)).trial(0)
     assert a == b
 
 
@@ -53,17 +55,22 @@ def test_stall_round_trips_and_old_files_load(tmp_path):
     assert m.loads(m.dumps(plain)).stages[0].stall is None
 
 
+def one_draw(model, seed):
+    """One trial's posterior draw: the one-row case of ``draw_model``."""
+    return draw_model(model, 1, np.random.default_rng(seed)).trial(0)
+
+
 def test_stall_is_drawn_last_and_only_when_present():
     """A model without stalls draws exactly as before; with one, every other draw is the
     same and the stall draw comes after them all."""
     base = simple_model(stages=(stage("S", 0.5, LogNormal(10.0, 0.5), Gamma(2.0, 3.0), n=50),))
     stalled = _with_stall(base, m.BetaPosterior(20.0, 80.0))
-    a, b = base.draw(np.random.default_rng(5)), stalled.draw(np.random.default_rng(5))
+    a, b = one_draw(base, 5), one_draw(stalled, 5)
     assert a.stall == (0.0,) and b.stall[0] > 0
     assert b.conversion == tuple(min(c, 1 - s) for c, s in zip(a.conversion, b.stall))
     assert dataclasses.replace(b, stall=a.stall, conversion=a.conversion) == a
     rng = np.random.default_rng(5)
-    base.draw(rng)
+    draw_model(base, 1, rng)
     assert b.stall[0] == m.BetaPosterior(20.0, 80.0).draw(rng)
     assert stalled.point().stall == (0.2,)
 
