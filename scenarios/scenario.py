@@ -356,7 +356,8 @@ def apply_strategy(spec: SimSpec, strategy: Strategy) -> SimSpec:
         return spec
     levers = combine_levers(spec.levers, strategy.levers)
     cap = spec.model.capacity
-    if levers.deal_hours is not None and levers.deal_hours * cap.free_deals >= cap.week_hours:
+    if (levers.deal_hours is not None and not dataclasses.replace(
+            cap, deal_hours=levers.deal_hours).leaves_prospecting_time):
         raise InputError(f"strategy {strategy.name!r}: {levers.deal_hours:g} h per open deal × "
                          f"{cap.free_deals:g} deals leaves no prospecting time in a "
                          f"{cap.week_hours:g}-hour week", column="deal_hours",
@@ -654,7 +655,7 @@ class _Reader:
             v = self.get(time, ("time", key), "float", low=0)
             if v is not None:
                 cap = dataclasses.replace(cap, **{key: v})
-        if cap.week_hours - cap.deal_hours * cap.free_deals <= 0:
+        if not cap.leaves_prospecting_time:
             self.fail(("time", "deal_hours" if "deal_hours" in time else "week_hours"),
                       f"{cap.deal_hours:g} h per deal × {cap.free_deals:g} deals leaves no "
                       f"prospecting time in a {cap.week_hours:g}-hour week",

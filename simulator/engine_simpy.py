@@ -22,8 +22,8 @@ import simpy
 
 from .calendar import Layout, clock_table, shifted_conversion
 from .distributions import split_uniform
-from .errors import InputError
 from .model import TrialParams
+from .open_pipeline import OpenPipeline
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import SimSpec, level_ratio, rep_multiplier, trial_streams
 from .units import DAYS_PER_MONTH
@@ -320,26 +320,10 @@ class Prepared:
         self.days = int(spec.days)
         self.weeks = spec.weeks
         self.work_days = [int(d) for d in spec.working_days()]
-        stage_index = {name: i for i, name in enumerate(spec.model.stage_names)}
-        deals = spec.open_pipeline()
-        stages = deals["stage"].to_list()
-        bad = [i for i, s in enumerate(stages) if s not in stage_index]
-        if bad:
-            raise InputError(f"open deal has unknown stage {stages[bad[0]]!r}", row=bad[0] + 1,
-                             column="stage", expected="one of " + ", ".join(stage_index))
-        self.stage = np.array([stage_index[s] for s in stages], dtype=np.int64)
-        self.age = deals["age_days"].cast(pl.Float64).to_numpy()
-        self.amount = deals["amount"].cast(pl.Float64).to_numpy()
-        for col, values in (("age_days", self.age), ("amount", self.amount)):
-            bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
-            if bad.size:
-                raise InputError(f"open deal has {col} {values[bad[0]]!r}", row=int(bad[0]) + 1,
-                                 column=col, expected="a number ≥ 0")
-        self.owner = spec.initial_owners(deals)
+        pipeline = OpenPipeline.from_spec(spec)
+        self.stage, self.age = pipeline.stage, pipeline.age
+        self.amount, self.owner = pipeline.amount, pipeline.owner
         cap = spec.capacity
-        if cap.week_hours - cap.deal_hours * cap.free_deals <= 0:
-            raise InputError("deal hours × free deals leave no prospecting time in the week",
-                             column="capacity", expected="week_hours > deal_hours × free_deals")
         self.capacity = cap
         self.share_table = [float(x) for x in cap.share(np.arange(1024))]
         self.layout = Layout.of(spec.model.calendar, spec.start, self.days)

@@ -28,7 +28,7 @@ import polars as pl
 
 from . import compiled_dists, compiled_random, trial_loop, vector_params
 from .calendar import Layout, clock_table, period_at
-from .errors import InputError
+from .open_pipeline import OpenPipeline
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import STREAMS, SimSpec, child_seed, level_ratio, rep_multiplier
 from .units import DAYS_PER_MONTH
@@ -265,48 +265,3 @@ class Team:
     def occupants(self) -> int:
         return self.start.shape[2]
 
-
-# --- the open pipeline at the start ---------------------------------------------------------------
-@dataclass(frozen=True)
-class OpenPipeline:
-    """Open deals after pruning: stage index, age in stage, amount, owner seat (-1: none)."""
-
-    stage: np.ndarray
-    age: np.ndarray
-    amount: np.ndarray
-    owner: np.ndarray
-    row: np.ndarray      # its row among the spec's open deals before pruning: its stream
-
-    @property
-    def n(self) -> int:
-        return len(self.stage)
-
-    @staticmethod
-    def from_spec(spec: SimSpec) -> "OpenPipeline":
-        """Read and check the spec's open deals (as the SimPy engine does)."""
-        cap = spec.capacity
-        if cap.week_hours - cap.deal_hours * cap.free_deals <= 0:
-            raise InputError("deal hours × free deals leave no prospecting time in the week",
-                             column="capacity", expected="week_hours > deal_hours × free_deals")
-        df = spec.open_pipeline()
-        stages = {name: i for i, name in enumerate(spec.model.stage_names)}
-        names = df["stage"].to_list()
-        bad = [i for i, name in enumerate(names) if name not in stages]
-        if bad:
-            raise InputError(f"open deal has unknown stage {names[bad[0]]!r}", row=bad[0] + 1,
-                             column="stage", expected="one of " + ", ".join(stages))
-        stage = np.array([stages[name] for name in names], dtype=np.int64)
-        age = df["age_days"].cast(pl.Float64).to_numpy().astype(float)
-        amount = df["amount"].cast(pl.Float64).to_numpy().astype(float)
-        for col, values in (("age_days", age), ("amount", amount)):
-            bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
-            if bad.size:
-                raise InputError(f"open deal has {col} {values[bad[0]]!r}", row=int(bad[0]) + 1,
-                                 column=col, expected="a number ≥ 0")
-        # Deals of owners not on the team at day 0 are reassigned there (spec.initial_owners);
-        # -1: nobody was on the team, the deal belongs to no seat.
-        row = np.arange(spec.open_deals.height)
-        if spec.levers.prune_stale_days is not None:
-            kept = spec.open_deals["age_days"].cast(pl.Float64).to_numpy()
-            row = row[kept <= spec.levers.prune_stale_days]
-        return OpenPipeline(stage, age, amount, spec.initial_owners(df), row.astype(np.int64))

@@ -224,6 +224,12 @@ class CapacityModel:
     free_deals: float = 20.0
     floor: float = 0.2
 
+    @property
+    def leaves_prospecting_time(self) -> bool:
+        """A rep at ``free_deals`` open deals still has hours to prospect: the rule every
+        check of ``week_hours``, ``deal_hours`` and ``free_deals`` applies."""
+        return self.week_hours - self.deal_hours * self.free_deals > 0
+
     def share(self, n_open):
         base = self.week_hours - self.deal_hours * self.free_deals
         n = np.asarray(n_open, dtype=float)

@@ -127,6 +127,27 @@ class SimSpec:
             raise InputError(f"horizon must be at least one day, got {self.days}", column="days")
         if not self.reps:
             raise InputError("the team has no reps", column="reps")
+        self._check_open_deals()
+        if not self.capacity.leaves_prospecting_time:
+            raise InputError("deal hours × free deals leave no prospecting time in the week",
+                             column="capacity", expected="week_hours > deal_hours × free_deals")
+
+    def _check_open_deals(self) -> None:
+        """Every open deal in a stage the model has, with an age and amount finite and ≥ 0.
+        Rows are counted in ``open_deals`` (the engines read them after pruning)."""
+        deals = self.open_deals
+        stage_index = set(self.model.stage_names)
+        names = deals["stage"].to_list()
+        bad = [i for i, s in enumerate(names) if s not in stage_index]
+        if bad:
+            raise InputError(f"open deal has unknown stage {names[bad[0]]!r}", row=bad[0] + 1,
+                             column="stage", expected="one of " + ", ".join(self.model.stage_names))
+        for col in ("age_days", "amount"):
+            values = deals[col].cast(pl.Float64).to_numpy()
+            bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
+            if bad.size:
+                raise InputError(f"open deal has {col} {values[bad[0]]!r}", row=int(bad[0]) + 1,
+                                 column=col, expected="a number ≥ 0")
 
     @property
     def weeks(self) -> int:
