@@ -8,7 +8,7 @@ updated by them (``fit_size(..., prior=)``), centred on what else says how big i
 are: the amounts of all its deals, else the pooled fit of every segment (with a note).
 
 ``SegmentSize.count`` is the number of deals created in the segment (any status): it sets
-the segment's share of new deals (a Dirichlet over counts in ``Model.draw``).
+the segment's share of new deals (a Dirichlet over counts in ``vector_params.draw_model``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from salesim.simulator.errors import InputError
 
 ROW = "__row"
 
-# Canonical columns of each file, in order (types: calibrate/history.py).
+# Canonical columns of each file, in order (types: salesim/history.py).
 CANONICAL = {
     "opportunities": ("opportunity_id", "owner", "created", "stage", "status", "closed",
                       "amount", "segment", "source"),

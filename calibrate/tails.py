@@ -50,7 +50,7 @@ def shares_posterior(p_a: float, p_l: float, plateau: float, n: float, stall: bo
     """The posterior of the (advanced, lost, never left) shares among ``n`` deals: Dirichlet
     with a flat prior (an approximation: censoring makes the effective number smaller, and
     is ignored), stored as its two marginals — advanced ~ Beta(a, l + s), never left ~
-    Beta(s, a + l) — from which ``Model.draw`` draws the shares jointly. Without ``stall``
+    Beta(s, a + l) — from which the posterior draw (``vector_params.draw_model``) draws the shares jointly. Without ``stall``
     the plateau is lost and the shares are Beta(a, l)."""
     a, l, s = 1.0 + p_a * n, 1.0 + p_l * n, 1.0 + plateau * n
     if not stall:

@@ -45,8 +45,9 @@ class Person:
 
 
 class Deal:
-    """An open deal. ``u`` holds two uniforms per stage (absolute stage index): one picks
-    advance or lost, the other the duration by inverse CDF."""
+    """An open deal. ``u`` holds one uniform per stage (absolute stage index), ``U_s``: it
+    picks advance, lost or stall, and split within its branch it is the duration's uniform
+    for the inverse CDF (docs/model.md §0, §5)."""
 
     __slots__ = ("amount", "owner", "origin", "stage", "u")
 

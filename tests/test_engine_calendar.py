@@ -1,6 +1,6 @@
 """docs/model.md §6b and §8 in both engines, against closed forms: quarter effects on creation,
 conversion and speed (by the quarter a stage was entered), the closing clock, old open deals'
-tails; and the posterior draws of the calendar and tails (Model.draw and the vector draws
+tails; and the posterior draws of the calendar and tails (one-row and many-row draws
 agree, moments as stored)."""
 
 from __future__ import annotations

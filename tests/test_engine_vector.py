@@ -100,7 +100,7 @@ def test_fixed_parameters_are_the_levered_point_estimates():
 
 
 def test_posterior_draws_match_model_draw():
-    """Each field's distribution over trials equals ``Model.draw``'s (KS, p > 0.001)."""
+    """Each field's distribution over trials equals the one-row draw's (KS, p > 0.001)."""
     model = uncertain_model()
     n = 4000
     vec = vector_params.draw_model(model, n, np.random.default_rng(1))
