@@ -92,15 +92,25 @@ class Fitted:
     ks: float | None = None       # sup |fitted - nonparametric| (goodness of fit)
     aic: dict = field(default_factory=dict)  # family -> AIC of every family tried
 
-    def draw(self, rng: np.random.Generator) -> Distribution:
+    def draw_params(self, rng: np.random.Generator, size: int | None = None):
+        """Posterior draws of the distribution's parameters, one (``size=None``) or ``size``
+        rows: Dirichlet weights over the counts (``Empirical``), else the parameters drawn
+        log-normal; None without uncertainty. ``draw`` and ``vector_params.draw_dist`` both
+        draw through it."""
         d = self.dist
         if isinstance(d, Empirical):
-            return d.with_weights(rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9)))
+            return rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9), size)
         if not self.log_cov:
-            return d
-        z = rng.multivariate_normal(np.log(d.params()), np.asarray(self.log_cov),
-                                    method="cholesky")
-        return d.with_params(np.exp(z))
+            return None
+        return np.exp(rng.multivariate_normal(np.log(d.params()), np.asarray(self.log_cov),
+                                              size=size, method="cholesky"))
+
+    def draw(self, rng: np.random.Generator) -> Distribution:
+        x = self.draw_params(rng)
+        if x is None:
+            return self.dist
+        return (self.dist.with_weights(x) if isinstance(self.dist, Empirical)
+                else self.dist.with_params(x))
 
     def se_log(self) -> np.ndarray:
         """Standard errors of the log-parameters."""
@@ -169,12 +179,14 @@ class ActivityModel:
     n_rep_days: int = 0
     observed: bool = True
 
-    def draw(self, rng: np.random.Generator) -> tuple[float, float]:
+    def draw(self, rng: np.random.Generator, size: int):
+        """``size`` posterior draws of (per_rep_day, dispersion), as two arrays."""
         if not self.log_cov:
-            return self.per_rep_day, self.dispersion
-        z = rng.multivariate_normal(np.log([self.per_rep_day, self.dispersion]),
-                                    np.asarray(self.log_cov), method="cholesky")
-        return float(np.exp(z[0])), float(np.exp(z[1]))
+            return np.full(size, self.per_rep_day), np.full(size, self.dispersion)
+        z = np.exp(rng.multivariate_normal(np.log([self.per_rep_day, self.dispersion]),
+                                           np.asarray(self.log_cov), size=size,
+                                           method="cholesky"))
+        return z[:, 0], z[:, 1]
 
 
 @dataclass(frozen=True)

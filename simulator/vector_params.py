@@ -148,14 +148,10 @@ def _row_quantile(probs: np.ndarray, ti: np.ndarray, u: np.ndarray) -> np.ndarra
 
 def draw_dist(fitted: Fitted, n: int, rng: np.random.Generator) -> DistArray:
     """``n`` independent ``Fitted.draw`` results as one ``DistArray``."""
-    d = fitted.dist
-    if isinstance(d, Empirical):
-        return DistArray(d, None, rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9), n))
-    if not fitted.log_cov:
+    d, x = fitted.dist, fitted.draw_params(rng, n)
+    if x is None:
         return DistArray(d)
-    z = rng.multivariate_normal(np.log(d.params()), np.asarray(fitted.log_cov), size=n,
-                                method="cholesky")
-    return DistArray(d, np.exp(z))
+    return DistArray(d, None, x) if isinstance(d, Empirical) else DistArray(d, x)
 
 
 @dataclass(frozen=True)
@@ -290,12 +286,7 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
     quarter effects, likewise. A draw of ``p_s`` above ``1 − π_s`` is capped there.
     """
     a = model.activities
-    if a.log_cov:
-        z = np.exp(rng.multivariate_normal(np.log([a.per_rep_day, a.dispersion]),
-                                           np.asarray(a.log_cov), size=n, method="cholesky"))
-        rate, disp = z[:, 0], z[:, 1]
-    else:
-        rate, disp = np.full(n, a.per_rep_day), np.full(n, a.dispersion)
+    rate, disp = a.draw(rng, n)
     shares = rng.dirichlet([max(s.count, 1e-9) for s in model.deal_size], n)
     conversion = np.column_stack([s.conversion.draw(rng, n)
                                   for s in model.stages]) if model.stages else np.zeros((n, 0))
