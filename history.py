@@ -75,7 +75,8 @@ class History:
 
 
 def count_noun(count: int, plural: str) -> str:
-    """``count_noun(1, "open deals")`` -> "1 open deal"; ``(3, "opportunities")`` -> "3 opportunities"."""
+    """``count_noun(1, "open deals")`` -> "1 open deal"; ``count_noun(3, "opportunities")``
+    -> "3 opportunities"."""
     if count == 1:
         plural = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
     return f"{count:,} {plural}"
@@ -149,8 +150,9 @@ def cut(history: History, as_of: dt.date | str) -> History:
         n_restaged = o.select(pl.col("__new").ne_missing(pl.col("stage")).sum()).item()
         o = o.with_columns(pl.col("__new").alias("stage")).drop("__last", "__new")
         if n_rows > sh.height:
-            notes.append(f"{tag}: dropped {count_noun(n_rows - sh.height, 'stage-history rows')} entered "
-                         f"later; {count_noun(n_restaged, 'deals')} back in the stage of that day")
+            dropped = count_noun(n_rows - sh.height, "stage-history rows")
+            notes.append(f"{tag}: dropped {dropped} entered later; "
+                         f"{count_noun(n_restaged, 'deals')} back in the stage of that day")
     elif n_won or n_lost:
         notes.append(f"{tag}: without stage history, reopened deals keep their last recorded "
                      "stage")
@@ -158,8 +160,8 @@ def cut(history: History, as_of: dt.date | str) -> History:
     if n_blank and first_stage is not None:
         o = o.with_columns(pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
                            .then(pl.lit(first_stage)).otherwise(pl.col("stage")).alias("stage"))
-        notes.append(f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put in the "
-                     f"first stage ({first_stage})")
+        notes.append(f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put "
+                     f"in the first stage ({first_stage})")
     o = o.drop("__reopened")
 
     acts = history.activities
@@ -167,7 +169,8 @@ def cut(history: History, as_of: dt.date | str) -> History:
         n = acts.height
         acts = acts.filter(pl.col("date") <= day)
         if acts.height < n:
-            notes.append(f"{tag}: dropped {count_noun(n - acts.height, 'activity rows')} dated later")
+            dropped = count_noun(n - acts.height, "activity rows")
+            notes.append(f"{tag}: dropped {dropped} dated later")
     team = history.reps
     if team is not None:
         n = team.height

@@ -18,16 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from salesim.history import (  # noqa: F401 (cut: re-export)
-    ACTIVITY_COLUMNS,
-    OPPORTUNITY_COLUMNS,
-    OPTIONAL_OPPORTUNITY_COLUMNS,
-    REP_COLUMNS,
-    STAGE_HISTORY_COLUMNS,
-    History,
-    count_noun,
-    cut,
-)
+
+from salesim.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS,  # noqa: F401 (cut: re-export)
+                             OPTIONAL_OPPORTUNITY_COLUMNS, REP_COLUMNS, STAGE_HISTORY_COLUMNS,
+                             History, count_noun, cut)
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_AMOUNT
 

@@ -13,35 +13,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import salesim.simulator.demo_history as dh
 from click.testing import CliRunner
+
 from salesim import cli
-from salesim.calibrate.history import (
-    ACTIVITY_COLUMNS,
-    OPPORTUNITY_COLUMNS,
-    REP_COLUMNS,
-    STAGE_HISTORY_COLUMNS,
-)
+import salesim.simulator.demo_history as dh
 from salesim.calibrate.ingest import read_history
+from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
+                               STAGE_HISTORY_COLUMNS)
 from salesim.simulator import model as m
-from salesim.simulator.calendar import (
-    add_quarters,
-    quarter_end,
-    quarter_index,
-    quarter_start,
-)
-from salesim.simulator.demo_ingredients import (
-    PLAYED,
-    REALISTIC,
-    SEASON_SHAPE,
-    Ingredients,
-    truth_as_of,
-)
+from salesim.simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
+from salesim.simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
 from salesim.simulator.distributions import Exponential, Fixed
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import DAYS_PER_MONTH
 from salesim.simulator.vector_params import draw_model
-
 from tests import factories
 from tests.factories import simple_model
 

@@ -11,20 +11,14 @@ import math
 
 import numpy as np
 import pytest
+from scipy import special, stats
+
 from salesim.simulator import engine_simpy, engine_vector, vector_params
-from salesim.simulator.calendar import (
-    CalendarModel,
-    ClosingClock,
-    PeriodEffects,
-    add_quarters,
-    shifted_conversion,
-    week_of_quarter,
-)
+from salesim.simulator.calendar import (CalendarModel, ClosingClock, PeriodEffects, add_quarters,
+                                shifted_conversion, week_of_quarter)
 from salesim.simulator.distributions import Empirical, Fixed
 from salesim.simulator.model import BetaPosterior, Fitted, StageTail, dumps, loads
 from salesim.simulator.vector_params import draw_model
-from scipy import special, stats
-
 from tests.engine_helpers import assert_mean, col, open_deals, spec_for
 from tests.factories import simple_model, stage
 
@@ -225,7 +219,8 @@ def test_a_model_without_calendar_or_tails_draws_what_it_always_did():
     m = uncertain_calendar_model()
     bare = dataclasses.replace(m, calendar=None, stages=tuple(
         dataclasses.replace(s, tail=None) for s in m.stages))
-    a, b = draw_model(bare, 1, np.random.default_rng(5)).trial(0), draw_model(m, 1, np.random.default_rng(5)).trial(0)
+    a = draw_model(bare, 1, np.random.default_rng(5)).trial(0)
+    b = draw_model(m, 1, np.random.default_rng(5)).trial(0)
     assert a.conversion == b.conversion and a.advance == b.advance and a.sizes == b.sizes
 
 

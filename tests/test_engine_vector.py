@@ -9,31 +9,17 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from salesim.simulator import engine_vector, runner, trial_loop, vector_params
-from salesim.simulator.compiled_random import poisson_quantile
-from salesim.simulator.distributions import (
-    Empirical,
-    Exponential,
-    Fixed,
-    Gamma,
-    LogNormal,
-    Weibull,
-)
-from salesim.simulator.engine_vector import Team, simulate_chunk
-from salesim.simulator.errors import InputError
-from salesim.simulator.model import (
-    BetaPosterior,
-    CapacityModel,
-    Fitted,
-    GammaPosterior,
-    StageModel,
-)
-from salesim.simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
-from salesim.simulator.vector_params import draw_model
+from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 
+from salesim.simulator import runner, vector_params
+from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
+from salesim.simulator import engine_vector, trial_loop
+from salesim.simulator.compiled_random import poisson_quantile
+from salesim.simulator.engine_vector import Team, simulate_chunk
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import BetaPosterior, CapacityModel, Fitted, GammaPosterior, StageModel
+from salesim.simulator.spec import DAYS_PER_MONTH, STREAMS, Levers, Rep, child_seed
 from tests.engine_helpers import K, assert_mean, col, hypoexp_cdf, open_deals, spec_for
 from tests.factories import simple_model, stage
 
@@ -105,7 +91,7 @@ def test_posterior_draws_match_model_draw():
     n = 4000
     vec = vector_params.draw_model(model, n, np.random.default_rng(1))
     rng = np.random.default_rng(2)
-    ref = [draw_model(model, 1, rng).trial(0) for _ in range(n)]
+    ref = [vector_params.draw_model(model, 1, rng).trial(0) for _ in range(n)]
 
     def fields(p):
         return {"conv0": p.conversion[0], "conv2": p.conversion[2],
@@ -288,7 +274,7 @@ def test_stall_draws_and_levers_on_arrays_match_the_scalar_code():
     model = stalled_model()
     drawn = vector_params.draw_model(model, 4000, np.random.default_rng(1))
     rng = np.random.default_rng(2)
-    ref = [draw_model(model, 1, rng).trial(0) for _ in range(4000)]
+    ref = [vector_params.draw_model(model, 1, rng).trial(0) for _ in range(4000)]
     for k, (stage_i, field) in {"stall0": (0, "stall"), "stall2": (2, "stall"),
                                 "conv0": (0, "conversion"), "conv2": (2, "conversion")}.items():
         x = getattr(drawn, field)[:, stage_i]

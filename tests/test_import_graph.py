@@ -14,7 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The repository's folders are the package's subpackages (pyproject's package-dir).
 FOLDERS = ("calibrate", "simulator", "scenarios")
-TOP_MODULES = ("__init__", "__main__", "cli", "plots", "outputs", "tables", "history")
 
 # (importer prefix, forbidden prefix): arrows against the flow.
 FORBIDDEN = [
@@ -31,12 +30,13 @@ FORBIDDEN = [
 
 
 def module_files() -> dict[str, Path]:
-    files = {f"salesim.{m}": ROOT / f"{m}.py" for m in TOP_MODULES if (ROOT / f"{m}.py").exists()}
+    # The root is the package salesim: every .py there is one of its modules.
+    files = {f"salesim.{p.stem}": p for p in sorted(ROOT.glob("*.py"))}
     files["salesim"] = files.pop("salesim.__init__")
     for folder in FOLDERS:
         for path in sorted((ROOT / folder).glob("*.py")):
-            name = f"salesim.{folder}" if path.stem == "__init__" else f"salesim.{folder}.{path.stem}"
-            files[name] = path
+            module = "" if path.stem == "__init__" else f".{path.stem}"
+            files[f"salesim.{folder}{module}"] = path
     return files
 
 

@@ -1,13 +1,12 @@
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
+
 from salesim.simulator import model as m
 from salesim.simulator.distributions import Empirical, Gamma, LogNormal, Weibull
 from salesim.simulator.model import Fitted
 from salesim.simulator.vector_params import draw_model
-
 from tests.factories import simple_model, stage
 
 
