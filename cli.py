@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from salesim import outputs
+from salesim import outputs, report
+from salesim.report import json_safe as _clean, pct as _pct, table  # noqa: F401 (re-exported)
 from salesim.outputs import OUTPUT, OUTPUT_DIR, OutputPath
 from salesim.simulator.errors import InputError, printable, terminal_text
 from salesim.simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
@@ -154,21 +155,6 @@ def _check_run_size(options: dict) -> None:
         limits.check_weeks(options["weeks"])
 
 
-def _clean(obj):
-    """JSON-safe: NaN/inf -> null, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
-
-
 def emit_json(data: dict) -> None:
     echo(json.dumps(_clean(data), indent=2))
 
@@ -178,18 +164,6 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     return outputs.write(path, data)
 
 
-def table(rows: list[list], headers: list[str]) -> str:
-    """A plain aligned text table (first column left, others right)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths)))
-
-    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
-    out += [line(r) for r in cells[1:]]
-    return "\n".join(out)
 
 
 def show_progress(quiet: bool) -> bool:
@@ -253,16 +227,7 @@ def executor_options(fn):
     return wrapper
 
 
-def _scoped_executor():
-    """The executor chosen by ``executor_options`` (None: the library's own choice)."""
-    from salesim.simulator import runner
-
-    return runner.scoped_executor()
-
-
 # --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
-HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", "stage_history",
-                   "activities", "reps")
 
 
 def _history_flags(*, reps_file: bool) -> list:
@@ -328,11 +293,8 @@ def model_history_options(fn):
 
 def load_history(history_path, **history_opts):
     """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
-    from salesim.calibrate.ingest import read_history
+    from salesim.scenarios.plan import read_history
 
-    unknown = set(history_opts) - set(HISTORY_OPTIONS)
-    if unknown:
-        raise TypeError(f"not history options: {sorted(unknown)}")
     return read_history(history_path, **history_opts)
 
 
@@ -343,21 +305,6 @@ def _history_files(history_path, history_opts: dict):
     return find_files(history_path, format=history_opts.get("format", "canonical"),
                       **{k: history_opts.get(k) for k in ("stage_history", "activities",
                                                            "reps")})
-
-
-def _history_given(history_opts: dict) -> list[str]:
-    """The history options given on the command line (``--format`` counts when not
-    canonical), named as flags."""
-    given = [k for k, v in history_opts.items()
-             if v not in (None, (), "") and not (k == "format" and v == "canonical")]
-    return ["--" + {"mapping": "map"}.get(k, k).replace("_", "-") for k in given]
-
-
-def _no_history_warning() -> None:
-    """Say up front, not only in a note at the bottom, that a MODEL without --history starts
-    with an empty pipeline: the numbers are then much lower than the team's real quarter."""
-    echo("warning: no --history: the run starts with no open pipeline and no revenue "
-               "closed to date (give --history with the CRM export)", err=True)
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -587,94 +534,8 @@ def _iso_date(value: str | None, option: str):
     return None if value is None else as_date(value, what="date", column=option)
 
 
-def _pct(p: float | None) -> str:
-    return "-" if p is None else f"{100 * p:.1f}%"
 
 
-def _render_forecast(fc: dict) -> str:
-    """The forecast as a readable table (``salesim forecast`` without --json)."""
-    rev, origin = fc["revenue"], fc["by_origin"]
-    out = [f"Forecast {fc['start']} to {fc['end']} ({fc['days']} days) · {fc['trials']:,} trials "
-           f"· engine {fc['engine']} · seed {fc['seed']}"
-           + (" · fixed parameters" if fc["fixed_parameters"] else ""), ""]
-
-    def row(name, b, fmt=money):
-        return [name] + [fmt(b[k]) for k in ("mean", "p10", "p50", "p90")]
-
-    rows = [row("Quarter revenue", rev)]
-    if fc["closed_to_date"]:
-        c = fc["closed_to_date"]
-        rows.append(["  closed to date", money(c), money(c), money(c), money(c)])
-    rows += [row("  from open pipeline", origin["open_pipeline"]),
-             row("  from new pipeline", origin["new_pipeline"]),
-             row("Wins", fc["wins"], lambda x: f"{x:,.1f}")]
-    out.append(table(rows, ["", "mean", "P10", "P50", "P90"]))
-    out.append("")
-    if fc["quota"] is None:
-        out.append("P(revenue ≥ quota): no quota (give --quota AMOUNT)")
-    else:
-        lo, hi = fc["p_quota_interval"]
-        out.append(f"P(revenue ≥ quota {money(fc['quota'])}) = {_pct(fc['p_quota'])}  "
-                   f"(90% Monte Carlo interval {_pct(lo)} to {_pct(hi)})")
-    reps = [r for r in fc["reps"] if r["quota"]]
-    if reps:
-        out += ["", "Rep attainment (quarter revenue / quota)"]
-        out.append(table([[r["rep"], money(r["quota"]), _pct(r["p10"]), _pct(r["p50"]),
-                           _pct(r["p90"]), _pct(r["p_attain"])] for r in reps[:20]],
-                         ["rep", "quota", "P10", "P50", "P90", "P(≥ 100%)"]))
-        if len(reps) > 20:
-            out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
-    if fc["notes"]:
-        out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
-    return "\n".join(out)
-
-
-def _chart_title(start, what: str, currency, *, quota: float | None = None,
-                 quota_name: str = "quota", p_quota: float | None = None,
-                 p_name: str | None = None) -> str:
-    """``Q4 2026 forecast · quota $12M · P(revenue ≥ quota) 64%``: the quarter, the number
-    and how likely it is, as a board slide names them."""
-    from salesim.simulator.calendar import quarter_label
-
-    title = f"{quarter_label(_iso_date(str(start), 'start'))} {what}"
-    if quota:
-        title += f" · {quota_name} {currency.amount(quota)}"
-        if p_quota is not None:
-            title += f" · {p_name or f'P(revenue ≥ {quota_name})'} {p_quota:.0%}"
-    return title
-
-
-def _forecast_png(fc: dict, currency=None) -> bytes:
-    """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
-    from salesim import plots
-    currency = currency or plots.NO_CURRENCY
-    weekly = fc["weekly"]
-    title = _chart_title(fc["start"], "forecast", currency, quota=fc["quota"],
-                         p_quota=fc["p_quota"])
-    return plots.forecast_chart(
-        [w["week"] for w in weekly], {k: [w[k] for w in weekly]
-                                      for k in ("p10", "p25", "p50", "p75", "p90")},
-        fc["histogram"]["edges"], fc["histogram"]["counts"], quota=fc["quota"],
-        p_quota=fc["p_quota"], start_value=fc["closed_to_date"], currency=currency,
-        title=f"{title} · bands P10–P90 and P25–P75 of {fc['trials']:,} trials, "
-              f"{fc['start']} to {fc['end']}")
-
-
-def _tornado_png(out: dict, currency=None) -> bytes:
-    """Tornado chart: per-trial uplift P10–P90, the mean with its Monte Carlo interval and
-    the velocity equation's guess."""
-    from salesim import plots
-    currency = currency or plots.NO_CURRENCY
-    s = out["strategies"]
-    title = _chart_title(out["start"], "uplift vs baseline", currency, quota=out["quota"],
-                         p_quota=out["baseline"]["p_quota"],
-                         p_name="baseline P(revenue ≥ quota)")
-    return plots.tornado([x["name"] for x in s], [x["uplift"]["mean"] for x in s],
-                         [x["uplift"]["lo"] for x in s], [x["uplift"]["hi"] for x in s],
-                         trials_p10=[x["uplift_trials"]["p10"] for x in s],
-                         trials_p90=[x["uplift_trials"]["p90"] for x in s],
-                         velocity=[x["velocity"]["uplift"] for x in s], currency=currency,
-                         title=f"{title} · {out['trials']:,} paired trials")
 
 
 @main.command("forecast")
@@ -731,30 +592,29 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
       salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
     """
-    from salesim import tables
-    from salesim.scenarios.forecast import forecast
+    from salesim import api, plots
+    from salesim.scenarios.plan import model_plan
 
-    spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
-                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                       fixed_parameters=fixed_parameters)
-    kwargs = dict(trials=trials, seed=seed, engine=engine, workers=workers)
-    if show_progress(quiet):
-        with click.progressbar(length=trials, label="Simulating", file=sys.stderr) as bar:
-            fc = forecast(spec, progress=bar.update, **kwargs)
-    else:
-        fc = forecast(spec, **kwargs)
+    plan = model_plan(model_path, history=history, history_options=history_opts, as_of=as_of,
+                      start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                      fixed_parameters=fixed_parameters)
+    _warn(plan)
+    with _progress_bar(quiet, trials, "Simulating") as bar:
+        result = api.forecast(plan, trials=trials, seed=seed, engine=engine, workers=workers,
+                              progress=bar.update if bar else None)
+    fc = result.to_dict()
     fc["model"] = str(model_path)
-    named = tables.forecast_tables(fc)
+    named = result.tables()
     if csv_path:
         fc["csv"] = write_tables({"weekly": named["weekly"]}, csv_path, fmt="csv")[0]
     if out_path:
         fc["out"] = write_tables(named, out_path)
     if plot_path:
-        fc["plot"] = str(write_output(plot_path, _forecast_png(fc, currency)))
+        fc["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
     if as_json:
         emit_json(fc)
         return
-    echo(_render_forecast(fc))
+    echo(report.forecast_text(fc))
     echo_written(fc, {"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
@@ -788,56 +648,11 @@ def plan_options(fn):
     return model_history_options(_apply(fn, options))
 
 
-def _model_spec(model_path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
-                fixed_parameters):
-    """The baseline of a MODEL.toml as forecast, compare and capacity build it: the open
-    pipeline and closed-to-date revenue from ``--history`` (read with the history options)."""
-    from salesim.scenarios.baseline import baseline_spec
-    from salesim.simulator.model import load
-
-    model = load(model_path)
-    if history is None:
-        given = _history_given(history_opts)
-        if given:
-            raise InputError(f"{given[0]} applies to the history; give --history too",
-                             column=given[0], expected="--history FOLDER_OR_FILE")
-        _no_history_warning()
-    hist = load_history(history, **history_opts) if history is not None else None
-    return baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
-
-
-def _load_plan(path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
-               fixed_parameters):
-    """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
-    import dataclasses
-
-    from salesim.scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
-
-    if not Path(path).is_file():
-        raise InputError("file not found", file=str(path),
-                         expected="a scenario or a model TOML file")
-    if is_scenario_file(path):
-        given = {"--history": history, "--as-of": as_of, "--start": start, "--weeks": weeks,
-                 "--reps": n_reps, "--team": team}
-        given.update({flag: True for flag in _history_given(history_opts)})
-        for flag, value in given.items():
-            if value is not None:
-                raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
-                                 file=str(path), column=flag, expected="the scenario's own keys "
-                                 "(its [history] table for the history options)")
-        sc = load_scenario(path)
-        if fixed_parameters:
-            sc = dataclasses.replace(sc, fixed_parameters=True)
-        spec = scenario_spec(sc)
-        if quota is not None:
-            spec = dataclasses.replace(spec, quota=quota)
-        return spec, sc
-    spec = _model_spec(path, history=history, history_opts=history_opts, as_of=as_of,
-                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                       fixed_parameters=fixed_parameters)
-    return spec, None
+def _warn(plan) -> None:
+    """Say up front, not only in a note at the bottom, what the plan warns of (a MODEL without
+    --history starts with an empty pipeline: the numbers are then much lower)."""
+    for warning in plan.warnings:
+        echo(f"warning: {warning}", err=True)
 
 
 def _progress_bar(quiet: bool, length: int, label: str):
@@ -848,51 +663,6 @@ def _progress_bar(quiet: bool, length: int, label: str):
         return click.progressbar(length=length, label=label, file=sys.stderr)
     return contextlib.nullcontext(None)
 
-
-def _render_compare(out: dict) -> str:
-    base = out["baseline"]
-    quota = out["quota"]
-    lines = [f"Compare {out['start']} + {out['days']} days · {out['trials']:,} trials · engine "
-             f"{out['engine']} · seed {out['seed']} (common random numbers: every run shares "
-             "it)", ""]
-    rb = base["revenue"]
-    lines.append(f"Baseline revenue: mean {money(rb['mean'])} (P10 {money(rb['p10'])}, P50 "
-                 f"{money(rb['p50'])}, P90 {money(rb['p90'])})"
-                 + (f" · P(≥ quota {money(quota)}) = {_pct(base['p_quota'])}" if quota else ""))
-    lines.append("")
-    rows = []
-    costs = any(s["cost"] for s in out["strategies"])
-    for s in out["strategies"]:
-        up, one, r, vel = s["uplift"], s["uplift_trials"], s["revenue"], s["velocity"]["uplift"]
-        row = [s["rank"], s["name"], s["given"], money(r["p10"]), money(r["p50"]),
-               money(r["p90"]), _pct(s["p_quota"]), _signed(up["mean"]),
-               f"{_signed(up['lo'])} … {_signed(up['hi'])}",
-               f"{_signed(one['p10'])} … {_signed(one['p90'])}", _pct(one["p_positive"]),
-               _signed(vel) if vel is not None else "n/a"]
-        if costs:
-            row.append(f"{s['uplift_per_cost']:.2f}" if s["uplift_per_cost"] is not None else "-")
-        rows.append(row)
-    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "mean uplift",
-               "mean: 90% MC", "one quarter P10 … P90", "P(uplift > 0)", "velocity eq."] + (
-        ["uplift/cost"] if costs else [])
-    lines.append(table(rows, headers))
-    by = "uplift per unit cost" if out["best_by"] == "uplift_per_cost" else "mean uplift"
-    lines += ["", f"Best: {out['best']} (by {by})",
-              "Mean uplift: the average paired difference from the baseline (same seed); "
-              "mean: 90% MC is how precisely the trials pin that average down (it narrows "
-              "with more trials), not how sure a gain is.",
-              "One quarter P10 … P90: the spread of the uplift trial by trial (80% of "
-              "quarters land inside); P(uplift > 0): the share of trials the strategy beats "
-              "the baseline. These say how sure a gain is.",
-              "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
-              "quarter boundary)."]
-    if out["notes"]:
-        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
-    return "\n".join(lines)
-
-
-def _signed(x: float) -> str:
-    return ("+" if x >= 0 else "-") + money(abs(x))
 
 
 @main.command("compare")
@@ -932,81 +702,29 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
       salesim compare scenarios/examples/quarter.toml --plot tornado.png --out levers.xlsx
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
-    from salesim.scenarios.compare import compare, fresh_seed
-    from salesim.scenarios.scenario import parse_lever_args
+    from salesim import api, plots
+    from salesim.scenarios.plan import COMPARE_TRIALS, load_plan
 
-    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
-                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                          fixed_parameters=fixed_parameters)
-    strategies = list(sc.strategies if sc else ()) + list(
-        parse_lever_args(levers, model=spec.model))
-    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 4000)
-    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
-    with _progress_bar(quiet, trials * (len(strategies) + 1), "Simulating") as bar:
-        out = compare(spec, strategies, trials=trials, seed=seed, quota=quota, engine=engine,
-                      workers=workers, progress=bar.update if bar else False,
-                      executor=_scoped_executor())
-    from salesim import tables
-    out["source"] = str(source)
-    out["notes"] = list(spec.notes) + out["notes"]
+    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
+                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                     fixed_parameters=fixed_parameters)
+    _warn(plan)
+    runs = len(plan.strategies(levers)) + 1
+    with _progress_bar(quiet, plan.trials(trials, COMPARE_TRIALS) * runs, "Simulating") as bar:
+        result = api.compare(plan, levers, trials=trials, seed=seed, quota=quota, engine=engine,
+                             workers=workers, progress=bar.update if bar else None)
+    out = result.to_dict()
     if out_path:
-        out["out"] = write_tables(tables.compare_tables(out), out_path)
+        out["out"] = write_tables(result.tables(), out_path)
     if plot_path:
-        out["plot"] = str(write_output(plot_path, _tornado_png(out, currency)))
+        out["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
     if as_json:
         emit_json(out)
         return
-    echo(_render_compare(out))
+    echo(report.compare_text(out))
     echo_written(out, {"out": "tables", "plot": "tornado chart"})
 
 
-def _render_capacity(out: dict) -> str:
-    conf = out["confidence"]
-    lines = [f"{'Pipeline coverage' if out['solve'] == 'coverage' else 'Capacity'} for "
-             f"{money(out['target'])} at {conf:.0%} confidence · {out['trials']:,} trials per run "
-             f"· {out['runs']} runs · engine {out['engine']} · seed {out['seed']}", ""]
-    lo, hi = out["p_target_interval"]
-    if out["solve"] == "headcount":
-        if out["reachable"]:
-            lines.append(f"Answer: {out['headcount']} reps ({out['additional_reps']:+d} starting "
-                         f"{out['hire_date']}): P(revenue ≥ target) = {_pct(out['p_target'])} "
-                         f"(90% MC {_pct(lo)}–{_pct(hi)})")
-            if out["p_target_one_fewer"] is not None:
-                lines.append(f"  with one rep fewer: {_pct(out['p_target_one_fewer'])}")
-        else:
-            lines.append(f"Not reachable with up to {out['max_reps']} reps: P(revenue ≥ target) "
-                         f"= {_pct(out['p_target'])} there (raise --max-reps or the hire date)")
-        cov = out["pipeline_coverage"]
-        ratio = out["quota_to_capacity"]
-        lines.append(f"Quota capacity (ramped quota of that team): {money(out['quota_capacity'])}"
-                     + (f" · target / capacity = {ratio:.2f}" if ratio is not None else ""))
-        lines.append(f"Pipeline coverage of the target: {cov['start']:.2f}x open at the start "
-                     f"+ {cov['created']:.2f}x created in the horizon = {cov['total']:.2f}x")
-        rows = [[p["headcount"], f"{p['additional_reps']:+d}", _pct(p["p_target"]),
-                 f"{_pct(p['lo'])}–{_pct(p['hi'])}", money(p["quota_capacity"])]
-                for p in out["curve"]]
-        lines += ["", table(rows, ["reps", "added", "P(target)", "90% MC", "quota capacity"])]
-    else:
-        if out["reachable"]:
-            lines.append(f"Answer: open pipeline at the start of {out['coverage']:.2f}x the "
-                         f"target ({money(out['pipeline'])}): P(revenue ≥ target) = "
-                         f"{_pct(out['p_target'])} (90% MC {_pct(lo)}–{_pct(hi)})")
-        else:
-            lines.append(f"Not reachable with up to {out['max_coverage']:g}x coverage")
-        lines.append(f"Now: {out['coverage_now']:.2f}x ({out['open_deals_now']:,} open deals), "
-                     f"P(revenue ≥ target) = {_pct(out['p_target_now'])}")
-        rows = [[f"{p['coverage']:.2f}x", _pct(p["p_target"]), f"{_pct(p['lo'])}–{_pct(p['hi'])}"]
-                for p in out["curve"][::3]]
-        lines += ["", table(rows, ["coverage", "P(target)", "90% MC"]), "",
-                  "Coverage scales the value of today's open deals (same stages, ages and "
-                  "owners); with common random numbers one run gives P(target) at every "
-                  "coverage, and a second run at the answer checks it."]
-    if out["solve"] == "headcount":
-        lines += ["", "Every run shares the seed (common random numbers); the answer is the "
-                      "smallest headcount that meets the confidence, one fewer misses it."]
-    if out.get("notes"):
-        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
-    return "\n".join(lines)
 
 
 @main.command("capacity")
@@ -1051,57 +769,30 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
       salesim capacity model.toml --history hist --target 7M --hire-by 2026-10-01 --json
       salesim capacity model.toml --history hist --target 7M --solve coverage --out cov.csv
     """
-    import math
+    from salesim import api, plots
+    from salesim.scenarios.capacity import most_runs
+    from salesim.scenarios.plan import CAPACITY_TRIALS, load_plan
 
-    from salesim import tables
-    from salesim.scenarios.capacity import solve_coverage, solve_headcount
-    from salesim.scenarios.compare import fresh_seed
-
-    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
-                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
-                          fixed_parameters=fixed_parameters)
-    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 2000)
-    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
-    kw = dict(confidence=confidence, trials=trials, seed=seed, engine=engine, workers=workers,
-              executor=_scoped_executor())
-    if solve == "headcount":
-        if target is None:
-            raise InputError("--target is required", column="--target",
-                             expected="an amount such as 12M")
-        extra = (max_reps if max_reps is not None else 5 * len(spec.reps) + 20) - len(spec.reps)
-        runs = 2 * math.ceil(math.log2(max(extra, 1) + 1)) + 1
-        with _progress_bar(quiet, trials * runs, "Searching") as bar:
-            out = solve_headcount(spec, target, hire_date=_iso_date(hire_by, "--hire-by"),
-                                  max_reps=max_reps, progress=bar.update if bar else False, **kw)
-        x, answer, xlabel = ([p["headcount"] for p in out["curve"]], out["headcount"],
-                             "reps on the team")
-    else:
-        if hire_by is not None or max_reps is not None:
-            raise InputError("--hire-by and --max-reps apply to --solve headcount",
-                             column="--solve")
-        with _progress_bar(quiet, trials * 2, "Simulating") as bar:
-            out = solve_coverage(spec, quota=target, progress=bar.update if bar else False, **kw)
-        x, answer, xlabel = ([p["coverage"] for p in out["curve"]], out["coverage"],
-                             "open pipeline at the start / target")
-    out["source"] = str(source)
-    out["notes"] = list(spec.notes)
+    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
+                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
+                     fixed_parameters=fixed_parameters)
+    _warn(plan)
+    runs = most_runs(len(plan.spec.reps), max_reps) if solve == "headcount" else 2
+    label = "Searching" if solve == "headcount" else "Simulating"
+    with _progress_bar(quiet, plan.trials(trials, CAPACITY_TRIALS) * runs, label) as bar:
+        result = api.capacity(plan, target, confidence=confidence, solve=solve,
+                              hire_by=hire_by, max_reps=max_reps, trials=trials, seed=seed,
+                              engine=engine, workers=workers,
+                              progress=bar.update if bar else None)
+    out = result.to_dict()
     if out_path:
-        out["out"] = write_tables(tables.capacity_tables(out), out_path)
+        out["out"] = write_tables(result.tables(), out_path)
     if plot_path:
-        from salesim import plots
-        what = "team needed" if solve == "headcount" else "pipeline coverage needed"
-        png = plots.capacity_curve(x, [p["p_target"] for p in out["curve"]],
-                                   lo=[p["lo"] for p in out["curve"]],
-                                   hi=[p["hi"] for p in out["curve"]],
-                                   confidence=confidence, answer=answer, xlabel=xlabel,
-                                   title=_chart_title(spec.start, what, currency,
-                                                      quota=out["target"], quota_name="target")
-                                   + f" at {confidence:.0%} confidence")
-        out["plot"] = str(write_output(plot_path, png))
+        out["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
     if as_json:
         emit_json(out)
         return
-    echo(_render_capacity(out))
+    echo(report.capacity_text(out))
     echo_written(out, {"out": "tables", "plot": "P(target) curve"})
 
 
@@ -1251,103 +942,6 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
 
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
-_MARK = {"green": "[G]", "yellow": "[Y]", "red": "[R]", "n/a": "[-]"}
-
-
-def _cell(m: dict) -> str:
-    if m["actual"] is None:
-        return "-"
-
-    def fmt(x):
-        if x is None:
-            return "-"
-        if m["unit"] == "money":
-            return money(x)
-        if m["unit"] == "ratio":
-            return "made" if math.isinf(x) else f"{x:.2f}x"
-        return f"{x:,.0f}"
-
-    return (f"{_MARK[m['status']]} {fmt(m['actual'])} / {fmt(m['plan_p50'])} "
-            f"(P{round(100 * m['percentile'])})")
-
-
-def _render_dashboard(d: dict) -> str:
-    f = d["forecast"]
-    lines = [f"Execution dashboard {d['quarter_start']} – {d['quarter_end']}, week {d['week']} "
-             f"of {d['weeks']} (as of {d['as_of']}) · plan {d['plan']}",
-             f"{d['trials']:,} trials per run · seed {d['seed']} · engine {d['engine']}", ""]
-    head = f"Won to date {money(f['won_to_date'])}"
-    if d["quota"]:
-        head += f" of quota {money(d['quota'])}"
-    head += (f" · forecast P50 {money(f['revenue']['p50'])} (P10 {money(f['revenue']['p10'])}, "
-             f"P90 {money(f['revenue']['p90'])})")
-    if f["p_quota"] is not None:
-        head += f" · P(quota) {_pct(f['p_quota'])} (plan {_pct(f['plan_p_quota'])})"
-    lines += [head, "",
-              "Stoplight: actual / plan P50 on this date (where the actual sits among the "
-              "plan's paths). [G] ≥ plan P50, [Y] P20–P50, [R] < P20."]
-    rows = []
-    for s in [d["team"]] + d["reps"]:
-        ln = s["lines"]
-        by = {m["name"]: m for m in ln["pipeline"]["measures"]}
-        fc = ln["forecast"]
-        to_go = ln["pipeline"]["detail"].get("to_go_coverage")
-        rows.append([s["who"], _MARK[s["status"]], _cell(ln["activities"]["measures"][0]),
-                     _cell(by["pipeline_created"]),
-                     _cell(by["coverage"]) if "coverage" in by else "-",
-                     "-" if to_go is None else "made" if math.isinf(to_go) else f"{to_go:.2f}x",
-                     _cell(fc["measures"][0]),
-                     _pct(fc["detail"]["p_quota"]) if fc["detail"]["p_quota"] is not None
-                     else "-"])
-    lines.append(table(rows, ["who", "", "1 activities", "2 pipeline created",
-                              "2 (won+open)/quota", "to-go cov.", "3 forecast P50",
-                              "P(quota)"]))
-    pointers = [("team", p) for p in d["team"]["pointers"]]
-    pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
-    lines += ["", "Coaching pointers (red lines):"]
-    lines += [f"  - {who}: {p}" for who, p in pointers] or ["  none: no red line"]
-
-    h = d["health"]
-    v, w = h["velocity"], h["waterfall"]
-    lines += ["", "Pipeline health"]
-    if h["coverage"] is not None:
-        cov = "made" if math.isinf(h["coverage"]) else f"{h['coverage']:.2f}x"
-        lines.append(f"  coverage      {cov}: open {money(h['open_pipeline'])} for "
-                     f"{money(h['to_go'])} still to go")
-    if v["per_day"] is not None:
-        lines.append(f"  velocity      {money(v['per_week'])}/week = {v['opportunities']:,} open "
-                     f"× {_pct(v['win_rate'])} win × {money(v['deal_size'])} ÷ "
-                     f"{v['cycle_days']:.0f} days")
-    a, c = w["amount"], w["count"]
-    lines.append(f"  waterfall     start {money(a['start'])} + created {money(a['created'])} − "
-                 f"won {money(a['won'])} − lost {money(a['lost'])} = end {money(a['end'])}")
-    lines.append(f"                pulled in (created & won) {money(a['won_from_created'])} "
-                 f"({c['won_from_created']}), pushed out (open at start, still open) "
-                 f"{money(a['slipped'])} ({c['slipped']})")
-    if h["stale_days"] is not None:
-        total = sum(x["amount"] for x in h["stale"])
-        lines.append(f"  stale deals   {len(h['stale']):,} worth {money(total)} open longer than "
-                     f"{h['stale_days']:.0f} days (P90 of won cycle)")
-        for x in h["stale"][:5]:
-            lines.append(f"                {x['opportunity_id']}  {x['owner']}  {x['stage']}  "
-                         f"{x['age_days']:.0f} d  {money(x['amount'])}")
-    cyc = h["cycles"]
-    if cyc["won"]["median"] is not None and cyc["lost"]["median"] is not None:
-        lines.append(f"  cycle         won median {cyc['won']['median']:.0f} d (P90 "
-                     f"{cyc['won']['p90']:.0f}), lost median {cyc['lost']['median']:.0f} d")
-    if h["strike_zone"]:
-        lines += ["", "Strike zone (closed in the last year):"]
-        lines.append(table([[f"{z['dimension']}: {z['value']}", z["won"], z["lost"],
-                             f"{_pct(z['win_rate'])} ± {_pct(2 * z['win_rate_se'])}",
-                             money(z["deal_size"]),
-                             "-" if z["won_cycle_median"] is None
-                             else f"{z['won_cycle_median']:.0f}"]
-                            for z in h["strike_zone"]],
-                           ["where", "won", "lost", "win rate ± 2SE", "won size",
-                            "won cycle d"]))
-    if d["notes"]:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in d["notes"]]
-    return "\n".join(lines)
 
 
 @main.command("dashboard")
@@ -1417,47 +1011,10 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     if as_json:
         emit_json(out)
         return
-    echo(_render_dashboard(out))
+    echo(report.dashboard_text(out))
     echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
-def _render_backtest(b: dict) -> str:
-    lines = [f"Backtest: {len(b['folds'])} fold(s) · {b['trials']:,} trials each · engine "
-             f"{b['engine']} · seed {b['seed']}", ""]
-    rows = [[f["cutoff"], f"{f['start']} – {f['end']}", money(f["actual"]), money(f["p10"]),
-             money(f["p50"]), money(f["p90"]), f"{f['pit']:.2f}",
-             "yes" if f["covered"] else "NO",
-             f"{money(f['open']['actual'])} / {f['open']['pit']:.2f}",
-             f"{money(f['new']['actual'])} / {f['new']['pit']:.2f}",
-             money(f["stage_weighted"]), money(f["last_quarter"])] for f in b["folds"]]
-    lines.append(table(rows, ["cutoff", "forecast window", "actual", "P10", "P50", "P90", "PIT",
-                              "in P10–P90", "open: actual / PIT", "new: actual / PIT",
-                              "stage-weighted", "last quarter"]))
-    bl, lo_hi, h = b["baselines"], b["coverage_interval"], b["pit_histogram"]
-    lines += ["",
-              f"P10–P90 coverage {_pct(b['coverage_p10_p90'])} (nominal 80%; ± "
-              f"{_pct(b['coverage_se'])} standard error over {len(b['folds'])} folds; exact 90% "
-              f"interval {_pct(lo_hi[0])} – {_pct(lo_hi[1])})",
-              f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
-              f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
-              "its absolute error)",
-              f"MAPE of P50 {_pct(b['mape_p50'])} · stage-weighted pipeline "
-              f"{_pct(bl['stage_weighted']['mape'])} · last quarter "
-              f"{_pct(bl['last_quarter']['mape'])}",
-              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)",
-              f"PIT histogram (10 bins, 0 → 1): {' '.join(str(c) for c in h['counts'])} · "
-              f"chi-square {h['chi2']:.1f}, p = {h['p_value']:.2g} (uniform if calibrated; "
-              "little power on few folds)"]
-    for name, what in (("open", "open pipeline"), ("new", "new pipeline")):
-        p = b["parts"][name]
-        lines.append(f"{what}: P10–P90 coverage {_pct(p['coverage_p10_p90'])}, mean PIT "
-                     f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}")
-    if b.get("diagnostics"):
-        lines += ["", "What the backtest and the history say:"]
-        lines += [f"  - {d}" for d in b["diagnostics"]]
-    if b["notes"]:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
-    return "\n".join(lines)
 
 
 def _cutoff_dates(text: str) -> list:
@@ -1514,36 +1071,25 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
       salesim backtest hist --every month --quarters 4 --json --out folds.csv
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
-    from salesim import tables
-    from salesim.scenarios import backtest
+    from salesim import api, plots
+    from salesim.scenarios.backtest import choose_cutoffs
 
     given = _cutoff_dates(cutoffs) if cutoffs is not None else None
     h = load_history(history, **history_opts)
-    days = backtest.choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters)
-    with _progress_bar(quiet, len(days), "Backtesting") as bar:
-        r = backtest.backtest(h, days, trials=trials, seed=seed, engine=engine, workers=workers,
-                              fit=backtest.steady_fit if steady else backtest.default_fit,
-                              progress=bar.update if bar else None)
+    folds = len(choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters))
+    with _progress_bar(quiet, folds, "Backtesting") as bar:
+        r = api.backtest(h, cutoffs=given, every=every, quarters=quarters, trials=trials,
+                         seed=seed, engine=engine, workers=workers, steady=steady,
+                         progress=bar.update if bar else None)
     out = r.to_dict()
     if out_path:
-        out["out"] = write_tables(tables.backtest_tables(_clean(out)), out_path)
+        out["out"] = write_tables(r.tables(), out_path)
     if plot_path:
-        from salesim import plots
-        f, hist = r.folds, r.pit_histogram
-        png = plots.backtest_bands(
-            [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
-            [x.p90 for x in f], [x.actual for x in f],
-            baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
-                       "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
-                                        for x in f]},
-            pit_edges=hist["edges"], pit_counts=hist["counts"], currency=currency,
-            title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
-                  f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)")
-        out["plot"] = str(write_output(plot_path, png))
+        out["plot"] = str(write_output(plot_path, plots.png(r.plot(currency))))
     if as_json:
         emit_json(out)
         return
-    echo(_render_backtest(_clean(out)))
+    echo(report.backtest_text(_clean(out)))
     echo_written(out, {"out": "tables", "plot": "backtest chart"})
 
 
@@ -1668,6 +1214,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     Example:
       salesim demo --out demo-out --trials 2000
     """
+    from salesim import plots
     from salesim.scenarios.demo import run_demo
 
     out_dir = Path(out_dir)
@@ -1680,10 +1227,10 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
         out = run_demo(out_dir, seed=seed, reps=reps, quarters=quarters, as_of=as_of_date,
                        trials=trials, engine=engine,
                        progress=(lambda step, n: bar.update(n)) if bar else None)
-    out["files"]["forecast.png"] = str(write_output(out_dir / "forecast.png",
-                                                    _forecast_png(out["forecast"])))
-    out["files"]["tornado.png"] = str(write_output(out_dir / "tornado.png",
-                                                   _tornado_png(out["compare"])))
+    charts = {"forecast.png": plots.forecast_figure(out["forecast"]),
+              "tornado.png": plots.compare_figure(out["compare"])}
+    for name, fig in charts.items():
+        out["files"][name] = str(write_output(out_dir / name, plots.png(fig)))
     if as_json:
         emit_json(out)
         return
@@ -1696,8 +1243,8 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
             for r in out["truth_vs_fit"]]
     echo("\nCalibration against the truth that generated the history:")
     echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
-    echo("\n" + _render_forecast(out["forecast"]))
-    echo("\n" + _render_compare(out["compare"]))
+    echo("\n" + report.forecast_text(out["forecast"]))
+    echo("\n" + report.compare_text(out["compare"]))
     echo("\nFiles:")
     for name, path in out["files"].items():
         echo(f"  {name:<18} {path}")

@@ -17,7 +17,7 @@ from salesim.simulator import demo_history
 from salesim.simulator.model import Model, save, write_atomic
 
 from .baseline import baseline_spec
-from .compare import compare_levers, default_engine
+from .compare import compare_levers
 from .forecast import forecast
 
 # The four levers every sales leader asks about, each a modest, plausible change.
@@ -61,10 +61,10 @@ def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: in
 
     spec = baseline_spec(model, history=history, as_of=as_of)
     tick = (lambda n: progress("simulate", n)) if progress else None
-    fc = forecast(spec, trials=trials, seed=seed, engine=engine or default_engine(),
+    fc = forecast(spec, trials=trials, seed=seed, engine=engine,
                   workers=workers, progress=tick)
     cmp = compare_levers(spec, CLASSIC_LEVERS, trials, seed, engine=engine, workers=workers,
-                         progress=tick or False)
+                         progress=tick)
     return {"dir": str(out), "seed": seed, "history": demo.summary(),
             "calibration": summary(model), "truth_vs_fit": truth_vs_fit(demo.truth, model),
             "forecast": fc, "compare": cmp, "files": files}
