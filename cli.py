@@ -159,6 +159,24 @@ def emit_json(data: dict) -> None:
     echo(json.dumps(_clean(data), indent=2))
 
 
+def deliver(result, doc: dict, *, out_path=None, plot_path=None, currency=None,
+            as_json: bool = False, written: dict[str, str]) -> None:
+    """The end of every command with a result object: its tables to ``--out``, its chart to
+    ``--plot``, then ``doc`` (``result.to_dict()`` plus the files written) as JSON, or the
+    result's text and what was written."""
+    from salesim import plots
+
+    if out_path:
+        doc["out"] = write_tables(result.tables(), out_path)
+    if plot_path:
+        doc["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
+    if as_json:
+        emit_json(doc)
+        return
+    echo(result.to_text())
+    echo_written(doc, written)
+
+
 def write_output(path: str | Path, data: str | bytes) -> Path:
     """Write an ``OUTPUT`` option's file atomically (checked before the command ran)."""
     return outputs.write(path, data)
@@ -449,19 +467,7 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     if as_json:
         emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
         return
-    layout = "" if export == "canonical" else f" as a {export} export"
-    echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
-               f"{s['as_of']}")
-    echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
-               f"open {s['open']:,})")
-    echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
-               f"left, {s['reps_active']:,} on the team at as-of)")
-    echo(f"  rows           stage history {s['stage_history_rows']:,}, "
-               f"activities {s['activity_rows']:,}")
-    if s["ingredients"]:
-        echo("  changing       " + ", ".join(f"{k} {v:g}"
-                                                  for k, v in s["ingredients"].items()))
-    echo(f"  truth          {files['truth']}")
+    echo(report.demo_data_text(directory, export, seed, s, files))
 
 
 # --- inspect --------------------------------------------------------------------------------------
@@ -495,38 +501,7 @@ def inspect_history(history, as_of, as_json, **history_opts):
     if as_json:
         emit_json({"as_of": as_of, **s})
         return
-    st = s["by_status"]
-    profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
-    echo(f"History {s['source']} ({files.format}{profile})"
-               + (f" as of {as_of}" if as_of else ""))
-    for name, path in s["files"].items():
-        n = s["rows"].get(name)
-        echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
-    echo(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
-               f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
-               f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
-    d = s["dates"]
-    closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
-              else "none closed")
-    echo(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
-               f"last date {d['last_date']}")
-    echo(f"Stages         {' → '.join(s['stages']) or '-'}"
-               + ("" if s["has_stage_history"] else "  (no stage history)"))
-    keys = ("open", "won", "lost", "total")
-    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
-                            ["stage", *keys]))
-    top = list(s["owners"].items())
-    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
-                            [f"owner ({s['n_owners']:,})", *keys]))
-    if len(top) > 20:
-        echo(f"… and {len(top) - 20:,} more owners (--json lists them all)")
-    if len(s["segments"]) > 1 or "all" not in s["segments"]:
-        echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
-                                 for k, v in s["segments"].items()], ["segment", *keys]))
-    if s["notes"]:
-        echo("\nNotes")
-        for note in s["notes"]:
-            echo(f"  - {note}")
+    echo(report.inspect_text(s, files.format, history_opts.get("profile"), as_of))
 
 
 # --- forecast -------------------------------------------------------------------------------------
@@ -592,7 +567,7 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
       salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
     """
-    from salesim import api, plots
+    from salesim import api
     from salesim.scenarios.plan import model_plan
 
     plan = model_plan(model_path, history=history, history_options=history_opts, as_of=as_of,
@@ -604,18 +579,10 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
                               progress=bar.update if bar else None)
     fc = result.to_dict()
     fc["model"] = str(model_path)
-    named = result.tables()
     if csv_path:
-        fc["csv"] = write_tables({"weekly": named["weekly"]}, csv_path, fmt="csv")[0]
-    if out_path:
-        fc["out"] = write_tables(named, out_path)
-    if plot_path:
-        fc["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
-    if as_json:
-        emit_json(fc)
-        return
-    echo(report.forecast_text(fc))
-    echo_written(fc, {"csv": "weekly bands", "out": "tables", "plot": "plot"})
+        fc["csv"] = write_tables({"weekly": result.tables()["weekly"]}, csv_path, fmt="csv")[0]
+    deliver(result, fc, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
 # --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
@@ -702,7 +669,7 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
       salesim compare scenarios/examples/quarter.toml --plot tornado.png --out levers.xlsx
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
-    from salesim import api, plots
+    from salesim import api
     from salesim.scenarios.plan import COMPARE_TRIALS, load_plan
 
     plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
@@ -714,15 +681,8 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
         result = api.compare(plan, levers, trials=trials, seed=seed, quota=quota, engine=engine,
                              workers=workers, progress=bar.update if bar else None)
     out = result.to_dict()
-    if out_path:
-        out["out"] = write_tables(result.tables(), out_path)
-    if plot_path:
-        out["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.compare_text(out))
-    echo_written(out, {"out": "tables", "plot": "tornado chart"})
+    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "tornado chart"})
 
 
 
@@ -769,7 +729,7 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
       salesim capacity model.toml --history hist --target 7M --hire-by 2026-10-01 --json
       salesim capacity model.toml --history hist --target 7M --solve coverage --out cov.csv
     """
-    from salesim import api, plots
+    from salesim import api
     from salesim.scenarios.capacity import most_runs
     from salesim.scenarios.plan import CAPACITY_TRIALS, load_plan
 
@@ -785,116 +745,11 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
                               engine=engine, workers=workers,
                               progress=bar.update if bar else None)
     out = result.to_dict()
-    if out_path:
-        out["out"] = write_tables(result.tables(), out_path)
-    if plot_path:
-        out["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.capacity_text(out))
-    echo_written(out, {"out": "tables", "plot": "P(target) curve"})
+    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "P(target) curve"})
 
 
 # --- calibrate ------------------------------------------------------------------------------------
-def _fmt_days(x: float) -> str:
-    return f"{x:,.1f} d" if x < 100 else f"{x:,.0f} d"
-
-
-def _render_calibration(s: dict, output: str) -> str:
-    """The calibrate summary as a readable table (docs/calibration.md, "Reading the table")."""
-    lo, hi = s["win_rate_interval"]
-    cyc = s["cycle_days"]
-    lines = [f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
-             f"Win rate (created → won)  {_pct(s['win_rate'])}  (90%: {_pct(lo)} – {_pct(hi)});"
-             f"  median days to win {_fmt_days(cyc['won_median'])}, to lose "
-             f"{_fmt_days(cyc['lost_median'])}", ""]
-    if s.get("stall_interval"):   # a "never closes" share was kept (docs/calibration.md)
-        lines[-2] += (f"; never closes {_pct(s['stall'])} (90%: {_pct(s['stall_interval'][0])}"
-                      f" – {_pct(s['stall_interval'][1])})")
-    stalls = any(st.get("stall_interval") for st in s["stages"])
-    rows = [[st["name"], _pct(st["conversion"]),
-             f"{_pct(st['conversion_interval'][0])} – {_pct(st['conversion_interval'][1])}",
-             f"{st['duration']['family']} {_fmt_days(st['duration']['median_days'])}",
-             f"{st['lost_duration']['family']} {_fmt_days(st['lost_duration']['median_days'])}",
-             f"{st['entered']:,}", f"{st['open']:,}"]
-            + ([_pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
-            for st in s["stages"]]
-    lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
-                              "time to lose (median)", "entered", "open"]
-                       + (["never closes"] if stalls else [])))
-    ds = s["deal_size"]
-    lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
-                  f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
-                  f"median {money(ds['median'])}"]
-    if len(ds["segments"]) > 1:
-        lines.append(table([[g["name"], _pct(g["share"]), g["family"], money(g["mean"]),
-                             money(g["median"])] for g in ds["segments"]],
-                           ["  segment", "share", "family", "mean", "median"]))
-    a = s["activities"]
-    if a is None:
-        lines.append(f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
-                     "opportunities per rep per working day")
-    else:
-        lines.append(f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
-                     f"{_pct(a['opportunity_yield'])} opportunities per activity; lag "
-                     f"{a['lag']['family']} mean {_fmt_days(a['lag']['mean_days'])}")
-    mk, tm, cap = s["marketing"], s["team"], s["capacity"]
-    lines.append(f"Marketing   {mk['per_week']:.1f} opportunities per week "
-                 f"({_pct(mk['share'])} of all)")
-    lines.append(f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
-                 f"{tm['ramp_months_sd']:.1f} months; attrition {_pct(tm['attrition_monthly'])} "
-                 "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
-    lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
-                 f"{cap['deal_hours']:.2g} h per open deal per week")
-    lines += _render_calendar(s.get("calendar"))
-    tails = [st for st in s["stages"] if st.get("tail")]
-    for st in tails:
-        t = st["tail"]
-        lines.append(f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
-                     f"seen): {_pct(t['advanced'])} advanced later, {_pct(t['never_left'])} "
-                     "never left")
-    if s.get("diagnostics"):
-        lines += ["", "What the history contradicts (the model follows it):"]
-        lines += [f"  - {d}" for d in s["diagnostics"]]
-    lines.append(f"Wrote {output}")
-    return "\n".join(lines)
-
-
-_CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
-                  "conversion": "conversion (log odds per stage)", "speed": "time in stage",
-                  "pace": "pace of wins"}
-
-
-def _render_calendar(cal: dict | None) -> list[str]:
-    """The calendar's lines of the calibrate table: each channel next quarter, the clock."""
-    if not cal:
-        return ["Calendar    steady: no quarter effects or closing clock"]
-    lines = []
-    for name, words in _CHANNEL_WORDS.items():
-        c = cal.get(name)
-        if not c:
-            continue
-        n = c["forecast_quarter"]
-        effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
-                  else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
-        parts = [f"{words} in {n['quarter']}: {effect}",
-                 f"quarter shock sd {c['shock_sd']:.2f}"]
-        if c["trend"]:
-            parts.append(f"trend {c['trend']:+.3f}/quarter")
-        if c["season"]:
-            parts.append("season " + "/".join(f"{x:+.2f}" for x in c["season"]))
-        if c["forgetting"] < 1:
-            parts.append(f"forgetting {c['forgetting']:g}")
-        lines.append(("Calendar    " if not lines else "            ") + "; ".join(parts))
-    if cal.get("closing"):
-        won, lost = cal["closing"]["won"], cal["closing"]["lost"]
-        lines.append(("Calendar    " if not lines else "            ")
-                     + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
-                       f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three")
-    return lines
-
-
 @main.command("calibrate")
 @click.argument("history", type=click.Path())
 @history_options
@@ -938,7 +793,7 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     if as_json:
         emit_json({**s, "output": str(path)})
         return
-    echo(_render_calibration(s, str(path)))
+    echo(report.calibration_text(s, str(path)))
 
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
@@ -1071,7 +926,7 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
       salesim backtest hist --every month --quarters 4 --json --out folds.csv
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
-    from salesim import api, plots
+    from salesim import api
     from salesim.scenarios.backtest import choose_cutoffs
 
     given = _cutoff_dates(cutoffs) if cutoffs is not None else None
@@ -1082,56 +937,11 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
                          seed=seed, engine=engine, workers=workers, steady=steady,
                          progress=bar.update if bar else None)
     out = r.to_dict()
-    if out_path:
-        out["out"] = write_tables(r.tables(), out_path)
-    if plot_path:
-        out["plot"] = str(write_output(plot_path, plots.png(r.plot(currency))))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.backtest_text(_clean(out)))
-    echo_written(out, {"out": "tables", "plot": "backtest chart"})
+    deliver(r, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "backtest chart"})
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
-def _render_bench(out: dict) -> str:
-    sc = out["scenario"]
-    m = out["machine"]
-    lines = [f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
-             f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
-             f"{m['python']}, NumPy {m['numpy']}", ""]
-    rows = [[r["purpose"], r["engine"], r["reps"], r["days"], r["workers"], f"{r['trials']:,}",
-             f"{r['seconds']:.2f}", f"{r['trials_per_s']:,.0f}",
-             f"{1e3 * r['seconds'] / r['trials']:.3f}", f"{r['peak_mb']:,.0f}"]
-            for r in out["results"]]
-    lines.append(table(rows, ["run", "engine", "reps", "days", "workers", "trials", "seconds",
-                              "trials/s", "ms/trial", "peak MB"]))
-    lines.append("")
-    if out["vector_vs_simpy"] is not None:
-        lines.append(f"vector vs simpy: {out['vector_vs_simpy']:,.0f}× the trials per second")
-    if out.get("rng_floor"):
-        f = out["rng_floor"]
-        lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
-                     f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
-                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
-                     "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
-                         f["repeats"], *f["pair_ratio_range"]))
-    g = out.get("growth", {})
-    if "reps_exponent" in g:
-        per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
-        lines.append(f"cost vs reps (ms/trial): {per} → grows as reps^{g['reps_exponent']:.2f}")
-    if "horizon_exponent" in g:
-        per = ", ".join(f"{x['days']} days {x['ms_per_trial']:.2f}" for x in g["horizon"])
-        lines.append(f"cost vs horizon (ms/trial): {per} → grows as days^"
-                     f"{g['horizon_exponent']:.2f}")
-    if out.get("targets"):
-        lines += ["", "Targets"]
-        for t in out["targets"].values():
-            lines.append(f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: "
-                         f"{t['value']:,.2f}")
-    return "\n".join(lines)
-
-
 @main.command("bench")
 @click.option("--reps", type=int, default=50, show_default=True,
               help="Ramped reps on the benchmark team (demo model, one quarter).")
@@ -1180,7 +990,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
     if as_json:
         emit_json(out)
         return
-    echo(_render_bench(out))
+    echo(report.bench_text(out))
 
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
@@ -1237,7 +1047,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     h = out["history"]
     echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
                f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n")
-    echo(_render_calibration(out["calibration"], out["files"]["model.toml"]))
+    echo(report.calibration_text(out["calibration"], out["files"]["model.toml"]))
     rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
              f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
             for r in out["truth_vs_fit"]]

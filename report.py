@@ -313,3 +313,196 @@ def backtest_text(b: dict) -> str:
     if b["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
     return "\n".join(lines)
+
+
+def fmt_days(x: float) -> str:
+    return f"{x:,.1f} d" if x < 100 else f"{x:,.0f} d"
+
+
+def calibration_text(s: dict, output: str) -> str:
+    """The calibrate summary as a readable table (docs/calibration.md, "Reading the table")."""
+    lo, hi = s["win_rate_interval"]
+    cyc = s["cycle_days"]
+    lines = [f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
+             f"Win rate (created → won)  {pct(s['win_rate'])}  (90%: {pct(lo)} – {pct(hi)});"
+             f"  median days to win {fmt_days(cyc['won_median'])}, to lose "
+             f"{fmt_days(cyc['lost_median'])}", ""]
+    if s.get("stall_interval"):   # a "never closes" share was kept (docs/calibration.md)
+        lines[-2] += (f"; never closes {pct(s['stall'])} (90%: {pct(s['stall_interval'][0])}"
+                      f" – {pct(s['stall_interval'][1])})")
+    stalls = any(st.get("stall_interval") for st in s["stages"])
+    rows = [[st["name"], pct(st["conversion"]),
+             f"{pct(st['conversion_interval'][0])} – {pct(st['conversion_interval'][1])}",
+             f"{st['duration']['family']} {fmt_days(st['duration']['median_days'])}",
+             f"{st['lost_duration']['family']} {fmt_days(st['lost_duration']['median_days'])}",
+             f"{st['entered']:,}", f"{st['open']:,}"]
+            + ([pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
+            for st in s["stages"]]
+    lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
+                              "time to lose (median)", "entered", "open"]
+                       + (["never closes"] if stalls else [])))
+    ds = s["deal_size"]
+    lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
+                  f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
+                  f"median {money(ds['median'])}"]
+    if len(ds["segments"]) > 1:
+        lines.append(table([[g["name"], pct(g["share"]), g["family"], money(g["mean"]),
+                             money(g["median"])] for g in ds["segments"]],
+                           ["  segment", "share", "family", "mean", "median"]))
+    a = s["activities"]
+    if a is None:
+        lines.append(f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
+                     "opportunities per rep per working day")
+    else:
+        lines.append(f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
+                     f"{pct(a['opportunity_yield'])} opportunities per activity; lag "
+                     f"{a['lag']['family']} mean {fmt_days(a['lag']['mean_days'])}")
+    mk, tm, cap = s["marketing"], s["team"], s["capacity"]
+    lines.append(f"Marketing   {mk['per_week']:.1f} opportunities per week "
+                 f"({pct(mk['share'])} of all)")
+    lines.append(f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
+                 f"{tm['ramp_months_sd']:.1f} months; attrition {pct(tm['attrition_monthly'])} "
+                 "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
+    lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
+                 f"{cap['deal_hours']:.2g} h per open deal per week")
+    lines += calendar_lines(s.get("calendar"))
+    tails = [st for st in s["stages"] if st.get("tail")]
+    for st in tails:
+        t = st["tail"]
+        lines.append(f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
+                     f"seen): {pct(t['advanced'])} advanced later, {pct(t['never_left'])} "
+                     "never left")
+    if s.get("diagnostics"):
+        lines += ["", "What the history contradicts (the model follows it):"]
+        lines += [f"  - {d}" for d in s["diagnostics"]]
+    lines.append(f"Wrote {output}")
+    return "\n".join(lines)
+
+
+_CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
+                  "conversion": "conversion (log odds per stage)", "speed": "time in stage",
+                  "pace": "pace of wins"}
+
+
+def calendar_lines(cal: dict | None) -> list[str]:
+    """The calendar's lines of the calibrate table: each channel next quarter, the clock."""
+    if not cal:
+        return ["Calendar    steady: no quarter effects or closing clock"]
+    lines = []
+    for name, words in _CHANNEL_WORDS.items():
+        c = cal.get(name)
+        if not c:
+            continue
+        n = c["forecast_quarter"]
+        effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
+                  else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
+        parts = [f"{words} in {n['quarter']}: {effect}",
+                 f"quarter shock sd {c['shock_sd']:.2f}"]
+        if c["trend"]:
+            parts.append(f"trend {c['trend']:+.3f}/quarter")
+        if c["season"]:
+            parts.append("season " + "/".join(f"{x:+.2f}" for x in c["season"]))
+        if c["forgetting"] < 1:
+            parts.append(f"forgetting {c['forgetting']:g}")
+        lines.append(("Calendar    " if not lines else "            ") + "; ".join(parts))
+    if cal.get("closing"):
+        won, lost = cal["closing"]["won"], cal["closing"]["lost"]
+        lines.append(("Calendar    " if not lines else "            ")
+                     + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
+                       f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three")
+    return lines
+
+
+def bench_text(out: dict) -> str:
+    sc = out["scenario"]
+    m = out["machine"]
+    lines = [f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
+             f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
+             f"{m['python']}, NumPy {m['numpy']}", ""]
+    rows = [[r["purpose"], r["engine"], r["reps"], r["days"], r["workers"], f"{r['trials']:,}",
+             f"{r['seconds']:.2f}", f"{r['trials_per_s']:,.0f}",
+             f"{1e3 * r['seconds'] / r['trials']:.3f}", f"{r['peak_mb']:,.0f}"]
+            for r in out["results"]]
+    lines.append(table(rows, ["run", "engine", "reps", "days", "workers", "trials", "seconds",
+                              "trials/s", "ms/trial", "peak MB"]))
+    lines.append("")
+    if out["vector_vs_simpy"] is not None:
+        lines.append(f"vector vs simpy: {out['vector_vs_simpy']:,.0f}× the trials per second")
+    if out.get("rng_floor"):
+        f = out["rng_floor"]
+        lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
+                     f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
+                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
+                     "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
+                         f["repeats"], *f["pair_ratio_range"]))
+    g = out.get("growth", {})
+    if "reps_exponent" in g:
+        per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
+        lines.append(f"cost vs reps (ms/trial): {per} → grows as reps^{g['reps_exponent']:.2f}")
+    if "horizon_exponent" in g:
+        per = ", ".join(f"{x['days']} days {x['ms_per_trial']:.2f}" for x in g["horizon"])
+        lines.append(f"cost vs horizon (ms/trial): {per} → grows as days^"
+                     f"{g['horizon_exponent']:.2f}")
+    if out.get("targets"):
+        lines += ["", "Targets"]
+        for t in out["targets"].values():
+            lines.append(f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: "
+                         f"{t['value']:,.2f}")
+    return "\n".join(lines)
+
+
+def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
+    """What ``salesim inspect`` read (``calibrate.ingest.summarize``'s document)."""
+    out: list[str] = []
+    st = s["by_status"]
+    profile = f", profile {profile}" if profile else ""
+    out.append(f"History {s['source']} ({layout}{profile})"
+               + (f" as of {as_of}" if as_of else ""))
+    for name, path in s["files"].items():
+        n = s["rows"].get(name)
+        out.append(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
+    out.append(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
+               f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
+               f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
+    d = s["dates"]
+    closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
+              else "none closed")
+    out.append(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
+               f"last date {d['last_date']}")
+    out.append(f"Stages         {' → '.join(s['stages']) or '-'}"
+               + ("" if s["has_stage_history"] else "  (no stage history)"))
+    keys = ("open", "won", "lost", "total")
+    out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
+                            ["stage", *keys]))
+    top = list(s["owners"].items())
+    out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
+                            [f"owner ({s['n_owners']:,})", *keys]))
+    if len(top) > 20:
+        out.append(f"… and {len(top) - 20:,} more owners (--json lists them all)")
+    if len(s["segments"]) > 1 or "all" not in s["segments"]:
+        out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
+                                 for k, v in s["segments"].items()], ["segment", *keys]))
+    if s["notes"]:
+        out.append("\nNotes")
+        for note in s["notes"]:
+            out.append(f"  - {note}")
+    return "\n".join(out)
+
+
+def demo_data_text(directory, export: str, seed: int, s: dict, files: dict) -> str:
+    """What ``salesim demo-data`` wrote (``demo_history``'s summary and the files)."""
+    out: list[str] = []
+    layout = "" if export == "canonical" else f" as a {export} export"
+    out.append(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
+               f"{s['as_of']}")
+    out.append(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
+               f"open {s['open']:,})")
+    out.append(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
+               f"left, {s['reps_active']:,} on the team at as-of)")
+    out.append(f"  rows           stage history {s['stage_history_rows']:,}, "
+               f"activities {s['activity_rows']:,}")
+    if s["ingredients"]:
+        out.append("  changing       " + ", ".join(f"{k} {v:g}"
+                                                  for k, v in s["ingredients"].items()))
+    out.append(f"  truth          {files['truth']}")
+    return "\n".join(out)
