@@ -10,7 +10,6 @@ import contextlib
 import functools
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -190,19 +189,6 @@ def show_progress(quiet: bool) -> bool:
 
 
 # --- where simulations run (simulator.runner executors; docs/scaling.md) --------------------------
-# What dask.distributed.Client takes as an address: [protocol://]host:port, IPv6 in brackets.
-_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
-                        r":(\d{1,5})")
-
-
-def _scheduler_address(text: str) -> str:
-    m = _SCHEDULER.fullmatch(text.strip())
-    if not m or not 1 <= int(m.group(1)) <= 65535:
-        raise InputError(f"cannot read the scheduler address {text!r}", column="--scheduler",
-                         expected="[tcp://]host:port such as tcp://scheduler:8786")
-    return text.strip()
-
-
 def executor_options(fn):
     """``--executor`` and ``--scheduler`` for a command that runs simulations; put it under
     ``@handle_errors``. Every run inside the command uses the chosen executor (numbers never
@@ -210,24 +196,10 @@ def executor_options(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, executor=None, scheduler=None, **kwargs):
-        import os
-
         from salesim.simulator import runner
+        from salesim.simulator.executors import make_executor
 
-        if scheduler:
-            scheduler = _scheduler_address(scheduler)
-        if scheduler and executor not in (None, "dask"):
-            raise InputError(f"--scheduler needs the dask executor, not {executor!r}",
-                             column="--scheduler", expected="--executor dask or no --executor")
-        workers = kwargs.get("workers")
-        if scheduler or executor == "dask":
-            from salesim.simulator.dask_executor import DaskExecutor
-
-            pool = DaskExecutor(scheduler, workers)
-        elif executor is not None:
-            pool = runner.EXECUTORS[executor](workers or os.cpu_count() or 1)
-        else:
-            pool = None
+        pool = make_executor(executor, scheduler, kwargs.get("workers"))
         # Closed on the way out; on an exception (Ctrl-C, SIGTERM) without waiting for chunks.
         with pool or contextlib.nullcontext(), runner.using_executor(pool):
             return fn(*args, **kwargs)
