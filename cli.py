@@ -85,6 +85,30 @@ def currency_option(fn):
              "amounts are in).")(fn)
 
 
+def json_option(what: str):
+    """``--json``: print ``what`` (the command's result document) as JSON."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
+def simulation_options(*, trials: int, per: str):
+    """``--trials``, ``--seed``, ``--engine`` and ``--workers`` of the commands that run a
+    fixed seed (dashboard, backtest); forecast, compare and capacity differ (a fresh seed
+    by default, a scenario file's defaults)."""
+    options = [
+        click.option("--trials", type=WHOLE, default=trials, show_default=True,
+                     help=f"Monte Carlo trials per {per}."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        click.option("--engine", default=None,
+                     help="Simulation engine (default: vector when registered, else simpy)."),
+        click.option("--workers", type=int, default=1, show_default=True,
+                     help="Worker processes; results do not depend on it."),
+    ]
+    return lambda fn: _apply(fn, options)
+
+
 def out_option(what: str):
     """``--out FILE`` on every command whose result is table-shaped."""
     return click.option(
@@ -380,8 +404,8 @@ def main():
                    "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
 @click.option("--force", is_flag=True,
               help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("the summary")
+@quiet_option
 @handle_errors
 def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
               leavers, realistic, export, force, as_json, quiet):
@@ -448,7 +472,7 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
 @history_options
 @click.option("--as-of", "as_of", default=None, metavar="DATE",
               help="Show the history as it stood at the end of this date (YYYY-MM-DD).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was read as JSON.")
+@json_option("what was read")
 @handle_errors
 def inspect_history(history, as_of, as_json, **history_opts):
     """Read HISTORY (a folder or an opportunities file) and show what was read.
@@ -511,7 +535,7 @@ def _iso_date(value: str | None, option: str):
                    "both follow docs/model.md.")
 @click.option("--fixed-parameters", is_flag=True,
               help="Use point estimates instead of drawing parameters from the posterior.")
-@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+@json_option("the forecast")
 @click.option("--csv", "csv_path", type=OUTPUT, default=None,
               help="Write the weekly bands of cumulative revenue to this CSV.")
 @out_option("the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
@@ -519,7 +543,7 @@ def _iso_date(value: str | None, option: str):
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a PNG: fan chart by week and histogram of quarter revenue.")
 @currency_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @handle_errors
 @executor_options
 def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
@@ -582,7 +606,7 @@ def plan_options(fn):
                      help="Simulation engine (default: vector when available, else simpy)."),
         click.option("--fixed-parameters", is_flag=True,
                      help="Use point estimates instead of posterior draws."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        quiet_option,
     ]
     return model_history_options(_apply(fn, options))
 
@@ -616,7 +640,7 @@ def _progress_bar(quiet: bool, length: int, label: str):
                    "quotas).")
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 4000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@json_option("the comparison")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
                    "with its Monte Carlo interval.")
@@ -675,7 +699,7 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
               help="Largest team to try (default: 5 × the team + 20).")
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 2000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@json_option("the answer")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the P(target) curve (PNG).")
 @out_option("the solver's curve (each candidate's P(target) and revenue bands) and the "
@@ -733,8 +757,8 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
 @click.option("--steady", is_flag=True,
               help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
                    "(the model before changing histories; docs/calibration.md).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("the summary")
+@quiet_option
 @handle_errors
 def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts):
     """Fit a model from HISTORY (a folder or an opportunities file) up to --as-of.
@@ -780,14 +804,8 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
               help="The dashboard's date (YYYY-MM-DD): figures to date end here.")
 @click.option("--strategy", default=None,
               help="Use this strategy of the scenario as the plan (default: its baseline).")
-@click.option("--trials", type=WHOLE, default=1000, show_default=True,
-              help="Monte Carlo trials per run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--engine", default=None,
-              help="Simulation engine (default: vector when registered, else simpy).")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes; results do not depend on it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
+@simulation_options(trials=1000, per="run")
+@json_option("the dashboard")
 @click.option("--html", "html_path", type=OUTPUT, default=None,
               help="Write a self-contained HTML report (inline charts, no network assets).")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
@@ -795,7 +813,7 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
 @out_option("the stoplight rows (team and each rep) and the coaching pointers "
             "(FILE-stem.pointers)")
 @currency_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @history_options
 @handle_errors
 @executor_options
@@ -864,21 +882,15 @@ def _cutoff_dates(text: str) -> list:
                    "history covers; with --quarters N only those in the last N quarters.")
 @click.option("--quarters", type=int, default=None,
               help="Backtest the last N whole quarters the history covers (default 4).")
-@click.option("--trials", type=WHOLE, default=2000, show_default=True,
-              help="Monte Carlo trials per fold.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--engine", default=None,
-              help="Simulation engine (default: vector when registered, else simpy).")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes; results do not depend on it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
+@simulation_options(trials=2000, per="fold")
+@json_option("the backtest")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
 @out_option("one row per fold and the scores (FILE-stem.summary)")
 @currency_option
 @click.option("--steady", is_flag=True,
               help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @history_options
 @handle_errors
 @executor_options
@@ -928,10 +940,10 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
                    "the peak memory.")
 @click.option("--no-sweep", is_flag=True,
               help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("the results")
 @click.option("--out", "out_path", type=OUTPUT, default=None,
               help="Also write the JSON document to this file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @handle_errors
 def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path,
               quiet):
@@ -981,8 +993,8 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 @click.option("--force", is_flag=True,
               help="Write even if the --out folder itself holds CRM files (OUT/history, the "
                    "demo's own, is always rewritten).")
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("everything")
+@quiet_option
 @handle_errors
 def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_json, quiet):
     """Run salesim end to end on generated demo history.
