@@ -40,12 +40,15 @@ _EXPORTS = {
     "Currency": "salesim.plots",
     "InputError": "salesim.simulator.errors",
 }
-__all__ = sorted([*_EXPORTS, "calibrate"])
+__all__ = ["BacktestResult", "CapacityAnswer", "Comparison", "Currency", "Dashboard", "Forecast",
+           "InputError", "Plan", "Strategy", "backtest", "baseline", "calibrate", "capacity",
+           "compare", "dashboard", "forecast", "load_model", "load_plan", "parse_levers",
+           "read_history", "save_model"]
 
 # ``salesim.calibrate`` is also the calibration package: importing it first, then binding
 # the function, keeps the name the function's (a later ``import salesim.calibrate.x`` finds
 # the package in sys.modules and does not rebind it).
-import salesim.calibrate as _calibration  # noqa: E402  (an empty __init__: cheap)
+from salesim import calibrate as _calibration  # noqa: E402, F401  (an empty __init__: cheap)
 
 
 def calibrate(history, as_of, **options):

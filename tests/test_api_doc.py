@@ -77,3 +77,21 @@ def test_figures_leave_pyplot_alone():
     assert "matplotlib.pyplot" not in sys.modules or not sys.modules[
         "matplotlib.pyplot"].get_fignums()
     assert plots.png(fig)[:4] == b"\x89PNG"
+
+
+def test_plan_defaults_are_the_library_s():
+    """Trials and seed: the caller's, else the scenario file's, else the command's default;
+    the headcount search's bound and its run count come from capacity.py."""
+    from types import SimpleNamespace
+
+    from salesim.scenarios.capacity import default_max_reps, most_runs
+    from salesim.scenarios.plan import COMPARE_TRIALS, Plan
+
+    scenario = Plan(spec=None, scenario=SimpleNamespace(trials=123, seed=9))
+    assert (scenario.trials(None, COMPARE_TRIALS), scenario.trials(5, COMPARE_TRIALS)) == (123, 5)
+    assert (scenario.seed(None), scenario.seed(0)) == (9, 0)
+    model = Plan(spec=None)
+    assert model.trials(None, COMPARE_TRIALS) == COMPARE_TRIALS
+    assert isinstance(model.seed(None), int)
+    assert default_max_reps(5) == 45
+    assert most_runs(5) == 2 * 6 + 1 == most_runs(5, 45)   # 40 extra: 6 doublings, 6 halvings
