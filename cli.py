@@ -1009,18 +1009,13 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
       salesim demo --out demo-out --trials 2000
     """
     from salesim import plots
-    from salesim.scenarios.demo import run_demo
+    from salesim.scenarios.demo import SIMULATION_RUNS, run_demo
 
     out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")
-    if reps < 1 or quarters < 1 or trials < 2:
-        raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
-                         column="--reps/--quarters/--trials")
-    n_runs = 1 + 4 + 1  # forecast, four strategies, their baseline
-    with _progress_bar(quiet or as_json, trials * n_runs, "Simulating") as bar:
+    with _progress_bar(quiet or as_json, trials * SIMULATION_RUNS, "Simulating") as bar:
         out = run_demo(out_dir, seed=seed, reps=reps, quarters=quarters, as_of=as_of_date,
-                       trials=trials, engine=engine,
-                       progress=(lambda step, n: bar.update(n)) if bar else None)
+                       trials=trials, engine=engine, progress=bar.update if bar else None)
     charts = {"forecast.png": plots.forecast_figure(out["forecast"]),
               "tornado.png": plots.compare_figure(out["compare"])}
     for name, fig in charts.items():
@@ -1028,20 +1023,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     if as_json:
         emit_json(out)
         return
-    h = out["history"]
-    echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
-               f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n")
-    echo(report.calibration_text(out["calibration"], out["files"]["model.toml"]))
-    rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
-             f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
-            for r in out["truth_vs_fit"]]
-    echo("\nCalibration against the truth that generated the history:")
-    echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
-    echo("\n" + report.forecast_text(out["forecast"]))
-    echo("\n" + report.compare_text(out["compare"]))
-    echo("\nFiles:")
-    for name, path in out["files"].items():
-        echo(f"  {name:<18} {path}")
+    echo(report.demo_text(out))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -506,3 +506,23 @@ def demo_data_text(directory, export: str, seed: int, s: dict, files: dict) -> s
                                                   for k, v in s["ingredients"].items()))
     out.append(f"  truth          {files['truth']}")
     return "\n".join(out)
+
+
+def demo_text(out: dict) -> str:
+    """``salesim demo``: the history, the calibration against its truth, the forecast, the
+    levers and the files written (``scenarios.demo.run_demo``'s document)."""
+    h = out["history"]
+    rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
+             f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
+            for r in out["truth_vs_fit"]]
+    return "\n".join([
+        f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
+        f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n",
+        calibration_text(out["calibration"], out["files"]["model.toml"]),
+        "\nCalibration against the truth that generated the history:",
+        table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]),
+        "\n" + forecast_text(out["forecast"]),
+        "\n" + compare_text(out["compare"]),
+        "\nFiles:",
+        *(f"  {name:<18} {path}" for name, path in out["files"].items()),
+    ])

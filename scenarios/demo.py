@@ -14,6 +14,7 @@ from typing import Callable
 from salesim.calibrate.fit import calibrate, summary
 from salesim.calibrate.ingest import read_history
 from salesim.simulator import demo_history
+from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model, save, write_atomic
 
 from .baseline import baseline_spec
@@ -27,6 +28,8 @@ CLASSIC_LEVERS = {
     "deal size +10%": {"deal_size": "+10%"},
     "cycle time -15%": {"cycle_time": "-15%"},
 }
+# Simulation runs of trials each: the forecast, then the levers' baseline and each lever.
+SIMULATION_RUNS = 1 + 1 + len(CLASSIC_LEVERS)
 
 
 def truth_vs_fit(truth: Model, fitted: Model) -> list[dict]:
@@ -42,11 +45,15 @@ def truth_vs_fit(truth: Model, fitted: Model) -> list[dict]:
 def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: int = 8,
              as_of: dt.date = dt.date(2026, 9, 30), trials: int = 4000,
              engine: str | None = None, workers: int | None = 1,
-             progress: Callable[[str, int], None] | None = None) -> dict:
+             progress: Callable[[int], None] | None = None) -> dict:
     """Run the demo into ``out_dir`` and return what each step produced.
 
-    ``progress(step, n)`` reports work done: ("simulate", trials) as trials finish.
+    ``progress(n)`` is called with the trials of each finished chunk
+    (``trials × SIMULATION_RUNS`` in all).
     """
+    if reps < 1 or quarters < 1 or trials < 2:
+        raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
+                         column="--reps/--quarters/--trials")
     out = Path(out_dir).resolve()
     hist_dir = out / "history"
     demo = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=as_of)
@@ -60,11 +67,10 @@ def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: in
     files["model.toml"] = str(save(model, out / "model.toml"))
 
     spec = baseline_spec(model, history=history, as_of=as_of)
-    tick = (lambda n: progress("simulate", n)) if progress else None
     fc = forecast(spec, trials=trials, seed=seed, engine=engine,
-                  workers=workers, progress=tick)
+                  workers=workers, progress=progress)
     cmp = compare_levers(spec, CLASSIC_LEVERS, trials, seed, engine=engine, workers=workers,
-                         progress=tick)
+                         progress=progress)
     return {"dir": str(out), "seed": seed, "history": demo.summary(),
             "calibration": summary(model), "truth_vs_fit": truth_vs_fit(demo.truth, model),
             "forecast": fc, "compare": cmp, "files": files}
