@@ -429,41 +429,20 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
       salesim demo-data sf --export salesforce
     """
-    import datetime as dt
+    from salesim.scenarios.demo import demo_data_as_of, write_demo_data
+    from salesim.simulator.demo_history import history_days
 
-    from salesim.simulator import demo_export, demo_history
-    from salesim.simulator.demo_ingredients import Ingredients
-    from salesim.simulator.model import save
-
-    try:
-        as_of_date = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise InputError(f"not a real date: {as_of!r}", column="--as-of",
-                         expected="an ISO date such as 2026-09-30") from None
-    for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
-        if value < low:
-            raise InputError(f"must be at least {low}, got {value}", column=name)
-    ingredients = Ingredients.from_options(realistic, drift=drift, growth=growth,
-                                           seasonality=seasonality, slips=slips, shocks=shocks,
-                                           leavers=leavers)
-    directory = Path(directory)
-    demo_export.check_export(export)
-    days = demo_history.history_days(as_of_date, quarters)
-    kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
-    if show_progress(quiet):
-        with click.progressbar(length=days, label="Generating history", file=sys.stderr) as bar:
-            hist = demo_history.generate(seed, progress=bar.update, **kwargs)
-    else:
-        hist = demo_history.generate(seed, **kwargs)
-    files = {}
-    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
-        files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
-    files["truth"] = str(save(hist.truth, directory / "truth.toml"))
-    s = hist.summary()
+    day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
+    changes = dict(drift=drift, growth=growth, seasonality=seasonality, slips=slips,
+                   shocks=shocks, leavers=leavers)
+    with _progress_bar(quiet, history_days(day, quarters), "Generating history") as bar:
+        out = write_demo_data(directory, as_of=day, seed=seed, reps=reps, quarters=quarters,
+                              export=export, ingredients=changes, realistic=realistic,
+                              progress=bar.update if bar else None, write=write_output)
     if as_json:
-        emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
+        emit_json(out)
         return
-    echo(report.demo_data_text(directory, export, seed, s, files))
+    echo(report.demo_data_text(out))
 
 
 # --- inspect --------------------------------------------------------------------------------------

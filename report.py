@@ -489,8 +489,9 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
     return "\n".join(out)
 
 
-def demo_data_text(directory, export: str, seed: int, s: dict, files: dict) -> str:
-    """What ``salesim demo-data`` wrote (``demo_history``'s summary and the files)."""
+def demo_data_text(s: dict) -> str:
+    """What ``salesim demo-data`` wrote (``scenarios.demo.write_demo_data``'s document)."""
+    directory, export, seed, files = s["dir"], s["export"], s["seed"], s["files"]
     out: list[str] = []
     layout = "" if export == "canonical" else f" as a {export} export"
     out.append(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "

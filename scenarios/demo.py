@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from salesim.calibrate.fit import calibrate, summary
 from salesim.calibrate.ingest import read_history
@@ -75,3 +75,44 @@ def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: in
             "calibration": summary(model), "truth_vs_fit": truth_vs_fit(demo.truth, model),
             "forecast": fc, "compare": cmp, "files": files}
 
+
+# --- salesim demo-data: a generated history, written as a CRM would export it --------------------
+def demo_data_as_of(as_of: str | dt.date, *, seed: int, reps: int, quarters: int) -> dt.date:
+    """The last day of a demo history, after checking the run's settings (InputError
+    naming the option)."""
+    try:
+        day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise InputError(f"not a real date: {as_of!r}", column="--as-of",
+                         expected="an ISO date such as 2026-09-30") from None
+    for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
+        if value < low:
+            raise InputError(f"must be at least {low}, got {value}", column=name)
+    return day
+
+
+def write_demo_data(directory: str | Path, *, as_of: str | dt.date, seed: int = 7,
+                    reps: int = 20, quarters: int = 8, export: str = "canonical",
+                    ingredients: Mapping[str, object] | None = None, realistic: bool = False,
+                    progress: Callable[[int], None] | None = None,
+                    write: Callable[[Path, str], Path] = write_atomic) -> dict:
+    """Generate a demo history from known parameters and write it into ``directory`` as
+    ``export`` lays it out, with truth.toml (the model that generated it). Returns the
+    ``salesim demo-data --json`` document. ``ingredients``: the changing-history options
+    (drift, growth, seasonality, slips, shocks, leavers; docs/demo-data.md);
+    ``progress(n)``: days generated."""
+    from salesim.simulator import demo_export
+    from salesim.simulator.demo_ingredients import Ingredients
+
+    day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
+    mix = Ingredients.from_options(realistic, **dict(ingredients or {}))
+    directory = Path(directory)
+    demo_export.check_export(export)
+    hist = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=day, ingredients=mix,
+                                 progress=progress)
+    files = {}
+    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
+        files[name.removesuffix(".csv")] = str(write(directory / name, text))
+    files["truth"] = str(save(hist.truth, directory / "truth.toml"))
+    return {"dir": str(directory), "seed": seed, "export": export, **hist.summary(),
+            "files": files}
