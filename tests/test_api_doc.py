@@ -56,8 +56,10 @@ def test_the_api_gives_the_clis_json(tmp_path, monkeypatch):
 
 
 def test_public_names_load_and_import_is_light():
+    """``import salesim`` and the CLI module (what ``salesim --help`` loads) import none of
+    matplotlib, numba or scipy.stats."""
     assert callable(salesim.calibrate) and salesim.calibrate.__module__ == "salesim"
-    code = ("import sys, salesim; "
+    code = ("import sys, salesim, salesim.cli; "
             "print(sorted(m for m in ('matplotlib', 'numba', 'scipy.stats') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
