@@ -11,3 +11,65 @@ try:
     __version__ = version("salesim")
 except PackageNotFoundError:  # a checkout that was not installed
     __version__ = "0+unknown"
+
+# The public API: ``import salesim as ss; ss.forecast(ss.baseline(ss.load_model(path), …))``.
+# Names load on first use (PEP 562), so ``import salesim`` and ``salesim --help`` stay fast:
+# nothing here imports matplotlib, numba or scipy until a function that needs it is called.
+_EXPORTS = {
+    # history and calibration
+    "read_history": "salesim.scenarios.plan",
+    "load_model": ("salesim.simulator.model", "load"),
+    "save_model": ("salesim.simulator.model", "save"),
+    # plans and runs (the CLI calls these same functions)
+    "baseline": "salesim.api",
+    "load_plan": "salesim.scenarios.plan",
+    "Plan": "salesim.scenarios.plan",
+    "forecast": "salesim.api",
+    "compare": "salesim.api",
+    "capacity": "salesim.api",
+    "backtest": "salesim.api",
+    "dashboard": "salesim.api",
+    "parse_levers": ("salesim.scenarios.scenario", "parse_lever_args"),
+    "Strategy": "salesim.scenarios.scenario",
+    # results
+    "Forecast": "salesim.results",
+    "Comparison": "salesim.results",
+    "CapacityAnswer": "salesim.results",
+    "BacktestResult": "salesim.scenarios.backtest",
+    "Dashboard": "salesim.scenarios.dashboard",
+    "Currency": "salesim.plots",
+    "InputError": "salesim.simulator.errors",
+}
+__all__ = ["BacktestResult", "CapacityAnswer", "Comparison", "Currency", "Dashboard", "Forecast",
+           "InputError", "Plan", "Strategy", "backtest", "baseline", "calibrate", "capacity",
+           "compare", "dashboard", "forecast", "load_model", "load_plan", "parse_levers",
+           "read_history", "save_model"]
+
+# ``salesim.calibrate`` is also the calibration package: importing it first, then binding
+# the function, keeps the name the function's (a later ``import salesim.calibrate.x`` finds
+# the package in sys.modules and does not rebind it).
+from salesim import calibrate as _calibration  # noqa: E402, F401  (an empty __init__: cheap)
+
+
+def calibrate(history, as_of, **options):
+    """Fit the model from ``history`` as it stood at the end of ``as_of``
+    (``salesim.calibrate.fit.calibrate``, whose docstring lists ``options``)."""
+    from salesim.calibrate.fit import calibrate as fit
+
+    return fit(history, as_of, **options)
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'salesim' has no attribute {name!r}")
+    where = _EXPORTS[name]
+    module, attr = where if isinstance(where, tuple) else (where, name)
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,107 +1,31 @@
 """The ``salesim`` command line: parse, call one library function per command, render.
 
 Every command turns bad input (``InputError``) into exit status 2 with one message naming
-the file, row and column. Rendering helpers live here; logic lives in the packages.
+the file, row and column. The shared options are in options.py, the library calls in
+api.py and the packages, the terminal text in report.py, the charts in plots.py; what is
+left here is each command's parse, its call and where its output goes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import math
-import re
 import sys
 from pathlib import Path
 
 import click
 
-from salesim import outputs
-from salesim.outputs import OUTPUT, OUTPUT_DIR, OutputPath
+from salesim import outputs, report
+from salesim.report import json_safe as _clean, pct as _pct, table  # noqa: F401 (re-exported)
+from salesim.options import (AMOUNT, WHOLE, currency_option, executor_options,
+                             history_options, json_option, model_history_options, out_option,
+                             plan_options, quiet_option, simulation_options)
+from salesim.outputs import OUTPUT, OUTPUT_DIR
 from salesim.simulator.errors import InputError, printable, terminal_text
 from salesim.simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
 
 # --- shared plumbing --------------------------------------------------------------------------
-class AmountType(click.ParamType):
-    name = "AMOUNT"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_amount(value, what=param.name if param else "amount")
-        except InputError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-AMOUNT = AmountType()
-
-
-class WholeNumberType(click.ParamType):
-    """An int, also written as ``1e6``: the run-size options (``--trials``, ``--weeks``)."""
-
-    name = "INTEGER"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not number.is_integer():
-            self.fail(f"{value!r} is not a whole number", param, ctx)
-        return int(number)
-
-
-WHOLE = WholeNumberType()
-
-
-class CurrencyType(click.ParamType):
-    name = "CURRENCY"
-
-    def convert(self, value, param, ctx):
-        from salesim.plots import Currency
-
-        if isinstance(value, Currency):
-            return value
-        try:
-            return Currency(value)
-        except InputError as exc:  # click names the option itself
-            self.fail(f"{exc.message} (expected {exc.expected})", param, ctx)
-
-
-def currency_option(fn):
-    """``--currency`` on every command that draws a chart."""
-    return click.option(
-        "--currency", type=CurrencyType(), default="", metavar="SYMBOL|CODE",
-        help="Currency on charts: a symbol ($, €) before amounts or an ISO code (USD, EUR) "
-             "on axes and titles (default: none; salesim does not guess what the CRM's "
-             "amounts are in).")(fn)
-
-
-def out_option(what: str):
-    """``--out FILE`` on every command whose result is table-shaped."""
-    return click.option(
-        "--out", "out_path", type=OUT_TABLES, default=None, metavar="FILE",
-        help=f"Write {what} to FILE: .csv, .parquet or .xlsx (Excel needs salesim[excel]); "
-             "other tables go beside it as FILE-stem.<table>.csv|parquet, or as sheets.")
-
-
-def _out_format(value) -> None:
-    """Refuse a bad --out suffix (or Excel without its writer) before anything runs."""
-    from salesim import tables
-    tables.out_format(value)
-
-
-OUT_TABLES = OutputPath(check=_out_format)
-
-
 def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:
     """Write a result's tables (``tables.encode``) through ``write_output``; the paths. The
     tables beside FILE are no option of their own, so they are checked here, by the same
@@ -154,23 +78,26 @@ def _check_run_size(options: dict) -> None:
         limits.check_weeks(options["weeks"])
 
 
-def _clean(obj):
-    """JSON-safe: NaN/inf -> null, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
-
-
 def emit_json(data: dict) -> None:
     echo(json.dumps(_clean(data), indent=2))
+
+
+def deliver(result, doc: dict, *, out_path=None, plot_path=None, currency=None,
+            as_json: bool = False, written: dict[str, str]) -> None:
+    """The end of every command with a result object: its tables to ``--out``, its chart to
+    ``--plot``, then ``doc`` (``result.to_dict()`` plus the files written) as JSON, or the
+    result's text and what was written."""
+    from salesim import plots
+
+    if out_path:
+        doc["out"] = write_tables(result.tables(), out_path)
+    if plot_path:
+        doc["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
+    if as_json:
+        emit_json(doc)
+        return
+    echo(result.to_text())
+    echo_written(doc, written)
 
 
 def write_output(path: str | Path, data: str | bytes) -> Path:
@@ -178,18 +105,6 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     return outputs.write(path, data)
 
 
-def table(rows: list[list], headers: list[str]) -> str:
-    """A plain aligned text table (first column left, others right)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths)))
-
-    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
-    out += [line(r) for r in cells[1:]]
-    return "\n".join(out)
 
 
 def show_progress(quiet: bool) -> bool:
@@ -197,142 +112,13 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-# --- where simulations run (simulator.runner executors; docs/scaling.md) --------------------------
-# What dask.distributed.Client takes as an address: [protocol://]host:port, IPv6 in brackets.
-_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
-                        r":(\d{1,5})")
-
-
-def _scheduler_address(text: str) -> str:
-    m = _SCHEDULER.fullmatch(text.strip())
-    if not m or not 1 <= int(m.group(1)) <= 65535:
-        raise InputError(f"cannot read the scheduler address {text!r}", column="--scheduler",
-                         expected="[tcp://]host:port such as tcp://scheduler:8786")
-    return text.strip()
-
-
-def executor_options(fn):
-    """``--executor`` and ``--scheduler`` for a command that runs simulations; put it under
-    ``@handle_errors``. Every run inside the command uses the chosen executor (numbers never
-    depend on it); the command's ``workers`` option sizes it."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, executor=None, scheduler=None, **kwargs):
-        import os
-
-        from salesim.simulator import runner
-
-        if scheduler:
-            scheduler = _scheduler_address(scheduler)
-        if scheduler and executor not in (None, "dask"):
-            raise InputError(f"--scheduler needs the dask executor, not {executor!r}",
-                             column="--scheduler", expected="--executor dask or no --executor")
-        workers = kwargs.get("workers")
-        if scheduler or executor == "dask":
-            from salesim.simulator.dask_executor import DaskExecutor
-
-            pool = DaskExecutor(scheduler, workers)
-        elif executor is not None:
-            pool = runner.EXECUTORS[executor](workers or os.cpu_count() or 1)
-        else:
-            pool = None
-        # Closed on the way out; on an exception (Ctrl-C, SIGTERM) without waiting for chunks.
-        with pool or contextlib.nullcontext(), runner.using_executor(pool):
-            return fn(*args, **kwargs)
-
-    wrapper = click.option(
-        "--scheduler", default=None, metavar="ADDRESS", envvar="SALESIM_SCHEDULER",
-        show_envvar=True,
-        help="Run chunks of trials on this dask.distributed scheduler, e.g. tcp://host:8786 "
-             '(needs pip install "salesim[dask]").')(wrapper)
-    wrapper = click.option(
-        "--executor", type=click.Choice(["serial", "processes", "dask"]), default=None,
-        help="Where chunks of trials run (default: serial for one worker, else processes; "
-             "dask with --scheduler). dask without an address starts a local cluster of "
-             "--workers processes.")(wrapper)
-    return wrapper
-
-
-def _scoped_executor():
-    """The executor chosen by ``executor_options`` (None: the library's own choice)."""
-    from salesim.simulator import runner
-
-    return runner.scoped_executor()
-
-
 # --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
-HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", "stage_history",
-                   "activities", "reps")
-
-
-def _history_flags(*, reps_file: bool) -> list:
-    """The one set of options that says how a CRM history is read. ``reps_file=False`` on the
-    commands where ``--reps N`` is a head count (forecast, compare, capacity: ``--team`` names
-    a team file there; a reps file in the history folder is still read)."""
-    options = [
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True,
-                     help="History layout: canonical files, or the Maven CRM sample folder."),
-        click.option("--profile", "profile", default=None, metavar="NAME|FILE.toml",
-                     help="Mapping profile of a CRM export: salesforce, hubspot, pipedrive or "
-                          "a profile TOML file (docs/formats.md); the flags below override it."),
-        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-                     help="Read a canonical column from a differently named one, e.g. "
-                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
-                          "also work)."),
-        click.option("--date-format", "date_format", default=None, metavar="STRFTIME|auto",
-                     help="Format of text dates, e.g. %m/%d/%Y, or auto (default: the "
-                          "profile's, else ISO 2024-03-31)."),
-        click.option("--stages", "stages", default=None, metavar="A,B,C",
-                     help="Stage order, first to last (default: the profile's, else inferred "
-                          "from stage history)."),
-        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
-                     default=None, help="Stage history file (default: stage_history.csv|parquet "
-                                        "in the HISTORY folder)."),
-        click.option("--activities", "activities", type=click.Path(dir_okay=False),
-                     default=None, help="Activities file (default: from the HISTORY folder)."),
-    ]
-    if reps_file:
-        options.append(click.option("--reps", "reps", type=click.Path(dir_okay=False),
-                                    default=None,
-                                    help="Reps file (default: from the HISTORY folder)."))
-    return options
-
-
-def _apply(fn, options: list):
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def history_options(fn):
-    """The options of a command that reads a HISTORY; pass them on to ``load_history``::
-
-        @history_options
-        def calibrate(history, ..., **history_opts):
-            h = load_history(history, **history_opts)
-    """
-    return _apply(fn, _history_flags(reps_file=True))
-
-
-def model_history_options(fn):
-    """``--history PATH`` and the history options, for commands that run a MODEL (forecast,
-    compare, capacity); the command gets ``history`` and ``**history_opts``."""
-    return _apply(fn, [click.option("--history", "history", type=click.Path(), default=None,
-                                    help="CRM history (folder or opportunities file) with a "
-                                         "MODEL: the pipeline open at --as-of and revenue "
-                                         "already won this quarter.")]
-                  + _history_flags(reps_file=False))
 
 
 def load_history(history_path, **history_opts):
     """The ``History`` behind a HISTORY argument and ``history_options`` (InputError if bad)."""
-    from salesim.calibrate.ingest import read_history
+    from salesim.scenarios.plan import read_history
 
-    unknown = set(history_opts) - set(HISTORY_OPTIONS)
-    if unknown:
-        raise TypeError(f"not history options: {sorted(unknown)}")
     return read_history(history_path, **history_opts)
 
 
@@ -343,21 +129,6 @@ def _history_files(history_path, history_opts: dict):
     return find_files(history_path, format=history_opts.get("format", "canonical"),
                       **{k: history_opts.get(k) for k in ("stage_history", "activities",
                                                            "reps")})
-
-
-def _history_given(history_opts: dict) -> list[str]:
-    """The history options given on the command line (``--format`` counts when not
-    canonical), named as flags."""
-    given = [k for k, v in history_opts.items()
-             if v not in (None, (), "") and not (k == "format" and v == "canonical")]
-    return ["--" + {"mapping": "map"}.get(k, k).replace("_", "-") for k in given]
-
-
-def _no_history_warning() -> None:
-    """Say up front, not only in a note at the bottom, that a MODEL without --history starts
-    with an empty pipeline: the numbers are then much lower than the team's real quarter."""
-    echo("warning: no --history: the run starts with no open pipeline and no revenue "
-               "closed to date (give --history with the CRM export)", err=True)
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -443,8 +214,8 @@ def main():
                    "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
 @click.option("--force", is_flag=True,
               help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("the summary")
+@quiet_option
 @handle_errors
 def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
               leavers, realistic, export, force, as_json, quiet):
@@ -468,53 +239,20 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
       salesim demo-data sf --export salesforce
     """
-    import datetime as dt
+    from salesim.scenarios.demo import demo_data_as_of, write_demo_data
+    from salesim.simulator.demo_history import history_days
 
-    from salesim.simulator import demo_export, demo_history
-    from salesim.simulator.demo_ingredients import Ingredients
-    from salesim.simulator.model import save
-
-    try:
-        as_of_date = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise InputError(f"not a real date: {as_of!r}", column="--as-of",
-                         expected="an ISO date such as 2026-09-30") from None
-    for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
-        if value < low:
-            raise InputError(f"must be at least {low}, got {value}", column=name)
-    ingredients = Ingredients.from_options(realistic, drift=drift, growth=growth,
-                                           seasonality=seasonality, slips=slips, shocks=shocks,
-                                           leavers=leavers)
-    directory = Path(directory)
-    demo_export.check_export(export)
-    days = demo_history.history_days(as_of_date, quarters)
-    kwargs = dict(reps=reps, quarters=quarters, as_of=as_of_date, ingredients=ingredients)
-    if show_progress(quiet):
-        with click.progressbar(length=days, label="Generating history", file=sys.stderr) as bar:
-            hist = demo_history.generate(seed, progress=bar.update, **kwargs)
-    else:
-        hist = demo_history.generate(seed, **kwargs)
-    files = {}
-    for name, text in demo_export.export_texts(hist, export, rng=seed).items():
-        files[name.removesuffix(".csv")] = str(write_output(directory / name, text))
-    files["truth"] = str(save(hist.truth, directory / "truth.toml"))
-    s = hist.summary()
+    day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
+    changes = dict(drift=drift, growth=growth, seasonality=seasonality, slips=slips,
+                   shocks=shocks, leavers=leavers)
+    with _progress_bar(quiet, history_days(day, quarters), "Generating history") as bar:
+        out = write_demo_data(directory, as_of=day, seed=seed, reps=reps, quarters=quarters,
+                              export=export, ingredients=changes, realistic=realistic,
+                              progress=bar.update if bar else None, write=write_output)
     if as_json:
-        emit_json({"dir": str(directory), "seed": seed, "export": export, **s, "files": files})
+        emit_json(out)
         return
-    layout = "" if export == "canonical" else f" as a {export} export"
-    echo(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
-               f"{s['as_of']}")
-    echo(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
-               f"open {s['open']:,})")
-    echo(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
-               f"left, {s['reps_active']:,} on the team at as-of)")
-    echo(f"  rows           stage history {s['stage_history_rows']:,}, "
-               f"activities {s['activity_rows']:,}")
-    if s["ingredients"]:
-        echo("  changing       " + ", ".join(f"{k} {v:g}"
-                                                  for k, v in s["ingredients"].items()))
-    echo(f"  truth          {files['truth']}")
+    echo(report.demo_data_text(out))
 
 
 # --- inspect --------------------------------------------------------------------------------------
@@ -523,7 +261,7 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
 @history_options
 @click.option("--as-of", "as_of", default=None, metavar="DATE",
               help="Show the history as it stood at the end of this date (YYYY-MM-DD).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was read as JSON.")
+@json_option("what was read")
 @handle_errors
 def inspect_history(history, as_of, as_json, **history_opts):
     """Read HISTORY (a folder or an opportunities file) and show what was read.
@@ -548,38 +286,7 @@ def inspect_history(history, as_of, as_json, **history_opts):
     if as_json:
         emit_json({"as_of": as_of, **s})
         return
-    st = s["by_status"]
-    profile = f", profile {history_opts['profile']}" if history_opts.get("profile") else ""
-    echo(f"History {s['source']} ({files.format}{profile})"
-               + (f" as of {as_of}" if as_of else ""))
-    for name, path in s["files"].items():
-        n = s["rows"].get(name)
-        echo(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
-    echo(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
-               f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
-               f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
-    d = s["dates"]
-    closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
-              else "none closed")
-    echo(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
-               f"last date {d['last_date']}")
-    echo(f"Stages         {' → '.join(s['stages']) or '-'}"
-               + ("" if s["has_stage_history"] else "  (no stage history)"))
-    keys = ("open", "won", "lost", "total")
-    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
-                            ["stage", *keys]))
-    top = list(s["owners"].items())
-    echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
-                            [f"owner ({s['n_owners']:,})", *keys]))
-    if len(top) > 20:
-        echo(f"… and {len(top) - 20:,} more owners (--json lists them all)")
-    if len(s["segments"]) > 1 or "all" not in s["segments"]:
-        echo("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
-                                 for k, v in s["segments"].items()], ["segment", *keys]))
-    if s["notes"]:
-        echo("\nNotes")
-        for note in s["notes"]:
-            echo(f"  - {note}")
+    echo(report.inspect_text(s, files.format, history_opts.get("profile"), as_of))
 
 
 # --- forecast -------------------------------------------------------------------------------------
@@ -587,94 +294,8 @@ def _iso_date(value: str | None, option: str):
     return None if value is None else as_date(value, what="date", column=option)
 
 
-def _pct(p: float | None) -> str:
-    return "-" if p is None else f"{100 * p:.1f}%"
 
 
-def _render_forecast(fc: dict) -> str:
-    """The forecast as a readable table (``salesim forecast`` without --json)."""
-    rev, origin = fc["revenue"], fc["by_origin"]
-    out = [f"Forecast {fc['start']} to {fc['end']} ({fc['days']} days) · {fc['trials']:,} trials "
-           f"· engine {fc['engine']} · seed {fc['seed']}"
-           + (" · fixed parameters" if fc["fixed_parameters"] else ""), ""]
-
-    def row(name, b, fmt=money):
-        return [name] + [fmt(b[k]) for k in ("mean", "p10", "p50", "p90")]
-
-    rows = [row("Quarter revenue", rev)]
-    if fc["closed_to_date"]:
-        c = fc["closed_to_date"]
-        rows.append(["  closed to date", money(c), money(c), money(c), money(c)])
-    rows += [row("  from open pipeline", origin["open_pipeline"]),
-             row("  from new pipeline", origin["new_pipeline"]),
-             row("Wins", fc["wins"], lambda x: f"{x:,.1f}")]
-    out.append(table(rows, ["", "mean", "P10", "P50", "P90"]))
-    out.append("")
-    if fc["quota"] is None:
-        out.append("P(revenue ≥ quota): no quota (give --quota AMOUNT)")
-    else:
-        lo, hi = fc["p_quota_interval"]
-        out.append(f"P(revenue ≥ quota {money(fc['quota'])}) = {_pct(fc['p_quota'])}  "
-                   f"(90% Monte Carlo interval {_pct(lo)} to {_pct(hi)})")
-    reps = [r for r in fc["reps"] if r["quota"]]
-    if reps:
-        out += ["", "Rep attainment (quarter revenue / quota)"]
-        out.append(table([[r["rep"], money(r["quota"]), _pct(r["p10"]), _pct(r["p50"]),
-                           _pct(r["p90"]), _pct(r["p_attain"])] for r in reps[:20]],
-                         ["rep", "quota", "P10", "P50", "P90", "P(≥ 100%)"]))
-        if len(reps) > 20:
-            out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
-    if fc["notes"]:
-        out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
-    return "\n".join(out)
-
-
-def _chart_title(start, what: str, currency, *, quota: float | None = None,
-                 quota_name: str = "quota", p_quota: float | None = None,
-                 p_name: str | None = None) -> str:
-    """``Q4 2026 forecast · quota $12M · P(revenue ≥ quota) 64%``: the quarter, the number
-    and how likely it is, as a board slide names them."""
-    from salesim.simulator.calendar import quarter_label
-
-    title = f"{quarter_label(_iso_date(str(start), 'start'))} {what}"
-    if quota:
-        title += f" · {quota_name} {currency.amount(quota)}"
-        if p_quota is not None:
-            title += f" · {p_name or f'P(revenue ≥ {quota_name})'} {p_quota:.0%}"
-    return title
-
-
-def _forecast_png(fc: dict, currency=None) -> bytes:
-    """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
-    from salesim import plots
-    currency = currency or plots.NO_CURRENCY
-    weekly = fc["weekly"]
-    title = _chart_title(fc["start"], "forecast", currency, quota=fc["quota"],
-                         p_quota=fc["p_quota"])
-    return plots.forecast_chart(
-        [w["week"] for w in weekly], {k: [w[k] for w in weekly]
-                                      for k in ("p10", "p25", "p50", "p75", "p90")},
-        fc["histogram"]["edges"], fc["histogram"]["counts"], quota=fc["quota"],
-        p_quota=fc["p_quota"], start_value=fc["closed_to_date"], currency=currency,
-        title=f"{title} · bands P10–P90 and P25–P75 of {fc['trials']:,} trials, "
-              f"{fc['start']} to {fc['end']}")
-
-
-def _tornado_png(out: dict, currency=None) -> bytes:
-    """Tornado chart: per-trial uplift P10–P90, the mean with its Monte Carlo interval and
-    the velocity equation's guess."""
-    from salesim import plots
-    currency = currency or plots.NO_CURRENCY
-    s = out["strategies"]
-    title = _chart_title(out["start"], "uplift vs baseline", currency, quota=out["quota"],
-                         p_quota=out["baseline"]["p_quota"],
-                         p_name="baseline P(revenue ≥ quota)")
-    return plots.tornado([x["name"] for x in s], [x["uplift"]["mean"] for x in s],
-                         [x["uplift"]["lo"] for x in s], [x["uplift"]["hi"] for x in s],
-                         trials_p10=[x["uplift_trials"]["p10"] for x in s],
-                         trials_p90=[x["uplift_trials"]["p90"] for x in s],
-                         velocity=[x["velocity"]["uplift"] for x in s], currency=currency,
-                         title=f"{title} · {out['trials']:,} paired trials")
 
 
 @main.command("forecast")
@@ -703,7 +324,7 @@ def _tornado_png(out: dict, currency=None) -> bytes:
                    "both follow docs/model.md.")
 @click.option("--fixed-parameters", is_flag=True,
               help="Use point estimates instead of drawing parameters from the posterior.")
-@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+@json_option("the forecast")
 @click.option("--csv", "csv_path", type=OUTPUT, default=None,
               help="Write the weekly bands of cumulative revenue to this CSV.")
 @out_option("the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
@@ -711,7 +332,7 @@ def _tornado_png(out: dict, currency=None) -> bytes:
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a PNG: fan chart by week and histogram of quarter revenue.")
 @currency_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @handle_errors
 @executor_options
 def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
@@ -731,113 +352,30 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
       salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
     """
-    from salesim import tables
-    from salesim.scenarios.forecast import forecast
+    from salesim import api
+    from salesim.scenarios.plan import model_plan
 
-    spec = _model_spec(model_path, history=history, history_opts=history_opts, as_of=as_of,
-                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                       fixed_parameters=fixed_parameters)
-    kwargs = dict(trials=trials, seed=seed, engine=engine, workers=workers)
-    if show_progress(quiet):
-        with click.progressbar(length=trials, label="Simulating", file=sys.stderr) as bar:
-            fc = forecast(spec, progress=bar.update, **kwargs)
-    else:
-        fc = forecast(spec, **kwargs)
+    plan = model_plan(model_path, history=history, history_options=history_opts, as_of=as_of,
+                      start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                      fixed_parameters=fixed_parameters)
+    _warn(plan)
+    with _progress_bar(quiet, trials, "Simulating") as bar:
+        result = api.forecast(plan, trials=trials, seed=seed, engine=engine, workers=workers,
+                              progress=bar.update if bar else None)
+    fc = result.to_dict()
     fc["model"] = str(model_path)
-    named = tables.forecast_tables(fc)
     if csv_path:
-        fc["csv"] = write_tables({"weekly": named["weekly"]}, csv_path, fmt="csv")[0]
-    if out_path:
-        fc["out"] = write_tables(named, out_path)
-    if plot_path:
-        fc["plot"] = str(write_output(plot_path, _forecast_png(fc, currency)))
-    if as_json:
-        emit_json(fc)
-        return
-    echo(_render_forecast(fc))
-    echo_written(fc, {"csv": "weekly bands", "out": "tables", "plot": "plot"})
+        fc["csv"] = write_tables({"weekly": result.tables()["weekly"]}, csv_path, fmt="csv")[0]
+    deliver(result, fc, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
 # --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
-def plan_options(fn):
-    """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
-    build the baseline as ``forecast`` does; a scenario file says all of it itself."""
-    options = [
-        click.option("--as-of", "as_of", default=None,
-                     help="With a MODEL: plan from the end of this date (default: the model's)."),
-        click.option("--start", default=None,
-                     help="With a MODEL: first day of the horizon (default: the day after "
-                          "--as-of)."),
-        click.option("--weeks", type=WHOLE, default=None,
-                     help="With a MODEL: horizon in weeks (default: to the quarter's end)."),
-        click.option("--reps", "n_reps", type=int, default=None,
-                     help="With a MODEL: N experienced reps instead of the model's team."),
-        click.option("--team", type=click.Path(dir_okay=False), default=None,
-                     help="With a MODEL: team file (reps.csv format)."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed shared by every run (default: the scenario's, else fresh and "
-                          "reported)."),
-        click.option("--workers", type=int, default=None,
-                     help="Worker processes (default: all cores); results do not depend on it."),
-        click.option("--engine", default=None,
-                     help="Simulation engine (default: vector when available, else simpy)."),
-        click.option("--fixed-parameters", is_flag=True,
-                     help="Use point estimates instead of posterior draws."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-    ]
-    return model_history_options(_apply(fn, options))
-
-
-def _model_spec(model_path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
-                fixed_parameters):
-    """The baseline of a MODEL.toml as forecast, compare and capacity build it: the open
-    pipeline and closed-to-date revenue from ``--history`` (read with the history options)."""
-    from salesim.scenarios.baseline import baseline_spec
-    from salesim.simulator.model import load
-
-    model = load(model_path)
-    if history is None:
-        given = _history_given(history_opts)
-        if given:
-            raise InputError(f"{given[0]} applies to the history; give --history too",
-                             column=given[0], expected="--history FOLDER_OR_FILE")
-        _no_history_warning()
-    hist = load_history(history, **history_opts) if history is not None else None
-    return baseline_spec(model, history=hist, as_of=_iso_date(as_of, "--as-of") or model.as_of,
-                         start=_iso_date(start, "--start"), weeks=weeks, n_reps=n_reps,
-                         team=team, quota=quota, fixed_parameters=fixed_parameters)
-
-
-def _load_plan(path, *, history, history_opts, as_of, start, weeks, n_reps, team, quota,
-               fixed_parameters):
-    """``(spec, scenario or None)`` from a SCENARIO.toml or a MODEL.toml."""
-    import dataclasses
-
-    from salesim.scenarios.scenario import is_scenario_file, load_scenario, scenario_spec
-
-    if not Path(path).is_file():
-        raise InputError("file not found", file=str(path),
-                         expected="a scenario or a model TOML file")
-    if is_scenario_file(path):
-        given = {"--history": history, "--as-of": as_of, "--start": start, "--weeks": weeks,
-                 "--reps": n_reps, "--team": team}
-        given.update({flag: True for flag in _history_given(history_opts)})
-        for flag, value in given.items():
-            if value is not None:
-                raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
-                                 file=str(path), column=flag, expected="the scenario's own keys "
-                                 "(its [history] table for the history options)")
-        sc = load_scenario(path)
-        if fixed_parameters:
-            sc = dataclasses.replace(sc, fixed_parameters=True)
-        spec = scenario_spec(sc)
-        if quota is not None:
-            spec = dataclasses.replace(spec, quota=quota)
-        return spec, sc
-    spec = _model_spec(path, history=history, history_opts=history_opts, as_of=as_of,
-                       start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                       fixed_parameters=fixed_parameters)
-    return spec, None
+def _warn(plan) -> None:
+    """Say up front, not only in a note at the bottom, what the plan warns of (a MODEL without
+    --history starts with an empty pipeline: the numbers are then much lower)."""
+    for warning in plan.warnings:
+        echo(f"warning: {warning}", err=True)
 
 
 def _progress_bar(quiet: bool, length: int, label: str):
@@ -848,51 +386,6 @@ def _progress_bar(quiet: bool, length: int, label: str):
         return click.progressbar(length=length, label=label, file=sys.stderr)
     return contextlib.nullcontext(None)
 
-
-def _render_compare(out: dict) -> str:
-    base = out["baseline"]
-    quota = out["quota"]
-    lines = [f"Compare {out['start']} + {out['days']} days · {out['trials']:,} trials · engine "
-             f"{out['engine']} · seed {out['seed']} (common random numbers: every run shares "
-             "it)", ""]
-    rb = base["revenue"]
-    lines.append(f"Baseline revenue: mean {money(rb['mean'])} (P10 {money(rb['p10'])}, P50 "
-                 f"{money(rb['p50'])}, P90 {money(rb['p90'])})"
-                 + (f" · P(≥ quota {money(quota)}) = {_pct(base['p_quota'])}" if quota else ""))
-    lines.append("")
-    rows = []
-    costs = any(s["cost"] for s in out["strategies"])
-    for s in out["strategies"]:
-        up, one, r, vel = s["uplift"], s["uplift_trials"], s["revenue"], s["velocity"]["uplift"]
-        row = [s["rank"], s["name"], s["given"], money(r["p10"]), money(r["p50"]),
-               money(r["p90"]), _pct(s["p_quota"]), _signed(up["mean"]),
-               f"{_signed(up['lo'])} … {_signed(up['hi'])}",
-               f"{_signed(one['p10'])} … {_signed(one['p90'])}", _pct(one["p_positive"]),
-               _signed(vel) if vel is not None else "n/a"]
-        if costs:
-            row.append(f"{s['uplift_per_cost']:.2f}" if s["uplift_per_cost"] is not None else "-")
-        rows.append(row)
-    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "mean uplift",
-               "mean: 90% MC", "one quarter P10 … P90", "P(uplift > 0)", "velocity eq."] + (
-        ["uplift/cost"] if costs else [])
-    lines.append(table(rows, headers))
-    by = "uplift per unit cost" if out["best_by"] == "uplift_per_cost" else "mean uplift"
-    lines += ["", f"Best: {out['best']} (by {by})",
-              "Mean uplift: the average paired difference from the baseline (same seed); "
-              "mean: 90% MC is how precisely the trials pin that average down (it narrows "
-              "with more trials), not how sure a gain is.",
-              "One quarter P10 … P90: the spread of the uplift trial by trial (80% of "
-              "quarters land inside); P(uplift > 0): the share of trials the strategy beats "
-              "the baseline. These say how sure a gain is.",
-              "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
-              "quarter boundary)."]
-    if out["notes"]:
-        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
-    return "\n".join(lines)
-
-
-def _signed(x: float) -> str:
-    return ("+" if x >= 0 else "-") + money(abs(x))
 
 
 @main.command("compare")
@@ -907,7 +400,7 @@ def _signed(x: float) -> str:
                    "quotas).")
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 4000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@json_option("the comparison")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
                    "with its Monte Carlo interval.")
@@ -932,81 +425,22 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
       salesim compare scenarios/examples/quarter.toml --plot tornado.png --out levers.xlsx
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
-    from salesim.scenarios.compare import compare, fresh_seed
-    from salesim.scenarios.scenario import parse_lever_args
+    from salesim import api
+    from salesim.scenarios.plan import COMPARE_TRIALS, load_plan
 
-    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
-                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                          fixed_parameters=fixed_parameters)
-    strategies = list(sc.strategies if sc else ()) + list(
-        parse_lever_args(levers, model=spec.model))
-    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 4000)
-    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
-    with _progress_bar(quiet, trials * (len(strategies) + 1), "Simulating") as bar:
-        out = compare(spec, strategies, trials=trials, seed=seed, quota=quota, engine=engine,
-                      workers=workers, progress=bar.update if bar else False,
-                      executor=_scoped_executor())
-    from salesim import tables
-    out["source"] = str(source)
-    out["notes"] = list(spec.notes) + out["notes"]
-    if out_path:
-        out["out"] = write_tables(tables.compare_tables(out), out_path)
-    if plot_path:
-        out["plot"] = str(write_output(plot_path, _tornado_png(out, currency)))
-    if as_json:
-        emit_json(out)
-        return
-    echo(_render_compare(out))
-    echo_written(out, {"out": "tables", "plot": "tornado chart"})
+    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
+                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
+                     fixed_parameters=fixed_parameters)
+    _warn(plan)
+    runs = len(plan.strategies(levers)) + 1
+    with _progress_bar(quiet, plan.trials(trials, COMPARE_TRIALS) * runs, "Simulating") as bar:
+        result = api.compare(plan, levers, trials=trials, seed=seed, quota=quota, engine=engine,
+                             workers=workers, progress=bar.update if bar else None)
+    out = result.to_dict()
+    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "tornado chart"})
 
 
-def _render_capacity(out: dict) -> str:
-    conf = out["confidence"]
-    lines = [f"{'Pipeline coverage' if out['solve'] == 'coverage' else 'Capacity'} for "
-             f"{money(out['target'])} at {conf:.0%} confidence · {out['trials']:,} trials per run "
-             f"· {out['runs']} runs · engine {out['engine']} · seed {out['seed']}", ""]
-    lo, hi = out["p_target_interval"]
-    if out["solve"] == "headcount":
-        if out["reachable"]:
-            lines.append(f"Answer: {out['headcount']} reps ({out['additional_reps']:+d} starting "
-                         f"{out['hire_date']}): P(revenue ≥ target) = {_pct(out['p_target'])} "
-                         f"(90% MC {_pct(lo)}–{_pct(hi)})")
-            if out["p_target_one_fewer"] is not None:
-                lines.append(f"  with one rep fewer: {_pct(out['p_target_one_fewer'])}")
-        else:
-            lines.append(f"Not reachable with up to {out['max_reps']} reps: P(revenue ≥ target) "
-                         f"= {_pct(out['p_target'])} there (raise --max-reps or the hire date)")
-        cov = out["pipeline_coverage"]
-        ratio = out["quota_to_capacity"]
-        lines.append(f"Quota capacity (ramped quota of that team): {money(out['quota_capacity'])}"
-                     + (f" · target / capacity = {ratio:.2f}" if ratio is not None else ""))
-        lines.append(f"Pipeline coverage of the target: {cov['start']:.2f}x open at the start "
-                     f"+ {cov['created']:.2f}x created in the horizon = {cov['total']:.2f}x")
-        rows = [[p["headcount"], f"{p['additional_reps']:+d}", _pct(p["p_target"]),
-                 f"{_pct(p['lo'])}–{_pct(p['hi'])}", money(p["quota_capacity"])]
-                for p in out["curve"]]
-        lines += ["", table(rows, ["reps", "added", "P(target)", "90% MC", "quota capacity"])]
-    else:
-        if out["reachable"]:
-            lines.append(f"Answer: open pipeline at the start of {out['coverage']:.2f}x the "
-                         f"target ({money(out['pipeline'])}): P(revenue ≥ target) = "
-                         f"{_pct(out['p_target'])} (90% MC {_pct(lo)}–{_pct(hi)})")
-        else:
-            lines.append(f"Not reachable with up to {out['max_coverage']:g}x coverage")
-        lines.append(f"Now: {out['coverage_now']:.2f}x ({out['open_deals_now']:,} open deals), "
-                     f"P(revenue ≥ target) = {_pct(out['p_target_now'])}")
-        rows = [[f"{p['coverage']:.2f}x", _pct(p["p_target"]), f"{_pct(p['lo'])}–{_pct(p['hi'])}"]
-                for p in out["curve"][::3]]
-        lines += ["", table(rows, ["coverage", "P(target)", "90% MC"]), "",
-                  "Coverage scales the value of today's open deals (same stages, ages and "
-                  "owners); with common random numbers one run gives P(target) at every "
-                  "coverage, and a second run at the answer checks it."]
-    if out["solve"] == "headcount":
-        lines += ["", "Every run shares the seed (common random numbers); the answer is the "
-                      "smallest headcount that meets the confidence, one fewer misses it."]
-    if out.get("notes"):
-        lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
-    return "\n".join(lines)
 
 
 @main.command("capacity")
@@ -1025,7 +459,7 @@ def _render_capacity(out: dict) -> str:
               help="Largest team to try (default: 5 × the team + 20).")
 @click.option("--trials", type=WHOLE, default=None,
               help="Trials per run (default: the scenario's, else 2000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@json_option("the answer")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the P(target) curve (PNG).")
 @out_option("the solver's curve (each candidate's P(target) and revenue bands) and the "
@@ -1051,159 +485,27 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
       salesim capacity model.toml --history hist --target 7M --hire-by 2026-10-01 --json
       salesim capacity model.toml --history hist --target 7M --solve coverage --out cov.csv
     """
-    import math
+    from salesim import api
+    from salesim.scenarios.capacity import most_runs
+    from salesim.scenarios.plan import CAPACITY_TRIALS, load_plan
 
-    from salesim import tables
-    from salesim.scenarios.capacity import solve_coverage, solve_headcount
-    from salesim.scenarios.compare import fresh_seed
-
-    spec, sc = _load_plan(source, history=history, history_opts=history_opts, as_of=as_of,
-                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
-                          fixed_parameters=fixed_parameters)
-    trials = trials if trials is not None else (sc.trials if sc and sc.trials else 2000)
-    seed = seed if seed is not None else (sc.seed if sc and sc.seed is not None else fresh_seed())
-    kw = dict(confidence=confidence, trials=trials, seed=seed, engine=engine, workers=workers,
-              executor=_scoped_executor())
-    if solve == "headcount":
-        if target is None:
-            raise InputError("--target is required", column="--target",
-                             expected="an amount such as 12M")
-        extra = (max_reps if max_reps is not None else 5 * len(spec.reps) + 20) - len(spec.reps)
-        runs = 2 * math.ceil(math.log2(max(extra, 1) + 1)) + 1
-        with _progress_bar(quiet, trials * runs, "Searching") as bar:
-            out = solve_headcount(spec, target, hire_date=_iso_date(hire_by, "--hire-by"),
-                                  max_reps=max_reps, progress=bar.update if bar else False, **kw)
-        x, answer, xlabel = ([p["headcount"] for p in out["curve"]], out["headcount"],
-                             "reps on the team")
-    else:
-        if hire_by is not None or max_reps is not None:
-            raise InputError("--hire-by and --max-reps apply to --solve headcount",
-                             column="--solve")
-        with _progress_bar(quiet, trials * 2, "Simulating") as bar:
-            out = solve_coverage(spec, quota=target, progress=bar.update if bar else False, **kw)
-        x, answer, xlabel = ([p["coverage"] for p in out["curve"]], out["coverage"],
-                             "open pipeline at the start / target")
-    out["source"] = str(source)
-    out["notes"] = list(spec.notes)
-    if out_path:
-        out["out"] = write_tables(tables.capacity_tables(out), out_path)
-    if plot_path:
-        from salesim import plots
-        what = "team needed" if solve == "headcount" else "pipeline coverage needed"
-        png = plots.capacity_curve(x, [p["p_target"] for p in out["curve"]],
-                                   lo=[p["lo"] for p in out["curve"]],
-                                   hi=[p["hi"] for p in out["curve"]],
-                                   confidence=confidence, answer=answer, xlabel=xlabel,
-                                   title=_chart_title(spec.start, what, currency,
-                                                      quota=out["target"], quota_name="target")
-                                   + f" at {confidence:.0%} confidence")
-        out["plot"] = str(write_output(plot_path, png))
-    if as_json:
-        emit_json(out)
-        return
-    echo(_render_capacity(out))
-    echo_written(out, {"out": "tables", "plot": "P(target) curve"})
+    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
+                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
+                     fixed_parameters=fixed_parameters)
+    _warn(plan)
+    runs = most_runs(len(plan.spec.reps), max_reps) if solve == "headcount" else 2
+    label = "Searching" if solve == "headcount" else "Simulating"
+    with _progress_bar(quiet, plan.trials(trials, CAPACITY_TRIALS) * runs, label) as bar:
+        result = api.capacity(plan, target, confidence=confidence, solve=solve,
+                              hire_by=hire_by, max_reps=max_reps, trials=trials, seed=seed,
+                              engine=engine, workers=workers,
+                              progress=bar.update if bar else None)
+    out = result.to_dict()
+    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "P(target) curve"})
 
 
 # --- calibrate ------------------------------------------------------------------------------------
-def _fmt_days(x: float) -> str:
-    return f"{x:,.1f} d" if x < 100 else f"{x:,.0f} d"
-
-
-def _render_calibration(s: dict, output: str) -> str:
-    """The calibrate summary as a readable table (docs/calibration.md, "Reading the table")."""
-    lo, hi = s["win_rate_interval"]
-    cyc = s["cycle_days"]
-    lines = [f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
-             f"Win rate (created → won)  {_pct(s['win_rate'])}  (90%: {_pct(lo)} – {_pct(hi)});"
-             f"  median days to win {_fmt_days(cyc['won_median'])}, to lose "
-             f"{_fmt_days(cyc['lost_median'])}", ""]
-    if s.get("stall_interval"):   # a "never closes" share was kept (docs/calibration.md)
-        lines[-2] += (f"; never closes {_pct(s['stall'])} (90%: {_pct(s['stall_interval'][0])}"
-                      f" – {_pct(s['stall_interval'][1])})")
-    stalls = any(st.get("stall_interval") for st in s["stages"])
-    rows = [[st["name"], _pct(st["conversion"]),
-             f"{_pct(st['conversion_interval'][0])} – {_pct(st['conversion_interval'][1])}",
-             f"{st['duration']['family']} {_fmt_days(st['duration']['median_days'])}",
-             f"{st['lost_duration']['family']} {_fmt_days(st['lost_duration']['median_days'])}",
-             f"{st['entered']:,}", f"{st['open']:,}"]
-            + ([_pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
-            for st in s["stages"]]
-    lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
-                              "time to lose (median)", "entered", "open"]
-                       + (["never closes"] if stalls else [])))
-    ds = s["deal_size"]
-    lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
-                  f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
-                  f"median {money(ds['median'])}"]
-    if len(ds["segments"]) > 1:
-        lines.append(table([[g["name"], _pct(g["share"]), g["family"], money(g["mean"]),
-                             money(g["median"])] for g in ds["segments"]],
-                           ["  segment", "share", "family", "mean", "median"]))
-    a = s["activities"]
-    if a is None:
-        lines.append(f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
-                     "opportunities per rep per working day")
-    else:
-        lines.append(f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
-                     f"{_pct(a['opportunity_yield'])} opportunities per activity; lag "
-                     f"{a['lag']['family']} mean {_fmt_days(a['lag']['mean_days'])}")
-    mk, tm, cap = s["marketing"], s["team"], s["capacity"]
-    lines.append(f"Marketing   {mk['per_week']:.1f} opportunities per week "
-                 f"({_pct(mk['share'])} of all)")
-    lines.append(f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
-                 f"{tm['ramp_months_sd']:.1f} months; attrition {_pct(tm['attrition_monthly'])} "
-                 "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
-    lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
-                 f"{cap['deal_hours']:.2g} h per open deal per week")
-    lines += _render_calendar(s.get("calendar"))
-    tails = [st for st in s["stages"] if st.get("tail")]
-    for st in tails:
-        t = st["tail"]
-        lines.append(f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
-                     f"seen): {_pct(t['advanced'])} advanced later, {_pct(t['never_left'])} "
-                     "never left")
-    if s.get("diagnostics"):
-        lines += ["", "What the history contradicts (the model follows it):"]
-        lines += [f"  - {d}" for d in s["diagnostics"]]
-    lines.append(f"Wrote {output}")
-    return "\n".join(lines)
-
-
-_CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
-                  "conversion": "conversion (log odds per stage)", "speed": "time in stage",
-                  "pace": "pace of wins"}
-
-
-def _render_calendar(cal: dict | None) -> list[str]:
-    """The calendar's lines of the calibrate table: each channel next quarter, the clock."""
-    if not cal:
-        return ["Calendar    steady: no quarter effects or closing clock"]
-    lines = []
-    for name, words in _CHANNEL_WORDS.items():
-        c = cal.get(name)
-        if not c:
-            continue
-        n = c["forecast_quarter"]
-        effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
-                  else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
-        parts = [f"{words} in {n['quarter']}: {effect}",
-                 f"quarter shock sd {c['shock_sd']:.2f}"]
-        if c["trend"]:
-            parts.append(f"trend {c['trend']:+.3f}/quarter")
-        if c["season"]:
-            parts.append("season " + "/".join(f"{x:+.2f}" for x in c["season"]))
-        if c["forgetting"] < 1:
-            parts.append(f"forgetting {c['forgetting']:g}")
-        lines.append(("Calendar    " if not lines else "            ") + "; ".join(parts))
-    if cal.get("closing"):
-        won, lost = cal["closing"]["won"], cal["closing"]["lost"]
-        lines.append(("Calendar    " if not lines else "            ")
-                     + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
-                       f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three")
-    return lines
-
-
 @main.command("calibrate")
 @click.argument("history", type=click.Path())
 @history_options
@@ -1215,8 +517,8 @@ def _render_calendar(cal: dict | None) -> list[str]:
 @click.option("--steady", is_flag=True,
               help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
                    "(the model before changing histories; docs/calibration.md).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("the summary")
+@quiet_option
 @handle_errors
 def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts):
     """Fit a model from HISTORY (a folder or an opportunities file) up to --as-of.
@@ -1247,107 +549,10 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     if as_json:
         emit_json({**s, "output": str(path)})
         return
-    echo(_render_calibration(s, str(path)))
+    echo(report.calibration_text(s, str(path)))
 
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
-_MARK = {"green": "[G]", "yellow": "[Y]", "red": "[R]", "n/a": "[-]"}
-
-
-def _cell(m: dict) -> str:
-    if m["actual"] is None:
-        return "-"
-
-    def fmt(x):
-        if x is None:
-            return "-"
-        if m["unit"] == "money":
-            return money(x)
-        if m["unit"] == "ratio":
-            return "made" if math.isinf(x) else f"{x:.2f}x"
-        return f"{x:,.0f}"
-
-    return (f"{_MARK[m['status']]} {fmt(m['actual'])} / {fmt(m['plan_p50'])} "
-            f"(P{round(100 * m['percentile'])})")
-
-
-def _render_dashboard(d: dict) -> str:
-    f = d["forecast"]
-    lines = [f"Execution dashboard {d['quarter_start']} – {d['quarter_end']}, week {d['week']} "
-             f"of {d['weeks']} (as of {d['as_of']}) · plan {d['plan']}",
-             f"{d['trials']:,} trials per run · seed {d['seed']} · engine {d['engine']}", ""]
-    head = f"Won to date {money(f['won_to_date'])}"
-    if d["quota"]:
-        head += f" of quota {money(d['quota'])}"
-    head += (f" · forecast P50 {money(f['revenue']['p50'])} (P10 {money(f['revenue']['p10'])}, "
-             f"P90 {money(f['revenue']['p90'])})")
-    if f["p_quota"] is not None:
-        head += f" · P(quota) {_pct(f['p_quota'])} (plan {_pct(f['plan_p_quota'])})"
-    lines += [head, "",
-              "Stoplight: actual / plan P50 on this date (where the actual sits among the "
-              "plan's paths). [G] ≥ plan P50, [Y] P20–P50, [R] < P20."]
-    rows = []
-    for s in [d["team"]] + d["reps"]:
-        ln = s["lines"]
-        by = {m["name"]: m for m in ln["pipeline"]["measures"]}
-        fc = ln["forecast"]
-        to_go = ln["pipeline"]["detail"].get("to_go_coverage")
-        rows.append([s["who"], _MARK[s["status"]], _cell(ln["activities"]["measures"][0]),
-                     _cell(by["pipeline_created"]),
-                     _cell(by["coverage"]) if "coverage" in by else "-",
-                     "-" if to_go is None else "made" if math.isinf(to_go) else f"{to_go:.2f}x",
-                     _cell(fc["measures"][0]),
-                     _pct(fc["detail"]["p_quota"]) if fc["detail"]["p_quota"] is not None
-                     else "-"])
-    lines.append(table(rows, ["who", "", "1 activities", "2 pipeline created",
-                              "2 (won+open)/quota", "to-go cov.", "3 forecast P50",
-                              "P(quota)"]))
-    pointers = [("team", p) for p in d["team"]["pointers"]]
-    pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
-    lines += ["", "Coaching pointers (red lines):"]
-    lines += [f"  - {who}: {p}" for who, p in pointers] or ["  none: no red line"]
-
-    h = d["health"]
-    v, w = h["velocity"], h["waterfall"]
-    lines += ["", "Pipeline health"]
-    if h["coverage"] is not None:
-        cov = "made" if math.isinf(h["coverage"]) else f"{h['coverage']:.2f}x"
-        lines.append(f"  coverage      {cov}: open {money(h['open_pipeline'])} for "
-                     f"{money(h['to_go'])} still to go")
-    if v["per_day"] is not None:
-        lines.append(f"  velocity      {money(v['per_week'])}/week = {v['opportunities']:,} open "
-                     f"× {_pct(v['win_rate'])} win × {money(v['deal_size'])} ÷ "
-                     f"{v['cycle_days']:.0f} days")
-    a, c = w["amount"], w["count"]
-    lines.append(f"  waterfall     start {money(a['start'])} + created {money(a['created'])} − "
-                 f"won {money(a['won'])} − lost {money(a['lost'])} = end {money(a['end'])}")
-    lines.append(f"                pulled in (created & won) {money(a['won_from_created'])} "
-                 f"({c['won_from_created']}), pushed out (open at start, still open) "
-                 f"{money(a['slipped'])} ({c['slipped']})")
-    if h["stale_days"] is not None:
-        total = sum(x["amount"] for x in h["stale"])
-        lines.append(f"  stale deals   {len(h['stale']):,} worth {money(total)} open longer than "
-                     f"{h['stale_days']:.0f} days (P90 of won cycle)")
-        for x in h["stale"][:5]:
-            lines.append(f"                {x['opportunity_id']}  {x['owner']}  {x['stage']}  "
-                         f"{x['age_days']:.0f} d  {money(x['amount'])}")
-    cyc = h["cycles"]
-    if cyc["won"]["median"] is not None and cyc["lost"]["median"] is not None:
-        lines.append(f"  cycle         won median {cyc['won']['median']:.0f} d (P90 "
-                     f"{cyc['won']['p90']:.0f}), lost median {cyc['lost']['median']:.0f} d")
-    if h["strike_zone"]:
-        lines += ["", "Strike zone (closed in the last year):"]
-        lines.append(table([[f"{z['dimension']}: {z['value']}", z["won"], z["lost"],
-                             f"{_pct(z['win_rate'])} ± {_pct(2 * z['win_rate_se'])}",
-                             money(z["deal_size"]),
-                             "-" if z["won_cycle_median"] is None
-                             else f"{z['won_cycle_median']:.0f}"]
-                            for z in h["strike_zone"]],
-                           ["where", "won", "lost", "win rate ± 2SE", "won size",
-                            "won cycle d"]))
-    if d["notes"]:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in d["notes"]]
-    return "\n".join(lines)
 
 
 @main.command("dashboard")
@@ -1359,14 +564,8 @@ def _render_dashboard(d: dict) -> str:
               help="The dashboard's date (YYYY-MM-DD): figures to date end here.")
 @click.option("--strategy", default=None,
               help="Use this strategy of the scenario as the plan (default: its baseline).")
-@click.option("--trials", type=WHOLE, default=1000, show_default=True,
-              help="Monte Carlo trials per run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--engine", default=None,
-              help="Simulation engine (default: vector when registered, else simpy).")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes; results do not depend on it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
+@simulation_options(trials=1000, per="run")
+@json_option("the dashboard")
 @click.option("--html", "html_path", type=OUTPUT, default=None,
               help="Write a self-contained HTML report (inline charts, no network assets).")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
@@ -1374,7 +573,7 @@ def _render_dashboard(d: dict) -> str:
 @out_option("the stoplight rows (team and each rep) and the coaching pointers "
             "(FILE-stem.pointers)")
 @currency_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @history_options
 @handle_errors
 @executor_options
@@ -1417,47 +616,10 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     if as_json:
         emit_json(out)
         return
-    echo(_render_dashboard(out))
+    echo(report.dashboard_text(out))
     echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
-def _render_backtest(b: dict) -> str:
-    lines = [f"Backtest: {len(b['folds'])} fold(s) · {b['trials']:,} trials each · engine "
-             f"{b['engine']} · seed {b['seed']}", ""]
-    rows = [[f["cutoff"], f"{f['start']} – {f['end']}", money(f["actual"]), money(f["p10"]),
-             money(f["p50"]), money(f["p90"]), f"{f['pit']:.2f}",
-             "yes" if f["covered"] else "NO",
-             f"{money(f['open']['actual'])} / {f['open']['pit']:.2f}",
-             f"{money(f['new']['actual'])} / {f['new']['pit']:.2f}",
-             money(f["stage_weighted"]), money(f["last_quarter"])] for f in b["folds"]]
-    lines.append(table(rows, ["cutoff", "forecast window", "actual", "P10", "P50", "P90", "PIT",
-                              "in P10–P90", "open: actual / PIT", "new: actual / PIT",
-                              "stage-weighted", "last quarter"]))
-    bl, lo_hi, h = b["baselines"], b["coverage_interval"], b["pit_histogram"]
-    lines += ["",
-              f"P10–P90 coverage {_pct(b['coverage_p10_p90'])} (nominal 80%; ± "
-              f"{_pct(b['coverage_se'])} standard error over {len(b['folds'])} folds; exact 90% "
-              f"interval {_pct(lo_hi[0])} – {_pct(lo_hi[1])})",
-              f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
-              f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
-              "its absolute error)",
-              f"MAPE of P50 {_pct(b['mape_p50'])} · stage-weighted pipeline "
-              f"{_pct(bl['stage_weighted']['mape'])} · last quarter "
-              f"{_pct(bl['last_quarter']['mape'])}",
-              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)",
-              f"PIT histogram (10 bins, 0 → 1): {' '.join(str(c) for c in h['counts'])} · "
-              f"chi-square {h['chi2']:.1f}, p = {h['p_value']:.2g} (uniform if calibrated; "
-              "little power on few folds)"]
-    for name, what in (("open", "open pipeline"), ("new", "new pipeline")):
-        p = b["parts"][name]
-        lines.append(f"{what}: P10–P90 coverage {_pct(p['coverage_p10_p90'])}, mean PIT "
-                     f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}")
-    if b.get("diagnostics"):
-        lines += ["", "What the backtest and the history say:"]
-        lines += [f"  - {d}" for d in b["diagnostics"]]
-    if b["notes"]:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in b["notes"]]
-    return "\n".join(lines)
 
 
 def _cutoff_dates(text: str) -> list:
@@ -1480,21 +642,15 @@ def _cutoff_dates(text: str) -> list:
                    "history covers; with --quarters N only those in the last N quarters.")
 @click.option("--quarters", type=int, default=None,
               help="Backtest the last N whole quarters the history covers (default 4).")
-@click.option("--trials", type=WHOLE, default=2000, show_default=True,
-              help="Monte Carlo trials per fold.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--engine", default=None,
-              help="Simulation engine (default: vector when registered, else simpy).")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes; results do not depend on it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
+@simulation_options(trials=2000, per="fold")
+@json_option("the backtest")
 @click.option("--plot", "plot_path", type=OUTPUT, default=None,
               help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
 @out_option("one row per fold and the scores (FILE-stem.summary)")
 @currency_option
 @click.option("--steady", is_flag=True,
               help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @history_options
 @handle_errors
 @executor_options
@@ -1514,78 +670,22 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
       salesim backtest hist --every month --quarters 4 --json --out folds.csv
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
-    from salesim import tables
-    from salesim.scenarios import backtest
+    from salesim import api
+    from salesim.scenarios.backtest import choose_cutoffs
 
     given = _cutoff_dates(cutoffs) if cutoffs is not None else None
     h = load_history(history, **history_opts)
-    days = backtest.choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters)
-    with _progress_bar(quiet, len(days), "Backtesting") as bar:
-        r = backtest.backtest(h, days, trials=trials, seed=seed, engine=engine, workers=workers,
-                              fit=backtest.steady_fit if steady else backtest.default_fit,
-                              progress=bar.update if bar else None)
+    folds = len(choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters))
+    with _progress_bar(quiet, folds, "Backtesting") as bar:
+        r = api.backtest(h, cutoffs=given, every=every, quarters=quarters, trials=trials,
+                         seed=seed, engine=engine, workers=workers, steady=steady,
+                         progress=bar.update if bar else None)
     out = r.to_dict()
-    if out_path:
-        out["out"] = write_tables(tables.backtest_tables(_clean(out)), out_path)
-    if plot_path:
-        from salesim import plots
-        f, hist = r.folds, r.pit_histogram
-        png = plots.backtest_bands(
-            [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
-            [x.p90 for x in f], [x.actual for x in f],
-            baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
-                       "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
-                                        for x in f]},
-            pit_edges=hist["edges"], pit_counts=hist["counts"], currency=currency,
-            title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
-                  f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)")
-        out["plot"] = str(write_output(plot_path, png))
-    if as_json:
-        emit_json(out)
-        return
-    echo(_render_backtest(_clean(out)))
-    echo_written(out, {"out": "tables", "plot": "backtest chart"})
+    deliver(r, out, out_path=out_path, plot_path=plot_path, currency=currency,
+            as_json=as_json, written={"out": "tables", "plot": "backtest chart"})
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
-def _render_bench(out: dict) -> str:
-    sc = out["scenario"]
-    m = out["machine"]
-    lines = [f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
-             f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
-             f"{m['python']}, NumPy {m['numpy']}", ""]
-    rows = [[r["purpose"], r["engine"], r["reps"], r["days"], r["workers"], f"{r['trials']:,}",
-             f"{r['seconds']:.2f}", f"{r['trials_per_s']:,.0f}",
-             f"{1e3 * r['seconds'] / r['trials']:.3f}", f"{r['peak_mb']:,.0f}"]
-            for r in out["results"]]
-    lines.append(table(rows, ["run", "engine", "reps", "days", "workers", "trials", "seconds",
-                              "trials/s", "ms/trial", "peak MB"]))
-    lines.append("")
-    if out["vector_vs_simpy"] is not None:
-        lines.append(f"vector vs simpy: {out['vector_vs_simpy']:,.0f}× the trials per second")
-    if out.get("rng_floor"):
-        f = out["rng_floor"]
-        lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
-                     f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
-                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
-                     "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
-                         f["repeats"], *f["pair_ratio_range"]))
-    g = out.get("growth", {})
-    if "reps_exponent" in g:
-        per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
-        lines.append(f"cost vs reps (ms/trial): {per} → grows as reps^{g['reps_exponent']:.2f}")
-    if "horizon_exponent" in g:
-        per = ", ".join(f"{x['days']} days {x['ms_per_trial']:.2f}" for x in g["horizon"])
-        lines.append(f"cost vs horizon (ms/trial): {per} → grows as days^"
-                     f"{g['horizon_exponent']:.2f}")
-    if out.get("targets"):
-        lines += ["", "Targets"]
-        for t in out["targets"].values():
-            lines.append(f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: "
-                         f"{t['value']:,.2f}")
-    return "\n".join(lines)
-
-
 @main.command("bench")
 @click.option("--reps", type=int, default=50, show_default=True,
               help="Ramped reps on the benchmark team (demo model, one quarter).")
@@ -1600,10 +700,10 @@ def _render_bench(out: dict) -> str:
                    "the peak memory.")
 @click.option("--no-sweep", is_flag=True,
               help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("the results")
 @click.option("--out", "out_path", type=OUTPUT, default=None,
               help="Also write the JSON document to this file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @handle_errors
 def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path,
               quiet):
@@ -1634,7 +734,7 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
     if as_json:
         emit_json(out)
         return
-    echo(_render_bench(out))
+    echo(report.bench_text(out))
 
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
@@ -1653,8 +753,8 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 @click.option("--force", is_flag=True,
               help="Write even if the --out folder itself holds CRM files (OUT/history, the "
                    "demo's own, is always rewritten).")
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option("everything")
+@quiet_option
 @handle_errors
 def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_json, quiet):
     """Run salesim end to end on generated demo history.
@@ -1668,39 +768,22 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     Example:
       salesim demo --out demo-out --trials 2000
     """
-    from salesim.scenarios.demo import run_demo
+    from salesim import plots
+    from salesim.scenarios.demo import SIMULATION_RUNS, run_demo
 
     out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")
-    if reps < 1 or quarters < 1 or trials < 2:
-        raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
-                         column="--reps/--quarters/--trials")
-    n_runs = 1 + 4 + 1  # forecast, four strategies, their baseline
-    with _progress_bar(quiet or as_json, trials * n_runs, "Simulating") as bar:
+    with _progress_bar(quiet or as_json, trials * SIMULATION_RUNS, "Simulating") as bar:
         out = run_demo(out_dir, seed=seed, reps=reps, quarters=quarters, as_of=as_of_date,
-                       trials=trials, engine=engine,
-                       progress=(lambda step, n: bar.update(n)) if bar else None)
-    out["files"]["forecast.png"] = str(write_output(out_dir / "forecast.png",
-                                                    _forecast_png(out["forecast"])))
-    out["files"]["tornado.png"] = str(write_output(out_dir / "tornado.png",
-                                                   _tornado_png(out["compare"])))
+                       trials=trials, engine=engine, progress=bar.update if bar else None)
+    charts = {"forecast.png": plots.forecast_figure(out["forecast"]),
+              "tornado.png": plots.compare_figure(out["compare"])}
+    for name, fig in charts.items():
+        out["files"][name] = str(write_output(out_dir / name, plots.png(fig)))
     if as_json:
         emit_json(out)
         return
-    h = out["history"]
-    echo(f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
-               f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n")
-    echo(_render_calibration(out["calibration"], out["files"]["model.toml"]))
-    rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
-             f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
-            for r in out["truth_vs_fit"]]
-    echo("\nCalibration against the truth that generated the history:")
-    echo(table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]))
-    echo("\n" + _render_forecast(out["forecast"]))
-    echo("\n" + _render_compare(out["compare"]))
-    echo("\nFiles:")
-    for name, path in out["files"].items():
-        echo(f"  {name:<18} {path}")
+    echo(report.demo_text(out))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,7 +34,6 @@ from pathlib import Path
 import click
 
 from salesim.simulator.errors import InputError
-from salesim.simulator.model import write_atomic
 
 # What a CRM history folder (or demo-data's output) holds; a folder output with any of these
 # is someone's data, replaced only with --force.
@@ -135,6 +134,8 @@ def input_paths(given: Iterable[object]) -> list[Path]:
 def write(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write an output checked by ``check_command``: atomically, to the path it resolves to
     (the file that was checked; a symlink's target, not the link)."""
+    from salesim.simulator.model import write_atomic  # with scipy: not on `salesim --help`
+
     return write_atomic(Path(path).expanduser().resolve(), data)
 
 

@@ -1,8 +1,10 @@
 """Every chart salesim draws, and the only module that imports matplotlib.
 
-matplotlib is imported inside each function with the Agg backend, so importing salesim never
-needs a display or pays matplotlib's import time. Functions take plain numbers and return
-PNG bytes; callers write them (``cli.write_output``) or embed them (HTML reports).
+matplotlib is imported inside each function, so importing salesim never pays matplotlib's
+import time. Functions take plain numbers and return a ``matplotlib.figure.Figure`` built
+directly, never through pyplot: no backend is chosen (a notebook keeps its own) and no global
+figure state is touched. ``png(fig)`` encodes one for a file (``cli.write_output``) or an
+HTML report.
 
 Money on axes is written by ``money_ticks`` (as many digits as the tick spacing needs:
 1.25M, not 1.2M) with the ``Currency`` the user named; every text is drawn literally (no
@@ -15,9 +17,13 @@ import dataclasses
 import functools
 import io
 import re
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from salesim.simulator.errors import InputError
+from salesim.simulator.units import as_date
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PALETTE = {"plan": "#4C78A8", "actual": "#222222", "forecast": "#F58518", "quota": "#B279A2",
            "good": "#54A24B", "bad": "#E45756", "muted": "#9D9D9D"}
@@ -97,20 +103,18 @@ def _literal_text(draw):
     return wrapper
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure of its own (not pyplot's): ``Figure.savefig`` renders it with the Agg canvas
+    whatever backend the caller's session uses."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
-def _png(fig) -> bytes:
-    plt = _pyplot()
+def png(fig: Figure) -> bytes:
+    """A chart's PNG bytes, as every salesim chart file is written."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -139,7 +143,7 @@ def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Seq
                forecast_weeks: Sequence = (),
                forecast: Mapping[str, Sequence[float]] | None = None,
                currency: Currency = NO_CURRENCY,
-               title: str = "Cumulative won revenue") -> bytes:
+               title: str = "Cumulative won revenue") -> Figure:
     """The plan's simulated paths (quantile bands by week) against the actual path so far.
 
     ``plan`` maps labels such as ``"P20"``, ``"P50"``, ``"P80"`` to one value per week end in
@@ -148,8 +152,8 @@ def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Seq
     ends; the last point may be a partial week ending on the as-of date). ``forecast`` (same
     labels) is the simulation restarted at ``as_of``, drawn over ``forecast_weeks``.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig = _figure((8, 4.2))
+    ax = fig.subplots()
     _bands(ax, weeks, plan, PALETTE["plan"], "plan")
     if forecast:
         _bands(ax, forecast_weeks, forecast, PALETTE["forecast"], "forecast from as-of")
@@ -171,7 +175,7 @@ def trajectory(weeks: Sequence, plan: Mapping[str, Sequence[float]], actual: Seq
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25),
               ncol=4)
     fig.autofmt_xdate()
-    return _png(fig)
+    return fig
 
 
 def _bands(ax, x, paths: Mapping[str, Sequence[float]], color: str, name: str) -> None:
@@ -194,18 +198,18 @@ def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[fl
                    baselines: Mapping[str, Sequence[float]] | None = None,
                    pit_edges: Sequence[float] | None = None,
                    pit_counts: Sequence[int] | None = None, currency: Currency = NO_CURRENCY,
-                   title: str = "Backtest: forecast P10–P90 vs actual") -> bytes:
+                   title: str = "Backtest: forecast P10–P90 vs actual") -> Figure:
     """One fold per x position: the P10–P90 band, the P50, the actual and point baselines;
     beside it, with ``pit_edges`` and ``pit_counts``, the folds' PIT histogram against the
     uniform count that calibrated bands would give."""
-    plt = _pyplot()
     x = list(range(len(labels)))
     width = max(6.0, 0.7 * len(x) + 3)
     if pit_counts is None:
-        fig, ax = plt.subplots(figsize=(width, 4.2))
+        fig = _figure((width, 4.2))
+        ax = fig.subplots()
     else:
-        fig, (ax, hx) = plt.subplots(1, 2, figsize=(width + 3.5, 4.2),
-                                     gridspec_kw={"width_ratios": [width, 3.5]})
+        fig = _figure((width + 3.5, 4.2))
+        (ax, hx) = fig.subplots(1, 2, gridspec_kw={"width_ratios": [width, 3.5]})
         _pit_histogram(hx, pit_edges, pit_counts)
     ax.bar(x, [hi - lo for lo, hi in zip(p10, p90)], bottom=p10, width=0.5,
            color=PALETTE["plan"], alpha=0.3, label="forecast P10–P90")
@@ -229,7 +233,7 @@ def backtest_bands(labels: Sequence[str], p10: Sequence[float], p50: Sequence[fl
     ax.grid(alpha=0.25, axis="y")
     ax.legend(fontsize=8, frameon=False, loc="upper center",
               bbox_to_anchor=(0.5, -0.22 if tilt else -0.1), ncol=3)
-    return _png(fig)
+    return fig
 
 
 def _pit_histogram(ax, edges: Sequence[float], counts: Sequence[int]) -> None:
@@ -251,11 +255,11 @@ def _pit_histogram(ax, edges: Sequence[float], counts: Sequence[int]) -> None:
 
 @_literal_text
 def waterfall(steps: Sequence[tuple[str, float]], *, currency: Currency = NO_CURRENCY,
-              title: str = "Pipeline waterfall") -> bytes:
+              title: str = "Pipeline waterfall") -> Figure:
     """Floating bars: the first and last steps are levels, the ones between are changes
     (positive adds, negative removes)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig = _figure((7, 3.8))
+    ax = fig.subplots()
     level = 0.0
     for i, (name, value) in enumerate(steps):
         if i == 0 or i == len(steps) - 1:
@@ -273,15 +277,15 @@ def waterfall(steps: Sequence[tuple[str, float]], *, currency: Currency = NO_CUR
     _money_axis(ax, currency, label="open pipeline")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="y")
-    return _png(fig)
+    return fig
 
 
 @_literal_text
 def win_rates(labels: Sequence[str], rates: Sequence[float], errors: Sequence[float], *,
-              overall: float | None = None, title: str = "Win rate (±2 SE)") -> bytes:
+              overall: float | None = None, title: str = "Win rate (±2 SE)") -> Figure:
     """Horizontal bars of win rates with ±2 standard-error whiskers."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(labels) + 1.2))
+    fig = _figure((7, 0.32 * len(labels) + 1.2))
+    ax = fig.subplots()
     y = list(range(len(labels)))[::-1]
     ax.barh(y, rates, xerr=[2 * e for e in errors], color=PALETTE["plan"], alpha=0.8,
             error_kw={"ecolor": PALETTE["actual"], "capsize": 2, "linewidth": 0.8})
@@ -294,23 +298,23 @@ def win_rates(labels: Sequence[str], rates: Sequence[float], errors: Sequence[fl
     ax.xaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="x")
-    return _png(fig)
+    return fig
 
 
 @_literal_text
 def tornado(labels: Sequence[str], mean: Sequence[float], lo: Sequence[float],
             hi: Sequence[float], *, trials_p10: Sequence[float], trials_p90: Sequence[float],
             velocity: Sequence[float | None] | None = None, currency: Currency = NO_CURRENCY,
-            title: str = "Uplift vs baseline (paired)") -> bytes:
+            title: str = "Uplift vs baseline (paired)") -> Figure:
     """One row per strategy, largest mean uplift on top. The bar spans P10–P90 of the
     per-trial uplift (``trials_p10``, ``trials_p90``: how far one quarter's gain can land);
     the dot is the mean uplift with its 90% Monte Carlo interval (``lo``, ``hi``: how well
     the trials pin the mean) as a whisker; ``velocity`` (optional) marks the sales-velocity
     equation's prediction."""
-    plt = _pyplot()
     order = sorted(range(len(labels)), key=lambda i: mean[i])
     y = list(range(len(order)))
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(order) + 1.6))
+    fig = _figure((7.5, 0.5 * len(order) + 1.6))
+    ax = fig.subplots()
     m = [mean[i] for i in order]
     left = [trials_p10[i] for i in order]
     ax.barh(y, [trials_p90[i] - trials_p10[i] for i in order], left=left, height=0.6,
@@ -333,18 +337,18 @@ def tornado(labels: Sequence[str], mean: Sequence[float], lo: Sequence[float],
     ax.grid(alpha=0.25, axis="x")
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22),
               ncol=2)
-    return _png(fig)
+    return fig
 
 
 @_literal_text
 def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence: float,
                    lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
                    answer: float | None = None, xlabel: str = "reps on the team",
-                   title: str = "P(revenue ≥ target)") -> bytes:
+                   title: str = "P(revenue ≥ target)") -> Figure:
     """P(target) at each evaluated point (with its Monte Carlo interval), the confidence
     line and the answer."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = _figure((7, 4))
+    ax = fig.subplots()
     if lo is not None and hi is not None:
         # max(0, ·): Wilson bounds can sit a rounding error inside p at 0 and 1
         ax.errorbar(x, p_target, yerr=[[max(0.0, p - a) for p, a in zip(p_target, lo)],
@@ -365,7 +369,7 @@ def capacity_curve(x: Sequence[float], p_target: Sequence[float], *, confidence:
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
-    return _png(fig)
+    return fig
 
 
 # --- forecast: fan chart and revenue histogram ---------------------------------------------
@@ -411,31 +415,31 @@ def _draw_histogram(ax, edges: Sequence[float], counts: Sequence[int], *,
 @_literal_text
 def fan_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]], *,
               quota: float | None = None, start_value: float = 0.0,
-              currency: Currency = NO_CURRENCY, title: str = "Cumulative won revenue") -> bytes:
+              currency: Currency = NO_CURRENCY, title: str = "Cumulative won revenue") -> Figure:
     """Cumulative revenue by week: P10–P90 and P25–P75 bands, the median and the quota.
 
     ``bands`` maps ``p10``, ``p25``, ``p50``, ``p75``, ``p90`` to one value per week end in
     ``weeks``; the curve starts at ``start_value`` (revenue closed to date) at week 0.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = _figure((7, 4.2))
+    ax = fig.subplots()
     _draw_fan(ax, weeks, bands, quota=quota, start_value=start_value, currency=currency)
     ax.set_title(title, fontsize=11, loc="left")
-    return _png(fig)
+    return fig
 
 
 @_literal_text
 def revenue_histogram(edges: Sequence[float], counts: Sequence[int], *,
                       quota: float | None = None, p_quota: float | None = None,
                       currency: Currency = NO_CURRENCY,
-                      title: str = "Quarter revenue across trials") -> bytes:
+                      title: str = "Quarter revenue across trials") -> Figure:
     """Histogram of quarter revenue (pre-binned: ``edges``, ``counts``) with the quota and
     P(revenue ≥ quota) marked; bins at or above the quota are shaded green."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = _figure((6, 4.2))
+    ax = fig.subplots()
     _draw_histogram(ax, edges, counts, quota=quota, p_quota=p_quota, currency=currency)
     ax.set_title(title, fontsize=11, loc="left")
-    return _png(fig)
+    return fig
 
 
 @_literal_text
@@ -443,15 +447,98 @@ def forecast_chart(weeks: Sequence, bands: Mapping[str, Sequence[float]],
                    edges: Sequence[float], counts: Sequence[int], *,
                    quota: float | None = None, p_quota: float | None = None,
                    start_value: float = 0.0, currency: Currency = NO_CURRENCY,
-                   title: str | None = None) -> bytes:
+                   title: str | None = None) -> Figure:
     """``salesim forecast --plot``: the fan chart and the histogram side by side."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4),
-                                      gridspec_kw={"width_ratios": [1.25, 1]})
+    fig = _figure((13, 4.4))
+    (left, right) = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
     _draw_fan(left, weeks, bands, quota=quota, start_value=start_value, currency=currency)
     left.set_title("Cumulative won revenue by week", fontsize=11, loc="left")
     _draw_histogram(right, edges, counts, quota=quota, p_quota=p_quota, currency=currency)
     right.set_title("Quarter revenue across trials", fontsize=11, loc="left")
     if title:
         fig.suptitle(title, fontsize=12, x=0.01, ha="left")
-    return _png(fig)
+    return fig
+
+
+# --- a result's chart (the results' plot(); the CLI's --plot) ---------------------------------
+def chart_title(start, what: str, currency, *, quota: float | None = None,
+                 quota_name: str = "quota", p_quota: float | None = None,
+                 p_name: str | None = None) -> str:
+    """``Q4 2026 forecast · quota $12M · P(revenue ≥ quota) 64%``: the quarter, the number
+    and how likely it is, as a board slide names them."""
+    from salesim.simulator.calendar import quarter_label
+
+    title = f"{quarter_label(as_date(str(start), what='date', column='start'))} {what}"
+    if quota:
+        title += f" · {quota_name} {currency.amount(quota)}"
+        if p_quota is not None:
+            title += f" · {p_name or f'P(revenue ≥ {quota_name})'} {p_quota:.0%}"
+    return title
+
+
+def forecast_figure(fc: Mapping, currency: Currency | None = None) -> Figure:
+    """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
+    currency = currency or NO_CURRENCY
+    weekly = fc["weekly"]
+    title = chart_title(fc["start"], "forecast", currency, quota=fc["quota"],
+                         p_quota=fc["p_quota"])
+    return forecast_chart(
+        [w["week"] for w in weekly], {k: [w[k] for w in weekly]
+                                      for k in ("p10", "p25", "p50", "p75", "p90")},
+        fc["histogram"]["edges"], fc["histogram"]["counts"], quota=fc["quota"],
+        p_quota=fc["p_quota"], start_value=fc["closed_to_date"], currency=currency,
+        title=f"{title} · bands P10–P90 and P25–P75 of {fc['trials']:,} trials, "
+              f"{fc['start']} to {fc['end']}")
+
+
+def compare_figure(out: Mapping, currency: Currency | None = None) -> Figure:
+    """Tornado chart: per-trial uplift P10–P90, the mean with its Monte Carlo interval and
+    the velocity equation's guess."""
+    currency = currency or NO_CURRENCY
+    s = out["strategies"]
+    title = chart_title(out["start"], "uplift vs baseline", currency, quota=out["quota"],
+                         p_quota=out["baseline"]["p_quota"],
+                         p_name="baseline P(revenue ≥ quota)")
+    return tornado([x["name"] for x in s], [x["uplift"]["mean"] for x in s],
+                         [x["uplift"]["lo"] for x in s], [x["uplift"]["hi"] for x in s],
+                         trials_p10=[x["uplift_trials"]["p10"] for x in s],
+                         trials_p90=[x["uplift_trials"]["p90"] for x in s],
+                         velocity=[x["velocity"]["uplift"] for x in s], currency=currency,
+                         title=f"{title} · {out['trials']:,} paired trials")
+
+def capacity_figure(out: Mapping, start, currency: Currency | None = None) -> Figure:
+    """The capacity solver's P(target) curve with its Monte Carlo band and the answer;
+    ``start`` is the horizon's first day (the quarter in the title)."""
+    currency = currency or NO_CURRENCY
+    curve, confidence = out["curve"], out["confidence"]
+    if out["solve"] == "headcount":
+        x, answer, xlabel = ([p["headcount"] for p in curve], out["headcount"],
+                             "reps on the team")
+        what = "team needed"
+    else:
+        x, answer, xlabel = ([p["coverage"] for p in curve], out["coverage"],
+                             "open pipeline at the start / target")
+        what = "pipeline coverage needed"
+    return capacity_curve(x, [p["p_target"] for p in curve], lo=[p["lo"] for p in curve],
+                          hi=[p["hi"] for p in curve], confidence=confidence, answer=answer,
+                          xlabel=xlabel,
+                          title=chart_title(start, what, currency, quota=out["target"],
+                                            quota_name="target")
+                          + f" at {confidence:.0%} confidence")
+
+
+def backtest_figure(r, currency: Currency | None = None) -> Figure:
+    """Each fold's P10–P90 band and P50 against the actual and the two baselines, beside
+    the PIT histogram (``r``: a ``scenarios.backtest.BacktestResult``)."""
+    import math
+
+    f, hist = r.folds, r.pit_histogram
+    return backtest_bands(
+        [str(x.cutoff) for x in f], [x.p10 for x in f], [x.p50 for x in f],
+        [x.p90 for x in f], [x.actual for x in f],
+        baselines={"stage-weighted pipeline": [x.stage_weighted for x in f],
+                   "last quarter": [math.nan if x.last_quarter is None else x.last_quarter
+                                    for x in f]},
+        pit_edges=hist["edges"], pit_counts=hist["counts"], currency=currency or NO_CURRENCY,
+        title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
+              f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)")

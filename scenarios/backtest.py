@@ -340,6 +340,24 @@ class BacktestResult:
         out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
         return out
 
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The polars tables ``--out`` writes (tables.py)."""
+        from salesim import report, tables
+
+        return tables.backtest_tables(report.json_safe(self.to_dict()))
+
+    def to_text(self) -> str:
+        """The terminal rendering (report.py)."""
+        from salesim import report
+
+        return report.backtest_text(report.json_safe(self.to_dict()))
+
+    def plot(self, currency=None):
+        """A matplotlib Figure: each fold's band against the actual, and the PIT histogram."""
+        from salesim import plots
+
+        return plots.backtest_figure(self, currency)
+
     def to_dict(self) -> dict:
         return {
             "folds": [f.to_dict() for f in self.folds],
@@ -373,13 +391,6 @@ def steady_fit(history: History, as_of: dt.date) -> Model:
     from salesim.calibrate.fit import calibrate
 
     return calibrate(history, as_of, calendar=False)
-
-
-def default_engine() -> str:
-    """The vector engine when the runner has it, else the SimPy reference engine."""
-    from salesim.simulator import runner
-
-    return "vector" if "vector" in runner.ENGINES else "simpy"
 
 
 def fold_seed(seed: int, cutoff: dt.date) -> int:
@@ -505,6 +516,8 @@ def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: i
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
     for c in cutoffs:
         check_window(history, c)
+    from salesim.simulator.runner import default_engine
+
     engine = engine or default_engine()
     folds, notes = [], []
     for c in cutoffs:

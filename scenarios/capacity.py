@@ -25,11 +25,24 @@ from salesim.simulator.results import QUANTILES, qname, wilson
 from salesim.simulator.spec import DAYS_PER_MONTH, SimSpec
 
 from .baseline import quarter_end, quarter_start
-from .compare import default_engine, per_trial, run_spec, shared_executor
+from .compare import per_trial, run_spec, shared_executor
 from .scenario import Hire, default_rep_quota, hire_reps
 
 
 # --- the search ---------------------------------------------------------------------------------
+def default_max_reps(team: int) -> int:
+    """The largest team the headcount search tries unless told: room for five times the
+    team, and twenty seats for a team that is tiny or empty."""
+    return 5 * team + 20
+
+
+def most_runs(team: int, max_reps: int | None = None) -> int:
+    """An upper bound on the headcount search's runs (``minimal_count`` doubles, then
+    bisects, then the answer's neighbour): what a progress bar is sized by."""
+    extra = (max_reps if max_reps is not None else default_max_reps(team)) - team
+    return 2 * math.ceil(math.log2(max(extra, 1) + 1)) + 1
+
+
 def minimal_count(meets: Callable[[int], bool], *, lo: int, hi: int,
                   start: int | None = None) -> int | None:
     """The smallest integer ``n`` in ``[lo, hi]`` with ``meets(n)``, for ``meets`` monotone.
@@ -135,7 +148,7 @@ def open_pipeline_amount(spec: SimSpec) -> float:
 def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
                     hire_date: dt.date | None = None, max_reps: int | None = None,
                     quota_per_rep: float | None = None, trials: int = 2000, seed: int = 0,
-                    engine=None, workers: int | None = 1, progress=False,
+                    engine=None, workers: int | None = 1, progress=None,
                     executor=None) -> dict:
     """The fewest extra reps, all starting on ``hire_date`` (default: the first day), such
     that P(revenue ≥ target) ≥ confidence. Returns the ``salesim capacity --json`` document;
@@ -143,7 +156,7 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
     """
     _check(target, confidence, trials)
     team = len(spec.reps)
-    max_reps = max_reps if max_reps is not None else 5 * team + 20
+    max_reps = max_reps if max_reps is not None else default_max_reps(team)
     if not team <= max_reps <= MAX_REPS:
         raise InputError(f"--max-reps {max_reps} is not allowed", column="max_reps",
                          expected=f"from the current {team} seats to {MAX_REPS:,}")
@@ -154,6 +167,8 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
     def make(n: int) -> SimSpec:
         added = hire_reps(base, [Hire(n, hire_date, quota)], prefix="capacity-hire")
         return dataclasses.replace(base, reps=base.reps + added)
+
+    from salesim.simulator.runner import default_engine
 
     engine = engine or default_engine()
     with shared_executor(workers, executor) as pool:
@@ -212,7 +227,7 @@ def coverage_thresholds(revenue_open, revenue_rest, target: float) -> np.ndarray
 
 def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | None = None,
                    max_coverage: float = 10.0, trials: int = 2000, seed: int = 0, engine=None,
-                   workers: int | None = 1, progress=False, executor=None) -> dict:
+                   workers: int | None = 1, progress=None, executor=None) -> dict:
     """The smallest open pipeline at the start, as a multiple of quota (coverage), such that
     P(revenue ≥ quota) ≥ confidence.
 
@@ -231,6 +246,8 @@ def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | Non
                          column="history", expected="a scenario or --history with open deals")
     now = amount_now / quota
     base = dataclasses.replace(spec, quota=quota)
+    from salesim.simulator.runner import default_engine
+
     engine = engine or default_engine()
     run_kw = {"engine": engine, "workers": workers, "progress": progress}
     with shared_executor(workers, executor) as pool:

@@ -36,17 +36,10 @@ NEW_PIPELINE_LEVERS = ("prospecting", "opportunity_yield", "marketing_pipeline",
 Z90 = 1.6448536269514722  # two-sided 90% normal quantile
 
 
-def default_engine() -> str:
-    """The vectorised engine when it is registered (many runs), else the reference one."""
-    from salesim.simulator.runner import ENGINES
-
-    return "vector" if "vector" in ENGINES else "simpy"
-
-
-def run_spec(spec: SimSpec, trials: int, seed: int, *, engine=None, workers=1, progress=False,
+def run_spec(spec: SimSpec, trials: int, seed: int, *, engine=None, workers=1, progress=None,
              executor=None):
     """One run through the shared runner."""
-    from salesim.simulator.runner import run
+    from salesim.simulator.runner import default_engine, run
 
     return run(spec, trials, seed, engine=engine or default_engine(), workers=workers,
                progress=progress, executor=executor)
@@ -55,7 +48,12 @@ def run_spec(spec: SimSpec, trials: int, seed: int, *, engine=None, workers=1, p
 @contextlib.contextmanager
 def shared_executor(workers: int | None, executor=None):
     """One pool of worker processes for all the runs of a comparison or search (spawning
-    workers per run would cost more than small runs do); serial for one worker."""
+    workers per run would cost more than small runs do); serial for one worker. The
+    executor of an enclosing ``runner.using_executor`` block (the CLI's ``--executor``) is
+    the one way a caller chooses where runs go without passing it to every call."""
+    from salesim.simulator.runner import scoped_executor
+
+    executor = executor if executor is not None else scoped_executor()
     if executor is not None or workers == 1:
         yield executor
         return
@@ -141,7 +139,7 @@ def as_strategy(name: str, value, cost: float | None = None, *, model=None) -> S
 
 def compare_levers(spec: SimSpec, levers_by_name: Mapping[str, object], trials: int, seed: int,
                    *, costs: Mapping[str, float] | None = None, quota: float | None = None,
-                   engine=None, workers: int = 1, progress=False, executor=None) -> dict:
+                   engine=None, workers: int = 1, progress=None, executor=None) -> dict:
     """Run the baseline and each strategy with the same seed and compare them.
 
     ``levers_by_name`` maps a name to ``Levers``, a dict of levers as a scenario's strategy
@@ -156,7 +154,7 @@ def compare_levers(spec: SimSpec, levers_by_name: Mapping[str, object], trials: 
 
 
 def compare(spec: SimSpec, strategies, *, trials: int, seed: int, quota: float | None = None,
-            engine=None, workers: int | None = 1, progress=False, executor=None) -> dict:
+            engine=None, workers: int | None = 1, progress=None, executor=None) -> dict:
     """Baseline and ``strategies`` (``Strategy`` objects), all with ``seed``; see
     ``compare_levers``. ``quota`` defaults to the spec's team quota."""
     if not strategies:
@@ -171,6 +169,8 @@ def compare(spec: SimSpec, strategies, *, trials: int, seed: int, quota: float |
     quota = float(quota) if quota is not None else (spec.team_quota or None)
     base_spec = dataclasses.replace(spec, quota=quota) if quota else spec
     specs = [apply_strategy(base_spec, s) for s in strategies]  # validate all before running
+
+    from salesim.simulator.runner import default_engine
 
     engine = engine or default_engine()
     with shared_executor(workers, executor) as pool:

@@ -132,6 +132,24 @@ class Dashboard:
     def weeks(self) -> int:
         return math.ceil(((self.quarter_end - self.quarter_start).days + 1) / 7)
 
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The polars tables ``--out`` writes (tables.py)."""
+        from salesim import report, tables
+
+        return tables.dashboard_tables(report.json_safe(self.to_dict()))
+
+    def to_text(self) -> str:
+        """The terminal rendering (report.py)."""
+        from salesim import report
+
+        return report.dashboard_text(report.json_safe(self.to_dict()))
+
+    def plot(self, currency=None):
+        """A matplotlib Figure: the plan's paths against the actual so far (the trajectory)."""
+        from .html_report import figures
+
+        return figures(self, only=("trajectory",), currency=currency)["trajectory"]
+
     def to_dict(self) -> dict:
         return {"as_of": self.as_of, "quarter_start": self.quarter_start,
                 "quarter_end": self.quarter_end, "week": self.week, "weeks": self.weeks,
@@ -300,7 +318,7 @@ def run_dashboard(inputs: DashboardInputs, *, trials: int = DEFAULT_TRIALS, seed
     the as-of date (rep figures), and the forecast from the as-of date. ``progress(n)`` gets
     finished trials (``trials × inputs.runs`` in all).
     """
-    from salesim.scenarios.backtest import default_engine
+    from salesim.simulator.runner import default_engine
 
     if trials < 2:
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")

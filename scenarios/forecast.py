@@ -15,7 +15,7 @@ from typing import Callable
 import polars as pl
 
 from salesim.simulator.results import SimResult, band
-from salesim.simulator.runner import run
+from salesim.simulator.runner import default_engine, run
 from salesim.simulator.spec import SimSpec
 
 FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "open_end",
@@ -28,12 +28,16 @@ SEAT_ARRAY_BYTES = 256 * 2**20
 
 
 def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
-             engine: str = "simpy", workers: int | None = None,
+             engine: str | None = None, workers: int | None = 1,
              progress: Callable[[int], None] | None = None,
              keep_reps: bool | None = None) -> dict:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
-    ``keep_reps`` None keeps revenue per seat and trial up to ``SEAT_ARRAY_BYTES``."""
+    The defaults are the CLI's: ``engine`` None is ``runner.default_engine()``; one worker
+    unless asked (``workers=None``: every core, in spawned processes, which a script then
+    needs a ``__main__`` guard for). ``keep_reps`` None keeps revenue per seat and trial up
+    to ``SEAT_ARRAY_BYTES``."""
+    engine = engine or default_engine()
     if keep_reps is None:
         keep_reps = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
     result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress,

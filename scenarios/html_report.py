@@ -52,8 +52,16 @@ img{max-width:100%;background:#fff;border:1px solid #e1e4e8;border-radius:8px}
 
 
 def charts(d: Dashboard, only=None, currency=None) -> dict[str, bytes]:
-    """PNG bytes of the report's charts: trajectory, waterfall and win_rates (``only``: just
-    these names), money in ``currency`` (a ``plots.Currency``; default none)."""
+    """PNG bytes of ``figures``."""
+    from salesim import plots
+
+    return {name: plots.png(fig) for name, fig in figures(d, only, currency).items()}
+
+
+def figures(d: Dashboard, only=None, currency=None) -> dict:
+    """The report's charts as matplotlib Figures: trajectory, waterfall and win_rates
+    (``only``: just these names), money in ``currency`` (a ``plots.Currency``; default
+    none)."""
     from salesim import plots
     currency = currency or plots.NO_CURRENCY
 

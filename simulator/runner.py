@@ -43,6 +43,15 @@ ENGINES: dict[str, Callable] = {"simpy": engine_simpy.simulate_chunk,
 # Trials per chunk, fixed per engine: changing it changes every trial's streams.
 CHUNK_SIZES: dict[str, int] = {"simpy": 50, "vector": engine_vector.CHUNK}
 DEFAULT_CHUNK = 50
+# What every long run reports as it goes: ``progress(n)`` with the units of work just done
+# (trials for a simulation, folds for a backtest). One signature for every command.
+Progress = Callable[[int], None]
+
+
+def default_engine() -> str:
+    """The engine a caller gets without asking, in the library and the CLI alike: the
+    vectorised one when it is registered (many runs), else the SimPy reference."""
+    return "vector" if "vector" in ENGINES else "simpy"
 
 
 # --- executors: map a function over tasks, results in task order ---------------------------------

@@ -1,5 +1,5 @@
 """The vectorised engine: closed forms, exact rules, conservation, and no drift from the
-scalar code it vectorises (``Model.draw``, ``Levers.apply``, the distributions).
+scalar code it vectorises (the one-row draw and levers, the distributions).
 
 Closed forms follow docs/model.md; tolerances are k·SE of the Monte Carlo mean (k = 4).
 """

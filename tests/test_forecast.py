@@ -165,7 +165,7 @@ def test_baseline_spec_decisions(tmp_path):
 def test_forecast_dict_holds_the_contract_and_adds_up():
     spec = baseline_spec(two_stage_model(), history=history(), as_of=AS_OF, n_reps=3,
                          quota=60_000.0)
-    fc = forecast(spec, trials=120, seed=4, workers=1)
+    fc = forecast(spec, trials=120, seed=4, engine="simpy")
     for key in ("trials", "seed", "engine", "quota", "revenue", "p_quota", "p_quota_interval",
                 "weekly", "by_origin", "wins"):
         assert key in fc
@@ -181,7 +181,7 @@ def test_forecast_dict_holds_the_contract_and_adds_up():
     assert weekly_frame(fc).columns[:2] == ["week", "end"]
     assert fc["flows"]["open_start"]["mean"] == 3
     no_quota = forecast(baseline_spec(two_stage_model(), n_reps=1, weeks=2), trials=20, seed=1,
-                        workers=1)
+                        engine="simpy")
     assert no_quota["quota"] is None and no_quota["p_quota"] is None
     assert no_quota["p_quota_interval"] is None
 

@@ -275,10 +275,10 @@ def test_currency_symbol_code_and_nonsense():
 
 
 def test_charts_draw_dollar_names_literally():
-    png = plots.tornado(["$5k bonus for $1M deals", "plain"], [1000.0, -200.0], [800.0, -300.0],
+    png = plots.png(plots.tornado(["$5k bonus for $1M deals", "plain"], [1000.0, -200.0], [800.0, -300.0],
                         [1200.0, -100.0], trials_p10=[-2000.0, -900.0],
                         trials_p90=[4000.0, 500.0], currency=plots.Currency("$"),
-                        title="Q3 2026 uplift · quota $200k · $ and $")
+                        title="Q3 2026 uplift · quota $200k · $ and $"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -286,7 +286,7 @@ def test_titles_name_quarter_quota_and_band(forecast_run, monkeypatch):
     _, fc = forecast_run
     seen = {}
     monkeypatch.setattr(plots, "forecast_chart", lambda *a, **kw: seen.update(kw) or b"")
-    cli._forecast_png(fc, plots.Currency("$"))
+    plots.forecast_figure(fc, plots.Currency("$"))
     assert seen["title"].startswith("Q3 2026 forecast · quota $12k · P(revenue ≥ quota)")
     assert "P10–P90" in seen["title"] and seen["currency"].symbol == "$"
 

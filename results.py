@@ -1,0 +1,146 @@
+"""What ``salesim.forecast``, ``compare`` and ``capacity`` return: frozen objects around the
+document each computes.
+
+Every result answers the same four ways: ``to_dict()`` is the ``--json`` contract (a fresh
+copy each call), ``tables()`` the polars frames ``--out`` writes (tables.py), ``to_text()``
+the terminal table (report.py) and ``plot()`` a matplotlib ``Figure`` (plots.py). The
+backtest's and the dashboard's results (``scenarios.backtest.BacktestResult``,
+``scenarios.dashboard.Dashboard``) answer the same four.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import polars as pl
+    from matplotlib.figure import Figure
+
+    from salesim.plots import Currency
+
+
+@dataclasses.dataclass(frozen=True)
+class _Document:
+    """A result's JSON document, read-only."""
+
+    document: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "document", MappingProxyType(dict(self.document)))
+
+    def to_dict(self) -> dict:
+        """The ``--json`` document (a copy: changing it changes nothing here)."""
+        return copy.deepcopy(dict(self.document))
+
+    @property
+    def trials(self) -> int:
+        return self.document["trials"]
+
+    @property
+    def seed(self) -> int:
+        return self.document["seed"]
+
+    @property
+    def engine(self) -> str:
+        return self.document["engine"]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self.document.get("notes", ()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Forecast(_Document):
+    """The quarter forecast (``salesim forecast``): revenue bands, P(quota), weekly bands,
+    the open/new pipeline split, wins and per-rep attainment (scenarios/forecast.py)."""
+
+    @property
+    def revenue(self) -> dict:
+        return dict(self.document["revenue"])
+
+    @property
+    def p_quota(self) -> float | None:
+        return self.document["p_quota"]
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        from salesim import tables
+
+        return tables.forecast_tables(self.to_dict())
+
+    def to_text(self) -> str:
+        from salesim import report
+
+        return report.forecast_text(self.to_dict())
+
+    def plot(self, currency: Currency | None = None) -> Figure:
+        """Fan chart of cumulative revenue beside the histogram of quarter revenue."""
+        from salesim import plots
+
+        return plots.forecast_figure(self.to_dict(), currency)
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison(_Document):
+    """Strategies against the baseline, paired by common random numbers
+    (``salesim compare``; scenarios/compare.py)."""
+
+    @property
+    def best(self) -> str | None:
+        return self.document["best"]
+
+    @property
+    def strategies(self) -> list[dict]:
+        return copy.deepcopy(self.document["strategies"])
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        from salesim import tables
+
+        return tables.compare_tables(self.to_dict())
+
+    def to_text(self) -> str:
+        from salesim import report
+
+        return report.compare_text(self.to_dict())
+
+    def plot(self, currency: Currency | None = None) -> Figure:
+        """Tornado chart: per-trial uplift P10–P90, the mean uplift with its interval."""
+        from salesim import plots
+
+        return plots.compare_figure(self.to_dict(), currency)
+
+
+@dataclasses.dataclass(frozen=True)
+class CapacityAnswer(_Document):
+    """The fewest extra reps, or the starting pipeline coverage, that reach a target with a
+    confidence (``salesim capacity``; scenarios/capacity.py). ``start``: the horizon's
+    first day (the quarter the chart names)."""
+
+    start: dt.date | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.document["reachable"]
+
+    @property
+    def p_target(self) -> float | None:
+        return self.document["p_target"]
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        from salesim import tables
+
+        return tables.capacity_tables(self.to_dict())
+
+    def to_text(self) -> str:
+        from salesim import report
+
+        return report.capacity_text(self.to_dict())
+
+    def plot(self, currency: Currency | None = None) -> Figure:
+        """P(target) against the candidates, with the confidence line and the answer."""
+        from salesim import plots
+
+        return plots.capacity_figure(self.to_dict(), self.start, currency)
