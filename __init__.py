@@ -41,19 +41,14 @@ _EXPORTS = {
     "InputError": "salesim.simulator.errors",
 }
 __all__ = ["BacktestResult", "CapacityAnswer", "Comparison", "Currency", "Dashboard", "Forecast",
-           "InputError", "Plan", "Strategy", "backtest", "baseline", "calibrate", "capacity",
+           "InputError", "Plan", "Strategy", "backtest", "baseline", "calibrate_model", "capacity",
            "compare", "dashboard", "forecast", "load_model", "load_plan", "parse_levers",
            "read_history", "save_model"]
 
-# ``salesim.calibrate`` is also the calibration package: importing it first, then binding
-# the function, keeps the name the function's (a later ``import salesim.calibrate.x`` finds
-# the package in sys.modules and does not rebind it).
-from salesim import calibrate as _calibration  # noqa: E402, F401  (an empty __init__: cheap)
-
-
-def calibrate(history, as_of, **options):
+def calibrate_model(history, as_of, **options):
     """Fit the model from ``history`` as it stood at the end of ``as_of``
-    (``salesim.calibrate.fit.calibrate``, whose docstring lists ``options``)."""
+    (``salesim.calibrate.fit.calibrate``, whose docstring lists ``options``). Not named
+    ``calibrate``: that is the calibration package, ``salesim.calibrate``."""
     from salesim.calibrate.fit import calibrate as fit
 
     return fit(history, as_of, **options)

@@ -58,7 +58,7 @@ def test_the_api_gives_the_clis_json(tmp_path, monkeypatch):
 def test_public_names_load_and_import_is_light():
     """``import salesim`` and the CLI module (what ``salesim --help`` loads) import none of
     matplotlib, numba or scipy.stats."""
-    assert callable(salesim.calibrate) and salesim.calibrate.__module__ == "salesim"
+    assert callable(salesim.calibrate_model) and salesim.calibrate_model.__module__ == "salesim"
     code = ("import sys, salesim, salesim.cli; "
             "print(sorted(m for m in ('matplotlib', 'numba', 'scipy.stats') "
             "if m in sys.modules))")
@@ -97,3 +97,18 @@ def test_plan_defaults_are_the_library_s():
     assert isinstance(model.seed(None), int)
     assert default_max_reps(5) == 45
     assert most_runs(5) == 2 * 6 + 1 == most_runs(5, 45)   # 40 extra: 6 doublings, 6 halvings
+
+
+def test_the_calibration_package_keeps_its_name():
+    """``salesim.calibrate`` is the package: ``import salesim.calibrate.x as x`` and dotted
+    access both work after the public API is imported."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = ("import salesim; salesim.calibrate_model\n"
+            "import salesim.calibrate.ingest as ingest\n"
+            "import salesim.calibrate.fit\n"
+            "assert salesim.calibrate.fit.calibrate is not None and ingest.read_history\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert importlib.import_module("salesim").calibrate_model
