@@ -40,10 +40,30 @@ _EXPORTS = {
     "Currency": "salesim.plots",
     "InputError": "salesim.simulator.errors",
 }
-__all__ = ["BacktestResult", "CapacityAnswer", "Comparison", "Currency", "Dashboard", "Forecast",
-           "InputError", "Plan", "Strategy", "backtest", "baseline", "calibrate_model", "capacity",
-           "compare", "dashboard", "forecast", "load_model", "load_plan", "parse_levers",
-           "read_history", "save_model"]
+__all__ = [
+    "BacktestResult",
+    "CapacityAnswer",
+    "Comparison",
+    "Currency",
+    "Dashboard",
+    "Forecast",
+    "InputError",
+    "Plan",
+    "Strategy",
+    "backtest",
+    "baseline",
+    "calibrate_model",
+    "capacity",
+    "compare",
+    "dashboard",
+    "forecast",
+    "load_model",
+    "load_plan",
+    "parse_levers",
+    "read_history",
+    "save_model",
+]
+
 
 def calibrate_model(history, as_of, **options):
     """Fit the model from ``history`` as it stood at the end of ``as_of``

@@ -16,11 +16,21 @@ from pathlib import Path
 import click
 
 from salesim import outputs, report
-from salesim.report import json_safe as _clean, pct as _pct, table  # noqa: F401 (re-exported)
-from salesim.options import (AMOUNT, WHOLE, currency_option, executor_options,
-                             history_options, json_option, model_history_options, out_option,
-                             plan_options, quiet_option, simulation_options)
+from salesim.options import (
+    AMOUNT,
+    WHOLE,
+    currency_option,
+    executor_options,
+    history_options,
+    json_option,
+    model_history_options,
+    out_option,
+    plan_options,
+    quiet_option,
+    simulation_options,
+)
 from salesim.outputs import OUTPUT, OUTPUT_DIR
+from salesim.report import json_safe as _clean  # noqa: F401 (re-exported)
 from salesim.simulator.errors import InputError, printable, terminal_text
 from salesim.simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
 
@@ -31,6 +41,7 @@ def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:
     tables beside FILE are no option of their own, so they are checked here, by the same
     rules as every output, before any file is written."""
     from salesim import tables
+
     files = tables.encode(named, path, fmt)
     outputs.check_beside(click.get_current_context(), [p for p, _ in files[1:]])
     return [str(write_output(p, data)) for p, data in files]
@@ -82,8 +93,16 @@ def emit_json(data: dict) -> None:
     echo(json.dumps(_clean(data), indent=2))
 
 
-def deliver(result, doc: dict, *, out_path=None, plot_path=None, currency=None,
-            as_json: bool = False, written: dict[str, str]) -> None:
+def deliver(
+    result,
+    doc: dict,
+    *,
+    out_path=None,
+    plot_path=None,
+    currency=None,
+    as_json: bool = False,
+    written: dict[str, str],
+) -> None:
     """The end of every command with a result object: its tables to ``--out``, its chart to
     ``--plot``, then ``doc`` (``result.to_dict()`` plus the files written) as JSON, or the
     result's text and what was written."""
@@ -105,8 +124,6 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     return outputs.write(path, data)
 
 
-
-
 def show_progress(quiet: bool) -> bool:
     """Progress bars only on a terminal, and not with --quiet."""
     return not quiet and sys.stderr.isatty()
@@ -126,9 +143,11 @@ def _history_files(history_path, history_opts: dict):
     """The files behind a HISTORY and its options (``calibrate.ingest.HistoryFiles``)."""
     from salesim.calibrate.ingest import find_files
 
-    return find_files(history_path, format=history_opts.get("format", "canonical"),
-                      **{k: history_opts.get(k) for k in ("stage_history", "activities",
-                                                           "reps")})
+    return find_files(
+        history_path,
+        format=history_opts.get("format", "canonical"),
+        **{k: history_opts.get(k) for k in ("stage_history", "activities", "reps")},
+    )
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -136,8 +155,7 @@ class SalesimGroup(click.Group):
     """click's group, but a usage error (a bad option value, an unknown command) is one line
     like every other error, not the usage text followed by the message."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -147,8 +165,7 @@ class SalesimGroup(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "salesim"
-            echo(f"Error: {printable(exc.format_message())} (see '{command} --help')",
-                       err=True)
+            echo(f"Error: {printable(exc.format_message())} (see '{command} --help')", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
@@ -159,8 +176,10 @@ class SalesimGroup(click.Group):
         sys.exit(0)
 
 
-@click.group(cls=SalesimGroup,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=SalesimGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="salesim")
 def main():
     """salesim: Monte Carlo forecasting and planning for sales teams.
@@ -185,40 +204,102 @@ def main():
 @click.argument("directory", metavar="DIR", type=OUTPUT_DIR)
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0).")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team.")
-@click.option("--quarters", type=int, default=8, show_default=True,
-              help="Quarters of history ending on --as-of.")
-@click.option("--as-of", "as_of", default="2026-09-30", show_default=True,
-              help="Last day of the history (YYYY-MM-DD).")
-@click.option("--drift", metavar="X", default=None,
-              help="Conversion drift: every stage's log odds of advancing shift by X per "
-                   "quarter (--realistic: -0.04).")
-@click.option("--growth", metavar="X", default=None,
-              help="Creation growth: log outbound and marketing rates change by X per quarter "
-                   "(negative: decline; --realistic: 0.08).")
-@click.option("--seasonality", metavar="X", default=None,
-              help="Creation by quarter of the year: log multipliers X·(-0.5, 0, -0.5, 1) for "
-                   "Q1..Q4 (--realistic: 0.4).")
-@click.option("--slips", metavar="P", default=None,
-              help="Wins in a quarter's last 21 days slip, with probability P, 1-21 days into "
-                   "the next quarter (--realistic: 0.4).")
-@click.option("--shocks", metavar="X", default=None,
-              help="Each quarter draws N(0, X) effects on log outbound, log marketing, "
-                   "conversion log odds and log speed (--realistic: 0.1).")
-@click.option("--leavers", metavar="P", default=None,
-              help="Each quarter each rep leaves with probability P in days 30-60 of it, on "
-                   "top of attrition (--realistic: 0.1).")
-@click.option("--realistic", is_flag=True,
-              help="Every ingredient above at its --realistic value unless given.")
-@click.option("--export", "export", default="canonical", show_default=True, metavar="LAYOUT",
-              help="Write the history as a CRM report export: salesforce, salesforce-onefile, "
-                   "hubspot or pipedrive (docs/demo-data.md, \"CRM exports\").")
-@click.option("--force", is_flag=True,
-              help="Replace the CRM files DIR already holds (without it, such a DIR is refused).")
+@click.option(
+    "--quarters",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Quarters of history ending on --as-of.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    default="2026-09-30",
+    show_default=True,
+    help="Last day of the history (YYYY-MM-DD).",
+)
+@click.option(
+    "--drift",
+    metavar="X",
+    default=None,
+    help="Conversion drift: every stage's log odds of advancing shift by X per "
+    "quarter (--realistic: -0.04).",
+)
+@click.option(
+    "--growth",
+    metavar="X",
+    default=None,
+    help="Creation growth: log outbound and marketing rates change by X per quarter "
+    "(negative: decline; --realistic: 0.08).",
+)
+@click.option(
+    "--seasonality",
+    metavar="X",
+    default=None,
+    help="Creation by quarter of the year: log multipliers X·(-0.5, 0, -0.5, 1) for "
+    "Q1..Q4 (--realistic: 0.4).",
+)
+@click.option(
+    "--slips",
+    metavar="P",
+    default=None,
+    help="Wins in a quarter's last 21 days slip, with probability P, 1-21 days into "
+    "the next quarter (--realistic: 0.4).",
+)
+@click.option(
+    "--shocks",
+    metavar="X",
+    default=None,
+    help="Each quarter draws N(0, X) effects on log outbound, log marketing, "
+    "conversion log odds and log speed (--realistic: 0.1).",
+)
+@click.option(
+    "--leavers",
+    metavar="P",
+    default=None,
+    help="Each quarter each rep leaves with probability P in days 30-60 of it, on "
+    "top of attrition (--realistic: 0.1).",
+)
+@click.option(
+    "--realistic",
+    is_flag=True,
+    help="Every ingredient above at its --realistic value unless given.",
+)
+@click.option(
+    "--export",
+    "export",
+    default="canonical",
+    show_default=True,
+    metavar="LAYOUT",
+    help="Write the history as a CRM report export: salesforce, salesforce-onefile, "
+    'hubspot or pipedrive (docs/demo-data.md, "CRM exports").',
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the CRM files DIR already holds (without it, such a DIR is refused).",
+)
 @json_option("the summary")
 @quiet_option
 @handle_errors
-def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality, slips, shocks,
-              leavers, realistic, export, force, as_json, quiet):
+def demo_data(
+    directory,
+    seed,
+    reps,
+    quarters,
+    as_of,
+    drift,
+    growth,
+    seasonality,
+    slips,
+    shocks,
+    leavers,
+    realistic,
+    export,
+    force,
+    as_json,
+    quiet,
+):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
     DIR gets opportunities.csv, stage_history.csv, activities.csv and reps.csv (the
@@ -243,12 +324,27 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
     from salesim.simulator.demo_history import history_days
 
     day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
-    changes = dict(drift=drift, growth=growth, seasonality=seasonality, slips=slips,
-                   shocks=shocks, leavers=leavers)
+    changes = dict(
+        drift=drift,
+        growth=growth,
+        seasonality=seasonality,
+        slips=slips,
+        shocks=shocks,
+        leavers=leavers,
+    )
     with _progress_bar(quiet, history_days(day, quarters), "Generating history") as bar:
-        out = write_demo_data(directory, as_of=day, seed=seed, reps=reps, quarters=quarters,
-                              export=export, ingredients=changes, realistic=realistic,
-                              progress=bar.update if bar else None, write=write_output)
+        out = write_demo_data(
+            directory,
+            as_of=day,
+            seed=seed,
+            reps=reps,
+            quarters=quarters,
+            export=export,
+            ingredients=changes,
+            realistic=realistic,
+            progress=bar.update if bar else None,
+            write=write_output,
+        )
     if as_json:
         emit_json(out)
         return
@@ -259,8 +355,13 @@ def demo_data(directory, seed, reps, quarters, as_of, drift, growth, seasonality
 @main.command("inspect")
 @click.argument("history", type=click.Path())
 @history_options
-@click.option("--as-of", "as_of", default=None, metavar="DATE",
-              help="Show the history as it stood at the end of this date (YYYY-MM-DD).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="DATE",
+    help="Show the history as it stood at the end of this date (YYYY-MM-DD).",
+)
 @json_option("what was read")
 @handle_errors
 def inspect_history(history, as_of, as_json, **history_opts):
@@ -294,50 +395,108 @@ def _iso_date(value: str | None, option: str):
     return None if value is None else as_date(value, what="date", column=option)
 
 
-
-
-
-
 @main.command("forecast")
 @click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
 @model_history_options
-@click.option("--as-of", "as_of", default=None,
-              help="Forecast from the end of this date (default: the model's as-of date).")
-@click.option("--start", default=None,
-              help="First day of the horizon (default: the day after --as-of).")
-@click.option("--weeks", type=WHOLE, default=None,
-              help="Horizon in weeks (default: to the end of the start's calendar quarter).")
-@click.option("--reps", "n_reps", type=int, default=None,
-              help="Forecast for N experienced reps instead of the model's team.")
-@click.option("--team", type=click.Path(dir_okay=False), default=None,
-              help="Team file: owner, hired[, left, quota] (reps.csv format).")
-@click.option("--quota", type=AMOUNT, default=None,
-              help="Team quota for the quarter, e.g. 12M, 750k, 1,200,000 (default: the sum "
-                   "of rep quotas).")
-@click.option("--trials", type=WHOLE, default=10_000, show_default=True,
-              help="Monte Carlo trials.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Forecast from the end of this date (default: the model's as-of date).",
+)
+@click.option(
+    "--start", default=None, help="First day of the horizon (default: the day after --as-of)."
+)
+@click.option(
+    "--weeks",
+    type=WHOLE,
+    default=None,
+    help="Horizon in weeks (default: to the end of the start's calendar quarter).",
+)
+@click.option(
+    "--reps",
+    "n_reps",
+    type=int,
+    default=None,
+    help="Forecast for N experienced reps instead of the model's team.",
+)
+@click.option(
+    "--team",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Team file: owner, hired[, left, quota] (reps.csv format).",
+)
+@click.option(
+    "--quota",
+    type=AMOUNT,
+    default=None,
+    help="Team quota for the quarter, e.g. 12M, 750k, 1,200,000 (default: the sum of rep quotas).",
+)
+@click.option("--trials", type=WHOLE, default=10_000, show_default=True, help="Monte Carlo trials.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: fresh, reported).")
-@click.option("--workers", type=int, default=None,
-              help="Worker processes (default: all cores); results do not depend on it.")
-@click.option("--engine", default="vector", show_default=True,
-              help="Simulation engine: vector (fast) or simpy (the readable reference); "
-                   "both follow docs/model.md.")
-@click.option("--fixed-parameters", is_flag=True,
-              help="Use point estimates instead of drawing parameters from the posterior.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes (default: all cores); results do not depend on it.",
+)
+@click.option(
+    "--engine",
+    default="vector",
+    show_default=True,
+    help="Simulation engine: vector (fast) or simpy (the readable reference); "
+    "both follow docs/model.md.",
+)
+@click.option(
+    "--fixed-parameters",
+    is_flag=True,
+    help="Use point estimates instead of drawing parameters from the posterior.",
+)
 @json_option("the forecast")
-@click.option("--csv", "csv_path", type=OUTPUT, default=None,
-              help="Write the weekly bands of cumulative revenue to this CSV.")
-@out_option("the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
-            "summary row (FILE-stem.summary)")
-@click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write a PNG: fan chart by week and histogram of quarter revenue.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=OUTPUT,
+    default=None,
+    help="Write the weekly bands of cumulative revenue to this CSV.",
+)
+@out_option(
+    "the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
+    "summary row (FILE-stem.summary)"
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=OUTPUT,
+    default=None,
+    help="Write a PNG: fan chart by week and histogram of quarter revenue.",
+)
 @currency_option
 @quiet_option
 @handle_errors
 @executor_options
-def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, trials, seed,
-                 workers, engine, fixed_parameters, as_json, csv_path, out_path, plot_path,
-                 currency, quiet, **history_opts):
+def forecast_cmd(
+    model_path,
+    history,
+    as_of,
+    start,
+    weeks,
+    n_reps,
+    team,
+    quota,
+    trials,
+    seed,
+    workers,
+    engine,
+    fixed_parameters,
+    as_json,
+    csv_path,
+    out_path,
+    plot_path,
+    currency,
+    quiet,
+    **history_opts,
+):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
@@ -355,19 +514,41 @@ def forecast_cmd(model_path, history, as_of, start, weeks, n_reps, team, quota, 
     from salesim import api
     from salesim.scenarios.plan import model_plan
 
-    plan = model_plan(model_path, history=history, history_options=history_opts, as_of=as_of,
-                      start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                      fixed_parameters=fixed_parameters)
+    plan = model_plan(
+        model_path,
+        history=history,
+        history_options=history_opts,
+        as_of=as_of,
+        start=start,
+        weeks=weeks,
+        n_reps=n_reps,
+        team=team,
+        quota=quota,
+        fixed_parameters=fixed_parameters,
+    )
     _warn(plan)
     with _progress_bar(quiet, trials, "Simulating") as bar:
-        result = api.forecast(plan, trials=trials, seed=seed, engine=engine, workers=workers,
-                              progress=bar.update if bar else None)
+        result = api.forecast(
+            plan,
+            trials=trials,
+            seed=seed,
+            engine=engine,
+            workers=workers,
+            progress=bar.update if bar else None,
+        )
     fc = result.to_dict()
     fc["model"] = str(model_path)
     if csv_path:
         fc["csv"] = write_tables({"weekly": result.tables()["weekly"]}, csv_path, fmt="csv")[0]
-    deliver(result, fc, out_path=out_path, plot_path=plot_path, currency=currency,
-            as_json=as_json, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
+    deliver(
+        result,
+        fc,
+        out_path=out_path,
+        plot_path=plot_path,
+        currency=currency,
+        as_json=as_json,
+        written={"csv": "weekly bands", "out": "tables", "plot": "plot"},
+    )
 
 
 # --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
@@ -387,32 +568,68 @@ def _progress_bar(quiet: bool, length: int, label: str):
     return contextlib.nullcontext(None)
 
 
-
 @main.command("compare")
 @click.argument("source", metavar="SCENARIO_OR_MODEL.toml", type=click.Path(dir_okay=False))
-@click.option("--lever", "levers", multiple=True, metavar="NAME=VALUE",
-              help="A strategy from levers (repeatable; commas combine levers into one "
-                   "strategy): prospecting=+20%, yield=x1.1, win-rate=+5pp, deal-size=+10%, "
-                   "cycle-time=-15%, marketing=+30%, headcount=+3@2026-11-01, deal-hours=0.5, "
-                   "prune-stale=120d.")
-@click.option("--quota", type=AMOUNT, default=None,
-              help="Team quota for P(quota) (default: the scenario's, else the sum of rep "
-                   "quotas).")
-@click.option("--trials", type=WHOLE, default=None,
-              help="Trials per run (default: the scenario's, else 4000).")
+@click.option(
+    "--lever",
+    "levers",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A strategy from levers (repeatable; commas combine levers into one "
+    "strategy): prospecting=+20%, yield=x1.1, win-rate=+5pp, deal-size=+10%, "
+    "cycle-time=-15%, marketing=+30%, headcount=+3@2026-11-01, deal-hours=0.5, "
+    "prune-stale=120d.",
+)
+@click.option(
+    "--quota",
+    type=AMOUNT,
+    default=None,
+    help="Team quota for P(quota) (default: the scenario's, else the sum of rep quotas).",
+)
+@click.option(
+    "--trials",
+    type=WHOLE,
+    default=None,
+    help="Trials per run (default: the scenario's, else 4000).",
+)
 @json_option("the comparison")
-@click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
-                   "with its Monte Carlo interval.")
-@out_option("one row per strategy (revenue bands, P(quota), uplift) and the baseline "
-            "(FILE-stem.baseline)")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=OUTPUT,
+    default=None,
+    help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
+    "with its Monte Carlo interval.",
+)
+@out_option(
+    "one row per strategy (revenue bands, P(quota), uplift) and the baseline (FILE-stem.baseline)"
+)
 @currency_option
 @plan_options
 @handle_errors
 @executor_options
-def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, currency, history,
-                as_of, start, weeks, n_reps, team, seed, workers, engine, fixed_parameters,
-                quiet, **history_opts):
+def compare_cmd(
+    source,
+    levers,
+    quota,
+    trials,
+    as_json,
+    plot_path,
+    out_path,
+    currency,
+    history,
+    as_of,
+    start,
+    weeks,
+    n_reps,
+    team,
+    seed,
+    workers,
+    engine,
+    fixed_parameters,
+    quiet,
+    **history_opts,
+):
     """Compare strategies against the baseline with common random numbers.
 
     SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
@@ -428,49 +645,118 @@ def compare_cmd(source, levers, quota, trials, as_json, plot_path, out_path, cur
     from salesim import api
     from salesim.scenarios.plan import COMPARE_TRIALS, load_plan
 
-    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
-                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                     fixed_parameters=fixed_parameters)
+    plan = load_plan(
+        source,
+        history=history,
+        history_options=history_opts,
+        as_of=as_of,
+        start=start,
+        weeks=weeks,
+        n_reps=n_reps,
+        team=team,
+        quota=quota,
+        fixed_parameters=fixed_parameters,
+    )
     _warn(plan)
     runs = len(plan.strategies(levers)) + 1
     with _progress_bar(quiet, plan.trials(trials, COMPARE_TRIALS) * runs, "Simulating") as bar:
-        result = api.compare(plan, levers, trials=trials, seed=seed, quota=quota, engine=engine,
-                             workers=workers, progress=bar.update if bar else None)
+        result = api.compare(
+            plan,
+            levers,
+            trials=trials,
+            seed=seed,
+            quota=quota,
+            engine=engine,
+            workers=workers,
+            progress=bar.update if bar else None,
+        )
     out = result.to_dict()
-    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
-            as_json=as_json, written={"out": "tables", "plot": "tornado chart"})
-
-
+    deliver(
+        result,
+        out,
+        out_path=out_path,
+        plot_path=plot_path,
+        currency=currency,
+        as_json=as_json,
+        written={"out": "tables", "plot": "tornado chart"},
+    )
 
 
 @main.command("capacity")
 @click.argument("source", metavar="SCENARIO_OR_MODEL.toml", type=click.Path(dir_okay=False))
-@click.option("--target", type=AMOUNT, default=None,
-              help="Revenue to reach, e.g. 12M (required for headcount; coverage defaults to "
-                   "the team quota).")
-@click.option("--confidence", type=float, default=0.8, show_default=True,
-              help="Required P(revenue ≥ target).")
-@click.option("--solve", type=click.Choice(["headcount", "coverage"]), default="headcount",
-              show_default=True,
-              help="headcount: fewest extra reps; coverage: starting pipeline needed.")
-@click.option("--hire-by", "hire_by", default=None,
-              help="Extra reps start on this date (default: the first day of the horizon).")
-@click.option("--max-reps", "max_reps", type=int, default=None,
-              help="Largest team to try (default: 5 × the team + 20).")
-@click.option("--trials", type=WHOLE, default=None,
-              help="Trials per run (default: the scenario's, else 2000).")
+@click.option(
+    "--target",
+    type=AMOUNT,
+    default=None,
+    help="Revenue to reach, e.g. 12M (required for headcount; coverage defaults to "
+    "the team quota).",
+)
+@click.option(
+    "--confidence", type=float, default=0.8, show_default=True, help="Required P(revenue ≥ target)."
+)
+@click.option(
+    "--solve",
+    type=click.Choice(["headcount", "coverage"]),
+    default="headcount",
+    show_default=True,
+    help="headcount: fewest extra reps; coverage: starting pipeline needed.",
+)
+@click.option(
+    "--hire-by",
+    "hire_by",
+    default=None,
+    help="Extra reps start on this date (default: the first day of the horizon).",
+)
+@click.option(
+    "--max-reps",
+    "max_reps",
+    type=int,
+    default=None,
+    help="Largest team to try (default: 5 × the team + 20).",
+)
+@click.option(
+    "--trials",
+    type=WHOLE,
+    default=None,
+    help="Trials per run (default: the scenario's, else 2000).",
+)
 @json_option("the answer")
-@click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write the P(target) curve (PNG).")
-@out_option("the solver's curve (each candidate's P(target) and revenue bands) and the "
-            "answer (FILE-stem.answer)")
+@click.option(
+    "--plot", "plot_path", type=OUTPUT, default=None, help="Write the P(target) curve (PNG)."
+)
+@out_option(
+    "the solver's curve (each candidate's P(target) and revenue bands) and the "
+    "answer (FILE-stem.answer)"
+)
 @currency_option
 @plan_options
 @handle_errors
 @executor_options
-def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, as_json,
-                 plot_path, out_path, currency, history, as_of, start, weeks, n_reps, team,
-                 seed, workers, engine, fixed_parameters, quiet, **history_opts):
+def capacity_cmd(
+    source,
+    target,
+    confidence,
+    solve,
+    hire_by,
+    max_reps,
+    trials,
+    as_json,
+    plot_path,
+    out_path,
+    currency,
+    history,
+    as_of,
+    start,
+    weeks,
+    n_reps,
+    team,
+    seed,
+    workers,
+    engine,
+    fixed_parameters,
+    quiet,
+    **history_opts,
+):
     """Solve for what it takes to hit a number with a given confidence.
 
     --solve headcount (default): the fewest additional reps, starting on --hire-by and
@@ -489,34 +775,67 @@ def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, a
     from salesim.scenarios.capacity import most_runs
     from salesim.scenarios.plan import CAPACITY_TRIALS, load_plan
 
-    plan = load_plan(source, history=history, history_options=history_opts, as_of=as_of,
-                     start=start, weeks=weeks, n_reps=n_reps, team=team, quota=None,
-                     fixed_parameters=fixed_parameters)
+    plan = load_plan(
+        source,
+        history=history,
+        history_options=history_opts,
+        as_of=as_of,
+        start=start,
+        weeks=weeks,
+        n_reps=n_reps,
+        team=team,
+        quota=None,
+        fixed_parameters=fixed_parameters,
+    )
     _warn(plan)
     runs = most_runs(len(plan.spec.reps), max_reps) if solve == "headcount" else 2
     label = "Searching" if solve == "headcount" else "Simulating"
     with _progress_bar(quiet, plan.trials(trials, CAPACITY_TRIALS) * runs, label) as bar:
-        result = api.capacity(plan, target, confidence=confidence, solve=solve,
-                              hire_by=hire_by, max_reps=max_reps, trials=trials, seed=seed,
-                              engine=engine, workers=workers,
-                              progress=bar.update if bar else None)
+        result = api.capacity(
+            plan,
+            target,
+            confidence=confidence,
+            solve=solve,
+            hire_by=hire_by,
+            max_reps=max_reps,
+            trials=trials,
+            seed=seed,
+            engine=engine,
+            workers=workers,
+            progress=bar.update if bar else None,
+        )
     out = result.to_dict()
-    deliver(result, out, out_path=out_path, plot_path=plot_path, currency=currency,
-            as_json=as_json, written={"out": "tables", "plot": "P(target) curve"})
+    deliver(
+        result,
+        out,
+        out_path=out_path,
+        plot_path=plot_path,
+        currency=currency,
+        as_json=as_json,
+        written={"out": "tables", "plot": "P(target) curve"},
+    )
 
 
 # --- calibrate ------------------------------------------------------------------------------------
 @main.command("calibrate")
 @click.argument("history", type=click.Path())
 @history_options
-@click.option("--as-of", "as_of", default=None, metavar="DATE",
-              help="Fit on what was known at the end of this date (default: the last date in "
-                   "the history).")
-@click.option("-o", "--output", "output", required=True, type=OUTPUT,
-              help="Model file to write (TOML).")
-@click.option("--steady", is_flag=True,
-              help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
-                   "(the model before changing histories; docs/calibration.md).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="DATE",
+    help="Fit on what was known at the end of this date (default: the last date in the history).",
+)
+@click.option(
+    "-o", "--output", "output", required=True, type=OUTPUT, help="Model file to write (TOML)."
+)
+@click.option(
+    "--steady",
+    is_flag=True,
+    help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
+    "(the model before changing histories; docs/calibration.md).",
+)
 @json_option("the summary")
 @quiet_option
 @handle_errors
@@ -540,8 +859,13 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     h = load_history(history, **history_opts)
     day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
     with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
-        model = calibrate(h, day, stages=history_opts.get("stages"), calendar=not steady,
-                          progress=(lambda step: bar.update(1)) if bar is not None else None)
+        model = calibrate(
+            h,
+            day,
+            stages=history_opts.get("stages"),
+            calendar=not steady,
+            progress=(lambda step: bar.update(1)) if bar is not None else None,
+        )
     path = write_output(output, dumps(model))
     for note in model.notes:
         echo(f"warning: {note}", err=True)
@@ -557,28 +881,63 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
 
 @main.command("dashboard")
 @click.argument("history", metavar="HISTORY", type=click.Path())
-@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False),
-              help="Scenario TOML with the quarter's plan (team, hires, quota; "
-                   "docs/scenarios.md).")
-@click.option("--as-of", "as_of", required=True,
-              help="The dashboard's date (YYYY-MM-DD): figures to date end here.")
-@click.option("--strategy", default=None,
-              help="Use this strategy of the scenario as the plan (default: its baseline).")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Scenario TOML with the quarter's plan (team, hires, quota; docs/scenarios.md).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    help="The dashboard's date (YYYY-MM-DD): figures to date end here.",
+)
+@click.option(
+    "--strategy",
+    default=None,
+    help="Use this strategy of the scenario as the plan (default: its baseline).",
+)
 @simulation_options(trials=1000, per="run")
 @json_option("the dashboard")
-@click.option("--html", "html_path", type=OUTPUT, default=None,
-              help="Write a self-contained HTML report (inline charts, no network assets).")
-@click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write the trajectory chart (plan bands vs actual) as PNG.")
-@out_option("the stoplight rows (team and each rep) and the coaching pointers "
-            "(FILE-stem.pointers)")
+@click.option(
+    "--html",
+    "html_path",
+    type=OUTPUT,
+    default=None,
+    help="Write a self-contained HTML report (inline charts, no network assets).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=OUTPUT,
+    default=None,
+    help="Write the trajectory chart (plan bands vs actual) as PNG.",
+)
+@out_option("the stoplight rows (team and each rep) and the coaching pointers (FILE-stem.pointers)")
 @currency_option
 @quiet_option
 @history_options
 @handle_errors
 @executor_options
-def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, workers, as_json,
-                  html_path, plot_path, out_path, currency, quiet, **history_opts):
+def dashboard_cmd(
+    history,
+    plan_path,
+    as_of,
+    strategy,
+    trials,
+    seed,
+    engine,
+    workers,
+    as_json,
+    html_path,
+    plot_path,
+    out_path,
+    currency,
+    quiet,
+    **history_opts,
+):
     """Weekly execution stoplight: activities → pipeline → forecast, for the team and each rep.
 
     Colours come from the plan's own simulated paths: green at or above the plan's P50 for
@@ -600,13 +959,20 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     plan = dashboard.load_plan(plan_path, strategy)
     prepared = dashboard.prepare(h, plan, day)
     with _progress_bar(quiet, trials * prepared.runs, "Simulating") as bar:
-        d = dashboard.run_dashboard(prepared, trials=trials, seed=seed, engine=engine,
-                                    workers=workers, progress=bar.update if bar else None)
+        d = dashboard.run_dashboard(
+            prepared,
+            trials=trials,
+            seed=seed,
+            engine=engine,
+            workers=workers,
+            progress=bar.update if bar else None,
+        )
     out = d.to_dict()
     images = {}
     if html_path or plot_path:
-        images = html_report.charts(d, only=None if html_path else ("trajectory",),
-                                    currency=currency)
+        images = html_report.charts(
+            d, only=None if html_path else ("trajectory",), currency=currency
+        )
     if out_path:
         out["out"] = write_tables(tables.dashboard_tables(_clean(out)), out_path)
     if html_path:
@@ -620,42 +986,76 @@ def dashboard_cmd(history, plan_path, as_of, strategy, trials, seed, engine, wor
     echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
-
-
 def _cutoff_dates(text: str) -> list:
     out = []
     for part in text.split(","):
         if part.strip():
             out.append(_iso_date(part.strip(), "--cutoffs"))
     if not out:
-        raise InputError("no dates given", column="--cutoffs",
-                         expected="dates such as 2026-03-31,2026-06-30")
+        raise InputError(
+            "no dates given", column="--cutoffs", expected="dates such as 2026-03-31,2026-06-30"
+        )
     return out
 
 
 @main.command("backtest")
 @click.argument("history", metavar="HISTORY", type=click.Path())
-@click.option("--cutoffs", default=None, metavar="DATE,DATE,…",
-              help="Forecast from the end of each date to the end of the next day's quarter.")
-@click.option("--every", default=None, metavar="month|quarter",
-              help="A cutoff at every month end (or quarter end) whose forecast window the "
-                   "history covers; with --quarters N only those in the last N quarters.")
-@click.option("--quarters", type=int, default=None,
-              help="Backtest the last N whole quarters the history covers (default 4).")
+@click.option(
+    "--cutoffs",
+    default=None,
+    metavar="DATE,DATE,…",
+    help="Forecast from the end of each date to the end of the next day's quarter.",
+)
+@click.option(
+    "--every",
+    default=None,
+    metavar="month|quarter",
+    help="A cutoff at every month end (or quarter end) whose forecast window the "
+    "history covers; with --quarters N only those in the last N quarters.",
+)
+@click.option(
+    "--quarters",
+    type=int,
+    default=None,
+    help="Backtest the last N whole quarters the history covers (default 4).",
+)
 @simulation_options(trials=2000, per="fold")
 @json_option("the backtest")
-@click.option("--plot", "plot_path", type=OUTPUT, default=None,
-              help="Write the forecast bands vs actuals and the PIT histogram as PNG.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=OUTPUT,
+    default=None,
+    help="Write the forecast bands vs actuals and the PIT histogram as PNG.",
+)
 @out_option("one row per fold and the scores (FILE-stem.summary)")
 @currency_option
-@click.option("--steady", is_flag=True,
-              help="Calibrate each fold with the pooled model (calibrate --steady), to compare.")
+@click.option(
+    "--steady",
+    is_flag=True,
+    help="Calibrate each fold with the pooled model (calibrate --steady), to compare.",
+)
 @quiet_option
 @history_options
 @handle_errors
 @executor_options
-def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, workers, as_json,
-                 plot_path, out_path, currency, steady, quiet, **history_opts):
+def backtest_cmd(
+    history,
+    cutoffs,
+    every,
+    quarters,
+    trials,
+    seed,
+    engine,
+    workers,
+    as_json,
+    plot_path,
+    out_path,
+    currency,
+    steady,
+    quiet,
+    **history_opts,
+):
     """Forecast past quarters from what was known at each cutoff and score the bands.
 
     Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
@@ -677,36 +1077,83 @@ def backtest_cmd(history, cutoffs, every, quarters, trials, seed, engine, worker
     h = load_history(history, **history_opts)
     folds = len(choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters))
     with _progress_bar(quiet, folds, "Backtesting") as bar:
-        r = api.backtest(h, cutoffs=given, every=every, quarters=quarters, trials=trials,
-                         seed=seed, engine=engine, workers=workers, steady=steady,
-                         progress=bar.update if bar else None)
+        r = api.backtest(
+            h,
+            cutoffs=given,
+            every=every,
+            quarters=quarters,
+            trials=trials,
+            seed=seed,
+            engine=engine,
+            workers=workers,
+            steady=steady,
+            progress=bar.update if bar else None,
+        )
     out = r.to_dict()
-    deliver(r, out, out_path=out_path, plot_path=plot_path, currency=currency,
-            as_json=as_json, written={"out": "tables", "plot": "backtest chart"})
+    deliver(
+        r,
+        out,
+        out_path=out_path,
+        plot_path=plot_path,
+        currency=currency,
+        as_json=as_json,
+        written={"out": "tables", "plot": "backtest chart"},
+    )
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
 @main.command("bench")
-@click.option("--reps", type=int, default=50, show_default=True,
-              help="Ramped reps on the benchmark team (demo model, one quarter).")
-@click.option("--trials", type=WHOLE, default=10_000, show_default=True,
-              help="Trials of the vector engine (scaling and sweeps derive from it).")
-@click.option("--engines", default="simpy,vector", show_default=True,
-              help="Engines to time, comma-separated.")
-@click.option("--simpy-trials", "simpy_trials", type=int, default=50, show_default=True,
-              help="Trials of the SimPy engine (it is slow).")
-@click.option("--stream", "stream_trials", type=int, default=0,
-              help="Also stream N trials (e.g. 1000000) keeping no per-rep arrays, and report "
-                   "the peak memory.")
-@click.option("--no-sweep", is_flag=True,
-              help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).")
+@click.option(
+    "--reps",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Ramped reps on the benchmark team (demo model, one quarter).",
+)
+@click.option(
+    "--trials",
+    type=WHOLE,
+    default=10_000,
+    show_default=True,
+    help="Trials of the vector engine (scaling and sweeps derive from it).",
+)
+@click.option(
+    "--engines", default="simpy,vector", show_default=True, help="Engines to time, comma-separated."
+)
+@click.option(
+    "--simpy-trials",
+    "simpy_trials",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Trials of the SimPy engine (it is slow).",
+)
+@click.option(
+    "--stream",
+    "stream_trials",
+    type=int,
+    default=0,
+    help="Also stream N trials (e.g. 1000000) keeping no per-rep arrays, and report "
+    "the peak memory.",
+)
+@click.option(
+    "--no-sweep",
+    is_flag=True,
+    help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).",
+)
 @json_option("the results")
-@click.option("--out", "out_path", type=OUTPUT, default=None,
-              help="Also write the JSON document to this file.")
+@click.option(
+    "--out",
+    "out_path",
+    type=OUTPUT,
+    default=None,
+    help="Also write the JSON document to this file.",
+)
 @quiet_option
 @handle_errors
-def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path,
-              quiet):
+def bench_cmd(
+    reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path, quiet
+):
     """Time the engines on the demo model: trials/s, peak memory, RNG floor, scaling.
 
     Each run happens in a fresh process. Reports the vector engine's speed-up over SimPy,
@@ -724,8 +1171,14 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
     if stream_trials < 0 or simpy_trials < 1:
         raise InputError("--stream must be ≥ 0 and --simpy-trials ≥ 1", column="--stream")
-    kw = dict(reps=reps, trials=trials, engines=names, simpy_trials=simpy_trials,
-              sweep=not no_sweep, stream_trials=stream_trials)
+    kw = dict(
+        reps=reps,
+        trials=trials,
+        engines=names,
+        simpy_trials=simpy_trials,
+        sweep=not no_sweep,
+        stream_trials=stream_trials,
+    )
     steps = bench.suite_steps(names, sweep=not no_sweep, stream_trials=stream_trials)
     with _progress_bar(quiet, steps, "Benchmarking") as bar:
         out = bench.run_suite(progress=(lambda step: bar.update(1)) if bar else None, **kw)
@@ -739,20 +1192,41 @@ def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_j
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
 @main.command("demo")
-@click.option("--out", "out_dir", type=OUTPUT_DIR,
-              default=Path("demo-out"), show_default=True, help="Folder for every output.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=OUTPUT_DIR,
+    default=Path("demo-out"),
+    show_default=True,
+    help="Folder for every output.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
 @click.option("--reps", type=int, default=20, show_default=True, help="Seats on the demo team.")
-@click.option("--quarters", type=int, default=8, show_default=True,
-              help="Quarters of history to generate.")
-@click.option("--as-of", "as_of", default="2026-09-30", show_default=True, metavar="DATE",
-              help="Last day of the history; the forecast covers the next quarter.")
-@click.option("--trials", type=WHOLE, default=4000, show_default=True,
-              help="Monte Carlo trials for the forecast and for each strategy.")
+@click.option(
+    "--quarters", type=int, default=8, show_default=True, help="Quarters of history to generate."
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    default="2026-09-30",
+    show_default=True,
+    metavar="DATE",
+    help="Last day of the history; the forecast covers the next quarter.",
+)
+@click.option(
+    "--trials",
+    type=WHOLE,
+    default=4000,
+    show_default=True,
+    help="Monte Carlo trials for the forecast and for each strategy.",
+)
 @click.option("--engine", default=None, help="simpy or vector (default: the fastest available).")
-@click.option("--force", is_flag=True,
-              help="Write even if the --out folder itself holds CRM files (OUT/history, the "
-                   "demo's own, is always rewritten).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write even if the --out folder itself holds CRM files (OUT/history, the "
+    "demo's own, is always rewritten).",
+)
 @json_option("everything")
 @quiet_option
 @handle_errors
@@ -774,10 +1248,20 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     out_dir = Path(out_dir)
     as_of_date = _iso_date(as_of, "--as-of")
     with _progress_bar(quiet or as_json, trials * SIMULATION_RUNS, "Simulating") as bar:
-        out = run_demo(out_dir, seed=seed, reps=reps, quarters=quarters, as_of=as_of_date,
-                       trials=trials, engine=engine, progress=bar.update if bar else None)
-    charts = {"forecast.png": plots.forecast_figure(out["forecast"]),
-              "tornado.png": plots.compare_figure(out["compare"])}
+        out = run_demo(
+            out_dir,
+            seed=seed,
+            reps=reps,
+            quarters=quarters,
+            as_of=as_of_date,
+            trials=trials,
+            engine=engine,
+            progress=bar.update if bar else None,
+        )
+    charts = {
+        "forecast.png": plots.forecast_figure(out["forecast"]),
+        "tornado.png": plots.compare_figure(out["compare"]),
+    }
     for name, fig in charts.items():
         out["files"][name] = str(write_output(out_dir / name, plots.png(fig)))
     if as_json:

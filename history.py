@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
+
 from salesim.simulator.errors import InputError
 from salesim.simulator.units import as_date
 
@@ -22,17 +23,20 @@ OPPORTUNITY_COLUMNS = {
     "opportunity_id": pl.String,
     "owner": pl.String,
     "created": pl.Date,
-    "stage": pl.String,      # current stage if open, else last stage reached
-    "status": pl.String,     # open | won | lost
-    "closed": pl.Date,       # null iff open
-    "amount": pl.Float64,    # ≥ 0; expected amount for open and lost deals
-    "segment": pl.String,    # "all" when the export has none
-    "source": pl.String,     # e.g. marketing | outbound; null when unknown
+    "stage": pl.String,  # current stage if open, else last stage reached
+    "status": pl.String,  # open | won | lost
+    "closed": pl.Date,  # null iff open
+    "amount": pl.Float64,  # ≥ 0; expected amount for open and lost deals
+    "segment": pl.String,  # "all" when the export has none
+    "source": pl.String,  # e.g. marketing | outbound; null when unknown
 }
 # Read only when the export has them (docs/formats.md): the CRM's win probability as a
 # fraction in [0, 1], its forecast category, and an open deal's expected close date.
-OPTIONAL_OPPORTUNITY_COLUMNS = {"probability": pl.Float64, "forecast_category": pl.String,
-                                "expected_close": pl.Date}
+OPTIONAL_OPPORTUNITY_COLUMNS = {
+    "probability": pl.Float64,
+    "forecast_category": pl.String,
+    "expected_close": pl.Date,
+}
 STAGE_HISTORY_COLUMNS = {"opportunity_id": pl.String, "stage": pl.String, "entered": pl.Date}
 ACTIVITY_COLUMNS = {"owner": pl.String, "date": pl.Date, "kind": pl.String, "count": pl.Int64}
 REP_COLUMNS = {"owner": pl.String, "hired": pl.Date, "left": pl.Date, "quota": pl.Float64}
@@ -45,11 +49,11 @@ class History:
     """Validated CRM history. Frames follow the ``*_COLUMNS`` schemas above."""
 
     opportunities: pl.DataFrame
-    stages: tuple[str, ...]                     # stage order, first to last
+    stages: tuple[str, ...]  # stage order, first to last
     stage_history: pl.DataFrame | None = None
     activities: pl.DataFrame | None = None
     reps: pl.DataFrame | None = None
-    source: str = ""                            # where it was read from
+    source: str = ""  # where it was read from
     notes: tuple[str, ...] = field(default=())  # warnings raised while reading
     # Where ``stages``' order comes from: "given" (a profile or --stages), "stage history"
     # (inferred from it), or "first seen" (no order: labels in the order they appear).
@@ -84,6 +88,7 @@ def count_noun(count: int, plural: str) -> str:
 
 # --- as of a date ---------------------------------------------------------------------------------
 
+
 def cut(history: History, as_of: dt.date | str) -> History:
     """The history as it stood at the end of ``as_of``, with nothing later leaking in.
 
@@ -98,9 +103,12 @@ def cut(history: History, as_of: dt.date | str) -> History:
     notes = list(history.notes)
     o = history.opportunities
     if o.height and o["created"].min() > day:
-        raise InputError(f"no opportunity was created on or before {day}",
-                         file=history.source or None, column="--as-of",
-                         expected=f"an as-of date on or after {o['created'].min()}")
+        raise InputError(
+            f"no opportunity was created on or before {day}",
+            file=history.source or None,
+            column="--as-of",
+            expected=f"an as-of date on or after {o['created'].min()}",
+        )
     later = o.filter(pl.col("created") > day).height
     o = o.filter(pl.col("created") <= day)
     reopen = pl.col("closed").is_not_null() & (pl.col("closed") > day)
@@ -108,19 +116,26 @@ def cut(history: History, as_of: dt.date | str) -> History:
     n_won = o.filter(pl.col("__reopened") & (pl.col("status") == "won")).height
     n_lost = o.filter(pl.col("__reopened") & (pl.col("status") == "lost")).height
     o = o.with_columns(
-        pl.when(pl.col("__reopened")).then(pl.lit("open")).otherwise(pl.col("status"))
+        pl.when(pl.col("__reopened"))
+        .then(pl.lit("open"))
+        .otherwise(pl.col("status"))
         .alias("status"),
         pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
         # The CRM's probability and forecast category are as exported: on a deal that closed
         # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
-        *[pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
-          for c in ("probability", "forecast_category") if c in o.columns],
+        *[
+            pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("probability", "forecast_category")
+            if c in o.columns
+        ],
     )
     if later:
         notes.append(f"{tag}: removed {count_noun(later, 'opportunities')} created later")
     if n_won or n_lost:
-        notes.append(f"{tag}: reopened {count_noun(n_won + n_lost, 'deals')} that closed later "
-                     f"({n_won:,} won, {n_lost:,} lost later)")
+        notes.append(
+            f"{tag}: reopened {count_noun(n_won + n_lost, 'deals')} that closed later "
+            f"({n_won:,} won, {n_lost:,} lost later)"
+        )
 
     first_stage = history.stages[0] if history.stages else None
     sh = history.stage_history
@@ -132,36 +147,50 @@ def cut(history: History, as_of: dt.date | str) -> History:
         # whose stage must be recomputed (reopened, or rows dropped).
         affected = pl.concat([moved, o.filter(pl.col("__reopened"))["opportunity_id"]]).unique()
         removed = history.opportunities.filter(pl.col("created") > day)["opportunity_id"]
-        tags = pl.concat([
-            pl.DataFrame({"opportunity_id": ids, "__tag": [t] * ids.len()},
-                         schema={"opportunity_id": pl.String, "__tag": pl.String})
-            for ids, t in ((removed, "removed"), (affected, "affected"))
-        ]).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
+        tags = pl.concat(
+            [
+                pl.DataFrame(
+                    {"opportunity_id": ids, "__tag": [t] * ids.len()},
+                    schema={"opportunity_id": pl.String, "__tag": pl.String},
+                )
+                for ids, t in ((removed, "removed"), (affected, "affected"))
+            ]
+        ).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
         sh = sh.join(tags, on="opportunity_id", how="left", maintain_order="left")
         last = _last_stage(sh.filter(pl.col("__tag") == "affected"))
         sh = sh.filter(pl.col("__tag").ne_missing("removed")).drop("__tag")
         o = o.join(last, on="opportunity_id", how="left", maintain_order="left")
         is_affected = pl.col("opportunity_id").is_in(affected.implode())
         o = o.with_columns(
-            pl.when(is_affected & pl.col("__last").is_not_null()).then(pl.col("__last"))
+            pl.when(is_affected & pl.col("__last").is_not_null())
+            .then(pl.col("__last"))
             .when(pl.col("opportunity_id").is_in(moved.implode()))  # every row was later
             .then(pl.lit(first_stage))
-            .otherwise(pl.col("stage")).alias("__new"))
+            .otherwise(pl.col("stage"))
+            .alias("__new")
+        )
         n_restaged = o.select(pl.col("__new").ne_missing(pl.col("stage")).sum()).item()
         o = o.with_columns(pl.col("__new").alias("stage")).drop("__last", "__new")
         if n_rows > sh.height:
             dropped = count_noun(n_rows - sh.height, "stage-history rows")
-            notes.append(f"{tag}: dropped {dropped} entered later; "
-                         f"{count_noun(n_restaged, 'deals')} back in the stage of that day")
+            notes.append(
+                f"{tag}: dropped {dropped} entered later; "
+                f"{count_noun(n_restaged, 'deals')} back in the stage of that day"
+            )
     elif n_won or n_lost:
-        notes.append(f"{tag}: without stage history, reopened deals keep their last recorded "
-                     "stage")
+        notes.append(f"{tag}: without stage history, reopened deals keep their last recorded stage")
     n_blank = o.filter((pl.col("status") == "open") & pl.col("stage").is_null()).height
     if n_blank and first_stage is not None:
-        o = o.with_columns(pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
-                           .then(pl.lit(first_stage)).otherwise(pl.col("stage")).alias("stage"))
-        notes.append(f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put "
-                     f"in the first stage ({first_stage})")
+        o = o.with_columns(
+            pl.when((pl.col("status") == "open") & pl.col("stage").is_null())
+            .then(pl.lit(first_stage))
+            .otherwise(pl.col("stage"))
+            .alias("stage")
+        )
+        notes.append(
+            f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put "
+            f"in the first stage ({first_stage})"
+        )
     o = o.drop("__reopened")
 
     acts = history.activities
@@ -176,20 +205,27 @@ def cut(history: History, as_of: dt.date | str) -> History:
         n = team.height
         left_later = team.filter(pl.col("left") > day).height
         team = team.filter(pl.col("hired") <= day).with_columns(
-            pl.when(pl.col("left") > day).then(None).otherwise(pl.col("left")).alias("left"))
+            pl.when(pl.col("left") > day).then(None).otherwise(pl.col("left")).alias("left")
+        )
         if team.height < n:
             notes.append(f"{tag}: dropped {count_noun(n - team.height, 'reps')} hired later")
         if left_later:
             notes.append(f"{tag}: {count_noun(left_later, 'reps')} who left later kept on the team")
     if o.filter(pl.col("status") != "open").height == 0:
-        notes.append(f"{tag}: no won or lost deals yet: win rates and cycle times cannot be "
-                     "fitted")
+        notes.append(f"{tag}: no won or lost deals yet: win rates and cycle times cannot be fitted")
     last = history.last_date
     if day > last:
         notes.append(f"{tag}: the as-of date is after the last date in the history ({last})")
-    return History(opportunities=o, stages=history.stages, stage_history=sh, activities=acts,
-                   reps=team, source=history.source, notes=tuple(notes),
-                   stage_order=history.stage_order)
+    return History(
+        opportunities=o,
+        stages=history.stages,
+        stage_history=sh,
+        activities=acts,
+        reps=team,
+        source=history.source,
+        notes=tuple(notes),
+        stage_order=history.stage_order,
+    )
 
 
 def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:
@@ -197,4 +233,5 @@ def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:
     ties) for a canonical stage-history frame."""
     idx = sh.with_row_index("__i")
     return idx.group_by("opportunity_id").agg(
-        pl.col("stage").sort_by(["entered", "__i"]).last().alias("__last"))
+        pl.col("stage").sort_by(["entered", "__i"]).last().alias("__last")
+    )

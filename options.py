@@ -76,10 +76,14 @@ class CurrencyType(click.ParamType):
 def currency_option(fn):
     """``--currency`` on every command that draws a chart."""
     return click.option(
-        "--currency", type=CurrencyType(), default="", metavar="SYMBOL|CODE",
+        "--currency",
+        type=CurrencyType(),
+        default="",
+        metavar="SYMBOL|CODE",
         help="Currency on charts: a symbol ($, €) before amounts or an ISO code (USD, EUR) "
-             "on axes and titles (default: none; salesim does not guess what the CRM's "
-             "amounts are in).")(fn)
+        "on axes and titles (default: none; salesim does not guess what the CRM's "
+        "amounts are in).",
+    )(fn)
 
 
 def json_option(what: str):
@@ -95,13 +99,26 @@ def simulation_options(*, trials: int, per: str):
     fixed seed (dashboard, backtest); forecast, compare and capacity differ (a fresh seed
     by default, a scenario file's defaults)."""
     options = [
-        click.option("--trials", type=WHOLE, default=trials, show_default=True,
-                     help=f"Monte Carlo trials per {per}."),
+        click.option(
+            "--trials",
+            type=WHOLE,
+            default=trials,
+            show_default=True,
+            help=f"Monte Carlo trials per {per}.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
-        click.option("--engine", default=None,
-                     help="Simulation engine (default: vector when registered, else simpy)."),
-        click.option("--workers", type=int, default=1, show_default=True,
-                     help="Worker processes; results do not depend on it."),
+        click.option(
+            "--engine",
+            default=None,
+            help="Simulation engine (default: vector when registered, else simpy).",
+        ),
+        click.option(
+            "--workers",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Worker processes; results do not depend on it.",
+        ),
     ]
     return lambda fn: _apply(fn, options)
 
@@ -109,14 +126,20 @@ def simulation_options(*, trials: int, per: str):
 def out_option(what: str):
     """``--out FILE`` on every command whose result is table-shaped."""
     return click.option(
-        "--out", "out_path", type=OUT_TABLES, default=None, metavar="FILE",
+        "--out",
+        "out_path",
+        type=OUT_TABLES,
+        default=None,
+        metavar="FILE",
         help=f"Write {what} to FILE: .csv, .parquet or .xlsx (Excel needs salesim[excel]); "
-             "other tables go beside it as FILE-stem.<table>.csv|parquet, or as sheets.")
+        "other tables go beside it as FILE-stem.<table>.csv|parquet, or as sheets.",
+    )
 
 
 def _out_format(value) -> None:
     """Refuse a bad --out suffix (or Excel without its writer) before anything runs."""
     from salesim import tables
+
     tables.out_format(value)
 
 
@@ -140,15 +163,22 @@ def executor_options(fn):
             return fn(*args, **kwargs)
 
     wrapper = click.option(
-        "--scheduler", default=None, metavar="ADDRESS", envvar="SALESIM_SCHEDULER",
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        envvar="SALESIM_SCHEDULER",
         show_envvar=True,
         help="Run chunks of trials on this dask.distributed scheduler, e.g. tcp://host:8786 "
-             '(needs pip install "salesim[dask]").')(wrapper)
+        '(needs pip install "salesim[dask]").',
+    )(wrapper)
     wrapper = click.option(
-        "--executor", type=click.Choice(["serial", "processes", "dask"]), default=None,
+        "--executor",
+        type=click.Choice(["serial", "processes", "dask"]),
+        default=None,
         help="Where chunks of trials run (default: serial for one worker, else processes; "
-             "dask with --scheduler). dask without an address starts a local cluster of "
-             "--workers processes.")(wrapper)
+        "dask with --scheduler). dask without an address starts a local cluster of "
+        "--workers processes.",
+    )(wrapper)
     return wrapper
 
 
@@ -158,33 +188,72 @@ def _history_flags(*, reps_file: bool) -> list:
     commands where ``--reps N`` is a head count (forecast, compare, capacity: ``--team`` names
     a team file there; a reps file in the history folder is still read)."""
     options = [
-        click.option("--format", "format", type=click.Choice(["canonical", "maven"],
-                                                             case_sensitive=False),
-                     default="canonical", show_default=True,
-                     help="History layout: canonical files, or the Maven CRM sample folder."),
-        click.option("--profile", "profile", default=None, metavar="NAME|FILE.toml",
-                     help="Mapping profile of a CRM export: salesforce, hubspot, pipedrive or "
-                          "a profile TOML file (docs/formats.md); the flags below override it."),
-        click.option("--map", "mapping", multiple=True, metavar="CANONICAL=SOURCE",
-                     help="Read a canonical column from a differently named one, e.g. "
-                          "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
-                          "also work)."),
-        click.option("--date-format", "date_format", default=None, metavar="STRFTIME|auto",
-                     help="Format of text dates, e.g. %m/%d/%Y, or auto (default: the "
-                          "profile's, else ISO 2024-03-31)."),
-        click.option("--stages", "stages", default=None, metavar="A,B,C",
-                     help="Stage order, first to last (default: the profile's, else inferred "
-                          "from stage history)."),
-        click.option("--stage-history", "stage_history", type=click.Path(dir_okay=False),
-                     default=None, help="Stage history file (default: stage_history.csv|parquet "
-                                        "in the HISTORY folder)."),
-        click.option("--activities", "activities", type=click.Path(dir_okay=False),
-                     default=None, help="Activities file (default: from the HISTORY folder)."),
+        click.option(
+            "--format",
+            "format",
+            type=click.Choice(["canonical", "maven"], case_sensitive=False),
+            default="canonical",
+            show_default=True,
+            help="History layout: canonical files, or the Maven CRM sample folder.",
+        ),
+        click.option(
+            "--profile",
+            "profile",
+            default=None,
+            metavar="NAME|FILE.toml",
+            help="Mapping profile of a CRM export: salesforce, hubspot, pipedrive or "
+            "a profile TOML file (docs/formats.md); the flags below override it.",
+        ),
+        click.option(
+            "--map",
+            "mapping",
+            multiple=True,
+            metavar="CANONICAL=SOURCE",
+            help="Read a canonical column from a differently named one, e.g. "
+            "--map owner='Opportunity Owner' (repeatable; comma-separated pairs "
+            "also work).",
+        ),
+        click.option(
+            "--date-format",
+            "date_format",
+            default=None,
+            metavar="STRFTIME|auto",
+            help="Format of text dates, e.g. %m/%d/%Y, or auto (default: the "
+            "profile's, else ISO 2024-03-31).",
+        ),
+        click.option(
+            "--stages",
+            "stages",
+            default=None,
+            metavar="A,B,C",
+            help="Stage order, first to last (default: the profile's, else inferred "
+            "from stage history).",
+        ),
+        click.option(
+            "--stage-history",
+            "stage_history",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Stage history file (default: stage_history.csv|parquet in the HISTORY folder).",
+        ),
+        click.option(
+            "--activities",
+            "activities",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Activities file (default: from the HISTORY folder).",
+        ),
     ]
     if reps_file:
-        options.append(click.option("--reps", "reps", type=click.Path(dir_okay=False),
-                                    default=None,
-                                    help="Reps file (default: from the HISTORY folder)."))
+        options.append(
+            click.option(
+                "--reps",
+                "reps",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Reps file (default: from the HISTORY folder).",
+            )
+        )
     return options
 
 
@@ -197,9 +266,9 @@ def _apply(fn, options: list):
 def history_options(fn):
     """The options of a command that reads a HISTORY; pass them on to ``load_history``::
 
-        @history_options
-        def calibrate(history, ..., **history_opts):
-            h = load_history(history, **history_opts)
+    @history_options
+    def calibrate(history, ..., **history_opts):
+        h = load_history(history, **history_opts)
     """
     return _apply(fn, _history_flags(reps_file=True))
 
@@ -207,11 +276,21 @@ def history_options(fn):
 def model_history_options(fn):
     """``--history PATH`` and the history options, for commands that run a MODEL (forecast,
     compare, capacity); the command gets ``history`` and ``**history_opts``."""
-    return _apply(fn, [click.option("--history", "history", type=click.Path(), default=None,
-                                    help="CRM history (folder or opportunities file) with a "
-                                         "MODEL: the pipeline open at --as-of and revenue "
-                                         "already won this quarter.")]
-                  + _history_flags(reps_file=False))
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--history",
+                "history",
+                type=click.Path(),
+                default=None,
+                help="CRM history (folder or opportunities file) with a "
+                "MODEL: the pipeline open at --as-of and revenue "
+                "already won this quarter.",
+            )
+        ]
+        + _history_flags(reps_file=False),
+    )
 
 
 # --- a plan: a SCENARIO.toml or a MODEL.toml (scenarios/plan.py) -------------------------------
@@ -219,26 +298,58 @@ def plan_options(fn):
     """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
     build the baseline as ``forecast`` does; a scenario file says all of it itself."""
     options = [
-        click.option("--as-of", "as_of", default=None,
-                     help="With a MODEL: plan from the end of this date (default: the model's)."),
-        click.option("--start", default=None,
-                     help="With a MODEL: first day of the horizon (default: the day after "
-                          "--as-of)."),
-        click.option("--weeks", type=WHOLE, default=None,
-                     help="With a MODEL: horizon in weeks (default: to the quarter's end)."),
-        click.option("--reps", "n_reps", type=int, default=None,
-                     help="With a MODEL: N experienced reps instead of the model's team."),
-        click.option("--team", type=click.Path(dir_okay=False), default=None,
-                     help="With a MODEL: team file (reps.csv format)."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed shared by every run (default: the scenario's, else fresh and "
-                          "reported)."),
-        click.option("--workers", type=int, default=None,
-                     help="Worker processes (default: all cores); results do not depend on it."),
-        click.option("--engine", default=None,
-                     help="Simulation engine (default: vector when available, else simpy)."),
-        click.option("--fixed-parameters", is_flag=True,
-                     help="Use point estimates instead of posterior draws."),
+        click.option(
+            "--as-of",
+            "as_of",
+            default=None,
+            help="With a MODEL: plan from the end of this date (default: the model's).",
+        ),
+        click.option(
+            "--start",
+            default=None,
+            help="With a MODEL: first day of the horizon (default: the day after --as-of).",
+        ),
+        click.option(
+            "--weeks",
+            type=WHOLE,
+            default=None,
+            help="With a MODEL: horizon in weeks (default: to the quarter's end).",
+        ),
+        click.option(
+            "--reps",
+            "n_reps",
+            type=int,
+            default=None,
+            help="With a MODEL: N experienced reps instead of the model's team.",
+        ),
+        click.option(
+            "--team",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="With a MODEL: team file (reps.csv format).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=None,
+            help="Seed shared by every run (default: the scenario's, else fresh and reported).",
+        ),
+        click.option(
+            "--workers",
+            type=int,
+            default=None,
+            help="Worker processes (default: all cores); results do not depend on it.",
+        ),
+        click.option(
+            "--engine",
+            default=None,
+            help="Simulation engine (default: vector when available, else simpy).",
+        ),
+        click.option(
+            "--fixed-parameters",
+            is_flag=True,
+            help="Use point estimates instead of posterior draws.",
+        ),
         quiet_option,
     ]
     return model_history_options(_apply(fn, options))

@@ -37,9 +37,11 @@ from salesim.simulator.errors import InputError
 
 # What a CRM history folder (or demo-data's output) holds; a folder output with any of these
 # is someone's data, replaced only with --force.
-CRM_FILES = tuple(f"{stem}.{ext}" for stem in ("opportunities", "stage_history", "activities",
-                                                "reps") for ext in ("csv", "parquet")) + (
-    "truth.toml",)
+CRM_FILES = tuple(
+    f"{stem}.{ext}"
+    for stem in ("opportunities", "stage_history", "activities", "reps")
+    for ext in ("csv", "parquet")
+) + ("truth.toml",)
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
@@ -50,7 +52,7 @@ class OutputPath(click.ParamType):
 
     def __init__(self, folder: bool = False, check: Callable[[str], object] | None = None):
         self.folder = folder
-        self.check = check   # what else the option asks of a path (e.g. a table suffix)
+        self.check = check  # what else the option asks of a path (e.g. a table suffix)
         self.name = "DIR" if folder else "FILE"
 
     def convert(self, value, param, ctx):
@@ -100,8 +102,9 @@ def _command_paths(ctx: click.Context) -> tuple[list[tuple[str, object, bool]], 
     return outputs, given_inputs
 
 
-def check(outputs: Iterable[tuple[str, object, bool]], inputs: Iterable[Path], *,
-          force: bool = False) -> None:
+def check(
+    outputs: Iterable[tuple[str, object, bool]], inputs: Iterable[Path], *, force: bool = False
+) -> None:
     """``outputs``: (option label, path as given, is a folder); ``inputs``: resolved paths."""
     inputs = list(inputs)
     seen: dict[Path, str] = {}
@@ -112,8 +115,12 @@ def check(outputs: Iterable[tuple[str, object, bool]], inputs: Iterable[Path], *
         if folder and not force:
             _no_crm_files(label, given, target)
         if target in seen:
-            raise _refuse(label, given, f"is the same file as {seen[target]}",
-                          "a different path for each output")
+            raise _refuse(
+                label,
+                given,
+                f"is the same file as {seen[target]}",
+                "a different path for each output",
+            )
         seen[target] = label
 
 
@@ -163,8 +170,9 @@ def _target(label: str, given: object, folder: bool) -> Path:
         raise _refuse(label, given, f"cannot be resolved ({exc})", kind) from None
     for root in SYSTEM_ROOTS:
         if target.is_relative_to(root):
-            raise _refuse(label, given, f"is under {root}, a system folder",
-                          f"{kind} in an ordinary folder")
+            raise _refuse(
+                label, given, f"is under {root}, a system folder", f"{kind} in an ordinary folder"
+            )
     if folder and target.exists() and not target.is_dir():
         raise _refuse(label, given, "exists and is not a directory", kind)
     if not folder and target.is_dir():
@@ -175,18 +183,29 @@ def _target(label: str, given: object, folder: bool) -> Path:
     while not existing.exists():  # the folders up to here are created when writing
         existing = existing.parent
     if not existing.is_dir():
-        raise _refuse(label, given, f"is under {existing}, which is a file",
-                      f"{kind} whose parent is a folder or can be created")
+        raise _refuse(
+            label,
+            given,
+            f"is under {existing}, which is a file",
+            f"{kind} whose parent is a folder or can be created",
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise _refuse(label, given, f"folder {existing} is not writable",
-                      f"{kind} in a folder you can write to")
+        raise _refuse(
+            label,
+            given,
+            f"folder {existing} is not writable",
+            f"{kind} in a folder you can write to",
+        )
     return target
 
 
 def _not_an_input(label: str, given: object, target: Path, inp: Path, folder: bool) -> None:
     if inp.is_dir():
-        problem = (f"it is inside the input folder {inp}"
-                   if target == inp or target.is_relative_to(inp) else None)
+        problem = (
+            f"it is inside the input folder {inp}"
+            if target == inp or target.is_relative_to(inp)
+            else None
+        )
     elif target == inp or (target.is_file() and os.path.samefile(target, inp)):
         problem = f"it is the input file {inp}"
     else:
@@ -194,8 +213,12 @@ def _not_an_input(label: str, given: object, target: Path, inp: Path, folder: bo
     if problem is None and folder and inp.is_relative_to(target):
         problem = f"it holds the input {inp}"
     if problem is not None:
-        raise _refuse(label, given, f"refusing to overwrite an input: {problem}",
-                      "an output path outside the inputs")
+        raise _refuse(
+            label,
+            given,
+            f"refusing to overwrite an input: {problem}",
+            "an output path outside the inputs",
+        )
 
 
 def _no_crm_files(label: str, given: object, target: Path) -> None:
@@ -203,9 +226,12 @@ def _no_crm_files(label: str, given: object, target: Path) -> None:
         return
     found = [name for name in CRM_FILES if (target / name).exists()]
     if found:
-        raise _refuse(label, given, f"folder {target} already holds CRM files "
-                                    f"({', '.join(found)})",
-                      "a new or empty folder, or --force to replace them")
+        raise _refuse(
+            label,
+            given,
+            f"folder {target} already holds CRM files ({', '.join(found)})",
+            "a new or empty folder, or --force to replace them",
+        )
 
 
 def _scenario_inputs(path: Path) -> list[Path]:
@@ -216,7 +242,9 @@ def _scenario_inputs(path: Path) -> list[Path]:
     if not is_scenario_file(path):
         return []
     sc = load_scenario(path)
-    named = [sc.history_options.get(k) for k in ("stage_history", "activities", "reps",
-                                                  "profile")]
-    return [Path(p).resolve() for p in (sc.model_path, sc.history_path, *named)
-            if p is not None and Path(p).exists()]
+    named = [sc.history_options.get(k) for k in ("stage_history", "activities", "reps", "profile")]
+    return [
+        Path(p).resolve()
+        for p in (sc.model_path, sc.history_path, *named)
+        if p is not None and Path(p).exists()
+    ]

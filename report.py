@@ -32,8 +32,9 @@ def table(rows: list[list], headers: list[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(r):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+        )
 
     out = [line(cells[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells[1:]]
@@ -47,9 +48,12 @@ def pct(p: float | None) -> str:
 def forecast_text(fc: dict) -> str:
     """The forecast as a readable table (``salesim forecast`` without --json)."""
     rev, origin = fc["revenue"], fc["by_origin"]
-    out = [f"Forecast {fc['start']} to {fc['end']} ({fc['days']} days) · {fc['trials']:,} trials "
-           f"· engine {fc['engine']} · seed {fc['seed']}"
-           + (" · fixed parameters" if fc["fixed_parameters"] else ""), ""]
+    out = [
+        f"Forecast {fc['start']} to {fc['end']} ({fc['days']} days) · {fc['trials']:,} trials "
+        f"· engine {fc['engine']} · seed {fc['seed']}"
+        + (" · fixed parameters" if fc["fixed_parameters"] else ""),
+        "",
+    ]
 
     def row(name, b, fmt=money):
         return [name] + [fmt(b[k]) for k in ("mean", "p10", "p50", "p90")]
@@ -58,23 +62,40 @@ def forecast_text(fc: dict) -> str:
     if fc["closed_to_date"]:
         c = fc["closed_to_date"]
         rows.append(["  closed to date", money(c), money(c), money(c), money(c)])
-    rows += [row("  from open pipeline", origin["open_pipeline"]),
-             row("  from new pipeline", origin["new_pipeline"]),
-             row("Wins", fc["wins"], lambda x: f"{x:,.1f}")]
+    rows += [
+        row("  from open pipeline", origin["open_pipeline"]),
+        row("  from new pipeline", origin["new_pipeline"]),
+        row("Wins", fc["wins"], lambda x: f"{x:,.1f}"),
+    ]
     out.append(table(rows, ["", "mean", "P10", "P50", "P90"]))
     out.append("")
     if fc["quota"] is None:
         out.append("P(revenue ≥ quota): no quota (give --quota AMOUNT)")
     else:
         lo, hi = fc["p_quota_interval"]
-        out.append(f"P(revenue ≥ quota {money(fc['quota'])}) = {pct(fc['p_quota'])}  "
-                   f"(90% Monte Carlo interval {pct(lo)} to {pct(hi)})")
+        out.append(
+            f"P(revenue ≥ quota {money(fc['quota'])}) = {pct(fc['p_quota'])}  "
+            f"(90% Monte Carlo interval {pct(lo)} to {pct(hi)})"
+        )
     reps = [r for r in fc["reps"] if r["quota"]]
     if reps:
         out += ["", "Rep attainment (quarter revenue / quota)"]
-        out.append(table([[r["rep"], money(r["quota"]), pct(r["p10"]), pct(r["p50"]),
-                           pct(r["p90"]), pct(r["p_attain"])] for r in reps[:20]],
-                         ["rep", "quota", "P10", "P50", "P90", "P(≥ 100%)"]))
+        out.append(
+            table(
+                [
+                    [
+                        r["rep"],
+                        money(r["quota"]),
+                        pct(r["p10"]),
+                        pct(r["p50"]),
+                        pct(r["p90"]),
+                        pct(r["p_attain"]),
+                    ]
+                    for r in reps[:20]
+                ],
+                ["rep", "quota", "P10", "P50", "P90", "P(≥ 100%)"],
+            )
+        )
         if len(reps) > 20:
             out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
     if fc["notes"]:
@@ -85,40 +106,68 @@ def forecast_text(fc: dict) -> str:
 def compare_text(out: dict) -> str:
     base = out["baseline"]
     quota = out["quota"]
-    lines = [f"Compare {out['start']} + {out['days']} days · {out['trials']:,} trials · engine "
-             f"{out['engine']} · seed {out['seed']} (common random numbers: every run shares "
-             "it)", ""]
+    lines = [
+        f"Compare {out['start']} + {out['days']} days · {out['trials']:,} trials · engine "
+        f"{out['engine']} · seed {out['seed']} (common random numbers: every run shares "
+        "it)",
+        "",
+    ]
     rb = base["revenue"]
-    lines.append(f"Baseline revenue: mean {money(rb['mean'])} (P10 {money(rb['p10'])}, P50 "
-                 f"{money(rb['p50'])}, P90 {money(rb['p90'])})"
-                 + (f" · P(≥ quota {money(quota)}) = {pct(base['p_quota'])}" if quota else ""))
+    lines.append(
+        f"Baseline revenue: mean {money(rb['mean'])} (P10 {money(rb['p10'])}, P50 "
+        f"{money(rb['p50'])}, P90 {money(rb['p90'])})"
+        + (f" · P(≥ quota {money(quota)}) = {pct(base['p_quota'])}" if quota else "")
+    )
     lines.append("")
     rows = []
     costs = any(s["cost"] for s in out["strategies"])
     for s in out["strategies"]:
         up, one, r, vel = s["uplift"], s["uplift_trials"], s["revenue"], s["velocity"]["uplift"]
-        row = [s["rank"], s["name"], s["given"], money(r["p10"]), money(r["p50"]),
-               money(r["p90"]), pct(s["p_quota"]), signed(up["mean"]),
-               f"{signed(up['lo'])} … {signed(up['hi'])}",
-               f"{signed(one['p10'])} … {signed(one['p90'])}", pct(one["p_positive"]),
-               signed(vel) if vel is not None else "n/a"]
+        row = [
+            s["rank"],
+            s["name"],
+            s["given"],
+            money(r["p10"]),
+            money(r["p50"]),
+            money(r["p90"]),
+            pct(s["p_quota"]),
+            signed(up["mean"]),
+            f"{signed(up['lo'])} … {signed(up['hi'])}",
+            f"{signed(one['p10'])} … {signed(one['p90'])}",
+            pct(one["p_positive"]),
+            signed(vel) if vel is not None else "n/a",
+        ]
         if costs:
             row.append(f"{s['uplift_per_cost']:.2f}" if s["uplift_per_cost"] is not None else "-")
         rows.append(row)
-    headers = ["#", "strategy", "levers", "P10", "P50", "P90", "P(quota)", "mean uplift",
-               "mean: 90% MC", "one quarter P10 … P90", "P(uplift > 0)", "velocity eq."] + (
-        ["uplift/cost"] if costs else [])
+    headers = [
+        "#",
+        "strategy",
+        "levers",
+        "P10",
+        "P50",
+        "P90",
+        "P(quota)",
+        "mean uplift",
+        "mean: 90% MC",
+        "one quarter P10 … P90",
+        "P(uplift > 0)",
+        "velocity eq.",
+    ] + (["uplift/cost"] if costs else [])
     lines.append(table(rows, headers))
     by = "uplift per unit cost" if out["best_by"] == "uplift_per_cost" else "mean uplift"
-    lines += ["", f"Best: {out['best']} (by {by})",
-              "Mean uplift: the average paired difference from the baseline (same seed); "
-              "mean: 90% MC is how precisely the trials pin that average down (it narrows "
-              "with more trials), not how sure a gain is.",
-              "One quarter P10 … P90: the spread of the uplift trial by trial (80% of "
-              "quarters land inside); P(uplift > 0): the share of trials the strategy beats "
-              "the baseline. These say how sure a gain is.",
-              "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
-              "quarter boundary)."]
+    lines += [
+        "",
+        f"Best: {out['best']} (by {by})",
+        "Mean uplift: the average paired difference from the baseline (same seed); "
+        "mean: 90% MC is how precisely the trials pin that average down (it narrows "
+        "with more trials), not how sure a gain is.",
+        "One quarter P10 … P90: the spread of the uplift trial by trial (80% of "
+        "quarters land inside); P(uplift > 0): the share of trials the strategy beats "
+        "the baseline. These say how sure a gain is.",
+        "Velocity eq.: the sales-velocity equation's prediction (steady state, no "
+        "quarter boundary).",
+    ]
     if out["notes"]:
         lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
     return "\n".join(lines)
@@ -130,48 +179,79 @@ def signed(x: float) -> str:
 
 def capacity_text(out: dict) -> str:
     conf = out["confidence"]
-    lines = [f"{'Pipeline coverage' if out['solve'] == 'coverage' else 'Capacity'} for "
-             f"{money(out['target'])} at {conf:.0%} confidence · {out['trials']:,} trials per run "
-             f"· {out['runs']} runs · engine {out['engine']} · seed {out['seed']}", ""]
+    lines = [
+        f"{'Pipeline coverage' if out['solve'] == 'coverage' else 'Capacity'} for "
+        f"{money(out['target'])} at {conf:.0%} confidence · {out['trials']:,} trials per run "
+        f"· {out['runs']} runs · engine {out['engine']} · seed {out['seed']}",
+        "",
+    ]
     lo, hi = out["p_target_interval"]
     if out["solve"] == "headcount":
         if out["reachable"]:
-            lines.append(f"Answer: {out['headcount']} reps ({out['additional_reps']:+d} starting "
-                         f"{out['hire_date']}): P(revenue ≥ target) = {pct(out['p_target'])} "
-                         f"(90% MC {pct(lo)}–{pct(hi)})")
+            lines.append(
+                f"Answer: {out['headcount']} reps ({out['additional_reps']:+d} starting "
+                f"{out['hire_date']}): P(revenue ≥ target) = {pct(out['p_target'])} "
+                f"(90% MC {pct(lo)}–{pct(hi)})"
+            )
             if out["p_target_one_fewer"] is not None:
                 lines.append(f"  with one rep fewer: {pct(out['p_target_one_fewer'])}")
         else:
-            lines.append(f"Not reachable with up to {out['max_reps']} reps: P(revenue ≥ target) "
-                         f"= {pct(out['p_target'])} there (raise --max-reps or the hire date)")
+            lines.append(
+                f"Not reachable with up to {out['max_reps']} reps: P(revenue ≥ target) "
+                f"= {pct(out['p_target'])} there (raise --max-reps or the hire date)"
+            )
         cov = out["pipeline_coverage"]
         ratio = out["quota_to_capacity"]
-        lines.append(f"Quota capacity (ramped quota of that team): {money(out['quota_capacity'])}"
-                     + (f" · target / capacity = {ratio:.2f}" if ratio is not None else ""))
-        lines.append(f"Pipeline coverage of the target: {cov['start']:.2f}x open at the start "
-                     f"+ {cov['created']:.2f}x created in the horizon = {cov['total']:.2f}x")
-        rows = [[p["headcount"], f"{p['additional_reps']:+d}", pct(p["p_target"]),
-                 f"{pct(p['lo'])}–{pct(p['hi'])}", money(p["quota_capacity"])]
-                for p in out["curve"]]
+        lines.append(
+            f"Quota capacity (ramped quota of that team): {money(out['quota_capacity'])}"
+            + (f" · target / capacity = {ratio:.2f}" if ratio is not None else "")
+        )
+        lines.append(
+            f"Pipeline coverage of the target: {cov['start']:.2f}x open at the start "
+            f"+ {cov['created']:.2f}x created in the horizon = {cov['total']:.2f}x"
+        )
+        rows = [
+            [
+                p["headcount"],
+                f"{p['additional_reps']:+d}",
+                pct(p["p_target"]),
+                f"{pct(p['lo'])}–{pct(p['hi'])}",
+                money(p["quota_capacity"]),
+            ]
+            for p in out["curve"]
+        ]
         lines += ["", table(rows, ["reps", "added", "P(target)", "90% MC", "quota capacity"])]
     else:
         if out["reachable"]:
-            lines.append(f"Answer: open pipeline at the start of {out['coverage']:.2f}x the "
-                         f"target ({money(out['pipeline'])}): P(revenue ≥ target) = "
-                         f"{pct(out['p_target'])} (90% MC {pct(lo)}–{pct(hi)})")
+            lines.append(
+                f"Answer: open pipeline at the start of {out['coverage']:.2f}x the "
+                f"target ({money(out['pipeline'])}): P(revenue ≥ target) = "
+                f"{pct(out['p_target'])} (90% MC {pct(lo)}–{pct(hi)})"
+            )
         else:
             lines.append(f"Not reachable with up to {out['max_coverage']:g}x coverage")
-        lines.append(f"Now: {out['coverage_now']:.2f}x ({out['open_deals_now']:,} open deals), "
-                     f"P(revenue ≥ target) = {pct(out['p_target_now'])}")
-        rows = [[f"{p['coverage']:.2f}x", pct(p["p_target"]), f"{pct(p['lo'])}–{pct(p['hi'])}"]
-                for p in out["curve"][::3]]
-        lines += ["", table(rows, ["coverage", "P(target)", "90% MC"]), "",
-                  "Coverage scales the value of today's open deals (same stages, ages and "
-                  "owners); with common random numbers one run gives P(target) at every "
-                  "coverage, and a second run at the answer checks it."]
+        lines.append(
+            f"Now: {out['coverage_now']:.2f}x ({out['open_deals_now']:,} open deals), "
+            f"P(revenue ≥ target) = {pct(out['p_target_now'])}"
+        )
+        rows = [
+            [f"{p['coverage']:.2f}x", pct(p["p_target"]), f"{pct(p['lo'])}–{pct(p['hi'])}"]
+            for p in out["curve"][::3]
+        ]
+        lines += [
+            "",
+            table(rows, ["coverage", "P(target)", "90% MC"]),
+            "",
+            "Coverage scales the value of today's open deals (same stages, ages and "
+            "owners); with common random numbers one run gives P(target) at every "
+            "coverage, and a second run at the answer checks it.",
+        ]
     if out["solve"] == "headcount":
-        lines += ["", "Every run shares the seed (common random numbers); the answer is the "
-                      "smallest headcount that meets the confidence, one fewer misses it."]
+        lines += [
+            "",
+            "Every run shares the seed (common random numbers); the answer is the "
+            "smallest headcount that meets the confidence, one fewer misses it.",
+        ]
     if out.get("notes"):
         lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
     return "\n".join(lines)
@@ -193,41 +273,68 @@ def _cell(m: dict) -> str:
             return "made" if math.isinf(x) else f"{x:.2f}x"
         return f"{x:,.0f}"
 
-    return (f"{_MARK[m['status']]} {fmt(m['actual'])} / {fmt(m['plan_p50'])} "
-            f"(P{round(100 * m['percentile'])})")
+    return (
+        f"{_MARK[m['status']]} {fmt(m['actual'])} / {fmt(m['plan_p50'])} "
+        f"(P{round(100 * m['percentile'])})"
+    )
 
 
 def dashboard_text(d: dict) -> str:
     f = d["forecast"]
-    lines = [f"Execution dashboard {d['quarter_start']} – {d['quarter_end']}, week {d['week']} "
-             f"of {d['weeks']} (as of {d['as_of']}) · plan {d['plan']}",
-             f"{d['trials']:,} trials per run · seed {d['seed']} · engine {d['engine']}", ""]
+    lines = [
+        f"Execution dashboard {d['quarter_start']} – {d['quarter_end']}, week {d['week']} "
+        f"of {d['weeks']} (as of {d['as_of']}) · plan {d['plan']}",
+        f"{d['trials']:,} trials per run · seed {d['seed']} · engine {d['engine']}",
+        "",
+    ]
     head = f"Won to date {money(f['won_to_date'])}"
     if d["quota"]:
         head += f" of quota {money(d['quota'])}"
-    head += (f" · forecast P50 {money(f['revenue']['p50'])} (P10 {money(f['revenue']['p10'])}, "
-             f"P90 {money(f['revenue']['p90'])})")
+    head += (
+        f" · forecast P50 {money(f['revenue']['p50'])} (P10 {money(f['revenue']['p10'])}, "
+        f"P90 {money(f['revenue']['p90'])})"
+    )
     if f["p_quota"] is not None:
         head += f" · P(quota) {pct(f['p_quota'])} (plan {pct(f['plan_p_quota'])})"
-    lines += [head, "",
-              "Stoplight: actual / plan P50 on this date (where the actual sits among the "
-              "plan's paths). [G] ≥ plan P50, [Y] P20–P50, [R] < P20."]
+    lines += [
+        head,
+        "",
+        "Stoplight: actual / plan P50 on this date (where the actual sits among the "
+        "plan's paths). [G] ≥ plan P50, [Y] P20–P50, [R] < P20.",
+    ]
     rows = []
     for s in [d["team"]] + d["reps"]:
         ln = s["lines"]
         by = {m["name"]: m for m in ln["pipeline"]["measures"]}
         fc = ln["forecast"]
         to_go = ln["pipeline"]["detail"].get("to_go_coverage")
-        rows.append([s["who"], _MARK[s["status"]], _cell(ln["activities"]["measures"][0]),
-                     _cell(by["pipeline_created"]),
-                     _cell(by["coverage"]) if "coverage" in by else "-",
-                     "-" if to_go is None else "made" if math.isinf(to_go) else f"{to_go:.2f}x",
-                     _cell(fc["measures"][0]),
-                     pct(fc["detail"]["p_quota"]) if fc["detail"]["p_quota"] is not None
-                     else "-"])
-    lines.append(table(rows, ["who", "", "1 activities", "2 pipeline created",
-                              "2 (won+open)/quota", "to-go cov.", "3 forecast P50",
-                              "P(quota)"]))
+        rows.append(
+            [
+                s["who"],
+                _MARK[s["status"]],
+                _cell(ln["activities"]["measures"][0]),
+                _cell(by["pipeline_created"]),
+                _cell(by["coverage"]) if "coverage" in by else "-",
+                "-" if to_go is None else "made" if math.isinf(to_go) else f"{to_go:.2f}x",
+                _cell(fc["measures"][0]),
+                pct(fc["detail"]["p_quota"]) if fc["detail"]["p_quota"] is not None else "-",
+            ]
+        )
+    lines.append(
+        table(
+            rows,
+            [
+                "who",
+                "",
+                "1 activities",
+                "2 pipeline created",
+                "2 (won+open)/quota",
+                "to-go cov.",
+                "3 forecast P50",
+                "P(quota)",
+            ],
+        )
+    )
     pointers = [("team", p) for p in d["team"]["pointers"]]
     pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
     lines += ["", "Coaching pointers (red lines):"]
@@ -238,75 +345,131 @@ def dashboard_text(d: dict) -> str:
     lines += ["", "Pipeline health"]
     if h["coverage"] is not None:
         cov = "made" if math.isinf(h["coverage"]) else f"{h['coverage']:.2f}x"
-        lines.append(f"  coverage      {cov}: open {money(h['open_pipeline'])} for "
-                     f"{money(h['to_go'])} still to go")
+        lines.append(
+            f"  coverage      {cov}: open {money(h['open_pipeline'])} for "
+            f"{money(h['to_go'])} still to go"
+        )
     if v["per_day"] is not None:
-        lines.append(f"  velocity      {money(v['per_week'])}/week = {v['opportunities']:,} open "
-                     f"× {pct(v['win_rate'])} win × {money(v['deal_size'])} ÷ "
-                     f"{v['cycle_days']:.0f} days")
+        lines.append(
+            f"  velocity      {money(v['per_week'])}/week = {v['opportunities']:,} open "
+            f"× {pct(v['win_rate'])} win × {money(v['deal_size'])} ÷ "
+            f"{v['cycle_days']:.0f} days"
+        )
     a, c = w["amount"], w["count"]
-    lines.append(f"  waterfall     start {money(a['start'])} + created {money(a['created'])} − "
-                 f"won {money(a['won'])} − lost {money(a['lost'])} = end {money(a['end'])}")
-    lines.append(f"                pulled in (created & won) {money(a['won_from_created'])} "
-                 f"({c['won_from_created']}), pushed out (open at start, still open) "
-                 f"{money(a['slipped'])} ({c['slipped']})")
+    lines.append(
+        f"  waterfall     start {money(a['start'])} + created {money(a['created'])} − "
+        f"won {money(a['won'])} − lost {money(a['lost'])} = end {money(a['end'])}"
+    )
+    lines.append(
+        f"                pulled in (created & won) {money(a['won_from_created'])} "
+        f"({c['won_from_created']}), pushed out (open at start, still open) "
+        f"{money(a['slipped'])} ({c['slipped']})"
+    )
     if h["stale_days"] is not None:
         total = sum(x["amount"] for x in h["stale"])
-        lines.append(f"  stale deals   {len(h['stale']):,} worth {money(total)} open longer than "
-                     f"{h['stale_days']:.0f} days (P90 of won cycle)")
+        lines.append(
+            f"  stale deals   {len(h['stale']):,} worth {money(total)} open longer than "
+            f"{h['stale_days']:.0f} days (P90 of won cycle)"
+        )
         for x in h["stale"][:5]:
-            lines.append(f"                {x['opportunity_id']}  {x['owner']}  {x['stage']}  "
-                         f"{x['age_days']:.0f} d  {money(x['amount'])}")
+            lines.append(
+                f"                {x['opportunity_id']}  {x['owner']}  {x['stage']}  "
+                f"{x['age_days']:.0f} d  {money(x['amount'])}"
+            )
     cyc = h["cycles"]
     if cyc["won"]["median"] is not None and cyc["lost"]["median"] is not None:
-        lines.append(f"  cycle         won median {cyc['won']['median']:.0f} d (P90 "
-                     f"{cyc['won']['p90']:.0f}), lost median {cyc['lost']['median']:.0f} d")
+        lines.append(
+            f"  cycle         won median {cyc['won']['median']:.0f} d (P90 "
+            f"{cyc['won']['p90']:.0f}), lost median {cyc['lost']['median']:.0f} d"
+        )
     if h["strike_zone"]:
         lines += ["", "Strike zone (closed in the last year):"]
-        lines.append(table([[f"{z['dimension']}: {z['value']}", z["won"], z["lost"],
-                             f"{pct(z['win_rate'])} ± {pct(2 * z['win_rate_se'])}",
-                             money(z["deal_size"]),
-                             "-" if z["won_cycle_median"] is None
-                             else f"{z['won_cycle_median']:.0f}"]
-                            for z in h["strike_zone"]],
-                           ["where", "won", "lost", "win rate ± 2SE", "won size",
-                            "won cycle d"]))
+        lines.append(
+            table(
+                [
+                    [
+                        f"{z['dimension']}: {z['value']}",
+                        z["won"],
+                        z["lost"],
+                        f"{pct(z['win_rate'])} ± {pct(2 * z['win_rate_se'])}",
+                        money(z["deal_size"]),
+                        "-" if z["won_cycle_median"] is None else f"{z['won_cycle_median']:.0f}",
+                    ]
+                    for z in h["strike_zone"]
+                ],
+                ["where", "won", "lost", "win rate ± 2SE", "won size", "won cycle d"],
+            )
+        )
     if d["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in d["notes"]]
     return "\n".join(lines)
 
 
 def backtest_text(b: dict) -> str:
-    lines = [f"Backtest: {len(b['folds'])} fold(s) · {b['trials']:,} trials each · engine "
-             f"{b['engine']} · seed {b['seed']}", ""]
-    rows = [[f["cutoff"], f"{f['start']} – {f['end']}", money(f["actual"]), money(f["p10"]),
-             money(f["p50"]), money(f["p90"]), f"{f['pit']:.2f}",
-             "yes" if f["covered"] else "NO",
-             f"{money(f['open']['actual'])} / {f['open']['pit']:.2f}",
-             f"{money(f['new']['actual'])} / {f['new']['pit']:.2f}",
-             money(f["stage_weighted"]), money(f["last_quarter"])] for f in b["folds"]]
-    lines.append(table(rows, ["cutoff", "forecast window", "actual", "P10", "P50", "P90", "PIT",
-                              "in P10–P90", "open: actual / PIT", "new: actual / PIT",
-                              "stage-weighted", "last quarter"]))
+    lines = [
+        f"Backtest: {len(b['folds'])} fold(s) · {b['trials']:,} trials each · engine "
+        f"{b['engine']} · seed {b['seed']}",
+        "",
+    ]
+    rows = [
+        [
+            f["cutoff"],
+            f"{f['start']} – {f['end']}",
+            money(f["actual"]),
+            money(f["p10"]),
+            money(f["p50"]),
+            money(f["p90"]),
+            f"{f['pit']:.2f}",
+            "yes" if f["covered"] else "NO",
+            f"{money(f['open']['actual'])} / {f['open']['pit']:.2f}",
+            f"{money(f['new']['actual'])} / {f['new']['pit']:.2f}",
+            money(f["stage_weighted"]),
+            money(f["last_quarter"]),
+        ]
+        for f in b["folds"]
+    ]
+    lines.append(
+        table(
+            rows,
+            [
+                "cutoff",
+                "forecast window",
+                "actual",
+                "P10",
+                "P50",
+                "P90",
+                "PIT",
+                "in P10–P90",
+                "open: actual / PIT",
+                "new: actual / PIT",
+                "stage-weighted",
+                "last quarter",
+            ],
+        )
+    )
     bl, lo_hi, h = b["baselines"], b["coverage_interval"], b["pit_histogram"]
-    lines += ["",
-              f"P10–P90 coverage {pct(b['coverage_p10_p90'])} (nominal 80%; ± "
-              f"{pct(b['coverage_se'])} standard error over {len(b['folds'])} folds; exact 90% "
-              f"interval {pct(lo_hi[0])} – {pct(lo_hi[1])})",
-              f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
-              f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
-              "its absolute error)",
-              f"MAPE of P50 {pct(b['mape_p50'])} · stage-weighted pipeline "
-              f"{pct(bl['stage_weighted']['mape'])} · last quarter "
-              f"{pct(bl['last_quarter']['mape'])}",
-              f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)",
-              f"PIT histogram (10 bins, 0 → 1): {' '.join(str(c) for c in h['counts'])} · "
-              f"chi-square {h['chi2']:.1f}, p = {h['p_value']:.2g} (uniform if calibrated; "
-              "little power on few folds)"]
+    lines += [
+        "",
+        f"P10–P90 coverage {pct(b['coverage_p10_p90'])} (nominal 80%; ± "
+        f"{pct(b['coverage_se'])} standard error over {len(b['folds'])} folds; exact 90% "
+        f"interval {pct(lo_hi[0])} – {pct(lo_hi[1])})",
+        f"CRPS {money(b['crps'])} (stage-weighted {money(bl['stage_weighted']['crps'])}, "
+        f"last quarter {money(bl['last_quarter']['crps'])}: a point forecast's CRPS is "
+        "its absolute error)",
+        f"MAPE of P50 {pct(b['mape_p50'])} · stage-weighted pipeline "
+        f"{pct(bl['stage_weighted']['mape'])} · last quarter "
+        f"{pct(bl['last_quarter']['mape'])}",
+        f"mean PIT {b['mean_pit']:.2f} (0.5 if unbiased; above: forecasts too low)",
+        f"PIT histogram (10 bins, 0 → 1): {' '.join(str(c) for c in h['counts'])} · "
+        f"chi-square {h['chi2']:.1f}, p = {h['p_value']:.2g} (uniform if calibrated; "
+        "little power on few folds)",
+    ]
     for name, what in (("open", "open pipeline"), ("new", "new pipeline")):
         p = b["parts"][name]
-        lines.append(f"{what}: P10–P90 coverage {pct(p['coverage_p10_p90'])}, mean PIT "
-                     f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}")
+        lines.append(
+            f"{what}: P10–P90 coverage {pct(p['coverage_p10_p90'])}, mean PIT "
+            f"{p['mean_pit']:.2f}, CRPS {money(p['crps'])}"
+        )
     if b.get("diagnostics"):
         lines += ["", "What the backtest and the history say:"]
         lines += [f"  - {d}" for d in b["diagnostics"]]
@@ -323,55 +486,98 @@ def calibration_text(s: dict, output: str) -> str:
     """The calibrate summary as a readable table (docs/calibration.md, "Reading the table")."""
     lo, hi = s["win_rate_interval"]
     cyc = s["cycle_days"]
-    lines = [f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
-             f"Win rate (created → won)  {pct(s['win_rate'])}  (90%: {pct(lo)} – {pct(hi)});"
-             f"  median days to win {fmt_days(cyc['won_median'])}, to lose "
-             f"{fmt_days(cyc['lost_median'])}", ""]
-    if s.get("stall_interval"):   # a "never closes" share was kept (docs/calibration.md)
-        lines[-2] += (f"; never closes {pct(s['stall'])} (90%: {pct(s['stall_interval'][0])}"
-                      f" – {pct(s['stall_interval'][1])})")
+    lines = [
+        f"Calibrated on {s['n_opportunities']:,} opportunities up to {s['as_of']}",
+        f"Win rate (created → won)  {pct(s['win_rate'])}  (90%: {pct(lo)} – {pct(hi)});"
+        f"  median days to win {fmt_days(cyc['won_median'])}, to lose "
+        f"{fmt_days(cyc['lost_median'])}",
+        "",
+    ]
+    if s.get("stall_interval"):  # a "never closes" share was kept (docs/calibration.md)
+        lines[-2] += (
+            f"; never closes {pct(s['stall'])} (90%: {pct(s['stall_interval'][0])}"
+            f" – {pct(s['stall_interval'][1])})"
+        )
     stalls = any(st.get("stall_interval") for st in s["stages"])
-    rows = [[st["name"], pct(st["conversion"]),
-             f"{pct(st['conversion_interval'][0])} – {pct(st['conversion_interval'][1])}",
-             f"{st['duration']['family']} {fmt_days(st['duration']['median_days'])}",
-             f"{st['lost_duration']['family']} {fmt_days(st['lost_duration']['median_days'])}",
-             f"{st['entered']:,}", f"{st['open']:,}"]
-            + ([pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
-            for st in s["stages"]]
-    lines.append(table(rows, ["stage", "advance", "90% interval", "time to advance (median)",
-                              "time to lose (median)", "entered", "open"]
-                       + (["never closes"] if stalls else [])))
+    rows = [
+        [
+            st["name"],
+            pct(st["conversion"]),
+            f"{pct(st['conversion_interval'][0])} – {pct(st['conversion_interval'][1])}",
+            f"{st['duration']['family']} {fmt_days(st['duration']['median_days'])}",
+            f"{st['lost_duration']['family']} {fmt_days(st['lost_duration']['median_days'])}",
+            f"{st['entered']:,}",
+            f"{st['open']:,}",
+        ]
+        + ([pct(st["stall"]) if st.get("stall_interval") else "–"] if stalls else [])
+        for st in s["stages"]
+    ]
+    lines.append(
+        table(
+            rows,
+            [
+                "stage",
+                "advance",
+                "90% interval",
+                "time to advance (median)",
+                "time to lose (median)",
+                "entered",
+                "open",
+            ]
+            + (["never closes"] if stalls else []),
+        )
+    )
     ds = s["deal_size"]
-    lines += ["", f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
-                  f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
-                  f"median {money(ds['median'])}"]
+    lines += [
+        "",
+        f"Deal size  {ds['family']}: mean {money(ds['mean'])} (90%: "
+        f"{money(ds['mean_interval'][0])} – {money(ds['mean_interval'][1])}), "
+        f"median {money(ds['median'])}",
+    ]
     if len(ds["segments"]) > 1:
-        lines.append(table([[g["name"], pct(g["share"]), g["family"], money(g["mean"]),
-                             money(g["median"])] for g in ds["segments"]],
-                           ["  segment", "share", "family", "mean", "median"]))
+        lines.append(
+            table(
+                [
+                    [g["name"], pct(g["share"]), g["family"], money(g["mean"]), money(g["median"])]
+                    for g in ds["segments"]
+                ],
+                ["  segment", "share", "family", "mean", "median"],
+            )
+        )
     a = s["activities"]
     if a is None:
-        lines.append(f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
-                     "opportunities per rep per working day")
+        lines.append(
+            f"Activities  none recorded: {s['outbound_per_rep_day']:.2f} outbound "
+            "opportunities per rep per working day"
+        )
     else:
-        lines.append(f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
-                     f"{pct(a['opportunity_yield'])} opportunities per activity; lag "
-                     f"{a['lag']['family']} mean {fmt_days(a['lag']['mean_days'])}")
+        lines.append(
+            f"Activities  {a['per_rep_day']:.1f} per rep per working day; yield "
+            f"{pct(a['opportunity_yield'])} opportunities per activity; lag "
+            f"{a['lag']['family']} mean {fmt_days(a['lag']['mean_days'])}"
+        )
     mk, tm, cap = s["marketing"], s["team"], s["capacity"]
-    lines.append(f"Marketing   {mk['per_week']:.1f} opportunities per week "
-                 f"({pct(mk['share'])} of all)")
-    lines.append(f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
-                 f"{tm['ramp_months_sd']:.1f} months; attrition {pct(tm['attrition_monthly'])} "
-                 "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)"))
-    lines.append(f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
-                 f"{cap['deal_hours']:.2g} h per open deal per week")
+    lines.append(
+        f"Marketing   {mk['per_week']:.1f} opportunities per week ({pct(mk['share'])} of all)"
+    )
+    lines.append(
+        f"Team        {tm['reps']} reps; ramp {tm['ramp_months']:.1f} ± "
+        f"{tm['ramp_months_sd']:.1f} months; attrition {pct(tm['attrition_monthly'])} "
+        "a month" + ("" if tm["calibrated"] else " (defaults: no reps file)")
+    )
+    lines.append(
+        f"Capacity    {cap['free_deals']:g} open deals before prospecting suffers; "
+        f"{cap['deal_hours']:.2g} h per open deal per week"
+    )
     lines += calendar_lines(s.get("calendar"))
     tails = [st for st in s["stages"] if st.get("tail")]
     for st in tails:
         t = st["tail"]
-        lines.append(f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
-                     f"seen): {pct(t['advanced'])} advanced later, {pct(t['never_left'])} "
-                     "never left")
+        lines.append(
+            f"Old deals   {st['name']}: after {t['from_age_days']:.0f} days ({t['at_risk']:,} "
+            f"seen): {pct(t['advanced'])} advanced later, {pct(t['never_left'])} "
+            "never left"
+        )
     if s.get("diagnostics"):
         lines += ["", "What the history contradicts (the model follows it):"]
         lines += [f"  - {d}" for d in s["diagnostics"]]
@@ -379,9 +585,13 @@ def calibration_text(s: dict, output: str) -> str:
     return "\n".join(lines)
 
 
-_CHANNEL_WORDS = {"outbound": "outbound creation", "marketing": "marketing creation",
-                  "conversion": "conversion (log odds per stage)", "speed": "time in stage",
-                  "pace": "pace of wins"}
+_CHANNEL_WORDS = {
+    "outbound": "outbound creation",
+    "marketing": "marketing creation",
+    "conversion": "conversion (log odds per stage)",
+    "speed": "time in stage",
+    "pace": "pace of wins",
+}
 
 
 def calendar_lines(cal: dict | None) -> list[str]:
@@ -394,10 +604,12 @@ def calendar_lines(cal: dict | None) -> list[str]:
         if not c:
             continue
         n = c["forecast_quarter"]
-        effect = (f"{n['effect']:+.2f} ± {n['sd']:.2f}" if name == "conversion"
-                  else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})")
-        parts = [f"{words} in {n['quarter']}: {effect}",
-                 f"quarter shock sd {c['shock_sd']:.2f}"]
+        effect = (
+            f"{n['effect']:+.2f} ± {n['sd']:.2f}"
+            if name == "conversion"
+            else f"×{math.exp(n['effect']):.2f} (±{n['sd']:.0%})"
+        )
+        parts = [f"{words} in {n['quarter']}: {effect}", f"quarter shock sd {c['shock_sd']:.2f}"]
         if c["trend"]:
             parts.append(f"trend {c['trend']:+.3f}/quarter")
         if c["season"]:
@@ -407,47 +619,83 @@ def calendar_lines(cal: dict | None) -> list[str]:
         lines.append(("Calendar    " if not lines else "            ") + "; ".join(parts))
     if cal.get("closing"):
         won, lost = cal["closing"]["won"], cal["closing"]["lost"]
-        lines.append(("Calendar    " if not lines else "            ")
-                     + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
-                       f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three")
+        lines.append(
+            ("Calendar    " if not lines else "            ")
+            + f"closing clock: wins {sum(won[-3:]) / 3:.2f}× in the quarter's last three "
+            f"weeks, losses {sum(lost[:3]) / 3:.2f}× in its first three"
+        )
     return lines
 
 
 def bench_text(out: dict) -> str:
     sc = out["scenario"]
     m = out["machine"]
-    lines = [f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
-             f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
-             f"{m['python']}, NumPy {m['numpy']}", ""]
-    rows = [[r["purpose"], r["engine"], r["reps"], r["days"], r["workers"], f"{r['trials']:,}",
-             f"{r['seconds']:.2f}", f"{r['trials_per_s']:,.0f}",
-             f"{1e3 * r['seconds'] / r['trials']:.3f}", f"{r['peak_mb']:,.0f}"]
-            for r in out["results"]]
-    lines.append(table(rows, ["run", "engine", "reps", "days", "workers", "trials", "seconds",
-                              "trials/s", "ms/trial", "peak MB"]))
+    lines = [
+        f"Benchmark: {sc['model']}, {sc['reps']} ramped reps, {sc['days']} days from "
+        f"{sc['start']}, {sc['open_deals']} open deals · {m['cpu_count']} CPUs, Python "
+        f"{m['python']}, NumPy {m['numpy']}",
+        "",
+    ]
+    rows = [
+        [
+            r["purpose"],
+            r["engine"],
+            r["reps"],
+            r["days"],
+            r["workers"],
+            f"{r['trials']:,}",
+            f"{r['seconds']:.2f}",
+            f"{r['trials_per_s']:,.0f}",
+            f"{1e3 * r['seconds'] / r['trials']:.3f}",
+            f"{r['peak_mb']:,.0f}",
+        ]
+        for r in out["results"]
+    ]
+    lines.append(
+        table(
+            rows,
+            [
+                "run",
+                "engine",
+                "reps",
+                "days",
+                "workers",
+                "trials",
+                "seconds",
+                "trials/s",
+                "ms/trial",
+                "peak MB",
+            ],
+        )
+    )
     lines.append("")
     if out["vector_vs_simpy"] is not None:
         lines.append(f"vector vs simpy: {out['vector_vs_simpy']:,.0f}× the trials per second")
     if out.get("rng_floor"):
         f = out["rng_floor"]
-        lines.append(f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
-                     f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
-                     f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
-                     "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
-                         f["repeats"], *f["pair_ratio_range"]))
+        lines.append(
+            f"RNG floor: {f['draws_per_trial']:,.0f} random numbers per trial take "
+            f"{1e6 * f['rng_floor_s']:,.0f} µs to draw; the vector engine takes "
+            f"{1e6 * f['vector_s']:,.0f} µs per trial = {f['ratio']:.1f}× the floor "
+            "(fastest of {} turns each; single turns: {:.1f}–{:.1f}×)".format(
+                f["repeats"], *f["pair_ratio_range"]
+            )
+        )
     g = out.get("growth", {})
     if "reps_exponent" in g:
         per = ", ".join(f"{x['reps']} reps {x['ms_per_trial']:.2f}" for x in g["reps"])
         lines.append(f"cost vs reps (ms/trial): {per} → grows as reps^{g['reps_exponent']:.2f}")
     if "horizon_exponent" in g:
         per = ", ".join(f"{x['days']} days {x['ms_per_trial']:.2f}" for x in g["horizon"])
-        lines.append(f"cost vs horizon (ms/trial): {per} → grows as days^"
-                     f"{g['horizon_exponent']:.2f}")
+        lines.append(
+            f"cost vs horizon (ms/trial): {per} → grows as days^{g['horizon_exponent']:.2f}"
+        )
     if out.get("targets"):
         lines += ["", "Targets"]
         for t in out["targets"].values():
-            lines.append(f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: "
-                         f"{t['value']:,.2f}")
+            lines.append(
+                f"  {'met    ' if t['met'] else 'NOT met'}  {t['target']}: {t['value']:,.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -456,32 +704,52 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
     out: list[str] = []
     st = s["by_status"]
     profile = f", profile {profile}" if profile else ""
-    out.append(f"History {s['source']} ({layout}{profile})"
-               + (f" as of {as_of}" if as_of else ""))
+    out.append(f"History {s['source']} ({layout}{profile})" + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
         out.append(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
-    out.append(f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
-               f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
-               f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}")
+    out.append(
+        f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
+        f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
+        f"won {money(s['amount']['won'])}, lost {money(s['amount']['lost'])}"
+    )
     d = s["dates"]
-    closed = (f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"]
-              else "none closed")
-    out.append(f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
-               f"last date {d['last_date']}")
-    out.append(f"Stages         {' → '.join(s['stages']) or '-'}"
-               + ("" if s["has_stage_history"] else "  (no stage history)"))
+    closed = (
+        f"closed {d['closed_first']} … {d['closed_last']}" if d["closed_first"] else "none closed"
+    )
+    out.append(
+        f"Dates          created {d['created_first']} … {d['created_last']}; {closed}; "
+        f"last date {d['last_date']}"
+    )
+    out.append(
+        f"Stages         {' → '.join(s['stages']) or '-'}"
+        + ("" if s["has_stage_history"] else "  (no stage history)")
+    )
     keys = ("open", "won", "lost", "total")
-    out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()],
-                            ["stage", *keys]))
+    out.append(
+        "\n"
+        + table(
+            [[k] + [f"{v[c]:,}" for c in keys] for k, v in s["by_stage"].items()], ["stage", *keys]
+        )
+    )
     top = list(s["owners"].items())
-    out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
-                            [f"owner ({s['n_owners']:,})", *keys]))
+    out.append(
+        "\n"
+        + table(
+            [[k] + [f"{v[c]:,}" for c in keys] for k, v in top[:20]],
+            [f"owner ({s['n_owners']:,})", *keys],
+        )
+    )
     if len(top) > 20:
         out.append(f"… and {len(top) - 20:,} more owners (--json lists them all)")
     if len(s["segments"]) > 1 or "all" not in s["segments"]:
-        out.append("\n" + table([[k] + [f"{v[c]:,}" for c in keys]
-                                 for k, v in s["segments"].items()], ["segment", *keys]))
+        out.append(
+            "\n"
+            + table(
+                [[k] + [f"{v[c]:,}" for c in keys] for k, v in s["segments"].items()],
+                ["segment", *keys],
+            )
+        )
     if s["notes"]:
         out.append("\nNotes")
         for note in s["notes"]:
@@ -494,17 +762,25 @@ def demo_data_text(s: dict) -> str:
     directory, export, seed, files = s["dir"], s["export"], s["seed"], s["files"]
     out: list[str] = []
     layout = "" if export == "canonical" else f" as a {export} export"
-    out.append(f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to "
-               f"{s['as_of']}")
-    out.append(f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
-               f"open {s['open']:,})")
-    out.append(f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
-               f"left, {s['reps_active']:,} on the team at as-of)")
-    out.append(f"  rows           stage history {s['stage_history_rows']:,}, "
-               f"activities {s['activity_rows']:,}")
+    out.append(
+        f"Wrote demo history to {directory}{layout} (seed {seed}): {s['start']} to {s['as_of']}"
+    )
+    out.append(
+        f"  opportunities  {s['opportunities']:,} (won {s['won']:,}, lost {s['lost']:,}, "
+        f"open {s['open']:,})"
+    )
+    out.append(
+        f"  reps           {s['reps']:,} ({s['reps_hired']:,} hired, {s['reps_left']:,} "
+        f"left, {s['reps_active']:,} on the team at as-of)"
+    )
+    out.append(
+        f"  rows           stage history {s['stage_history_rows']:,}, "
+        f"activities {s['activity_rows']:,}"
+    )
     if s["ingredients"]:
-        out.append("  changing       " + ", ".join(f"{k} {v:g}"
-                                                  for k, v in s["ingredients"].items()))
+        out.append(
+            "  changing       " + ", ".join(f"{k} {v:g}" for k, v in s["ingredients"].items())
+        )
     out.append(f"  truth          {files['truth']}")
     return "\n".join(out)
 
@@ -513,17 +789,26 @@ def demo_text(out: dict) -> str:
     """``salesim demo``: the history, the calibration against its truth, the forecast, the
     levers and the files written (``scenarios.demo.run_demo``'s document)."""
     h = out["history"]
-    rows = [[r["stage"], f"{r['truth']:.3f}", f"{r['fitted']:.3f}",
-             f"[{r['lo']:.3f}, {r['hi']:.3f}]", "yes" if r["covered"] else "NO"]
-            for r in out["truth_vs_fit"]]
-    return "\n".join([
-        f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
-        f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n",
-        calibration_text(out["calibration"], out["files"]["model.toml"]),
-        "\nCalibration against the truth that generated the history:",
-        table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]),
-        "\n" + forecast_text(out["forecast"]),
-        "\n" + compare_text(out["compare"]),
-        "\nFiles:",
-        *(f"  {name:<18} {path}" for name, path in out["files"].items()),
-    ])
+    rows = [
+        [
+            r["stage"],
+            f"{r['truth']:.3f}",
+            f"{r['fitted']:.3f}",
+            f"[{r['lo']:.3f}, {r['hi']:.3f}]",
+            "yes" if r["covered"] else "NO",
+        ]
+        for r in out["truth_vs_fit"]
+    ]
+    return "\n".join(
+        [
+            f"Demo history: {h['opportunities']:,} opportunities ({h['won']:,} won, "
+            f"{h['lost']:,} lost, {h['open']:,} open) from {h['start']} to {h['as_of']}\n",
+            calibration_text(out["calibration"], out["files"]["model.toml"]),
+            "\nCalibration against the truth that generated the history:",
+            table(rows, ["stage", "true p", "fitted p", "90% interval", "covers truth"]),
+            "\n" + forecast_text(out["forecast"]),
+            "\n" + compare_text(out["compare"]),
+            "\nFiles:",
+            *(f"  {name:<18} {path}" for name, path in out["files"].items()),
+        ]
+    )

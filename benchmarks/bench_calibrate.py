@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEALS_PER_SEAT = 290    # demo default truth: opportunities per seat over 8 quarters (about)
+DEALS_PER_SEAT = 290  # demo default truth: opportunities per seat over 8 quarters (about)
 
 
 def _run(folder: str, queue) -> None:
@@ -49,16 +49,18 @@ def _run(folder: str, queue) -> None:
     times["calibrate"] = (time.perf_counter() - t0, time.process_time() - c0)
     dumps(model)
     s = summary(model)
-    queue.put({"times": times, "steps": steps, "n": model.n_opportunities,
-               "win_rate": s["win_rate"]})
+    queue.put(
+        {"times": times, "steps": steps, "n": model.n_opportunities, "win_rate": s["win_rate"]}
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opportunities", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="write the generated history here and keep it")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="write the generated history here and keep it"
+    )
     args = parser.parse_args()
 
     from salesim.simulator import demo_history
@@ -66,9 +68,11 @@ def main() -> None:
     reps = max(1, round(args.opportunities / DEALS_PER_SEAT))
     t0 = time.perf_counter()
     demo = demo_history.generate(args.seed, reps=reps, quarters=8)
-    print(f"generated {demo.opportunities.height:,} opportunities, "
-          f"{demo.stage_history.height:,} stage-history rows, {demo.activities.height:,} "
-          f"activity rows, {demo.reps.height:,} reps in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"generated {demo.opportunities.height:,} opportunities, "
+        f"{demo.stage_history.height:,} stage-history rows, {demo.activities.height:,} "
+        f"activity rows, {demo.reps.height:,} reps in {time.perf_counter() - t0:.1f} s"
+    )
     tmp = None
     folder = args.keep
     if folder is None:
@@ -80,7 +84,7 @@ def main() -> None:
     del demo
 
     try:
-        ctx = mp.get_context("spawn")   # a fresh interpreter: its max RSS is ours alone
+        ctx = mp.get_context("spawn")  # a fresh interpreter: its max RSS is ours alone
         queue = ctx.Queue()
         child = ctx.Process(target=_run, args=(str(folder), queue))
         child.start()
@@ -92,11 +96,15 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     (rw, rc), (cw, cc) = out["times"]["read"], out["times"]["calibrate"]
     print(f"read_history  {rw:6.1f} s wall  {rc:6.1f} s CPU")
-    print(f"calibrate     {cw:6.1f} s wall  {cc:6.1f} s CPU   "
-          + ", ".join(f"{k} {v:.1f}" for k, v in out["steps"].items()))
+    print(
+        f"calibrate     {cw:6.1f} s wall  {cc:6.1f} s CPU   "
+        + ", ".join(f"{k} {v:.1f}" for k, v in out["steps"].items())
+    )
     total = rw + cw
-    print(f"total         {total:6.1f} s wall (goal < 30 s)   peak memory {peak_gb:.2f} GB "
-          f"(goal < 4 GB)   {out['n']:,} opportunities, win rate {out['win_rate']:.3f}")
+    print(
+        f"total         {total:6.1f} s wall (goal < 30 s)   peak memory {peak_gb:.2f} GB "
+        f"(goal < 4 GB)   {out['n']:,} opportunities, win rate {out['win_rate']:.3f}"
+    )
 
 
 if __name__ == "__main__":

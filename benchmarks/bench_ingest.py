@@ -27,7 +27,7 @@ def synthetic_history(n: int, rng: np.random.Generator) -> tuple[pl.DataFrame, p
     """Opportunities and stage history with the canonical columns, as text dates."""
     start = np.datetime64("2020-01-01")
     created = start + rng.integers(0, 4 * 365, n).astype("timedelta64[D]")
-    reached = rng.integers(1, len(STAGES) + 1, n)              # stages entered: 1..4
+    reached = rng.integers(1, len(STAGES) + 1, n)  # stages entered: 1..4
     gaps = rng.integers(1, 30, (n, len(STAGES))).astype("timedelta64[D]")
     entered = created[:, None] + np.cumsum(gaps, axis=1) - gaps[:, :1]
     outcome = rng.choice(np.array(["open", "won", "lost"]), n, p=[0.1, 0.3, 0.6])
@@ -35,24 +35,28 @@ def synthetic_history(n: int, rng: np.random.Generator) -> tuple[pl.DataFrame, p
     reached[won] = len(STAGES)
     closed = entered[np.arange(n), reached - 1] + rng.integers(1, 30, n).astype("timedelta64[D]")
     ids = np.char.add("OPP-", np.arange(n).astype(str))
-    opps = pl.DataFrame({
-        "opportunity_id": ids,
-        "owner": np.char.add("rep", rng.integers(0, 200, n).astype(str)),
-        "created": created.astype(str),
-        "stage": np.array(STAGES)[reached - 1],
-        "status": outcome,
-        "closed": np.where(outcome == "open", "", closed.astype(str)),
-        "amount": np.round(rng.lognormal(9, 1, n), 2),
-        "segment": rng.choice(np.array(["SMB", "Mid-Market", "Enterprise"]), n),
-        "source": rng.choice(np.array(["outbound", "marketing"]), n),
-    })
+    opps = pl.DataFrame(
+        {
+            "opportunity_id": ids,
+            "owner": np.char.add("rep", rng.integers(0, 200, n).astype(str)),
+            "created": created.astype(str),
+            "stage": np.array(STAGES)[reached - 1],
+            "status": outcome,
+            "closed": np.where(outcome == "open", "", closed.astype(str)),
+            "amount": np.round(rng.lognormal(9, 1, n), 2),
+            "segment": rng.choice(np.array(["SMB", "Mid-Market", "Enterprise"]), n),
+            "source": rng.choice(np.array(["outbound", "marketing"]), n),
+        }
+    )
     rows = np.repeat(np.arange(n), reached)
     pos = np.arange(rows.size) - np.repeat(np.cumsum(reached) - reached, reached)
-    history = pl.DataFrame({
-        "opportunity_id": ids[rows],
-        "stage": np.array(STAGES)[pos],
-        "entered": entered[rows, pos].astype(str),
-    })
+    history = pl.DataFrame(
+        {
+            "opportunity_id": ids[rows],
+            "stage": np.array(STAGES)[pos],
+            "entered": entered[rows, pos].astype(str),
+        }
+    )
     return opps, history
 
 
@@ -84,9 +88,11 @@ def main() -> None:
             w1, c1 = time.perf_counter(), time.process_time()
             h.as_of(dt.date(2022, 6, 30))
             w2, c2 = time.perf_counter(), time.process_time()
-            print(f"{name:8s} read_history {w1 - w0:6.2f} s (cpu {c1 - c0:5.2f} s)   "
-                  f"as_of {w2 - w1:6.2f} s (cpu {c2 - c1:5.2f} s)   "
-                  f"stages {' > '.join(h.stages)}")
+            print(
+                f"{name:8s} read_history {w1 - w0:6.2f} s (cpu {c1 - c0:5.2f} s)   "
+                f"as_of {w2 - w1:6.2f} s (cpu {c2 - c1:5.2f} s)   "
+                f"stages {' > '.join(h.stages)}"
+            )
 
 
 if __name__ == "__main__":

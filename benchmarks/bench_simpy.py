@@ -34,14 +34,17 @@ def quarter_spec(n_reps: int, rng: np.random.Generator) -> SimSpec:
     n = OPEN_PER_REP * n_reps
     sizes = [s.size.dist for s in model.deal_size]
     seg = rng.integers(0, len(sizes), n)
-    deals = pl.DataFrame({
-        "opportunity_id": [f"o{i}" for i in range(n)],
-        "owner": [team[i % n_reps].name for i in range(n)],
-        "stage": [model.stage_names[k] for k in rng.integers(0, len(model.stages), n)],
-        "age_days": rng.uniform(0, 30, n),
-        "amount": [float(sizes[k].sample(rng)) for k in seg],
-        "segment": [model.deal_size[k].name for k in seg],
-    }, schema=OPEN_DEAL_COLUMNS)
+    deals = pl.DataFrame(
+        {
+            "opportunity_id": [f"o{i}" for i in range(n)],
+            "owner": [team[i % n_reps].name for i in range(n)],
+            "stage": [model.stage_names[k] for k in rng.integers(0, len(model.stages), n)],
+            "age_days": rng.uniform(0, 30, n),
+            "amount": [float(sizes[k].sample(rng)) for k in seg],
+            "segment": [model.deal_size[k].name for k in seg],
+        },
+        schema=OPEN_DEAL_COLUMNS,
+    )
     start, days = horizon(AS_OF)
     return SimSpec(model, team, start, days, open_deals=deals)
 
@@ -53,11 +56,17 @@ def bench(n_reps: int, trials: int, seed: int) -> dict:
     chunk = simulate_chunk(spec, trials, np.random.SeedSequence(seed))
     seconds = time.perf_counter() - t0
     t = chunk.totals
-    return {"reps": n_reps, "trials": trials, "seconds": seconds,
-            "trials_per_s": trials / seconds, "ms_per_trial": 1e3 * seconds / trials,
-            "events_per_trial": chunk.events / trials, "events_per_s": chunk.events / seconds,
-            "deals_per_trial": float((t["open_start"] + t["created"]).mean()),
-            "revenue_mean": float(t["revenue"].mean())}
+    return {
+        "reps": n_reps,
+        "trials": trials,
+        "seconds": seconds,
+        "trials_per_s": trials / seconds,
+        "ms_per_trial": 1e3 * seconds / trials,
+        "events_per_trial": chunk.events / trials,
+        "events_per_s": chunk.events / seconds,
+        "deals_per_trial": float((t["open_start"] + t["created"]).mean()),
+        "revenue_mean": float(t["revenue"].mean()),
+    }
 
 
 def main() -> None:
@@ -72,12 +81,16 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"SimPy engine, one process, {args.trials} trials per team size")
-    print(f"{'reps':>5} {'trials/s':>9} {'ms/trial':>9} {'events/trial':>13} {'events/s':>10} "
-          f"{'deals/trial':>12}")
+    print(
+        f"{'reps':>5} {'trials/s':>9} {'ms/trial':>9} {'events/trial':>13} {'events/s':>10} "
+        f"{'deals/trial':>12}"
+    )
     for r in rows:
-        print(f"{r['reps']:>5} {r['trials_per_s']:>9.1f} {r['ms_per_trial']:>9.1f} "
-              f"{r['events_per_trial']:>13,.0f} {r['events_per_s']:>10,.0f} "
-              f"{r['deals_per_trial']:>12,.0f}")
+        print(
+            f"{r['reps']:>5} {r['trials_per_s']:>9.1f} {r['ms_per_trial']:>9.1f} "
+            f"{r['events_per_trial']:>13,.0f} {r['events_per_s']:>10,.0f} "
+            f"{r['deals_per_trial']:>12,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from salesim import cli  # noqa: E402
 from salesim.scenarios import bench  # noqa: E402
@@ -29,16 +29,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--simpy-trials", type=int, default=50)
     ap.add_argument("--engines", default="simpy,vector")
-    ap.add_argument("--stream", type=int, default=1_000_000,
-                    help="trials of the streaming run (0: skip)")
+    ap.add_argument(
+        "--stream", type=int, default=1_000_000, help="trials of the streaming run (0: skip)"
+    )
     ap.add_argument("--no-sweep", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="write the JSON document here")
     args = ap.parse_args(argv)
-    out = bench.run_suite(reps=args.reps, trials=args.trials, simpy_trials=args.simpy_trials,
-                          engines=tuple(args.engines.split(",")), sweep=not args.no_sweep,
-                          stream_trials=args.stream,
-                          progress=lambda step: print(f"… {step}", file=sys.stderr,
-                                                      flush=True))
+    out = bench.run_suite(
+        reps=args.reps,
+        trials=args.trials,
+        simpy_trials=args.simpy_trials,
+        engines=tuple(args.engines.split(",")),
+        sweep=not args.no_sweep,
+        stream_trials=args.stream,
+        progress=lambda step: print(f"… {step}", file=sys.stderr, flush=True),
+    )
     print(cli._render_bench(out))
     if args.out:
         write_atomic(args.out, json.dumps(cli._clean(out), indent=2) + "\n")

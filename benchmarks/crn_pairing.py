@@ -21,8 +21,12 @@ from salesim.scenarios.baseline import baseline_spec
 from salesim.simulator import demo_history, runner
 from salesim.simulator.spec import Levers
 
-LEVERS = {"win_rate ×1.1": Levers(win_rate=1.1), "prospecting ×1.2": Levers(prospecting=1.2),
-          "cycle_time ×0.85": Levers(cycle_time=0.85), "deal_size ×1.1": Levers(deal_size=1.1)}
+LEVERS = {
+    "win_rate ×1.1": Levers(win_rate=1.1),
+    "prospecting ×1.2": Levers(prospecting=1.2),
+    "cycle_time ×0.85": Levers(cycle_time=0.85),
+    "deal_size ×1.1": Levers(deal_size=1.1),
+}
 
 
 def main():
@@ -42,14 +46,16 @@ def main():
         base = runner.run(spec, n, seed=a.seed, engine=engine, workers=1)
         rev = base.chunks.totals["revenue"].to_numpy()
         for name, lev in LEVERS.items():
-            other = runner.run(dataclasses.replace(spec, levers=lev), n, seed=a.seed,
-                               engine=engine, workers=1)
+            other = runner.run(
+                dataclasses.replace(spec, levers=lev), n, seed=a.seed, engine=engine, workers=1
+            )
             r2 = other.chunks.totals["revenue"].to_numpy()
             d = r2 - rev
-            print(f"{engine:6} {name:18} corr {np.corrcoef(rev, r2)[0, 1]:.3f}  "
-                  f"uplift {d.mean():12,.0f} ± {d.std(ddof=1) / np.sqrt(n):10,.0f} (SE)")
-        print(f"{engine:6} {n} trials × {1 + len(LEVERS)} runs: "
-              f"{time.perf_counter() - t0:.1f} s")
+            print(
+                f"{engine:6} {name:18} corr {np.corrcoef(rev, r2)[0, 1]:.3f}  "
+                f"uplift {d.mean():12,.0f} ± {d.std(ddof=1) / np.sqrt(n):10,.0f} (SE)"
+            )
+        print(f"{engine:6} {n} trials × {1 + len(LEVERS)} runs: {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

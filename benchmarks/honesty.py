@@ -52,8 +52,13 @@ def run_one(args) -> list[dict]:
     from salesim.scenarios.backtest import backtest, quarter_cutoffs
     from salesim.simulator.demo_history import generate
 
-    hist = generate(10_000 + seed, reps=opts["reps"], quarters=opts["quarters"], as_of=AS_OF,
-                    ingredients=ingredients(setting))
+    hist = generate(
+        10_000 + seed,
+        reps=opts["reps"],
+        quarters=opts["quarters"],
+        as_of=AS_OF,
+        ingredients=ingredients(setting),
+    )
     h = hist.to_history()
     steady = opts["steady"]
 
@@ -63,17 +68,36 @@ def run_one(args) -> list[dict]:
     if opts["truth"]:
         fit = truth_fit(hist)
 
-    r = backtest(h, quarter_cutoffs(h, opts["folds"]), trials=opts["trials"], seed=seed,
-                 engine="vector", fit=fit)
+    r = backtest(
+        h,
+        quarter_cutoffs(h, opts["folds"]),
+        trials=opts["trials"],
+        seed=seed,
+        engine="vector",
+        fit=fit,
+    )
     out = []
     for f in r.folds:
         d = f.to_dict()
-        out.append({"setting": setting, "seed": seed, "cutoff": str(f.cutoff),
-                    "actual": f.actual, "p10": f.p10, "p50": f.p50, "p90": f.p90,
-                    "pit": f.pit, "crps": f.crps, "covered": f.covered,
-                    "ape_p50": d["ape_p50"],
-                    "stage_weighted": f.stage_weighted, "last_quarter": f.last_quarter,
-                    "open": d["open"], "new": d["new"]})
+        out.append(
+            {
+                "setting": setting,
+                "seed": seed,
+                "cutoff": str(f.cutoff),
+                "actual": f.actual,
+                "p10": f.p10,
+                "p50": f.p50,
+                "p90": f.p90,
+                "pit": f.pit,
+                "crps": f.crps,
+                "covered": f.covered,
+                "ape_p50": d["ape_p50"],
+                "stage_weighted": f.stage_weighted,
+                "last_quarter": f.last_quarter,
+                "open": d["open"],
+                "new": d["new"],
+            }
+        )
     return out
 
 
@@ -90,8 +114,12 @@ def truth_fit(hist):
 
     def fit(known, cutoff):
         reps, _, _ = snapshot(known, cutoff)
-        reps = tuple(dataclasses.replace(r, level=float(level[r.name]), level_sd=0.0)
-                     if r.name in level else r for r in reps)
+        reps = tuple(
+            dataclasses.replace(r, level=float(level[r.name]), level_sd=0.0)
+            if r.name in level
+            else r
+            for r in reps
+        )
         m = truth_as_of(hist.truth, cutoff)
         return dataclasses.replace(m, team=dataclasses.replace(m.team, reps=reps))
 
@@ -114,26 +142,40 @@ def summarise(folds: list[dict]) -> dict:
     parts = {}
     for part in ("open", "new"):
         ps = [f[part] for f in folds]
-        parts[part] = {"coverage": float(np.mean([p["covered"] for p in ps])),
-                       "mean_pit": float(np.mean([p["pit"] for p in ps]))}
-    return {"folds": n, "coverage": hits / n, "coverage_interval": clopper_pearson(hits, n),
-            "mean_pit": float(np.mean(pits)), "pit_p_value": pit_uniformity(pits)["p_value"],
-            "crps": crps, "baselines_crps": base, "crps_vs_better_baseline": crps / better,
-            "mape_p50": float(np.mean(apes)) if apes else None, "parts": parts}
+        parts[part] = {
+            "coverage": float(np.mean([p["covered"] for p in ps])),
+            "mean_pit": float(np.mean([p["pit"] for p in ps])),
+        }
+    return {
+        "folds": n,
+        "coverage": hits / n,
+        "coverage_interval": clopper_pearson(hits, n),
+        "mean_pit": float(np.mean(pits)),
+        "pit_p_value": pit_uniformity(pits)["p_value"],
+        "crps": crps,
+        "baselines_crps": base,
+        "crps_vs_better_baseline": crps / better,
+        "mape_p50": float(np.mean(apes)) if apes else None,
+        "parts": parts,
+    }
 
 
 def table(summaries: dict) -> str:
-    rows = ["| setting | folds | coverage (90% interval) | mean PIT | PIT χ² p | CRPS / better "
-            "baseline | MAPE P50 | open: coverage, PIT | new: coverage, PIT |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| setting | folds | coverage (90% interval) | mean PIT | PIT χ² p | CRPS / better "
+        "baseline | MAPE P50 | open: coverage, PIT | new: coverage, PIT |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, s in summaries.items():
         lo, hi = s["coverage_interval"]
         o, w = s["parts"]["open"], s["parts"]["new"]
-        rows.append(f"| {name} | {s['folds']} | {s['coverage']:.0%} ({lo:.0%}–{hi:.0%}) | "
-                    f"{s['mean_pit']:.2f} | {s['pit_p_value']:.3f} | "
-                    f"{s['crps_vs_better_baseline']:.2f} | {s['mape_p50']:.1%} | "
-                    f"{o['coverage']:.0%}, {o['mean_pit']:.2f} | "
-                    f"{w['coverage']:.0%}, {w['mean_pit']:.2f} |")
+        rows.append(
+            f"| {name} | {s['folds']} | {s['coverage']:.0%} ({lo:.0%}–{hi:.0%}) | "
+            f"{s['mean_pit']:.2f} | {s['pit_p_value']:.3f} | "
+            f"{s['crps_vs_better_baseline']:.2f} | {s['mape_p50']:.1%} | "
+            f"{o['coverage']:.0%}, {o['mean_pit']:.2f} | "
+            f"{w['coverage']:.0%}, {w['mean_pit']:.2f} |"
+        )
     return "\n".join(rows)
 
 
@@ -146,18 +188,28 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--steady", action="store_true",
-                    help="calibrate with the pooled model (calibrate --steady)")
-    ap.add_argument("--truth", action="store_true",
-                    help="forecast with the generating model (engine error alone)")
+    ap.add_argument(
+        "--steady", action="store_true", help="calibrate with the pooled model (calibrate --steady)"
+    )
+    ap.add_argument(
+        "--truth",
+        action="store_true",
+        help="forecast with the generating model (engine error alone)",
+    )
     ap.add_argument("--out", default=None, help="write every fold and summary as JSON")
     a = ap.parse_args(argv)
     settings = [s.strip() for s in a.settings.split(",") if s.strip()]
     bad = [s for s in settings if s not in SETTINGS]
     if bad:
         ap.error(f"unknown setting(s) {bad}; choose from {', '.join(SETTINGS)}")
-    opts = {"reps": a.reps, "quarters": a.quarters, "folds": a.folds, "trials": a.trials,
-            "steady": a.steady, "truth": a.truth}
+    opts = {
+        "reps": a.reps,
+        "quarters": a.quarters,
+        "folds": a.folds,
+        "trials": a.trials,
+        "steady": a.steady,
+        "truth": a.truth,
+    }
     jobs = [(s, seed, opts) for s in settings for seed in range(1, a.seeds + 1)]
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=a.jobs) as pool:
@@ -167,12 +219,17 @@ def main(argv=None) -> int:
     if changing and len(settings) > 1:
         summaries["pooled (changing)"] = summarise(changing)
     print(table(summaries))
-    print(f"\n{len(folds)} folds in {time.time() - t0:.0f} s "
-          f"({'true model' if a.truth else 'pooled model' if a.steady else 'calendar model'}; "
-          f"{a.trials} trials per fold)")
+    print(
+        f"\n{len(folds)} folds in {time.time() - t0:.0f} s "
+        f"({'true model' if a.truth else 'pooled model' if a.steady else 'calendar model'}; "
+        f"{a.trials} trials per fold)"
+    )
     if a.out:
-        Path(a.out).write_text(json.dumps({"options": vars(a), "summaries": summaries,
-                                           "folds": folds}, indent=1, default=str))
+        Path(a.out).write_text(
+            json.dumps(
+                {"options": vars(a), "summaries": summaries, "folds": folds}, indent=1, default=str
+            )
+        )
     return 0
 
 

@@ -22,23 +22,27 @@ from numba.extending import intrinsic
 
 LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 INV_LN2 = 1.4426950408889634
-SHIFT = 6755399441055744.0          # 1.5 · 2^52: adding it rounds to an integer in the low bits
+SHIFT = 6755399441055744.0  # 1.5 · 2^52: adding it rounds to an integer in the low bits
 SHIFT_BITS = np.int64(0x4338000000000000)
 
 
 @intrinsic
 def _bits(typingctx, x):
     """The float64's bits as an int64 (a bitcast, which vectorises)."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
+
     return types.int64(types.float64), codegen
 
 
 @intrinsic
 def _from_bits(typingctx, x):
     """The int64's bits as a float64."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
+
     return types.float64(types.int64), codegen
 
 
@@ -48,11 +52,40 @@ def branchless_exp(x):
     the value at the nearer end (not 0 or inf): 2^k stays a normal number."""
     x = min(max(x, -708.0), 709.0)
     shifted = x * INV_LN2 + SHIFT
-    k = shifted - SHIFT                          # round(x / ln 2)
-    r = x - k * LN2_HI - k * LN2_LO              # |r| ≤ ln(2) / 2
-    p = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (
-        1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880 + r * (
-            1 / 3628800 + r * (1 / 39916800)))))))))))
+    k = shifted - SHIFT  # round(x / ln 2)
+    r = x - k * LN2_HI - k * LN2_LO  # |r| ≤ ln(2) / 2
+    p = 1.0 + r * (
+        1.0
+        + r
+        * (
+            1 / 2
+            + r
+            * (
+                1 / 6
+                + r
+                * (
+                    1 / 24
+                    + r
+                    * (
+                        1 / 120
+                        + r
+                        * (
+                            1 / 720
+                            + r
+                            * (
+                                1 / 5040
+                                + r
+                                * (
+                                    1 / 40320
+                                    + r * (1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800)))
+                                )
+                            )
+                        )
+                    )
+                )
+            )
+        )
+    )
     two_k = (_bits(shifted) - SHIFT_BITS + np.int64(1023)) << np.int64(52)
     return p * _from_bits(two_k)
 
@@ -70,7 +103,7 @@ def branchless_loop(x, out):
 
 
 def _ns_per_value(loop, x, out, repeats):
-    loop(x, out)                                 # compile
+    loop(x, out)  # compile
     t = time.perf_counter()
     for _ in range(repeats):
         loop(x, out)
@@ -89,8 +122,10 @@ def main():
     branchless = _ns_per_value(branchless_loop, x, fast, args.repeats)
     error = float(np.max(np.abs(fast / exact - 1.0)))
     print(f"libm exp:       {libm:.2f} ns per value")
-    print(f"branchless exp: {branchless:.2f} ns per value ({libm / branchless:.1f}× faster; "
-          f"max relative error {error:.1e})")
+    print(
+        f"branchless exp: {branchless:.2f} ns per value ({libm / branchless:.1f}× faster; "
+        f"max relative error {error:.1e})"
+    )
 
 
 if __name__ == "__main__":

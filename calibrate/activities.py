@@ -26,25 +26,39 @@ from scipy import optimize, special
 
 from salesim.simulator.calendar import quarter_indexes
 from salesim.simulator.distributions import Fixed
-from salesim.simulator.model import ActivityModel, BetaPosterior, Fitted, GammaPosterior, MarketingModel
+from salesim.simulator.model import (
+    ActivityModel,
+    BetaPosterior,
+    Fitted,
+    GammaPosterior,
+    MarketingModel,
+)
 from salesim.simulator.units import DAYS_PER_MONTH
 
-from .durations import (HALF, _BOUNDS, _hessian, _inverse_pd, _log_sf_cdf, make_dist, minimize,
-                        n_params)
+from .durations import (
+    _BOUNDS,
+    HALF,
+    _hessian,
+    _inverse_pd,
+    _log_sf_cdf,
+    make_dist,
+    minimize,
+    n_params,
+)
 from .priors import THIN
 
 _EPOCH = dt.date(1970, 1, 1)
-MARKETING = "marketing"          # the `source` value of marketing-sourced opportunities
-MARKETING_WINDOW_DAYS = 182      # marketing arrivals: the last two quarters before as-of
-MIN_REP_DAYS = 10                # reps with fewer fitted days stay out of rep_sigma
-MAX_LAG_DAYS = 60                # longest activity→opportunity lag considered
-MIN_LAG_OPPORTUNITIES = 100      # fewer outbound opportunities: lag 0 (documented default)
+MARKETING = "marketing"  # the `source` value of marketing-sourced opportunities
+MARKETING_WINDOW_DAYS = 182  # marketing arrivals: the last two quarters before as-of
+MIN_REP_DAYS = 10  # reps with fewer fitted days stay out of rep_sigma
+MAX_LAG_DAYS = 60  # longest activity→opportunity lag considered
+MIN_LAG_OPPORTUNITIES = 100  # fewer outbound opportunities: lag 0 (documented default)
 # A waiting time; the exponential is the gamma with shape 1. Other families fit the weekly
 # pattern about as well but disagree on the tail, which daily totals barely inform.
 LAG_FAMILIES = ("gamma", "exponential")
-MAX_DISPERSION = 1e5             # a NegBin size beyond this is Poisson (dispersion = inf)
-YIELD_ONE = BetaPosterior(1e9, 1e-9)        # "yield 1" as a posterior
-NO_MARKETING = GammaPosterior(1e-9, 1.0)    # "0 per week" as a posterior
+MAX_DISPERSION = 1e5  # a NegBin size beyond this is Poisson (dispersion = inf)
+YIELD_ONE = BetaPosterior(1e9, 1e-9)  # "yield 1" as a posterior
+NO_MARKETING = GammaPosterior(1e-9, 1.0)  # "0 per week" as a posterior
 
 
 def _days(series: pl.Series) -> np.ndarray:
@@ -79,7 +93,7 @@ class RepDays:
     """
 
     owners: tuple[str, ...]
-    hired: np.ndarray        # per owner, days since 1970-01-01 (NaN: unknown)
+    hired: np.ndarray  # per owner, days since 1970-01-01 (NaN: unknown)
     rep: np.ndarray
     day: np.ndarray
     count: np.ndarray
@@ -100,17 +114,24 @@ def rep_days(history, as_of: dt.date) -> tuple[RepDays, list[str]]:
     observed = acts is not None and acts.filter(pl.col("date") <= as_of).height > 0
     if observed:
         ev = acts.filter(pl.col("date") <= as_of).select(
-            "owner", pl.col("date").alias("d"), pl.col("count").cast(pl.Float64).alias("n"))
+            "owner", pl.col("date").alias("d"), pl.col("count").cast(pl.Float64).alias("n")
+        )
     else:
         ev = outbound(history.opportunities.filter(pl.col("created") <= as_of)).select(
-            "owner", pl.col("created").alias("d"), pl.lit(1.0).alias("n"))
+            "owner", pl.col("created").alias("d"), pl.lit(1.0).alias("n")
+        )
     day = _days(ev["d"])
     moved = weekday(day) >= 5
     if observed and ev.filter(pl.Series(moved) & (pl.col("n") > 0)).height:
-        notes.append(f"{int(ev['n'].to_numpy()[moved].sum()):,} weekend activities counted "
-                     "on the Friday before")
-    ev = ev.with_columns(d=pl.Series(to_working_day(day))).group_by("owner", "d").agg(
-        pl.col("n").sum())
+        notes.append(
+            f"{int(ev['n'].to_numpy()[moved].sum()):,} weekend activities counted "
+            "on the Friday before"
+        )
+    ev = (
+        ev.with_columns(d=pl.Series(to_working_day(day)))
+        .group_by("owner", "d")
+        .agg(pl.col("n").sum())
+    )
     last_day = _days(pl.Series([as_of]))[0]
     if ev.height == 0:
         period = (last_day, last_day)
@@ -119,34 +140,49 @@ def rep_days(history, as_of: dt.date) -> tuple[RepDays, list[str]]:
     else:
         period = (int(ev["d"].min()), last_day)
 
-    first_last = ev.group_by("owner").agg(pl.col("d").min().alias("a"),
-                                          pl.col("d").max().alias("b"))
+    first_last = ev.group_by("owner").agg(
+        pl.col("d").min().alias("a"), pl.col("d").max().alias("b")
+    )
     reps = history.reps
     if reps is not None and reps.height:
         r = reps.filter(pl.col("hired") <= as_of).select(
-            "owner", hired=_epoch_days("hired"),
+            "owner",
+            hired=_epoch_days("hired"),
             end=pl.when(pl.col("left").is_not_null() & (pl.col("left") <= as_of))
-            .then(_epoch_days("left") - 1).otherwise(pl.lit(last_day)))
-        if observed:   # reps never seen in the activity data are not tracked there
+            .then(_epoch_days("left") - 1)
+            .otherwise(pl.lit(last_day)),
+        )
+        if observed:  # reps never seen in the activity data are not tracked there
             silent = r.filter(~pl.col("owner").is_in(first_last["owner"].implode())).height
             r = r.filter(pl.col("owner").is_in(first_last["owner"].implode()))
             if silent:
-                notes.append(f"{silent:,} reps in the reps file have no activity rows: left "
-                             "out of the activity fit")
+                notes.append(
+                    f"{silent:,} reps in the reps file have no activity rows: left "
+                    "out of the activity fit"
+                )
         extra = first_last.filter(~pl.col("owner").is_in(r["owner"].implode()))
         if extra.height:
-            notes.append(f"{extra.height:,} owners are not in the reps file: active between "
-                         "their first and last day, tenure unknown (treated as ramped)")
-        windows = pl.concat([
-            r.select("owner", start=pl.col("hired"), end="end",
-                     hired=pl.col("hired").cast(pl.Float64)),
-            extra.select("owner", start="a", end="b", hired=pl.lit(None, pl.Float64)),
-        ])
+            notes.append(
+                f"{extra.height:,} owners are not in the reps file: active between "
+                "their first and last day, tenure unknown (treated as ramped)"
+            )
+        windows = pl.concat(
+            [
+                r.select(
+                    "owner",
+                    start=pl.col("hired"),
+                    end="end",
+                    hired=pl.col("hired").cast(pl.Float64),
+                ),
+                extra.select("owner", start="a", end="b", hired=pl.lit(None, pl.Float64)),
+            ]
+        )
     else:
         windows = first_last.select("owner", start="a", end="b", hired=pl.lit(None, pl.Float64))
     windows = windows.with_columns(
         start=pl.max_horizontal("start", pl.lit(period[0])),
-        end=pl.min_horizontal("end", pl.lit(period[1]))).sort("owner")
+        end=pl.min_horizontal("end", pl.lit(period[1])),
+    ).sort("owner")
     owners = tuple(windows["owner"].to_list())
     start, end = windows["start"].to_numpy(), windows["end"].to_numpy()
     hired = windows["hired"].fill_null(np.nan).to_numpy().astype(float)
@@ -161,14 +197,22 @@ def rep_days(history, as_of: dt.date) -> tuple[RepDays, list[str]]:
     if ev.height and total:
         ei = ev["owner"].replace_strict(index, default=-1, return_dtype=pl.Int64).to_numpy()
         ed = ev["d"].to_numpy().astype(np.int64)
-        ok = (ei >= 0)
+        ok = ei >= 0
         ok[ok] &= (ed[ok] >= start[ei[ok]]) & (ed[ok] <= end[ei[ok]])
         np.add.at(count, offset[ei[ok]] + ed[ok] - start[ei[ok]], ev["n"].to_numpy()[ok])
     open_deals = _open_deals(history.opportunities, as_of, index, start, end, total)
     work = weekday(day) < 5
-    rd = RepDays(owners=owners, hired=hired, rep=rep[work], day=day[work], count=count[work],
-                 tenure=(day - hired[rep])[work].astype(float), open_deals=open_deals[work],
-                 observed=observed, period=period)
+    rd = RepDays(
+        owners=owners,
+        hired=hired,
+        rep=rep[work],
+        day=day[work],
+        count=count[work],
+        tenure=(day - hired[rep])[work].astype(float),
+        open_deals=open_deals[work],
+        observed=observed,
+        period=period,
+    )
     return rd, notes
 
 
@@ -187,8 +231,9 @@ def _open_deals(opps, as_of, index, start, end, total) -> np.ndarray:
         return np.zeros(total)
     created = _days(o["created"])[keep]
     closed = o.select(pl.when(pl.col("closed") <= as_of).then(pl.col("closed")))["closed"]
-    closed = closed.cast(pl.Int32).fill_null(np.iinfo(np.int32).max).to_numpy().astype(
-        np.int64)[keep]
+    closed = (
+        closed.cast(pl.Int32).fill_null(np.iinfo(np.int32).max).to_numpy().astype(np.int64)[keep]
+    )
     # One difference array per rep window, with a spare slot for deals closing on its last
     # day; each window's running sum starts from zero.
     length = np.maximum(end - start + 1, 0)
@@ -196,7 +241,7 @@ def _open_deals(opps, as_of, index, start, end, total) -> np.ndarray:
     poff = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
     diff = np.zeros(int(padded.sum()))
     a = np.maximum(created + 1, start[ri])
-    b = np.minimum(closed + 1, end[ri] + 1)          # exclusive
+    b = np.minimum(closed + 1, end[ri] + 1)  # exclusive
     live = a < b
     np.add.at(diff, poff[ri[live]] + a[live] - start[ri[live]], 1.0)
     np.add.at(diff, poff[ri[live]] + b[live] - start[ri[live]], -1.0)
@@ -236,13 +281,20 @@ def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
 
     def loglik(log_k):
         k = math.exp(log_k)
-        ll = (special.gammaln(g_x + k) - special.gammaln(k) - special.gammaln(g_x + 1)
-              + k * (np.log(k) - np.log(k + m)) + special.xlogy(g_x, m) - g_x * np.log(k + m))
+        ll = (
+            special.gammaln(g_x + k)
+            - special.gammaln(k)
+            - special.gammaln(g_x + 1)
+            + k * (np.log(k) - np.log(k + m))
+            + special.xlogy(g_x, m)
+            - g_x * np.log(k + m)
+        )
         return float(np.dot(w, ll))
 
     bounds = (math.log(1e-3), math.log(MAX_DISPERSION))
-    res = optimize.minimize_scalar(lambda z: -loglik(z), bounds=bounds, method="bounded",
-                                   options={"xatol": 1e-6})
+    res = optimize.minimize_scalar(
+        lambda z: -loglik(z), bounds=bounds, method="bounded", options={"xatol": 1e-6}
+    )
     log_k = float(res.x)
     poisson = log_k > bounds[1] - 0.05
     k = math.inf if poisson else math.exp(log_k)
@@ -255,7 +307,7 @@ def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
 
     use = n_r >= MIN_REP_DAYS if (n_r >= MIN_REP_DAYS).any() else n_r > 0
     mr = np.maximum(mean_r[use], 0.5 / n_r[use])
-    v = (1 / mr + (0.0 if poisson else 1 / k)) / n_r[use]   # sampling variance of log mean
+    v = (1 / mr + (0.0 if poisson else 1 / k)) / n_r[use]  # sampling variance of log mean
     lr = np.log(mr) + v / 2
     R = int(use.sum())
     if R >= 2:
@@ -264,10 +316,14 @@ def fit_negbin(rep: np.ndarray, count: np.ndarray) -> NegBinFit:
         var_log_mu = between / R
     else:
         sigma2, var_log_mu = 0.0, float(v.mean())
-    return NegBinFit(per_rep_day=float(math.exp(lr.mean())), dispersion=k,
-                     rep_sigma=math.sqrt(sigma2),
-                     log_cov=((max(var_log_mu, 1e-12), 0.0), (0.0, var_log_k)),
-                     n_rep_days=int(count.size), n_reps=int(reps.size))
+    return NegBinFit(
+        per_rep_day=float(math.exp(lr.mean())),
+        dispersion=k,
+        rep_sigma=math.sqrt(sigma2),
+        log_cov=((max(var_log_mu, 1e-12), 0.0), (0.0, var_log_k)),
+        n_rep_days=int(count.size),
+        n_reps=int(reps.size),
+    )
 
 
 # --- activity → opportunity lag -----------------------------------------------------------------
@@ -313,8 +369,12 @@ def fit_lag(acts_by_day: np.ndarray, opps_by_day: np.ndarray):
     theta = results[family][1]
     cov = _inverse_pd(_hessian(lambda t: nll(t, family), theta))
     log_cov = tuple(tuple(float(v) for v in row) for row in cov) if cov is not None else ()
-    return Fitted(make_dist(family, theta), log_cov, n_events=float(o.sum()),
-                  aic={f: float(v[0]) for f, v in results.items()}), None
+    return Fitted(
+        make_dist(family, theta),
+        log_cov,
+        n_events=float(o.sum()),
+        aic={f: float(v[0]) for f, v in results.items()},
+    ), None
 
 
 def _lag_starts(family):
@@ -337,8 +397,7 @@ def _fit_days(rd: RepDays, ramp_months: float | None, free_deals: float):
     if ramp_months is not None and ramp_months > 0:
         keep &= np.isnan(rd.tenure) | (rd.tenure >= ramp_months * DAYS_PER_MONTH)
     if keep.sum() < MIN_REP_DAYS:
-        notes.append("activities: fewer than 10 ramped, unconstrained rep-days; all rep-days "
-                     "used")
+        notes.append("activities: fewer than 10 ramped, unconstrained rep-days; all rep-days used")
         keep = np.ones(rd.size, dtype=bool)
     return keep, notes
 
@@ -356,8 +415,15 @@ class RepQuarterFit:
     phi: float
 
 
-def rep_quarter_fit(rep: np.ndarray, k: np.ndarray, count: np.ndarray, exposure: np.ndarray,
-                    n_reps: int, n_quarters: int, iterations: int = 50) -> RepQuarterFit:
+def rep_quarter_fit(
+    rep: np.ndarray,
+    k: np.ndarray,
+    count: np.ndarray,
+    exposure: np.ndarray,
+    n_reps: int,
+    n_quarters: int,
+    iterations: int = 50,
+) -> RepQuarterFit:
     """The two-way Poisson fit by alternating closed-form updates: a rep's level is measured
     against its own quarters, so a rep who sold when everyone sold more (growth) or less does
     not look stronger or weaker than it is, and a quarter's against the reps then selling."""
@@ -377,8 +443,9 @@ def rep_quarter_fit(rep: np.ndarray, k: np.ndarray, count: np.ndarray, exposure:
     return RepQuarterFit(a, b, O, X, phi)
 
 
-def rep_levels(rd: RepDays, activity: ActivityModel, *, ramp_months: float | None,
-               free_deals: float) -> dict[str, tuple[float, float]]:
+def rep_levels(
+    rd: RepDays, activity: ActivityModel, *, ramp_months: float | None, free_deals: float
+) -> dict[str, tuple[float, float]]:
     """Each fitted rep's own activity level, for the forecast to give the reps on the team
     (docs/model.md §2): the posterior of its log multiplier relative to the median rep, under
     the LogNormal(0, rep_sigma) population. Its log level comes from a rep × quarter fit on
@@ -392,7 +459,7 @@ def rep_levels(rd: RepDays, activity: ActivityModel, *, ramp_months: float | Non
     fit = rep_quarter_fit(rep, k, count, np.ones(count.size), len(rd.owners), int(k.max()) + 1)
     n = np.bincount(rep, minlength=len(rd.owners)).astype(float)
     use = n >= MIN_REP_DAYS if (n >= MIN_REP_DAYS).any() else n > 0
-    s2 = activity.rep_sigma ** 2
+    s2 = activity.rep_sigma**2
     size = activity.dispersion
     z = fit.a - fit.a[use].mean()
     out = {}
@@ -406,8 +473,9 @@ def rep_levels(rd: RepDays, activity: ActivityModel, *, ramp_months: float | Non
     return out
 
 
-def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float | None,
-                   free_deals: float) -> tuple[ActivityModel, list[str]]:
+def fit_activities(
+    history, as_of: dt.date, rd: RepDays, *, ramp_months: float | None, free_deals: float
+) -> tuple[ActivityModel, list[str]]:
     """NegBin per rep-day, yield and lag (see the module docstring)."""
     if rd.size == 0:
         raise ValueError("no rep-days")
@@ -416,23 +484,37 @@ def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float |
     if math.isinf(nb.dispersion):
         notes.append("activities: no overdispersion between days; Poisson (dispersion = inf)")
     if not rd.observed:
-        notes.append("activities: no activities file; an activity is an outbound opportunity "
-                     "(yield 1, lag 0)")
-        return ActivityModel(nb.per_rep_day, nb.dispersion, nb.rep_sigma, nb.log_cov,
-                             YIELD_ONE, Fitted(Fixed(0.0)), nb.n_rep_days, observed=False), notes
+        notes.append(
+            "activities: no activities file; an activity is an outbound opportunity "
+            "(yield 1, lag 0)"
+        )
+        return ActivityModel(
+            nb.per_rep_day,
+            nb.dispersion,
+            nb.rep_sigma,
+            nb.log_cov,
+            YIELD_ONE,
+            Fitted(Fixed(0.0)),
+            nb.n_rep_days,
+            observed=False,
+        ), notes
 
     # Yield over every active rep-day: ramp and load change how much reps prospect, not
     # what an activity yields.
     lo, hi = rd.period
     opps = outbound(history.opportunities.filter(pl.col("created") <= as_of)).select(
-        "owner", d=_epoch_days("created"))
-    opps = opps.filter(pl.col("owner").is_in(list(rd.owners)) & (pl.col("d") >= lo)
-                       & (pl.col("d") <= hi))
+        "owner", d=_epoch_days("created")
+    )
+    opps = opps.filter(
+        pl.col("owner").is_in(list(rd.owners)) & (pl.col("d") >= lo) & (pl.col("d") <= hi)
+    )
     n_acts = float(rd.count.sum())
     n_opps = float(opps.height)
     if n_opps > n_acts:
-        notes.append(f"activities: more outbound opportunities ({n_opps:,.0f}) than activities "
-                     f"({n_acts:,.0f}); yield capped at 1")
+        notes.append(
+            f"activities: more outbound opportunities ({n_opps:,.0f}) than activities "
+            f"({n_acts:,.0f}); yield capped at 1"
+        )
         n_opps = n_acts
     yield_post = BetaPosterior(1.0 + n_opps, 1.0 + n_acts - n_opps)
 
@@ -441,22 +523,31 @@ def fit_activities(history, as_of: dt.date, rd: RepDays, *, ramp_months: float |
     lag, reason = fit_lag(acts_by_day, opps_by_day)
     if lag is None:
         lag = Fitted(Fixed(0.0))
-        notes.append(f"activities: {reason} to fit the activity→opportunity lag; lag 0 days "
-                     "(default)")
-    return ActivityModel(nb.per_rep_day, nb.dispersion, nb.rep_sigma, nb.log_cov, yield_post,
-                         lag, nb.n_rep_days, observed=True), notes
+        notes.append(
+            f"activities: {reason} to fit the activity→opportunity lag; lag 0 days (default)"
+        )
+    return ActivityModel(
+        nb.per_rep_day,
+        nb.dispersion,
+        nb.rep_sigma,
+        nb.log_cov,
+        yield_post,
+        lag,
+        nb.n_rep_days,
+        observed=True,
+    ), notes
 
 
 # --- marketing ----------------------------------------------------------------------------------
-def fit_marketing(opportunities: pl.DataFrame, as_of: dt.date
-                  ) -> tuple[MarketingModel, list[str]]:
+def fit_marketing(opportunities: pl.DataFrame, as_of: dt.date) -> tuple[MarketingModel, list[str]]:
     """Marketing-sourced opportunities per week over the last ``MARKETING_WINDOW_DAYS``
     (or since the first opportunity): Gamma(0.5 + n, weeks) posterior (Jeffreys prior)."""
     o = opportunities.filter(pl.col("created") <= as_of)
     if o.height == 0 or o["source"].null_count() == o.height:
         return MarketingModel(NO_MARKETING, 0.0), [
             "marketing: no source column; every opportunity counts as the rep's own "
-            "(0 marketing opportunities per week)"]
+            "(0 marketing opportunities per week)"
+        ]
     first = o["created"].min()
     since = max(as_of - dt.timedelta(days=MARKETING_WINDOW_DAYS - 1), first)
     window = o.filter(pl.col("created") >= since)
@@ -466,9 +557,14 @@ def fit_marketing(opportunities: pl.DataFrame, as_of: dt.date
     weekly = GammaPosterior(0.5 + n, weeks)
     notes = []
     if n < THIN:
-        count = "no marketing-sourced opportunities" if n == 0 else \
-            f"only {n} marketing-sourced opportunit{'y' if n == 1 else 'ies'}"
-        notes.append(f"marketing: {count} in the {weeks:.1f} weeks before the as-of date "
-                     f"(< {THIN}): {weekly.mean:.2f} a week, the posterior Gamma(0.5 + {n}, "
-                     f"{weeks:.1f}) of the Jeffreys prior; treat it as rough")
+        count = (
+            "no marketing-sourced opportunities"
+            if n == 0
+            else f"only {n} marketing-sourced opportunit{'y' if n == 1 else 'ies'}"
+        )
+        notes.append(
+            f"marketing: {count} in the {weeks:.1f} weeks before the as-of date "
+            f"(< {THIN}): {weekly.mean:.2f} a week, the posterior Gamma(0.5 + {n}, "
+            f"{weeks:.1f}) of the Jeffreys prior; treat it as rough"
+        )
     return MarketingModel(weekly, share), notes

@@ -12,8 +12,9 @@ A clock is kept only when the weekly counts depart from the fitted model beyond 
 (Pearson's χ², p < 0.01). Thirteen rates from a few quarters are noisy, so each week's log
 ratio is then shrunk towards 0 by its share of signal (empirical Bayes: the spread of the
 log ratios beyond their Poisson noise, ``1/observed``, by the method of moments); a history
-whose closes follow the fitted durations all quarter long gets no clock at all. The rates are scaled to a mean of 1 over
-the quarter's days, so the clock changes when deals close within a quarter, not how many.
+whose closes follow the fitted durations all quarter long gets no clock at all. The rates are
+scaled to a mean of 1 over the quarter's days, so the clock changes when deals close within a
+quarter, not how many.
 The durations are not fitted again on the clock: an approximation, exact when durations are
 long against a week or short against a quarter.
 """
@@ -31,8 +32,8 @@ from salesim.simulator.model import StageModel
 from .durations import ADVANCE, CENSORED, HALF, LOST, _dist_sf
 from .stages import Records
 
-MIN_CLOSES = 130     # closes of an outcome for its clock: about 10 a week of the quarter
-CLOCK_P = 0.01       # a weekly pattern is kept when chance would show it less often
+MIN_CLOSES = 130  # closes of an outcome for its clock: about 10 a week of the quarter
+CLOCK_P = 0.01  # a weekly pattern is kept when chance would show it less often
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -45,8 +46,7 @@ def daily_chance(stage: StageModel, outcome: int, ages: int) -> np.ndarray:
     share, dist = (p, stage.advance.dist) if outcome == ADVANCE else (1 - p - pi, stage.lost.dist)
     lo = np.maximum(np.arange(ages) - HALF, 0.0)
     hi = np.arange(ages) + HALF
-    still = (p * _dist_sf(stage.advance.dist, lo) + (1 - p - pi) * _dist_sf(stage.lost.dist, lo)
-             + pi)
+    still = p * _dist_sf(stage.advance.dist, lo) + (1 - p - pi) * _dist_sf(stage.lost.dist, lo) + pi
     event = share * (_dist_sf(dist, lo) - _dist_sf(dist, hi))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(still > 1e-12, np.clip(event / still, 0.0, 1.0), 0.0)
@@ -73,8 +73,9 @@ def observed_expected(records: Records, stage: StageModel, outcome: int, first: 
     return observed, expected
 
 
-def shrunk_rates(observed: np.ndarray, expected: np.ndarray,
-                 n_days: np.ndarray) -> np.ndarray | None:
+def shrunk_rates(
+    observed: np.ndarray, expected: np.ndarray, n_days: np.ndarray
+) -> np.ndarray | None:
     """Weekly rates from observed and expected closes per week of the quarter, each log ratio
     shrunk by its share of signal and the rates scaled to a day-weighted mean of 1; None
     when the closes are too few or show no pattern beyond noise."""
@@ -83,8 +84,10 @@ def shrunk_rates(observed: np.ndarray, expected: np.ndarray,
     # Beyond chance? Pearson's statistic of the weeks against the fitted model (scaled to
     # the observed total), 12 degrees of freedom.
     fitted = expected * observed.sum() / expected.sum()
-    if stats.chi2.sf(float(np.sum((observed - fitted) ** 2 / fitted)), observed.size - 1) \
-            >= CLOCK_P:
+    if (
+        stats.chi2.sf(float(np.sum((observed - fitted) ** 2 / fitted)), observed.size - 1)
+        >= CLOCK_P
+    ):
         return None
     z = np.log((observed + 0.5) / (expected + 0.5))
     w = n_days / n_days.sum()
@@ -103,8 +106,9 @@ def first_close(records: list[Records]) -> int | None:
     return int(min(c.min() for c in closes if c.size)) if any(c.size for c in closes) else None
 
 
-def fit_closing(records: list[Records], stages: tuple[StageModel, ...], first: dt.date,
-                as_of: dt.date) -> tuple[ClosingClock | None, dict, list[str]]:
+def fit_closing(
+    records: list[Records], stages: tuple[StageModel, ...], first: dt.date, as_of: dt.date
+) -> tuple[ClosingClock | None, dict, list[str]]:
     """The closing clock from every stage's records (wins: the last stage's advances;
     losses: every stage's), the observed and expected closes per week of the quarter (what
     the rates rest on), and notes."""
@@ -115,8 +119,10 @@ def fit_closing(records: list[Records], stages: tuple[StageModel, ...], first: d
     week = weeks_of_quarter(days)
     n_days = np.bincount(week, minlength=WEEKS_PER_QUARTER).astype(float)
     found, rates = {}, {}
-    for name, outcome, which in (("won", ADVANCE, [len(stages) - 1]),
-                                 ("lost", LOST, range(len(stages)))):
+    for name, outcome, which in (
+        ("won", ADVANCE, [len(stages) - 1]),
+        ("lost", LOST, range(len(stages))),
+    ):
         o, e = np.zeros(days.size), np.zeros(days.size)
         for j in which:
             oj, ej = observed_expected(records[j], stages[j], outcome, a, b)
@@ -128,14 +134,19 @@ def fit_closing(records: list[Records], stages: tuple[StageModel, ...], first: d
     if rates["won"] is None and rates["lost"] is None:
         return None, found, []
     ones = np.ones(WEEKS_PER_QUARTER)
-    clock = ClosingClock(*(tuple(float(max(x, 0.05)) for x in
-                                 (rates[k] if rates[k] is not None else ones))
-                           for k in ("won", "lost")))
+    clock = ClosingClock(
+        *(
+            tuple(float(max(x, 0.05)) for x in (rates[k] if rates[k] is not None else ones))
+            for k in ("won", "lost")
+        )
+    )
     notes = []
     for k, what in (("won", "wins"), ("lost", "losses")):
         r = getattr(clock, k)
         if rates[k] is not None:
-            notes.append(f"closing clock: {what} by week of the quarter run at "
-                         f"{min(r):.2f}–{max(r):.2f}× the average pace (last three weeks "
-                         f"{np.mean(r[-3:]):.2f}×, first three {np.mean(r[:3]):.2f}×)")
+            notes.append(
+                f"closing clock: {what} by week of the quarter run at "
+                f"{min(r):.2f}–{max(r):.2f}× the average pace (last three weeks "
+                f"{np.mean(r[-3:]):.2f}×, first three {np.mean(r[:3]):.2f}×)"
+            )
     return clock, found, notes

@@ -16,8 +16,10 @@ from salesim.simulator.errors import InputError
 YEARS = (1970, 2100)
 AUTO = "auto"
 # ISO date, optionally with a time and zone (the time is dropped: dates are days).
-_ISO = (r"^\d{4}-\d{1,2}-\d{1,2}"
-        r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO = (
+    r"^\d{4}-\d{1,2}-\d{1,2}"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
 _TIME_TAILS = (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
 # What ``auto`` chooses between, for each separator.
 _ORDERS = ("%m{0}%d{0}%Y", "%d{0}%m{0}%Y", "%m{0}%d{0}%y", "%d{0}%m{0}%y")
@@ -36,14 +38,23 @@ def parse_dates(text: pl.Series, date_format: str | None) -> pl.Series:
     """Trimmed text (null = empty) -> dates; unreadable values become null."""
     t = pl.col("t")
     if date_format:
-        tails = [date_format + tail for tail in _TIME_TAILS
-                 if "%H" not in date_format and "%I" not in date_format]
-        return fast_or_full(text, t.str.to_datetime(date_format, strict=False).dt.date(),
-                             pl.coalesce([t.str.to_datetime(f, strict=False).dt.date()
-                                          for f in tails] or [pl.lit(None, pl.Date)]))
+        tails = [
+            date_format + tail
+            for tail in _TIME_TAILS
+            if "%H" not in date_format and "%I" not in date_format
+        ]
+        return fast_or_full(
+            text,
+            t.str.to_datetime(date_format, strict=False).dt.date(),
+            pl.coalesce(
+                [t.str.to_datetime(f, strict=False).dt.date() for f in tails]
+                or [pl.lit(None, pl.Date)]
+            ),
+        )
     day = t.str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})").str.to_date("%Y-%m-%d", strict=False)
-    return fast_or_full(text, t.str.to_date("%Y-%m-%d", strict=False),
-                         pl.when(t.str.contains(_ISO)).then(day))
+    return fast_or_full(
+        text, t.str.to_date("%Y-%m-%d", strict=False), pl.when(t.str.contains(_ISO)).then(day)
+    )
 
 
 def implausible(parsed: pl.Expr) -> pl.Expr:
@@ -53,8 +64,10 @@ def implausible(parsed: pl.Expr) -> pl.Expr:
 
 def implausible_message(raw: str, parsed, date_format: str | None) -> str:
     if parsed.year < 100 and date_format and "%Y" in date_format:
-        return (f"date {raw!r} has a two-digit year, which {date_format} reads as year "
-                f"{parsed.year:04d}")
+        return (
+            f"date {raw!r} has a two-digit year, which {date_format} reads as year "
+            f"{parsed.year:04d}"
+        )
     return f"date {raw!r} is in the year {parsed.year}, outside {YEARS[0]}–{YEARS[1]}"
 
 
@@ -65,8 +78,9 @@ def expected(date_format: str | None) -> str:
     return f"a date in the format {date_format}{hint}, year {YEARS[0]}–{YEARS[1]}"
 
 
-def resolve_auto(samples: list[tuple[str, pl.Series]], *, file: str | None = None
-                 ) -> tuple[str | None, str]:
+def resolve_auto(
+    samples: list[tuple[str, pl.Series]], *, file: str | None = None
+) -> tuple[str | None, str]:
     """``--date-format auto``: the one format that reads every value, and a note saying so.
 
     ``samples`` are (column, trimmed text) pairs. ISO if every value is ISO; else, for the
@@ -88,19 +102,25 @@ def resolve_auto(samples: list[tuple[str, pl.Series]], *, file: str | None = Non
     for pattern in _ORDERS:
         fmt = pattern.format(sep)
         parsed = parse_dates(text, fmt)
-        ok = parsed.is_not_null().all() and not pl.select(
-            implausible(pl.lit(parsed)).any()).item()
+        ok = parsed.is_not_null().all() and not pl.select(implausible(pl.lit(parsed)).any()).item()
         if ok:
             fits[fmt] = parsed
     if not fits:
-        raise InputError(f"no date format reads every date (e.g. {first!r})", file=file,
-                         column=where,
-                         expected="dates like 10/22/2024 or 22/10/2024, or --date-format")
+        raise InputError(
+            f"no date format reads every date (e.g. {first!r})",
+            file=file,
+            column=where,
+            expected="dates like 10/22/2024 or 22/10/2024, or --date-format",
+        )
     month_first = [f for f in fits if f.startswith("%m")]
     day_first = [f for f in fits if f.startswith("%d")]
     if month_first and day_first and not fits[month_first[0]].equals(fits[day_first[0]]):
-        raise InputError(f"the dates fit both {month_first[0]} and {day_first[0]} (every day "
-                         "is 12 or less), which read them differently", file=file, column=where,
-                         expected="--date-format naming the order, e.g. %m/%d/%Y or %d/%m/%Y")
+        raise InputError(
+            f"the dates fit both {month_first[0]} and {day_first[0]} (every day "
+            "is 12 or less), which read them differently",
+            file=file,
+            column=where,
+            expected="--date-format naming the order, e.g. %m/%d/%Y or %d/%m/%Y",
+        )
     chosen = next(iter(fits))
     return chosen, f"date format auto: {chosen} ({where})"

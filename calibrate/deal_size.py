@@ -27,7 +27,7 @@ from salesim.simulator.model import Fitted, SegmentSize
 from .durations import FALLBACK_DISTANCE, FALLBACK_P, inverse_hessian, minimize
 from .priors import SIZE_PRIOR, THIN, LogNormalPrior, number
 
-MAX_POINTS = 500   # an empirical fallback keeps at most this many quantile points
+MAX_POINTS = 500  # an empirical fallback keeps at most this many quantile points
 
 
 def fit_size(amounts, prior: LogNormalPrior | None = None) -> tuple[Fitted, str | None]:
@@ -55,13 +55,19 @@ def fit_size(amounts, prior: LogNormalPrior | None = None) -> tuple[Fitted, str 
     log_cov = ((sigma**2 / n, 0.0), (0.0, 1 / (2 * n)))
     loglik = float(np.sum(stats.norm.logpdf(lx, mu, sigma) - lx))
     ks = stats.kstest(x, dist.cdf)
-    fitted = Fitted(dist, log_cov, n_events=float(n), ks=float(ks.statistic),
-                    aic={"lognormal": 4.0 - 2 * loglik})
+    fitted = Fitted(
+        dist,
+        log_cov,
+        n_events=float(n),
+        ks=float(ks.statistic),
+        aic={"lognormal": 4.0 - 2 * loglik},
+    )
     if ks.statistic > FALLBACK_DISTANCE and ks.pvalue < FALLBACK_P:
-        return (Fitted(_empirical(x), (), n_events=float(n), ks=float(ks.statistic),
-                       aic=fitted.aic),
-                f"lognormal rejected (KS {ks.statistic:.3f}, p < {FALLBACK_P}); using the "
-                "empirical distribution of amounts")
+        return (
+            Fitted(_empirical(x), (), n_events=float(n), ks=float(ks.statistic), aic=fitted.aic),
+            f"lognormal rejected (KS {ks.statistic:.3f}, p < {FALLBACK_P}); using the "
+            "empirical distribution of amounts",
+        )
     return fitted, None
 
 
@@ -73,8 +79,11 @@ def _fit_map(lx: np.ndarray, prior: LogNormalPrior) -> Fitted:
     def nlp(theta):
         # Normal log-likelihood of the log-amounts (the Jacobian term is constant).
         s = math.exp(theta[1])
-        return (float(np.sum((lx - theta[0]) ** 2)) / (2 * s * s) + lx.size * theta[1]
-                - prior.log_density(theta))
+        return (
+            float(np.sum((lx - theta[0]) ** 2)) / (2 * s * s)
+            + lx.size * theta[1]
+            - prior.log_density(theta)
+        )
 
     centre = float(lx.mean()) if lx.size else math.log(prior.median)
     lo, hi = (float(lx.min()), float(lx.max())) if lx.size else (centre, centre)
@@ -83,9 +92,11 @@ def _fit_map(lx: np.ndarray, prior: LogNormalPrior) -> Fitted:
     bounds = [(lo - 10.0, hi + 10.0), (math.log(1e-3), math.log(20.0))]
     res = minimize(nlp, [centre, math.log(prior.sigma)], bounds)
     cov = inverse_hessian(nlp, res.x)
-    return Fitted(LogNormal(math.exp(res.x[0]), math.exp(res.x[1])),
-                  () if cov is None else tuple(tuple(float(v) for v in r) for r in cov),
-                  n_events=float(lx.size))
+    return Fitted(
+        LogNormal(math.exp(res.x[0]), math.exp(res.x[1])),
+        () if cov is None else tuple(tuple(float(v) for v in r) for r in cov),
+        n_events=float(lx.size),
+    )
 
 
 def _empirical(x: np.ndarray) -> Empirical:
@@ -98,12 +109,15 @@ def _empirical(x: np.ndarray) -> Empirical:
     return Empirical(tuple(float(v) for v in values), tuple(float(c) for c in counts))
 
 
-def fit_deal_sizes(opportunities: pl.DataFrame, as_of: dt.date
-                   ) -> tuple[tuple[SegmentSize, ...], list[str]]:
+def fit_deal_sizes(
+    opportunities: pl.DataFrame, as_of: dt.date
+) -> tuple[tuple[SegmentSize, ...], list[str]]:
     """One ``SegmentSize`` per segment (in order of first appearance)."""
     o = opportunities.filter(pl.col("created") <= as_of).with_columns(
-        won=(pl.col("status") == "won") & pl.col("closed").is_not_null()
-        & (pl.col("closed") <= as_of))
+        won=(pl.col("status") == "won")
+        & pl.col("closed").is_not_null()
+        & (pl.col("closed") <= as_of)
+    )
     notes: list[str] = []
     pooled_cache: list[tuple[Fitted, np.ndarray, str]] = []
 
@@ -118,8 +132,11 @@ def fit_deal_sizes(opportunities: pl.DataFrame, as_of: dt.date
                 amounts = o.filter(pl.col("amount") > 0)["amount"].to_numpy()
                 what = "every deal's amount pooled"
             if amounts.size == 0:
-                raise InputError("no deal has a positive amount up to the as-of date",
-                                 column="amount", expected="amounts > 0 on won deals")
+                raise InputError(
+                    "no deal has a positive amount up to the as-of date",
+                    column="amount",
+                    expected="amounts > 0 on won deals",
+                )
             fitted = fit_size(amounts, SIZE_PRIOR if amounts.size < THIN else None)[0]
             pooled_cache.append((fitted, amounts, what))
         return pooled_cache[0]
@@ -134,8 +151,9 @@ def fit_deal_sizes(opportunities: pl.DataFrame, as_of: dt.date
             if note:
                 notes.append(f"{label}: {note}")
         else:
-            fitted, note = _thin_segment(won, d.filter(pl.col("amount") > 0)["amount"]
-                                         .to_numpy(), pooled)
+            fitted, note = _thin_segment(
+                won, d.filter(pl.col("amount") > 0)["amount"].to_numpy(), pooled
+            )
             notes.append(f"{label}: {note}")
         segments.append(SegmentSize(str(seg), float(d.height), fitted))
     return tuple(segments), notes
@@ -146,26 +164,34 @@ def _thin_segment(won: np.ndarray, every: np.ndarray, pooled) -> tuple[Fitted, s
     the amounts of all its deals (any status) when there are ``THIN``, else on the pooled
     fit when that has ``THIN`` amounts, else the default prior (flat log-median); updated
     by the won amounts. Returns the fit and its note."""
-    count = "no won deals" if won.size == 0 else \
-        f"only {won.size} won deal{'' if won.size == 1 else 's'}"
+    count = (
+        "no won deals"
+        if won.size == 0
+        else f"only {won.size} won deal{'' if won.size == 1 else 's'}"
+    )
     head = f"{count} with an amount (< {THIN}): size is"
     ref_fit, ref_amounts, ref_what = pooled()
     if every.size >= THIN:
-        prior = LogNormalPrior.around(fit_size(every)[0].dist,
-                                      f"centred on the amounts of all {every.size} deals in "
-                                      "the segment")
+        prior = LogNormalPrior.around(
+            fit_size(every)[0].dist,
+            f"centred on the amounts of all {every.size} deals in the segment",
+        )
     elif ref_amounts.size >= THIN:
         prior = LogNormalPrior.around(ref_fit.dist, f"centred on {ref_what}")
     elif won.size == 0:
         # Nothing to centre on and no won amount: a flat median needs some amounts.
         data, what = (every, "the segment's deals") if every.size else (ref_amounts, ref_what)
         fitted = fit_size(data, SIZE_PRIOR)[0]
-        return fitted, (f"{head} {SIZE_PRIOR.describe()} fitted to {data.size} amounts of "
-                        f"{what}: median {number(fitted.dist.quantile(0.5))}; treat it as "
-                        "rough")
+        return fitted, (
+            f"{head} {SIZE_PRIOR.describe()} fitted to {data.size} amounts of "
+            f"{what}: median {number(fitted.dist.quantile(0.5))}; treat it as "
+            "rough"
+        )
     else:
         prior = SIZE_PRIOR
     fitted = fit_size(won, prior)[0]
     update = " updated by them" if won.size else ""
-    return fitted, (f"{head} {prior.describe()}{update}: median "
-                    f"{number(fitted.dist.quantile(0.5))}; treat it as rough")
+    return fitted, (
+        f"{head} {prior.describe()}{update}: median "
+        f"{number(fitted.dist.quantile(0.5))}; treat it as rough"
+    )

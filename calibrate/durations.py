@@ -20,23 +20,29 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from salesim.simulator.distributions import (PARAMETRIC_FAMILIES, Distribution, Empirical, Exponential,
-                                     Gamma, LogNormal, Weibull)
+from salesim.simulator.distributions import (
+    PARAMETRIC_FAMILIES,
+    Distribution,
+    Empirical,
+    Exponential,
+    Gamma,
+    LogNormal,
+    Weibull,
+)
 from salesim.simulator.model import BetaPosterior, Fitted
 
 from .priors import LogNormalPrior
 
 ADVANCE, LOST, CENSORED = 0, 1, 2
-HALF = 0.5                     # whole-day rounding: see module docstring
-FALLBACK_P = 0.01              # asymptotic p-value below which a fit may be rejected...
-FALLBACK_DISTANCE = 0.03       # ...if its cumulative-incidence distance is also this large
-PRIOR = (1.0, 1.0)             # Beta prior of P(advance | entered)
-STALL_LRT = 10.83              # 2·Δlog L that keeps a stall share: χ²₁ at p = 0.001 (on the
-                               # boundary π = 0 the true level is 0.0005: conservative)
+HALF = 0.5  # whole-day rounding: see module docstring
+FALLBACK_P = 0.01  # asymptotic p-value below which a fit may be rejected...
+FALLBACK_DISTANCE = 0.03  # ...if its cumulative-incidence distance is also this large
+PRIOR = (1.0, 1.0)  # Beta prior of P(advance | entered)
+STALL_LRT = 10.83  # 2·Δlog L that keeps a stall share: χ²₁ at p = 0.001 (on the
+# boundary π = 0 the true level is 0.0005: conservative)
 STALL_PRIOR = (1.0, 1.0, 1.0)  # Dirichlet prior of (advance, lost, stall) when π is kept
 
-_CLASSES = {"lognormal": LogNormal, "gamma": Gamma, "weibull": Weibull,
-            "exponential": Exponential}
+_CLASSES = {"lognormal": LogNormal, "gamma": Gamma, "weibull": Weibull, "exponential": Exponential}
 # Bounds on log-parameters keep the optimiser away from overflow.
 _BOUNDS = {
     "lognormal": [(math.log(1e-3), math.log(1e6)), (math.log(1e-2), math.log(20.0))],
@@ -45,7 +51,7 @@ _BOUNDS = {
     "exponential": [(math.log(1e-3), math.log(1e7))],
 }
 _LOGIT_BOUND = 25.0
-_FLOOR = -1e4                  # log-likelihood floor for impossible observations
+_FLOOR = -1e4  # log-likelihood floor for impossible observations
 
 
 # --- grouped observations ------------------------------------------------------------------
@@ -68,19 +74,22 @@ class Durations:
         if t.size and np.any((kind < ADVANCE) | (kind > CENSORED)):
             raise ValueError("kind must be ADVANCE, LOST or CENSORED")
         whole = t.size > 0 and t.max() < 1e6 and np.all(t == np.floor(t))
-        if whole:   # whole days (the usual case): count by bincount, O(n)
+        if whole:  # whole days (the usual case): count by bincount, O(n)
             span = int(t.max()) + 1
-            counts = np.bincount(kind * span + t.astype(np.int64), weights=count,
-                                 minlength=3 * span)
+            counts = np.bincount(
+                kind * span + t.astype(np.int64), weights=count, minlength=3 * span
+            )
             idx = np.flatnonzero(counts > 0)
-            return Durations(t=(idx % span).astype(float), kind=idx // span,
-                             count=counts[idx])
-        key = kind * 1e9 + t   # t < 1e9 days
+            return Durations(t=(idx % span).astype(float), kind=idx // span, count=counts[idx])
+        key = kind * 1e9 + t  # t < 1e9 days
         uniq, inverse = np.unique(key, return_inverse=True)
         counts = np.bincount(inverse, weights=count, minlength=uniq.size)
         keep = counts > 0
-        return Durations(t=(uniq - np.floor(uniq / 1e9) * 1e9)[keep],
-                         kind=np.floor(uniq / 1e9).astype(np.int64)[keep], count=counts[keep])
+        return Durations(
+            t=(uniq - np.floor(uniq / 1e9) * 1e9)[keep],
+            kind=np.floor(uniq / 1e9).astype(np.int64)[keep],
+            count=counts[keep],
+        )
 
     @staticmethod
     def empty() -> "Durations":
@@ -91,9 +100,11 @@ class Durations:
         items = list(items)
         if not items:
             return Durations.empty()
-        return Durations.from_arrays(np.concatenate([d.t for d in items]),
-                                     np.concatenate([d.kind for d in items]),
-                                     np.concatenate([d.count for d in items]))
+        return Durations.from_arrays(
+            np.concatenate([d.t for d in items]),
+            np.concatenate([d.kind for d in items]),
+            np.concatenate([d.count for d in items]),
+        )
 
     def part(self, kind: int) -> tuple[np.ndarray, np.ndarray]:
         sel = self.kind == kind
@@ -173,8 +184,9 @@ def minimize(fun, x0, bounds):
     ~20× more on a busy machine.
     """
     x0 = np.clip(np.asarray(x0, dtype=float), [b[0] for b in bounds], [b[1] for b in bounds])
-    return optimize.minimize(fun, x0, method="SLSQP", bounds=bounds,
-                             options={"maxiter": 500, "ftol": 1e-10})
+    return optimize.minimize(
+        fun, x0, method="SLSQP", bounds=bounds, options={"maxiter": 500, "ftol": 1e-10}
+    )
 
 
 def _start(family: str, t_ev, w_ev, c, w_c) -> np.ndarray:
@@ -197,8 +209,9 @@ def _start(family: str, t_ev, w_ev, c, w_c) -> np.ndarray:
     return np.clip(theta, [b[0] for b in _BOUNDS[family]], [b[1] for b in _BOUNDS[family]])
 
 
-def fit_family(family: str, t_ev, w_ev, c=None, w_c=None, start=None,
-               prior: LogNormalPrior | None = None):
+def fit_family(
+    family: str, t_ev, w_ev, c=None, w_c=None, start=None, prior: LogNormalPrior | None = None
+):
     """Weighted MLE of one family: whole-day events ``t_ev`` (weights ``w_ev``) and
     right-censored whole days ``c`` (weights ``w_c``). Returns ``(theta, loglik)``.
 
@@ -221,7 +234,7 @@ def fit_family(family: str, t_ev, w_ev, c=None, w_c=None, start=None,
 
     if start is not None:
         x0 = np.asarray(start, float)
-    elif prior is not None and w_ev.sum() <= 0:   # no events: start at the prior's centre
+    elif prior is not None and w_ev.sum() <= 0:  # no events: start at the prior's centre
         x0 = prior.theta
     else:
         x0 = _start(family, t_ev, w_ev, c, w_c)
@@ -232,6 +245,7 @@ def fit_family(family: str, t_ev, w_ev, c=None, w_c=None, start=None,
 def laplace_cov(family: str, theta, t_ev, w_ev, c, w_c, prior: LogNormalPrior):
     """``log_cov`` of a one-outcome MAP fit: the inverse Hessian of the negative log
     posterior at ``theta`` (None when not positive definite)."""
+
     def nlp(x):
         ll = np.dot(w_ev, _log_interval(family, x, t_ev))
         if len(c):
@@ -250,10 +264,10 @@ def aalen_johansen(obs: Durations):
     """
     days = np.unique(obs.t)
     idx = np.searchsorted(days, obs.t)
-    d_a = np.bincount(idx, weights=np.where(obs.kind == ADVANCE, obs.count, 0.0),
-                      minlength=days.size)
-    d_l = np.bincount(idx, weights=np.where(obs.kind == LOST, obs.count, 0.0),
-                      minlength=days.size)
+    d_a = np.bincount(
+        idx, weights=np.where(obs.kind == ADVANCE, obs.count, 0.0), minlength=days.size
+    )
+    d_l = np.bincount(idx, weights=np.where(obs.kind == LOST, obs.count, 0.0), minlength=days.size)
     leave = np.bincount(idx, weights=obs.count, minlength=days.size)
     at_risk = obs.n_total - np.concatenate([[0.0], np.cumsum(leave)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -269,8 +283,11 @@ def _empirical(days, cif, n_total) -> Empirical | None:
     keep = inc > 1e-12
     if not keep.any():
         return None
-    return Empirical(tuple(float(x) for x in days[keep]),
-                     tuple(float(x) for x in inc[keep] * n_total), jitter=HALF)
+    return Empirical(
+        tuple(float(x) for x in days[keep]),
+        tuple(float(x) for x in inc[keep] * n_total),
+        jitter=HALF,
+    )
 
 
 def ks_pvalue(distance: float, n_events: float) -> float:
@@ -296,8 +313,9 @@ def _dist_sf(dist: Distribution, x):
     return np.clip(np.asarray(dist.sf(x), dtype=float), 0.0, 1.0)
 
 
-def conversion_posterior(obs: Durations, advance: Distribution, lost: Distribution,
-                         prior=PRIOR) -> BetaPosterior:
+def conversion_posterior(
+    obs: Durations, advance: Distribution, lost: Distribution, prior=PRIOR
+) -> BetaPosterior:
     """Posterior of P(advance) given the fitted durations, moment-matched to a Beta.
 
     Exact on a grid: advances contribute ``p``, losses ``1 - p``, and a deal still open at
@@ -311,17 +329,22 @@ def conversion_posterior(obs: Durations, advance: Distribution, lost: Distributi
     def logpost(p):
         p = np.atleast_1d(p)[:, None]
         mix = np.log(np.maximum(p * s_a + (1 - p) * s_l, 1e-300))
-        return (a0 * np.log(p) + b0 * np.log1p(-p)).ravel() + (mix @ w_c if w_c.size
-                                                                  else 0.0)
+        return (a0 * np.log(p) + b0 * np.log1p(-p)).ravel() + (mix @ w_c if w_c.size else 0.0)
 
     # Locate the mode on the logit scale, then integrate on a grid around it.
-    res = optimize.minimize_scalar(lambda z: -logpost(special.expit(z))[0],
-                                   bounds=(-30, 30), method="bounded",
-                                   options={"xatol": 1e-10})
+    res = optimize.minimize_scalar(
+        lambda z: -logpost(special.expit(z))[0],
+        bounds=(-30, 30),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     mode = float(special.expit(res.x))
     h = 1e-4 * max(min(mode, 1 - mode), 1e-8)
-    curv = -(logpost(mode + h) - 2 * logpost(mode) + logpost(mode - h))[0] / h**2 \
-        if 2 * h < min(mode, 1 - mode) else 0.0
+    curv = (
+        -(logpost(mode + h) - 2 * logpost(mode) + logpost(mode - h))[0] / h**2
+        if 2 * h < min(mode, 1 - mode)
+        else 0.0
+    )
     sd = 1 / math.sqrt(curv) if curv > 0 else 0.5
     lo, hi = max(mode - 12 * sd, 1e-12), min(mode + 12 * sd, 1 - 1e-12)
     grid = np.linspace(lo, hi, 4001)
@@ -361,16 +384,21 @@ def profile_stall_lrt(obs: Durations, advance: Distribution, lost: Distribution)
         mix = np.log(np.maximum(p * s_a + (1 - p - s) * s_l + s, 1e-300))
         return n_a * _log(p) + n_l * _log(1 - p - s) + float(mix @ w_c)
 
-    two = optimize.minimize_scalar(lambda z: -ll(special.expit(z), 0.0), bounds=(-30, 30),
-                                   method="bounded", options={"xatol": 1e-10})
+    two = optimize.minimize_scalar(
+        lambda z: -ll(special.expit(z), 0.0),
+        bounds=(-30, 30),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     p0 = float(special.expit(two.x))
     start = [math.log(max(p0, 1e-9) / max(0.9 * (1 - p0), 1e-9)), math.log(0.1 / 0.9)]
     three = minimize(lambda x: -ll(*_softmax(x)), start, [(-_LOGIT_BOUND, _LOGIT_BOUND)] * 2)
     return max(2 * (float(two.fun) - float(three.fun)), 0.0)
 
 
-def stall_posterior(obs: Durations, advance: Distribution, lost: Distribution,
-                    prior=STALL_PRIOR) -> tuple[BetaPosterior, BetaPosterior]:
+def stall_posterior(
+    obs: Durations, advance: Distribution, lost: Distribution, prior=STALL_PRIOR
+) -> tuple[BetaPosterior, BetaPosterior]:
     """Posteriors of P(advance) and P(stall) given the fitted durations, each moment-matched
     to a Beta (their correlation is dropped).
 
@@ -393,22 +421,26 @@ def stall_posterior(obs: Durations, advance: Distribution, lost: Distribution,
         out = np.where(q > 0, out, -np.inf)
         if w_c.size:
             for i in range(p.shape[0]):
-                mix = (p[i, 0] * s_a[None, :] + q[i, :, None] * s_l[None, :] + s[0, :, None])
+                mix = p[i, 0] * s_a[None, :] + q[i, :, None] * s_l[None, :] + s[0, :, None]
                 out[i] += np.log(np.maximum(mix, 1e-300)) @ w_c
         return out
 
-    res = minimize(lambda x: -float(logpost(*_softmax(x))[0, 0]), [0.0, -1.0],
-                   [(-_LOGIT_BOUND, _LOGIT_BOUND)] * 2)
+    res = minimize(
+        lambda x: -float(logpost(*_softmax(x))[0, 0]),
+        [0.0, -1.0],
+        [(-_LOGIT_BOUND, _LOGIT_BOUND)] * 2,
+    )
     mode = np.array(_softmax(res.x))
     h = 1e-4 * max(min(mode.min(), 1 - mode.sum()), 1e-8)
     f = lambda v: float(logpost(v[0], v[1])[0, 0])  # noqa: E731
-    cov = _inverse_pd(-_hessian(f, mode, h)) if min(mode.min(), 1 - mode.sum()) > 2 * h \
-        else None
+    cov = _inverse_pd(-_hessian(f, mode, h)) if min(mode.min(), 1 - mode.sum()) > 2 * h else None
     n = obs.n_total + sum(prior)
     # Near a boundary (no Laplace approximation): the spread of a Beta with n observations.
     sd = np.sqrt(np.diag(cov)) if cov is not None else np.sqrt((mode + 1 / n) * (1 - mode) / n)
-    axes = [np.linspace(max(m - 10 * d, 1e-12), min(m + 10 * d, 1 - 1e-12), 201)
-            for m, d in zip(mode, sd)]
+    axes = [
+        np.linspace(max(m - 10 * d, 1e-12), min(m + 10 * d, 1 - 1e-12), 201)
+        for m, d in zip(mode, sd)
+    ]
     lw = logpost(axes[0], axes[1])
     w = np.exp(lw - lw.max())
     w /= w.sum()
@@ -429,8 +461,9 @@ def _hessian(f, x, h=1e-4):
     for i in range(n):
         for j in range(i, n):
             ei, ej = np.eye(n)[i] * h, np.eye(n)[j] * h
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * h * h)
+            H[i, j] = H[j, i] = (
+                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
+            ) / (4 * h * h)
     return H
 
 
@@ -478,10 +511,19 @@ class CompetingRisks:
 
     BORROWED = "borrowed"
 
-    def __init__(self, families=PARAMETRIC_FAMILIES, *, advance: Fitted | None = None,
-                 lost: Fitted | None = None, advance_prior: LogNormalPrior | None = None,
-                 lost_prior: LogNormalPrior | None = None, max_iter: int = 30,
-                 tol: float = 1e-7, allow_empirical: bool = True, stall: bool = True):
+    def __init__(
+        self,
+        families=PARAMETRIC_FAMILIES,
+        *,
+        advance: Fitted | None = None,
+        lost: Fitted | None = None,
+        advance_prior: LogNormalPrior | None = None,
+        lost_prior: LogNormalPrior | None = None,
+        max_iter: int = 30,
+        tol: float = 1e-7,
+        allow_empirical: bool = True,
+        stall: bool = True,
+    ):
         self.families = tuple(families)
         self.advance, self.lost = advance, lost
         self.advance_prior, self.lost_prior = advance_prior, lost_prior
@@ -518,8 +560,10 @@ class CompetingRisks:
         if self.lost is None and w_l.size:
             ll += np.dot(w_l, _log_interval(fam_l, th_l, t_l))
         if w_c.size:
-            mix = np.logaddexp(lp + self._log_sf_a(fam_a, th_a, c + HALF),
-                               lq + self._log_sf_l(fam_l, th_l, c + HALF))
+            mix = np.logaddexp(
+                lp + self._log_sf_a(fam_a, th_a, c + HALF),
+                lq + self._log_sf_l(fam_l, th_l, c + HALF),
+            )
             if s > 0:
                 mix = np.logaddexp(mix, math.log(s))
             ll += np.dot(w_c, _floor(mix))
@@ -538,19 +582,22 @@ class CompetingRisks:
         n_a, n_l = w_a.sum(), w_l.sum()
         fam_a = fam_l = "lognormal"
         th_a = th_l = None
-        pi = np.full(c.size, n_a / max(n_a + n_l, 1e-12))   # P(open deal will advance)
+        pi = np.full(c.size, n_a / max(n_a + n_l, 1e-12))  # P(open deal will advance)
         ll_old = -np.inf
         for it in range(max(self.max_iter, 1)):
             p = float(np.clip((n_a + np.dot(w_c, pi)) / obs.n_total, 1e-12, 1 - 1e-12))
             if self.advance is None:
-                fam_a, th_a = self._m_step(fam_a, th_a, t_a, w_a, c, w_c * pi, it == 0,
-                                           self.advance_prior)
+                fam_a, th_a = self._m_step(
+                    fam_a, th_a, t_a, w_a, c, w_c * pi, it == 0, self.advance_prior
+                )
             if self.lost is None:
-                fam_l, th_l = self._m_step(fam_l, th_l, t_l, w_l, c, w_c * (1 - pi), it == 0,
-                                           self.lost_prior)
+                fam_l, th_l = self._m_step(
+                    fam_l, th_l, t_l, w_l, c, w_c * (1 - pi), it == 0, self.lost_prior
+                )
             num = math.log(p) + self._log_sf_a(fam_a, th_a, c + HALF)
-            pi = np.exp(num - np.logaddexp(num, math.log1p(-p)
-                                           + self._log_sf_l(fam_l, th_l, c + HALF)))
+            pi = np.exp(
+                num - np.logaddexp(num, math.log1p(-p) + self._log_sf_l(fam_l, th_l, c + HALF))
+            )
             ll = self._ll(obs, p, fam_a, th_a, fam_l, th_l)
             if abs(ll - ll_old) < self.tol * (1 + abs(ll)):
                 break
@@ -560,8 +607,7 @@ class CompetingRisks:
     def _m_step(self, fam, th, t_ev, w_ev, c, w_c, choose, prior):
         if not choose:
             return fam, fit_family(fam, t_ev, w_ev, c, w_c, start=th, prior=prior)[0]
-        fits = {f: fit_family(f, t_ev, w_ev, c, w_c, prior=prior)
-                for f in self._families(prior)}
+        fits = {f: fit_family(f, t_ev, w_ev, c, w_c, prior=prior) for f in self._families(prior)}
         best = min(fits, key=lambda f: 2 * n_params(f) - 2 * fits[f][1])
         return best, fits[best][0]
 
@@ -585,11 +631,13 @@ class CompetingRisks:
             p = float(np.clip((n_a + np.dot(w_c, r_a)) / obs.n_total, 1e-12, 1 - 1e-12))
             s = float(np.clip(np.dot(w_c, r_s) / obs.n_total, 1e-12, 1 - p - 1e-12))
             if self.advance is None:
-                th_a = fit_family(fam_a, t_a, w_a, c, w_c * r_a, start=th_a,
-                                  prior=self.advance_prior)[0]
+                th_a = fit_family(
+                    fam_a, t_a, w_a, c, w_c * r_a, start=th_a, prior=self.advance_prior
+                )[0]
             if self.lost is None:
-                th_l = fit_family(fam_l, t_l, w_l, c, w_c * r_l, start=th_l,
-                                  prior=self.lost_prior)[0]
+                th_l = fit_family(fam_l, t_l, w_l, c, w_c * r_l, start=th_l, prior=self.lost_prior)[
+                    0
+                ]
             ll = self._ll(obs, p, fam_a, th_a, fam_l, th_l, s)
             if abs(ll - ll_old) < self.tol * (1 + abs(ll)):
                 break
@@ -598,8 +646,10 @@ class CompetingRisks:
 
     # -- direct maximisation ------------------------------------------------------------------
     def _k(self, fam_a, fam_l):
-        return (0 if self.advance is not None else n_params(fam_a),
-                0 if self.lost is not None else n_params(fam_l))
+        return (
+            0 if self.advance is not None else n_params(fam_a),
+            0 if self.lost is not None else n_params(fam_l),
+        )
 
     def _maximise(self, obs, p, fam_a, th_a, fam_l, th_l, with_cov=False, s=None):
         """Maximise the observed-data likelihood over (logit p, θ_A, θ_L) from a start —
@@ -607,14 +657,14 @@ class CompetingRisks:
         Returns ``(p, π, θ_A, θ_L, loglik, cov)`` (cov of that vector, or None; π is 0.0
         without a stall share)."""
         k_a, k_l = self._k(fam_a, fam_l)
-        m = 1 if s is None else 2   # mixing parameters before the durations'
+        m = 1 if s is None else 2  # mixing parameters before the durations'
 
         def unpack(x):
             if s is None:
-                return special.expit(x[0]), 0.0, x[1:1 + k_a], x[1 + k_a:]
+                return special.expit(x[0]), 0.0, x[1 : 1 + k_a], x[1 + k_a :]
             e = np.exp(np.array([x[0], 0.0, x[1]]) - max(x[0], 0.0, x[1]))
             e /= e.sum()
-            return e[0], e[2], x[2:2 + k_a], x[2 + k_a:]
+            return e[0], e[2], x[2 : 2 + k_a], x[2 + k_a :]
 
         def nll(x):
             q, pi, a, b = unpack(x)
@@ -626,8 +676,11 @@ class CompetingRisks:
             rest = max(1 - p - s, 1e-9)
             mix0 = [math.log(max(p, 1e-9) / rest), math.log(max(s, 1e-9) / rest)]
         x0 = np.concatenate([mix0, th_a if k_a else [], th_l if k_l else []])
-        bounds = ([(-_LOGIT_BOUND, _LOGIT_BOUND)] * m + (_BOUNDS[fam_a] if k_a else [])
-                  + (_BOUNDS[fam_l] if k_l else []))
+        bounds = (
+            [(-_LOGIT_BOUND, _LOGIT_BOUND)] * m
+            + (_BOUNDS[fam_a] if k_a else [])
+            + (_BOUNDS[fam_l] if k_l else [])
+        )
         res = minimize(nll, x0, bounds)
         q, pi, a, b = unpack(res.x)
         cov = _inverse_pd(_hessian(nll, res.x)) if with_cov else None
@@ -642,8 +695,7 @@ class CompetingRisks:
 
         def aic(fa, fl):
             if (fa, fl) not in table:
-                q, pi, a, b, ll, _ = self._maximise(obs, p, fa, starts_a[fa], fl, starts_l[fl],
-                                                    s=s)
+                q, pi, a, b, ll, _ = self._maximise(obs, p, fa, starts_a[fa], fl, starts_l[fl], s=s)
                 table[fa, fl] = (2 * (k_mix + sum(self._k(fa, fl))) - 2 * ll, q, pi, a, b)
             return table[fa, fl][0]
 
@@ -653,7 +705,7 @@ class CompetingRisks:
             if (new_a, new_l) == (fam_a, fam_l):
                 break
             fam_a, fam_l = new_a, new_l
-        for f in starts_a:   # every family's AIC with the other outcome's chosen family
+        for f in starts_a:  # every family's AIC with the other outcome's chosen family
             aic(f, fam_l)
         for f in starts_l:
             aic(fam_a, f)
@@ -663,30 +715,39 @@ class CompetingRisks:
     def fit(self, obs: Durations) -> "CompetingRisks":
         self.notes_: list[str] = []
         n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
-        if ((self.advance is None and self.advance_prior is None and n_a <= 0)
-                or (self.lost is None and self.lost_prior is None and n_l <= 0)):
-            raise ValueError("an outcome without events needs a borrowed distribution or a "
-                             "prior")
+        if (self.advance is None and self.advance_prior is None and n_a <= 0) or (
+            self.lost is None and self.lost_prior is None and n_l <= 0
+        ):
+            raise ValueError("an outcome without events needs a borrowed distribution or a prior")
         p, fam_a, fam_l, pi = self._em(obs)
         c, w_c = obs.part(CENSORED)
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
         # Every family's start at the converged E-step weights.
-        starts_a = {f: fit_family(f, t_a, w_a, c, w_c * pi, prior=self.advance_prior)[0]
-                    for f in self._families(self.advance_prior)} \
-            if self.advance is None else {self.BORROWED: None}
-        starts_l = {f: fit_family(f, t_l, w_l, c, w_c * (1 - pi), prior=self.lost_prior)[0]
-                    for f in self._families(self.lost_prior)} \
-            if self.lost is None else {self.BORROWED: None}
+        starts_a = (
+            {
+                f: fit_family(f, t_a, w_a, c, w_c * pi, prior=self.advance_prior)[0]
+                for f in self._families(self.advance_prior)
+            }
+            if self.advance is None
+            else {self.BORROWED: None}
+        )
+        starts_l = (
+            {
+                f: fit_family(f, t_l, w_l, c, w_c * (1 - pi), prior=self.lost_prior)[0]
+                for f in self._families(self.lost_prior)
+            }
+            if self.lost is None
+            else {self.BORROWED: None}
+        )
         if self.advance is not None:
             fam_a = self.BORROWED
         if self.lost is not None:
             fam_l = self.BORROWED
         fam_a, fam_l, table = self._choose(obs, p, starts_a, starts_l, fam_a, fam_l)
         _, q, pi, a, b = table[fam_a, fam_l]
-        q, pi, a, b, self.loglik_, cov = self._maximise(obs, q, fam_a, a, fam_l, b,
-                                                        with_cov=True)
-        m = 1     # mixing parameters ahead of the durations' in ``cov``
+        q, pi, a, b, self.loglik_, cov = self._maximise(obs, q, fam_a, a, fam_l, b, with_cov=True)
+        m = 1  # mixing parameters ahead of the durations' in ``cov``
         self.lrt_ = 0.0
         if self.stall and obs.n(CENSORED) > 0:
             stalled = self._fit_stall(obs, q, fam_a, a, fam_l, b, starts_a, starts_l)
@@ -695,32 +756,59 @@ class CompetingRisks:
                 m = 2
         self.p_, self.pi_ = q, pi
         if cov is None:
-            self.notes_.append("information matrix not positive definite: fitted durations "
-                               "carry no parameter uncertainty")
+            self.notes_.append(
+                "information matrix not positive definite: fitted durations "
+                "carry no parameter uncertainty"
+            )
         k_a, _ = self._k(fam_a, fam_l)
         aj = aalen_johansen(obs)
         self.advance_ = self.advance or self._finish(
-            "advance", fam_a, a, q, None if cov is None else cov[m:m + k_a, m:m + k_a],
-            aj[0], aj[1], obs, {f: table[f, fam_l][0] for f in starts_a})
+            "advance",
+            fam_a,
+            a,
+            q,
+            None if cov is None else cov[m : m + k_a, m : m + k_a],
+            aj[0],
+            aj[1],
+            obs,
+            {f: table[f, fam_l][0] for f in starts_a},
+        )
         self.lost_ = self.lost or self._finish(
-            "lost", fam_l, b, 1 - q - pi, None if cov is None else cov[m + k_a:, m + k_a:],
-            aj[0], aj[2], obs, {f: table[fam_a, f][0] for f in starts_l})
+            "lost",
+            fam_l,
+            b,
+            1 - q - pi,
+            None if cov is None else cov[m + k_a :, m + k_a :],
+            aj[0],
+            aj[2],
+            obs,
+            {f: table[fam_a, f][0] for f in starts_l},
+        )
         keep = pi > 0
-        if (not keep and self.stall and obs.n(CENSORED) > 0
-                and any(isinstance(f.dist, Empirical) and f is not borrowed for f, borrowed
-                        in ((self.advance_, self.advance), (self.lost_, self.lost)))):
+        if (
+            not keep
+            and self.stall
+            and obs.n(CENSORED) > 0
+            and any(
+                isinstance(f.dist, Empirical) and f is not borrowed
+                for f, borrowed in ((self.advance_, self.advance), (self.lost_, self.lost))
+            )
+        ):
             # A rejected family was replaced by the empirical distribution, so the test
             # above (with the rejected families) does not speak for the durations in use:
             # test again with those durations held fixed.
             self.lrt_ = profile_stall_lrt(obs, self.advance_.dist, self.lost_.dist)
             keep = self.lrt_ > STALL_LRT
         if keep:
-            self.conversion_, self.stall_ = stall_posterior(obs, self.advance_.dist,
-                                                            self.lost_.dist)
-            if self.pi_ == 0:   # kept by the second test: no parametric MLE, the posterior
+            self.conversion_, self.stall_ = stall_posterior(
+                obs, self.advance_.dist, self.lost_.dist
+            )
+            if self.pi_ == 0:  # kept by the second test: no parametric MLE, the posterior
                 self.pi_ = self.stall_.mean
-            self.notes_.append(f"{self.stall_.mean:.1%} of entries never close (stall share "
-                               f"kept: likelihood ratio {self.lrt_:.1f} > {STALL_LRT})")
+            self.notes_.append(
+                f"{self.stall_.mean:.1%} of entries never close (stall share "
+                f"kept: likelihood ratio {self.lrt_:.1f} > {STALL_LRT})"
+            )
         else:
             self.conversion_ = conversion_posterior(obs, self.advance_.dist, self.lost_.dist)
             self.stall_ = None
@@ -737,12 +825,22 @@ class CompetingRisks:
         c, w_c = obs.part(CENSORED)
         t_a, w_a = obs.part(ADVANCE)
         t_l, w_l = obs.part(LOST)
-        starts_a = {f: (a if f == fam_a else fit_family(f, t_a, w_a, c, w_c * r_a)[0])
-                    for f in self._families(self.advance_prior)} \
-            if self.advance is None else starts_a
-        starts_l = {f: (b if f == fam_l else fit_family(f, t_l, w_l, c, w_c * r_l)[0])
-                    for f in self._families(self.lost_prior)} \
-            if self.lost is None else starts_l
+        starts_a = (
+            {
+                f: (a if f == fam_a else fit_family(f, t_a, w_a, c, w_c * r_a)[0])
+                for f in self._families(self.advance_prior)
+            }
+            if self.advance is None
+            else starts_a
+        )
+        starts_l = (
+            {
+                f: (b if f == fam_l else fit_family(f, t_l, w_l, c, w_c * r_l)[0])
+                for f in self._families(self.lost_prior)
+            }
+            if self.lost is None
+            else starts_l
+        )
         fam_a, fam_l, table = self._choose(obs, q, starts_a, starts_l, fam_a, fam_l, s=pi)
         _, q, pi, a, b = table[fam_a, fam_l]
         q, pi, a, b, ll, cov = self._maximise(obs, q, fam_a, a, fam_l, b, with_cov=True, s=pi)
@@ -755,19 +853,29 @@ class CompetingRisks:
         dist = make_dist(fam, theta)
         ks = float(np.max(np.abs(cif - share * _dist_cdf(dist, days + HALF))))
         n_ev = obs.n(ADVANCE if what == "advance" else LOST)
-        common = dict(n_events=n_ev, n_censored=obs.n(CENSORED), ks=ks,
-                      aic={f: float(v) for f, v in aic.items()})
+        common = dict(
+            n_events=n_ev,
+            n_censored=obs.n(CENSORED),
+            ks=ks,
+            aic={f: float(v) for f, v in aic.items()},
+        )
         n_closed = obs.n(ADVANCE) + obs.n(LOST)
         # A thin outcome keeps its lognormal: the empirical distribution of a few durations
         # would end at the longest of them.
         thin = (self.advance_prior if what == "advance" else self.lost_prior) is not None
-        if (self.allow_empirical and not thin and ks > FALLBACK_DISTANCE
-                and ks_pvalue(ks, n_closed) < FALLBACK_P):
+        if (
+            self.allow_empirical
+            and not thin
+            and ks > FALLBACK_DISTANCE
+            and ks_pvalue(ks, n_closed) < FALLBACK_P
+        ):
             emp = _empirical(days, cif, obs.n_total)
             if emp is not None:
-                self.notes_.append(f"{what} durations: best family {fam} rejected (distance "
-                                   f"{ks:.3f}, p < {FALLBACK_P}); using the empirical "
-                                   "(Aalen–Johansen) distribution")
+                self.notes_.append(
+                    f"{what} durations: best family {fam} rejected (distance "
+                    f"{ks:.3f}, p < {FALLBACK_P}); using the empirical "
+                    "(Aalen–Johansen) distribution"
+                )
                 return Fitted(emp, (), **common)
         log_cov = () if cov is None else tuple(tuple(float(x) for x in row) for row in cov)
         return Fitted(dist, log_cov, **common)

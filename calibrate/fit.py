@@ -16,11 +16,10 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from salesim.simulator.errors import InputError
-from salesim.simulator.units import as_date
-from salesim.simulator.model import Model
-
 from salesim.simulator.calendar import CHANNELS, CalendarModel, quarters_between
+from salesim.simulator.errors import InputError
+from salesim.simulator.model import Model
+from salesim.simulator.units import as_date
 
 from . import activities as acts
 from . import diagnostics as diag
@@ -29,8 +28,14 @@ from . import team as team_fit
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History
-from .stages import (SINGLE_STAGE, cycle_records, fit_cycle, fit_stages, resolve_stages,
-                     stage_records)
+from .stages import (
+    SINGLE_STAGE,
+    cycle_records,
+    fit_cycle,
+    fit_stages,
+    resolve_stages,
+    stage_records,
+)
 from .tails import with_tail
 
 
@@ -45,12 +50,18 @@ def _seen_stages(history: History) -> set[str]:
     return seen
 
 
-STEPS = ("cycle", "stages", "deal sizes", "rep-days", "team", "activities", "marketing",
-         "calendar")
+STEPS = ("cycle", "stages", "deal sizes", "rep-days", "team", "activities", "marketing", "calendar")
 
 
-def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = True,
-              progress: Callable[[str], None] | None = None) -> Model:
+def calibrate(
+    history: History,
+    as_of,
+    *,
+    stages=None,
+    rng=0,
+    calendar: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Model:
     """Fit every part of the model from ``history`` as it stood at the end of ``as_of``.
 
     ``stages``: the stages to model, in order (default: ``history.stages``); each must occur
@@ -72,40 +83,55 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
         # they carry no data, so they are left out; a name outside the order is a typo.
         typo = [s for s in stages if s not in seen and s not in history.stages]
         if typo:
-            raise InputError(f"unknown stage {typo[0]!r}: no deal in the history is or was "
-                             "in it", file=history.source or None, column="--stages",
-                             expected="stages from the history: " + ", ".join(
-                                 s for s in history.stages if s in seen))
+            raise InputError(
+                f"unknown stage {typo[0]!r}: no deal in the history is or was in it",
+                file=history.source or None,
+                column="--stages",
+                expected="stages from the history: "
+                + ", ".join(s for s in history.stages if s in seen),
+            )
         unused = [s for s in stages if s not in seen]
         if unused:
-            notes.append(f"{len(unused)} stage(s) of the stage order no deal is or was in, "
-                         "left out of the model: " + ", ".join(unused))
+            notes.append(
+                f"{len(unused)} stage(s) of the stage order no deal is or was in, "
+                "left out of the model: " + ", ".join(unused)
+            )
         stages = [s for s in stages if s in seen]
     staged = history.has_stage_history
     if stages and len(stages) > 1 and not staged:
-        notes.append("no stage history (when each deal entered each stage): the "
-                     f"{len(stages)} stages given cannot be fitted one by one, so a single "
-                     "step (created → won/lost) is fitted")
+        notes.append(
+            "no stage history (when each deal entered each stage): the "
+            f"{len(stages)} stages given cannot be fitted one by one, so a single "
+            "step (created → won/lost) is fitted"
+        )
         stages = None
 
     h = history.as_of(as_of)
     o = h.opportunities
     if o.height == 0:
-        raise InputError(f"no opportunity was created on or before {as_of}",
-                         file=history.source or None, column="--as-of",
-                         expected="an as-of date after the first opportunity")
+        raise InputError(
+            f"no opportunity was created on or before {as_of}",
+            file=history.source or None,
+            column="--as-of",
+            expected="an as-of date after the first opportunity",
+        )
     if o.filter(pl.col("status") != "open").height == 0:
-        raise InputError(f"all {o.height:,} opportunities are still open on {as_of}: no won or "
-                         "lost deal to learn win rates and cycle times from",
-                         file=history.source or None, column="status",
-                         expected="history with won and lost deals before the as-of date")
+        raise InputError(
+            f"all {o.height:,} opportunities are still open on {as_of}: no won or "
+            "lost deal to learn win rates and cycle times from",
+            file=history.source or None,
+            column="status",
+            expected="history with won and lost deals before the as-of date",
+        )
     notes = list(h.notes) + notes
     # Nothing is known after the history's last date: an as-of date beyond it must not
     # count as more days that open deals survived (or reps stayed).
     end = min(as_of, history.last_date)
     if end < as_of:
-        notes.append(f"the as-of date {as_of} is after the last date in the history ({end}): "
-                     f"open deals are censored, and rates measured, up to {end}")
+        notes.append(
+            f"the as-of date {as_of} is after the last date in the history ({end}): "
+            f"open deals are censored, and rates measured, up to {end}"
+        )
 
     cycle_rec = cycle_records(o, end)
     cycle, more = fit_cycle(cycle_rec.durations())
@@ -121,8 +147,7 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
         # One step: named after the history's one stage, else generically (it is not any
         # of several labels: an open deal in any of them is simply open).
         labels = [s for s in history.stages if s in seen]
-        name = (stages[0] if stages else None) or (labels[0] if len(labels) == 1
-                                                   else SINGLE_STAGE)
+        name = (stages[0] if stages else None) or (labels[0] if len(labels) == 1 else SINGLE_STAGE)
         stage_models = (dataclasses.replace(cycle, name=name),)
         records = [cycle_rec]
         notes.append(f"no stage history: one stage ({name}) fitted on created → won/lost")
@@ -142,9 +167,12 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
     rd, more = acts.rep_days(h, end)
     notes += more
     if rd.size == 0:
-        raise InputError("no rep was active in the history up to the as-of date",
-                         file=history.source or None, column="owner",
-                         expected="activities or opportunities with owners")
+        raise InputError(
+            "no rep was active in the history up to the as-of date",
+            file=history.source or None,
+            column="owner",
+            expected="activities or opportunities with owners",
+        )
     done("rep-days")
     reps, quota, more = team_fit.snapshot(h, end)
     notes += more
@@ -154,39 +182,63 @@ def calibrate(history: History, as_of, *, stages=None, rng=0, calendar: bool = T
     notes += more
     done("team")
     fitted_ramp = team.ramp_months if team.calibrated else None
-    activity, more = acts.fit_activities(h, end, rd, free_deals=capacity.free_deals,
-                                         ramp_months=fitted_ramp)
+    activity, more = acts.fit_activities(
+        h, end, rd, free_deals=capacity.free_deals, ramp_months=fitted_ramp
+    )
     notes += more
     # Reps on the team carry their own measured activity level (docs/model.md §2).
-    levels = acts.rep_levels(rd, activity, ramp_months=fitted_ramp,
-                             free_deals=capacity.free_deals)
-    team = dataclasses.replace(team, reps=tuple(
-        dataclasses.replace(r, level=levels[r.name][0], level_sd=levels[r.name][1])
-        if r.name in levels else r for r in team.reps))
+    levels = acts.rep_levels(rd, activity, ramp_months=fitted_ramp, free_deals=capacity.free_deals)
+    team = dataclasses.replace(
+        team,
+        reps=tuple(
+            dataclasses.replace(r, level=levels[r.name][0], level_sd=levels[r.name][1])
+            if r.name in levels
+            else r
+            for r in team.reps
+        ),
+    )
     done("activities")
     marketing, more = acts.fit_marketing(o, end)
     notes += more
     done("marketing")
     cal, findings = None, []
     if calendar:
-        cal, more, forecasts = fit_calendar(h, end, rd, team, capacity, marketing, records,
-                                            stage_models)
+        cal, more, forecasts = fit_calendar(
+            h, end, rd, team, capacity, marketing, records, stage_models
+        )
         notes += more
-        findings = (diag.channel_findings(forecasts, stage_models,
-                                          activity.per_rep_day * activity.opportunity_yield.mean,
-                                          marketing.weekly.mean if marketing.share > 0 else None)
-                    + diag.clock_findings(cal.closing if cal is not None else None)
-                    + diag.tail_findings(stage_models))
+        findings = (
+            diag.channel_findings(
+                forecasts,
+                stage_models,
+                activity.per_rep_day * activity.opportunity_yield.mean,
+                marketing.weekly.mean if marketing.share > 0 else None,
+            )
+            + diag.clock_findings(cal.closing if cal is not None else None)
+            + diag.tail_findings(stage_models)
+        )
     done("calendar")
 
-    return Model(as_of=as_of, stages=tuple(stage_models), cycle=cycle, deal_size=sizes,
-                 activities=activity, marketing=marketing, team=team, capacity=capacity,
-                 n_opportunities=o.height, source=history.source,
-                 notes=tuple(dict.fromkeys(notes)), calendar=cal, diagnostics=tuple(findings))
+    return Model(
+        as_of=as_of,
+        stages=tuple(stage_models),
+        cycle=cycle,
+        deal_size=sizes,
+        activities=activity,
+        marketing=marketing,
+        team=team,
+        capacity=capacity,
+        n_opportunities=o.height,
+        source=history.source,
+        notes=tuple(dict.fromkeys(notes)),
+        calendar=cal,
+        diagnostics=tuple(findings),
+    )
 
 
-def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, records,
-                 stage_models) -> tuple[CalendarModel | None, list[str], dict]:
+def fit_calendar(
+    h: History, end: dt.date, rd, team, capacity, marketing, records, stage_models
+) -> tuple[CalendarModel | None, list[str], dict]:
     """Quarter effects per channel and the closing clock (calibrate/quarters.py,
     calibrate/closing.py); None when the history shows neither. Also each channel's
     ``quarters.Forecast`` (for the diagnostics)."""
@@ -194,15 +246,19 @@ def fit_calendar(h: History, end: dt.date, rd, team, capacity, marketing, record
     qs = quarters_between(first, end)
     series = [quarters.measure_outbound(h, rd, team, capacity, qs)]
     if marketing.share > 0:
-        series.append(quarters.measure_marketing(h, marketing.weekly.mean, qs, first, end,
-                                                 acts.MARKETING_WINDOW_DAYS))
+        series.append(
+            quarters.measure_marketing(
+                h, marketing.weekly.mean, qs, first, end, acts.MARKETING_WINDOW_DAYS
+            )
+        )
     conversion, speed = quarters.measure_stages(records, stage_models, qs)
     series += [conversion, speed]
     clock, _, notes = fit_closing(records, stage_models, first, end)
     closed_from = first_close(records)
     if closed_from is not None:
-        series.append(quarters.measure_pace(records, stage_models, qs, conversion, speed,
-                                            closed_from, clock))
+        series.append(
+            quarters.measure_pace(records, stage_models, qs, conversion, speed, closed_from, clock)
+        )
     found, forecasts = {}, {}
     for s in series:
         fc, more = quarters.forecast(s)
@@ -221,8 +277,11 @@ def _median(dist) -> float:
 
 
 def _duration(fitted) -> dict:
-    return {"family": fitted.dist.family, "median_days": _median(fitted.dist),
-            "mean_days": float(fitted.dist.mean)}
+    return {
+        "family": fitted.dist.family,
+        "median_days": _median(fitted.dist),
+        "mean_days": float(fitted.dist.mean),
+    }
 
 
 def _mixture_median(parts) -> float:
@@ -244,8 +303,12 @@ def _tail(stage) -> dict | None:
     t = stage.tail
     if t is None:
         return None
-    return {"from_age_days": t.from_age, "at_risk": t.n_at_risk,
-            "advanced": t.conversion.mean, "never_left": t.stall.mean if t.stall else 0.0}
+    return {
+        "from_age_days": t.from_age,
+        "at_risk": t.n_at_risk,
+        "advanced": t.conversion.mean,
+        "never_left": t.stall.mean if t.stall else 0.0,
+    }
 
 
 def _calendar(model: Model) -> dict | None:
@@ -259,16 +322,28 @@ def _calendar(model: Model) -> dict | None:
         if e is None:
             continue
         sd = np.sqrt(np.diag(e.covariance()))
-        nxt = e.at(model.as_of + dt.timedelta(days=1))   # where a forecast starts
-        out[c] = {"forecast_quarter": {"quarter": e.periods[nxt].isoformat(),
-                                   "effect": e.mean[nxt], "sd": float(sd[nxt])},
-                  "trend": e.trend, "season": list(e.season) or None,
-                  "shock_sd": e.shock_sd, "forgetting": e.forgetting,
-                  "quarters_measured": e.observed,
-                  "quarters": [{"quarter": q.isoformat(), "effect": m, "sd": float(s)}
-                               for q, m, s in zip(e.periods, e.mean, sd)]}
-    out["closing"] = None if cal.closing is None else {"won": list(cal.closing.won),
-                                                       "lost": list(cal.closing.lost)}
+        nxt = e.at(model.as_of + dt.timedelta(days=1))  # where a forecast starts
+        out[c] = {
+            "forecast_quarter": {
+                "quarter": e.periods[nxt].isoformat(),
+                "effect": e.mean[nxt],
+                "sd": float(sd[nxt]),
+            },
+            "trend": e.trend,
+            "season": list(e.season) or None,
+            "shock_sd": e.shock_sd,
+            "forgetting": e.forgetting,
+            "quarters_measured": e.observed,
+            "quarters": [
+                {"quarter": q.isoformat(), "effect": m, "sd": float(s)}
+                for q, m, s in zip(e.periods, e.mean, sd)
+            ],
+        }
+    out["closing"] = (
+        None
+        if cal.closing is None
+        else {"won": list(cal.closing.won), "lost": list(cal.closing.lost)}
+    )
     return out
 
 
@@ -284,7 +359,7 @@ def summary(model: Model) -> dict:
     segments = model.deal_size
     total = sum(s.count for s in segments) or 1.0
     families = {s.size.dist.family for s in segments}
-    rng = np.random.default_rng(0)   # fixed: the summary is a pure function of the model
+    rng = np.random.default_rng(0)  # fixed: the summary is a pure function of the model
     draws = np.array([[s.size.draw(rng).mean for _ in range(400)] for s in segments])
     shares = np.array([s.count / total for s in segments])
     mix_mean = float(shares @ [s.size.dist.mean for s in segments])
@@ -297,32 +372,48 @@ def summary(model: Model) -> dict:
         "win_rate": wr.mean,
         "win_rate_interval": list(wr.interval(0.9)),
         **_stall(model.cycle),
-        "stages": [{
-            "name": s.name,
-            "conversion": s.conversion.mean,
-            "conversion_interval": list(s.conversion.interval(0.9)),
-            "duration": _duration(s.advance),
-            "lost_duration": _duration(s.lost),
-            "entered": s.n_entered, "advanced": s.n_advanced, "lost": s.n_lost,
-            "open": s.n_open,
-            **_stall(s),
-            "tail": _tail(s),
-        } for s in model.stages],
-        "cycle_days": {"won_median": _median(model.cycle.advance.dist),
-                       "lost_median": _median(model.cycle.lost.dist),
-                       "won_family": model.cycle.advance.dist.family,
-                       "lost_family": model.cycle.lost.dist.family},
+        "stages": [
+            {
+                "name": s.name,
+                "conversion": s.conversion.mean,
+                "conversion_interval": list(s.conversion.interval(0.9)),
+                "duration": _duration(s.advance),
+                "lost_duration": _duration(s.lost),
+                "entered": s.n_entered,
+                "advanced": s.n_advanced,
+                "lost": s.n_lost,
+                "open": s.n_open,
+                **_stall(s),
+                "tail": _tail(s),
+            }
+            for s in model.stages
+        ],
+        "cycle_days": {
+            "won_median": _median(model.cycle.advance.dist),
+            "lost_median": _median(model.cycle.lost.dist),
+            "won_family": model.cycle.advance.dist.family,
+            "lost_family": model.cycle.lost.dist.family,
+        },
         "deal_size": {
             "family": families.pop() if len(families) == 1 else "mixed",
             "mean": mix_mean,
             "median": _mixture_median([(s.count, s.size.dist) for s in segments]),
             "mean_interval": [float(x) for x in np.quantile(mean_draws, [0.05, 0.95])],
-            "segments": [{"name": s.name, "share": s.count / total,
-                          "family": s.size.dist.family, "mean": float(s.size.dist.mean),
-                          "median": _median(s.size.dist), "won_deals": s.size.n_events}
-                         for s in segments],
+            "segments": [
+                {
+                    "name": s.name,
+                    "share": s.count / total,
+                    "family": s.size.dist.family,
+                    "mean": float(s.size.dist.mean),
+                    "median": _median(s.size.dist),
+                    "won_deals": s.size.n_events,
+                }
+                for s in segments
+            ],
         },
-        "activities": None if not a.observed else {
+        "activities": None
+        if not a.observed
+        else {
             "per_rep_day": a.per_rep_day,
             "opportunity_yield": a.opportunity_yield.mean,
             "opportunity_yield_interval": list(a.opportunity_yield.interval(0.9)),
@@ -332,18 +423,25 @@ def summary(model: Model) -> dict:
             "rep_days": a.n_rep_days,
         },
         "outbound_per_rep_day": None if a.observed else a.per_rep_day,
-        "marketing": {"per_week": model.marketing.weekly.mean,
-                      "per_week_interval": list(model.marketing.weekly.interval(0.9)),
-                      "share": model.marketing.share},
-        "team": {"reps": len(model.team.reps), "calibrated": model.team.calibrated,
-                 "ramp_months": model.team.ramp_months,
-                 "ramp_months_sd": model.team.ramp_months_sd,
-                 "attrition_monthly": model.team.attrition.mean,
-                 "attrition_interval": list(model.team.attrition.interval(0.9)),
-                 "quota": model.team.quota},
-        "capacity": {"free_deals": model.capacity.free_deals,
-                     "deal_hours": model.capacity.deal_hours,
-                     "week_hours": model.capacity.week_hours},
+        "marketing": {
+            "per_week": model.marketing.weekly.mean,
+            "per_week_interval": list(model.marketing.weekly.interval(0.9)),
+            "share": model.marketing.share,
+        },
+        "team": {
+            "reps": len(model.team.reps),
+            "calibrated": model.team.calibrated,
+            "ramp_months": model.team.ramp_months,
+            "ramp_months_sd": model.team.ramp_months_sd,
+            "attrition_monthly": model.team.attrition.mean,
+            "attrition_interval": list(model.team.attrition.interval(0.9)),
+            "quota": model.team.quota,
+        },
+        "capacity": {
+            "free_deals": model.capacity.free_deals,
+            "deal_hours": model.capacity.deal_hours,
+            "week_hours": model.capacity.week_hours,
+        },
         "calendar": _calendar(model),
         "diagnostics": list(model.diagnostics),
         "notes": list(model.notes),

@@ -22,8 +22,8 @@ from salesim.simulator.calendar import quarter_end, quarter_start
 
 from .history import History
 
-LOOKBACK_DAYS = 365      # closed deals this far back set win rates, sizes and cycle times
-MIN_WON_FOR_P90 = 10     # fewer won deals in the lookback: use every won deal before as-of
+LOOKBACK_DAYS = 365  # closed deals this far back set win rates, sizes and cycle times
+MIN_WON_FOR_P90 = 10  # fewer won deals in the lookback: use every won deal before as-of
 MARKETING = "marketing"  # the ``source`` value of marketing-sourced deals (docs/formats.md)
 
 
@@ -44,12 +44,14 @@ def _with_amount(opps: pl.DataFrame) -> pl.DataFrame:
 
 
 def _open_at(opps: pl.DataFrame, t: dt.date) -> pl.DataFrame:
-    return opps.filter((pl.col("created") <= t)
-                       & (pl.col("closed").is_null() | (pl.col("closed") > t)))
+    return opps.filter(
+        (pl.col("created") <= t) & (pl.col("closed").is_null() | (pl.col("closed") > t))
+    )
 
 
-def _closed_between(opps: pl.DataFrame, start: dt.date, end: dt.date,
-                    status: str | None = None) -> pl.DataFrame:
+def _closed_between(
+    opps: pl.DataFrame, start: dt.date, end: dt.date, status: str | None = None
+) -> pl.DataFrame:
     keep = pl.col("closed").is_between(start, end) & pl.col("status").is_in(["won", "lost"])
     if status is not None:
         keep = keep & (pl.col("status") == status)
@@ -65,8 +67,19 @@ def _float(x) -> float | None:
 
 
 # --- waterfall ---------------------------------------------------------------------------------
-WATERFALL_TERMS = ("start", "created", "won", "lost", "end", "won_from_start", "won_from_created",
-                   "lost_from_start", "lost_from_created", "slipped", "open_from_created")
+WATERFALL_TERMS = (
+    "start",
+    "created",
+    "won",
+    "lost",
+    "end",
+    "won_from_start",
+    "won_from_created",
+    "lost_from_start",
+    "lost_from_created",
+    "slipped",
+    "open_from_created",
+)
 
 
 @dataclass(frozen=True)
@@ -91,10 +104,14 @@ class Waterfall:
         return a["start"] + a["created"] - a["won"] - a["lost"] - a["end"]
 
     def to_dict(self) -> dict:
-        return {"period_start": self.period_start, "period_end": self.period_end,
-                "amount": dict(self.amount), "count": dict(self.count),
-                "pulled_in": self.amount["won_from_created"],
-                "pushed_out": self.amount["slipped"]}
+        return {
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "amount": dict(self.amount),
+            "count": dict(self.count),
+            "pulled_in": self.amount["won_from_created"],
+            "pushed_out": self.amount["slipped"],
+        }
 
 
 def waterfall(opportunities: pl.DataFrame, start: dt.date, end: dt.date) -> Waterfall:
@@ -117,9 +134,12 @@ def waterfall(opportunities: pl.DataFrame, start: dt.date, end: dt.date) -> Wate
         "slipped": _open_at(at_start, end),
         "open_from_created": _open_at(created, end),
     }
-    return Waterfall(start, end,
-                     amount={k: float(v["amount"].sum()) for k, v in parts.items()},
-                     count={k: v.height for k, v in parts.items()})
+    return Waterfall(
+        start,
+        end,
+        amount={k: float(v["amount"].sum()) for k, v in parts.items()},
+        count={k: v.height for k, v in parts.items()},
+    )
 
 
 # --- the summary -------------------------------------------------------------------------------
@@ -140,10 +160,14 @@ class Velocity:
         return self.opportunities * self.win_rate * self.deal_size / self.cycle_days
 
     def to_dict(self) -> dict:
-        return {"opportunities": self.opportunities, "win_rate": self.win_rate,
-                "deal_size": self.deal_size, "cycle_days": self.cycle_days,
-                "per_day": self.per_day,
-                "per_week": None if self.per_day is None else 7 * self.per_day}
+        return {
+            "opportunities": self.opportunities,
+            "win_rate": self.win_rate,
+            "deal_size": self.deal_size,
+            "cycle_days": self.cycle_days,
+            "per_day": self.per_day,
+            "per_week": None if self.per_day is None else 7 * self.per_day,
+        }
 
 
 @dataclass(frozen=True)
@@ -160,12 +184,12 @@ class PipelineHealth:
     quota: float | None
     velocity: Velocity
     waterfall: Waterfall
-    stale_days: float | None      # P90 of won cycle time (days)
-    stale: pl.DataFrame           # open deals older than stale_days
-    strike_zone: pl.DataFrame     # win rate, size, cycles by dimension and value
-    cycles: dict                  # won/lost cycle-time summaries (days)
-    reps: pl.DataFrame            # per-rep quarter-to-date actuals and health
-    weekly_won: list[float]       # cumulative won revenue at the end of each elapsed week
+    stale_days: float | None  # P90 of won cycle time (days)
+    stale: pl.DataFrame  # open deals older than stale_days
+    strike_zone: pl.DataFrame  # win rate, size, cycles by dimension and value
+    cycles: dict  # won/lost cycle-time summaries (days)
+    reps: pl.DataFrame  # per-rep quarter-to-date actuals and health
+    weekly_won: list[float]  # cumulative won revenue at the end of each elapsed week
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -181,23 +205,37 @@ class PipelineHealth:
 
     def to_dict(self) -> dict:
         return {
-            "as_of": self.as_of, "quarter": quarter_label(self.as_of),
-            "quarter_start": self.quarter_start, "quarter_end": self.quarter_end,
+            "as_of": self.as_of,
+            "quarter": quarter_label(self.as_of),
+            "quarter_start": self.quarter_start,
+            "quarter_end": self.quarter_end,
             "lookback_start": self.lookback_start,
-            "open_pipeline": self.open_pipeline, "open_deals": self.open_deals,
-            "won_qtd": self.won_qtd, "quota": self.quota, "to_go": self.to_go,
+            "open_pipeline": self.open_pipeline,
+            "open_deals": self.open_deals,
+            "won_qtd": self.won_qtd,
+            "quota": self.quota,
+            "to_go": self.to_go,
             "coverage": self.coverage,
-            "velocity": self.velocity.to_dict(), "waterfall": self.waterfall.to_dict(),
-            "stale_days": self.stale_days, "stale": self.stale.to_dicts(),
-            "strike_zone": self.strike_zone.to_dicts(), "cycles": self.cycles,
-            "reps": self.reps.to_dicts(), "weekly_won": self.weekly_won,
+            "velocity": self.velocity.to_dict(),
+            "waterfall": self.waterfall.to_dict(),
+            "stale_days": self.stale_days,
+            "stale": self.stale.to_dicts(),
+            "strike_zone": self.strike_zone.to_dicts(),
+            "cycles": self.cycles,
+            "reps": self.reps.to_dicts(),
+            "weekly_won": self.weekly_won,
             "notes": list(self.notes),
         }
 
 
-def pipeline_health(history: History, as_of: dt.date, *, quota: float | None = None,
-                    rep_quotas: dict[str, float] | None = None,
-                    lookback_days: int = LOOKBACK_DAYS) -> PipelineHealth:
+def pipeline_health(
+    history: History,
+    as_of: dt.date,
+    *,
+    quota: float | None = None,
+    rep_quotas: dict[str, float] | None = None,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> PipelineHealth:
     """Pipeline health of the quarter containing ``as_of``, from the history cut at ``as_of``.
 
     ``quota`` is the team's quarterly quota (coverage needs it); ``rep_quotas`` the reps'.
@@ -211,29 +249,41 @@ def pipeline_health(history: History, as_of: dt.date, *, quota: float | None = N
     closed = _closed_between(opps, lookback, as_of).with_columns(cycle=_cycle_days())
     won = closed.filter(pl.col("status") == "won")
     if closed.height == 0:
-        notes.append(f"no deals closed between {lookback} and {as_of}: win rate, deal size "
-                     "and velocity are unknown")
+        notes.append(
+            f"no deals closed between {lookback} and {as_of}: win rate, deal size "
+            "and velocity are unknown"
+        )
 
     open_now = _open_at(opps, as_of).with_columns(
-        age_days=(pl.lit(as_of) - pl.col("created")).dt.total_days().cast(pl.Float64))
+        age_days=(pl.lit(as_of) - pl.col("created")).dt.total_days().cast(pl.Float64)
+    )
     stale_days = _stale_threshold(opps, won, as_of, lookback_days, notes)
-    stale = (open_now.filter(pl.col("age_days") > stale_days) if stale_days is not None
-             else open_now.clear())
-    stale = stale.select("opportunity_id", "owner", "stage", "created", "age_days", "amount",
-                         "segment").sort(["amount", "age_days"], descending=True)
+    stale = (
+        open_now.filter(pl.col("age_days") > stale_days)
+        if stale_days is not None
+        else open_now.clear()
+    )
+    stale = stale.select(
+        "opportunity_id", "owner", "stage", "created", "age_days", "amount", "segment"
+    ).sort(["amount", "age_days"], descending=True)
 
     won_qtd = float(_closed_between(opps, qs, as_of, "won")["amount"].sum())
     return PipelineHealth(
-        as_of=as_of, quarter_start=qs, quarter_end=qe, lookback_start=lookback,
-        open_pipeline=float(open_now["amount"].sum()), open_deals=open_now.height,
-        won_qtd=won_qtd, quota=quota,
+        as_of=as_of,
+        quarter_start=qs,
+        quarter_end=qe,
+        lookback_start=lookback,
+        open_pipeline=float(open_now["amount"].sum()),
+        open_deals=open_now.height,
+        won_qtd=won_qtd,
+        quota=quota,
         velocity=_velocity(open_now.height, closed),
         waterfall=waterfall(opps, qs, as_of),
-        stale_days=stale_days, stale=stale,
+        stale_days=stale_days,
+        stale=stale,
         strike_zone=strike_zone(closed),
         cycles=_cycles(closed),
-        reps=_rep_table(known, opps, open_now, stale, closed, qs, as_of, rep_quotas or {},
-                        notes),
+        reps=_rep_table(known, opps, open_now, stale, closed, qs, as_of, rep_quotas or {}, notes),
         weekly_won=_weekly_won(opps, qs, as_of),
         notes=tuple(notes) + tuple(known.notes),
     )
@@ -254,8 +304,10 @@ def _stale_threshold(opps, won_recent, as_of, lookback_days, notes) -> float | N
     if won.height < MIN_WON_FOR_P90:
         won = _closed_between(opps, dt.date.min, as_of, "won").with_columns(cycle=_cycle_days())
         if won.height:
-            notes.append(f"fewer than {MIN_WON_FOR_P90} deals won in the last {lookback_days} "
-                         "days: the stale threshold uses every won deal before the as-of date")
+            notes.append(
+                f"fewer than {MIN_WON_FOR_P90} deals won in the last {lookback_days} "
+                "days: the stale threshold uses every won deal before the as-of date"
+            )
     if won.height == 0:
         notes.append("no won deals before the as-of date: stale deals cannot be flagged")
         return None
@@ -266,10 +318,12 @@ def _cycles(closed: pl.DataFrame) -> dict:
     out = {}
     for status in ("won", "lost"):
         c = closed.filter(pl.col("status") == status)["cycle"].to_numpy()
-        out[status] = {"n": int(c.size),
-                       "mean": float(c.mean()) if c.size else None,
-                       "median": float(np.median(c)) if c.size else None,
-                       "p90": float(np.quantile(c, 0.9)) if c.size else None}
+        out[status] = {
+            "n": int(c.size),
+            "mean": float(c.mean()) if c.size else None,
+            "median": float(np.median(c)) if c.size else None,
+            "p90": float(np.quantile(c, 0.9)) if c.size else None,
+        }
     return out
 
 
@@ -295,8 +349,17 @@ def _short(x: float) -> str:
     return f"{x:.3g}"
 
 
-STRIKE_ZONE_COLUMNS = ("dimension", "value", "won", "lost", "win_rate", "win_rate_se",
-                       "deal_size", "won_cycle_median", "lost_cycle_median")
+STRIKE_ZONE_COLUMNS = (
+    "dimension",
+    "value",
+    "won",
+    "lost",
+    "win_rate",
+    "win_rate_se",
+    "deal_size",
+    "won_cycle_median",
+    "lost_cycle_median",
+)
 
 
 def strike_zone(closed: pl.DataFrame) -> pl.DataFrame:
@@ -315,30 +378,46 @@ def strike_zone(closed: pl.DataFrame) -> pl.DataFrame:
     if band is not None:
         dims.append(("deal_size_band", band[0], band[1]))
     for dim, values, order in dims:
-        g = (closed.with_columns(values)
-             .group_by("value")
-             .agg(won=(pl.col("status") == "won").sum().cast(pl.Int64),
-                  lost=(pl.col("status") == "lost").sum().cast(pl.Int64),
-                  deal_size=pl.col("amount").filter(pl.col("status") == "won").mean(),
-                  won_cycle_median=pl.col("cycle").filter(pl.col("status") == "won").median(),
-                  lost_cycle_median=pl.col("cycle").filter(pl.col("status") == "lost").median())
-             .with_columns(n=pl.col("won") + pl.col("lost"))
-             .with_columns(win_rate=pl.col("won") / pl.col("n"))
-             .with_columns(win_rate_se=(pl.col("win_rate") * (1 - pl.col("win_rate"))
-                                        / pl.col("n")).sqrt(),
-                           dimension=pl.lit(dim)))
+        g = (
+            closed.with_columns(values)
+            .group_by("value")
+            .agg(
+                won=(pl.col("status") == "won").sum().cast(pl.Int64),
+                lost=(pl.col("status") == "lost").sum().cast(pl.Int64),
+                deal_size=pl.col("amount").filter(pl.col("status") == "won").mean(),
+                won_cycle_median=pl.col("cycle").filter(pl.col("status") == "won").median(),
+                lost_cycle_median=pl.col("cycle").filter(pl.col("status") == "lost").median(),
+            )
+            .with_columns(n=pl.col("won") + pl.col("lost"))
+            .with_columns(win_rate=pl.col("won") / pl.col("n"))
+            .with_columns(
+                win_rate_se=(pl.col("win_rate") * (1 - pl.col("win_rate")) / pl.col("n")).sqrt(),
+                dimension=pl.lit(dim),
+            )
+        )
         if order is None:
             g = g.sort(["win_rate", "n"], descending=True)
         else:  # size bands read best in size order
-            g = g.with_columns(rank=pl.col("value").replace_strict(
-                order, list(range(len(order))), return_dtype=pl.Int64)).sort("rank")
+            g = g.with_columns(
+                rank=pl.col("value").replace_strict(
+                    order, list(range(len(order))), return_dtype=pl.Int64
+                )
+            ).sort("rank")
         frames.append(g.select(STRIKE_ZONE_COLUMNS))
     if not frames:
-        return pl.DataFrame(schema={"dimension": pl.String, "value": pl.String,
-                                    "won": pl.Int64, "lost": pl.Int64, "win_rate": pl.Float64,
-                                    "win_rate_se": pl.Float64, "deal_size": pl.Float64,
-                                    "won_cycle_median": pl.Float64,
-                                    "lost_cycle_median": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "dimension": pl.String,
+                "value": pl.String,
+                "won": pl.Int64,
+                "lost": pl.Int64,
+                "win_rate": pl.Float64,
+                "win_rate_se": pl.Float64,
+                "deal_size": pl.Float64,
+                "won_cycle_median": pl.Float64,
+                "lost_cycle_median": pl.Float64,
+            }
+        )
     return pl.concat(frames, how="vertical_relaxed")
 
 
@@ -346,66 +425,107 @@ def _activities_qtd(known: History, opps: pl.DataFrame, qs, as_of, notes) -> pl.
     """Activities per owner in ``[qs, as_of]``; without activities.csv an activity is an
     outbound opportunity (the model's documented default, docs/model.md)."""
     if known.activities is not None and known.activities.height:
-        return (known.activities.filter(pl.col("date").is_between(qs, as_of))
-                .group_by("owner").agg(activities_qtd=pl.col("count").sum().cast(pl.Int64)))
-    notes.append("no activity history: activities are counted as outbound (non-marketing) "
-                 "opportunities created, as the model does")
+        return (
+            known.activities.filter(pl.col("date").is_between(qs, as_of))
+            .group_by("owner")
+            .agg(activities_qtd=pl.col("count").sum().cast(pl.Int64))
+        )
+    notes.append(
+        "no activity history: activities are counted as outbound (non-marketing) "
+        "opportunities created, as the model does"
+    )
     outbound = pl.col("source").is_null() | (pl.col("source").str.to_lowercase() != MARKETING)
-    return (opps.filter(pl.col("created").is_between(qs, as_of) & outbound)
-            .group_by("owner").agg(activities_qtd=pl.len().cast(pl.Int64)))
+    return (
+        opps.filter(pl.col("created").is_between(qs, as_of) & outbound)
+        .group_by("owner")
+        .agg(activities_qtd=pl.len().cast(pl.Int64))
+    )
 
 
-REP_COLUMNS = ("owner", "quota", "activities_qtd", "created_qtd", "pipeline_created_qtd",
-               "won_qtd", "lost_qtd", "revenue_qtd", "open_deals", "open_pipeline", "coverage",
-               "win_rate", "velocity_per_day", "stale_deals")
+REP_COLUMNS = (
+    "owner",
+    "quota",
+    "activities_qtd",
+    "created_qtd",
+    "pipeline_created_qtd",
+    "won_qtd",
+    "lost_qtd",
+    "revenue_qtd",
+    "open_deals",
+    "open_pipeline",
+    "coverage",
+    "win_rate",
+    "velocity_per_day",
+    "stale_deals",
+)
 
 
-def _rep_table(known, opps, open_now, stale, closed, qs, as_of, rep_quotas,
-               notes) -> pl.DataFrame:
+def _rep_table(known, opps, open_now, stale, closed, qs, as_of, rep_quotas, notes) -> pl.DataFrame:
     """One row per rep seen in the quarter, holding open deals, or given a quota."""
-    created = (opps.filter(pl.col("created").is_between(qs, as_of)).group_by("owner")
-               .agg(created_qtd=pl.len().cast(pl.Int64),
-                    pipeline_created_qtd=pl.col("amount").sum()))
-    won = (_closed_between(opps, qs, as_of, "won").group_by("owner")
-           .agg(won_qtd=pl.len().cast(pl.Int64), revenue_qtd=pl.col("amount").sum()))
-    lost = (_closed_between(opps, qs, as_of, "lost").group_by("owner")
-            .agg(lost_qtd=pl.len().cast(pl.Int64)))
-    open_ = open_now.group_by("owner").agg(open_deals=pl.len().cast(pl.Int64),
-                                           open_pipeline=pl.col("amount").sum())
+    created = (
+        opps.filter(pl.col("created").is_between(qs, as_of))
+        .group_by("owner")
+        .agg(created_qtd=pl.len().cast(pl.Int64), pipeline_created_qtd=pl.col("amount").sum())
+    )
+    won = (
+        _closed_between(opps, qs, as_of, "won")
+        .group_by("owner")
+        .agg(won_qtd=pl.len().cast(pl.Int64), revenue_qtd=pl.col("amount").sum())
+    )
+    lost = (
+        _closed_between(opps, qs, as_of, "lost")
+        .group_by("owner")
+        .agg(lost_qtd=pl.len().cast(pl.Int64))
+    )
+    open_ = open_now.group_by("owner").agg(
+        open_deals=pl.len().cast(pl.Int64), open_pipeline=pl.col("amount").sum()
+    )
     rates = closed.group_by("owner").agg(
-        n_closed=pl.len(), n_won=(pl.col("status") == "won").sum(),
+        n_closed=pl.len(),
+        n_won=(pl.col("status") == "won").sum(),
         size=pl.col("amount").filter(pl.col("status") == "won").mean(),
-        cyc=pl.col("cycle").filter(pl.col("status") == "won").mean())
+        cyc=pl.col("cycle").filter(pl.col("status") == "won").mean(),
+    )
     acts = _activities_qtd(known, opps, qs, as_of, notes)
-    owners = sorted(set(created["owner"]) | set(won["owner"]) | set(lost["owner"])
-                    | set(open_["owner"])
-                    | set(acts["owner"]) | set(rep_quotas))
-    base = pl.DataFrame({"owner": owners,
-                         "quota": [rep_quotas.get(o) for o in owners]},
-                        schema={"owner": pl.String, "quota": pl.Float64})
+    owners = sorted(
+        set(created["owner"])
+        | set(won["owner"])
+        | set(lost["owner"])
+        | set(open_["owner"])
+        | set(acts["owner"])
+        | set(rep_quotas)
+    )
+    base = pl.DataFrame(
+        {"owner": owners, "quota": [rep_quotas.get(o) for o in owners]},
+        schema={"owner": pl.String, "quota": pl.Float64},
+    )
     t = base
     for f in (acts, created, won, lost, open_, rates):
         t = t.join(f, on="owner", how="left")
-    t = t.with_columns(pl.col("activities_qtd", "created_qtd", "won_qtd", "lost_qtd",
-                              "open_deals")
-                       .fill_null(0),
-                       pl.col("pipeline_created_qtd", "revenue_qtd", "open_pipeline")
-                       .fill_null(0.0))
+    t = t.with_columns(
+        pl.col("activities_qtd", "created_qtd", "won_qtd", "lost_qtd", "open_deals").fill_null(0),
+        pl.col("pipeline_created_qtd", "revenue_qtd", "open_pipeline").fill_null(0.0),
+    )
     to_go = (pl.col("quota") - pl.col("revenue_qtd")).clip(lower_bound=0.0)
     win_rate = pl.col("n_won") / pl.col("n_closed")
     t = t.with_columns(
-        coverage=pl.when(to_go > 0).then(pl.col("open_pipeline") / to_go)
-        .when(pl.col("quota").is_not_null()).then(float("inf")),
+        coverage=pl.when(to_go > 0)
+        .then(pl.col("open_pipeline") / to_go)
+        .when(pl.col("quota").is_not_null())
+        .then(float("inf")),
         win_rate=win_rate,
-        velocity_per_day=pl.col("open_deals") * win_rate * pl.col("size") / pl.col("cyc"))
+        velocity_per_day=pl.col("open_deals") * win_rate * pl.col("size") / pl.col("cyc"),
+    )
     stale_counts = stale.group_by("owner").agg(stale_deals=pl.len().cast(pl.Int64))
     t = t.join(stale_counts, on="owner", how="left").with_columns(
-        pl.col("stale_deals").fill_null(0))
+        pl.col("stale_deals").fill_null(0)
+    )
     return t.select(REP_COLUMNS)
 
 
 def _weekly_won(opps: pl.DataFrame, qs: dt.date, as_of: dt.date) -> list[float]:
     won = _closed_between(opps, qs, as_of, "won").with_columns(
-        day=(pl.col("closed") - pl.lit(qs)).dt.total_days())
+        day=(pl.col("closed") - pl.lit(qs)).dt.total_days()
+    )
     days, amounts = won["day"].to_numpy(), won["amount"].to_numpy()
     return [float(amounts[days <= (e - qs).days].sum()) for e in week_ends(qs, as_of)]

@@ -6,15 +6,23 @@ code and notebooks that import it.
 """
 
 from salesim.history import (
-                             ACTIVITY_COLUMNS,
-                             OPPORTUNITY_COLUMNS,
-                             OPTIONAL_OPPORTUNITY_COLUMNS,
-                             REP_COLUMNS,
-                             STAGE_HISTORY_COLUMNS,
-                             STATUSES,
-                             History,
-                             cut,
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    OPTIONAL_OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+    STATUSES,
+    History,
+    cut,
 )
 
-__all__ = ["ACTIVITY_COLUMNS", "OPPORTUNITY_COLUMNS", "OPTIONAL_OPPORTUNITY_COLUMNS",
-           "REP_COLUMNS", "STAGE_HISTORY_COLUMNS", "STATUSES", "History", "cut"]
+__all__ = [
+    "ACTIVITY_COLUMNS",
+    "OPPORTUNITY_COLUMNS",
+    "OPTIONAL_OPPORTUNITY_COLUMNS",
+    "REP_COLUMNS",
+    "STAGE_HISTORY_COLUMNS",
+    "STATUSES",
+    "History",
+    "cut",
+]

@@ -19,9 +19,16 @@ from pathlib import Path
 
 import polars as pl
 
-from salesim.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS,  # noqa: F401 (cut: re-export)
-                             OPTIONAL_OPPORTUNITY_COLUMNS, REP_COLUMNS, STAGE_HISTORY_COLUMNS,
-                             History, count_noun, cut)
+from salesim.history import (  # noqa: F401 (cut: re-export)
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    OPTIONAL_OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+    History,
+    count_noun,
+    cut,
+)
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_AMOUNT
 
@@ -54,8 +61,11 @@ class HistoryFiles:
 def _in_folder(folder: Path, stem: str) -> Path | None:
     found = [folder / f"{stem}{ext}" for ext in EXTENSIONS if (folder / f"{stem}{ext}").is_file()]
     if len(found) > 1:
-        raise InputError(f"both {found[0].name} and {found[1].name} exist", file=str(folder),
-                         expected="one of them (or name the file explicitly)")
+        raise InputError(
+            f"both {found[0].name} and {found[1].name} exist",
+            file=str(folder),
+            expected="one of them (or name the file explicitly)",
+        )
     return found[0] if found else None
 
 
@@ -64,26 +74,35 @@ def _given(path: str | os.PathLike | None, what: str) -> Path | None:
         return None
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{what} file not found", file=str(p), expected="an existing CSV or "
-                         "Parquet file")
+        raise InputError(
+            f"{what} file not found", file=str(p), expected="an existing CSV or Parquet file"
+        )
     return p
 
 
-def find_files(path: str | os.PathLike, *, format: str = "canonical",
-               stage_history: str | os.PathLike | None = None,
-               activities: str | os.PathLike | None = None,
-               reps: str | os.PathLike | None = None) -> HistoryFiles:
+def find_files(
+    path: str | os.PathLike,
+    *,
+    format: str = "canonical",
+    stage_history: str | os.PathLike | None = None,
+    activities: str | os.PathLike | None = None,
+    reps: str | os.PathLike | None = None,
+) -> HistoryFiles:
     """Locate the files: ``path`` is a folder (``opportunities.csv|parquet`` and the optional
     ``stage_history``, ``activities``, ``reps`` beside it) or one opportunities file (then only
     the keyword files are read). Keyword files override what the folder holds."""
     fmt = str(format).lower()
     if fmt not in FORMATS:
-        raise InputError(f"unknown format {format!r}", column="--format",
-                         expected=" or ".join(FORMATS))
+        raise InputError(
+            f"unknown format {format!r}", column="--format", expected=" or ".join(FORMATS)
+        )
     p = Path(path)
     if not p.exists():
-        raise InputError("history not found", file=str(p),
-                         expected="a folder or an opportunities CSV/Parquet file")
+        raise InputError(
+            "history not found",
+            file=str(p),
+            expected="a folder or an opportunities CSV/Parquet file",
+        )
     folder = p if p.is_dir() else None
     found: dict[str, Path | None] = {}
     products = None
@@ -93,24 +112,35 @@ def find_files(path: str | os.PathLike, *, format: str = "canonical",
         products = base / "products.csv"
         for f in (opps, products):
             if not f.is_file():
-                raise InputError(f"{f.name} not found", file=str(base),
-                                 expected="the Maven CRM folder (sales_pipeline.csv, products.csv)")
+                raise InputError(
+                    f"{f.name} not found",
+                    file=str(base),
+                    expected="the Maven CRM folder (sales_pipeline.csv, products.csv)",
+                )
         folder = None  # the Maven folder holds no canonical optional files
     elif folder is not None:
         opps = _in_folder(folder, "opportunities")
         if opps is None:
             present = sorted(x.name for x in folder.iterdir())[:12]
-            hint = " or --format maven for the Maven sample" if "sales_pipeline.csv" in \
-                present else ""
-            raise InputError("no opportunities.csv or opportunities.parquet in the folder; it "
-                             "has: " + (", ".join(present) or "nothing"), file=str(p),
-                             expected=f"a history folder (docs/formats.md){hint}")
+            hint = (
+                " or --format maven for the Maven sample" if "sales_pipeline.csv" in present else ""
+            )
+            raise InputError(
+                "no opportunities.csv or opportunities.parquet in the folder; it "
+                "has: " + (", ".join(present) or "nothing"),
+                file=str(p),
+                expected=f"a history folder (docs/formats.md){hint}",
+            )
     else:
         opps = p
-    for name, given in (("stage_history", stage_history), ("activities", activities),
-                        ("reps", reps)):
+    for name, given in (
+        ("stage_history", stage_history),
+        ("activities", activities),
+        ("reps", reps),
+    ):
         found[name] = _given(given, name.replace("_", " ")) or (
-            _in_folder(folder, name) if folder is not None else None)
+            _in_folder(folder, name) if folder is not None else None
+        )
     return HistoryFiles(opportunities=opps, products=products, format=fmt, **found)
 
 
@@ -153,8 +183,11 @@ def _csv_source(path: Path):
     with open(path, "rb") as fh:
         head = fh.read(65_536)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
-        raise InputError("the file is UTF-16 or binary, not UTF-8 text", file=str(path),
-                         expected="a CSV saved as UTF-8 (Excel: Save As > CSV UTF-8)")
+        raise InputError(
+            "the file is UTF-16 or binary, not UTF-8 text",
+            file=str(path),
+            expected="a CSV saved as UTF-8 (Excel: Save As > CSV UTF-8)",
+        )
     if b"\r" in head and b"\n" not in head:
         data = path.read_bytes()
         if b"\n" not in data:
@@ -171,8 +204,11 @@ def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
     """
     file = str(path)
     if path.suffix.lower() in (".xlsx", ".xls", ".numbers", ".ods"):
-        raise InputError("spreadsheet files are not read", file=file,
-                         expected="the sheet exported as CSV (UTF-8, comma-separated)")
+        raise InputError(
+            "spreadsheet files are not read",
+            file=file,
+            expected="the sheet exported as CSV (UTF-8, comma-separated)",
+        )
     try:
         if path.stat().st_size == 0:
             return pl.DataFrame({ROW: []}, schema={ROW: pl.Int64})
@@ -182,30 +218,44 @@ def read_table(path: Path, notes: list[str] | None = None) -> pl.DataFrame:
         try:
             df = pl.read_parquet(path)
         except Exception as exc:  # polars raises several kinds; all mean "not readable"
-            raise InputError(f"cannot read Parquet file: {str(exc).splitlines()[0]}", file=file,
-                             expected="a Parquet file") from None
+            raise InputError(
+                f"cannot read Parquet file: {str(exc).splitlines()[0]}",
+                file=file,
+                expected="a Parquet file",
+            ) from None
         df = df.with_row_index(ROW, offset=2)
     else:
         source = _csv_source(path)
         try:
-            df = pl.read_csv(source, infer_schema=False, row_index_name=ROW,
-                             row_index_offset=2, raise_if_empty=False)
+            df = pl.read_csv(
+                source,
+                infer_schema=False,
+                row_index_name=ROW,
+                row_index_offset=2,
+                raise_if_empty=False,
+            )
         except OSError as exc:
             raise InputError(f"cannot read the file ({exc.strerror})", file=file) from None
         except pl.exceptions.PolarsError as exc:
             row, what = _csv_problem(path)
             if row is None:
                 what = f"cannot read CSV: {str(exc).splitlines()[0]}"
-            raise InputError(what, file=file, row=row,
-                             expected="a comma-separated UTF-8 file with one header row") from None
+            raise InputError(
+                what,
+                file=file,
+                row=row,
+                expected="a comma-separated UTF-8 file with one header row",
+            ) from None
         # polars keeps a quoted header's doubled quotes ('Date entered ""Closed Won""')
         df = df.rename({c: _header(c) for c in df.columns if c != _header(c)})
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
     footer = formats.footer_start(df)
     if footer is not None:
         if notes is not None and df.height - footer > 1:
-            notes.append(f"{file}: read away a report footer from row {df[ROW][footer]} on "
-                         f"({df.height - footer - 1} lines after a blank line)")
+            notes.append(
+                f"{file}: read away a report footer from row {df[ROW][footer]} on "
+                f"({df.height - footer - 1} lines after a blank line)"
+            )
         df = df.head(footer)
     data_cols = [c for c in df.columns if c != ROW]
     if data_cols and df.height:
@@ -250,8 +300,9 @@ def _number(df: pl.DataFrame, col: str) -> pl.Series:
     text = df.select(_text(df, col)).to_series()
     t = pl.col("t").str.replace(r"^([-+]?)\s*[$€£]\s*", "${1}")
     t = pl.when(t.str.contains(_THOUSANDS)).then(t.str.replace_all(",", "")).otherwise(t)
-    return dates.fast_or_full(text, pl.col("t").cast(pl.Float64, strict=False),
-                               t.cast(pl.Float64, strict=False))
+    return dates.fast_or_full(
+        text, pl.col("t").cast(pl.Float64, strict=False), t.cast(pl.Float64, strict=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -273,34 +324,43 @@ def _fail_first(df: pl.DataFrame, check: _Check, *, file: str) -> None:
     text = check.message(first)
     if hits.height > 1:
         text += f" ({hits.height - 1:,} more row{'s' if hits.height > 2 else ''} like it)"
-    raise InputError(text, file=file, row=first[ROW], column=check.column,
-                     expected=check.expected)
+    raise InputError(text, file=file, row=first[ROW], column=check.column, expected=check.expected)
 
 
 def _run_checks(df: pl.DataFrame, checks: list[_Check], *, file: str) -> None:
     """All checks in one pass; the first failing one (in list order) is raised."""
     if not checks or df.height == 0:
         return
-    failed = df.select([c.bad.fill_null(False).any().alias(str(i))
-                        for i, c in enumerate(checks)]).row(0)
+    failed = df.select(
+        [c.bad.fill_null(False).any().alias(str(i)) for i, c in enumerate(checks)]
+    ).row(0)
     for check, bad in zip(checks, failed):
         if bad:
             _fail_first(df, check, file=file)
 
 
-def _date_checks(col: str, source: str, date_format: str | None, *, required: bool = True,
-                 what: str = "") -> list[_Check]:
+def _date_checks(
+    col: str, source: str, date_format: str | None, *, required: bool = True, what: str = ""
+) -> list[_Check]:
     """Missing (if required), unreadable and implausible (``dates.YEARS``) dates; the frame
     holds ``{col}_raw`` and ``col``."""
     raw, parsed = pl.col(f"{col}_raw"), pl.col(col)
     expected = dates.expected(date_format)
     checks = [_Check(raw.is_null(), source, lambda r: f"missing {what or col} date", expected)]
     return (checks if required else []) + [
-        _Check(raw.is_not_null() & parsed.is_null(), source,
-               lambda r: f"cannot read date {r[f'{col}_raw']!r}", expected),
-        _Check(dates.implausible(parsed), source,
-               lambda r: dates.implausible_message(r[f"{col}_raw"], r[col], date_format),
-               expected)]
+        _Check(
+            raw.is_not_null() & parsed.is_null(),
+            source,
+            lambda r: f"cannot read date {r[f'{col}_raw']!r}",
+            expected,
+        ),
+        _Check(
+            dates.implausible(parsed),
+            source,
+            lambda r: dates.implausible_message(r[f"{col}_raw"], r[col], date_format),
+            expected,
+        ),
+    ]
 
 
 def _duplicates(w: pl.DataFrame, key: str, *, file: str, column: str, what: str) -> None:
@@ -311,17 +371,27 @@ def _duplicates(w: pl.DataFrame, key: str, *, file: str, column: str, what: str)
     first = dup.row(0, named=True)
     rows = dup.filter(pl.col(key) == first[key])[ROW].to_list()
     others = dup[key].n_unique() - 1
-    raise InputError(f"duplicate {what} {first[key]!r} at rows {rows[0]} and {rows[1]}"
-                     + (f" ({others:,} more duplicated value{'s' if others > 1 else ''})"
-                        if others else ""), file=file, row=rows[0], column=column,
-                     expected=f"each {what} once")
+    raise InputError(
+        f"duplicate {what} {first[key]!r} at rows {rows[0]} and {rows[1]}"
+        + (f" ({others:,} more duplicated value{'s' if others > 1 else ''})" if others else ""),
+        file=file,
+        row=rows[0],
+        column=column,
+        expected=f"each {what} once",
+    )
 
 
 # --- opportunities --------------------------------------------------------------------------------
-def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
-                   date_format: str | None, status_from_stage: bool,
-                   outcomes: Mapping[str, str] = TERMINAL_STAGES,
-                   probability_scale: str | None = None) -> tuple[pl.DataFrame, list[str]]:
+def _opportunities(
+    raw: pl.DataFrame,
+    names: dict[str, str],
+    *,
+    file: str,
+    date_format: str | None,
+    status_from_stage: bool,
+    outcomes: Mapping[str, str] = TERMINAL_STAGES,
+    probability_scale: str | None = None,
+) -> tuple[pl.DataFrame, list[str]]:
     """Validate and normalise; returns the canonical frame (plus ``__row``) and notes."""
     notes: list[str] = []
     src = lambda c: names.get(c, c)  # noqa: E731 - the column as the file spells it
@@ -341,72 +411,139 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         _text(raw, "source").str.to_lowercase().alias("source"),
     )
     key = squash(pl.col("status_raw"))
-    status = key.replace_strict({**formats.STATUS_VALUES, **outcomes}, default=None,
-                                return_dtype=pl.String)
+    status = key.replace_strict(
+        {**formats.STATUS_VALUES, **outcomes}, default=None, return_dtype=pl.String
+    )
     if status_from_stage:  # the stage column holds the outcome: anything else is still open
         status = key.replace_strict(dict(outcomes), default="open", return_dtype=pl.String)
     outcome_stages = formats.terminal_values(w["stage"], outcomes)
-    w = w.with_columns(status.alias("status"),
-                       pl.col("stage").is_in(outcome_stages).alias("terminal"))
+    w = w.with_columns(
+        status.alias("status"), pl.col("stage").is_in(outcome_stages).alias("terminal")
+    )
 
-    _run_checks(w, [_Check(pl.col("opportunity_id").is_null(), src("opportunity_id"),
-                           lambda r: "missing opportunity id", "a non-empty id")], file=file)
-    _duplicates(w, "opportunity_id", file=file, column=src("opportunity_id"),
-                what="opportunity_id")
-    status_expected = "open, won or lost (also 'Closed Won', 'Closed Lost'); to derive the " \
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("opportunity_id").is_null(),
+                src("opportunity_id"),
+                lambda r: "missing opportunity id",
+                "a non-empty id",
+            )
+        ],
+        file=file,
+    )
+    _duplicates(w, "opportunity_id", file=file, column=src("opportunity_id"), what="opportunity_id")
+    status_expected = (
+        "open, won or lost (also 'Closed Won', 'Closed Lost'); to derive the "
         "status from a stage column, map status and stage to the same column"
+    )
     is_closed = pl.col("status") != "open"
-    _run_checks(w, [
-        _Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
-               "the owning rep's name"),
-        *_date_checks("created", src("created"), date_format),
-        _Check(pl.col("status_raw").is_null(), src("status"), lambda r: "missing status",
-               status_expected),
-        _Check(pl.col("status").is_null(), src("status"),
-               lambda r: f"unknown status {r['status_raw']!r}", status_expected),
-        _Check(pl.col("stage").is_null(), src("stage"), lambda r: "missing stage",
-               "the deal's current (open) or last reached (closed) stage"),
-        _Check(pl.col("terminal") & ~is_closed, src("stage"),
-               lambda r: f"stage {r['stage']!r} on an open deal", "a pipeline stage"),
-        *_date_checks("closed", src("closed"), date_format, required=False),
-        _Check(is_closed & pl.col("closed").is_null(), src("closed"),
-               lambda r: f"missing close date of a {r['status']} deal",
-               "a close date for every won or lost deal"),
-        # A won or lost deal cannot close after today: such a date is an expected close
-        # date or a typo, and it would move the history's end (backtests, the as-of date).
-        _Check(is_closed & (pl.col("closed") > _today()), src("closed"),
-               lambda r: f"a {r['status']} deal closed on {r['closed']}, after today",
-               "the date it actually closed"),
-        _Check(is_closed & (pl.col("closed") < pl.col("created")), src("closed"),
-               lambda r: f"closed {r['closed']} before created {r['created']}",
-               "a close date on or after the created date"),
-        _Check(pl.col("amount_raw").is_null(), src("amount"), lambda r: "missing amount",
-               "a number ≥ 0"),
-        _Check(pl.col("amount").is_null() | ~pl.col("amount").is_finite(), src("amount"),
-               lambda r: f"cannot read amount {r['amount_raw']!r}",
-               "a number ≥ 0 such as 12500 or 12,500.00"),
-        _Check(pl.col("amount") < 0, src("amount"),
-               lambda r: f"negative amount {r['amount_raw']}", "a number ≥ 0"),
-        _Check(pl.col("amount") > MAX_AMOUNT, src("amount"),
-               lambda r: f"implausible amount {r['amount_raw']}",
-               f"at most {MAX_AMOUNT:,.0f}; a unit slip or a corrupted cell?"),
-    ], file=file)
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("owner").is_null(),
+                src("owner"),
+                lambda r: "missing owner",
+                "the owning rep's name",
+            ),
+            *_date_checks("created", src("created"), date_format),
+            _Check(
+                pl.col("status_raw").is_null(),
+                src("status"),
+                lambda r: "missing status",
+                status_expected,
+            ),
+            _Check(
+                pl.col("status").is_null(),
+                src("status"),
+                lambda r: f"unknown status {r['status_raw']!r}",
+                status_expected,
+            ),
+            _Check(
+                pl.col("stage").is_null(),
+                src("stage"),
+                lambda r: "missing stage",
+                "the deal's current (open) or last reached (closed) stage",
+            ),
+            _Check(
+                pl.col("terminal") & ~is_closed,
+                src("stage"),
+                lambda r: f"stage {r['stage']!r} on an open deal",
+                "a pipeline stage",
+            ),
+            *_date_checks("closed", src("closed"), date_format, required=False),
+            _Check(
+                is_closed & pl.col("closed").is_null(),
+                src("closed"),
+                lambda r: f"missing close date of a {r['status']} deal",
+                "a close date for every won or lost deal",
+            ),
+            # A won or lost deal cannot close after today: such a date is an expected close
+            # date or a typo, and it would move the history's end (backtests, the as-of date).
+            _Check(
+                is_closed & (pl.col("closed") > _today()),
+                src("closed"),
+                lambda r: f"a {r['status']} deal closed on {r['closed']}, after today",
+                "the date it actually closed",
+            ),
+            _Check(
+                is_closed & (pl.col("closed") < pl.col("created")),
+                src("closed"),
+                lambda r: f"closed {r['closed']} before created {r['created']}",
+                "a close date on or after the created date",
+            ),
+            _Check(
+                pl.col("amount_raw").is_null(),
+                src("amount"),
+                lambda r: "missing amount",
+                "a number ≥ 0",
+            ),
+            _Check(
+                pl.col("amount").is_null() | ~pl.col("amount").is_finite(),
+                src("amount"),
+                lambda r: f"cannot read amount {r['amount_raw']!r}",
+                "a number ≥ 0 such as 12500 or 12,500.00",
+            ),
+            _Check(
+                pl.col("amount") < 0,
+                src("amount"),
+                lambda r: f"negative amount {r['amount_raw']}",
+                "a number ≥ 0",
+            ),
+            _Check(
+                pl.col("amount") > MAX_AMOUNT,
+                src("amount"),
+                lambda r: f"implausible amount {r['amount_raw']}",
+                f"at most {MAX_AMOUNT:,.0f}; a unit slip or a corrupted cell?",
+            ),
+        ],
+        file=file,
+    )
 
     n_expected_close, n_outcome_stage = w.select(
         (~is_closed & pl.col("closed").is_not_null()).sum().alias("a"),
-        pl.col("terminal").sum().alias("b")).row(0)
+        pl.col("terminal").sum().alias("b"),
+    ).row(0)
     if n_expected_close:
-        notes.append(f"{file}: ignored the close date of {count_noun(n_expected_close, 'open deals')} "
-                     "(read as expected close dates)")
+        notes.append(
+            f"{file}: ignored the close date of {count_noun(n_expected_close, 'open deals')} "
+            "(read as expected close dates)"
+        )
     if n_outcome_stage:
-        notes.append(f"{file}: {count_noun(n_outcome_stage, 'closed deals')} with an outcome "
-                     "('Closed Won'/'Closed Lost') as stage: the last stage is taken from "
-                     "the stage history where there is one")
+        notes.append(
+            f"{file}: {count_noun(n_outcome_stage, 'closed deals')} with an outcome "
+            "('Closed Won'/'Closed Lost') as stage: the last stage is taken from "
+            "the stage history where there is one"
+        )
     if "segment" not in names:
         notes.append(f"{file}: no segment column; every deal is in segment 'all'")
     out = w.select(
         ROW,
-        "opportunity_id", "owner", "created",
+        "opportunity_id",
+        "owner",
+        "created",
         pl.when(pl.col("terminal")).then(None).otherwise(pl.col("stage")).alias("stage"),
         "status",
         pl.when(is_closed).then(pl.col("closed")).alias("closed"),
@@ -414,14 +551,26 @@ def _opportunities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         pl.col("segment").fill_null("all"),
         "source",
     )
-    extra, more = _optional_columns(raw, names, file=file, date_format=date_format,
-                                    open_deal=w["status"] == "open", scale=probability_scale)
+    extra, more = _optional_columns(
+        raw,
+        names,
+        file=file,
+        date_format=date_format,
+        open_deal=w["status"] == "open",
+        scale=probability_scale,
+    )
     return out.with_columns(extra), notes + more
 
 
-def _optional_columns(raw: pl.DataFrame, names: dict[str, str], *, file: str,
-                      date_format: str | None, open_deal: pl.Series, scale: str | None
-                      ) -> tuple[list[pl.Series], list[str]]:
+def _optional_columns(
+    raw: pl.DataFrame,
+    names: dict[str, str],
+    *,
+    file: str,
+    date_format: str | None,
+    open_deal: pl.Series,
+    scale: str | None,
+) -> tuple[list[pl.Series], list[str]]:
     """The optional opportunity columns the export has (``OPTIONAL_OPPORTUNITY_COLUMNS``):
     ``probability`` as a fraction in [0, 1] (percent when ``scale`` says so, or, without a
     scale, when any value exceeds 1; a trailing % is read), ``forecast_category`` as text and
@@ -429,37 +578,62 @@ def _optional_columns(raw: pl.DataFrame, names: dict[str, str], *, file: str,
     out: list[pl.Series] = []
     notes: list[str] = []
     if "probability" in names:
-        text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "")
-                          .alias("p"))
+        text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "").alias("p"))
         p = _number(text, "p")
         if scale is None:
-            scale = "percent" if (p.max() or 0) > 1 or \
-                raw["probability"].cast(pl.String).str.ends_with("%").any() else "fraction"
+            scale = (
+                "percent"
+                if (p.max() or 0) > 1 or raw["probability"].cast(pl.String).str.ends_with("%").any()
+                else "fraction"
+            )
         frac = p / 100 if scale == "percent" else p
-        expected = "a probability, 0–100 percent" if scale == "percent" else \
-            "a probability between 0 and 1"
+        expected = (
+            "a probability, 0–100 percent"
+            if scale == "percent"
+            else "a probability between 0 and 1"
+        )
         check = pl.DataFrame({ROW: raw[ROW], "raw": text["p"], "p": frac})
-        _run_checks(check, [
-            _Check(pl.col("raw").is_not_null() & (pl.col("p").is_null()
-                                                  | ~pl.col("p").is_finite()),
-                   names["probability"], lambda r: f"cannot read probability {r['raw']!r}",
-                   expected),
-            _Check((pl.col("p") < 0) | (pl.col("p") > 1), names["probability"],
-                   lambda r: f"probability {r['raw']} is out of range", expected)], file=file)
+        _run_checks(
+            check,
+            [
+                _Check(
+                    pl.col("raw").is_not_null()
+                    & (pl.col("p").is_null() | ~pl.col("p").is_finite()),
+                    names["probability"],
+                    lambda r: f"cannot read probability {r['raw']!r}",
+                    expected,
+                ),
+                _Check(
+                    (pl.col("p") < 0) | (pl.col("p") > 1),
+                    names["probability"],
+                    lambda r: f"probability {r['raw']} is out of range",
+                    expected,
+                ),
+            ],
+            file=file,
+        )
         out.append(frac.alias("probability"))
         notes.append(f"{file}: CRM probability read as {scale} ({names['probability']!r})")
     if "forecast_category" in names:
-        out.append(raw.select(_text(raw, "forecast_category")).to_series()
-                   .alias("forecast_category"))
+        out.append(
+            raw.select(_text(raw, "forecast_category")).to_series().alias("forecast_category")
+        )
     if "expected_close" in names:
         raw_close = raw.select(_text(raw, "expected_close").alias("expected_close_raw"))
         day = _date(raw, "expected_close", date_format)
-        check = pl.DataFrame({ROW: raw[ROW], "expected_close_raw": raw_close.to_series(),
-                              "expected_close": day})
-        _run_checks(check, _date_checks("expected_close", names["expected_close"], date_format,
-                                        required=False), file=file)
-        out.append(pl.select(pl.when(pl.lit(open_deal)).then(pl.lit(day))).to_series()
-                   .alias("expected_close"))
+        check = pl.DataFrame(
+            {ROW: raw[ROW], "expected_close_raw": raw_close.to_series(), "expected_close": day}
+        )
+        _run_checks(
+            check,
+            _date_checks("expected_close", names["expected_close"], date_format, required=False),
+            file=file,
+        )
+        out.append(
+            pl.select(pl.when(pl.lit(open_deal)).then(pl.lit(day)))
+            .to_series()
+            .alias("expected_close")
+        )
     return out, notes
 
 
@@ -474,8 +648,11 @@ def parse_stages(stages: str | Iterable[str] | None) -> tuple[str, ...] | None:
         return None
     dup = [s for s in order if order.count(s) > 1]
     if dup:
-        raise InputError(f"stage {dup[0]!r} appears twice in the stage order", column="--stages",
-                         expected="each stage once, first to last")
+        raise InputError(
+            f"stage {dup[0]!r} appears twice in the stage order",
+            column="--stages",
+            expected="each stage once, first to last",
+        )
     return order
 
 
@@ -485,25 +662,30 @@ def _sorted_entries(sh: pl.DataFrame) -> pl.DataFrame:
     Sorting integer keys (not hashing strings) keeps millions of rows fast."""
     sh = sh.with_columns(pl.col("stage").cast(pl.Categorical).to_physical().alias("__sc"))
     by_stage = sh.sort(["__oid", "__sc", "entered", ROW])
-    same = (pl.col("__oid") == pl.col("__oid").shift(1)) & \
-        (pl.col("__sc") == pl.col("__sc").shift(1))
+    same = (pl.col("__oid") == pl.col("__oid").shift(1)) & (
+        pl.col("__sc") == pl.col("__sc").shift(1)
+    )
     by_stage = by_stage.with_columns(
-        (same & (pl.col("entered") == pl.col("entered").shift(1))).fill_null(False)
-        .alias("__dup"),
-        (~same).fill_null(True).alias("__first"))
-    return by_stage.filter(~pl.col("__dup")).drop("__dup", "__sc").sort(
-        ["__oid", "entered", ROW])
+        (same & (pl.col("entered") == pl.col("entered").shift(1))).fill_null(False).alias("__dup"),
+        (~same).fill_null(True).alias("__first"),
+    )
+    return by_stage.filter(~pl.col("__dup")).drop("__dup", "__sc").sort(["__oid", "entered", ROW])
 
 
 def _order_from(entries: pl.DataFrame) -> tuple[str, ...]:
     """Stage order from ``_sorted_entries``: mean position of each stage's first entry."""
     first = entries.filter(pl.col("__first")).with_row_index("__i")
-    start = pl.when(pl.col("__oid") != pl.col("__oid").shift(1).fill_null(-1)) \
-        .then(pl.col("__i")).forward_fill()
+    start = (
+        pl.when(pl.col("__oid") != pl.col("__oid").shift(1).fill_null(-1))
+        .then(pl.col("__i"))
+        .forward_fill()
+    )
     first = first.with_columns((pl.col("__i") - start).alias("__pos"))
-    order = (first.group_by("stage")
-             .agg(pl.col("__pos").mean().alias("__mean"), pl.col(ROW).min().alias("__seen"))
-             .sort(["__mean", "__seen"]))
+    order = (
+        first.group_by("stage")
+        .agg(pl.col("__pos").mean().alias("__mean"), pl.col(ROW).min().alias("__seen"))
+        .sort(["__mean", "__seen"])
+    )
     return tuple(order["stage"].to_list())
 
 
@@ -520,15 +702,20 @@ def infer_stage_order(stage_history: pl.DataFrame) -> tuple[str, ...]:
     if stage_history.height == 0:
         return ()
     sh = stage_history if ROW in stage_history.columns else stage_history.with_row_index(ROW)
-    sh = sh.with_columns(pl.col("opportunity_id").cast(pl.Categorical).to_physical()
-                         .alias("__oid"))
+    sh = sh.with_columns(pl.col("opportunity_id").cast(pl.Categorical).to_physical().alias("__oid"))
     return _order_from(_sorted_entries(sh))
 
 
-def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame, *, file: str,
-                   date_format: str | None, order: tuple[str, ...] | None,
-                   outcomes: Mapping[str, str] = TERMINAL_STAGES
-                   ) -> tuple[pl.DataFrame, list[str]]:
+def _stage_history(
+    raw: pl.DataFrame,
+    names: dict[str, str],
+    opps: pl.DataFrame,
+    *,
+    file: str,
+    date_format: str | None,
+    order: tuple[str, ...] | None,
+    outcomes: Mapping[str, str] = TERMINAL_STAGES,
+) -> tuple[pl.DataFrame, list[str]]:
     """Validate; returns sorted entries (``_sorted_entries``) and notes."""
     notes: list[str] = []
     src = lambda c: names.get(c, c)  # noqa: E731
@@ -539,52 +726,90 @@ def _stage_history(raw: pl.DataFrame, names: dict[str, str], opps: pl.DataFrame,
         _text(raw, "entered").alias("entered_raw"),
         pl.lit(_date(raw, "entered", date_format)).alias("entered"),
     )
-    _run_checks(w, [
-        _Check(pl.col("opportunity_id").is_null(), src("opportunity_id"),
-               lambda r: "missing opportunity id", "an id from the opportunities"),
-        _Check(pl.col("stage").is_null(), src("stage"), lambda r: "missing stage",
-               "the stage the deal entered"),
-        *_date_checks("entered", src("entered"), date_format),
-    ], file=file)
-    keys = opps.select("opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"),
-                       "created", "closed")
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("opportunity_id").is_null(),
+                src("opportunity_id"),
+                lambda r: "missing opportunity id",
+                "an id from the opportunities",
+            ),
+            _Check(
+                pl.col("stage").is_null(),
+                src("stage"),
+                lambda r: "missing stage",
+                "the stage the deal entered",
+            ),
+            *_date_checks("entered", src("entered"), date_format),
+        ],
+        file=file,
+    )
+    keys = opps.select(
+        "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "created", "closed"
+    )
     w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
-    _run_checks(w, [_Check(pl.col("__oid").is_null(), src("opportunity_id"),
-                           lambda r: f"opportunity {r['opportunity_id']!r} is not in the "
-                           "opportunities file", "ids that appear in the opportunities file")],
-                file=file)
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("__oid").is_null(),
+                src("opportunity_id"),
+                lambda r: f"opportunity {r['opportunity_id']!r} is not in the opportunities file",
+                "ids that appear in the opportunities file",
+            )
+        ],
+        file=file,
+    )
 
     # Entering "Closed Won" is the close itself: status and closed already say it.
-    outcome = [s for s in formats.terminal_values(w["stage"], outcomes)
-               if s not in (order or ())]
+    outcome = [s for s in formats.terminal_values(w["stage"], outcomes) if s not in (order or ())]
     if outcome:
         n = w.height
         w = w.filter(~pl.col("stage").is_in(outcome))
-        notes.append(f"{file}: dropped {count_noun(n - w.height, 'rows')} entering an outcome stage "
-                     "(won/lost is read from the opportunities' status and close date)")
+        notes.append(
+            f"{file}: dropped {count_noun(n - w.height, 'rows')} entering an outcome stage "
+            "(won/lost is read from the opportunities' status and close date)"
+        )
     if order is not None:
-        _run_checks(w, [_Check(~pl.col("stage").is_in(list(order)), src("stage"),
-                               lambda r: f"unknown stage {r['stage']!r}",
-                               "one of " + ", ".join(order) + " (the given stage order)")],
-                    file=file)
+        _run_checks(
+            w,
+            [
+                _Check(
+                    ~pl.col("stage").is_in(list(order)),
+                    src("stage"),
+                    lambda r: f"unknown stage {r['stage']!r}",
+                    "one of " + ", ".join(order) + " (the given stage order)",
+                )
+            ],
+            file=file,
+        )
     n = w.height
     entries = _sorted_entries(w)
     if entries.height < n:
-        notes.append(f"{file}: dropped {count_noun(n - entries.height, 'duplicate rows')} "
-                     "(same deal, stage and date)")
-    early, late = entries.select((pl.col("entered") < pl.col("created")).sum().alias("a"),
-                                 (pl.col("entered") > pl.col("closed")).sum().alias("b")).row(0)
+        notes.append(
+            f"{file}: dropped {count_noun(n - entries.height, 'duplicate rows')} "
+            "(same deal, stage and date)"
+        )
+    early, late = entries.select(
+        (pl.col("entered") < pl.col("created")).sum().alias("a"),
+        (pl.col("entered") > pl.col("closed")).sum().alias("b"),
+    ).row(0)
     if early:
-        notes.append(f"{file}: {count_noun(early, 'rows')} with a stage entered before the deal was "
-                     "created")
+        notes.append(
+            f"{file}: {count_noun(early, 'rows')} with a stage entered before the deal was created"
+        )
     if late:
-        notes.append(f"{file}: {count_noun(late, 'rows')} with a stage entered after the deal closed")
+        notes.append(
+            f"{file}: {count_noun(late, 'rows')} with a stage entered after the deal closed"
+        )
     return entries, notes
 
 
 # --- activities and reps --------------------------------------------------------------------------
-def _activities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
-                date_format: str | None) -> tuple[pl.DataFrame, list[str]]:
+def _activities(
+    raw: pl.DataFrame, names: dict[str, str], *, file: str, date_format: str | None
+) -> tuple[pl.DataFrame, list[str]]:
     notes: list[str] = []
     src = lambda c: names.get(c, c)  # noqa: E731
     w = raw.select(
@@ -596,29 +821,42 @@ def _activities(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         _text(raw, "count").alias("count_raw"),
         pl.lit(_number(raw, "count")).alias("count"),
     )
-    checks = [_Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
-                     "the rep's name"),
-              *_date_checks("date", src("date"), date_format)]
+    checks = [
+        _Check(
+            pl.col("owner").is_null(), src("owner"), lambda r: "missing owner", "the rep's name"
+        ),
+        *_date_checks("date", src("date"), date_format),
+    ]
     if "count" in names:
         whole, count = "a whole number ≥ 0", pl.col("count")
         checks += [
             _Check(pl.col("count_raw").is_null(), src("count"), lambda r: "missing count", whole),
-            _Check(count.is_null() | ~count.is_finite(), src("count"),
-                   lambda r: f"cannot read count {r['count_raw']!r}", whole),
+            _Check(
+                count.is_null() | ~count.is_finite(),
+                src("count"),
+                lambda r: f"cannot read count {r['count_raw']!r}",
+                whole,
+            ),
             _Check(count < 0, src("count"), lambda r: f"negative count {r['count_raw']}", whole),
-            _Check(count != count.round(0), src("count"),
-                   lambda r: f"count {r['count_raw']} is not a whole number", whole),
+            _Check(
+                count != count.round(0),
+                src("count"),
+                lambda r: f"count {r['count_raw']} is not a whole number",
+                whole,
+            ),
         ]
     else:
         notes.append(f"{file}: no count column; each row is one activity")
     _run_checks(w, checks, file=file)
-    out = w.select(ROW, "owner", "date", "kind",
-                   pl.col("count").fill_null(1.0).cast(pl.Int64).alias("count"))
+    out = w.select(
+        ROW, "owner", "date", "kind", pl.col("count").fill_null(1.0).cast(pl.Int64).alias("count")
+    )
     return out, notes
 
 
-def _reps(raw: pl.DataFrame, names: dict[str, str], *, file: str,
-          date_format: str | None) -> tuple[pl.DataFrame, list[str]]:
+def _reps(
+    raw: pl.DataFrame, names: dict[str, str], *, file: str, date_format: str | None
+) -> tuple[pl.DataFrame, list[str]]:
     src = lambda c: names.get(c, c)  # noqa: E731
     w = raw.select(
         ROW,
@@ -630,49 +868,79 @@ def _reps(raw: pl.DataFrame, names: dict[str, str], *, file: str,
         _text(raw, "quota").alias("quota_raw"),
         pl.lit(_number(raw, "quota")).alias("quota"),
     )
-    _run_checks(w, [_Check(pl.col("owner").is_null(), src("owner"), lambda r: "missing owner",
-                           "the rep's name")], file=file)
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("owner").is_null(), src("owner"), lambda r: "missing owner", "the rep's name"
+            )
+        ],
+        file=file,
+    )
     _duplicates(w, "owner", file=file, column=src("owner"), what="owner")
     quota, per_quarter = pl.col("quota"), "a number ≥ 0 (per quarter)"
-    _run_checks(w, [
-        *_date_checks("hired", src("hired"), date_format, what="hire"),
-        *_date_checks("left", src("left"), date_format, required=False),
-        _Check(pl.col("left") < pl.col("hired"), src("left"),
-               lambda r: f"left {r['left']} before hired {r['hired']}",
-               "a leaving date on or after the hire date"),
-        _Check(pl.col("quota_raw").is_not_null() & (quota.is_null() | ~quota.is_finite()),
-               src("quota"), lambda r: f"cannot read quota {r['quota_raw']!r}", per_quarter),
-        _Check(quota < 0, src("quota"), lambda r: f"negative quota {r['quota_raw']}",
-               per_quarter),
-    ], file=file)
+    _run_checks(
+        w,
+        [
+            *_date_checks("hired", src("hired"), date_format, what="hire"),
+            *_date_checks("left", src("left"), date_format, required=False),
+            _Check(
+                pl.col("left") < pl.col("hired"),
+                src("left"),
+                lambda r: f"left {r['left']} before hired {r['hired']}",
+                "a leaving date on or after the hire date",
+            ),
+            _Check(
+                pl.col("quota_raw").is_not_null() & (quota.is_null() | ~quota.is_finite()),
+                src("quota"),
+                lambda r: f"cannot read quota {r['quota_raw']!r}",
+                per_quarter,
+            ),
+            _Check(
+                quota < 0, src("quota"), lambda r: f"negative quota {r['quota_raw']}", per_quarter
+            ),
+        ],
+        file=file,
+    )
     return w.select(ROW, "owner", "hired", "left", "quota"), []
 
 
 # --- the whole history ----------------------------------------------------------------------------
-def _load(path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str, ...]
-          ) -> tuple[pl.DataFrame | None, dict[str, str], list[str]]:
+def _load(
+    path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str, ...]
+) -> tuple[pl.DataFrame | None, dict[str, str], list[str]]:
     """Read a file and pick its canonical columns; an empty optional file is skipped."""
     notes: list[str] = []
     df = read_table(path, notes)
     if df.height == 0:
         if kind == "opportunities":
-            raise InputError("the file has no data rows", file=str(path),
-                             expected="a header row and at least one opportunity")
+            raise InputError(
+                "the file has no data rows",
+                file=str(path),
+                expected="a header row and at least one opportunity",
+            )
         return None, {}, notes + [f"{path}: the file has no data rows; read as if absent"]
     frame, names = formats.select_canonical(df, kind, mapping, file=str(path), required=required)
     return frame, names, notes
 
 
-def read_reps(path: str | os.PathLike, *, mapping: Mapping[str, str] | None = None,
-              date_format: str | None = None) -> pl.DataFrame:
+def read_reps(
+    path: str | os.PathLike,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+) -> pl.DataFrame:
     """A validated reps file on its own (``REP_COLUMNS``), e.g. a planned team."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", file=str(path), expected="a reps.csv file")
     raw, names, _ = _load(path, "reps", dict(mapping or {}), ("owner", "hired"))
     if raw is None:
-        raise InputError("the file has no data rows", file=str(path),
-                         expected="one row per rep: owner, hired[, left, quota]")
+        raise InputError(
+            "the file has no data rows",
+            file=str(path),
+            expected="one row per rep: owner, hired[, left, quota]",
+        )
     frame, _ = _reps(raw, names, file=str(path), date_format=date_format)
     return _schema(frame, REP_COLUMNS)
 
@@ -692,44 +960,61 @@ class _Reading:
     outcomes: Mapping[str, str]
 
 
-def _read_opportunities(files: HistoryFiles, how: _Reading
-                        ) -> tuple[pl.DataFrame, dict[str, str], list[str], _Reading,
-                                   tuple[pl.DataFrame, dict[str, str]] | None]:
+def _read_opportunities(
+    files: HistoryFiles, how: _Reading
+) -> tuple[
+    pl.DataFrame, dict[str, str], list[str], _Reading, tuple[pl.DataFrame, dict[str, str]] | None
+]:
     """The validated opportunities (with ``__row``), {canonical: source column}, notes, the
     reading (its date format resolved when ``auto``) and a stage history found inside the
     opportunities file (one-file or wide export; else None)."""
     file = str(files.opportunities)
     if files.format == "maven":
         if how.mapping:
-            raise InputError("--map does not apply to the Maven format", column="--map",
-                             expected="--format canonical with a column mapping")
+            raise InputError(
+                "--map does not apply to the Maven format",
+                column="--map",
+                expected="--format canonical with a column mapping",
+            )
         pipeline, products = read_table(files.opportunities), read_table(files.products)
         if pipeline.height == 0:
-            raise InputError("the file has no data rows", file=file,
-                             expected="the Maven sales_pipeline.csv")
-        raw, names, notes = formats.maven_opportunities(pipeline, products, file=file,
-                                                        products_file=str(files.products))
+            raise InputError(
+                "the file has no data rows", file=file, expected="the Maven sales_pipeline.csv"
+            )
+        raw, names, notes = formats.maven_opportunities(
+            pipeline, products, file=file, products_file=str(files.products)
+        )
         if raw.height == 0:
-            raise InputError("no deals with an engage date", file=file,
-                             expected="Engaging, Won or Lost rows")
-        opps, more = _opportunities(raw, names, file=file, date_format=how.date_format,
-                                    status_from_stage=False)
+            raise InputError(
+                "no deals with an engage date", file=file, expected="Engaging, Won or Lost rows"
+            )
+        opps, more = _opportunities(
+            raw, names, file=file, date_format=how.date_format, status_from_stage=False
+        )
         return opps, names, notes + more, how, None
 
     notes: list[str] = []
     table = read_table(files.opportunities, notes)
     if table.height == 0:
-        raise InputError("the file has no data rows", file=file,
-                         expected="a header row and at least one opportunity")
+        raise InputError(
+            "the file has no data rows",
+            file=file,
+            expected="a header row and at least one opportunity",
+        )
     raw, names = formats.select_canonical(
-        table, "opportunities", how.mapping, file=file,
-        required=("opportunity_id", "owner", "created", "stage", "status", "amount"))
+        table,
+        "opportunities",
+        how.mapping,
+        file=file,
+        required=("opportunity_id", "owner", "created", "stage", "status", "amount"),
+    )
     raw, table, more = _profile_values(raw, table, names, how.profile, file=file)
     notes += more
     if how.date_format == dates.AUTO:
         cols = [c for c in ("created", "closed") if c in names]
-        fmt, note = dates.resolve_auto([(names[c], raw.select(_text(raw, c)).to_series())
-                                        for c in cols], file=file)
+        fmt, note = dates.resolve_auto(
+            [(names[c], raw.select(_text(raw, c)).to_series()) for c in cols], file=file
+        )
         how = dataclasses.replace(how, date_format=fmt)
         notes.append(f"{file}: {note}")
     inside = None
@@ -740,20 +1025,35 @@ def _read_opportunities(files: HistoryFiles, how: _Reading
         if raw.select(squash(_text(raw, "status")).is_in(list(how.outcomes)).any()).item():
             wanted = formats.candidates(how.mapping, "opportunities", "closed")[0][0]
             present = ", ".join(repr(c) for c in table.columns if c != ROW)
-            raise InputError(f"missing column {wanted!r} (won and lost deals need a close "
-                             f"date); the file has: {present}", file=file, row=1, column=wanted,
-                             expected="an opportunities file with a closed column")
+            raise InputError(
+                f"missing column {wanted!r} (won and lost deals need a close "
+                f"date); the file has: {present}",
+                file=file,
+                row=1,
+                column=wanted,
+                expected="an opportunities file with a closed column",
+            )
         raw = raw.with_columns(pl.lit(None, pl.String).alias("closed"))
-    opps, more = _opportunities(raw, names, file=file, date_format=how.date_format,
-                                status_from_stage=names["status"] == names["stage"],
-                                outcomes=how.outcomes,
-                                probability_scale=how.profile.probability_scale)
+    opps, more = _opportunities(
+        raw,
+        names,
+        file=file,
+        date_format=how.date_format,
+        status_from_stage=names["status"] == names["stage"],
+        outcomes=how.outcomes,
+        probability_scale=how.profile.probability_scale,
+    )
     return opps, names, notes + more, how, inside
 
 
-def _profile_values(raw: pl.DataFrame, table: pl.DataFrame, names: dict[str, str],
-                    profile: profiles.Profile, *, file: str
-                    ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+def _profile_values(
+    raw: pl.DataFrame,
+    table: pl.DataFrame,
+    names: dict[str, str],
+    profile: profiles.Profile,
+    *,
+    file: str,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """A profile's statuses to drop (Pipedrive's deleted deals) and value maps (lead source
     "Web" -> marketing; unlisted sources become unknown, other columns keep their value)."""
     notes: list[str] = []
@@ -763,59 +1063,88 @@ def _profile_values(raw: pl.DataFrame, table: pl.DataFrame, names: dict[str, str
         n = raw.height
         raw = raw.filter(~key.is_in(drop).fill_null(False))
         if raw.height < n:
-            notes.append(f"{file}: dropped {count_noun(n - raw.height, 'rows')} with status "
-                         + " or ".join(profile.drop_status) + " (not part of the history)")
+            notes.append(
+                f"{file}: dropped {count_noun(n - raw.height, 'rows')} with status "
+                + " or ".join(profile.drop_status)
+                + " (not part of the history)"
+            )
             table = table.filter(pl.col(ROW).is_in(raw[ROW].implode()))
     for col, mapped in profile.values.items():
         raw, unlisted = formats.map_values(raw, col, mapped, keep=col != "source")
         if unlisted and col == "source":
-            shown = ", ".join(repr(v) for v in unlisted[:6]) + (", …" if len(unlisted) > 6
-                                                                else "")
-            notes.append(f"{file}: {names.get(col, col)} values not in the profile's map read "
-                         f"as unknown: {shown}")
+            shown = ", ".join(repr(v) for v in unlisted[:6]) + (", …" if len(unlisted) > 6 else "")
+            notes.append(
+                f"{file}: {names.get(col, col)} values not in the profile's map read "
+                f"as unknown: {shown}"
+            )
     return raw, table, notes
 
 
-def _stage_history_inside(table: pl.DataFrame, raw: pl.DataFrame, names: dict[str, str],
-                          how: _Reading, *, file: str
-                          ) -> tuple[tuple[pl.DataFrame, dict[str, str]] | None, pl.DataFrame,
-                                     list[str]]:
+def _stage_history_inside(
+    table: pl.DataFrame, raw: pl.DataFrame, names: dict[str, str], how: _Reading, *, file: str
+) -> tuple[tuple[pl.DataFrame, dict[str, str]] | None, pl.DataFrame, list[str]]:
     """A stage history held in the opportunities file itself: a wide one (a profile's
     ``stage_entered`` columns, HubSpot) or a one-file history export (a stage-change date
     column named by the mapping, e.g. Salesforce "Opportunities with History": one row per
     stage change, which is split into one row per deal plus the stage history)."""
-    wide, found = formats.melt_stage_entered(table, _text(table, names["opportunity_id"]),
-                                             how.profile.stage_entered)
+    wide, found = formats.melt_stage_entered(
+        table, _text(table, names["opportunity_id"]), how.profile.stage_entered
+    )
     if wide is not None:
         for col in found.values():  # each date checked under its own column's name
-            day = table.select(ROW, _text(table, col).alias("entered_raw"),
-                               pl.lit(_date(table, col, how.date_format)).alias("entered"))
-            _run_checks(day, _date_checks("entered", col, how.date_format, required=False),
-                        file=file)
-        return (wide, {"opportunity_id": names["opportunity_id"], "stage": "stage",
-                       "entered": next(iter(found.values()))}), raw, [
-            f"{file}: stage history read from {len(found)} 'date entered' columns"]
+            day = table.select(
+                ROW,
+                _text(table, col).alias("entered_raw"),
+                pl.lit(_date(table, col, how.date_format)).alias("entered"),
+            )
+            _run_checks(
+                day, _date_checks("entered", col, how.date_format, required=False), file=file
+            )
+        return (
+            (
+                wide,
+                {
+                    "opportunity_id": names["opportunity_id"],
+                    "stage": "stage",
+                    "entered": next(iter(found.values())),
+                },
+            ),
+            raw,
+            [f"{file}: stage history read from {len(found)} 'date entered' columns"],
+        )
     tried, mapped = formats.candidates(how.mapping, "stage_history", "entered")
     columns = [c for c in table.columns if c != ROW]
     if not mapped or not any(formats.find_column(columns, n) for n in tried):
         return None, raw, []
-    sh, sh_names = formats.select_canonical(table, "stage_history", how.mapping, file=file,
-                                            required=formats.CANONICAL["stage_history"])
+    sh, sh_names = formats.select_canonical(
+        table, "stage_history", how.mapping, file=file, required=formats.CANONICAL["stage_history"]
+    )
     entered = _date(sh, "entered", how.date_format)
     n = raw.height
     raw = formats.split_one_file(raw, entered, file=file, names=names)
-    return (sh, sh_names), raw, [
-        f"{file}: one-file history export: {count_noun(n, 'rows')} split into "
-        f"{count_noun(raw.height, 'opportunities')} and their stage history ({sh_names['entered']!r})"]
+    return (
+        (sh, sh_names),
+        raw,
+        [
+            f"{file}: one-file history export: {count_noun(n, 'rows')} split into "
+            f"{count_noun(raw.height, 'opportunities')} and their stage history "
+            f"({sh_names['entered']!r})"
+        ],
+    )
 
 
-def read_history(path: str | os.PathLike, *, format: str = "canonical",
-                 profile: str | os.PathLike | profiles.Profile | None = None,
-                 mapping: Mapping[str, str] | str | Iterable[str] | None = None,
-                 date_format: str | None = None, stages: str | Iterable[str] | None = None,
-                 stage_history: str | os.PathLike | None = None,
-                 activities: str | os.PathLike | None = None,
-                 reps: str | os.PathLike | None = None) -> History:
+def read_history(
+    path: str | os.PathLike,
+    *,
+    format: str = "canonical",
+    profile: str | os.PathLike | profiles.Profile | None = None,
+    mapping: Mapping[str, str] | str | Iterable[str] | None = None,
+    date_format: str | None = None,
+    stages: str | Iterable[str] | None = None,
+    stage_history: str | os.PathLike | None = None,
+    activities: str | os.PathLike | None = None,
+    reps: str | os.PathLike | None = None,
+) -> History:
     """Read and validate a CRM history (docs/formats.md).
 
     ``path``: a folder (``opportunities.csv|parquet`` plus optional ``stage_history``,
@@ -830,15 +1159,22 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
     reached), else inferred from the stage history, else first-seen order.
     Raises ``InputError`` naming file, row and column on bad input.
     """
-    files = find_files(path, format=format, stage_history=stage_history, activities=activities,
-                       reps=reps)
+    files = find_files(
+        path, format=format, stage_history=stage_history, activities=activities, reps=reps
+    )
     prof = profiles.load_profile(profile)
     if files.format == "maven" and prof != profiles.NO_PROFILE:
-        raise InputError("a profile does not apply to the Maven format", column="--profile",
-                         expected="--format canonical for a CRM export")
-    how = _Reading(mapping=profiles.merge_mapping(prof.columns, formats.parse_mapping(mapping)),
-                   date_format=date_format or prof.date_format or None, profile=prof,
-                   outcomes=formats.outcome_words(prof.won, prof.lost))
+        raise InputError(
+            "a profile does not apply to the Maven format",
+            column="--profile",
+            expected="--format canonical for a CRM export",
+        )
+    how = _Reading(
+        mapping=profiles.merge_mapping(prof.columns, formats.parse_mapping(mapping)),
+        date_format=date_format or prof.date_format or None,
+        profile=prof,
+        outcomes=formats.outcome_words(prof.won, prof.lost),
+    )
     order = parse_stages(stages)
     reference = prof.stages if order is None else None  # the profile's order: a superset
     file = str(files.opportunities)
@@ -851,15 +1187,22 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         sh_raw, sh_names = inside
     elif files.stage_history is not None:
         sh_file = str(files.stage_history)
-        sh_raw, sh_names, more = _load(files.stage_history, "stage_history", how.mapping,
-                                       formats.CANONICAL["stage_history"])
+        sh_raw, sh_names, more = _load(
+            files.stage_history, "stage_history", how.mapping, formats.CANONICAL["stage_history"]
+        )
         notes += more
     if sh_raw is not None:
         if "stage" in prof.values:
             sh_raw, _ = formats.map_values(sh_raw, "stage", prof.values["stage"], keep=True)
-        sh, more = _stage_history(sh_raw, sh_names, opps, file=sh_file,
-                                  date_format=date_format, order=order or reference,
-                                  outcomes=how.outcomes)
+        sh, more = _stage_history(
+            sh_raw,
+            sh_names,
+            opps,
+            file=sh_file,
+            date_format=date_format,
+            order=order or reference,
+            outcomes=how.outcomes,
+        )
         notes += more
 
     if reference is not None:
@@ -867,16 +1210,25 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         if sh is not None:
             seen |= set(sh["stage"].unique().to_list())
         trimmed = tuple(s for s in reference if s in seen)
-        _run_checks(opps, [_Check(pl.col("stage").is_not_null()
-                                  & ~pl.col("stage").is_in(list(reference)),
-                                  names.get("stage", "stage"),
-                                  lambda r: f"unknown stage {r['stage']!r}",
-                                  "one of " + ", ".join(reference) + f" (the {prof.name} "
-                                  "profile's stage order; --stages gives another)")], file=file)
+        _run_checks(
+            opps,
+            [
+                _Check(
+                    pl.col("stage").is_not_null() & ~pl.col("stage").is_in(list(reference)),
+                    names.get("stage", "stage"),
+                    lambda r: f"unknown stage {r['stage']!r}",
+                    "one of " + ", ".join(reference) + f" (the {prof.name} "
+                    "profile's stage order; --stages gives another)",
+                )
+            ],
+            file=file,
+        )
         order = trimmed or None
         if order and len(order) < len(reference):
-            notes.append(f"stage order from the {prof.name} profile, less stages no deal "
-                         "reached: " + " → ".join(order))
+            notes.append(
+                f"stage order from the {prof.name} profile, less stages no deal "
+                "reached: " + " → ".join(order)
+            )
 
     # Stage order: given, else from stage history, else first seen in the opportunities.
     if sh is not None and sh.height:
@@ -887,48 +1239,71 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         else:
             seen = [s for s in order if s in inferred]
             if list(inferred) != seen:
-                notes.append("the stage history suggests the order " + " → ".join(inferred)
-                             + "; using the given order " + " → ".join(order))
-        expected_stage = "one of " + ", ".join(order) + (
-            " (the given stage order)" if stages or reference else
-            " (stages seen in the stage history)")
+                notes.append(
+                    "the stage history suggests the order "
+                    + " → ".join(inferred)
+                    + "; using the given order "
+                    + " → ".join(order)
+                )
+        expected_stage = (
+            "one of "
+            + ", ".join(order)
+            + (
+                " (the given stage order)"
+                if stages or reference
+                else " (stages seen in the stage history)"
+            )
+        )
     elif order is not None:
         expected_stage = "one of " + ", ".join(order) + " (the given stage order)"
     else:
         order = tuple(opps["stage"].drop_nulls().unique(maintain_order=True).to_list())
         expected_stage = ""
         notes.append("no stage history: a single step (created → won/lost) will be fitted")
-    _run_checks(opps, [_Check(pl.col("stage").is_not_null() & ~pl.col("stage").is_in(list(order)),
-                              names.get("stage", "stage"),
-                              lambda r: f"unknown stage {r['stage']!r}", expected_stage)],
-                file=file)
+    _run_checks(
+        opps,
+        [
+            _Check(
+                pl.col("stage").is_not_null() & ~pl.col("stage").is_in(list(order)),
+                names.get("stage", "stage"),
+                lambda r: f"unknown stage {r['stage']!r}",
+                expected_stage,
+            )
+        ],
+        file=file,
+    )
 
     if sh is not None and sh.height:
         opps = opps.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid")).join(
-            _last_from(sh), on="__oid", how="left", maintain_order="left")
+            _last_from(sh), on="__oid", how="left", maintain_order="left"
+        )
         is_open, last = pl.col("status") == "open", pl.col("__last")
         mismatch, without = opps.select(
             (is_open & last.is_not_null() & (last != pl.col("stage"))).sum().alias("a"),
-            last.is_null().sum().alias("b")).row(0)
+            last.is_null().sum().alias("b"),
+        ).row(0)
         if mismatch:
-            notes.append(f"the stage of {count_noun(mismatch, 'open deals')} differs from the last "
-                         "stage in the stage history (the opportunities' stage is kept)")
+            notes.append(
+                f"the stage of {count_noun(mismatch, 'open deals')} differs from the last "
+                "stage in the stage history (the opportunities' stage is kept)"
+            )
         if without:
             notes.append(f"no stage-history rows for {count_noun(without, 'opportunities')}")
         opps = opps.with_columns(pl.col("stage").fill_null(last)).drop("__last", "__oid")
     unknown_last = opps["stage"].null_count()
     if unknown_last:
-        notes.append(f"no known last stage for {count_noun(unknown_last, 'closed deals')} (stage left "
-                     "empty)")
+        notes.append(
+            f"no known last stage for {count_noun(unknown_last, 'closed deals')} (stage left empty)"
+        )
 
     acts, a_names, r_names = None, {}, {}
     if files.activities is not None:
-        a_raw, a_names, more = _load(files.activities, "activities", how.mapping,
-                                     ("owner", "date"))
+        a_raw, a_names, more = _load(files.activities, "activities", how.mapping, ("owner", "date"))
         notes += more
         if a_raw is not None:
-            acts, more = _activities(a_raw, a_names, file=str(files.activities),
-                                     date_format=date_format)
+            acts, more = _activities(
+                a_raw, a_names, file=str(files.activities), date_format=date_format
+            )
             notes += more
     team = None
     if files.reps is not None:
@@ -940,17 +1315,22 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
             missing = opps.filter(~pl.col("owner").is_in(team["owner"].implode()))
             if missing.height:
                 n_owners = missing["owner"].n_unique()
-                notes.append(f"{files.reps}: no row for {count_noun(n_owners, 'owners')} of "
-                             "opportunities")
+                notes.append(
+                    f"{files.reps}: no row for {count_noun(n_owners, 'owners')} of opportunities"
+                )
 
-    used = {"opportunities": names, "stage_history": sh_names,
-            "activities": a_names if acts is not None else {},
-            "reps": r_names if team is not None else {}}
+    used = {
+        "opportunities": names,
+        "stage_history": sh_names,
+        "activities": a_names if acts is not None else {},
+        "reps": r_names if team is not None else {},
+    }
     _flags_used(formats.parse_mapping(mapping), used)
     closed = opps.filter(pl.col("status") != "open").height
     if closed == 0:
-        notes.append("no won or lost deals: win rates and cycle times cannot be fitted from "
-                     "this history")
+        notes.append(
+            "no won or lost deals: win rates and cycle times cannot be fitted from this history"
+        )
     optional = {c: t for c, t in OPTIONAL_OPPORTUNITY_COLUMNS.items() if c in opps.columns}
     return History(
         opportunities=_schema(opps, {**OPPORTUNITY_COLUMNS, **optional}),
@@ -960,8 +1340,9 @@ def read_history(path: str | os.PathLike, *, format: str = "canonical",
         reps=_schema(team, REP_COLUMNS) if team is not None else None,
         source=str(path),
         notes=tuple(notes),
-        stage_order="given" if stages or reference else (
-            "stage history" if sh is not None and sh.height else "first seen"),
+        stage_order="given"
+        if stages or reference
+        else ("stage history" if sh is not None and sh.height else "first seen"),
     )
 
 
@@ -972,22 +1353,27 @@ def _flags_used(flags: Mapping[str, str], used: Mapping[str, Mapping[str, str]])
     for key, source in flags.items():
         kind, _, canon = key.rpartition(".")
         kinds = [kind] if kind else list(used)
-        if not any(formats.same_name(used[k].get(canon, ""), source) for k in kinds
-                   if k in used):
-            raise InputError(f"{key}={source}: no file read has a column {source!r}"
-                             f" for {canon}", column="--map",
-                             expected="a column of the file, as its header spells it")
+        if not any(formats.same_name(used[k].get(canon, ""), source) for k in kinds if k in used):
+            raise InputError(
+                f"{key}={source}: no file read has a column {source!r} for {canon}",
+                column="--map",
+                expected="a column of the file, as its header spells it",
+            )
 
 
 # --- what was read --------------------------------------------------------------------------------
 def _counts(df: pl.DataFrame, by: str) -> dict:
     """{value: {open, won, lost, total}} in first-seen order of ``by``."""
-    g = (df.group_by(by, maintain_order=True)
-         .agg(*[(pl.col("status") == s).sum().alias(s) for s in ("open", "won", "lost")],
-              pl.len().alias("total")))
-    return {(r[by] if r[by] is not None else "(none)"): {k: int(r[k]) for k in
-                                                        ("open", "won", "lost", "total")}
-            for r in g.iter_rows(named=True)}
+    g = df.group_by(by, maintain_order=True).agg(
+        *[(pl.col("status") == s).sum().alias(s) for s in ("open", "won", "lost")],
+        pl.len().alias("total"),
+    )
+    return {
+        (r[by] if r[by] is not None else "(none)"): {
+            k: int(r[k]) for k in ("open", "won", "lost", "total")
+        }
+        for r in g.iter_rows(named=True)
+    }
 
 
 def summarize(history: History, files: HistoryFiles | None = None) -> dict:
@@ -1006,8 +1392,10 @@ def summarize(history: History, files: HistoryFiles | None = None) -> dict:
         return None if df is None else df.height
 
     dates = {
-        "created_first": o["created"].min(), "created_last": o["created"].max(),
-        "closed_first": o["closed"].min(), "closed_last": o["closed"].max(),
+        "created_first": o["created"].min(),
+        "created_last": o["created"].max(),
+        "closed_first": o["closed"].min(),
+        "closed_last": o["closed"].max(),
         "last_date": history.last_date,
     }
     status = {s: int(o.filter(pl.col("status") == s).height) for s in ("open", "won", "lost")}
@@ -1026,7 +1414,10 @@ def summarize(history: History, files: HistoryFiles | None = None) -> dict:
         "segments": _counts(o, "segment"),
         "sources": _counts(o, "source"),
         "amount": amount,
-        "rows": {"stage_history": rows(history.stage_history),
-                 "activities": rows(history.activities), "reps": rows(history.reps)},
+        "rows": {
+            "stage_history": rows(history.stage_history),
+            "activities": rows(history.activities),
+            "reps": rows(history.reps),
+        },
         "notes": list(history.notes),
     }

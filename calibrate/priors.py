@@ -18,10 +18,10 @@ import numpy as np
 
 from salesim.simulator.distributions import Distribution
 
-THIN = 10            # fewer events of an outcome: a stated prior and a note
-SIGMA_SD = 0.5       # sd of log(sigma) in every prior: sigma within ×/÷ 2.7 at 95%
-POOLED_SD = 1.0      # sd of log(median) around a pooled fit: within ×/÷ 7 at 95%
-_Z90 = 1.2815515655446004   # standard normal 90% quantile
+THIN = 10  # fewer events of an outcome: a stated prior and a note
+SIGMA_SD = 0.5  # sd of log(sigma) in every prior: sigma within ×/÷ 2.7 at 95%
+POOLED_SD = 1.0  # sd of log(median) around a pooled fit: within ×/÷ 7 at 95%
+_Z90 = 1.2815515655446004  # standard normal 90% quantile
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,10 @@ class LogNormalPrior:
         """For notes: ``the default prior LogNormal(median 30 d, sigma 1) (sd 1.5 on log
         median, 0.5 on log sigma)``, or ``the prior LogNormal(…) centred on …  (…)``."""
         if not math.isfinite(self.median_sd):
-            return (f"the {self.centre} prior on sigma, LogNormal(sigma {self.sigma:.2g}) "
-                    f"(sd {self.sigma_sd:g} on log sigma; flat on log median)")
+            return (
+                f"the {self.centre} prior on sigma, LogNormal(sigma {self.sigma:.2g}) "
+                f"(sd {self.sigma_sd:g} on log sigma; flat on log median)"
+            )
         dist = f"LogNormal(median {number(self.median)}{unit}, sigma {self.sigma:.2g})"
         spread = f"(sd {self.median_sd:g} on log median, {self.sigma_sd:g} on log sigma)"
         if self.centre == "default":
@@ -61,8 +63,9 @@ class LogNormalPrior:
         return f"the prior {dist} {self.centre} {spread}"
 
     @staticmethod
-    def around(dist: Distribution, centre: str, *, median_sd: float = POOLED_SD,
-               floor: float = 0.0) -> "LogNormalPrior":
+    def around(
+        dist: Distribution, centre: str, *, median_sd: float = POOLED_SD, floor: float = 0.0
+    ) -> "LogNormalPrior":
         """A prior centred on a fitted distribution of any family: its median (at least
         ``floor``) and the lognormal sigma with the same 10%–90% spread."""
         lo, med, hi = (max(float(dist.quantile(q)), floor, 1e-9) for q in (0.1, 0.5, 0.9))

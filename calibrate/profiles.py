@@ -23,8 +23,19 @@ from .formats import ALL_CANONICAL, CANONICAL, OPTIONAL_OPPORTUNITY
 BUILT_IN_DIR = Path(__file__).with_name("profiles")
 BUILT_IN = tuple(sorted(p.stem for p in BUILT_IN_DIR.glob("*.toml")))
 
-TOP_KEYS = ("name", "description", "date_format", "stages", "won", "lost", "drop_status",
-            "probability_scale", "columns", "values", "stage_entered")
+TOP_KEYS = (
+    "name",
+    "description",
+    "date_format",
+    "stages",
+    "won",
+    "lost",
+    "drop_status",
+    "probability_scale",
+    "columns",
+    "values",
+    "stage_entered",
+)
 # Canonical columns whose values a profile may map ("Web" -> marketing).
 VALUE_COLUMNS = ("source", "stage", "segment", "forecast_category")
 PROBABILITY_SCALES = ("percent", "fraction")
@@ -63,13 +74,20 @@ def load_profile(spec: str | os.PathLike | Profile | None) -> Profile:
     else:
         path = Path(text)
         if not path.is_file():
-            raise InputError(f"profile {text!r} not found", file=text, column="--profile",
-                             expected="one of " + ", ".join(BUILT_IN) + " or a profile TOML file")
+            raise InputError(
+                f"profile {text!r} not found",
+                file=text,
+                column="--profile",
+                expected="one of " + ", ".join(BUILT_IN) + " or a profile TOML file",
+            )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the profile: {exc}", file=str(path),
-                         expected="a TOML profile (docs/formats.md)") from None
+        raise InputError(
+            f"cannot read the profile: {exc}",
+            file=str(path),
+            expected="a TOML profile (docs/formats.md)",
+        ) from None
     return parse_profile(data, file=str(path))
 
 
@@ -81,8 +99,11 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
 
     def strings(key: str, value, *, allow_one: bool = True) -> tuple[str, ...]:
         items = [value] if allow_one and isinstance(value, str) else value
-        if not isinstance(items, list) or not items or \
-                not all(isinstance(s, str) and s.strip() for s in items):
+        if (
+            not isinstance(items, list)
+            or not items
+            or not all(isinstance(s, str) and s.strip() for s in items)
+        ):
             fail(key, "not a name or a list of names", "a string or a list of strings")
         return tuple(s.strip() for s in items)
 
@@ -101,20 +122,29 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
             allowed = CANONICAL[key] + (OPTIONAL_OPPORTUNITY if key == "opportunities" else ())
             for canon, names in value.items():
                 if canon not in allowed:
-                    fail(f"columns.{key}.{canon}", "unknown canonical column",
-                         "one of " + ", ".join(allowed))
+                    fail(
+                        f"columns.{key}.{canon}",
+                        "unknown canonical column",
+                        "one of " + ", ".join(allowed),
+                    )
                 columns[f"{key}.{canon}"] = strings(f"columns.{key}.{canon}", names)
         elif key in ALL_CANONICAL or key in OPTIONAL_OPPORTUNITY:
             columns[key] = strings(f"columns.{key}", value)
         else:
-            fail(f"columns.{key}", "unknown canonical column",
-                 "one of " + ", ".join(ALL_CANONICAL + OPTIONAL_OPPORTUNITY))
+            fail(
+                f"columns.{key}",
+                "unknown canonical column",
+                "one of " + ", ".join(ALL_CANONICAL + OPTIONAL_OPPORTUNITY),
+            )
 
     values: dict[str, dict[str, str]] = {}
     for col, table in data.get("values", {}).items():
         if col not in VALUE_COLUMNS or not isinstance(table, dict):
-            fail(f"values.{col}", "unknown value map", "a table for one of "
-                 + ", ".join(VALUE_COLUMNS))
+            fail(
+                f"values.{col}",
+                "unknown value map",
+                "a table for one of " + ", ".join(VALUE_COLUMNS),
+            )
         mapped: dict[str, str] = {}
         for target, raws in table.items():
             for raw in strings(f"values.{col}.{target}", raws):
@@ -123,24 +153,32 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
 
     entered = data.get("stage_entered", {})
     if not isinstance(entered, dict) or not all(isinstance(v, str) for v in entered.values()):
-        fail("stage_entered", "not a table of stage = column",
-             'stage = "Date entered ..." pairs')
+        fail("stage_entered", "not a table of stage = column", 'stage = "Date entered ..." pairs')
     scale = data.get("probability_scale")
     if scale is not None and scale not in PROBABILITY_SCALES:
         fail("probability_scale", f"unknown scale {scale!r}", " or ".join(PROBABILITY_SCALES))
     date_format = data.get("date_format")
-    if date_format is not None and (not isinstance(date_format, str) or
-                                    (date_format != "auto" and "%" not in date_format)):
-        fail("date_format", f"not a date format: {date_format!r}",
-             'a strftime pattern such as "%m/%d/%Y", or "auto"')
+    if date_format is not None and (
+        not isinstance(date_format, str) or (date_format != "auto" and "%" not in date_format)
+    ):
+        fail(
+            "date_format",
+            f"not a date format: {date_format!r}",
+            'a strftime pattern such as "%m/%d/%Y", or "auto"',
+        )
     return Profile(
-        name=str(data.get("name", Path(file).stem)), file=file, columns=columns,
+        name=str(data.get("name", Path(file).stem)),
+        file=file,
+        columns=columns,
         date_format=date_format,
         stages=strings("stages", data["stages"], allow_one=False) if "stages" in data else None,
         won=strings("won", data["won"]) if "won" in data else (),
         lost=strings("lost", data["lost"]) if "lost" in data else (),
         drop_status=strings("drop_status", data["drop_status"]) if "drop_status" in data else (),
-        probability_scale=scale, values=values, stage_entered=dict(entered))
+        probability_scale=scale,
+        values=values,
+        stage_entered=dict(entered),
+    )
 
 
 def value_key(value: str) -> str:
@@ -148,8 +186,9 @@ def value_key(value: str) -> str:
     return " ".join(str(value).lower().split())
 
 
-def merge_mapping(profile: Mapping[str, tuple[str, ...]],
-                  flags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def merge_mapping(
+    profile: Mapping[str, tuple[str, ...]], flags: Mapping[str, str]
+) -> dict[str, tuple[str, ...]]:
     """The profile's column mapping with the ``--map`` flags on top: a plain flag
     (``entered=X``) replaces the profile's plain and file-qualified entries for that column;
     a qualified flag (``stage_history.entered=X``) replaces only that entry."""

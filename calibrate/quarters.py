@@ -42,9 +42,16 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from salesim.simulator.calendar import (ClosingClock, PeriodEffects, add_quarters, quarter_index,
-                                quarter_indexes, quarter_of_year, shifted_conversion,
-                                weeks_of_quarter)
+from salesim.simulator.calendar import (
+    ClosingClock,
+    PeriodEffects,
+    add_quarters,
+    quarter_index,
+    quarter_indexes,
+    quarter_of_year,
+    shifted_conversion,
+    weeks_of_quarter,
+)
 from salesim.simulator.distributions import Distribution, Empirical
 from salesim.simulator.model import BetaPosterior, CapacityModel, StageModel, TeamModel
 from salesim.simulator.units import DAYS_PER_MONTH
@@ -55,21 +62,21 @@ from .durations import ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, inver
 from .stages import Records
 
 _EPOCH = dt.date(1970, 1, 1)
-FORGETTING = (1.0, 0.7, 0.4)       # weight of a quarter relative to the next, candidates
-SEASON_SD = (0.1, 0.3)             # ridge prior sd of quarter-of-year effects, when tried
-MIN_ORIGINS = 3                    # rolling forecasts needed to judge the candidates
-PENALTY = 2.0                      # log-likelihood a candidate must gain per added part
-                                   # (≈ a likelihood-ratio test at 5 %): a few rolling
-                                   # forecasts must not pick noise
-MIN_TRAIN = 3                      # quarters a rolling forecast is made from, at least
-SEASON_YEARS = 2                   # a quarter-of-year effect needs each quarter seen twice
-FUTURE = 4                         # quarters forecast after the as-of date's
-PAST = 4                           # quarters stored before it (open deals entered then)
-MIN_ENTRIES = 20                   # deals entering stages in a quarter, to measure it
+FORGETTING = (1.0, 0.7, 0.4)  # weight of a quarter relative to the next, candidates
+SEASON_SD = (0.1, 0.3)  # ridge prior sd of quarter-of-year effects, when tried
+MIN_ORIGINS = 3  # rolling forecasts needed to judge the candidates
+PENALTY = 2.0  # log-likelihood a candidate must gain per added part
+# (≈ a likelihood-ratio test at 5 %): a few rolling
+# forecasts must not pick noise
+MIN_TRAIN = 3  # quarters a rolling forecast is made from, at least
+SEASON_YEARS = 2  # a quarter-of-year effect needs each quarter seen twice
+FUTURE = 4  # quarters forecast after the as-of date's
+PAST = 4  # quarters stored before it (open deals entered then)
+MIN_ENTRIES = 20  # deals entering stages in a quarter, to measure it
 MAX_SHOCK = 1.0
-SHOCK_PRIOR_SD = 0.1               # stated prior of a quarter's shock: half-normal, sd 0.1
-                                   # (±10 % on rates and durations, ±0.1 on log odds) — what
-                                   # a history too short to measure it gets
+SHOCK_PRIOR_SD = 0.1  # stated prior of a quarter's shock: half-normal, sd 0.1
+# (±10 % on rates and durations, ±0.1 on log odds) — what
+# a history too short to measure it gets
 _TAU_GRID = 0.6 * (np.arange(61) / 60) ** 1.5
 
 
@@ -86,7 +93,7 @@ class Series:
     v: np.ndarray
     ref: np.ndarray
     n: np.ndarray
-    absolute: bool = False     # measured against the model itself: its reference is 0
+    absolute: bool = False  # measured against the model itself: its reference is 0
 
     @property
     def measured(self) -> np.ndarray:
@@ -104,11 +111,12 @@ def _quarter_of_days(days: np.ndarray, quarters: tuple[dt.date, ...]) -> np.ndar
 
 
 # --- measuring: creation --------------------------------------------------------------------------
-def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityModel,
-                     quarters: tuple[dt.date, ...]) -> Series:
+def measure_outbound(
+    history, rd: RepDays, team: TeamModel, capacity: CapacityModel, quarters: tuple[dt.date, ...]
+) -> Series:
     """Outbound opportunities per rep-day, by quarter, relative to the whole history."""
     o = history.opportunities.filter(pl.col("created") <= quarters[-1] + dt.timedelta(days=92))
-    if rd.observed:   # rep-days count activities: count their outbound opportunities
+    if rd.observed:  # rep-days count activities: count their outbound opportunities
         idx = {name: i for i, name in enumerate(rd.owners)}
         ob = outbound(o)
         rep = ob["owner"].replace_strict(idx, default=-1, return_dtype=pl.Int64).to_numpy()
@@ -129,7 +137,7 @@ def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityMo
     R, K = len(rd.owners), len(quarters)
     fit = rep_quarter_fit(rd.rep, k, count, exposure, R, K)
     a, b, O, X, phi = fit.a, fit.b, fit.O, fit.X, fit.phi
-    W = np.exp(a) @ X                                   # exposure by quarter, rep-weighted
+    W = np.exp(a) @ X  # exposure by quarter, rep-weighted
     Ok = O.sum(axis=0)
     ref = np.log(np.sum(W * np.exp(b)) / np.sum(W))
     y = np.where(W > 0, b - ref, np.nan)
@@ -137,8 +145,14 @@ def measure_outbound(history, rd: RepDays, team: TeamModel, capacity: CapacityMo
     return Series("outbound", quarters, y, phi / np.maximum(Ok, 0.5), W, Ok)
 
 
-def measure_marketing(history, weekly: float, quarters: tuple[dt.date, ...], first: dt.date,
-                      as_of: dt.date, window_days: int) -> Series:
+def measure_marketing(
+    history,
+    weekly: float,
+    quarters: tuple[dt.date, ...],
+    first: dt.date,
+    as_of: dt.date,
+    window_days: int,
+) -> Series:
     """Marketing-sourced opportunities per week, by quarter, relative to the model's rate
     (measured over the last ``window_days`` days: those quarters are its reference)."""
     o = history.opportunities.filter((pl.col("created") <= as_of) & (pl.col("created") >= first))
@@ -157,7 +171,7 @@ def measure_marketing(history, weekly: float, quarters: tuple[dt.date, ...], fir
 
 
 # --- measuring: conversion and speed --------------------------------------------------------------
-KERNEL_SD = 0.15                   # log-scale smoothing of empirical durations (speed)
+KERNEL_SD = 0.15  # log-scale smoothing of empirical durations (speed)
 
 
 def _smooth_sf(dist: Distribution, x):
@@ -191,13 +205,14 @@ def _stage_loglik(stage: StageModel, obs: Durations, shift: float, log_speed: fl
     sel = kind == CENSORED
     if sel.any():
         c = hi[sel]
-        still = (p * _smooth_sf(stage.advance.dist, c) + q * _smooth_sf(stage.lost.dist, c) + pi)
+        still = p * _smooth_sf(stage.advance.dist, c) + q * _smooth_sf(stage.lost.dist, c) + pi
         out += float(np.dot(w[sel], np.log(np.maximum(still, 1e-300))))
     return out
 
 
-def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
-                   quarters: tuple[dt.date, ...]) -> tuple[Series, Series]:
+def measure_stages(
+    records: list[Records], stages: tuple[StageModel, ...], quarters: tuple[dt.date, ...]
+) -> tuple[Series, Series]:
     """Per quarter of entry, the conversion shift and log speed factor that make the
     entries' outcomes likeliest under the fitted stages, with their variances."""
     K = len(quarters)
@@ -207,8 +222,10 @@ def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
     by_stage = [(_quarter_of_days(r.entry.astype(np.int64), quarters), r) for r in records]
     for k in range(K):
         # Identical (days, outcome) pairs once, with a count: a large history costs little.
-        parts = [(s, Durations.from_arrays(r.t[q == k], r.kind[q == k]))
-                 for s, (q, r) in zip(stages, by_stage)]
+        parts = [
+            (s, Durations.from_arrays(r.t[q == k], r.kind[q == k]))
+            for s, (q, r) in zip(stages, by_stage)
+        ]
         n[k] = sum(o.n_total for _, o in parts)
         closed = sum(o.n_total - o.n(CENSORED) for _, o in parts)
         if n[k] < MIN_ENTRIES or closed < 5:
@@ -217,21 +234,33 @@ def measure_stages(records: list[Records], stages: tuple[StageModel, ...],
         def nll(x, parts=parts):
             return -sum(_stage_loglik(s, o, x[0], x[1]) for s, o in parts if o.n_total)
 
-        res = optimize.minimize(nll, np.zeros(2), method="SLSQP",
-                                bounds=[(-4.0, 4.0), (-2.0, 2.0)],
-                                options={"maxiter": 200, "ftol": 1e-10})
+        res = optimize.minimize(
+            nll,
+            np.zeros(2),
+            method="SLSQP",
+            bounds=[(-4.0, 4.0), (-2.0, 2.0)],
+            options={"maxiter": 200, "ftol": 1e-10},
+        )
         cov = inverse_hessian(nll, res.x, h=1e-3)
         if cov is None or np.any(np.abs(res.x) > [3.9, 1.9]):
             continue
         y[:, k], v[:, k] = res.x, np.diag(cov)
     ref = n.copy()
-    return (Series("conversion", quarters, y[0], v[0], ref, n),
-            Series("speed", quarters, y[1], v[1], ref, n))
+    return (
+        Series("conversion", quarters, y[0], v[0], ref, n),
+        Series("speed", quarters, y[1], v[1], ref, n),
+    )
 
 
-def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
-                 quarters: tuple[dt.date, ...], conversion: Series, speed: Series,
-                 first_close: int, clock: ClosingClock | None = None) -> Series:
+def measure_pace(
+    records: list[Records],
+    stages: tuple[StageModel, ...],
+    quarters: tuple[dt.date, ...],
+    conversion: Series,
+    speed: Series,
+    first_close: int,
+    clock: ClosingClock | None = None,
+) -> Series:
     """Wins per calendar quarter against the fitted model's expectation (the compensator of
     ``calibrate.closing``) for the deals in the last stage, each with its entry quarter's
     measured conversion and speed effects, and on the won closing clock; only whole quarters
@@ -250,11 +279,14 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
         f = math.exp(speed.y[k]) if np.isfinite(speed.y[k]) else 1.0
         p = float(shifted_conversion(min(stage.conversion.mean, 1 - pi), pi, shift))
         cohort = dataclasses.replace(
-            stage, conversion=BetaPosterior(p * 1e9, (1 - p) * 1e9),
+            stage,
+            conversion=BetaPosterior(p * 1e9, (1 - p) * 1e9),
             advance=dataclasses.replace(stage.advance, dist=stage.advance.dist.scaled(f)),
-            lost=dataclasses.replace(stage.lost, dist=stage.lost.dist.scaled(f)))
-        o, e = observed_expected(Records(rec.entry[sel], rec.t[sel], rec.kind[sel]), cohort,
-                                 ADVANCE, a, last)
+            lost=dataclasses.replace(stage.lost, dist=stage.lost.dist.scaled(f)),
+        )
+        o, e = observed_expected(
+            Records(rec.entry[sel], rec.t[sel], rec.kind[sel]), cohort, ADVANCE, a, last
+        )
         O, E = O + o, E + e
     days = np.arange(a, last + 1)
     if clock is not None:
@@ -270,8 +302,7 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
     # measured.
     seen = (starts >= first_close) & (ends <= last + 1)
     y = np.where(seen & (Ek > 0), np.log((Ok + 0.5) / (Ek + 0.5)), np.nan)
-    return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok,
-                  absolute=True)
+    return Series("pace", quarters, y, 1.0 / (Ok + 0.5), np.where(seen, Ek, 0.0), Ok, absolute=True)
 
 
 # --- forecasting ----------------------------------------------------------------------------------
@@ -279,7 +310,7 @@ def measure_pace(records: list[Records], stages: tuple[StageModel, ...],
 class Candidate:
     forgetting: float
     trend: bool
-    season_sd: float      # 0: no quarter-of-year effect
+    season_sd: float  # 0: no quarter-of-year effect
 
     @property
     def complexity(self) -> int:
@@ -301,7 +332,7 @@ def _design(k: np.ndarray, q: np.ndarray, origin: int, c: Candidate) -> np.ndarr
 
 def _prior(c: Candidate) -> np.ndarray:
     """Prior precision: flat on the level, almost flat on the trend, ridge on seasons."""
-    d = [0.0] + ([1e-4] if c.trend else []) + ([1 / c.season_sd ** 2] * 4 if c.season_sd else [])
+    d = [0.0] + ([1e-4] if c.trend else []) + ([1 / c.season_sd**2] * 4 if c.season_sd else [])
     return np.diag(d)
 
 
@@ -365,9 +396,12 @@ def best_shock(s: Series, c: Candidate) -> tuple[float, float]:
     """The shock variance ``τ²`` that makes the rolling forecasts likeliest, and their
     log-likelihood."""
     at_zero = rolling_loglik(s, c, 0.0)
-    res = optimize.minimize_scalar(lambda tau: -rolling_loglik(s, c, tau * tau),
-                                   bounds=(1e-4, MAX_SHOCK), method="bounded",
-                                   options={"xatol": 1e-4})
+    res = optimize.minimize_scalar(
+        lambda tau: -rolling_loglik(s, c, tau * tau),
+        bounds=(1e-4, MAX_SHOCK),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     if -res.fun > at_zero:
         return float(res.x) ** 2, -float(res.fun)
     return 0.0, at_zero
@@ -393,11 +427,13 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     thin = m.size - MIN_TRAIN < MIN_ORIGINS
     if thin:
         c = STEADY
-        notes.append(f"{s.channel}: only {m.size} quarters measured, too few to tell a trend "
-                     f"or a season from noise (needs {MIN_TRAIN + MIN_ORIGINS}): the pooled "
-                     f"level, with quarter shocks from a stated prior (half-normal, sd "
-                     f"{SHOCK_PRIOR_SD:g}) updated by {max(m.size - MIN_TRAIN, 0)} rolling "
-                     "forecasts")
+        notes.append(
+            f"{s.channel}: only {m.size} quarters measured, too few to tell a trend "
+            f"or a season from noise (needs {MIN_TRAIN + MIN_ORIGINS}): the pooled "
+            f"level, with quarter shocks from a stated prior (half-normal, sd "
+            f"{SHOCK_PRIOR_SD:g}) updated by {max(m.size - MIN_TRAIN, 0)} rolling "
+            "forecasts"
+        )
     else:
         c = max(candidates(s), key=lambda c: best_shock(s, c)[1] - PENALTY * c.complexity)
     # The shock, one value for every quarter: the likeliest one, once enough rolling
@@ -428,7 +464,7 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
     means, sds = [], []
     for d in past:
         i = s.quarters.index(d) if d in s.quarters else None
-        if i is None:   # before the history: its first quarter's fit
+        if i is None:  # before the history: its first quarter's fit
             i = 0
         prior_var = fit_var[i] + tau2
         if s.measured[i]:
@@ -436,8 +472,9 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
             if np.isinf(prec):
                 mean, var = fit_mean[i], 0.0
             else:
-                mean = (s.y[i] / s.v[i] + (fit_mean[i] / prior_var if prior_var > 0 else 0.0)
-                        ) / prec
+                mean = (
+                    s.y[i] / s.v[i] + (fit_mean[i] / prior_var if prior_var > 0 else 0.0)
+                ) / prec
                 var = 1 / prec
         else:
             mean, var = fit_mean[i], prior_var
@@ -463,7 +500,9 @@ def forecast(s: Series) -> tuple[Forecast, list[str]]:
         shock_sd=math.sqrt(tau2),
         trend=float(_coef(k, q, y, v, tau2, c, origin, "trend")),
         season=tuple(float(x) for x in _coef(k, q, y, v, tau2, c, origin, "season")),
-        forgetting=c.forgetting, observed=int(m.size))
+        forgetting=c.forgetting,
+        observed=int(m.size),
+    )
     return Forecast(s, c, tau2, effects), notes
 
 
@@ -472,11 +511,18 @@ def _unmeasured(s: Series) -> tuple[Forecast, list[str]]:
     stated prior's shock in every quarter."""
     last = s.quarters[-1]
     periods = tuple(add_quarters(last, i) for i in range(1 - PAST, FUTURE + 1))
-    tau2 = SHOCK_PRIOR_SD ** 2
-    effects = PeriodEffects(periods, (0.0,) * len(periods), (SHOCK_PRIOR_SD,) * len(periods),
-                            shock_sd=SHOCK_PRIOR_SD, observed=0)
-    note = (f"{s.channel}: no quarter measured yet: the pooled model's value, with quarter "
-            f"shocks from the stated prior (half-normal, sd {SHOCK_PRIOR_SD:g})")
+    tau2 = SHOCK_PRIOR_SD**2
+    effects = PeriodEffects(
+        periods,
+        (0.0,) * len(periods),
+        (SHOCK_PRIOR_SD,) * len(periods),
+        shock_sd=SHOCK_PRIOR_SD,
+        observed=0,
+    )
+    note = (
+        f"{s.channel}: no quarter measured yet: the pooled model's value, with quarter "
+        f"shocks from the stated prior (half-normal, sd {SHOCK_PRIOR_SD:g})"
+    )
     return Forecast(s, STEADY, tau2, effects), [note]
 
 
@@ -493,4 +539,3 @@ def _coef(k, q, y, v, tau2, c: Candidate, origin: int, which: str):
 def steady(effects: PeriodEffects | None) -> bool:
     """Effects that change nothing: all zero, no uncertainty."""
     return effects is None or (not effects.uncertain and all(x == 0 for x in effects.mean))
-

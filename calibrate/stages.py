@@ -29,13 +29,25 @@ from salesim.simulator.distributions import PARAMETRIC_FAMILIES
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import BetaPosterior, Fitted, StageModel
 
-from .durations import (ADVANCE, CENSORED, HALF, LOST, PRIOR, CompetingRisks, Durations,
-                        conversion_posterior, fit_family, laplace_cov, make_dist, n_params)
+from .durations import (
+    ADVANCE,
+    CENSORED,
+    HALF,
+    LOST,
+    PRIOR,
+    CompetingRisks,
+    Durations,
+    conversion_posterior,
+    fit_family,
+    laplace_cov,
+    make_dist,
+    n_params,
+)
 from .history import History
 from .priors import DURATION_PRIOR, THIN, LogNormalPrior
 
 CYCLE_NAME = "created→closed"
-SINGLE_STAGE = "Open"   # the one stage's name when the history has no stage names at all
+SINGLE_STAGE = "Open"  # the one stage's name when the history has no stage names at all
 
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -59,9 +71,13 @@ def resolve_stages(history_stages, requested=None, *, option: str = "--stages"):
     names = tuple(requested)
     unknown = [s for s in names if s not in history_stages]
     if unknown:
-        raise InputError(f"unknown stage {unknown[0]!r}", column=option,
-                         expected="one of " + ", ".join(history_stages) if history_stages
-                         else "no --stages: this history has no stage names")
+        raise InputError(
+            f"unknown stage {unknown[0]!r}",
+            column=option,
+            expected="one of " + ", ".join(history_stages)
+            if history_stages
+            else "no --stages: this history has no stage names",
+        )
     dupes = sorted({s for s in names if names.count(s) > 1})
     if dupes:
         raise InputError(f"stage {dupes[0]!r} listed twice", column=option)
@@ -110,7 +126,8 @@ def _closed_by(opportunities: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     late = pl.col("closed").is_null() | (pl.col("closed") > as_of)
     return opportunities.filter(pl.col("created") <= as_of).with_columns(
         status_=pl.when(late).then(pl.lit("open")).otherwise(pl.col("status")),
-        closed_=pl.when(late).then(None).otherwise(pl.col("closed")))
+        closed_=pl.when(late).then(None).otherwise(pl.col("closed")),
+    )
 
 
 def stage_observations(history: History, names, mapping, as_of: dt.date):
@@ -132,30 +149,49 @@ def stage_records(history: History, names, mapping, as_of: dt.date):
     last = entry[np.arange(entry.shape[0]), reached]
     early = (status != "open") & (closed < last)
     if early.any():
-        notes.append(f"{int(early.sum())} opportunities closed before entering their last "
-                     "stage: closed on the day they entered it")
+        notes.append(
+            f"{int(early.sum())} opportunities closed before entering their last "
+            "stage: closed on the day they entered it"
+        )
         closed = np.where(early, last, closed)
 
     out = []
     for j in range(S):
         here = reached == j
         won, lost, open_ = (here & (status == s) for s in ("won", "lost", "open"))
-        moved = reached > j                          # left stage j for a later stage
-        passed = (reached < j) & (status == "won")   # won before reaching j: passed it
-        t = np.concatenate([
-            entry[moved, j + 1] - entry[moved, j] if j + 1 < S else np.zeros(0),
-            closed[won] - entry[won, j], closed[lost] - entry[lost, j],
-            _day(as_of) - entry[open_, j], np.zeros(int(passed.sum()))])
-        kind = np.concatenate([np.full(int(moved.sum()) if j + 1 < S else 0, ADVANCE),
-                               np.full(int(won.sum()), ADVANCE), np.full(int(lost.sum()), LOST),
-                               np.full(int(open_.sum()), CENSORED),
-                               np.full(int(passed.sum()), ADVANCE)])
+        moved = reached > j  # left stage j for a later stage
+        passed = (reached < j) & (status == "won")  # won before reaching j: passed it
+        t = np.concatenate(
+            [
+                entry[moved, j + 1] - entry[moved, j] if j + 1 < S else np.zeros(0),
+                closed[won] - entry[won, j],
+                closed[lost] - entry[lost, j],
+                _day(as_of) - entry[open_, j],
+                np.zeros(int(passed.sum())),
+            ]
+        )
+        kind = np.concatenate(
+            [
+                np.full(int(moved.sum()) if j + 1 < S else 0, ADVANCE),
+                np.full(int(won.sum()), ADVANCE),
+                np.full(int(lost.sum()), LOST),
+                np.full(int(open_.sum()), CENSORED),
+                np.full(int(passed.sum()), ADVANCE),
+            ]
+        )
         # A deal won before reaching stage j passed it on its closing day.
-        first = np.concatenate([entry[moved, j] if j + 1 < S else np.zeros(0, np.int64),
-                                entry[won, j], entry[lost, j], entry[open_, j],
-                                closed[passed]])
-        out.append(Records(first.astype(float), np.maximum(t, 0).astype(float),
-                           kind.astype(np.int64)))
+        first = np.concatenate(
+            [
+                entry[moved, j] if j + 1 < S else np.zeros(0, np.int64),
+                entry[won, j],
+                entry[lost, j],
+                entry[open_, j],
+                closed[passed],
+            ]
+        )
+        out.append(
+            Records(first.astype(float), np.maximum(t, 0).astype(float), kind.astype(np.int64))
+        )
     return out, notes
 
 
@@ -170,13 +206,19 @@ def _first_entries(history: History, opps: pl.DataFrame, mapping, S: int, as_of:
     sh = history.stage_history.filter(pl.col("entered") <= as_of)
     unknown = sh.filter(~pl.col("stage").is_in(list(mapping))).head(1)
     if unknown.height:
-        raise InputError(f"stage {unknown['stage'][0]!r} of opportunity "
-                         f"{unknown['opportunity_id'][0]!r} is not a known stage",
-                         file=history.source or None, column="stage",
-                         expected="one of " + ", ".join(mapping))
-    firsts = (sh.join(opps.select("opportunity_id", "row"), on="opportunity_id", how="inner")
-              .with_columns(j=pl.col("stage").replace_strict(mapping, return_dtype=pl.Int64))
-              .group_by("row", "j").agg(pl.col("entered").min().cast(pl.Int32)))
+        raise InputError(
+            f"stage {unknown['stage'][0]!r} of opportunity "
+            f"{unknown['opportunity_id'][0]!r} is not a known stage",
+            file=history.source or None,
+            column="stage",
+            expected="one of " + ", ".join(mapping),
+        )
+    firsts = (
+        sh.join(opps.select("opportunity_id", "row"), on="opportunity_id", how="inner")
+        .with_columns(j=pl.col("stage").replace_strict(mapping, return_dtype=pl.Int64))
+        .group_by("row", "j")
+        .agg(pl.col("entered").min().cast(pl.Int32))
+    )
     rows = firsts["row"].to_numpy()
     entry[rows, firsts["j"].to_numpy()] = firsts["entered"].to_numpy()
     has_rows = np.zeros(n, dtype=bool)
@@ -185,9 +227,15 @@ def _first_entries(history: History, opps: pl.DataFrame, mapping, S: int, as_of:
     current = opps["stage"].replace_strict(mapping, default=0, return_dtype=pl.Int64).to_numpy()
     orphans = ~has_rows & (current > 0)
     if orphans.any():
-        return entry, ~orphans, [f"{int(orphans.sum())} opportunities past the first stage have "
-                                 "no stage history: left out of the stage fits (kept in the "
-                                 "cycle)"]
+        return (
+            entry,
+            ~orphans,
+            [
+                f"{int(orphans.sum())} opportunities past the first stage have "
+                "no stage history: left out of the stage fits (kept in the "
+                "cycle)"
+            ],
+        )
     return entry, keep, []
 
 
@@ -214,22 +262,30 @@ def single_outcome(t_ev, w_ev, c, w_c, prior: LogNormalPrior | None = None) -> F
     if prior is not None:
         theta, _ = fit_family("lognormal", t_ev, w_ev, c, w_c, prior=prior)
         cov = laplace_cov("lognormal", theta, t_ev, w_ev, c, w_c, prior)
-        return Fitted(make_dist("lognormal", theta),
-                      () if cov is None else tuple(tuple(float(x) for x in r) for r in cov),
-                      n_events=float(w_ev.sum()), n_censored=float(w_c.sum()))
+        return Fitted(
+            make_dist("lognormal", theta),
+            () if cov is None else tuple(tuple(float(x) for x in r) for r in cov),
+            n_events=float(w_ev.sum()),
+            n_censored=float(w_c.sum()),
+        )
     best = None
     for family in PARAMETRIC_FAMILIES:
         theta, ll = fit_family(family, t_ev, w_ev, c, w_c)
         aic = 2 * n_params(family) - 2 * ll
         if best is None or aic < best[0]:
             best = (aic, family, theta)
-    return Fitted(make_dist(best[1], best[2]), n_events=float(w_ev.sum()),
-                  n_censored=float(w_c.sum()))
+    return Fitted(
+        make_dist(best[1], best[2]), n_events=float(w_ev.sum()), n_censored=float(w_c.sum())
+    )
 
 
 def _counts(obs: Durations) -> dict:
-    return dict(n_entered=int(round(obs.n_total)), n_advanced=int(round(obs.n(ADVANCE))),
-                n_lost=int(round(obs.n(LOST))), n_open=int(round(obs.n(CENSORED))))
+    return dict(
+        n_entered=int(round(obs.n_total)),
+        n_advanced=int(round(obs.n(ADVANCE))),
+        n_lost=int(round(obs.n(LOST))),
+        n_open=int(round(obs.n(CENSORED))),
+    )
 
 
 class Pooled:
@@ -263,32 +319,40 @@ class Pooled:
 
 
 _WORDS = {  # (events, duration) per outcome, for the cycle and for a stage
-    ("cycle", ADVANCE): ("win", "time to win"), ("cycle", LOST): ("loss", "time to lose"),
-    ("stage", ADVANCE): ("advance", "time to advance"), ("stage", LOST): ("loss", "time to lose"),
+    ("cycle", ADVANCE): ("win", "time to win"),
+    ("cycle", LOST): ("loss", "time to lose"),
+    ("stage", ADVANCE): ("advance", "time to advance"),
+    ("stage", LOST): ("loss", "time to lose"),
 }
 
 
-def _thin_note(what: str, name: str, kind: int, n: float, prior: LogNormalPrior,
-               fitted: Fitted) -> str:
+def _thin_note(
+    what: str, name: str, kind: int, n: float, prior: LogNormalPrior, fitted: Fitted
+) -> str:
     event, duration = _WORDS["cycle" if what == "cycle" else "stage", kind]
     plural = event + ("es" if event.endswith("s") else "s")
     count = f"no {plural}" if n == 0 else f"only {n:g} {event if n == 1 else plural}"
     rough = "the win rate and cycle times" if what == "cycle" else "its conversion and durations"
     by = "by the open deals alone" if n == 0 else "by them"
-    return (f"{what} {name!r}: {count} (< {THIN}): {duration} is {prior.describe(' d')} "
-            f"updated {by}: median {fitted.dist.quantile(0.5):.1f} d; treat {rough} as rough")
+    return (
+        f"{what} {name!r}: {count} (< {THIN}): {duration} is {prior.describe(' d')} "
+        f"updated {by}: median {fitted.dist.quantile(0.5):.1f} d; treat {rough} as rough"
+    )
 
 
-def fit_stage(name: str, obs: Durations, pooled: Pooled, *, what: str = "stage"
-              ) -> tuple[StageModel, list[str]]:
+def fit_stage(
+    name: str, obs: Durations, pooled: Pooled, *, what: str = "stage"
+) -> tuple[StageModel, list[str]]:
     """Fit one stage. An outcome with fewer than ``THIN`` events is a lognormal with the
     prior ``pooled.prior`` (noted); one that never happens in ``pooled`` takes the other
     outcome's duration; a stage never entered keeps the prior conversion."""
     notes = []
     if obs.n_total == 0:
         adv, lost = pooled.fits()
-        notes.append(f"{what} {name!r}: no observations; conversion is the prior "
-                     f"Beta{PRIOR} and durations are borrowed from all stages pooled")
+        notes.append(
+            f"{what} {name!r}: no observations; conversion is the prior "
+            f"Beta{PRIOR} and durations are borrowed from all stages pooled"
+        )
         return StageModel(name, BetaPosterior(*PRIOR), adv, lost, **_counts(obs)), notes
     other = ADVANCE if pooled.never(LOST) else LOST if pooled.never(ADVANCE) else None
     if other is not None and obs.n(other) < THIN:
@@ -299,23 +363,29 @@ def fit_stage(name: str, obs: Durations, pooled: Pooled, *, what: str = "stage"
         c, w_c = obs.part(CENSORED)
         one = single_outcome(t, w, c, w_c, prior)
         notes.append(_thin_note(what, name, other, obs.n(other), prior, one))
-        return StageModel(name, conversion_posterior(obs, one.dist, one.dist), one, one,
-                          **_counts(obs)), notes
+        return StageModel(
+            name, conversion_posterior(obs, one.dist, one.dist), one, one, **_counts(obs)
+        ), notes
     borrowed: dict[int, Fitted | None] = {}
     priors: dict[int, LogNormalPrior | None] = {}
     for i, kind in enumerate((ADVANCE, LOST)):
         borrowed[kind] = pooled.fits()[i] if pooled.never(kind) else None
         thin = borrowed[kind] is None and obs.n(kind) < THIN
         priors[kind] = pooled.prior(kind) if thin else None
-    fit = CompetingRisks(advance=borrowed[ADVANCE], lost=borrowed[LOST],
-                         advance_prior=priors[ADVANCE], lost_prior=priors[LOST]).fit(obs)
+    fit = CompetingRisks(
+        advance=borrowed[ADVANCE],
+        lost=borrowed[LOST],
+        advance_prior=priors[ADVANCE],
+        lost_prior=priors[LOST],
+    ).fit(obs)
     for kind, fitted in ((ADVANCE, fit.advance_), (LOST, fit.lost_)):
         stated = priors[kind]
         if stated is not None:
             notes.append(_thin_note(what, name, kind, obs.n(kind), stated, fitted))
     notes += [f"{what} {name!r}: {x}" for x in fit.notes_]
-    return StageModel(name, fit.conversion_, fit.advance_, fit.lost_, **_counts(obs),
-                      stall=fit.stall_), notes
+    return StageModel(
+        name, fit.conversion_, fit.advance_, fit.lost_, **_counts(obs), stall=fit.stall_
+    ), notes
 
 
 def _fit_pooled(obs: Durations, what: str) -> tuple[Fitted, Fitted]:
@@ -324,16 +394,20 @@ def _fit_pooled(obs: Durations, what: str) -> tuple[Fitted, Fitted]:
     n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
     c, w_c = obs.part(CENSORED)
     if n_a == 0 and n_l == 0:
-        raise InputError(f"{what}: no deal has advanced, been won or lost up to the as-of "
-                         "date, so cycle times cannot be fitted",
-                         expected="history with closed deals before the as-of date")
+        raise InputError(
+            f"{what}: no deal has advanced, been won or lost up to the as-of "
+            "date, so cycle times cannot be fitted",
+            expected="history with closed deals before the as-of date",
+        )
     if n_a == 0 or n_l == 0:
         kind = ADVANCE if n_a else LOST
         t, w = obs.part(kind)
         one = single_outcome(t, w, c, w_c, DURATION_PRIOR if w.sum() < THIN else None)
         return (one, one)
-    fit = CompetingRisks(advance_prior=DURATION_PRIOR if n_a < THIN else None,
-                         lost_prior=DURATION_PRIOR if n_l < THIN else None).fit(obs)
+    fit = CompetingRisks(
+        advance_prior=DURATION_PRIOR if n_a < THIN else None,
+        lost_prior=DURATION_PRIOR if n_l < THIN else None,
+    ).fit(obs)
     return fit.advance_, fit.lost_
 
 
@@ -350,9 +424,10 @@ def fit_stages(obs_list, names) -> tuple[tuple[StageModel, ...], list[str]]:
 def fit_cycle(obs: Durations) -> tuple[StageModel, list[str]]:
     """Created → closed as one step: ``conversion`` is the censoring-aware win rate."""
     if obs.n(ADVANCE) == 0:
-        raise InputError("no won deals up to the as-of date: win rate and time to win "
-                         "cannot be fitted", expected="history with won deals before the "
-                         "as-of date")
+        raise InputError(
+            "no won deals up to the as-of date: win rate and time to win cannot be fitted",
+            expected="history with won deals before the as-of date",
+        )
     pooled = Pooled(obs, what="created→closed")
     model, notes = fit_stage(CYCLE_NAME, obs, pooled, what="cycle")
     if obs.n(LOST) == 0:

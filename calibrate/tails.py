@@ -18,13 +18,21 @@ import numpy as np
 from salesim.simulator.distributions import Empirical
 from salesim.simulator.model import BetaPosterior, Fitted, StageModel, StageTail
 
-from .durations import (ADVANCE, CENSORED, HALF, LOST, Durations, _dist_sf, _empirical,
-                        aalen_johansen)
+from .durations import (
+    ADVANCE,
+    CENSORED,
+    HALF,
+    LOST,
+    Durations,
+    _dist_sf,
+    _empirical,
+    aalen_johansen,
+)
 
-TAIL_QUANTILE = 0.75   # the slowest quarter of closes is where a family extrapolates
-MIN_AT_RISK = 30       # deals still in the stage at that age, for the tail to speak
-MIN_EVENTS = 5         # closes after that age
-Z = 2.0                # standard errors between observed and fitted before the tail is kept
+TAIL_QUANTILE = 0.75  # the slowest quarter of closes is where a family extrapolates
+MIN_AT_RISK = 30  # deals still in the stage at that age, for the tail to speak
+MIN_EVENTS = 5  # closes after that age
+Z = 2.0  # standard errors between observed and fitted before the tail is kept
 
 
 def conditional_outcomes(obs: Durations, age: float):
@@ -33,12 +41,12 @@ def conditional_outcomes(obs: Durations, age: float):
     the history (the plateau), from the Aalen–Johansen estimate; and how many were at risk.
     Also the event days after ``age`` with each outcome's cumulative-incidence increments."""
     days, cif_a, cif_l, at_risk = aalen_johansen(obs)
-    before = days <= age            # events at or before ``age`` (days are whole)
+    before = days <= age  # events at or before ``age`` (days are whole)
     s_age = 1.0 - (cif_a[before][-1] + cif_l[before][-1] if before.any() else 0.0)
     inc_a = np.diff(np.concatenate([[0.0], cif_a]))
     inc_l = np.diff(np.concatenate([[0.0], cif_l]))
     after = ~before
-    n = float(obs.count[obs.t > age].sum())   # in the stage after ``age`` (whole days)
+    n = float(obs.count[obs.t > age].sum())  # in the stage after ``age`` (whole days)
     if s_age <= 0 or n == 0:
         return 0.0, 0.0, 1.0, 0.0, days[after], inc_a[after], inc_l[after]
     p_a = float(inc_a[after].sum() / s_age)
@@ -50,8 +58,8 @@ def shares_posterior(p_a: float, p_l: float, plateau: float, n: float, stall: bo
     """The posterior of the (advanced, lost, never left) shares among ``n`` deals: Dirichlet
     with a flat prior (an approximation: censoring makes the effective number smaller, and
     is ignored), stored as its two marginals — advanced ~ Beta(a, l + s), never left ~
-    Beta(s, a + l) — from which the posterior draw (``vector_params.draw_model``) draws the shares jointly. Without ``stall``
-    the plateau is lost and the shares are Beta(a, l)."""
+    Beta(s, a + l) — from which the posterior draw (``vector_params.draw_model``) draws the
+    shares jointly. Without ``stall`` the plateau is lost and the shares are Beta(a, l)."""
     a, l, s = 1.0 + p_a * n, 1.0 + p_l * n, 1.0 + plateau * n
     if not stall:
         return BetaPosterior(a, l + plateau * n), None
@@ -60,7 +68,7 @@ def shares_posterior(p_a: float, p_l: float, plateau: float, n: float, stall: bo
 
 def _outcome(days, inc, n_total) -> Fitted:
     empirical = _empirical(days, np.cumsum(inc), n_total)
-    if empirical is None:   # never happens after the age: any value, it has no weight
+    if empirical is None:  # never happens after the age: any value, it has no weight
         empirical = Empirical((float(days[-1]) if days.size else 1.0,), (1.0,), HALF)
     return Fitted(empirical)
 
@@ -77,13 +85,21 @@ def fit_tail(obs: Durations) -> tuple[StageTail | None, str | None]:
     p_a, p_l, plateau, n, days, inc_a, inc_l = conditional_outcomes(obs, age)
     later = float(obs.count[closed & (obs.t > age)].sum())
     if n < MIN_AT_RISK or later < MIN_EVENTS:
-        return None, (f"{n:.0f} deals were still in the stage after {age:.0f} days and "
-                      f"{later:.0f} closed later: too few for an observed tail")
-    conversion, stall = shares_posterior(p_a, p_l, plateau, n,
-                                         plateau > 1e-6 and obs.n(CENSORED) > 0)
-    tail = StageTail(from_age=age + HALF, conversion=conversion,
-                     advance=_outcome(days, inc_a, obs.n_total),
-                     lost=_outcome(days, inc_l, obs.n_total), stall=stall, n_at_risk=int(n))
+        return None, (
+            f"{n:.0f} deals were still in the stage after {age:.0f} days and "
+            f"{later:.0f} closed later: too few for an observed tail"
+        )
+    conversion, stall = shares_posterior(
+        p_a, p_l, plateau, n, plateau > 1e-6 and obs.n(CENSORED) > 0
+    )
+    tail = StageTail(
+        from_age=age + HALF,
+        conversion=conversion,
+        advance=_outcome(days, inc_a, obs.n_total),
+        lost=_outcome(days, inc_l, obs.n_total),
+        stall=stall,
+        n_at_risk=int(n),
+    )
     return tail, None
 
 
@@ -115,7 +131,12 @@ def with_tail(stage: StageModel, obs: Durations) -> tuple[StageModel, list[str]]
     differs, _ = departs(stage, tail)
     if not differs:
         return stage, []
-    return (StageModel(**{**stage.__dict__, "tail": tail}),
-            [f"stage {stage.name!r}: deals older than {tail.from_age:.0f} days end as observed "
-             f"({tail.n_at_risk} were: {tail.conversion.mean:.0%} advanced later"
-             + (f", {tail.stall.mean:.0%} never left" if tail.stall else "") + ")"])
+    return (
+        StageModel(**{**stage.__dict__, "tail": tail}),
+        [
+            f"stage {stage.name!r}: deals older than {tail.from_age:.0f} days end as observed "
+            f"({tail.n_at_risk} were: {tail.conversion.mean:.0%} advanced later"
+            + (f", {tail.stall.mean:.0%} never left" if tail.stall else "")
+            + ")"
+        ],
+    )

@@ -22,14 +22,14 @@ from .activities import RepDays
 from .priors import THIN
 
 DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD = 3.0, 1.0
-DEFAULT_ATTRITION = GammaPosterior(2.0, 100.0)      # 2% a month, ≈ 22% a year
+DEFAULT_ATTRITION = GammaPosterior(2.0, 100.0)  # 2% a month, ≈ 22% a year
 # Priors for thin data: the defaults' centres, but wide enough that a few reps move them.
-RAMP_PRIOR = (DEFAULT_RAMP_MONTHS, 2.0)             # months: mean, sd (twice the default's)
-ATTRITION_PRIOR = GammaPosterior(1.0, 50.0)         # 2% a month, the weight of 50 rep-months
-RAMP_GRID = np.round(np.arange(0.0, 12.0 + 1e-9, 0.05), 2)   # months
+RAMP_PRIOR = (DEFAULT_RAMP_MONTHS, 2.0)  # months: mean, sd (twice the default's)
+ATTRITION_PRIOR = GammaPosterior(1.0, 50.0)  # 2% a month, the weight of 50 rep-months
+RAMP_GRID = np.round(np.arange(0.0, 12.0 + 1e-9, 0.05), 2)  # months
 BOOTSTRAP = 200
-MIN_RAMP_REP_DAYS = 60     # rep-days in the first 12 months of tenure needed to fit the ramp
-SNAPSHOT_DAYS = 90         # without reps.csv: owners with an opportunity this recently
+MIN_RAMP_REP_DAYS = 60  # rep-days in the first 12 months of tenure needed to fit the ramp
+SNAPSHOT_DAYS = 90  # without reps.csv: owners with an opportunity this recently
 ASSUMED_TENURE_DAYS = 365  # ...hired this long before the as-of date (treated as ramped)
 WEEK_HOURS = 40.0
 FLOOR = 0.2
@@ -48,8 +48,9 @@ def ramping_reps(rd: RepDays, keep: np.ndarray) -> int:
     return int(np.unique(rd.rep[sel]).size)
 
 
-def fit_ramp(rd: RepDays, keep: np.ndarray, rng, prior: tuple[float, float] | None = None
-             ) -> tuple[float, float] | None:
+def fit_ramp(
+    rd: RepDays, keep: np.ndarray, rng, prior: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
     """Linear ramp ``min(1, tenure / R)`` of daily productivity with a level per rep.
 
     For each R on ``RAMP_GRID`` each rep's level is its Poisson MLE (count / ramped days),
@@ -80,12 +81,14 @@ def fit_ramp(rd: RepDays, keep: np.ndarray, rng, prior: tuple[float, float] | No
 
     months = np.arange(cap + 1) / DAYS_PER_MONTH
     with np.errstate(divide="ignore", invalid="ignore"):
-        G = np.where(RAMP_GRID[:, None] > 0,
-                     np.clip(months[None, :] / RAMP_GRID[:, None], 0.0, 1.0), 1.0)
+        G = np.where(
+            RAMP_GRID[:, None] > 0, np.clip(months[None, :] / RAMP_GRID[:, None], 0.0, 1.0), 1.0
+        )
         # Half a day of tenure at least: a count on the hire day must not be impossible.
-        G = np.maximum(G, np.where(RAMP_GRID[:, None] > 0,
-                                   0.5 / DAYS_PER_MONTH / RAMP_GRID[:, None], 1.0))
-    D = N @ G.T                                    # ramped days per rep, per R
+        G = np.maximum(
+            G, np.where(RAMP_GRID[:, None] > 0, 0.5 / DAYS_PER_MONTH / RAMP_GRID[:, None], 1.0)
+        )
+    D = N @ G.T  # ramped days per rep, per R
     Xr = X.sum(axis=1)
     mu = np.where(D > 0, Xr[:, None] / np.where(D > 0, D, 1.0), 0.0)
     # Per-rep profile log-likelihood at each R (constants dropped).
@@ -116,8 +119,9 @@ def _pearson(x: np.ndarray, lam: np.ndarray, n_levels: int) -> float:
 
 
 # --- attrition ----------------------------------------------------------------------------------
-def fit_attrition(reps: pl.DataFrame, as_of: dt.date, observed_from: dt.date
-                  ) -> tuple[GammaPosterior, int, float]:
+def fit_attrition(
+    reps: pl.DataFrame, as_of: dt.date, observed_from: dt.date
+) -> tuple[GammaPosterior, int, float]:
     """Monthly leaving hazard: Gamma(0.5 + leavers, rep-months) (Jeffreys prior).
 
     Exposure runs from hire (or from ``observed_from``, the first date in the history: reps
@@ -127,11 +131,20 @@ def fit_attrition(reps: pl.DataFrame, as_of: dt.date, observed_from: dt.date
     r = reps.filter(pl.col("hired") <= as_of).with_columns(
         begin=pl.max_horizontal("hired", pl.lit(observed_from)),
         stop=pl.when(pl.col("left").is_not_null() & (pl.col("left") <= as_of))
-        .then(pl.col("left")).otherwise(pl.lit(as_of)))
-    exposure = float(r.select(((pl.col("stop") - pl.col("begin")).dt.total_days()
-                               .clip(lower_bound=0)).sum()).item()) / DAYS_PER_MONTH
-    leavers = r.filter(pl.col("left").is_not_null() & (pl.col("left") <= as_of)
-                       & (pl.col("left") >= observed_from)).height
+        .then(pl.col("left"))
+        .otherwise(pl.lit(as_of)),
+    )
+    exposure = (
+        float(
+            r.select(
+                ((pl.col("stop") - pl.col("begin")).dt.total_days().clip(lower_bound=0)).sum()
+            ).item()
+        )
+        / DAYS_PER_MONTH
+    )
+    leavers = r.filter(
+        pl.col("left").is_not_null() & (pl.col("left") <= as_of) & (pl.col("left") >= observed_from)
+    ).height
     return GammaPosterior(0.5 + leavers, max(exposure, 1e-9)), leavers, exposure
 
 
@@ -142,28 +155,43 @@ def snapshot(history, as_of: dt.date) -> tuple[tuple[RepSnapshot, ...], float, l
     if reps is not None and reps.height:
         quotas = reps["quota"].drop_nulls()
         quota = float(quotas.median()) if quotas.len() else 0.0
-        on = reps.filter((pl.col("hired") <= as_of)
-                         & (pl.col("left").is_null() | (pl.col("left") > as_of))).sort("owner")
-        team = tuple(RepSnapshot(r["owner"], r["hired"],
-                                 float(r["quota"]) if r["quota"] is not None else quota)
-                     for r in on.iter_rows(named=True))
+        on = reps.filter(
+            (pl.col("hired") <= as_of) & (pl.col("left").is_null() | (pl.col("left") > as_of))
+        ).sort("owner")
+        team = tuple(
+            RepSnapshot(
+                r["owner"], r["hired"], float(r["quota"]) if r["quota"] is not None else quota
+            )
+            for r in on.iter_rows(named=True)
+        )
         return team, quota, []
     since = as_of - dt.timedelta(days=SNAPSHOT_DAYS - 1)
-    owners = (history.opportunities.filter((pl.col("created") >= since)
-                                           & (pl.col("created") <= as_of))["owner"]
-              .unique().sort().to_list())
+    owners = (
+        history.opportunities.filter((pl.col("created") >= since) & (pl.col("created") <= as_of))[
+            "owner"
+        ]
+        .unique()
+        .sort()
+        .to_list()
+    )
     hired = as_of - dt.timedelta(days=ASSUMED_TENURE_DAYS)
-    return tuple(RepSnapshot(o, hired, 0.0) for o in owners), 0.0, [
-        f"team: no reps file; the team is the {len(owners)} owners with an opportunity in the "
-        f"last {SNAPSHOT_DAYS} days, treated as ramped (hired {ASSUMED_TENURE_DAYS} days "
-        "before the as-of date), no quota"]
+    return (
+        tuple(RepSnapshot(o, hired, 0.0) for o in owners),
+        0.0,
+        [
+            f"team: no reps file; the team is the {len(owners)} owners with an opportunity in the "
+            f"last {SNAPSHOT_DAYS} days, treated as ramped (hired {ASSUMED_TENURE_DAYS} days "
+            "before the as-of date), no quota"
+        ],
+    )
 
 
 def fit_capacity(history, as_of: dt.date, team: tuple[RepSnapshot, ...]) -> CapacityModel:
     """``free_deals`` = 90th percentile over the team of open deals at the as-of date;
     ``deal_hours`` = min(1, ½·W/free_deals) so that W − h·free ≥ W/2."""
-    o = history.opportunities.filter((pl.col("created") <= as_of)
-                                     & (pl.col("closed").is_null() | (pl.col("closed") > as_of)))
+    o = history.opportunities.filter(
+        (pl.col("created") <= as_of) & (pl.col("closed").is_null() | (pl.col("closed") > as_of))
+    )
     counts = dict(o.group_by("owner").len().iter_rows())
     names = [r.name for r in team] or list(counts)
     loads = np.array([counts.get(n, 0) for n in names], dtype=float)
@@ -173,32 +201,53 @@ def fit_capacity(history, as_of: dt.date, team: tuple[RepSnapshot, ...]) -> Capa
 
 
 # --- the team model -----------------------------------------------------------------------------
-def fit_team(history, as_of: dt.date, rd: RepDays, keep: np.ndarray, rng,
-             team: tuple[RepSnapshot, ...], quota: float) -> tuple[TeamModel, list[str]]:
+def fit_team(
+    history,
+    as_of: dt.date,
+    rd: RepDays,
+    keep: np.ndarray,
+    rng,
+    team: tuple[RepSnapshot, ...],
+    quota: float,
+) -> tuple[TeamModel, list[str]]:
     """Ramp and attrition from reps.csv (ramp on the rep-days selected by ``keep``), or the
     documented defaults without it; ``team`` and ``quota`` come from ``snapshot``."""
     notes: list[str] = []
     if history.reps is None or history.reps.height == 0:
-        notes.append(f"team: no reps file; ramp {DEFAULT_RAMP_MONTHS:g} ± {DEFAULT_RAMP_SD:g} "
-                     "months and attrition Gamma(2, 100) (2%/month) are defaults")
-        return TeamModel(DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD, DEFAULT_ATTRITION, quota,
-                         calibrated=False, reps=team), notes
+        notes.append(
+            f"team: no reps file; ramp {DEFAULT_RAMP_MONTHS:g} ± {DEFAULT_RAMP_SD:g} "
+            "months and attrition Gamma(2, 100) (2%/month) are defaults"
+        )
+        return TeamModel(
+            DEFAULT_RAMP_MONTHS,
+            DEFAULT_RAMP_SD,
+            DEFAULT_ATTRITION,
+            quota,
+            calibrated=False,
+            reps=team,
+        ), notes
     n_ramping = ramping_reps(rd, keep)
     thin = n_ramping < THIN
     ramp = fit_ramp(rd, keep, rng, prior=RAMP_PRIOR if thin else None)
     what = "activities" if rd.observed else "outbound opportunities"
     if ramp is None:
         ramp = (DEFAULT_RAMP_MONTHS, DEFAULT_RAMP_SD)
-        notes.append(f"team: fewer than {MIN_RAMP_REP_DAYS} rep-days in a first year of tenure; "
-                     f"ramp {DEFAULT_RAMP_MONTHS:g} ± {DEFAULT_RAMP_SD:g} months (default)")
+        notes.append(
+            f"team: fewer than {MIN_RAMP_REP_DAYS} rep-days in a first year of tenure; "
+            f"ramp {DEFAULT_RAMP_MONTHS:g} ± {DEFAULT_RAMP_SD:g} months (default)"
+        )
     elif thin:
-        notes.append(f"team: only {n_ramping} rep{'' if n_ramping == 1 else 's'} in a first "
-                     f"year of tenure (< {THIN}): the ramp is the prior {RAMP_PRIOR[0]:g} ± "
-                     f"{RAMP_PRIOR[1]:g} months updated by their {what}: {ramp[0]:.1f} ± "
-                     f"{ramp[1]:.1f} months; treat it as rough")
+        notes.append(
+            f"team: only {n_ramping} rep{'' if n_ramping == 1 else 's'} in a first "
+            f"year of tenure (< {THIN}): the ramp is the prior {RAMP_PRIOR[0]:g} ± "
+            f"{RAMP_PRIOR[1]:g} months updated by their {what}: {ramp[0]:.1f} ± "
+            f"{ramp[1]:.1f} months; treat it as rough"
+        )
     elif ramp[0] >= RAMP_GRID[-1]:
-        notes.append(f"team: the ramp fitted from {what} reached the longest tried "
-                     f"({RAMP_GRID[-1]:g} months)")
+        notes.append(
+            f"team: the ramp fitted from {what} reached the longest tried "
+            f"({RAMP_GRID[-1]:g} months)"
+        )
     observed_from = _first_date(history)
     attrition, leavers, exposure = fit_attrition(history.reps, as_of, observed_from)
     if exposure <= 0:
@@ -207,11 +256,16 @@ def fit_team(history, as_of: dt.date, rd: RepDays, keep: np.ndarray, rng,
     elif leavers < THIN:
         a = ATTRITION_PRIOR
         attrition = GammaPosterior(a.shape + leavers, a.rate + exposure)
-        count = "no rep left" if leavers == 0 else \
-            f"only {leavers} rep{' has' if leavers == 1 else 's have'} left"
-        notes.append(f"team: {count} in {exposure:,.0f} rep-months (< {THIN} leavers): "
-                     f"attrition is the prior Gamma({a.shape:g}, {a.rate:g}) ({a.mean:.0%} a "
-                     f"month) updated by them: {attrition.mean:.1%} a month; treat it as rough")
+        count = (
+            "no rep left"
+            if leavers == 0
+            else f"only {leavers} rep{' has' if leavers == 1 else 's have'} left"
+        )
+        notes.append(
+            f"team: {count} in {exposure:,.0f} rep-months (< {THIN} leavers): "
+            f"attrition is the prior Gamma({a.shape:g}, {a.rate:g}) ({a.mean:.0%} a "
+            f"month) updated by them: {attrition.mean:.1%} a month; treat it as rough"
+        )
     return TeamModel(ramp[0], ramp[1], attrition, quota, calibrated=True, reps=team), notes
 
 

@@ -87,8 +87,12 @@ def pit_uniformity(pits, bins: int = PIT_BINS) -> dict:
     edges = np.linspace(0.0, 1.0, bins + 1)
     counts, _ = np.histogram(np.asarray(pits, dtype=float), bins=edges)
     test = chisquare(counts)
-    return {"edges": edges.tolist(), "counts": counts.tolist(),
-            "chi2": float(test.statistic), "p_value": float(test.pvalue)}
+    return {
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "chi2": float(test.statistic),
+        "p_value": float(test.pvalue),
+    }
 
 
 @dataclass(frozen=True)
@@ -108,26 +112,43 @@ class Part:
         return self.p10 <= self.actual <= self.p90
 
     def to_dict(self) -> dict:
-        return {"actual": self.actual, "p10": self.p10, "p50": self.p50, "p90": self.p90,
-                "mean": self.mean, "pit": self.pit, "crps": self.crps, "covered": self.covered}
+        return {
+            "actual": self.actual,
+            "p10": self.p10,
+            "p50": self.p50,
+            "p90": self.p90,
+            "mean": self.mean,
+            "pit": self.pit,
+            "crps": self.crps,
+            "covered": self.covered,
+        }
 
 
 def score(samples, actual: float) -> Part:
     """P10, P50, P90, mean, PIT and CRPS of a forecast sample against the actual."""
     x = np.asarray(samples, dtype=float)
     p10, p50, p90 = (float(q) for q in np.quantile(x, [0.1, 0.5, 0.9]))
-    return Part(actual=float(actual), p10=p10, p50=p50, p90=p90, mean=float(x.mean()),
-                pit=pit(x, actual), crps=crps(x, actual))
+    return Part(
+        actual=float(actual),
+        p10=p10,
+        p50=p50,
+        p90=p90,
+        mean=float(x.mean()),
+        pit=pit(x, actual),
+        crps=crps(x, actual),
+    )
 
 
 def summary(parts: Iterable[Part]) -> dict:
     """Coverage (with its exact 90% interval), mean PIT and mean CRPS over folds."""
     parts = list(parts)
     hits = sum(p.covered for p in parts)
-    return {"coverage_p10_p90": hits / len(parts),
-            "coverage_interval": list(clopper_pearson(hits, len(parts))),
-            "mean_pit": float(np.mean([p.pit for p in parts])),
-            "crps": float(np.mean([p.crps for p in parts]))}
+    return {
+        "coverage_p10_p90": hits / len(parts),
+        "coverage_interval": list(clopper_pearson(hits, len(parts))),
+        "mean_pit": float(np.mean([p.pit for p in parts])),
+        "crps": float(np.mean([p.crps for p in parts])),
+    }
 
 
 # --- folds -------------------------------------------------------------------------------------
@@ -173,13 +194,13 @@ def every_cutoffs(history: History, every: str, quarters: int | None = None) -> 
     for quarters the same cutoffs as ``quarter_cutoffs`` (less any before the history).
     """
     if every not in EVERY:
-        raise InputError(f"unknown period {every!r}", column="--every",
-                         expected=" or ".join(EVERY))
+        raise InputError(f"unknown period {every!r}", column="--every", expected=" or ".join(EVERY))
     period_end = month_end if every == "month" else quarter_end
     first = history.opportunities["created"].min()
     if first is None:
-        raise InputError("the history has no opportunities", file=history.source or None,
-                         column="--every")
+        raise InputError(
+            "the history has no opportunities", file=history.source or None, column="--every"
+        )
     cutoff = period_end(first)
     if quarters is not None:
         cutoff = max(cutoff, quarter_cutoffs(history, quarters)[0])  # a quarter end: a month end
@@ -189,22 +210,29 @@ def every_cutoffs(history: History, every: str, quarters: int | None = None) -> 
         out.append(cutoff)
         cutoff = period_end(cutoff + dt.timedelta(days=1))
     if not out:
-        raise InputError(f"no {every} end leaves a forecast window that the history covers "
-                         f"(it runs from {first} to {last})", file=history.source or None,
-                         column="--every", expected="a history that covers a whole quarter "
-                                                    f"after its first {every} end")
+        raise InputError(
+            f"no {every} end leaves a forecast window that the history covers "
+            f"(it runs from {first} to {last})",
+            file=history.source or None,
+            column="--every",
+            expected=f"a history that covers a whole quarter after its first {every} end",
+        )
     return out
 
 
-def choose_cutoffs(history: History, *, cutoffs: Iterable[dt.date] | None = None,
-                   every: str | None = None, quarters: int | None = None) -> list[dt.date]:
+def choose_cutoffs(
+    history: History,
+    *,
+    cutoffs: Iterable[dt.date] | None = None,
+    every: str | None = None,
+    quarters: int | None = None,
+) -> list[dt.date]:
     """The cutoffs for the CLI's options: the given dates, ``every_cutoffs`` (optionally
     within the last ``quarters``), or the last ``quarters`` quarter ends (default 4)."""
     if cutoffs is not None:
         for name, value in (("--quarters", quarters), ("--every", every)):
             if value is not None:
-                raise InputError(f"give either --cutoffs or {name}, not both",
-                                 column="--cutoffs")
+                raise InputError(f"give either --cutoffs or {name}, not both", column="--cutoffs")
         return sorted(set(cutoffs))
     if every is not None:
         return every_cutoffs(history, every, quarters)
@@ -227,14 +255,14 @@ class Fold:
     mean: float
     pit: float
     crps: float
-    stage_weighted: float          # Σ open amount × P(win | stage), at the cutoff
-    last_quarter: float | None     # won in the previous quarter, scaled to the window
+    stage_weighted: float  # Σ open amount × P(win | stage), at the cutoff
+    last_quarter: float | None  # won in the previous quarter, scaled to the window
     open_deals: int
     open_pipeline: float
     seed: int
     open: Part
     new: Part
-    diagnostics: tuple[str, ...] = ()   # what the history known at the cutoff contradicts
+    diagnostics: tuple[str, ...] = ()  # what the history known at the cutoff contradicts
 
     @property
     def total(self) -> Part:
@@ -245,14 +273,28 @@ class Fold:
         return self.total.covered
 
     def to_dict(self) -> dict:
-        return {"cutoff": self.cutoff, "start": self.start, "end": self.end,
-                "actual": self.actual, "p10": self.p10, "p50": self.p50, "p90": self.p90,
-                "pit": self.pit, "mean": self.mean, "crps": self.crps,
-                "covered": self.covered, "ape_p50": ape(self.p50, self.actual),
-                "stage_weighted": self.stage_weighted, "last_quarter": self.last_quarter,
-                "open_deals": self.open_deals, "open_pipeline": self.open_pipeline,
-                "seed": self.seed, "open": self.open.to_dict(), "new": self.new.to_dict(),
-                "diagnostics": list(self.diagnostics)}
+        return {
+            "cutoff": self.cutoff,
+            "start": self.start,
+            "end": self.end,
+            "actual": self.actual,
+            "p10": self.p10,
+            "p50": self.p50,
+            "p90": self.p90,
+            "pit": self.pit,
+            "mean": self.mean,
+            "crps": self.crps,
+            "covered": self.covered,
+            "ape_p50": ape(self.p50, self.actual),
+            "stage_weighted": self.stage_weighted,
+            "last_quarter": self.last_quarter,
+            "open_deals": self.open_deals,
+            "open_pipeline": self.open_pipeline,
+            "seed": self.seed,
+            "open": self.open.to_dict(),
+            "new": self.new.to_dict(),
+            "diagnostics": list(self.diagnostics),
+        }
 
 
 PARTS = ("open", "new")
@@ -309,8 +351,9 @@ class BacktestResult:
             out[name] = {
                 "mape": _mean(ape(v, f.actual) for v, f in zip(values, self.folds)),
                 # a point forecast's CRPS is its absolute error: comparable with ``crps``
-                "crps": _mean(None if v is None else abs(v - f.actual)
-                              for v, f in zip(values, self.folds)),
+                "crps": _mean(
+                    None if v is None else abs(v - f.actual) for v, f in zip(values, self.folds)
+                ),
                 "values": values,
             }
         return out
@@ -323,19 +366,26 @@ class BacktestResult:
         hits = sum(f.covered for f in self.folds)
         lo, hi = self.coverage_interval
         if not lo <= NOMINAL_COVERAGE <= hi:
-            out.append(f"bands too {'narrow' if hi < NOMINAL_COVERAGE else 'wide'}: {hits} of "
-                       f"{n} actuals inside P10–P90 (90%: {lo:.0%}–{hi:.0%}; nominal 80%)")
+            out.append(
+                f"bands too {'narrow' if hi < NOMINAL_COVERAGE else 'wide'}: {hits} of "
+                f"{n} actuals inside P10–P90 (90%: {lo:.0%}–{hi:.0%}; nominal 80%)"
+            )
         se = math.sqrt(1 / 12 / n)
-        for what, pits in (("forecasts", [f.pit for f in self.folds]),
-                           ("the open pipeline's part", [f.open.pit for f in self.folds]),
-                           ("the new pipeline's part", [f.new.pit for f in self.folds])):
+        for what, pits in (
+            ("forecasts", [f.pit for f in self.folds]),
+            ("the open pipeline's part", [f.open.pit for f in self.folds]),
+            ("the new pipeline's part", [f.new.pit for f in self.folds]),
+        ):
             m = float(np.mean(pits))
             if abs(m - 0.5) > 2 * se:
-                out.append(f"{what} ran {'low' if m > 0.5 else 'high'}: mean PIT {m:.2f} over "
-                           f"{n} folds (0.50 ± {se:.2f} if unbiased)")
+                out.append(
+                    f"{what} ran {'low' if m > 0.5 else 'high'}: mean PIT {m:.2f} over "
+                    f"{n} folds (0.50 ± {se:.2f} if unbiased)"
+                )
         if self.pit_histogram["p_value"] < 0.01:
-            out.append(f"the PITs are not uniform (chi-square p = "
-                       f"{self.pit_histogram['p_value']:.3f})")
+            out.append(
+                f"the PITs are not uniform (chi-square p = {self.pit_histogram['p_value']:.3f})"
+            )
         latest = self.folds[-1]
         out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
         return out
@@ -370,7 +420,9 @@ class BacktestResult:
             "pit_histogram": self.pit_histogram,
             "parts": self.parts,
             "baselines": self.baselines,
-            "trials": self.trials, "seed": self.seed, "engine": self.engine,
+            "trials": self.trials,
+            "seed": self.seed,
+            "engine": self.engine,
             "diagnostics": self.diagnostics,
             "notes": list(self.notes),
         }
@@ -420,9 +472,14 @@ def stage_weighted(model: Model, open_deals: pl.DataFrame) -> float:
     return float(np.dot(open_deals["amount"].fill_null(0.0).to_numpy(), weights))
 
 
-def won_between(history: History, start: dt.date, end: dt.date, *,
-                created_after: dt.date | None = None,
-                created_by: dt.date | None = None) -> float:
+def won_between(
+    history: History,
+    start: dt.date,
+    end: dt.date,
+    *,
+    created_after: dt.date | None = None,
+    created_by: dt.date | None = None,
+) -> float:
     """Won with a close date in [start, end], optionally only by deals created after
     ``created_after`` or on or before ``created_by``."""
     o = history.opportunities
@@ -452,10 +509,13 @@ def check_window(history: History, cutoff: dt.date) -> None:
     start, end = forecast_window(cutoff)
     if history.last_date < end:
         latest = quarter_cutoffs(history, 1)[0]
-        raise InputError(f"cutoff {cutoff}: the history ends on {history.last_date}, before "
-                         f"the forecast window {start} – {end} does",
-                         file=history.source or None, column="--cutoffs",
-                         expected=f"a quarter-end cutoff on or before {latest}")
+        raise InputError(
+            f"cutoff {cutoff}: the history ends on {history.last_date}, before "
+            f"the forecast window {start} – {end} does",
+            file=history.source or None,
+            column="--cutoffs",
+            expected=f"a quarter-end cutoff on or before {latest}",
+        )
 
 
 class UnfitCutoff(InputError):
@@ -464,12 +524,21 @@ class UnfitCutoff(InputError):
 
     def __init__(self, cutoff: dt.date, reason: InputError):
         self.cutoff, self.reason = cutoff, reason
-        super().__init__(f"cutoff {cutoff}: cannot forecast from the history known then: "
-                         f"{reason.message}")
+        super().__init__(
+            f"cutoff {cutoff}: cannot forecast from the history known then: {reason.message}"
+        )
 
 
-def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engine: str,
-             fit: Fit = default_fit, workers: int = 1) -> Fold:
+def run_fold(
+    history: History,
+    cutoff: dt.date,
+    *,
+    trials: int,
+    seed: int,
+    engine: str,
+    fit: Fit = default_fit,
+    workers: int = 1,
+) -> Fold:
     """Cut, calibrate, rebuild the pipeline, simulate and score one cutoff. ``UnfitCutoff``
     when the history known at the cutoff does not allow a forecast; any other error is a
     bug and propagates."""
@@ -487,21 +556,43 @@ def run_fold(history: History, cutoff: dt.date, *, trials: int, seed: int, engin
     t = run(spec, trials, s, engine=engine, workers=workers, progress=False).totals
     total = score(t["revenue"].to_numpy(), won_between(history, start, end))
     deals = spec.open_pipeline()
-    return Fold(cutoff=cutoff, start=start, end=end, actual=total.actual, p10=total.p10,
-                p50=total.p50, p90=total.p90, mean=total.mean, pit=total.pit, crps=total.crps,
-                stage_weighted=stage_weighted(model, deals),
-                last_quarter=last_quarter(history, start, end),
-                open_deals=deals.height, open_pipeline=float(deals["amount"].sum()), seed=s,
-                open=score(t["revenue_open"].to_numpy(),
-                           won_between(history, start, end, created_by=cutoff)),
-                new=score(t["revenue_new"].to_numpy(),
-                          won_between(history, start, end, created_after=cutoff)),
-                diagnostics=tuple(model.diagnostics))
+    return Fold(
+        cutoff=cutoff,
+        start=start,
+        end=end,
+        actual=total.actual,
+        p10=total.p10,
+        p50=total.p50,
+        p90=total.p90,
+        mean=total.mean,
+        pit=total.pit,
+        crps=total.crps,
+        stage_weighted=stage_weighted(model, deals),
+        last_quarter=last_quarter(history, start, end),
+        open_deals=deals.height,
+        open_pipeline=float(deals["amount"].sum()),
+        seed=s,
+        open=score(
+            t["revenue_open"].to_numpy(), won_between(history, start, end, created_by=cutoff)
+        ),
+        new=score(
+            t["revenue_new"].to_numpy(), won_between(history, start, end, created_after=cutoff)
+        ),
+        diagnostics=tuple(model.diagnostics),
+    )
 
 
-def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: int = 0,
-             engine: str | None = None, fit: Fit = default_fit, workers: int = 1,
-             progress: Callable[[int], None] | None = None) -> BacktestResult:
+def backtest(
+    history: History,
+    cutoffs,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    seed: int = 0,
+    engine: str | None = None,
+    fit: Fit = default_fit,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
     """Backtest every cutoff (sorted, de-duplicated). ``fit(history_cut, cutoff)`` calibrates
     a model; pass another to separate engine error from calibration error (e.g. the truth
     of demo history). A cutoff whose window runs past the history is an InputError before
@@ -510,8 +601,11 @@ def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: i
     an InputError. ``progress(1)`` is called after each fold."""
     cutoffs = sorted(set(cutoffs))
     if not cutoffs:
-        raise InputError("no cutoffs to backtest", column="--cutoffs",
-                         expected="one or more dates, --quarters N or --every month|quarter")
+        raise InputError(
+            "no cutoffs to backtest",
+            column="--cutoffs",
+            expected="one or more dates, --quarters N or --every month|quarter",
+        )
     if trials < 2:
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
     for c in cutoffs:
@@ -522,21 +616,30 @@ def backtest(history: History, cutoffs, *, trials: int = DEFAULT_TRIALS, seed: i
     folds, notes = [], []
     for c in cutoffs:
         try:
-            folds.append(run_fold(history, c, trials=trials, seed=seed, engine=engine, fit=fit,
-                                  workers=workers))
+            folds.append(
+                run_fold(
+                    history, c, trials=trials, seed=seed, engine=engine, fit=fit, workers=workers
+                )
+            )
         except UnfitCutoff as exc:
             notes.append(f"left out: {exc}")
         if progress is not None:
             progress(1)
     if not folds:
-        raise InputError("no cutoff could be backtested: " + "; ".join(notes),
-                         file=history.source or None,
-                         expected="cutoffs late enough that deals had been won and lost")
+        raise InputError(
+            "no cutoff could be backtested: " + "; ".join(notes),
+            file=history.source or None,
+            expected="cutoffs late enough that deals had been won and lost",
+        )
     zero = [f.cutoff for f in folds if f.actual == 0]
     if zero:
-        notes.append("percentage errors leave out folds whose actual is 0: "
-                     + ", ".join(str(c) for c in zero))
+        notes.append(
+            "percentage errors leave out folds whose actual is 0: "
+            + ", ".join(str(c) for c in zero)
+        )
     if any(f.last_quarter is None for f in folds):
-        notes.append("last-quarter baseline is undefined where the previous quarter starts "
-                     "before the history does")
+        notes.append(
+            "last-quarter baseline is undefined where the previous quarter starts "
+            "before the history does"
+        )
     return BacktestResult(tuple(folds), trials, seed, engine, tuple(notes))

@@ -28,22 +28,26 @@ from salesim.simulator.calendar import quarter_end, quarter_start
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_REPS, check_weeks, whole_in_range
 from salesim.simulator.model import Model
+from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
 
 from .placement import place
-from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
 
 GENERIC_TENURE_MONTHS = 24.0  # ``--reps N``: experienced, fully ramped reps
 
 
 # --- dates ----------------------------------------------------------------------------------------
-def horizon(as_of: dt.date, start: dt.date | None = None,
-            weeks: int | None = None) -> tuple[dt.date, int]:
+def horizon(
+    as_of: dt.date, start: dt.date | None = None, weeks: int | None = None
+) -> tuple[dt.date, int]:
     """``(start, days)``: by default the day after ``as_of`` to the end of that quarter."""
     if start is None:
         start = as_of + dt.timedelta(days=1)
     elif start <= as_of:
-        raise InputError(f"the start {start} is not after the as-of date {as_of}",
-                         column="--start", expected="a date after the as-of date")
+        raise InputError(
+            f"the start {start} is not after the as-of date {as_of}",
+            column="--start",
+            expected="a date after the as-of date",
+        )
     if weeks is None:
         return start, (quarter_end(start) - start).days + 1
     return start, 7 * check_weeks(weeks)
@@ -54,8 +58,9 @@ def _segment_means(model: Model) -> dict[str, float]:
     return {s.name: float(s.size.dist.mean) for s in model.deal_size}
 
 
-def open_deals_at(history, as_of: dt.date, stages, *, start: dt.date | None = None,
-                  model: Model | None = None) -> tuple[pl.DataFrame, list[str]]:
+def open_deals_at(
+    history, as_of: dt.date, stages, *, start: dt.date | None = None, model: Model | None = None
+) -> tuple[pl.DataFrame, list[str]]:
     """Deals open at the end of ``as_of`` (``OPEN_DEAL_COLUMNS``), with their age in stage at
     ``start`` (default the next day): from the stage history's last entry on or before
     ``as_of``, else from the created date; minus half a day, as dates carry no time.
@@ -72,16 +77,24 @@ def open_deals_at(history, as_of: dt.date, stages, *, start: dt.date | None = No
     notes: list[str] = []
     latest = None
     if h.has_stage_history:
-        latest = (h.stage_history.filter(pl.col("entered") <= as_of)
-                  .group_by("opportunity_id", "stage").agg(pl.col("entered").max()))
+        latest = (
+            h.stage_history.filter(pl.col("entered") <= as_of)
+            .group_by("opportunity_id", "stage")
+            .agg(pl.col("entered").max())
+        )
     order = h.stages if h.has_stage_history or h.stage_order == "given" else None
     if model is None:  # no stage is placed by anything but its label
         bad = o.filter(~pl.col("stage").is_in(list(stages)) | pl.col("stage").is_null())
         if bad.height:
             r = bad.row(0, named=True)
-            raise InputError(f"open deal {r['opportunity_id']} is in stage {r['stage']!r}, "
-                             "which the model does not have", file=file, row=r["__i"] + 1,
-                             column="stage", expected="one of " + ", ".join(stages))
+            raise InputError(
+                f"open deal {r['opportunity_id']} is in stage {r['stage']!r}, "
+                "which the model does not have",
+                file=file,
+                row=r["__i"] + 1,
+                column="stage",
+                expected="one of " + ", ".join(stages),
+            )
         if latest is not None:
             o = o.join(latest, on=["opportunity_id", "stage"], how="left", maintain_order="left")
         else:
@@ -97,17 +110,28 @@ def open_deals_at(history, as_of: dt.date, stages, *, start: dt.date | None = No
     if model is not None:
         means = _segment_means(model)
         overall = sum(s.count * means[s.name] for s in model.deal_size) / max(
-            sum(s.count for s in model.deal_size), 1e-12)
-        amount = amount.fill_null(segment.replace_strict(means, default=overall,
-                                                         return_dtype=pl.Float64))
-    out = o.select(pl.col("opportunity_id"), pl.col("owner"), pl.col("stage"),
-                   age.cast(pl.Float64).alias("age_days"), amount.cast(pl.Float64).alias("amount"),
-                   segment.alias("segment"))
+            sum(s.count for s in model.deal_size), 1e-12
+        )
+        amount = amount.fill_null(
+            segment.replace_strict(means, default=overall, return_dtype=pl.Float64)
+        )
+    out = o.select(
+        pl.col("opportunity_id"),
+        pl.col("owner"),
+        pl.col("stage"),
+        age.cast(pl.Float64).alias("age_days"),
+        amount.cast(pl.Float64).alias("amount"),
+        segment.alias("segment"),
+    )
     missing = out.filter(pl.col("amount").is_null())
     if missing.height:
         r = missing.row(0)
-        raise InputError(f"open deal {r[0]} has no amount", file=file, column="amount",
-                         expected="an amount, or a model to take the segment's mean size from")
+        raise InputError(
+            f"open deal {r[0]} has no amount",
+            file=file,
+            column="amount",
+            expected="an amount, or a model to take the segment's mean size from",
+        )
     return out.select([pl.col(c).cast(t) for c, t in OPEN_DEAL_COLUMNS.items()]), notes
 
 
@@ -117,7 +141,8 @@ def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict
     first = quarter_start(start)
     last = min(as_of, start - dt.timedelta(days=1))
     won = history.opportunities.filter(
-        (pl.col("status") == "won") & (pl.col("closed") >= first) & (pl.col("closed") <= last))
+        (pl.col("status") == "won") & (pl.col("closed") >= first) & (pl.col("closed") <= last)
+    )
     # math.fsum is exactly rounded: the sums do not depend on how polars cut the rows into
     # chunks or threads (which can differ between machines and reads of the same file).
     amounts = won["amount"].fill_null(0.0).to_list()
@@ -128,24 +153,48 @@ def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict
 
 
 # --- team -----------------------------------------------------------------------------------------
-def _rep_on(name: str, hired: dt.date, on: dt.date, quota: float,
-            level: float | None = None, level_sd: float = 0.0) -> Rep:
+def _rep_on(
+    name: str,
+    hired: dt.date,
+    on: dt.date,
+    quota: float,
+    level: float | None = None,
+    level_sd: float = 0.0,
+) -> Rep:
     """A rep hired on ``hired`` as seen on day 0 = ``on``: tenure then, or a later start."""
     if hired <= on:
-        return Rep(name, tenure_days=float((on - hired).days), start_day=0.0, quota=quota,
-                   level=level, level_sd=level_sd)
-    return Rep(name, tenure_days=0.0, start_day=float((hired - on).days), quota=quota,
-               level=level, level_sd=level_sd)
+        return Rep(
+            name,
+            tenure_days=float((on - hired).days),
+            start_day=0.0,
+            quota=quota,
+            level=level,
+            level_sd=level_sd,
+        )
+    return Rep(
+        name,
+        tenure_days=0.0,
+        start_day=float((hired - on).days),
+        quota=quota,
+        level=level,
+        level_sd=level_sd,
+    )
 
 
 def team_from_model(model: Model, as_of: dt.date) -> tuple[Rep, ...]:
     """The reps the model lists, with tenure on ``as_of`` (the horizon's day 0) and their
     measured activity levels; a rep's quota defaults to the model's quota per rep."""
     if not model.team.reps:
-        raise InputError("the model lists no reps", file=model.source or None, column="team",
-                         expected="--reps N or --team reps.csv")
-    return tuple(_rep_on(r.name, r.hired, as_of, r.quota or model.team.quota, r.level,
-                         r.level_sd or 0.0) for r in model.team.reps)
+        raise InputError(
+            "the model lists no reps",
+            file=model.source or None,
+            column="team",
+            expected="--reps N or --team reps.csv",
+        )
+    return tuple(
+        _rep_on(r.name, r.hired, as_of, r.quota or model.team.quota, r.level, r.level_sd or 0.0)
+        for r in model.team.reps
+    )
 
 
 def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep, ...]:
@@ -164,8 +213,12 @@ def team_from_csv(path, as_of: dt.date, default_quota: float = 0.0) -> tuple[Rep
         quota = r["quota"] if r["quota"] is not None else default_quota
         reps.append(_rep_on(r["owner"], r["hired"], as_of, float(quota)))
     if not reps:
-        raise InputError(f"no rep is on the team on {as_of}", file=str(path), column="left",
-                         expected="at least one rep who has not left")
+        raise InputError(
+            f"no rep is on the team on {as_of}",
+            file=str(path),
+            column="left",
+            expected="at least one rep who has not left",
+        )
     return tuple(reps)
 
 
@@ -177,10 +230,18 @@ def generic_team(n: int, quota: float = 0.0) -> tuple[Rep, ...]:
 
 
 # --- the spec -------------------------------------------------------------------------------------
-def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
-                  start: dt.date | None = None, weeks: int | None = None,
-                  n_reps: int | None = None, team=None, quota: float | None = None,
-                  fixed_parameters: bool = False) -> SimSpec:
+def baseline_spec(
+    model: Model,
+    *,
+    history=None,
+    as_of: dt.date | None = None,
+    start: dt.date | None = None,
+    weeks: int | None = None,
+    n_reps: int | None = None,
+    team=None,
+    quota: float | None = None,
+    fixed_parameters: bool = False,
+) -> SimSpec:
     """The baseline ``SimSpec``: see the module docstring for every default.
 
     ``as_of`` defaults to the model's as-of date. ``team`` is a reps file path or a tuple of
@@ -191,11 +252,16 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
     start, days = horizon(as_of, start, weeks)
     notes: list[str] = []
     if start + dt.timedelta(days=days - 1) != quarter_end(start):
-        notes.append(f"the horizon ({days} days) does not end with the calendar quarter; "
-                     "quotas are per quarter and are not prorated")
+        notes.append(
+            f"the horizon ({days} days) does not end with the calendar quarter; "
+            "quotas are per quarter and are not prorated"
+        )
     if n_reps is not None and team is not None:
-        raise InputError("give either a number of reps or a team file, not both",
-                         column="--reps", expected="--reps N or --team reps.csv")
+        raise InputError(
+            "give either a number of reps or a team file, not both",
+            column="--reps",
+            expected="--reps N or --team reps.csv",
+        )
     if quota is not None and (not math.isfinite(quota) or quota < 0):
         raise InputError(f"quota must be a number ≥ 0, got {quota!r}", column="--quota")
     if n_reps is not None:
@@ -203,10 +269,14 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
     elif isinstance(team, (str, Path)):
         # A rep of the file whom the model measured keeps its measured level.
         known = {r.name: r for r in model.team.reps if r.level is not None}
-        reps = tuple(dataclasses.replace(r, level=known[r.name].level,
-                                         level_sd=known[r.name].level_sd or 0.0)
-                     if r.name in known and r.start_day <= 0 else r
-                     for r in team_from_csv(team, start, model.team.quota))
+        reps = tuple(
+            dataclasses.replace(
+                r, level=known[r.name].level, level_sd=known[r.name].level_sd or 0.0
+            )
+            if r.name in known and r.start_day <= 0
+            else r
+            for r in team_from_csv(team, start, model.team.quota)
+        )
     elif team is not None:
         reps = tuple(team)
     else:
@@ -224,20 +294,33 @@ def baseline_spec(model: Model, *, history=None, as_of: dt.date | None = None,
     if history is None:
         notes.append("no history: no open pipeline and no revenue closed to date")
     else:
-        open_deals, more = open_deals_at(history, as_of, model.stage_names, start=start,
-                                         model=model)
+        open_deals, more = open_deals_at(
+            history, as_of, model.stage_names, start=start, model=model
+        )
         notes += more
         closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
         names = {r.name for r in reps if r.start_day <= 0}
         moved = open_deals.filter(~pl.col("owner").is_in(list(names))).height
         if moved:
-            notes.append(f"{moved} open deal(s) owned by reps not on the team are reassigned "
-                         "to the least-loaded rep")
+            notes.append(
+                f"{moved} open deal(s) owned by reps not on the team are reassigned "
+                "to the least-loaded rep"
+            )
         if start > as_of + dt.timedelta(days=1):
-            notes.append(f"the start is {(start - as_of).days - 1} day(s) after the day after "
-                         "the as-of date: deals open at the as-of date are taken as still open "
-                         "at the start")
+            notes.append(
+                f"the start is {(start - as_of).days - 1} day(s) after the day after "
+                "the as-of date: deals open at the as-of date are taken as still open "
+                "at the start"
+            )
     reps = tuple(dataclasses.replace(r, closed_to_date=by_owner.get(r.name, 0.0)) for r in reps)
-    return SimSpec(model=model, reps=reps, start=start, days=days, open_deals=open_deals,
-                   fixed_parameters=fixed_parameters, quota=quota, closed_to_date=closed,
-                   notes=tuple(notes))
+    return SimSpec(
+        model=model,
+        reps=reps,
+        start=start,
+        days=days,
+        open_deals=open_deals,
+        fixed_parameters=fixed_parameters,
+        quota=quota,
+        closed_to_date=closed,
+        notes=tuple(notes),
+    )

@@ -43,8 +43,9 @@ def most_runs(team: int, max_reps: int | None = None) -> int:
     return 2 * math.ceil(math.log2(max(extra, 1) + 1)) + 1
 
 
-def minimal_count(meets: Callable[[int], bool], *, lo: int, hi: int,
-                  start: int | None = None) -> int | None:
+def minimal_count(
+    meets: Callable[[int], bool], *, lo: int, hi: int, start: int | None = None
+) -> int | None:
     """The smallest integer ``n`` in ``[lo, hi]`` with ``meets(n)``, for ``meets`` monotone.
 
     Tries ``lo``, then ``start`` (default ``lo + 1``) and doubles the distance from ``lo``
@@ -75,8 +76,9 @@ def minimal_count(meets: Callable[[int], bool], *, lo: int, hi: int,
 class _Probe:
     """Runs one candidate per call (same seed each time) and remembers what it saw."""
 
-    def __init__(self, make_spec: Callable[[int], SimSpec], target: float, confidence: float,
-                 run_kw: dict):
+    def __init__(
+        self, make_spec: Callable[[int], SimSpec], target: float, confidence: float, run_kw: dict
+    ):
         self.make_spec, self.target, self.confidence = make_spec, target, confidence
         self.run_kw = run_kw
         self.seen: dict[int, dict] = {}
@@ -90,26 +92,33 @@ class _Probe:
             t = per_trial(run_spec(spec, **self.run_kw))
             hits = int(np.sum(t["revenue"] >= self.target))
             trials = t["revenue"].size
-            self.seen[n] = {"spec": spec, "p_target": hits / trials,
-                            "interval": wilson(hits, trials),
-                            "revenue_mean": float(t["revenue"].mean()),
-                            "revenue": _quantiles(t["revenue"]),
-                            "pipeline_created": float(t["pipeline_created"].mean())}
+            self.seen[n] = {
+                "spec": spec,
+                "p_target": hits / trials,
+                "interval": wilson(hits, trials),
+                "revenue_mean": float(t["revenue"].mean()),
+                "revenue": _quantiles(t["revenue"]),
+                "pipeline_created": float(t["pipeline_created"].mean()),
+            }
         return self.seen[n]
 
 
 def _quantiles(revenue: np.ndarray) -> dict:
     """``revenue_p10``/``p50``/``p90`` of a candidate's quarter revenue (the curve's table)."""
-    return {f"revenue_{qname(q)}": float(v)
-            for q, v in zip(QUANTILES, np.quantile(revenue, QUANTILES))}
+    return {
+        f"revenue_{qname(q)}": float(v) for q, v in zip(QUANTILES, np.quantile(revenue, QUANTILES))
+    }
 
 
 def _check(target: float, confidence: float, trials: int):
     if not (target > 0 and math.isfinite(target)):
         raise InputError(f"target must be a positive amount, got {target}", column="target")
     if not 0 < confidence < 1:
-        raise InputError(f"confidence must be between 0 and 1, got {confidence}",
-                         column="confidence", expected="e.g. 0.8")
+        raise InputError(
+            f"confidence must be between 0 and 1, got {confidence}",
+            column="confidence",
+            expected="e.g. 0.8",
+        )
     if trials < 10:
         raise InputError(f"need at least 10 trials, got {trials}", column="trials")
 
@@ -145,11 +154,21 @@ def open_pipeline_amount(spec: SimSpec) -> float:
 
 
 # --- headcount --------------------------------------------------------------------------------
-def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
-                    hire_date: dt.date | None = None, max_reps: int | None = None,
-                    quota_per_rep: float | None = None, trials: int = 2000, seed: int = 0,
-                    engine=None, workers: int | None = 1, progress=None,
-                    executor=None) -> dict:
+def solve_headcount(
+    spec: SimSpec,
+    target: float,
+    *,
+    confidence: float = 0.8,
+    hire_date: dt.date | None = None,
+    max_reps: int | None = None,
+    quota_per_rep: float | None = None,
+    trials: int = 2000,
+    seed: int = 0,
+    engine=None,
+    workers: int | None = 1,
+    progress=None,
+    executor=None,
+) -> dict:
     """The fewest extra reps, all starting on ``hire_date`` (default: the first day), such
     that P(revenue ≥ target) ≥ confidence. Returns the ``salesim capacity --json`` document;
     ``headcount`` is None when even ``max_reps`` (total seats) does not reach it.
@@ -158,8 +177,11 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
     team = len(spec.reps)
     max_reps = max_reps if max_reps is not None else default_max_reps(team)
     if not team <= max_reps <= MAX_REPS:
-        raise InputError(f"--max-reps {max_reps} is not allowed", column="max_reps",
-                         expected=f"from the current {team} seats to {MAX_REPS:,}")
+        raise InputError(
+            f"--max-reps {max_reps} is not allowed",
+            column="max_reps",
+            expected=f"from the current {team} seats to {MAX_REPS:,}",
+        )
     quota = default_rep_quota(spec) if quota_per_rep is None else quota_per_rep
     base = dataclasses.replace(spec, quota=target)
     hire_reps(base, [Hire(1, hire_date, quota)], column="hire_date")  # check before any run
@@ -172,17 +194,35 @@ def solve_headcount(spec: SimSpec, target: float, *, confidence: float = 0.8,
 
     engine = engine or default_engine()
     with shared_executor(workers, executor) as pool:
-        probe = _Probe(make, target, confidence,
-                       {"trials": trials, "seed": seed, "engine": engine, "workers": workers,
-                        "progress": progress, "executor": pool})
+        probe = _Probe(
+            make,
+            target,
+            confidence,
+            {
+                "trials": trials,
+                "seed": seed,
+                "engine": engine,
+                "workers": workers,
+                "progress": progress,
+                "executor": pool,
+            },
+        )
         n = minimal_count(probe, lo=0, hi=max_reps - team)
         at = probe.point(n if n is not None else max_reps - team)
     cap = ramped_quota(at["spec"])
     open_amount = open_pipeline_amount(spec)
-    curve = [{"headcount": team + k, "additional_reps": k, "p_target": v["p_target"],
-              "lo": v["interval"][0], "hi": v["interval"][1],
-              "quota_capacity": ramped_quota(v["spec"]), **v["revenue"]}
-             for k, v in sorted(probe.seen.items())]
+    curve = [
+        {
+            "headcount": team + k,
+            "additional_reps": k,
+            "p_target": v["p_target"],
+            "lo": v["interval"][0],
+            "hi": v["interval"][1],
+            "quota_capacity": ramped_quota(v["spec"]),
+            **v["revenue"],
+        }
+        for k, v in sorted(probe.seen.items())
+    ]
     below = probe.seen.get(n - 1) if n else None
     return {
         "solve": "headcount",
@@ -225,9 +265,19 @@ def coverage_thresholds(revenue_open, revenue_rest, target: float) -> np.ndarray
     return t
 
 
-def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | None = None,
-                   max_coverage: float = 10.0, trials: int = 2000, seed: int = 0, engine=None,
-                   workers: int | None = 1, progress=None, executor=None) -> dict:
+def solve_coverage(
+    spec: SimSpec,
+    *,
+    confidence: float = 0.8,
+    quota: float | None = None,
+    max_coverage: float = 10.0,
+    trials: int = 2000,
+    seed: int = 0,
+    engine=None,
+    workers: int | None = 1,
+    progress=None,
+    executor=None,
+) -> dict:
     """The smallest open pipeline at the start, as a multiple of quota (coverage), such that
     P(revenue ≥ quota) ≥ confidence.
 
@@ -242,8 +292,11 @@ def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | Non
     deals = spec.open_pipeline()
     amount_now = float(deals["amount"].sum()) if deals.height else 0.0
     if amount_now <= 0:
-        raise InputError("--solve coverage needs an open pipeline at the start",
-                         column="history", expected="a scenario or --history with open deals")
+        raise InputError(
+            "--solve coverage needs an open pipeline at the start",
+            column="history",
+            expected="a scenario or --history with open deals",
+        )
     now = amount_now / quota
     base = dataclasses.replace(spec, quota=quota)
     from salesim.simulator.runner import default_engine
@@ -252,25 +305,37 @@ def solve_coverage(spec: SimSpec, *, confidence: float = 0.8, quota: float | Non
     run_kw = {"engine": engine, "workers": workers, "progress": progress}
     with shared_executor(workers, executor) as pool:
         t = per_trial(run_spec(base, trials, seed, executor=pool, **run_kw))
-        thresholds = np.sort(coverage_thresholds(t["revenue_open"],
-                                                 t["revenue"] - t["revenue_open"], quota))
+        thresholds = np.sort(
+            coverage_thresholds(t["revenue_open"], t["revenue"] - t["revenue_open"], quota)
+        )
         k = math.ceil(confidence * trials - 1e-9)
         scale = float(thresholds[k - 1]) * (1 + 1e-9)  # k trials meet it, k - 1 just below
         reachable = math.isfinite(scale) and scale * now <= max_coverage
         check = None
         if reachable:
-            scaled = dataclasses.replace(base, open_deals=deals.with_columns(
-                pl.col("amount") * scale))
+            scaled = dataclasses.replace(
+                base, open_deals=deals.with_columns(pl.col("amount") * scale)
+            )
             check = per_trial(run_spec(scaled, trials, seed, executor=pool, **run_kw))
-    hits = int(np.sum(check["revenue"] >= quota)) if check else int(
-        np.sum(thresholds <= max_coverage / now))
+    hits = (
+        int(np.sum(check["revenue"] >= quota))
+        if check
+        else int(np.sum(thresholds <= max_coverage / now))
+    )
     grid = np.linspace(0.0, max(2.0 * (scale if reachable else 1.0), 1.5), 31) * now
     curve = []
     for c in grid:
         h = int(np.sum(thresholds <= c / now))
         lo, hi = wilson(h, trials)
-        curve.append({"coverage": float(c), "p_target": h / trials, "lo": lo, "hi": hi,
-                      **_quantiles(t["revenue"] + (c / now - 1) * t["revenue_open"])})
+        curve.append(
+            {
+                "coverage": float(c),
+                "p_target": h / trials,
+                "lo": lo,
+                "hi": hi,
+                **_quantiles(t["revenue"] + (c / now - 1) * t["revenue_open"]),
+            }
+        )
     lo, hi = wilson(hits, trials)
     return {
         "solve": "coverage",

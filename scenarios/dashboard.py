@@ -19,15 +19,20 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from salesim.calibrate.health import (PipelineHealth, pipeline_health, quarter_end, quarter_start,
-                              week_ends)
+from salesim.calibrate.health import (
+    PipelineHealth,
+    pipeline_health,
+    quarter_end,
+    quarter_start,
+    week_ends,
+)
 from salesim.calibrate.history import History
 from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import money
 
-YELLOW_AT, GREEN_AT = 0.2, 0.5   # plan quantiles: red below P20, yellow P20–P50, green ≥ P50
+YELLOW_AT, GREEN_AT = 0.2, 0.5  # plan quantiles: red below P20, yellow P20–P50, green ≥ P50
 STATUS_ORDER = ("green", "yellow", "red")
 TRAJECTORY_QUANTILES = (0.1, 0.2, 0.5, 0.8, 0.9)
 DEFAULT_TRIALS = 1000
@@ -42,12 +47,12 @@ class Measure:
     """
 
     name: str
-    unit: str                    # count | money | ratio
+    unit: str  # count | money | ratio
     actual: float | None
     plan_p20: float | None
     plan_p50: float | None
     percentile: float | None
-    status: str                  # green | yellow | red | n/a
+    status: str  # green | yellow | red | n/a
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -74,7 +79,7 @@ def worst(statuses) -> str:
 class Line:
     """One link of the chain; its colour is the worst of its measures."""
 
-    name: str                    # activities | pipeline | forecast
+    name: str  # activities | pipeline | forecast
     measures: tuple[Measure, ...]
     detail: dict = field(default_factory=dict)
 
@@ -83,13 +88,17 @@ class Line:
         return worst(m.status for m in self.measures)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status,
-                "measures": [m.to_dict() for m in self.measures], "detail": self.detail}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "measures": [m.to_dict() for m in self.measures],
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
 class Stoplight:
-    who: str                     # "team" or the rep's name
+    who: str  # "team" or the rep's name
     quota: float | None
     lines: tuple[Line, Line, Line]
     pointers: tuple[str, ...] = ()
@@ -102,9 +111,13 @@ class Stoplight:
         return next(x for x in self.lines if x.name == name)
 
     def to_dict(self) -> dict:
-        return {"who": self.who, "quota": self.quota, "status": self.status,
-                "lines": {x.name: x.to_dict() for x in self.lines},
-                "pointers": list(self.pointers)}
+        return {
+            "who": self.who,
+            "quota": self.quota,
+            "status": self.status,
+            "lines": {x.name: x.to_dict() for x in self.lines},
+            "pointers": list(self.pointers),
+        }
 
 
 @dataclass(frozen=True)
@@ -116,12 +129,12 @@ class Dashboard:
     team: Stoplight
     reps: tuple[Stoplight, ...]
     health: PipelineHealth
-    trajectory: dict             # weeks, plan bands, actual, forecast bands (for plots)
-    forecast: dict               # P(quota) and revenue bands, now and in the plan
+    trajectory: dict  # weeks, plan bands, actual, forecast bands (for plots)
+    forecast: dict  # P(quota) and revenue bands, now and in the plan
     trials: int
     seed: int
     engine: str
-    plan: str                    # the scenario file (and strategy) the plan comes from
+    plan: str  # the scenario file (and strategy) the plan comes from
     notes: tuple[str, ...] = ()
 
     @property
@@ -151,18 +164,29 @@ class Dashboard:
         return figures(self, only=("trajectory",), currency=currency)["trajectory"]
 
     def to_dict(self) -> dict:
-        return {"as_of": self.as_of, "quarter_start": self.quarter_start,
-                "quarter_end": self.quarter_end, "week": self.week, "weeks": self.weeks,
-                "quota": self.quota, "plan": self.plan,
-                "thresholds": {"green": f"≥ plan P{round(GREEN_AT * 100)}",
-                               "yellow": f"plan P{round(YELLOW_AT * 100)} to "
-                                         f"P{round(GREEN_AT * 100)}",
-                               "red": f"< plan P{round(YELLOW_AT * 100)}"},
-                "team": self.team.to_dict(), "reps": [r.to_dict() for r in self.reps],
-                "forecast": self.forecast, "trajectory": self.trajectory,
-                "health": self.health.to_dict(),
-                "trials": self.trials, "seed": self.seed, "engine": self.engine,
-                "notes": list(self.notes)}
+        return {
+            "as_of": self.as_of,
+            "quarter_start": self.quarter_start,
+            "quarter_end": self.quarter_end,
+            "week": self.week,
+            "weeks": self.weeks,
+            "quota": self.quota,
+            "plan": self.plan,
+            "thresholds": {
+                "green": f"≥ plan P{round(GREEN_AT * 100)}",
+                "yellow": f"plan P{round(YELLOW_AT * 100)} to P{round(GREEN_AT * 100)}",
+                "red": f"< plan P{round(YELLOW_AT * 100)}",
+            },
+            "team": self.team.to_dict(),
+            "reps": [r.to_dict() for r in self.reps],
+            "forecast": self.forecast,
+            "trajectory": self.trajectory,
+            "health": self.health.to_dict(),
+            "trials": self.trials,
+            "seed": self.seed,
+            "engine": self.engine,
+            "notes": list(self.notes),
+        }
 
 
 # --- specs -------------------------------------------------------------------------------------
@@ -172,10 +196,12 @@ def _scenario_spec(scenario, as_of: dt.date, start: dt.date, days: int) -> SimSp
     from salesim.scenarios.scenario import apply_strategy, scenario_spec
 
     sc, strategy = scenario
-    spec = scenario_spec(dataclasses.replace(sc, history_path=None, as_of=as_of, start=start,
-                                             days=days))
-    spec = dataclasses.replace(spec, notes=tuple(n for n in spec.notes
-                                                 if not n.startswith("no history")))
+    spec = scenario_spec(
+        dataclasses.replace(sc, history_path=None, as_of=as_of, start=start, days=days)
+    )
+    spec = dataclasses.replace(
+        spec, notes=tuple(n for n in spec.notes if not n.startswith("no history"))
+    )
     return apply_strategy(spec, strategy) if strategy is not None else spec
 
 
@@ -189,8 +215,9 @@ def plan_spec(scenario, history: History, qs: dt.date, qe: dt.date) -> SimSpec:
     return dataclasses.replace(spec, open_deals=deals)
 
 
-def forecast_spec(scenario, history: History, as_of: dt.date,
-                  qe: dt.date) -> tuple[SimSpec, list[str]]:
+def forecast_spec(
+    scenario, history: History, as_of: dt.date, qe: dt.date
+) -> tuple[SimSpec, list[str]]:
     """The rest of the quarter from the as-of date: pipeline as it stands, revenue to date."""
     from salesim.scenarios.baseline import closed_to_date, open_deals_at
 
@@ -200,16 +227,22 @@ def forecast_spec(scenario, history: History, as_of: dt.date,
     left = _left_by(history, as_of)
     gone = [r.name for r in spec.reps if r.name in left]
     if gone and len(gone) < len(spec.reps):
-        notes.append(f"forecast: {', '.join(gone)} left before the as-of date; their open deals "
-                     "are reassigned")
+        notes.append(
+            f"forecast: {', '.join(gone)} left before the as-of date; their open deals "
+            "are reassigned"
+        )
         spec = dataclasses.replace(spec, reps=tuple(r for r in spec.reps if r.name not in left))
     closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
-    reps = tuple(dataclasses.replace(r, closed_to_date=by_owner.get(r.name, 0.0))
-                 for r in spec.reps)
-    deals, more = open_deals_at(history, as_of, spec.model.stage_names, start=start,
-                                model=spec.model)
-    return (dataclasses.replace(spec, reps=reps, open_deals=deals, closed_to_date=closed),
-            notes + [f"forecast: {n}" for n in more])
+    reps = tuple(
+        dataclasses.replace(r, closed_to_date=by_owner.get(r.name, 0.0)) for r in spec.reps
+    )
+    deals, more = open_deals_at(
+        history, as_of, spec.model.stage_names, start=start, model=spec.model
+    )
+    return (
+        dataclasses.replace(spec, reps=reps, open_deals=deals, closed_to_date=closed),
+        notes + [f"forecast: {n}" for n in more],
+    )
 
 
 def _left_by(history: History, as_of: dt.date) -> set[str]:
@@ -225,13 +258,21 @@ def seat_spec(plan: SimSpec, seat: int, days: int) -> SimSpec:
     activity this quarter, so the run conditions on them staying: no attrition."""
     rep = plan.reps[seat]
     active = max(1, sum(1 for r in plan.reps if r.start_day <= 0))
-    levers = dataclasses.replace(plan.levers,
-                                 marketing_pipeline=plan.levers.marketing_pipeline / active)
+    levers = dataclasses.replace(
+        plan.levers, marketing_pipeline=plan.levers.marketing_pipeline / active
+    )
     deals = plan.open_deals.filter(pl.col("owner") == rep.name)
-    return dataclasses.replace(plan, reps=(dataclasses.replace(rep, closed_to_date=0.0),),
-                               open_deals=deals, days=days, levers=levers,
-                               quota=rep.quota or None, closed_to_date=0.0, attrition=False,
-                               backfill=False)
+    return dataclasses.replace(
+        plan,
+        reps=(dataclasses.replace(rep, closed_to_date=0.0),),
+        open_deals=deals,
+        days=days,
+        levers=levers,
+        quota=rep.quota or None,
+        closed_to_date=0.0,
+        attrition=False,
+        backfill=False,
+    )
 
 
 # --- the dashboard -----------------------------------------------------------------------------
@@ -240,18 +281,25 @@ def load_plan(path, strategy: str | None = None):
     from salesim.scenarios.scenario import is_scenario_file, load_scenario
 
     if not is_scenario_file(path):
-        raise InputError("not a scenario file", file=str(path), column="--plan",
-                         expected="a scenario TOML that names its model (docs/scenarios.md)")
+        raise InputError(
+            "not a scenario file",
+            file=str(path),
+            column="--plan",
+            expected="a scenario TOML that names its model (docs/scenarios.md)",
+        )
     sc = load_scenario(path)
     if strategy is None:
         return sc, None
     for s in sc.strategies:
         if s.name == strategy:
             return sc, s
-    raise InputError(f"no strategy {strategy!r} in the scenario", file=str(path),
-                     column="--strategy",
-                     expected="one of " + (", ".join(s.name for s in sc.strategies) or
-                                           "(the scenario has none)"))
+    raise InputError(
+        f"no strategy {strategy!r} in the scenario",
+        file=str(path),
+        column="--strategy",
+        expected="one of "
+        + (", ".join(s.name for s in sc.strategies) or "(the scenario has none)"),
+    )
 
 
 @dataclass(frozen=True)
@@ -261,10 +309,10 @@ class DashboardInputs:
     as_of: dt.date
     quarter_start: dt.date
     quarter_end: dt.date
-    plan: SimSpec                  # the plan over the whole quarter
-    forecast: SimSpec | None       # from the as-of date (None on the quarter's last day)
+    plan: SimSpec  # the plan over the whole quarter
+    forecast: SimSpec | None  # from the as-of date (None on the quarter's last day)
     health: PipelineHealth
-    seats: tuple[int, ...]         # plan seats that have a CRM owner this quarter
+    seats: tuple[int, ...]  # plan seats that have a CRM owner this quarter
     label: str
     notes: tuple[str, ...] = ()
 
@@ -279,9 +327,13 @@ def prepare(history: History, plan, as_of: dt.date) -> DashboardInputs:
     sc, strategy = plan
     qs, qe = quarter_start(as_of), quarter_end(as_of)
     if quarter_start(sc.start) != qs:
-        raise InputError(f"the plan is for the quarter starting {quarter_start(sc.start)}, but "
-                         f"{as_of} is in the quarter starting {qs}", file=sc.file,
-                         column="quarter", expected="a plan for the as-of date's quarter")
+        raise InputError(
+            f"the plan is for the quarter starting {quarter_start(sc.start)}, but "
+            f"{as_of} is in the quarter starting {qs}",
+            file=sc.file,
+            column="quarter",
+            expected="a plan for the as-of date's quarter",
+        )
     plan_full = plan_spec(plan, history, qs, qe)
     quota = plan_full.team_quota or None
     rep_quotas = {r.name: r.quota for r in plan_full.reps if r.quota}
@@ -295,12 +347,13 @@ def prepare(history: History, plan, as_of: dt.date) -> DashboardInputs:
     seats = tuple(i for i, r in enumerate(plan_full.reps) if r.name in owners)
     missing = [r.name for r in plan_full.reps if r.name not in owners]
     if missing:
-        notes.append(f"no stoplight for {len(missing)} plan seat(s) with no CRM activity this "
-                     f"quarter ({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}): "
-                     "name reps in the scenario as the CRM names its owners")
+        notes.append(
+            f"no stoplight for {len(missing)} plan seat(s) with no CRM activity this "
+            f"quarter ({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}): "
+            "name reps in the scenario as the CRM names its owners"
+        )
     label = sc.file + (f" (strategy {strategy.name})" if strategy else "")
-    return DashboardInputs(as_of, qs, qe, plan_full, fspec, health, seats, label,
-                           tuple(notes))
+    return DashboardInputs(as_of, qs, qe, plan_full, fspec, health, seats, label, tuple(notes))
 
 
 def build_dashboard(history: History, plan, as_of: dt.date, **kw) -> Dashboard:
@@ -308,9 +361,15 @@ def build_dashboard(history: History, plan, as_of: dt.date, **kw) -> Dashboard:
     return run_dashboard(prepare(history, plan, as_of), **kw)
 
 
-def run_dashboard(inputs: DashboardInputs, *, trials: int = DEFAULT_TRIALS, seed: int = 0,
-                  engine: str | None = None, workers: int = 1,
-                  progress: Callable[[int], None] | None = None) -> Dashboard:
+def run_dashboard(
+    inputs: DashboardInputs,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    seed: int = 0,
+    engine: str | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> Dashboard:
     """Stoplights, pipeline health and pointers.
 
     Runs, all with ``seed``: the plan over the quarter (trajectories, quarter-end outcome),
@@ -338,26 +397,33 @@ def run_dashboard(inputs: DashboardInputs, *, trials: int = DEFAULT_TRIALS, seed
     for seat in i.seats:
         rep = plan_full.reps[seat]
         alone = run(seat_spec(plan_full, seat, elapsed))
-        reps.append(_rep_stoplight(rep, seat, rep_rows[rep.name], full, alone, now,
-                                   i.forecast))
+        reps.append(_rep_stoplight(rep, seat, rep_rows[rep.name], full, alone, now, i.forecast))
     ctx = _Context(health, plan_full)
     team = dataclasses.replace(team, pointers=tuple(pointers(team, ctx, health_row=None)))
-    reps = [dataclasses.replace(r, pointers=tuple(pointers(r, ctx, rep_rows[r.who])))
-            for r in reps]
-    return Dashboard(as_of=as_of, quarter_start=i.quarter_start, quarter_end=i.quarter_end,
-                     quota=quota, team=team, reps=tuple(reps), health=health,
-                     trajectory=_trajectory(health, full, now, as_of),
-                     forecast=_forecast(quota, full, now, health),
-                     trials=trials, seed=seed, engine=engine, plan=i.label,
-                     notes=tuple(dict.fromkeys(list(i.notes) + list(health.notes))))
+    reps = [dataclasses.replace(r, pointers=tuple(pointers(r, ctx, rep_rows[r.who]))) for r in reps]
+    return Dashboard(
+        as_of=as_of,
+        quarter_start=i.quarter_start,
+        quarter_end=i.quarter_end,
+        quota=quota,
+        team=team,
+        reps=tuple(reps),
+        health=health,
+        trajectory=_trajectory(health, full, now, as_of),
+        forecast=_forecast(quota, full, now, health),
+        trials=trials,
+        seed=seed,
+        engine=engine,
+        plan=i.label,
+        notes=tuple(dict.fromkeys(list(i.notes) + list(health.notes))),
+    )
 
 
 def _runner(trials, seed, engine, workers, progress):
     from salesim.simulator.runner import run
 
     def go(spec: SimSpec) -> SimResult:
-        return run(spec, trials, seed, engine=engine, workers=workers,
-                   progress=progress or False)
+        return run(spec, trials, seed, engine=engine, workers=workers, progress=progress or False)
 
     return go
 
@@ -378,32 +444,54 @@ def _coverage_measure(won: float, pipeline: float, quota: float, t) -> tuple[Mea
     plan_won, plan_open = t["revenue"].to_numpy(), t["pipeline_end"].to_numpy()
     m = measure("coverage", "ratio", (won + pipeline) / quota, (plan_won + plan_open) / quota)
     plan_to_go = to_go_coverage(plan_open, quota, plan_won)
-    detail = {"to_go_coverage": float(to_go_coverage(pipeline, quota, won)),
-              "plan_to_go_coverage_p50": float(np.quantile(plan_to_go, 0.5,
-                                                           method="inverted_cdf"))}
+    detail = {
+        "to_go_coverage": float(to_go_coverage(pipeline, quota, won)),
+        "plan_to_go_coverage_p50": float(np.quantile(plan_to_go, 0.5, method="inverted_cdf")),
+    }
     return m, detail
 
 
-def _team_stoplight(health: PipelineHealth, quota, full: SimResult, to_date: SimResult,
-                    now: SimResult | None) -> Stoplight:
+def _team_stoplight(
+    health: PipelineHealth, quota, full: SimResult, to_date: SimResult, now: SimResult | None
+) -> Stoplight:
     t = to_date.totals
-    acts = measure("activities", "count", float(health.reps["activities_qtd"].sum()),
-                   t["activities"].to_numpy())
-    created = measure("pipeline_created", "money", health.waterfall.amount["created"],
-                      t["pipeline_created"].to_numpy())
+    acts = measure(
+        "activities",
+        "count",
+        float(health.reps["activities_qtd"].sum()),
+        t["activities"].to_numpy(),
+    )
+    created = measure(
+        "pipeline_created",
+        "money",
+        health.waterfall.amount["created"],
+        t["pipeline_created"].to_numpy(),
+    )
     pipeline = [created]
-    detail = {"created_deals": health.waterfall.count["created"],
-              "plan_created_deals_p50": float(np.median(t["created"].to_numpy())),
-              "open_pipeline": health.open_pipeline, "to_go": health.to_go}
+    detail = {
+        "created_deals": health.waterfall.count["created"],
+        "plan_created_deals_p50": float(np.median(t["created"].to_numpy())),
+        "open_pipeline": health.open_pipeline,
+        "to_go": health.to_go,
+    }
     if quota:
         m, more = _coverage_measure(health.won_qtd, health.open_pipeline, quota, t)
         pipeline.append(m)
         detail.update(more)
-    return Stoplight("team", quota, (
-        Line("activities", (acts,)),
-        Line("pipeline", tuple(pipeline), detail),
-        _forecast_line(full.quarter_revenue(), now.quarter_revenue() if now else None,
-                       health.won_qtd, quota)))
+    return Stoplight(
+        "team",
+        quota,
+        (
+            Line("activities", (acts,)),
+            Line("pipeline", tuple(pipeline), detail),
+            _forecast_line(
+                full.quarter_revenue(),
+                now.quarter_revenue() if now else None,
+                health.won_qtd,
+                quota,
+            ),
+        ),
+    )
 
 
 def _forecast_line(plan_revenue, now_revenue, won_to_date, quota) -> Line:
@@ -411,26 +499,43 @@ def _forecast_line(plan_revenue, now_revenue, won_to_date, quota) -> Line:
     if now_revenue is None:  # the quarter is over: the forecast is what was won
         now_revenue = np.array([won_to_date])
     m = measure("forecast_p50", "money", float(np.median(now_revenue)), plan_revenue)
-    detail = {"p10": float(np.quantile(now_revenue, 0.1)),
-              "p90": float(np.quantile(now_revenue, 0.9)),
-              "p_quota": float(np.mean(now_revenue >= quota)) if quota else None,
-              "plan_p_quota": float(np.mean(plan_revenue >= quota)) if quota else None}
+    detail = {
+        "p10": float(np.quantile(now_revenue, 0.1)),
+        "p90": float(np.quantile(now_revenue, 0.9)),
+        "p_quota": float(np.mean(now_revenue >= quota)) if quota else None,
+        "plan_p_quota": float(np.mean(plan_revenue >= quota)) if quota else None,
+    }
     return Line("forecast", (m,), detail)
 
 
-def _rep_stoplight(rep, seat: int, row: dict, full: SimResult, seat_run: SimResult,
-                   now: SimResult | None, fspec: SimSpec | None) -> Stoplight:
+def _rep_stoplight(
+    rep,
+    seat: int,
+    row: dict,
+    full: SimResult,
+    seat_run: SimResult,
+    now: SimResult | None,
+    fspec: SimSpec | None,
+) -> Stoplight:
     t = seat_run.totals
-    acts = measure("activities", "count", float(row["activities_qtd"]),
-                   t["activities"].to_numpy())
-    pipeline = [measure("pipeline_created", "money", float(row["pipeline_created_qtd"]),
-                        t["pipeline_created"].to_numpy())]
-    detail = {"created_deals": int(row["created_qtd"]),
-              "plan_created_deals_p50": float(np.median(t["created"].to_numpy())),
-              "open_pipeline": row["open_pipeline"]}
+    acts = measure("activities", "count", float(row["activities_qtd"]), t["activities"].to_numpy())
+    pipeline = [
+        measure(
+            "pipeline_created",
+            "money",
+            float(row["pipeline_created_qtd"]),
+            t["pipeline_created"].to_numpy(),
+        )
+    ]
+    detail = {
+        "created_deals": int(row["created_qtd"]),
+        "plan_created_deals_p50": float(np.median(t["created"].to_numpy())),
+        "open_pipeline": row["open_pipeline"],
+    }
     if rep.quota:
-        m, more = _coverage_measure(float(row["revenue_qtd"]), float(row["open_pipeline"]),
-                                    rep.quota, t)
+        m, more = _coverage_measure(
+            float(row["revenue_qtd"]), float(row["open_pipeline"]), rep.quota, t
+        )
         pipeline.append(m)
         detail.update(more)
     plan_rev = full.rep_quarter_revenue()[:, seat]
@@ -438,37 +543,50 @@ def _rep_stoplight(rep, seat: int, row: dict, full: SimResult, seat_run: SimResu
     if now is not None and fspec is not None and rep.name in now.rep_names:
         now_rev = now.rep_quarter_revenue()[:, now.rep_names.index(rep.name)]
     forecast = _forecast_line(plan_rev, now_rev, float(row["revenue_qtd"]), rep.quota or None)
-    return Stoplight(rep.name, rep.quota or None,
-                     (Line("activities", (acts,)), Line("pipeline", tuple(pipeline), detail),
-                      forecast))
+    return Stoplight(
+        rep.name,
+        rep.quota or None,
+        (Line("activities", (acts,)), Line("pipeline", tuple(pipeline), detail), forecast),
+    )
 
 
-def _trajectory(health: PipelineHealth, full: SimResult, now: SimResult | None,
-                as_of: dt.date) -> dict:
+def _trajectory(
+    health: PipelineHealth, full: SimResult, now: SimResult | None, as_of: dt.date
+) -> dict:
     plan = full.weekly_bands(TRAJECTORY_QUANTILES)
-    out = {"weeks": plan["end"].to_list(),
-           "plan": {f"p{round(q * 100)}": plan[f"p{round(q * 100)}"].to_list()
-                    for q in TRAJECTORY_QUANTILES},
-           "actual": health.weekly_won,
-           "actual_weeks": week_ends(health.quarter_start, as_of),
-           "forecast_weeks": [], "forecast": {}}
+    out = {
+        "weeks": plan["end"].to_list(),
+        "plan": {
+            f"p{round(q * 100)}": plan[f"p{round(q * 100)}"].to_list() for q in TRAJECTORY_QUANTILES
+        },
+        "actual": health.weekly_won,
+        "actual_weeks": week_ends(health.quarter_start, as_of),
+        "forecast_weeks": [],
+        "forecast": {},
+    }
     if now is not None:
         fc = now.weekly_bands(TRAJECTORY_QUANTILES)
         # start the forecast fan at the actual on the as-of date
         out["forecast_weeks"] = [as_of] + fc["end"].to_list()
-        out["forecast"] = {f"p{round(q * 100)}": [health.won_qtd] + fc[f"p{round(q * 100)}"]
-                           .to_list() for q in TRAJECTORY_QUANTILES}
+        out["forecast"] = {
+            f"p{round(q * 100)}": [health.won_qtd] + fc[f"p{round(q * 100)}"].to_list()
+            for q in TRAJECTORY_QUANTILES
+        }
     return out
 
 
 def _forecast(quota, full: SimResult, now: SimResult | None, health: PipelineHealth) -> dict:
     plan_rev = full.quarter_revenue()
     now_rev = now.quarter_revenue() if now is not None else np.array([health.won_qtd])
-    out = {"won_to_date": health.won_qtd, "quota": quota,
-           "revenue": {f"p{q}": float(np.quantile(now_rev, q / 100)) for q in (10, 50, 90)},
-           "plan_revenue": {f"p{q}": float(np.quantile(plan_rev, q / 100))
-                            for q in (10, 20, 50, 90)},
-           "p_quota": None, "p_quota_interval": None, "plan_p_quota": None}
+    out = {
+        "won_to_date": health.won_qtd,
+        "quota": quota,
+        "revenue": {f"p{q}": float(np.quantile(now_rev, q / 100)) for q in (10, 50, 90)},
+        "plan_revenue": {f"p{q}": float(np.quantile(plan_rev, q / 100)) for q in (10, 20, 50, 90)},
+        "p_quota": None,
+        "p_quota_interval": None,
+        "plan_p_quota": None,
+    }
     if quota:
         out["plan_p_quota"] = float(np.mean(plan_rev >= quota))
         if now is not None:
@@ -496,12 +614,16 @@ def pointers(light: Stoplight, ctx: _Context, health_row: dict | None) -> list[s
     n_seats = 1 if health_row is not None else max(1, len(ctx.plan.reps))
     if acts.status == "red":
         m = acts.measures[0]
-        text = (f"Activities: {m.actual:,.0f} to date vs {m.plan_p50:,.0f} on the plan's median "
-                f"path (P20 {m.plan_p20:,.0f}) ⇒ prospecting volume")
+        text = (
+            f"Activities: {m.actual:,.0f} to date vs {m.plan_p50:,.0f} on the plan's median "
+            f"path (P20 {m.plan_p20:,.0f}) ⇒ prospecting volume"
+        )
         if open_deals > free * n_seats:
-            text += (f"; {open_deals:,} open deals exceed the {free * n_seats:,.0f} carried "
-                     "before prospecting time suffers: close out or drop stale deals to free "
-                     "time")
+            text += (
+                f"; {open_deals:,} open deals exceed the {free * n_seats:,.0f} carried "
+                "before prospecting time suffers: close out or drop stale deals to free "
+                "time"
+            )
         else:
             text += "; open-deal load is not the constraint: protect prospecting time"
         out.append(text + ".")
@@ -523,13 +645,17 @@ def _pipeline_pointers(pipe: Line, acts: Line, h: PipelineHealth, row) -> list[s
         if n < n_plan and acts.status == "red":
             why = "few opportunities because activities are low ⇒ prospecting/territory"
         elif n < n_plan:
-            why = ("activities are on plan but yield fewer opportunities ⇒ targeting and "
-                   "territory (who is prospected)")
+            why = (
+                "activities are on plan but yield fewer opportunities ⇒ targeting and "
+                "territory (who is prospected)"
+            )
         else:
             why = "enough opportunities but smaller ones ⇒ deal size (aim at bigger segments)"
-        text = (f"Pipeline created: {_m(created.actual)} from {n:,} deals vs plan median "
-                f"{_m(created.plan_p50)} from {n_plan:,.0f} (avg {_m(size)} vs {_m(plan_size)}): "
-                f"{why}")
+        text = (
+            f"Pipeline created: {_m(created.actual)} from {n:,} deals vs plan median "
+            f"{_m(created.plan_p50)} from {n_plan:,.0f} (avg {_m(size)} vs {_m(plan_size)}): "
+            f"{why}"
+        )
         best = _best_segment(h)
         if best and "size" in why:
             text += f"; best segment by won size: {best}"
@@ -538,11 +664,13 @@ def _pipeline_pointers(pipe: Line, acts: Line, h: PipelineHealth, row) -> list[s
     if cov is not None and cov.status == "red":
         quota = h.quota if row is None else row["quota"]
         to_go = pipe.detail["to_go_coverage"]
-        text = (f"Coverage: won + open pipeline is {cov.actual:.2f}× quota vs "
-                f"{cov.plan_p50:.2f}× on the plan's median path (to-go coverage "
-                f"{_ratio(to_go)}) ⇒ thin pipeline: prospecting/territory; "
-                f"{_m((cov.plan_p50 - cov.actual) * quota)} more pipeline reaches the plan's "
-                "median")
+        text = (
+            f"Coverage: won + open pipeline is {cov.actual:.2f}× quota vs "
+            f"{cov.plan_p50:.2f}× on the plan's median path (to-go coverage "
+            f"{_ratio(to_go)}) ⇒ thin pipeline: prospecting/territory; "
+            f"{_m((cov.plan_p50 - cov.actual) * quota)} more pipeline reaches the plan's "
+            "median"
+        )
         out.append(text + ".")
     return out
 
@@ -561,8 +689,7 @@ def _forecast_pointer(fc: Line, pipe: Line, h: PipelineHealth, row) -> str:
         stale, stale_amt = mine.height, float(mine["amount"].sum())
         hist_rate = row["win_rate"]
     rate = won / (won + lost) if won + lost else None
-    text = (f"Forecast: median {_m(m.actual)} vs plan median {_m(m.plan_p50)} (P20 "
-            f"{_m(m.plan_p20)})")
+    text = f"Forecast: median {_m(m.actual)} vs plan median {_m(m.plan_p50)} (P20 {_m(m.plan_p20)})"
     if fc.detail.get("p_quota") is not None:
         text += f", P(quota) {fc.detail['p_quota']:.0%} vs {fc.detail['plan_p_quota']:.0%} planned"
     if pipe.status == "red":
@@ -571,14 +698,20 @@ def _forecast_pointer(fc: Line, pipe: Line, h: PipelineHealth, row) -> str:
         text += " with pipeline on plan ⇒ deal execution"
     facts = []
     if rate is not None and hist_rate is not None:
-        facts.append(f"win rate this quarter {rate:.0%} ({won}/{won + lost}) vs {hist_rate:.0%} "
-                     "over the last year")
+        facts.append(
+            f"win rate this quarter {rate:.0%} ({won}/{won + lost}) vs {hist_rate:.0%} "
+            "over the last year"
+        )
     if stale:
-        facts.append(f"{stale} stale deal(s) worth {_m(stale_amt)} open longer than "
-                     f"{h.stale_days:.0f} days (P90 of won cycle)")
+        facts.append(
+            f"{stale} stale deal(s) worth {_m(stale_amt)} open longer than "
+            f"{h.stale_days:.0f} days (P90 of won cycle)"
+        )
     if h.cycles["won"]["median"] is not None:
-        facts.append(f"team median won cycle {h.cycles['won']['median']:.0f} days vs lost "
-                     f"{h.cycles['lost']['median'] or 0:.0f}")
+        facts.append(
+            f"team median won cycle {h.cycles['won']['median']:.0f} days vs lost "
+            f"{h.cycles['lost']['median'] or 0:.0f}"
+        )
     return text + (": " + "; ".join(facts) if facts else "") + "."
 
 

@@ -37,23 +37,41 @@ def truth_vs_fit(truth: Model, fitted: Model) -> list[dict]:
     rows = []
     for t, f in zip(truth.stages, fitted.stages):
         lo, hi = f.conversion.interval(0.9)
-        rows.append({"stage": f.name, "truth": t.conversion.mean, "fitted": f.conversion.mean,
-                     "lo": lo, "hi": hi, "covered": lo <= t.conversion.mean <= hi})
+        rows.append(
+            {
+                "stage": f.name,
+                "truth": t.conversion.mean,
+                "fitted": f.conversion.mean,
+                "lo": lo,
+                "hi": hi,
+                "covered": lo <= t.conversion.mean <= hi,
+            }
+        )
     return rows
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: int = 8,
-             as_of: dt.date = dt.date(2026, 9, 30), trials: int = 4000,
-             engine: str | None = None, workers: int | None = 1,
-             progress: Callable[[int], None] | None = None) -> dict:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    seed: int = 7,
+    reps: int = 20,
+    quarters: int = 8,
+    as_of: dt.date = dt.date(2026, 9, 30),
+    trials: int = 4000,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Run the demo into ``out_dir`` and return what each step produced.
 
     ``progress(n)`` is called with the trials of each finished chunk
     (``trials × SIMULATION_RUNS`` in all).
     """
     if reps < 1 or quarters < 1 or trials < 2:
-        raise InputError("--reps and --quarters must be ≥ 1 and --trials ≥ 2",
-                         column="--reps/--quarters/--trials")
+        raise InputError(
+            "--reps and --quarters must be ≥ 1 and --trials ≥ 2",
+            column="--reps/--quarters/--trials",
+        )
     out = Path(out_dir).resolve()
     hist_dir = out / "history"
     demo = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=as_of)
@@ -67,13 +85,20 @@ def run_demo(out_dir: str | Path, *, seed: int = 7, reps: int = 20, quarters: in
     files["model.toml"] = str(save(model, out / "model.toml"))
 
     spec = baseline_spec(model, history=history, as_of=as_of)
-    fc = forecast(spec, trials=trials, seed=seed, engine=engine,
-                  workers=workers, progress=progress)
-    cmp = compare_levers(spec, CLASSIC_LEVERS, trials, seed, engine=engine, workers=workers,
-                         progress=progress)
-    return {"dir": str(out), "seed": seed, "history": demo.summary(),
-            "calibration": summary(model), "truth_vs_fit": truth_vs_fit(demo.truth, model),
-            "forecast": fc, "compare": cmp, "files": files}
+    fc = forecast(spec, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress)
+    cmp = compare_levers(
+        spec, CLASSIC_LEVERS, trials, seed, engine=engine, workers=workers, progress=progress
+    )
+    return {
+        "dir": str(out),
+        "seed": seed,
+        "history": demo.summary(),
+        "calibration": summary(model),
+        "truth_vs_fit": truth_vs_fit(demo.truth, model),
+        "forecast": fc,
+        "compare": cmp,
+        "files": files,
+    }
 
 
 # --- salesim demo-data: a generated history, written as a CRM would export it --------------------
@@ -83,19 +108,30 @@ def demo_data_as_of(as_of: str | dt.date, *, seed: int, reps: int, quarters: int
     try:
         day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(as_of)
     except ValueError:
-        raise InputError(f"not a real date: {as_of!r}", column="--as-of",
-                         expected="an ISO date such as 2026-09-30") from None
+        raise InputError(
+            f"not a real date: {as_of!r}",
+            column="--as-of",
+            expected="an ISO date such as 2026-09-30",
+        ) from None
     for name, value, low in (("--seed", seed, 0), ("--reps", reps, 1), ("--quarters", quarters, 1)):
         if value < low:
             raise InputError(f"must be at least {low}, got {value}", column=name)
     return day
 
 
-def write_demo_data(directory: str | Path, *, as_of: str | dt.date, seed: int = 7,
-                    reps: int = 20, quarters: int = 8, export: str = "canonical",
-                    ingredients: Mapping[str, object] | None = None, realistic: bool = False,
-                    progress: Callable[[int], None] | None = None,
-                    write: Callable[[Path, str], Path] = write_atomic) -> dict:
+def write_demo_data(
+    directory: str | Path,
+    *,
+    as_of: str | dt.date,
+    seed: int = 7,
+    reps: int = 20,
+    quarters: int = 8,
+    export: str = "canonical",
+    ingredients: Mapping[str, object] | None = None,
+    realistic: bool = False,
+    progress: Callable[[int], None] | None = None,
+    write: Callable[[Path, str], Path] = write_atomic,
+) -> dict:
     """Generate a demo history from known parameters and write it into ``directory`` as
     ``export`` lays it out, with truth.toml (the model that generated it). Returns the
     ``salesim demo-data --json`` document. ``ingredients``: the changing-history options
@@ -108,11 +144,11 @@ def write_demo_data(directory: str | Path, *, as_of: str | dt.date, seed: int = 
     mix = Ingredients.from_options(realistic, **dict(ingredients or {}))
     directory = Path(directory)
     demo_export.check_export(export)
-    hist = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=day, ingredients=mix,
-                                 progress=progress)
+    hist = demo_history.generate(
+        seed, reps=reps, quarters=quarters, as_of=day, ingredients=mix, progress=progress
+    )
     files = {}
     for name, text in demo_export.export_texts(hist, export, rng=seed).items():
         files[name.removesuffix(".csv")] = str(write(directory / name, text))
     files["truth"] = str(save(hist.truth, directory / "truth.toml"))
-    return {"dir": str(directory), "seed": seed, "export": export, **hist.summary(),
-            "files": files}
+    return {"dir": str(directory), "seed": seed, "export": export, **hist.summary(), "files": files}

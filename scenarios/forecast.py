@@ -18,8 +18,15 @@ from salesim.simulator.results import SimResult, band
 from salesim.simulator.runner import default_engine, run
 from salesim.simulator.spec import SimSpec
 
-FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "open_end",
-         "pipeline_end")
+FLOWS = (
+    "losses",
+    "created",
+    "pipeline_created",
+    "activities",
+    "open_start",
+    "open_end",
+    "pipeline_end",
+)
 
 # A forecast whose trials × seats revenue would pass this streams it instead: each seat's
 # mean and P(attainment) are still exact, its attainment quantiles are left out (a note says
@@ -27,10 +34,15 @@ FLOWS = ("losses", "created", "pipeline_created", "activities", "open_start", "o
 SEAT_ARRAY_BYTES = 256 * 2**20
 
 
-def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
-             engine: str | None = None, workers: int | None = 1,
-             progress: Callable[[int], None] | None = None,
-             keep_reps: bool | None = None) -> dict:
+def forecast(
+    spec: SimSpec,
+    trials: int = 10_000,
+    seed: int | None = None,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Callable[[int], None] | None = None,
+    keep_reps: bool | None = None,
+) -> dict:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
     The defaults are the CLI's: ``engine`` None is ``runner.default_engine()``; one worker
@@ -40,37 +52,44 @@ def forecast(spec: SimSpec, trials: int = 10_000, seed: int | None = None,
     engine = engine or default_engine()
     if keep_reps is None:
         keep_reps = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
-    result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress,
-                 keep_reps=keep_reps)
+    result = run(
+        spec, trials, seed, engine=engine, workers=workers, progress=progress, keep_reps=keep_reps
+    )
     out = summarise(spec, result)
     if not keep_reps and spec.reps:
-        out["notes"].append(f"per-rep attainment and revenue quantiles left out: {trials:,} trials × "
-                            f"{len(spec.reps)} reps is more than the "
-                            f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
-                            "P(attainment) are exact")
+        out["notes"].append(
+            f"per-rep attainment and revenue quantiles left out: {trials:,} trials × "
+            f"{len(spec.reps)} reps is more than the "
+            f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
+            "P(attainment) are exact"
+        )
     return out
 
 
 def summarise(spec: SimSpec, result: SimResult) -> dict:
     out = result.summary(spec.quota if spec.quota is not None else result.quota)
     end = spec.start + dt.timedelta(days=spec.days - 1)
-    out.update({
-        "start": spec.start,
-        "end": end,
-        "days": spec.days,
-        "weeks": spec.weeks,
-        "fixed_parameters": spec.fixed_parameters,
-        "model_source": spec.model.source,
-        "model_as_of": spec.model.as_of,
-        "closed_to_date": result.closed_to_date,
-        "revenue_in_horizon": band(result.column("revenue")),
-        "flows": {name: {k: v for k, v in band(result.column(name)).items() if k != "std"}
-                  for name in FLOWS},
-        "reps": result.rep_attainment().to_dicts(),
-        "histogram": result.histogram(),
-        "events": result.chunks.events,
-        "notes": list(spec.notes),
-    })
+    out.update(
+        {
+            "start": spec.start,
+            "end": end,
+            "days": spec.days,
+            "weeks": spec.weeks,
+            "fixed_parameters": spec.fixed_parameters,
+            "model_source": spec.model.source,
+            "model_as_of": spec.model.as_of,
+            "closed_to_date": result.closed_to_date,
+            "revenue_in_horizon": band(result.column("revenue")),
+            "flows": {
+                name: {k: v for k, v in band(result.column(name)).items() if k != "std"}
+                for name in FLOWS
+            },
+            "reps": result.rep_attainment().to_dicts(),
+            "histogram": result.histogram(),
+            "events": result.chunks.events,
+            "notes": list(spec.notes),
+        }
+    )
     return out
 
 

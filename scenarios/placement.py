@@ -50,18 +50,19 @@ def _by_order(label: str | None, order: tuple[str, ...], names: tuple[str, ...])
     return before[-1] if before else 0
 
 
-def placements(opps: pl.DataFrame, model: Model, order: tuple[str, ...] | None
-               ) -> tuple[list[int], list[str]]:
+def placements(
+    opps: pl.DataFrame, model: Model, order: tuple[str, ...] | None
+) -> tuple[list[int], list[str]]:
     """For each open deal of ``opps`` (columns ``stage`` and optionally ``probability``), the
     index of its model stage and the rule that placed it (one of ``RULES``). ``order``: the
     history's stage order when it is known (None: labels carry no order)."""
     names = model.stage_names
     if len(names) == 1:
-        return [0] * opps.height, ["label" if s == names[0] else "one step"
-                                   for s in opps["stage"].to_list()]
+        return [0] * opps.height, [
+            "label" if s == names[0] else "one step" for s in opps["stage"].to_list()
+        ]
     chances = _win_chances(model)
-    probs = (opps["probability"].to_list() if "probability" in opps.columns
-             else [None] * opps.height)
+    probs = opps["probability"].to_list() if "probability" in opps.columns else [None] * opps.height
     index, rule = [], []
     for label, p in zip(opps["stage"].to_list(), probs):
         if label in names:
@@ -75,8 +76,14 @@ def placements(opps: pl.DataFrame, model: Model, order: tuple[str, ...] | None
     return index, rule
 
 
-def place(o: pl.DataFrame, model: Model, *, order: tuple[str, ...] | None,
-          entered: pl.DataFrame | None, as_of: dt.date) -> tuple[pl.DataFrame, list[str]]:
+def place(
+    o: pl.DataFrame,
+    model: Model,
+    *,
+    order: tuple[str, ...] | None,
+    entered: pl.DataFrame | None,
+    as_of: dt.date,
+) -> tuple[pl.DataFrame, list[str]]:
     """``o`` (open deals) with ``stage`` set to a model stage and ``entered`` to the day it was
     entered, and notes on every deal not placed by its own label.
 
@@ -85,32 +92,40 @@ def place(o: pl.DataFrame, model: Model, *, order: tuple[str, ...] | None,
     index, rule = placements(o, model, order)
     names = model.stage_names
     lead = _lead_times(model)
-    o = o.with_columns(pl.Series("stage", [names[i] for i in index], dtype=pl.String),
-                       pl.Series("__lead", [float(lead[i]) for i in index]),
-                       pl.Series("__rule", rule, dtype=pl.String))
+    o = o.with_columns(
+        pl.Series("stage", [names[i] for i in index], dtype=pl.String),
+        pl.Series("__lead", [float(lead[i]) for i in index]),
+        pl.Series("__rule", rule, dtype=pl.String),
+    )
     if entered is not None:
         o = o.join(entered, on=["opportunity_id", "stage"], how="left", maintain_order="left")
     else:
         o = o.with_columns(pl.lit(None, dtype=pl.Date).alias("entered"))
-    estimate = (pl.col("created") + pl.duration(days=pl.col("__lead").round(0).cast(pl.Int64))
-                ).clip(upper_bound=as_of)
+    estimate = (
+        pl.col("created") + pl.duration(days=pl.col("__lead").round(0).cast(pl.Int64))
+    ).clip(upper_bound=as_of)
     estimated = o.filter(pl.col("entered").is_null() & (pl.col("__lead") > 0)).height
     o = o.with_columns(pl.coalesce(pl.col("entered"), estimate).alias("entered"))
     notes = []
     counts = {r: rule.count(r) for r in RULES if rule.count(r)}
     if counts.get("one step"):
-        notes.append(f"{counts['one step']} open deal(s) in the model's one step ({names[0]}), "
-                     "each by its age since created")
-    for r, why in (("stage order", "by the stage order (the last model stage before theirs)"),
-                   ("probability", "by their CRM probability (the stage with the nearest "
-                                   "chance to end won)"),
-                   ("first stage", "in the first stage (their stage says nothing the model "
-                                   "can place)")):
+        notes.append(
+            f"{counts['one step']} open deal(s) in the model's one step ({names[0]}), "
+            "each by its age since created"
+        )
+    for r, why in (
+        ("stage order", "by the stage order (the last model stage before theirs)"),
+        ("probability", "by their CRM probability (the stage with the nearest chance to end won)"),
+        ("first stage", "in the first stage (their stage says nothing the model can place)"),
+    ):
         if counts.get(r):
-            notes.append(f"{counts[r]} open deal(s) in stages the model does not have placed "
-                         + why)
+            notes.append(
+                f"{counts[r]} open deal(s) in stages the model does not have placed " + why
+            )
     if estimated:
-        notes.append(f"{estimated} open deal(s) without a stage-history entry for their stage: "
-                     "entered on their created date plus the median times of the stages "
-                     "before it")
+        notes.append(
+            f"{estimated} open deal(s) without a stage-history entry for their stage: "
+            "entered on their created date plus the median times of the stages "
+            "before it"
+        )
     return o.drop("__lead", "__rule"), notes

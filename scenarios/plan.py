@@ -17,13 +17,23 @@ from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
 
 # How a CRM history is read (``calibrate.ingest.read_history``'s keywords).
-HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", "stage_history",
-                   "activities", "reps")
+HISTORY_OPTIONS = (
+    "format",
+    "profile",
+    "mapping",
+    "date_format",
+    "stages",
+    "stage_history",
+    "activities",
+    "reps",
+)
 # Trials per run when neither the caller nor a scenario file says.
 COMPARE_TRIALS = 4000
 CAPACITY_TRIALS = 2000
-NO_HISTORY_WARNING = ("no --history: the run starts with no open pipeline and no revenue "
-                      "closed to date (give --history with the CRM export)")
+NO_HISTORY_WARNING = (
+    "no --history: the run starts with no open pipeline and no revenue "
+    "closed to date (give --history with the CRM export)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +77,11 @@ def option_flag(key: str) -> str:
 
 def history_given(history_options: Mapping[str, object]) -> list[str]:
     """The history options given (``format`` counts when not canonical), as flags."""
-    return [option_flag(k) for k, v in history_options.items()
-            if v not in (None, (), "") and not (k == "format" and v == "canonical")]
+    return [
+        option_flag(k)
+        for k, v in history_options.items()
+        if v not in (None, (), "") and not (k == "format" and v == "canonical")
+    ]
 
 
 def read_history(path, **history_options):
@@ -85,10 +98,19 @@ def _date(value: dt.date | str | None, option: str) -> dt.date | None:
     return None if value is None else as_date(value, what="date", column=option)
 
 
-def model_plan(model, *, history=None, history_options: Mapping[str, object] | None = None,
-               as_of: dt.date | str | None = None, start: dt.date | str | None = None,
-               weeks: int | None = None, n_reps: int | None = None, team=None,
-               quota: float | None = None, fixed_parameters: bool = False) -> Plan:
+def model_plan(
+    model,
+    *,
+    history=None,
+    history_options: Mapping[str, object] | None = None,
+    as_of: dt.date | str | None = None,
+    start: dt.date | str | None = None,
+    weeks: int | None = None,
+    n_reps: int | None = None,
+    team=None,
+    quota: float | None = None,
+    fixed_parameters: bool = False,
+) -> Plan:
     """The baseline of a model (a ``Model`` or a MODEL.toml path) as forecast, compare and
     capacity build it: the open pipeline and revenue closed to date from ``history`` (a
     ``History``, or a path read with ``history_options``)."""
@@ -103,39 +125,79 @@ def model_plan(model, *, history=None, history_options: Mapping[str, object] | N
     if history is None:
         given = history_given(history_options)
         if given:
-            raise InputError(f"{given[0]} applies to the history; give --history too",
-                             column=given[0], expected="--history FOLDER_OR_FILE")
+            raise InputError(
+                f"{given[0]} applies to the history; give --history too",
+                column=given[0],
+                expected="--history FOLDER_OR_FILE",
+            )
         warnings = (NO_HISTORY_WARNING,)
     elif isinstance(history, (str, Path)):
         history = read_history(history, **history_options)
-    spec = baseline_spec(model, history=history, as_of=_date(as_of, "--as-of") or model.as_of,
-                         start=_date(start, "--start"), weeks=weeks, n_reps=n_reps, team=team,
-                         quota=quota, fixed_parameters=fixed_parameters)
+    spec = baseline_spec(
+        model,
+        history=history,
+        as_of=_date(as_of, "--as-of") or model.as_of,
+        start=_date(start, "--start"),
+        weeks=weeks,
+        n_reps=n_reps,
+        team=team,
+        quota=quota,
+        fixed_parameters=fixed_parameters,
+    )
     return Plan(spec, None, source, warnings)
 
 
-def load_plan(path, *, history=None, history_options: Mapping[str, object] | None = None,
-              as_of=None, start=None, weeks: int | None = None, n_reps: int | None = None,
-              team=None, quota: float | None = None, fixed_parameters: bool = False) -> Plan:
+def load_plan(
+    path,
+    *,
+    history=None,
+    history_options: Mapping[str, object] | None = None,
+    as_of=None,
+    start=None,
+    weeks: int | None = None,
+    n_reps: int | None = None,
+    team=None,
+    quota: float | None = None,
+    fixed_parameters: bool = False,
+) -> Plan:
     """The plan of a SCENARIO.toml or a MODEL.toml. A scenario file states its history,
     dates and team itself: giving them too is an InputError naming the option."""
     from .scenario import is_scenario_file, load_scenario, scenario_spec
 
     if not Path(path).is_file():
-        raise InputError("file not found", file=str(path),
-                         expected="a scenario or a model TOML file")
+        raise InputError(
+            "file not found", file=str(path), expected="a scenario or a model TOML file"
+        )
     if not is_scenario_file(path):
-        return model_plan(path, history=history, history_options=history_options, as_of=as_of,
-                          start=start, weeks=weeks, n_reps=n_reps, team=team, quota=quota,
-                          fixed_parameters=fixed_parameters)
-    given: dict[str, object] = {"--history": history, "--as-of": as_of, "--start": start,
-                                "--weeks": weeks, "--reps": n_reps, "--team": team}
+        return model_plan(
+            path,
+            history=history,
+            history_options=history_options,
+            as_of=as_of,
+            start=start,
+            weeks=weeks,
+            n_reps=n_reps,
+            team=team,
+            quota=quota,
+            fixed_parameters=fixed_parameters,
+        )
+    given: dict[str, object] = {
+        "--history": history,
+        "--as-of": as_of,
+        "--start": start,
+        "--weeks": weeks,
+        "--reps": n_reps,
+        "--team": team,
+    }
     given.update({flag: True for flag in history_given(history_options or {})})
     for flag, value in given.items():
         if value is not None:
-            raise InputError(f"{flag} only applies to a MODEL; a scenario file states it",
-                             file=str(path), column=flag, expected="the scenario's own keys "
-                             "(its [history] table for the history options)")
+            raise InputError(
+                f"{flag} only applies to a MODEL; a scenario file states it",
+                file=str(path),
+                column=flag,
+                expected="the scenario's own keys (its [history] table for the history options)",
+            )
     sc = load_scenario(path)
     if fixed_parameters:
         sc = dataclasses.replace(sc, fixed_parameters=True)

@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from salesim.simulator import units
 from salesim.simulator import model as model_io
+from salesim.simulator import units
 from salesim.simulator.errors import InputError
-from salesim.simulator.limits import (DATE_RANGE, MAX_DAYS, MAX_MULTIPLIER, MAX_REPS,
-                              MAX_TRIALS, MAX_WEEKS, plausible_date)
+from salesim.simulator.limits import (
+    DATE_RANGE,
+    MAX_DAYS,
+    MAX_MULTIPLIER,
+    MAX_REPS,
+    MAX_TRIALS,
+    MAX_WEEKS,
+    plausible_date,
+)
 from salesim.simulator.model import GammaPosterior, Model
 from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
 from salesim.simulator.toml_lines import KeyLines, key_name
@@ -73,8 +80,10 @@ def lever_name(name: str) -> str:
     n = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     if n not in LEVER_NAMES:
         aliases = ("opportunity_yield", "marketing", "prune_stale_days")
-        raise LeverError(f"unknown lever {name!r}", "one of " + ", ".join(
-            x.replace("_", "-") for x in LEVER_NAMES if x not in aliases))
+        raise LeverError(
+            f"unknown lever {name!r}",
+            "one of " + ", ".join(x.replace("_", "-") for x in LEVER_NAMES if x not in aliases),
+        )
     return "prune_stale" if n == "prune_stale_days" else n
 
 
@@ -97,8 +106,9 @@ def parse_multiplier(value, *, lever: str, win_rate: float | None = None) -> flo
     v = _number(value)
     if v is None:
         if not isinstance(value, str):
-            raise LeverError(f"{lever} must be a number or a string, got {value!r}",
-                             MULTIPLIER_SYNTAX)
+            raise LeverError(
+                f"{lever} must be a number or a string, got {value!r}", MULTIPLIER_SYNTAX
+            )
         s = value.strip().lower()
         if m := _PERCENT.fullmatch(s):
             v = 1 + (-1 if m.group(1) == "-" else 1) * float(m.group(2)) / 100
@@ -106,25 +116,34 @@ def parse_multiplier(value, *, lever: str, win_rate: float | None = None) -> flo
             v = float(m.group(1))
         elif m := _POINTS.fullmatch(s):
             if lever != "win_rate":
-                raise LeverError(f"percentage points (pp) only apply to win-rate, not {lever}",
-                                 MULTIPLIER_SYNTAX)
+                raise LeverError(
+                    f"percentage points (pp) only apply to win-rate, not {lever}", MULTIPLIER_SYNTAX
+                )
             if not win_rate or win_rate <= 0:
-                raise LeverError("the model's overall win rate is 0; +pp is undefined",
-                                 "a relative change such as +10%")
+                raise LeverError(
+                    "the model's overall win rate is 0; +pp is undefined",
+                    "a relative change such as +10%",
+                )
             new = win_rate + (-1 if m.group(1) == "-" else 1) * float(m.group(2)) / 100
             if not 0 <= new <= 1:
-                raise LeverError(f"win rate {win_rate:.1%} {value} is {new:.1%}, outside 0–100%",
-                                 "a win rate between 0% and 100%")
+                raise LeverError(
+                    f"win rate {win_rate:.1%} {value} is {new:.1%}, outside 0–100%",
+                    "a win rate between 0% and 100%",
+                )
             v = new / win_rate
         else:
             extra = ", or +5pp" if lever == "win_rate" else ""
             raise LeverError(f"cannot read {lever} value {value!r}", MULTIPLIER_SYNTAX + extra)
     if v < 0 or (lever == "cycle_time" and v == 0):
-        raise LeverError(f"{lever} multiplier must be {'> 0' if lever == 'cycle_time' else '≥ 0'}"
-                         f", got {v:g}", MULTIPLIER_SYNTAX)
-    if not v <= MAX_MULTIPLIER:   # past this, amounts and rates overflow
-        raise LeverError(f"{lever} multiplier {v:g} is more than {MAX_MULTIPLIER:g}",
-                         f"a multiplier up to x{MAX_MULTIPLIER:g}")
+        raise LeverError(
+            f"{lever} multiplier must be {'> 0' if lever == 'cycle_time' else '≥ 0'}, got {v:g}",
+            MULTIPLIER_SYNTAX,
+        )
+    if not v <= MAX_MULTIPLIER:  # past this, amounts and rates overflow
+        raise LeverError(
+            f"{lever} multiplier {v:g} is more than {MAX_MULTIPLIER:g}",
+            f"a multiplier up to x{MAX_MULTIPLIER:g}",
+        )
     return v
 
 
@@ -134,7 +153,7 @@ class Hire:
 
     count: int
     date: dt.date | None = None
-    quota: float | None = None   # per rep; None: the scenario's per-rep default
+    quota: float | None = None  # per rep; None: the scenario's per-rep default
 
     def to_dict(self) -> dict:
         d = {"count": self.count, "date": self.date.isoformat() if self.date else None}
@@ -158,8 +177,9 @@ def parse_headcount(value) -> Hire:
     if isinstance(value, dict):
         unknown = set(value) - {"count", "date", "quota"}
         if unknown:
-            raise LeverError(f"unknown headcount key {sorted(unknown)[0]!r}",
-                             "count, date and quota")
+            raise LeverError(
+                f"unknown headcount key {sorted(unknown)[0]!r}", "count, date and quota"
+            )
         if "count" not in value:
             raise LeverError("headcount needs a count", "{count = 3, date = 2026-11-01}")
         hire = parse_headcount(value["count"])
@@ -176,8 +196,7 @@ def parse_headcount(value) -> Hire:
     else:
         raise LeverError(f"cannot read headcount {value!r}", "+3 or +3@2026-11-01")
     if not 0 <= count <= MAX_REPS:
-        raise LeverError(f"headcount must add 0 to {MAX_REPS:,} reps, got {count}",
-                         "+3@2026-11-01")
+        raise LeverError(f"headcount must add 0 to {MAX_REPS:,} reps, got {count}", "+3@2026-11-01")
     return Hire(count, date)
 
 
@@ -207,7 +226,7 @@ class Strategy:
     levers: Levers = Levers()
     hires: tuple[Hire, ...] = ()
     cost: float | None = None
-    given: tuple[tuple[str, str], ...] = ()   # (lever, value as written), for reports
+    given: tuple[tuple[str, str], ...] = ()  # (lever, value as written), for reports
     description: str = ""
 
     @property
@@ -217,8 +236,11 @@ class Strategy:
     def lever_dict(self) -> dict:
         """The non-neutral levers as numbers (multipliers, hours, days, hires)."""
         base = Levers()
-        out = {f.name: getattr(self.levers, f.name) for f in dataclasses.fields(Levers)
-               if getattr(self.levers, f.name) != getattr(base, f.name)}
+        out = {
+            f.name: getattr(self.levers, f.name)
+            for f in dataclasses.fields(Levers)
+            if getattr(self.levers, f.name) != getattr(base, f.name)
+        }
         if self.hires:
             out["headcount"] = [h.to_dict() for h in self.hires]
         return out
@@ -227,8 +249,9 @@ class Strategy:
         return ", ".join(f"{k.replace('_', '-')}={v}" for k, v in self.given) or "(none)"
 
 
-def strategy_from_items(name: str, items: Mapping[str, object], *, model: Model,
-                        on_error) -> Strategy:
+def strategy_from_items(
+    name: str, items: Mapping[str, object], *, model: Model, on_error
+) -> Strategy:
     """Build a strategy from ``lever -> value`` pairs (TOML table or ``--lever``).
 
     ``on_error(key, LeverError)`` must raise: it adds where the value was written.
@@ -259,11 +282,13 @@ def strategy_from_items(name: str, items: Mapping[str, object], *, model: Model,
             elif n == "headcount":
                 hires.append(parse_headcount(value))
             elif n == "deal_hours":
-                fields["deal_hours"] = _nonneg(value, "deal-hours", _HOURS,
-                                               "hours per open deal per week, such as 0.5")
+                fields["deal_hours"] = _nonneg(
+                    value, "deal-hours", _HOURS, "hours per open deal per week, such as 0.5"
+                )
             else:
-                fields["prune_stale_days"] = _nonneg(value, "prune-stale", _DAYS,
-                                                     "an age in days, such as 120d")
+                fields["prune_stale_days"] = _nonneg(
+                    value, "prune-stale", _DAYS, "an age in days, such as 120d"
+                )
             given.append((n, _as_text(value)))
         except LeverError as exc:
             on_error(raw, exc)
@@ -293,8 +318,11 @@ def parse_lever_args(texts, *, model: Model) -> tuple[Strategy, ...]:
         for part in str(text).split(","):
             key, sep, value = part.partition("=")
             if not sep or not key.strip() or not value.strip():
-                raise InputError(f"cannot read lever {part.strip()!r}", column="--lever",
-                                 expected="NAME=VALUE such as prospecting=+20%")
+                raise InputError(
+                    f"cannot read lever {part.strip()!r}",
+                    column="--lever",
+                    expected="NAME=VALUE such as prospecting=+20%",
+                )
             items[key.strip()] = value.strip()
 
         def fail(key, exc, text=text):
@@ -323,8 +351,9 @@ def default_rep_quota(spec: SimSpec) -> float:
     return sum(r.quota for r in spec.reps) / len(spec.reps)
 
 
-def hire_reps(spec: SimSpec, hires, *, prefix: str = "hire", what: str = "",
-              column: str = "headcount") -> tuple[Rep, ...]:
+def hire_reps(
+    spec: SimSpec, hires, *, prefix: str = "hire", what: str = "", column: str = "headcount"
+) -> tuple[Rep, ...]:
     """New reps (tenure 0) for ``hires``, named so they never clash with the team.
     ``what`` prefixes error messages (e.g. the strategy's name)."""
     taken = {r.name for r in spec.reps}
@@ -332,9 +361,12 @@ def hire_reps(spec: SimSpec, hires, *, prefix: str = "hire", what: str = "",
     for h in hires:
         day = 0 if h.date is None else (h.date - spec.start).days
         if day < 0 or day >= spec.days:
-            raise InputError(f"{what}hire date {h.date} is outside the horizon {spec.start} – "
-                             f"{spec.start + dt.timedelta(days=spec.days - 1)}",
-                             column=column, expected="a date inside the horizon")
+            raise InputError(
+                f"{what}hire date {h.date} is outside the horizon {spec.start} – "
+                f"{spec.start + dt.timedelta(days=spec.days - 1)}",
+                column=column,
+                expected="a date inside the horizon",
+            )
         quota = default_rep_quota(spec) if h.quota is None else h.quota
         for _ in range(h.count):
             k = len(out) + 1
@@ -356,17 +388,27 @@ def apply_strategy(spec: SimSpec, strategy: Strategy) -> SimSpec:
         return spec
     levers = combine_levers(spec.levers, strategy.levers)
     cap = spec.model.capacity
-    if (levers.deal_hours is not None and not dataclasses.replace(
-            cap, deal_hours=levers.deal_hours).leaves_prospecting_time):
-        raise InputError(f"strategy {strategy.name!r}: {levers.deal_hours:g} h per open deal × "
-                         f"{cap.free_deals:g} deals leaves no prospecting time in a "
-                         f"{cap.week_hours:g}-hour week", column="deal_hours",
-                         expected=f"fewer than {cap.week_hours / max(cap.free_deals, 1e-9):g} h")
+    if (
+        levers.deal_hours is not None
+        and not dataclasses.replace(cap, deal_hours=levers.deal_hours).leaves_prospecting_time
+    ):
+        raise InputError(
+            f"strategy {strategy.name!r}: {levers.deal_hours:g} h per open deal × "
+            f"{cap.free_deals:g} deals leaves no prospecting time in a "
+            f"{cap.week_hours:g}-hour week",
+            column="deal_hours",
+            expected=f"fewer than {cap.week_hours / max(cap.free_deals, 1e-9):g} h",
+        )
     return dataclasses.replace(
         spec,
         levers=levers,
-        reps=spec.reps + hire_reps(spec, strategy.hires, prefix=f"{_slug(strategy.name)}-hire",
-                                   what=f"strategy {strategy.name!r}: "),
+        reps=spec.reps
+        + hire_reps(
+            spec,
+            strategy.hires,
+            prefix=f"{_slug(strategy.name)}-hire",
+            what=f"strategy {strategy.name!r}: ",
+        ),
         quota=spec.team_quota,
     )
 
@@ -406,12 +448,40 @@ class Scenario:
     strategies: tuple[Strategy, ...] = ()
 
 
-TOP_KEYS = {"model", "history", "history_format", "as_of", "quarter", "start", "weeks", "days",
-            "quota", "trials", "seed", "fixed_parameters", "name", "description", "team", "hiring",
-            "attrition", "marketing", "time", "strategies"}
+TOP_KEYS = {
+    "model",
+    "history",
+    "history_format",
+    "as_of",
+    "quarter",
+    "start",
+    "weeks",
+    "days",
+    "quota",
+    "trials",
+    "seed",
+    "fixed_parameters",
+    "name",
+    "description",
+    "team",
+    "hiring",
+    "attrition",
+    "marketing",
+    "time",
+    "strategies",
+}
 TABLE_KEYS = {
-    "history": {"path", "format", "profile", "map", "date_format", "stages", "stage_history",
-                "activities", "reps"},
+    "history": {
+        "path",
+        "format",
+        "profile",
+        "map",
+        "date_format",
+        "stages",
+        "stage_history",
+        "activities",
+        "reps",
+    },
     "team": {"reps", "rep", "quota_per_rep", "tenure_months"},
     "team.rep": {"name", "tenure_months", "quota"},
     "hiring": {"lag_days", "ramp_months", "hire"},
@@ -453,16 +523,24 @@ class _Reader:
         self.file, self.base_dir, self.lines = file, base_dir, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None):
-        raise InputError(message, file=self.file, line=self.lines.line(path),
-                         key=key_name(path) or None, expected=expected) from None
+        raise InputError(
+            message,
+            file=self.file,
+            line=self.lines.line(path),
+            key=key_name(path) or None,
+            expected=expected,
+        ) from None
 
     def check_keys(self, d, path: tuple, allowed: set, what: str):
         if not isinstance(d, dict):
             self.fail(path, f"{key_name(path) or what} must be a table")
         for k in d:
             if k not in allowed:
-                self.fail(path + (k,), f"unknown key {k!r} in {what}",
-                          "one of " + ", ".join(sorted(allowed)))
+                self.fail(
+                    path + (k,),
+                    f"unknown key {k!r} in {what}",
+                    "one of " + ", ".join(sorted(allowed)),
+                )
 
     def get(self, d: dict, path: tuple, kind: str, *, default=None, low=None, high=None):
         """Read ``d[path[-1]]`` as ``kind`` (int/float/bool/str/date/amount)."""
@@ -509,15 +587,24 @@ class _Reader:
             return path, self.get(d, ("history_format",), "str", default="canonical"), {}
         self.check_keys(h, ("history",), TABLE_KEYS["history"], "[history]")
         if "history_format" in d:
-            self.fail(("history_format",), "history_format with a [history] table",
-                      "format inside [history]")
+            self.fail(
+                ("history_format",),
+                "history_format with a [history] table",
+                "format inside [history]",
+            )
         if "path" not in h:
-            self.fail(("history", "path"), "[history] must name its path",
-                      'path = "crm-export" (relative to the scenario file)')
+            self.fail(
+                ("history", "path"),
+                "[history] must name its path",
+                'path = "crm-export" (relative to the scenario file)',
+            )
         path = self.path(h, ("history", "path"))
         if not path.exists():
-            self.fail(("history", "path"), f"history {path} not found",
-                      "a CRM export folder or opportunities file")
+            self.fail(
+                ("history", "path"),
+                f"history {path} not found",
+                "a CRM export folder or opportunities file",
+            )
         options: dict[str, Any] = {}
         for key in ("stage_history", "activities", "reps"):
             if key in h:
@@ -526,35 +613,51 @@ class _Reader:
             from salesim.calibrate.profiles import BUILT_IN
 
             name = self.get(h, ("history", "profile"), "str")
-            options["profile"] = name if name.lower() in BUILT_IN else \
-                self.path(h, ("history", "profile"))
+            options["profile"] = (
+                name if name.lower() in BUILT_IN else self.path(h, ("history", "profile"))
+            )
         if "map" in h:
             mapping = h["map"]
-            if not isinstance(mapping, dict) or not all(isinstance(v, str)
-                                                        for v in mapping.values()):
-                self.fail(("history", "map"), "[history] map must be a table",
-                          'canonical = "Source column" pairs')
+            if not isinstance(mapping, dict) or not all(
+                isinstance(v, str) for v in mapping.values()
+            ):
+                self.fail(
+                    ("history", "map"),
+                    "[history] map must be a table",
+                    'canonical = "Source column" pairs',
+                )
             options["mapping"] = dict(mapping)
         if "date_format" in h:
             options["date_format"] = self.get(h, ("history", "date_format"), "str")
         if "stages" in h:
             stages = h["stages"]
-            if not (isinstance(stages, str) or (isinstance(stages, list) and
-                                                all(isinstance(x, str) for x in stages))):
-                self.fail(("history", "stages"), "stages must be a list of stage names",
-                          '["Qualify", "Propose", ...]')
+            if not (
+                isinstance(stages, str)
+                or (isinstance(stages, list) and all(isinstance(x, str) for x in stages))
+            ):
+                self.fail(
+                    ("history", "stages"),
+                    "stages must be a list of stage names",
+                    '["Qualify", "Propose", ...]',
+                )
             options["stages"] = stages
         return path, self.get(h, ("history", "format"), "str", default="canonical"), options
 
     def scenario(self, d: dict) -> Scenario:
         self.check_keys(d, (), TOP_KEYS, "the scenario")
         if "model" not in d:
-            self.fail(("model",), "the scenario must name its model",
-                      'model = "model.toml" (relative to the scenario file)')
+            self.fail(
+                ("model",),
+                "the scenario must name its model",
+                'model = "model.toml" (relative to the scenario file)',
+            )
         model_path = self.path(d, ("model",))
         if not model_path.is_file():
-            self.fail(("model",), f"model file {model_path} not found",
-                      "a model written by 'salesim calibrate'")
+            self.fail(
+                ("model",),
+                f"model file {model_path} not found",
+                "a model written by 'salesim calibrate'",
+            )
         mod = model_io.load(model_path)
         history, history_format, history_options = self.history(d)
         as_of = self.get(d, ("as_of",), "date", default=mod.as_of)
@@ -562,22 +665,35 @@ class _Reader:
         mod, extra = self.plan(d, mod)
         team = self.team(d.get("team", {}), mod)
         if team["reps"] is None and not mod.team.reps:
-            self.fail(("team",), "the model lists no reps, so the scenario must give the team",
-                      "[team] reps = N, or [[team.rep]] tables")
+            self.fail(
+                ("team",),
+                "the model lists no reps, so the scenario must give the team",
+                "[team] reps = N, or [[team.rep]] tables",
+            )
         if team["quota_per_rep"] is not None:  # the default quota of every seat, hires too
-            mod = dataclasses.replace(mod, team=dataclasses.replace(
-                mod.team, quota=team["quota_per_rep"]))
+            mod = dataclasses.replace(
+                mod, team=dataclasses.replace(mod.team, quota=team["quota_per_rep"])
+            )
         strategies = self.strategies(d.get("strategies", {}), mod, start, days)
         for h, path in extra["hire_paths"]:
             self.check_hire_date(h, path, first, days + (start - first).days)
         return Scenario(
-            file=self.file, model=mod, model_path=model_path, history_path=history,
-            as_of=as_of, start=start, days=days,
-            history_format=history_format, history_options=history_options,
+            file=self.file,
+            model=mod,
+            model_path=model_path,
+            history_path=history,
+            as_of=as_of,
+            start=start,
+            days=days,
+            history_format=history_format,
+            history_options=history_options,
             quota=self.get(d, ("quota",), "amount"),
-            reps=team["reps"], quota_per_rep=team["quota_per_rep"],
-            hires=extra["hires"], hiring_lag_days=extra["lag"],
-            attrition=extra["attrition"], backfill=extra["backfill"],
+            reps=team["reps"],
+            quota_per_rep=team["quota_per_rep"],
+            hires=extra["hires"],
+            hiring_lag_days=extra["lag"],
+            attrition=extra["attrition"],
+            backfill=extra["backfill"],
             fixed_parameters=self.get(d, ("fixed_parameters",), "bool", default=False),
             trials=self.get(d, ("trials",), "int", low=1, high=MAX_TRIALS),
             seed=self.get(d, ("seed",), "int", low=0),
@@ -606,15 +722,21 @@ class _Reader:
             first = dt.date(year, 3 * k - 2, 1)
             end = dt.date(year + 1, 1, 1) if k == 4 else dt.date(year, 3 * k + 1, 1)
             if end <= as_of + dt.timedelta(days=1):
-                self.fail(("quarter",), f"{q} is over by the as-of date {as_of}",
-                          "a quarter that ends after the as-of date")
+                self.fail(
+                    ("quarter",),
+                    f"{q} is over by the as-of date {as_of}",
+                    "a quarter that ends after the as-of date",
+                )
             start = max(first, as_of + dt.timedelta(days=1))
             days = (end - start).days
         else:
             start = self.get(d, ("start",), "date", default=as_of + dt.timedelta(days=1))
             if start <= as_of:
-                self.fail(("start",), f"the start {start} is not after the as-of date {as_of}",
-                          "a date after the as-of date")
+                self.fail(
+                    ("start",),
+                    f"the start {start} is not after the as-of date {as_of}",
+                    "a date after the as-of date",
+                )
             first = start
             days = (baseline.quarter_end(start) - start).days + 1
         if "weeks" in d and "days" in d:
@@ -641,8 +763,11 @@ class _Reader:
         enabled = self.get(attr, ("attrition", "enabled"), "bool")
         if monthly == 0:
             if enabled:
-                self.fail(("attrition", "monthly"), "attrition is enabled with a zero rate",
-                          "monthly > 0, or enabled = false")
+                self.fail(
+                    ("attrition", "monthly"),
+                    "attrition is enabled with a zero rate",
+                    "monthly > 0, or enabled = false",
+                )
             enabled = False
         elif monthly is not None:
             team = dataclasses.replace(team, attrition=_certain(monthly))
@@ -656,10 +781,12 @@ class _Reader:
             if v is not None:
                 cap = dataclasses.replace(cap, **{key: v})
         if not cap.leaves_prospecting_time:
-            self.fail(("time", "deal_hours" if "deal_hours" in time else "week_hours"),
-                      f"{cap.deal_hours:g} h per deal × {cap.free_deals:g} deals leaves no "
-                      f"prospecting time in a {cap.week_hours:g}-hour week",
-                      "week_hours > deal_hours × the model's free_deals")
+            self.fail(
+                ("time", "deal_hours" if "deal_hours" in time else "week_hours"),
+                f"{cap.deal_hours:g} h per deal × {cap.free_deals:g} deals leaves no "
+                f"prospecting time in a {cap.week_hours:g}-hour week",
+                "week_hours > deal_hours × the model's free_deals",
+            )
         hires, paths = [], []
         rows = hiring.get("hire", [])
         if not isinstance(rows, list):
@@ -669,16 +796,21 @@ class _Reader:
             self.check_keys(row, path, TABLE_KEYS["hiring.hire"], "[[hiring.hire]]")
             if "date" not in row:
                 self.fail(path, "a hire needs a date", "date = 2026-08-01")
-            h = Hire(self.get(row, path + ("count",), "int", default=1, low=0, high=MAX_REPS),
-                     self.get(row, path + ("date",), "date"),
-                     self.get(row, path + ("quota",), "amount"))
+            h = Hire(
+                self.get(row, path + ("count",), "int", default=1, low=0, high=MAX_REPS),
+                self.get(row, path + ("date",), "date"),
+                self.get(row, path + ("quota",), "amount"),
+            )
             hires.append(h)
             paths.append((h, path + ("date",)))
         model = dataclasses.replace(mod, team=team, marketing=mkt, capacity=cap)
-        return model, {"hires": tuple(hires), "hire_paths": paths,
-                       "lag": self.get(hiring, ("hiring", "lag_days"), "float", low=0),
-                       "attrition": enabled,
-                       "backfill": self.get(attr, ("attrition", "backfill"), "bool")}
+        return model, {
+            "hires": tuple(hires),
+            "hire_paths": paths,
+            "lag": self.get(hiring, ("hiring", "lag_days"), "float", low=0),
+            "attrition": enabled,
+            "backfill": self.get(attr, ("attrition", "backfill"), "bool"),
+        }
 
     def team(self, t: dict, mod: Model) -> dict:
         self.check_keys(t, ("team",), TABLE_KEYS["team"], "[team]")
@@ -690,8 +822,7 @@ class _Reader:
         reps = None
         if "reps" in t:
             n = self.get(t, ("team", "reps"), "int", low=1, high=MAX_REPS)
-            reps = tuple(Rep(f"rep{i + 1}", tenure * DAYS_PER_MONTH, 0.0, quota)
-                         for i in range(n))
+            reps = tuple(Rep(f"rep{i + 1}", tenure * DAYS_PER_MONTH, 0.0, quota) for i in range(n))
         elif "rep" in t:
             rows, out, seen = t["rep"], [], set()
             if not isinstance(rows, list) or not rows:
@@ -703,10 +834,15 @@ class _Reader:
                 if name in seen:
                     self.fail(path + ("name",), f"rep {name!r} is listed twice")
                 seen.add(name)
-                out.append(Rep(name,
-                               self.get(row, path + ("tenure_months",), "float", default=tenure,
-                                        low=0) * DAYS_PER_MONTH,
-                               0.0, self.get(row, path + ("quota",), "amount", default=quota)))
+                out.append(
+                    Rep(
+                        name,
+                        self.get(row, path + ("tenure_months",), "float", default=tenure, low=0)
+                        * DAYS_PER_MONTH,
+                        0.0,
+                        self.get(row, path + ("quota",), "amount", default=quota),
+                    )
+                )
             reps = tuple(out)
         return {"reps": reps, "quota_per_rep": per_rep}
 
@@ -717,8 +853,11 @@ class _Reader:
         for name, items in s.items():
             path = ("strategies", name)
             if not isinstance(items, dict):
-                self.fail(path, f"strategy {name!r} must be a table of levers",
-                          '[strategies.NAME] with prospecting = "+20%" etc.')
+                self.fail(
+                    path,
+                    f"strategy {name!r} must be a table of levers",
+                    '[strategies.NAME] with prospecting = "+20%" etc.',
+                )
             if name.strip().lower() == "baseline":
                 self.fail(path, "'baseline' is reserved for the plan without levers")
 
@@ -735,11 +874,18 @@ class _Reader:
         if h.date is None:
             return
         if h.date < start:
-            self.fail(path, f"hire date {h.date} is before the horizon starts ({start})",
-                      "a date inside the horizon")
+            self.fail(
+                path,
+                f"hire date {h.date} is before the horizon starts ({start})",
+                "a date inside the horizon",
+            )
         if h.date >= start + dt.timedelta(days=days):
-            self.fail(path, f"hire date {h.date} is after the horizon ends "
-                      f"({start + dt.timedelta(days=days - 1)})", "a date inside the horizon")
+            self.fail(
+                path,
+                f"hire date {h.date} is after the horizon ends "
+                f"({start + dt.timedelta(days=days - 1)})",
+                "a date inside the horizon",
+            )
 
 
 # --- scenario → SimSpec -------------------------------------------------------------------------
@@ -754,18 +900,29 @@ def scenario_spec(sc: Scenario) -> SimSpec:
     if sc.history_path is not None:
         from salesim.calibrate.ingest import read_history
 
-        history = read_history(sc.history_path, format=sc.history_format,
-                               **sc.history_options)
-    spec = baseline.baseline_spec(sc.model, history=history, as_of=sc.as_of, start=sc.start,
-                                  team=sc.reps, quota=sc.quota,
-                                  fixed_parameters=sc.fixed_parameters)
+        history = read_history(sc.history_path, format=sc.history_format, **sc.history_options)
+    spec = baseline.baseline_spec(
+        sc.model,
+        history=history,
+        as_of=sc.as_of,
+        start=sc.start,
+        team=sc.reps,
+        quota=sc.quota,
+        fixed_parameters=sc.fixed_parameters,
+    )
     spec = dataclasses.replace(spec, days=sc.days, quota=spec.team_quota or None)
     before = [h for h in sc.hires if h.date is not None and h.date < spec.start]
     later = [h for h in sc.hires if h not in before]
     # hires dated earlier in the quarter than the start are on the team already
-    joined = tuple(Rep(f"plan-hire{i + 1}", float((h.date - spec.start).days * -1), 0.0,
-                       default_rep_quota(spec) if h.quota is None else h.quota)
-                   for i, h in enumerate(x for x in before for _ in range(x.count)))
+    joined = tuple(
+        Rep(
+            f"plan-hire{i + 1}",
+            float((h.date - spec.start).days * -1),
+            0.0,
+            default_rep_quota(spec) if h.quota is None else h.quota,
+        )
+        for i, h in enumerate(x for x in before for _ in range(x.count))
+    )
     spec = dataclasses.replace(spec, reps=spec.reps + joined)
     spec = dataclasses.replace(spec, reps=spec.reps + hire_reps(spec, later, prefix="plan-hire"))
     kw = {}

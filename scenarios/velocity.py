@@ -23,11 +23,11 @@ WORKING_SHARE = 5 / 7  # activities happen Monday–Friday
 class Velocity:
     """The equation's four terms for a baseline (point estimates of the model)."""
 
-    opportunities: float      # in the pipeline at steady state (= created per day × cycle)
-    win_rate: float           # P(a new deal is won): the product of stage conversions
-    deal_size: float          # mean amount of a new deal
-    cycle_days: float         # mean days from creation to a win (sum of stage advance means)
-    outbound_share: float     # share of new opportunities that come from reps' prospecting
+    opportunities: float  # in the pipeline at steady state (= created per day × cycle)
+    win_rate: float  # P(a new deal is won): the product of stage conversions
+    deal_size: float  # mean amount of a new deal
+    cycle_days: float  # mean days from creation to a win (sum of stage advance means)
+    outbound_share: float  # share of new opportunities that come from reps' prospecting
 
     @property
     def per_day(self) -> float:

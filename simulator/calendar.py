@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CHANNELS = ("outbound", "marketing", "conversion", "speed", "pace")
-WEEKS_PER_QUARTER = 13          # the closing clock's bins; a quarter's days 85-92 share bin 12
-MIN_CLOCK_RATE = 0.05           # a rate of 0 would stop the clock for ever
+WEEKS_PER_QUARTER = 13  # the closing clock's bins; a quarter's days 85-92 share bin 12
+MIN_CLOCK_RATE = 0.05  # a rate of 0 would stop the clock for ever
 
 
 # --- quarters -------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def quarters_between(first: dt.date, last: dt.date) -> tuple[dt.date, ...]:
 def quarter_indexes(days) -> np.ndarray:
     """``quarter_index`` of each day."""
     d = np.asarray(days).astype("datetime64[D]")
-    months = d.astype("datetime64[M]").astype(np.int64)        # since 1970-01
+    months = d.astype("datetime64[M]").astype(np.int64)  # since 1970-01
     return 4 * (1970 + months // 12) + (months % 12) // 3
 
 
@@ -141,12 +141,17 @@ class PeriodEffects:
         n = len(self.periods)
         if n == 0:
             raise ValueError("quarter effects need at least one quarter")
-        if len(self.mean) != n or (self.sd and len(self.sd) != n) or (
-                self.common and len(self.common) != n):
-            raise ValueError("quarter effects: periods, mean, sd and common must have one "
-                             "entry per quarter")
+        if (
+            len(self.mean) != n
+            or (self.sd and len(self.sd) != n)
+            or (self.common and len(self.common) != n)
+        ):
+            raise ValueError(
+                "quarter effects: periods, mean, sd and common must have one entry per quarter"
+            )
         if any(quarter_start(p) != p for p in self.periods) or any(
-                add_quarters(a, 1) != b for a, b in zip(self.periods, self.periods[1:])):
+            add_quarters(a, 1) != b for a, b in zip(self.periods, self.periods[1:])
+        ):
             raise ValueError("quarter effects: periods must be consecutive quarters' first days")
         values = list(self.mean) + list(self.sd) + [x for row in self.common for x in row]
         if not all(math.isfinite(float(x)) for x in values) or any(s < 0 for s in self.sd):
@@ -185,8 +190,9 @@ class PeriodEffects:
 
     def at(self, day: dt.date) -> int:
         """Index of the quarter ``day`` falls in (clamped to the stored quarters)."""
-        return int(period_at(period_offsets(self.periods, self.periods[0]),
-                             (day - self.periods[0]).days))
+        return int(
+            period_at(period_offsets(self.periods, self.periods[0]), (day - self.periods[0]).days)
+        )
 
 
 @dataclass(frozen=True)
@@ -202,15 +208,19 @@ class ClosingClock:
         for name in ("won", "lost"):
             v = getattr(self, name)
             if len(v) != WEEKS_PER_QUARTER or not all(
-                    math.isfinite(x) and x >= MIN_CLOCK_RATE for x in v):
-                raise ValueError(f"closing clock: {name} needs {WEEKS_PER_QUARTER} rates, each "
-                                 f"≥ {MIN_CLOCK_RATE}")
+                math.isfinite(x) and x >= MIN_CLOCK_RATE for x in v
+            ):
+                raise ValueError(
+                    f"closing clock: {name} needs {WEEKS_PER_QUARTER} rates, each "
+                    f"≥ {MIN_CLOCK_RATE}"
+                )
 
     def daily(self, which: str, start: dt.date, days: int) -> np.ndarray:
         """The clock's rate on each of ``days`` days from ``start``."""
         first = (start - dt.date(1970, 1, 1)).days
         return np.asarray(getattr(self, which), dtype=float)[
-            weeks_of_quarter(first + np.arange(days))]
+            weeks_of_quarter(first + np.arange(days))
+        ]
 
 
 def clock_table(rates: np.ndarray) -> np.ndarray:
@@ -229,8 +239,7 @@ def warp(table: np.ndarray, rates: np.ndarray, begin, duration):
     days = rates.size
     d0 = np.clip(np.floor(begin), 0, days - 1).astype(np.int64)
     inside = begin < days
-    lam0 = np.where(inside, table[d0] + (begin - d0) * rates[d0],
-                    table[days] + (begin - days))
+    lam0 = np.where(inside, table[d0] + (begin - d0) * rates[d0], table[days] + (begin - days))
     target = lam0 + np.asarray(duration, dtype=float)
     k = np.clip(np.searchsorted(table, target, side="right") - 1, 0, days - 1)
     out = k + (target - table[k]) / rates[k]
@@ -279,15 +288,18 @@ class Layout:
 
     offsets: tuple[np.ndarray | None, ...]
     won_rates: np.ndarray | None = None
-    lost_clock: tuple[np.ndarray, np.ndarray] | None = None   # rates, ``clock_table``
+    lost_clock: tuple[np.ndarray, np.ndarray] | None = None  # rates, ``clock_table``
 
     @staticmethod
     def of(calendar: CalendarModel | None, start: dt.date, days: int) -> "Layout":
         if calendar is None:
             return Layout((None,) * len(CHANNELS))
-        offsets = tuple(None if calendar.channel(c) is None
-                        else period_offsets(calendar.channel(c).periods, start)
-                        for c in CHANNELS)
+        offsets = tuple(
+            None
+            if calendar.channel(c) is None
+            else period_offsets(calendar.channel(c).periods, start)
+            for c in CHANNELS
+        )
         clock = calendar.closing
         if clock is None:
             return Layout(offsets)
@@ -317,8 +329,9 @@ class Layout:
             return None
         rates = self.won_rates if self.won_rates is not None else np.ones(days)
         if off is not None and len(pace):
-            rates = rates * np.exp(np.asarray(pace, dtype=float)[
-                ..., period_at(off, np.arange(days) + 0.5)])
+            rates = rates * np.exp(
+                np.asarray(pace, dtype=float)[..., period_at(off, np.arange(days) + 0.5)]
+            )
         return rates
 
     def close(self, clock: tuple[np.ndarray, np.ndarray] | None, begin, duration):

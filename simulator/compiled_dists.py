@@ -32,9 +32,15 @@ from .compiled_random import standard_gamma
 from .distributions import Empirical
 
 LOGNORMAL, GAMMA, WEIBULL, EXPONENTIAL, FIXED, EMPIRICAL = range(6)
-FAMILY_CODES = {"lognormal": LOGNORMAL, "gamma": GAMMA, "weibull": WEIBULL,
-                "exponential": EXPONENTIAL, "fixed": FIXED, "empirical": EMPIRICAL}
-GAMMA_TRIES = 64         # rejection proposals for a gamma residual before the inverse CDF
+FAMILY_CODES = {
+    "lognormal": LOGNORMAL,
+    "gamma": GAMMA,
+    "weibull": WEIBULL,
+    "exponential": EXPONENTIAL,
+    "fixed": FIXED,
+    "empirical": EMPIRICAL,
+}
+GAMMA_TRIES = 64  # rejection proposals for a gamma residual before the inverse CDF
 GAMMA_REJECT_FROM = 0.25  # ... tried while P(T > age) ≥ this: at most 4 proposals expected
 
 
@@ -68,42 +74,62 @@ def pack(dists, n_trials: int) -> Packed:
     tables = [np.ones((1, width))]
     for slot, d in enumerate(dists):
         if isinstance(d.template, Empirical):
-            v = np.asarray(d.template.values, dtype=float)     # Empirical keeps them ascending
-            w = d.weights if d.weights is not None else np.asarray(d.template.weights,
-                                                                   dtype=float)[None, :]
+            v = np.asarray(d.template.values, dtype=float)  # Empirical keeps them ascending
+            w = (
+                d.weights
+                if d.weights is not None
+                else np.asarray(d.template.weights, dtype=float)[None, :]
+            )
             c = np.cumsum(np.asarray(w, dtype=float), axis=1)
             c /= c[:, -1:]
             c[:, -1] = 1.0
             rows = np.ones((c.shape[0], width))
-            rows[:, :v.size] = c
-            values[slot, :v.size] = v
+            rows[:, : v.size] = c
+            values[slot, : v.size] = v
             meta[slot] = (sum(r.shape[0] for r in tables), d.weights is not None, v.size)
             params[slot, :, 0] = d.template.jitter
             tables.append(rows)
             continue
         p = d.params if d.params is not None else d.template.params()[None, :]
-        params[slot, :, :p.shape[1]] = np.broadcast_to(p, (n_trials, p.shape[1]))
+        params[slot, :, : p.shape[1]] = np.broadcast_to(p, (n_trials, p.shape[1]))
     shared = np.array([d.shared for d in dists], dtype=np.bool_)
     return Packed(family, params, values, np.concatenate(tables), meta, shared)
 
 
 # --- special functions ----------------------------------------------------------------------------
-_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-      1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-      6.680131188771972e+01, -1.328068155288572e+01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-      -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-      3.754408661907416e+00)
+_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_B = (
+    -5.447609879822406e01,
+    1.615858368580409e02,
+    -1.556989798598866e02,
+    6.680131188771972e01,
+    -1.328068155288572e01,
+)
+_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
+_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 _P_LOW = 0.02425
 
 
 @njit(cache=True, inline="always")
 def _tail(q):
     """Acklam's tail approximation at q = sqrt(-2 log p)."""
-    return ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
-            / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0))
+    return (((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5]) / (
+        (((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0
+    )
 
 
 @njit(cache=True, inline="always")
@@ -119,8 +145,11 @@ def ndtri(p):
         return -_tail(math.sqrt(-2.0 * math.log1p(-p)))
     q = p - 0.5
     r = q * q
-    return ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
-            / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1.0))
+    return (
+        (((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5])
+        * q
+        / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1.0)
+    )
 
 
 @njit(cache=True)
@@ -177,7 +206,7 @@ def gamma_isf(a, q):
         return np.inf
     log_q = math.log(q)
     z = -ndtri(q)
-    x = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3   # Wilson–Hilferty
+    x = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3  # Wilson–Hilferty
     if not x > 0.0:
         x = 1e-3 * a
     lo, hi = 0.0, np.inf
@@ -208,7 +237,6 @@ def gamma_isf(a, q):
 def _minus_log1m(u):
     """-log(1 - u), as log1p where 1 - u would lose digits (log is faster than log1p)."""
     return -math.log1p(-u) if u < 0.01 else -math.log(1.0 - u)
-
 
 
 # Compiled functions that take arrays pay reference counting on every call; these take the
@@ -286,7 +314,7 @@ def residual(fam, a, b, u, age, survival, state):
     return max(isf(fam, a, b, q) - age, 0.0), state, tries
 
 
-# --- empirical: a table per slot (and trial) --------------------------------------------------------
+# --- empirical: a table per slot (and trial) ------------------------------------------------------
 @njit(cache=True)
 def _first_at_least(a, row, lo, hi, x):
     """The first ``j`` in [lo, hi) with ``a[row, j] >= x`` (``a[row]`` ascending), else hi."""
@@ -328,7 +356,7 @@ def empirical_quantile(values, cum, k, row, n, jitter, u):
 
 @njit(cache=True)
 def empirical_sf(values, cum, k, row, n, x):
-    j = _first_above(values, k, n, x)              # values ≤ x
+    j = _first_above(values, k, n, x)  # values ≤ x
     return 1.0 if j == 0 else max(0.0, 1.0 - cum[row, j - 1])
 
 

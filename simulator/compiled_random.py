@@ -37,7 +37,7 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
-_TO_UNIT = 1.0 / 9007199254740992.0          # 2^-53
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2^-53
 
 
 @njit(cache=True, inline="always")
@@ -88,14 +88,14 @@ def skip(h, n):
 
 
 # --- normals: the ziggurat ------------------------------------------------------------------------
-ZIGGURAT_R = 3.6541528853610088          # start of the base layer's tail
-_ZIGGURAT_V = 0.00492867323399           # area of each of the 256 layers
+ZIGGURAT_R = 3.6541528853610088  # start of the base layer's tail
+_ZIGGURAT_V = 0.00492867323399  # area of each of the 256 layers
 
 
 def _ziggurat_tables():
     """Layer tables of Marsaglia & Tsang's ziggurat for 52-bit uniforms: ``k[i]`` the
     integer acceptance bound, ``w[i]`` the scale, ``f[i]`` the density at the layer edge."""
-    m = 2.0 ** 52
+    m = 2.0**52
     k, w, f = np.zeros(256, dtype=np.uint64), np.zeros(256), np.zeros(256)
     dn = tn = ZIGGURAT_R
     q = _ZIGGURAT_V / math.exp(-0.5 * dn * dn)
@@ -132,7 +132,7 @@ def normal(state):
         if negative:
             x = -x
         if rabs < _ZK[layer]:
-            return x, state                  # inside the layer's rectangle: ~99% of draws
+            return x, state  # inside the layer's rectangle: ~99% of draws
         if layer == 0:
             # The tail beyond R (Marsaglia 1964).
             while True:
@@ -202,12 +202,13 @@ def poisson(state, lam):
             return int(k), state
         if k < 0 or (us < 0.013 and v > us):
             continue
-        if (math.log(v) + math.log(inv_alpha) - math.log(a / (us * us) + b)
-                <= -lam + k * loglam - math.lgamma(k + 1.0)):
+        if math.log(v) + math.log(inv_alpha) - math.log(
+            a / (us * us) + b
+        ) <= -lam + k * loglam - math.lgamma(k + 1.0):
             return int(k), state
 
 
-# --- counts by their quantile at one uniform (common random numbers) -------------------------------
+# --- counts by their quantile at one uniform (common random numbers) ------------------------------
 @njit(cache=True)
 def poisson_quantile(u, lam):
     """Smallest ``k`` with P(Poisson(lam) ≤ k) ≥ u, by sequential search (one uniform per
@@ -226,7 +227,7 @@ def poisson_quantile(u, lam):
     prob = math.exp(-lam)
     cum = prob
     k = 0
-    while u > cum and prob > 0.0:        # prob underflowing: the tail is below precision
+    while u > cum and prob > 0.0:  # prob underflowing: the tail is below precision
         k += 1
         prob *= lam / k
         cum += prob
@@ -238,7 +239,7 @@ def negbin_quantile(u, log_p0, ratio, size):
     """Smallest ``k`` with P(K ≤ k) ≥ u for K ~ NegBin(size, mean m), given
     ``log_p0 = log P(K = 0) = size · log(size / (size + m))`` and ``ratio = m / (size + m)``:
     P(k + 1) = P(k) · (size + k) / (k + 1) · ratio."""
-    if log_p0 > -700.0:                  # exp underflows below about -745
+    if log_p0 > -700.0:  # exp underflows below about -745
         prob = math.exp(log_p0)
         cum = prob
         k = 0

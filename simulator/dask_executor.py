@@ -24,9 +24,11 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise InputError("the dask executor needs dask and distributed, which are not "
-                         "installed", column="--executor",
-                         expected='pip install "salesim[dask]"') from None
+        raise InputError(
+            "the dask executor needs dask and distributed, which are not installed",
+            column="--executor",
+            expected='pip install "salesim[dask]"',
+        ) from None
     return distributed
 
 
@@ -39,8 +41,14 @@ class DaskExecutor:
     one being collected, so a million-trial run holds only a few chunks in memory at once.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, *,
-                 in_flight: int | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        *,
+        in_flight: int | None = None,
+        timeout: float = 30.0,
+    ):
         distributed = _distributed()
         address = address or os.environ.get(SCHEDULER_ENV) or None
         self.address = address
@@ -48,24 +56,30 @@ class DaskExecutor:
         try:
             if address is None:
                 self._cluster = distributed.LocalCluster(
-                    n_workers=max(1, workers or os.cpu_count() or 1), threads_per_worker=1,
-                    processes=True, dashboard_address="127.0.0.1:0")   # not every interface
+                    n_workers=max(1, workers or os.cpu_count() or 1),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address="127.0.0.1:0",
+                )  # not every interface
                 self._client = distributed.Client(self._cluster, timeout=timeout)
             else:
                 self._client = distributed.Client(address, timeout=timeout)
         except OSError as exc:
             self.close()
-            raise InputError(f"cannot reach the dask scheduler at {address!r}: {exc}",
-                             column="--scheduler",
-                             expected="a running scheduler, e.g. tcp://host:8786") from None
+            raise InputError(
+                f"cannot reach the dask scheduler at {address!r}: {exc}",
+                column="--scheduler",
+                expected="a running scheduler, e.g. tcp://host:8786",
+            ) from None
         threads = sum(self._client.nthreads().values()) or 1
         self.workers = threads
         self.in_flight = in_flight or 4 * threads
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         """``fn(task)`` for every task, on the cluster; results in task order."""
-        return in_order(lambda task: self._client.submit(fn, task, pure=False), tasks,
-                        self.in_flight, _result)
+        return in_order(
+            lambda task: self._client.submit(fn, task, pure=False), tasks, self.in_flight, _result
+        )
 
     def close(self) -> None:
         client, cluster = getattr(self, "_client", None), self._cluster

@@ -26,27 +26,50 @@ import numpy as np
 import polars as pl
 from scipy.special import expit, logit
 
-from salesim.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
-                             STAGE_HISTORY_COLUMNS, History)
+from salesim.history import (
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+    History,
+)
 
 from .calendar import clock_table, period_at, period_offsets, quarter_end, quarters_between, warp
-from .demo_ingredients import (PLAYED, LEAVING_DAYS, SLIP_DAYS, Ingredients, draw_effects,
-                               truth_calendar, truth_notes)
+from .demo_ingredients import (
+    LEAVING_DAYS,
+    PLAYED,
+    SLIP_DAYS,
+    Ingredients,
+    draw_effects,
+    truth_calendar,
+    truth_notes,
+)
 from .distributions import Distribution, Exponential, Gamma, LogNormal, Weibull
 from .errors import InputError
-from .model import (ActivityModel, BetaPosterior, CapacityModel, Fitted, GammaPosterior,
-                    MarketingModel, Model, RepSnapshot, SegmentSize, StageModel, TeamModel,
-                    TrialParams)
+from .model import (
+    ActivityModel,
+    BetaPosterior,
+    CapacityModel,
+    Fitted,
+    GammaPosterior,
+    MarketingModel,
+    Model,
+    RepSnapshot,
+    SegmentSize,
+    StageModel,
+    TeamModel,
+    TrialParams,
+)
 from .units import DAYS_PER_MONTH
 
 # Pseudo-observations behind the truth's posteriors: large, so draws equal the truth.
 TRUTH_N = 1e9
-HIRING_LAG_DAYS = 45        # a leaver's seat is refilled this many days after the leaving day
+HIRING_LAG_DAYS = 45  # a leaver's seat is refilled this many days after the leaving day
 MAX_TENURE_DAYS = 20 * 365  # cap on the starting team's tenures
-CALL_SHARE = 0.6            # activities.csv splits each day's count into calls and emails
+CALL_SHARE = 0.6  # activities.csv splits each day's count into calls and emails
 MARKETING_PER_REP_WEEK = 0.7  # team marketing arrivals per week, per seat (≈ 27% of deals)
-DEFAULT_QUOTA = 300_000.0   # per rep per quarter
-_BLOCK = 1 << 15            # deal paths drawn per block
+DEFAULT_QUOTA = 300_000.0  # per rep per quarter
+_BLOCK = 1 << 15  # deal paths drawn per block
 
 
 # --- the default truth ---------------------------------------------------------------------------
@@ -97,9 +120,11 @@ def default_truth(as_of: dt.date, reps: int = 20) -> Model:
         _stage("Propose", 0.65, Weibull(1.5, 16.0), LogNormal(8.0, 0.7)),
         _stage("Negotiate", 0.75, LogNormal(21.0, 0.45), Gamma(2.5, 5.0)),
     )
-    segments = (("SMB", 0.55, LogNormal(12_000.0, 0.6)),
-                ("Mid-Market", 0.33, LogNormal(45_000.0, 0.55)),
-                ("Enterprise", 0.12, LogNormal(160_000.0, 0.7)))
+    segments = (
+        ("SMB", 0.55, LogNormal(12_000.0, 0.6)),
+        ("Mid-Market", 0.33, LogNormal(45_000.0, 0.55)),
+        ("Enterprise", 0.12, LogNormal(160_000.0, 0.7)),
+    )
     y = 0.035
     weekly = MARKETING_PER_REP_WEEK * reps
     return Model(
@@ -107,13 +132,22 @@ def default_truth(as_of: dt.date, reps: int = 20) -> Model:
         stages=stages,
         cycle=_cycle(stages),
         deal_size=tuple(SegmentSize(n, share * TRUTH_N, Fitted(d)) for n, share, d in segments),
-        activities=ActivityModel(per_rep_day=12.0, dispersion=3.0, rep_sigma=0.3, log_cov=(),
-                                 opportunity_yield=_known(y),
-                                 lag=Fitted(Gamma(2.0, 1.5))),
+        activities=ActivityModel(
+            per_rep_day=12.0,
+            dispersion=3.0,
+            rep_sigma=0.3,
+            log_cov=(),
+            opportunity_yield=_known(y),
+            lag=Fitted(Gamma(2.0, 1.5)),
+        ),
         marketing=MarketingModel(GammaPosterior(weekly * TRUTH_N, TRUTH_N)),
-        team=TeamModel(ramp_months=3.0, ramp_months_sd=0.0,
-                       attrition=GammaPosterior(0.025 * TRUTH_N, TRUTH_N),
-                       quota=DEFAULT_QUOTA, calibrated=True),
+        team=TeamModel(
+            ramp_months=3.0,
+            ramp_months_sd=0.0,
+            attrition=GammaPosterior(0.025 * TRUTH_N, TRUTH_N),
+            quota=DEFAULT_QUOTA,
+            calibrated=True,
+        ),
         capacity=CapacityModel(week_hours=40.0, deal_hours=2.0, free_deals=12.0, floor=0.2),
         source="simulator.demo_history",
         notes=("truth: generated parameters",),
@@ -142,30 +176,43 @@ class DemoHistory:
     ingredients: Ingredients = field(default_factory=Ingredients)
 
     def to_history(self) -> History:
-        return History(opportunities=self.opportunities, stages=self.stages,
-                       stage_history=self.stage_history, activities=self.activities,
-                       reps=self.reps, source="simulator.demo_history")
+        return History(
+            opportunities=self.opportunities,
+            stages=self.stages,
+            stage_history=self.stage_history,
+            activities=self.activities,
+            reps=self.reps,
+            source="simulator.demo_history",
+        )
 
     def csv_texts(self) -> dict[str, str]:
         """File name -> CSV text of the four canonical files (ISO dates, empty = none)."""
-        return {"opportunities.csv": self.opportunities.write_csv(),
-                "stage_history.csv": self.stage_history.write_csv(),
-                "activities.csv": self.activities.write_csv(),
-                "reps.csv": self.reps.write_csv()}
+        return {
+            "opportunities.csv": self.opportunities.write_csv(),
+            "stage_history.csv": self.stage_history.write_csv(),
+            "activities.csv": self.activities.write_csv(),
+            "reps.csv": self.reps.write_csv(),
+        }
 
     def summary(self) -> dict:
         status = self.opportunities["status"]
         hired = self.reps.filter(pl.col("hired") >= self.start).height
         left = self.reps["left"].is_not_null().sum()
-        return {"start": self.start, "as_of": self.as_of,
-                "opportunities": self.opportunities.height,
-                "won": int((status == "won").sum()), "lost": int((status == "lost").sum()),
-                "open": int((status == "open").sum()),
-                "stage_history_rows": self.stage_history.height,
-                "activity_rows": self.activities.height,
-                "reps": self.reps.height, "reps_hired": hired, "reps_left": int(left),
-                "reps_active": self.reps.height - int(left),
-                "ingredients": self.ingredients.on()}
+        return {
+            "start": self.start,
+            "as_of": self.as_of,
+            "opportunities": self.opportunities.height,
+            "won": int((status == "won").sum()),
+            "lost": int((status == "lost").sum()),
+            "open": int((status == "open").sum()),
+            "stage_history_rows": self.stage_history.height,
+            "activity_rows": self.activities.height,
+            "reps": self.reps.height,
+            "reps_hired": hired,
+            "reps_left": int(left),
+            "reps_active": self.reps.height - int(left),
+            "ingredients": self.ingredients.on(),
+        }
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -176,8 +223,11 @@ def history_start(as_of: dt.date, quarters: int) -> dt.date:
     months = nxt.year * 12 + nxt.month - 1 - 3 * quarters
     y, m = divmod(months, 12)
     if y < 1:
-        raise InputError(f"{quarters} quarters before {as_of} is before year 1",
-                         column="quarters", expected="fewer quarters")
+        raise InputError(
+            f"{quarters} quarters before {as_of} is before year 1",
+            column="quarters",
+            expected="fewer quarters",
+        )
     return dt.date(y, m + 1, min(nxt.day, calendar.monthrange(y, m + 1)[1]))
 
 
@@ -186,10 +236,16 @@ def history_days(as_of: dt.date, quarters: int) -> int:
     return (as_of - history_start(as_of, quarters)).days + 1
 
 
-def generate(rng=None, *, reps: int = 20, quarters: int = 8,
-             as_of: dt.date = dt.date(2026, 9, 30), truth: Model | None = None,
-             ingredients: Ingredients | None = None,
-             progress: Callable[[int], None] | None = None) -> DemoHistory:
+def generate(
+    rng=None,
+    *,
+    reps: int = 20,
+    quarters: int = 8,
+    as_of: dt.date = dt.date(2026, 9, 30),
+    truth: Model | None = None,
+    ingredients: Ingredients | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoHistory:
     """Generate ``quarters`` quarters of CRM history ending on ``as_of`` for ``reps`` seats.
 
     ``truth=None`` uses ``default_truth(as_of, reps)``; otherwise the given model's point
@@ -213,8 +269,7 @@ def generate(rng=None, *, reps: int = 20, quarters: int = 8,
     ingredients.check_history(len(periods))
     # The ingredients' streams come after the first four, so a history without them draws
     # exactly what it always did.
-    team_rng, activity_rng, deal_rng, marketing_rng, shock_rng, slip_rng, leaver_rng = \
-        rng.spawn(7)
+    team_rng, activity_rng, deal_rng, marketing_rng, shock_rng, slip_rng, leaver_rng = rng.spawn(7)
 
     effects = _quarter_effects(truth, ingredients, shock_rng, periods)
     cal = _Calendar.of(start, days, periods, effects)
@@ -228,8 +283,9 @@ def generate(rng=None, *, reps: int = 20, quarters: int = 8,
     return _assemble(sim, truth, p, start, as_of, days, ingredients)
 
 
-def _quarter_effects(truth: Model, ingredients: Ingredients, rng: np.random.Generator,
-                     periods: tuple[dt.date, ...]) -> dict[str, np.ndarray]:
+def _quarter_effects(
+    truth: Model, ingredients: Ingredients, rng: np.random.Generator, periods: tuple[dt.date, ...]
+) -> dict[str, np.ndarray]:
     """Effect per history quarter of each channel that has one: the truth's own quarter
     effects (their means; a quarter outside them takes the nearest) or, without those, the
     ingredients' draws."""
@@ -237,14 +293,21 @@ def _quarter_effects(truth: Model, ingredients: Ingredients, rng: np.random.Gene
     if cal is None or cal.empty:
         return draw_effects(ingredients, rng, periods)
     if cal.closing is not None or cal.pace is not None:
-        raise InputError("the demo generator has no closing clock or pace; the truth has one",
-                         expected="a truth without calendar.closing and calendar.pace")
+        raise InputError(
+            "the demo generator has no closing clock or pace; the truth has one",
+            expected="a truth without calendar.closing and calendar.pace",
+        )
     if ingredients.channels():
-        raise InputError("the truth has its own quarter effects; --drift, --growth, "
-                         "--seasonality and --shocks would add a second set",
-                         expected="those options off, or a truth without a calendar")
-    return {c: np.array([e.mean[e.at(q)] for q in periods]) for c in PLAYED
-            if (e := cal.channel(c)) is not None}
+        raise InputError(
+            "the truth has its own quarter effects; --drift, --growth, "
+            "--seasonality and --shocks would add a second set",
+            expected="those options off, or a truth without a calendar",
+        )
+    return {
+        c: np.array([e.mean[e.at(q)] for q in periods])
+        for c in PLAYED
+        if (e := cal.channel(c)) is not None
+    }
 
 
 @dataclass(frozen=True)
@@ -252,14 +315,15 @@ class _Calendar:
     """The history's calendar quarters and their effects (docs/model.md §8). Times are days
     from ``start``; a time outside the window takes the nearest day inside it."""
 
-    day_quarter: np.ndarray   # index of the history quarter of each day of the window
-    first_day: np.ndarray     # each history quarter's first day (the first may be before 0)
-    last_day: np.ndarray      # each history quarter's last day
-    effects: dict[str, np.ndarray]   # channel -> effect per history quarter (absent: none)
+    day_quarter: np.ndarray  # index of the history quarter of each day of the window
+    first_day: np.ndarray  # each history quarter's first day (the first may be before 0)
+    last_day: np.ndarray  # each history quarter's last day
+    effects: dict[str, np.ndarray]  # channel -> effect per history quarter (absent: none)
 
     @classmethod
-    def of(cls, start: dt.date, days: int, periods: tuple[dt.date, ...],
-           effects: dict[str, np.ndarray]) -> _Calendar:
+    def of(
+        cls, start: dt.date, days: int, periods: tuple[dt.date, ...], effects: dict[str, np.ndarray]
+    ) -> _Calendar:
         first = period_offsets(periods, start)
         last = period_offsets([quarter_end(q) for q in periods], start)
         return cls(period_at(first, np.arange(days)), first, last, effects)
@@ -281,22 +345,30 @@ class _Calendar:
 
 @dataclass
 class _Team:
-    hire: np.ndarray        # day hired (int; < 0 for the team already there at the start)
-    leave: np.ndarray       # continuous leaving time (inf: never)
+    hire: np.ndarray  # day hired (int; < 0 for the team already there at the start)
+    leave: np.ndarray  # continuous leaving time (inf: never)
     multiplier: np.ndarray  # rep-to-rep variation, LogNormal(median 1, rep_sigma)
     names: list[str]
 
 
-def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int,
-               cal: _Calendar, leavers: float, leaver_rng: np.random.Generator) -> _Team:
+def _draw_team(
+    rng: np.random.Generator,
+    p: TrialParams,
+    seats: int,
+    days: int,
+    cal: _Calendar,
+    leavers: float,
+    leaver_rng: np.random.Generator,
+) -> _Team:
     """Seats filled at the start with steady-state tenures, leaving at the attrition hazard
     (and, with ``leavers``, mid-quarter) and refilled ``HIRING_LAG_DAYS`` after the leaving
     day (docs/model.md §2)."""
     mean_stay = DAYS_PER_MONTH / p.attrition_monthly if p.attrition_monthly > 0 else math.inf
     # Under a constant hazard, tenures of a team in steady state are exponential too
     # (capped, so that a near-zero hazard cannot date hires centuries back).
-    tenure = np.floor(np.minimum(rng.exponential(min(mean_stay, MAX_TENURE_DAYS), seats),
-                                 MAX_TENURE_DAYS))
+    tenure = np.floor(
+        np.minimum(rng.exponential(min(mean_stay, MAX_TENURE_DAYS), seats), MAX_TENURE_DAYS)
+    )
     hire = [-tenure]
     leave = [_mid_quarter(leaver_rng, leavers, cal, -tenure, _stays(rng, mean_stay, seats))]
     while True:
@@ -305,8 +377,11 @@ def _draw_team(rng: np.random.Generator, p: TrialParams, seats: int, days: int,
         if refill.size == 0:
             break
         hire.append(refill)
-        leave.append(_mid_quarter(leaver_rng, leavers, cal, refill,
-                                  refill + _stays(rng, mean_stay, refill.size)))
+        leave.append(
+            _mid_quarter(
+                leaver_rng, leavers, cal, refill, refill + _stays(rng, mean_stay, refill.size)
+            )
+        )
     hire_all = np.concatenate(hire).astype(np.int64)
     leave_all = np.concatenate(leave)
     multiplier = np.exp(p.rep_sigma * rng.standard_normal(hire_all.size))
@@ -319,8 +394,9 @@ def _stays(rng, mean_stay, n):
     return rng.exponential(mean_stay, n) if math.isfinite(mean_stay) else np.full(n, np.inf)
 
 
-def _mid_quarter(rng: np.random.Generator, share: float, cal: _Calendar, hire: np.ndarray,
-                 leave: np.ndarray) -> np.ndarray:
+def _mid_quarter(
+    rng: np.random.Generator, share: float, cal: _Calendar, hire: np.ndarray, leave: np.ndarray
+) -> np.ndarray:
     """``--leavers``: in each history quarter a rep on the team leaves with probability
     ``share`` at a uniform time ``LEAVING_DAYS`` into the quarter, unless gone already.
     Draws a (reps × quarters) table of uniforms, then one of times."""
@@ -330,7 +406,7 @@ def _mid_quarter(rng: np.random.Generator, share: float, cal: _Calendar, hire: n
     go = rng.random(shape) < share
     lo, hi = LEAVING_DAYS
     t = cal.first_day[None, :] + lo + (hi - lo) * rng.random(shape)
-    on_team = t >= np.maximum(hire, 0.0)[:, None]   # the window starts at 0
+    on_team = t >= np.maximum(hire, 0.0)[:, None]  # the window starts at 0
     return np.minimum(leave, np.where(go & on_team, t, np.inf).min(axis=1))
 
 
@@ -346,14 +422,20 @@ class _Paths:
     blocks are worked out as they are drawn. Then, with ``slips``, some wins slip.
     """
 
-    def __init__(self, rng: np.random.Generator, p: TrialParams, cal: _Calendar, slips: float,
-                 slip_rng: np.random.Generator):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        p: TrialParams,
+        cal: _Calendar,
+        slips: float,
+        slip_rng: np.random.Generator,
+    ):
         self.rng, self.p, self.cal = rng, p, cal
         self.slips, self.slip_rng = slips, slip_rng
         self.timed = "conversion" in cal.effects or "speed" in cal.effects
         self.cols: dict[str, np.ndarray] = {}
-        self.n = 0          # paths handed out
-        self.drawn = 0      # paths drawn
+        self.n = 0  # paths handed out
+        self.drawn = 0  # paths drawn
 
     @property
     def close(self) -> np.ndarray:
@@ -377,8 +459,9 @@ class _Paths:
     def _draw_block(self):
         rng, p, b = self.rng, self.p, _BLOCK
         s = len(p.conversion)
-        seg = np.searchsorted(np.cumsum(p.segment_probs), rng.random(b) * sum(p.segment_probs),
-                              side="right").clip(0, len(p.sizes) - 1)
+        seg = np.searchsorted(
+            np.cumsum(p.segment_probs), rng.random(b) * sum(p.segment_probs), side="right"
+        ).clip(0, len(p.sizes) - 1)
         amount = np.empty(b)
         for k, size in enumerate(p.sizes):
             mask = seg == k
@@ -387,11 +470,17 @@ class _Paths:
         adv = np.column_stack([d.sample(rng, b) for d in p.advance])
         lost = np.column_stack([d.sample(rng, b) for d in p.lost])
         lo = self.drawn
-        self._store(lo, segment=seg.astype(np.int16), amount=np.round(amount),
-                    last=np.zeros(b, dtype=np.int16), won=np.zeros(b, dtype=bool),
-                    entry=np.zeros((b, s)), close=np.zeros(b))
+        self._store(
+            lo,
+            segment=seg.astype(np.int16),
+            amount=np.round(amount),
+            last=np.zeros(b, dtype=np.int16),
+            won=np.zeros(b, dtype=bool),
+            entry=np.zeros((b, s)),
+            close=np.zeros(b),
+        )
         self.drawn += b
-        if self.timed:    # kept until the deals are created
+        if self.timed:  # kept until the deals are created
             self._store(lo, u=u, adv=adv, lost=lost)
         else:
             self._work_out(lo, lo + b, None, u, adv, lost)
@@ -402,15 +491,24 @@ class _Paths:
             col = self.cols.get(name)
             need = lo + a.shape[0]
             if col is None or col.shape[0] < need:
-                room = np.zeros((max(need, 2 * (0 if col is None else col.shape[0])),)
-                                + a.shape[1:], dtype=a.dtype)
+                room = np.zeros(
+                    (max(need, 2 * (0 if col is None else col.shape[0])),) + a.shape[1:],
+                    dtype=a.dtype,
+                )
                 if col is not None:
                     room[:lo] = col[:lo]
                 self.cols[name] = col = room
             col[lo:need] = a
 
-    def _work_out(self, lo: int, hi: int, created: np.ndarray | None, u: np.ndarray,
-                  adv: np.ndarray, lost: np.ndarray):
+    def _work_out(
+        self,
+        lo: int,
+        hi: int,
+        created: np.ndarray | None,
+        u: np.ndarray,
+        adv: np.ndarray,
+        lost: np.ndarray,
+    ):
         """Paths of rows ``lo:hi`` from their uniforms and durations, stage by stage: a deal
         entering stage ``k`` at time ``t`` advances iff its uniform < ``expit(logit p_k +
         e_conversion)`` and takes its duration × ``exp(e_speed)``, with the effects of ``t``'s
@@ -460,21 +558,30 @@ class _Paths:
     def arrays(self) -> dict:
         """The handed-out paths as one set of arrays."""
         if not self.cols:
-            self._draw_block()   # no deals at all: still give arrays of the right shape
-        return {k: self.cols[k][: self.n]
-                for k in ("segment", "amount", "last", "won", "entry", "close")}
+            self._draw_block()  # no deals at all: still give arrays of the right shape
+        return {
+            k: self.cols[k][: self.n]
+            for k in ("segment", "amount", "last", "won", "entry", "close")
+        }
 
 
 class _Simulation:
     """The day loop of docs/model.md §2–§4 over the history window (day 0 = ``start``)."""
 
-    def __init__(self, p: TrialParams, capacity: CapacityModel, team: _Team, paths: _Paths,
-                 start: dt.date, days: int, cal: _Calendar):
+    def __init__(
+        self,
+        p: TrialParams,
+        capacity: CapacityModel,
+        team: _Team,
+        paths: _Paths,
+        start: dt.date,
+        days: int,
+        cal: _Calendar,
+    ):
         self.p, self.capacity, self.team, self.paths = p, capacity, team, paths
         self.days, self.cal = days, cal
-        self.outbound = cal.factor("outbound", np.arange(days))   # per day; None: constant
-        self.working = np.array([(start + dt.timedelta(days=d)).weekday() < 5
-                                 for d in range(days)])
+        self.outbound = cal.factor("outbound", np.arange(days))  # per day; None: constant
+        self.working = np.array([(start + dt.timedelta(days=d)).weekday() < 5 for d in range(days)])
         n_reps = team.hire.size
         # diff[r, k]: change in rep r's open deals at the start of day k (column ``days``
         # collects everything at or after the end of the window).
@@ -484,7 +591,7 @@ class _Simulation:
         self.created = np.zeros(cap)
         self.end = np.zeros(cap)
         self.marketing = np.zeros(cap, dtype=bool)
-        self.alive = np.zeros(0, dtype=np.int64)   # deals that may still be open
+        self.alive = np.zeros(0, dtype=np.int64)  # deals that may still be open
         self.pending = np.zeros(0, dtype=np.int64)  # leads due after their rep has left
         self.activity_log: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
 
@@ -561,7 +668,7 @@ class _Simulation:
             t = np.repeat(7.0 * np.arange(weeks), k) + 7.0 * rng.random(int(k.sum()))
         else:
             table = clock_table(rates)
-            week = table[7::7] - table[:-7:7]      # each week's days' factors, summed
+            week = table[7::7] - table[:-7:7]  # each week's days' factors, summed
             k = rng.poisson(self.p.marketing_weekly / 7 * week)
             begin = np.repeat(7.0 * np.arange(weeks), k)
             t = warp(table, rates, begin, np.repeat(week, k) * rng.random(int(k.sum())))
@@ -582,12 +689,12 @@ class _Simulation:
             if active.size:
                 m = seg == j
                 owners[m] = active[(picks[m] * active.size).astype(np.int64)]
-        keep = owners >= 0    # nobody active: the lead is dropped
+        keep = owners >= 0  # nobody active: the lead is dropped
         self._add_deals(owners[keep], times[keep], marketing=True)
 
     def _prospect(self, rng, d, open_now):
         p, team = self.p, self.team
-        who = np.flatnonzero(self._active(d))   # a rep acts at the start of the day
+        who = np.flatnonzero(self._active(d))  # a rep acts at the start of the day
         if who.size == 0:
             return
         tenure = (d - team.hire[who]) / DAYS_PER_MONTH
@@ -649,13 +756,20 @@ def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
     return pl.Series(list(labels), dtype=pl.String).gather(np.asarray(codes, dtype=np.int64))
 
 
-def _assemble(sim: _Simulation, truth: Model, p: TrialParams, start: dt.date,
-              as_of: dt.date, days: int, ingredients: Ingredients) -> DemoHistory:
+def _assemble(
+    sim: _Simulation,
+    truth: Model,
+    p: TrialParams,
+    start: dt.date,
+    as_of: dt.date,
+    days: int,
+    ingredients: Ingredients,
+) -> DemoHistory:
     team, paths = sim.team, sim.paths.arrays()
     stages = truth.stage_names
     n_all = sim.paths.n
     created = sim.created[:n_all]
-    keep = np.flatnonzero(created < days)           # leads still in their lag are dropped
+    keep = np.flatnonzero(created < days)  # leads still in their lag are dropped
     keep = keep[np.argsort(created[keep], kind="stable")]
     c = created[keep]
     entry = c[:, None] + paths["entry"][keep]
@@ -664,59 +778,80 @@ def _assemble(sim: _Simulation, truth: Model, p: TrialParams, start: dt.date,
     n_entered = entered.sum(axis=1)
     close = c + paths["close"][keep]
     closed = close < days
-    status = np.where(closed, np.where(paths["won"][keep], 1, 2), 0)   # open, won, lost
+    status = np.where(closed, np.where(paths["won"][keep], 1, 2), 0)  # open, won, lost
     n = keep.size
     width = max(7, len(str(n)))
-    ids = pl.select((pl.lit("OPP-") + pl.int_range(1, n + 1).cast(pl.String).str.zfill(width))
-                    .alias("opportunity_id")).to_series()
+    ids = pl.select(
+        (pl.lit("OPP-") + pl.int_range(1, n + 1).cast(pl.String).str.zfill(width)).alias(
+            "opportunity_id"
+        )
+    ).to_series()
     names = pl.Series(team.names, dtype=pl.String)
     seg_names = pl.Series(list(p.segments), dtype=pl.String)
     stage_names = pl.Series(list(stages), dtype=pl.String)
     closed_day = np.where(closed, np.floor(close), 0)
-    opportunities = pl.DataFrame({
-        "opportunity_id": ids,
-        "owner": names.gather(sim.owner[keep]),
-        "created": _dates(start, np.floor(c)),
-        "stage": stage_names.gather(n_entered - 1),
-        "status": _labels(("open", "won", "lost"), status),
-        "closed": _dates(start, closed_day),
-        "amount": pl.Series(paths["amount"][keep], dtype=pl.Float64),
-        "segment": seg_names.gather(paths["segment"][keep].astype(np.int64)),
-        "source": _labels(("outbound", "marketing"), sim.marketing[keep]),
-    }).with_columns(pl.when(pl.Series(closed)).then(pl.col("closed")).otherwise(None)
-                    .alias("closed"))
-    row, col = np.nonzero(entered)                   # row-major: by deal, then stage
-    stage_history = pl.DataFrame({
-        "opportunity_id": ids.gather(row),
-        "stage": stage_names.gather(col),
-        "entered": _dates(start, np.floor(entry[row, col])),
-    })
+    opportunities = pl.DataFrame(
+        {
+            "opportunity_id": ids,
+            "owner": names.gather(sim.owner[keep]),
+            "created": _dates(start, np.floor(c)),
+            "stage": stage_names.gather(n_entered - 1),
+            "status": _labels(("open", "won", "lost"), status),
+            "closed": _dates(start, closed_day),
+            "amount": pl.Series(paths["amount"][keep], dtype=pl.Float64),
+            "segment": seg_names.gather(paths["segment"][keep].astype(np.int64)),
+            "source": _labels(("outbound", "marketing"), sim.marketing[keep]),
+        }
+    ).with_columns(
+        pl.when(pl.Series(closed)).then(pl.col("closed")).otherwise(None).alias("closed")
+    )
+    row, col = np.nonzero(entered)  # row-major: by deal, then stage
+    stage_history = pl.DataFrame(
+        {
+            "opportunity_id": ids.gather(row),
+            "stage": stage_names.gather(col),
+            "entered": _dates(start, np.floor(entry[row, col])),
+        }
+    )
     activities = _activities(sim, names, start)
     listed = np.flatnonzero(team.hire < days)
     left = team.leave[listed] < days
-    reps = pl.DataFrame({
-        "owner": names.gather(listed),
-        "hired": _dates(start, team.hire[listed]),
-        "left": _dates(start, np.floor(np.where(left, team.leave[listed], 0.0))),
-        "quota": pl.Series(np.full(listed.size, truth.team.quota), dtype=pl.Float64),
-    }).with_columns(pl.when(pl.Series(left)).then(pl.col("left")).otherwise(None).alias("left"))
-    multipliers = pl.DataFrame({"owner": names.gather(listed),
-                                "multiplier": team.multiplier[listed]})
+    reps = pl.DataFrame(
+        {
+            "owner": names.gather(listed),
+            "hired": _dates(start, team.hire[listed]),
+            "left": _dates(start, np.floor(np.where(left, team.leave[listed], 0.0))),
+            "quota": pl.Series(np.full(listed.size, truth.team.quota), dtype=pl.Float64),
+        }
+    ).with_columns(pl.when(pl.Series(left)).then(pl.col("left")).otherwise(None).alias("left"))
+    multipliers = pl.DataFrame(
+        {"owner": names.gather(listed), "multiplier": team.multiplier[listed]}
+    )
     on_team = listed[~left]
-    snapshot = tuple(RepSnapshot(team.names[i], start + dt.timedelta(days=int(team.hire[i])),
-                                 truth.team.quota) for i in on_team)
+    snapshot = tuple(
+        RepSnapshot(team.names[i], start + dt.timedelta(days=int(team.hire[i])), truth.team.quota)
+        for i in on_team
+    )
     n_marketing = int(sim.marketing[keep].sum())
     truth = dataclasses.replace(
-        truth, as_of=as_of, n_opportunities=n,
+        truth,
+        as_of=as_of,
+        n_opportunities=n,
         team=dataclasses.replace(truth.team, reps=snapshot),
-        marketing=dataclasses.replace(truth.marketing, share=n_marketing / n if n else 0.0))
+        marketing=dataclasses.replace(truth.marketing, share=n_marketing / n if n else 0.0),
+    )
     return DemoHistory(
         opportunities=opportunities.cast(OPPORTUNITY_COLUMNS),
         stage_history=stage_history.cast(STAGE_HISTORY_COLUMNS),
         activities=activities.cast(ACTIVITY_COLUMNS),
         reps=reps.cast(REP_COLUMNS),
-        truth=truth, stages=stages, start=start, as_of=as_of, multipliers=multipliers,
-        ingredients=ingredients)
+        truth=truth,
+        stages=stages,
+        start=start,
+        as_of=as_of,
+        multipliers=multipliers,
+        ingredients=ingredients,
+    )
 
 
 def _activities(sim: _Simulation, names: pl.Series, start: dt.date) -> pl.DataFrame:
@@ -729,9 +864,11 @@ def _activities(sim: _Simulation, names: pl.Series, start: dt.date) -> pl.DataFr
     n = who.size
     # One row per rep per working day per kind, zero counts included: a row says the rep
     # was on the team that day.
-    return pl.DataFrame({
-        "owner": names.gather(np.repeat(who, 2)),
-        "date": _dates(start, np.repeat(day, 2)),
-        "kind": _labels(("call", "email"), np.tile([0, 1], n)),
-        "count": pl.Series(np.column_stack([calls, emails]).ravel(), dtype=pl.Int64),
-    })
+    return pl.DataFrame(
+        {
+            "owner": names.gather(np.repeat(who, 2)),
+            "date": _dates(start, np.repeat(day, 2)),
+            "kind": _labels(("call", "email"), np.tile([0, 1], n)),
+            "count": pl.Series(np.column_stack([calls, emails]).ravel(), dtype=pl.Int64),
+        }
+    )

@@ -28,16 +28,28 @@ from .model import Model
 # belongs to a forecast's calendar, not to anything an ingredient generates).
 PLAYED = ("outbound", "marketing", "conversion", "speed")
 # The magnitudes ``--realistic`` switches on (docs/demo-data.md states each one's meaning).
-REALISTIC = {"drift": -0.04, "growth": 0.08, "seasonality": 0.4, "slips": 0.4, "shocks": 0.1,
-             "leavers": 0.1}
+REALISTIC = {
+    "drift": -0.04,
+    "growth": 0.08,
+    "seasonality": 0.4,
+    "slips": 0.4,
+    "shocks": 0.1,
+    "leavers": 0.1,
+}
 # Largest |value| accepted: beyond these a history is a caricature, not a CRM.
-LIMITS = {"drift": 0.5, "growth": 0.5, "seasonality": 1.0, "slips": 1.0, "shocks": 0.5,
-          "leavers": 1.0}
-MAX_GROWTH_FOLD = 20.0           # growth may multiply creation at most this much over a history
-SEASON_SHAPE = (-0.5, 0.0, -0.5, 1.0)   # log creation multipliers Q1..Q4, per unit seasonality
-FUTURE_QUARTERS = 4              # quarters after as-of that the truth's calendar covers
-SLIP_DAYS = 21                   # a win in a quarter's last 21 days may slip 1–21 days past it
-LEAVING_DAYS = (30.0, 60.0)      # a mid-quarter leaver leaves this many days into the quarter
+LIMITS = {
+    "drift": 0.5,
+    "growth": 0.5,
+    "seasonality": 1.0,
+    "slips": 1.0,
+    "shocks": 0.5,
+    "leavers": 1.0,
+}
+MAX_GROWTH_FOLD = 20.0  # growth may multiply creation at most this much over a history
+SEASON_SHAPE = (-0.5, 0.0, -0.5, 1.0)  # log creation multipliers Q1..Q4, per unit seasonality
+FUTURE_QUARTERS = 4  # quarters after as-of that the truth's calendar covers
+SLIP_DAYS = 21  # a win in a quarter's last 21 days may slip 1–21 days past it
+LEAVING_DAYS = (30.0, 60.0)  # a mid-quarter leaver leaves this many days into the quarter
 
 
 @dataclass(frozen=True)
@@ -68,8 +80,10 @@ class Ingredients:
             value = float(value)
             low = 0.0 if name in ("slips", "shocks", "leavers") else -LIMITS[name]
             if not (math.isfinite(value) and low <= value <= LIMITS[name]):
-                raise InputError(f"must be between {low:g} and {LIMITS[name]:g}, got {value!r}",
-                                 column=f"--{name}")
+                raise InputError(
+                    f"must be between {low:g} and {LIMITS[name]:g}, got {value!r}",
+                    column=f"--{name}",
+                )
             object.__setattr__(self, name, value)
 
     @classmethod
@@ -79,8 +93,9 @@ class Ingredients:
         its ``REALISTIC`` magnitude."""
         unknown = set(given) - set(NAMES)
         if unknown:
-            raise InputError(f"unknown ingredient(s) {sorted(unknown)}",
-                             expected=f"some of {', '.join(NAMES)}")
+            raise InputError(
+                f"unknown ingredient(s) {sorted(unknown)}", expected=f"some of {', '.join(NAMES)}"
+            )
         values = dict(REALISTIC) if realistic else {}
         for name, value in given.items():
             if value is not None:
@@ -94,17 +109,24 @@ class Ingredients:
     def channels(self) -> tuple[str, ...]:
         """The calendar channels these ingredients give an effect (in ``PLAYED`` order)."""
         creation = bool(self.growth or self.seasonality or self.shocks)
-        has = {"outbound": creation, "marketing": creation,
-               "conversion": bool(self.drift or self.shocks), "speed": bool(self.shocks)}
+        has = {
+            "outbound": creation,
+            "marketing": creation,
+            "conversion": bool(self.drift or self.shocks),
+            "speed": bool(self.shocks),
+        }
         return tuple(c for c in PLAYED if has[c])
 
     def check_history(self, quarters: int) -> None:
         """Growth compounds: refuse histories where it multiplies creation absurdly."""
         fold = math.exp(self.growth * (quarters - 1))
         if fold > MAX_GROWTH_FOLD:
-            raise InputError(f"{self.growth:g} per quarter over {quarters} quarters multiplies "
-                             f"creation by {fold:,.0f}", column="--growth",
-                             expected=f"at most {MAX_GROWTH_FOLD:g}-fold over the history")
+            raise InputError(
+                f"{self.growth:g} per quarter over {quarters} quarters multiplies "
+                f"creation by {fold:,.0f}",
+                column="--growth",
+                expected=f"at most {MAX_GROWTH_FOLD:g}-fold over the history",
+            )
 
 
 NAMES = tuple(f.name for f in fields(Ingredients))
@@ -120,13 +142,17 @@ def _number(value, name: str) -> float:
 
 
 # --- quarter effects ------------------------------------------------------------------------------
-def trend_and_season(trend: float, season: tuple[float, ...],
-                     periods: tuple[dt.date, ...]) -> np.ndarray:
+def trend_and_season(
+    trend: float, season: tuple[float, ...], periods: tuple[dt.date, ...]
+) -> np.ndarray:
     """The effect without shocks in each of ``periods``: ``trend`` per quarter counted from
     ``periods[0]`` (effect 0 there) plus the quarter of the year's ``season`` (if any)."""
     j = np.arange(len(periods), dtype=float)
-    s = (np.array([season[quarter_of_year(p)] for p in periods]) if season
-         else np.zeros(len(periods)))
+    s = (
+        np.array([season[quarter_of_year(p)] for p in periods])
+        if season
+        else np.zeros(len(periods))
+    )
     return trend * j + s
 
 
@@ -140,8 +166,9 @@ def _shape(ing: Ingredients, channel: str) -> tuple[float, tuple[float, ...]]:
     return 0.0, ()
 
 
-def draw_effects(ing: Ingredients, rng: np.random.Generator,
-                 periods: tuple[dt.date, ...]) -> dict[str, np.ndarray]:
+def draw_effects(
+    ing: Ingredients, rng: np.random.Generator, periods: tuple[dt.date, ...]
+) -> dict[str, np.ndarray]:
     """Realised effect per history quarter of each channel the ingredients touch: trend and
     season plus the quarter's shock. The shocks are ``len(PLAYED)`` rows of
     ``len(periods)`` standard normals, drawn in ``PLAYED`` order whatever is switched on."""
@@ -154,8 +181,9 @@ def draw_effects(ing: Ingredients, rng: np.random.Generator,
 
 
 # --- what the truth records -----------------------------------------------------------------------
-def truth_calendar(ing: Ingredients, periods: tuple[dt.date, ...],
-                   realised: dict[str, np.ndarray]) -> CalendarModel | None:
+def truth_calendar(
+    ing: Ingredients, periods: tuple[dt.date, ...], realised: dict[str, np.ndarray]
+) -> CalendarModel | None:
     """The truth's quarter effects: realised values (sd 0) in the history's quarters, then
     ``FUTURE_QUARTERS`` quarters of trend + season with the shocks' sd still to come."""
     if not realised:
@@ -170,7 +198,11 @@ def truth_calendar(ing: Ingredients, periods: tuple[dt.date, ...],
             periods=periods + future,
             mean=tuple(float(x) for x in np.concatenate([values, ahead])),
             sd=(0.0,) * n + (ing.shocks,) * FUTURE_QUARTERS,
-            shock_sd=ing.shocks, trend=trend, season=season, observed=n)
+            shock_sd=ing.shocks,
+            trend=trend,
+            season=season,
+            observed=n,
+        )
     return _calendar(effects)
 
 
@@ -179,27 +211,39 @@ def truth_notes(ing: Ingredients) -> tuple[str, ...]:
     the model cannot)."""
     notes = []
     if ing.drift:
-        notes.append(f"truth: conversion drift {ing.drift:+g} per quarter in every stage's log "
-                     "odds of advancing (calendar.conversion.trend)")
+        notes.append(
+            f"truth: conversion drift {ing.drift:+g} per quarter in every stage's log "
+            "odds of advancing (calendar.conversion.trend)"
+        )
     if ing.growth:
-        notes.append(f"truth: creation growth {ing.growth:+g} per quarter in the log outbound "
-                     "and marketing rates (calendar.outbound/marketing.trend)")
+        notes.append(
+            f"truth: creation growth {ing.growth:+g} per quarter in the log outbound "
+            "and marketing rates (calendar.outbound/marketing.trend)"
+        )
     if ing.seasonality:
         season = ", ".join(f"{ing.seasonality * x:+g}" for x in SEASON_SHAPE)
-        notes.append(f"truth: seasonality {ing.seasonality:g}: log creation multipliers Q1..Q4 "
-                     f"{season} (calendar.outbound/marketing.season)")
+        notes.append(
+            f"truth: seasonality {ing.seasonality:g}: log creation multipliers Q1..Q4 "
+            f"{season} (calendar.outbound/marketing.season)"
+        )
     if ing.shocks:
-        notes.append(f"truth: quarter shocks N(0, {ing.shocks:g}) on log outbound, log "
-                     "marketing, conversion log odds and log speed; history quarters hold the "
-                     f"drawn effects, later quarters sd {ing.shocks:g} (calendar.*.shock_sd)")
+        notes.append(
+            f"truth: quarter shocks N(0, {ing.shocks:g}) on log outbound, log "
+            "marketing, conversion log odds and log speed; history quarters hold the "
+            f"drawn effects, later quarters sd {ing.shocks:g} (calendar.*.shock_sd)"
+        )
     if ing.slips:
-        notes.append(f"truth: slips {ing.slips:g} of wins in a quarter's last {SLIP_DAYS} days "
-                     f"to 1–{SLIP_DAYS} days into the next quarter (not in the model)")
+        notes.append(
+            f"truth: slips {ing.slips:g} of wins in a quarter's last {SLIP_DAYS} days "
+            f"to 1–{SLIP_DAYS} days into the next quarter (not in the model)"
+        )
     if ing.leavers:
         lo, hi = LEAVING_DAYS
-        notes.append(f"truth: leavers {ing.leavers:g} of the reps on the team leave in each "
-                     f"quarter, {lo:g}–{hi:g} days into it, on top of team.attrition (the base "
-                     "hazard; not in the model)")
+        notes.append(
+            f"truth: leavers {ing.leavers:g} of the reps on the team leave in each "
+            f"quarter, {lo:g}–{hi:g} days into it, on top of team.attrition (the base "
+            "hazard; not in the model)"
+        )
     return tuple(notes)
 
 
@@ -223,12 +267,19 @@ def truth_as_of(truth: Model, cutoff: dt.date) -> Model:
         mean = np.where(known, e.mean, trend_and_season(e.trend, e.season, e.periods))
         sd = np.where(known, e.sd if e.sd else 0.0, e.shock_sd)
         hidden[c] = dataclasses.replace(
-            e, mean=tuple(float(x) for x in mean), sd=tuple(float(x) for x in sd),
-            observed=min(int(known.sum()), e.observed))
+            e,
+            mean=tuple(float(x) for x in mean),
+            sd=tuple(float(x) for x in sd),
+            observed=min(int(known.sum()), e.observed),
+        )
     return dataclasses.replace(truth, as_of=cutoff, calendar=_calendar(hidden, cal.closing))
 
 
 def _calendar(effects: dict[str, PeriodEffects], closing=None) -> CalendarModel:
-    return CalendarModel(outbound=effects.get("outbound"), marketing=effects.get("marketing"),
-                         conversion=effects.get("conversion"), speed=effects.get("speed"),
-                         closing=closing)
+    return CalendarModel(
+        outbound=effects.get("outbound"),
+        marketing=effects.get("marketing"),
+        conversion=effects.get("conversion"),
+        speed=effects.get("speed"),
+        closing=closing,
+    )

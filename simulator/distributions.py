@@ -197,10 +197,10 @@ class Weibull(Distribution):
         return self.scale * (-np.log1p(-np.asarray(q, dtype=float)))[()] ** (1 / self.shape)
 
     def cdf(self, x):
-        return -np.expm1(-(np.maximum(x, 0.0) / self.scale) ** self.shape)
+        return -np.expm1(-((np.maximum(x, 0.0) / self.scale) ** self.shape))
 
     def sf(self, x):
-        return np.exp(-(np.maximum(x, 0.0) / self.scale) ** self.shape)
+        return np.exp(-((np.maximum(x, 0.0) / self.scale) ** self.shape))
 
     def isf(self, q):
         with np.errstate(divide="ignore"):
@@ -377,15 +377,20 @@ class Empirical(Distribution):
         return out
 
     def scaled(self, factor):
-        return Empirical(tuple(float(x) * factor for x in self.values), self.weights,
-                         self.jitter * factor)
+        return Empirical(
+            tuple(float(x) * factor for x in self.values), self.weights, self.jitter * factor
+        )
 
     def with_weights(self, weights) -> "Empirical":
         return Empirical(self.values, tuple(float(w) for w in weights), self.jitter)
 
     def to_dict(self) -> dict:
-        return {"family": self.family, "values": list(self.values),
-                "weights": list(self.weights), "jitter": self.jitter}
+        return {
+            "family": self.family,
+            "values": list(self.values),
+            "weights": list(self.weights),
+            "jitter": self.jitter,
+        }
 
 
 FAMILIES: dict[str, type[Distribution]] = {
@@ -399,12 +404,16 @@ def from_dict(d: dict) -> Distribution:
     d = dict(d)
     family = d.pop("family", None)
     if family not in FAMILIES:
-        raise ValueError(f"unknown distribution family {family!r}; expected one of "
-                         f"{', '.join(FAMILIES)}")
+        raise ValueError(
+            f"unknown distribution family {family!r}; expected one of {', '.join(FAMILIES)}"
+        )
     cls = FAMILIES[family]
     if cls is Empirical:
-        return Empirical(tuple(float(x) for x in d["values"]),
-                         tuple(float(x) for x in d["weights"]), float(d.get("jitter", 0.0)))
+        return Empirical(
+            tuple(float(x) for x in d["values"]),
+            tuple(float(x) for x in d["weights"]),
+            float(d.get("jitter", 0.0)),
+        )
     missing = [n for n in cls.param_names if n not in d]
     if missing:
         raise ValueError(f"{family} needs {', '.join(missing)}")

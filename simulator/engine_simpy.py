@@ -102,7 +102,7 @@ class Stages:
         self.layout = layout
         self.shift = p.effect("conversion")
         self.log_speed = p.effect("speed")
-        won = layout.won_clock(p.effect("pace"), days)   # this trial's (§8)
+        won = layout.won_clock(p.effect("pace"), days)  # this trial's (§8)
         self.won_clock = None if won is None else (won, clock_table(won))
         self._adv = [d.from_uniform for d in p.advance]
         self._lost = [d.from_uniform for d in p.lost]
@@ -112,8 +112,9 @@ class Stages:
         stage's own values, untouched, when the trial has no such effects."""
         p = self.conversion[s]
         if self.shift:
-            p = shifted_conversion(p, self.stall[s],
-                                   self.layout.effect("conversion", self.shift, t))
+            p = shifted_conversion(
+                p, self.stall[s], self.layout.effect("conversion", self.shift, t)
+            )
         f = np.exp(self.layout.effect("speed", self.log_speed, t)) if self.log_speed else 1.0
         return p, f
 
@@ -174,11 +175,11 @@ class Stages:
                 won_close = done & go & closing
                 lost_close = done & ~go
                 if won_close.any() and self.won_clock is not None:
-                    wait[i[won_close]] = self.layout.close(self.won_clock, 0.0,
-                                                           rest[won_close])
+                    wait[i[won_close]] = self.layout.close(self.won_clock, 0.0, rest[won_close])
                 if lost_close.any() and self.layout.lost_clock is not None:
-                    wait[i[lost_close]] = self.layout.close(self.layout.lost_clock, 0.0,
-                                                            rest[lost_close])
+                    wait[i[lost_close]] = self.layout.close(
+                        self.layout.lost_clock, 0.0, rest[lost_close]
+                    )
         return advance, wait
 
 
@@ -209,7 +210,7 @@ class Team:
     """Who is on the team, and the reassignment rule (§2)."""
 
     def __init__(self, seats: int):
-        self.people: list[Person] = []            # everyone, backfills included
+        self.people: list[Person] = []  # everyone, backfills included
         self.seats: list[Person | None] = [None] * seats  # latest person in each seat
 
     def add(self, person: Person) -> None:
@@ -344,8 +345,9 @@ class Trial:
         p = self.params
         self.stages = Stages(p, prep.layout, self.days)
         # The outbound effect of each day's quarter (§8; ones without effects).
-        self.outbound = np.exp(prep.layout.effect("outbound", p.effect("outbound"),
-                                                  np.arange(self.days) + 0.5))
+        self.outbound = np.exp(
+            prep.layout.effect("outbound", p.effect("outbound"), np.arange(self.days) + 0.5)
+        )
         self.cum_segments = list(np.cumsum(p.segment_probs) / np.sum(p.segment_probs))
         self.size_from_uniform = [d.from_uniform for d in p.sizes]
         self.env = simpy.Environment()
@@ -371,20 +373,31 @@ class Trial:
         """A backfill: draws its multiplier and leaving time when it is planned."""
         rng = self.rng["team"]
         mult = math.exp(self.params.rep_sigma * rng.standard_normal())
-        return self._add(Person(seat, start, tenure0, mult,
-                                self._leave_time(start, rng.standard_exponential())))
+        return self._add(
+            Person(seat, start, tenure0, mult, self._leave_time(start, rng.standard_exponential()))
+        )
 
     def start_team(self) -> list[Person]:
         rng, reps = self.rng["team"], self.spec.reps
         # Drawn for every seat whatever the levers, so the team stream stays aligned.
         z = rng.standard_normal(len(reps))
         ratio = float(level_ratio(self.spec, self.params.per_rep_day))
-        mult = [float(rep_multiplier(r, z[i], self.params.rep_sigma, ratio))
-                for i, r in enumerate(reps)]
+        mult = [
+            float(rep_multiplier(r, z[i], self.params.rep_sigma, ratio)) for i, r in enumerate(reps)
+        ]
         e = rng.standard_exponential(len(reps))
-        return [self._add(Person(i, r.start_day, r.tenure_days, float(mult[i]),
-                                 self._leave_time(r.start_day, float(e[i]))))
-                for i, r in enumerate(reps)]
+        return [
+            self._add(
+                Person(
+                    i,
+                    r.start_day,
+                    r.tenure_days,
+                    float(mult[i]),
+                    self._leave_time(r.start_day, float(e[i])),
+                )
+            )
+            for i, r in enumerate(reps)
+        ]
 
     # deals --------------------------------------------------------------------------------------
     def new_deal(self, owner: Person) -> Deal:
@@ -414,35 +427,49 @@ class Trial:
             deal = Deal(float(prep.amount[i]), owner, OPEN, int(prep.stage[i]), rows[i])
             (owner.deals if owner is not None else self.ledger.orphans).add(deal)
             if wait[i] < self.days:  # else it stays open the whole horizon
-                self.env.process(opportunity(self.env, deal, bool(advance[i]), float(wait[i]),
-                                             self.stages, self.ledger))
+                self.env.process(
+                    opportunity(
+                        self.env, deal, bool(advance[i]), float(wait[i]), self.stages, self.ledger
+                    )
+                )
 
     def start_marketing(self) -> None:
         """Per week a Poisson number of leads, at times by the inverse of the week's
         cumulative rate at uniforms, and a uniform each that picks the rep (§4, §8)."""
         rng, weeks = self.rng["marketing"], self.prep.weeks
         p, layout = self.params, self.prep.layout
-        if not p.effect("marketing"):       # one rate: uniform within each week
+        if not p.effect("marketing"):  # one rate: uniform within each week
             counts = rng.poisson(p.marketing_weekly, weeks)
             week = np.repeat(np.arange(weeks), counts)
             at = 7.0 * (week + rng.random(week.size))
         else:
             # The daily rate over whole weeks (the last one may run past the horizon).
-            day_rate = p.marketing_weekly / 7 * np.exp(layout.effect(
-                "marketing", p.effect("marketing"), np.arange(7 * weeks) + 0.5))
+            day_rate = (
+                p.marketing_weekly
+                / 7
+                * np.exp(
+                    layout.effect("marketing", p.effect("marketing"), np.arange(7 * weeks) + 0.5)
+                )
+            )
             by_week = day_rate.reshape(weeks, 7)
             counts = rng.poisson(by_week.sum(axis=1))
             week = np.repeat(np.arange(weeks), counts)
             u = rng.random(week.size)
             cum = np.concatenate([np.zeros((weeks, 1)), np.cumsum(by_week, axis=1)], axis=1)
             target = u * cum[week, -1]
-            day = np.minimum(np.array([np.searchsorted(cum[w], x, side="right") - 1
-                                       for w, x in zip(week, target)], dtype=np.int64), 6)
+            day = np.minimum(
+                np.array(
+                    [np.searchsorted(cum[w], x, side="right") - 1 for w, x in zip(week, target)],
+                    dtype=np.int64,
+                ),
+                6,
+            )
             at = 7.0 * week + day + (target - cum[week, day]) / by_week[week, day]
         pick = rng.random(week.size)
         order = np.argsort(at, kind="stable")
-        arrivals = [(a, u) for a, u in zip(at[order].tolist(), pick[order].tolist())
-                    if a < self.days]
+        arrivals = [
+            (a, u) for a, u in zip(at[order].tolist(), pick[order].tolist()) if a < self.days
+        ]
         if arrivals:
             self.env.process(marketing(self.env, arrivals, self))
 
@@ -464,8 +491,9 @@ class Trial:
         return out
 
 
-def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
-                   first_trial: int = 0) -> ChunkResult:
+def simulate_chunk(
+    spec: SimSpec, n_trials: int, seed: np.random.SeedSequence, first_trial: int = 0
+) -> ChunkResult:
     """Run ``n_trials`` trials with streams spawned from ``seed`` (docs/model.md §0)."""
     prep = Prepared(spec)
     open_start = int(prep.stage.size)

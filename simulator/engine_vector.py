@@ -33,14 +33,20 @@ from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import STREAMS, SimSpec, child_seed, level_ratio, rep_multiplier
 from .units import DAYS_PER_MONTH
 
-CHUNK = 2000                 # trials per runner chunk; fixed, so workers never change results
-KEYED = ("activities", "deals", "open_pipeline", "marketing")   # trial_loop.KEY_* order
+CHUNK = 2000  # trials per runner chunk; fixed, so workers never change results
+KEYED = ("activities", "deals", "open_pipeline", "marketing")  # trial_loop.KEY_* order
 OPEN, WON, LOST = trial_loop.OPEN, trial_loop.WON, trial_loop.LOST
 ORIGIN_OPEN, ORIGIN_NEW = trial_loop.ORIGIN_OPEN, trial_loop.ORIGIN_NEW
 
 
-def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
-                   first_trial: int = 0, *, draw_log=None) -> ChunkResult:
+def simulate_chunk(
+    spec: SimSpec,
+    n_trials: int,
+    seed: np.random.SeedSequence,
+    first_trial: int = 0,
+    *,
+    draw_log=None,
+) -> ChunkResult:
     """Simulate ``n_trials`` trials of ``spec``; the same seed gives the same numbers.
 
     ``draw_log`` (benchmarks only): an object whose ``wrap(generator)`` returns a generator
@@ -51,8 +57,9 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
         seed = np.random.SeedSequence(seed)
     weeks, n_reps = spec.weeks, len(spec.reps)
     if n_trials <= 0:
-        return ChunkResult(pl.DataFrame(schema=TOTAL_COLUMNS), np.zeros((0, weeks)),
-                           np.zeros((0, n_reps)), 0)
+        return ChunkResult(
+            pl.DataFrame(schema=TOTAL_COLUMNS), np.zeros((0, weeks)), np.zeros((0, n_reps)), 0
+        )
 
     pipeline = OpenPipeline.from_spec(spec)
     # Parameters and team for a whole chunk's worth of trials, of which the first n_trials
@@ -69,31 +76,53 @@ def simulate_chunk(spec: SimSpec, n_trials: int, seed: np.random.SeedSequence,
     work_index = np.full(spec.days, -1, dtype=np.int64)
     work_index[work_days] = np.arange(work_days.size)
     capacity = spec.capacity
-    out = (np.zeros((n_trials, 2, 3), dtype=np.int64), np.zeros((n_trials, 2, 3)),
-           np.zeros((n_trials, weeks)), np.zeros((n_trials, n_reps)),
-           np.zeros(n_trials, dtype=np.int64), np.zeros(n_trials, dtype=np.int64),
-           np.zeros(n_trials, dtype=np.int64))
+    out = (
+        np.zeros((n_trials, 2, 3), dtype=np.int64),
+        np.zeros((n_trials, 2, 3)),
+        np.zeros((n_trials, weeks)),
+        np.zeros((n_trials, n_reps)),
+        np.zeros(n_trials, dtype=np.int64),
+        np.zeros(n_trials, dtype=np.int64),
+        np.zeros(n_trials, dtype=np.int64),
+    )
     calendar, marketing, tail_dists = calendar_arrays(spec, p)
-    args = (trial_keys(seed, n_trials),
-            compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,) + tail_dists, n_trials),
-            np.ascontiguousarray(p.conversion), np.ascontiguousarray(p.stall),
-            np.ascontiguousarray(cum / cum[:, -1:]),
-            p.per_rep_day, p.dispersion, p.opportunity_yield, p.ramp_months, marketing,
-            (team.start, team.leave, team.tenure0, team.mult),
-            (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
-            spec.days, work_index, 1 / DAYS_PER_MONTH,
-            (float(capacity.week_hours), float(capacity.deal_hours),
-             float(capacity.week_hours - capacity.deal_hours * capacity.free_deals),
-             float(capacity.floor)), calendar)
+    args = (
+        trial_keys(seed, n_trials),
+        compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,) + tail_dists, n_trials),
+        np.ascontiguousarray(p.conversion),
+        np.ascontiguousarray(p.stall),
+        np.ascontiguousarray(cum / cum[:, -1:]),
+        p.per_rep_day,
+        p.dispersion,
+        p.opportunity_yield,
+        p.ramp_months,
+        marketing,
+        (team.start, team.leave, team.tenure0, team.mult),
+        (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
+        spec.days,
+        work_index,
+        1 / DAYS_PER_MONTH,
+        (
+            float(capacity.week_hours),
+            float(capacity.deal_hours),
+            float(capacity.week_hours - capacity.deal_hours * capacity.free_deals),
+            float(capacity.floor),
+        ),
+        calendar,
+    )
     counts = np.zeros(compiled_random.N_COUNTS)
     # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
     # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
     # deals created after their rep left. A trial that needs more is played again with
     # twice as much: its streams are its own, so its numbers are the same.
-    expected = (pipeline.n + marketing.max()
-                + float((p.per_rep_day * p.opportunity_yield * calendar[0].max(axis=1)).max())
-                * n_reps * work_days.size
-                * math.exp(p.rep_sigma ** 2))
+    expected = (
+        pipeline.n
+        + marketing.max()
+        + float((p.per_rep_day * p.opportunity_yield * calendar[0].max(axis=1)).max())
+        * n_reps
+        * work_days.size
+        * math.exp(p.rep_sigma**2)
+    )
     buffers = (int(1.5 * expected) + 256, 64)
     trials = np.arange(n_trials)
     while trials.size:
@@ -155,8 +184,16 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
         tail_from[st], tail_slot[st] = tail.from_age, first + len(dists)
         tail_p[:, st], tail_pi[:, st] = tail.conversion, tail.stall
         dists += [tail.advance, tail.lost]
-    calendar = (out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock,
-                (tail_from, tail_slot, tail_p, tail_pi))
+    calendar = (
+        out_mult,
+        mkt_cum,
+        conv_off,
+        conv_shift,
+        speed_off,
+        log_speed,
+        clock,
+        (tail_from, tail_slot, tail_p, tail_pi),
+    )
     return calendar, marketing, tuple(dists)
 
 
@@ -187,19 +224,24 @@ def _result(out, first_trial: int) -> ChunkResult:
     o, w = ORIGIN_OPEN, ORIGIN_NEW
     cols = {
         "trial": np.arange(first_trial, first_trial + len(activities)),
-        "revenue": money[:, :, WON].sum(axis=1), "revenue_open": money[:, o, WON],
+        "revenue": money[:, :, WON].sum(axis=1),
+        "revenue_open": money[:, o, WON],
         "revenue_new": money[:, w, WON],
-        "wins": tally[:, :, WON].sum(axis=1), "wins_open": tally[:, o, WON],
-        "wins_new": tally[:, w, WON], "losses": tally[:, :, LOST].sum(axis=1),
-        "open_start": tally[:, o, :].sum(axis=1), "created": tally[:, w, :].sum(axis=1),
-        "pipeline_created": money[:, w, :].sum(axis=1), "activities": activities,
-        "open_end": tally[:, :, OPEN].sum(axis=1), "pipeline_end": money[:, :, OPEN].sum(axis=1),
+        "wins": tally[:, :, WON].sum(axis=1),
+        "wins_open": tally[:, o, WON],
+        "wins_new": tally[:, w, WON],
+        "losses": tally[:, :, LOST].sum(axis=1),
+        "open_start": tally[:, o, :].sum(axis=1),
+        "created": tally[:, w, :].sum(axis=1),
+        "pipeline_created": money[:, w, :].sum(axis=1),
+        "activities": activities,
+        "open_end": tally[:, :, OPEN].sum(axis=1),
+        "pipeline_end": money[:, :, OPEN].sum(axis=1),
     }
     totals = pl.DataFrame({k: cols[k] for k in TOTAL_COLUMNS}, schema=TOTAL_COLUMNS)
     # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     events = int(tally.sum() + tally[:, :, WON].sum() + tally[:, :, LOST].sum() + moves.sum())
-    return ChunkResult(totals=totals, weekly=weekly.cumsum(axis=1), rep_revenue=rep,
-                       events=events)
+    return ChunkResult(totals=totals, weekly=weekly.cumsum(axis=1), rep_revenue=rep, events=events)
 
 
 # --- the team's timeline --------------------------------------------------------------------------
@@ -217,8 +259,12 @@ class Team:
     mult: np.ndarray
 
     @staticmethod
-    def draw(spec: SimSpec, params: vector_params.ParamArrays, seed: np.random.SeedSequence,
-             draw_log=None) -> "Team":
+    def draw(
+        spec: SimSpec,
+        params: vector_params.ParamArrays,
+        seed: np.random.SeedSequence,
+        draw_log=None,
+    ) -> "Team":
         """Each seat draws from its own stream (child ``r`` of ``seed``), its occupants one
         after another: for each, a standard normal per trial (its multiplier) and, with
         attrition, a standard exponential per trial (its stay). So a plan that adds a
@@ -226,8 +272,9 @@ class Team:
         n = params.n
         # Mean time to leaving in days; no attrition (or a zero hazard) means never.
         with np.errstate(divide="ignore", over="ignore"):
-            mean_stay = np.where(params.attrition_monthly > 0,
-                                 DAYS_PER_MONTH / params.attrition_monthly, np.inf)
+            mean_stay = np.where(
+                params.attrition_monthly > 0, DAYS_PER_MONTH / params.attrition_monthly, np.inf
+            )
         seats = []
         ratio = level_ratio(spec, params.per_rep_day)
         for r, rep in enumerate(spec.reps):
@@ -240,9 +287,12 @@ class Team:
                 # The seat's own rep may have a measured level; a backfill never has.
                 who = rep if not occupants else dataclasses.replace(rep, level=None)
                 mult = rep_multiplier(who, rng.standard_normal(n), params.rep_sigma, ratio)
-                with np.errstate(over="ignore"):      # a tiny hazard: stays for ever
-                    stay = (rng.standard_exponential(n) * mean_stay if spec.attrition
-                            else np.full(n, np.inf))
+                with np.errstate(over="ignore"):  # a tiny hazard: stays for ever
+                    stay = (
+                        rng.standard_exponential(n) * mean_stay
+                        if spec.attrition
+                        else np.full(n, np.inf)
+                    )
                 leave = np.where(np.isfinite(start), start + stay, np.inf)
                 occupants.append((start, leave, tenure, mult))
                 # A backfill takes the seat hiring_lag_days after its predecessor leaves.
@@ -253,9 +303,18 @@ class Team:
             seats.append(occupants)
         width = max(len(o) for o in seats)
         pad = (np.full(n, np.inf), np.full(n, np.inf), np.zeros(n), np.ones(n))
-        return Team(*(np.stack([np.stack([o[k][i] if k < len(o) else pad[i]
-                                          for k in range(width)], axis=1)
-                                for o in seats], axis=1) for i in range(4)))
+        return Team(
+            *(
+                np.stack(
+                    [
+                        np.stack([o[k][i] if k < len(o) else pad[i] for k in range(width)], axis=1)
+                        for o in seats
+                    ],
+                    axis=1,
+                )
+                for i in range(4)
+            )
+        )
 
     def head(self, n: int) -> "Team":
         """The first ``n`` trials."""
@@ -264,4 +323,3 @@ class Team:
     @property
     def occupants(self) -> int:
         return self.start.shape[2]
-

@@ -11,7 +11,7 @@ import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_MESSAGE = 300  # characters of a message shown; a 100 KB cell is not echoed whole
-MAX_NAME = 120     # characters of a file or column name
+MAX_NAME = 120  # characters of a file or column name
 
 
 _CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -20,7 +20,8 @@ _CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def terminal_text(text: str) -> str:
     """Many lines of ``text`` safe for a terminal: as ``printable``, but lines and tabs kept."""
     return _CONTROL_IN_LINES.sub(
-        lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+        lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text)
+    )
 
 
 def printable(text: str, limit: int | None = None) -> str:
@@ -37,9 +38,17 @@ class InputError(ValueError):
     """Bad input: names where it is (file, row and column, or line and key) and what was
     expected."""
 
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 column: str | None = None, expected: str | None = None,
-                 line: int | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ):
         self.file, self.row, self.column, self.expected = file, row, column, expected
         self.line, self.key = line, key
         self.message = message  # without the where, for callers that say where themselves

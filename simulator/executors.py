@@ -12,21 +12,27 @@ import re
 from .errors import InputError
 
 # What dask.distributed.Client takes as an address: [protocol://]host:port, IPv6 in brackets.
-_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
-                        r":(\d{1,5})")
+_SCHEDULER = re.compile(
+    r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+    r":(\d{1,5})"
+)
 
 
 def scheduler_address(text: str) -> str:
     """A dask scheduler's address as written (stripped), or an InputError naming it."""
     m = _SCHEDULER.fullmatch(text.strip())
     if not m or not 1 <= int(m.group(1)) <= 65535:
-        raise InputError(f"cannot read the scheduler address {text!r}", column="--scheduler",
-                         expected="[tcp://]host:port such as tcp://scheduler:8786")
+        raise InputError(
+            f"cannot read the scheduler address {text!r}",
+            column="--scheduler",
+            expected="[tcp://]host:port such as tcp://scheduler:8786",
+        )
     return text.strip()
 
 
-def make_executor(name: str | None = None, scheduler: str | None = None,
-                  workers: int | None = None):
+def make_executor(
+    name: str | None = None, scheduler: str | None = None, workers: int | None = None
+):
     """The executor named (``serial``, ``processes``, ``dask``), or a dask one for a
     ``scheduler`` address; None when neither is given (the runner then chooses: serial
     for one worker, else processes). The caller closes it (it is a context manager) and
@@ -36,8 +42,11 @@ def make_executor(name: str | None = None, scheduler: str | None = None,
     if scheduler:
         scheduler = scheduler_address(scheduler)
     if scheduler and name not in (None, "dask"):
-        raise InputError(f"--scheduler needs the dask executor, not {name!r}",
-                         column="--scheduler", expected="--executor dask or no --executor")
+        raise InputError(
+            f"--scheduler needs the dask executor, not {name!r}",
+            column="--scheduler",
+            expected="--executor dask or no --executor",
+        )
     if scheduler or name == "dask":
         from .dask_executor import DaskExecutor
 

@@ -45,8 +45,9 @@ class Levers:
             if v is None:
                 continue
             if not (isinstance(v, (int, float)) and math.isfinite(v)) or v < 0:
-                raise InputError(f"lever {f.name} must be a finite number ≥ 0, got {v!r}",
-                                 column=f.name)
+                raise InputError(
+                    f"lever {f.name} must be a finite number ≥ 0, got {v!r}", column=f.name
+                )
         if self.cycle_time == 0:
             raise InputError("lever cycle_time must be > 0", column="cycle_time")
 
@@ -70,7 +71,8 @@ class Levers:
             advance=tuple(d.scaled(scale) for d in p.advance) if scale != 1 else p.advance,
             lost=tuple(d.scaled(scale) for d in p.lost) if scale != 1 else p.lost,
             sizes=tuple(d.scaled(self.deal_size) for d in p.sizes)
-            if self.deal_size != 1 else p.sizes,
+            if self.deal_size != 1
+            else p.sizes,
             per_rep_day=p.per_rep_day * self.prospecting,
             opportunity_yield=np.minimum(1.0, p.opportunity_yield * self.opportunity_yield),
             marketing_weekly=p.marketing_weekly * self.marketing_pipeline,
@@ -78,16 +80,17 @@ class Levers:
         )
 
 
-def lever_tail(tail: TailArrays | None, win_rate_factor: float,
-               cycle_time: float) -> TailArrays | None:
+def lever_tail(
+    tail: TailArrays | None, win_rate_factor: float, cycle_time: float
+) -> TailArrays | None:
     """An old-deal tail with the win-rate lever's per-stage factor (capped at ``1 − π``, as a
     stage's) and the cycle-time lever applied; None stays None."""
     if tail is None:
         return None
     scaled = cycle_time != 1
     return dataclasses.replace(
-        tail, conversion=np.minimum(1.0 - tail.stall, tail.conversion * win_rate_factor),
+        tail,
+        conversion=np.minimum(1.0 - tail.stall, tail.conversion * win_rate_factor),
         advance=tail.advance.scaled(cycle_time) if scaled else tail.advance,
-        lost=tail.lost.scaled(cycle_time) if scaled else tail.lost)
-
-
+        lost=tail.lost.scaled(cycle_time) if scaled else tail.lost,
+    )

@@ -15,25 +15,30 @@ import numbers
 
 from .errors import InputError
 
-MAX_TRIALS = 10_000_000          # Monte Carlo trials in one run
-MAX_WEEKS = 520                  # a horizon of ten years
+MAX_TRIALS = 10_000_000  # Monte Carlo trials in one run
+MAX_WEEKS = 520  # a horizon of ten years
 MAX_DAYS = 7 * MAX_WEEKS
-MAX_REPS = 100_000               # seats on a team, or reps a plan adds
-MAX_AMOUNT = 1e15                # money: a deal's mean size, a quota (1e15 even in yen or won)
-MAX_MULTIPLIER = 1_000.0         # a lever's multiplier (x1000)
+MAX_REPS = 100_000  # seats on a team, or reps a plan adds
+MAX_AMOUNT = 1e15  # money: a deal's mean size, a quota (1e15 even in yen or won)
+MAX_MULTIPLIER = 1_000.0  # a lever's multiplier (x1000)
 FIRST_DATE = dt.date(1970, 1, 1)
 LAST_DATE = dt.date(2100, 12, 31)
 
 
-def whole_in_range(value, low: int, high: int, *, what: str,
-                   column: str | None = None) -> int:
+def whole_in_range(value, low: int, high: int, *, what: str, column: str | None = None) -> int:
     """``value`` as an int if it is a whole number in ``[low, high]``, else ``InputError``
     (naming ``column``, an option such as ``--trials``, when given)."""
-    number = float(value) if isinstance(value, numbers.Real) and not isinstance(
-        value, bool) else math.nan
-    if not (number.is_integer() and low <= number <= high):   # NaN and inf fail
-        raise InputError(f"{what + ' ' if column is None else ''}{value!r} is not allowed",
-                         column=column, expected=f"a whole number from {low:,} to {high:,}")
+    number = (
+        float(value)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool)
+        else math.nan
+    )
+    if not (number.is_integer() and low <= number <= high):  # NaN and inf fail
+        raise InputError(
+            f"{what + ' ' if column is None else ''}{value!r} is not allowed",
+            column=column,
+            expected=f"a whole number from {low:,} to {high:,}",
+        )
     return int(number)
 
 

@@ -66,8 +66,9 @@ class GammaPosterior:
         return self.shape / self.rate
 
     def interval(self, level: float = 0.9) -> tuple[float, float]:
-        lo, hi = stats.gamma.ppf([(1 - level) / 2, (1 + level) / 2], self.shape,
-                                 scale=1 / self.rate)
+        lo, hi = stats.gamma.ppf(
+            [(1 - level) / 2, (1 + level) / 2], self.shape, scale=1 / self.rate
+        )
         return float(lo), float(hi)
 
     def draw(self, rng: np.random.Generator, size: int | None = None):
@@ -89,7 +90,7 @@ class Fitted:
     log_cov: tuple[tuple[float, ...], ...] = ()
     n_events: float = 0.0
     n_censored: float = 0.0
-    ks: float | None = None       # sup |fitted - nonparametric| (goodness of fit)
+    ks: float | None = None  # sup |fitted - nonparametric| (goodness of fit)
     aic: dict = field(default_factory=dict)  # family -> AIC of every family tried
 
     def draw_params(self, rng: np.random.Generator, size: int | None = None):
@@ -102,15 +103,21 @@ class Fitted:
             return rng.dirichlet(np.maximum(np.asarray(d.weights), 1e-9), size)
         if not self.log_cov:
             return None
-        return np.exp(rng.multivariate_normal(np.log(d.params()), np.asarray(self.log_cov),
-                                              size=size, method="cholesky"))
+        return np.exp(
+            rng.multivariate_normal(
+                np.log(d.params()), np.asarray(self.log_cov), size=size, method="cholesky"
+            )
+        )
 
     def draw(self, rng: np.random.Generator) -> Distribution:
         x = self.draw_params(rng)
         if x is None:
             return self.dist
-        return (self.dist.with_weights(x) if isinstance(self.dist, Empirical)
-                else self.dist.with_params(x))
+        return (
+            self.dist.with_weights(x)
+            if isinstance(self.dist, Empirical)
+            else self.dist.with_params(x)
+        )
 
     def se_log(self) -> np.ndarray:
         """Standard errors of the log-parameters."""
@@ -183,9 +190,14 @@ class ActivityModel:
         """``size`` posterior draws of (per_rep_day, dispersion), as two arrays."""
         if not self.log_cov:
             return np.full(size, self.per_rep_day), np.full(size, self.dispersion)
-        z = np.exp(rng.multivariate_normal(np.log([self.per_rep_day, self.dispersion]),
-                                           np.asarray(self.log_cov), size=size,
-                                           method="cholesky"))
+        z = np.exp(
+            rng.multivariate_normal(
+                np.log([self.per_rep_day, self.dispersion]),
+                np.asarray(self.log_cov),
+                size=size,
+                method="cholesky",
+            )
+        )
         return z[:, 0], z[:, 1]
 
 
@@ -207,7 +219,7 @@ class RepSnapshot:
     hired: dt.date
     quota: float = 0.0
     level: float | None = None
-    level_sd: float | None = None   # None with ``level``; 0 means known exactly
+    level_sd: float | None = None  # None with ``level``; 0 means known exactly
 
 
 @dataclass(frozen=True)
@@ -217,8 +229,8 @@ class TeamModel:
     ramp_months: float
     ramp_months_sd: float
     attrition: GammaPosterior
-    quota: float = 0.0               # default quota per rep per quarter
-    calibrated: bool = False         # False: documented defaults (no reps.csv)
+    quota: float = 0.0  # default quota per rep per quarter
+    calibrated: bool = False  # False: documented defaults (no reps.csv)
     reps: tuple[RepSnapshot, ...] = ()  # active at as_of
 
     def ramp(self, tenure_months, ramp_months: float | None = None):
@@ -278,10 +290,10 @@ class TrialParams:
     marketing_weekly: float
     ramp_months: float
     attrition_monthly: float
-    stall: tuple[float, ...] = ()   # P(stall) per stage; () means zeros (no stall)
-    tails: tuple[TailParams | None, ...] = ()       # per stage; () means none
-    effects: tuple[tuple[float, ...], ...] = ()     # per channel (calendar.CHANNELS), per
-                                                    # quarter; () or an empty row: none
+    stall: tuple[float, ...] = ()  # P(stall) per stage; () means zeros (no stall)
+    tails: tuple[TailParams | None, ...] = ()  # per stage; () means none
+    effects: tuple[tuple[float, ...], ...] = ()  # per channel (calendar.CHANNELS), per
+    # quarter; () or an empty row: none
 
     def __post_init__(self):
         if not self.stall:
@@ -300,7 +312,7 @@ class TrialParams:
 class Model:
     as_of: dt.date
     stages: tuple[StageModel, ...]
-    cycle: StageModel                  # created → won/lost as one step (summary, win rate)
+    cycle: StageModel  # created → won/lost as one step (summary, win rate)
     deal_size: tuple[SegmentSize, ...]
     activities: ActivityModel
     marketing: MarketingModel
@@ -308,8 +320,8 @@ class Model:
     capacity: CapacityModel = CapacityModel()
     n_opportunities: int = 0
     source: str = ""
-    notes: tuple[str, ...] = ()        # warnings and fallbacks taken during calibration
-    calendar: CalendarModel | None = None   # quarter effects and closing clock (docs/model.md §8)
+    notes: tuple[str, ...] = ()  # warnings and fallbacks taken during calibration
+    calendar: CalendarModel | None = None  # quarter effects and closing clock (docs/model.md §8)
     diagnostics: tuple[str, ...] = ()  # what the history contradicts (calibrate.diagnostics)
 
     @property
@@ -324,8 +336,10 @@ class Model:
         """Point estimates (``--fixed-parameters``)."""
         total = sum(s.count for s in self.deal_size)
         return TrialParams(
-            conversion=tuple(min(s.conversion.mean, 1.0 - (s.stall.mean if s.stall else 0.0))
-                             for s in self.stages),
+            conversion=tuple(
+                min(s.conversion.mean, 1.0 - (s.stall.mean if s.stall else 0.0))
+                for s in self.stages
+            ),
             advance=tuple(s.advance.dist for s in self.stages),
             lost=tuple(s.lost.dist for s in self.stages),
             segments=tuple(s.name for s in self.deal_size),
@@ -348,16 +362,16 @@ class Model:
         cal = self.calendar
         if cal is None:
             return ()
-        return tuple(take(cal.channel(c)) if cal.channel(c) is not None else ()
-                     for c in CHANNELS)
+        return tuple(take(cal.channel(c)) if cal.channel(c) is not None else () for c in CHANNELS)
 
 
 def _tail_point(tail: StageTail | None) -> TailParams | None:
     if tail is None:
         return None
     pi = tail.stall.mean if tail.stall is not None else 0.0
-    return TailParams(tail.from_age, min(tail.conversion.mean, 1.0 - pi), pi,
-                      tail.advance.dist, tail.lost.dist)
+    return TailParams(
+        tail.from_age, min(tail.conversion.mean, 1.0 - pi), pi, tail.advance.dist, tail.lost.dist
+    )
 
 
 def joint_shares(conversion: BetaPosterior, stall: BetaPosterior, rng, size=None):
@@ -381,8 +395,11 @@ def _encode(obj):
     if isinstance(obj, Distribution):
         return obj.to_dict()
     if hasattr(obj, "__dataclass_fields__"):
-        return {f.name: _encode(getattr(obj, f.name)) for f in fields(obj)
-                if getattr(obj, f.name) is not None}  # TOML has no null: absent means None
+        return {
+            f.name: _encode(getattr(obj, f.name))
+            for f in fields(obj)
+            if getattr(obj, f.name) is not None
+        }  # TOML has no null: absent means None
     if isinstance(obj, (list, tuple)):
         return [_encode(x) for x in obj]
     if isinstance(obj, dict):
@@ -397,27 +414,40 @@ def _tuple2(rows):
 
 
 def _fitted(d: dict) -> Fitted:
-    return Fitted(dist=from_dict(d["dist"]), log_cov=_tuple2(d.get("log_cov", [])),
-                  n_events=float(d.get("n_events", 0.0)),
-                  n_censored=float(d.get("n_censored", 0.0)),
-                  ks=float(d["ks"]) if "ks" in d else None,
-                  aic={k: float(v) for k, v in d.get("aic", {}).items()})
+    return Fitted(
+        dist=from_dict(d["dist"]),
+        log_cov=_tuple2(d.get("log_cov", [])),
+        n_events=float(d.get("n_events", 0.0)),
+        n_censored=float(d.get("n_censored", 0.0)),
+        ks=float(d["ks"]) if "ks" in d else None,
+        aic={k: float(v) for k, v in d.get("aic", {}).items()},
+    )
 
 
 def _stage(d: dict) -> StageModel:
-    return StageModel(name=str(d["name"]), conversion=BetaPosterior(**d["conversion"]),
-                      advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
-                      n_entered=int(d.get("n_entered", 0)), n_advanced=int(d.get("n_advanced", 0)),
-                      n_lost=int(d.get("n_lost", 0)), n_open=int(d.get("n_open", 0)),
-                      stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
-                      tail=_tail(d["tail"]) if "tail" in d else None)
+    return StageModel(
+        name=str(d["name"]),
+        conversion=BetaPosterior(**d["conversion"]),
+        advance=_fitted(d["advance"]),
+        lost=_fitted(d["lost"]),
+        n_entered=int(d.get("n_entered", 0)),
+        n_advanced=int(d.get("n_advanced", 0)),
+        n_lost=int(d.get("n_lost", 0)),
+        n_open=int(d.get("n_open", 0)),
+        stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
+        tail=_tail(d["tail"]) if "tail" in d else None,
+    )
 
 
 def _tail(d: dict) -> StageTail:
-    return StageTail(from_age=float(d["from_age"]), conversion=BetaPosterior(**d["conversion"]),
-                     advance=_fitted(d["advance"]), lost=_fitted(d["lost"]),
-                     stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
-                     n_at_risk=int(d.get("n_at_risk", 0)))
+    return StageTail(
+        from_age=float(d["from_age"]),
+        conversion=BetaPosterior(**d["conversion"]),
+        advance=_fitted(d["advance"]),
+        lost=_fitted(d["lost"]),
+        stall=BetaPosterior(**d["stall"]) if "stall" in d else None,
+        n_at_risk=int(d.get("n_at_risk", 0)),
+    )
 
 
 def _floats(v) -> tuple[float, ...]:
@@ -426,11 +456,16 @@ def _floats(v) -> tuple[float, ...]:
 
 def _effects(d: dict) -> PeriodEffects:
     return PeriodEffects(
-        periods=tuple(_date(x) for x in d["periods"]), mean=_floats(d["mean"]),
-        sd=_floats(d.get("sd", ())), common=tuple(_floats(r) for r in d.get("common", ())),
-        shock_sd=float(d.get("shock_sd", 0.0)), trend=float(d.get("trend", 0.0)),
-        season=_floats(d.get("season", ())), forgetting=float(d.get("forgetting", 1.0)),
-        observed=int(d.get("observed", 0)))
+        periods=tuple(_date(x) for x in d["periods"]),
+        mean=_floats(d["mean"]),
+        sd=_floats(d.get("sd", ())),
+        common=tuple(_floats(r) for r in d.get("common", ())),
+        shock_sd=float(d.get("shock_sd", 0.0)),
+        trend=float(d.get("trend", 0.0)),
+        season=_floats(d.get("season", ())),
+        forgetting=float(d.get("forgetting", 1.0)),
+        observed=int(d.get("observed", 0)),
+    )
 
 
 def _calendar(d: dict) -> CalendarModel:
@@ -438,7 +473,9 @@ def _calendar(d: dict) -> CalendarModel:
     return CalendarModel(
         **{c: _effects(d[c]) for c in CHANNELS if c in d},
         closing=ClosingClock(_floats(closing["won"]), _floats(closing["lost"]))
-        if closing is not None else None)
+        if closing is not None
+        else None,
+    )
 
 
 def model_to_dict(model: Model) -> dict:
@@ -452,23 +489,41 @@ def model_from_dict(d: dict) -> Model:
         as_of=_date(d["as_of"]),
         stages=tuple(_stage(s) for s in d["stages"]),
         cycle=_stage(d["cycle"]),
-        deal_size=tuple(SegmentSize(str(s["name"]), float(s["count"]), _fitted(s["size"]))
-                        for s in d["deal_size"]),
+        deal_size=tuple(
+            SegmentSize(str(s["name"]), float(s["count"]), _fitted(s["size"]))
+            for s in d["deal_size"]
+        ),
         activities=ActivityModel(
-            per_rep_day=float(a["per_rep_day"]), dispersion=float(a["dispersion"]),
-            rep_sigma=float(a["rep_sigma"]), log_cov=_tuple2(a.get("log_cov", [])),
-            opportunity_yield=BetaPosterior(**a["opportunity_yield"]), lag=_fitted(a["lag"]),
-            n_rep_days=int(a.get("n_rep_days", 0)), observed=bool(a.get("observed", True))),
-        marketing=MarketingModel(weekly=GammaPosterior(**d["marketing"]["weekly"]),
-                                 share=float(d["marketing"].get("share", 0.0))),
+            per_rep_day=float(a["per_rep_day"]),
+            dispersion=float(a["dispersion"]),
+            rep_sigma=float(a["rep_sigma"]),
+            log_cov=_tuple2(a.get("log_cov", [])),
+            opportunity_yield=BetaPosterior(**a["opportunity_yield"]),
+            lag=_fitted(a["lag"]),
+            n_rep_days=int(a.get("n_rep_days", 0)),
+            observed=bool(a.get("observed", True)),
+        ),
+        marketing=MarketingModel(
+            weekly=GammaPosterior(**d["marketing"]["weekly"]),
+            share=float(d["marketing"].get("share", 0.0)),
+        ),
         team=TeamModel(
-            ramp_months=float(t["ramp_months"]), ramp_months_sd=float(t["ramp_months_sd"]),
-            attrition=GammaPosterior(**t["attrition"]), quota=float(t.get("quota", 0.0)),
+            ramp_months=float(t["ramp_months"]),
+            ramp_months_sd=float(t["ramp_months_sd"]),
+            attrition=GammaPosterior(**t["attrition"]),
+            quota=float(t.get("quota", 0.0)),
             calibrated=bool(t.get("calibrated", False)),
-            reps=tuple(RepSnapshot(str(r["name"]), _date(r["hired"]), float(r.get("quota", 0.0)),
-                                   float(r["level"]) if "level" in r else None,
-                                   float(r["level_sd"]) if "level_sd" in r else None)
-                       for r in t.get("reps", []))),
+            reps=tuple(
+                RepSnapshot(
+                    str(r["name"]),
+                    _date(r["hired"]),
+                    float(r.get("quota", 0.0)),
+                    float(r["level"]) if "level" in r else None,
+                    float(r["level_sd"]) if "level_sd" in r else None,
+                )
+                for r in t.get("reps", [])
+            ),
+        ),
         capacity=CapacityModel(**{k: float(v) for k, v in d.get("capacity", {}).items()}),
         n_opportunities=int(d.get("n_opportunities", 0)),
         source=str(d.get("source", "")),
@@ -501,8 +556,11 @@ def loads(text: str, *, file: str = "<model>") -> Model:
     except (KeyError, TypeError, ValueError) as exc:
         key = exc.args[0] if isinstance(exc, KeyError) else None
         msg = f"missing key {key!r}" if key else str(exc)
-        raise InputError(f"not a salesim model file: {msg}", file=file,
-                         expected="a file written by 'salesim calibrate'") from None
+        raise InputError(
+            f"not a salesim model file: {msg}",
+            file=file,
+            expected="a file written by 'salesim calibrate'",
+        ) from None
 
 
 def save(model: Model, path: str | os.PathLike) -> Path:
@@ -517,8 +575,11 @@ def load(path: str | os.PathLike) -> Model:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the model file: {exc}", file=str(p),
-                         expected="a UTF-8 TOML file written by 'salesim calibrate'") from None
+        raise InputError(
+            f"cannot read the model file: {exc}",
+            file=str(p),
+            expected="a UTF-8 TOML file written by 'salesim calibrate'",
+        ) from None
     return loads(text, file=str(p))
 
 

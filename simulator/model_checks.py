@@ -30,7 +30,7 @@ from .errors import InputError
 from .limits import DATE_RANGE, MAX_AMOUNT, plausible_date
 from .toml_lines import KeyLines, key_name
 
-FORMAT_VERSION = 1   # ``salesim_model = 1``: the file format this code writes and reads
+FORMAT_VERSION = 1  # ``salesim_model = 1``: the file format this code writes and reads
 
 
 @dataclass(frozen=True)
@@ -45,30 +45,72 @@ ANY = Rule("a number", lambda x: True)
 FINITE = Rule("a finite number", math.isfinite)
 POSITIVE = Rule("a finite number > 0", lambda x: math.isfinite(x) and x > 0)
 NONNEGATIVE = Rule("a finite number ≥ 0", lambda x: math.isfinite(x) and x >= 0)
-SHARE = Rule("a number from 0 to 1", lambda x: 0 <= x <= 1)          # NaN fails every test
+SHARE = Rule("a number from 0 to 1", lambda x: 0 <= x <= 1)  # NaN fails every test
 DISPERSION = Rule("a number > 0 (inf: Poisson)", lambda x: x > 0)
 FORGETTING = Rule("a number > 0 and ≤ 1", lambda x: 0 < x <= 1)
-AMOUNT = Rule(f"an amount from 0 to {MAX_AMOUNT:.0e}",
-              lambda x: math.isfinite(x) and 0 <= x <= MAX_AMOUNT)
+AMOUNT = Rule(
+    f"an amount from 0 to {MAX_AMOUNT:.0e}", lambda x: math.isfinite(x) and 0 <= x <= MAX_AMOUNT
+)
 
 # Keys of each table, as simulator.model writes them.
-TOP = {"salesim_model", "as_of", "stages", "cycle", "deal_size", "activities", "marketing",
-       "team", "capacity", "n_opportunities", "source", "notes", "calendar", "diagnostics"}
-STAGE = {"name", "conversion", "advance", "lost", "n_entered", "n_advanced", "n_lost", "n_open",
-         "stall", "tail"}
+TOP = {
+    "salesim_model",
+    "as_of",
+    "stages",
+    "cycle",
+    "deal_size",
+    "activities",
+    "marketing",
+    "team",
+    "capacity",
+    "n_opportunities",
+    "source",
+    "notes",
+    "calendar",
+    "diagnostics",
+}
+STAGE = {
+    "name",
+    "conversion",
+    "advance",
+    "lost",
+    "n_entered",
+    "n_advanced",
+    "n_lost",
+    "n_open",
+    "stall",
+    "tail",
+}
 TAIL = {"from_age", "conversion", "advance", "lost", "stall", "n_at_risk"}
 FITTED = {"dist", "log_cov", "n_events", "n_censored", "ks", "aic"}
 BETA = {"alpha", "beta"}
 GAMMA = {"shape", "rate"}
 SEGMENT = {"name", "count", "size"}
-ACTIVITIES = {"per_rep_day", "dispersion", "rep_sigma", "log_cov", "opportunity_yield", "lag",
-              "n_rep_days", "observed"}
+ACTIVITIES = {
+    "per_rep_day",
+    "dispersion",
+    "rep_sigma",
+    "log_cov",
+    "opportunity_yield",
+    "lag",
+    "n_rep_days",
+    "observed",
+}
 MARKETING = {"weekly", "share"}
 TEAM = {"ramp_months", "ramp_months_sd", "attrition", "quota", "calibrated", "reps"}
 REP = {"name", "hired", "quota", "level", "level_sd"}
 CAPACITY = {"week_hours", "deal_hours", "free_deals", "floor"}
-EFFECTS = {"periods", "mean", "sd", "common", "shock_sd", "trend", "season", "forgetting",
-           "observed"}
+EFFECTS = {
+    "periods",
+    "mean",
+    "sd",
+    "common",
+    "shock_sd",
+    "trend",
+    "season",
+    "forgetting",
+    "observed",
+}
 CLOCK = {"won", "lost"}
 
 
@@ -84,8 +126,13 @@ class _Check:
         self.file, self.lines = file, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None) -> NoReturn:
-        raise InputError(message, file=self.file, line=self.lines.line(path),
-                         key=key_name(path) or None, expected=expected)
+        raise InputError(
+            message,
+            file=self.file,
+            line=self.lines.line(path),
+            key=key_name(path) or None,
+            expected=expected,
+        )
 
     # --- values ---------------------------------------------------------------------------------
     def table(self, d, path: tuple, keys: set, required=()) -> dict:
@@ -94,13 +141,20 @@ class _Check:
             self.fail(path, f"{key_name(path)} must be a table")
         unknown = [k for k in d if k not in keys]
         if unknown:
-            self.fail(path + (unknown[0],),
-                      "unknown key" + ("s " if len(unknown) > 1 else " ")
-                      + ", ".join(_brief(k) for k in unknown), "one of " + ", ".join(sorted(keys)))
+            self.fail(
+                path + (unknown[0],),
+                "unknown key"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(_brief(k) for k in unknown),
+                "one of " + ", ".join(sorted(keys)),
+            )
         for k in required:
             if k not in d:
-                self.fail(path, f"{key_name(path + (k,))} is missing",
-                          "a file written by 'salesim calibrate'")
+                self.fail(
+                    path,
+                    f"{key_name(path + (k,))} is missing",
+                    "a file written by 'salesim calibrate'",
+                )
         return d
 
     def sub(self, d: dict, path: tuple, keys: set, required=()) -> dict | None:
@@ -165,8 +219,9 @@ class _Check:
             self.fail(path, f"{day} is not allowed", DATE_RANGE)
         return day
 
-    def tables(self, d: dict, path: tuple, keys: set, required=(), *,
-               at_least_one=False) -> list[dict]:
+    def tables(
+        self, d: dict, path: tuple, keys: set, required=(), *, at_least_one=False
+    ) -> list[dict]:
         """An array of tables (``[[name]]``), each of known keys."""
         rows = d.get(path[-1], [])
         if not isinstance(rows, list) or (at_least_one and not rows):
@@ -185,20 +240,30 @@ class _Check:
     def version(self, d: dict) -> None:
         v = d.get("salesim_model")
         if v is None:
-            self.fail((), "not a salesim model file: it has no salesim_model version",
-                      "a model written by 'salesim calibrate'")
+            self.fail(
+                (),
+                "not a salesim model file: it has no salesim_model version",
+                "a model written by 'salesim calibrate'",
+            )
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            self.fail(("salesim_model",), f"unknown model format {_brief(v)}",
-                      f"salesim_model = {FORMAT_VERSION}")
+            self.fail(
+                ("salesim_model",),
+                f"unknown model format {_brief(v)}",
+                f"salesim_model = {FORMAT_VERSION}",
+            )
         if v > FORMAT_VERSION:
-            self.fail(("salesim_model",), f"written by a newer salesim (model format {v}; "
-                      f"this one reads up to {FORMAT_VERSION})",
-                      "a model from this salesim or an older one; or upgrade salesim")
+            self.fail(
+                ("salesim_model",),
+                f"written by a newer salesim (model format {v}; "
+                f"this one reads up to {FORMAT_VERSION})",
+                "a model from this salesim or an older one; or upgrade salesim",
+            )
 
     def model(self, d: dict) -> None:
         self.version(d)
-        self.table(d, (), TOP, ("as_of", "stages", "cycle", "deal_size", "activities",
-                                "marketing", "team"))
+        self.table(
+            d, (), TOP, ("as_of", "stages", "cycle", "deal_size", "activities", "marketing", "team")
+        )
         self.date(d, ("as_of",))
         stages = self.tables(d, ("stages",), STAGE, at_least_one=True)
         for i, s in enumerate(stages):
@@ -206,12 +271,20 @@ class _Check:
         self.unique(stages, ("stages",), "name")
         self.stage(d["cycle"], ("cycle",))
         self.deal_size(d)
-        self.activities(self.table(d["activities"], ("activities",), ACTIVITIES, (
-            "per_rep_day", "dispersion", "rep_sigma", "opportunity_yield", "lag")))
+        self.activities(
+            self.table(
+                d["activities"],
+                ("activities",),
+                ACTIVITIES,
+                ("per_rep_day", "dispersion", "rep_sigma", "opportunity_yield", "lag"),
+            )
+        )
         m = self.table(d["marketing"], ("marketing",), MARKETING, ("weekly",))
         self.gamma(m, ("marketing", "weekly"))
         self.number(m, ("marketing", "share"), SHARE)
-        self.team(self.table(d["team"], ("team",), TEAM, ("ramp_months", "ramp_months_sd", "attrition")))
+        self.team(
+            self.table(d["team"], ("team",), TEAM, ("ramp_months", "ramp_months_sd", "attrition"))
+        )
         self.capacity(d)
         if "calendar" in d:
             self.calendar(self.table(d["calendar"], ("calendar",), set(CHANNELS) | {"closing"}))
@@ -248,8 +321,11 @@ class _Check:
         alpha = self.value(b["alpha"], path + ("alpha",), NONNEGATIVE)
         beta = self.value(b["beta"], path + ("beta",), NONNEGATIVE)
         if alpha == 0 and beta == 0:
-            self.fail(path + ("alpha",), "alpha and beta are both 0",
-                      "alpha + beta > 0 (alpha = 0 alone: never; beta = 0 alone: always)")
+            self.fail(
+                path + ("alpha",),
+                "alpha and beta are both 0",
+                "alpha + beta > 0 (alpha = 0 alone: never; beta = 0 alone: always)",
+            )
 
     def gamma(self, d: dict, path: tuple) -> None:
         g = self.table(d[path[-1]], path, GAMMA, ("shape", "rate"))
@@ -272,30 +348,40 @@ class _Check:
         """A distribution table; returns its parameter names (those ``log_cov`` is over)."""
         family = d[path[-1]].get("family") if isinstance(d[path[-1]], dict) else None
         if family not in FAMILIES:
-            self.fail(path + ("family",), f"unknown distribution family {_brief(family)}",
-                      "one of " + ", ".join(FAMILIES))
+            self.fail(
+                path + ("family",),
+                f"unknown distribution family {_brief(family)}",
+                "one of " + ", ".join(FAMILIES),
+            )
         cls = FAMILIES[family]
         if cls is Empirical:
-            t = self.table(d[path[-1]], path, {"family", "values", "weights", "jitter"},
-                           ("values", "weights"))
+            t = self.table(
+                d[path[-1]], path, {"family", "values", "weights", "jitter"}, ("values", "weights")
+            )
             values = self.numbers(t, path + ("values",), NONNEGATIVE)
             weights = self.numbers(t, path + ("weights",), NONNEGATIVE)
             if not values or len(values) != len(weights):
-                self.fail(path + ("weights",), f"{len(values)} values and {len(weights)} "
-                          "weights", "as many weights as values, at least one")
+                self.fail(
+                    path + ("weights",),
+                    f"{len(values)} values and {len(weights)} weights",
+                    "as many weights as values, at least one",
+                )
             if sum(weights) <= 0:
                 self.fail(path + ("weights",), "the weights sum to 0", "a positive sum")
             self.number(t, path + ("jitter",), NONNEGATIVE)
         else:
             t = self.table(d[path[-1]], path, {"family", *cls.param_names}, cls.param_names)
-            for name in cls.param_names:   # a constant may be 0 (a lag of none)
+            for name in cls.param_names:  # a constant may be 0 (a lag of none)
                 self.number(t, path + (name,), NONNEGATIVE if cls is Fixed else POSITIVE)
         if amounts:
             # Sizes are summed per trial and squared for the spread: past this they overflow.
             mean = _mean(from_dict(t))
             if not mean <= MAX_AMOUNT:
-                self.fail(path, f"a mean deal size of {mean:.3g} is not allowed",
-                          f"a distribution whose mean is at most {MAX_AMOUNT:.0e}")
+                self.fail(
+                    path,
+                    f"a mean deal size of {mean:.3g} is not allowed",
+                    f"a distribution whose mean is at most {MAX_AMOUNT:.0e}",
+                )
         return cls.param_names
 
     def covariance(self, d: dict, path: tuple, names: tuple[str, ...]) -> None:
@@ -303,37 +389,43 @@ class _Check:
         symmetric, finite and positive definite (draws use its Cholesky factor)."""
         rows = d.get(path[-1], [])
         n = len(names)
-        shape = f"an empty list or a {n}×{n} matrix over log {', '.join(names)}" if n else \
-            "an empty list (this family has no parameters)"
+        shape = (
+            f"an empty list or a {n}×{n} matrix over log {', '.join(names)}"
+            if n
+            else "an empty list (this family has no parameters)"
+        )
         if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
             self.fail(path, f"{key_name(path)} must be a list of rows", shape)
         if not rows:
             return
         if len(rows) != n or any(len(r) != n for r in rows):
-            self.fail(path, f"a matrix of {len(rows)} rows of {[len(r) for r in rows]} numbers",
-                      shape)
-        a = np.array([[self.value(x, path + (i,), FINITE) for x in r]
-                      for i, r in enumerate(rows)])
+            self.fail(
+                path, f"a matrix of {len(rows)} rows of {[len(r) for r in rows]} numbers", shape
+            )
+        a = np.array([[self.value(x, path + (i,), FINITE) for x in r] for i, r in enumerate(rows)])
         if not np.allclose(a, a.T, rtol=1e-9, atol=0.0):
             self.fail(path, "the matrix is not symmetric", "a symmetric matrix")
         try:
             np.linalg.cholesky(a)
         except np.linalg.LinAlgError:
-            self.fail(path, "the matrix is not positive definite",
-                      "a positive definite covariance: one with a Cholesky factor")
+            self.fail(
+                path,
+                "the matrix is not positive definite",
+                "a positive definite covariance: one with a Cholesky factor",
+            )
 
     def deal_size(self, d: dict) -> None:
-        rows = self.tables(d, ("deal_size",), SEGMENT, ("name", "count", "size"),
-                           at_least_one=True)
+        rows = self.tables(d, ("deal_size",), SEGMENT, ("name", "count", "size"), at_least_one=True)
         counts = []
         for i, row in enumerate(rows):
             path = ("deal_size", i)
             counts.append(self.value(row["count"], path + ("count",), NONNEGATIVE))
             self.fitted(row, path + ("size",), amounts=True)
         self.unique(rows, ("deal_size",), "name")
-        if sum(counts) <= 0:   # a segment's share is its count over the total
-            self.fail(("deal_size", 0, "count"), "every segment count is 0",
-                      "counts with a positive sum")
+        if sum(counts) <= 0:  # a segment's share is its count over the total
+            self.fail(
+                ("deal_size", 0, "count"), "every segment count is 0", "counts with a positive sum"
+            )
 
     def activities(self, a: dict) -> None:
         path = ("activities",)
@@ -366,16 +458,19 @@ class _Check:
     def capacity(self, d: dict) -> None:
         path = ("capacity",)
         c = self.sub(d, path, CAPACITY, ("week_hours", "deal_hours", "free_deals"))
-        if c is None:   # the documented defaults
+        if c is None:  # the documented defaults
             return
         week = self.value(c["week_hours"], path + ("week_hours",), POSITIVE)
         hours = self.value(c["deal_hours"], path + ("deal_hours",), NONNEGATIVE)
         free = self.value(c["free_deals"], path + ("free_deals",), NONNEGATIVE)
         self.number(c, path + ("floor",), SHARE)
-        if not week - hours * free > 0:   # share(n) divides by W − h·free_deals
-            self.fail(path + ("deal_hours",), f"{hours:g} h per open deal × {free:g} deals "
-                      f"leaves no prospecting time in a {week:g}-hour week",
-                      "week_hours > deal_hours × free_deals")
+        if not week - hours * free > 0:  # share(n) divides by W − h·free_deals
+            self.fail(
+                path + ("deal_hours",),
+                f"{hours:g} h per open deal × {free:g} deals "
+                f"leaves no prospecting time in a {week:g}-hour week",
+                "week_hours > deal_hours × free_deals",
+            )
 
     def calendar(self, c: dict) -> None:
         for channel in CHANNELS:

@@ -22,7 +22,7 @@ class OpenPipeline:
     age: np.ndarray
     amount: np.ndarray
     owner: np.ndarray
-    row: np.ndarray      # its row among the spec's open deals before pruning: its stream
+    row: np.ndarray  # its row among the spec's open deals before pruning: its stream
 
     @property
     def n(self) -> int:

@@ -19,19 +19,19 @@ from numpy.typing import ArrayLike
 # One row per trial. Money in the model's currency; counts are deals.
 TOTAL_COLUMNS = {
     "trial": pl.Int64,
-    "revenue": pl.Float64,           # won revenue inside the horizon
-    "revenue_open": pl.Float64,      # ... from deals open at the start
-    "revenue_new": pl.Float64,       # ... from deals created in the horizon
+    "revenue": pl.Float64,  # won revenue inside the horizon
+    "revenue_open": pl.Float64,  # ... from deals open at the start
+    "revenue_new": pl.Float64,  # ... from deals created in the horizon
     "wins": pl.Int64,
     "wins_open": pl.Int64,
     "wins_new": pl.Int64,
     "losses": pl.Int64,
-    "open_start": pl.Int64,          # open deals at the start (after pruning)
-    "created": pl.Int64,             # opportunities created in the horizon
+    "open_start": pl.Int64,  # open deals at the start (after pruning)
+    "created": pl.Int64,  # opportunities created in the horizon
     "pipeline_created": pl.Float64,  # their amount
     "activities": pl.Int64,
-    "open_end": pl.Int64,            # open deals at the end
-    "pipeline_end": pl.Float64,      # their amount
+    "open_end": pl.Int64,  # open deals at the end
+    "pipeline_end": pl.Float64,  # their amount
 }
 
 
@@ -81,9 +81,8 @@ class SeatSums:
         rows = np.empty((len(rep_revenue) + 1, self.revenue.size))
         rows[0], rows[1:] = self.revenue, rep_revenue
         self.revenue = rows.sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):   # a seat without quota: unused
-            self.attained += (attainment(rep_revenue + self.closed, self.quotas) >= 1.0).sum(
-                axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a seat without quota: unused
+            self.attained += (attainment(rep_revenue + self.closed, self.quotas) >= 1.0).sum(axis=0)
 
 
 def attainment(quarter_revenue: np.ndarray, quota: ArrayLike) -> np.ndarray:
@@ -127,18 +126,18 @@ class SimResult:
     """All trials of one run, with the seed and engine that made them."""
 
     engine: str
-    seed: int                       # SeedSequence entropy: rerun with it to reproduce
+    seed: int  # SeedSequence entropy: rerun with it to reproduce
     trials: int
-    quota: float | None             # team quota for the horizon (None: none given)
+    quota: float | None  # team quota for the horizon (None: none given)
     rep_names: tuple[str, ...]
     rep_quotas: tuple[float, ...]
     chunks: ChunkResult
     extra: dict = field(default_factory=dict)
-    closed_to_date: float = 0.0     # won earlier in the quarter: added to revenue and P(quota)
+    closed_to_date: float = 0.0  # won earlier in the quarter: added to revenue and P(quota)
     rep_closed_to_date: tuple[float, ...] = ()
-    start: dt.date | None = None    # first day of the horizon
+    start: dt.date | None = None  # first day of the horizon
     days: int | None = None
-    seats: SeatSums | None = None   # None: summed from chunks.rep_revenue when asked
+    seats: SeatSums | None = None  # None: summed from chunks.rep_revenue when asked
 
     @property
     def totals(self) -> pl.DataFrame:
@@ -184,16 +183,19 @@ class SimResult:
             bands.append(np.quantile(curve, qs).tolist())
         cols: dict[str, list] = {"week": list(range(1, weeks + 1))}
         if self.start is not None and self.days is not None:
-            cols["end"] = [self.start + dt.timedelta(days=min(7 * w + 6, self.days - 1))
-                           for w in range(weeks)]
+            cols["end"] = [
+                self.start + dt.timedelta(days=min(7 * w + 6, self.days - 1)) for w in range(weeks)
+            ]
         cols["mean"] = means
         cols.update({qname(q): [b[i] for b in bands] for i, q in enumerate(qs)})
         return pl.DataFrame(cols)
 
     def origin_bands(self) -> dict:
         """Won revenue in the horizon from the open pipeline and from new pipeline."""
-        return {"open_pipeline": _short(self.column("revenue_open")),
-                "new_pipeline": _short(self.column("revenue_new"))}
+        return {
+            "open_pipeline": _short(self.column("revenue_open")),
+            "new_pipeline": _short(self.column("revenue_new")),
+        }
 
     def wins_band(self) -> dict:
         return _short(self.column("wins"))
@@ -219,21 +221,30 @@ class SimResult:
         rows = []
         for r, name in enumerate(self.rep_names):
             quota, closed = float(sums.quotas[r]), float(sums.closed[r])
-            row = {"rep": name, "quota": quota, "closed_to_date": closed,
-                   "revenue_mean": closed + float(sums.revenue[r]) / self.trials}
+            row = {
+                "rep": name,
+                "quota": quota,
+                "closed_to_date": closed,
+                "revenue_mean": closed + float(sums.revenue[r]) / self.trials,
+            }
             rev = closed + self.chunks.rep_revenue[:, r] if kept else None
-            row.update({f"revenue_{qname(q)}": float(np.quantile(rev, q)) if kept else None
-                        for q in qs})
+            row.update(
+                {f"revenue_{qname(q)}": float(np.quantile(rev, q)) if kept else None for q in qs}
+            )
             att = attainment(rev, quota) if kept and quota > 0 else None
             for q in qs:
                 row[qname(q)] = float(np.quantile(att, q)) if att is not None else None
             row["p_attain"] = float(sums.attained[r]) / self.trials if quota > 0 else None
             rows.append(row)
-        schema = {"rep": pl.String, "quota": pl.Float64, "closed_to_date": pl.Float64,
-                  "revenue_mean": pl.Float64,
-                  **{f"revenue_{qname(q)}": pl.Float64 for q in qs},
-                  **{qname(q): pl.Float64 for q in qs},
-                  "p_attain": pl.Float64}
+        schema = {
+            "rep": pl.String,
+            "quota": pl.Float64,
+            "closed_to_date": pl.Float64,
+            "revenue_mean": pl.Float64,
+            **{f"revenue_{qname(q)}": pl.Float64 for q in qs},
+            **{qname(q): pl.Float64 for q in qs},
+            "p_attain": pl.Float64,
+        }
         return pl.DataFrame(rows, schema=schema)
 
     def histogram(self, bins: int = 40) -> dict:

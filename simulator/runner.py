@@ -38,8 +38,10 @@ from .spec import SimSpec, child_seed
 from .task_order import in_order
 
 # name -> simulate_chunk(spec, n_trials, seed, first_trial) -> ChunkResult
-ENGINES: dict[str, Callable] = {"simpy": engine_simpy.simulate_chunk,
-                                "vector": engine_vector.simulate_chunk}
+ENGINES: dict[str, Callable] = {
+    "simpy": engine_simpy.simulate_chunk,
+    "vector": engine_vector.simulate_chunk,
+}
 # Trials per chunk, fixed per engine: changing it changes every trial's streams.
 CHUNK_SIZES: dict[str, int] = {"simpy": 50, "vector": engine_vector.CHUNK}
 DEFAULT_CHUNK = 50
@@ -107,10 +109,12 @@ class ProcessExecutor:
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_die_with_parent,
-                                             initargs=(os.getpid(),))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
         pool = self._pool
         return in_order(lambda task: pool.submit(fn, task), tasks, self.in_flight)
 
@@ -119,7 +123,7 @@ class ProcessExecutor:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if abort:   # (Python 3.14's pool.terminate_workers(); _processes is there since 3.2)
+        if abort:  # (Python 3.14's pool.terminate_workers(); _processes is there since 3.2)
             for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 proc.terminate()
         pool.shutdown(cancel_futures=True)
@@ -131,7 +135,7 @@ class ProcessExecutor:
         self.close(abort=exc_type is not None)
 
 
-PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _die_with_parent(parent: int) -> None:
@@ -145,25 +149,28 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
-                     name="salesim-parent-watch").start()
+    threading.Thread(
+        target=_watch_parent, args=(parent,), daemon=True, name="salesim-parent-watch"
+    ).start()
 
 
 def _watch_parent(parent: int, every: float = 1.0) -> None:
-    while os.getppid() == parent:   # re-parented (to init or a subreaper) once it dies
+    while os.getppid() == parent:  # re-parented (to init or a subreaper) once it dies
         time.sleep(every)
     os._exit(1)
 
 
 def _dask(workers: int):
-    from .dask_executor import DaskExecutor   # optional extra: imported only when asked for
+    from .dask_executor import DaskExecutor  # optional extra: imported only when asked for
 
-    return DaskExecutor(None, workers)        # SALESIM_SCHEDULER, else a LocalCluster
+    return DaskExecutor(None, workers)  # SALESIM_SCHEDULER, else a LocalCluster
 
 
-EXECUTORS: dict[str, Callable[[int], Executor]] = {"serial": SerialExecutor,
-                                                 "processes": ProcessExecutor,
-                                                 "dask": _dask}
+EXECUTORS: dict[str, Callable[[int], Executor]] = {
+    "serial": SerialExecutor,
+    "processes": ProcessExecutor,
+    "dask": _dask,
+}
 
 # An executor object for runs that do not name one (the CLI's --executor/--scheduler).
 _SCOPED_EXECUTOR: contextvars.ContextVar = contextvars.ContextVar("executor", default=None)
@@ -199,9 +206,17 @@ def chunk_plan(trials: int, chunk: int) -> Iterator[tuple[int, int]]:
 
 
 # --- the run --------------------------------------------------------------------------------------
-def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine: str = "simpy",
-        workers: int | None = None, progress: Callable[[int], None] | bool | None = False,
-        executor: str | Executor | None = None, keep_reps: bool = True) -> SimResult:
+def run(
+    spec: SimSpec,
+    trials: int = 10_000,
+    seed: int | None = None,
+    *,
+    engine: str = "simpy",
+    workers: int | None = None,
+    progress: Callable[[int], None] | bool | None = False,
+    executor: str | Executor | None = None,
+    keep_reps: bool = True,
+) -> SimResult:
     """Run ``trials`` Monte Carlo trials of ``spec``.
 
     ``seed`` None draws fresh entropy, recorded in ``SimResult.seed`` (rerun with it to
@@ -213,8 +228,9 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
     the totals and the weekly curve.
     """
     if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r}", column="--engine",
-                         expected="one of " + ", ".join(ENGINES))
+        raise InputError(
+            f"unknown engine {engine!r}", column="--engine", expected="one of " + ", ".join(ENGINES)
+        )
     trials = check_trials(trials)
     if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InputError(f"seed must be a whole number ≥ 0, got {seed!r}", column="--seed")
@@ -228,8 +244,10 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
     n_chunks = math.ceil(trials / size)
     simulate = ENGINES[engine]
     # Tasks are made lazily: an executor draws the next one only when it has room for it.
-    tasks = ((simulate, spec, n, child_seed(root, i), first)
-             for i, (first, n) in enumerate(chunk_plan(int(trials), size)))
+    tasks = (
+        (simulate, spec, n, child_seed(root, i), first)
+        for i, (first, n) in enumerate(chunk_plan(int(trials), size))
+    )
 
     if executor is None:
         executor = _SCOPED_EXECUTOR.get()
@@ -238,8 +256,11 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
         executor = "serial" if min(workers, n_chunks) == 1 else "processes"
     if isinstance(executor, str):
         if executor not in EXECUTORS:
-            raise InputError(f"unknown executor {executor!r}", column="executor",
-                             expected="one of " + ", ".join(EXECUTORS))
+            raise InputError(
+                f"unknown executor {executor!r}",
+                column="executor",
+                expected="one of " + ", ".join(EXECUTORS),
+            )
         executor = EXECUTORS[executor](min(workers, n_chunks))
 
     # What is kept per trial: bytes_per_trial(spec.weeks, len(spec.reps), keep_reps).
@@ -250,11 +271,12 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
     events = 0
     # An executor we made is closed here; leaving on an exception stops its workers at once.
     with executor if own else contextlib.nullcontext():
-        for (first, n), chunk in zip(chunk_plan(int(trials), size),
-                                     executor.map(_run_chunk, tasks)):
-            weekly[first:first + n] = chunk.weekly
+        for (first, n), chunk in zip(
+            chunk_plan(int(trials), size), executor.map(_run_chunk, tasks)
+        ):
+            weekly[first : first + n] = chunk.weekly
             if keep_reps:
-                rep_revenue[first:first + n] = chunk.rep_revenue
+                rep_revenue[first : first + n] = chunk.rep_revenue
             seats.add(chunk.rep_revenue)
             totals.append(chunk.totals)
             events += chunk.events
@@ -263,16 +285,23 @@ def run(spec: SimSpec, trials: int = 10_000, seed: int | None = None, *, engine:
 
     quota = spec.quota if spec.quota is not None else (spec.team_quota or None)
     return SimResult(
-        engine=engine, seed=int(root.entropy), trials=int(trials), quota=quota,
+        engine=engine,
+        seed=int(root.entropy),
+        trials=int(trials),
+        quota=quota,
         rep_names=tuple(r.name for r in spec.reps),
         rep_quotas=tuple(float(r.quota) for r in spec.reps),
         chunks=ChunkResult(pl.concat(totals), weekly, rep_revenue, events),
-        extra={"chunk_size": CHUNK_SIZES.get(engine, DEFAULT_CHUNK),
-               "workers": getattr(executor, "workers", None),
-               "fixed_parameters": spec.fixed_parameters},
+        extra={
+            "chunk_size": CHUNK_SIZES.get(engine, DEFAULT_CHUNK),
+            "workers": getattr(executor, "workers", None),
+            "fixed_parameters": spec.fixed_parameters,
+        },
         closed_to_date=float(spec.closed_to_date),
         rep_closed_to_date=tuple(float(r.closed_to_date) for r in spec.reps),
-        start=spec.start, days=int(spec.days), seats=seats,
+        start=spec.start,
+        days=int(spec.days),
+        seats=seats,
     )
 
 

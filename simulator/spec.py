@@ -22,8 +22,8 @@ from .vector_params import ParamArrays, draw_model
 
 OPEN_DEAL_COLUMNS = {
     "opportunity_id": pl.String,
-    "owner": pl.String,      # must be one of the spec's reps (else reassigned, see model.md)
-    "stage": pl.String,      # one of the model's stages
+    "owner": pl.String,  # must be one of the spec's reps (else reassigned, see model.md)
+    "stage": pl.String,  # one of the model's stages
     "age_days": pl.Float64,  # days already spent in that stage at the start
     "amount": pl.Float64,
     "segment": pl.String,
@@ -45,16 +45,16 @@ def child_seed(seed: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
     streams; building the child from its key makes reruns (and strategies compared with
     common random numbers) get the same streams.
     """
-    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (int(i),),
-                                  pool_size=seed.pool_size)
+    return np.random.SeedSequence(
+        seed.entropy, spawn_key=tuple(seed.spawn_key) + (int(i),), pool_size=seed.pool_size
+    )
 
 
 def trial_streams(seed: np.random.SeedSequence, n_trials: int):
     """For each trial of a chunk: ``{purpose: Generator}`` for every name in ``STREAMS``."""
     for i in range(n_trials):
         trial = child_seed(seed, i)
-        yield {name: np.random.default_rng(child_seed(trial, k))
-               for k, name in enumerate(STREAMS)}
+        yield {name: np.random.default_rng(child_seed(trial, k)) for k, name in enumerate(STREAMS)}
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,16 @@ class Rep:
     tenure_days: float = 365.0
     start_day: float = 0.0
     quota: float = 0.0
-    closed_to_date: float = 0.0      # won earlier in the quarter, before the horizon (reports)
+    closed_to_date: float = 0.0  # won earlier in the quarter, before the horizon (reports)
     level: float | None = None
     level_sd: float = 0.0
 
     def __post_init__(self):
         if self.tenure_days < 0 or self.start_day < 0 or self.quota < 0:
             raise InputError("tenure, start day and quota must be ≥ 0", column=self.name)
-        if self.level is not None and not (math.isfinite(self.level)
-                                           and math.isfinite(self.level_sd)
-                                           and self.level_sd >= 0):
+        if self.level is not None and not (
+            math.isfinite(self.level) and math.isfinite(self.level_sd) and self.level_sd >= 0
+        ):
             raise InputError("a rep's level must be finite and its sd ≥ 0", column=self.name)
 
 
@@ -115,12 +115,12 @@ class SimSpec:
     open_deals: pl.DataFrame = field(default_factory=empty_open_deals)
     levers: Levers = Levers()
     fixed_parameters: bool = False
-    attrition: bool = True           # reps may leave (monthly hazard from the model)
-    backfill: bool = False           # a leaver's seat is refilled after hiring_lag_days
+    attrition: bool = True  # reps may leave (monthly hazard from the model)
+    backfill: bool = False  # a leaver's seat is refilled after hiring_lag_days
     hiring_lag_days: float = 60.0
-    quota: float | None = None       # team quota for the horizon; None: sum of rep quotas
-    closed_to_date: float = 0.0      # won earlier in the same quarter; counts toward quota
-    notes: tuple[str, ...] = ()      # assumptions taken while building the spec (reports)
+    quota: float | None = None  # team quota for the horizon; None: sum of rep quotas
+    closed_to_date: float = 0.0  # won earlier in the same quarter; counts toward quota
+    notes: tuple[str, ...] = ()  # assumptions taken while building the spec (reports)
 
     def __post_init__(self):
         if self.days <= 0:
@@ -129,8 +129,11 @@ class SimSpec:
             raise InputError("the team has no reps", column="reps")
         self._check_open_deals()
         if not self.capacity.leaves_prospecting_time:
-            raise InputError("deal hours × free deals leave no prospecting time in the week",
-                             column="capacity", expected="week_hours > deal_hours × free_deals")
+            raise InputError(
+                "deal hours × free deals leave no prospecting time in the week",
+                column="capacity",
+                expected="week_hours > deal_hours × free_deals",
+            )
 
     def _check_open_deals(self) -> None:
         """Every open deal in a stage the model has, with an age and amount finite and ≥ 0.
@@ -140,14 +143,22 @@ class SimSpec:
         names = deals["stage"].to_list()
         bad = [i for i, s in enumerate(names) if s not in stage_index]
         if bad:
-            raise InputError(f"open deal has unknown stage {names[bad[0]]!r}", row=bad[0] + 1,
-                             column="stage", expected="one of " + ", ".join(self.model.stage_names))
+            raise InputError(
+                f"open deal has unknown stage {names[bad[0]]!r}",
+                row=bad[0] + 1,
+                column="stage",
+                expected="one of " + ", ".join(self.model.stage_names),
+            )
         for col in ("age_days", "amount"):
             values = deals[col].cast(pl.Float64).to_numpy()
             bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
             if bad.size:
-                raise InputError(f"open deal has {col} {values[bad[0]]!r}", row=int(bad[0]) + 1,
-                                 column=col, expected="a number ≥ 0")
+                raise InputError(
+                    f"open deal has {col} {values[bad[0]]!r}",
+                    row=int(bad[0]) + 1,
+                    column=col,
+                    expected="a number ≥ 0",
+                )
 
     @property
     def weeks(self) -> int:
@@ -166,8 +177,9 @@ class SimSpec:
 
     def working_days(self) -> np.ndarray:
         """Day offsets (0-based) of Mon–Fri days in the horizon."""
-        wd = np.array([(self.start + dt.timedelta(days=int(d))).weekday() < 5
-                       for d in range(self.days)])
+        wd = np.array(
+            [(self.start + dt.timedelta(days=int(d))).weekday() < 5 for d in range(self.days)]
+        )
         return np.flatnonzero(wd)
 
     def initial_owners(self, open_deals: pl.DataFrame | None = None) -> np.ndarray:

@@ -11,8 +11,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 
-def in_order(submit: Callable, tasks: Iterable, ahead: int,
-             result: Callable = lambda future: future.result()) -> Iterator:
+def in_order(
+    submit: Callable, tasks: Iterable, ahead: int, result: Callable = lambda future: future.result()
+) -> Iterator:
     """``result(submit(task))`` for every task, in task order, with at most ``ahead`` tasks
     submitted and not yet collected: tasks are drawn from the iterable only as results are
     taken, so neither the tasks nor their results pile up however many there are."""

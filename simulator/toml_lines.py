@@ -71,5 +71,3 @@ class KeyLines:
                 return self._lines[path]
             path = path[:-1]
         return None
-
-

@@ -34,20 +34,32 @@ import numpy as np
 from numba import njit
 
 from . import compiled_dists as cd
-from .compiled_random import (COUNT_GAMMA, COUNT_GAMMA_SHAPE, COUNT_POISSON,
-                              COUNT_POISSON_MEAN, COUNT_UNIFORM, group_member, negbin_quantile,
-                              poisson, poisson_quantile, skip, standard_gamma, stream_group,
-                              substream, uniform_at)
+from .compiled_random import (
+    COUNT_GAMMA,
+    COUNT_GAMMA_SHAPE,
+    COUNT_POISSON,
+    COUNT_POISSON_MEAN,
+    COUNT_UNIFORM,
+    group_member,
+    negbin_quantile,
+    poisson,
+    poisson_quantile,
+    skip,
+    standard_gamma,
+    stream_group,
+    substream,
+    uniform_at,
+)
 
-OPEN, WON, LOST = 0, 1, 2                 # how a deal stands at the end (stalled: OPEN)
+OPEN, WON, LOST = 0, 1, 2  # how a deal stands at the end (stalled: OPEN)
 ORIGIN_OPEN, ORIGIN_NEW = 0, 1
-KEY_ACTIVITIES, KEY_DEALS, KEY_OPEN, KEY_MARKETING = 0, 1, 2, 3   # keys[t, purpose]
-FROM_OPEN, FROM_MARKETING, FROM_OUTBOUND = 0, 1, 2                 # where a deal comes from
-DONE, OVERFLOW = 0, 1                     # a trial's status: OVERFLOW needs bigger buffers
-LEAVES, LATE_DEAL = 0, 1                  # reassignment events: a rep leaves; a deal made
-                                          # for a rep who has left needs an owner
-NOBODY, ARRIVING = -1, -2                 # load of a deal in nobody's load; of a late deal
-                                          # being reassigned
+KEY_ACTIVITIES, KEY_DEALS, KEY_OPEN, KEY_MARKETING = 0, 1, 2, 3  # keys[t, purpose]
+FROM_OPEN, FROM_MARKETING, FROM_OUTBOUND = 0, 1, 2  # where a deal comes from
+DONE, OVERFLOW = 0, 1  # a trial's status: OVERFLOW needs bigger buffers
+LEAVES, LATE_DEAL = 0, 1  # reassignment events: a rep leaves; a deal made
+# for a rep who has left needs an owner
+NOBODY, ARRIVING = -1, -2  # load of a deal in nobody's load; of a late deal
+# being reassigned
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
@@ -110,7 +122,7 @@ def _clock(table, rates, begin, duration):
     target = table[d0] + (begin - d0) * rates[d0] + duration
     if not target < table[n]:
         return n + (target - table[n])
-    lo, hi = d0, n - 1              # table[lo] ≤ target < table[hi + 1]
+    lo, hi = d0, n - 1  # table[lo] ≤ target < table[hi + 1]
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if table[mid] <= target:
@@ -121,9 +133,29 @@ def _clock(table, rates, begin, duration):
 
 
 @njit(cache=True)
-def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispersion, yld,
-                    ramp_months, marketing_mean, team, open_deals, days, work_index,
-                    inv_days_per_month, capacity, calendar, buffers, out, counts):
+def simulate_trials(
+    trials,
+    keys,
+    P,
+    conversion,
+    stall,
+    segment_cum,
+    rate,
+    dispersion,
+    yld,
+    ramp_months,
+    marketing_mean,
+    team,
+    open_deals,
+    days,
+    work_index,
+    inv_days_per_month,
+    capacity,
+    calendar,
+    buffers,
+    out,
+    counts,
+):
     """Play each trial ``t`` in ``trials``; write what it records into ``out``.
 
     ``keys[t, purpose]``: two 64-bit words per purpose (``KEY_*``). ``P``: packed
@@ -168,7 +200,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     # arrival, its seat, a second seat pick); its further draws start after them.
     pos_lag = pos_arrival = n_stages + 1
     pos_seat, pos_repick, n_fixed = n_stages + 2, n_stages + 3, n_stages + 4
-    cap, cap_late = buffers                   # scratch sizes (deals, late deals)
+    cap, cap_late = buffers  # scratch sizes (deals, late deals)
 
     # The deal store: created, open until (-inf: in nobody's load), won amount, the seat
     # whose load it is in (-1: nobody). Deals created after their rep left wait for their
@@ -189,8 +221,11 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     late_slot, late_seat = np.empty(cap_late, np.int64), np.empty(cap_late, np.int64)
     late_close = np.empty(cap_late)
     n_ev_cap = n_seats * n_occ + cap_late
-    ev_tau, ev_kind, ev_ref = np.empty(n_ev_cap), np.empty(n_ev_cap, np.int64), \
-        np.empty(n_ev_cap, np.int64)
+    ev_tau, ev_kind, ev_ref = (
+        np.empty(n_ev_cap),
+        np.empty(n_ev_cap, np.int64),
+        np.empty(n_ev_cap, np.int64),
+    )
     ev_seat, ev_close = np.empty(n_ev_cap, np.int64), np.empty(n_ev_cap)
     # The deals starting on one day (before day 0: the open pipeline, then the leads):
     # where each comes from, its index there, its seat and (outbound) its rep's leaving.
@@ -201,9 +236,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     n_open_of = np.zeros(n_seats, np.int64)
     occupant = np.zeros(n_seats, np.int64)
     leaver_tau, leaver_seat = np.empty(n_seats * n_occ), np.empty(n_seats * n_occ, np.int64)
-    seat_h = np.empty(n_seats, np.uint64)       # each seat's activity stream
-    deal_group = np.empty(n_seats, np.uint64)   # what the streams of a seat's deals share
-    made = np.zeros(n_seats, np.int64)          # deals each seat has made (its deal streams)
+    seat_h = np.empty(n_seats, np.uint64)  # each seat's activity stream
+    deal_group = np.empty(n_seats, np.uint64)  # what the streams of a seat's deals share
+    made = np.zeros(n_seats, np.int64)  # deals each seat has made (its deal streams)
     # Per seat, the last opportunity mean and its count table (``_count_table``).
     seat_m, seat_log_p0, seat_p0 = np.empty(n_seats), np.empty(n_seats), np.empty(n_seats)
     seat_c1, seat_c2, seat_ratio = np.empty(n_seats), np.empty(n_seats), np.empty(n_seats)
@@ -217,11 +252,11 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
     # Per conversion quarter and stage (§8): the branch bounds and split factors.
     adv_hi, lost_hi = np.empty((n_conv, n_stages)), np.empty((n_conv, n_stages))
     adv_scale, lost_scale = np.empty((n_conv, n_stages)), np.empty((n_conv, n_stages))
-    speed = np.ones(n_speed)                  # per speed quarter: the duration factor
+    speed = np.ones(n_speed)  # per speed quarter: the duration factor
     rep_b, week_b = np.zeros(n_seats), np.zeros(n_weeks)
     tally_b, money_b = np.zeros((2, 3), np.int64), np.zeros((2, 3))
     n_uniform, n_gamma, gamma_shape, n_poisson, poisson_mean = 0, 0, 0.0, 0, 0.0
-    sf_ready = False                          # sf_adv/sf_lost hold the shared slots' values
+    sf_ready = False  # sf_adv/sf_lost hold the shared slots' values
 
     for t in trials:
         # What this trial draws is counted only if it finishes (a replayed trial once).
@@ -230,7 +265,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         kd0, kd1 = keys[t, KEY_DEALS, 0], keys[t, KEY_DEALS, 1]
         ko0, ko1 = keys[t, KEY_OPEN, 0], keys[t, KEY_OPEN, 1]
         km0, km1 = keys[t, KEY_MARKETING, 0], keys[t, KEY_MARKETING, 1]
-        cs = substream(ka0, ka1, 1, 0)       # the trial's stream for counts
+        cs = substream(ka0, ka1, 1, 0)  # the trial's stream for counts
         open_group, lead_group = stream_group(ko0, ko1, 0), stream_group(km0, km1, 1)
         fill, n_late, moves_b, n_moved = 0, 0, 0, 0
         seat_first[:] = -1
@@ -266,8 +301,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     room = 1.0 - pi
                     q = p / room if room > 0.0 else 0.0
                     if 0.0 < q < 1.0:
-                        p = room / (1.0 + math.exp(-(math.log(q) - math.log1p(-q)
-                                                     + conv_shift[t, j])))
+                        p = room / (
+                            1.0 + math.exp(-(math.log(q) - math.log1p(-q) + conv_shift[t, j]))
+                        )
                 adv_hi[j, st], lost_hi[j, st] = p, 1.0 - pi
                 adv_scale[j, st] = 1.0 / p if p > 0.0 else 0.0
                 lost_scale[j, st] = 1.0 / (1.0 - pi - p) if 1.0 - pi - p > 0.0 else 0.0
@@ -288,8 +324,11 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
         inv_rm = 1.0 / rm if rm > 0 else 0.0
         for r in range(n_seats):
             for k in range(n_occ):
-                ramped_on[r, k] = (start[t, r, k] + rm / inv_days_per_month - tenure0[t, r, k]
-                                   if rm > 0 else -np.inf)
+                ramped_on[r, k] = (
+                    start[t, r, k] + rm / inv_days_per_month - tenure0[t, r, k]
+                    if rm > 0
+                    else -np.inf
+                )
         negbin = np.isfinite(kd)
         spare, yielded = 0.0, 0
         # Its quantile at one uniform: more marketing never means fewer leads in a trial.
@@ -324,8 +363,10 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     if k == n_occ or not start[t, seat, k] <= d:
                         continue
                     level = mult[t, seat, k]
-                    if d < ramped_on[seat, k]:   # still ramping (§2)
-                        months = (tenure0[t, seat, k] + (d - start[t, seat, k])) * inv_days_per_month
+                    if d < ramped_on[seat, k]:  # still ramping (§2)
+                        months = (
+                            tenure0[t, seat, k] + (d - start[t, seat, k])
+                        ) * inv_days_per_month
                         level *= months * inv_rm
                     share = (week_hours - deal_hours * float(running[seat])) / capacity_base
                     mu = rate[t] * out_mult[t, d] * level * min(max(share, capacity_floor), 1.0)
@@ -336,14 +377,22 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     m = mu * y
                     if m != seat_m[seat]:
                         seat_m[seat] = m
-                        seat_log_p0[seat], seat_p0[seat], seat_c1[seat], seat_c2[seat], \
-                            seat_ratio[seat] = _count_table(m, kd)
+                        (
+                            seat_log_p0[seat],
+                            seat_p0[seat],
+                            seat_c1[seat],
+                            seat_c2[seat],
+                            seat_ratio[seat],
+                        ) = _count_table(m, kd)
                     u = uniform_at(seat_h[seat], wi)
                     n_uniform += 1
                     # Most days' counts are 0, 1 or 2: compared without branching, as
                     # which of them it is cannot be predicted.
-                    k_new = (np.int64(u > seat_p0[seat]) + np.int64(u > seat_c1[seat])
-                             + np.int64(u > seat_c2[seat]))
+                    k_new = (
+                        np.int64(u > seat_p0[seat])
+                        + np.int64(u > seat_c1[seat])
+                        + np.int64(u > seat_c2[seat])
+                    )
                     if k_new == 3:
                         if negbin:
                             k_new = negbin_quantile(u, seat_log_p0[seat], seat_ratio[seat], kd)
@@ -358,8 +407,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                             spare += mu * (1.0 - y)
                         else:
                             if mu != run_mu[seat]:
-                                x, cs = _run_spare(cs, run_mu[seat], run_n[seat], run_k[seat],
-                                                   kd, y)
+                                x, cs = _run_spare(
+                                    cs, run_mu[seat], run_n[seat], run_k[seat], kd, y
+                                )
                                 spare += x
                                 n_gamma += run_n[seat] > 0
                                 gamma_shape += run_n[seat] * kd + run_k[seat]
@@ -388,7 +438,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 src, idx = item_from[q], item_index[q]
                 origin, counted = ORIGIN_NEW, True
                 close, outcome = np.inf, OPEN
-                moving = True                     # still going through the stages
+                moving = True  # still going through the stages
                 if src == FROM_OPEN:
                     # Its first outcome, conditional on its age (§6): from the stage's
                     # tail when it is that old (§6b), else with the quarter effects of when
@@ -433,11 +483,13 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         if family[kk] == cd.EMPIRICAL:
                             rest = 0.0
                             if surv > 0.0:
-                                rest = cd.empirical_residual(values, cum, kk, prow[kk],
-                                                             meta[kk, 2], uu, a_f)
+                                rest = cd.empirical_residual(
+                                    values, cum, kk, prow[kk], meta[kk, 2], uu, a_f
+                                )
                         else:
-                            rest, state, tries = cd.residual(family[kk], pa[kk], pb[kk], uu,
-                                                             a_f, surv, state)
+                            rest, state, tries = cd.residual(
+                                family[kk], pa[kk], pb[kk], uu, a_f, surv, state
+                            )
                             n_gamma += tries
                             gamma_shape += tries * pa[kk]
                         rest *= f
@@ -451,9 +503,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                             if time < days:
                                 close, outcome = time, LOST
                     else:
-                        time, moving = np.inf, False      # stalled: open for ever
+                        time, moving = np.inf, False  # stalled: open for ever
                     origin, seat, amount = ORIGIN_OPEN, o_owner[idx], o_amount[idx]
-                    counted = seat >= 0               # -1: nobody was on the team
+                    counted = seat >= 0  # -1: nobody was on the team
                     path_from = st + 1
                 else:
                     if src == FROM_MARKETING:
@@ -470,8 +522,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                                 else:
                                     hi = mid - 1
                             step = mkt_cum[t, lo + 1] - mkt_cum[t, lo]
-                            time = lo + ((target - mkt_cum[t, lo]) / step if step > 0.0
-                                         else 0.0)
+                            time = lo + ((target - mkt_cum[t, lo]) / step if step > 0.0 else 0.0)
                         else:
                             time = uniform_at(h, pos_arrival) * days
                         seat = min(int(uniform_at(h, pos_seat) * n_seats), n_seats - 1)
@@ -487,7 +538,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                                     if start[t, r, kk] <= time < leave[t, r, kk]:
                                         n_active += 1
                             if n_active == 0:
-                                continue          # nobody on the team: the lead is dropped
+                                continue  # nobody on the team: the lead is dropped
                             pick = int(uniform_at(h, pos_repick) * n_active)
                             n_uniform += 1
                             seat = -1
@@ -505,17 +556,24 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         n_uniform += 1
                         fam = family[lag_slot]
                         if fam == cd.EMPIRICAL:
-                            lag = cd.empirical_quantile(values, cum, lag_slot, prow[lag_slot],
-                                                        meta[lag_slot, 2], pa[lag_slot], u)
+                            lag = cd.empirical_quantile(
+                                values,
+                                cum,
+                                lag_slot,
+                                prow[lag_slot],
+                                meta[lag_slot, 2],
+                                pa[lag_slot],
+                                u,
+                            )
                         else:
                             lag, state = cd.draw(fam, pa[lag_slot], pb[lag_slot], u, state)
                             if fam == cd.GAMMA:
                                 n_gamma += 1
                                 gamma_shape += pa[lag_slot]
                         time = d + 0.5 + lag
-                        if not time < days:   # created after the horizon: counted nowhere
+                        if not time < days:  # created after the horizon: counted nowhere
                             continue
-                        counted = item_leave[q] > time   # else it waits for a new owner
+                        counted = item_leave[q] > time  # else it waits for a new owner
                     # The segment's uniform picks the segment and, split, is the size's.
                     u = uniform_at(h, 0)
                     n_uniform += 1
@@ -526,8 +584,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     uu, kk = _split(u, lo, segment_cum[t, g] - lo), size0 + g
                     fam = family[kk]
                     if fam == cd.EMPIRICAL:
-                        amount = cd.empirical_quantile(values, cum, kk, prow[kk], meta[kk, 2],
-                                                       pa[kk], uu)
+                        amount = cd.empirical_quantile(
+                            values, cum, kk, prow[kk], meta[kk, 2], pa[kk], uu
+                        )
                     else:
                         amount, state = cd.draw(fam, pa[kk], pb[kk], uu, state)
                         if fam == cd.GAMMA:
@@ -540,23 +599,24 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 # split within the branch it picks, the duration's.
                 for st in range(path_from, n_stages if moving else 0):
                     if not time < days:
-                        moving = False            # durations are ≥ 0: it cannot close inside
+                        moving = False  # durations are ≥ 0: it cannot close inside
                         break
                     u = uniform_at(h, 1 + st)
                     n_uniform += 1
-                    j = _period(conv_off, time)       # the quarter it enters the stage (§8)
+                    j = _period(conv_off, time)  # the quarter it enters the stage (§8)
                     if u < adv_hi[j, st]:
                         kk, uu = st, min(u * adv_scale[j, st], _BELOW_ONE)
                     elif u < lost_hi[j, st]:
                         kk = n_stages + st
                         uu = min(max((u - adv_hi[j, st]) * lost_scale[j, st], 0.0), _BELOW_ONE)
                     else:
-                        moving = False            # stalled: open for ever
+                        moving = False  # stalled: open for ever
                         break
                     fam = family[kk]
                     if fam == cd.EMPIRICAL:
-                        x = cd.empirical_quantile(values, cum, kk, prow[kk], meta[kk, 2],
-                                                  pa[kk], uu)
+                        x = cd.empirical_quantile(
+                            values, cum, kk, prow[kk], meta[kk, 2], pa[kk], uu
+                        )
                     else:
                         x, state = cd.draw(fam, pa[kk], pb[kk], uu, state)
                         if fam == cd.GAMMA:
@@ -574,7 +634,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                         if time < days:
                             close, outcome = time, LOST
                         break
-                if moving and time < days:        # past the last stage: won
+                if moving and time < days:  # past the last stage: won
                     close, outcome = time, WON
 
                 # Into the store, and what the trial records.
@@ -588,7 +648,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                 money_b[origin, outcome] += amount
                 if outcome == WON:
                     week_b[int(math.floor(close)) // 7] += amount
-                    if seat >= 0:                 # open-pipeline orphans: nobody's
+                    if seat >= 0:  # open-pipeline orphans: nobody's
                         rep_b[seat] += amount
                 moved_on[slot] = -1
                 if counted:
@@ -598,9 +658,9 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     diff[i0, seat] += 1
                     diff[i1, seat] -= 1
                     seat_next[slot], seat_first[seat] = seat_first[seat], slot
-                    if i0 > created:              # created inside day i0 - 1
+                    if i0 > created:  # created inside day i0 - 1
                         born_next[slot], born_first[i0 - 1] = born_first[i0 - 1], slot
-                    if close < days and i1 > 0:   # closes inside (i1 - 1, i1]
+                    if close < days and i1 > 0:  # closes inside (i1 - 1, i1]
                         ends_next[slot], ends_first[i1 - 1] = ends_first[i1 - 1], slot
                 elif src == FROM_OUTBOUND:
                     if n_late == cap_late:
@@ -632,8 +692,13 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
             for q in range(1, n_ev):
                 tq, kq, fq, sq, cq = ev_tau[q], ev_kind[q], ev_ref[q], ev_seat[q], ev_close[q]
                 p = q - 1
-                while p >= 0 and (ev_tau[p] > tq or (ev_tau[p] == tq and (
-                        ev_kind[p] > kq or (ev_kind[p] == kq and ev_ref[p] > fq)))):
+                while p >= 0 and (
+                    ev_tau[p] > tq
+                    or (
+                        ev_tau[p] == tq
+                        and (ev_kind[p] > kq or (ev_kind[p] == kq and ev_ref[p] > fq))
+                    )
+                ):
                     ev_tau[p + 1], ev_kind[p + 1], ev_ref[p + 1] = ev_tau[p], ev_kind[p], ev_ref[p]
                     ev_seat[p + 1], ev_close[p + 1] = ev_seat[p], ev_close[p]
                     p -= 1
@@ -662,7 +727,7 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     j = ends_next[j]
                 for i_mv in range(n_moved):
                     j = moved_today[i_mv]
-                    if c[j] <= tau < until[j]:          # so not stranded: load[j] is a seat
+                    if c[j] <= tau < until[j]:  # so not stranded: load[j] is a seat
                         n_open_of[load[j]] += 1
                         if day_load[j] >= 0:
                             n_open_of[day_load[j]] -= 1
@@ -696,13 +761,13 @@ def simulate_trials(trials, keys, P, conversion, stall, segment_cum, rate, dispe
                     if target >= 0:
                         j = ev_ref[q]
                         mine[0], until[j] = j, ev_close[q]
-                        load[j] = ARRIVING         # below: joins target, leaves nobody
+                        load[j] = ARRIVING  # below: joins target, leaves nobody
                         i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
                         if until[j] < days and i1 > 0:
                             ends_next[j], ends_first[i1 - 1] = ends_first[i1 - 1], j
                 for i_mine in range(moved if target >= 0 else n_mine):
                     j = mine[i_mine]
-                    if moved_on[j] != d:           # the load it had at the start of the day
+                    if moved_on[j] != d:  # the load it had at the start of the day
                         moved_on[j], day_load[j] = d, (load[j] if load[j] >= 0 else -1)
                         moved_today[n_moved] = j
                         n_moved += 1

@@ -31,9 +31,8 @@ def parse_amount(text, *, what: str = "amount") -> float:
         s = str(text).strip().replace(",", "").replace("_", "").lstrip("$€£")
         if m := _AMOUNT.fullmatch(s):
             amount = float(m.group(1)) * _SCALE[m.group(2).lower()]
-    if amount is None or not 0 <= amount <= MAX_AMOUNT:   # NaN and inf too
-        raise InputError(f"cannot read {what} {text!r}", column=what,
-                         expected=AMOUNT_SYNTAX)
+    if amount is None or not 0 <= amount <= MAX_AMOUNT:  # NaN and inf too
+        raise InputError(f"cannot read {what} {text!r}", column=what, expected=AMOUNT_SYNTAX)
     return amount
 
 
@@ -69,5 +68,8 @@ def as_date(value, *, what: str = "date", column: str | None = None) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InputError(f"not a real {what}: {value!r}", column=column,
-                         expected="an ISO date such as 2026-06-30") from None
+        raise InputError(
+            f"not a real {what}: {value!r}",
+            column=column,
+            expected="an ISO date such as 2026-06-30",
+        ) from None

@@ -35,8 +35,8 @@ class DistArray:
     """
 
     template: Distribution
-    params: np.ndarray | None = None    # (n, len(param_names)) parametric families
-    weights: np.ndarray | None = None   # (n, len(values)) Empirical probabilities
+    params: np.ndarray | None = None  # (n, len(param_names)) parametric families
+    weights: np.ndarray | None = None  # (n, len(values)) Empirical probabilities
 
     @property
     def is_empirical(self) -> bool:
@@ -62,7 +62,8 @@ class DistArray:
             return self.template
         p = self.params[ti]
         return dataclasses.replace(
-            self.template, **{name: p[:, j] for j, name in enumerate(self.template.param_names)})
+            self.template, **{name: p[:, j] for j, name in enumerate(self.template.param_names)}
+        )
 
     def scaled(self, factor: float) -> "DistArray":
         """Every trial's distribution of ``factor × T`` (``Distribution.scaled``)."""
@@ -125,8 +126,11 @@ class DistArray:
             return np.broadcast_to(self.at(ti).residual(u, age), np.shape(u)).astype(float)
         d = self.template
         v = np.asarray(d.values, dtype=float)
-        w = self.weights[ti] if self.weights is not None else np.broadcast_to(
-            d._probs(), (len(ti), v.size))
+        w = (
+            self.weights[ti]
+            if self.weights is not None
+            else np.broadcast_to(d._probs(), (len(ti), v.size))
+        )
         keep = w * (v > age[:, None])
         cum = np.cumsum(keep, axis=1)
         total = cum[:, -1]
@@ -165,13 +169,23 @@ class TailArrays:
     lost: DistArray
 
     def trial(self, i: int) -> TailParams:
-        return TailParams(self.from_age, float(self.conversion[i]), float(self.stall[i]),
-                          self.advance.trial(i), self.lost.trial(i))
+        return TailParams(
+            self.from_age,
+            float(self.conversion[i]),
+            float(self.stall[i]),
+            self.advance.trial(i),
+            self.lost.trial(i),
+        )
 
     @staticmethod
     def repeat(t: TailParams, n: int) -> "TailArrays":
-        return TailArrays(t.from_age, np.full(n, t.conversion), np.full(n, t.stall),
-                          DistArray(t.advance), DistArray(t.lost))
+        return TailArrays(
+            t.from_age,
+            np.full(n, t.conversion),
+            np.full(n, t.stall),
+            DistArray(t.advance),
+            DistArray(t.lost),
+        )
 
 
 def draw_tail(tail: StageTail, n: int, rng: np.random.Generator) -> TailArrays:
@@ -181,8 +195,13 @@ def draw_tail(tail: StageTail, n: int, rng: np.random.Generator) -> TailArrays:
         c, pi = tail.conversion.draw(rng, n), np.zeros(n)
     else:
         c, pi = joint_shares(tail.conversion, tail.stall, rng, n)
-    return TailArrays(tail.from_age, np.minimum(c, 1.0 - pi), pi,
-                      draw_dist(tail.advance, n, rng), draw_dist(tail.lost, n, rng))
+    return TailArrays(
+        tail.from_age,
+        np.minimum(c, 1.0 - pi),
+        pi,
+        draw_dist(tail.advance, n, rng),
+        draw_dist(tail.lost, n, rng),
+    )
 
 
 @dataclass(frozen=True)
@@ -190,11 +209,11 @@ class ParamArrays:
     """``TrialParams`` for ``n`` trials: scalars become arrays of length ``n``."""
 
     n: int
-    conversion: np.ndarray              # (n, S)
+    conversion: np.ndarray  # (n, S)
     advance: tuple[DistArray, ...]
     lost: tuple[DistArray, ...]
     segments: tuple[str, ...]
-    segment_probs: np.ndarray           # (n, G)
+    segment_probs: np.ndarray  # (n, G)
     sizes: tuple[DistArray, ...]
     per_rep_day: np.ndarray
     dispersion: np.ndarray
@@ -204,9 +223,9 @@ class ParamArrays:
     marketing_weekly: np.ndarray
     ramp_months: np.ndarray
     attrition_monthly: np.ndarray
-    stall: np.ndarray | None = None     # (n, S) P(stall) per stage; None: zeros
-    tails: tuple[TailArrays | None, ...] = ()       # per stage; (): none
-    effects: tuple[np.ndarray | None, ...] = ()     # per channel: (n, quarters); (): none
+    stall: np.ndarray | None = None  # (n, S) P(stall) per stage; None: zeros
+    tails: tuple[TailArrays | None, ...] = ()  # per stage; (): none
+    effects: tuple[np.ndarray | None, ...] = ()  # per channel: (n, quarters); (): none
 
     def __post_init__(self):
         if self.stall is None:
@@ -222,41 +241,60 @@ class ParamArrays:
     @staticmethod
     def repeat(p: TrialParams, n: int) -> "ParamArrays":
         """The same parameter set for all ``n`` trials (fixed parameters)."""
+
         def full(x):
             return np.full(n, float(x))
 
         return ParamArrays(
-            n=n, conversion=np.tile(np.asarray(p.conversion, dtype=float), (n, 1)),
+            n=n,
+            conversion=np.tile(np.asarray(p.conversion, dtype=float), (n, 1)),
             advance=tuple(DistArray(d) for d in p.advance),
             lost=tuple(DistArray(d) for d in p.lost),
             segments=p.segments,
             segment_probs=np.tile(np.asarray(p.segment_probs, dtype=float), (n, 1)),
             sizes=tuple(DistArray(d) for d in p.sizes),
-            per_rep_day=full(p.per_rep_day), dispersion=full(p.dispersion),
-            rep_sigma=float(p.rep_sigma), opportunity_yield=full(p.opportunity_yield),
-            lag=DistArray(p.lag), marketing_weekly=full(p.marketing_weekly),
-            ramp_months=full(p.ramp_months), attrition_monthly=full(p.attrition_monthly),
+            per_rep_day=full(p.per_rep_day),
+            dispersion=full(p.dispersion),
+            rep_sigma=float(p.rep_sigma),
+            opportunity_yield=full(p.opportunity_yield),
+            lag=DistArray(p.lag),
+            marketing_weekly=full(p.marketing_weekly),
+            ramp_months=full(p.ramp_months),
+            attrition_monthly=full(p.attrition_monthly),
             stall=np.tile(np.asarray(p.stall, dtype=float).reshape(1, -1), (n, 1)),
             tails=tuple(None if t is None else TailArrays.repeat(t, n) for t in p.tails),
-            effects=tuple(np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None
-                          for e in p.effects))
+            effects=tuple(
+                np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None for e in p.effects
+            ),
+        )
 
     def head(self, n: int) -> "ParamArrays":
         """The first ``n`` trials."""
+
         def cut(x):
             if isinstance(x, DistArray):
-                return DistArray(x.template, None if x.params is None else x.params[:n],
-                                 None if x.weights is None else x.weights[:n])
+                return DistArray(
+                    x.template,
+                    None if x.params is None else x.params[:n],
+                    None if x.weights is None else x.weights[:n],
+                )
             if isinstance(x, TailArrays):
-                return TailArrays(x.from_age, x.conversion[:n], x.stall[:n], cut(x.advance),
-                                  cut(x.lost))
+                return TailArrays(
+                    x.from_age, x.conversion[:n], x.stall[:n], cut(x.advance), cut(x.lost)
+                )
             if isinstance(x, tuple):
                 return tuple(cut(v) for v in x)
             return x[:n] if isinstance(x, np.ndarray) else x
 
-        return dataclasses.replace(self, n=n, **{f.name: cut(getattr(self, f.name))
-                                                 for f in dataclasses.fields(self)
-                                                 if f.name != "n"})
+        return dataclasses.replace(
+            self,
+            n=n,
+            **{
+                f.name: cut(getattr(self, f.name))
+                for f in dataclasses.fields(self)
+                if f.name != "n"
+            },
+        )
 
     def trial(self, i: int) -> TrialParams:
         """Row ``i`` as a ``TrialParams`` (tests compare it with the scalar code)."""
@@ -267,15 +305,18 @@ class ParamArrays:
             segments=self.segments,
             segment_probs=tuple(float(x) for x in self.segment_probs[i]),
             sizes=tuple(d.trial(i) for d in self.sizes),
-            per_rep_day=float(self.per_rep_day[i]), dispersion=float(self.dispersion[i]),
-            rep_sigma=self.rep_sigma, opportunity_yield=float(self.opportunity_yield[i]),
-            lag=self.lag.trial(i), marketing_weekly=float(self.marketing_weekly[i]),
+            per_rep_day=float(self.per_rep_day[i]),
+            dispersion=float(self.dispersion[i]),
+            rep_sigma=self.rep_sigma,
+            opportunity_yield=float(self.opportunity_yield[i]),
+            lag=self.lag.trial(i),
+            marketing_weekly=float(self.marketing_weekly[i]),
             ramp_months=float(self.ramp_months[i]),
             attrition_monthly=float(self.attrition_monthly[i]),
             stall=tuple(float(x) for x in self.stall[i]),
             tails=tuple(None if t is None else t.trial(i) for t in self.tails),
-            effects=tuple(() if e is None else tuple(float(x) for x in e[i])
-                          for e in self.effects))
+            effects=tuple(() if e is None else tuple(float(x) for x in e[i]) for e in self.effects),
+        )
 
 
 def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
@@ -288,32 +329,48 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
     a = model.activities
     rate, disp = a.draw(rng, n)
     shares = rng.dirichlet([max(s.count, 1e-9) for s in model.deal_size], n)
-    conversion = np.column_stack([s.conversion.draw(rng, n)
-                                  for s in model.stages]) if model.stages else np.zeros((n, 0))
+    conversion = (
+        np.column_stack([s.conversion.draw(rng, n) for s in model.stages])
+        if model.stages
+        else np.zeros((n, 0))
+    )
     t = model.team
     p = ParamArrays(
-        n=n, conversion=conversion,
+        n=n,
+        conversion=conversion,
         advance=tuple(draw_dist(s.advance, n, rng) for s in model.stages),
         lost=tuple(draw_dist(s.lost, n, rng) for s in model.stages),
         segments=tuple(s.name for s in model.deal_size),
         segment_probs=shares,
         sizes=tuple(draw_dist(s.size, n, rng) for s in model.deal_size),
-        per_rep_day=rate, dispersion=disp, rep_sigma=a.rep_sigma,
+        per_rep_day=rate,
+        dispersion=disp,
+        rep_sigma=a.rep_sigma,
         opportunity_yield=a.opportunity_yield.draw(rng, n),
         lag=draw_dist(a.lag, n, rng),
         marketing_weekly=model.marketing.weekly.draw(rng, n),
         ramp_months=np.maximum(0.0, rng.normal(t.ramp_months, t.ramp_months_sd, n)),
-        attrition_monthly=t.attrition.draw(rng, n))
+        attrition_monthly=t.attrition.draw(rng, n),
+    )
     # Stall shares, then tails and quarter effects, only where the model has them.
     if any(s.stall is not None for s in model.stages):
-        stall = np.column_stack([s.stall.draw(rng, n) if s.stall is not None else np.zeros(n)
-                                 for s in model.stages])
+        stall = np.column_stack(
+            [s.stall.draw(rng, n) if s.stall is not None else np.zeros(n) for s in model.stages]
+        )
         p = dataclasses.replace(p, stall=stall, conversion=np.minimum(conversion, 1.0 - stall))
     if any(s.tail is not None for s in model.stages):
-        p = dataclasses.replace(p, tails=tuple(None if s.tail is None else
-                                               draw_tail(s.tail, n, rng) for s in model.stages))
+        p = dataclasses.replace(
+            p,
+            tails=tuple(
+                None if s.tail is None else draw_tail(s.tail, n, rng) for s in model.stages
+            ),
+        )
     cal = model.calendar
     if cal is not None:
-        p = dataclasses.replace(p, effects=tuple(
-            None if cal.channel(c) is None else cal.channel(c).draw(rng, n) for c in CHANNELS))
+        p = dataclasses.replace(
+            p,
+            effects=tuple(
+                None if cal.channel(c) is None else cal.channel(c).draw(rng, n) for c in CHANNELS
+            ),
+        )
     return p

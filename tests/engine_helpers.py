@@ -14,9 +14,20 @@ START = dt.date(2026, 7, 1)  # a Wednesday; Q3 has 92 days
 
 def open_deals(rows) -> pl.DataFrame:
     """rows: (owner, stage, age_days, amount)."""
-    return pl.DataFrame([{"opportunity_id": f"o{i}", "owner": o, "stage": s, "age_days": a,
-                          "amount": x, "segment": "all"} for i, (o, s, a, x) in enumerate(rows)],
-                        schema=OPEN_DEAL_COLUMNS)
+    return pl.DataFrame(
+        [
+            {
+                "opportunity_id": f"o{i}",
+                "owner": o,
+                "stage": s,
+                "age_days": a,
+                "amount": x,
+                "segment": "all",
+            }
+            for i, (o, s, a, x) in enumerate(rows)
+        ],
+        schema=OPEN_DEAL_COLUMNS,
+    )
 
 
 def spec_for(model, reps=1, *, days=92, deals=None, **kw) -> SimSpec:
@@ -25,8 +36,9 @@ def spec_for(model, reps=1, *, days=92, deals=None, **kw) -> SimSpec:
     team = reps if isinstance(reps, tuple) else tuple(Rep(f"rep{i + 1}") for i in range(reps))
     kw.setdefault("attrition", False)
     kw.setdefault("fixed_parameters", True)
-    return SimSpec(model, team, START, days,
-                   open_deals=deals if deals is not None else open_deals([]), **kw)
+    return SimSpec(
+        model, team, START, days, open_deals=deals if deals is not None else open_deals([]), **kw
+    )
 
 
 def col(chunk, name):

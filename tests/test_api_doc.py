@@ -42,12 +42,34 @@ def test_the_api_gives_the_clis_json(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    assert runner.invoke(main, ["demo-data", "h", "--reps", "3", "--quarters", "4",
-                                "--quiet"]).exit_code == 0
-    assert runner.invoke(main, ["calibrate", "h", "--as-of", "2026-09-30", "-o", "m.toml",
-                                "--quiet"]).exit_code == 0
-    cli = runner.invoke(main, ["forecast", "m.toml", "--history", "h", "--trials", "200",
-                               "--seed", "3", "--workers", "1", "--json"])
+    assert (
+        runner.invoke(
+            main, ["demo-data", "h", "--reps", "3", "--quarters", "4", "--quiet"]
+        ).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(
+            main, ["calibrate", "h", "--as-of", "2026-09-30", "-o", "m.toml", "--quiet"]
+        ).exit_code
+        == 0
+    )
+    cli = runner.invoke(
+        main,
+        [
+            "forecast",
+            "m.toml",
+            "--history",
+            "h",
+            "--trials",
+            "200",
+            "--seed",
+            "3",
+            "--workers",
+            "1",
+            "--json",
+        ],
+    )
     assert cli.exit_code == 0, cli.output
     plan = salesim.baseline(salesim.load_model("m.toml"), "h")
     doc = salesim.forecast(plan, trials=200, seed=3).to_dict()
@@ -59,11 +81,12 @@ def test_public_names_load_and_import_is_light():
     """``import salesim`` and the CLI module (what ``salesim --help`` loads) import none of
     matplotlib, numba or scipy.stats."""
     assert callable(salesim.calibrate_model) and salesim.calibrate_model.__module__ == "salesim"
-    code = ("import sys, salesim, salesim.cli; "
-            "print(sorted(m for m in ('matplotlib', 'numba', 'scipy.stats') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, salesim, salesim.cli; "
+        "print(sorted(m for m in ('matplotlib', 'numba', 'scipy.stats') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     for name in salesim.__all__:
         assert getattr(salesim, name) is not None, name
@@ -73,11 +96,11 @@ def test_figures_leave_pyplot_alone():
     """A chart is a Figure of its own: no pyplot figure is opened, no backend chosen."""
     from salesim import plots
 
-    fig = plots.capacity_curve([1, 2, 3], [0.2, 0.6, 0.9], confidence=0.8, answer=3,
-                               xlabel="reps")
+    fig = plots.capacity_curve([1, 2, 3], [0.2, 0.6, 0.9], confidence=0.8, answer=3, xlabel="reps")
     assert type(fig).__name__ == "Figure"
-    assert "matplotlib.pyplot" not in sys.modules or not sys.modules[
-        "matplotlib.pyplot"].get_fignums()
+    assert (
+        "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
+    )
     assert plots.png(fig)[:4] == b"\x89PNG"
 
 
@@ -96,7 +119,7 @@ def test_plan_defaults_are_the_library_s():
     assert model.trials(None, COMPARE_TRIALS) == COMPARE_TRIALS
     assert isinstance(model.seed(None), int)
     assert default_max_reps(5) == 45
-    assert most_runs(5) == 2 * 6 + 1 == most_runs(5, 45)   # 40 extra: 6 doublings, 6 halvings
+    assert most_runs(5) == 2 * 6 + 1 == most_runs(5, 45)  # 40 extra: 6 doublings, 6 halvings
 
 
 def test_the_calibration_package_keeps_its_name():
@@ -106,9 +129,11 @@ def test_the_calibration_package_keeps_its_name():
     import subprocess
     import sys
 
-    code = ("import salesim; salesim.calibrate_model\n"
-            "import salesim.calibrate.ingest as ingest\n"
-            "import salesim.calibrate.fit\n"
-            "assert salesim.calibrate.fit.calibrate is not None and ingest.read_history\n")
+    code = (
+        "import salesim; salesim.calibrate_model\n"
+        "import salesim.calibrate.ingest as ingest\n"
+        "import salesim.calibrate.fit\n"
+        "assert salesim.calibrate.fit.calibrate is not None and ingest.read_history\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert importlib.import_module("salesim").calibrate_model

@@ -14,15 +14,31 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from salesim.calibrate.history import OPPORTUNITY_COLUMNS, History
-from salesim.scenarios.backtest import (BacktestResult, Fold, Part, ape, choose_cutoffs, clopper_pearson,
-                                crps, every_cutoffs, forecast_window, last_quarter, month_end,
-                                pit, pit_uniformity, quarter_cutoffs, score, stage_weighted)
-from salesim.simulator.errors import InputError
+from salesim.scenarios.backtest import (
+    BacktestResult,
+    Fold,
+    Part,
+    ape,
+    choose_cutoffs,
+    clopper_pearson,
+    crps,
+    every_cutoffs,
+    forecast_window,
+    last_quarter,
+    month_end,
+    pit,
+    pit_uniformity,
+    quarter_cutoffs,
+    score,
+    stage_weighted,
+)
 from salesim.simulator.distributions import Exponential
+from salesim.simulator.errors import InputError
 from tests.factories import simple_model, stage
 
 D = dt.date
@@ -32,8 +48,9 @@ MAVEN = Path(__file__).parents[2] / "shared" / "data" / "maven-crm"
 # --- scoring -----------------------------------------------------------------------------------
 def normal_crps(mu, sigma, y):
     z = (y - mu) / sigma
-    return sigma * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z)
-                    - 1 / math.sqrt(math.pi))
+    return sigma * (
+        z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi)
+    )
 
 
 @pytest.mark.parametrize("y", [-1.5, 0.0, 0.7, 3.0])
@@ -63,7 +80,7 @@ def test_pit_edges_and_atoms():
     assert pit([1, 2, 3, 4], 0) == 0.0
     assert pit([1, 2, 3, 4], 10) == 1.0
     assert pit([1, 2, 3, 4], 2.5) == 0.5
-    assert pit([0, 0, 0, 0], 0) == 0.5   # an atom at the actual counts half
+    assert pit([0, 0, 0, 0], 0) == 0.5  # an atom at the actual counts half
     assert pit([0, 0, 1, 1], 0) == 0.25
 
 
@@ -147,27 +164,90 @@ def part(actual, p10, p50, p90):
 
 def fold(cutoff, actual, p10, p50, p90, sw=0.0, lq=None, open_=None, new=None):
     start, end = forecast_window(cutoff)
-    return Fold(cutoff, start, end, actual, p10, p50, p90, p50, pit([p10, p50, p90], actual),
-                0.0, sw, lq, 0, 0.0, 0, open_ or part(actual, p10, p50, p90),
-                new or part(0.0, 0.0, 0.0, 0.0))
+    return Fold(
+        cutoff,
+        start,
+        end,
+        actual,
+        p10,
+        p50,
+        p90,
+        p50,
+        pit([p10, p50, p90], actual),
+        0.0,
+        sw,
+        lq,
+        0,
+        0.0,
+        0,
+        open_ or part(actual, p10, p50, p90),
+        new or part(0.0, 0.0, 0.0, 0.0),
+    )
 
 
-OLD_KEYS = {"folds", "coverage_p10_p90", "crps", "mape_p50", "baselines", "coverage_se",
-            "mean_pit", "trials", "seed", "engine", "notes"}
+OLD_KEYS = {
+    "folds",
+    "coverage_p10_p90",
+    "crps",
+    "mape_p50",
+    "baselines",
+    "coverage_se",
+    "mean_pit",
+    "trials",
+    "seed",
+    "engine",
+    "notes",
+}
 NEW_KEYS = {"pit_histogram", "coverage_interval", "parts", "diagnostics"}
-FOLD_KEYS = {"cutoff", "start", "end", "actual", "p10", "p50", "p90", "pit", "mean", "crps",
-             "covered", "ape_p50", "stage_weighted", "last_quarter", "open_deals",
-             "open_pipeline", "seed"}
+FOLD_KEYS = {
+    "cutoff",
+    "start",
+    "end",
+    "actual",
+    "p10",
+    "p50",
+    "p90",
+    "pit",
+    "mean",
+    "crps",
+    "covered",
+    "ape_p50",
+    "stage_weighted",
+    "last_quarter",
+    "open_deals",
+    "open_pipeline",
+    "seed",
+}
 PART_KEYS = {"actual", "p10", "p50", "p90", "mean", "pit", "crps", "covered"}
 
 
 def test_result_summaries():
-    folds = (fold(D(2026, 3, 31), 100, 80, 100, 120, sw=50, lq=None,
-                  open_=part(60, 50, 70, 90), new=part(40, 0, 10, 20)),
-             fold(D(2026, 6, 30), 200, 210, 250, 300, sw=100, lq=100,
-                  open_=part(150, 100, 140, 160), new=part(50, 40, 60, 80)),
-             fold(D(2026, 9, 30), 0, 0, 10, 20, sw=10, lq=200),
-             fold(D(2026, 12, 31), 100, 50, 80, 130, sw=100, lq=0))
+    folds = (
+        fold(
+            D(2026, 3, 31),
+            100,
+            80,
+            100,
+            120,
+            sw=50,
+            lq=None,
+            open_=part(60, 50, 70, 90),
+            new=part(40, 0, 10, 20),
+        ),
+        fold(
+            D(2026, 6, 30),
+            200,
+            210,
+            250,
+            300,
+            sw=100,
+            lq=100,
+            open_=part(150, 100, 140, 160),
+            new=part(50, 40, 60, 80),
+        ),
+        fold(D(2026, 9, 30), 0, 0, 10, 20, sw=10, lq=200),
+        fold(D(2026, 12, 31), 100, 50, 80, 130, sw=100, lq=0),
+    )
     r = BacktestResult(folds, trials=10, seed=1, engine="x")
     assert r.coverage_p10_p90 == 0.75
     assert r.coverage_interval == pytest.approx(clopper_pearson_closed_form(3, 4))
@@ -191,8 +271,7 @@ def test_result_summaries():
     assert set(d["baselines"]["stage_weighted"]) == {"mape", "crps", "values"}
     assert set(d["pit_histogram"]) == {"edges", "counts", "chi2", "p_value"}
     assert set(d["parts"]) == {"open", "new"}
-    assert set(d["parts"]["open"]) == {"coverage_p10_p90", "coverage_interval", "mean_pit",
-                                       "crps"}
+    assert set(d["parts"]["open"]) == {"coverage_p10_p90", "coverage_interval", "mean_pit", "crps"}
     json.dumps(d, default=str)
 
 
@@ -237,16 +316,27 @@ def test_every_cutoffs():
     h = History(opps([("a", "r", D(2025, 2, 10), "won", D(2026, 9, 29), 1.0)]), ("S",))
     months = every_cutoffs(h, "month")
     assert months == month_ends(D(2025, 2, 28), D(2026, 5, 31)) and len(months) == 16
-    assert every_cutoffs(h, "quarter") == [D(2025, 3, 31), D(2025, 6, 30), D(2025, 9, 30),
-                                           D(2025, 12, 31), D(2026, 3, 31)]
+    assert every_cutoffs(h, "quarter") == [
+        D(2025, 3, 31),
+        D(2025, 6, 30),
+        D(2025, 9, 30),
+        D(2025, 12, 31),
+        D(2026, 3, 31),
+    ]
     assert every_cutoffs(h, "month", quarters=2) == [
-        D(2025, 12, 31), D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 31), D(2026, 4, 30),
-        D(2026, 5, 31)]
+        D(2025, 12, 31),
+        D(2026, 1, 31),
+        D(2026, 2, 28),
+        D(2026, 3, 31),
+        D(2026, 4, 30),
+        D(2026, 5, 31),
+    ]
     assert every_cutoffs(h, "quarter", quarters=2) == quarter_cutoffs(h, 2)
     # more quarters than the history has: nothing before its first deal
     assert every_cutoffs(h, "month", quarters=9) == months
-    assert every_cutoffs(h, "quarter", quarters=9) == [c for c in quarter_cutoffs(h, 9)
-                                                       if c >= D(2025, 2, 10)]
+    assert every_cutoffs(h, "quarter", quarters=9) == [
+        c for c in quarter_cutoffs(h, 9) if c >= D(2025, 2, 10)
+    ]
     for c in months:
         assert forecast_window(c)[1] <= h.last_date
 
@@ -255,14 +345,16 @@ def test_every_cutoffs_when_the_history_ends_on_a_quarter_end():
     h = History(opps([("a", "r", D(2025, 11, 30), "won", D(2026, 9, 30), 1.0)]), ("S",))
     assert every_cutoffs(h, "month") == month_ends(D(2025, 11, 30), D(2026, 8, 31))
     assert every_cutoffs(h, "quarter") == [D(2025, 12, 31), D(2026, 3, 31), D(2026, 6, 30)]
-    assert every_cutoffs(h, "month", quarters=1) == [D(2026, 6, 30), D(2026, 7, 31),
-                                                     D(2026, 8, 31)]
+    assert every_cutoffs(h, "month", quarters=1) == [D(2026, 6, 30), D(2026, 7, 31), D(2026, 8, 31)]
 
 
-@pytest.mark.parametrize("every, rows, option", [
-    ("week", [("a", "r", D(2025, 1, 5), "won", D(2026, 9, 30), 1.0)], "--every"),
-    ("month", [("a", "r", D(2026, 8, 5), "won", D(2026, 9, 29), 1.0)], "--every"),  # too short
-])
+@pytest.mark.parametrize(
+    "every, rows, option",
+    [
+        ("week", [("a", "r", D(2025, 1, 5), "won", D(2026, 9, 30), 1.0)], "--every"),
+        ("month", [("a", "r", D(2026, 8, 5), "won", D(2026, 9, 29), 1.0)], "--every"),  # too short
+    ],
+)
 def test_every_cutoffs_bad_input(every, rows, option):
     with pytest.raises(InputError) as e:
         every_cutoffs(History(opps(rows), ("S",)), every)
@@ -275,17 +367,26 @@ def test_choose_cutoffs():
     assert choose_cutoffs(h, quarters=2) == quarter_cutoffs(h, 2)
     assert choose_cutoffs(h, every="quarter", quarters=2) == quarter_cutoffs(h, 2)
     assert choose_cutoffs(h, cutoffs=[D(2026, 5, 1), D(2026, 3, 31), D(2026, 5, 1)]) == [
-        D(2026, 3, 31), D(2026, 5, 1)]
+        D(2026, 3, 31),
+        D(2026, 5, 1),
+    ]
     for kw in ({"every": "month"}, {"quarters": 2}):
         with pytest.raises(InputError, match="not both"):
             choose_cutoffs(h, cutoffs=[D(2026, 3, 31)], **kw)
 
 
 def test_last_quarter_baseline():
-    h = History(opps([("a", "r", D(2025, 12, 1), "won", D(2026, 2, 1), 90.0),
-                      ("b", "r", D(2025, 12, 1), "won", D(2026, 3, 31), 10.0),
-                      ("c", "r", D(2025, 12, 1), "won", D(2026, 4, 1), 1000.0),
-                      ("d", "r", D(2025, 12, 1), "lost", D(2026, 3, 1), 500.0)]), ("S",))
+    h = History(
+        opps(
+            [
+                ("a", "r", D(2025, 12, 1), "won", D(2026, 2, 1), 90.0),
+                ("b", "r", D(2025, 12, 1), "won", D(2026, 3, 31), 10.0),
+                ("c", "r", D(2025, 12, 1), "won", D(2026, 4, 1), 1000.0),
+                ("d", "r", D(2025, 12, 1), "lost", D(2026, 3, 1), 500.0),
+            ]
+        ),
+        ("S",),
+    )
     assert last_quarter(h, D(2026, 4, 1), D(2026, 6, 30)) == 100.0
     # a mid-quarter window gets its share of the previous quarter
     assert last_quarter(h, D(2026, 6, 1), D(2026, 6, 30)) == pytest.approx(100 * 30 / 91)
@@ -293,11 +394,22 @@ def test_last_quarter_baseline():
 
 
 def test_stage_weighted():
-    model = simple_model(stages=(stage("A", 0.5, Exponential(5.0), Exponential(5.0)),
-                                 stage("B", 0.8, Exponential(5.0), Exponential(5.0))))
-    deals = pl.DataFrame({"opportunity_id": ["1", "2", "3"], "owner": ["r"] * 3,
-                          "stage": ["A", "B", "B"], "age_days": [1.0, 2.0, 3.0],
-                          "amount": [100.0, 100.0, 50.0], "segment": ["all"] * 3})
+    model = simple_model(
+        stages=(
+            stage("A", 0.5, Exponential(5.0), Exponential(5.0)),
+            stage("B", 0.8, Exponential(5.0), Exponential(5.0)),
+        )
+    )
+    deals = pl.DataFrame(
+        {
+            "opportunity_id": ["1", "2", "3"],
+            "owner": ["r"] * 3,
+            "stage": ["A", "B", "B"],
+            "age_days": [1.0, 2.0, 3.0],
+            "amount": [100.0, 100.0, 50.0],
+            "segment": ["all"] * 3,
+        }
+    )
     assert stage_weighted(model, deals) == pytest.approx(100 * 0.4 + 150 * 0.8)
 
 
@@ -329,15 +441,21 @@ def test_fold_sees_only_the_cut_history(demo):
     full = h.opportunities
     reopened = full.filter((pl.col("created") <= cutoff) & (pl.col("closed") > cutoff))
     assert reopened.height > 0
-    assert set(reopened["opportunity_id"]) <= set(o.filter(pl.col("status") == "open")
-                                                  ["opportunity_id"])
+    assert set(reopened["opportunity_id"]) <= set(
+        o.filter(pl.col("status") == "open")["opportunity_id"]
+    )
     assert f.open_deals == o.filter(pl.col("status") == "open").height
-    won = full.filter((pl.col("status") == "won")
-                      & pl.col("closed").is_between(D(2026, 1, 1), D(2026, 3, 31)))
+    won = full.filter(
+        (pl.col("status") == "won") & pl.col("closed").is_between(D(2026, 1, 1), D(2026, 3, 31))
+    )
     assert f.actual == won["amount"].sum() > 0
-    assert f.last_quarter == full.filter(
-        (pl.col("status") == "won")
-        & pl.col("closed").is_between(D(2025, 10, 1), D(2025, 12, 31)))["amount"].sum()
+    assert (
+        f.last_quarter
+        == full.filter(
+            (pl.col("status") == "won")
+            & pl.col("closed").is_between(D(2025, 10, 1), D(2025, 12, 31))
+        )["amount"].sum()
+    )
 
 
 def test_fold_numbers_do_not_depend_on_other_cutoffs(demo):
@@ -346,8 +464,9 @@ def test_fold_numbers_do_not_depend_on_other_cutoffs(demo):
     h = demo.to_history()
     fit = truth_fit(demo.truth)
     one = backtest(h, [D(2025, 12, 31)], trials=50, seed=2, engine="vector", fit=fit)
-    two = backtest(h, [D(2025, 9, 30), D(2025, 12, 31)], trials=50, seed=2, engine="vector",
-                   fit=fit)
+    two = backtest(
+        h, [D(2025, 9, 30), D(2025, 12, 31)], trials=50, seed=2, engine="vector", fit=fit
+    )
     assert one.folds[0] == two.folds[1]
 
 
@@ -359,8 +478,9 @@ def test_open_and_new_parts(demo):
     h = demo.to_history()
     cutoff = D(2025, 12, 31)
     f = run_fold(h, cutoff, trials=50, seed=3, engine="vector", fit=truth_fit(demo.truth))
-    won = h.opportunities.filter((pl.col("status") == "won")
-                                 & pl.col("closed").is_between(f.start, f.end))
+    won = h.opportunities.filter(
+        (pl.col("status") == "won") & pl.col("closed").is_between(f.start, f.end)
+    )
     assert f.open.actual == won.filter(pl.col("created") <= cutoff)["amount"].sum() > 0
     assert f.new.actual == won.filter(pl.col("created") > cutoff)["amount"].sum() > 0
     assert f.open.actual + f.new.actual == pytest.approx(f.actual)
@@ -374,6 +494,7 @@ def test_open_and_new_parts(demo):
 
 def refuse_at(cutoffs, fit, error=InputError):
     """``fit``, except that it raises ``error`` at ``cutoffs``."""
+
     def refusing(known, cutoff):
         if cutoff in cutoffs:
             raise error(f"refused at {cutoff}")
@@ -387,21 +508,28 @@ def test_a_fold_that_cannot_be_calibrated_is_left_out_with_a_note(demo):
 
     h, fit = demo.to_history(), truth_fit(demo.truth)
     cutoffs = [D(2025, 9, 30), D(2025, 12, 31)]
-    r = backtest(h, cutoffs, trials=20, seed=2, engine="vector",
-                 fit=refuse_at({D(2025, 9, 30)}, fit))
+    r = backtest(
+        h, cutoffs, trials=20, seed=2, engine="vector", fit=refuse_at({D(2025, 9, 30)}, fit)
+    )
     assert [f.cutoff for f in r.folds] == [D(2025, 12, 31)]
     assert any("2025-09-30" in n and "refused at 2025-09-30" in n for n in r.notes)
     # the fold that ran is the one a run of it alone gives
-    assert r.folds[0] == backtest(h, cutoffs[1:], trials=20, seed=2, engine="vector",
-                                  fit=fit).folds[0]
+    assert (
+        r.folds[0] == backtest(h, cutoffs[1:], trials=20, seed=2, engine="vector", fit=fit).folds[0]
+    )
 
     with pytest.raises(InputError, match="no cutoff could be backtested.*refused at 2025-12-31"):
-        backtest(h, cutoffs, trials=20, seed=2, engine="vector",
-                 fit=refuse_at(set(cutoffs), fit))
+        backtest(h, cutoffs, trials=20, seed=2, engine="vector", fit=refuse_at(set(cutoffs), fit))
     # a programming error is not an unfit cutoff: it propagates
     with pytest.raises(ZeroDivisionError):
-        backtest(h, cutoffs, trials=20, seed=2, engine="vector",
-                 fit=refuse_at({D(2025, 9, 30)}, fit, ZeroDivisionError))
+        backtest(
+            h,
+            cutoffs,
+            trials=20,
+            seed=2,
+            engine="vector",
+            fit=refuse_at({D(2025, 9, 30)}, fit, ZeroDivisionError),
+        )
 
 
 def test_a_window_past_the_history_fails_before_any_fold_runs(demo):
@@ -414,8 +542,13 @@ def test_a_window_past_the_history_fails_before_any_fold_runs(demo):
         return truth_fit(demo.truth)(known, cutoff)
 
     with pytest.raises(InputError, match="history ends"):
-        backtest(demo.to_history(), [D(2025, 12, 31), D(2026, 6, 30)], trials=20,
-                 engine="vector", fit=fit)
+        backtest(
+            demo.to_history(),
+            [D(2025, 12, 31), D(2026, 6, 30)],
+            trials=20,
+            engine="vector",
+            fit=fit,
+        )
     assert calls == []
 
 
@@ -427,8 +560,9 @@ def truth_fit(truth):
 
     def fit(known, cutoff):
         reps, _, _ = snapshot(known, cutoff)
-        return dataclasses.replace(truth, as_of=cutoff,
-                                   team=dataclasses.replace(truth.team, reps=reps))
+        return dataclasses.replace(
+            truth, as_of=cutoff, team=dataclasses.replace(truth.team, reps=reps)
+        )
 
     return fit
 
@@ -456,12 +590,15 @@ def demo_folds(seeds, quarters, trials, fit_of=None, warmup=4):
 
     pits, hits = [], []
     for s in seeds:
-        d = generate(np.random.default_rng(1000 + s), reps=4, quarters=quarters + warmup,
-                     as_of=D(2026, 6, 30))
+        d = generate(
+            np.random.default_rng(1000 + s),
+            reps=4,
+            quarters=quarters + warmup,
+            as_of=D(2026, 6, 30),
+        )
         h = d.to_history()
         kw = {"fit": fit_of(d)} if fit_of else {}
-        r = backtest(h, quarter_cutoffs(h, quarters), trials=trials, seed=s, engine="vector",
-                     **kw)
+        r = backtest(h, quarter_cutoffs(h, quarters), trials=trials, seed=s, engine="vector", **kw)
         pits += [f.pit for f in r.folds]
         hits += [f.covered for f in r.folds]
     return np.array(pits), np.array(hits)
@@ -482,8 +619,7 @@ def test_bands_are_calibrated_with_the_true_model():
 def test_a_wrong_model_fails_the_same_check():
     """The check has power: with every stage conversion × 0.8 (win rate × 0.41) the
     forecasts are too low."""
-    pits, hits = demo_folds(range(5), 4, 200,
-                            lambda d: lower_conversion(truth_fit(d.truth), 0.8))
+    pits, hits = demo_folds(range(5), 4, 200, lambda d: lower_conversion(truth_fit(d.truth), 0.8))
     n = pits.size
     assert pits.mean() > 0.5 + 4 * math.sqrt(1 / 12 / n)
     assert hits.mean() < 0.8 - 3 * math.sqrt(0.16 / n)
@@ -504,6 +640,7 @@ def invoke(*args):
     from click.testing import CliRunner
 
     from salesim import cli
+
     return CliRunner().invoke(cli.main, [str(a) for a in args])
 
 
@@ -541,8 +678,7 @@ def test_cli_json_contract_and_plot(demo_dir, tmp_path):
 
 
 def test_cli_every_month(demo_dir):
-    r = invoke("backtest", demo_dir, "--every", "month", "--quarters", 1, "--trials", 20,
-               "--json")
+    r = invoke("backtest", demo_dir, "--every", "month", "--quarters", 1, "--trials", 20, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert [f["cutoff"] for f in out["folds"]] == ["2026-03-31", "2026-04-30", "2026-05-31"]
@@ -550,17 +686,20 @@ def test_cli_every_month(demo_dir):
     assert set(out) == OLD_KEYS | NEW_KEYS
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--cutoffs", "2026-03-31", "--quarters", 2), "not both"),
-    (("--cutoffs", "2026-06-30"), "history ends"),        # window runs past the history
-    (("--cutoffs", "2026-02-30"), "--cutoffs"),
-    (("--cutoffs", "2020-01-01"), "2020-01-01"),           # nothing known yet: no fold left
-    (("--quarters", 0), "--quarters"),
-    (("--trials", 1, "--quarters", 1), "--trials"),
-    (("--every", "week"), "--every"),
-    (("--every", "month", "--cutoffs", "2026-03-31"), "not both"),
-    (("--every", "month", "--quarters", 0), "--quarters"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--cutoffs", "2026-03-31", "--quarters", 2), "not both"),
+        (("--cutoffs", "2026-06-30"), "history ends"),  # window runs past the history
+        (("--cutoffs", "2026-02-30"), "--cutoffs"),
+        (("--cutoffs", "2020-01-01"), "2020-01-01"),  # nothing known yet: no fold left
+        (("--quarters", 0), "--quarters"),
+        (("--trials", 1, "--quarters", 1), "--trials"),
+        (("--every", "week"), "--every"),
+        (("--every", "month", "--cutoffs", "2026-03-31"), "not both"),
+        (("--every", "month", "--quarters", 0), "--quarters"),
+    ],
+)
 def test_cli_bad_input_exits_2(demo_dir, args, words):
     r = invoke("backtest", demo_dir, "--quiet", *args)
     assert r.exit_code == 2, r.output
@@ -569,8 +708,9 @@ def test_cli_bad_input_exits_2(demo_dir, args, words):
 
 @pytest.mark.skipif(not MAVEN.is_dir(), reason="Maven CRM sample not present")
 def test_maven_backtest():
-    r = invoke("backtest", MAVEN, "--format", "maven", "--cutoffs", "2017-06-30", "--trials",
-               100, "--json")
+    r = invoke(
+        "backtest", MAVEN, "--format", "maven", "--cutoffs", "2017-06-30", "--trials", 100, "--json"
+    )
     assert r.exit_code == 0, r.output
     f = json.loads(r.output)["folds"][0]
     # 2017-Q3 wins in sales_pipeline.csv (SOURCE.md: 1,257 deals)
@@ -582,8 +722,7 @@ def test_maven_backtest():
 def test_maven_early_quarters_are_left_out_not_fatal():
     """--quarters 5 reaches back to 2016-09-30, before the first deal: that cutoff, like
     2016-12-31 (nothing closed yet), is left out with a note instead of aborting the run."""
-    r = invoke("backtest", MAVEN, "--format", "maven", "--quarters", 5, "--trials", 20,
-               "--json")
+    r = invoke("backtest", MAVEN, "--format", "maven", "--quarters", 5, "--trials", 20, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert [f["cutoff"] for f in out["folds"]] == ["2017-03-31", "2017-06-30", "2017-09-30"]
@@ -602,8 +741,13 @@ def changing_folds(fit, seeds=(1, 2, 3, 4), folds=5):
 
     pits, hits = [], []
     for s in seeds:
-        d = generate(700 + s, reps=12, quarters=10, as_of=D(2026, 6, 30),
-                     ingredients=Ingredients(drift=-0.08))
+        d = generate(
+            700 + s,
+            reps=12,
+            quarters=10,
+            as_of=D(2026, 6, 30),
+            ingredients=Ingredients(drift=-0.08),
+        )
         h = d.to_history()
         r = backtest(h, quarter_cutoffs(h, folds), trials=300, seed=s, engine="vector", fit=fit)
         pits += [f.pit for f in r.folds]

@@ -20,7 +20,7 @@ def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
     log = bench.DrawLog()
     logged = engine_vector.simulate_chunk(spec, 40, np.random.SeedSequence(1), draw_log=log)
     plain = engine_vector.simulate_chunk(spec, 40, np.random.SeedSequence(1))
-    assert logged.totals.equals(plain.totals)              # recording changes nothing
+    assert logged.totals.equals(plain.totals)  # recording changes nothing
     by = log.by_method()
     # Every working rep-day reads one uniform (its opportunities are their quantile at it);
     # every outbound deal draws its lag (a gamma in the demo model) and reads two or more
@@ -29,7 +29,7 @@ def test_draw_log_counts_what_a_chunk_draws_and_replays_it():
     outbound = plain.totals["created"].sum()
     assert by["random"] >= 0.9 * rep_days + 2 * outbound
     assert by["standard_gamma"] >= 0.5 * outbound
-    assert by["poisson"] == 40                     # the total of the activities
+    assert by["poisson"] == 40  # the total of the activities
     assert log.draws == sum(by.values())
     assert log.replay(np.random.default_rng(0)) > 0
 
@@ -43,9 +43,15 @@ class _Calls:
     def __getattr__(self, method):
         def call(*args, **kwargs):
             out = kwargs.get("out")
-            self.calls.append((method, "out" if out is not None else "size",
-                               out.size if out is not None else kwargs.get("size")))
+            self.calls.append(
+                (
+                    method,
+                    "out" if out is not None else "size",
+                    out.size if out is not None else kwargs.get("size"),
+                )
+            )
             return getattr(self.rng, method)(*args, **kwargs)
+
         return call
 
 
@@ -53,9 +59,13 @@ def test_replay_draws_exactly_what_was_counted_a_block_at_a_time():
     # Kinds with ``out=`` fill one buffer in blocks, others draw in bulk: as many numbers
     # either way, so the generator ends where one call per kind would leave it.
     block = bench.REPLAY_BLOCK
-    counted = {("random", ()): 3 * block + 17, ("standard_gamma", (2.0,)): 2 * block,
-               ("standard_normal", ()): block - 1, ("standard_exponential", ()): 1,
-               ("poisson", (4.0,)): 5}
+    counted = {
+        ("random", ()): 3 * block + 17,
+        ("standard_gamma", (2.0,)): 2 * block,
+        ("standard_normal", ()): block - 1,
+        ("standard_exponential", ()): 1,
+        ("poisson", (4.0,)): 5,
+    }
     log = bench.DrawLog()
     for (method, params), n in counted.items():
         log.add(method, params, n)
@@ -73,9 +83,21 @@ def test_replay_draws_exactly_what_was_counted_a_block_at_a_time():
 
 
 def test_bench_json_contract():
-    res = CliRunner().invoke(cli.main, ["bench", "--reps", "3", "--trials", "200",
-                                        "--simpy-trials", "2", "--no-sweep", "--json",
-                                        "--quiet"])
+    res = CliRunner().invoke(
+        cli.main,
+        [
+            "bench",
+            "--reps",
+            "3",
+            "--trials",
+            "200",
+            "--simpy-trials",
+            "2",
+            "--no-sweep",
+            "--json",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert {"machine", "scenario", "results", "rng_floor_s", "vector_vs_simpy"} <= out.keys()
@@ -83,11 +105,15 @@ def test_bench_json_contract():
     keys = {"engine", "workers", "reps", "trials", "seconds", "trials_per_s", "peak_mb"}
     assert all(keys <= r.keys() for r in out["results"])
     engines = {(r["engine"], r["workers"], r["purpose"]) for r in out["results"]}
-    assert {("simpy", 1, "engines"), ("vector", 1, "engines"), ("vector", 1, "scaling"),
-            ("vector", 2, "scaling")} <= engines
+    assert {
+        ("simpy", 1, "engines"),
+        ("vector", 1, "engines"),
+        ("vector", 1, "scaling"),
+        ("vector", 2, "scaling"),
+    } <= engines
     assert out["vector_vs_simpy"] > 1 and out["rng_floor_s"] > 0
     floor = out["rng_floor"]
-    assert floor["ratio"] > 1                       # the engine does more than draw numbers
+    assert floor["ratio"] > 1  # the engine does more than draw numbers
     # The fastest of each is kept, so the ratio lies within what single turns gave.
     lo, hi = floor["pair_ratio_range"]
     assert floor["repeats"] >= 3

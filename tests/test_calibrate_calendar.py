@@ -18,8 +18,13 @@ from salesim.calibrate import quarters
 from salesim.calibrate.closing import fit_closing
 from salesim.calibrate.fit import calibrate
 from salesim.calibrate.stages import Records, resolve_stages, stage_records
-from salesim.simulator.calendar import (WEEKS_PER_QUARTER, clock_table, quarters_between, warp,
-                                week_of_quarter)
+from salesim.simulator.calendar import (
+    WEEKS_PER_QUARTER,
+    clock_table,
+    quarters_between,
+    warp,
+    week_of_quarter,
+)
 from salesim.simulator.demo_history import generate
 from salesim.simulator.demo_ingredients import Ingredients
 from salesim.simulator.distributions import Exponential
@@ -31,8 +36,9 @@ K = 4.0
 
 def measured(seed, quarters_=12, reps=20, **ingredients):
     """Each channel's per-quarter measurements on a generated history, with the truth."""
-    d = generate(seed, reps=reps, quarters=quarters_, as_of=AS_OF,
-                 ingredients=Ingredients(**ingredients))
+    d = generate(
+        seed, reps=reps, quarters=quarters_, as_of=AS_OF, ingredients=Ingredients(**ingredients)
+    )
     h = d.to_history()
     m = calibrate(h, AS_OF, calendar=False)
     names, mapping = resolve_stages(h.stages, None)
@@ -40,9 +46,12 @@ def measured(seed, quarters_=12, reps=20, **ingredients):
     rd, _ = acts.rep_days(h, AS_OF)
     first = h.opportunities["created"].min()
     qs = quarters_between(first, AS_OF)
-    series = {"outbound": quarters.measure_outbound(h, rd, m.team, m.capacity, qs),
-              "marketing": quarters.measure_marketing(h, m.marketing.weekly.mean, qs, first,
-                                                      AS_OF, acts.MARKETING_WINDOW_DAYS)}
+    series = {
+        "outbound": quarters.measure_outbound(h, rd, m.team, m.capacity, qs),
+        "marketing": quarters.measure_marketing(
+            h, m.marketing.weekly.mean, qs, first, AS_OF, acts.MARKETING_WINDOW_DAYS
+        ),
+    }
     series.update(zip(("conversion", "speed"), quarters.measure_stages(records, m.stages, qs)))
     return series, d.truth
 
@@ -73,8 +82,12 @@ def steady_runs():
 def test_measurements_are_unbiased_with_honest_variances(steady_runs):
     """A steady history: each measured effect, centred, over its SE is ~N(0, 1)."""
     for channel in ("outbound", "marketing", "conversion", "speed"):
-        z = np.concatenate([(s[channel].y - np.nanmean(s[channel].y)) / np.sqrt(s[channel].v)
-                            for s, _ in steady_runs])
+        z = np.concatenate(
+            [
+                (s[channel].y - np.nanmean(s[channel].y)) / np.sqrt(s[channel].v)
+                for s, _ in steady_runs
+            ]
+        )
         z = z[np.isfinite(z)]
         assert abs(z.mean()) < K / math.sqrt(z.size), channel
         # Centring removes a degree of freedom per history: sd a little below 1.
@@ -216,27 +229,32 @@ def test_calibrate_reports_the_calendar_and_what_the_history_contradicts(tmp_pat
     from click.testing import CliRunner
 
     from salesim import cli
-    d = generate(11, reps=20, quarters=10, as_of=AS_OF,
-                 ingredients=Ingredients(drift=-0.08, growth=0.08))
-    hist = tmp_path / "hist"   # outputs may not go into the history folder
+
+    d = generate(
+        11, reps=20, quarters=10, as_of=AS_OF, ingredients=Ingredients(drift=-0.08, growth=0.08)
+    )
+    hist = tmp_path / "hist"  # outputs may not go into the history folder
     hist.mkdir()
     for name, text in d.csv_texts().items():
         (hist / name).write_text(text)
-    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
-                                      str(tmp_path / "m.toml"), "--json", "--quiet"])
+    r = CliRunner().invoke(
+        cli.main, ["calibrate", str(hist), "-o", str(tmp_path / "m.toml"), "--json", "--quiet"]
+    )
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output[r.output.index("{"):])
+    out = json.loads(r.output[r.output.index("{") :])
     cal = out["calendar"]
     assert cal["conversion"]["forecast_quarter"]["effect"] < 0
     assert cal["outbound"]["forecast_quarter"]["effect"] > 0
     assert any("win rate of deals entering stages" in x for x in out["diagnostics"])
     assert any("outbound opportunities per rep-day" in x for x in out["diagnostics"])
-    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
-                                      str(tmp_path / "m2.toml"), "--quiet"])
+    r = CliRunner().invoke(
+        cli.main, ["calibrate", str(hist), "-o", str(tmp_path / "m2.toml"), "--quiet"]
+    )
     assert "What the history contradicts" in r.output and "Calendar" in r.output
-    r = CliRunner().invoke(cli.main, ["calibrate", str(hist), "-o",
-                                      str(tmp_path / "m3.toml"), "--steady", "--json",
-                                      "--quiet"])
-    steady = json.loads(r.output[r.output.index("{"):])
+    r = CliRunner().invoke(
+        cli.main,
+        ["calibrate", str(hist), "-o", str(tmp_path / "m3.toml"), "--steady", "--json", "--quiet"],
+    )
+    steady = json.loads(r.output[r.output.index("{") :])
     assert steady["calendar"] is None and steady["diagnostics"] == []
     assert all(s["tail"] is None for s in steady["stages"])

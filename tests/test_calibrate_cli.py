@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from salesim.cli import main
 from salesim.simulator.model import load
 
-KEYS = {"as_of", "n_opportunities", "win_rate", "stages", "cycle_days", "deal_size",
-        "activities"}
+KEYS = {"as_of", "n_opportunities", "win_rate", "stages", "cycle_days", "deal_size", "activities"}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +58,7 @@ def test_demo_data_calibrate_round_trip(demo, tmp_path):
 def test_table_output(demo, tmp_path):
     result = run(demo, "-o", tmp_path / "m.toml")
     assert result.exit_code == 0, result.output
-    for word in ("Win rate", "Qualify", "Negotiate", "Deal size", "Activities", "Team",
-                 "Wrote"):
+    for word in ("Win rate", "Qualify", "Negotiate", "Deal size", "Activities", "Team", "Wrote"):
         assert word in result.stdout
     assert "never closes" not in result.stdout
 
@@ -74,9 +72,10 @@ def test_deals_that_never_close_get_a_stall_share(demo, tmp_path):
     o = pl.read_csv(hist / "opportunities.csv")
     third = pl.Series(np.random.default_rng(0).random(o.height) < 1 / 3)
     stuck = (o["status"] == "lost") & third
-    o.with_columns(status=pl.when(stuck).then(pl.lit("open")).otherwise(pl.col("status")),
-                   closed=pl.when(stuck).then(None).otherwise(pl.col("closed"))
-                   ).write_csv(hist / "opportunities.csv")
+    o.with_columns(
+        status=pl.when(stuck).then(pl.lit("open")).otherwise(pl.col("status")),
+        closed=pl.when(stuck).then(None).otherwise(pl.col("closed")),
+    ).write_csv(hist / "opportunities.csv")
     result = run(hist, "--as-of", "2026-09-30", "-o", tmp_path / "m.toml", "--json")
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)
@@ -104,8 +103,9 @@ def test_without_activities_the_summary_says_null(demo, tmp_path):
 
 
 def test_stages_option_orders_the_model(demo, tmp_path):
-    result = run(demo, "--stages", "Qualify,Discover,Propose,Negotiate", "-o",
-                 tmp_path / "m.toml", "--json")
+    result = run(
+        demo, "--stages", "Qualify,Discover,Propose,Negotiate", "-o", tmp_path / "m.toml", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["stages"]) == 4
 
@@ -117,11 +117,14 @@ def _error(result, *words):
         assert w in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("as_of, words", [
-    ("2026-13-45", ("--as-of", "not a real date")),
-    ("yesterday", ("--as-of",)),
-    ("2000-01-01", ("--as-of", "2000-01-01")),          # before every opportunity
-])
+@pytest.mark.parametrize(
+    "as_of, words",
+    [
+        ("2026-13-45", ("--as-of", "not a real date")),
+        ("yesterday", ("--as-of",)),
+        ("2000-01-01", ("--as-of", "2000-01-01")),  # before every opportunity
+    ],
+)
 def test_bad_as_of(demo, tmp_path, as_of, words):
     _error(run(demo, "--as-of", as_of, "-o", tmp_path / "m.toml"), *words)
     assert not (tmp_path / "m.toml").exists()
@@ -130,11 +133,21 @@ def test_bad_as_of(demo, tmp_path, as_of, words):
 def test_a_stage_no_deal_used_is_left_out_with_a_note(demo, tmp_path):
     # Stage orders (a CRM's standard list, a profile's) often name stages a history never
     # used; they carry no data and change nothing, so they are dropped and named.
-    result = run(demo, "--stages", "Qualify,Bogus,Discover,Propose,Negotiate", "-o",
-                 tmp_path / "m.toml", "--json")
+    result = run(
+        demo,
+        "--stages",
+        "Qualify,Bogus,Discover,Propose,Negotiate",
+        "-o",
+        tmp_path / "m.toml",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert [s["name"] for s in json.loads(result.stdout)["stages"]] == [
-        "Qualify", "Discover", "Propose", "Negotiate"]
+        "Qualify",
+        "Discover",
+        "Propose",
+        "Negotiate",
+    ]
     assert "left out of the model: Bogus" in result.stderr
 
 

@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from salesim.calibrate.durations import (ADVANCE, CENSORED, LOST, CompetingRisks, Durations,
-                                 aalen_johansen, conversion_posterior, fit_family, make_dist)
+from salesim.calibrate.durations import (
+    ADVANCE,
+    CENSORED,
+    LOST,
+    CompetingRisks,
+    Durations,
+    aalen_johansen,
+    conversion_posterior,
+    fit_family,
+    make_dist,
+)
 from salesim.simulator.distributions import Empirical, Exponential, Gamma, LogNormal, Weibull
 from salesim.simulator.model import Fitted
 
@@ -34,15 +43,18 @@ def median_z(fitted: Fitted, truth) -> float:
     for i in range(theta.size):
         h = np.zeros(theta.size)
         h[i] = 1e-5
-        grad[i] = (math.log(d.with_params(np.exp(theta + h)).quantile(0.5))
-                   - math.log(d.with_params(np.exp(theta - h)).quantile(0.5))) / 2e-5
+        grad[i] = (
+            math.log(d.with_params(np.exp(theta + h)).quantile(0.5))
+            - math.log(d.with_params(np.exp(theta - h)).quantile(0.5))
+        ) / 2e-5
     se = math.sqrt(grad @ np.asarray(fitted.log_cov) @ grad)
     return (math.log(d.quantile(0.5)) - math.log(truth.quantile(0.5))) / se
 
 
 def test_grouping_counts_identical_observations():
-    d = Durations.from_arrays([3, 3, 0, 5, 3, 5], [ADVANCE, ADVANCE, LOST, CENSORED, LOST,
-                                                   CENSORED])
+    d = Durations.from_arrays(
+        [3, 3, 0, 5, 3, 5], [ADVANCE, ADVANCE, LOST, CENSORED, LOST, CENSORED]
+    )
     assert d.n_total == 6
     assert (d.n(ADVANCE), d.n(LOST), d.n(CENSORED)) == (2, 2, 2)
     assert d.t.size == 4  # (3, A) ×2, (0, L), (3, L), (5, C) ×2
@@ -69,12 +81,15 @@ def test_aalen_johansen_without_censoring_is_the_empirical_split():
     np.testing.assert_allclose(at_risk, [6, 4, 3])
 
 
-@pytest.mark.parametrize("family, advance, lost", [
-    ("lognormal", LogNormal(20.0, 0.6), LogNormal(9.0, 0.8)),
-    ("gamma", Gamma(2.5, 8.0), Gamma(1.5, 6.0)),
-    ("weibull", Weibull(1.6, 25.0), Weibull(0.9, 10.0)),
-    ("exponential", Exponential(18.0), Exponential(7.0)),
-])
+@pytest.mark.parametrize(
+    "family, advance, lost",
+    [
+        ("lognormal", LogNormal(20.0, 0.6), LogNormal(9.0, 0.8)),
+        ("gamma", Gamma(2.5, 8.0), Gamma(1.5, 6.0)),
+        ("weibull", Weibull(1.6, 25.0), Weibull(0.9, 10.0)),
+        ("exponential", Exponential(18.0), Exponential(7.0)),
+    ],
+)
 def test_each_family_recovers_its_parameters(family, advance, lost):
     rng = np.random.default_rng(11)
     obs = competing_sample(rng, 6000, 0.55, advance, lost, entry_days=400, as_of_day=399)
@@ -127,11 +142,11 @@ def test_censoring_matters():
     # Closed deals only: the naive win share and naive duration fits.
     n_a, n_l = obs.n(ADVANCE), obs.n(LOST)
     naive_p = n_a / (n_a + n_l)
-    assert naive_p < p - 10 * sd_p          # quick losses are over-represented
+    assert naive_p < p - 10 * sd_p  # quick losses are over-represented
     t_a, w_a = obs.part(ADVANCE)
     theta, _ = fit_family("lognormal", t_a, w_a)
     naive_median = make_dist("lognormal", theta).quantile(0.5)
-    assert naive_median < 0.75 * advance.quantile(0.5)   # only the quick ones closed
+    assert naive_median < 0.75 * advance.quantile(0.5)  # only the quick ones closed
     assert abs(fit.advance_.dist.quantile(0.5) / advance.quantile(0.5) - 1) < 0.1
 
 
@@ -166,8 +181,12 @@ def test_a_borrowed_outcome_is_kept_and_p_still_fitted():
     rng = np.random.default_rng(8)
     lost = Fitted(Exponential(10.0))
     t = np.floor(0.5 + rng.exponential(20.0, 500))
-    obs = Durations.concat([Durations.from_arrays(t, np.full(500, ADVANCE)),
-                            Durations.from_arrays([3.0] * 50, [CENSORED] * 50)])
+    obs = Durations.concat(
+        [
+            Durations.from_arrays(t, np.full(500, ADVANCE)),
+            Durations.from_arrays([3.0] * 50, [CENSORED] * 50),
+        ]
+    )
     fit = CompetingRisks(lost=lost).fit(obs)
     assert fit.lost_ is lost
     assert fit.conversion_.mean > 0.95
@@ -204,6 +223,7 @@ def beta_sd(post) -> float:
 @pytest.mark.parametrize("pi", [0.08, 0.25])
 def test_stall_share_is_recovered_and_the_test_keeps_it(pi):
     from salesim.calibrate.durations import STALL_LRT
+
     p, advance, lost = 0.45, LogNormal(20.0, 0.6), Gamma(2.0, 6.0)
     rng = np.random.default_rng(31)
     obs = stall_sample(rng, 6000, p, pi, advance, lost, entry_days=400, as_of_day=399)
@@ -236,20 +256,22 @@ def test_without_stalls_the_share_is_exactly_zero(seed):
     """No stall in the data: the likelihood-ratio test does not fire and the fit is the
     two-outcome fit, exactly."""
     from salesim.calibrate.durations import STALL_LRT
+
     rng = np.random.default_rng(seed)
-    obs = competing_sample(rng, 4000, 0.5, LogNormal(15.0, 0.7), Gamma(2.0, 5.0),
-                           entry_days=200, as_of_day=199)
+    obs = competing_sample(
+        rng, 4000, 0.5, LogNormal(15.0, 0.7), Gamma(2.0, 5.0), entry_days=200, as_of_day=199
+    )
     fit, two = CompetingRisks().fit(obs), CompetingRisks(stall=False).fit(obs)
     assert fit.lrt_ <= STALL_LRT
     assert fit.stall_ is None and fit.pi_ == 0.0
-    assert (fit.conversion_, fit.advance_, fit.lost_) == (two.conversion_, two.advance_,
-                                                         two.lost_)
+    assert (fit.conversion_, fit.advance_, fit.lost_) == (two.conversion_, two.advance_, two.lost_)
 
 
 def test_stall_posterior_without_open_deals_is_the_dirichlet():
     """With no open deals the posterior is Dirichlet(prior + (advances, losses, 0)): the grid
     gives its marginal means and variances (a prior with a stall mode inside the simplex)."""
     from salesim.calibrate.durations import stall_posterior
+
     obs = Durations.from_arrays([1] * 30 + [2] * 12, [ADVANCE] * 30 + [LOST] * 12)
     conv, stall = stall_posterior(obs, LogNormal(5, 1), LogNormal(5, 1), prior=(1, 1, 3))
     total = 31 + 13 + 3
@@ -264,12 +286,13 @@ def test_profile_test_with_empirical_durations_needs_more_than_a_few_old_deals(n
     """With empirical durations (ending at the longest observed), open deals older than
     every closed deal can only be stalls; two of them are not evidence enough, sixty are."""
     from salesim.calibrate.durations import STALL_LRT, profile_stall_lrt
+
     rng = np.random.default_rng(4)
     t_a, t_l = rng.integers(1, 31, 300), rng.integers(1, 21, 300)
     obs = Durations.from_arrays(
         np.concatenate([t_a, t_l, np.full(50, 5), np.full(n_old, 100)]),
-        np.concatenate([np.full(300, ADVANCE), np.full(300, LOST),
-                        np.full(50 + n_old, CENSORED)]))
+        np.concatenate([np.full(300, ADVANCE), np.full(300, LOST), np.full(50 + n_old, CENSORED)]),
+    )
     adv = Empirical(tuple(float(x) for x in range(1, 31)), (1.0,) * 30, 0.5)
     lost = Empirical(tuple(float(x) for x in range(1, 21)), (1.0,) * 20, 0.5)
     assert (profile_stall_lrt(obs, adv, lost) > STALL_LRT) == kept

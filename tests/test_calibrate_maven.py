@@ -10,8 +10,9 @@ from salesim.calibrate.fit import calibrate, summary
 from salesim.calibrate.ingest import read_history
 
 MAVEN = Path(__file__).parents[2] / "shared" / "data" / "maven-crm"
-pytestmark = pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").is_file(),
-                                reason="Maven CRM sample not present")
+pytestmark = pytest.mark.skipif(
+    not (MAVEN / "sales_pipeline.csv").is_file(), reason="Maven CRM sample not present"
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def test_cycle_medians_match_the_file(maven):
     the closed deals' medians: within 3 days or 5%."""
     raw, model = maven
     closed = raw.filter(pl.col("close_date").is_not_null()).with_columns(
-        days=(pl.col("close_date") - pl.col("engage_date")).dt.total_days())
+        days=(pl.col("close_date") - pl.col("engage_date")).dt.total_days()
+    )
     s = summary(model)
     for stage, key in (("Won", "won_median"), ("Lost", "lost_median")):
         file_median = closed.filter(pl.col("deal_stage") == stage)["days"].median()
@@ -54,7 +56,8 @@ def test_win_rate_and_sizes_are_sensible(maven):
     cycle_days = (pl.col("close_date") - pl.col("engage_date")).dt.total_days()
     longest = raw.filter(pl.col("close_date").is_not_null()).select(cycle_days.max()).item()
     open_ = raw.filter(pl.col("deal_stage") == "Engaging").with_columns(
-        age=(pl.lit(model.as_of) - pl.col("engage_date")).dt.total_days())
+        age=(pl.lit(model.as_of) - pl.col("engage_date")).dt.total_days()
+    )
     n = model.n_opportunities
     stall = model.cycle.stall
     assert stall is not None

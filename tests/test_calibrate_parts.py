@@ -11,7 +11,7 @@ import pytest
 from salesim.calibrate import activities as acts
 from salesim.calibrate import team as team_fit
 from salesim.calibrate.deal_size import fit_deal_sizes, fit_size
-from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, History)
+from salesim.calibrate.history import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS, History
 from salesim.simulator.distributions import Empirical, Gamma
 from salesim.simulator.spec import DAYS_PER_MONTH
 
@@ -21,11 +21,20 @@ MONDAY = dt.date(2025, 1, 6)
 def opps_frame(rows):
     """rows: (id, owner, created, status, closed, amount, segment, source)."""
     cols = list(zip(*rows)) if rows else [[]] * 8
-    return pl.DataFrame({
-        "opportunity_id": list(cols[0]), "owner": list(cols[1]), "created": list(cols[2]),
-        "stage": ["S"] * len(rows), "status": list(cols[3]), "closed": list(cols[4]),
-        "amount": [float(x) for x in cols[5]], "segment": list(cols[6]),
-        "source": list(cols[7])}, schema=OPPORTUNITY_COLUMNS)
+    return pl.DataFrame(
+        {
+            "opportunity_id": list(cols[0]),
+            "owner": list(cols[1]),
+            "created": list(cols[2]),
+            "stage": ["S"] * len(rows),
+            "status": list(cols[3]),
+            "closed": list(cols[4]),
+            "amount": [float(x) for x in cols[5]],
+            "segment": list(cols[6]),
+            "source": list(cols[7]),
+        },
+        schema=OPPORTUNITY_COLUMNS,
+    )
 
 
 # --- deal size ----------------------------------------------------------------------------------
@@ -49,8 +58,10 @@ def test_price_list_sizes_fall_back_to_the_empirical_distribution():
 def test_segments_counts_and_sparse_fallbacks():
     day = MONDAY
     rng = np.random.default_rng(3)
-    rows = [(f"a{i}", "r", day, "won", day, float(v), "big", None)
-            for i, v in enumerate(100_000 * np.exp(0.3 * rng.standard_normal(40)))]
+    rows = [
+        (f"a{i}", "r", day, "won", day, float(v), "big", None)
+        for i, v in enumerate(100_000 * np.exp(0.3 * rng.standard_normal(40)))
+    ]
     rows += [(f"b{i}", "r", day, "lost", day, 5_000.0 + 10 * i, "small", None) for i in range(8)]
     rows += [(f"c{i}", "r", day, "won", day, 7_000.0, "small", None) for i in range(2)]
     rows += [(f"d{i}", "r", day, "open", None, 0.0, "new", None) for i in range(3)]
@@ -59,8 +70,9 @@ def test_segments_counts_and_sparse_fallbacks():
     assert [by[k].count for k in ("big", "small", "new")] == [40.0, 10.0, 3.0]
     assert by["big"].size.n_events == 40
     # 2 won amounts (< 10) update a prior centred on all 10 of the segment's amounts.
-    assert any("'small': only 2 won deals" in n and "all 10 deals in the segment" in n
-               for n in notes)
+    assert any(
+        "'small': only 2 won deals" in n and "all 10 deals in the segment" in n for n in notes
+    )
     assert by["small"].size.n_events == 2
     assert 5_000 < by["small"].size.dist.median <= 7_000
     # No amounts at all: the prior centred on the pooled won amounts, with its width.
@@ -73,24 +85,43 @@ def test_segments_counts_and_sparse_fallbacks():
 def small_history():
     """Two reps over two weeks starting Monday 2025-01-06; rep 'b' hired on day 7."""
     d = lambda n: MONDAY + dt.timedelta(days=n)  # noqa: E731
-    activities = pl.DataFrame({
-        "owner": ["a", "a", "a", "b", "b"],
-        "date": [d(0), d(2), d(5), d(8), d(11)],          # d(5) is a Saturday
-        "kind": ["call"] * 5, "count": [4, 6, 3, 5, 2]}, schema=ACTIVITY_COLUMNS)
-    reps = pl.DataFrame({"owner": ["a", "b"], "hired": [d(-400), d(7)], "left": [None, None],
-                         "quota": [100.0, 200.0]}, schema=REP_COLUMNS)
-    opps = opps_frame([("o1", "a", d(1), "won", d(3), 10.0, "all", "outbound"),
-                       ("o2", "a", d(2), "open", None, 10.0, "all", "marketing"),
-                       ("o3", "b", d(9), "lost", d(9), 10.0, "all", "outbound"),
-                       ("o4", "a", d(5), "won", d(11), 10.0, "all", "outbound")])
-    return History(opportunities=opps, stages=("S",), activities=activities, reps=reps,
-                   source="test")
+    activities = pl.DataFrame(
+        {
+            "owner": ["a", "a", "a", "b", "b"],
+            "date": [d(0), d(2), d(5), d(8), d(11)],  # d(5) is a Saturday
+            "kind": ["call"] * 5,
+            "count": [4, 6, 3, 5, 2],
+        },
+        schema=ACTIVITY_COLUMNS,
+    )
+    reps = pl.DataFrame(
+        {
+            "owner": ["a", "b"],
+            "hired": [d(-400), d(7)],
+            "left": [None, None],
+            "quota": [100.0, 200.0],
+        },
+        schema=REP_COLUMNS,
+    )
+    opps = opps_frame(
+        [
+            ("o1", "a", d(1), "won", d(3), 10.0, "all", "outbound"),
+            ("o2", "a", d(2), "open", None, 10.0, "all", "marketing"),
+            ("o3", "b", d(9), "lost", d(9), 10.0, "all", "outbound"),
+            ("o4", "a", d(5), "won", d(11), 10.0, "all", "outbound"),
+        ]
+    )
+    return History(
+        opportunities=opps, stages=("S",), activities=activities, reps=reps, source="test"
+    )
 
 
 def test_rep_days_zero_fill_working_days_and_move_weekends():
     rd, notes = acts.rep_days(small_history(), MONDAY + dt.timedelta(days=13))
-    assert rd.observed and rd.period == (acts._days(pl.Series([MONDAY]))[0],
-                                         acts._days(pl.Series([MONDAY]))[0] + 11)
+    assert rd.observed and rd.period == (
+        acts._days(pl.Series([MONDAY]))[0],
+        acts._days(pl.Series([MONDAY]))[0] + 11,
+    )
     a = rd.rep == rd.owners.index("a")
     b = rd.rep == rd.owners.index("b")
     # a: the 10 working days of the data period (days 0..11), Saturday's 3 moved to Friday.
@@ -100,7 +131,7 @@ def test_rep_days_zero_fill_working_days_and_move_weekends():
     assert rd.tenure[b].tolist() == [0, 1, 2, 3, 4]
     # o1 open on the start of days 2..3, o2 from day 3 on, o4 on days 6..11 (a's last day).
     assert rd.open_deals[a].tolist() == [0, 0, 1, 2, 1, 2, 2, 2, 2, 2]
-    assert rd.open_deals[b].tolist() == [0, 0, 0, 0, 0]   # o3 closed the day it was created
+    assert rd.open_deals[b].tolist() == [0, 0, 0, 0, 0]  # o3 closed the day it was created
     assert any("weekend" in n for n in notes)
 
 
@@ -123,7 +154,7 @@ def test_poisson_days_give_infinite_dispersion():
     rep = np.repeat(np.arange(10), 300)
     nb = acts.fit_negbin(rep, rng.poisson(6.0, rep.size).astype(float))
     assert math.isinf(nb.dispersion) and nb.rep_sigma < 0.05
-    np.linalg.cholesky(np.asarray(nb.log_cov))   # still drawable
+    np.linalg.cholesky(np.asarray(nb.log_cov))  # still drawable
 
 
 def test_lag_recovered_from_daily_totals():
@@ -139,8 +170,11 @@ def test_lag_recovered_from_daily_totals():
     lag, reason = acts.fit_lag(a, o)
     assert reason is None
     # The gamma mean is shape × scale: its log-variance is the sum of the covariance.
-    se = math.sqrt(np.sum(lag.log_cov)) if lag.dist.family == "gamma" else \
-        math.sqrt(lag.log_cov[0][0])
+    se = (
+        math.sqrt(np.sum(lag.log_cov))
+        if lag.dist.family == "gamma"
+        else math.sqrt(lag.log_cov[0][0])
+    )
     assert abs(math.log(lag.dist.mean / truth.mean)) < 4 * se
     assert set(lag.aic) == set(acts.LAG_FAMILIES)
 
@@ -150,8 +184,10 @@ def test_marketing_rate_over_the_window():
     as_of = MONDAY + dt.timedelta(days=400)
     days = rng.integers(0, 401, 3000)
     source = np.where(rng.random(3000) < 0.3, "marketing", "outbound")
-    rows = [(f"o{i}", "r", MONDAY + dt.timedelta(days=int(x)), "open", None, 1.0, "all", s)
-            for i, (x, s) in enumerate(zip(days, source))]
+    rows = [
+        (f"o{i}", "r", MONDAY + dt.timedelta(days=int(x)), "open", None, 1.0, "all", s)
+        for i, (x, s) in enumerate(zip(days, source))
+    ]
     model, notes = acts.fit_marketing(opps_frame(rows), as_of)
     window = days > 400 - acts.MARKETING_WINDOW_DAYS
     n = int(((source == "marketing") & window).sum())
@@ -164,14 +200,26 @@ def test_marketing_rate_over_the_window():
 # --- team ---------------------------------------------------------------------------------------
 def test_attrition_counts_exposure_from_the_start_of_the_data():
     start, as_of = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
-    reps = pl.DataFrame({"owner": ["old", "new", "gone", "before"],
-                         "hired": [dt.date(2019, 1, 1), dt.date(2025, 7, 1), dt.date(2024, 1, 1),
-                                   dt.date(2020, 1, 1)],
-                         "left": [None, None, dt.date(2025, 3, 1), dt.date(2024, 6, 1)],
-                         "quota": [1.0] * 4}, schema=REP_COLUMNS)
+    reps = pl.DataFrame(
+        {
+            "owner": ["old", "new", "gone", "before"],
+            "hired": [
+                dt.date(2019, 1, 1),
+                dt.date(2025, 7, 1),
+                dt.date(2024, 1, 1),
+                dt.date(2020, 1, 1),
+            ],
+            "left": [None, None, dt.date(2025, 3, 1), dt.date(2024, 6, 1)],
+            "quota": [1.0] * 4,
+        },
+        schema=REP_COLUMNS,
+    )
     post, leavers, exposure = team_fit.fit_attrition(reps, as_of, start)
-    days = (as_of - start).days + (as_of - dt.date(2025, 7, 1)).days + \
-        (dt.date(2025, 3, 1) - start).days
+    days = (
+        (as_of - start).days
+        + (as_of - dt.date(2025, 7, 1)).days
+        + (dt.date(2025, 3, 1) - start).days
+    )
     assert leavers == 1 and exposure == pytest.approx(days / DAYS_PER_MONTH)
     assert post.shape == 1.5 and post.rate == pytest.approx(exposure)
 
@@ -194,9 +242,17 @@ def ramp_days(rng, true_ramp=2.5, n_reps=24):
         count.append(rng.poisson(level[r] * ramp))
         owners.append(f"r{r}")
     cat = np.concatenate
-    return acts.RepDays(tuple(owners), hired.astype(float), cat(rep), cat(day),
-                        cat(count).astype(float), cat(tenure), np.zeros(sum(map(len, rep))),
-                        True, (0, period - 1))
+    return acts.RepDays(
+        tuple(owners),
+        hired.astype(float),
+        cat(rep),
+        cat(day),
+        cat(count).astype(float),
+        cat(tenure),
+        np.zeros(sum(map(len, rep))),
+        True,
+        (0, period - 1),
+    )
 
 
 def test_ramp_recovered_within_its_bootstrap_sd():
@@ -210,10 +266,16 @@ def test_ramp_recovered_within_its_bootstrap_sd():
 def test_without_reps_the_team_is_recent_owners_with_default_ramp():
     d = lambda n: MONDAY + dt.timedelta(days=n)  # noqa: E731
     as_of = d(200)
-    h = History(opportunities=opps_frame([
-        ("o1", "recent", d(150), "open", None, 1.0, "all", None),
-        ("o2", "gone", d(10), "won", d(20), 1.0, "all", None),
-        ("o3", "recent", d(190), "open", None, 1.0, "all", None)]), stages=("S",))
+    h = History(
+        opportunities=opps_frame(
+            [
+                ("o1", "recent", d(150), "open", None, 1.0, "all", None),
+                ("o2", "gone", d(10), "won", d(20), 1.0, "all", None),
+                ("o3", "recent", d(190), "open", None, 1.0, "all", None),
+            ]
+        ),
+        stages=("S",),
+    )
     team, quota, notes = team_fit.snapshot(h, as_of)
     assert [r.name for r in team] == ["recent"]
     assert team[0].hired == as_of - dt.timedelta(days=365) and quota == 0.0

@@ -41,8 +41,14 @@ def _normal(name, truth_value, est, se):
 
 
 def _log_normal(name, truth_value, est, se_log):
-    return (name, truth_value, est, est * math.exp(-1.645 * se_log),
-            est * math.exp(1.645 * se_log), est * se_log)
+    return (
+        name,
+        truth_value,
+        est,
+        est * math.exp(-1.645 * se_log),
+        est * math.exp(1.645 * se_log),
+        est * se_log,
+    )
 
 
 def _beta(name, truth_value, post):
@@ -62,8 +68,9 @@ def checks(demo, model):
     out = []
     for s, t in zip(model.stages, truth.stages, strict=True):
         out.append(_beta(f"{s.name} conversion", t.conversion.mean, s.conversion))
-        out.append(_by_draws(f"{s.name} advance median", s.advance, median(t.advance.dist),
-                             median, rng))
+        out.append(
+            _by_draws(f"{s.name} advance median", s.advance, median(t.advance.dist), median, rng)
+        )
         out.append(_by_draws(f"{s.name} lost median", s.lost, median(t.lost.dist), median, rng))
     out.append(_beta("win rate", truth.cycle.conversion.mean, model.cycle.conversion))
     true_sizes = {s.name: s for s in truth.deal_size}
@@ -75,20 +82,36 @@ def checks(demo, model):
         out.append(_log_normal(f"size {s.name} median", t.median, s.size.dist.median, se[0]))
         out.append(_log_normal(f"size {s.name} sigma", t.sigma, s.size.dist.sigma, se[1]))
         share = stats.beta(s.count, total - s.count)
-        out.append((f"share {s.name}", true_sizes[s.name].count / true_total, share.mean(),
-                    *share.ppf([0.05, 0.95]), share.std()))
+        out.append(
+            (
+                f"share {s.name}",
+                true_sizes[s.name].count / true_total,
+                share.mean(),
+                *share.ppf([0.05, 0.95]),
+                share.std(),
+            )
+        )
     a, ta = model.activities, truth.activities
     se = np.sqrt(np.diag(a.log_cov))
     out.append(_log_normal("per_rep_day", ta.per_rep_day, a.per_rep_day, se[0]))
     out.append(_log_normal("dispersion", ta.dispersion, a.dispersion, se[1]))
     n_reps = demo.reps.height
-    out.append(_normal("rep_sigma", ta.rep_sigma, a.rep_sigma,
-                       max(a.rep_sigma, 0.05) / math.sqrt(2 * (n_reps - 1))))
+    out.append(
+        _normal(
+            "rep_sigma",
+            ta.rep_sigma,
+            a.rep_sigma,
+            max(a.rep_sigma, 0.05) / math.sqrt(2 * (n_reps - 1)),
+        )
+    )
     out.append(_beta("opportunity yield", ta.opportunity_yield.mean, a.opportunity_yield))
     out.append(_by_draws("lag mean", a.lag, ta.lag.dist.mean, lambda d: float(d.mean), rng))
     out.append(_gamma("marketing per week", truth.marketing.weekly.mean, model.marketing.weekly))
-    out.append(_normal("ramp months", truth.team.ramp_months, model.team.ramp_months,
-                       model.team.ramp_months_sd))
+    out.append(
+        _normal(
+            "ramp months", truth.team.ramp_months, model.team.ramp_months, model.team.ramp_months_sd
+        )
+    )
     out.append(_gamma("attrition", truth.team.attrition.mean, model.team.attrition))
     return out
 
@@ -142,28 +165,38 @@ def _tamper_after(history, as_of):
     """Change every value dated after ``as_of`` (keeping row counts, so notes match)."""
     later = dt.timedelta(days=5)
     o = history.opportunities
-    flip = pl.when(pl.col("status") == "won").then(pl.lit("lost")).otherwise(
-        pl.when(pl.col("status") == "lost").then(pl.lit("won")).otherwise(pl.col("status")))
+    flip = (
+        pl.when(pl.col("status") == "won")
+        .then(pl.lit("lost"))
+        .otherwise(
+            pl.when(pl.col("status") == "lost").then(pl.lit("won")).otherwise(pl.col("status"))
+        )
+    )
     created_late = pl.col("created") > as_of
     closed_late = pl.col("closed").is_not_null() & (pl.col("closed") > as_of)
     o = o.with_columns(
         status=pl.when(created_late | closed_late).then(flip).otherwise(pl.col("status")),
         closed=pl.when(closed_late).then(pl.col("closed") + later).otherwise(pl.col("closed")),
         amount=pl.when(created_late).then(pl.col("amount") * 3).otherwise(pl.col("amount")),
-        source=pl.when(created_late).then(pl.lit("marketing")).otherwise(pl.col("source")))
+        source=pl.when(created_late).then(pl.lit("marketing")).otherwise(pl.col("source")),
+    )
     sh = history.stage_history.with_columns(
-        entered=pl.when(pl.col("entered") > as_of).then(pl.col("entered") + later)
-        .otherwise(pl.col("entered")))
+        entered=pl.when(pl.col("entered") > as_of)
+        .then(pl.col("entered") + later)
+        .otherwise(pl.col("entered"))
+    )
     a = history.activities.with_columns(
-        count=pl.when(pl.col("date") > as_of).then(pl.col("count") * 2 + 1)
-        .otherwise(pl.col("count")))
+        count=pl.when(pl.col("date") > as_of)
+        .then(pl.col("count") * 2 + 1)
+        .otherwise(pl.col("count"))
+    )
     r = history.reps.with_columns(
-        left=pl.when(pl.col("left") > as_of).then(pl.col("left") + later)
-        .otherwise(pl.col("left")),
-        hired=pl.when(pl.col("hired") > as_of).then(pl.col("hired") + later)
-        .otherwise(pl.col("hired")))
-    return dataclasses.replace(history, opportunities=o, stage_history=sh, activities=a,
-                               reps=r)
+        left=pl.when(pl.col("left") > as_of).then(pl.col("left") + later).otherwise(pl.col("left")),
+        hired=pl.when(pl.col("hired") > as_of)
+        .then(pl.col("hired") + later)
+        .otherwise(pl.col("hired")),
+    )
+    return dataclasses.replace(history, opportunities=o, stage_history=sh, activities=a, reps=r)
 
 
 def test_nothing_after_the_as_of_date_leaks_in(fits):
@@ -183,6 +216,7 @@ def test_an_as_of_date_after_the_data_adds_no_survival_time(fits):
     assert demo.to_history().last_date == demo.as_of
     later = calibrate(demo.to_history(), demo.as_of + dt.timedelta(days=400))
     assert later.as_of == demo.as_of + dt.timedelta(days=400)
-    assert dataclasses.replace(later, as_of=model.as_of, notes=()) == \
-        dataclasses.replace(model, notes=())
+    assert dataclasses.replace(later, as_of=model.as_of, notes=()) == dataclasses.replace(
+        model, notes=()
+    )
     assert any("after the last date" in n for n in later.notes)

@@ -5,12 +5,20 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesim.calibrate.durations import ADVANCE, CENSORED, LOST, Durations
-from salesim.calibrate.history import (OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History)
-from salesim.calibrate.stages import (Pooled, cycle_observations, fit_cycle, fit_stage, fit_stages,
-                              resolve_stages, stage_observations)
+from salesim.calibrate.history import OPPORTUNITY_COLUMNS, STAGE_HISTORY_COLUMNS, History
+from salesim.calibrate.stages import (
+    Pooled,
+    cycle_observations,
+    fit_cycle,
+    fit_stage,
+    fit_stages,
+    resolve_stages,
+    stage_observations,
+)
 from salesim.simulator.distributions import Exponential, LogNormal
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Fitted
@@ -27,29 +35,53 @@ def day(n):
 def history():
     """Six deals whose paths exercise every rule of stage_observations."""
     opps = [  # id, created, status, closed, current/last stage
-        ("won", 0, "won", 20, "P"),           # Q 0 → D 3 → P 10 → won 20
-        ("skip", 0, "lost", 9, "P"),          # Q 0 → P 5 (D skipped) → lost 9
-        ("open", 0, "open", None, "D"),       # Q 0 → D 2, still open
-        ("early", 0, "won", 4, "Q"),          # won from Q on day 4
-        ("bare", 24, "open", None, "Q"),      # no stage-history rows
-        ("back", 0, "lost", 15, "P"),         # Q 0 → D 5 → Q 8 → P 12 → lost 15
-        ("later", 1, "won", 40, "D"),         # Q 1 → D 26; won after as-of: open at as-of
+        ("won", 0, "won", 20, "P"),  # Q 0 → D 3 → P 10 → won 20
+        ("skip", 0, "lost", 9, "P"),  # Q 0 → P 5 (D skipped) → lost 9
+        ("open", 0, "open", None, "D"),  # Q 0 → D 2, still open
+        ("early", 0, "won", 4, "Q"),  # won from Q on day 4
+        ("bare", 24, "open", None, "Q"),  # no stage-history rows
+        ("back", 0, "lost", 15, "P"),  # Q 0 → D 5 → Q 8 → P 12 → lost 15
+        ("later", 1, "won", 40, "D"),  # Q 1 → D 26; won after as-of: open at as-of
     ]
-    sh = [("won", "Q", 0), ("won", "D", 3), ("won", "P", 10),
-          ("skip", "Q", 0), ("skip", "P", 5),
-          ("open", "Q", 0), ("open", "D", 2),
-          ("early", "Q", 0),
-          ("back", "Q", 0), ("back", "D", 5), ("back", "Q", 8), ("back", "P", 12),
-          ("later", "Q", 1), ("later", "D", 26), ("later", "P", 35)]
-    o = pl.DataFrame({
-        "opportunity_id": [x[0] for x in opps], "owner": ["a"] * len(opps),
-        "created": [day(x[1]) for x in opps], "stage": [x[4] for x in opps],
-        "status": [x[2] for x in opps],
-        "closed": [day(x[3]) if x[3] is not None else None for x in opps],
-        "amount": [1000.0] * len(opps), "segment": ["all"] * len(opps),
-        "source": [None] * len(opps)}, schema=OPPORTUNITY_COLUMNS)
-    s = pl.DataFrame({"opportunity_id": [x[0] for x in sh], "stage": [x[1] for x in sh],
-                      "entered": [day(x[2]) for x in sh]}, schema=STAGE_HISTORY_COLUMNS)
+    sh = [
+        ("won", "Q", 0),
+        ("won", "D", 3),
+        ("won", "P", 10),
+        ("skip", "Q", 0),
+        ("skip", "P", 5),
+        ("open", "Q", 0),
+        ("open", "D", 2),
+        ("early", "Q", 0),
+        ("back", "Q", 0),
+        ("back", "D", 5),
+        ("back", "Q", 8),
+        ("back", "P", 12),
+        ("later", "Q", 1),
+        ("later", "D", 26),
+        ("later", "P", 35),
+    ]
+    o = pl.DataFrame(
+        {
+            "opportunity_id": [x[0] for x in opps],
+            "owner": ["a"] * len(opps),
+            "created": [day(x[1]) for x in opps],
+            "stage": [x[4] for x in opps],
+            "status": [x[2] for x in opps],
+            "closed": [day(x[3]) if x[3] is not None else None for x in opps],
+            "amount": [1000.0] * len(opps),
+            "segment": ["all"] * len(opps),
+            "source": [None] * len(opps),
+        },
+        schema=OPPORTUNITY_COLUMNS,
+    )
+    s = pl.DataFrame(
+        {
+            "opportunity_id": [x[0] for x in sh],
+            "stage": [x[1] for x in sh],
+            "entered": [day(x[2]) for x in sh],
+        },
+        schema=STAGE_HISTORY_COLUMNS,
+    )
     return History(opportunities=o, stages=STAGES, stage_history=s, source="test")
 
 
@@ -64,9 +96,9 @@ def test_stage_observations_follow_each_path():
     names, mapping = resolve_stages(STAGES)
     obs, notes = stage_observations(history(), names, mapping, AS_OF)
     A, L, C = ADVANCE, LOST, CENSORED
-    q = [(3, A), (5, A), (2, A), (4, A), (6, C), (5, A), (25, A)]   # bare: open 30-24
-    d = [(7, A), (0, A), (28, C), (0, A), (7, A), (4, C)]           # skip: D passed same day
-    p = [(10, A), (4, L), (0, A), (3, L)]                           # early: won before P
+    q = [(3, A), (5, A), (2, A), (4, A), (6, C), (5, A), (25, A)]  # bare: open 30-24
+    d = [(7, A), (0, A), (28, C), (0, A), (7, A), (4, C)]  # skip: D passed same day
+    p = [(10, A), (4, L), (0, A), (3, L)]  # early: won before P
     assert as_set(obs[0]) == sorted((float(t), k) for t, k in q)
     assert as_set(obs[1]) == sorted((float(t), k) for t, k in d)
     assert as_set(obs[2]) == sorted((float(t), k) for t, k in p)
@@ -75,8 +107,15 @@ def test_stage_observations_follow_each_path():
 
 def test_cycle_observations_use_created_and_closed():
     obs = cycle_observations(history().opportunities, AS_OF)
-    expected = [(20, ADVANCE), (9, LOST), (30, CENSORED), (4, ADVANCE), (6, CENSORED),
-                (15, LOST), (29, CENSORED)]
+    expected = [
+        (20, ADVANCE),
+        (9, LOST),
+        (30, CENSORED),
+        (4, ADVANCE),
+        (6, CENSORED),
+        (15, LOST),
+        (29, CENSORED),
+    ]
     assert as_set(obs) == sorted((float(t), k) for t, k in expected)
 
 
@@ -105,8 +144,10 @@ class FixedPooled(Pooled):
         super().__init__(Durations.from_arrays([10.0, 4.0], [ADVANCE, LOST], [200.0, 200.0]))
 
     def fits(self):
-        return (Fitted(LogNormal(10.0, 0.5), n_events=200.0),
-                Fitted(Exponential(4.0), n_events=200.0))
+        return (
+            Fitted(LogNormal(10.0, 0.5), n_events=200.0),
+            Fitted(Exponential(4.0), n_events=200.0),
+        )
 
 
 def test_a_stage_without_observations_keeps_the_prior_and_says_so():
@@ -119,16 +160,19 @@ def test_a_stage_without_observations_keeps_the_prior_and_says_so():
 def test_few_events_update_a_prior_centred_on_the_pooled_duration():
     rng = np.random.default_rng(4)
     t = np.floor(0.5 + rng.exponential(6.0, 200))
-    obs = Durations.concat([Durations.from_arrays(t, np.full(200, LOST)),
-                            Durations.from_arrays([2.0, 9.0], [ADVANCE, ADVANCE])])
+    obs = Durations.concat(
+        [
+            Durations.from_arrays(t, np.full(200, LOST)),
+            Durations.from_arrays([2.0, 9.0], [ADVANCE, ADVANCE]),
+        ]
+    )
     model, notes = fit_stage("S", obs, FixedPooled())
     # Two advances at 2 and 9 days pull the pooled median of 10 days down, not away.
     assert model.advance.dist.family == "lognormal"
     assert 2.0 < model.advance.dist.median < 10.0
-    assert len(model.advance.log_cov) == 2                   # the Laplace covariance
-    assert model.lost.dist != Exponential(4.0)               # 200 losses: fitted
-    assert any("only 2 advances (< 10)" in n and "centred on all stages pooled" in n
-               for n in notes)
+    assert len(model.advance.log_cov) == 2  # the Laplace covariance
+    assert model.lost.dist != Exponential(4.0)  # 200 losses: fitted
+    assert any("only 2 advances (< 10)" in n and "centred on all stages pooled" in n for n in notes)
     assert not any("loss" in n for n in notes)
     assert model.n_advanced == 2 and model.n_lost == 200
 
@@ -139,8 +183,9 @@ def test_fit_stages_on_generated_paths():
     n = 4000
     obs = []
     p = (0.6, 0.5)
-    for k, (pk, adv, lost) in enumerate(((p[0], LogNormal(8, 0.5), Exponential(3.0)),
-                                         (p[1], LogNormal(15, 0.4), Exponential(6.0)))):
+    for k, (pk, adv, lost) in enumerate(
+        ((p[0], LogNormal(8, 0.5), Exponential(3.0)), (p[1], LogNormal(15, 0.4), Exponential(6.0)))
+    ):
         up = rng.random(n) < pk
         t = np.floor(0.5 + np.where(up, adv.sample(rng, n), lost.sample(rng, n)))
         obs.append(Durations.from_arrays(t, np.where(up, ADVANCE, LOST)))
@@ -159,8 +204,12 @@ def test_a_cycle_without_wins_is_a_clear_error():
 def test_a_cycle_with_few_wins_uses_the_default_prior():
     rng = np.random.default_rng(2)
     t = np.floor(0.5 + rng.exponential(5.0, 300))
-    obs = Durations.concat([Durations.from_arrays(t, np.full(300, LOST)),
-                            Durations.from_arrays([20.0, 31.0, 44.0], [ADVANCE] * 3)])
+    obs = Durations.concat(
+        [
+            Durations.from_arrays(t, np.full(300, LOST)),
+            Durations.from_arrays([20.0, 31.0, 44.0], [ADVANCE] * 3),
+        ]
+    )
     model, notes = fit_cycle(obs)
     assert model.advance.dist.family == "lognormal"
     assert 20.0 < model.advance.dist.median < 44.0
@@ -182,21 +231,34 @@ def random_history(draw):
             d += draw(st.integers(0, 10)) if j else 0
             entered.append(d)
         for j, e in enumerate(entered):
-            if j == 0 or not draw(st.booleans()) or j == reached:   # some stages skipped
+            if j == 0 or not draw(st.booleans()) or j == reached:  # some stages skipped
                 sh.append((f"o{i}", STAGES[j], e))
-        if reached and draw(st.booleans()):                          # back to the first stage
+        if reached and draw(st.booleans()):  # back to the first stage
             sh.append((f"o{i}", STAGES[0], entered[-1] + 1))
         closed = entered[-1] + draw(st.integers(0, 40)) if status != "open" else None
         opps.append((f"o{i}", created, status, closed, STAGES[reached]))
-    o = pl.DataFrame({
-        "opportunity_id": [x[0] for x in opps], "owner": ["a"] * n,
-        "created": [day(x[1]) for x in opps], "stage": [x[4] for x in opps],
-        "status": [x[2] for x in opps],
-        "closed": [day(x[3]) if x[3] is not None else None for x in opps],
-        "amount": [1.0] * n, "segment": ["all"] * n, "source": [None] * n},
-        schema=OPPORTUNITY_COLUMNS)
-    s = pl.DataFrame({"opportunity_id": [x[0] for x in sh], "stage": [x[1] for x in sh],
-                      "entered": [day(x[2]) for x in sh]}, schema=STAGE_HISTORY_COLUMNS)
+    o = pl.DataFrame(
+        {
+            "opportunity_id": [x[0] for x in opps],
+            "owner": ["a"] * n,
+            "created": [day(x[1]) for x in opps],
+            "stage": [x[4] for x in opps],
+            "status": [x[2] for x in opps],
+            "closed": [day(x[3]) if x[3] is not None else None for x in opps],
+            "amount": [1.0] * n,
+            "segment": ["all"] * n,
+            "source": [None] * n,
+        },
+        schema=OPPORTUNITY_COLUMNS,
+    )
+    s = pl.DataFrame(
+        {
+            "opportunity_id": [x[0] for x in sh],
+            "stage": [x[1] for x in sh],
+            "entered": [day(x[2]) for x in sh],
+        },
+        schema=STAGE_HISTORY_COLUMNS,
+    )
     return History(opportunities=o, stages=STAGES, stage_history=s, source="hypothesis")
 
 

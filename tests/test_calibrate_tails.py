@@ -22,8 +22,9 @@ from tests.engine_helpers import col, open_deals, spec_for
 from tests.factories import simple_model
 
 
-def competing(seed, n=3000, p=0.4, adv=LogNormal(20.0, 0.8), lost=Gamma(1.5, 10.0),
-              follow=(30, 400)):
+def competing(
+    seed, n=3000, p=0.4, adv=LogNormal(20.0, 0.8), lost=Gamma(1.5, 10.0), follow=(30, 400)
+):
     """Whole-day durations (a day late: see below): advance w.p. p after ``adv``, else lost
     after ``lost``; each deal followed for a uniform time (censored when still open)."""
     rng = np.random.default_rng(seed)
@@ -84,11 +85,11 @@ def test_tail_recovers_the_true_conditional_win_share():
     tail, why = fit_tail(obs)
     assert tail is not None, why
     a = tail.from_age
-    a = a - HALF                       # recorded t > whole age ⟺ T ≥ that age (a day late)
+    a = a - HALF  # recorded t > whole age ⟺ T ≥ that age (a day late)
     truth = p * adv.sf(a) / (p * adv.sf(a) + (1 - p) * lost.sf(a))
     se = math.sqrt(truth * (1 - truth) / tail.n_at_risk)
     assert abs(tail.conversion.mean - truth) < 4 * se + 1 / tail.n_at_risk
-    assert tail.stall is None          # nothing is left open after every close
+    assert tail.stall is None  # nothing is left open after every close
 
 
 def test_thin_stages_get_no_tail_and_say_why():
@@ -106,9 +107,11 @@ def test_old_open_deals_are_forecast_from_the_observed_tail():
     n = 6000
     won = rng.random(n) < 0.5
     slow = rng.random(n) < 0.05
-    t = np.where(won, np.where(slow, LogNormal(60.0, 0.3).sample(rng, n),
-                               LogNormal(10.0, 0.5).sample(rng, n)),
-                 Gamma(2.0, 6.0).sample(rng, n))
+    t = np.where(
+        won,
+        np.where(slow, LogNormal(60.0, 0.3).sample(rng, n), LogNormal(10.0, 0.5).sample(rng, n)),
+        Gamma(2.0, 6.0).sample(rng, n),
+    )
     c = rng.uniform(300, 600, n)
     kind = np.where(t <= c, np.where(won, ADVANCE, LOST), CENSORED)
     obs = Durations.from_arrays(np.floor(np.where(kind == CENSORED, c, t)), kind)
@@ -122,11 +125,25 @@ def test_old_open_deals_are_forecast_from_the_observed_tail():
     within = ((t > age) & (t <= age + 92) & won).sum() / (t > age).sum()
     deals = open_deals([("rep1", "S", age, 1.0)] * 50)
     base = simple_model(per_rep_day=1e-9, stages=(stage,))
-    plain = col(engine_vector.simulate_chunk(spec_for(base, 1, deals=deals), 400,
-                                             np.random.SeedSequence(1)), "wins") / 50
+    plain = (
+        col(
+            engine_vector.simulate_chunk(
+                spec_for(base, 1, deals=deals), 400, np.random.SeedSequence(1)
+            ),
+            "wins",
+        )
+        / 50
+    )
     tail_model = dataclasses.replace(base, stages=(tailed,))
-    seen = col(engine_vector.simulate_chunk(spec_for(tail_model, 1, deals=deals), 400,
-                                            np.random.SeedSequence(1)), "wins") / 50
+    seen = (
+        col(
+            engine_vector.simulate_chunk(
+                spec_for(tail_model, 1, deals=deals), 400, np.random.SeedSequence(1)
+            ),
+            "wins",
+        )
+        / 50
+    )
     se = math.sqrt(within * (1 - within) / (50 * 400))
     assert abs(seen.mean() - within) < 4 * se + 0.02
     assert abs(plain.mean() - within) > 4 * se + abs(seen.mean() - within)

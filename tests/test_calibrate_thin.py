@@ -45,15 +45,36 @@ def three_wins_history(n_open=60, seed=0):
     """The issue's case: 3 quick wins, no loss, many open deals, no stage history."""
     rng = np.random.default_rng(seed)
     as_of = day(90)
-    rows = [(f"w{i}", "ann", day(10 * i), "Open", "won", day(10 * i + t), 20_000.0 + i)
-            for i, t in enumerate(WINS_FAST)]
-    rows += [(f"o{i}", "ann", as_of - dt.timedelta(days=int(a)), "Open", "open", None,
-              15_000.0 + 100 * i) for i, a in enumerate(rng.integers(0, 90, n_open))]
-    o = pl.DataFrame({"opportunity_id": [r[0] for r in rows], "owner": [r[1] for r in rows],
-                      "created": [r[2] for r in rows], "stage": [r[3] for r in rows],
-                      "status": [r[4] for r in rows], "closed": [r[5] for r in rows],
-                      "amount": [r[6] for r in rows], "segment": ["all"] * len(rows),
-                      "source": ["outbound"] * len(rows)}, schema=OPPORTUNITY_COLUMNS)
+    rows = [
+        (f"w{i}", "ann", day(10 * i), "Open", "won", day(10 * i + t), 20_000.0 + i)
+        for i, t in enumerate(WINS_FAST)
+    ]
+    rows += [
+        (
+            f"o{i}",
+            "ann",
+            as_of - dt.timedelta(days=int(a)),
+            "Open",
+            "open",
+            None,
+            15_000.0 + 100 * i,
+        )
+        for i, a in enumerate(rng.integers(0, 90, n_open))
+    ]
+    o = pl.DataFrame(
+        {
+            "opportunity_id": [r[0] for r in rows],
+            "owner": [r[1] for r in rows],
+            "created": [r[2] for r in rows],
+            "stage": [r[3] for r in rows],
+            "status": [r[4] for r in rows],
+            "closed": [r[5] for r in rows],
+            "amount": [r[6] for r in rows],
+            "segment": ["all"] * len(rows),
+            "source": ["outbound"] * len(rows),
+        },
+        schema=OPPORTUNITY_COLUMNS,
+    )
     return History(opportunities=o, stages=("Open",), source="test"), as_of
 
 
@@ -94,7 +115,7 @@ def test_thin_medians_stay_within_the_observed_durations(n_wins, n_losses, n_ope
     obs = sample(wins, losses, n_open, seed=n_wins + n_losses)
     model, notes = fit_cycle(obs)
     shortest = max(float(np.concatenate([wins, losses]).min()), 1.0)
-    longest = float(obs.t.max())   # events and how long open deals have been open
+    longest = float(obs.t.max())  # events and how long open deals have been open
     for fitted in (model.advance, model.lost):
         median = float(fitted.dist.quantile(0.5))
         assert shortest / 10 < median < 10 * longest, (fitted.dist, shortest, longest)
@@ -128,8 +149,10 @@ def test_a_stage_with_two_advances_leans_on_all_stages_pooled():
     models, notes = fit_stages([plentiful_stage(rng), thin], ("A", "B"))
     b = models[1]
     assert 1.2 < b.advance.dist.quantile(0.5) < 150
-    assert any("stage 'B': only 2 advances (< 10)" in n and "centred on all stages pooled" in n
-               for n in notes)
+    assert any(
+        "stage 'B': only 2 advances (< 10)" in n and "centred on all stages pooled" in n
+        for n in notes
+    )
     assert not any("stage 'A'" in n for n in notes)
 
 
@@ -163,8 +186,20 @@ def test_at_ten_events_the_fit_is_the_unpenalised_one():
 
 # --- deal sizes, marketing, team ------------------------------------------------------------
 def size_rows(segment, status, amounts, start=0):
-    return [(f"{segment}{start + i}", "r", D0, "Open", status, D0 if status != "open" else None,
-             float(a), segment, "outbound") for i, a in enumerate(amounts)]
+    return [
+        (
+            f"{segment}{start + i}",
+            "r",
+            D0,
+            "Open",
+            status,
+            D0 if status != "open" else None,
+            float(a),
+            segment,
+            "outbound",
+        )
+        for i, a in enumerate(amounts)
+    ]
 
 
 def frame(rows):
@@ -180,10 +215,10 @@ def test_a_segment_with_few_won_deals_updates_a_stated_prior():
     rows += size_rows("small", "lost", 6_000 * np.exp(0.3 * rng.standard_normal(20)), 3)
     sizes, notes = fit_deal_sizes(frame(rows), D0)
     by = {s.name: s.size for s in sizes}
-    assert by["big"] == fit_size(big)[0]                 # 10 won amounts: unchanged
+    assert by["big"] == fit_size(big)[0]  # 10 won amounts: unchanged
     small = by["small"]
     assert small.n_events == 3 and small.dist.family == "lognormal"
-    assert 6_000 < small.dist.median < 11_000            # between the prior and the wins
+    assert 6_000 < small.dist.median < 11_000  # between the prior and the wins
     assert len(small.log_cov) == 2
     note = next(n for n in notes if "'small'" in n)
     assert "only 3 won deals with an amount (< 10)" in note
@@ -204,7 +239,7 @@ def test_marketing_with_few_leads_says_how_many(n, noted):
     rows = [(f"m{i}", "r", D0, "Open", "open", None, 1.0, "all", "marketing") for i in range(n)]
     rows += [(f"x{i}", "r", D0, "Open", "open", None, 1.0, "all", "outbound") for i in range(5)]
     model, notes = acts.fit_marketing(frame(rows), D0 + dt.timedelta(days=181))
-    assert model.weekly.shape == 0.5 + n                  # the posterior itself is unchanged
+    assert model.weekly.shape == 0.5 + n  # the posterior itself is unchanged
     assert bool(notes) == noted
     if noted:
         words = "no marketing-sourced" if n == 0 else f"only {n} marketing-sourced"
@@ -214,27 +249,34 @@ def test_marketing_with_few_leads_says_how_many(n, noted):
 def reps_history(n_reps, n_left, months):
     start = dt.date(2025, 1, 1)
     as_of = start + dt.timedelta(days=int(months * 30.4375))
-    left = [start + dt.timedelta(days=20 * (i + 1)) if i < n_left else None
-            for i in range(n_reps)]
-    reps = pl.DataFrame({"owner": [f"r{i}" for i in range(n_reps)],
-                         "hired": [dt.date(2020, 1, 1)] * n_reps, "left": left,
-                         "quota": [1.0] * n_reps}, schema=REP_COLUMNS)
-    o = frame([(f"o{i}", f"r{i}", start, "Open", "won", start, 1.0, "all", None)
-               for i in range(n_reps)])
+    left = [start + dt.timedelta(days=20 * (i + 1)) if i < n_left else None for i in range(n_reps)]
+    reps = pl.DataFrame(
+        {
+            "owner": [f"r{i}" for i in range(n_reps)],
+            "hired": [dt.date(2020, 1, 1)] * n_reps,
+            "left": left,
+            "quota": [1.0] * n_reps,
+        },
+        schema=REP_COLUMNS,
+    )
+    o = frame(
+        [(f"o{i}", f"r{i}", start, "Open", "won", start, 1.0, "all", None) for i in range(n_reps)]
+    )
     return History(opportunities=o, stages=("Open",), reps=reps, source="test"), as_of
 
 
 def _team(history, as_of):
     rd, _ = acts.rep_days(history, as_of)
-    return team_fit.fit_team(history, as_of, rd, np.ones(rd.size, dtype=bool),
-                             np.random.default_rng(0), (), 0.0)
+    return team_fit.fit_team(
+        history, as_of, rd, np.ones(rd.size, dtype=bool), np.random.default_rng(0), (), 0.0
+    )
 
 
 def test_attrition_with_no_leaver_in_a_few_rep_months_is_not_the_bare_jeffreys_mean():
     history, as_of = reps_history(2, 0, 3)
     model, notes = _team(history, as_of)
     jeffreys, _, exposure = team_fit.fit_attrition(history.reps, as_of, dt.date(2025, 1, 1))
-    assert jeffreys.mean > 0.07                           # 0.5 / 6 rep-months: ~8% a month
+    assert jeffreys.mean > 0.07  # 0.5 / 6 rep-months: ~8% a month
     assert model.attrition.mean == pytest.approx(1 / (50 + exposure))
     assert any("no rep left in 6 rep-months (< 10 leavers)" in n for n in notes)
 
@@ -264,8 +306,18 @@ def test_the_cli_prints_the_thin_data_warnings(tmp_path):
     folder = tmp_path / "hist"
     folder.mkdir()
     history.opportunities.write_csv(folder / "opportunities.csv")
-    result = CliRunner().invoke(main, ["calibrate", str(folder), "--as-of", as_of.isoformat(),
-                                       "-o", str(tmp_path / "m.toml"), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(folder),
+            "--as-of",
+            as_of.isoformat(),
+            "-o",
+            str(tmp_path / "m.toml"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "warning: cycle 'created→closed': only 3 wins (< 10)" in result.stderr
     assert "warning: deal size 'all': only 3 won deals with an amount (< 10)" in result.stderr

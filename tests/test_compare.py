@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from salesim.scenarios.compare import compare, compare_levers, paired_uplift, per_trial, run_spec
 from salesim.scenarios.scenario import Hire, Strategy, parse_lever_args
@@ -28,14 +29,17 @@ def team(n, quota=50_000.0):
 
 
 def open_deals(n, *, stage_name, ages, amount=10_000.0, owners=("r0",)):
-    return pl.DataFrame({
-        "opportunity_id": [f"o{i}" for i in range(n)],
-        "owner": [owners[i % len(owners)] for i in range(n)],
-        "stage": [stage_name] * n,
-        "age_days": [float(ages[i % len(ages)]) for i in range(n)],
-        "amount": [amount] * n,
-        "segment": ["all"] * n,
-    }, schema=OPEN_DEAL_COLUMNS)
+    return pl.DataFrame(
+        {
+            "opportunity_id": [f"o{i}" for i in range(n)],
+            "owner": [owners[i % len(owners)] for i in range(n)],
+            "stage": [stage_name] * n,
+            "age_days": [float(ages[i % len(ages)]) for i in range(n)],
+            "amount": [amount] * n,
+            "segment": ["all"] * n,
+        },
+        schema=OPEN_DEAL_COLUMNS,
+    )
 
 
 def run_compare(spec, strategies, trials=300, seed=5):
@@ -44,15 +48,32 @@ def run_compare(spec, strategies, trials=300, seed=5):
 
 # --- exact neutrality ---------------------------------------------------------------------------
 def test_neutral_strategy_reproduces_the_baseline_exactly():
-    m = simple_model(stages=(stage("Q", 0.5, Exponential(10.0), Exponential(5.0)),
-                             stage("C", 0.5, Exponential(15.0), Exponential(5.0))),
-                     per_rep_day=4.0, opportunity_yield=0.1, marketing_weekly=1.0,
-                     rep_sigma=0.3, ramp_months=3.0, attrition=0.05)
-    spec = SimSpec(model=m, reps=team(3) + (Rep("new", 0.0, 20.0, 50_000.0),), start=START,
-                   days=91, open_deals=open_deals(12, stage_name="C", ages=[3, 9, 30],
-                                                  owners=("r0", "r1")))
-    (neutral,) = parse_lever_args(["prospecting=+0%,yield=x1,win-rate=+0pp,deal-size=-0%,"
-                                   "cycle-time=x1,marketing=+0%,headcount=+0"], model=m)
+    m = simple_model(
+        stages=(
+            stage("Q", 0.5, Exponential(10.0), Exponential(5.0)),
+            stage("C", 0.5, Exponential(15.0), Exponential(5.0)),
+        ),
+        per_rep_day=4.0,
+        opportunity_yield=0.1,
+        marketing_weekly=1.0,
+        rep_sigma=0.3,
+        ramp_months=3.0,
+        attrition=0.05,
+    )
+    spec = SimSpec(
+        model=m,
+        reps=team(3) + (Rep("new", 0.0, 20.0, 50_000.0),),
+        start=START,
+        days=91,
+        open_deals=open_deals(12, stage_name="C", ages=[3, 9, 30], owners=("r0", "r1")),
+    )
+    (neutral,) = parse_lever_args(
+        [
+            "prospecting=+0%,yield=x1,win-rate=+0pp,deal-size=-0%,"
+            "cycle-time=x1,marketing=+0%,headcount=+0"
+        ],
+        model=m,
+    )
     out = run_compare(spec, [neutral], trials=200)
     base, s = out["baseline"], out["strategies"][0]
     assert s["revenue"] == base["revenue"] and s["p_quota"] == base["p_quota"]
@@ -65,11 +86,23 @@ def test_neutral_strategy_reproduces_the_baseline_exactly():
 
 def test_deal_size_scales_new_revenue_trial_by_trial():
     m = simple_model(per_rep_day=4.0, opportunity_yield=0.1)
-    spec = SimSpec(model=m, reps=team(2), start=START, days=91,
-                   open_deals=open_deals(5, stage_name="Qualify", ages=[2]))
+    spec = SimSpec(
+        model=m,
+        reps=team(2),
+        start=START,
+        days=91,
+        open_deals=open_deals(5, stage_name="Qualify", ages=[2]),
+    )
     base = per_trial(run_spec(spec, 200, 3, engine=ENGINE, workers=1))
-    big = per_trial(run_spec(dataclasses.replace(spec, levers=Levers(deal_size=1.1)), 200, 3,
-                             engine=ENGINE, workers=1))
+    big = per_trial(
+        run_spec(
+            dataclasses.replace(spec, levers=Levers(deal_size=1.1)),
+            200,
+            3,
+            engine=ENGINE,
+            workers=1,
+        )
+    )
     # common random numbers: the same deals win; only new deals' amounts change
     np.testing.assert_allclose(big["revenue_new"], 1.1 * base["revenue_new"], rtol=1e-12)
     np.testing.assert_array_equal(big["revenue_open"], base["revenue_open"])
@@ -84,20 +117,44 @@ LEVERS = {
 }
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(p1=st.floats(0.2, 0.9), p2=st.floats(0.2, 0.9), adv=st.floats(3.0, 60.0),
-       lost=st.floats(3.0, 60.0), rate=st.floats(1.0, 6.0), yld=st.floats(0.02, 0.3),
-       reps=st.integers(1, 3), n_open=st.integers(0, 15), ramp=st.sampled_from([0.0, 2.0]),
-       attrition=st.sampled_from([0.0, 0.05]), seed=st.integers(0, 2**16))
-def test_levers_never_lower_expected_revenue(p1, p2, adv, lost, rate, yld, reps, n_open, ramp,
-                                             attrition, seed):
-    m = simple_model(stages=(stage("Q", p1, Exponential(adv), Exponential(lost)),
-                             stage("C", p2, LogNormal(adv, 0.5), Exponential(lost))),
-                     per_rep_day=rate, opportunity_yield=yld, ramp_months=ramp,
-                     attrition=attrition, rep_sigma=0.3)
-    spec = SimSpec(model=m, reps=team(reps), start=START, days=91, attrition=attrition > 0,
-                   open_deals=open_deals(n_open, stage_name="C", ages=[1, 10, 40]))
+@settings(
+    max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    p1=st.floats(0.2, 0.9),
+    p2=st.floats(0.2, 0.9),
+    adv=st.floats(3.0, 60.0),
+    lost=st.floats(3.0, 60.0),
+    rate=st.floats(1.0, 6.0),
+    yld=st.floats(0.02, 0.3),
+    reps=st.integers(1, 3),
+    n_open=st.integers(0, 15),
+    ramp=st.sampled_from([0.0, 2.0]),
+    attrition=st.sampled_from([0.0, 0.05]),
+    seed=st.integers(0, 2**16),
+)
+def test_levers_never_lower_expected_revenue(
+    p1, p2, adv, lost, rate, yld, reps, n_open, ramp, attrition, seed
+):
+    m = simple_model(
+        stages=(
+            stage("Q", p1, Exponential(adv), Exponential(lost)),
+            stage("C", p2, LogNormal(adv, 0.5), Exponential(lost)),
+        ),
+        per_rep_day=rate,
+        opportunity_yield=yld,
+        ramp_months=ramp,
+        attrition=attrition,
+        rep_sigma=0.3,
+    )
+    spec = SimSpec(
+        model=m,
+        reps=team(reps),
+        start=START,
+        days=91,
+        attrition=attrition > 0,
+        open_deals=open_deals(n_open, stage_name="C", ages=[1, 10, 40]),
+    )
     out = compare(spec, list(LEVERS.values()), trials=200, seed=seed, engine=ENGINE, workers=1)
     for s in out["strategies"]:
         up = s["uplift"]
@@ -107,17 +164,27 @@ def test_levers_never_lower_expected_revenue(p1, p2, adv, lost, rate, yld, reps,
 # --- timing: what the velocity equation misses --------------------------------------------------
 def cycle_scenario(median_days: float) -> SimSpec:
     """One stage, win rate 40%, all outbound; an open pipeline of mixed ages."""
-    m = simple_model(stages=(stage("Deal", 0.4, LogNormal(median_days, 0.35),
-                                   LogNormal(median_days * 0.6, 0.35)),),
-                     per_rep_day=3.0, opportunity_yield=0.1)
+    m = simple_model(
+        stages=(
+            stage("Deal", 0.4, LogNormal(median_days, 0.35), LogNormal(median_days * 0.6, 0.35)),
+        ),
+        per_rep_day=3.0,
+        opportunity_yield=0.1,
+    )
     ages = np.linspace(0, 1.2 * median_days, 12)
-    return SimSpec(model=m, reps=team(3), start=START, days=91,
-                   open_deals=open_deals(36, stage_name="Deal", ages=ages,
-                                         owners=("r0", "r1", "r2")))
+    return SimSpec(
+        model=m,
+        reps=team(3),
+        start=START,
+        days=91,
+        open_deals=open_deals(36, stage_name="Deal", ages=ages, owners=("r0", "r1", "r2")),
+    )
 
 
-SAME_VALUE = [Strategy("prospecting +20%", Levers(prospecting=1.2)),
-              Strategy("cycle time /1.2", Levers(cycle_time=1 / 1.2))]
+SAME_VALUE = [
+    Strategy("prospecting +20%", Levers(prospecting=1.2)),
+    Strategy("cycle time /1.2", Levers(cycle_time=1 / 1.2)),
+]
 
 
 def _difference(out):
@@ -139,8 +206,14 @@ def test_cycle_cut_vs_prospecting_depends_on_cycle_length(median_days, cycle_win
     spec = cycle_scenario(median_days)
     seed, trials = 21, 400
     base = per_trial(run_spec(spec, trials, seed, engine=ENGINE, workers=1))
-    runs = {s.name: per_trial(run_spec(dataclasses.replace(spec, levers=s.levers), trials, seed,
-                                       engine=ENGINE, workers=1)) for s in SAME_VALUE}
+    runs = {
+        s.name: per_trial(
+            run_spec(
+                dataclasses.replace(spec, levers=s.levers), trials, seed, engine=ENGINE, workers=1
+            )
+        )
+        for s in SAME_VALUE
+    }
     d = paired_uplift(runs["cycle time /1.2"]["revenue"], runs["prospecting +20%"]["revenue"])
     if cycle_wins:
         assert d["mean"] > K * d["se"], d
@@ -148,13 +221,21 @@ def test_cycle_cut_vs_prospecting_depends_on_cycle_length(median_days, cycle_win
         assert d["mean"] < -K * d["se"], d
     # the summary agrees and, for long cycles, explains the gap
     from salesim.scenarios.compare import summarise
-    out = summarise(spec, SAME_VALUE, base, [runs[s.name] for s in SAME_VALUE], trials=trials,
-                    seed=seed, quota=None)
-    assert out["strategies"][0]["name"] == ("cycle time /1.2" if cycle_wins
-                                            else "prospecting +20%")
+
+    out = summarise(
+        spec,
+        SAME_VALUE,
+        base,
+        [runs[s.name] for s in SAME_VALUE],
+        trials=trials,
+        seed=seed,
+        quota=None,
+    )
+    assert out["strategies"][0]["name"] == ("cycle time /1.2" if cycle_wins else "prospecting +20%")
     if cycle_wins:
-        assert any(n.startswith("prospecting +20%: acts only on pipeline created")
-                   for n in out["notes"])
+        assert any(
+            n.startswith("prospecting +20%: acts only on pipeline created") for n in out["notes"]
+        )
         cycle, prosp = _difference(out)
         assert cycle["uplift_open"] > 0.5 * cycle["uplift"]["mean"]
         assert prosp["uplift"]["mean"] < 0.5 * prosp["velocity"]["uplift"]
@@ -163,12 +244,26 @@ def test_cycle_cut_vs_prospecting_depends_on_cycle_length(median_days, cycle_win
 # --- the document -------------------------------------------------------------------------------
 def test_compare_levers_document_costs_and_best():
     m = simple_model(per_rep_day=4.0, opportunity_yield=0.1)
-    spec = SimSpec(model=m, reps=team(2), start=START, days=91,
-                   open_deals=open_deals(10, stage_name="Qualify", ages=[1, 5]))
-    out = compare_levers(spec, {"bigger": Levers(deal_size=1.5), "busier": {"prospecting": "+10%"},
-                                "hire": Strategy("x", hires=(Hire(1, None),))},
-                         trials=200, seed=9, costs={"bigger": 1e6, "busier": 1e3},
-                         engine=ENGINE, workers=1)
+    spec = SimSpec(
+        model=m,
+        reps=team(2),
+        start=START,
+        days=91,
+        open_deals=open_deals(10, stage_name="Qualify", ages=[1, 5]),
+    )
+    out = compare_levers(
+        spec,
+        {
+            "bigger": Levers(deal_size=1.5),
+            "busier": {"prospecting": "+10%"},
+            "hire": Strategy("x", hires=(Hire(1, None),)),
+        },
+        trials=200,
+        seed=9,
+        costs={"bigger": 1e6, "busier": 1e3},
+        engine=ENGINE,
+        workers=1,
+    )
     assert set(out) >= {"baseline", "strategies", "best"}
     assert set(out["baseline"]) >= {"revenue", "p_quota"}
     assert set(out["baseline"]["revenue"]) == {"mean", "p10", "p50", "p90"}
@@ -179,7 +274,7 @@ def test_compare_levers_document_costs_and_best():
         assert set(s["uplift"]) >= {"mean", "lo", "hi"}
         assert s["uplift"]["lo"] <= s["uplift"]["mean"] <= s["uplift"]["hi"]
     means = [s["uplift"]["mean"] for s in out["strategies"]]
-    assert means == sorted(means, reverse=True)                      # ranked
+    assert means == sorted(means, reverse=True)  # ranked
     by = {s["name"]: s for s in out["strategies"]}
     assert by["hire"]["uplift_per_cost"] is None
     assert by["bigger"]["uplift_per_cost"] == pytest.approx(by["bigger"]["uplift"]["mean"] / 1e6)
@@ -192,19 +287,24 @@ def test_compare_levers_document_costs_and_best():
         compare_levers(spec, {"x": {"speed": 2}}, trials=10, seed=1)
     assert by["hire"]["levers"] == {"headcount": [{"count": 1, "date": None}]}
     assert out["baseline"]["p_quota"] == pytest.approx(
-        np.mean(per_trial(run_spec(spec, 200, 9, engine=ENGINE, workers=1))["revenue"] >= 100_000))
+        np.mean(per_trial(run_spec(spec, 200, 9, engine=ENGINE, workers=1))["revenue"] >= 100_000)
+    )
 
 
 # --- the command line ---------------------------------------------------------------------------
 def _cli_files(tmp_path, strategies: str):
     from salesim.simulator import model as model_io
 
-    m = simple_model(per_rep_day=4.0, opportunity_yield=0.1, quota=60_000.0,
-                     as_of=dt.date(2026, 6, 30))
+    m = simple_model(
+        per_rep_day=4.0, opportunity_yield=0.1, quota=60_000.0, as_of=dt.date(2026, 6, 30)
+    )
     model_io.save(m, tmp_path / "model.toml")
     plan = tmp_path / "plan.toml"
-    plan.write_text('model = "model.toml"\nquarter = "2026-Q3"\nquota = "200k"\ntrials = 200\n'
-                    'seed = 3\n[team]\nreps = 3\n' + strategies, encoding="utf-8")
+    plan.write_text(
+        'model = "model.toml"\nquarter = "2026-Q3"\nquota = "200k"\ntrials = 200\n'
+        "seed = 3\n[team]\nreps = 3\n" + strategies,
+        encoding="utf-8",
+    )
     return plan
 
 
@@ -215,10 +315,14 @@ def test_cli_compare_scenario_json_and_plot(tmp_path):
 
     from salesim.cli import main
 
-    plan = _cli_files(tmp_path, '[strategies.push]\nprospecting = "+20%"\ncost = "10k"\n'
-                                '[strategies.close]\nwin_rate = "+5pp"\ncost = "20k"\n')
-    res = CliRunner().invoke(main, ["compare", str(plan), "--json", "--workers", "1",
-                                    "--plot", str(tmp_path / "t.png")])
+    plan = _cli_files(
+        tmp_path,
+        '[strategies.push]\nprospecting = "+20%"\ncost = "10k"\n'
+        '[strategies.close]\nwin_rate = "+5pp"\ncost = "20k"\n',
+    )
+    res = CliRunner().invoke(
+        main, ["compare", str(plan), "--json", "--workers", "1", "--plot", str(tmp_path / "t.png")]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["trials"] == 200 and out["seed"] == 3 and out["quota"] == 200_000
@@ -239,11 +343,28 @@ def test_cli_compare_model_with_levers(tmp_path):
     from salesim.cli import main
 
     _cli_files(tmp_path, "")
-    res = CliRunner().invoke(main, ["compare", str(tmp_path / "model.toml"), "--reps", "2",
-                                    "--lever", "deal-size=+10%", "--lever",
-                                    "cycle-time=-15%,headcount=+1@2026-08-03", "--quota",
-                                    "150k", "--trials", "100", "--seed", "4", "--workers", "1",
-                                    "--json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(tmp_path / "model.toml"),
+            "--reps",
+            "2",
+            "--lever",
+            "deal-size=+10%",
+            "--lever",
+            "cycle-time=-15%,headcount=+1@2026-08-03",
+            "--quota",
+            "150k",
+            "--trials",
+            "100",
+            "--seed",
+            "4",
+            "--workers",
+            "1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "warning: no --history" in res.stderr  # said up front, not in the JSON
     out = json.loads(res.stdout)
@@ -252,20 +373,26 @@ def test_cli_compare_model_with_levers(tmp_path):
     assert out["quota"] == 150_000 and out["baseline"]["p_quota"] is not None
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--lever", "speed=+20%"], "unknown lever"),
-    (["--lever", "prospecting=lots"], "cannot read"),
-    ([], "nothing to compare"),
-    (["--lever", "headcount=+1@2027-01-05"], "outside the horizon"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--lever", "speed=+20%"], "unknown lever"),
+        (["--lever", "prospecting=lots"], "cannot read"),
+        ([], "nothing to compare"),
+        (["--lever", "headcount=+1@2027-01-05"], "outside the horizon"),
+    ],
+)
 def test_cli_compare_bad_input_exits_2(tmp_path, args, words):
     from click.testing import CliRunner
 
     from salesim.cli import main
 
     _cli_files(tmp_path, "")
-    res = CliRunner().invoke(main, ["compare", str(tmp_path / "model.toml"), "--reps", "2",
-                                    "--trials", "50", "--workers", "1"] + args)
+    res = CliRunner().invoke(
+        main,
+        ["compare", str(tmp_path / "model.toml"), "--reps", "2", "--trials", "50", "--workers", "1"]
+        + args,
+    )
     assert res.exit_code == 2, res.output
     assert words in res.output and "Traceback" not in res.output
 
@@ -275,7 +402,7 @@ def test_cli_compare_scenario_error_names_line(tmp_path):
 
     from salesim.cli import main
 
-    plan = _cli_files(tmp_path, "[strategies.x]\n\nwin_rate = \"+5 pp!\"\n")
+    plan = _cli_files(tmp_path, '[strategies.x]\n\nwin_rate = "+5 pp!"\n')
     res = CliRunner().invoke(main, ["compare", str(plan)])
     assert res.exit_code == 2
     assert "line 10" in res.output and "strategies.x.win_rate" in res.output
@@ -285,8 +412,12 @@ def test_cli_compare_scenario_error_names_line(tmp_path):
 
 # --- how sure a gain is ---------------------------------------------------------------------------
 def _sure_spec():
-    m = simple_model(stages=(stage("Q", 0.5, Exponential(6.0), Exponential(4.0)),),
-                     per_rep_day=4.0, opportunity_yield=0.1, quota=50_000.0)
+    m = simple_model(
+        stages=(stage("Q", 0.5, Exponential(6.0), Exponential(4.0)),),
+        per_rep_day=4.0,
+        opportunity_yield=0.1,
+        quota=50_000.0,
+    )
     return SimSpec(model=m, reps=team(3), start=START, days=91)
 
 
@@ -306,5 +437,17 @@ def test_more_prospecting_gains_in_most_quarters_and_old_keys_stay():
     # the mean's Monte Carlo interval is far narrower than one quarter's spread
     assert up["hi"] - up["lo"] < 0.5 * (one["p90"] - one["p10"])
     assert set(up) == {"mean", "lo", "hi", "se", "p5", "p95", "p_positive"}
-    assert set(s) >= {"name", "levers", "given", "cost", "revenue", "p_quota", "uplift",
-                      "uplift_open", "uplift_new", "uplift_per_cost", "velocity", "rank"}
+    assert set(s) >= {
+        "name",
+        "levers",
+        "given",
+        "cost",
+        "revenue",
+        "p_quota",
+        "uplift",
+        "uplift_open",
+        "uplift_new",
+        "uplift_per_cost",
+        "velocity",
+        "rank",
+    }

@@ -23,7 +23,7 @@ from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma
 from salesim.simulator.model import Fitted
 from salesim.simulator.vector_params import DistArray, draw_dist
 
-K = 4.0                                   # tolerances are K standard errors
+K = 4.0  # tolerances are K standard errors
 EPS = np.finfo(float).eps
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None)
 
@@ -137,8 +137,13 @@ def _family(d):
 
 # --- ndtri ---------------------------------------------------------------------------------
 def test_ndtri_matches_scipy_within_acklams_error():
-    p = np.concatenate([np.logspace(-300, -1, 3000), np.linspace(0.001, 0.999, 9981),
-                        1 - np.logspace(-16, -1, 1500)])
+    p = np.concatenate(
+        [
+            np.logspace(-300, -1, 3000),
+            np.linspace(0.001, 0.999, 9981),
+            1 - np.logspace(-16, -1, 1500),
+        ]
+    )
     x, ref = _ndtri_many(p), special.ndtri(p)
     err = np.abs(x - ref)
     # Acklam's bound is relative (1.15e-9): 1e-8 absolute out to |x| = 8 (p ~ 1e-15),
@@ -151,8 +156,12 @@ def test_ndtri_matches_scipy_within_acklams_error():
 def test_ndtri_is_nondecreasing():
     # A fine grid, and the two joins of Acklam's central and tail pieces ulp by ulp.
     around = [c + np.arange(-20000, 20000) * np.spacing(c) for c in (0.02425, 1 - 0.02425)]
-    for p in [np.linspace(1e-9, 1 - 1e-9, 2_000_001), np.logspace(-300, -2, 100_000),
-              1 - np.logspace(-16, -2, 100_000)[::-1], *around]:
+    for p in [
+        np.linspace(1e-9, 1 - 1e-9, 2_000_001),
+        np.logspace(-300, -2, 100_000),
+        1 - np.logspace(-16, -2, 100_000)[::-1],
+        *around,
+    ]:
         assert np.all(np.diff(_ndtri_many(p)) >= -1e-8)
 
 
@@ -162,9 +171,13 @@ SHAPES = [0.2, 0.5, 1.0, 2.5, 10.0, 100.0, 1000.0, 1e4]
 
 @pytest.mark.parametrize("a", SHAPES)
 def test_gammaincc_matches_scipy(a):
-    x = np.concatenate([[0.0, 1e-300, 1e-10],
-                        a * np.array([1e-3, 0.01, 0.1, 0.5, 0.9, 1, 1.1, 2, 5, 10, 30]),
-                        a + np.sqrt(a) * np.linspace(-5, 40, 91)])
+    x = np.concatenate(
+        [
+            [0.0, 1e-300, 1e-10],
+            a * np.array([1e-3, 0.01, 0.1, 0.5, 0.9, 1, 1.1, 2, 5, 10, 30]),
+            a + np.sqrt(a) * np.linspace(-5, 40, 91),
+        ]
+    )
     x = x[x >= 0]
     got, ref = _gammaincc_many(np.full(x.size, a), x), special.gammaincc(a, x)
     # 1e-12 relative, except that the front factor exp(a log x - x - lgamma a) is rounded
@@ -205,10 +218,19 @@ def test_gamma_isf_converges_in_the_far_tail(a):
 
 
 # --- parametric families -------------------------------------------------------------------
-DISTS = [LogNormal(12.0, 0.8), LogNormal(3.0, 2.5), Gamma(2.5, 6.0), Gamma(0.3, 2.0),
-         Gamma(200.0, 0.1), Weibull(1.4, 20.0), Weibull(0.5, 3.0), Exponential(9.0)]
-U_TAILS = np.concatenate([np.logspace(-10, -1, 19), np.linspace(0.01, 0.99, 99),
-                          1 - np.logspace(-10, -1, 19)])
+DISTS = [
+    LogNormal(12.0, 0.8),
+    LogNormal(3.0, 2.5),
+    Gamma(2.5, 6.0),
+    Gamma(0.3, 2.0),
+    Gamma(200.0, 0.1),
+    Weibull(1.4, 20.0),
+    Weibull(0.5, 3.0),
+    Exponential(9.0),
+]
+U_TAILS = np.concatenate(
+    [np.logspace(-10, -1, 19), np.linspace(0.01, 0.99, 99), 1 - np.logspace(-10, -1, 19)]
+)
 
 
 def _u_grid(d):
@@ -232,8 +254,9 @@ def test_quantile_sf_isf_match_the_scipy_backed_class(d):
 RESIDUAL_U = np.random.default_rng(3).random(2000)
 
 
-@pytest.mark.parametrize("d", [d for d in DISTS if not isinstance(d, Gamma)] + [Fixed(3.0)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "d", [d for d in DISTS if not isinstance(d, Gamma)] + [Fixed(3.0)], ids=repr
+)
 def test_residual_matches_distribution_residual(d):
     fam, a, b = _family(d)
     ages = np.concatenate([[0.0, 2.9, 3.0], np.atleast_1d(d.isf([0.7, 0.3, 1e-3, 1e-9, 1e-200]))])
@@ -254,8 +277,9 @@ def test_residual_is_zero_without_survival(d):
     assert cd.residual(fam, a, b, 0.5, 1e9, 0.0, np.uint64(1))[::2] == (0.0, 0)
 
 
-@pytest.mark.parametrize("d", [d for d in DISTS if not isinstance(d, Gamma)] + [Fixed(3.0)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "d", [d for d in DISTS if not isinstance(d, Gamma)] + [Fixed(3.0)], ids=repr
+)
 def test_draw_is_the_quantile_except_for_gamma(d):
     fam, a, b = _family(d)
     x, h = _draw_many(fam, a, b, U_TAILS, np.uint64(5))
@@ -269,7 +293,7 @@ N_GAMMA = 100_000
 @pytest.mark.parametrize("d", [d for d in DISTS if isinstance(d, Gamma)], ids=repr)
 def test_gamma_draw_follows_gamma_and_keeps_rank_under_scaling(d):
     fam, a, b = _family(d)
-    u = np.zeros(N_GAMMA)                     # gamma ignores the uniform
+    u = np.zeros(N_GAMMA)  # gamma ignores the uniform
     x, h = _draw_many(fam, a, b, u, np.uint64(11))
     assert h != np.uint64(11)
     assert stats.kstest(x, d.cdf).pvalue > 0.001
@@ -280,7 +304,7 @@ def test_gamma_draw_follows_gamma_and_keeps_rank_under_scaling(d):
 
 
 @pytest.mark.parametrize("d", [d for d in DISTS if isinstance(d, Gamma)], ids=repr)
-@pytest.mark.parametrize("p_age", [0.2, 0.6, 0.9, 0.999])   # survival 0.8 and 0.4 by
+@pytest.mark.parametrize("p_age", [0.2, 0.6, 0.9, 0.999])  # survival 0.8 and 0.4 by
 def test_gamma_residual_has_the_conditional_law(d, p_age):  # rejection; 0.1, 1e-3 by isf
     fam, a, b = _family(d)
     age = float(d.quantile(p_age))
@@ -300,8 +324,7 @@ def test_gamma_residual_has_the_conditional_law(d, p_age):  # rejection; 0.1, 1e
     else:
         # Inverse CDF on the survival function, as Gamma.residual.
         assert np.all(tries == 0)
-        np.testing.assert_allclose(r + age, d.residual(u, np.full(N_GAMMA, age)) + age,
-                                   rtol=1e-9)
+        np.testing.assert_allclose(r + age, d.residual(u, np.full(N_GAMMA, age)) + age, rtol=1e-9)
 
 
 def test_gamma_residual_far_beyond_the_mode_matches_distribution_residual():
@@ -312,14 +335,13 @@ def test_gamma_residual_far_beyond_the_mode_matches_distribution_residual():
         age = float(d.isf(10.0**log10_s))
         got, _, _ = _residual_many(fam, a, b, u, age, cd.sf(fam, a, b, age), np.uint64(1))
         # On the inverted time (residual + age): the residual itself is a small difference.
-        np.testing.assert_allclose(got + age, d.residual(u, np.full(u.size, age)) + age,
-                                   rtol=1e-9)
+        np.testing.assert_allclose(got + age, d.residual(u, np.full(u.size, age)) + age, rtol=1e-9)
 
 
 # --- empirical tables ------------------------------------------------------------------------
 VALUES = (1.0, 2.0, 5.0, 10.0, 30.0)
 WEIGHTS = (3.0, 1.0, 0.5, 2.0, 1.0)
-UNSORTED = (2, 4, 0, 3, 1)                # a permutation of the positions above
+UNSORTED = (2, 4, 0, 3, 1)  # a permutation of the positions above
 U_EMP = np.random.default_rng(21).random(5000)
 X_EMP = np.array([-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 9.99, 10.0, 20.0, 30.0, 31.0])
 
@@ -334,24 +356,34 @@ def _shared_slot(e, n_trials=3):
 
 
 def _at(packed, fn, k, t, *arrays):
-    return fn(packed.values, packed.cum, packed.meta, packed.params, k,
-              np.full(arrays[0].size, t, dtype=np.int64), *arrays)
+    return fn(
+        packed.values,
+        packed.cum,
+        packed.meta,
+        packed.params,
+        k,
+        np.full(arrays[0].size, t, dtype=np.int64),
+        *arrays,
+    )
 
 
 @pytest.mark.parametrize("jitter", [0.0, 0.5])
 def test_empirical_with_sorted_values_matches_empirical(jitter):
     e = Empirical(VALUES, WEIGHTS, jitter)
     p = _shared_slot(e)
-    for t in range(3):                    # shared: every trial reads the same row
-        np.testing.assert_allclose(_at(p, _empirical_quantile_many, 1, t, U_EMP),
-                                   e.from_uniform(U_EMP), rtol=0, atol=1e-9)
-        np.testing.assert_allclose(_at(p, _empirical_sf_many, 1, t, X_EMP), e.sf(X_EMP),
-                                   rtol=0, atol=1e-12)
-        u = U_EMP[:1000]                  # Empirical.residual loops in Python
+    for t in range(3):  # shared: every trial reads the same row
+        np.testing.assert_allclose(
+            _at(p, _empirical_quantile_many, 1, t, U_EMP), e.from_uniform(U_EMP), rtol=0, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            _at(p, _empirical_sf_many, 1, t, X_EMP), e.sf(X_EMP), rtol=0, atol=1e-12
+        )
+        u = U_EMP[:1000]  # Empirical.residual loops in Python
         for age in X_EMP:
             ages = np.full(u.size, age)
             np.testing.assert_array_equal(
-                _at(p, _empirical_residual_many, 1, t, u, ages), e.residual(u, ages))
+                _at(p, _empirical_residual_many, 1, t, u, ages), e.residual(u, ages)
+            )
 
 
 @pytest.mark.parametrize("jitter", [0.0, 0.5])
@@ -369,23 +401,32 @@ def test_empirical_with_unsorted_values_has_the_same_law(jitter):
     if jitter == 0:
         freq = np.array([np.mean(x == v) for v in values])
         np.testing.assert_allclose(freq, np.asarray(weights) / sum(weights), atol=2 / m)
-    np.testing.assert_allclose(_at(p, _empirical_quantile_many, 1, 0, U_EMP),
-                               sorted_e.from_uniform(U_EMP), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(_at(p, _empirical_sf_many, 1, 0, X_EMP),
-                               sorted_e.sf(X_EMP), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        _at(p, _empirical_quantile_many, 1, 0, U_EMP),
+        sorted_e.from_uniform(U_EMP),
+        rtol=0,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        _at(p, _empirical_sf_many, 1, 0, X_EMP), sorted_e.sf(X_EMP), rtol=0, atol=1e-12
+    )
     # DistArray.sf with per-trial weights (aligned with the template's values, which
     # Empirical keeps in ascending order) agrees.
     e = Empirical(values, weights, jitter)
     unsorted_w = DistArray(e, None, np.asarray(e.weights)[None, :] / sum(weights))
-    np.testing.assert_allclose(_at(p, _empirical_sf_many, 1, 0, X_EMP),
-                               unsorted_w.sf(X_EMP, np.zeros(X_EMP.size, dtype=int)),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        _at(p, _empirical_sf_many, 1, 0, X_EMP),
+        unsorted_w.sf(X_EMP, np.zeros(X_EMP.size, dtype=int)),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def test_empirical_sf_with_unsorted_values_matches_empirical_sf():
     e = Empirical(*_permuted(VALUES, WEIGHTS, UNSORTED))
-    np.testing.assert_allclose(_at(_shared_slot(e), _empirical_sf_many, 1, 0, X_EMP),
-                               e.sf(X_EMP), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        _at(_shared_slot(e), _empirical_sf_many, 1, 0, X_EMP), e.sf(X_EMP), rtol=0, atol=1e-12
+    )
 
 
 N_TRIALS = 20
@@ -395,12 +436,12 @@ N_TRIALS = 20
 @pytest.mark.parametrize("order", [(0, 1, 2, 3, 4), UNSORTED], ids=["sorted", "unsorted"])
 def test_empirical_with_per_trial_weights_matches_dist_array(jitter, order):
     values, weights = _permuted(VALUES, WEIGHTS, order)
-    d = draw_dist(Fitted(Empirical(values, weights, jitter)), N_TRIALS,
-                  np.random.default_rng(31))
+    d = draw_dist(Fitted(Empirical(values, weights, jitter)), N_TRIALS, np.random.default_rng(31))
     assert d.weights.shape == (N_TRIALS, len(VALUES))
     # Slot 2, behind a shared empirical slot: the per-trial rows start after its row.
-    p = cd.pack([DistArray(Weibull(1.4, 20.0)), DistArray(Empirical((4.0, 8.0), (1.0, 1.0))),
-                 d], N_TRIALS)
+    p = cd.pack(
+        [DistArray(Weibull(1.4, 20.0)), DistArray(Empirical((4.0, 8.0), (1.0, 1.0))), d], N_TRIALS
+    )
     assert p.meta[2].tolist() == [2, 1, len(VALUES)]
     # The reference: the same per-trial law with the values given sorted (Empirical sorts
     # them, so the draws' weights follow the ascending values either way).
@@ -408,20 +449,33 @@ def test_empirical_with_per_trial_weights_matches_dist_array(jitter, order):
     n = U_EMP.size
     for t in range(N_TRIALS):
         ti = np.full(n, t)
-        np.testing.assert_allclose(_at(p, _empirical_quantile_many, 2, t, U_EMP),
-                                   ref.from_uniform(U_EMP, ti), rtol=0, atol=1e-9)
-        np.testing.assert_allclose(_at(p, _empirical_sf_many, 2, t, X_EMP),
-                                   d.sf(X_EMP, np.full(X_EMP.size, t)), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            _at(p, _empirical_quantile_many, 2, t, U_EMP),
+            ref.from_uniform(U_EMP, ti),
+            rtol=0,
+            atol=1e-9,
+        )
+        np.testing.assert_allclose(
+            _at(p, _empirical_sf_many, 2, t, X_EMP),
+            d.sf(X_EMP, np.full(X_EMP.size, t)),
+            rtol=0,
+            atol=1e-12,
+        )
         for age in (0.0, 1.5, 5.0, 10.0, 30.0):
             ages = np.full(n, age)
-            np.testing.assert_array_equal(_at(p, _empirical_residual_many, 2, t, U_EMP, ages),
-                                          ref.residual(U_EMP, ages, ti))
+            np.testing.assert_array_equal(
+                _at(p, _empirical_residual_many, 2, t, U_EMP, ages), ref.residual(U_EMP, ages, ti)
+            )
 
 
 @PROPERTY
-@given(table=st.lists(st.tuples(st.integers(0, 40).map(float), st.floats(0.01, 100.0)),
-                      min_size=1, max_size=12),
-       jitter=st.sampled_from([0.0, 0.5, 3.0]), seed=st.integers(0, 2**32 - 1))
+@given(
+    table=st.lists(
+        st.tuples(st.integers(0, 40).map(float), st.floats(0.01, 100.0)), min_size=1, max_size=12
+    ),
+    jitter=st.sampled_from([0.0, 0.5, 3.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_empirical_tables_match_empirical_property(table, jitter, seed):
     # Any table, ties and all: the compiled draws equal those of the stably sorted
     # distribution (the same law as the table's).
@@ -430,14 +484,15 @@ def test_empirical_tables_match_empirical_property(table, jitter, seed):
     e = Empirical(*_permuted(values, weights, order), jitter)
     p = _shared_slot(Empirical(values, weights, jitter), n_trials=1)
     u = np.random.default_rng(seed).random(200)
-    np.testing.assert_allclose(_at(p, _empirical_quantile_many, 1, 0, u), e.from_uniform(u),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        _at(p, _empirical_quantile_many, 1, 0, u), e.from_uniform(u), rtol=0, atol=1e-9
+    )
     x = np.concatenate([np.asarray(values), np.asarray(values) + 0.5, [-1.0]])
-    np.testing.assert_allclose(_at(p, _empirical_sf_many, 1, 0, x), e.sf(x), rtol=0,
-                               atol=1e-12)
-    ages = np.resize(x, u.size)            # every value, just above each, and below all
-    np.testing.assert_array_equal(_at(p, _empirical_residual_many, 1, 0, u, ages),
-                                  e.residual(u, ages))
+    np.testing.assert_allclose(_at(p, _empirical_sf_many, 1, 0, x), e.sf(x), rtol=0, atol=1e-12)
+    ages = np.resize(x, u.size)  # every value, just above each, and below all
+    np.testing.assert_array_equal(
+        _at(p, _empirical_residual_many, 1, 0, u, ages), e.residual(u, ages)
+    )
 
 
 # --- pack ------------------------------------------------------------------------------------
@@ -445,18 +500,36 @@ def test_pack_lays_out_slots():
     n = 4
     gamma_params = np.array([[2.0, 5.0], [2.5, 6.0], [3.0, 7.0], [3.5, 8.0]])
     weights = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0], [0.1, 0.1, 0.8]])
-    dists = [DistArray(LogNormal(12.0, 0.8)), DistArray(Gamma(2.5, 6.0), gamma_params),
-             DistArray(Weibull(1.4, 20.0)), DistArray(Exponential(9.0)), DistArray(Fixed(3.0)),
-             DistArray(Empirical((5.0, 1.0), (1.0, 3.0), 0.5)),
-             DistArray(Empirical((3.0, 1.0, 2.0), (1.0, 1.0, 1.0)), None, weights)]
+    dists = [
+        DistArray(LogNormal(12.0, 0.8)),
+        DistArray(Gamma(2.5, 6.0), gamma_params),
+        DistArray(Weibull(1.4, 20.0)),
+        DistArray(Exponential(9.0)),
+        DistArray(Fixed(3.0)),
+        DistArray(Empirical((5.0, 1.0), (1.0, 3.0), 0.5)),
+        DistArray(Empirical((3.0, 1.0, 2.0), (1.0, 1.0, 1.0)), None, weights),
+    ]
     p = cd.pack(dists, n)
-    assert p.family.tolist() == [cd.LOGNORMAL, cd.GAMMA, cd.WEIBULL, cd.EXPONENTIAL, cd.FIXED,
-                                 cd.EMPIRICAL, cd.EMPIRICAL]
+    assert p.family.tolist() == [
+        cd.LOGNORMAL,
+        cd.GAMMA,
+        cd.WEIBULL,
+        cd.EXPONENTIAL,
+        cd.FIXED,
+        cd.EMPIRICAL,
+        cd.EMPIRICAL,
+    ]
     assert p.shared.tolist() == [True, False, True, True, True, True, False]
     assert p.params.shape == (7, n, 2)
     # Shared parameters are repeated for every trial; per-trial ones kept row by row.
-    for k, row in [(0, [12.0, 0.8]), (2, [1.4, 20.0]), (3, [9.0, 0.0]), (4, [3.0, 0.0]),
-                   (5, [0.5, 0.0]), (6, [0.0, 0.0])]:
+    for k, row in [
+        (0, [12.0, 0.8]),
+        (2, [1.4, 20.0]),
+        (3, [9.0, 0.0]),
+        (4, [3.0, 0.0]),
+        (5, [0.5, 0.0]),
+        (6, [0.0, 0.0]),
+    ]:
         assert p.params[k].tolist() == [row] * n
     assert p.params[1].tolist() == gamma_params.tolist()
     # Values ascending, padded with inf to the widest table.

@@ -19,7 +19,7 @@ from scipy import stats
 
 from salesim.simulator import compiled_random as cr
 
-K = 4.0                                   # tolerances are K standard errors
+K = 4.0  # tolerances are K standard errors
 U64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 # Deterministic hypothesis runs that leave no example database behind.
@@ -134,8 +134,13 @@ def _split_mix64(seed, n):
 
 # --- SplitMix64 ----------------------------------------------------------------------------
 # The reference generator seeded with 1234567 (the seed of the published test vectors).
-SPLITMIX_1234567 = [6457827717110365317, 3203168211198807973, 9817491932198370423,
-                    4593380528125082431, 16408922859458223821]
+SPLITMIX_1234567 = [
+    6457827717110365317,
+    3203168211198807973,
+    9817491932198370423,
+    4593380528125082431,
+    16408922859458223821,
+]
 
 
 def test_mix64_reproduces_splitmix64_reference_outputs():
@@ -172,8 +177,14 @@ def test_uniforms_lie_in_unit_interval_and_are_uniform():
 
 # --- substreams ------------------------------------------------------------------------------
 @PROPERTY
-@given(key0=uint64s, key1=uint64s, i=st.integers(0, 10**6), j=st.integers(0, 10**6),
-       di=st.integers(0, 3), dj=st.integers(0, 3))
+@given(
+    key0=uint64s,
+    key1=uint64s,
+    i=st.integers(0, 10**6),
+    j=st.integers(0, 10**6),
+    di=st.integers(0, 3),
+    dj=st.integers(0, 3),
+)
 def test_different_indices_give_different_states(key0, key1, i, j, di, dj):
     keys0, keys1 = np.full(2, key0), np.full(2, key1)
     s = _substreams(keys0, keys1, np.array([i, i + di]), np.array([j, j + dj]))
@@ -207,10 +218,14 @@ N_STREAMS = 100_000
 
 def _first_uniform_of(key0, key1, i, j):
     n = N_STREAMS
-    return _first_uniforms(_substreams(np.full(n, key0, dtype=np.uint64),
-                                       np.full(n, key1, dtype=np.uint64),
-                                       np.broadcast_to(i, n).astype(np.int64),
-                                       np.broadcast_to(j, n).astype(np.int64)))
+    return _first_uniforms(
+        _substreams(
+            np.full(n, key0, dtype=np.uint64),
+            np.full(n, key1, dtype=np.uint64),
+            np.broadcast_to(i, n).astype(np.int64),
+            np.broadcast_to(j, n).astype(np.int64),
+        )
+    )
 
 
 J = np.arange(N_STREAMS)
@@ -220,10 +235,12 @@ KEY0, KEY1 = np.uint64(0x243F6A8885A308D3), np.uint64(0x13198A2E03707344)
 @pytest.mark.parametrize("neighbour", ["j+1", "i+1", "key0+1", "key1+1"])
 def test_neighbouring_substreams_are_uncorrelated_and_uniform(neighbour):
     base = _first_uniform_of(KEY0, KEY1, 3, J)
-    other = {"j+1": lambda: _first_uniform_of(KEY0, KEY1, 3, J + 1),
-             "i+1": lambda: _first_uniform_of(KEY0, KEY1, 4, J),
-             "key0+1": lambda: _first_uniform_of(KEY0 + np.uint64(1), KEY1, 3, J),
-             "key1+1": lambda: _first_uniform_of(KEY0, KEY1 + np.uint64(1), 3, J)}[neighbour]()
+    other = {
+        "j+1": lambda: _first_uniform_of(KEY0, KEY1, 3, J + 1),
+        "i+1": lambda: _first_uniform_of(KEY0, KEY1, 4, J),
+        "key0+1": lambda: _first_uniform_of(KEY0 + np.uint64(1), KEY1, 3, J),
+        "key1+1": lambda: _first_uniform_of(KEY0, KEY1 + np.uint64(1), 3, J),
+    }[neighbour]()
     # Under independence the sample correlation has SE 1/sqrt(n).
     assert abs(np.corrcoef(base, other)[0, 1]) < K / math.sqrt(N_STREAMS)
     assert stats.kstest(other, "uniform").pvalue > 0.001
@@ -236,10 +253,13 @@ def test_substreams_do_not_overlap():
     # within 2^16 draws.
     i, j = np.repeat(np.arange(100), 300), np.tile(np.arange(300), 100)
     n = i.size
-    states = np.concatenate([
-        _substreams(np.full(n, k0), np.full(n, k1), i, j)
-        for k0, k1 in [(KEY0, KEY1), (KEY0 + np.uint64(1), KEY1), (KEY0, KEY1 + np.uint64(1))]])
-    position = np.sort(states * np.uint64(pow(GOLDEN, -1, 1 << 64)))   # wraps mod 2^64
+    states = np.concatenate(
+        [
+            _substreams(np.full(n, k0), np.full(n, k1), i, j)
+            for k0, k1 in [(KEY0, KEY1), (KEY0 + np.uint64(1), KEY1), (KEY0, KEY1 + np.uint64(1))]
+        ]
+    )
+    position = np.sort(states * np.uint64(pow(GOLDEN, -1, 1 << 64)))  # wraps mod 2^64
     gaps = np.diff(position)
     wrap = (int(position[0]) - int(position[-1])) % (1 << 64)
     assert min(int(gaps.min()), wrap) > 1 << 16
@@ -320,23 +340,35 @@ def test_poisson_of_zero_mean_draws_nothing():
 # Random uniforms and fixed ones out to 1e-6 of either end. Further out (u > 1 - 1e-9) the
 # running sum's rounding over tens of thousands of terms exceeds the tail's steps, so the
 # search cannot match scipy exactly there; a 53-bit uniform lands there once in 1e9 draws.
-U_GRID = np.concatenate([np.random.default_rng(8).random(1000),
-                         [1e-9, 1e-6, 1e-3, 0.25, 0.5, 0.75, 1 - 1e-3, 1 - 1e-6]])
+U_GRID = np.concatenate(
+    [np.random.default_rng(8).random(1000), [1e-9, 1e-6, 1e-3, 0.25, 0.5, 0.75, 1 - 1e-3, 1 - 1e-6]]
+)
 
 
-@pytest.mark.parametrize("lam", [1e-9, 0.01, 0.5, 3.0, 9.99, 10.0, 30.0, 30.1, 37.0,
-                                 460.0, 38000.0])
+@pytest.mark.parametrize(
+    "lam", [1e-9, 0.01, 0.5, 3.0, 9.99, 10.0, 30.0, 30.1, 37.0, 460.0, 38000.0]
+)
 def test_poisson_quantile_equals_scipy_ppf(lam):
-    np.testing.assert_array_equal(_poisson_quantiles(U_GRID, lam),
-                                  stats.poisson.ppf(U_GRID, lam))
+    np.testing.assert_array_equal(_poisson_quantiles(U_GRID, lam), stats.poisson.ppf(U_GRID, lam))
     assert cr.poisson_quantile(0.0, lam) == 0
 
 
-@pytest.mark.parametrize("size, mean", [(0.5, 3.0), (2.0, 10.0), (10.0, 0.3), (50.0, 200.0),
-                                        (0.8, 5000.0), (400.0, 2000.0),   # P(0) ~ e^-717
-                                        (1e6, 2000.0)])                   # P(0) ~ e^-1998
+@pytest.mark.parametrize(
+    "size, mean",
+    [
+        (0.5, 3.0),
+        (2.0, 10.0),
+        (10.0, 0.3),
+        (50.0, 200.0),
+        (0.8, 5000.0),
+        (400.0, 2000.0),  # P(0) ~ e^-717
+        (1e6, 2000.0),
+    ],
+)  # P(0) ~ e^-1998
 def test_negbin_quantile_equals_scipy_ppf(size, mean):
     log_p0 = size * math.log(size / (size + mean))
     ratio = mean / (size + mean)
-    np.testing.assert_array_equal(_negbin_quantiles(U_GRID, log_p0, ratio, size),
-                                  stats.nbinom.ppf(U_GRID, size, size / (size + mean)))
+    np.testing.assert_array_equal(
+        _negbin_quantiles(U_GRID, log_p0, ratio, size),
+        stats.nbinom.ppf(U_GRID, size, size / (size + mean)),
+    )

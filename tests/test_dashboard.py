@@ -11,7 +11,8 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesim import cli
 from salesim.calibrate.fit import calibrate
@@ -22,34 +23,38 @@ from salesim.simulator.demo_history import generate
 from salesim.simulator.model import save
 
 D = dt.date
-AS_OF = D(2026, 5, 13)          # day 43, week 7 of 2026-Q2
+AS_OF = D(2026, 5, 13)  # day 43, week 7 of 2026-Q2
 TRIALS = 200
 
 
 # --- the colour rule ---------------------------------------------------------------------------
 def test_measure_thresholds():
-    plan = np.arange(1, 101, dtype=float)     # P20 = 20, P50 = 50 (inverted CDF)
+    plan = np.arange(1, 101, dtype=float)  # P20 = 20, P50 = 50 (inverted CDF)
     assert measure("x", "count", 50.0, plan).status == "green"
     assert measure("x", "count", 49.9, plan).status == "yellow"
     assert measure("x", "count", 20.0, plan).status == "yellow"
     assert measure("x", "count", 19.9, plan).status == "red"
     m = measure("x", "count", 50.0, plan)
     assert (m.plan_p20, m.plan_p50) == (20.0, 50.0)
-    assert m.percentile == pytest.approx(0.495)   # 49 below, one tie counted half
+    assert m.percentile == pytest.approx(0.495)  # 49 below, one tie counted half
     assert measure("x", "count", None, plan).status == "n/a"
     assert worst(["green", "n/a", "yellow"]) == "yellow"
     assert worst(["green", "red", "yellow"]) == "red"
 
 
 @settings(max_examples=60, deadline=None)
-@given(plan=st.lists(st.floats(0, 1e6), min_size=1, max_size=50),
-       a=st.floats(0, 1e6), b=st.floats(0, 1e6))
+@given(
+    plan=st.lists(st.floats(0, 1e6), min_size=1, max_size=50),
+    a=st.floats(0, 1e6),
+    b=st.floats(0, 1e6),
+)
 def test_measure_is_monotone(plan, a, b):
     """More of a good thing never makes the colour worse."""
     lo, hi = sorted((a, b))
     rank = {"green": 0, "yellow": 1, "red": 2}
-    assert rank[measure("x", "money", hi, plan).status] <= rank[measure("x", "money", lo,
-                                                                         plan).status]
+    assert (
+        rank[measure("x", "money", hi, plan).status] <= rank[measure("x", "money", lo, plan).status]
+    )
 
 
 # --- end to end on demo history ----------------------------------------------------------------
@@ -68,7 +73,8 @@ def setup(tmp_path_factory):
     (root / "plan.toml").write_text(
         'model = "model.toml"\nquarter = "2026-Q2"\nquota = "1.4M"\n'
         '[strategies.double]\nprospecting = "x2"\n'
-        '[strategies.half]\nprospecting = "x0.5"\n')
+        '[strategies.half]\nprospecting = "x0.5"\n'
+    )
     plan = dash.load_plan(root / "plan.toml")
     d = dash.build_dashboard(history, plan, AS_OF, trials=TRIALS, seed=3)
     return {"root": root, "history": history, "hist_dir": hist_dir, "plan": plan, "d": d}
@@ -76,8 +82,12 @@ def setup(tmp_path_factory):
 
 def test_structure_and_numbers_behind_colours(setup):
     d = setup["d"]
-    assert (d.quarter_start, d.quarter_end, d.week, d.weeks) == (D(2026, 4, 1), D(2026, 6, 30),
-                                                                  7, 13)
+    assert (d.quarter_start, d.quarter_end, d.week, d.weeks) == (
+        D(2026, 4, 1),
+        D(2026, 6, 30),
+        7,
+        13,
+    )
     assert d.quota == 1.4e6
     assert len(d.reps) >= 3 and {r.who for r in d.reps} <= set(d.health.reps["owner"])
     for light in (d.team, *d.reps):
@@ -86,8 +96,13 @@ def test_structure_and_numbers_behind_colours(setup):
             for m in line.measures:
                 assert m.status in ("green", "yellow", "red")
                 # the colour is exactly the rule applied to the numbers shown
-                want = ("green" if m.actual >= m.plan_p50 else
-                        "yellow" if m.actual >= m.plan_p20 else "red")
+                want = (
+                    "green"
+                    if m.actual >= m.plan_p50
+                    else "yellow"
+                    if m.actual >= m.plan_p20
+                    else "red"
+                )
                 assert m.status == want
                 assert m.plan_p20 <= m.plan_p50
     team = d.team
@@ -129,8 +144,9 @@ def test_colours_move_with_the_plan(setup):
     by_name = {s.name: s for s in sc.strategies}
     out = {}
     for name in ("double", "half"):
-        d = dash.build_dashboard(setup["history"], (sc, by_name[name]), AS_OF, trials=TRIALS,
-                                 seed=3)
+        d = dash.build_dashboard(
+            setup["history"], (sc, by_name[name]), AS_OF, trials=TRIALS, seed=3
+        )
         out[name] = d
     base = setup["d"].team.line("activities").measures[0]
     dbl = out["double"].team.line("activities").measures[0]
@@ -140,8 +156,9 @@ def test_colours_move_with_the_plan(setup):
     assert dbl.status == "red" and half.status == "green"
     assert "double" in out["double"].plan
     # a red activities line gets a prospecting pointer
-    assert any(p.startswith("Activities") and "prospecting" in p
-               for p in out["double"].team.pointers)
+    assert any(
+        p.startswith("Activities") and "prospecting" in p for p in out["double"].team.pointers
+    )
 
 
 def test_nothing_after_as_of_leaks(setup):
@@ -163,12 +180,24 @@ def test_seat_spec_takes_its_share():
     from salesim.simulator.spec import Rep, SimSpec
     from tests.factories import simple_model
 
-    deals = pl.DataFrame({"opportunity_id": ["1", "2", "3"], "owner": ["a", "b", "a"],
-                          "stage": ["Qualify"] * 3, "age_days": [1.0, 2.0, 3.0],
-                          "amount": [1.0, 2.0, 3.0], "segment": ["all"] * 3})
-    d_plan = SimSpec(simple_model(), (Rep("a", quota=10.0), Rep("b", quota=20.0),
-                                      Rep("c", start_day=30.0)), D(2026, 4, 1), 91, deals,
-                     quota=30.0)
+    deals = pl.DataFrame(
+        {
+            "opportunity_id": ["1", "2", "3"],
+            "owner": ["a", "b", "a"],
+            "stage": ["Qualify"] * 3,
+            "age_days": [1.0, 2.0, 3.0],
+            "amount": [1.0, 2.0, 3.0],
+            "segment": ["all"] * 3,
+        }
+    )
+    d_plan = SimSpec(
+        simple_model(),
+        (Rep("a", quota=10.0), Rep("b", quota=20.0), Rep("c", start_day=30.0)),
+        D(2026, 4, 1),
+        91,
+        deals,
+        quota=30.0,
+    )
     s = dash.seat_spec(d_plan, 0, 40)
     assert [r.name for r in s.reps] == ["a"] and s.days == 40 and s.quota == 10.0
     assert s.open_deals["opportunity_id"].to_list() == ["1", "3"]
@@ -179,20 +208,33 @@ def test_seat_spec_takes_its_share():
 def test_pointer_rules(setup):
     """Hand-set colours: each red line gets the pointer for its part of the chain."""
     d = setup["d"]
-    ctx = dash._Context(d.health, dataclasses.replace(
-        dash.plan_spec(setup["plan"], setup["history"], d.quarter_start, d.quarter_end)))
+    ctx = dash._Context(
+        d.health,
+        dataclasses.replace(
+            dash.plan_spec(setup["plan"], setup["history"], d.quarter_start, d.quarter_end)
+        ),
+    )
 
     def m(name, unit, actual, p20, p50, status):
         return Measure(name, unit, actual, p20, p50, 0.1, status)
 
     ok_acts = Line("activities", (m("activities", "count", 100, 80, 100, "green"),))
     red_acts = Line("activities", (m("activities", "count", 10, 80, 100, "red"),))
-    thin = Line("pipeline", (m("pipeline_created", "money", 1e5, 4e5, 5e5, "red"),),
-                {"created_deals": 3, "plan_created_deals_p50": 10.0})
-    ok_pipe = Line("pipeline", (m("pipeline_created", "money", 5e5, 4e5, 5e5, "green"),),
-                   {"created_deals": 10, "plan_created_deals_p50": 10.0})
-    bad_fc = Line("forecast", (m("forecast_p50", "money", 1e5, 5e5, 6e5, "red"),),
-                  {"p_quota": 0.1, "plan_p_quota": 0.5})
+    thin = Line(
+        "pipeline",
+        (m("pipeline_created", "money", 1e5, 4e5, 5e5, "red"),),
+        {"created_deals": 3, "plan_created_deals_p50": 10.0},
+    )
+    ok_pipe = Line(
+        "pipeline",
+        (m("pipeline_created", "money", 5e5, 4e5, 5e5, "green"),),
+        {"created_deals": 10, "plan_created_deals_p50": 10.0},
+    )
+    bad_fc = Line(
+        "forecast",
+        (m("forecast_p50", "money", 1e5, 5e5, 6e5, "red"),),
+        {"p_quota": 0.1, "plan_p_quota": 0.5},
+    )
     ok_fc = Line("forecast", (m("forecast_p50", "money", 7e5, 5e5, 6e5, "green"),), {})
 
     p = dash.pointers(Stoplight("team", 1e6, (red_acts, thin, ok_fc)), ctx, None)
@@ -224,35 +266,79 @@ def invoke(*args):
 def test_cli_json_html_plot(setup, tmp_path):
     root = setup["root"]
     html, png = tmp_path / "r.html", tmp_path / "t.png"
-    r = invoke("dashboard", setup["hist_dir"], "--plan", root / "plan.toml", "--as-of", AS_OF,
-               "--trials", TRIALS, "--seed", 3, "--json", "--html", html, "--plot", png)
+    r = invoke(
+        "dashboard",
+        setup["hist_dir"],
+        "--plan",
+        root / "plan.toml",
+        "--as-of",
+        AS_OF,
+        "--trials",
+        TRIALS,
+        "--seed",
+        3,
+        "--json",
+        "--html",
+        html,
+        "--plot",
+        png,
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert set(out) >= {"as_of", "team", "reps", "forecast", "health", "trajectory",
-                        "thresholds", "html", "plot"}
+    assert set(out) >= {
+        "as_of",
+        "team",
+        "reps",
+        "forecast",
+        "health",
+        "trajectory",
+        "thresholds",
+        "html",
+        "plot",
+    }
     assert set(out["team"]["lines"]) == {"activities", "pipeline", "forecast"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "data:image/png;base64," in html.read_text()
     # same seed, same numbers as the library call
     assert out["team"] == json.loads(json.dumps(cli._clean(setup["d"].team.to_dict())))
 
-    r = invoke("dashboard", setup["hist_dir"], "--plan", root / "plan.toml", "--as-of", AS_OF,
-               "--trials", TRIALS, "--quiet")
+    r = invoke(
+        "dashboard",
+        setup["hist_dir"],
+        "--plan",
+        root / "plan.toml",
+        "--as-of",
+        AS_OF,
+        "--trials",
+        TRIALS,
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     assert "Stoplight" in r.output and "Pipeline health" in r.output
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--as-of", "2026-13-01"), "--as-of"),
-    (("--as-of", "2026-08-01"), "quarter"),               # the plan is for Q2
-    (("--as-of", AS_OF, "--strategy", "nope"), "strategy"),
-    (("--as-of", AS_OF, "--html", "PLAN"), "overwrite"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--as-of", "2026-13-01"), "--as-of"),
+        (("--as-of", "2026-08-01"), "quarter"),  # the plan is for Q2
+        (("--as-of", AS_OF, "--strategy", "nope"), "strategy"),
+        (("--as-of", AS_OF, "--html", "PLAN"), "overwrite"),
+    ],
+)
 def test_cli_bad_input_exits_2(setup, args, words):
     root = setup["root"]
     args = [root / "plan.toml" if a == "PLAN" else a for a in args]
-    r = invoke("dashboard", setup["hist_dir"], "--plan", root / "plan.toml", "--trials", 20,
-               "--quiet", *args)
+    r = invoke(
+        "dashboard",
+        setup["hist_dir"],
+        "--plan",
+        root / "plan.toml",
+        "--trials",
+        20,
+        "--quiet",
+        *args,
+    )
     assert r.exit_code == 2, r.output
     assert words in r.output and "Traceback" not in r.output
     assert (root / "plan.toml").read_text().startswith("model = ")

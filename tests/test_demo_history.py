@@ -15,14 +15,24 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from salesim import cli
 import salesim.simulator.demo_history as dh
+from salesim import cli
+from salesim.calibrate.history import (
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+)
 from salesim.calibrate.ingest import read_history
-from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
-                               STAGE_HISTORY_COLUMNS)
 from salesim.simulator import model as m
 from salesim.simulator.calendar import add_quarters, quarter_end, quarter_index, quarter_start
-from salesim.simulator.demo_ingredients import PLAYED, REALISTIC, SEASON_SHAPE, Ingredients, truth_as_of
+from salesim.simulator.demo_ingredients import (
+    PLAYED,
+    REALISTIC,
+    SEASON_SHAPE,
+    Ingredients,
+    truth_as_of,
+)
 from salesim.simulator.distributions import Exponential, Fixed
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import DAYS_PER_MONTH
@@ -55,22 +65,38 @@ def _days(col: str) -> pl.Expr:
 # generator change.
 def _churny_truth():
     t = dh.default_truth(dt.date(2026, 9, 30), reps=12)
-    return dataclasses.replace(t, team=m.TeamModel(
-        ramp_months=3.0, ramp_months_sd=0.0, attrition=m.GammaPosterior(0.1e9, 1e9),
-        quota=1.0, calibrated=True))
+    return dataclasses.replace(
+        t,
+        team=m.TeamModel(
+            ramp_months=3.0,
+            ramp_months_sd=0.0,
+            attrition=m.GammaPosterior(0.1e9, 1e9),
+            quota=1.0,
+            calibrated=True,
+        ),
+    )
 
 
-PINNED = {   # case -> (generate's arguments, sha256 prefix of the CSV texts and truth.toml)
+PINNED = {  # case -> (generate's arguments, sha256 prefix of the CSV texts and truth.toml)
     "seed7": (lambda: dict(rng=7), "d45047cb269337f5"),
-    "mid_quarter": (lambda: dict(rng=5, reps=6, quarters=3, as_of=dt.date(2026, 5, 17)),
-                    "4f20f5b8d6f4115c"),
-    "simple": (lambda: dict(rng=2, reps=10, quarters=2, as_of=dt.date(2026, 3, 31),
-                            truth=simple_model(per_rep_day=10.0, opportunity_yield=0.05,
-                                               lag=Fixed(0.0), as_of=dt.date(2026, 3, 31))),
-               "650ee12860ff9895"),
+    "mid_quarter": (
+        lambda: dict(rng=5, reps=6, quarters=3, as_of=dt.date(2026, 5, 17)),
+        "4f20f5b8d6f4115c",
+    ),
+    "simple": (
+        lambda: dict(
+            rng=2,
+            reps=10,
+            quarters=2,
+            as_of=dt.date(2026, 3, 31),
+            truth=simple_model(
+                per_rep_day=10.0, opportunity_yield=0.05, lag=Fixed(0.0), as_of=dt.date(2026, 3, 31)
+            ),
+        ),
+        "650ee12860ff9895",
+    ),
     "solo": (lambda: dict(rng=9, reps=1, quarters=8), "8d4be8e2fe106097"),
-    "churny": (lambda: dict(rng=4, reps=12, quarters=3, truth=_churny_truth()),
-               "173e3af3000c94b1"),
+    "churny": (lambda: dict(rng=4, reps=12, quarters=3, truth=_churny_truth()), "173e3af3000c94b1"),
 }
 
 
@@ -129,8 +155,13 @@ def test_frames_follow_the_canonical_schemas(small):
 
 def test_nothing_dated_after_as_of(small):
     start, as_of = small.start, small.as_of
-    dated = [(small.opportunities, "created"), (small.opportunities, "closed"),
-             (small.stage_history, "entered"), (small.activities, "date"), (small.reps, "left")]
+    dated = [
+        (small.opportunities, "created"),
+        (small.opportunities, "closed"),
+        (small.stage_history, "entered"),
+        (small.activities, "date"),
+        (small.reps, "left"),
+    ]
     for frame, col in dated:
         assert frame[col].max() <= as_of, col
         assert frame[col].min() >= start, col
@@ -140,22 +171,27 @@ def test_nothing_dated_after_as_of(small):
 
 def test_open_deals_sit_in_their_last_recorded_stage(small):
     order = {s: i for i, s in enumerate(small.stages)}
-    last = (small.stage_history.with_columns(pl.col("stage").replace_strict(order).alias("k"))
-            .group_by("opportunity_id").agg(pl.col("stage").sort_by("k").last().alias("last")))
+    last = (
+        small.stage_history.with_columns(pl.col("stage").replace_strict(order).alias("k"))
+        .group_by("opportunity_id")
+        .agg(pl.col("stage").sort_by("k").last().alias("last"))
+    )
     o = small.opportunities.join(last, on="opportunity_id", how="left")
     assert o["last"].null_count() == 0
     assert (o["stage"] == o["last"]).all()
     open_ = o.filter(pl.col("status") == "open")
     assert open_.height > 0
-    assert open_["stage"].n_unique() > 1   # censored in several stages
+    assert open_["stage"].n_unique() > 1  # censored in several stages
 
 
 def test_stage_history_is_consistent_with_opportunities(small):
     order = {s: i for i, s in enumerate(small.stages)}
     sh = small.stage_history.with_columns(pl.col("stage").replace_strict(order).alias("k"))
     per = sh.group_by("opportunity_id").agg(
-        pl.col("k").sort().alias("ks"), pl.col("entered").sort_by("k").alias("dates"),
-        pl.col("entered").filter(pl.col("k") == 0).first().alias("first"))
+        pl.col("k").sort().alias("ks"),
+        pl.col("entered").sort_by("k").alias("dates"),
+        pl.col("entered").filter(pl.col("k") == 0).first().alias("first"),
+    )
     o = small.opportunities.join(per, on="opportunity_id", how="left")
     assert o.height == small.opportunities.height
     # Everyone entered the first stage on its created date; stages have no gaps or repeats.
@@ -165,15 +201,15 @@ def test_stage_history_is_consistent_with_opportunities(small):
     won = o.filter(pl.col("status") == "won")
     assert won.height > 0
     assert (won["ks"].list.len() == len(small.stages)).all()
-    entered_after_close = sh.join(o.select("opportunity_id", "closed"), on="opportunity_id") \
-        .filter(pl.col("entered") > pl.col("closed"))
+    entered_after_close = sh.join(o.select("opportunity_id", "closed"), on="opportunity_id").filter(
+        pl.col("entered") > pl.col("closed")
+    )
     assert entered_after_close.height == 0
 
 
 # --- the data follow the truth -------------------------------------------------------------
 def test_lost_deals_die_faster_than_won_deals_close(small):
-    cycle = small.opportunities.with_columns(
-        (_days("closed") - _days("created")).alias("days"))
+    cycle = small.opportunities.with_columns((_days("closed") - _days("created")).alias("days"))
     won = cycle.filter(pl.col("status") == "won")["days"].median()
     lost = cycle.filter(pl.col("status") == "lost")["days"].median()
     assert lost < 0.5 * won
@@ -182,11 +218,12 @@ def test_lost_deals_die_faster_than_won_deals_close(small):
 def test_deal_sizes_differ_by_segment_and_match_the_truth(medium):
     sizes = {s.name: s.size.dist for s in medium.truth.deal_size}
     got = medium.opportunities.group_by("segment").agg(
-        pl.col("amount").log().median().alias("log_median"), pl.len())
+        pl.col("amount").log().median().alias("log_median"), pl.len()
+    )
     medians = dict(zip(got["segment"], got["log_median"]))
     assert medians["SMB"] < medians["Mid-Market"] < medians["Enterprise"]
     for seg, log_median, n in got.iter_rows():
-        d = sizes[seg]   # lognormal: the sample median of log size has SE σ·sqrt(π/2n)
+        d = sizes[seg]  # lognormal: the sample median of log size has SE σ·sqrt(π/2n)
         se = d.sigma * math.sqrt(math.pi / (2 * n))
         assert abs(log_median - math.log(d.median)) < K * se, seg
     # Segment shares too (binomial SE).
@@ -200,14 +237,16 @@ def test_deal_sizes_differ_by_segment_and_match_the_truth(medium):
 def _ramped_daily(h, min_tenure_days=100):
     """Daily activity per rep (calls + emails) on days with tenure past the ramp."""
     per_day = h.activities.group_by("owner", "date").agg(pl.col("count").sum())
-    return (per_day.join(h.reps.select("owner", "hired"), on="owner")
-            .filter((_days("date") - _days("hired")) >= min_tenure_days))
+    return per_day.join(h.reps.select("owner", "hired"), on="owner").filter(
+        (_days("date") - _days("hired")) >= min_tenure_days
+    )
 
 
 def test_activity_varies_more_than_poisson_within_and_between_reps(medium):
     daily = _ramped_daily(medium)
-    stats = daily.group_by("owner").agg(pl.col("count").mean().alias("mean"),
-                                        pl.col("count").var().alias("var"), pl.len())
+    stats = daily.group_by("owner").agg(
+        pl.col("count").mean().alias("mean"), pl.col("count").var().alias("var"), pl.len()
+    )
     stats = stats.filter(pl.col("len") >= 60)
     # Within a rep: NB(size 3) at ~12/day has variance ≈ 5× its mean; Poisson would be 1×.
     assert (stats["var"] / stats["mean"]).median() > 2.5
@@ -220,15 +259,16 @@ def test_activity_varies_more_than_poisson_within_and_between_reps(medium):
     # Sample sd of the log multipliers vs rep_sigma (SE ≈ σ/sqrt(2(n−1))).
     sd = float(np.log(joined["multiplier"].to_numpy()).std(ddof=1))
     assert abs(sd - sigma) < K * sigma / math.sqrt(2 * (n - 1))
-    assert log_mean.std(ddof=1) > 0.6 * sigma   # far above Poisson noise (≈ 0.05)
+    assert log_mean.std(ddof=1) > 0.6 * sigma  # far above Poisson noise (≈ 0.05)
 
 
 def test_new_hires_ramp_up(medium):
     per_day = medium.activities.group_by("owner", "date").agg(pl.col("count").sum())
     hires = medium.reps.filter(pl.col("hired") >= medium.start)
     assert hires.height >= 5
-    t = (per_day.join(hires.select("owner", "hired"), on="owner")
-         .with_columns((_days("date") - _days("hired")).alias("tenure")))
+    t = per_day.join(hires.select("owner", "hired"), on="owner").with_columns(
+        (_days("date") - _days("hired")).alias("tenure")
+    )
     first = t.filter(pl.col("tenure") < 30)["count"].mean()
     later = t.filter(pl.col("tenure") >= 3 * DAYS_PER_MONTH)["count"].mean()
     ramp = medium.truth.team.ramp_months
@@ -244,7 +284,8 @@ def test_reps_leave_and_seats_are_backfilled(medium):
     assert left.height > 0
     # Each hire inside the window refills a seat HIRING_LAG_DAYS after someone left.
     expected = left.filter(
-        pl.col("left") + dt.timedelta(days=dh.HIRING_LAG_DAYS) <= medium.as_of).height
+        pl.col("left") + dt.timedelta(days=dh.HIRING_LAG_DAYS) <= medium.as_of
+    ).height
     refilled = (left["left"] + dt.timedelta(days=dh.HIRING_LAG_DAYS)).sort().to_list()
     # (A starting-team rep may have been hired on the first day; backfills come later.)
     first_refill = medium.start + dt.timedelta(days=dh.HIRING_LAG_DAYS)
@@ -257,9 +298,14 @@ def test_reps_leave_and_seats_are_backfilled(medium):
     assert len(medium.truth.team.reps) <= 80
     # Monthly attrition near the truth (Poisson SE on the count of leavers).
     months = reps.with_columns(
-        ((pl.coalesce(_days("left"), pl.lit(medium.as_of).cast(pl.Int32))
-          - pl.max_horizontal(_days("hired"), pl.lit(medium.start).cast(pl.Int32)))
-         / DAYS_PER_MONTH).alias("m"))["m"].sum()
+        (
+            (
+                pl.coalesce(_days("left"), pl.lit(medium.as_of).cast(pl.Int32))
+                - pl.max_horizontal(_days("hired"), pl.lit(medium.start).cast(pl.Int32))
+            )
+            / DAYS_PER_MONTH
+        ).alias("m")
+    )["m"].sum()
     rate = medium.truth.team.attrition.mean
     assert abs(left.height - rate * months) < K * math.sqrt(rate * months)
 
@@ -295,22 +341,21 @@ def _advance_lost_by_as_of(h):
     order = {s: i for i, s in enumerate(h.stages)}
     sh = h.stage_history.with_columns(pl.col("stage").replace_strict(order).alias("k"))
     o = h.opportunities.select("opportunity_id", "status", "stage").with_columns(
-        pl.col("stage").replace_strict(order).alias("last"))
+        pl.col("stage").replace_strict(order).alias("last")
+    )
     end = (h.as_of - h.start).days + 1
-    return sh.join(o.select("opportunity_id", "status", "last"), on="opportunity_id") \
-        .with_columns((end - (_days("entered") - pl.lit(h.start).cast(pl.Int32)))
-                      .alias("exposure"),
-                      ((pl.col("k") < pl.col("last")) | (pl.col("status") == "won"))
-                      .alias("advanced"),
-                      ((pl.col("k") == pl.col("last")) & (pl.col("status") == "lost"))
-                      .alias("lost"))
+    return sh.join(o.select("opportunity_id", "status", "last"), on="opportunity_id").with_columns(
+        (end - (_days("entered") - pl.lit(h.start).cast(pl.Int32))).alias("exposure"),
+        ((pl.col("k") < pl.col("last")) | (pl.col("status") == "won")).alias("advanced"),
+        ((pl.col("k") == pl.col("last")) & (pl.col("status") == "lost")).alias("lost"),
+    )
 
 
 def test_stage_outcomes_with_censoring_match_the_truth(medium):
     """Per stage, advances and losses seen by as-of match what the truth predicts given
     each deal's time at risk (competing outcomes, right-censored at as-of)."""
     data = _advance_lost_by_as_of(medium)
-    frac = (np.arange(16) + 0.5) / 16   # entry time is uniform-ish inside its day
+    frac = (np.arange(16) + 0.5) / 16  # entry time is uniform-ish inside its day
     for k, stage in enumerate(medium.truth.stages):
         d = data.filter(pl.col("k") == k)
         x = d["exposure"].to_numpy()[:, None] - frac[None, :]  # days from entry to as-of
@@ -332,16 +377,21 @@ def test_stage_outcomes_with_censoring_match_the_truth(medium):
 def test_stage_durations_match_the_truth(medium):
     """Old cohorts (all resolved): mean days to advance / to be lost in each stage equal the
     truth's means (day rounding of both dates adds < 0.5 day of bias)."""
-    data = _advance_lost_by_as_of(medium).sort("opportunity_id", "k").with_columns(
-        pl.col("entered").shift(-1).over("opportunity_id").alias("next"))
+    data = (
+        _advance_lost_by_as_of(medium)
+        .sort("opportunity_id", "k")
+        .with_columns(pl.col("entered").shift(-1).over("opportunity_id").alias("next"))
+    )
     closed = medium.opportunities.select("opportunity_id", "closed")
     data = data.join(closed, on="opportunity_id").filter(pl.col("exposure") > 150)
     last = len(medium.stages) - 1
     for k, stage in enumerate(medium.truth.stages):
         d = data.filter(pl.col("k") == k)
         adv_end = "closed" if k == last else "next"
-        samples = ((d.filter(pl.col("advanced")), adv_end, stage.advance.dist),
-                   (d.filter(pl.col("lost")), "closed", stage.lost.dist))
+        samples = (
+            (d.filter(pl.col("advanced")), adv_end, stage.advance.dist),
+            (d.filter(pl.col("lost")), "closed", stage.lost.dist),
+        )
         for rows, end, dist in samples:
             days = (rows[end].cast(pl.Int32) - rows["entered"].cast(pl.Int32)).cast(pl.Float64)
             se = math.sqrt(float(dist.frozen().var()) / days.len())
@@ -354,8 +404,10 @@ def test_cycle_times_match_the_truth_cycle(medium):
         (pl.lit(medium.as_of) - pl.col("created")).dt.total_days() > 250
     ).with_columns((_days("closed") - _days("created")).alias("days"))
     assert cyc["closed"].null_count() == 0
-    for status, dist in (("won", medium.truth.cycle.advance.dist),
-                         ("lost", medium.truth.cycle.lost.dist)):
+    for status, dist in (
+        ("won", medium.truth.cycle.advance.dist),
+        ("lost", medium.truth.cycle.lost.dist),
+    ):
         days = cyc.filter(pl.col("status") == status)["days"]
         se = math.sqrt(float(dist.frozen().var()) / days.len())
         assert abs(days.mean() - dist.mean) < K * se + 0.5, status  # + day rounding
@@ -364,7 +416,7 @@ def test_cycle_times_match_the_truth_cycle(medium):
 def test_marketing_leads_arrive_at_the_truth_rate(medium):
     n = medium.opportunities.filter(pl.col("source") == "marketing").height
     days = (medium.as_of - medium.start).days + 1
-    expected = medium.truth.marketing.weekly.mean * days / 7   # Poisson: SE = sqrt(mean)
+    expected = medium.truth.marketing.weekly.mean * days / 7  # Poisson: SE = sqrt(mean)
     assert abs(n - expected) < K * math.sqrt(expected)
     assert medium.truth.marketing.share == pytest.approx(n / medium.opportunities.height)
 
@@ -372,8 +424,9 @@ def test_marketing_leads_arrive_at_the_truth_rate(medium):
 def test_activities_yield_opportunities_at_the_truth_rate():
     """Zero-variance team (no ramp, attrition or capacity; Poisson activity; zero lag):
     outbound deals are Binomial(activities, yield)."""
-    truth = simple_model(per_rep_day=10.0, opportunity_yield=0.05, lag=Fixed(0.0),
-                         as_of=dt.date(2026, 3, 31))
+    truth = simple_model(
+        per_rep_day=10.0, opportunity_yield=0.05, lag=Fixed(0.0), as_of=dt.date(2026, 3, 31)
+    )
     h = dh.generate(2, reps=10, quarters=2, as_of=dt.date(2026, 3, 31), truth=truth)
     acts = int(h.activities["count"].sum())
     rep_days = h.activities.height // 2
@@ -405,9 +458,18 @@ def test_open_deal_counts_and_reassignment_follow_the_model(monkeypatch):
     monkeypatch.setattr(dh._Simulation, "_prospect", spy_prospect)
     monkeypatch.setattr(dh._Simulation, "_hand_over", spy_hand_over)
     truth = dh.default_truth(dt.date(2026, 9, 30), reps=12)
-    truth = m.Model(**{**truth.__dict__, "team": m.TeamModel(
-        ramp_months=3.0, ramp_months_sd=0.0, attrition=m.GammaPosterior(0.1e9, 1e9),
-        quota=1.0, calibrated=True)})
+    truth = m.Model(
+        **{
+            **truth.__dict__,
+            "team": m.TeamModel(
+                ramp_months=3.0,
+                ramp_months_sd=0.0,
+                attrition=m.GammaPosterior(0.1e9, 1e9),
+                quota=1.0,
+                calibrated=True,
+            ),
+        }
+    )
     dh.generate(4, reps=12, quarters=3, truth=truth)
     sim = moves[0][5]
     n = sim.paths.n
@@ -425,24 +487,25 @@ def test_open_deal_counts_and_reassignment_follow_the_model(monkeypatch):
         if (created[deals] == t).all():
             assert deals.size == 1
         else:
-            mine = np.flatnonzero((before == r) & (created[:before.size] <= t)
-                                  & (end[:before.size] > t))
+            mine = np.flatnonzero(
+                (before == r) & (created[: before.size] <= t) & (end[: before.size] > t)
+            )
             assert np.array_equal(np.sort(deals), mine)
         q = after[changed[0]]
         assert (after[changed] == q).all()
         active = (sim.team.hire <= t) & (sim.team.leave > t)
         active[r] = False
         # Deals drawn after this moment are created after it, so ``before`` covers all.
-        is_open = ((created <= t) & (end > t))[:before.size]
+        is_open = ((created <= t) & (end > t))[: before.size]
         counts = np.bincount(before[is_open], minlength=sim.team.hire.size)
         fewest = np.flatnonzero(active & (counts == counts[active].min()))
-        assert q == fewest[0]   # ties: lowest rep index
+        assert q == fewest[0]  # ties: lowest rep index
     assert moved > 0 and late_leads > 0
     for d, open_now in seen_days[::7]:
         # Owner at the start of day d: as just before the first hand-over after d.
         later = np.flatnonzero(times > d)
         owner = moves[later[0]][3] if later.size else final
-        owner = np.concatenate([owner, final[owner.size:]])
+        owner = np.concatenate([owner, final[owner.size :]])
         is_open = (created <= d) & (end > d)
         recount = np.bincount(owner[is_open], minlength=sim.team.hire.size)
         assert (open_now == recount).all(), d
@@ -475,8 +538,10 @@ def _steady(as_of: dt.date, reps: int) -> m.Model:
     hired or ramps) and open deals never cut prospecting."""
     t = dh.default_truth(as_of, reps)
     return dataclasses.replace(
-        t, team=dataclasses.replace(t.team, attrition=m.GammaPosterior(1e-3, 1e9)),
-        capacity=m.CapacityModel(week_hours=40.0, deal_hours=0.0, free_deals=0.0, floor=1.0))
+        t,
+        team=dataclasses.replace(t.team, attrition=m.GammaPosterior(1e-3, 1e9)),
+        capacity=m.CapacityModel(week_hours=40.0, deal_hours=0.0, free_deals=0.0, floor=1.0),
+    )
 
 
 def _quarter_no(h, col: pl.Expr) -> pl.Expr:
@@ -496,8 +561,11 @@ def _wls_slope(x, y, var, through_origin=False):
 
 
 def _rep_days_by_quarter(h) -> dict[int, int]:
-    per = (h.activities.filter(pl.col("kind") == "call")
-           .group_by(_quarter_no(h, pl.col("date")).alias("q")).len())
+    per = (
+        h.activities.filter(pl.col("kind") == "call")
+        .group_by(_quarter_no(h, pl.col("date")).alias("q"))
+        .len()
+    )
     return dict(zip(per["q"], per["len"]))
 
 
@@ -516,8 +584,14 @@ def test_no_ingredients_is_the_default():
 
 def test_growth_multiplies_creation_by_exp_x_per_quarter():
     x, as_of = 0.15, dt.date(2026, 6, 30)
-    h = dh.generate(21, reps=30, quarters=6, as_of=as_of, truth=_steady(as_of, 30),
-                    ingredients=Ingredients(growth=x))
+    h = dh.generate(
+        21,
+        reps=30,
+        quarters=6,
+        as_of=as_of,
+        truth=_steady(as_of, 30),
+        ingredients=Ingredients(growth=x),
+    )
     rep_days, days = _rep_days_by_quarter(h), _days_by_quarter(h)
     by = h.opportunities.group_by(_quarter_no(h, pl.col("created")).alias("q"), "source").len()
     count = {(q, s): n for q, s, n in by.iter_rows()}
@@ -526,14 +600,16 @@ def test_growth_multiplies_creation_by_exp_x_per_quarter():
     # over-dispersed (NegBin size 3) before the 3.5% yield thins them.
     qs = range(1, 6)
     n = [count[q, "outbound"] for q in qs]
-    slope, se = _wls_slope(list(qs), [math.log(c / rep_days[q]) for c, q in zip(n, qs)],
-                           [1.2 / c for c in n])
+    slope, se = _wls_slope(
+        list(qs), [math.log(c / rep_days[q]) for c, q in zip(n, qs)], [1.2 / c for c in n]
+    )
     assert abs(slope - x) < K * se, (slope, se)
     # Marketing leads per day (Poisson), every quarter.
     qs = range(6)
     n = [count[q, "marketing"] for q in qs]
-    slope, se = _wls_slope(list(qs), [math.log(c / days[q]) for c, q in zip(n, qs)],
-                           [1 / c for c in n])
+    slope, se = _wls_slope(
+        list(qs), [math.log(c / days[q]) for c, q in zip(n, qs)], [1 / c for c in n]
+    )
     assert abs(slope - x) < K * se, (slope, se)
     cal = h.truth.calendar
     assert cal.outbound.trend == cal.marketing.trend == x and cal.conversion is None
@@ -542,11 +618,20 @@ def test_growth_multiplies_creation_by_exp_x_per_quarter():
 
 def test_drift_shifts_each_stage_log_odds_by_x_per_quarter_of_entry():
     x, as_of = -0.15, dt.date(2026, 6, 30)
-    h = dh.generate(22, reps=40, quarters=6, as_of=as_of, truth=_steady(as_of, 40),
-                    ingredients=Ingredients(drift=x))
-    data = (_advance_lost_by_as_of(h).filter(pl.col("exposure") > 150)
-            .with_columns(_quarter_no(h, pl.col("entered")).alias("q")))
-    assert (data["advanced"] | data["lost"]).all()    # old enough: all resolved
+    h = dh.generate(
+        22,
+        reps=40,
+        quarters=6,
+        as_of=as_of,
+        truth=_steady(as_of, 40),
+        ingredients=Ingredients(drift=x),
+    )
+    data = (
+        _advance_lost_by_as_of(h)
+        .filter(pl.col("exposure") > 150)
+        .with_columns(_quarter_no(h, pl.col("entered")).alias("q"))
+    )
+    assert (data["advanced"] | data["lost"]).all()  # old enough: all resolved
     cells = data.group_by("k", "q").agg(pl.col("advanced").sum().alias("a"), pl.len())
     xs, ys, vs = [], [], []
     for k, q, a, n in cells.iter_rows():
@@ -560,9 +645,12 @@ def test_drift_shifts_each_stage_log_odds_by_x_per_quarter_of_entry():
     slope, se = _wls_slope(xs, ys, vs, through_origin=True)
     assert abs(slope - x) < K * se, (slope, se)
     # So the win rate of deals falls by creation quarter.
-    won = (h.opportunities.filter(pl.col("created") <= as_of - dt.timedelta(days=200))
-           .group_by(_quarter_no(h, pl.col("created")).alias("q"))
-           .agg((pl.col("status") == "won").mean().alias("w"), pl.len()).sort("q"))
+    won = (
+        h.opportunities.filter(pl.col("created") <= as_of - dt.timedelta(days=200))
+        .group_by(_quarter_no(h, pl.col("created")).alias("q"))
+        .agg((pl.col("status") == "won").mean().alias("w"), pl.len())
+        .sort("q")
+    )
     w, n = won["w"].to_list(), won["len"].to_list()
     se = math.sqrt(w[0] * (1 - w[0]) / n[0] + w[-1] * (1 - w[-1]) / n[-1])
     assert w[0] - w[-1] > K * se
@@ -574,42 +662,61 @@ def test_conversion_acts_by_the_quarter_each_stage_is_entered():
     a quarter enter it in the next one: with a strong drift, their stage-2 odds are the next
     quarter's, not their creation quarter's (docs/model.md §8)."""
     x, as_of = 0.5, dt.date(2026, 12, 31)
-    stages = (factories.stage("First", 0.9, Fixed(45.0), Exponential(5.0)),
-              factories.stage("Second", 0.5, Exponential(10.0), Exponential(10.0)))
+    stages = (
+        factories.stage("First", 0.9, Fixed(45.0), Exponential(5.0)),
+        factories.stage("Second", 0.5, Exponential(10.0), Exponential(10.0)),
+    )
     truth = simple_model(stages=stages, per_rep_day=0.0, marketing_weekly=150.0, as_of=as_of)
-    h = dh.generate(29, reps=2, quarters=4, as_of=as_of, truth=truth,
-                    ingredients=Ingredients(drift=x))
-    second = (h.stage_history.filter(pl.col("stage") == "Second")
-              .join(h.opportunities, on="opportunity_id")
-              .filter(pl.col("entered") <= as_of - dt.timedelta(days=120))   # all resolved
-              .with_columns(_quarter_no(h, pl.col("created")).alias("made"),
-                            _quarter_no(h, pl.col("entered")).alias("q")))
+    h = dh.generate(
+        29, reps=2, quarters=4, as_of=as_of, truth=truth, ingredients=Ingredients(drift=x)
+    )
+    second = (
+        h.stage_history.filter(pl.col("stage") == "Second")
+        .join(h.opportunities, on="opportunity_id")
+        .filter(pl.col("entered") <= as_of - dt.timedelta(days=120))  # all resolved
+        .with_columns(
+            _quarter_no(h, pl.col("created")).alias("made"),
+            _quarter_no(h, pl.col("entered")).alias("q"),
+        )
+    )
     assert second["closed"].null_count() == 0
-    cells = second.group_by("made", "q").agg((pl.col("status") == "won").sum().alias("won"),
-                                             pl.len())
-    assert (cells["q"] > cells["made"]).sum() >= 2     # deals that crossed into a quarter
+    cells = second.group_by("made", "q").agg(
+        (pl.col("status") == "won").sum().alias("won"), pl.len()
+    )
+    assert (cells["q"] > cells["made"]).sum() >= 2  # deals that crossed into a quarter
     z = []
     for made, q, won, n in cells.iter_rows():
-        p = 1 / (1 + math.exp(-x * q))   # logit 0.5 = 0; the entry quarter's shift
+        p = 1 / (1 + math.exp(-x * q))  # logit 0.5 = 0; the entry quarter's shift
         z.append((won - n * p) / math.sqrt(n * p * (1 - p)))
     _assert_standard(z)
 
 
 def test_seasonality_sets_creation_by_quarter_of_year():
     x, as_of = 0.4, dt.date(2026, 12, 31)
-    h = dh.generate(23, reps=20, quarters=8, as_of=as_of, truth=_steady(as_of, 20),
-                    ingredients=Ingredients(seasonality=x))
+    h = dh.generate(
+        23,
+        reps=20,
+        quarters=8,
+        as_of=as_of,
+        truth=_steady(as_of, 20),
+        ingredients=Ingredients(seasonality=x),
+    )
     qoy = ((pl.col("date").dt.month() - 1) // 3).alias("qoy")
     daily = h.activities.group_by("owner", "date").agg(pl.col("count").sum())
-    acts = daily.group_by(qoy).agg(pl.col("count").mean().alias("mean"),
-                                   pl.col("count").var().alias("var"), pl.len())
+    acts = daily.group_by(qoy).agg(
+        pl.col("count").mean().alias("mean"), pl.col("count").var().alias("var"), pl.len()
+    )
     a = {q: (mean, var / n / mean**2) for q, mean, var, n in acts.iter_rows()}  # log: var/m²
-    days = pl.DataFrame({"date": pl.date_range(h.start, as_of, eager=True)}) \
-        .group_by(qoy).len()
-    leads = h.opportunities.filter(pl.col("source") == "marketing") \
-        .group_by(((pl.col("created").dt.month() - 1) // 3).alias("qoy")).len()
-    per_day = {q: n / d for (q, n), (_, d) in zip(leads.sort("qoy").iter_rows(),
-                                                  days.sort("qoy").iter_rows())}
+    days = pl.DataFrame({"date": pl.date_range(h.start, as_of, eager=True)}).group_by(qoy).len()
+    leads = (
+        h.opportunities.filter(pl.col("source") == "marketing")
+        .group_by(((pl.col("created").dt.month() - 1) // 3).alias("qoy"))
+        .len()
+    )
+    per_day = {
+        q: n / d
+        for (q, n), (_, d) in zip(leads.sort("qoy").iter_rows(), days.sort("qoy").iter_rows())
+    }
     n_leads = dict(leads.iter_rows())
     for hi, lo in ((3, 0), (3, 2), (2, 0), (1, 0)):
         want = x * (SEASON_SHAPE[hi] - SEASON_SHAPE[lo])
@@ -617,8 +724,7 @@ def test_seasonality_sets_creation_by_quarter_of_year():
         assert abs(got - want) < K * math.sqrt(a[hi][1] + a[lo][1]), (hi, lo, got)
         got = math.log(per_day[hi] / per_day[lo])
         assert abs(got - want) < K * math.sqrt(1 / n_leads[hi] + 1 / n_leads[lo]), (hi, lo)
-    assert h.truth.calendar.outbound.season == pytest.approx(
-        tuple(x * s for s in SEASON_SHAPE))
+    assert h.truth.calendar.outbound.season == pytest.approx(tuple(x * s for s in SEASON_SHAPE))
 
 
 def test_shocks_move_each_quarter_as_the_truth_records():
@@ -626,42 +732,56 @@ def test_shocks_move_each_quarter_as_the_truth_records():
     follow the quarter's recorded shocks, and leads vary beyond Poisson noise by ≈ X."""
     x, as_of, n_q = 0.2, dt.date(2026, 9, 30), 40
     truth = simple_model(per_rep_day=0.0, marketing_weekly=80.0, as_of=as_of)
-    h = dh.generate(24, reps=2, quarters=n_q, as_of=as_of, truth=truth,
-                    ingredients=Ingredients(shocks=x))
+    h = dh.generate(
+        24, reps=2, quarters=n_q, as_of=as_of, truth=truth, ingredients=Ingredients(shocks=x)
+    )
     cal = h.truth.calendar
     assert all(cal.channel(c) is not None for c in PLAYED)
     e = {c: np.array(cal.channel(c).mean[:n_q]) for c in PLAYED}
     assert abs(e["marketing"].std() - x) < K * x / math.sqrt(2 * n_q)
-    o = h.opportunities.with_columns(_quarter_no(h, pl.col("created")).alias("q"),
-                                     (_days("closed") - _days("created")).alias("days"))
+    o = h.opportunities.with_columns(
+        _quarter_no(h, pl.col("created")).alias("q"),
+        (_days("closed") - _days("created")).alias("days"),
+    )
     days = _days_by_quarter(h)
     leads = dict(o.group_by("q").len().iter_rows())
     expected = {q: 80.0 / 7 * days[q] for q in range(n_q)}
-    _assert_standard([(math.log(leads[q] / expected[q]) - e["marketing"][q])
-                      * math.sqrt(expected[q] * math.exp(e["marketing"][q])) for q in range(n_q)])
+    _assert_standard(
+        [
+            (math.log(leads[q] / expected[q]) - e["marketing"][q])
+            * math.sqrt(expected[q] * math.exp(e["marketing"][q]))
+            for q in range(n_q)
+        ]
+    )
     excess = np.mean([math.log(leads[q] / expected[q]) ** 2 - 1 / leads[q] for q in range(n_q)])
     assert abs(excess - x * x) < K * math.sqrt(2 / n_q) * (x * x + 1 / min(leads.values()))
     # Conversion and speed, by the quarter the deal entered its (only) stage: its creation.
-    resolved = o.filter(pl.col("q") < n_q - 2)   # all closed by as-of
+    resolved = o.filter(pl.col("q") < n_q - 2)  # all closed by as-of
     assert resolved["closed"].null_count() == 0
-    per = resolved.group_by("q").agg(
-        (pl.col("status") == "won").sum().alias("won"), pl.len(),
-        pl.col("days").filter(pl.col("status") == "won").mean().alias("won_days")).sort("q")
+    per = (
+        resolved.group_by("q")
+        .agg(
+            (pl.col("status") == "won").sum().alias("won"),
+            pl.len(),
+            pl.col("days").filter(pl.col("status") == "won").mean().alias("won_days"),
+        )
+        .sort("q")
+    )
     xs, ys, vs, zs, sx, sy, sv, sz = [], [], [], [], [], [], [], []
     for q, won, n, won_days in per.iter_rows():
-        p = 1 / (1 + math.exp(-e["conversion"][q]))   # logit 0.5 = 0
+        p = 1 / (1 + math.exp(-e["conversion"][q]))  # logit 0.5 = 0
         zs.append((won - n * p) / math.sqrt(n * p * (1 - p)))
         xs.append(e["conversion"][q])
         ys.append(math.log(won / (n - won)))
         vs.append(1 / (n * p * (1 - p)))
-        mean = 10.0 * math.exp(e["speed"][q])       # advance ~ Exponential(10) × exp(e)
+        mean = 10.0 * math.exp(e["speed"][q])  # advance ~ Exponential(10) × exp(e)
         sz.append((won_days - mean) / (mean / math.sqrt(won)))
         sx.append(e["speed"][q])
         sy.append(math.log(won_days))
-        sv.append(1 / won)                          # exponential: var(log mean) ≈ 1/n
+        sv.append(1 / won)  # exponential: var(log mean) ≈ 1/n
     for xx, yy, vv, zz in ((xs, ys, vs, zs), (sx, sy, sv, sz)):
         _assert_standard(zz)
-        slope, se = _wls_slope(xx, yy, vv)          # the recorded effect, not something else
+        slope, se = _wls_slope(xx, yy, vv)  # the recorded effect, not something else
         assert abs(slope - 1) < K * se, (slope, se)
 
 
@@ -679,20 +799,26 @@ def test_slips_move_only_the_close_of_late_wins():
     p, as_of = 0.4, dt.date(2026, 6, 30)
     truth = _steady(as_of, 40)
     base = dh.generate(25, reps=40, quarters=4, as_of=as_of, truth=truth)
-    slip = dh.generate(25, reps=40, quarters=4, as_of=as_of, truth=truth,
-                       ingredients=Ingredients(slips=p))
+    slip = dh.generate(
+        25, reps=40, quarters=4, as_of=as_of, truth=truth, ingredients=Ingredients(slips=p)
+    )
     assert slip.stage_history.equals(base.stage_history)
     same = ["opportunity_id", "owner", "created", "stage", "amount", "segment", "source"]
     assert slip.opportunities.select(same).equals(base.opportunities.select(same))
     both = base.opportunities.select("opportunity_id", "status", "closed").join(
-        slip.opportunities.select("opportunity_id", pl.col("status").alias("status2"),
-                                  pl.col("closed").alias("closed2")), on="opportunity_id")
+        slip.opportunities.select(
+            "opportunity_id", pl.col("status").alias("status2"), pl.col("closed").alias("closed2")
+        ),
+        on="opportunity_id",
+    )
     end = pl.col("closed").map_elements(quarter_end, return_dtype=pl.Date)
     both = both.with_columns(end.alias("q_end"))
-    late = both.filter((pl.col("status") == "won")
-                       & ((pl.col("q_end") - pl.col("closed")).dt.total_days() < 21))
-    moved = both.filter((pl.col("status") != pl.col("status2"))
-                        | pl.col("closed").ne_missing(pl.col("closed2")))
+    late = both.filter(
+        (pl.col("status") == "won") & ((pl.col("q_end") - pl.col("closed")).dt.total_days() < 21)
+    )
+    moved = both.filter(
+        (pl.col("status") != pl.col("status2")) | pl.col("closed").ne_missing(pl.col("closed2"))
+    )
     # Only late wins move, each to 1-21 days after its quarter's end (or past as-of: open).
     assert set(moved["opportunity_id"]) <= set(late["opportunity_id"])
     n, k = late.height, moved.height
@@ -702,6 +828,7 @@ def test_slips_move_only_the_close_of_late_wins():
     assert by.is_between(1, 21).all()
     assert abs(by.mean() - 11) < K * math.sqrt((21**2 - 1) / 12 / by.len())
     assert (moved.filter(pl.col("status2") == "open")["q_end"] == as_of).all()
+
     # So the last 21 days of quarters lose wins and the first 21 days gain them.
     def shares(h):
         won = h.opportunities.filter(pl.col("status") == "won")["closed"]
@@ -709,6 +836,7 @@ def test_slips_move_only_the_close_of_late_wins():
         into = (won - qs).dt.total_days()
         left = (won.map_elements(quarter_end, return_dtype=pl.Date) - won).dt.total_days()
         return float((left < 21).mean()), float((into < 21).mean())
+
     (last0, first0), (last1, first1) = shares(base), shares(slip)
     assert last1 < last0 - 0.05 and first1 > first0 + 0.03
     assert "slips 0.4" in " ".join(slip.truth.notes) and slip.truth.calendar is None
@@ -716,25 +844,34 @@ def test_slips_move_only_the_close_of_late_wins():
 
 def test_leavers_leave_mid_quarter_at_the_given_rate():
     p, as_of = 0.15, dt.date(2026, 6, 30)
-    h = dh.generate(26, reps=40, quarters=6, as_of=as_of, truth=_steady(as_of, 40),
-                    ingredients=Ingredients(leavers=p))
-    reps = h.reps.with_columns(pl.col("left").map_elements(quarter_start, return_dtype=pl.Date)
-                               .alias("q0"))
+    h = dh.generate(
+        26,
+        reps=40,
+        quarters=6,
+        as_of=as_of,
+        truth=_steady(as_of, 40),
+        ingredients=Ingredients(leavers=p),
+    )
+    reps = h.reps.with_columns(
+        pl.col("left").map_elements(quarter_start, return_dtype=pl.Date).alias("q0")
+    )
     left = reps.filter(pl.col("left").is_not_null())
     into = (left["left"] - left["q0"]).dt.total_days()
-    assert into.min() >= 30 and into.max() <= 59      # days 30-60 of the quarter
+    assert into.min() >= 30 and into.max() <= 59  # days 30-60 of the quarter
     # Per quarter, the reps on the team on its day 30 each leave with probability p (nobody
     # else leaves, and backfills arrive 45 days after a leaver: never in days 30-60).
     at_risk = 0
     for q in _days_by_quarter(h):
         day30 = add_quarters(h.start, q) + dt.timedelta(days=30)
-        at_risk += reps.filter((pl.col("hired") <= day30) & (
-            pl.col("left").is_null() | (pl.col("left") >= day30))).height
+        at_risk += reps.filter(
+            (pl.col("hired") <= day30) & (pl.col("left").is_null() | (pl.col("left") >= day30))
+        ).height
     assert abs(left.height - p * at_risk) < K * math.sqrt(at_risk * p * (1 - p))
     assert left.height > 20
     refilled = sorted(d + dt.timedelta(days=dh.HIRING_LAG_DAYS) for d in left["left"])
-    assert h.reps.filter(pl.col("hired") >= h.start)["hired"].sort().to_list() == \
-        [d for d in refilled if d <= as_of]
+    assert h.reps.filter(pl.col("hired") >= h.start)["hired"].sort().to_list() == [
+        d for d in refilled if d <= as_of
+    ]
     # The truth keeps the base hazard and says the leavers come on top.
     assert h.truth.team.attrition == _steady(as_of, 40).team.attrition
     assert any("leavers 0.15" in n and "attrition" in n for n in h.truth.notes)
@@ -742,8 +879,9 @@ def test_leavers_leave_mid_quarter_at_the_given_rate():
 
 @pytest.fixture(scope="module")
 def realistic():
-    return dh.generate(27, reps=12, quarters=6,
-                       ingredients=Ingredients.from_options(realistic=True))
+    return dh.generate(
+        27, reps=12, quarters=6, ingredients=Ingredients.from_options(realistic=True)
+    )
 
 
 def test_truth_records_every_ingredient(realistic, tmp_path):
@@ -759,14 +897,22 @@ def test_truth_records_every_ingredient(realistic, tmp_path):
         trend = {"outbound": 0.08, "marketing": 0.08, "conversion": -0.04, "speed": 0.0}[c]
         season = (-0.2, 0.0, -0.2, 0.4) if c in ("outbound", "marketing") else ()
         assert e.trend == trend and e.season == pytest.approx(season)
-        plain = [trend * j + (season[(p.month - 1) // 3] if season else 0.0)
-                 for j, p in enumerate(e.periods)]
-        assert e.mean[n:] == pytest.approx(plain[n:])           # future: trend + season
-        shocks = np.array(e.mean[:n]) - plain[:n]               # history: plus a shock
+        plain = [
+            trend * j + (season[(p.month - 1) // 3] if season else 0.0)
+            for j, p in enumerate(e.periods)
+        ]
+        assert e.mean[n:] == pytest.approx(plain[n:])  # future: trend + season
+        shocks = np.array(e.mean[:n]) - plain[:n]  # history: plus a shock
         assert np.all(shocks != 0) and np.abs(shocks).max() < 5 * 0.1
     notes = " ".join(t.notes)
-    for word in ("drift -0.04", "growth +0.08", "seasonality 0.4", "shocks N(0, 0.1)",
-                 "slips 0.4", "leavers 0.1"):
+    for word in (
+        "drift -0.04",
+        "growth +0.08",
+        "seasonality 0.4",
+        "shocks N(0, 0.1)",
+        "slips 0.4",
+        "leavers 0.1",
+    ):
         assert word in notes
     assert t.notes[0] == "truth: generated parameters"
     assert t.team.attrition.mean == pytest.approx(0.025)
@@ -775,7 +921,7 @@ def test_truth_records_every_ingredient(realistic, tmp_path):
 
 def test_truth_as_of_hides_the_shocks_after_the_cutoff(realistic):
     h = realistic
-    cutoff = dt.date(2026, 2, 10)                  # inside the history's 4th quarter
+    cutoff = dt.date(2026, 2, 10)  # inside the history's 4th quarter
     seen = truth_as_of(h.truth, cutoff)
     assert seen.as_of == cutoff and seen.stages == h.truth.stages
     for c in PLAYED:
@@ -786,10 +932,9 @@ def test_truth_as_of_hides_the_shocks_after_the_cutoff(realistic):
             if k:
                 assert (s.mean[j], s.sd[j]) == (e.mean[j], 0.0)
             else:
-                trend = e.trend * j + (e.season[(e.periods[j].month - 1) // 3]
-                                       if e.season else 0.0)
+                trend = e.trend * j + (e.season[(e.periods[j].month - 1) // 3] if e.season else 0.0)
                 assert s.mean[j] == pytest.approx(trend) and s.sd[j] == 0.1
-        assert s.mean[4] != e.mean[4]              # a realised shock, now hidden
+        assert s.mean[4] != e.mean[4]  # a realised shock, now hidden
     # At as-of nothing is hidden that the truth knows.
     assert truth_as_of(h.truth, h.as_of) == h.truth
 
@@ -811,10 +956,14 @@ def test_ingredients_validate_and_resolve():
     assert Ingredients.from_options(realistic=True).on() == REALISTIC
     r = Ingredients.from_options(True, slips="0", drift="-0.1")
     assert r.slips == 0 and r.drift == -0.1 and "slips" not in r.on()
-    for kwargs, option in ((dict(drift=0.6), "--drift"), (dict(growth=float("inf")), "--growth"),
-                           (dict(slips=1.2), "--slips"), (dict(leavers=-0.1), "--leavers"),
-                           (dict(shocks=-0.01), "--shocks"), (dict(seasonality=True),
-                                                              "--seasonality")):
+    for kwargs, option in (
+        (dict(drift=0.6), "--drift"),
+        (dict(growth=float("inf")), "--growth"),
+        (dict(slips=1.2), "--slips"),
+        (dict(leavers=-0.1), "--leavers"),
+        (dict(shocks=-0.01), "--shocks"),
+        (dict(seasonality=True), "--seasonality"),
+    ):
         with pytest.raises(InputError, match=option):
             Ingredients(**kwargs)
     with pytest.raises(InputError, match="--growth"):
@@ -824,14 +973,36 @@ def test_ingredients_validate_and_resolve():
 # --- CLI -----------------------------------------------------------------------------------------
 def test_cli_writes_the_files_and_truth(tmp_path):
     out = tmp_path / "hist"
-    res = CliRunner().invoke(cli.main, ["demo-data", str(out), "--seed", "3", "--reps", "5",
-                                        "--quarters", "2", "--as-of", "2026-06-30", "--json"])
+    res = CliRunner().invoke(
+        cli.main,
+        [
+            "demo-data",
+            str(out),
+            "--seed",
+            "3",
+            "--reps",
+            "5",
+            "--quarters",
+            "2",
+            "--as-of",
+            "2026-06-30",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert set(info["files"]) == {"opportunities", "stage_history", "activities", "reps",
-                                  "truth"}
-    for key in ("won", "lost", "open", "opportunities", "reps_hired", "reps_left", "start",
-                "as_of", "seed"):
+    assert set(info["files"]) == {"opportunities", "stage_history", "activities", "reps", "truth"}
+    for key in (
+        "won",
+        "lost",
+        "open",
+        "opportunities",
+        "reps_hired",
+        "reps_left",
+        "start",
+        "as_of",
+        "seed",
+    ):
         assert key in info
     assert info["won"] + info["lost"] + info["open"] == info["opportunities"]
     assert info["as_of"] == "2026-06-30" and info["start"] == "2026-01-01"
@@ -841,8 +1012,9 @@ def test_cli_writes_the_files_and_truth(tmp_path):
     assert opp.equals(h.opportunities)
     reps = pl.read_csv(out / "reps.csv", schema=REP_COLUMNS)
     assert reps.equals(h.reps)
-    assert pl.read_csv(out / "stage_history.csv", schema=STAGE_HISTORY_COLUMNS) \
-        .equals(h.stage_history)
+    assert pl.read_csv(out / "stage_history.csv", schema=STAGE_HISTORY_COLUMNS).equals(
+        h.stage_history
+    )
     assert m.load(out / "truth.toml") == h.truth
     # The files read back through the canonical reader unchanged.
     read = read_history(out)
@@ -850,7 +1022,7 @@ def test_cli_writes_the_files_and_truth(tmp_path):
     for name in ("opportunities", "stage_history", "activities", "reps"):
         assert getattr(read, name).equals(getattr(h, name)), name
     again = ["demo-data", str(out), "--reps", "3", "--quarters", "1", "--quiet"]
-    refused = CliRunner().invoke(cli.main, again)   # a folder of CRM files needs --force
+    refused = CliRunner().invoke(cli.main, again)  # a folder of CRM files needs --force
     assert refused.exit_code == 2 and "--force" in refused.output
     text = CliRunner().invoke(cli.main, [*again, "--force"])
     assert text.exit_code == 0 and "opportunities" in text.output
@@ -858,44 +1030,75 @@ def test_cli_writes_the_files_and_truth(tmp_path):
 
 def test_cli_ingredients(tmp_path):
     args = ["--seed", "4", "--reps", "4", "--quarters", "2", "--as-of", "2026-06-30"]
-    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "a"), *args, "--realistic",
-                                        "--slips", "0", "--drift", "-0.1", "--json"])
+    res = CliRunner().invoke(
+        cli.main,
+        [
+            "demo-data",
+            str(tmp_path / "a"),
+            *args,
+            "--realistic",
+            "--slips",
+            "0",
+            "--drift",
+            "-0.1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert info["ingredients"] == {k: (-0.1 if k == "drift" else v)
-                                   for k, v in REALISTIC.items() if k != "slips"}
-    want = dh.generate(4, reps=4, quarters=2, as_of=dt.date(2026, 6, 30),
-                       ingredients=Ingredients(**{**REALISTIC, "drift": -0.1, "slips": 0.0}))
+    assert info["ingredients"] == {
+        k: (-0.1 if k == "drift" else v) for k, v in REALISTIC.items() if k != "slips"
+    }
+    want = dh.generate(
+        4,
+        reps=4,
+        quarters=2,
+        as_of=dt.date(2026, 6, 30),
+        ingredients=Ingredients(**{**REALISTIC, "drift": -0.1, "slips": 0.0}),
+    )
     assert m.load(tmp_path / "a" / "truth.toml") == want.truth
-    assert (tmp_path / "a" / "opportunities.csv").read_text() == \
-        want.csv_texts()["opportunities.csv"]
-    res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "b"), *args,
-                                        "--growth", "-0.2", "--quiet"])
+    assert (tmp_path / "a" / "opportunities.csv").read_text() == want.csv_texts()[
+        "opportunities.csv"
+    ]
+    res = CliRunner().invoke(
+        cli.main, ["demo-data", str(tmp_path / "b"), *args, "--growth", "-0.2", "--quiet"]
+    )
     assert res.exit_code == 0 and "growth -0.2" in res.output
     assert m.load(tmp_path / "b" / "truth.toml").calendar.outbound.trend == -0.2
     help_text = CliRunner().invoke(cli.main, ["demo-data", "--help"]).output
-    for option in ("--drift", "--growth", "--seasonality", "--slips", "--shocks", "--leavers",
-                   "--realistic", "demo-data real --realistic"):
+    for option in (
+        "--drift",
+        "--growth",
+        "--seasonality",
+        "--slips",
+        "--shocks",
+        "--leavers",
+        "--realistic",
+        "demo-data real --realistic",
+    ):
         assert option in help_text
 
 
-@pytest.mark.parametrize("args, word", [
-    (["--reps", "0"], "--reps"),
-    (["--quarters", "0"], "--quarters"),
-    (["--seed", "-1"], "--seed"),
-    (["--as-of", "2026-02-30"], "--as-of"),
-    (["--as-of", "yesterday"], "--as-of"),
-    (["--drift", "abc"], "--drift"),
-    (["--drift", "0.9"], "--drift"),
-    (["--growth", "nan"], "--growth"),
-    (["--growth", "0.4", "--quarters", "12"], "--growth"),
-    (["--seasonality", "inf"], "--seasonality"),
-    (["--slips", "1.5"], "--slips"),
-    (["--slips", "-0.1"], "--slips"),
-    (["--shocks", "-0.1"], "--shocks"),
-    (["--leavers", "2"], "--leavers"),
-    (["--realistic", "--leavers", "x"], "--leavers"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--reps", "0"], "--reps"),
+        (["--quarters", "0"], "--quarters"),
+        (["--seed", "-1"], "--seed"),
+        (["--as-of", "2026-02-30"], "--as-of"),
+        (["--as-of", "yesterday"], "--as-of"),
+        (["--drift", "abc"], "--drift"),
+        (["--drift", "0.9"], "--drift"),
+        (["--growth", "nan"], "--growth"),
+        (["--growth", "0.4", "--quarters", "12"], "--growth"),
+        (["--seasonality", "inf"], "--seasonality"),
+        (["--slips", "1.5"], "--slips"),
+        (["--slips", "-0.1"], "--slips"),
+        (["--shocks", "-0.1"], "--shocks"),
+        (["--leavers", "2"], "--leavers"),
+        (["--realistic", "--leavers", "x"], "--leavers"),
+    ],
+)
 def test_cli_rejects_bad_options(tmp_path, args, word):
     res = CliRunner().invoke(cli.main, ["demo-data", str(tmp_path / "x"), *args])
     assert res.exit_code == 2

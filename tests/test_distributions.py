@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from salesim.simulator.distributions import (Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull,
-                                     from_dict, split_uniform)
+from salesim.simulator.distributions import (
+    Empirical,
+    Exponential,
+    Fixed,
+    Gamma,
+    LogNormal,
+    Weibull,
+    from_dict,
+    split_uniform,
+)
 
 FAMILIES = [LogNormal(12.0, 0.8), Gamma(2.5, 6.0), Weibull(1.4, 20.0), Exponential(9.0)]
 
@@ -35,8 +43,9 @@ def test_scaled_multiplies_quantiles(dist):
     assert np.allclose(dist.scaled(1.7).quantile(q), 1.7 * np.asarray(dist.quantile(q)))
 
 
-@pytest.mark.parametrize("dist", FAMILIES + [Empirical((1.0, 5.0, 10.0), (1.0, 1.0, 2.0), 0.5)],
-                         ids=lambda d: d.family)
+@pytest.mark.parametrize(
+    "dist", FAMILIES + [Empirical((1.0, 5.0, 10.0), (1.0, 1.0, 2.0), 0.5)], ids=lambda d: d.family
+)
 def test_draws_increase_with_their_uniform(dist):
     """Every inverse-CDF draw, residuals included, is non-decreasing in its uniform: a lever
     that lowers a deal's uniform (a higher win rate, docs/model.md §0) only brings its close
@@ -57,8 +66,10 @@ def test_a_split_uniform_is_uniform_and_independent_of_its_branch():
         assert v.min() >= 0.0 and v.max() < 1.0
         assert stats.kstest(v, "uniform").pvalue > 0.001
     # Independent of which branch: the two splits have the same law.
-    assert stats.ks_2samp(split_uniform(u[adv], 0.0, p),
-                          split_uniform(u[lost], p, 1 - pi - p)).pvalue > 0.001
+    assert (
+        stats.ks_2samp(split_uniform(u[adv], 0.0, p), split_uniform(u[lost], p, 1 - pi - p)).pvalue
+        > 0.001
+    )
     # Rounding never reaches 1 (an inverse CDF there is infinite); a zero width is silent.
     assert split_uniform(np.array([0.3]), 0.0, 0.3)[0] < 1.0
     with np.errstate(all="raise"):

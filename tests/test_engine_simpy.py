@@ -8,15 +8,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from salesim.simulator.distributions import Empirical, Exponential, Fixed, Gamma, LogNormal, Weibull
 from salesim.simulator.engine_simpy import Person, Team, simulate_chunk
 from salesim.simulator.model import CapacityModel
 from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec, child_seed, trial_streams
-from tests.engine_helpers import (K, START, assert_mean, col, hypoexp_cdf, open_deals,
-                                  spec_for)
+from tests.engine_helpers import START, K, assert_mean, col, hypoexp_cdf, open_deals, spec_for
 from tests.factories import simple_model, stage
 
 
@@ -28,13 +28,17 @@ def run(spec, n, seed=1):
 def test_new_pipeline_matches_closed_form():
     """One stage, Poisson activities, fixed yield and size, exponential lag and durations."""
     rate, yld, p, adv, lost, lag, size, reps = 5.0, 0.02, 0.45, 10.0, 6.0, 3.0, 10_000.0, 5
-    model = simple_model(stages=(stage("S", p, Exponential(adv), Exponential(lost)),),
-                         per_rep_day=rate, opportunity_yield=yld, lag=Exponential(lag),
-                         deal_size=Fixed(size))
+    model = simple_model(
+        stages=(stage("S", p, Exponential(adv), Exponential(lost)),),
+        per_rep_day=rate,
+        opportunity_yield=yld,
+        lag=Exponential(lag),
+        deal_size=Fixed(size),
+    )
     spec = spec_for(model, reps)
     chunk = run(spec, 400)
-    left = spec.days - (spec.working_days() + 0.5)   # time from the activity to the horizon
-    opp = reps * rate * yld                             # opportunities per working day
+    left = spec.days - (spec.working_days() + 0.5)  # time from the activity to the horizon
+    opp = reps * rate * yld  # opportunities per working day
     created = opp * np.sum(1 - np.exp(-left / lag))
     wins = opp * p * np.sum(hypoexp_cdf(left, lag, adv))
     losses = opp * (1 - p) * np.sum(hypoexp_cdf(left, lag, lost))
@@ -60,8 +64,7 @@ def test_negative_binomial_activities_are_overdispersed():
 
 def test_ramp_rep_multipliers_and_planned_hire():
     rate, ramp, sigma = 4.0, 2.0, 0.5
-    model = simple_model(per_rep_day=rate, opportunity_yield=0.0, ramp_months=ramp,
-                         rep_sigma=sigma)
+    model = simple_model(per_rep_day=rate, opportunity_yield=0.0, ramp_months=ramp, rep_sigma=sigma)
     team = (Rep("new", tenure_days=0.0), Rep("hire", tenure_days=0.0, start_day=10.0))
     spec = spec_for(model, team)
     wd = spec.working_days()
@@ -92,10 +95,12 @@ def test_marketing_arrivals():
 def test_capacity_floor_cuts_prospecting():
     """50 deals that never close hold the rep at the capacity floor all quarter."""
     rate, floor = 5.0, 0.2
-    model = simple_model(stages=(stage("S", 0.5, Fixed(1000.0), Fixed(1000.0)),),
-                         per_rep_day=rate, opportunity_yield=0.0,
-                         capacity=CapacityModel(week_hours=40, deal_hours=1.0, free_deals=0,
-                                                floor=floor))
+    model = simple_model(
+        stages=(stage("S", 0.5, Fixed(1000.0), Fixed(1000.0)),),
+        per_rep_day=rate,
+        opportunity_yield=0.0,
+        capacity=CapacityModel(week_hours=40, deal_hours=1.0, free_deals=0, floor=floor),
+    )
     spec = spec_for(model, 1, deals=open_deals([("rep1", "S", 0.0, 1.0)] * 50))
     chunk = run(spec, 300, seed=2)
     assert_mean(col(chunk, "activities"), rate * floor * len(spec.working_days()))
@@ -106,8 +111,10 @@ def test_capacity_floor_cuts_prospecting():
 def test_open_pipeline_matches_closed_form():
     """Deals in the last of two stages, conditioned on their age there (§6)."""
     p, adv, lost = 0.4, LogNormal(20.0, 0.8), Exponential(15.0)
-    model = simple_model(stages=(stage("A", 0.6, Exponential(5.0), Exponential(5.0)),
-                                 stage("B", p, adv, lost)), opportunity_yield=0.0)
+    model = simple_model(
+        stages=(stage("A", 0.6, Exponential(5.0), Exponential(5.0)), stage("B", p, adv, lost)),
+        opportunity_yield=0.0,
+    )
     ages, amounts = [0.0, 10.0, 40.0, 120.0], [1_000.0, 2_000.0, 3_000.0, 4_000.0]
     rows = [("rep1", "B", a, x) for a, x in zip(ages, amounts)] * 15
     spec = spec_for(model, 1, deals=open_deals(rows))
@@ -130,8 +137,7 @@ def test_open_pipeline_matches_closed_form():
 def test_zero_variance_open_pipeline_books_on_its_day():
     """Fixed durations and p = 1: every deal wins at (10 - age), in a known week; a deal
     older than any duration allows is lost at once (docs/model.md §6)."""
-    model = simple_model(stages=(stage("S", 1.0, Fixed(10.0), Fixed(3.0)),),
-                         opportunity_yield=0.0)
+    model = simple_model(stages=(stage("S", 1.0, Fixed(10.0), Fixed(3.0)),), opportunity_yield=0.0)
     ages = [0.0, 2.5, 9.0, 12.0]  # wins at 10, 7.5 and 1; the last is lost at once
     deals = open_deals([("rep1", "S", a, 100.0 * (i + 1)) for i, a in enumerate(ages)])
     chunk = run(spec_for(model, 1, days=14, deals=deals), 3)
@@ -147,9 +153,12 @@ def test_stalled_deals_stay_open_closed_form():
     of age a weighs p·S_A(a), (1−p−π)·S_L(a) and π."""
     p, pi, adv, lost, lag, rate, yld = 0.4, 0.25, 12.0, 6.0, 3.0, 5.0, 0.02
     age, n_open = 20.0, 10
-    model = simple_model(stages=(stage("S", p, Exponential(adv), Exponential(lost),
-                                       stall=pi),),
-                         per_rep_day=rate, opportunity_yield=yld, lag=Exponential(lag))
+    model = simple_model(
+        stages=(stage("S", p, Exponential(adv), Exponential(lost), stall=pi),),
+        per_rep_day=rate,
+        opportunity_yield=yld,
+        lag=Exponential(lag),
+    )
     spec = spec_for(model, 2, deals=open_deals([("rep1", "S", age, 1.0)] * n_open))
     chunk = run(spec, 400, seed=7)
     d = spec.days
@@ -159,8 +168,9 @@ def test_stalled_deals_stay_open_closed_form():
     w = np.array([p * math.exp(-age / adv), (1 - p - pi) * math.exp(-age / lost), pi])
     q = w / w.sum()
     wins = opp * p * np.sum(hypoexp_cdf(left, lag, adv)) + n_open * q[0] * (1 - math.exp(-d / adv))
-    losses = (opp * (1 - p - pi) * np.sum(hypoexp_cdf(left, lag, lost))
-              + n_open * q[1] * (1 - math.exp(-d / lost)))
+    losses = opp * (1 - p - pi) * np.sum(hypoexp_cdf(left, lag, lost)) + n_open * q[1] * (
+        1 - math.exp(-d / lost)
+    )
     assert_mean(col(chunk, "created"), created)
     assert_mean(col(chunk, "wins"), wins)
     assert_mean(col(chunk, "losses"), losses)
@@ -171,20 +181,20 @@ def test_stalled_deals_stay_open_closed_form():
 def test_zero_variance_stall_and_deals_older_than_every_duration():
     """p = 0.5, π = 0.5: no deal is lost. A deal older than both fixed durations stalls
     (with π = 0 it would be lost at once, as in the test above)."""
-    model = simple_model(stages=(stage("S", 0.5, Fixed(10.0), Fixed(3.0), stall=0.5),),
-                         opportunity_yield=0.0)
+    model = simple_model(
+        stages=(stage("S", 0.5, Fixed(10.0), Fixed(3.0), stall=0.5),), opportunity_yield=0.0
+    )
     deals = open_deals([("rep1", "S", 12.0, 100.0)] * 5 + [("rep1", "S", 0.0, 1.0)] * 40)
     chunk = run(spec_for(model, 1, days=14, deals=deals), 20)
     assert np.all(col(chunk, "losses") == 0)
     wins, open_end = col(chunk, "wins"), col(chunk, "open_end")
     assert np.all(wins + open_end == 45) and np.all(open_end >= 5)
-    assert np.all(col(chunk, "revenue") == wins)     # only the young deals can win
+    assert np.all(col(chunk, "revenue") == wins)  # only the young deals can win
     assert_mean(wins, 40 * 0.5)
 
 
 def test_orphan_deals_without_active_reps_still_close():
-    model = simple_model(stages=(stage("S", 1.0, Fixed(2.0), Fixed(2.0)),),
-                         opportunity_yield=0.0)
+    model = simple_model(stages=(stage("S", 1.0, Fixed(2.0), Fixed(2.0)),), opportunity_yield=0.0)
     team = (Rep("later", tenure_days=0.0, start_day=30.0),)
     chunk = run(spec_for(model, team, deals=open_deals([("gone", "S", 0.0, 50.0)])), 2)
     assert np.all(col(chunk, "revenue") == 50.0)
@@ -200,9 +210,9 @@ def test_least_loaded_rep_takes_a_leavers_deals():
         team.add(p)
     for p, n in zip(people, (3, 1, 1, 0)):
         p.deals = set(range(n))
-    assert team.least_loaded(1.0) is people[1]                     # tie 1-1: lowest seat
+    assert team.least_loaded(1.0) is people[1]  # tie 1-1: lowest seat
     assert team.least_loaded(1.0, exclude=people[1]) is people[2]
-    assert team.least_loaded(6.0) is people[3]                     # has started by then
+    assert team.least_loaded(6.0) is people[3]  # has started by then
     people[1].left = people[2].left = True
     assert team.least_loaded(1.0) is people[0]
     people[0].left = True
@@ -212,8 +222,15 @@ def test_least_loaded_rep_takes_a_leavers_deals():
 def test_unknown_owners_go_to_least_loaded_rep_in_row_order():
     model = simple_model()
     team = (Rep("a"), Rep("b"), Rep("c", start_day=5.0))
-    deals = open_deals([("a", "Qualify", 0, 1), ("x", "Qualify", 0, 1), ("y", "Qualify", 0, 1),
-                        ("c", "Qualify", 0, 1), ("a", "Qualify", 0, 1)])
+    deals = open_deals(
+        [
+            ("a", "Qualify", 0, 1),
+            ("x", "Qualify", 0, 1),
+            ("y", "Qualify", 0, 1),
+            ("c", "Qualify", 0, 1),
+            ("a", "Qualify", 0, 1),
+        ]
+    )
     spec = spec_for(model, team, deals=deals)
     # a holds 2; x -> b (0 < 2), y -> b (1 < 2); c has not started, so its deal is
     # reassigned too: a and b hold 2 each, the lowest index (a) takes it.
@@ -225,8 +242,10 @@ def test_streams_do_not_depend_on_spawn_state():
     first = [s["deals"].random() for s in trial_streams(seed, 3)]
     seed.spawn(5)  # spawning changes the object's counter, not the trial streams
     assert [s["deals"].random() for s in trial_streams(seed, 3)] == first
-    assert child_seed(np.random.SeedSequence(42), 1).spawn_key == \
-        np.random.SeedSequence(42).spawn(2)[1].spawn_key
+    assert (
+        child_seed(np.random.SeedSequence(42), 1).spawn_key
+        == np.random.SeedSequence(42).spawn(2)[1].spawn_key
+    )
 
 
 def test_unknown_open_stage_is_an_input_error():
@@ -251,33 +270,71 @@ durations = st.one_of(
 @st.composite
 def specs(draw, capacity=True):
     n_stages = draw(st.integers(1, 3))
-    stages = tuple(stage(f"S{i}", draw(st.floats(0.0, 1.0)), draw(durations), draw(durations),
-                         n=draw(st.sampled_from([20.0, 1e6])),
-                         stall=draw(st.one_of(st.none(), st.floats(0.01, 0.6))))
-                   for i in range(n_stages))
-    cap = (CapacityModel(week_hours=40, deal_hours=draw(st.floats(0.0, 5.0)),
-                         free_deals=draw(st.floats(0.0, 6.0)), floor=draw(st.floats(0.05, 1.0)))
-           if capacity else CapacityModel(week_hours=40, deal_hours=0.0, free_deals=0, floor=1))
+    stages = tuple(
+        stage(
+            f"S{i}",
+            draw(st.floats(0.0, 1.0)),
+            draw(durations),
+            draw(durations),
+            n=draw(st.sampled_from([20.0, 1e6])),
+            stall=draw(st.one_of(st.none(), st.floats(0.01, 0.6))),
+        )
+        for i in range(n_stages)
+    )
+    cap = (
+        CapacityModel(
+            week_hours=40,
+            deal_hours=draw(st.floats(0.0, 5.0)),
+            free_deals=draw(st.floats(0.0, 6.0)),
+            floor=draw(st.floats(0.05, 1.0)),
+        )
+        if capacity
+        else CapacityModel(week_hours=40, deal_hours=0.0, free_deals=0, floor=1)
+    )
     model = simple_model(
-        stages=stages, per_rep_day=draw(st.floats(0.0, 8.0)),
+        stages=stages,
+        per_rep_day=draw(st.floats(0.0, 8.0)),
         dispersion=draw(st.sampled_from([math.inf, 0.7, 3.0])),
         rep_sigma=draw(st.sampled_from([0.0, 0.6])),
-        opportunity_yield=draw(st.floats(0.0, 0.3)), lag=draw(durations),
+        opportunity_yield=draw(st.floats(0.0, 0.3)),
+        lag=draw(durations),
         deal_size=draw(st.sampled_from([Fixed(1000.0), LogNormal(5000.0, 1.0)])),
         marketing_weekly=draw(st.sampled_from([0.0, 2.5])),
-        ramp_months=draw(st.sampled_from([0.0, 3.0])), attrition=draw(st.floats(0.0, 0.8)),
-        capacity=cap)
-    team = tuple(Rep(f"r{i}", tenure_days=draw(st.floats(0.0, 400.0)),
-                     start_day=draw(st.sampled_from([0.0, 0.0, 12.0])))
-                 for i in range(draw(st.integers(1, 4))))
+        ramp_months=draw(st.sampled_from([0.0, 3.0])),
+        attrition=draw(st.floats(0.0, 0.8)),
+        capacity=cap,
+    )
+    team = tuple(
+        Rep(
+            f"r{i}",
+            tenure_days=draw(st.floats(0.0, 400.0)),
+            start_day=draw(st.sampled_from([0.0, 0.0, 12.0])),
+        )
+        for i in range(draw(st.integers(1, 4)))
+    )
     names = [f"S{i}" for i in range(n_stages)]
-    rows = draw(st.lists(st.tuples(st.sampled_from([r.name for r in team] + ["ghost"]),
-                                   st.sampled_from(names), st.floats(0.0, 200.0),
-                                   st.floats(0.0, 50_000.0)), max_size=12))
-    return SimSpec(model, team, START, draw(st.integers(5, 92)), open_deals=open_deals(rows),
-                   attrition=draw(st.booleans()), backfill=draw(st.booleans()),
-                   hiring_lag_days=draw(st.floats(0.0, 30.0)),
-                   fixed_parameters=draw(st.booleans()))
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([r.name for r in team] + ["ghost"]),
+                st.sampled_from(names),
+                st.floats(0.0, 200.0),
+                st.floats(0.0, 50_000.0),
+            ),
+            max_size=12,
+        )
+    )
+    return SimSpec(
+        model,
+        team,
+        START,
+        draw(st.integers(5, 92)),
+        open_deals=open_deals(rows),
+        attrition=draw(st.booleans()),
+        backfill=draw(st.booleans()),
+        hiring_lag_days=draw(st.floats(0.0, 30.0)),
+        fixed_parameters=draw(st.booleans()),
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -302,16 +359,24 @@ def test_conservation_and_bookkeeping(spec, seed):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=specs(), seed=st.integers(0, 2**32))
 def test_no_yield_no_marketing_no_pipeline_means_no_revenue(spec, seed):
-    model = dataclasses.replace(spec.model, activities=dataclasses.replace(
-        spec.model.activities, opportunity_yield=stage("x", 0.0, Fixed(1), Fixed(1)).conversion))
+    model = dataclasses.replace(
+        spec.model,
+        activities=dataclasses.replace(
+            spec.model.activities, opportunity_yield=stage("x", 0.0, Fixed(1), Fixed(1)).conversion
+        ),
+    )
     model = dataclasses.replace(model, marketing=simple_model().marketing)
     chunk = run(dataclasses.replace(spec, model=model, open_deals=open_deals([])), 3, seed)
     assert np.all(col(chunk, "revenue") == 0) and np.all(col(chunk, "created") == 0)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=specs(capacity=False), seed=st.integers(0, 2**32),
-       win=st.floats(1.0, 2.0), faster=st.floats(0.3, 1.0))
+@given(
+    spec=specs(capacity=False),
+    seed=st.integers(0, 2**32),
+    win=st.floats(1.0, 2.0),
+    faster=st.floats(0.3, 1.0),
+)
 def test_common_random_numbers_make_levers_monotone_per_trial(spec, seed, win, faster):
     """Without capacity coupling every deal keeps its draws: a higher win rate can only add
     wins inside the horizon, trial by trial; so can a shorter cycle for new deals. (Not for
@@ -321,8 +386,9 @@ def test_common_random_numbers_make_levers_monotone_per_trial(spec, seed, win, f
     assert np.all(more >= base - 1e-6)
     new_only = dataclasses.replace(spec, open_deals=open_deals([]))
     base = col(run(new_only, 3, seed), "revenue")
-    fast = col(run(dataclasses.replace(new_only, levers=Levers(cycle_time=faster)), 3, seed),
-               "revenue")
+    fast = col(
+        run(dataclasses.replace(new_only, levers=Levers(cycle_time=faster)), 3, seed), "revenue"
+    )
     assert np.all(fast >= base - 1e-6)
 
 

@@ -28,8 +28,12 @@ def test_names_from_the_data_reach_the_terminal_escaped(tmp_path):
     from salesim.cli import main
 
     folder = tmp_path / "hist"
-    assert CliRunner().invoke(main, ["demo-data", str(folder), "--reps", "3", "--quarters", "4",
-                                     "--quiet"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["demo-data", str(folder), "--reps", "3", "--quarters", "4", "--quiet"])
+        .exit_code
+        == 0
+    )
     path = folder / "opportunities.csv"
     path.write_text(path.read_text().replace("rep0001", "rep\x1b[2J\x07"))
     result = CliRunner().invoke(main, ["inspect", str(folder)])

@@ -9,10 +9,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from salesim.calibrate.health import (WATERFALL_TERMS, pipeline_health, quarter_end, quarter_start,
-                              strike_zone, waterfall, week_ends)
+from salesim.calibrate.health import (
+    WATERFALL_TERMS,
+    pipeline_health,
+    quarter_end,
+    quarter_start,
+    strike_zone,
+    waterfall,
+    week_ends,
+)
 from salesim.calibrate.history import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, History
 
 D = dt.date
@@ -22,8 +30,7 @@ MAVEN = Path(__file__).parents[2] / "shared" / "data" / "maven-crm"
 
 def opportunities(rows) -> pl.DataFrame:
     """rows: (id, owner, created, status, closed, amount, segment, source)."""
-    cols = ("opportunity_id", "owner", "created", "status", "closed", "amount", "segment",
-            "source")
+    cols = ("opportunity_id", "owner", "created", "status", "closed", "amount", "segment", "source")
     data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
     data["stage"] = ["Propose" if s == "open" else "Negotiate" for s in data["status"]]
     return pl.DataFrame(data, schema=OPPORTUNITY_COLUMNS)
@@ -41,17 +48,36 @@ ROWS = [
     ("H", "cy", D(2025, 10, 1), "lost", D(2026, 3, 31), 70.0, "SMB", "outbound"),
     ("I", "bob", D(2026, 3, 31), "won", D(2026, 4, 1), 10.0, "SMB", "outbound"),
 ] + [  # older won deals: cycle times 10, 20, ..., 120 days, closed in the lookback year
-    (f"W{k}", "cy", D(2025, 11, 1) - dt.timedelta(days=10 * k), "won", D(2025, 11, 1), 20.0,
-     "SMB", "outbound") for k in range(1, 13)
+    (
+        f"W{k}",
+        "cy",
+        D(2025, 11, 1) - dt.timedelta(days=10 * k),
+        "won",
+        D(2025, 11, 1),
+        20.0,
+        "SMB",
+        "outbound",
+    )
+    for k in range(1, 13)
 ]
 
 
 def hand_history(activities: bool = True) -> History:
-    acts = pl.DataFrame({"owner": ["ann", "ann", "bob", "bob"],
-                         "date": [D(2026, 3, 31), D(2026, 4, 2), D(2026, 4, 3), D(2026, 5, 15)],
-                         "kind": ["call"] * 4, "count": [7, 5, 3, 4]}, schema=ACTIVITY_COLUMNS)
-    return History(opportunities(ROWS), stages=("Propose", "Negotiate"),
-                   activities=acts if activities else None, source="hand-built")
+    acts = pl.DataFrame(
+        {
+            "owner": ["ann", "ann", "bob", "bob"],
+            "date": [D(2026, 3, 31), D(2026, 4, 2), D(2026, 4, 3), D(2026, 5, 15)],
+            "kind": ["call"] * 4,
+            "count": [7, 5, 3, 4],
+        },
+        schema=ACTIVITY_COLUMNS,
+    )
+    return History(
+        opportunities(ROWS),
+        stages=("Propose", "Negotiate"),
+        activities=acts if activities else None,
+        source="hand-built",
+    )
 
 
 def test_calendar():
@@ -65,9 +91,19 @@ def test_calendar():
 
 def test_waterfall_exact():
     w = waterfall(opportunities(ROWS), D(2026, 4, 1), AS_OF)
-    assert w.count == {"start": 4, "created": 3, "won": 3, "lost": 2, "end": 2,
-                       "won_from_start": 2, "won_from_created": 1, "lost_from_start": 1,
-                       "lost_from_created": 1, "slipped": 1, "open_from_created": 1}
+    assert w.count == {
+        "start": 4,
+        "created": 3,
+        "won": 3,
+        "lost": 2,
+        "end": 2,
+        "won_from_start": 2,
+        "won_from_created": 1,
+        "lost_from_start": 1,
+        "lost_from_created": 1,
+        "slipped": 1,
+        "open_from_created": 1,
+    }
     a = w.amount
     assert (a["start"], a["created"], a["won"], a["lost"], a["end"]) == (360, 840, 410, 90, 700)
     assert a["won_from_created"] == 300 and a["slipped"] == 200
@@ -122,8 +158,11 @@ def test_activities_fallback_is_outbound_opportunities():
 
 
 def test_strike_zone_values():
-    closed = opportunities(ROWS).filter(pl.col("status") != "open").with_columns(
-        cycle=(pl.col("closed") - pl.col("created")).dt.total_days().cast(pl.Float64))
+    closed = (
+        opportunities(ROWS)
+        .filter(pl.col("status") != "open")
+        .with_columns(cycle=(pl.col("closed") - pl.col("created")).dt.total_days().cast(pl.Float64))
+    )
     z = strike_zone(closed)
     seg = {r["value"]: r for r in z.filter(pl.col("dimension") == "segment").to_dicts()}
     assert (seg["SMB"]["won"], seg["SMB"]["lost"]) == (14, 3)
@@ -160,10 +199,21 @@ def random_deals(draw):
     for i in range(n):
         created = D(2026, 1, 1) + dt.timedelta(days=draw(st.integers(0, 200)))
         status = draw(st.sampled_from(["open", "won", "lost"]))
-        closed = (None if status == "open"
-                  else created + dt.timedelta(days=draw(st.integers(0, 120))))
-        rows.append((f"o{i}", draw(st.sampled_from(["a", "b"])), created, status, closed,
-                     float(draw(st.integers(0, 1000))), "all", None))
+        closed = (
+            None if status == "open" else created + dt.timedelta(days=draw(st.integers(0, 120)))
+        )
+        rows.append(
+            (
+                f"o{i}",
+                draw(st.sampled_from(["a", "b"])),
+                created,
+                status,
+                closed,
+                float(draw(st.integers(0, 1000))),
+                "all",
+                None,
+            )
+        )
     return rows
 
 
@@ -176,12 +226,14 @@ def test_waterfall_conserves(rows, start_day, length):
     for kind in (w.count, w.amount):
         assert set(kind) == set(WATERFALL_TERMS)
         assert kind["start"] + kind["created"] - kind["won"] - kind["lost"] == pytest.approx(
-            kind["end"])
-        assert kind["start"] == pytest.approx(kind["won_from_start"] + kind["lost_from_start"]
-                                              + kind["slipped"])
-        assert kind["created"] == pytest.approx(kind["won_from_created"]
-                                                + kind["lost_from_created"]
-                                                + kind["open_from_created"])
+            kind["end"]
+        )
+        assert kind["start"] == pytest.approx(
+            kind["won_from_start"] + kind["lost_from_start"] + kind["slipped"]
+        )
+        assert kind["created"] == pytest.approx(
+            kind["won_from_created"] + kind["lost_from_created"] + kind["open_from_created"]
+        )
         assert kind["end"] == pytest.approx(kind["slipped"] + kind["open_from_created"])
 
 

@@ -12,11 +12,16 @@ import click
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesim.calibrate.formats import parse_mapping
-from salesim.calibrate.history import (ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, REP_COLUMNS,
-                               STAGE_HISTORY_COLUMNS)
+from salesim.calibrate.history import (
+    ACTIVITY_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    REP_COLUMNS,
+    STAGE_HISTORY_COLUMNS,
+)
 from salesim.calibrate.ingest import cut, infer_stage_order, read_history, summarize
 from salesim.cli import history_options, load_history, main
 from salesim.simulator.errors import InputError
@@ -84,8 +89,13 @@ def write(folder: Path, **files: str) -> Path:
 
 @pytest.fixture
 def hist_dir(tmp_path: Path) -> Path:
-    return write(tmp_path / "hist", opportunities=OPPS, stage_history=STAGE_HISTORY,
-                 activities=ACTIVITIES, reps=REPS)
+    return write(
+        tmp_path / "hist",
+        opportunities=OPPS,
+        stage_history=STAGE_HISTORY,
+        activities=ACTIVITIES,
+        reps=REPS,
+    )
 
 
 def replace_line(text: str, row: int, new: str) -> str:
@@ -107,8 +117,15 @@ def test_canonical_folder_reads_and_normalises(hist_dir):
     assert o["status"].to_list() == ["won", "lost", "lost", "open", "open", "won", "open"]
     assert o["amount"].to_list() == [1000, 500, 750.5, 300, 2500, 4000, 100]
     assert o["segment"].to_list()[2] == "all"
-    assert o["source"].to_list() == ["outbound", "outbound", "marketing", None, "marketing",
-                                     "outbound", "outbound"]
+    assert o["source"].to_list() == [
+        "outbound",
+        "outbound",
+        "marketing",
+        None,
+        "marketing",
+        "outbound",
+        "outbound",
+    ]
     assert o.filter(pl.col("status") == "open")["closed"].null_count() == 3
     assert o["closed"][0] == D(2024, 3, 20)
     assert h.stages == STAGES  # inferred from the stage history
@@ -128,7 +145,8 @@ def test_parquet_reads_like_csv(hist_dir, tmp_path):
     csv_hist.stage_history.write_parquet(pq / "stage_history.parquet")
     # ... and text columns, validated like CSV.
     pl.read_csv(hist_dir / "activities.csv", infer_schema=False).write_parquet(
-        pq / "activities.parquet")
+        pq / "activities.parquet"
+    )
     pl.read_csv(hist_dir / "reps.csv", infer_schema=False).write_parquet(pq / "reps.parquet")
     h = read_history(pq)
     for name in ("opportunities", "stage_history", "activities", "reps"):
@@ -138,8 +156,12 @@ def test_parquet_reads_like_csv(hist_dir, tmp_path):
 
 def test_parquet_is_validated_with_spreadsheet_rows(hist_dir, tmp_path):
     opps = pl.read_csv(hist_dir / "opportunities.csv", infer_schema=False)
-    opps = opps.with_columns(pl.when(pl.col("opportunity_id") == "O4").then(pl.lit("-3"))
-                             .otherwise(pl.col("amount")).alias("amount"))
+    opps = opps.with_columns(
+        pl.when(pl.col("opportunity_id") == "O4")
+        .then(pl.lit("-3"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
     path = tmp_path / "opps.parquet"
     opps.write_parquet(path)
     with pytest.raises(InputError) as err:
@@ -156,10 +178,15 @@ def test_explicit_file_reads_only_named_files(hist_dir):
 
 
 def test_optional_fallbacks_are_noted(tmp_path):
-    opps = OPPS.replace("O4,bob,2024-02-15,Qualify,open,,",
-                        "O4,bob,2024-02-15,Qualify,open,2024-09-30,")
-    folder = write(tmp_path / "h", opportunities=opps.replace("\nO5", "\n\nO5"),
-                   activities="owner,date,kind,count\n", reps=b"")
+    opps = OPPS.replace(
+        "O4,bob,2024-02-15,Qualify,open,,", "O4,bob,2024-02-15,Qualify,open,2024-09-30,"
+    )
+    folder = write(
+        tmp_path / "h",
+        opportunities=opps.replace("\nO5", "\n\nO5"),
+        activities="owner,date,kind,count\n",
+        reps=b"",
+    )
     h = read_history(folder)
     assert h.opportunities.height == 7  # the blank line is skipped
     assert h.opportunities["closed"][3] is None  # an open deal's expected close date
@@ -183,14 +210,18 @@ def test_only_open_deals_is_noted(tmp_path):
 
 
 def test_dates_with_times_and_a_date_format(tmp_path):
-    opps = ("opportunity_id,owner,created,stage,status,closed,amount\n"
-            "A,ann,2024-01-05T10:00:00Z,Q,won,2024-02-01 17:30,5\n"
-            "B,ann,2024-1-6,Q,open,,5\n")
+    opps = (
+        "opportunity_id,owner,created,stage,status,closed,amount\n"
+        "A,ann,2024-01-05T10:00:00Z,Q,won,2024-02-01 17:30,5\n"
+        "B,ann,2024-1-6,Q,open,,5\n"
+    )
     h = read_history(write(tmp_path / "iso", opportunities=opps))
     assert h.opportunities["created"].to_list() == [D(2024, 1, 5), D(2024, 1, 6)]
     assert h.opportunities["closed"][0] == D(2024, 2, 1)
-    us = ("opportunity_id,owner,created,stage,status,closed,amount\n"
-          "A,ann,1/5/2024,Q,won,2/1/2024 5:30 PM,5\n")
+    us = (
+        "opportunity_id,owner,created,stage,status,closed,amount\n"
+        "A,ann,1/5/2024,Q,won,2/1/2024 5:30 PM,5\n"
+    )
     h = read_history(write(tmp_path / "us", opportunities=us), date_format="%m/%d/%Y")
     assert h.opportunities["closed"][0] == D(2024, 2, 1)
     with pytest.raises(InputError) as err:  # ISO is not read when a format is given
@@ -204,66 +235,245 @@ def _edit(file: str, row: int, line: str):
     return file, lambda text: replace_line(text, row, line)
 
 
-BASE = {"opportunities": OPPS, "stage_history": STAGE_HISTORY, "activities": ACTIVITIES,
-        "reps": REPS}
+BASE = {
+    "opportunities": OPPS,
+    "stage_history": STAGE_HISTORY,
+    "activities": ACTIVITIES,
+    "reps": REPS,
+}
 # (id, file to change, how, extra read_history kwargs, expected file, row, column, words)
 BAD = [
-    ("extra field", *_edit("opportunities", 4, "O3,bob,2024-02-01,Discover,lost,,7,x,y,z"),
-     {}, "opportunities", 4, None, "fields where the header has 9"),
-    ("unclosed quote", *_edit("opportunities", 6, 'O5,cy,2024-03-01,Propose,open,,"2500,Ent,x'),
-     {}, "opportunities", 6, None, "malformed CSV"),
-    ("not utf-8", "opportunities", lambda t: t.replace("cy,2024-03-01", "c\xe9,2024-03-01")
-     .encode("latin-1"), {}, "opportunities", 6, None, "not UTF-8"),
+    (
+        "extra field",
+        *_edit("opportunities", 4, "O3,bob,2024-02-01,Discover,lost,,7,x,y,z"),
+        {},
+        "opportunities",
+        4,
+        None,
+        "fields where the header has 9",
+    ),
+    (
+        "unclosed quote",
+        *_edit("opportunities", 6, 'O5,cy,2024-03-01,Propose,open,,"2500,Ent,x'),
+        {},
+        "opportunities",
+        6,
+        None,
+        "malformed CSV",
+    ),
+    (
+        "not utf-8",
+        "opportunities",
+        lambda t: t.replace("cy,2024-03-01", "c\xe9,2024-03-01").encode("latin-1"),
+        {},
+        "opportunities",
+        6,
+        None,
+        "not UTF-8",
+    ),
     ("empty file", "opportunities", lambda t: b"", {}, "opportunities", None, None, "no data rows"),
-    ("header only", "opportunities", lambda t: t.splitlines()[0] + "\n", {}, "opportunities",
-     None, None, "no data rows"),
-    ("missing column", "opportunities", lambda t: t.replace("amount", "value"), {},
-     "opportunities", 1, "amount", "the file has: 'opportunity_id'"),
-    ("missing closed column", "opportunities",
-     lambda t: re.sub(r"(?m)^((?:[^,]*,){5})[^,]*,", r"\1", t), {}, "opportunities", 1,
-     "closed", "missing column 'closed'"),
-    ("duplicate id", *_edit("opportunities", 7, "O2,cy,2024-03-05,Negotiate,won,2024-06-10,4,E,x"),
-     {}, "opportunities", 3, "opportunity_id", "at rows 3 and 7"),
-    ("missing owner", *_edit("opportunities", 5, "O4,,2024-02-15,Qualify,open,,300,Ent,"),
-     {}, "opportunities", 5, "owner", "missing owner"),
-    ("bad date", *_edit("opportunities", 5, "O4,bob,2024-13-15,Qualify,open,,300,Ent,"),
-     {}, "opportunities", 5, "created", "cannot read date '2024-13-15'"),
-    ("unknown status", *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,pending,,300,E,"),
-     {}, "opportunities", 5, "status", "unknown status 'pending'"),
-    ("won without closed", *_edit("opportunities", 2, "O1,ann,2024-01-02,Negotiate,won,,1000,S,x"),
-     {}, "opportunities", 2, "closed", "missing close date of a won deal"),
-    ("closed before created",
-     *_edit("opportunities", 3, "O2,ann,2024-01-10,Qualify,lost,2023-12-25,500,SMB,x"),
-     {}, "opportunities", 3, "closed", "before created"),
-    ("non-numeric amount", *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,abc,E,"),
-     {}, "opportunities", 5, "amount", "cannot read amount 'abc'"),
-    ("nan amount", *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,nan,E,"),
-     {}, "opportunities", 5, "amount", "cannot read amount 'nan'"),
-    ("negative amount", *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,-300,E,"),
-     {}, "opportunities", 5, "amount", "negative amount -300"),
-    ("outcome stage on an open deal",
-     *_edit("opportunities", 5, "O4,bob,2024-02-15,Closed Won,open,,300,E,"), {},
-     "opportunities", 5, "stage", "on an open deal"),
-    ("unknown stage (given order)", "opportunities", lambda t: t,
-     {"stages": "Qualify,Discover,Negotiate"}, "stage_history", 4, "stage",
-     "unknown stage 'Propose'"),
-    ("unknown stage (inferred order)",
-     *_edit("opportunities", 5, "O4,bob,2024-02-15,Demo,open,,3,E,"),
-     {}, "opportunities", 5, "stage", "unknown stage 'Demo'"),
-    ("unknown stage (no history)", *_edit("opportunities", 5, "O4,bob,2024-02-15,Demo,open,,3,E,"),
-     {"stages": STAGES, "stage_history": None}, "opportunities", 5, "stage", "unknown stage"),
-    ("history: unknown opportunity", *_edit("stage_history", 9, "O9,Qualify,2024-02-15"),
-     {}, "stage_history", 9, "opportunity_id", "'O9' is not in the opportunities"),
-    ("history: bad date", *_edit("stage_history", 3, "O1,Discover,20-01-2024"),
-     {}, "stage_history", 3, "entered", "cannot read date '20-01-2024'"),
-    ("activities: negative count", *_edit("activities", 3, "bob,2024-03-01,email,-3"),
-     {}, "activities", 3, "count", "negative count"),
-    ("activities: fractional count", *_edit("activities", 4, "cy,2024-05-02,meeting,1.5"),
-     {}, "activities", 4, "count", "not a whole number"),
-    ("reps: left before hired", *_edit("reps", 3, "bob,2023-06-01,2023-05-30,100000"),
-     {}, "reps", 3, "left", "left 2023-05-30 before hired 2023-06-01"),
-    ("reps: duplicate owner", *_edit("reps", 4, "ann,2024-02-01,,80000"),
-     {}, "reps", 2, "owner", "at rows 2 and 4"),
+    (
+        "header only",
+        "opportunities",
+        lambda t: t.splitlines()[0] + "\n",
+        {},
+        "opportunities",
+        None,
+        None,
+        "no data rows",
+    ),
+    (
+        "missing column",
+        "opportunities",
+        lambda t: t.replace("amount", "value"),
+        {},
+        "opportunities",
+        1,
+        "amount",
+        "the file has: 'opportunity_id'",
+    ),
+    (
+        "missing closed column",
+        "opportunities",
+        lambda t: re.sub(r"(?m)^((?:[^,]*,){5})[^,]*,", r"\1", t),
+        {},
+        "opportunities",
+        1,
+        "closed",
+        "missing column 'closed'",
+    ),
+    (
+        "duplicate id",
+        *_edit("opportunities", 7, "O2,cy,2024-03-05,Negotiate,won,2024-06-10,4,E,x"),
+        {},
+        "opportunities",
+        3,
+        "opportunity_id",
+        "at rows 3 and 7",
+    ),
+    (
+        "missing owner",
+        *_edit("opportunities", 5, "O4,,2024-02-15,Qualify,open,,300,Ent,"),
+        {},
+        "opportunities",
+        5,
+        "owner",
+        "missing owner",
+    ),
+    (
+        "bad date",
+        *_edit("opportunities", 5, "O4,bob,2024-13-15,Qualify,open,,300,Ent,"),
+        {},
+        "opportunities",
+        5,
+        "created",
+        "cannot read date '2024-13-15'",
+    ),
+    (
+        "unknown status",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,pending,,300,E,"),
+        {},
+        "opportunities",
+        5,
+        "status",
+        "unknown status 'pending'",
+    ),
+    (
+        "won without closed",
+        *_edit("opportunities", 2, "O1,ann,2024-01-02,Negotiate,won,,1000,S,x"),
+        {},
+        "opportunities",
+        2,
+        "closed",
+        "missing close date of a won deal",
+    ),
+    (
+        "closed before created",
+        *_edit("opportunities", 3, "O2,ann,2024-01-10,Qualify,lost,2023-12-25,500,SMB,x"),
+        {},
+        "opportunities",
+        3,
+        "closed",
+        "before created",
+    ),
+    (
+        "non-numeric amount",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,abc,E,"),
+        {},
+        "opportunities",
+        5,
+        "amount",
+        "cannot read amount 'abc'",
+    ),
+    (
+        "nan amount",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,nan,E,"),
+        {},
+        "opportunities",
+        5,
+        "amount",
+        "cannot read amount 'nan'",
+    ),
+    (
+        "negative amount",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Qualify,open,,-300,E,"),
+        {},
+        "opportunities",
+        5,
+        "amount",
+        "negative amount -300",
+    ),
+    (
+        "outcome stage on an open deal",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Closed Won,open,,300,E,"),
+        {},
+        "opportunities",
+        5,
+        "stage",
+        "on an open deal",
+    ),
+    (
+        "unknown stage (given order)",
+        "opportunities",
+        lambda t: t,
+        {"stages": "Qualify,Discover,Negotiate"},
+        "stage_history",
+        4,
+        "stage",
+        "unknown stage 'Propose'",
+    ),
+    (
+        "unknown stage (inferred order)",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Demo,open,,3,E,"),
+        {},
+        "opportunities",
+        5,
+        "stage",
+        "unknown stage 'Demo'",
+    ),
+    (
+        "unknown stage (no history)",
+        *_edit("opportunities", 5, "O4,bob,2024-02-15,Demo,open,,3,E,"),
+        {"stages": STAGES, "stage_history": None},
+        "opportunities",
+        5,
+        "stage",
+        "unknown stage",
+    ),
+    (
+        "history: unknown opportunity",
+        *_edit("stage_history", 9, "O9,Qualify,2024-02-15"),
+        {},
+        "stage_history",
+        9,
+        "opportunity_id",
+        "'O9' is not in the opportunities",
+    ),
+    (
+        "history: bad date",
+        *_edit("stage_history", 3, "O1,Discover,20-01-2024"),
+        {},
+        "stage_history",
+        3,
+        "entered",
+        "cannot read date '20-01-2024'",
+    ),
+    (
+        "activities: negative count",
+        *_edit("activities", 3, "bob,2024-03-01,email,-3"),
+        {},
+        "activities",
+        3,
+        "count",
+        "negative count",
+    ),
+    (
+        "activities: fractional count",
+        *_edit("activities", 4, "cy,2024-05-02,meeting,1.5"),
+        {},
+        "activities",
+        4,
+        "count",
+        "not a whole number",
+    ),
+    (
+        "reps: left before hired",
+        *_edit("reps", 3, "bob,2023-06-01,2023-05-30,100000"),
+        {},
+        "reps",
+        3,
+        "left",
+        "left 2023-05-30 before hired 2023-06-01",
+    ),
+    (
+        "reps: duplicate owner",
+        *_edit("reps", 4, "ann,2024-02-01,,80000"),
+        {},
+        "reps",
+        2,
+        "owner",
+        "at rows 2 and 4",
+    ),
 ]
 
 
@@ -309,8 +519,10 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
 
 
 def test_header_problems(tmp_path):
-    dup = ("opportunity_id,owner,created,stage,status,closed,amount,amount\n"
-           "A,a,2024-01-01,Q,open,,1,2\n")
+    dup = (
+        "opportunity_id,owner,created,stage,status,closed,amount,amount\n"
+        "A,a,2024-01-01,Q,open,,1,2\n"
+    )
     with pytest.raises(InputError, match="'amount' appears more than once") as err:
         read_history(write(tmp_path / "dup", opportunities=dup))
     assert (err.value.row, err.value.column) == (1, "amount")
@@ -402,8 +614,13 @@ def test_cut_without_stage_history_keeps_last_recorded_stage(hist_dir):
 
 @pytest.fixture(scope="module")
 def module_history(tmp_path_factory):
-    folder = write(tmp_path_factory.mktemp("prop") / "h", opportunities=OPPS,
-                   stage_history=STAGE_HISTORY, activities=ACTIVITIES, reps=REPS)
+    folder = write(
+        tmp_path_factory.mktemp("prop") / "h",
+        opportunities=OPPS,
+        stage_history=STAGE_HISTORY,
+        activities=ACTIVITIES,
+        reps=REPS,
+    )
     return read_history(folder)
 
 
@@ -423,11 +640,12 @@ def test_cut_property_no_date_after_as_of_and_cuts_compose(module_history, offse
     # conservation: every deal created by then is counted once, as open, won or lost
     full = h.opportunities
     assert o.height == full.filter(pl.col("created") <= day).height
-    assert o.filter(pl.col("status") == "won").height == full.filter(
-        (pl.col("status") == "won") & (pl.col("closed") <= day)).height
+    assert (
+        o.filter(pl.col("status") == "won").height
+        == full.filter((pl.col("status") == "won") & (pl.col("closed") <= day)).height
+    )
     # open deals sit in the last stage entered by then
-    last = (c.stage_history.sort("entered").group_by("opportunity_id")
-            .agg(pl.col("stage").last()))
+    last = c.stage_history.sort("entered").group_by("opportunity_id").agg(pl.col("stage").last())
     joined = o.filter(pl.col("status") == "open").join(last, on="opportunity_id", suffix="_h")
     assert (joined["stage"] == joined["stage_h"]).all()
     # cutting twice equals cutting once at the earlier date
@@ -439,19 +657,28 @@ def test_cut_property_no_date_after_as_of_and_cuts_compose(module_history, offse
 
 # --- stage order --------------------------------------------------------------------------------
 def _sh(rows):
-    return pl.DataFrame(rows, schema={"opportunity_id": pl.String, "stage": pl.String,
-                                      "entered": pl.Date}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"opportunity_id": pl.String, "stage": pl.String, "entered": pl.Date},
+        orient="row",
+    )
 
 
 def test_stage_order_inference_handles_skips_reentries_and_file_order():
     rows = [
-        ("a", "Propose", D(2024, 1, 20)), ("a", "Qualify", D(2024, 1, 1)),
-        ("a", "Discover", D(2024, 1, 10)), ("a", "Negotiate", D(2024, 2, 1)),
-        ("b", "Discover", D(2024, 1, 5)), ("b", "Negotiate", D(2024, 1, 30)),  # skips
-        ("c", "Qualify", D(2024, 1, 1)), ("c", "Discover", D(2024, 1, 3)),
-        ("c", "Qualify", D(2024, 1, 9)), ("c", "Discover", D(2024, 1, 12)),  # re-entry
+        ("a", "Propose", D(2024, 1, 20)),
+        ("a", "Qualify", D(2024, 1, 1)),
+        ("a", "Discover", D(2024, 1, 10)),
+        ("a", "Negotiate", D(2024, 2, 1)),
+        ("b", "Discover", D(2024, 1, 5)),
+        ("b", "Negotiate", D(2024, 1, 30)),  # skips
+        ("c", "Qualify", D(2024, 1, 1)),
+        ("c", "Discover", D(2024, 1, 3)),
+        ("c", "Qualify", D(2024, 1, 9)),
+        ("c", "Discover", D(2024, 1, 12)),  # re-entry
         ("c", "Propose", D(2024, 1, 20)),
-        ("d", "Qualify", D(2024, 1, 1)), ("d", "Discover", D(2024, 1, 1)),  # same day
+        ("d", "Qualify", D(2024, 1, 1)),
+        ("d", "Discover", D(2024, 1, 1)),  # same day
     ]
     assert infer_stage_order(_sh(rows)) == STAGES
     assert infer_stage_order(_sh(rows[::-1])) == STAGES  # file order does not matter here
@@ -462,14 +689,20 @@ def test_stage_order_inference_handles_skips_reentries_and_file_order():
 def test_stage_order_is_recovered_from_any_file_order(data):
     """Deals that pass stages in order (each a prefix, on strictly later days) give the true
     order back, whatever the stage names and the row order in the file."""
-    names = data.draw(st.lists(st.text("ABCDEFGHXYZ", min_size=1, max_size=3), min_size=1,
-                               max_size=6, unique=True))
+    names = data.draw(
+        st.lists(
+            st.text("ABCDEFGHXYZ", min_size=1, max_size=3), min_size=1, max_size=6, unique=True
+        )
+    )
     reached = data.draw(st.lists(st.integers(1, len(names)), min_size=1, max_size=12))
     gaps = data.draw(st.lists(st.integers(1, 20), min_size=len(names), max_size=len(names)))
-    rows = [(f"d{i}", names[k], D(2024, 1, 1) + dt.timedelta(days=sum(gaps[:k + 1])))
-            for i, r in enumerate(reached) for k in range(r)]
+    rows = [
+        (f"d{i}", names[k], D(2024, 1, 1) + dt.timedelta(days=sum(gaps[: k + 1])))
+        for i, r in enumerate(reached)
+        for k in range(r)
+    ]
     rows = data.draw(st.permutations(rows))
-    expected = tuple(names[:max(reached)])
+    expected = tuple(names[: max(reached)])
     assert infer_stage_order(_sh(rows)) == expected
 
 
@@ -477,8 +710,7 @@ def test_given_order_wins_and_disagreement_is_noted(hist_dir):
     order = ("Qualify", "Propose", "Discover", "Negotiate")
     h = read_history(hist_dir, stages=",".join(order))
     assert h.stages == order
-    assert any("suggests the order Qualify → Discover → Propose → Negotiate" in n
-               for n in h.notes)
+    assert any("suggests the order Qualify → Discover → Propose → Negotiate" in n for n in h.notes)
     h = read_history(hist_dir, stages=list(STAGES) + ["Contract"])
     assert h.stages == STAGES + ("Contract",)
     assert not any("suggests" in n for n in h.notes)
@@ -500,11 +732,16 @@ def test_maven_counts_match_source_md():
     gtx_pro = o.filter((pl.col("segment") == "GTX Pro") & (pl.col("status") != "won"))
     assert gtx_pro.height > 0 and gtx_pro["amount"].unique().to_list() == [4821.0]
     assert o.filter(pl.col("status") == "won")["amount"].min() > 0
-    won_by_quarter = (o.filter(pl.col("status") == "won")
-                      .group_by(pl.col("closed").dt.quarter()).len().sort("closed"))
+    won_by_quarter = (
+        o.filter(pl.col("status") == "won")
+        .group_by(pl.col("closed").dt.quarter())
+        .len()
+        .sort("closed")
+    )
     assert won_by_quarter["len"].to_list() == [531, 1254, 1257, 1196]
-    assert h.as_of(D(2017, 6, 30)).opportunities.filter(
-        pl.col("status") == "won").height == 531 + 1254
+    assert (
+        h.as_of(D(2017, 6, 30)).opportunities.filter(pl.col("status") == "won").height == 531 + 1254
+    )
 
 
 @pytest.mark.skipif(not MAVEN.is_dir(), reason="Maven CRM sample not available")
@@ -516,17 +753,20 @@ def test_maven_rejects_a_mapping_and_hints_at_the_format():
 
 
 def test_maven_unknown_product_and_stage(tmp_path):
-    pipeline = ("opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,"
-                "close_value\nA,ann,GTXPro,X,Won,2017-01-01,2017-02-01,4000\n"
-                "B,ann,Widget,X,Lost,2017-01-02,2017-02-01,0\n"
-                "C,bob,GTX Basic,,Prospecting,,,\n")
+    pipeline = (
+        "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,"
+        "close_value\nA,ann,GTXPro,X,Won,2017-01-01,2017-02-01,4000\n"
+        "B,ann,Widget,X,Lost,2017-01-02,2017-02-01,0\n"
+        "C,bob,GTX Basic,,Prospecting,,,\n"
+    )
     products = "product,series,sales_price\nGTX Pro,GTX,4821\nGTX Basic,GTX,550\n"
     folder = write(tmp_path / "m", sales_pipeline=pipeline, products=products)
     with pytest.raises(InputError) as err:
         read_history(folder, format="maven")
     assert (err.value.row, err.value.column) == (3, "product")
-    write(folder, sales_pipeline=pipeline.replace("Widget", "GTX Basic").replace(
-        "Lost,", "Closing,"))
+    write(
+        folder, sales_pipeline=pipeline.replace("Widget", "GTX Basic").replace("Lost,", "Closing,")
+    )
     with pytest.raises(InputError) as err:
         read_history(folder, format="maven")
     assert (err.value.row, err.value.column) == (3, "deal_stage")
@@ -537,38 +777,63 @@ def test_maven_unknown_product_and_stage(tmp_path):
 
 
 # --- column mapping -------------------------------------------------------------------------------
-SF_MAP = ["opportunity_id=Opportunity ID,owner=Opportunity Owner,created=Created Date",
-          "closed=Close Date,amount=Amount,source=Lead Source", "status=Stage", "stage=Stage",
-          "stage_history.entered=Last Modified"]
+SF_MAP = [
+    "opportunity_id=Opportunity ID,owner=Opportunity Owner,created=Created Date",
+    "closed=Close Date,amount=Amount,source=Lead Source",
+    "status=Stage",
+    "stage=Stage",
+    "stage_history.entered=Last Modified",
+]
 SF_STAGES = "Prospecting,Qualification,Needs Analysis,Proposal/Price Quote,Negotiation/Review"
 
 
 def test_parse_mapping_forms():
     assert parse_mapping(["owner=Deal owner, created = Create Date", "amount='Amount, USD'"]) == {
-        "owner": "Deal owner", "created": "Create Date", "amount": "Amount, USD"}
+        "owner": "Deal owner",
+        "created": "Create Date",
+        "amount": "Amount, USD",
+    }
     assert parse_mapping({"stage_history.entered": "Changed"}) == {
-        "stage_history.entered": "Changed"}
+        "stage_history.entered": "Changed"
+    }
     assert parse_mapping(None) == {}
-    for bad, words in (("ownr=Owner", "unknown canonical column 'ownr'"),
-                       ("owner", "cannot read column mapping"),
-                       ("reps.entered=x", "unknown canonical column"),
-                       ("owner=", "no source column"),
-                       (["owner=A", "owner=B"], "mapped twice")):
+    for bad, words in (
+        ("ownr=Owner", "unknown canonical column 'ownr'"),
+        ("owner", "cannot read column mapping"),
+        ("reps.entered=x", "unknown canonical column"),
+        ("owner=", "no source column"),
+        (["owner=A", "owner=B"], "mapped twice"),
+    ):
         with pytest.raises(InputError, match=re.escape(words)):
             parse_mapping(bad)
 
 
 def test_salesforce_report_with_status_from_stage():
-    h = read_history(DATA / "salesforce_opportunities.csv", mapping=SF_MAP,
-                     date_format="%m/%d/%Y", stages=SF_STAGES,
-                     stage_history=DATA / "salesforce_stage_history.csv")
+    h = read_history(
+        DATA / "salesforce_opportunities.csv",
+        mapping=SF_MAP,
+        date_format="%m/%d/%Y",
+        stages=SF_STAGES,
+        stage_history=DATA / "salesforce_stage_history.csv",
+    )
     o = {r["opportunity_id"]: r for r in h.opportunities.iter_rows(named=True)}
     assert len(o) == 8
     assert [o[f"0065g00000AbC0{i}"]["status"] for i in range(1, 9)] == [
-        "won", "lost", "open", "open", "open", "won", "lost", "open"]
+        "won",
+        "lost",
+        "open",
+        "open",
+        "open",
+        "won",
+        "lost",
+        "open",
+    ]
     first = o["0065g00000AbC01"]
     assert (first["created"], first["closed"], first["amount"]) == (
-        D(2024, 1, 5), D(2024, 2, 14), 12500.0)
+        D(2024, 1, 5),
+        D(2024, 2, 14),
+        12500.0,
+    )
     assert first["stage"] == "Negotiation/Review"  # last stage from the history, not "Closed Won"
     assert o["0065g00000AbC02"]["stage"] == "Qualification"
     assert o["0065g00000AbC05"]["amount"] == 15000.0  # "$15,000.00"
@@ -580,22 +845,39 @@ def test_salesforce_report_with_status_from_stage():
     # A status read from a stage column needs stage mapped to the same column (a plain
     # 'Stage' header matches 'stage' by itself); otherwise the message says so.
     with pytest.raises(InputError, match="map status and stage to the same column") as err:
-        read_history(DATA / "hubspot_deals.csv", mapping=[
-            "opportunity_id=Record ID,owner=Deal owner,created=Create Date,closed=Close Date",
-            "status=Deal Stage,stage=Pipeline"])
+        read_history(
+            DATA / "hubspot_deals.csv",
+            mapping=[
+                "opportunity_id=Record ID,owner=Deal owner,created=Create Date,closed=Close Date",
+                "status=Deal Stage,stage=Pipeline",
+            ],
+        )
     assert (err.value.row, err.value.column) == (4, "Deal Stage")
 
 
 def test_hubspot_export_without_stage_history():
-    h = read_history(DATA / "hubspot_deals.csv", mapping={
-        "opportunity_id": "Record ID", "owner": "Deal owner", "created": "Create Date",
-        "closed": "Close Date", "amount": "Amount", "status": "Deal Stage",
-        "stage": "Deal Stage"})
+    h = read_history(
+        DATA / "hubspot_deals.csv",
+        mapping={
+            "opportunity_id": "Record ID",
+            "owner": "Deal owner",
+            "created": "Create Date",
+            "closed": "Close Date",
+            "amount": "Amount",
+            "status": "Deal Stage",
+            "stage": "Deal Stage",
+        },
+    )
     o = h.opportunities
     assert o["status"].to_list() == ["won", "lost", "open", "open", "open"]
     assert o["opportunity_id"].to_list()[0] == "9001"
-    assert o["stage"].to_list() == [None, None, "contractsent", "qualifiedtobuy",
-                                    "presentationscheduled"]
+    assert o["stage"].to_list() == [
+        None,
+        None,
+        "contractsent",
+        "qualifiedtobuy",
+        "presentationscheduled",
+    ]
     assert h.stages == ("contractsent", "qualifiedtobuy", "presentationscheduled")
     assert any("no known last stage for 2 closed deals" in n for n in h.notes)
     # As of a date, a reopened deal without a stage starts in the first stage.
@@ -613,8 +895,7 @@ def test_missing_mapped_column_is_named(tmp_path):
 def test_inspect_json_and_text(hist_dir):
     import json
 
-    result = CliRunner().invoke(main, ["inspect", str(hist_dir), "--json", "--as-of",
-                                       "2024-04-30"])
+    result = CliRunner().invoke(main, ["inspect", str(hist_dir), "--json", "--as-of", "2024-04-30"])
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)
     assert s["as_of"] == "2024-04-30" and s["format"] == "canonical"
@@ -649,13 +930,30 @@ def test_history_options_pass_through_to_load_history(tmp_path):
         seen["opts"] = opts
         seen["history"] = load_history(history, **opts)
 
-    result = CliRunner().invoke(probe, [
-        str(DATA / "salesforce_opportunities.csv"), "--date-format", "%m/%d/%Y",
-        "--stages", SF_STAGES, "--stage-history", str(DATA / "salesforce_stage_history.csv"),
-        *[x for m in SF_MAP for x in ("--map", m)]])
+    result = CliRunner().invoke(
+        probe,
+        [
+            str(DATA / "salesforce_opportunities.csv"),
+            "--date-format",
+            "%m/%d/%Y",
+            "--stages",
+            SF_STAGES,
+            "--stage-history",
+            str(DATA / "salesforce_stage_history.csv"),
+            *[x for m in SF_MAP for x in ("--map", m)],
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert set(seen["opts"]) == {"format", "profile", "mapping", "date_format", "stages",
-                                 "stage_history", "activities", "reps"}
+    assert set(seen["opts"]) == {
+        "format",
+        "profile",
+        "mapping",
+        "date_format",
+        "stages",
+        "stage_history",
+        "activities",
+        "reps",
+    }
     h = seen["history"]
     assert h.opportunities.height == 8 and h.stages[0] == "Prospecting"
 

@@ -1,7 +1,8 @@
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesim.simulator import model as m
 from salesim.simulator.distributions import Empirical, Gamma, LogNormal, Weibull
@@ -11,15 +12,37 @@ from tests.factories import simple_model, stage
 
 
 def test_round_trip_exact(tmp_path):
-    mod = simple_model(stages=(
-        stage("A", 0.6, LogNormal(12.3, 0.71), Gamma(2.0, 3.0)),
-        stage("B", 0.45, Weibull(1.3, 20.0), Empirical((1.0, 2.0, 5.0), (3.0, 1.5, 0.5), 0.5)),
-    ))
-    mod = m.Model(**{**mod.__dict__, "stages": (
-        m.StageModel("A", m.BetaPosterior(12.5, 7.25),
-                     Fitted(LogNormal(12.3, 0.71), ((0.01, 0.002), (0.002, 0.03)), 10, 3.5, 0.04,
-                            {"lognormal": 100.0, "gamma": 101.5}),
-                     Fitted(Gamma(2.0, 3.0)), 20, 12, 5, 3),) + mod.stages[1:]})
+    mod = simple_model(
+        stages=(
+            stage("A", 0.6, LogNormal(12.3, 0.71), Gamma(2.0, 3.0)),
+            stage("B", 0.45, Weibull(1.3, 20.0), Empirical((1.0, 2.0, 5.0), (3.0, 1.5, 0.5), 0.5)),
+        )
+    )
+    mod = m.Model(
+        **{
+            **mod.__dict__,
+            "stages": (
+                m.StageModel(
+                    "A",
+                    m.BetaPosterior(12.5, 7.25),
+                    Fitted(
+                        LogNormal(12.3, 0.71),
+                        ((0.01, 0.002), (0.002, 0.03)),
+                        10,
+                        3.5,
+                        0.04,
+                        {"lognormal": 100.0, "gamma": 101.5},
+                    ),
+                    Fitted(Gamma(2.0, 3.0)),
+                    20,
+                    12,
+                    5,
+                    3,
+                ),
+            )
+            + mod.stages[1:],
+        }
+    )
     path = m.save(mod, tmp_path / "model.toml")
     assert m.load(path) == mod
     assert m.loads(m.dumps(mod)) == mod
@@ -41,8 +64,15 @@ def test_draw_is_reproducible():
 
 def _with_stall(mod, stall):
     s0 = mod.stages[0]
-    return m.Model(**{**mod.__dict__, "stages": (m.StageModel(
-        s0.name, s0.conversion, s0.advance, s0.lost, 10, 4, 3, 3, stall),) + mod.stages[1:]})
+    return m.Model(
+        **{
+            **mod.__dict__,
+            "stages": (
+                m.StageModel(s0.name, s0.conversion, s0.advance, s0.lost, 10, 4, 3, 3, stall),
+            )
+            + mod.stages[1:],
+        }
+    )
 
 
 def test_stall_round_trips_and_old_files_load(tmp_path):
@@ -76,6 +106,7 @@ def test_stall_is_drawn_last_and_only_when_present():
 
 def test_win_rate_lever_is_capped_below_the_stall_share():
     from salesim.simulator.spec import Levers
+
     p = dataclasses.replace(simple_model().point(), conversion=(0.7,), stall=(0.2,))
     assert Levers(win_rate=2.0).apply(p).conversion == (0.8,)
     assert Levers(cycle_time=2.0).apply(p).stall == (0.2,)

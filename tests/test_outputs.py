@@ -16,53 +16,69 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from salesim import cli
-from salesim import outputs
+from salesim import cli, outputs
 from salesim.simulator import demo_history
 from salesim.simulator.model import save, write_atomic
 
 # command line (before the output option; ROOT-relative names are made absolute), option.
 OUTPUTS = {
     "calibrate -o": (["calibrate", "hist"], "-o"),
-    "forecast --csv": (["forecast", "model.toml", "--history", "hist", "--trials", "50"],
-                       "--csv"),
-    "forecast --plot": (["forecast", "model.toml", "--history", "hist", "--trials", "50"],
-                        "--plot"),
-    "compare --plot": (["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
-                       "--plot"),
-    "capacity --plot": (["capacity", "model.toml", "--history", "hist", "--target", "1M",
-                         "--trials", "50"], "--plot"),
-    "dashboard --html": (["dashboard", "hist", "--plan", "scenario.toml", "--as-of",
-                          "2026-08-15", "--trials", "50"], "--html"),
-    "dashboard --plot": (["dashboard", "hist", "--plan", "scenario.toml", "--as-of",
-                          "2026-08-15", "--trials", "50"], "--plot"),
+    "forecast --csv": (["forecast", "model.toml", "--history", "hist", "--trials", "50"], "--csv"),
+    "forecast --plot": (
+        ["forecast", "model.toml", "--history", "hist", "--trials", "50"],
+        "--plot",
+    ),
+    "compare --plot": (
+        ["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
+        "--plot",
+    ),
+    "capacity --plot": (
+        ["capacity", "model.toml", "--history", "hist", "--target", "1M", "--trials", "50"],
+        "--plot",
+    ),
+    "dashboard --html": (
+        ["dashboard", "hist", "--plan", "scenario.toml", "--as-of", "2026-08-15", "--trials", "50"],
+        "--html",
+    ),
+    "dashboard --plot": (
+        ["dashboard", "hist", "--plan", "scenario.toml", "--as-of", "2026-08-15", "--trials", "50"],
+        "--plot",
+    ),
     "backtest --plot": (["backtest", "hist", "--quarters", "1", "--trials", "50"], "--plot"),
-    "forecast --out": (["forecast", "model.toml", "--history", "hist", "--trials", "50"],
-                       "--out"),
-    "compare --out": (["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
-                      "--out"),
-    "capacity --out": (["capacity", "model.toml", "--history", "hist", "--target", "1M",
-                        "--trials", "50"], "--out"),
-    "dashboard --out": (["dashboard", "hist", "--plan", "scenario.toml", "--as-of",
-                         "2026-08-15", "--trials", "50"], "--out"),
+    "forecast --out": (["forecast", "model.toml", "--history", "hist", "--trials", "50"], "--out"),
+    "compare --out": (
+        ["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
+        "--out",
+    ),
+    "capacity --out": (
+        ["capacity", "model.toml", "--history", "hist", "--target", "1M", "--trials", "50"],
+        "--out",
+    ),
+    "dashboard --out": (
+        ["dashboard", "hist", "--plan", "scenario.toml", "--as-of", "2026-08-15", "--trials", "50"],
+        "--out",
+    ),
     "backtest --out": (["backtest", "hist", "--quarters", "1", "--trials", "50"], "--out"),
     "bench --out": (["bench", "--reps", "2", "--trials", "50", "--no-sweep"], "--out"),
     "demo --out": (["demo", "--reps", "3", "--quarters", "4", "--trials", "50"], "--out"),
     "demo-data DIR": (["demo-data", "--reps", "3", "--quarters", "4"], None),
 }
 READS_HISTORY = [k for k, (args, _) in OUTPUTS.items() if "hist" in args or "scenario.toml" in args]
-FOLDERS = ["demo --out", "demo-data DIR"]   # OUTPUT_DIR options: refuse a folder of CRM files
+FOLDERS = ["demo --out", "demo-data DIR"]  # OUTPUT_DIR options: refuse a folder of CRM files
 
 # How each output is pointed at an input: ROOT-relative paths.
 AT_INPUT = {
     "directly": "hist/opportunities.csv",
     "dotdot": "hist/../hist/stage_history.csv",
-    "symlink": "link.csv",                       # -> hist/opportunities.csv
-    "into history": "hist/new-output.png",       # a new file inside the history folder
+    "symlink": "link.csv",  # -> hist/opportunities.csv
+    "into history": "hist/new-output.png",  # a new file inside the history folder
     "symlinked folder": "linkdir/new-output.png",  # linkdir -> hist
 }
-AT_MODEL = {"model": "model.toml", "model via dotdot": "hist/../model.toml",
-            "scenario": "scenario.toml"}
+AT_MODEL = {
+    "model": "model.toml",
+    "model via dotdot": "hist/../model.toml",
+    "scenario": "scenario.toml",
+}
 # How a folder output is pointed at a folder of CRM files.
 AT_CRM_FOLDER = {"directly": "hist", "dotdot": "hist/../hist", "symlink": "linkdir"}
 UNUSABLE = {
@@ -84,9 +100,8 @@ def root(tmp_path_factory):
         (root / "hist" / name).write_text(text)
     save(demo.truth, root / "hist" / "truth.toml")
     save(demo.truth, root / "model.toml")
-    (root / "scenario.toml").write_text('model = "model.toml"\nhistory = "hist"\n'
-                                        'quota = "1M"\n')
-    (root / "extra").mkdir()   # input files given by option, outside the history folder
+    (root / "scenario.toml").write_text('model = "model.toml"\nhistory = "hist"\nquota = "1M"\n')
+    (root / "extra").mkdir()  # input files given by option, outside the history folder
     for name in ("stage_history.csv", "activities.csv", "reps.csv"):
         (root / "extra" / name).write_bytes((root / "hist" / name).read_bytes())
     (root / "link.csv").symlink_to(root / "hist" / "opportunities.csv")
@@ -110,10 +125,9 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def run(root: Path, case: str, target: str, *extra: str):
     args, option = OUTPUTS[case]
-    absolute = [str(root / a) if a in ("hist", "model.toml", "scenario.toml") else a
-                for a in args]
+    absolute = [str(root / a) if a in ("hist", "model.toml", "scenario.toml") else a for a in args]
     target = target if target == "" or target.startswith("/") else str(root / target)
-    if option is None:                       # an argument: demo-data DIR
+    if option is None:  # an argument: demo-data DIR
         argv = [absolute[0], target, *absolute[1:]]
     else:
         argv = [*absolute, option, target]
@@ -144,8 +158,17 @@ def test_refuses_history_inputs(root, case, how):
 
 
 @pytest.mark.parametrize("how", AT_MODEL)
-@pytest.mark.parametrize("case", ["forecast --csv", "forecast --plot", "compare --plot",
-                                  "capacity --plot", "dashboard --html", "dashboard --plot"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "forecast --csv",
+        "forecast --plot",
+        "compare --plot",
+        "capacity --plot",
+        "dashboard --html",
+        "dashboard --plot",
+    ],
+)
 def test_refuses_model_and_scenario_files(root, case, how):
     """The model file, the scenario (or plan), and the model a scenario names."""
     if how == "scenario" and "scenario.toml" not in OUTPUTS[case][0]:
@@ -160,8 +183,9 @@ def test_refuses_model_and_scenario_files(root, case, how):
 def test_folder_outputs_refuse_crm_folders_without_force(root, case, how):
     before = snapshot(root)
     res = run(root, case, AT_CRM_FOLDER[how])
-    assert_refused(root, res, before, label(case), "already holds CRM files", "--force",
-                   str(root / "hist"))
+    assert_refused(
+        root, res, before, label(case), "already holds CRM files", "--force", str(root / "hist")
+    )
 
 
 @pytest.mark.parametrize("what", UNUSABLE)
@@ -175,17 +199,32 @@ def test_refuses_unusable_paths(root, case, what):
     assert_refused(root, res, before, label(case), words)
 
 
-@pytest.mark.parametrize("command, option, output", [
-    (["calibrate", "hist/opportunities.csv", "--stage-history", "extra/stage_history.csv"],
-     "-o", "extra/stage_history.csv"),
-    (["calibrate", "hist/opportunities.csv", "--activities", "extra/activities.csv"],
-     "-o", "extra/../extra/activities.csv"),
-    (["backtest", "hist/opportunities.csv", "--reps", "extra/reps.csv"], "--plot",
-     "extra/reps.csv"),
-    (["forecast", "model.toml", "--team", "extra/reps.csv"], "--csv", "extra/reps.csv"),
-    (["capacity", "model.toml", "--team", "extra/reps.csv", "--target", "1M"], "--plot",
-     "extra/reps.csv"),
-])
+@pytest.mark.parametrize(
+    "command, option, output",
+    [
+        (
+            ["calibrate", "hist/opportunities.csv", "--stage-history", "extra/stage_history.csv"],
+            "-o",
+            "extra/stage_history.csv",
+        ),
+        (
+            ["calibrate", "hist/opportunities.csv", "--activities", "extra/activities.csv"],
+            "-o",
+            "extra/../extra/activities.csv",
+        ),
+        (
+            ["backtest", "hist/opportunities.csv", "--reps", "extra/reps.csv"],
+            "--plot",
+            "extra/reps.csv",
+        ),
+        (["forecast", "model.toml", "--team", "extra/reps.csv"], "--csv", "extra/reps.csv"),
+        (
+            ["capacity", "model.toml", "--team", "extra/reps.csv", "--target", "1M"],
+            "--plot",
+            "extra/reps.csv",
+        ),
+    ],
+)
 def test_input_files_given_by_option_are_inputs(root, command, option, output):
     before = snapshot(root)
     args = [str(root / a) if "/" in a or a.endswith(".toml") else a for a in command]
@@ -195,8 +234,13 @@ def test_input_files_given_by_option_are_inputs(root, command, option, output):
 
 def test_two_outputs_of_one_command_differ(root, tmp_path):
     before = snapshot(root)
-    res = run(root, "forecast --csv", str(tmp_path / "a.out"), "--plot",
-              str(tmp_path / "sub" / ".." / "a.out"))
+    res = run(
+        root,
+        "forecast --csv",
+        str(tmp_path / "a.out"),
+        "--plot",
+        str(tmp_path / "sub" / ".." / "a.out"),
+    )
     assert_refused(root, res, before, "--plot", "the same file as --csv")
     assert list(tmp_path.iterdir()) == []
 
@@ -215,15 +259,31 @@ def test_scenario_history_folder_is_an_input(root):
 
 def test_demo_data_force_replaces_and_default_writes_new(tmp_path):
     target = tmp_path / "crm"
-    res = CliRunner().invoke(cli.main, ["demo-data", str(target), "--reps", "2", "--quarters",
-                                        "1", "--quiet"])
+    res = CliRunner().invoke(
+        cli.main, ["demo-data", str(target), "--reps", "2", "--quarters", "1", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     first = snapshot(target)
-    res = CliRunner().invoke(cli.main, ["demo-data", str(target), "--reps", "2", "--quarters",
-                                        "1", "--seed", "8", "--quiet"])
+    res = CliRunner().invoke(
+        cli.main,
+        ["demo-data", str(target), "--reps", "2", "--quarters", "1", "--seed", "8", "--quiet"],
+    )
     assert res.exit_code == 2 and snapshot(target) == first
-    res = CliRunner().invoke(cli.main, ["demo-data", str(target), "--reps", "2", "--quarters",
-                                        "1", "--seed", "8", "--force", "--quiet"])
+    res = CliRunner().invoke(
+        cli.main,
+        [
+            "demo-data",
+            str(target),
+            "--reps",
+            "2",
+            "--quarters",
+            "1",
+            "--seed",
+            "8",
+            "--force",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert snapshot(target) != first and set(snapshot(target)) == set(first)
 
@@ -274,7 +334,7 @@ def test_sigterm_mid_write_removes_the_temp_file(tmp_path, monkeypatch):
 
     def killed(src, dst):
         os.kill(os.getpid(), signal.SIGTERM)
-        real_replace(src, dst)               # not reached: the handler raises first
+        real_replace(src, dst)  # not reached: the handler raises first
 
     monkeypatch.setattr(os, "replace", killed)
     before = signal.getsignal(signal.SIGTERM)
@@ -282,7 +342,7 @@ def test_sigterm_mid_write_removes_the_temp_file(tmp_path, monkeypatch):
         write_atomic(target, "new")
     assert exc.value.code == 128 + signal.SIGTERM
     assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
-    assert signal.getsignal(signal.SIGTERM) == before   # the handler is put back
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
 
 def test_a_killed_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
@@ -294,11 +354,14 @@ def test_a_killed_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
 
     target = tmp_path / "bands.csv"
     target.write_text("previous")
-    child = ("import os, sys, time\nfrom salesim import outputs\n"
-             "os.replace = lambda src, dst: time.sleep(60)   # stuck before the rename\n"
-             "outputs.write(sys.argv[1], 'new' * 1000)\n")
-    proc = subprocess.Popen([sys.executable, "-c", child, str(target)],
-                            cwd=Path(__file__).parents[1])
+    child = (
+        "import os, sys, time\nfrom salesim import outputs\n"
+        "os.replace = lambda src, dst: time.sleep(60)   # stuck before the rename\n"
+        "outputs.write(sys.argv[1], 'new' * 1000)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, str(target)], cwd=Path(__file__).parents[1]
+    )
     deadline = time.monotonic() + 60
     while not [p for p in tmp_path.iterdir() if p.name.startswith(".bands.csv.")]:
         assert proc.poll() is None and time.monotonic() < deadline, "no temp file appeared"

@@ -36,22 +36,25 @@ def inspect_json(*args) -> dict:
 
 
 # --- each built-in profile, end to end ------------------------------------------------------------
-@pytest.mark.parametrize("export, profile, n, status, staged", [
-    (DATA / "salesforce_opportunities.csv", "salesforce", 8, (4, 2, 2), False),
-    (SF_REPORT, "salesforce", 8, (4, 2, 2), False),
-    (SF_ONE_FILE, "salesforce", 8, (4, 2, 2), True),
-    (DATA / "hubspot_deals.csv", "hubspot", 5, (3, 1, 1), False),
-    (HS_WIDE, "hubspot", 8, (4, 2, 2), True),
-    (DATA / "pipedrive_deals.csv", "pipedrive", 6, (3, 2, 1), False),
-])
-def test_each_profile_inspects_and_calibrates_alone(tmp_path, export, profile, n, status,
-                                                    staged):
+@pytest.mark.parametrize(
+    "export, profile, n, status, staged",
+    [
+        (DATA / "salesforce_opportunities.csv", "salesforce", 8, (4, 2, 2), False),
+        (SF_REPORT, "salesforce", 8, (4, 2, 2), False),
+        (SF_ONE_FILE, "salesforce", 8, (4, 2, 2), True),
+        (DATA / "hubspot_deals.csv", "hubspot", 5, (3, 1, 1), False),
+        (HS_WIDE, "hubspot", 8, (4, 2, 2), True),
+        (DATA / "pipedrive_deals.csv", "pipedrive", 6, (3, 2, 1), False),
+    ],
+)
+def test_each_profile_inspects_and_calibrates_alone(tmp_path, export, profile, n, status, staged):
     s = inspect_json(export, "--profile", profile)
     assert s["opportunities"] == n
     assert tuple(s["by_status"][k] for k in ("open", "won", "lost")) == status
     assert s["has_stage_history"] is staged
-    res = run("calibrate", export, "--profile", profile, "-o", tmp_path / "m.toml", "--json",
-              "--quiet")
+    res = run(
+        "calibrate", export, "--profile", profile, "-o", tmp_path / "m.toml", "--json", "--quiet"
+    )
     assert json.loads(res.stdout)["output"] == str(tmp_path / "m.toml")
 
 
@@ -61,28 +64,97 @@ def test_salesforce_report_with_history_runs_every_model_command(tmp_path):
     one profile and no other mapping flags."""
     hist = ["--history", SF_REPORT, "--profile", "salesforce", "--stage-history", SF_HISTORY]
     s = inspect_json(SF_REPORT, "--profile", "salesforce", "--stage-history", SF_HISTORY)
-    assert s["stages"] == ["Prospecting", "Qualification", "Proposal/Price Quote",
-                           "Negotiation/Review"]
+    assert s["stages"] == [
+        "Prospecting",
+        "Qualification",
+        "Proposal/Price Quote",
+        "Negotiation/Review",
+    ]
     assert s["amount"]["open"] == 30_000 + 5_000 + 15_000 + 4_200
     assert s["rows"]["stage_history"] == 21  # 25 rows less 4 entering Closed Won/Lost
     model = tmp_path / "sf.toml"
-    run("calibrate", SF_REPORT, "--profile", "salesforce", "--stage-history", SF_HISTORY,
-        "-o", model, "--quiet")
-    fc = json.loads(run("forecast", model, *hist, "--trials", "200", "--seed", "1",
-                        "--workers", "1", "--json", "--quiet").stdout)
+    run(
+        "calibrate",
+        SF_REPORT,
+        "--profile",
+        "salesforce",
+        "--stage-history",
+        SF_HISTORY,
+        "-o",
+        model,
+        "--quiet",
+    )
+    fc = json.loads(
+        run(
+            "forecast",
+            model,
+            *hist,
+            "--trials",
+            "200",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--json",
+            "--quiet",
+        ).stdout
+    )
     assert fc["flows"]["open_start"]["mean"] == 4  # the open deals at the start
-    run("compare", model, *hist, "--lever", "win-rate=+5pp", "--trials", "100", "--seed", "1",
-        "--workers", "1", "--json", "--quiet")
-    run("capacity", model, *hist, "--target", "60k", "--trials", "100", "--seed", "1",
-        "--workers", "1", "--max-reps", "4", "--json", "--quiet")
+    run(
+        "compare",
+        model,
+        *hist,
+        "--lever",
+        "win-rate=+5pp",
+        "--trials",
+        "100",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--json",
+        "--quiet",
+    )
+    run(
+        "capacity",
+        model,
+        *hist,
+        "--target",
+        "60k",
+        "--trials",
+        "100",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--max-reps",
+        "4",
+        "--json",
+        "--quiet",
+    )
 
 
 def test_hubspot_wide_stage_history_forecasts(tmp_path):
     model = tmp_path / "hs.toml"
     run("calibrate", HS_WIDE, "--profile", "hubspot", "-o", model, "--quiet")
-    fc = json.loads(run("forecast", model, "--history", HS_WIDE, "--profile", "hubspot",
-                        "--trials", "200", "--seed", "1", "--workers", "1", "--json",
-                        "--quiet").stdout)
+    fc = json.loads(
+        run(
+            "forecast",
+            model,
+            "--history",
+            HS_WIDE,
+            "--profile",
+            "hubspot",
+            "--trials",
+            "200",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--json",
+            "--quiet",
+        ).stdout
+    )
     assert fc["flows"]["open_start"]["mean"] == 4  # the open deals at the start
 
 
@@ -92,15 +164,27 @@ def test_salesforce_report_values():
     o = h.opportunities
     assert o["amount"].to_list()[:2] == [12_500.0, 8_000.0]
     # Web, Cold Call, Partner Referral, Web, Outbound, Trade Show, Purchased List, Other
-    assert o["source"].to_list() == ["marketing", "outbound", "marketing", "marketing",
-                                     "outbound", "marketing", "outbound", None]
+    assert o["source"].to_list() == [
+        "marketing",
+        "outbound",
+        "marketing",
+        "marketing",
+        "outbound",
+        "marketing",
+        "outbound",
+        None,
+    ]
     assert any("'Other'" in n and "unknown" in n for n in h.notes)
     assert o["probability"].to_list()[:4] == [1.0, 0.0, 0.9, 0.1]
     assert o["forecast_category"][2] == "Commit"
     assert o["created"][2] == dt.date(2024, 2, 2)  # "2/2/2024 1:05 PM"
     # the expected close date of open deals only
-    assert o["expected_close"].to_list()[:4] == [None, None, dt.date(2024, 6, 30),
-                                                 dt.date(2024, 7, 15)]
+    assert o["expected_close"].to_list()[:4] == [
+        None,
+        None,
+        dt.date(2024, 6, 30),
+        dt.date(2024, 7, 15),
+    ]
 
 
 def test_report_footer_is_read_away_and_said():
@@ -124,8 +208,9 @@ def test_one_file_history_equals_the_two_reports():
     cols = ["opportunity_id", "owner", "created", "stage", "status", "closed", "amount"]
     assert one.opportunities.select(cols).equals(two.opportunities.select(cols))
     assert one.stage_history.equals(two.stage_history)
-    assert any("one-file history export: 25 rows split into 8 opportunities" in n
-               for n in one.notes)
+    assert any(
+        "one-file history export: 25 rows split into 8 opportunities" in n for n in one.notes
+    )
 
 
 def test_one_file_rows_that_disagree_on_owner_name_both_rows(tmp_path):
@@ -146,9 +231,13 @@ def test_hubspot_wide_stage_history():
     sh = h.stage_history
     assert sh.height == 27 - 4  # 27 dates; the Closed Won / Closed Lost dates are the close itself
     gamma = sh.filter(sh["opportunity_id"] == "9003")
-    assert gamma["stage"].to_list() == ["appointmentscheduled", "qualifiedtobuy",
-                                        "presentationscheduled", "decisionmakerboughtin",
-                                        "contractsent"]
+    assert gamma["stage"].to_list() == [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "presentationscheduled",
+        "decisionmakerboughtin",
+        "contractsent",
+    ]
     o = h.opportunities
     # stage labels ("Contract Sent") read as the internal values the stage order uses
     assert o.filter(o["opportunity_id"] == "9003")["stage"][0] == "contractsent"
@@ -164,8 +253,14 @@ def test_pipedrive_status_times_and_deleted():
     won, lost = o.filter(o["opportunity_id"] == "101"), o.filter(o["opportunity_id"] == "102")
     assert won["closed"][0] == dt.date(2024, 2, 14) and lost["closed"][0] == dt.date(2024, 3, 1)
     assert o["probability"].to_list()[2:4] == [0.6, 0.2]
-    assert o["source"].to_list() == ["marketing", "outbound", "marketing", "outbound", None,
-                                     "marketing"]
+    assert o["source"].to_list() == [
+        "marketing",
+        "outbound",
+        "marketing",
+        "outbound",
+        None,
+        "marketing",
+    ]
 
 
 # --- user profiles and flags ----------------------------------------------------------------------
@@ -181,8 +276,9 @@ def doc_profile() -> str:
 def doc_recipes() -> list[str]:
     """The indented ``salesim ...`` commands of docs/formats.md, continuation lines joined."""
     text = FORMATS_MD.read_text(encoding="utf-8")
-    return [c.replace("\\\n", " ") for c in
-            re.findall(r"^    (salesim (?:.*\\\n)*.*)$", text, re.M)]
+    return [
+        c.replace("\\\n", " ") for c in re.findall(r"^    (salesim (?:.*\\\n)*.*)$", text, re.M)
+    ]
 
 
 def test_formats_md_recipes_run_verbatim(tmp_path, monkeypatch):
@@ -194,8 +290,10 @@ def test_formats_md_recipes_run_verbatim(tmp_path, monkeypatch):
     assert len(recipes) >= 12
     assert recipes[0].startswith("salesim inspect tests/data/salesforce_report.csv --profile")
     for line in recipes:
-        res = CliRunner().invoke(main, shlex.split(line)[1:] + ["--quiet"] * (
-            line.split()[1] in ("calibrate", "forecast")))
+        res = CliRunner().invoke(
+            main,
+            shlex.split(line)[1:] + ["--quiet"] * (line.split()[1] in ("calibrate", "forecast")),
+        )
         assert res.exit_code == 0, f"{line}\n{res.output}"
     for made in ("sf.toml", "sf-flat.toml", "hs.toml", "hs-flat.toml", "pd.toml"):
         assert (tmp_path / made).stat().st_size > 0, made
@@ -221,22 +319,28 @@ def test_user_profile_file(user_files):
 
 def test_flags_override_the_profile(user_files, tmp_path):
     export, profile = user_files
-    h = read_history(export, profile=profile, mapping=["segment=Region"],
-                     stages="Offer,Demo")
+    h = read_history(export, profile=profile, mapping=["segment=Region"], stages="Offer,Demo")
     assert h.stages == ("Offer", "Demo")
     assert h.opportunities["segment"].to_list() == ["EU", "EU", "US", "US"]
     iso = tmp_path / "iso.csv"
-    iso.write_text(export.read_text(encoding="utf-8").replace("05.01.2024", "2024-01-05").replace(
-        "20.01.2024", "2024-01-20").replace("02.02.2024", "2024-02-02").replace(
-        "10.04.2024", "2024-04-10").replace("14.02.2024", "2024-02-14").replace(
-        "01.03.2024", "2024-03-01"), encoding="utf-8")
+    iso.write_text(
+        export.read_text(encoding="utf-8")
+        .replace("05.01.2024", "2024-01-05")
+        .replace("20.01.2024", "2024-01-20")
+        .replace("02.02.2024", "2024-02-02")
+        .replace("10.04.2024", "2024-04-10")
+        .replace("14.02.2024", "2024-02-14")
+        .replace("01.03.2024", "2024-03-01"),
+        encoding="utf-8",
+    )
     with pytest.raises(InputError):
         read_history(iso, profile=profile)
     s = inspect_json(iso, "--profile", profile, "--date-format", "%Y-%m-%d")
     assert s["dates"]["created_first"] == "2024-01-05"
     # a plain --map replaces the profile's mapping for that column in every file
-    merged = profiles.merge_mapping({"entered": ("A",), "stage_history.entered": ("B",)},
-                                    {"entered": "C"})
+    merged = profiles.merge_mapping(
+        {"entered": ("A",), "stage_history.entered": ("B",)}, {"entered": "C"}
+    )
     assert merged == {"entered": ("C",)}
 
 
@@ -267,9 +371,12 @@ def test_built_in_profiles_ship_and_parse():
 # --- strict dates ---------------------------------------------------------------------------------
 def _export(tmp_path, created: str) -> Path:
     f = tmp_path / "o.csv"
-    f.write_text("opportunity_id,owner,created,stage,status,closed,amount\n"
-                 "1,ann,1/5/2024,A,won,2/14/2024,100\n"
-                 f"2,bob,{created},A,open,,200\n", encoding="utf-8")
+    f.write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount\n"
+        "1,ann,1/5/2024,A,won,2/14/2024,100\n"
+        f"2,bob,{created},A,open,,200\n",
+        encoding="utf-8",
+    )
     return f
 
 
@@ -283,8 +390,9 @@ def test_two_digit_year_with_four_digit_format_is_an_error(tmp_path):
     assert res.exit_code == 2 and "row 3" in res.output and not (tmp_path / "m.toml").exists()
     g = tmp_path / "yy.csv"
     g.write_text(f.read_text().replace("1/5/2024", "1/5/24").replace("2/14/2024", "2/14/24"))
-    assert read_history(g, date_format="%m/%d/%y").opportunities["created"][1] == \
-        dt.date(2024, 10, 22)
+    assert read_history(g, date_format="%m/%d/%y").opportunities["created"][1] == dt.date(
+        2024, 10, 22
+    )
 
 
 @pytest.mark.parametrize("created", ["10/22/1900", "10/22/2204"])
@@ -297,8 +405,10 @@ def test_implausible_year_is_an_error(tmp_path, created):
 
 def test_iso_year_out_of_range_is_an_error(tmp_path):
     f = tmp_path / "o.csv"
-    f.write_text("opportunity_id,owner,created,stage,status,closed,amount\n"
-                 "1,ann,0024-01-05,A,open,,100\n", encoding="utf-8")
+    f.write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount\n1,ann,0024-01-05,A,open,,100\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match="year 24"):
         read_history(f)
 
@@ -308,22 +418,29 @@ def test_date_format_auto(tmp_path):
     assert h.opportunities["created"][1] == dt.date(2024, 10, 22)
     assert any("date format auto: %m/%d/%Y" in n for n in h.notes)
     day_first = tmp_path / "d.csv"
-    day_first.write_text("opportunity_id,owner,created,stage,status,closed,amount\n"
-                         "1,ann,22/10/2024,A,open,,100\n", encoding="utf-8")
-    assert read_history(day_first, date_format="auto").opportunities["created"][0] == \
-        dt.date(2024, 10, 22)
+    day_first.write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount\n1,ann,22/10/2024,A,open,,100\n",
+        encoding="utf-8",
+    )
+    assert read_history(day_first, date_format="auto").opportunities["created"][0] == dt.date(
+        2024, 10, 22
+    )
     both = tmp_path / "b.csv"
-    both.write_text("opportunity_id,owner,created,stage,status,closed,amount\n"
-                    "1,ann,1/5/2024,A,open,,100\n", encoding="utf-8")
+    both.write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount\n1,ann,1/5/2024,A,open,,100\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match="fit both %m/%d/%Y and %d/%m/%Y"):
         read_history(both, date_format="auto")
 
 
 def test_probability_out_of_range_is_an_error(tmp_path):
     f = tmp_path / "o.csv"
-    f.write_text("opportunity_id,owner,created,stage,status,amount,p\n"
-                 "1,ann,2024-01-05,A,open,100,40\n2,ann,2024-01-05,A,open,100,140\n",
-                 encoding="utf-8")
+    f.write_text(
+        "opportunity_id,owner,created,stage,status,amount,p\n"
+        "1,ann,2024-01-05,A,open,100,40\n2,ann,2024-01-05,A,open,100,140\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError) as err:
         read_history(f, mapping="probability=p")
     assert (err.value.row, err.value.column) == (3, "p")
@@ -332,8 +449,7 @@ def test_probability_out_of_range_is_an_error(tmp_path):
 # --- commands without a history, scenario files ---------------------------------------------------
 def test_history_flags_need_history(tmp_path):
     model = tmp_path / "m.toml"
-    run("calibrate", DATA / "pipedrive_deals.csv", "--profile", "pipedrive", "-o", model,
-        "--quiet")
+    run("calibrate", DATA / "pipedrive_deals.csv", "--profile", "pipedrive", "-o", model, "--quiet")
     res = run("forecast", model, "--profile", "pipedrive", ok=False)
     assert res.exit_code == 2 and "--history" in res.output
 
@@ -342,14 +458,25 @@ def test_scenario_history_table_with_profile(tmp_path):
     shutil.copy(SF_REPORT, tmp_path / "report.csv")
     shutil.copy(SF_HISTORY, tmp_path / "history.csv")
     model = tmp_path / "sf.toml"
-    run("calibrate", tmp_path / "report.csv", "--profile", "salesforce", "--stage-history",
-        tmp_path / "history.csv", "-o", model, "--quiet")
+    run(
+        "calibrate",
+        tmp_path / "report.csv",
+        "--profile",
+        "salesforce",
+        "--stage-history",
+        tmp_path / "history.csv",
+        "-o",
+        model,
+        "--quiet",
+    )
     scenario = tmp_path / "plan.toml"
-    scenario.write_text('model = "sf.toml"\ntrials = 100\nseed = 1\n'
-                        '[history]\npath = "report.csv"\nprofile = "salesforce"\n'
-                        'stage_history = "history.csv"\n'
-                        '[strategies.win]\n"win-rate" = "+5pp"\n',
-                        encoding="utf-8")
+    scenario.write_text(
+        'model = "sf.toml"\ntrials = 100\nseed = 1\n'
+        '[history]\npath = "report.csv"\nprofile = "salesforce"\n'
+        'stage_history = "history.csv"\n'
+        '[strategies.win]\n"win-rate" = "+5pp"\n',
+        encoding="utf-8",
+    )
     from salesim.scenarios.scenario import load_scenario, scenario_spec
 
     sc = load_scenario(scenario)
@@ -360,18 +487,27 @@ def test_scenario_history_table_with_profile(tmp_path):
     res = run("compare", scenario, "--profile", "hubspot", ok=False)
     assert res.exit_code == 2 and "--profile only applies to a MODEL" in res.output
     bad = tmp_path / "bad.toml"
-    bad.write_text('model = "sf.toml"\n[history]\npath = "report.csv"\nprofle = "x"\n',
-                   encoding="utf-8")
+    bad.write_text(
+        'model = "sf.toml"\n[history]\npath = "report.csv"\nprofle = "x"\n', encoding="utf-8"
+    )
     res = run("compare", bad, ok=False)
     assert res.exit_code == 2 and "profle" in res.output
 
 
-@pytest.mark.parametrize("command", ["inspect", "calibrate", "forecast", "compare", "capacity",
-                                     "dashboard", "backtest"])
+@pytest.mark.parametrize(
+    "command", ["inspect", "calibrate", "forecast", "compare", "capacity", "dashboard", "backtest"]
+)
 def test_every_history_command_takes_the_one_set_of_options(command):
     text = run(command, "--help").output
-    for flag in ("--profile", "--format", "--map", "--date-format", "--stages",
-                 "--stage-history", "--activities"):
+    for flag in (
+        "--profile",
+        "--format",
+        "--map",
+        "--date-format",
+        "--stages",
+        "--stage-history",
+        "--activities",
+    ):
         assert flag in text, (command, flag)
 
 
@@ -383,18 +519,33 @@ def test_crm_probability_of_a_deal_closed_later_is_unknown_as_of_before():
     assert acme["forecast_category"][0] is None
 
 
-@pytest.mark.parametrize("export, profile", [
-    (DATA / "salesforce_opportunities.csv", "salesforce"),
-    (DATA / "hubspot_deals.csv", "hubspot"),
-    (DATA / "pipedrive_deals.csv", "pipedrive"),
-])
+@pytest.mark.parametrize(
+    "export, profile",
+    [
+        (DATA / "salesforce_opportunities.csv", "salesforce"),
+        (DATA / "hubspot_deals.csv", "hubspot"),
+        (DATA / "pipedrive_deals.csv", "pipedrive"),
+    ],
+)
 def test_stage_less_exports_run_the_model_commands(tmp_path, export, profile):
     """No stage history: the open deals are placed (scenarios/placement.py) and every model
     command runs with the profile alone."""
     model = tmp_path / "m.toml"
     run("calibrate", export, "--profile", profile, "-o", model, "--quiet")
-    hist = ["--history", export, "--profile", profile, "--trials", "100", "--seed", "1",
-            "--workers", "1", "--json", "--quiet"]
+    hist = [
+        "--history",
+        export,
+        "--profile",
+        profile,
+        "--trials",
+        "100",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--json",
+        "--quiet",
+    ]
     n_open = inspect_json(export, "--profile", profile)["by_status"]["open"]
     fc = json.loads(run("forecast", model, *hist).stdout)
     assert fc["flows"]["open_start"]["mean"] == n_open
@@ -402,13 +553,18 @@ def test_stage_less_exports_run_the_model_commands(tmp_path, export, profile):
     run("capacity", model, *hist, "--target", "100k", "--max-reps", "4")
 
 
-@pytest.mark.parametrize("text, key", [('columns = "Rep"\n', "columns"),
-                                       ('stages = "A,B"\n', "stages"),
-                                       ('won = 1\n', "won"),
-                                       ('probability_scale = "per mille"\n', "probability_scale"),
-                                       ('date_format = "dd/mm"\n', "date_format"),
-                                       ('[values.owner]\nx = "y"\n', "values.owner"),
-                                       ('[columns.deals]\nowner = "Rep"\n', "columns.deals")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('columns = "Rep"\n', "columns"),
+        ('stages = "A,B"\n', "stages"),
+        ("won = 1\n", "won"),
+        ('probability_scale = "per mille"\n', "probability_scale"),
+        ('date_format = "dd/mm"\n', "date_format"),
+        ('[values.owner]\nx = "y"\n', "values.owner"),
+        ('[columns.deals]\nowner = "Rep"\n', "columns.deals"),
+    ],
+)
 def test_bad_profile_values_name_the_key(tmp_path, text, key):
     f = tmp_path / "p.toml"
     f.write_text(text, encoding="utf-8")

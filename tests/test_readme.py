@@ -25,14 +25,20 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     for line in commands:
         result = runner.invoke(main, shlex.split(line)[1:])
         assert result.exit_code == 0, f"{line}\n{result.output}"
-    for made in ("hist/opportunities.csv", "hist/truth.toml", "model.toml", "fan.png",
-                 "bands.csv", "tornado.png"):
+    for made in (
+        "hist/opportunities.csv",
+        "hist/truth.toml",
+        "model.toml",
+        "fan.png",
+        "bands.csv",
+        "tornado.png",
+    ):
         assert (tmp_path / made).stat().st_size > 0, made
 
 
 def test_readme_names_the_two_setup_commands():
     text = README.read_text(encoding="utf-8")
-    assert 'python -m pip install -e . && salesim demo --out demo-out' in text
+    assert "python -m pip install -e . && salesim demo --out demo-out" in text
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     test_cmd = 'python -m pip install -e ".[test]" && python -m pytest'
     assert test_cmd in text and test_cmd in ci

@@ -30,13 +30,32 @@ def run(*args):
 
 
 def export(folder, crm):
-    run("demo-data", folder, "--export", crm, "--seed", "3", "--reps", "6", "--quarters", "6",
-        "--as-of", AS_OF, "--quiet")
+    run(
+        "demo-data",
+        folder,
+        "--export",
+        crm,
+        "--seed",
+        "3",
+        "--reps",
+        "6",
+        "--quarters",
+        "6",
+        "--as-of",
+        AS_OF,
+        "--quiet",
+    )
     return folder
 
 
-CASES = [("salesforce", True), ("salesforce", False), ("salesforce-onefile", True),
-         ("hubspot", True), ("hubspot", False), ("pipedrive", False)]
+CASES = [
+    ("salesforce", True),
+    ("salesforce", False),
+    ("salesforce-onefile", True),
+    ("hubspot", True),
+    ("hubspot", False),
+    ("pipedrive", False),
+]
 
 
 def _drop_stage_history(folder, crm):
@@ -53,9 +72,11 @@ def _drop_stage_history(folder, crm):
             csv.writer(fh).writerows([[r[i] for i in keep] for r in rows])
 
 
-@pytest.fixture(scope="module", params=CASES,
-                ids=[f"{crm}-{'with' if staged else 'without'}-stage-history"
-                     for crm, staged in CASES])
+@pytest.fixture(
+    scope="module",
+    params=CASES,
+    ids=[f"{crm}-{'with' if staged else 'without'}-stage-history" for crm, staged in CASES],
+)
 def crm_export(request, tmp_path_factory):
     crm, staged = request.param
     folder = export(tmp_path_factory.mktemp("crm") / "export", crm)
@@ -88,8 +109,9 @@ def test_inspect(crm_export):
 
 def test_forecast(crm_export):
     folder, model, profile = crm_export
-    fc = json.loads(run("forecast", model, "--history", folder, "--profile", profile,
-                        "--json", *FAST).stdout)
+    fc = json.loads(
+        run("forecast", model, "--history", folder, "--profile", profile, "--json", *FAST).stdout
+    )
     assert fc["flows"]["open_start"]["mean"] > 0
     assert fc["by_origin"]["open_pipeline"]["mean"] > 0
     assert fc["revenue"]["p10"] <= fc["revenue"]["p50"] <= fc["revenue"]["p90"]
@@ -98,31 +120,62 @@ def test_forecast(crm_export):
 def test_compare_and_capacity(crm_export):
     folder, model, profile = crm_export
     history = ["--history", folder, "--profile", profile]
-    out = json.loads(run("compare", model, *history, "--lever", "win-rate=+5pp", "--json",
-                         *FAST).stdout)
+    out = json.loads(
+        run("compare", model, *history, "--lever", "win-rate=+5pp", "--json", *FAST).stdout
+    )
     assert out["strategies"][0]["uplift"]["mean"] > 0
-    cap = json.loads(run("capacity", model, *history, "--target", "1M", "--max-reps", "12",
-                         "--json", *FAST).stdout)
+    cap = json.loads(
+        run(
+            "capacity", model, *history, "--target", "1M", "--max-reps", "12", "--json", *FAST
+        ).stdout
+    )
     assert cap["curve"]
 
 
 def test_dashboard_from_a_plan_naming_the_profile(crm_export, tmp_path):
     folder, model, profile = crm_export
     plan = tmp_path / "plan.toml"
-    plan.write_text(f'model = "{model}"\nquota = "2M"\nas_of = 2026-06-30\n'
-                    f'quarter = "2026-Q3"\n[history]\npath = "{folder}"\n'
-                    f'profile = "{profile}"\n')
-    d = json.loads(run("dashboard", folder, "--profile", profile, "--plan", plan,
-                       "--as-of", "2026-09-15", "--json", "--trials", "100",
-                       "--quiet").stdout)
+    plan.write_text(
+        f'model = "{model}"\nquota = "2M"\nas_of = 2026-06-30\n'
+        f'quarter = "2026-Q3"\n[history]\npath = "{folder}"\n'
+        f'profile = "{profile}"\n'
+    )
+    d = json.loads(
+        run(
+            "dashboard",
+            folder,
+            "--profile",
+            profile,
+            "--plan",
+            plan,
+            "--as-of",
+            "2026-09-15",
+            "--json",
+            "--trials",
+            "100",
+            "--quiet",
+        ).stdout
+    )
     assert d["forecast"]["revenue"]["p50"] > d["forecast"]["won_to_date"] > 0
     assert d["team"]["status"] in ("green", "yellow", "red")
 
 
 def test_backtest(crm_export):
     folder, _, profile = crm_export
-    b = json.loads(run("backtest", folder, "--profile", profile, "--quarters", "1",
-                       "--json", "--trials", "150", "--quiet").stdout)
+    b = json.loads(
+        run(
+            "backtest",
+            folder,
+            "--profile",
+            profile,
+            "--quarters",
+            "1",
+            "--json",
+            "--trials",
+            "150",
+            "--quiet",
+        ).stdout
+    )
     assert len(b["folds"]) == 1 and b["folds"][0]["actual"] > 0
 
 

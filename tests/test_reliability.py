@@ -20,17 +20,49 @@ from hypothesis import strategies as st
 from salesim.cli import main
 
 FILES = ("opportunities.csv", "stage_history.csv", "activities.csv", "reps.csv")
-NASTY = ["", " ", "NaN", "inf", "-inf", "-1", "0", "1e300", "-0", "9999-12-31", "0001-01-01",
-         "2024-02-30", "2024-13-01", "1/2/24", "2024-01-01T25:00", "abc", "Closed Won", "won",
-         "lost", "open", "reopened", "\x1b[31mred\x1b[0m", "x" * 5_000, '"', "1,000", "€5",
-         "٣", "12.5.2024", "NULL", "None", "true", "2024-01-01 10:32", "  2024-01-01  "]
+NASTY = [
+    "",
+    " ",
+    "NaN",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "1e300",
+    "-0",
+    "9999-12-31",
+    "0001-01-01",
+    "2024-02-30",
+    "2024-13-01",
+    "1/2/24",
+    "2024-01-01T25:00",
+    "abc",
+    "Closed Won",
+    "won",
+    "lost",
+    "open",
+    "reopened",
+    "\x1b[31mred\x1b[0m",
+    "x" * 5_000,
+    '"',
+    "1,000",
+    "€5",
+    "٣",
+    "12.5.2024",
+    "NULL",
+    "None",
+    "true",
+    "2024-01-01 10:32",
+    "  2024-01-01  ",
+]
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("fuzz") / "hist"
-    result = CliRunner().invoke(main, ["demo-data", str(folder), "--seed", "2", "--reps", "3",
-                                       "--quarters", "4", "--quiet"])
+    result = CliRunner().invoke(
+        main, ["demo-data", str(folder), "--seed", "2", "--reps", "3", "--quarters", "4", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     return folder
 
@@ -66,8 +98,12 @@ def _clean(result, label):
         assert len(lines[0]) < 1_000
 
 
-MUTATION = st.tuples(st.sampled_from(FILES), st.integers(0, 400), st.integers(0, 12),
-                     st.one_of(st.sampled_from(NASTY), st.text(max_size=20)))
+MUTATION = st.tuples(
+    st.sampled_from(FILES),
+    st.integers(0, 400),
+    st.integers(0, 12),
+    st.one_of(st.sampled_from(NASTY), st.text(max_size=20)),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -90,6 +126,7 @@ def test_calibrate_any_single_bad_cell(base, mutation):
         hist = Path(tmp) / "hist"
         before = _digest(hist)
         out = Path(tmp) / "out.toml"
-        _clean(CliRunner().invoke(main, ["calibrate", str(hist), "-o", str(out), "--quiet"]),
-               mutation)
+        _clean(
+            CliRunner().invoke(main, ["calibrate", str(hist), "-o", str(out), "--quiet"]), mutation
+        )
         assert _digest(hist) == before

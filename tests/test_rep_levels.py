@@ -20,8 +20,10 @@ from salesim.simulator.spec import Rep
 from tests.engine_helpers import assert_mean, col, spec_for
 from tests.factories import simple_model
 
-ENGINES = {"simpy": (engine_simpy.simulate_chunk, 600), "vector": (engine_vector.simulate_chunk,
-                                                                   6000)}
+ENGINES = {
+    "simpy": (engine_simpy.simulate_chunk, 600),
+    "vector": (engine_vector.simulate_chunk, 6000),
+}
 
 
 @pytest.fixture(params=list(ENGINES))
@@ -49,11 +51,11 @@ def test_a_measured_rate_does_not_move_with_the_trials_draw(engine):
     uncertainty, a rep measured exactly (sd 0) does not — its created count is Poisson; one
     whose level is half its own data (level_sd² = rep_sigma²/2) keeps half of it."""
     m = simple_model(per_rep_day=2.0, opportunity_yield=1.0, rep_sigma=0.3)
-    m = dataclasses.replace(m, activities=dataclasses.replace(
-        m.activities, log_cov=((0.25, 0.0), (0.0, 1e-12))))
+    m = dataclasses.replace(
+        m, activities=dataclasses.replace(m.activities, log_cov=((0.25, 0.0), (0.0, 1e-12)))
+    )
     work = len(spec_for(m, 1).working_days())
-    known = col(run(engine, spec_for(m, (Rep("a", level=0.0),), fixed_parameters=False)),
-                "created")
+    known = col(run(engine, spec_for(m, (Rep("a", level=0.0),), fixed_parameters=False)), "created")
     fresh = col(run(engine, spec_for(m, (Rep("a"),), fixed_parameters=False)), "created")
     mean = 2.0 * work
     assert_mean(known, mean)
@@ -62,10 +64,17 @@ def test_a_measured_rate_does_not_move_with_the_trials_draw(engine):
     assert abs(known.var() - mean) < 4 * se_var
     assert fresh.var() > 3 * mean
     m2 = dataclasses.replace(m, activities=dataclasses.replace(m.activities, rep_sigma=0.2))
-    half = col(run(engine, spec_for(m2, (Rep("a", level=0.0, level_sd=0.2 / math.sqrt(2)),),
-                                    fixed_parameters=False)), "created")
+    half = col(
+        run(
+            engine,
+            spec_for(
+                m2, (Rep("a", level=0.0, level_sd=0.2 / math.sqrt(2)),), fixed_parameters=False
+            ),
+        ),
+        "created",
+    )
     # log rate = level + sd·z + ½(log draw): variance 0.02 + 0.25/4 on the log scale.
-    expected_var = mean + mean ** 2 * (math.exp(0.02 + 0.0625) - 1)
+    expected_var = mean + mean**2 * (math.exp(0.02 + 0.0625) - 1)
     assert abs(half.var() / expected_var - 1) < 0.25
 
 
@@ -89,8 +98,9 @@ def level_errors(d, as_of):
 def test_calibration_recovers_the_reps_true_multipliers():
     """Demo reps' true multipliers (rep_sigma 0.3): the measured levels' posterior z-scores
     have sd ≈ 1 (the shrinkage is honest) and the levels track the truth."""
-    z, _, est, true = level_errors(generate(21, reps=30, quarters=6,
-                                            as_of=dt.date(2026, 9, 30)), dt.date(2026, 9, 30))
+    z, _, est, true = level_errors(
+        generate(21, reps=30, quarters=6, as_of=dt.date(2026, 9, 30)), dt.date(2026, 9, 30)
+    )
     assert z.size >= 20
     assert 0.6 < z.std() < 1.5
     assert np.corrcoef(est, true)[0, 1] > 0.8
@@ -104,8 +114,13 @@ def test_growth_does_not_make_recent_hires_look_stronger():
 
     zs, recents = [], []
     for seed in (31, 32, 33):
-        d = generate(seed, reps=30, quarters=8, as_of=dt.date(2026, 9, 30),
-                     ingredients=Ingredients(growth=0.15))
+        d = generate(
+            seed,
+            reps=30,
+            quarters=8,
+            as_of=dt.date(2026, 9, 30),
+            ingredients=Ingredients(growth=0.15),
+        )
         z, recent, _, _ = level_errors(d, dt.date(2026, 9, 30))
         zs.append(z)
         recents.append(recent)
@@ -126,5 +141,8 @@ def test_forecasts_give_the_team_its_measured_levels():
     assert measured and all(r.level_sd > 0 for r in measured)
     assert {r.name for r in measured} <= {r.name for r in m.team.reps}
     rd, _ = acts.rep_days(h.as_of(dt.date(2026, 9, 30)), dt.date(2026, 9, 30))
-    assert set(acts.rep_levels(rd, m.activities, ramp_months=m.team.ramp_months,
-                               free_deals=m.capacity.free_deals)) >= {r.name for r in measured}
+    assert set(
+        acts.rep_levels(
+            rd, m.activities, ramp_months=m.team.ramp_months, free_deals=m.capacity.free_deals
+        )
+    ) >= {r.name for r in measured}

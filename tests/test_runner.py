@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from salesim.simulator import runner
 from salesim.simulator.distributions import Exponential, Fixed
@@ -22,15 +23,19 @@ CHUNK = runner.CHUNK_SIZES["simpy"]
 
 
 def small_spec(**kw) -> SimSpec:
-    model = simple_model(per_rep_day=3.0, opportunity_yield=0.05, marketing_weekly=1.0,
-                         attrition=0.2)
+    model = simple_model(
+        per_rep_day=3.0, opportunity_yield=0.05, marketing_weekly=1.0, attrition=0.2
+    )
     kw.setdefault("reps", tuple(Rep(f"rep{i + 1}", quota=20_000.0) for i in range(3)))
     return SimSpec(model, start=START, days=28, backfill=True, **kw)
 
 
 def same(a, b) -> bool:
-    return (a.totals.equals(b.totals) and np.array_equal(a.chunks.weekly, b.chunks.weekly)
-            and np.array_equal(a.chunks.rep_revenue, b.chunks.rep_revenue))
+    return (
+        a.totals.equals(b.totals)
+        and np.array_equal(a.chunks.weekly, b.chunks.weekly)
+        and np.array_equal(a.chunks.rep_revenue, b.chunks.rep_revenue)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +45,11 @@ def pool():
 
 
 # --- reproducibility -----------------------------------------------------------------------------
-@settings(max_examples=4, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(seed=st.integers(0, 2**63), trials=st.integers(1, 2 * CHUNK + 7))
 def test_one_or_two_workers_give_identical_results(pool, seed, trials):
     spec = small_spec()
@@ -80,10 +88,16 @@ def test_progress_reports_every_trial():
     assert seen == [CHUNK, 9]
 
 
-@pytest.mark.parametrize("kw, column", [({"engine": "nope"}, "--engine"),
-                                        ({"trials": 0}, "--trials"),
-                                        ({"workers": 0}, "--workers"), ({"seed": -1}, "--seed"),
-                                        ({"executor": "cluster"}, "executor")])
+@pytest.mark.parametrize(
+    "kw, column",
+    [
+        ({"engine": "nope"}, "--engine"),
+        ({"trials": 0}, "--trials"),
+        ({"workers": 0}, "--workers"),
+        ({"seed": -1}, "--seed"),
+        ({"executor": "cluster"}, "executor"),
+    ],
+)
 def test_bad_arguments_are_input_errors(kw, column):
     args = {"trials": 5, "seed": 1, "workers": 1, **kw}
     with pytest.raises(InputError) as err:
@@ -94,9 +108,11 @@ def test_bad_arguments_are_input_errors(kw, column):
 # --- summaries ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def result():
-    spec = small_spec(quota=50_000.0, closed_to_date=7_000.0,
-                      reps=(Rep("a", quota=20_000.0, closed_to_date=7_000.0), Rep("b"),
-                            Rep("c", quota=10_000.0)))
+    spec = small_spec(
+        quota=50_000.0,
+        closed_to_date=7_000.0,
+        reps=(Rep("a", quota=20_000.0, closed_to_date=7_000.0), Rep("b"), Rep("c", quota=10_000.0)),
+    )
     return run(spec, 300, 11, workers=1)
 
 
@@ -105,7 +121,8 @@ def test_revenue_band_and_p_quota(result):
     band = result.revenue_band()
     assert band["mean"] == pytest.approx(q.mean())
     assert [band[k] for k in ("p10", "p50", "p90")] == pytest.approx(
-        np.quantile(q, [0.1, 0.5, 0.9]).tolist())
+        np.quantile(q, [0.1, 0.5, 0.9]).tolist()
+    )
     p, lo, hi = result.p_quota()
     assert p == pytest.approx(np.mean(q >= 50_000.0))
     assert 0 <= lo <= p <= hi <= 1
@@ -150,8 +167,18 @@ def test_origin_wins_and_rep_attainment(result):
 
 def test_summary_has_the_json_contract(result):
     s = result.summary()
-    assert set(s) >= {"trials", "seed", "engine", "quota", "revenue", "p_quota",
-                      "p_quota_interval", "weekly", "by_origin", "wins"}
+    assert set(s) >= {
+        "trials",
+        "seed",
+        "engine",
+        "quota",
+        "revenue",
+        "p_quota",
+        "p_quota_interval",
+        "weekly",
+        "by_origin",
+        "wins",
+    }
     assert set(s["revenue"]) == {"mean", "std", "p10", "p50", "p90"}
     assert set(s["by_origin"]) == {"open_pipeline", "new_pipeline"}
     assert set(s["wins"]) == {"mean", "p10", "p50", "p90"}
@@ -164,15 +191,22 @@ def test_parameter_uncertainty_widens_the_bands():
 
     The sample variance ratio has SE ≈ ratio·sqrt(4/(n-1)); the true ratio here is ≈ 5.
     """
-    model = simple_model(stages=(stage("S", 0.5, Exponential(8.0), Exponential(5.0), n=6.0),),
-                         per_rep_day=5.0, opportunity_yield=0.04, deal_size=Fixed(1000.0))
+    model = simple_model(
+        stages=(stage("S", 0.5, Exponential(8.0), Exponential(5.0), n=6.0),),
+        per_rep_day=5.0,
+        opportunity_yield=0.04,
+        deal_size=Fixed(1000.0),
+    )
     acts = dataclasses.replace(model.activities, opportunity_yield=BetaPosterior(4.0, 96.0))
     model = dataclasses.replace(model, activities=acts)
     spec = SimSpec(model, tuple(Rep(f"r{i}") for i in range(3)), START, 91, attrition=False)
     n = 600
     drawn = run(spec, n, 21, workers=1).totals["revenue"].to_numpy()
-    fixed = run(dataclasses.replace(spec, fixed_parameters=True), n, 21,
-                workers=1).totals["revenue"].to_numpy()
+    fixed = (
+        run(dataclasses.replace(spec, fixed_parameters=True), n, 21, workers=1)
+        .totals["revenue"]
+        .to_numpy()
+    )
     ratio = drawn.var(ddof=1) / fixed.var(ddof=1)
     assert ratio > 1 + 4 * ratio * math.sqrt(4 / (n - 1))
     wide = np.subtract(*np.quantile(drawn, [0.9, 0.1]))
@@ -196,8 +230,9 @@ def test_the_arrays_a_run_keeps_match_the_documented_formula(keep_reps):
 
 
 def test_streaming_seats_keeps_each_seats_mean_and_p_attain():
-    spec = small_spec(reps=(Rep("a", quota=5_000.0, closed_to_date=1_000.0), Rep("b"),
-                            Rep("c", quota=8_000.0)))
+    spec = small_spec(
+        reps=(Rep("a", quota=5_000.0, closed_to_date=1_000.0), Rep("b"), Rep("c", quota=8_000.0))
+    )
     kept = run(spec, CHUNK + 9, 8, workers=1).rep_attainment()
     streamed = run(spec, CHUNK + 9, 8, workers=1, keep_reps=False).rep_attainment()
     same_cols = ["rep", "quota", "closed_to_date", "revenue_mean", "p_attain"]
@@ -221,7 +256,7 @@ def test_executors_draw_tasks_only_as_results_are_taken():
 
     results = runner.in_order(lambda t: _Done(t * 2), tasks(), ahead=3)
     assert [next(results) for _ in range(5)] == [0, 2, 4, 6, 8]
-    assert len(drawn) == 5 + 2          # the five taken and two submitted ahead
+    assert len(drawn) == 5 + 2  # the five taken and two submitted ahead
 
 
 class _Done:
@@ -249,8 +284,10 @@ def test_seat_sums_do_not_depend_on_the_chunks():
     assert whole.revenue.tobytes() == pieces.revenue.tobytes()
     assert np.array_equal(whole.attained, pieces.attained)
     r = run(small_spec(), CHUNK + 9, 6, workers=1)
-    assert dataclasses.replace(r, seats=None).seat_sums().revenue.tobytes() == \
-        r.seat_sums().revenue.tobytes()
+    assert (
+        dataclasses.replace(r, seats=None).seat_sums().revenue.tobytes()
+        == r.seat_sums().revenue.tobytes()
+    )
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,12 +6,22 @@ import math
 import textwrap
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesim.scenarios.capacity import minimal_count, ramped_quota
-from salesim.scenarios.scenario import (Hire, KeyLines, LeverError, Strategy, apply_strategy,
-                                load_scenario, overall_win_rate, parse_headcount,
-                                parse_lever_args, parse_multiplier)
+from salesim.scenarios.scenario import (
+    Hire,
+    KeyLines,
+    LeverError,
+    Strategy,
+    apply_strategy,
+    load_scenario,
+    overall_win_rate,
+    parse_headcount,
+    parse_lever_args,
+    parse_multiplier,
+)
 from salesim.scenarios.velocity import baseline_velocity, velocity_factor
 from salesim.simulator import model as model_io
 from salesim.simulator.distributions import Exponential
@@ -23,8 +33,13 @@ START = dt.date(2026, 7, 1)
 
 
 def two_stage_model(**kw):
-    return simple_model(stages=(stage("Qualify", 0.5, Exponential(10.0), Exponential(5.0)),
-                                stage("Close", 0.4, Exponential(20.0), Exponential(8.0))), **kw)
+    return simple_model(
+        stages=(
+            stage("Qualify", 0.5, Exponential(10.0), Exponential(5.0)),
+            stage("Close", 0.4, Exponential(20.0), Exponential(8.0)),
+        ),
+        **kw,
+    )
 
 
 def write(tmp_path, body: str, model=None):
@@ -118,37 +133,82 @@ def test_model_path_is_relative_to_the_scenario(tmp_path):
     assert load_scenario(sub / "p.toml").model_path == sub / "../m.toml"
 
 
-@pytest.mark.parametrize("body, key, line, words", [
-    ('model = "model.toml"\n[strategies.a]\nprospecting = "lots"\n',
-     "strategies.a.prospecting", 3, "+20%"),
-    ('model = "model.toml"\n\n[strategies.a]\ncost = 1\n\n[strategies.b]\nprospectin = 1.2\n',
-     "strategies.b.prospectin", 7, "unknown lever"),
-    ('model = "model.toml"\n[team]\nreps = 0\n', "team.reps", 3, "between 1 and"),
-    ('model = "model.toml"\n[team]\nreps = 2\nsize = 3\n', "team.size", 4, "unknown key"),
-    ('model = "model.toml"\nquarter = "2026-Q3"\n[[hiring.hire]]\ndate = 2026-08-01\n'
-     '[[hiring.hire]]\ndate = 2026-12-01\n', "hiring.hire[1].date", 6, "after the horizon"),
-    ('model = "model.toml"\n[strategies.a]\nheadcount = {count = 2, date = "soon"}\n',
-     "strategies.a.headcount", 3, "YYYY-MM-DD"),
-    ('model = "model.toml"\n[strategies.a]\ncycle_time = "x0"\n', "strategies.a.cycle_time", 3,
-     "> 0"),
-    ('model = "model.toml"\n[strategies.a]\nwin_rate = "+90pp"\n', "strategies.a.win_rate", 3,
-     "outside"),
-    ('model = "model.toml"\n[strategies.a]\nyield = "+5pp"\n', "strategies.a.yield", 3,
-     "only apply to win-rate"),
-    ('model = "model.toml"\n[attrition]\nmonthly = 2\n', "attrition.monthly", 3, "between"),
-    ('model = "model.toml"\nstrategies.x.deal_size = "big"\n', "strategies.x.deal_size", 2,
-     "cannot read"),
-    ('model = "model.toml"\n[time]\ndeal_hours = 5\n', "time.deal_hours", 3,
-     "no prospecting time"),
-    ('model = "model.toml"\nquota = -3\n', "quota", 2, "amount"),
-    ('model = "model.toml"\n[strategies.baseline]\nprospecting = 1.1\n', "strategies.baseline",
-     2, "reserved"),
-    ('model = "nowhere.toml"\n', "model", 1, "not found"),
-])
+@pytest.mark.parametrize(
+    "body, key, line, words",
+    [
+        (
+            'model = "model.toml"\n[strategies.a]\nprospecting = "lots"\n',
+            "strategies.a.prospecting",
+            3,
+            "+20%",
+        ),
+        (
+            'model = "model.toml"\n\n[strategies.a]\ncost = 1\n\n'
+            "[strategies.b]\nprospectin = 1.2\n",
+            "strategies.b.prospectin",
+            7,
+            "unknown lever",
+        ),
+        ('model = "model.toml"\n[team]\nreps = 0\n', "team.reps", 3, "between 1 and"),
+        ('model = "model.toml"\n[team]\nreps = 2\nsize = 3\n', "team.size", 4, "unknown key"),
+        (
+            'model = "model.toml"\nquarter = "2026-Q3"\n[[hiring.hire]]\ndate = 2026-08-01\n'
+            "[[hiring.hire]]\ndate = 2026-12-01\n",
+            "hiring.hire[1].date",
+            6,
+            "after the horizon",
+        ),
+        (
+            'model = "model.toml"\n[strategies.a]\nheadcount = {count = 2, date = "soon"}\n',
+            "strategies.a.headcount",
+            3,
+            "YYYY-MM-DD",
+        ),
+        (
+            'model = "model.toml"\n[strategies.a]\ncycle_time = "x0"\n',
+            "strategies.a.cycle_time",
+            3,
+            "> 0",
+        ),
+        (
+            'model = "model.toml"\n[strategies.a]\nwin_rate = "+90pp"\n',
+            "strategies.a.win_rate",
+            3,
+            "outside",
+        ),
+        (
+            'model = "model.toml"\n[strategies.a]\nyield = "+5pp"\n',
+            "strategies.a.yield",
+            3,
+            "only apply to win-rate",
+        ),
+        ('model = "model.toml"\n[attrition]\nmonthly = 2\n', "attrition.monthly", 3, "between"),
+        (
+            'model = "model.toml"\nstrategies.x.deal_size = "big"\n',
+            "strategies.x.deal_size",
+            2,
+            "cannot read",
+        ),
+        (
+            'model = "model.toml"\n[time]\ndeal_hours = 5\n',
+            "time.deal_hours",
+            3,
+            "no prospecting time",
+        ),
+        ('model = "model.toml"\nquota = -3\n', "quota", 2, "amount"),
+        (
+            'model = "model.toml"\n[strategies.baseline]\nprospecting = 1.1\n',
+            "strategies.baseline",
+            2,
+            "reserved",
+        ),
+        ('model = "nowhere.toml"\n', "model", 1, "not found"),
+    ],
+)
 def test_validation_names_key_and_line(tmp_path, body, key, line, words):
-    model = two_stage_model(quota=100_000.0,
-                            capacity=dataclasses.replace(two_stage_model().capacity,
-                                                         free_deals=10))
+    model = two_stage_model(
+        quota=100_000.0, capacity=dataclasses.replace(two_stage_model().capacity, free_deals=10)
+    )
     with pytest.raises(InputError) as info:
         load_scenario(write(tmp_path, body, model))
     exc = info.value
@@ -182,16 +242,28 @@ def test_key_lines_tables_arrays_and_dotted_keys():
     assert k.line(("t", "sub", "x")) == 5
     assert k.line(("arr", "item", 0, "v")) == 7
     assert k.line(("arr", "item", 1, "v")) == 9
-    assert k.line(("arr", "item", 1, "w", "q")) == 10      # inside an inline table
+    assert k.line(("arr", "item", 1, "w", "q")) == 10  # inside an inline table
     assert k.line(("arr", "item", 1, "deep", "z")) == 12
-    assert k.line(("t", "missing")) == 3                    # nearest enclosing table
+    assert k.line(("t", "missing")) == 3  # nearest enclosing table
     assert k.line(("nowhere",)) is None
 
 
 # --- lever syntax -------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, value", [("+20%", 1.2), ("-15%", 0.85), ("20%", 1.2),
-                                         ("x1.2", 1.2), ("×0.5", 0.5), ("*2", 2.0), (1.3, 1.3),
-                                         (2, 2.0), ("+0%", 1.0), ("-100%", 0.0)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("+20%", 1.2),
+        ("-15%", 0.85),
+        ("20%", 1.2),
+        ("x1.2", 1.2),
+        ("×0.5", 0.5),
+        ("*2", 2.0),
+        (1.3, 1.3),
+        (2, 2.0),
+        ("+0%", 1.0),
+        ("-100%", 0.0),
+    ],
+)
 def test_multiplier_syntax(text, value):
     assert parse_multiplier(text, lever="prospecting") == pytest.approx(value)
 
@@ -213,8 +285,9 @@ def test_headcount_syntax():
     assert parse_headcount("+3@2026-11-01") == Hire(3, dt.date(2026, 11, 1))
     assert parse_headcount("2") == Hire(2, None)
     assert parse_headcount(4) == Hire(4, None)
-    assert parse_headcount({"count": 1, "date": dt.date(2026, 8, 3), "quota": "250k"}) == \
-        Hire(1, dt.date(2026, 8, 3), 250_000.0)
+    assert parse_headcount({"count": 1, "date": dt.date(2026, 8, 3), "quota": "250k"}) == Hire(
+        1, dt.date(2026, 8, 3), 250_000.0
+    )
     for bad in ("-2", "three", "+2@tomorrow", {"date": dt.date(2026, 8, 3)}, {"count": 1, "x": 1}):
         with pytest.raises(LeverError):
             parse_headcount(bad)
@@ -222,14 +295,21 @@ def test_headcount_syntax():
 
 def test_cli_levers():
     model = two_stage_model()
-    a, b = parse_lever_args(["prospecting=+20%", "win-rate=+5pp,deal-size=+10%,prune-stale=90d"],
-                            model=model)
+    a, b = parse_lever_args(
+        ["prospecting=+20%", "win-rate=+5pp,deal-size=+10%,prune-stale=90d"], model=model
+    )
     assert a.name == "prospecting=+20%" and a.levers == Levers(prospecting=1.2)
     w = overall_win_rate(model)
     assert b.levers.win_rate == pytest.approx((w + 0.05) / w)
-    assert dataclasses.replace(b.levers, win_rate=1.0) == Levers(deal_size=1.1,
-                                                                 prune_stale_days=90.0)
-    (c,) = parse_lever_args(["headcount=+3@2026-11-01", ], model=model)
+    assert dataclasses.replace(b.levers, win_rate=1.0) == Levers(
+        deal_size=1.1, prune_stale_days=90.0
+    )
+    (c,) = parse_lever_args(
+        [
+            "headcount=+3@2026-11-01",
+        ],
+        model=model,
+    )
     assert c.hires == (Hire(3, dt.date(2026, 11, 1)),)
     for bad in ["prospecting", "speed=+20%", "cycle-time=-100%", "deal-hours=-1"]:
         with pytest.raises(InputError) as info:
@@ -266,19 +346,27 @@ def test_strategy_adds_reps_and_keeps_the_team_quota():
 
 def test_ramped_quota_counts_time_in_seat_and_ramp():
     m = two_stage_model(ramp_months=3.0)
-    s = SimSpec(model=m, reps=(Rep("a", tenure_days=400, quota=90.0),
-                               Rep("b", tenure_days=0, start_day=0, quota=90.0)),
-                start=START, days=91, attrition=False)
+    s = SimSpec(
+        model=m,
+        reps=(
+            Rep("a", tenure_days=400, quota=90.0),
+            Rep("b", tenure_days=0, start_day=0, quota=90.0),
+        ),
+        start=START,
+        days=91,
+        attrition=False,
+    )
     days = [d / DAYS_PER_MONTH / 3 for d in range(91)]
-    expected = 90 * 91 / 92 + 90 * sum(min(1, x) for x in days) / 92   # Q3 has 92 days
+    expected = 90 * 91 / 92 + 90 * sum(min(1, x) for x in days) / 92  # Q3 has 92 days
     assert ramped_quota(s) == pytest.approx(expected)
     full = dataclasses.replace(s, days=92, reps=s.reps[:1])
-    assert ramped_quota(full) == pytest.approx(90)                     # a full ramped quarter
-    half = dataclasses.replace(s, days=184, reps=s.reps[:1])            # Q3 + Q4
+    assert ramped_quota(full) == pytest.approx(90)  # a full ramped quarter
+    half = dataclasses.replace(s, days=184, reps=s.reps[:1])  # Q3 + Q4
     assert ramped_quota(half) == pytest.approx(180)
     leaving = dataclasses.replace(full, attrition=True, model=two_stage_model(attrition=0.1))
     assert ramped_quota(leaving) == pytest.approx(
-        90 * sum(math.exp(-0.1 * d / DAYS_PER_MONTH) for d in range(92)) / 92)
+        90 * sum(math.exp(-0.1 * d / DAYS_PER_MONTH) for d in range(92)) / 92
+    )
 
 
 # --- velocity equation ----------------------------------------------------------------------------
@@ -295,8 +383,9 @@ def test_velocity_terms_and_factors():
     assert velocity_factor(s, Levers(prospecting=1.2)) == pytest.approx(1 + 0.2 * share)
     assert velocity_factor(s, Levers(marketing_pipeline=2)) == pytest.approx(2 - share)
     assert velocity_factor(s, Levers(), added_reps=2) == pytest.approx(1 + share)
-    assert velocity_factor(s, Levers(win_rate=1.1, deal_size=1.2, cycle_time=0.8)) == \
-        pytest.approx(1.1 * 1.2 / 0.8)
+    assert velocity_factor(s, Levers(win_rate=1.1, deal_size=1.2, cycle_time=0.8)) == pytest.approx(
+        1.1 * 1.2 / 0.8
+    )
     assert velocity_factor(s, Levers(prune_stale_days=30)) is None
     assert velocity_factor(s, Levers()) == 1.0
 
@@ -317,7 +406,7 @@ def test_minimal_count_finds_the_threshold_in_log_steps(answer, hi, start):
     else:
         assert got == answer
         if answer > 0:
-            assert answer - 1 in calls   # minimality was checked
+            assert answer - 1 in calls  # minimality was checked
     assert len(calls) <= 2 * math.log2(hi + 2) + 3
 
 
@@ -327,34 +416,36 @@ def test_scenario_spec_builds_team_hires_and_plan(tmp_path):
 
     s = scenario_spec(load_scenario(write(tmp_path, FULL)))
     assert (s.start, s.days) == (dt.date(2026, 7, 1), 92)
-    assert [r.name for r in s.reps] == ["rep1", "rep2", "rep3", "rep4", "plan-hire1",
-                                        "plan-hire2"]
+    assert [r.name for r in s.reps] == ["rep1", "rep2", "rep3", "rep4", "plan-hire1", "plan-hire2"]
     hires = s.reps[4:]
     assert all(r.start_day == 31 and r.tenure_days == 0 and r.quota == 300_000 for r in hires)
     assert s.quota == 1.2e6 and s.team_quota == 1.2e6
     assert s.attrition and s.backfill and s.hiring_lag_days == 45
     assert s.open_deals.height == 0 and s.levers.neutral
-    assert s.model.team.quota == 300_000                 # quota_per_rep is every seat's default
+    assert s.model.team.quota == 300_000  # quota_per_rep is every seat's default
 
 
 def test_scenario_mid_quarter_runs_the_rest_and_seats_earlier_hires(tmp_path):
     from salesim.scenarios.scenario import scenario_spec
 
-    body = ('model = "model.toml"\nas_of = 2026-08-15\nquarter = "2026-Q3"\n[team]\nreps = 2\n'
-            '[[hiring.hire]]\ndate = 2026-08-01\n[[hiring.hire]]\ndate = 2026-09-01\n'
-            '[attrition]\nmonthly = 0\n')
+    body = (
+        'model = "model.toml"\nas_of = 2026-08-15\nquarter = "2026-Q3"\n[team]\nreps = 2\n'
+        "[[hiring.hire]]\ndate = 2026-08-01\n[[hiring.hire]]\ndate = 2026-09-01\n"
+        "[attrition]\nmonthly = 0\n"
+    )
     s = scenario_spec(load_scenario(write(tmp_path, body)))
     assert (s.start, s.days) == (dt.date(2026, 8, 16), 46)
     early, late = s.reps[2:]
     assert (early.start_day, early.tenure_days) == (0, 15)
     assert (late.start_day, late.tenure_days) == (16, 0)
     assert not s.attrition
-    assert s.quota == 200_000                            # current reps only, not the hires
+    assert s.quota == 200_000  # current reps only, not the hires
 
 
 def test_scenario_needs_a_team_when_the_model_has_none(tmp_path):
-    m = dataclasses.replace(two_stage_model(), team=dataclasses.replace(
-        two_stage_model().team, reps=()))
+    m = dataclasses.replace(
+        two_stage_model(), team=dataclasses.replace(two_stage_model().team, reps=())
+    )
     with pytest.raises(InputError, match=r"\[team\] reps = N"):
         load_scenario(write(tmp_path, 'model = "model.toml"\n', m))
 

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).parents[1] / "scenarios" / "examples"
 def examples(tmp_path_factory):
     """The examples next to ``demo-history/`` as ``salesim demo-data`` (defaults) writes it."""
     root = tmp_path_factory.mktemp("examples")
-    hist = demo_history.generate(7)           # the demo-data defaults: seed 7, 2026-09-30
+    hist = demo_history.generate(7)  # the demo-data defaults: seed 7, 2026-09-30
     folder = root / "demo-history"
     folder.mkdir()
     for name, text in hist.csv_texts().items():
@@ -42,8 +42,10 @@ def test_every_example_parses_and_builds(examples):
 
 
 def test_quarter_example_compares(examples):
-    res = CliRunner().invoke(main, ["compare", str(examples / "quarter.toml"), "--trials", "200",
-                                    "--workers", "1", "--json"])
+    res = CliRunner().invoke(
+        main,
+        ["compare", str(examples / "quarter.toml"), "--trials", "200", "--workers", "1", "--json"],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert len(out["strategies"]) == 6 and out["best"]
@@ -54,13 +56,36 @@ def test_quarter_example_compares(examples):
 
 
 def test_team_plan_example_capacity(examples):
-    res = CliRunner().invoke(main, ["capacity", str(examples / "team-plan.toml"), "--target",
-                                    "13M", "--trials", "200", "--workers", "1", "--json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "capacity",
+            str(examples / "team-plan.toml"),
+            "--target",
+            "13M",
+            "--trials",
+            "200",
+            "--workers",
+            "1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["reachable"] and out["additional_reps"] > 0
     assert out["p_target"] >= 0.8 > out["p_target_one_fewer"]
-    res = CliRunner().invoke(main, ["capacity", str(examples / "team-plan.toml"), "--solve",
-                                    "coverage", "--trials", "200", "--workers", "1"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "capacity",
+            str(examples / "team-plan.toml"),
+            "--solve",
+            "coverage",
+            "--trials",
+            "200",
+            "--workers",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "Answer: open pipeline at the start" in res.output

@@ -19,8 +19,9 @@ from salesim.simulator import runner
 from salesim.simulator.demo_history import default_truth
 from salesim.simulator.model import save
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
-                                reason="finds processes through Linux's /proc")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="finds processes through Linux's /proc"
+)
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -29,7 +30,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    state, ppid = text[text.rindex(")") + 2:].split()[:2]   # the name may hold spaces
+    state, ppid = text[text.rindex(")") + 2 :].split()[:2]  # the name may hold spaces
     return state, int(ppid)
 
 
@@ -63,32 +64,50 @@ def _wait_for(condition, timeout: float, every: float = 0.1):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    return save(default_truth(dt.date(2026, 6, 30), reps=3),
-                tmp_path_factory.mktemp("shutdown") / "m.toml")
+    return save(
+        default_truth(dt.date(2026, 6, 30), reps=3), tmp_path_factory.mktemp("shutdown") / "m.toml"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killing_a_forecast_leaves_no_worker(model, sig):
     # The SimPy engine needs no compiling, and a million trials keep it busy far longer
     # than the test waits.
-    cmd = [sys.executable, "-m", "salesim", "forecast", str(model), "--reps", "3", "--trials",
-           "1000000", "--seed", "1", "--engine", "simpy", "--workers", "2", "--quiet",
-           "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "salesim",
+        "forecast",
+        str(model),
+        "--reps",
+        "3",
+        "--trials",
+        "1000000",
+        "--seed",
+        "1",
+        "--engine",
+        "simpy",
+        "--workers",
+        "2",
+        "--quiet",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kids: set[int] = set()
     try:
         # Two workers (and multiprocessing's resource tracker) once the pool is up.
         assert _wait_for(lambda: len(_workers(proc.pid)) == 2, 15), "no workers appeared"
-        time.sleep(0.5)                      # busy with their first chunks
-        kids = _children(proc.pid)           # the workers and multiprocessing's tracker
+        time.sleep(0.5)  # busy with their first chunks
+        kids = _children(proc.pid)  # the workers and multiprocessing's tracker
         os.kill(proc.pid, sig)
         proc.wait(timeout=5)
-        assert _wait_for(lambda: not _alive(kids), 5), \
+        assert _wait_for(lambda: not _alive(kids), 5), (
             f"children outlived their parent: {sorted(_alive(kids))}"
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in _alive(kids | _children(proc.pid)):   # survivors of a failed test
+        for pid in _alive(kids | _children(proc.pid)):  # survivors of a failed test
             os.kill(pid, signal.SIGKILL)
 
 
@@ -105,7 +124,7 @@ def test_an_exception_in_the_parent_stops_the_workers():
     start = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt), runner.ProcessExecutor(2) as ex:
-            signal.alarm(3)                  # workers up and sleeping by then
+            signal.alarm(3)  # workers up and sleeping by then
             for _ in ex.map(_sleep, [60.0] * 4):
                 pass
     finally:
@@ -113,7 +132,7 @@ def test_an_exception_in_the_parent_stops_the_workers():
         signal.signal(signal.SIGALRM, previous)
     assert len(seen) == 2
     assert _wait_for(lambda: not _alive(seen), 5)
-    assert time.monotonic() - start < 15         # not the 60 s of the chunks
+    assert time.monotonic() - start < 15  # not the 60 s of the chunks
 
 
 def _sleep(seconds: float) -> float:

@@ -11,9 +11,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from salesim import cli
-from salesim import plots
-from salesim import tables
+from salesim import cli, plots, tables
 from salesim.simulator import model as model_io
 from tests.test_backtest import demo, demo_dir  # noqa: F401 (fixtures)
 from tests.test_capacity import team_spec
@@ -35,8 +33,10 @@ def read_back(paths: list[str], names: list[str]) -> dict[str, pl.DataFrame]:
         return pl.read_excel(paths[0], sheet_id=0)
     read = pl.read_csv if paths[0].endswith(".csv") else pl.read_parquet
     assert len(paths) == len(names)
-    return {name: read(p, **({"try_parse_dates": True} if read is pl.read_csv else {}))
-            for name, p in zip(names, paths)}
+    return {
+        name: read(p, **({"try_parse_dates": True} if read is pl.read_csv else {}))
+        for name, p in zip(names, paths)
+    }
 
 
 def same(a, b, tol: float) -> bool:
@@ -79,9 +79,27 @@ def forecast_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fc")
     model = model_io.save(two_stage_model(quota=40_000.0), root / "model.toml")
     hist = write_history(root / "hist")
-    r = invoke("forecast", model, "--history", hist, "--as-of", "2026-08-15", "--trials", 60,
-               "--seed", 3, "--workers", 1, "--quota", "12k", "--json",
-               "--out", root / "fc.csv", "--csv", root / "bands.csv")
+    r = invoke(
+        "forecast",
+        model,
+        "--history",
+        hist,
+        "--as-of",
+        "2026-08-15",
+        "--trials",
+        60,
+        "--seed",
+        3,
+        "--workers",
+        1,
+        "--quota",
+        "12k",
+        "--json",
+        "--out",
+        root / "fc.csv",
+        "--csv",
+        root / "bands.csv",
+    )
     assert r.exit_code == 0, r.output
     return root, json.loads(r.stdout)
 
@@ -108,12 +126,26 @@ def test_forecast_tables_round_trip_and_match_the_json(forecast_run, tmp_path):
 
 def test_forecast_text_says_which_files_it_wrote_and_never_over_an_input(forecast_run):
     root, _ = forecast_run
-    args = ["forecast", root / "model.toml", "--history", root / "hist", "--as-of",
-            "2026-08-15", "--trials", 20, "--seed", 3, "--workers", 1]
+    args = [
+        "forecast",
+        root / "model.toml",
+        "--history",
+        root / "hist",
+        "--as-of",
+        "2026-08-15",
+        "--trials",
+        20,
+        "--seed",
+        3,
+        "--workers",
+        1,
+    ]
     r = invoke(*args, "--out", root / "again.parquet")
     assert r.exit_code == 0, r.output
-    assert (f"Wrote tables to {root / 'again.parquet'}, {root / 'again.reps.parquet'}, "
-            f"{root / 'again.summary.parquet'}") in r.output
+    assert (
+        f"Wrote tables to {root / 'again.parquet'}, {root / 'again.reps.parquet'}, "
+        f"{root / 'again.summary.parquet'}"
+    ) in r.output
     team = root / "team.csv"  # an input file given by name (folders: the output-path work)
     team.write_text("owner,hired,quota\nrep1,2025-01-01,40000\n")
     r = invoke(*args, "--team", team, "--out", team)
@@ -137,14 +169,28 @@ def test_forecast_csv_keeps_its_columns_with_money_in_cents(forecast_run):
 
 # --- compare ------------------------------------------------------------------------------------
 def test_compare_tables(tmp_path):
-    plan = _cli_files(tmp_path, '[strategies.push]\nprospecting = "+20%"\ncost = "10k"\n'
-                                '[strategies.same]\nprospecting = "x1"\n')
-    r = invoke("compare", plan, "--json", "--workers", 1, "--trials", 100,
-               "--out", tmp_path / "levers.parquet")
+    plan = _cli_files(
+        tmp_path,
+        '[strategies.push]\nprospecting = "+20%"\ncost = "10k"\n'
+        '[strategies.same]\nprospecting = "x1"\n',
+    )
+    r = invoke(
+        "compare",
+        plan,
+        "--json",
+        "--workers",
+        1,
+        "--trials",
+        100,
+        "--out",
+        tmp_path / "levers.parquet",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["out"] == [str(tmp_path / "levers.parquet"),
-                          str(tmp_path / "levers.baseline.parquet")]
+    assert out["out"] == [
+        str(tmp_path / "levers.parquet"),
+        str(tmp_path / "levers.baseline.parquet"),
+    ]
     got = pl.read_parquet(tmp_path / "levers.parquet")
     assert got["strategy"].to_list() == [s["name"] for s in out["strategies"]]
     for row, s in zip(got.to_dicts(), out["strategies"]):
@@ -160,15 +206,32 @@ def test_compare_tables(tmp_path):
 # --- capacity -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("solve", ["headcount", "coverage"])
 def test_capacity_tables(tmp_path, solve):
-    common = ["--trials", 100, "--seed", 2, "--workers", 1, "--json",
-              "--out", tmp_path / "cap.xlsx"]
+    common = [
+        "--trials",
+        100,
+        "--seed",
+        2,
+        "--workers",
+        1,
+        "--json",
+        "--out",
+        tmp_path / "cap.xlsx",
+    ]
     if solve == "headcount":
         model_io.save(team_spec().model, tmp_path / "model.toml")
         args = ["--reps", 3, "--target", "250k"]
     else:  # coverage scales an open pipeline: the forecast tests' history has one
         model_io.save(two_stage_model(quota=40_000.0), tmp_path / "model.toml")
-        args = ["--history", write_history(tmp_path / "hist"), "--as-of", "2026-08-15",
-                "--target", "20k", "--solve", "coverage"]
+        args = [
+            "--history",
+            write_history(tmp_path / "hist"),
+            "--as-of",
+            "2026-08-15",
+            "--target",
+            "20k",
+            "--solve",
+            "coverage",
+        ]
     r = invoke("capacity", tmp_path / "model.toml", *args, *common)
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -190,16 +253,31 @@ def test_capacity_tables(tmp_path, solve):
 # --- dashboard and backtest ---------------------------------------------------------------------
 def test_dashboard_tables(setup, tmp_path):  # noqa: F811
     root = setup["root"]
-    r = invoke("dashboard", setup["hist_dir"], "--plan", root / "plan.toml", "--as-of", AS_OF,
-               "--trials", 30, "--seed", 3, "--json", "--out", tmp_path / "light.csv",
-               "--currency", "EUR", "--plot", tmp_path / "t.png")
+    r = invoke(
+        "dashboard",
+        setup["hist_dir"],
+        "--plan",
+        root / "plan.toml",
+        "--as-of",
+        AS_OF,
+        "--trials",
+        30,
+        "--seed",
+        3,
+        "--json",
+        "--out",
+        tmp_path / "light.csv",
+        "--currency",
+        "EUR",
+        "--plot",
+        tmp_path / "t.png",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["out"] == [str(tmp_path / "light.csv"), str(tmp_path / "light.pointers.csv")]
     light = pl.read_csv(tmp_path / "light.csv")
     assert light["who"].to_list() == ["team"] + [x["who"] for x in out["reps"]]
-    assert light["status"].to_list() == [out["team"]["status"]] + [x["status"]
-                                                                    for x in out["reps"]]
+    assert light["status"].to_list() == [out["team"]["status"]] + [x["status"] for x in out["reps"]]
     fc = out["team"]["lines"]["forecast"]["measures"][0]
     assert abs(light["forecast_p50_actual"][0] - fc["actual"]) <= 0.005
     assert abs(light["forecast_p50_percentile"][0] - fc["percentile"]) <= 5e-5
@@ -207,13 +285,21 @@ def test_dashboard_tables(setup, tmp_path):  # noqa: F811
 
 
 def test_backtest_tables(demo_dir, tmp_path):  # noqa: F811
-    r = invoke("backtest", demo_dir, "--quarters", 1, "--trials", 40, "--json",
-               "--out", tmp_path / "folds.parquet")
+    r = invoke(
+        "backtest",
+        demo_dir,
+        "--quarters",
+        1,
+        "--trials",
+        40,
+        "--json",
+        "--out",
+        tmp_path / "folds.parquet",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     folds = pl.read_parquet(tmp_path / "folds.parquet")
-    assert folds["cutoff"].to_list() == [dt.date.fromisoformat(f["cutoff"])
-                                         for f in out["folds"]]
+    assert folds["cutoff"].to_list() == [dt.date.fromisoformat(f["cutoff"]) for f in out["folds"]]
     for row, f in zip(folds.to_dicts(), out["folds"]):
         assert abs(row["p50"] - f["p50"]) <= 0.005 and abs(row["pit"] - f["pit"]) <= 5e-5
         assert abs(row["open_actual"] - f["open"]["actual"]) <= 0.005
@@ -223,10 +309,16 @@ def test_backtest_tables(demo_dir, tmp_path):  # noqa: F811
 
 
 # --- bad --out ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", [
-    ["forecast", "m.toml"], ["compare", "s.toml"], ["capacity", "s.toml"],
-    ["dashboard", "hist", "--plan", "p.toml", "--as-of", "2026-05-13"], ["backtest", "hist"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["forecast", "m.toml"],
+        ["compare", "s.toml"],
+        ["capacity", "s.toml"],
+        ["dashboard", "hist", "--plan", "p.toml", "--as-of", "2026-05-13"],
+        ["backtest", "hist"],
+    ],
+)
 @pytest.mark.parametrize("name", ["out.txt", "out"])
 def test_a_bad_suffix_exits_2_naming_out_before_running(command, name):
     r = invoke(*command, "--out", name)
@@ -249,17 +341,21 @@ def test_non_finite_numbers_are_empty_cells():
 
 
 # --- charts -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("values, labels", [
-    ([1.0e6, 1.25e6, 1.5e6, 1.75e6, 2.0e6], ["1M", "1.25M", "1.5M", "1.75M", "2M"]),
-    ([0, 250e3, 500e3, 750e3], ["0", "250k", "500k", "750k"]),
-    ([0, 2500, 5000, 7500], ["0", "2.5k", "5k", "7.5k"]),
-    ([-500e3, 0, 500e3, 1e6], ["-500k", "0", "500k", "1M"]),
-    ([0, 0.2e9, 1.4e9], ["0", "200M", "1.4B"]),
-])
+@pytest.mark.parametrize(
+    "values, labels",
+    [
+        ([1.0e6, 1.25e6, 1.5e6, 1.75e6, 2.0e6], ["1M", "1.25M", "1.5M", "1.75M", "2M"]),
+        ([0, 250e3, 500e3, 750e3], ["0", "250k", "500k", "750k"]),
+        ([0, 2500, 5000, 7500], ["0", "2.5k", "5k", "7.5k"]),
+        ([-500e3, 0, 500e3, 1e6], ["-500k", "0", "500k", "1M"]),
+        ([0, 0.2e9, 1.4e9], ["0", "200M", "1.4B"]),
+    ],
+)
 def test_money_ticks_show_enough_digits_for_the_spacing(values, labels):
     assert plots.money_ticks(values) == labels
     assert plots.money_ticks(values, "$") == [
-        lab.replace("-", "-$") if lab.startswith("-") else "$" + lab for lab in labels]
+        lab.replace("-", "-$") if lab.startswith("-") else "$" + lab for lab in labels
+    ]
 
 
 def test_currency_symbol_code_and_nonsense():
@@ -275,10 +371,18 @@ def test_currency_symbol_code_and_nonsense():
 
 
 def test_charts_draw_dollar_names_literally():
-    png = plots.png(plots.tornado(["$5k bonus for $1M deals", "plain"], [1000.0, -200.0], [800.0, -300.0],
-                        [1200.0, -100.0], trials_p10=[-2000.0, -900.0],
-                        trials_p90=[4000.0, 500.0], currency=plots.Currency("$"),
-                        title="Q3 2026 uplift · quota $200k · $ and $"))
+    png = plots.png(
+        plots.tornado(
+            ["$5k bonus for $1M deals", "plain"],
+            [1000.0, -200.0],
+            [800.0, -300.0],
+            [1200.0, -100.0],
+            trials_p10=[-2000.0, -900.0],
+            trials_p90=[4000.0, 500.0],
+            currency=plots.Currency("$"),
+            title="Q3 2026 uplift · quota $200k · $ and $",
+        )
+    )
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -292,13 +396,31 @@ def test_titles_name_quarter_quota_and_band(forecast_run, monkeypatch):
 
 
 def test_backtest_summary_is_one_value_a_cell():
-    b = {"folds": [], "coverage_p10_p90": 0.5, "coverage_se": 0.2, "coverage_interval": [0.1, 0.9],
-         "mean_pit": 0.5, "crps": 10.0, "mape_p50": 0.1,
-         "parts": {p: {"coverage_p10_p90": 0.5, "coverage_interval": [0.2, 0.8],
-                       "mean_pit": 0.4, "crps": 3.0} for p in ("open", "new")},
-         "baselines": {n: {"mape": 0.2, "crps": 20.0, "values": [1.0, 2.0, 3.0]}
-                       for n in ("stage_weighted", "last_quarter")},
-         "pit_histogram": {"chi2": 1.0, "p_value": 0.5}, "trials": 10, "seed": 1}
+    b = {
+        "folds": [],
+        "coverage_p10_p90": 0.5,
+        "coverage_se": 0.2,
+        "coverage_interval": [0.1, 0.9],
+        "mean_pit": 0.5,
+        "crps": 10.0,
+        "mape_p50": 0.1,
+        "parts": {
+            p: {
+                "coverage_p10_p90": 0.5,
+                "coverage_interval": [0.2, 0.8],
+                "mean_pit": 0.4,
+                "crps": 3.0,
+            }
+            for p in ("open", "new")
+        },
+        "baselines": {
+            n: {"mape": 0.2, "crps": 20.0, "values": [1.0, 2.0, 3.0]}
+            for n in ("stage_weighted", "last_quarter")
+        },
+        "pit_histogram": {"chi2": 1.0, "p_value": 0.5},
+        "trials": 10,
+        "seed": 1,
+    }
     row = tables.backtest_tables(b)["summary"].frame.row(0, named=True)
     assert row["open_coverage_lo"] == 0.2 and row["new_coverage_hi"] == 0.8
     assert row["stage_weighted_crps"] == 20.0 and not any("values" in k for k in row)

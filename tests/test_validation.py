@@ -29,13 +29,13 @@ from tests.test_engine_calendar import uncertain_calendar_model
 def calibrated():
     """A demo history with every ingredient of a real CRM, calibrated with and without its
     quarter effects."""
-    demo = demo_history.generate(3, reps=6, quarters=6,
-                                 ingredients=Ingredients.from_options(True))
+    demo = demo_history.generate(3, reps=6, quarters=6, ingredients=Ingredients.from_options(True))
     history = demo.to_history()
-    return {"changing": calibrate(history, demo.as_of),
-            "steady": calibrate(history, demo.as_of, calendar=False),
-            "plain": calibrate(demo_history.generate(4, reps=4, quarters=4).to_history(),
-                               demo.as_of)}
+    return {
+        "changing": calibrate(history, demo.as_of),
+        "steady": calibrate(history, demo.as_of, calendar=False),
+        "plain": calibrate(demo_history.generate(4, reps=4, quarters=4).to_history(), demo.as_of),
+    }
 
 
 def test_every_model_the_calibrator_writes_loads(calibrated, tmp_path):
@@ -48,12 +48,14 @@ def test_every_model_the_calibrator_writes_loads(calibrated, tmp_path):
 
 def test_demo_data_truth_and_calibrate_cli_outputs_load(tmp_path):
     hist = tmp_path / "hist"
-    res = CliRunner().invoke(main, ["demo-data", str(hist), "--reps", "4", "--quarters", "4",
-                                    "--realistic", "--quiet"])
+    res = CliRunner().invoke(
+        main, ["demo-data", str(hist), "--reps", "4", "--quarters", "4", "--realistic", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     model_io.load(hist / "truth.toml")
-    res = CliRunner().invoke(main, ["calibrate", str(hist), "-o", str(tmp_path / "m.toml"),
-                                    "--quiet"])
+    res = CliRunner().invoke(
+        main, ["calibrate", str(hist), "-o", str(tmp_path / "m.toml"), "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     model_io.load(tmp_path / "m.toml")
 
@@ -74,8 +76,9 @@ def one_line_error(res, *words):
 def at(d: dict, path: str):
     """The table holding the last key of a dotted ``path`` (``stages[0].conversion.alpha``)
     and that key."""
-    parts = [int(p) if p.isdigit() else p
-             for p in path.replace("[", ".").replace("]", "").split(".")]
+    parts = [
+        int(p) if p.isdigit() else p for p in path.replace("[", ".").replace("]", "").split(".")
+    ]
     for p in parts[:-1]:
         d = d[p]
     return d, parts[-1]
@@ -85,6 +88,7 @@ def setting(path: str, value):
     def edit(d):
         table, key = at(d, path)
         table[key] = value
+
     return edit
 
 
@@ -92,6 +96,7 @@ def dropping(path: str):
     def edit(d):
         table, key = at(d, path)
         del table[key]
+
     return edit
 
 
@@ -102,39 +107,79 @@ MODEL_CASES = [  # (edit of the model's table, dotted key in the message, words)
     (setting("activities.per_rep_day", "fast"), "activities.per_rep_day", "not a number"),
     (setting("activities.dispersion", 0.0), "activities.dispersion", "inf: Poisson"),
     (setting("activities.rep_sigma", INF), "activities.rep_sigma", "finite number ≥ 0"),
-    (setting("activities.log_cov", [[1.0, 2.0], [2.0, 1.0]]), "activities.log_cov",
-     "not positive definite"),
-    (setting("activities.log_cov", [[1.0, 0.5], [0.4, 1.0]]), "activities.log_cov",
-     "not symmetric"),
+    (
+        setting("activities.log_cov", [[1.0, 2.0], [2.0, 1.0]]),
+        "activities.log_cov",
+        "not positive definite",
+    ),
+    (
+        setting("activities.log_cov", [[1.0, 0.5], [0.4, 1.0]]),
+        "activities.log_cov",
+        "not symmetric",
+    ),
     (setting("activities.log_cov", [[1.0]]), "activities.log_cov", "2×2"),
-    (setting("activities.log_cov", [[NAN, 0.0], [0.0, 1.0]]), "activities.log_cov[0]",
-     "finite"),
-    (setting("activities.opportunity_yield.beta", -1.0), "activities.opportunity_yield.beta",
-     "≥ 0"),
+    (setting("activities.log_cov", [[NAN, 0.0], [0.0, 1.0]]), "activities.log_cov[0]", "finite"),
+    (
+        setting("activities.opportunity_yield.beta", -1.0),
+        "activities.opportunity_yield.beta",
+        "≥ 0",
+    ),
     (setting("stages[0].conversion.alpha", -1.0), "stages[0].conversion.alpha", "≥ 0"),
-    (setting("stages[1].conversion", {"alpha": 0.0, "beta": 0.0}),
-     "stages[1].conversion.alpha", "both 0"),
+    (
+        setting("stages[1].conversion", {"alpha": 0.0, "beta": 0.0}),
+        "stages[1].conversion.alpha",
+        "both 0",
+    ),
     (setting("stages[0].n_open", -1), "stages[0].n_open", "whole number ≥ 0"),
     (setting("stages[1].name", "Qualify"), "stages[1].name", "listed twice"),
-    (setting("stages[0].lost", {"dist": {"family": "exponential", "scale": -2.0}}),
-     "stages[0].lost.dist.scale", "finite number > 0"),
-    (setting("stages[0].lost", {"dist": {"family": "beta", "a": 2.0}}),
-     "stages[0].lost.dist.family", "unknown distribution family"),
-    (setting("stages[0].lost", {"dist": {"family": "empirical", "values": [1.0, 2.0],
-                                         "weights": [0.0, 0.0]}}),
-     "stages[0].lost.dist.weights", "sum to 0"),
-    (setting("stages[0].lost", {"dist": {"family": "empirical", "values": [1.0, 2.0],
-                                         "weights": [1.0]}}),
-     "stages[0].lost.dist.weights", "as many weights as values"),
-    (setting("stages[0].lost", {"dist": {"family": "empirical", "values": [-1.0],
-                                         "weights": [1.0]}}),
-     "stages[0].lost.dist.values[0]", "≥ 0"),
-    (setting("stages[0].lost", {"dist": {"family": "exponential", "scale": 2.0},
-                                "log_cov": [[1.0, 0.0], [0.0, 1.0]]}),
-     "stages[0].lost.log_cov", "1×1"),
-    (setting("deal_size[0].size", {"dist": {"family": "lognormal", "median": 1e300,
-                                            "sigma": 1.0}}),
-     "deal_size[0].size.dist", "mean deal size"),
+    (
+        setting("stages[0].lost", {"dist": {"family": "exponential", "scale": -2.0}}),
+        "stages[0].lost.dist.scale",
+        "finite number > 0",
+    ),
+    (
+        setting("stages[0].lost", {"dist": {"family": "beta", "a": 2.0}}),
+        "stages[0].lost.dist.family",
+        "unknown distribution family",
+    ),
+    (
+        setting(
+            "stages[0].lost",
+            {"dist": {"family": "empirical", "values": [1.0, 2.0], "weights": [0.0, 0.0]}},
+        ),
+        "stages[0].lost.dist.weights",
+        "sum to 0",
+    ),
+    (
+        setting(
+            "stages[0].lost",
+            {"dist": {"family": "empirical", "values": [1.0, 2.0], "weights": [1.0]}},
+        ),
+        "stages[0].lost.dist.weights",
+        "as many weights as values",
+    ),
+    (
+        setting(
+            "stages[0].lost", {"dist": {"family": "empirical", "values": [-1.0], "weights": [1.0]}}
+        ),
+        "stages[0].lost.dist.values[0]",
+        "≥ 0",
+    ),
+    (
+        setting(
+            "stages[0].lost",
+            {"dist": {"family": "exponential", "scale": 2.0}, "log_cov": [[1.0, 0.0], [0.0, 1.0]]},
+        ),
+        "stages[0].lost.log_cov",
+        "1×1",
+    ),
+    (
+        setting(
+            "deal_size[0].size", {"dist": {"family": "lognormal", "median": 1e300, "sigma": 1.0}}
+        ),
+        "deal_size[0].size.dist",
+        "mean deal size",
+    ),
     (setting("deal_size[0].count", -5.0), "deal_size[0].count", "≥ 0"),
     (setting("marketing.share", 1.7), "marketing.share", "from 0 to 1"),
     (setting("marketing.weekly.rate", INF), "marketing.weekly.rate", "finite number > 0"),
@@ -152,8 +197,11 @@ MODEL_CASES = [  # (edit of the model's table, dotted key in the message, words)
     (setting("activities.per_rep_dya", 1.0), "activities.per_rep_dya", "unknown key"),
     (dropping("activities.dispersion"), "activities", "activities.dispersion is missing"),
     (setting("calendar.outbound.sd", [-0.1] * 8), "calendar.outbound", "sds ≥ 0"),
-    (setting("calendar.closing", {"won": [1.0] * 12, "lost": [1.0] * 13}), "calendar.closing",
-     "13 rates"),
+    (
+        setting("calendar.closing", {"won": [1.0] * 12, "lost": [1.0] * 13}),
+        "calendar.closing",
+        "13 rates",
+    ),
     (setting("calendar.outbound.forgetting", 0.0), "calendar.outbound.forgetting", "≤ 1"),
 ]
 
@@ -169,11 +217,11 @@ def write_model(tmp_path, d: dict):
     return path
 
 
-@pytest.mark.parametrize("edit, key, words", MODEL_CASES,
-                         ids=[f"{c[1]}-{c[2]}" for c in MODEL_CASES])
-def test_bad_model_values_exit_2_naming_file_line_and_key(model_table, tmp_path, edit, key,
-                                                          words):
-    d = tomllib.loads(tomli_w.dumps(model_table))   # a deep copy
+@pytest.mark.parametrize(
+    "edit, key, words", MODEL_CASES, ids=[f"{c[1]}-{c[2]}" for c in MODEL_CASES]
+)
+def test_bad_model_values_exit_2_naming_file_line_and_key(model_table, tmp_path, edit, key, words):
+    d = tomllib.loads(tomli_w.dumps(model_table))  # a deep copy
     edit(d)
     path = write_model(tmp_path, d)
     out = tmp_path / "bands.csv"
@@ -193,8 +241,10 @@ def test_the_line_is_the_key_s_line(model_table, tmp_path):
     with pytest.raises(InputError) as info:
         model_io.load(path)
     assert (info.value.line, info.value.key) == (expected, "marketing.share")
-    assert str(info.value).startswith(f"{path}, line {expected}, key 'marketing.share': 1.7 "
-                                      "is not allowed (expected a number from 0 to 1)")
+    assert str(info.value).startswith(
+        f"{path}, line {expected}, key 'marketing.share': 1.7 "
+        "is not allowed (expected a number from 0 to 1)"
+    )
 
 
 def test_a_huge_value_is_not_echoed_whole(model_table, tmp_path):
@@ -232,18 +282,23 @@ SCENARIO_CASES = [  # (the scenario's lines after `model = ...`, dotted key, wor
     ("[time]\nweek_hours = -1", "time.week_hours", "≥ 0"),
     ("[team]\nreps = 1000000000", "team.reps", "between 1 and 100,000"),
     ("[team]\nreps = 2\ntenure_months = nan", "team.tenure_months", "a number"),
-    ("[[hiring.hire]]\ndate = 2026-08-01\ncount = 1000000000", "hiring.hire[0].count",
-     "100,000"),
+    ("[[hiring.hire]]\ndate = 2026-08-01\ncount = 1000000000", "hiring.hire[0].count", "100,000"),
     ("[hiring]\nlag_days = -4", "hiring.lag_days", "≥ 0"),
     ('[strategies.a]\nprospecting = "x5000"', "strategies.a.prospecting", "more than 1000"),
     ("[strategies.a]\ndeal_size = 1e300", "strategies.a.deal_size", "more than 1000"),
     ('[strategies.a]\nheadcount = "+999999999"', "strategies.a.headcount", "100,000"),
     ("[strategies.a]\ndeal_hours = inf", "strategies.a.deal_hours", "cannot read"),
-    (f'[strategies.a]\nprune_stale = "{"9" * 400}d"',   # a float of inf days
-     "strategies.a.prune_stale", "cannot read"),
+    (
+        f'[strategies.a]\nprune_stale = "{"9" * 400}d"',  # a float of inf days
+        "strategies.a.prune_stale",
+        "cannot read",
+    ),
     ("[strategies.a]\ncost = 1e300", "strategies.a.cost", "1e+15"),
-    ("[strategies.a]\nheadcount = {count = 1, date = 1900-01-01}", "strategies.a.headcount",
-     "1970-01-01"),
+    (
+        "[strategies.a]\nheadcount = {count = 1, date = 1900-01-01}",
+        "strategies.a.headcount",
+        "1970-01-01",
+    ),
 ]
 
 
@@ -253,8 +308,9 @@ def plan_dir(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("body, key, words", SCENARIO_CASES,
-                         ids=[c[1] + "-" + c[0][:20] for c in SCENARIO_CASES])
+@pytest.mark.parametrize(
+    "body, key, words", SCENARIO_CASES, ids=[c[1] + "-" + c[0][:20] for c in SCENARIO_CASES]
+)
 def test_bad_scenario_values_exit_2_naming_file_line_and_key(plan_dir, body, key, words):
     plan = plan_dir / "plan.toml"
     plan.write_text(f'model = "model.toml"\n{body}\n', encoding="utf-8")
@@ -277,8 +333,9 @@ OPTION_CASES = [  # (arguments after the command's input, the option, words)
 ]
 
 
-@pytest.mark.parametrize("args, option, words", OPTION_CASES,
-                         ids=[" ".join(c[0]) for c in OPTION_CASES])
+@pytest.mark.parametrize(
+    "args, option, words", OPTION_CASES, ids=[" ".join(c[0]) for c in OPTION_CASES]
+)
 def test_bad_options_exit_2_at_once(tmp_path, args, option, words):
     path = model_io.save(simple_model(), tmp_path / "model.toml")
     out = tmp_path / "bands.csv"
@@ -287,11 +344,15 @@ def test_bad_options_exit_2_at_once(tmp_path, args, option, words):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", [["backtest", "no-such-history"],
-                                     ["dashboard", "no-such-history", "--plan", "p.toml", "--as-of",
-                                      "2026-09-30"],
-                                     ["compare", "no-such-plan.toml"],
-                                     ["capacity", "no-such-plan.toml", "--target", "1M"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["backtest", "no-such-history"],
+        ["dashboard", "no-such-history", "--plan", "p.toml", "--as-of", "2026-09-30"],
+        ["compare", "no-such-plan.toml"],
+        ["capacity", "no-such-plan.toml", "--target", "1M"],
+    ],
+)
 def test_trials_are_checked_before_any_work(command):
     """Before a history is read or a model calibrated: the input here does not even exist."""
     res = CliRunner().invoke(main, [*command, "--trials", "1e12"])
@@ -300,8 +361,10 @@ def test_trials_are_checked_before_any_work(command):
 
 def test_trials_written_as_a_power_of_ten_are_whole_numbers(tmp_path):
     path = model_io.save(simple_model(), tmp_path / "model.toml")
-    res = CliRunner().invoke(main, ["forecast", str(path), "--trials", "2e1", "--seed", "1",
-                                    "--engine", "simpy", "--json"])
+    res = CliRunner().invoke(
+        main,
+        ["forecast", str(path), "--trials", "2e1", "--seed", "1", "--engine", "simpy", "--json"],
+    )
     assert res.exit_code == 0, res.output
     assert '"trials": 20' in res.stdout
 
