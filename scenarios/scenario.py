@@ -35,7 +35,7 @@ from salesim.simulator.limits import (
 )
 from salesim.simulator.model import GammaPosterior, Model
 from salesim.simulator.spec import DAYS_PER_MONTH, Levers, Rep, SimSpec
-from salesim.simulator.toml_lines import KeyLines, key_name
+from salesim.simulator.toml_lines import KeyLines, key_error, key_name
 
 from . import baseline
 
@@ -523,13 +523,7 @@ class _Reader:
         self.file, self.base_dir, self.lines = file, base_dir, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None):
-        raise InputError(
-            message,
-            file=self.file,
-            line=self.lines.line(path),
-            key=key_name(path) or None,
-            expected=expected,
-        ) from None
+        raise key_error(self.file, self.lines, path, message, expected) from None
 
     def check_keys(self, d, path: tuple, allowed: set, what: str):
         if not isinstance(d, dict):

@@ -26,9 +26,8 @@ import numpy as np
 
 from .calendar import CHANNELS, ClosingClock, PeriodEffects
 from .distributions import FAMILIES, Empirical, Fixed, from_dict
-from .errors import InputError
 from .limits import DATE_RANGE, MAX_AMOUNT, plausible_date
-from .toml_lines import KeyLines, key_name
+from .toml_lines import KeyLines, key_error, key_name
 
 FORMAT_VERSION = 1  # ``salesim_model = 1``: the file format this code writes and reads
 
@@ -126,13 +125,7 @@ class _Check:
         self.file, self.lines = file, KeyLines(text)
 
     def fail(self, path: tuple, message: str, expected: str | None = None) -> NoReturn:
-        raise InputError(
-            message,
-            file=self.file,
-            line=self.lines.line(path),
-            key=key_name(path) or None,
-            expected=expected,
-        )
+        raise key_error(self.file, self.lines, path, message, expected)
 
     # --- values ---------------------------------------------------------------------------------
     def table(self, d, path: tuple, keys: set, required=()) -> dict:

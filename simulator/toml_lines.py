@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import InputError
+
 _PART = r'(?:[A-Za-z0-9_-]+|"[^"\n]*"|\'[^\'\n]*\')'
 _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
@@ -71,3 +73,12 @@ class KeyLines:
                 return self._lines[path]
             path = path[:-1]
         return None
+
+
+def key_error(
+    file: str, lines: KeyLines, path: tuple, message: str, expected: str | None = None
+) -> InputError:
+    """The ``InputError`` of a bad value at ``path``: its file, line and dotted key."""
+    return InputError(
+        message, file=file, line=lines.line(path), key=key_name(path) or None, expected=expected
+    )
