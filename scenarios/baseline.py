@@ -30,7 +30,7 @@ from salesim.simulator.limits import MAX_REPS, check_weeks, whole_in_range
 from salesim.simulator.model import Model
 from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
 
-from .placement import place
+from .placement import place, with_entries
 
 GENERIC_TENURE_MONTHS = 24.0  # ``--reps N``: experienced, fully ramped reps
 
@@ -95,11 +95,7 @@ def open_deals_at(
                 column="stage",
                 expected="one of " + ", ".join(stages),
             )
-        if latest is not None:
-            o = o.join(latest, on=["opportunity_id", "stage"], how="left", maintain_order="left")
-        else:
-            o = o.with_columns(pl.lit(None, dtype=pl.Date).alias("entered"))
-        o = o.with_columns(pl.coalesce(pl.col("entered"), pl.col("created")))
+        o = with_entries(o, latest).with_columns(pl.coalesce("entered", "created"))
     else:
         o, more = place(o, model, order=order, entered=latest, as_of=as_of)
         notes.extend(more)

@@ -76,6 +76,14 @@ def placements(
     return index, rule
 
 
+def with_entries(o: pl.DataFrame, entered: pl.DataFrame | None) -> pl.DataFrame:
+    """``o`` with ``entered``: the stage history's latest entry into the deal's stage
+    (``entered`` per opportunity_id and stage; None: no stage history), else null."""
+    if entered is None:
+        return o.with_columns(pl.lit(None, dtype=pl.Date).alias("entered"))
+    return o.join(entered, on=["opportunity_id", "stage"], how="left", maintain_order="left")
+
+
 def place(
     o: pl.DataFrame,
     model: Model,
@@ -92,15 +100,13 @@ def place(
     index, rule = placements(o, model, order)
     names = model.stage_names
     lead = _lead_times(model)
-    o = o.with_columns(
-        pl.Series("stage", [names[i] for i in index], dtype=pl.String),
-        pl.Series("__lead", [float(lead[i]) for i in index]),
-        pl.Series("__rule", rule, dtype=pl.String),
+    o = with_entries(
+        o.with_columns(
+            pl.Series("stage", [names[i] for i in index], dtype=pl.String),
+            pl.Series("__lead", [float(lead[i]) for i in index]),
+        ),
+        entered,
     )
-    if entered is not None:
-        o = o.join(entered, on=["opportunity_id", "stage"], how="left", maintain_order="left")
-    else:
-        o = o.with_columns(pl.lit(None, dtype=pl.Date).alias("entered"))
     estimate = (
         pl.col("created") + pl.duration(days=pl.col("__lead").round(0).cast(pl.Int64))
     ).clip(upper_bound=as_of)
@@ -128,4 +134,4 @@ def place(
             "entered on their created date plus the median times of the stages "
             "before it"
         )
-    return o.drop("__lead", "__rule"), notes
+    return o.drop("__lead"), notes
