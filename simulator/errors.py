@@ -10,24 +10,24 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # less tab and newline
 MAX_MESSAGE = 300  # characters of a message shown; a 100 KB cell is not echoed whole
 MAX_NAME = 120  # characters of a file or column name
 
 
-_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def _escaped(pattern: re.Pattern, text: object) -> str:
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def terminal_text(text: str) -> str:
     """Many lines of ``text`` safe for a terminal: as ``printable``, but lines and tabs kept."""
-    return _CONTROL_IN_LINES.sub(
-        lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text)
-    )
+    return _escaped(_CONTROL_IN_LINES, text)
 
 
 def printable(text: str, limit: int | None = None) -> str:
     """``text`` safe for a terminal: control characters (an ESC sequence in a rep's name
     would drive the terminal) shown escaped, and at most ``limit`` characters kept."""
-    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    text = _escaped(_CONTROL, text)
     if limit is not None and len(text) > limit:
         head, tail = limit - 40, 30
         text = f"{text[:head]}…[{len(text) - head - tail:,} characters]…{text[-tail:]}"
