@@ -30,7 +30,7 @@ from salesim.history import (  # noqa: F401 (cut: re-export)
     cut,
 )
 from salesim.simulator.errors import InputError
-from salesim.simulator.limits import MAX_AMOUNT
+from salesim.simulator.limits import MAX_ACTIVITIES, MAX_AMOUNT
 
 from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash
@@ -828,7 +828,7 @@ def _activities(
         *_date_checks("date", src("date"), date_format),
     ]
     if "count" in names:
-        whole, count = "a whole number ≥ 0", pl.col("count")
+        whole, count = f"a whole number from 0 to {MAX_ACTIVITIES:,}", pl.col("count")
         checks += [
             _Check(pl.col("count_raw").is_null(), src("count"), lambda r: "missing count", whole),
             _Check(
@@ -838,6 +838,12 @@ def _activities(
                 whole,
             ),
             _Check(count < 0, src("count"), lambda r: f"negative count {r['count_raw']}", whole),
+            _Check(
+                count > MAX_ACTIVITIES,
+                src("count"),
+                lambda r: f"count {r['count_raw']} is not plausible for one row",
+                whole,
+            ),
             _Check(
                 count != count.round(0),
                 src("count"),

@@ -20,6 +20,9 @@ MAX_WEEKS = 520  # a horizon of ten years
 MAX_DAYS = 7 * MAX_WEEKS
 MAX_REPS = 100_000  # seats on a team, or reps a plan adds
 MAX_AMOUNT = 1e15  # money: a deal's mean size, a quota (1e15 even in yen or won)
+MAX_ACTIVITIES = (
+    1_000_000_000  # activities on one row of an activity log (sums stay exact in int64)
+)
 MAX_MULTIPLIER = 1_000.0  # a lever's multiplier (x1000)
 FIRST_DATE = dt.date(1970, 1, 1)
 LAST_DATE = dt.date(2100, 12, 31)

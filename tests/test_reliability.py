@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from salesim import InputError, read_history
 from salesim.cli import main
 
 FILES = ("opportunities.csv", "stage_history.csv", "activities.csv", "reps.csv")
@@ -98,6 +99,23 @@ def _clean(result, label):
         assert len(lines[0]) < 1_000
 
 
+@pytest.mark.parametrize("where", FILES)
+def test_every_nasty_value_in_every_column(base, where):
+    """Each listed value in each column of a data row reads cleanly or fails naming a file
+    (an id's change can surface in the file that refers to it) and, where a cell is at fault,
+    its column."""
+    header = _rows(base / where)[0]
+    for col, name in enumerate(header):
+        for value in NASTY:
+            with _mutated(base, where, 1, col, value) as tmp:
+                try:
+                    read_history(Path(tmp) / "hist")
+                except InputError as err:
+                    message = str(err)
+                    assert ".csv" in message and "Traceback" not in message, (where, name, value)
+                    assert ", row " not in message or "column '" in message, message
+
+
 MUTATION = st.tuples(
     st.sampled_from(FILES),
     st.integers(0, 400),
@@ -106,7 +124,11 @@ MUTATION = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run (a failure found once is fixed, not a flaky CI);
+# test_every_nasty_value_in_every_column sweeps the listed values exhaustively.
+@settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(MUTATION)
 def test_inspect_any_single_bad_cell(base, mutation):
     where, row, col, value = mutation
@@ -118,7 +140,9 @@ def test_inspect_any_single_bad_cell(base, mutation):
 
 
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(MUTATION)
 def test_calibrate_any_single_bad_cell(base, mutation):
     where, row, col, value = mutation
