@@ -14,12 +14,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from salesim.simulator.errors import InputError
 from salesim.simulator.units import as_date
 
 # Canonical column types after ingestion (optional columns are always present, maybe null).
-OPPORTUNITY_COLUMNS = {
+OPPORTUNITY_COLUMNS: dict[str, DataTypeClass] = {
     "opportunity_id": pl.String,
     "owner": pl.String,
     "created": pl.Date,
@@ -32,16 +33,47 @@ OPPORTUNITY_COLUMNS = {
 }
 # Read only when the export has them (docs/formats.md): the CRM's win probability as a
 # fraction in [0, 1], its forecast category, and an open deal's expected close date.
-OPTIONAL_OPPORTUNITY_COLUMNS = {
+OPTIONAL_OPPORTUNITY_COLUMNS: dict[str, DataTypeClass] = {
     "probability": pl.Float64,
     "forecast_category": pl.String,
     "expected_close": pl.Date,
 }
-STAGE_HISTORY_COLUMNS = {"opportunity_id": pl.String, "stage": pl.String, "entered": pl.Date}
-ACTIVITY_COLUMNS = {"owner": pl.String, "date": pl.Date, "kind": pl.String, "count": pl.Int64}
-REP_COLUMNS = {"owner": pl.String, "hired": pl.Date, "left": pl.Date, "quota": pl.Float64}
+STAGE_HISTORY_COLUMNS: dict[str, DataTypeClass] = {
+    "opportunity_id": pl.String,
+    "stage": pl.String,
+    "entered": pl.Date,
+}
+ACTIVITY_COLUMNS: dict[str, DataTypeClass] = {
+    "owner": pl.String,
+    "date": pl.Date,
+    "kind": pl.String,
+    "count": pl.Int64,
+}
+REP_COLUMNS: dict[str, DataTypeClass] = {
+    "owner": pl.String,
+    "hired": pl.Date,
+    "left": pl.Date,
+    "quota": pl.Float64,
+}
 
 STATUSES = ("open", "won", "lost")
+
+
+def earliest(column: pl.Series) -> dt.date | None:
+    """The earliest day in a date column; None when it holds none."""
+    return _day(column.min())
+
+
+def latest(column: pl.Series) -> dt.date | None:
+    """The latest day in a date column; None when it holds none."""
+    return _day(column.max())
+
+
+def _day(value: object) -> dt.date | None:
+    # polars types Series.min()/max() as any Python literal; on a Date column it is a date.
+    if value is None or isinstance(value, dt.date):
+        return value
+    raise TypeError(f"not a date column: its extreme is {value!r}")
 
 
 @dataclass(frozen=True)
@@ -66,11 +98,11 @@ class History:
     @property
     def last_date(self) -> dt.date:
         """The latest date anywhere in the history (default as-of date)."""
-        dates = [self.opportunities["created"].max(), self.opportunities["closed"].max()]
+        dates = [latest(self.opportunities["created"]), latest(self.opportunities["closed"])]
         if self.stage_history is not None:
-            dates.append(self.stage_history["entered"].max())
+            dates.append(latest(self.stage_history["entered"]))
         if self.activities is not None:
-            dates.append(self.activities["date"].max())
+            dates.append(latest(self.activities["date"]))
         return max(d for d in dates if d is not None)
 
     def as_of(self, date: dt.date) -> History:
@@ -102,12 +134,13 @@ def cut(history: History, as_of: dt.date | str) -> History:
     tag = f"as of {day}"
     notes = list(history.notes)
     o = history.opportunities
-    if o.height and o["created"].min() > day:
+    first = earliest(o["created"])
+    if first is not None and first > day:
         raise InputError(
             f"no opportunity was created on or before {day}",
             file=history.source or None,
             column="--as-of",
-            expected=f"an as-of date on or after {o['created'].min()}",
+            expected=f"an as-of date on or after {first}",
         )
     later = o.filter(pl.col("created") > day).height
     o = o.filter(pl.col("created") <= day)
@@ -157,9 +190,9 @@ def cut(history: History, as_of: dt.date | str) -> History:
             ]
         ).unique("opportunity_id", keep="first", maintain_order=True)  # removed wins
         sh = sh.join(tags, on="opportunity_id", how="left", maintain_order="left")
-        last = _last_stage(sh.filter(pl.col("__tag") == "affected"))
+        last_stage = _last_stage(sh.filter(pl.col("__tag") == "affected"))
         sh = sh.filter(pl.col("__tag").ne_missing("removed")).drop("__tag")
-        o = o.join(last, on="opportunity_id", how="left", maintain_order="left")
+        o = o.join(last_stage, on="opportunity_id", how="left", maintain_order="left")
         is_affected = pl.col("opportunity_id").is_in(affected.implode())
         o = o.with_columns(
             pl.when(is_affected & pl.col("__last").is_not_null())

@@ -45,6 +45,7 @@ from .durations import (
     minimize,
     n_params,
 )
+from .history import earliest
 from .priors import THIN
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -359,11 +360,8 @@ def fit_lag(acts_by_day: np.ndarray, opps_by_day: np.ndarray):
 
     results = {}
     for family in LAG_FAMILIES:
-        best = None
-        for start in _lag_starts(family):
-            r = minimize(lambda t: nll(t, family), start, _BOUNDS[family])
-            if best is None or r.fun < best.fun:
-                best = r
+        fits = [minimize(lambda t: nll(t, family), s, _BOUNDS[family]) for s in _lag_starts(family)]
+        best = min(fits, key=lambda r: r.fun)  # the first of equals, as before
         results[family] = (2 * (n_params(family) + 1) + 2 * best.fun, best.x)
     family = min(results, key=lambda f: results[f][0])
     theta = results[family][1]
@@ -548,7 +546,8 @@ def fit_marketing(opportunities: pl.DataFrame, as_of: dt.date) -> tuple[Marketin
             "marketing: no source column; every opportunity counts as the rep's own "
             "(0 marketing opportunities per week)"
         ]
-    first = o["created"].min()
+    first = earliest(o["created"])
+    assert first is not None  # o has rows, and created is never null
     since = max(as_of - dt.timedelta(days=MARKETING_WINDOW_DAYS - 1), first)
     window = o.filter(pl.col("created") >= since)
     weeks = ((as_of - since).days + 1) / 7

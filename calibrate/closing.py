@@ -134,12 +134,8 @@ def fit_closing(
     if rates["won"] is None and rates["lost"] is None:
         return None, found, []
     ones = np.ones(WEEKS_PER_QUARTER)
-    clock = ClosingClock(
-        *(
-            tuple(float(max(x, 0.05)) for x in (rates[k] if rates[k] is not None else ones))
-            for k in ("won", "lost")
-        )
-    )
+    shapes = [ones if (shape := rates[k]) is None else shape for k in ("won", "lost")]
+    clock = ClosingClock(*(tuple(float(max(x, 0.05)) for x in shape) for shape in shapes))
     notes = []
     for k, what in (("won", "wins"), ("lost", "losses")):
         r = getattr(clock, k)

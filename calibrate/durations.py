@@ -510,6 +510,7 @@ class CompetingRisks:
     """
 
     BORROWED = "borrowed"
+    stall_: BetaPosterior | None  # set by fit()
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ from . import quarters
 from . import team as team_fit
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
-from .history import History
+from .history import History, earliest
 from .stages import (
     SINGLE_STAGE,
     cycle_records,
@@ -242,7 +242,8 @@ def fit_calendar(
     """Quarter effects per channel and the closing clock (calibrate/quarters.py,
     calibrate/closing.py); None when the history shows neither. Also each channel's
     ``quarters.Forecast`` (for the diagnostics)."""
-    first = h.opportunities["created"].min()
+    first = earliest(h.opportunities["created"])
+    assert first is not None  # calibrate() refused a history without opportunities
     qs = quarters_between(first, end)
     series = [quarters.measure_outbound(h, rd, team, capacity, qs)]
     if marketing.share > 0:

@@ -154,10 +154,10 @@ class Velocity:
 
     @property
     def per_day(self) -> float | None:
-        parts = (self.win_rate, self.deal_size, self.cycle_days)
-        if any(p is None for p in parts) or not self.cycle_days:
+        win_rate, deal_size, cycle_days = self.win_rate, self.deal_size, self.cycle_days
+        if win_rate is None or deal_size is None or not cycle_days:
             return None
-        return self.opportunities * self.win_rate * self.deal_size / self.cycle_days
+        return self.opportunities * win_rate * deal_size / cycle_days
 
     def to_dict(self) -> dict:
         return {
@@ -370,7 +370,7 @@ def strike_zone(closed: pl.DataFrame) -> pl.DataFrame:
     dimension with a single value says nothing about where deals win, so it is left out.
     """
     frames = []
-    dims = []
+    dims: list[tuple[str, pl.Series, list[str] | None]] = []
     for dim in ("segment", "source"):
         if closed.height and closed[dim].drop_nulls().n_unique() > 1:
             dims.append((dim, closed[dim].fill_null("(unknown)").alias("value"), None))

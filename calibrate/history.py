@@ -14,6 +14,8 @@ from salesim.history import (
     STATUSES,
     History,
     cut,
+    earliest,
+    latest,
 )
 
 __all__ = [
@@ -25,4 +27,6 @@ __all__ = [
     "STATUSES",
     "History",
     "cut",
+    "earliest",
+    "latest",
 ]

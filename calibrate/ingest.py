@@ -106,6 +106,7 @@ def find_files(
     folder = p if p.is_dir() else None
     found: dict[str, Path | None] = {}
     products = None
+    opps: Path | None
     if fmt == "maven":
         base = p if p.is_dir() else p.parent
         opps = base / "sales_pipeline.csv" if p.is_dir() else p
@@ -339,6 +340,11 @@ def _run_checks(df: pl.DataFrame, checks: list[_Check], *, file: str) -> None:
             _fail_first(df, check, file=file)
 
 
+def _spelling(names: Mapping[str, str]) -> Callable[[str], str]:
+    """canonical column -> the column as the file spells it (the same name when not renamed)."""
+    return lambda column: names.get(column, column)
+
+
 def _date_checks(
     col: str, source: str, date_format: str | None, *, required: bool = True, what: str = ""
 ) -> list[_Check]:
@@ -394,7 +400,7 @@ def _opportunities(
 ) -> tuple[pl.DataFrame, list[str]]:
     """Validate and normalise; returns the canonical frame (plus ``__row``) and notes."""
     notes: list[str] = []
-    src = lambda c: names.get(c, c)  # noqa: E731 - the column as the file spells it
+    src = _spelling(names)
     w = raw.select(
         ROW,
         _text(raw, "opportunity_id").alias("opportunity_id"),
@@ -581,9 +587,11 @@ def _optional_columns(
         text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "").alias("p"))
         p = _number(text, "p")
         if scale is None:
+            top = p.max()  # None when every value is missing
             scale = (
                 "percent"
-                if (p.max() or 0) > 1 or raw["probability"].cast(pl.String).str.ends_with("%").any()
+                if (isinstance(top, (int, float)) and top > 1)
+                or raw["probability"].cast(pl.String).str.ends_with("%").any()
                 else "fraction"
             )
         frac = p / 100 if scale == "percent" else p
@@ -718,7 +726,7 @@ def _stage_history(
 ) -> tuple[pl.DataFrame, list[str]]:
     """Validate; returns sorted entries (``_sorted_entries``) and notes."""
     notes: list[str] = []
-    src = lambda c: names.get(c, c)  # noqa: E731
+    src = _spelling(names)
     w = raw.select(
         ROW,
         _text(raw, "opportunity_id").alias("opportunity_id"),
@@ -811,7 +819,7 @@ def _activities(
     raw: pl.DataFrame, names: dict[str, str], *, file: str, date_format: str | None
 ) -> tuple[pl.DataFrame, list[str]]:
     notes: list[str] = []
-    src = lambda c: names.get(c, c)  # noqa: E731
+    src = _spelling(names)
     w = raw.select(
         ROW,
         _text(raw, "owner").alias("owner"),
@@ -863,7 +871,7 @@ def _activities(
 def _reps(
     raw: pl.DataFrame, names: dict[str, str], *, file: str, date_format: str | None
 ) -> tuple[pl.DataFrame, list[str]]:
-    src = lambda c: names.get(c, c)  # noqa: E731
+    src = _spelling(names)
     w = raw.select(
         ROW,
         _text(raw, "owner").alias("owner"),
@@ -913,7 +921,10 @@ def _reps(
 
 # --- the whole history ----------------------------------------------------------------------------
 def _load(
-    path: Path, kind: str, mapping: Mapping[str, str], required: tuple[str, ...]
+    path: Path,
+    kind: str,
+    mapping: Mapping[str, str | tuple[str, ...]],
+    required: tuple[str, ...],
 ) -> tuple[pl.DataFrame | None, dict[str, str], list[str]]:
     """Read a file and pick its canonical columns; an empty optional file is skipped."""
     notes: list[str] = []
@@ -982,6 +993,7 @@ def _read_opportunities(
                 column="--map",
                 expected="--format canonical with a column mapping",
             )
+        assert files.products is not None  # locate() finds products.csv for Maven, or refuses
         pipeline, products = read_table(files.opportunities), read_table(files.products)
         if pipeline.height == 0:
             raise InputError(
@@ -999,7 +1011,7 @@ def _read_opportunities(
         )
         return opps, names, notes + more, how, None
 
-    notes: list[str] = []
+    notes = []
     table = read_table(files.opportunities, notes)
     if table.height == 0:
         raise InputError(
@@ -1188,7 +1200,8 @@ def read_history(
     date_format = how.date_format
 
     sh = None
-    sh_raw, sh_names, sh_file = None, {}, file
+    sh_names: dict[str, str] = {}
+    sh_raw, sh_file = None, file
     if inside is not None:
         sh_raw, sh_names = inside
     elif files.stage_history is not None:
@@ -1243,8 +1256,8 @@ def read_history(
             order = inferred
             notes.append("stage order inferred from the stage history: " + " → ".join(order))
         else:
-            seen = [s for s in order if s in inferred]
-            if list(inferred) != seen:
+            given = [s for s in order if s in inferred]
+            if list(inferred) != given:
                 notes.append(
                     "the stage history suggests the order "
                     + " → ".join(inferred)
@@ -1302,7 +1315,9 @@ def read_history(
             f"no known last stage for {count_noun(unknown_last, 'closed deals')} (stage left empty)"
         )
 
-    acts, a_names, r_names = None, {}, {}
+    a_names: dict[str, str] = {}
+    r_names: dict[str, str] = {}
+    acts = None
     if files.activities is not None:
         a_raw, a_names, more = _load(files.activities, "activities", how.mapping, ("owner", "date"))
         notes += more

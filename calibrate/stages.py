@@ -201,9 +201,10 @@ def _first_entries(history: History, opps: pl.DataFrame, mapping, S: int, as_of:
     n = opps.height
     entry = np.full((n, S), -1, dtype=np.int64)
     keep = np.ones(n, dtype=bool)
-    if not history.has_stage_history:
+    sh = history.stage_history
+    if sh is None or sh.height == 0:  # not history.has_stage_history
         return entry, keep, []
-    sh = history.stage_history.filter(pl.col("entered") <= as_of)
+    sh = sh.filter(pl.col("entered") <= as_of)
     unknown = sh.filter(~pl.col("stage").is_in(list(mapping))).head(1)
     if unknown.height:
         raise InputError(
@@ -268,12 +269,11 @@ def single_outcome(t_ev, w_ev, c, w_c, prior: LogNormalPrior | None = None) -> F
             n_events=float(w_ev.sum()),
             n_censored=float(w_c.sum()),
         )
-    best = None
+    fits = []
     for family in PARAMETRIC_FAMILIES:
         theta, ll = fit_family(family, t_ev, w_ev, c, w_c)
-        aic = 2 * n_params(family) - 2 * ll
-        if best is None or aic < best[0]:
-            best = (aic, family, theta)
+        fits.append((2 * n_params(family) - 2 * ll, family, theta))
+    best = min(fits, key=lambda f: f[0])  # the lowest AIC, the first of equals as before
     return Fitted(
         make_dist(best[1], best[2]), n_events=float(w_ev.sum()), n_censored=float(w_c.sum())
     )

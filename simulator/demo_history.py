@@ -840,11 +840,13 @@ def _assemble(
         team=dataclasses.replace(truth.team, reps=snapshot),
         marketing=dataclasses.replace(truth.marketing, share=n_marketing / n if n else 0.0),
     )
+    # The ignores below: polars types cast()'s mapping with a union key type, and
+    # Mapping is invariant in its key, so a dict[str, dtype] schema is wrongly rejected.
     return DemoHistory(
-        opportunities=opportunities.cast(OPPORTUNITY_COLUMNS),
-        stage_history=stage_history.cast(STAGE_HISTORY_COLUMNS),
-        activities=activities.cast(ACTIVITY_COLUMNS),
-        reps=reps.cast(REP_COLUMNS),
+        opportunities=opportunities.cast(OPPORTUNITY_COLUMNS),  # type: ignore[arg-type]
+        stage_history=stage_history.cast(STAGE_HISTORY_COLUMNS),  # type: ignore[arg-type]
+        activities=activities.cast(ACTIVITY_COLUMNS),  # type: ignore[arg-type]
+        reps=reps.cast(REP_COLUMNS),  # type: ignore[arg-type]
         truth=truth,
         stages=stages,
         start=start,

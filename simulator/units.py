@@ -59,7 +59,7 @@ def short_money(x: float, *, m_digits: int = 2, signed: bool = False) -> str:
     return f"{sign}{a:.0f}"
 
 
-def as_date(value, *, what: str = "date", column: str | None = None) -> dt.date:
+def as_date(value: object, *, what: str = "date", column: str | None = None) -> dt.date:
     """A ``date``, a ``datetime`` (its day) or an ISO string -> ``date``."""
     if isinstance(value, dt.datetime):
         return value.date()
