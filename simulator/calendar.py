@@ -295,9 +295,7 @@ class Layout:
         if calendar is None:
             return Layout((None,) * len(CHANNELS))
         offsets = tuple(
-            None
-            if calendar.channel(c) is None
-            else period_offsets(calendar.channel(c).periods, start)
+            None if (fx := calendar.channel(c)) is None else period_offsets(fx.periods, start)
             for c in CHANNELS
         )
         clock = calendar.closing

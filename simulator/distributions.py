@@ -33,6 +33,7 @@ def split_uniform(u, lo, width):
         return np.minimum(np.maximum((np.asarray(u) - lo) / width, 0.0), _BELOW_ONE)
 
 
+@dataclass(frozen=True)
 class Distribution:
     """Base: subclasses define ``family``, ``param_names`` and ``frozen()``."""
 

@@ -497,7 +497,7 @@ def simulate_chunk(
     """Run ``n_trials`` trials with streams spawned from ``seed`` (docs/model.md §0)."""
     prep = Prepared(spec)
     open_start = int(prep.stage.size)
-    rows = {c: [] for c in TOTAL_COLUMNS}
+    rows: dict[str, list[float]] = {c: [] for c in TOTAL_COLUMNS}
     weekly = np.zeros((n_trials, prep.weeks))
     rep_revenue = np.zeros((n_trials, len(spec.reps)))
     events = 0

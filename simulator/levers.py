@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -55,6 +56,10 @@ class Levers:
     def neutral(self) -> bool:
         return self == Levers()
 
+    @overload
+    def apply(self, p: ParamArrays) -> ParamArrays: ...
+    @overload
+    def apply(self, p: TrialParams) -> TrialParams: ...
     def apply(self, p: ParamArrays | TrialParams) -> ParamArrays | TrialParams:
         """The parameters with the levers applied (identity when neutral): written once, over
         the arrays of many trials; one trial's ``TrialParams`` goes through as a one-row
@@ -65,6 +70,7 @@ class Levers:
             return self.apply(ParamArrays.repeat(p, 1)).trial(0)
         m = self.win_rate ** (1.0 / max(p.conversion.shape[1], 1))
         scale = self.cycle_time
+        assert p.stall is not None  # ParamArrays.__post_init__ fills it
         return dataclasses.replace(
             p,
             conversion=np.minimum(1.0 - p.stall, p.conversion * m),

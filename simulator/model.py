@@ -597,12 +597,15 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
     with _sigterm_exits():
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
         try:
-            with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
-                fh.write(data)
+            if isinstance(data, bytes):
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(data)
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
             os.replace(tmp, p)
         except BaseException:

@@ -229,9 +229,12 @@ class SimResult:
             }
             rev = closed + self.chunks.rep_revenue[:, r] if kept else None
             row.update(
-                {f"revenue_{qname(q)}": float(np.quantile(rev, q)) if kept else None for q in qs}
+                {
+                    f"revenue_{qname(q)}": float(np.quantile(rev, q)) if rev is not None else None
+                    for q in qs
+                }
             )
-            att = attainment(rev, quota) if kept and quota > 0 else None
+            att = attainment(rev, quota) if rev is not None and quota > 0 else None
             for q in qs:
                 row[qname(q)] = float(np.quantile(att, q)) if att is not None else None
             row["p_attain"] = float(sums.attained[r]) / self.trials if quota > 0 else None

@@ -151,11 +151,11 @@ class SimSpec:
             )
         for col in ("age_days", "amount"):
             values = deals[col].cast(pl.Float64).to_numpy()
-            bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
-            if bad.size:
+            wrong = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
+            if wrong.size:
                 raise InputError(
-                    f"open deal has {col} {values[bad[0]]!r}",
-                    row=int(bad[0]) + 1,
+                    f"open deal has {col} {values[wrong[0]]!r}",
+                    row=int(wrong[0]) + 1,
                     column=col,
                     expected="a number ≥ 0",
                 )

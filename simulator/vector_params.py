@@ -43,6 +43,13 @@ class DistArray:
         return isinstance(self.template, Empirical)
 
     @property
+    def empirical(self) -> Empirical:
+        """The template as the ``Empirical`` it is whenever ``weights`` are set."""
+        if not isinstance(self.template, Empirical):
+            raise TypeError(f"per-trial weights need an Empirical template, not {self.template}")
+        return self.template
+
+    @property
     def shared(self) -> bool:
         """The same distribution in every trial (no per-trial parameters)."""
         return self.params is None and self.weights is None
@@ -53,7 +60,7 @@ class DistArray:
         if self.params is not None:
             return self.template.with_params(self.params[i])
         if self.weights is not None:
-            return self.template.with_weights(self.weights[i])
+            return self.empirical.with_weights(self.weights[i])
         return self.template
 
     def at(self, ti: np.ndarray) -> Distribution:
@@ -83,7 +90,7 @@ class DistArray:
         if self.weights is None:
             x = np.asarray(self.at(ti).sample(rng, n), dtype=float)
             return x if x.shape == (n,) else np.broadcast_to(x, (n,)).copy()
-        d = self.template
+        d = self.empirical
         x = np.asarray(d.values, dtype=float)[_row_quantile(self.weights, ti, rng.random(n))]
         if d.jitter:
             x = np.maximum(x + rng.uniform(-d.jitter, d.jitter, n), 0.0)
@@ -98,7 +105,7 @@ class DistArray:
         if self.weights is None:
             x = np.asarray(self.at(ti).from_uniform(u), dtype=float)
             return x if x.shape == (n,) else np.broadcast_to(x, (n,)).copy()
-        d = self.template
+        d = self.empirical
         w = self.weights[ti]
         idx = _row_quantile(self.weights, ti, u)
         x = np.asarray(d.values, dtype=float)[idx]
@@ -115,7 +122,7 @@ class DistArray:
     def sf(self, x: np.ndarray, ti: np.ndarray) -> np.ndarray:
         if self.weights is None:
             return np.broadcast_to(np.asarray(self.at(ti).sf(x), dtype=float), np.shape(x))
-        v = np.asarray(self.template.values, dtype=float)
+        v = np.asarray(self.empirical.values, dtype=float)
         return (self.weights[ti] * (v > np.asarray(x)[:, None])).sum(axis=1)
 
     def residual(self, u: np.ndarray, age: np.ndarray, ti: np.ndarray) -> np.ndarray:
@@ -124,7 +131,7 @@ class DistArray:
             return np.zeros(0)
         if not self.is_empirical:
             return np.broadcast_to(self.at(ti).residual(u, age), np.shape(u)).astype(float)
-        d = self.template
+        d = self.empirical
         v = np.asarray(d.values, dtype=float)
         w = (
             self.weights[ti]
@@ -298,6 +305,7 @@ class ParamArrays:
 
     def trial(self, i: int) -> TrialParams:
         """Row ``i`` as a ``TrialParams`` (tests compare it with the scalar code)."""
+        assert self.stall is not None  # __post_init__ fills it
         return TrialParams(
             conversion=tuple(float(x) for x in self.conversion[i]),
             advance=tuple(d.trial(i) for d in self.advance),
@@ -370,7 +378,8 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
         p = dataclasses.replace(
             p,
             effects=tuple(
-                None if cal.channel(c) is None else cal.channel(c).draw(rng, n) for c in CHANNELS
+                None if (effects := cal.channel(c)) is None else effects.draw(rng, n)
+                for c in CHANNELS
             ),
         )
     return p
