@@ -256,7 +256,7 @@ def backtest_bands(
     uniform count that calibrated bands would give."""
     x = list(range(len(labels)))
     width = max(6.0, 0.7 * len(x) + 3)
-    if pit_counts is None:
+    if pit_counts is None or pit_edges is None:
         fig = _figure((width, 4.2))
         ax = fig.subplots()
     else:
@@ -461,7 +461,7 @@ def tornado(
         label="mean uplift, 90% Monte Carlo interval",
     )
     if velocity is not None:
-        pts = [(velocity[i], k) for k, i in enumerate(order) if velocity[i] is not None]
+        pts = [(v, k) for k, i in enumerate(order) if (v := velocity[i]) is not None]
         if pts:
             ax.scatter(
                 [p[0] for p in pts],

@@ -14,16 +14,19 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import polars as pl
 
 from salesim.calibrate.health import quarter_end, quarter_start
-from salesim.calibrate.history import History
+from salesim.calibrate.history import History, earliest
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model
 from salesim.simulator.spec import SimSpec
+
+if TYPE_CHECKING:
+    from salesim.tables import Table
 
 DEFAULT_TRIALS = 2000
 DEFAULT_QUARTERS = 4
@@ -196,7 +199,7 @@ def every_cutoffs(history: History, every: str, quarters: int | None = None) -> 
     if every not in EVERY:
         raise InputError(f"unknown period {every!r}", column="--every", expected=" or ".join(EVERY))
     period_end = month_end if every == "month" else quarter_end
-    first = history.opportunities["created"].min()
+    first = earliest(history.opportunities["created"])
     if first is None:
         raise InputError(
             "the history has no opportunities", file=history.source or None, column="--every"
@@ -390,8 +393,9 @@ class BacktestResult:
         out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
         return out
 
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The polars tables ``--out`` writes (tables.py)."""
+    def tables(self) -> dict[str, Table]:
+        """The tables ``--out`` writes (tables.py): each a polars frame with its money and
+        fraction columns named."""
         from salesim import report, tables
 
         return tables.backtest_tables(report.json_safe(self.to_dict()))
@@ -496,7 +500,7 @@ def last_quarter(history: History, start: dt.date, end: dt.date) -> float | None
     quarter that the window covers (1 for whole quarters); None before the history starts."""
     prev_end = quarter_start(start) - dt.timedelta(days=1)
     prev_start = quarter_start(prev_end)
-    first = history.opportunities["created"].min()
+    first = earliest(history.opportunities["created"])
     if first is None or prev_start < first:
         return None
     q_days = (quarter_end(start) - quarter_start(start)).days + 1
@@ -537,7 +541,7 @@ def run_fold(
     seed: int,
     engine: str,
     fit: Fit = default_fit,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> Fold:
     """Cut, calibrate, rebuild the pipeline, simulate and score one cutoff. ``UnfitCutoff``
     when the history known at the cutoff does not allow a forecast; any other error is a
@@ -590,7 +594,7 @@ def backtest(
     seed: int = 0,
     engine: str | None = None,
     fit: Fit = default_fit,
-    workers: int = 1,
+    workers: int | None = 1,
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """Backtest every cutoff (sorted, de-duplicated). ``fit(history_cut, cutoff)`` calibrates

@@ -286,7 +286,8 @@ def baseline_spec(
         notes.append("rep quotas: the team quota split evenly")
 
     open_deals = pl.DataFrame(schema=OPEN_DEAL_COLUMNS)
-    closed, by_owner = 0.0, {}
+    closed = 0.0
+    by_owner: dict[str, float] = {}
     if history is None:
         notes.append("no history: no open pipeline and no revenue closed to date")
     else:

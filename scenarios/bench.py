@@ -27,9 +27,10 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+import polars as pl
 
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
@@ -105,7 +106,7 @@ class DrawLog:
     """Counts the numbers drawn from wrapped generators, by method and (rounded) mean
     parameters, so ``replay`` can draw as many again in bulk: the RNG floor."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.counts: Counter = Counter()
         self._vector_args: dict = {}
 
@@ -114,7 +115,7 @@ class DrawLog:
 
     def record(self, method: str, params: tuple, kwargs: dict, out) -> None:
         if method in _VECTOR_PARAMS:  # one draw = one row (a vector)
-            key = (method, ())
+            key: tuple[str, tuple[float, ...]] = (method, ())
             self._vector_args.setdefault(key, (params, kwargs))
             self.counts[key] += int(np.shape(out)[0]) if np.ndim(out) > 1 else 1
             return
@@ -218,7 +219,7 @@ def _timed_run(
     return {
         "seconds": seconds,
         "peak_mb": _peak_mb(),
-        "mean_revenue": float(result.totals["revenue"].mean()),
+        "mean_revenue": float(result.totals.select(pl.col("revenue").mean()).item()),
     }
 
 
@@ -403,7 +404,7 @@ def growth(results: list[dict], reps: int) -> dict:
     by_reps = sorted(
         ((r["reps"], r["seconds"] / r["trials"]) for r in results if r["purpose"] == "reps")
     )
-    out = {"reps": [{"reps": k, "ms_per_trial": 1e3 * v} for k, v in by_reps]}
+    out: dict[str, Any] = {"reps": [{"reps": k, "ms_per_trial": 1e3 * v} for k, v in by_reps]}
     if len(by_reps) >= 2:
         (r0, c0), (r1, c1) = by_reps[0], by_reps[-1]
         out["reps_exponent"] = math.log(c1 / c0) / math.log(r1 / r0)

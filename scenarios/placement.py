@@ -66,13 +66,17 @@ def placements(
     index, rule = [], []
     for label, p in zip(opps["stage"].to_list(), probs):
         if label in names:
-            index.append(names.index(label)), rule.append("label")
+            index.append(names.index(label))
+            rule.append("label")
         elif order and (k := _by_order(label, order, names)) is not None:
-            index.append(k), rule.append("stage order")
+            index.append(k)
+            rule.append("stage order")
         elif p is not None and np.isfinite(p):
-            index.append(int(np.argmin(np.abs(chances - p)))), rule.append("probability")
+            index.append(int(np.argmin(np.abs(chances - p))))
+            rule.append("probability")
         else:
-            index.append(0), rule.append("first stage")
+            index.append(0)
+            rule.append("first stage")
     return index, rule
 
 

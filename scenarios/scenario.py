@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 from salesim.simulator import model as model_io
 from salesim.simulator import units
@@ -156,7 +156,10 @@ class Hire:
     quota: float | None = None  # per rep; None: the scenario's per-rep default
 
     def to_dict(self) -> dict:
-        d = {"count": self.count, "date": self.date.isoformat() if self.date else None}
+        d: dict[str, int | str | float | None] = {
+            "count": self.count,
+            "date": self.date.isoformat() if self.date else None,
+        }
         if self.quota is not None:
             d["quota"] = self.quota
         return d
@@ -357,7 +360,7 @@ def hire_reps(
     """New reps (tenure 0) for ``hires``, named so they never clash with the team.
     ``what`` prefixes error messages (e.g. the strategy's name)."""
     taken = {r.name for r in spec.reps}
-    out = []
+    out: list[Rep] = []
     for h in hires:
         day = 0 if h.date is None else (h.date - spec.start).days
         if day < 0 or day >= spec.days:
@@ -522,7 +525,7 @@ class _Reader:
     def __init__(self, text: str, file: str, base_dir: Path):
         self.file, self.base_dir, self.lines = file, base_dir, KeyLines(text)
 
-    def fail(self, path: tuple, message: str, expected: str | None = None):
+    def fail(self, path: tuple, message: str, expected: str | None = None) -> NoReturn:
         raise key_error(self.file, self.lines, path, message, expected) from None
 
     def check_keys(self, d, path: tuple, allowed: set, what: str):
@@ -905,21 +908,22 @@ def scenario_spec(sc: Scenario) -> SimSpec:
         fixed_parameters=sc.fixed_parameters,
     )
     spec = dataclasses.replace(spec, days=sc.days, quota=spec.team_quota or None)
-    before = [h for h in sc.hires if h.date is not None and h.date < spec.start]
+    dated = [(h, h.date) for h in sc.hires if h.date is not None and h.date < spec.start]
+    before = [h for h, _ in dated]
     later = [h for h in sc.hires if h not in before]
     # hires dated earlier in the quarter than the start are on the team already
     joined = tuple(
         Rep(
             f"plan-hire{i + 1}",
-            float((h.date - spec.start).days * -1),
+            float((day - spec.start).days * -1),
             0.0,
             default_rep_quota(spec) if h.quota is None else h.quota,
         )
-        for i, h in enumerate(x for x in before for _ in range(x.count))
+        for i, (h, day) in enumerate((x, d) for x, d in dated for _ in range(x.count))
     )
     spec = dataclasses.replace(spec, reps=spec.reps + joined)
     spec = dataclasses.replace(spec, reps=spec.reps + hire_reps(spec, later, prefix="plan-hire"))
-    kw = {}
+    kw: dict[str, Any] = {}
     if sc.attrition is not None:
         kw["attrition"] = sc.attrition
     if sc.backfill is not None:
