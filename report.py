@@ -598,7 +598,7 @@ def calendar_lines(cal: dict | None) -> list[str]:
     """The calendar's lines of the calibrate table: each channel next quarter, the clock."""
     if not cal:
         return ["Calendar    steady: no quarter effects or closing clock"]
-    lines = []
+    lines: list[str] = []
     for name, words in _CHANNEL_WORDS.items():
         c = cal.get(name)
         if not c:

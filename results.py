@@ -17,10 +17,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    import polars as pl
     from matplotlib.figure import Figure
 
     from salesim.plots import Currency
+    from salesim.tables import Table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Forecast(_Document):
     def p_quota(self) -> float | None:
         return self.document["p_quota"]
 
-    def tables(self) -> dict[str, pl.DataFrame]:
+    def tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.forecast_tables(self.to_dict())
@@ -96,7 +96,7 @@ class Comparison(_Document):
     def strategies(self) -> list[dict]:
         return copy.deepcopy(self.document["strategies"])
 
-    def tables(self) -> dict[str, pl.DataFrame]:
+    def tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.compare_tables(self.to_dict())
@@ -129,7 +129,7 @@ class CapacityAnswer(_Document):
     def p_target(self) -> float | None:
         return self.document["p_target"]
 
-    def tables(self) -> dict[str, pl.DataFrame]:
+    def tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.capacity_tables(self.to_dict())

@@ -81,7 +81,9 @@ def shared_executor(workers: int | None, executor=None):
 
 def fresh_seed() -> int:
     """Fresh entropy, reported so the comparison can be rerun (every run shares it)."""
-    return int(np.random.SeedSequence().entropy)
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # drawn fresh: an int (a given one may be a sequence)
+    return entropy
 
 
 def per_trial(result) -> dict[str, np.ndarray]:
@@ -176,7 +178,7 @@ def compare_levers(
     costs: Mapping[str, float] | None = None,
     quota: float | None = None,
     engine=None,
-    workers: int = 1,
+    workers: int | None = 1,
     progress=None,
     executor=None,
 ) -> dict:

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,9 @@ from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import money
+
+if TYPE_CHECKING:
+    from salesim.tables import Table
 
 YELLOW_AT, GREEN_AT = 0.2, 0.5  # plan quantiles: red below P20, yellow P20–P50, green ≥ P50
 STATUS_ORDER = ("green", "yellow", "red")
@@ -145,8 +148,9 @@ class Dashboard:
     def weeks(self) -> int:
         return math.ceil(((self.quarter_end - self.quarter_start).days + 1) / 7)
 
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The polars tables ``--out`` writes (tables.py)."""
+    def tables(self) -> dict[str, Table]:
+        """The tables ``--out`` writes (tables.py): each a polars frame with its money and
+        fraction columns named."""
         from salesim import report, tables
 
         return tables.dashboard_tables(report.json_safe(self.to_dict()))
@@ -367,7 +371,7 @@ def run_dashboard(
     trials: int = DEFAULT_TRIALS,
     seed: int = 0,
     engine: str | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     progress: Callable[[int], None] | None = None,
 ) -> Dashboard:
     """Stoplights, pipeline health and pointers.
@@ -663,6 +667,8 @@ def _pipeline_pointers(pipe: Line, acts: Line, h: PipelineHealth, row) -> list[s
     cov = by.get("coverage")
     if cov is not None and cov.status == "red":
         quota = h.quota if row is None else row["quota"]
+        # coloured, so measured: a quota to divide by and both ratios
+        assert quota is not None and cov.actual is not None and cov.plan_p50 is not None
         to_go = pipe.detail["to_go_coverage"]
         text = (
             f"Coverage: won + open pipeline is {cov.actual:.2f}× quota vs "

@@ -176,7 +176,7 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
     S = p.conversion.shape[1]
     tail_from, tail_slot = np.full(S, np.inf), np.full(S, -1, dtype=np.int64)
     tail_p, tail_pi = np.zeros((n, S)), np.zeros((n, S))
-    dists = []
+    dists: list[vector_params.DistArray] = []
     first = 2 * S + len(p.sizes) + 1
     for st, tail in enumerate(p.tails):
         if tail is None:
@@ -282,7 +282,7 @@ class Team:
             if draw_log is not None:
                 rng = draw_log.wrap(rng)
             start, tenure = np.full(n, float(rep.start_day)), np.full(n, float(rep.tenure_days))
-            occupants = []
+            occupants: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
             while True:
                 # The seat's own rep may have a measured level; a backfill never has.
                 who = rep if not occupants else dataclasses.replace(rep, level=None)

@@ -284,6 +284,7 @@ def run(
                 progress(n)
 
     quota = spec.quota if spec.quota is not None else (spec.team_quota or None)
+    assert isinstance(root.entropy, int)  # built from an int or from fresh entropy
     return SimResult(
         engine=engine,
         seed=int(root.entropy),
