@@ -140,6 +140,8 @@ class History:
             dates.append(self.stage_history["entered"].max())
         if self.activities is not None:
             dates.append(self.activities["date"].max())
+        if self.close_date_changes is not None:
+            dates.append(self.close_date_changes["changed"].max())
         return max(d for d in dates if d is not None)
 
     def as_of(self, date: dt.date) -> History:

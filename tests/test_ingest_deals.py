@@ -317,3 +317,29 @@ def test_bad_value_exits_2_naming_file_row_and_column(
     assert len(lines) == 1, out.stderr
     assert f"{copies[where]}, row {row}, column '{column}'" in lines[0], lines[0]
     assert words in lines[0], lines[0]
+
+
+def test_a_folder_holds_the_close_date_history_and_teams(tmp_path):
+    """Canonical names, found beside opportunities.csv; the teams file wins over a reps file's
+    team columns."""
+    folder = tmp_path / "h"
+    folder.mkdir()
+    (folder / "opportunities.csv").write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount,expected_close\n"
+        "1,ann,2024-01-05,A,open,,100,2024-05-01\n",
+        encoding="utf-8",
+    )
+    (folder / "close_date_history.csv").write_text(
+        "opportunity_id,changed,expected_close\n"
+        "1,2024-01-05,2024-03-01\n"
+        "1,2024-02-20,2024-03-01\n"  # repeats the value: not a change
+        "1,2024-02-25,2024-05-01\n",
+        encoding="utf-8",
+    )
+    (folder / "reps.csv").write_text("owner,hired,manager\nann,2023-01-01,old\n", encoding="utf-8")
+    (folder / "teams.csv").write_text("owner,manager,region\nann,new,EMEA\n", encoding="utf-8")
+    h = read_history(folder)
+    assert h.close_date_changes["changed"].to_list() == [D(2024, 1, 5), D(2024, 2, 25)]
+    assert h.pushes.rows() == [("1", 1, 61, 0, 0)]
+    assert h.deal_fields["manager"].to_list() == ["new"]
+    assert by_id(h.as_of(D(2024, 2, 1)).opportunities, "expected_close") == {"1": D(2024, 3, 1)}
