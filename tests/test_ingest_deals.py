@@ -136,6 +136,15 @@ def test_hubspot_internal_names_and_categories():
     assert o["last_activity"][3] == D(2024, 4, 25)
 
 
+def test_pipedrive_deal_fields():
+    o = read_history(DATA / "pipedrive_deals_fields.csv", profile="pipedrive").opportunities
+    assert o["expected_close"].to_list() == [None, D(2024, 6, 30), D(2024, 7, 15)]
+    assert o["next_step_date"].to_list() == [None, D(2024, 5, 6), D(2024, 5, 2)]
+    assert o["last_activity"].to_list() == [D(2024, 2, 14), D(2024, 4, 20), None]
+    assert o["product"].to_list() == ["Suite", "Suite", "Add-on"]
+    assert o["probability"].to_list() == [None, 0.6, 0.2]
+
+
 def test_teams_file_gives_each_deal_its_manager_and_region():
     h = sf()
     assert h.teams.schema == TEAM_COLUMNS
