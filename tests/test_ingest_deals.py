@@ -63,6 +63,18 @@ def test_salesforce_deal_fields():
     assert o["product"].to_list() == ["Widget", "Gadget", "Widget", "Gadget", "Widget"]
 
 
+def test_salesforce_api_names():
+    h = read_history(
+        DATA / "salesforce_api_opportunities.csv", profile="salesforce", date_format="auto"
+    )
+    o = h.opportunities
+    assert o["status"].to_list() == ["won", "lost", "open", "open"]
+    assert o["forecast_category"].to_list() == ["closed", "omitted", "commit", "pipeline"]
+    assert o["probability"].to_list() == [1.0, 0.0, 0.9, 0.1]
+    assert o["expected_close"].to_list() == [None, None, D(2024, 6, 30), D(2024, 7, 15)]
+    assert o["last_activity"].to_list() == [D(2024, 2, 13), D(2024, 2, 27), D(2024, 4, 30), None]
+
+
 def test_field_history_pushes_are_counted_by_hand():
     h = sf()
     assert h.close_date_changes.schema == CLOSE_DATE_CHANGE_COLUMNS
