@@ -1529,9 +1529,7 @@ def read_history(
 
     changes, c_names = None, {}
     c_raw, c_file = None, file
-    if "close_date_history" in inside:
-        c_raw, c_names = inside["close_date_history"]
-    elif files.close_date_history is not None:
+    if files.close_date_history is not None:  # a file given wins over a one-file export's
         c_file = str(files.close_date_history)
         c_raw, c_names, more = _load(
             files.close_date_history,
@@ -1540,6 +1538,8 @@ def read_history(
             formats.CANONICAL["close_date_history"],
         )
         notes += more
+    elif "close_date_history" in inside:
+        c_raw, c_names = inside["close_date_history"]
     if c_raw is not None:
         changes, more = _close_date_history(
             c_raw,

@@ -129,6 +129,13 @@ def test_one_file_export_close_date_changes(tmp_path):
         "Prospecting",
     ]
     assert by_id(h.opportunities, "expected_close") == {"A": D(2024, 4, 15), "B": None}
+    # a close-date history file given wins over the rows' close dates
+    other = tmp_path / "changes.csv"
+    other.write_text(
+        "Opportunity ID,Edit Date,New Value\nA,1/20/2024,5/31/2024\n", encoding="utf-8"
+    )
+    h = read_history(f, profile="salesforce", close_date_history=other)
+    assert h.close_date_changes["expected_close"].to_list() == [D(2024, 5, 31)]
 
 
 def test_hubspot_internal_names_and_categories():
