@@ -707,7 +707,7 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
     out.append(f"History {s['source']} ({layout}{profile})" + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
-        out.append(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
+        out.append(f"  {name:<18} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
     out.append(
         f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
         f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
