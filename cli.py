@@ -146,7 +146,10 @@ def _history_files(history_path, history_opts: dict):
     return find_files(
         history_path,
         format=history_opts.get("format", "canonical"),
-        **{k: history_opts.get(k) for k in ("stage_history", "activities", "reps")},
+        **{
+            k: history_opts.get(k)
+            for k in ("stage_history", "activities", "reps", "close_date_history", "teams")
+        },
     )
 
 

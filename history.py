@@ -31,13 +31,21 @@ OPPORTUNITY_COLUMNS: dict[str, DataTypeClass] = {
     "segment": pl.String,  # "all" when the export has none
     "source": pl.String,  # e.g. marketing | outbound; null when unknown
 }
-# Read only when the export has them (docs/formats.md): the CRM's win probability as a
-# fraction in [0, 1], its forecast category, and an open deal's expected close date.
+# Read only when the export has them (docs/formats.md, "Deal fields"): the CRM's win
+# probability as a fraction in [0, 1], its forecast category (``FORECAST_CATEGORIES``), an open
+# deal's expected close date, the dates of its next step and last activity, its product, and a
+# region and manager of the deal itself (else the owner's, from ``TEAM_COLUMNS``).
 OPTIONAL_OPPORTUNITY_COLUMNS: dict[str, DataTypeClass] = {
     "probability": pl.Float64,
     "forecast_category": pl.String,
     "expected_close": pl.Date,
+    "next_step_date": pl.Date,
+    "last_activity": pl.Date,
+    "product": pl.String,
+    "region": pl.String,
+    "manager": pl.String,
 }
+FORECAST_CATEGORIES = ("commit", "best_case", "pipeline", "omitted", "closed")
 STAGE_HISTORY_COLUMNS: dict[str, DataTypeClass] = {
     "opportunity_id": pl.String,
     "stage": pl.String,
@@ -54,6 +62,37 @@ REP_COLUMNS: dict[str, DataTypeClass] = {
     "hired": pl.Date,
     "left": pl.Date,
     "quota": pl.Float64,
+}
+# Who a rep reports to, their regional office and segment (a teams file, or a reps file's
+# columns); any may be null.
+TEAM_COLUMNS: dict[str, DataTypeClass] = {
+    "owner": pl.String,
+    "manager": pl.String,
+    "region": pl.String,
+    "segment": pl.String,
+}
+# The expected-close-date record: from ``changed`` on, the deal's expected close date was
+# ``expected_close``; ``previous`` is the value before (null: the first value known). Rows
+# that repeat the previous value and changes made on or after a closed deal's close date (the
+# close itself) are not kept. ``stage``, ``amount`` and ``probability`` (a fraction) are the
+# deal's at that change, when the file has them.
+CLOSE_DATE_CHANGE_COLUMNS: dict[str, DataTypeClass] = {
+    "opportunity_id": pl.String,
+    "changed": pl.Date,
+    "expected_close": pl.Date,
+    "previous": pl.Date,
+    "stage": pl.String,
+    "amount": pl.Float64,
+    "probability": pl.Float64,
+}
+# Per deal, from the close-date changes: how often and by how many days in all its expected
+# close date moved later (pushes) and earlier (pull-ins); 0 for a deal never changed.
+PUSH_COLUMNS: dict[str, DataTypeClass] = {
+    "opportunity_id": pl.String,
+    "pushes": pl.Int64,
+    "days_pushed": pl.Int64,
+    "pull_ins": pl.Int64,
+    "days_pulled": pl.Int64,
 }
 
 STATUSES = ("open", "won", "lost")
@@ -90,10 +129,45 @@ class History:
     # Where ``stages``' order comes from: "given" (a profile or --stages), "stage history"
     # (inferred from it), or "first seen" (no order: labels in the order they appear).
     stage_order: str = "first seen"
+    close_date_changes: pl.DataFrame | None = None  # CLOSE_DATE_CHANGE_COLUMNS
+    teams: pl.DataFrame | None = None  # TEAM_COLUMNS, one row per rep
 
     @property
     def has_stage_history(self) -> bool:
         return self.stage_history is not None and self.stage_history.height > 0
+
+    @property
+    def pushes(self) -> pl.DataFrame | None:
+        """``PUSH_COLUMNS`` for every opportunity; None without close-date changes."""
+        if self.close_date_changes is None:
+            return None
+        return pushes(self.opportunities, self.close_date_changes)
+
+    @property
+    def deal_fields(self) -> pl.DataFrame:
+        """One row per opportunity: ``opportunity_id``, ``owner``, the optional columns the
+        export has, ``manager``, ``region`` and ``rep_segment`` (the deal's own manager and
+        region, else its owner's from ``teams``; null when unknown) and, with close-date
+        changes, the ``PUSH_COLUMNS``. What per-deal views and roll-ups read."""
+        o = self.opportunities
+        optional = [c for c in OPTIONAL_OPPORTUNITY_COLUMNS if c in o.columns]
+        fields = o.select("opportunity_id", "owner", *optional)
+        team = self.teams if self.teams is not None else pl.DataFrame(schema=TEAM_COLUMNS)
+        team = team.rename({c: f"__{c}" for c in ("manager", "region", "segment")})
+        fields = fields.join(team, on="owner", how="left", maintain_order="left")
+        own = {
+            c: pl.col(c) if c in optional else pl.lit(None, pl.String)
+            for c in ("manager", "region")
+        }
+        fields = fields.with_columns(
+            pl.coalesce(own["manager"], pl.col("__manager")).alias("manager"),
+            pl.coalesce(own["region"], pl.col("__region")).alias("region"),
+            pl.col("__segment").alias("rep_segment"),
+        ).drop("__manager", "__region", "__segment")
+        moved = self.pushes
+        if moved is not None:
+            fields = fields.join(moved, on="opportunity_id", how="left", maintain_order="left")
+        return fields
 
     @property
     def last_date(self) -> dt.date:
@@ -103,6 +177,8 @@ class History:
             dates.append(latest(self.stage_history["entered"]))
         if self.activities is not None:
             dates.append(latest(self.activities["date"]))
+        if self.close_date_changes is not None:
+            dates.append(latest(self.close_date_changes["changed"]))
         return max(d for d in dates if d is not None)
 
     def as_of(self, date: dt.date) -> History:
@@ -116,6 +192,24 @@ def count_noun(count: int, plural: str) -> str:
     if count == 1:
         plural = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
     return f"{count:,} {plural}"
+
+
+def pushes(opportunities: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
+    """``PUSH_COLUMNS`` per opportunity (in their order) from ``CLOSE_DATE_CHANGE_COLUMNS``
+    rows: a change to a later date is a push, to an earlier one a pull-in."""
+    shift = (pl.col("expected_close") - pl.col("previous")).dt.total_days()
+    per_deal = changes.group_by("opportunity_id").agg(
+        (shift > 0).sum().cast(pl.Int64).alias("pushes"),
+        shift.filter(shift > 0).sum().cast(pl.Int64).alias("days_pushed"),
+        (shift < 0).sum().cast(pl.Int64).alias("pull_ins"),
+        (-shift.filter(shift < 0)).sum().cast(pl.Int64).alias("days_pulled"),
+    )
+    out = opportunities.select("opportunity_id").join(
+        per_deal, on="opportunity_id", how="left", maintain_order="left"
+    )
+    return out.with_columns(pl.exclude("opportunity_id").fill_null(0)).select(
+        [pl.col(c).cast(t) for c, t in PUSH_COLUMNS.items()]
+    )
 
 
 # --- as of a date ---------------------------------------------------------------------------------
@@ -154,14 +248,19 @@ def cut(history: History, as_of: dt.date | str) -> History:
         .otherwise(pl.col("status"))
         .alias("status"),
         pl.when(pl.col("__reopened")).then(None).otherwise(pl.col("closed")).alias("closed"),
-        # The CRM's probability and forecast category are as exported: on a deal that closed
-        # later they tell its outcome (100%, "Closed"), so they are unknown on that day.
+        # The CRM's deal fields are as exported: on a deal that closed later they tell its
+        # outcome (100%, "Closed") or its last days, so they are unknown on that day.
         *[
             pl.when(pl.col("__reopened")).then(None).otherwise(pl.col(c)).alias(c)
-            for c in ("probability", "forecast_category")
+            for c in ("probability", "forecast_category", "next_step_date", "last_activity")
             if c in o.columns
         ],
     )
+    if "last_activity" in o.columns:
+        late = pl.col("last_activity") > day
+        o = o.with_columns(
+            pl.when(late).then(None).otherwise(pl.col("last_activity")).alias("last_activity")
+        )
     if later:
         notes.append(f"{tag}: removed {count_noun(later, 'opportunities')} created later")
     if n_won or n_lost:
@@ -224,6 +323,9 @@ def cut(history: History, as_of: dt.date | str) -> History:
             f"{tag}: {count_noun(n_blank, 'reopened deals')} with no known stage put "
             f"in the first stage ({first_stage})"
         )
+    changes = history.close_date_changes
+    if changes is not None:
+        changes, o = _close_dates_as_of(changes, o, day)
     o = o.drop("__reopened")
 
     acts = history.activities
@@ -258,7 +360,41 @@ def cut(history: History, as_of: dt.date | str) -> History:
         source=history.source,
         notes=tuple(notes),
         stage_order=history.stage_order,
+        close_date_changes=changes,
+        teams=history.teams,
     )
+
+
+def _close_dates_as_of(
+    changes: pl.DataFrame, o: pl.DataFrame, day: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The close-date changes made on or before ``day`` (of deals created by then), and each
+    open deal's expected close date as it stood: the last value set by then, else the value
+    before its first change (null when the record does not say); a deal without changes keeps
+    its exported one."""
+    kept = changes.filter(
+        (pl.col("changed") <= day) & pl.col("opportunity_id").is_in(o["opportunity_id"].implode())
+    )
+    ordered = changes.with_row_index("__i").sort(["opportunity_id", "changed", "__i"])
+    then = ordered.group_by("opportunity_id").agg(
+        pl.coalesce(
+            pl.col("expected_close").filter(pl.col("changed") <= day).last(),
+            pl.col("previous").first(),
+        ).alias("__then"),
+    )
+    o = o.join(then, on="opportunity_id", how="left", maintain_order="left")
+    known = pl.col("opportunity_id").is_in(then["opportunity_id"].implode())
+    expected = (
+        pl.when(known)
+        .then(pl.col("__then"))
+        .otherwise(
+            pl.col("expected_close") if "expected_close" in o.columns else pl.lit(None, pl.Date)
+        )
+    )
+    o = o.with_columns(
+        pl.when(pl.col("status") == "open").then(expected).alias("expected_close")
+    ).drop("__then")
+    return kept, o
 
 
 def _last_stage(sh: pl.DataFrame) -> pl.DataFrame:

@@ -243,6 +243,22 @@ def _history_flags(*, reps_file: bool) -> list:
             default=None,
             help="Activities file (default: from the HISTORY folder).",
         ),
+        click.option(
+            "--close-date-history",
+            "close_date_history",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Expected-close-date history: one row per change (default: "
+            "close_date_history.csv|parquet in the HISTORY folder).",
+        ),
+        click.option(
+            "--teams",
+            "teams",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Teams file: each rep's manager, region and segment (default: from the "
+            "HISTORY folder).",
+        ),
     ]
     if reps_file:
         options.append(

@@ -39,7 +39,14 @@ from salesim.simulator.errors import InputError
 # is someone's data, replaced only with --force.
 CRM_FILES = tuple(
     f"{stem}.{ext}"
-    for stem in ("opportunities", "stage_history", "activities", "reps")
+    for stem in (
+        "opportunities",
+        "stage_history",
+        "activities",
+        "reps",
+        "close_date_history",
+        "teams",
+    )
     for ext in ("csv", "parquet")
 ) + ("truth.toml",)
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -242,7 +249,8 @@ def _scenario_inputs(path: Path) -> list[Path]:
     if not is_scenario_file(path):
         return []
     sc = load_scenario(path)
-    named = [sc.history_options.get(k) for k in ("stage_history", "activities", "reps", "profile")]
+    keys = ("stage_history", "activities", "reps", "close_date_history", "teams", "profile")
+    named = [sc.history_options.get(k) for k in keys]
     return [
         Path(p).resolve()
         for p in (sc.model_path, sc.history_path, *named)

@@ -707,7 +707,7 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
     out.append(f"History {s['source']} ({layout}{profile})" + (f" as of {as_of}" if as_of else ""))
     for name, path in s["files"].items():
         n = s["rows"].get(name)
-        out.append(f"  {name:<14} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
+        out.append(f"  {name:<18} {path or 'not found'}" + (f" ({n:,} rows)" if n else ""))
     out.append(
         f"Opportunities  {s['opportunities']:,} (open {st['open']:,}, won {st['won']:,}, "
         f"lost {st['lost']:,}); amounts open {money(s['amount']['open'])}, "
@@ -725,6 +725,9 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
         f"Stages         {' → '.join(s['stages']) or '-'}"
         + ("" if s["has_stage_history"] else "  (no stage history)")
     )
+    fields = _deal_fields_text(s["deal_fields"])
+    if fields:
+        out.append(f"Deal fields    {fields}")
     keys = ("open", "won", "lost", "total")
     out.append(
         "\n"
@@ -755,6 +758,30 @@ def inspect_text(s: dict, layout: str, profile: str | None, as_of) -> str:
         for note in s["notes"]:
             out.append(f"  - {note}")
     return "\n".join(out)
+
+
+def _deal_fields_text(f: dict) -> str:
+    """One line of what the deal fields hold (``calibrate.ingest.summarize``'s ``deal_fields``)."""
+    parts = []
+    if f["columns"]:
+        parts.append(", ".join(f["columns"]))
+    if "expected_close" in f["columns"]:
+        parts.append(f"{f['open_with_expected_close']:,} open deals with an expected close date")
+    if f["forecast_categories"]:
+        parts.append(
+            "categories " + ", ".join(f"{c} {n:,}" for c, n in f["forecast_categories"].items())
+        )
+    if f["close_date_changes"] is not None:
+        parts.append(
+            f"{f['close_date_changes']:,} close-date changes: {f['pushed_deals']:,} deals "
+            f"pushed, {f['pulled_in_deals']:,} pulled in"
+        )
+    if f["managers"]:
+        n = len(f["managers"])
+        parts.append(f"{n:,} manager{'s' if n != 1 else ''}")
+    if f["regions"]:
+        parts.append("regions " + ", ".join(f["regions"]))
+    return "; ".join(parts)
 
 
 def demo_data_text(s: dict) -> str:

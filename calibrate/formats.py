@@ -32,11 +32,44 @@ CANONICAL = {
     "stage_history": ("opportunity_id", "stage", "entered"),
     "activities": ("owner", "date", "kind", "count"),
     "reps": ("owner", "hired", "left", "quota"),
+    "close_date_history": ("opportunity_id", "changed", "expected_close"),
+    "teams": ("owner", "manager", "region", "segment"),
 }
-ALL_CANONICAL = tuple(dict.fromkeys(c for cols in CANONICAL.values() for c in cols))
-# Optional opportunity columns, read only when mapped (a profile or --map) or present by name:
-# the CRM's win probability, its forecast category and an open deal's expected close date.
-OPTIONAL_OPPORTUNITY = ("probability", "forecast_category", "expected_close")
+# Optional columns read only when mapped (a profile or --map) or present by name: the deal
+# fields of an opportunity (salesim/history.py), a rep's team in a reps file, and what a
+# close-date history may say besides the new date (``field``: a field-history file's field
+# name; only its close-date rows are read).
+OPTIONAL = {
+    "opportunities": (
+        "probability",
+        "forecast_category",
+        "expected_close",
+        "next_step_date",
+        "last_activity",
+        "product",
+        "region",
+        "manager",
+    ),
+    "reps": ("manager", "region", "segment"),
+    "close_date_history": ("previous", "field", "stage", "amount", "probability"),
+}
+OPTIONAL_OPPORTUNITY = OPTIONAL["opportunities"]
+ALL_CANONICAL = tuple(
+    dict.fromkeys(c for kind in CANONICAL for c in CANONICAL[kind] + OPTIONAL.get(kind, ()))
+)
+
+# Forecast categories as CRMs spell them, squashed (``_squash``) -> canonical
+# (``history.FORECAST_CATEGORIES``); a profile's ``[values.forecast_category]`` maps others.
+FORECAST_CATEGORY_WORDS = {
+    "commit": "commit",
+    "bestcase": "best_case",
+    "pipeline": "pipeline",
+    "omitted": "omitted",
+    "omit": "omitted",
+    "closed": "closed",
+}
+# A field-history row about the close date ("Close Date", "CloseDate"), squashed.
+CLOSE_DATE_FIELDS = ("closedate",)
 
 # Status values after squashing case, spaces, '_' and '-' ("Closed Won" -> "closedwon").
 STATUS_VALUES = {
@@ -191,8 +224,7 @@ def select_canonical(
         )
     names: dict[str, str] = {}
     exprs: list[pl.Expr] = []
-    optional = OPTIONAL_OPPORTUNITY if kind == "opportunities" else ()
-    for canon in CANONICAL[kind] + optional:
+    for canon in CANONICAL[kind] + OPTIONAL.get(kind, ()):
         tried, mapped = candidates(mapping, kind, canon)
         found = list(dict.fromkeys(c for c in (find_column(columns, n) for n in tried) if c))
         if not found and mapped and canon not in tried:
@@ -465,6 +497,7 @@ def maven_opportunities(
         .alias("amount"),
         pl.col("__product").alias("segment"),
         pl.lit(None, pl.String).alias("source"),
+        pl.col("__product").alias("product"),
     )
     names = {
         "opportunity_id": "opportunity_id",
@@ -476,6 +509,7 @@ def maven_opportunities(
         "amount": "close_value",
         "segment": "product",
         "source": "source",
+        "product": "product",
     }
     n_priced = frame.filter(pl.col("status") != "won").height
     notes = [

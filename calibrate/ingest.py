@@ -21,10 +21,13 @@ import polars as pl
 
 from salesim.history import (  # noqa: F401 (cut: re-export)
     ACTIVITY_COLUMNS,
+    CLOSE_DATE_CHANGE_COLUMNS,
+    FORECAST_CATEGORIES,
     OPPORTUNITY_COLUMNS,
     OPTIONAL_OPPORTUNITY_COLUMNS,
     REP_COLUMNS,
     STAGE_HISTORY_COLUMNS,
+    TEAM_COLUMNS,
     History,
     count_noun,
     cut,
@@ -36,7 +39,7 @@ from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash
 
 FORMATS = ("canonical", "maven")
-OPTIONAL_FILES = ("stage_history", "activities", "reps")
+OPTIONAL_FILES = ("stage_history", "activities", "reps", "close_date_history", "teams")
 EXTENSIONS = (".csv", ".parquet")
 _THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
 
@@ -50,6 +53,8 @@ class HistoryFiles:
     stage_history: Path | None = None
     activities: Path | None = None
     reps: Path | None = None
+    close_date_history: Path | None = None
+    teams: Path | None = None
     products: Path | None = None  # Maven only
     format: str = "canonical"
 
@@ -87,10 +92,13 @@ def find_files(
     stage_history: str | os.PathLike | None = None,
     activities: str | os.PathLike | None = None,
     reps: str | os.PathLike | None = None,
+    close_date_history: str | os.PathLike | None = None,
+    teams: str | os.PathLike | None = None,
 ) -> HistoryFiles:
     """Locate the files: ``path`` is a folder (``opportunities.csv|parquet`` and the optional
-    ``stage_history``, ``activities``, ``reps`` beside it) or one opportunities file (then only
-    the keyword files are read). Keyword files override what the folder holds."""
+    ``OPTIONAL_FILES`` beside it) or one opportunities file (then only the keyword files are
+    read). Keyword files override what the folder holds. The Maven folder's
+    ``sales_teams.csv`` is its teams file."""
     fmt = str(format).lower()
     if fmt not in FORMATS:
         raise InputError(
@@ -119,6 +127,8 @@ def find_files(
                     expected="the Maven CRM folder (sales_pipeline.csv, products.csv)",
                 )
         folder = None  # the Maven folder holds no canonical optional files
+        if teams is None and (base / "sales_teams.csv").is_file():
+            teams = base / "sales_teams.csv"
     elif folder is not None:
         opps = _in_folder(folder, "opportunities")
         if opps is None:
@@ -138,6 +148,8 @@ def find_files(
         ("stage_history", stage_history),
         ("activities", activities),
         ("reps", reps),
+        ("close_date_history", close_date_history),
+        ("teams", teams),
     ):
         found[name] = _given(given, name.replace("_", " ")) or (
             _in_folder(folder, name) if folder is not None else None
@@ -577,72 +589,108 @@ def _optional_columns(
     open_deal: pl.Series,
     scale: str | None,
 ) -> tuple[list[pl.Series], list[str]]:
-    """The optional opportunity columns the export has (``OPTIONAL_OPPORTUNITY_COLUMNS``):
-    ``probability`` as a fraction in [0, 1] (percent when ``scale`` says so, or, without a
-    scale, when any value exceeds 1; a trailing % is read), ``forecast_category`` as text and
-    ``expected_close``, the close date of open deals."""
+    """The deal fields the export has (``OPTIONAL_OPPORTUNITY_COLUMNS``): ``probability``
+    (``_probability``), ``forecast_category`` (``_forecast_category``), the dates (strict, like
+    every date; ``expected_close`` kept on open deals only) and the text fields."""
     out: list[pl.Series] = []
     notes: list[str] = []
     if "probability" in names:
-        text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "").alias("p"))
-        p = _number(text, "p")
-        if scale is None:
-            top = p.max()  # None when every value is missing
-            scale = (
-                "percent"
-                if (isinstance(top, (int, float)) and top > 1)
-                or raw["probability"].cast(pl.String).str.ends_with("%").any()
-                else "fraction"
-            )
-        frac = p / 100 if scale == "percent" else p
-        expected = (
-            "a probability, 0–100 percent"
-            if scale == "percent"
-            else "a probability between 0 and 1"
-        )
-        check = pl.DataFrame({ROW: raw[ROW], "raw": text["p"], "p": frac})
-        _run_checks(
-            check,
-            [
-                _Check(
-                    pl.col("raw").is_not_null()
-                    & (pl.col("p").is_null() | ~pl.col("p").is_finite()),
-                    names["probability"],
-                    lambda r: f"cannot read probability {r['raw']!r}",
-                    expected,
-                ),
-                _Check(
-                    (pl.col("p") < 0) | (pl.col("p") > 1),
-                    names["probability"],
-                    lambda r: f"probability {r['raw']} is out of range",
-                    expected,
-                ),
-            ],
-            file=file,
-        )
+        frac, used = _probability(raw, names["probability"], file=file, scale=scale)
         out.append(frac.alias("probability"))
-        notes.append(f"{file}: CRM probability read as {scale} ({names['probability']!r})")
+        notes.append(f"{file}: CRM probability read as {used} ({names['probability']!r})")
     if "forecast_category" in names:
-        out.append(
-            raw.select(_text(raw, "forecast_category")).to_series().alias("forecast_category")
-        )
-    if "expected_close" in names:
-        raw_close = raw.select(_text(raw, "expected_close").alias("expected_close_raw"))
-        day = _date(raw, "expected_close", date_format)
-        check = pl.DataFrame(
-            {ROW: raw[ROW], "expected_close_raw": raw_close.to_series(), "expected_close": day}
-        )
-        _run_checks(
-            check,
-            _date_checks("expected_close", names["expected_close"], date_format, required=False),
-            file=file,
-        )
-        out.append(
-            pl.select(pl.when(pl.lit(open_deal)).then(pl.lit(day)))
-            .to_series()
-            .alias("expected_close")
-        )
+        out.append(_forecast_category(raw, names["forecast_category"], file=file))
+    for col in ("expected_close", "next_step_date", "last_activity"):
+        if col in names:
+            day = _checked_date(raw, col, names[col], file=file, date_format=date_format)
+            if col == "expected_close":
+                day = pl.select(pl.when(pl.lit(open_deal)).then(pl.lit(day))).to_series()
+            out.append(day.alias(col))
+    for col in ("product", "region", "manager"):
+        if col in names:
+            out.append(raw.select(_text(raw, col)).to_series().alias(col))
     return out, notes
+
+
+def _checked_date(
+    raw: pl.DataFrame, col: str, source: str, *, file: str, date_format: str | None
+) -> pl.Series:
+    """An optional date column, checked like every date (``_date_checks``)."""
+    check = pl.DataFrame(
+        {
+            ROW: raw[ROW],
+            f"{col}_raw": raw.select(_text(raw, col)).to_series(),
+            col: _date(raw, col, date_format),
+        }
+    )
+    _run_checks(check, _date_checks(col, source, date_format, required=False), file=file)
+    return check[col]
+
+
+def _probability(
+    raw: pl.DataFrame, source: str, *, file: str, scale: str | None
+) -> tuple[pl.Series, str]:
+    """The CRM's win probability as a fraction in [0, 1], and the scale it was read with:
+    percent when ``scale`` says so or, without a scale, when any value exceeds 1 or ends in
+    %; out of range is an error."""
+    text = raw.select(_text(raw, "probability").str.replace(r"\s*%$", "").alias("p"))
+    p = _number(text, "p")
+    if scale is None:
+        top = p.max()  # None when every value is missing
+        percent = (isinstance(top, (int, float)) and top > 1) or bool(
+            raw["probability"].cast(pl.String).str.ends_with("%").any()
+        )
+        scale = "percent" if percent else "fraction"
+    frac = p / 100 if scale == "percent" else p
+    expected = (
+        "a probability, 0–100 percent" if scale == "percent" else "a probability between 0 and 1"
+    )
+    check = pl.DataFrame({ROW: raw[ROW], "raw": text["p"], "p": frac})
+    _run_checks(
+        check,
+        [
+            _Check(
+                pl.col("raw").is_not_null() & (pl.col("p").is_null() | ~pl.col("p").is_finite()),
+                source,
+                lambda r: f"cannot read probability {r['raw']!r}",
+                expected,
+            ),
+            _Check(
+                (pl.col("p") < 0) | (pl.col("p") > 1),
+                source,
+                lambda r: f"probability {r['raw']} is out of range",
+                expected,
+            ),
+        ],
+        file=file,
+    )
+    return frac, scale
+
+
+def _forecast_category(raw: pl.DataFrame, source: str, *, file: str) -> pl.Series:
+    """Forecast categories, after the profile's value map, as ``FORECAST_CATEGORIES``
+    (Salesforce's and HubSpot's spellings, ignoring case, spaces, '_' and '-'); any other
+    value is an error."""
+    w = raw.select(ROW, _text(raw, "forecast_category").alias("raw"))
+    w = w.with_columns(
+        squash(pl.col("raw"))
+        .replace_strict(formats.FORECAST_CATEGORY_WORDS, default=None, return_dtype=pl.String)
+        .alias("category")
+    )
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("raw").is_not_null() & pl.col("category").is_null(),
+                source,
+                lambda r: f"unknown forecast category {r['raw']!r}",
+                "Commit, Best Case, Pipeline, Omitted or Closed (a profile's "
+                "[values.forecast_category] maps other labels)",
+            )
+        ],
+        file=file,
+    )
+    return w["category"].alias("forecast_category")
 
 
 # --- stage history and stage order ----------------------------------------------------------------
@@ -919,6 +967,120 @@ def _reps(
     return w.select(ROW, "owner", "hired", "left", "quota"), []
 
 
+def _teams(raw: pl.DataFrame, names: dict[str, str], *, file: str) -> pl.DataFrame:
+    """A rep's manager, region and segment (``TEAM_COLUMNS``), from a teams file or a reps
+    file's columns: one row per owner."""
+    src = _spelling(names)
+    w = raw.select(ROW, *[_text(raw, c).alias(c) for c in TEAM_COLUMNS])
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("owner").is_null(), src("owner"), lambda r: "missing owner", "a rep's name"
+            )
+        ],
+        file=file,
+    )
+    _duplicates(w, "owner", file=file, column=src("owner"), what="owner")
+    return w
+
+
+def _close_date_history(
+    raw: pl.DataFrame,
+    names: dict[str, str],
+    opps: pl.DataFrame,
+    *,
+    file: str,
+    date_format: str | None,
+    scale: str | None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Validate a close-date history (``CLOSE_DATE_CHANGE_COLUMNS``; rows of a field-history
+    file about other fields are skipped). ``previous`` is the file's old value, else the
+    deal's value on its row before. Rows that repeat the previous value are not changes, and
+    a change on or after a closed deal's close date is the close itself: neither is kept."""
+    src = _spelling(names)
+    notes: list[str] = []
+    if "field" in names:
+        raw = raw.filter(squash(_text(raw, "field")).is_in(formats.CLOSE_DATE_FIELDS))
+    w = raw.select(
+        ROW,
+        _text(raw, "opportunity_id").alias("opportunity_id"),
+        *[
+            e
+            for col in ("changed", "expected_close", "previous")
+            for e in (
+                _text(raw, col).alias(f"{col}_raw"),
+                pl.lit(_date(raw, col, date_format)).alias(col),
+            )
+        ],
+        _text(raw, "stage").alias("stage"),
+        _text(raw, "amount").alias("amount_raw"),
+        pl.lit(_number(raw, "amount")).alias("amount"),
+    )
+    amount = pl.col("amount")
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("opportunity_id").is_null(),
+                src("opportunity_id"),
+                lambda r: "missing opportunity id",
+                "an id from the opportunities",
+            ),
+            *_date_checks("changed", src("changed"), date_format, what="change"),
+            *_date_checks("expected_close", src("expected_close"), date_format, what="close"),
+            *_date_checks("previous", src("previous"), date_format, required=False),
+            _Check(
+                pl.col("amount_raw").is_not_null()
+                & (amount.is_null() | ~amount.is_finite() | (amount < 0) | (amount > MAX_AMOUNT)),
+                src("amount"),
+                lambda r: f"cannot read amount {r['amount_raw']!r}",
+                f"a number from 0 to {MAX_AMOUNT:,.0f}",
+            ),
+        ],
+        file=file,
+    )
+    if "probability" in names:
+        frac, _ = _probability(raw, names["probability"], file=file, scale=scale)
+        w = w.with_columns(pl.lit(frac).alias("probability"))
+    else:
+        w = w.with_columns(pl.lit(None, pl.Float64).alias("probability"))
+    keys = opps.select(
+        "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "closed"
+    )
+    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("__oid").is_null(),
+                src("opportunity_id"),
+                lambda r: f"opportunity {r['opportunity_id']!r} is not in the opportunities file",
+                "ids that appear in the opportunities file",
+            )
+        ],
+        file=file,
+    )
+    w = w.sort(["__oid", "changed", ROW]).with_columns(
+        pl.coalesce("previous", pl.col("expected_close").shift(1).over("__oid")).alias("previous")
+    )
+    w = w.filter(
+        pl.col("expected_close").ne_missing(pl.col("previous"))
+        & (pl.col("closed").is_null() | (pl.col("changed") < pl.col("closed")))
+    )
+    shift = pl.col("expected_close") - pl.col("previous")
+    deals, pushed, pulled = w.select(
+        pl.col("__oid").n_unique().alias("deals"),
+        (shift > pl.duration(days=0)).sum().alias("pushed"),
+        (shift < pl.duration(days=0)).sum().alias("pulled"),
+    ).row(0)
+    notes.append(
+        f"{file}: close-date history of {count_noun(deals, 'deals')}: "
+        f"{pushed:,} changes to a later date (pushes), {pulled:,} to an earlier one"
+    )
+    return w.select(ROW, *CLOSE_DATE_CHANGE_COLUMNS), notes
+
+
 # --- the whole history ----------------------------------------------------------------------------
 def _load(
     path: Path,
@@ -966,6 +1128,10 @@ def _schema(df: pl.DataFrame, columns: dict) -> pl.DataFrame:
     return df.select([pl.col(c).cast(t) for c, t in columns.items()])
 
 
+# The Maven sample's sales_teams.csv: sales_agent, manager, regional_office.
+_MAVEN_TEAMS = {"owner": ("sales_agent",), "region": ("regional_office",)}
+
+
 @dataclass(frozen=True)
 class _Reading:
     """What every file of one history is read with: the column mapping (``--map`` over the
@@ -980,11 +1146,16 @@ class _Reading:
 def _read_opportunities(
     files: HistoryFiles, how: _Reading
 ) -> tuple[
-    pl.DataFrame, dict[str, str], list[str], _Reading, tuple[pl.DataFrame, dict[str, str]] | None
+    pl.DataFrame,
+    dict[str, str],
+    list[str],
+    _Reading,
+    dict[str, tuple[pl.DataFrame, dict[str, str]]],
 ]:
     """The validated opportunities (with ``__row``), {canonical: source column}, notes, the
-    reading (its date format resolved when ``auto``) and a stage history found inside the
-    opportunities file (one-file or wide export; else None)."""
+    reading (its date format resolved when ``auto``) and the histories found inside the
+    opportunities file ({file kind: (text frame, names)}: the stage history of a one-file or
+    wide export, the close-date history of a one-file export)."""
     file = str(files.opportunities)
     if files.format == "maven":
         if how.mapping:
@@ -1009,7 +1180,7 @@ def _read_opportunities(
         opps, more = _opportunities(
             raw, names, file=file, date_format=how.date_format, status_from_stage=False
         )
-        return opps, names, notes + more, how, None
+        return opps, names, notes + more, how, {}
 
     notes = []
     table = read_table(files.opportunities, notes)
@@ -1035,7 +1206,7 @@ def _read_opportunities(
         )
         how = dataclasses.replace(how, date_format=fmt)
         notes.append(f"{file}: {note}")
-    inside = None
+    inside: dict[str, tuple[pl.DataFrame, dict[str, str]]] = {}
     if files.stage_history is None:
         inside, raw, more = _stage_history_inside(table, raw, names, how, file=file)
         notes += more
@@ -1100,11 +1271,12 @@ def _profile_values(
 
 def _stage_history_inside(
     table: pl.DataFrame, raw: pl.DataFrame, names: dict[str, str], how: _Reading, *, file: str
-) -> tuple[tuple[pl.DataFrame, dict[str, str]] | None, pl.DataFrame, list[str]]:
+) -> tuple[dict[str, tuple[pl.DataFrame, dict[str, str]]], pl.DataFrame, list[str]]:
     """A stage history held in the opportunities file itself: a wide one (a profile's
     ``stage_entered`` columns, HubSpot) or a one-file history export (a stage-change date
     column named by the mapping, e.g. Salesforce "Opportunities with History": one row per
-    stage change, which is split into one row per deal plus the stage history)."""
+    stage change, which is split into one row per deal plus the stage history, and whose close
+    dates from row to row are the close-date history)."""
     wide, found = formats.melt_stage_entered(
         table, _text(table, names["opportunity_id"]), how.profile.stage_entered
     )
@@ -1119,29 +1291,51 @@ def _stage_history_inside(
                 day, _date_checks("entered", col, how.date_format, required=False), file=file
             )
         return (
-            (
-                wide,
-                {
-                    "opportunity_id": names["opportunity_id"],
-                    "stage": "stage",
-                    "entered": next(iter(found.values())),
-                },
-            ),
+            {
+                "stage_history": (
+                    wide,
+                    {
+                        "opportunity_id": names["opportunity_id"],
+                        "stage": "stage",
+                        "entered": next(iter(found.values())),
+                    },
+                )
+            },
             raw,
             [f"{file}: stage history read from {len(found)} 'date entered' columns"],
         )
     tried, mapped = formats.candidates(how.mapping, "stage_history", "entered")
     columns = [c for c in table.columns if c != ROW]
     if not mapped or not any(formats.find_column(columns, n) for n in tried):
-        return None, raw, []
+        return {}, raw, []
     sh, sh_names = formats.select_canonical(
         table, "stage_history", how.mapping, file=file, required=formats.CANONICAL["stage_history"]
     )
+    held: dict[str, tuple[pl.DataFrame, dict[str, str]]] = {"stage_history": (sh, sh_names)}
+    if "closed" in names:
+        kept = [c for c in ("amount", "probability") if c in raw.columns]
+        changes = raw.select(
+            ROW, "opportunity_id", pl.col("closed").alias("expected_close"), *kept
+        ).join(
+            sh.select(ROW, pl.col("entered").alias("changed"), "stage"),
+            on=ROW,
+            maintain_order="left",
+        )
+        held["close_date_history"] = (
+            changes,
+            {
+                "opportunity_id": names["opportunity_id"],
+                "changed": sh_names["entered"],
+                "expected_close": names["closed"],
+                "stage": sh_names["stage"],
+                **{c: names[c] for c in kept},
+            },
+        )
     entered = _date(sh, "entered", how.date_format)
     n = raw.height
     raw = formats.split_one_file(raw, entered, file=file, names=names)
     return (
-        (sh, sh_names),
+        held,
         raw,
         [
             f"{file}: one-file history export: {count_noun(n, 'rows')} split into "
@@ -1162,11 +1356,14 @@ def read_history(
     stage_history: str | os.PathLike | None = None,
     activities: str | os.PathLike | None = None,
     reps: str | os.PathLike | None = None,
+    close_date_history: str | os.PathLike | None = None,
+    teams: str | os.PathLike | None = None,
 ) -> History:
     """Read and validate a CRM history (docs/formats.md).
 
     ``path``: a folder (``opportunities.csv|parquet`` plus optional ``stage_history``,
-    ``activities``, ``reps``) or one opportunities file; the keyword files override/extend.
+    ``activities``, ``reps``, ``close_date_history``, ``teams``) or one opportunities file;
+    the keyword files override/extend.
     ``format``: ``canonical`` or ``maven`` (the Maven CRM sample folder, as published).
     ``profile``: a mapping profile (``salesforce``, ``hubspot``, ``pipedrive`` or a TOML file,
     ``calibrate.profiles``); ``mapping``, ``date_format`` and ``stages`` override it.
@@ -1178,7 +1375,13 @@ def read_history(
     Raises ``InputError`` naming file, row and column on bad input.
     """
     files = find_files(
-        path, format=format, stage_history=stage_history, activities=activities, reps=reps
+        path,
+        format=format,
+        stage_history=stage_history,
+        activities=activities,
+        reps=reps,
+        close_date_history=close_date_history,
+        teams=teams,
     )
     prof = profiles.load_profile(profile)
     if files.format == "maven" and prof != profiles.NO_PROFILE:
@@ -1202,8 +1405,8 @@ def read_history(
     sh = None
     sh_names: dict[str, str] = {}
     sh_raw, sh_file = None, file
-    if inside is not None:
-        sh_raw, sh_names = inside
+    if "stage_history" in inside:
+        sh_raw, sh_names = inside["stage_history"]
     elif files.stage_history is not None:
         sh_file = str(files.stage_history)
         sh_raw, sh_names, more = _load(
@@ -1340,11 +1543,60 @@ def read_history(
                     f"{files.reps}: no row for {count_noun(n_owners, 'owners')} of opportunities"
                 )
 
+    c_names: dict[str, str] = {}
+    changes, c_raw, c_file = None, None, file
+    if files.close_date_history is not None:  # a file given wins over a one-file export's
+        c_file = str(files.close_date_history)
+        c_raw, c_names, more = _load(
+            files.close_date_history,
+            "close_date_history",
+            how.mapping,
+            formats.CANONICAL["close_date_history"],
+        )
+        notes += more
+    elif "close_date_history" in inside:
+        c_raw, c_names = inside["close_date_history"]
+    if c_raw is not None:
+        changes, more = _close_date_history(
+            c_raw,
+            c_names,
+            opps,
+            file=c_file,
+            date_format=date_format,
+            scale=prof.probability_scale,
+        )
+        notes += more
+
+    t_names: dict[str, str] = {}
+    teams_frame = None
+    if files.teams is not None:
+        teams_map = _MAVEN_TEAMS if files.format == "maven" else how.mapping
+        t_raw, t_names, more = _load(files.teams, "teams", teams_map, ("owner",))
+        notes += more
+        if t_raw is not None:
+            teams_frame = _teams(t_raw, t_names, file=str(files.teams))
+    elif (
+        team is not None
+        and r_raw is not None
+        and any(c in r_names for c in TEAM_COLUMNS if c != "owner")
+    ):
+        teams_frame = _teams(r_raw, r_names, file=str(files.reps))
+    if teams_frame is not None:
+        missing = opps.filter(~pl.col("owner").is_in(teams_frame["owner"].implode()))
+        if missing.height:
+            n_owners = missing["owner"].n_unique()
+            notes.append(
+                f"{files.teams or files.reps}: no team row for "
+                f"{count_noun(n_owners, 'owners')} of opportunities"
+            )
+
     used = {
         "opportunities": names,
         "stage_history": sh_names,
         "activities": a_names if acts is not None else {},
         "reps": r_names if team is not None else {},
+        "close_date_history": c_names if changes is not None else {},
+        "teams": t_names if teams_frame is not None else {},
     }
     _flags_used(formats.parse_mapping(mapping), used)
     closed = opps.filter(pl.col("status") != "open").height
@@ -1364,6 +1616,10 @@ def read_history(
         stage_order="given"
         if stages or reference
         else ("stage history" if sh is not None and sh.height else "first seen"),
+        close_date_changes=_schema(changes, CLOSE_DATE_CHANGE_COLUMNS)
+        if changes is not None
+        else None,
+        teams=_schema(teams_frame, TEAM_COLUMNS) if teams_frame is not None else None,
     )
 
 
@@ -1394,6 +1650,36 @@ def _counts(df: pl.DataFrame, by: str) -> dict:
             k: int(r[k]) for k in ("open", "won", "lost", "total")
         }
         for r in g.iter_rows(named=True)
+    }
+
+
+def _deal_fields(history: History) -> dict:
+    """What the deal fields hold: which optional columns were read, how many deals have each,
+    the forecast categories, pushes, and the managers and regions (of deals or their owners)."""
+    f = history.deal_fields
+    read = [c for c in OPTIONAL_OPPORTUNITY_COLUMNS if c in history.opportunities.columns]
+    open_deals = f.filter(history.opportunities["status"] == "open")
+    categories = (
+        {c: int((f["forecast_category"] == c).sum()) for c in FORECAST_CATEGORIES}
+        if "forecast_category" in read
+        else {}
+    )
+    pushed = "pushes" in f.columns
+    return {
+        "columns": read,
+        "with_value": {c: f.height - f[c].null_count() for c in read},
+        "open_with_expected_close": open_deals.height - open_deals["expected_close"].null_count()
+        if "expected_close" in read
+        else 0,
+        "forecast_categories": {c: n for c, n in categories.items() if n},
+        "close_date_changes": None
+        if history.close_date_changes is None
+        else history.close_date_changes.height,
+        "pushed_deals": int((f["pushes"] > 0).sum()) if pushed else None,
+        "pulled_in_deals": int((f["pull_ins"] > 0).sum()) if pushed else None,
+        "managers": sorted(f["manager"].drop_nulls().unique().to_list()),
+        "regions": sorted(f["region"].drop_nulls().unique().to_list()),
+        "rep_segments": sorted(f["rep_segment"].drop_nulls().unique().to_list()),
     }
 
 
@@ -1439,6 +1725,9 @@ def summarize(history: History, files: HistoryFiles | None = None) -> dict:
             "stage_history": rows(history.stage_history),
             "activities": rows(history.activities),
             "reps": rows(history.reps),
+            "close_date_history": rows(history.close_date_changes),
+            "teams": rows(history.teams),
         },
+        "deal_fields": _deal_fields(history),
         "notes": list(history.notes),
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from salesim.simulator.errors import InputError
 
-from .formats import ALL_CANONICAL, CANONICAL, OPTIONAL_OPPORTUNITY
+from .formats import ALL_CANONICAL, CANONICAL, OPTIONAL
 
 BUILT_IN_DIR = Path(__file__).with_name("profiles")
 BUILT_IN = tuple(sorted(p.stem for p in BUILT_IN_DIR.glob("*.toml")))
@@ -119,7 +119,7 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
         if isinstance(value, dict):  # [columns.stage_history]: this file only
             if key not in CANONICAL:
                 fail(f"columns.{key}", "unknown file", "one of " + ", ".join(CANONICAL))
-            allowed = CANONICAL[key] + (OPTIONAL_OPPORTUNITY if key == "opportunities" else ())
+            allowed = CANONICAL[key] + OPTIONAL.get(key, ())
             for canon, names in value.items():
                 if canon not in allowed:
                     fail(
@@ -128,13 +128,13 @@ def parse_profile(data: Mapping, *, file: str) -> Profile:
                         "one of " + ", ".join(allowed),
                     )
                 columns[f"{key}.{canon}"] = strings(f"columns.{key}.{canon}", names)
-        elif key in ALL_CANONICAL or key in OPTIONAL_OPPORTUNITY:
+        elif key in ALL_CANONICAL:
             columns[key] = strings(f"columns.{key}", value)
         else:
             fail(
                 f"columns.{key}",
                 "unknown canonical column",
-                "one of " + ", ".join(ALL_CANONICAL + OPTIONAL_OPPORTUNITY),
+                "one of " + ", ".join(ALL_CANONICAL),
             )
 
     values: dict[str, dict[str, str]] = {}

@@ -26,6 +26,8 @@ HISTORY_OPTIONS = (
     "stage_history",
     "activities",
     "reps",
+    "close_date_history",
+    "teams",
 )
 # Trials per run when neither the caller nor a scenario file says.
 COMPARE_TRIALS = 4000

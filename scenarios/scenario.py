@@ -484,6 +484,8 @@ TABLE_KEYS = {
         "stage_history",
         "activities",
         "reps",
+        "close_date_history",
+        "teams",
     },
     "team": {"reps", "rep", "quota_per_rep", "tenure_months"},
     "team.rep": {"name", "tenure_months", "quota"},
@@ -603,7 +605,7 @@ class _Reader:
                 "a CRM export folder or opportunities file",
             )
         options: dict[str, Any] = {}
-        for key in ("stage_history", "activities", "reps"):
+        for key in ("stage_history", "activities", "reps", "close_date_history", "teams"):
             if key in h:
                 options[key] = self.path(h, ("history", key))
         if "profile" in h:

@@ -953,6 +953,8 @@ def test_history_options_pass_through_to_load_history(tmp_path):
         "stage_history",
         "activities",
         "reps",
+        "close_date_history",
+        "teams",
     }
     h = seen["history"]
     assert h.opportunities.height == 8 and h.stages[0] == "Prospecting"

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,14 @@ from hypothesis import strategies as st
 from salesim import InputError, read_history
 from salesim.cli import main
 
-FILES = ("opportunities.csv", "stage_history.csv", "activities.csv", "reps.csv")
+FILES = (
+    "opportunities.csv",
+    "stage_history.csv",
+    "activities.csv",
+    "reps.csv",
+    "close_date_history.csv",
+    "teams.csv",
+)
 NASTY = [
     "",
     " ",
@@ -65,7 +73,35 @@ def base(tmp_path_factory) -> Path:
         main, ["demo-data", str(folder), "--seed", "2", "--reps", "3", "--quarters", "4", "--quiet"]
     )
     assert result.exit_code == 0, result.output
+    _add_deal_fields(folder)
     return folder
+
+
+def _add_deal_fields(folder: Path) -> None:
+    """The demo history with deal fields: a forecast category, a probability and a last
+    activity per deal, a close-date history of pushes and a teams file."""
+    opps = pl.read_csv(folder / "opportunities.csv", infer_schema=False)
+    created = pl.col("created").str.to_date()
+    categories = pl.Series(["Commit", "Best Case", "Pipeline", "Omitted"])
+    opps = opps.with_columns(
+        pl.Series(
+            "forecast_category", categories.gather(pl.int_range(0, opps.height, eager=True) % 4)
+        ),
+        pl.lit("50").alias("probability"),
+        pl.col("created").alias("last_activity"),
+    )
+    opps.write_csv(folder / "opportunities.csv")
+    first = opps.head(40).select(
+        "opportunity_id",
+        pl.col("created").alias("changed"),
+        (created + pl.duration(days=30)).cast(pl.String).alias("expected_close"),
+        (created + pl.duration(days=10)).cast(pl.String).alias("previous"),
+    )
+    first.write_csv(folder / "close_date_history.csv")
+    reps = pl.read_csv(folder / "reps.csv", infer_schema=False)
+    reps.select("owner", pl.lit("Max").alias("manager"), pl.lit("East").alias("region")).write_csv(
+        folder / "teams.csv"
+    )
 
 
 def _rows(path: Path) -> list[list[str]]:
