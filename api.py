@@ -10,14 +10,13 @@ file when the plan came from one. ``progress(n)`` is called with the units of wo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterable
+from typing import Iterable
 
 from salesim.results import CapacityAnswer, Comparison, Forecast
 from salesim.scenarios.plan import CAPACITY_TRIALS, COMPARE_TRIALS, Plan, model_plan, read_history
 from salesim.simulator.errors import InputError
+from salesim.simulator.runner import Progress
 from salesim.simulator.units import as_date
-
-Progress = Callable[[int], None]
 
 
 def _plan(plan) -> Plan:

@@ -553,7 +553,7 @@ def run_fold(
     except InputError as exc:
         raise UnfitCutoff(cutoff, exc) from exc
     s = fold_seed(seed, cutoff)
-    t = run(spec, trials, s, engine=engine, workers=workers, progress=False).totals
+    t = run(spec, trials, s, engine=engine, workers=workers).totals
     total = score(t["revenue"].to_numpy(), won_between(history, start, end))
     deals = spec.open_pipeline()
     return Fold(

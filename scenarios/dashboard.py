@@ -423,7 +423,7 @@ def _runner(trials, seed, engine, workers, progress):
     from salesim.simulator.runner import run
 
     def go(spec: SimSpec) -> SimResult:
-        return run(spec, trials, seed, engine=engine, workers=workers, progress=progress or False)
+        return run(spec, trials, seed, engine=engine, workers=workers, progress=progress)
 
     return go
 
