@@ -67,9 +67,13 @@ def forecast(
     """Forecast the quarter of ``plan`` (a ``Plan`` or ``SimSpec``): see ``Forecast``."""
     from salesim.scenarios.forecast import forecast as run
 
-    p = _plan(plan)
-    return Forecast(
-        run(p.spec, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress)
+    return run(
+        _plan(plan).spec,
+        trials=trials,
+        seed=seed,
+        engine=engine,
+        workers=workers,
+        progress=progress,
     )
 
 
@@ -91,21 +95,18 @@ def compare(
     from salesim.scenarios.compare import compare as run
 
     p = _plan(plan)
-    trials = p.trials(trials, COMPARE_TRIALS)
-    out = run(
+    return run(
         p.spec,
         p.strategies(levers),
-        trials=trials,
+        trials=p.trials(trials, COMPARE_TRIALS),
         seed=p.seed(seed),
         quota=quota,
         engine=engine,
         workers=workers,
         progress=progress,
         executor=executor,
+        source=p.source,
     )
-    out["source"] = p.source
-    out["notes"] = list(p.spec.notes) + out["notes"]
-    return Comparison(out)
 
 
 def capacity(
@@ -138,6 +139,7 @@ def capacity(
         workers=workers,
         progress=progress,
         executor=executor,
+        source=p.source,
     )
     if solve == "headcount":
         if target is None:
@@ -145,20 +147,16 @@ def capacity(
                 "--target is required", column="--target", expected="an amount such as 12M"
             )
         hire = None if hire_by is None else as_date(hire_by, what="date", column="--hire-by")
-        out = solve_headcount(p.spec, target, hire_date=hire, max_reps=max_reps, **kw)
-    elif solve == "coverage":
+        return solve_headcount(p.spec, target, hire_date=hire, max_reps=max_reps, **kw)
+    if solve == "coverage":
         if hire_by is not None or max_reps is not None:
             raise InputError(
                 "--hire-by and --max-reps apply to --solve headcount", column="--solve"
             )
-        out = solve_coverage(p.spec, quota=target, **kw)
-    else:
-        raise InputError(
-            f"cannot solve for {solve!r}", column="--solve", expected="headcount or coverage"
-        )
-    out["source"] = p.source
-    out["notes"] = list(p.spec.notes)
-    return CapacityAnswer(out, start=p.spec.start)
+        return solve_coverage(p.spec, quota=target, **kw)
+    raise InputError(
+        f"cannot solve for {solve!r}", column="--solve", expected="headcount or coverage"
+    )
 
 
 def backtest(

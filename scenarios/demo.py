@@ -95,8 +95,8 @@ def run_demo(
         "history": demo.summary(),
         "calibration": summary(model),
         "truth_vs_fit": truth_vs_fit(demo.truth, model),
-        "forecast": fc,
-        "compare": cmp,
+        "forecast": fc.to_dict(),
+        "compare": cmp.to_dict(),
         "files": files,
     }
 
