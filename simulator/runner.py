@@ -50,6 +50,14 @@ DEFAULT_CHUNK = 50
 Progress = Callable[[int], None]
 
 
+def expect(progress: Progress | None, total: int) -> None:
+    """Tell ``progress`` the whole job's units before the first call, when it asks (an
+    ``expect(total)`` method: the CLI's progress bar); a plain callable only counts."""
+    hook = getattr(progress, "expect", None)
+    if callable(hook):
+        hook(total)
+
+
 def default_engine() -> str:
     """The engine a caller gets without asking, in the library and the CLI alike: the
     vectorised one when it is registered (many runs), else the SimPy reference."""
