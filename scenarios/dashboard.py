@@ -153,10 +153,11 @@ class Dashboard:
         return tables.dashboard_tables(report.json_safe(self.to_dict()))
 
     def to_text(self) -> str:
-        """The terminal rendering (report.py)."""
+        """The terminal rendering (report.py): of the document as it is, since the text
+        says "made" for an infinite coverage that JSON writes as null."""
         from salesim import report
 
-        return report.dashboard_text(report.json_safe(self.to_dict()))
+        return report.dashboard_text(self.to_dict())
 
     @property
     def quarter(self) -> str:
