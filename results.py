@@ -1,7 +1,9 @@
 """What ``salesim.forecast``, ``compare`` and ``capacity`` return: frozen objects around the
 document each computes.
 
-Every result answers the same four ways: ``to_dict()`` is the ``--json`` contract (a fresh
+Each is made where it is computed (scenarios/forecast.py, compare.py, capacity.py) and reads
+as a read-only mapping of its document (``fc["revenue"]``). Every result answers the same
+four ways: ``to_dict()`` is the ``--json`` contract (a fresh
 copy each call), ``tables()`` the polars frames ``--out`` writes (tables.py), ``to_text()``
 the terminal table (report.py) and ``plot()`` a matplotlib ``Figure`` (plots.py). The
 backtest's and the dashboard's results (``scenarios.backtest.BacktestResult``,
@@ -13,8 +15,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -24,13 +27,22 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Document:
+class _Document(Mapping[str, Any]):
     """A result's JSON document, read-only."""
 
     document: Mapping[str, Any]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "document", MappingProxyType(dict(self.document)))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.document[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.document)
+
+    def __len__(self) -> int:
+        return len(self.document)
 
     def to_dict(self) -> dict:
         """The ``--json`` document (a copy: changing it changes nothing here)."""

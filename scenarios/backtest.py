@@ -24,6 +24,7 @@ from salesim.calibrate.history import History, earliest
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model
 from salesim.simulator.spec import SimSpec
+from salesim.simulator.units import as_date
 
 if TYPE_CHECKING:
     from salesim.tables import Table
@@ -221,6 +222,20 @@ def every_cutoffs(history: History, every: str, quarters: int | None = None) -> 
             expected=f"a history that covers a whole quarter after its first {every} end",
         )
     return out
+
+
+def parse_cutoffs(text: str) -> list[dt.date]:
+    """The dates of a ``--cutoffs`` text (comma-separated ISO dates)."""
+    days = [
+        as_date(part.strip(), what="date", column="--cutoffs")
+        for part in text.split(",")
+        if part.strip()
+    ]
+    if not days:
+        raise InputError(
+            "no dates given", column="--cutoffs", expected="dates such as 2026-03-31,2026-06-30"
+        )
+    return days
 
 
 def choose_cutoffs(
@@ -557,7 +572,7 @@ def run_fold(
     except InputError as exc:
         raise UnfitCutoff(cutoff, exc) from exc
     s = fold_seed(seed, cutoff)
-    t = run(spec, trials, s, engine=engine, workers=workers, progress=False).totals
+    t = run(spec, trials, s, engine=engine, workers=workers).totals
     total = score(t["revenue"].to_numpy(), won_between(history, start, end))
     deals = spec.open_pipeline()
     return Fold(
