@@ -223,7 +223,9 @@ def forecast_cmd(model_path, quota, trials, csv_path, plan, run, output):
         result = api.forecast(baseline, trials=trials, progress=bar, **run)
     doc = {**result.to_dict(), "model": str(model_path)}
     if csv_path:
-        doc["csv"] = write_tables({"weekly": result.tables()["weekly"]}, csv_path, fmt="csv")[0]
+        doc["csv"] = write_tables(
+            {"weekly": result.output_tables()["weekly"]}, csv_path, fmt="csv"
+        )[0]
     output.deliver(result, doc, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 

@@ -3,9 +3,10 @@ document each computes.
 
 Each is made where it is computed (scenarios/forecast.py, compare.py, capacity.py) and reads
 as a read-only mapping of its document (``fc["revenue"]``). Every result answers the same
-four ways: ``to_dict()`` is the ``--json`` contract (a fresh
-copy each call), ``tables()`` the polars frames ``--out`` writes (tables.py), ``to_text()``
-the terminal table (report.py) and ``plot()`` a matplotlib ``Figure`` (plots.py). The
+four ways: ``to_dict()`` is the ``--json`` contract (a fresh copy each call), ``tables()``
+the polars frames ``--out`` writes (tables.py; ``output_tables()`` names their money and
+fraction columns, for the writers), ``to_text()`` the terminal table (report.py) and
+``plot()`` a matplotlib ``Figure`` (plots.py). The
 backtest's and the dashboard's results (``scenarios.backtest.BacktestResult``,
 ``scenarios.dashboard.Dashboard``) answer the same four.
 """
@@ -20,6 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import polars as pl
     from matplotlib.figure import Figure
 
     from salesim.plots import Currency
@@ -78,7 +80,13 @@ class Forecast(_Document):
     def p_quota(self) -> float | None:
         return self.document["p_quota"]
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.forecast_tables(self.to_dict())
@@ -108,7 +116,13 @@ class Comparison(_Document):
     def strategies(self) -> list[dict]:
         return copy.deepcopy(self.document["strategies"])
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.compare_tables(self.to_dict())
@@ -141,7 +155,13 @@ class CapacityAnswer(_Document):
     def p_target(self) -> float | None:
         return self.document["p_target"]
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.capacity_tables(self.to_dict())

@@ -127,6 +127,11 @@ def weekly_frame(fc: Mapping) -> pl.DataFrame:
     return pl.DataFrame(fc["weekly"])
 
 
+def frames(named: Mapping[str, Table]) -> dict[str, pl.DataFrame]:
+    """Each table's tidy frame (``Table.tidy``): what a result's ``tables()`` gives."""
+    return {name: table.tidy() for name, table in named.items()}
+
+
 def forecast_tables(fc: dict) -> dict[str, Table]:
     """``weekly`` (cumulative quarter revenue by week: mean and P10…P90), ``reps`` (each
     seat's quarter revenue and attainment bands) and ``summary`` (one row)."""

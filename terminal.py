@@ -179,7 +179,7 @@ class Output:
 
         doc = result.to_dict() if doc is None else doc
         if self.out_path:
-            doc["out"] = write_tables(result.tables(), self.out_path)
+            doc["out"] = write_tables(result.output_tables(), self.out_path)
         if self.html_path:
             doc["html"] = str(write_output(self.html_path, _html(result, self.currency)))
         if self.plot_path:

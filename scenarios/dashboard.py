@@ -149,7 +149,13 @@ class Dashboard:
     def weeks(self) -> int:
         return math.ceil(((self.quarter_end - self.quarter_start).days + 1) / 7)
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         """The tables ``--out`` writes (tables.py): each a polars frame with its money and
         fraction columns named."""
         from salesim import report, tables
