@@ -58,7 +58,12 @@ def simulate_chunk(
     weeks, n_reps = spec.weeks, len(spec.reps)
     if n_trials <= 0:
         return ChunkResult(
-            pl.DataFrame(schema=TOTAL_COLUMNS), np.zeros((0, weeks)), np.zeros((0, n_reps)), 0
+            pl.DataFrame(schema=TOTAL_COLUMNS),
+            np.zeros((0, weeks)),
+            np.zeros((0, n_reps)),
+            0,
+            np.zeros(n_reps, dtype=np.int64),
+            np.zeros((2, spec.open_deals.height), dtype=np.int64),
         )
 
     pipeline = OpenPipeline.from_spec(spec)
@@ -83,6 +88,8 @@ def simulate_chunk(
         np.zeros((n_trials, n_reps)),
         np.zeros(n_trials, dtype=np.int64),
         np.zeros(n_trials, dtype=np.int64),
+        np.zeros(n_reps, dtype=np.int64),
+        np.zeros((2, spec.open_deals.height), dtype=np.int64),
         np.zeros(n_trials, dtype=np.int64),
     )
     calendar, marketing, tail_dists = calendar_arrays(spec, p)
@@ -100,6 +107,7 @@ def simulate_chunk(
         (team.start, team.leave, team.tenure0, team.mult),
         (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
         spec.days,
+        spec.quarter_days,
         work_index,
         1 / DAYS_PER_MONTH,
         (
@@ -220,7 +228,7 @@ def record_counts(draw_log, counts: np.ndarray) -> None:
 
 
 def _result(out, first_trial: int) -> ChunkResult:
-    tally, money, weekly, rep, activities, moves = out
+    tally, money, weekly, rep, activities, moves, seat_wins, deal_wins = out
     o, w = ORIGIN_OPEN, ORIGIN_NEW
     cols = {
         "trial": np.arange(first_trial, first_trial + len(activities)),
@@ -241,7 +249,7 @@ def _result(out, first_trial: int) -> ChunkResult:
     totals = pl.DataFrame({k: cols[k] for k in TOTAL_COLUMNS}, schema=TOTAL_COLUMNS)
     # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     events = int(tally.sum() + tally[:, :, WON].sum() + tally[:, :, LOST].sum() + moves.sum())
-    return ChunkResult(totals=totals, weekly=weekly.cumsum(axis=1), rep_revenue=rep, events=events)
+    return ChunkResult(totals, weekly.cumsum(axis=1), rep, events, seat_wins, deal_wins)
 
 
 # --- the team's timeline --------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def simulate_trials(
     team,
     open_deals,
     days,
+    quarter_days,
     work_index,
     inv_days_per_month,
     capacity,
@@ -165,6 +166,7 @@ def simulate_trials(
     ``dispersion`` (inf: Poisson), ``yld``, ``ramp_months``, ``marketing_mean`` (leads in
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
     ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
+    ``quarter_days``: a win before this time is won this quarter (``SimSpec.quarter_days``).
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
     (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
     (docs/model.md §6b, §8; built by ``engine_vector.calendar_arrays``): per trial and day
@@ -176,8 +178,9 @@ def simulate_trials(
     its P(advance) and P(stall). ``buffers``: (deal store size, late
     deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
     ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
-    seats), activities, moves, status (trials)). ``counts``: draws by kind
-    (``compiled_random.COUNT_*``), added to.
+    seats), activities, moves, seat_wins (seats), deal_wins (2, open deal rows), status
+    (trials)); seat_wins and deal_wins are counts over the finished trials, added to.
+    ``counts``: draws by kind (``compiled_random.COUNT_*``), added to.
     """
     family, params, values, cum, meta, shared = P
     out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock, tails = calendar
@@ -191,7 +194,7 @@ def simulate_trials(
     start, leave, tenure0, mult = team
     o_stage, o_age, o_amount, o_owner, o_row = open_deals
     week_hours, deal_hours, capacity_base, capacity_floor = capacity
-    tally, money, weekly, rep, activities, moves, status = out
+    tally, money, weekly, rep, activities, moves, seat_wins, deal_wins, status = out
     n_seats, n_occ = start.shape[1], start.shape[2]
     n_stages, n_segments = conversion.shape[1], segment_cum.shape[1]
     size0, lag_slot = 2 * n_stages, 2 * n_stages + n_segments
@@ -206,6 +209,7 @@ def simulate_trials(
     # whose load it is in (-1: nobody). Deals created after their rep left wait for their
     # reassignment in ``late_*``: day, time, slot, seat, close.
     c, until, won = np.empty(cap), np.empty(cap), np.empty(cap)
+    is_won = np.empty(cap, np.int64)  # 1: won (a count that moves with the deal's owner)
     load, mine = np.empty(cap, np.int64), np.empty(cap, np.int64)
     # For the reassignment events (§2), which need each seat's open deals at a time tau on
     # day d: linked lists of the deals in each seat's load, of the deals created inside
@@ -254,6 +258,8 @@ def simulate_trials(
     adv_scale, lost_scale = np.empty((n_conv, n_stages)), np.empty((n_conv, n_stages))
     speed = np.ones(n_speed)  # per speed quarter: the duration factor
     rep_b, week_b = np.zeros(n_seats), np.zeros(n_weeks)
+    wins_b = np.zeros(n_seats, np.int64)
+    open_won = np.zeros(n_open, np.int64)  # per open deal: 2 won this quarter, 1 later
     tally_b, money_b = np.zeros((2, 3), np.int64), np.zeros((2, 3))
     n_uniform, n_gamma, gamma_shape, n_poisson, poisson_mean = 0, 0, 0.0, 0, 0.0
     sf_ready = False  # sf_adv/sf_lost hold the shared slots' values
@@ -275,6 +281,8 @@ def simulate_trials(
         running[:] = 0
         rep_b[:] = 0.0
         week_b[:] = 0.0
+        wins_b[:] = 0
+        open_won[:] = 0
         tally_b[:, :] = 0
         money_b[:, :] = 0.0
         occupant[:] = 0
@@ -643,6 +651,7 @@ def simulate_trials(
                 c[slot] = created
                 until[slot] = close if counted else -np.inf
                 won[slot] = amount if outcome == WON else 0.0
+                is_won[slot] = 1 if outcome == WON else 0
                 load[slot] = seat if counted else -1
                 tally_b[origin, outcome] += 1
                 money_b[origin, outcome] += amount
@@ -650,6 +659,9 @@ def simulate_trials(
                     week_b[int(math.floor(close)) // 7] += amount
                     if seat >= 0:  # open-pipeline orphans: nobody's
                         rep_b[seat] += amount
+                        wins_b[seat] += 1
+                    if src == FROM_OPEN:
+                        open_won[idx] = 2 if close < quarter_days else 1
                 moved_on[slot] = -1
                 if counted:
                     # Open on days [ceil(created), ceil(close)): the seat's open deals (§3).
@@ -789,6 +801,8 @@ def simulate_trials(
                         diff[i1, target] -= 1
                     rep_b[frm] -= won[j]
                     rep_b[target] += won[j]
+                    wins_b[frm] -= is_won[j]
+                    wins_b[target] += is_won[j]
                     moves_b += 1
 
         if overflow:
@@ -808,6 +822,12 @@ def simulate_trials(
         activities[t] = yielded + extra
         for r in range(n_seats):
             rep[t, r] = rep_b[r]
+            seat_wins[r] += wins_b[r]
+        for i in range(n_open):
+            if open_won[i] > 0:
+                deal_wins[1, o_row[i]] += 1
+                if open_won[i] == 2:
+                    deal_wins[0, o_row[i]] += 1
         for w in range(n_weeks):
             weekly[t, w] = week_b[w]
         for origin in range(2):
