@@ -29,6 +29,7 @@ _EXPORTS = {
     "capacity": "salesim.api",
     "backtest": "salesim.api",
     "dashboard": "salesim.api",
+    "deals": "salesim.api",
     "parse_levers": ("salesim.scenarios.scenario", "parse_lever_args"),
     "Strategy": "salesim.scenarios.scenario",
     # results
@@ -37,6 +38,7 @@ _EXPORTS = {
     "CapacityAnswer": "salesim.results",
     "BacktestResult": "salesim.scenarios.backtest",
     "Dashboard": "salesim.scenarios.dashboard",
+    "DealsView": "salesim.results",
     "Currency": "salesim.plots",
     "InputError": "salesim.simulator.errors",
 }
@@ -46,6 +48,7 @@ __all__ = [
     "Comparison",
     "Currency",
     "Dashboard",
+    "DealsView",
     "Forecast",
     "InputError",
     "Plan",
@@ -56,6 +59,7 @@ __all__ = [
     "capacity",
     "compare",
     "dashboard",
+    "deals",
     "forecast",
     "load_model",
     "load_plan",

@@ -762,6 +762,42 @@ def capacity_figure(out: Mapping, start, currency: Currency | None = None) -> Fi
     )
 
 
+@_literal_text
+def deal_bars(
+    labels: Sequence[str],
+    amounts: Sequence[float],
+    expected: Sequence[float],
+    *,
+    currency: Currency | None = None,
+    title: str = "",
+) -> Figure:
+    """Per deal, its amount behind its expected value in the quarter (horizontal bars)."""
+    currency = currency or NO_CURRENCY
+    fig = _figure((7, 0.32 * len(labels) + 1.2))
+    ax = fig.subplots()
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, amounts, color=PALETTE["plan"], alpha=0.35, label="amount")
+    ax.barh(y, expected, color=PALETTE["plan"], label="amount × P(win this quarter)")
+    ax.set_yticks(y, labels, fontsize=8)
+    _money_axis(ax, currency, axis="x", label="amount")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="x")
+    return fig
+
+
+def deals_figure(view: Mapping, currency: Currency | None = None, top: int = 25) -> Figure:
+    """The ``top`` open deals that move the quarter most (``salesim deals``)."""
+    deals = list(view["deals"])[:top]
+    return deal_bars(
+        [f"{d['opportunity_id']} ({d['owner']})" for d in deals],
+        [d["amount"] for d in deals],
+        [d["expected_in_quarter"] for d in deals],
+        currency=currency,
+        title=f"Open deals by expected value in the quarter ending {view['quarter_end']}",
+    )
+
+
 def backtest_figure(r, currency: Currency | None = None) -> Figure:
     """Each fold's P10–P90 band and P50 against the actual and the two baselines, beside
     the PIT histogram (``r``: a ``scenarios.backtest.BacktestResult``)."""

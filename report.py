@@ -77,6 +77,8 @@ def forecast_text(fc: dict) -> str:
             f"P(revenue ≥ quota {money(fc['quota'])}) = {pct(fc['p_quota'])}  "
             f"(90% Monte Carlo interval {pct(lo)} to {pct(hi)})"
         )
+    if fc.get("by"):
+        out += ["", rollup_text(fc["by"])]
     reps = [r for r in fc["reps"] if r["quota"]]
     if reps:
         out += ["", "Rep attainment (quarter revenue / quota)"]
@@ -100,6 +102,94 @@ def forecast_text(fc: dict) -> str:
             out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
     if fc["notes"]:
         out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
+    return "\n".join(out)
+
+
+def rollup_text(rows: list[dict]) -> str:
+    """The roll-ups (``--by``): one table per level, bands from the same trials as the team's."""
+    out: list[str] = []
+    for level in dict.fromkeys(r["level"] for r in rows):
+        group = [r for r in rows if r["level"] == level]
+        if out:
+            out.append("")
+        out.append(f"Forecast by {level} (quarter revenue; bands from the team's trials)")
+        out.append(
+            table(
+                [
+                    [r["name"]]
+                    + [money(r["revenue"][k]) for k in ("mean", "p10", "p50", "p90")]
+                    + [
+                        money(r["quota"]) if r["quota"] is not None else "-",
+                        pct(r["p_quota"]) if r["p_quota"] is not None else "-",
+                        f"{r['wins']:,.1f}",
+                    ]
+                    for r in group
+                ],
+                [level, "mean", "P10", "P50", "P90", "quota", "P(≥ quota)", "wins"],
+            )
+        )
+    return "\n".join(out)
+
+
+def deals_text(view: dict, top: int = 30) -> str:
+    """The per-deal view (``salesim deals`` without --json): the deals that move the quarter
+    most first."""
+    deals = view["deals"]
+    out = [
+        f"Open deals at {view['as_of']} · P(win) by {view['end']}, this quarter to "
+        f"{view['quarter_end']} · {view['trials']:,} trials · engine {view['engine']} · "
+        f"seed {view['seed']}",
+        f"Expected in the quarter from these deals: {money(view['expected_in_quarter'])}",
+        "",
+    ]
+    if not deals:
+        out.append("No open deals.")
+    else:
+        out.append(
+            table(
+                [
+                    [
+                        d["opportunity_id"],
+                        d["owner"],
+                        d["stage"],
+                        money(d["amount"]),
+                        pct(d["p_win"]),
+                        pct(d["p_win_quarter"]),
+                        money(d["expected_in_quarter"]),
+                        str(d["age_days"]),
+                        str(d["expected_close"] or "-"),
+                        d["forecast_category"] or "-",
+                        "-" if d["pushes"] is None else str(d["pushes"]),
+                        ", ".join(d["flags"]),
+                    ]
+                    for d in deals[:top]
+                ],
+                [
+                    "deal",
+                    "owner",
+                    "stage",
+                    "amount",
+                    "P(win)",
+                    "P(qtr)",
+                    "expected",
+                    "age",
+                    "close",
+                    "category",
+                    "pushes",
+                    "flags",
+                ],
+            )
+        )
+        if len(deals) > top:
+            out.append(f"… and {len(deals) - top} more (--json or --out lists them all)")
+    out += [
+        "",
+        f"Flags: old = older than the won-cycle P90 ({view['won_cycle_p90_days']:.0f} days); "
+        f"pushed = close date pushed ≥ {view['pushed_at']} times; inactive = no activity in "
+        f"{view['inactive_days']} days; overdue = past its expected close date.",
+    ]
+    if view["notes"]:
+        out += ["", "Notes"] + [f"  - {n}" for n in view["notes"]]
     return "\n".join(out)
 
 
@@ -339,6 +429,8 @@ def dashboard_text(d: dict) -> str:
     pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
     lines += ["", "Coaching pointers (red lines):"]
     lines += [f"  - {who}: {p}" for who, p in pointers] or ["  none: no red line"]
+    if d.get("by"):
+        lines += ["", rollup_text(d["by"])]
 
     h = d["health"]
     v, w = h["velocity"], h["waterfall"]

@@ -12,6 +12,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Mapping
 
+import polars as pl
+
+from salesim.history import History
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
@@ -41,12 +44,21 @@ NO_HISTORY_WARNING = (
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """The baseline ``spec`` and the scenario file it came from (None for a model);
-    ``warnings`` are said up front (the CLI prints them on stderr)."""
+    ``warnings`` are said up front (the CLI prints them on stderr). A model's plan keeps
+    the ``history`` it read (its teams group roll-ups; its deal fields make the per-deal
+    view) and its ``as_of`` date; None for a scenario file or a bare spec."""
 
     spec: SimSpec
     scenario: Any = None
     source: str = ""
     warnings: tuple[str, ...] = ()
+    history: History | None = None
+    as_of: dt.date | None = None
+
+    @property
+    def teams(self) -> pl.DataFrame | None:
+        """Who reports to whom and where (``History.teams``), for roll-ups."""
+        return self.history.teams if self.history is not None else None
 
     def trials(self, given: int | None, default: int) -> int:
         """The caller's trials, else the scenario's, else ``default``."""
@@ -135,10 +147,11 @@ def model_plan(
         warnings = (NO_HISTORY_WARNING,)
     elif isinstance(history, (str, Path)):
         history = read_history(history, **history_options)
+    day = _date(as_of, "--as-of") or model.as_of
     spec = baseline_spec(
         model,
         history=history,
-        as_of=_date(as_of, "--as-of") or model.as_of,
+        as_of=day,
         start=_date(start, "--start"),
         weeks=weeks,
         n_reps=n_reps,
@@ -146,7 +159,7 @@ def model_plan(
         quota=quota,
         fixed_parameters=fixed_parameters,
     )
-    return Plan(spec, None, source, warnings)
+    return Plan(spec, None, source, warnings, history, day)
 
 
 def load_plan(

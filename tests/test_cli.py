@@ -15,6 +15,7 @@ COMMANDS = [
     "inspect",
     "calibrate",
     "forecast",
+    "deals",
     "compare",
     "capacity",
     "dashboard",

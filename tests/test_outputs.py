@@ -46,6 +46,8 @@ OUTPUTS = {
     ),
     "backtest --plot": (["backtest", "hist", "--quarters", "1", "--trials", "50"], "--plot"),
     "forecast --out": (["forecast", "model.toml", "--history", "hist", "--trials", "50"], "--out"),
+    "deals --out": (["deals", "model.toml", "--history", "hist", "--trials", "50"], "--out"),
+    "deals --plot": (["deals", "model.toml", "--history", "hist", "--trials", "50"], "--plot"),
     "compare --out": (
         ["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
         "--out",
