@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from . import compiled_dists as cd
 from .compiled_random import (
@@ -50,6 +49,7 @@ from .compiled_random import (
     substream,
     uniform_at,
 )
+from .jit import njit
 
 OPEN, WON, LOST = 0, 1, 2  # how a deal stands at the end (stalled: OPEN)
 ORIGIN_OPEN, ORIGIN_NEW = 0, 1
@@ -63,7 +63,7 @@ NOBODY, ARRIVING = -1, -2  # load of a deal in nobody's load; of a late deal
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
-@njit(cache=True, inline="always")
+@njit
 def _split(u, lo, width):
     """``split_uniform``: the uniform inside the branch [lo, lo + width) that ``u`` picked."""
     if not width > 0.0:
@@ -71,7 +71,7 @@ def _split(u, lo, width):
     return min(max((u - lo) / width, 0.0), _BELOW_ONE)
 
 
-@njit(cache=True)
+@njit
 def _count_table(m, size):
     """K ~ NegBin(size, mean m) (Poisson when size is inf): log P(0), P(0), P(K ≤ 1),
     P(K ≤ 2) and m / (size + m), so most days' counts need no search."""
@@ -89,7 +89,7 @@ def _count_table(m, size):
     return log_p0, p0, p0 + p1, p0 + p1 + p2, ratio
 
 
-@njit(cache=True)
+@njit
 def _run_spare(state, mu, n, k_sum, kd, y):
     """The Poisson mean of the activities that yielded nothing over a run of ``n`` days with
     one activity mean ``mu`` and ``k_sum`` opportunities: with the day's mixing
@@ -102,7 +102,7 @@ def _run_spare(state, mu, n, k_sum, kd, y):
     return (1.0 - y) * mu * g / (kd + mu * y), state
 
 
-@njit(cache=True, inline="always")
+@njit
 def _period(offsets, t):
     """The quarter that time ``t`` falls in (``calendar.period_at``): its index among the
     quarters starting at ``offsets``, clamped to them."""
@@ -112,7 +112,7 @@ def _period(offsets, t):
     return j
 
 
-@njit(cache=True, inline="always")
+@njit
 def _clock(table, rates, begin, duration):
     """``calendar.warp``: when a closing duration started at ``begin`` (≥ 0) ends."""
     n = rates.size
@@ -132,7 +132,7 @@ def _clock(table, rates, begin, duration):
     return lo + (target - table[lo]) / rates[lo]
 
 
-@njit(cache=True)
+@njit
 def simulate_trials(
     trials,
     keys,
@@ -236,6 +236,7 @@ def simulate_trials(
     n_open_of = np.zeros(n_seats, np.int64)
     occupant = np.zeros(n_seats, np.int64)
     leaver_tau, leaver_seat = np.empty(n_seats * n_occ), np.empty(n_seats * n_occ, np.int64)
+    order = np.empty(n_seats * n_occ, np.int64)
     seat_h = np.empty(n_seats, np.uint64)  # each seat's activity stream
     deal_group = np.empty(n_seats, np.uint64)  # what the streams of a seat's deals share
     made = np.zeros(n_seats, np.int64)  # deals each seat has made (its deal streams)
@@ -268,21 +269,19 @@ def simulate_trials(
         cs = substream(ka0, ka1, 1, 0)  # the trial's stream for counts
         open_group, lead_group = stream_group(ko0, ko1, 0), stream_group(km0, km1, 1)
         fill, n_late, moves_b, n_moved = 0, 0, 0, 0
-        seat_first[:] = -1
-        born_first[:] = -1
-        ends_first[:] = -1
-        diff[:, :] = 0
-        running[:] = 0
-        rep_b[:] = 0.0
-        week_b[:] = 0.0
-        tally_b[:, :] = 0
-        money_b[:, :] = 0.0
-        occupant[:] = 0
-        made[:] = 0
-        seat_m[:] = -1.0
-        run_mu[:] = -1.0
-        run_n[:] = 0.0
-        run_k[:] = 0.0
+        # Plain loops, not slice assignments: each of those compiles a helper of its own.
+        for r in range(n_seats):
+            seat_first[r], running[r], occupant[r], made[r] = -1, 0, 0, 0
+            rep_b[r], seat_m[r], run_mu[r], run_n[r], run_k[r] = 0.0, -1.0, -1.0, 0.0, 0.0
+        for i in range(days + 1):
+            born_first[i], ends_first[i] = -1, -1
+            for r in range(n_seats):
+                diff[i, r] = 0
+        for w in range(n_weeks):
+            week_b[w] = 0.0
+        for origin in range(2):
+            for o in range(3):
+                tally_b[origin, o], money_b[origin, o] = 0, 0.0
         activity_group = stream_group(ka0, ka1, 0)
         for r in range(n_seats):
             seat_h[r] = group_member(activity_group, r)
@@ -317,7 +316,13 @@ def simulate_trials(
                 if leave[t, r, k] < days:
                     leaver_tau[n_leavers], leaver_seat[n_leavers] = leave[t, r, k], r
                     n_leavers += 1
-        order = np.argsort(leaver_tau[:n_leavers], kind="mergesort")
+        # Stable insertion sort by time (a handful of leavers; a sort call compiles slowly).
+        for q in range(n_leavers):
+            p = q
+            while p > 0 and leaver_tau[order[p - 1]] > leaver_tau[q]:
+                order[p] = order[p - 1]
+                p -= 1
+            order[p] = q
         next_leaver = 0
         kd, y, rm = dispersion[t], yld[t], ramp_months[t]
         # The day each occupant is fully ramped: tenure (months) reaches ramp_months.
@@ -712,7 +717,8 @@ def simulate_trials(
                 # Open deals per seat at tau: those open at the start of the day, plus those
                 # created since, minus those closed since, by the loads the day started
                 # with; then the moves made today.
-                n_open_of[:] = running
+                for r in range(n_seats):
+                    n_open_of[r] = running[r]
                 j = born_first[d]
                 while j >= 0:
                     was = day_load[j] if moved_on[j] == d else load[j]
