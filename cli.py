@@ -564,8 +564,22 @@ def _progress_bar(quiet: bool, length: int, label: str):
     import contextlib
 
     if show_progress(quiet):
+        _compile_notice(label)
         return click.progressbar(length=length, label=label, file=sys.stderr)
     return contextlib.nullcontext(None)
+
+
+def _compile_notice(label: str) -> None:
+    """Before a bar that waits on the vector engine's first compilation (issue 19), say so:
+    otherwise the bar sits at 0% with a wild ETA for the compile's ~20 s."""
+    ctx = click.get_current_context(silent=True)
+    engine = ctx.params.get("engine") if ctx else None
+    if label in ("Generating history", "Calibrating") or engine == "simpy":
+        return
+    from salesim.simulator import jit
+
+    if jit.cold():
+        echo(f"compiling the simulation engine once, about {jit.COMPILE_SECONDS} s", err=True)
 
 
 @main.command("compare")
