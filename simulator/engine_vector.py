@@ -110,7 +110,8 @@ def simulate_chunk(
         ),
         calendar,
     )
-    counts = np.zeros(compiled_random.N_COUNTS)
+    # Draw counts only for the benchmark: without them the loop compiles without counting.
+    counts = np.zeros(compiled_random.N_COUNTS) if draw_log is not None else None
     # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
     # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
     # deals created after their rep left. A trial that needs more is played again with
