@@ -117,9 +117,9 @@ _MANTISSA = np.uint64(0x000FFFFFFFFFFFFF)
 _S1, _S8 = np.uint64(1), np.uint64(8)
 
 
-# Only the tiny stream functions above are inlined by numba (inline="always"): inlining
-# normal, standard_gamma and the quantiles too doubled the compile time for no measured
-# speed (LLVM still inlines what pays; benchmarks/README.md).
+# normal and standard_gamma are calls, not inlined by numba (inline="always" copies a
+# function's IR into every call site: with these and the quantiles inlined, compiling took
+# twice as long; a call costs the gamma families a little, benchmarks/README.md).
 @njit
 def normal(state):
     """A standard normal (ziggurat), and the new state."""

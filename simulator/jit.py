@@ -51,7 +51,10 @@ def _key() -> str:
     digest = hashlib.sha256(f"{versions} {sys.version}".encode())
     here = Path(__file__).parent
     for name in SOURCES:
-        digest.update((here / name).read_bytes())
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:  # not plain files (a zip): the versions alone
+            pass
     return f"py{sys.version_info[0]}{sys.version_info[1]}-{digest.hexdigest()[:16]}"
 
 

@@ -21,9 +21,12 @@ size, 1 + s stage s, then its lag, or a lead's arrival and seat picks) and draws
 (gamma values) after them, so a lever that changes one deal's path, or how many deals a
 seat makes, leaves every other deal's numbers alone: common random numbers.
 
-Written as one long function on purpose: numba reference-counts the arrays handed to a
+Mostly one long function on purpose: numba reference-counts the arrays handed to a
 helper at every call, which cost more than the work in the hot loops, so helpers here
 take scalars only (``compiled_random``, ``compiled_dists``) and array work stays inline.
+The exception is ``_play_events``, the reassignments of a day with a leaver or a late
+deal: rare, so its calls cost nothing measurable, and out of the long function it makes
+that compile faster.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ NOBODY, ARRIVING = -1, -2  # load of a deal in nobody's load; of a late deal
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
-@njit
+@njit(inline="always")
 def _split(u, lo, width):
     """``split_uniform``: the uniform inside the branch [lo, lo + width) that ``u`` picked."""
     if not width > 0.0:
@@ -102,7 +105,7 @@ def _run_spare(state, mu, n, k_sum, kd, y):
     return (1.0 - y) * mu * g / (kd + mu * y), state
 
 
-@njit
+@njit(inline="always")
 def _period(offsets, t):
     """The quarter that time ``t`` falls in (``calendar.period_at``): its index among the
     quarters starting at ``offsets``, clamped to them."""
@@ -112,7 +115,7 @@ def _period(offsets, t):
     return j
 
 
-@njit
+@njit(inline="always")
 def _clock(table, rates, begin, duration):
     """``calendar.warp``: when a closing duration started at ``begin`` (≥ 0) ends."""
     n = rates.size
@@ -130,6 +133,134 @@ def _clock(table, rates, begin, duration):
         else:
             hi = mid - 1
     return lo + (target - table[lo]) / rates[lo]
+
+
+@njit
+def _play_events(
+    n_ev,
+    ev_tau,
+    ev_kind,
+    ev_ref,
+    ev_seat,
+    ev_close,
+    d,
+    t,
+    days,
+    start,
+    leave,
+    running,
+    n_open_of,
+    born_first,
+    born_next,
+    ends_first,
+    ends_next,
+    seat_first,
+    seat_next,
+    moved_on,
+    day_load,
+    moved_today,
+    mine,
+    load,
+    c,
+    until,
+    won,
+    diff,
+    rep_b,
+):
+    """Day ``d``'s events of ``simulate_trials`` in time order (§2): a rep leaving (its
+    open deals go to the least-loaded active rep) or a deal made for a rep who had left
+    (it needs an owner). Returns the number of deals moved. A function of its own, called
+    only on days with events (rare), so the trial loop compiles in less time; its array
+    arguments' reference counting then costs nothing measurable."""
+    n_seats, n_occ = start.shape[1], start.shape[2]
+    moves = 0
+    n_moved = 0
+    for q in range(n_ev):
+        tau = ev_tau[q]
+        leaver = ev_ref[q] if ev_kind[q] == LEAVES else ARRIVING
+        # Open deals per seat at tau: those open at the start of the day, plus those
+        # created since, minus those closed since, by the loads the day started
+        # with; then the moves made today.
+        for r in range(n_seats):
+            n_open_of[r] = running[r]
+        j = born_first[d]
+        while j >= 0:
+            was = day_load[j] if moved_on[j] == d else load[j]
+            if was >= 0 and c[j] <= tau < until[j]:
+                n_open_of[was] += 1
+            j = born_next[j]
+        j = ends_first[d]
+        while j >= 0:
+            was = day_load[j] if moved_on[j] == d else load[j]
+            if was >= 0 and c[j] <= d and until[j] <= tau:
+                n_open_of[was] -= 1
+            j = ends_next[j]
+        for i_mv in range(n_moved):
+            j = moved_today[i_mv]
+            if c[j] <= tau < until[j]:  # so not stranded: load[j] is a seat
+                n_open_of[load[j]] += 1
+                if day_load[j] >= 0:
+                    n_open_of[day_load[j]] -= 1
+        # The leaver's open deals. Its seat's list keeps only the leads that arrive
+        # later (for the backfill who will hold the seat then); the open deals move
+        # or stay stranded, the closed ones are done.
+        n_mine = 0
+        if leaver >= 0:
+            j = seat_first[leaver]
+            seat_first[leaver] = -1
+            while j >= 0:
+                following = seat_next[j]
+                if load[j] == leaver and c[j] > tau:
+                    seat_next[j], seat_first[leaver] = seat_first[leaver], j
+                elif load[j] == leaver and tau < until[j]:
+                    mine[n_mine] = j
+                    n_mine += 1
+                j = following
+        # The active rep with the fewest open deals at tau; ties: lowest index.
+        target = -1
+        for r in range(n_seats):
+            active = False
+            for kk in range(n_occ):
+                active |= start[t, r, kk] <= tau < leave[t, r, kk]
+            if active and (target < 0 or n_open_of[r] < n_open_of[target]):
+                target = r
+        if ev_kind[q] == LEAVES:
+            moved, frm = n_mine, leaver
+        else:
+            moved, frm = 1 if target >= 0 else 0, ev_seat[q]
+            if target >= 0:
+                j = ev_ref[q]
+                mine[0], until[j] = j, ev_close[q]
+                load[j] = ARRIVING  # below: joins target, leaves nobody
+                i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
+                if until[j] < days and i1 > 0:
+                    ends_next[j], ends_first[i1 - 1] = ends_first[i1 - 1], j
+        for i_mine in range(moved if target >= 0 else n_mine):
+            j = mine[i_mine]
+            if moved_on[j] != d:  # the load it had at the start of the day
+                moved_on[j], day_load[j] = d, (load[j] if load[j] >= 0 else -1)
+                moved_today[n_moved] = j
+                n_moved += 1
+            # Off one seat's open days from tomorrow on, onto another's (§2).
+            i0 = max(int(math.ceil(c[j])), d + 1)
+            i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
+            if load[j] >= 0 and i0 < i1:
+                diff[i0, frm] -= 1
+                diff[i1, frm] += 1
+            if target < 0:
+                # Nobody left to take them: they stay with the leaver, close.
+                load[j] = NOBODY
+                until[j] = -np.inf
+                continue
+            load[j] = target
+            seat_next[j], seat_first[target] = seat_first[target], j
+            if i0 < i1:
+                diff[i0, target] += 1
+                diff[i1, target] -= 1
+            rep_b[frm] -= won[j]
+            rep_b[target] += won[j]
+            moves += 1
+    return moves
 
 
 @njit
@@ -269,7 +400,7 @@ def simulate_trials(
         km0, km1 = keys[t, KEY_MARKETING, 0], keys[t, KEY_MARKETING, 1]
         cs = substream(ka0, ka1, 1, 0)  # the trial's stream for counts
         open_group, lead_group = stream_group(ko0, ko1, 0), stream_group(km0, km1, 1)
-        fill, n_late, moves_b, n_moved = 0, 0, 0, 0
+        fill, n_late, moves_b = 0, 0, 0
         # Plain loops, not slice assignments: each of those compiles a helper of its own.
         for r in range(n_seats):
             seat_first[r], running[r], occupant[r], made[r] = -1, 0, 0, 0
@@ -711,92 +842,38 @@ def simulate_trials(
                 ev_tau[p + 1], ev_kind[p + 1], ev_ref[p + 1] = tq, kq, fq
                 ev_seat[p + 1], ev_close[p + 1] = sq, cq
 
-            n_moved = 0
-            for q in range(n_ev):
-                tau = ev_tau[q]
-                leaver = ev_ref[q] if ev_kind[q] == LEAVES else ARRIVING
-                # Open deals per seat at tau: those open at the start of the day, plus those
-                # created since, minus those closed since, by the loads the day started
-                # with; then the moves made today.
-                for r in range(n_seats):
-                    n_open_of[r] = running[r]
-                j = born_first[d]
-                while j >= 0:
-                    was = day_load[j] if moved_on[j] == d else load[j]
-                    if was >= 0 and c[j] <= tau < until[j]:
-                        n_open_of[was] += 1
-                    j = born_next[j]
-                j = ends_first[d]
-                while j >= 0:
-                    was = day_load[j] if moved_on[j] == d else load[j]
-                    if was >= 0 and c[j] <= d and until[j] <= tau:
-                        n_open_of[was] -= 1
-                    j = ends_next[j]
-                for i_mv in range(n_moved):
-                    j = moved_today[i_mv]
-                    if c[j] <= tau < until[j]:  # so not stranded: load[j] is a seat
-                        n_open_of[load[j]] += 1
-                        if day_load[j] >= 0:
-                            n_open_of[day_load[j]] -= 1
-                # The leaver's open deals. Its seat's list keeps only the leads that arrive
-                # later (for the backfill who will hold the seat then); the open deals move
-                # or stay stranded, the closed ones are done.
-                n_mine = 0
-                if leaver >= 0:
-                    j = seat_first[leaver]
-                    seat_first[leaver] = -1
-                    while j >= 0:
-                        following = seat_next[j]
-                        if load[j] == leaver and c[j] > tau:
-                            seat_next[j], seat_first[leaver] = seat_first[leaver], j
-                        elif load[j] == leaver and tau < until[j]:
-                            mine[n_mine] = j
-                            n_mine += 1
-                        j = following
-                # The active rep with the fewest open deals at tau; ties: lowest index.
-                target = -1
-                for r in range(n_seats):
-                    active = False
-                    for kk in range(n_occ):
-                        active |= start[t, r, kk] <= tau < leave[t, r, kk]
-                    if active and (target < 0 or n_open_of[r] < n_open_of[target]):
-                        target = r
-                if ev_kind[q] == LEAVES:
-                    moved, frm = n_mine, leaver
-                else:
-                    moved, frm = 1 if target >= 0 else 0, ev_seat[q]
-                    if target >= 0:
-                        j = ev_ref[q]
-                        mine[0], until[j] = j, ev_close[q]
-                        load[j] = ARRIVING  # below: joins target, leaves nobody
-                        i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
-                        if until[j] < days and i1 > 0:
-                            ends_next[j], ends_first[i1 - 1] = ends_first[i1 - 1], j
-                for i_mine in range(moved if target >= 0 else n_mine):
-                    j = mine[i_mine]
-                    if moved_on[j] != d:  # the load it had at the start of the day
-                        moved_on[j], day_load[j] = d, (load[j] if load[j] >= 0 else -1)
-                        moved_today[n_moved] = j
-                        n_moved += 1
-                    # Off one seat's open days from tomorrow on, onto another's (§2).
-                    i0 = max(int(math.ceil(c[j])), d + 1)
-                    i1 = days if not (until[j] < days) else int(math.ceil(until[j]))
-                    if load[j] >= 0 and i0 < i1:
-                        diff[i0, frm] -= 1
-                        diff[i1, frm] += 1
-                    if target < 0:
-                        # Nobody left to take them: they stay with the leaver, close.
-                        load[j] = NOBODY
-                        until[j] = -np.inf
-                        continue
-                    load[j] = target
-                    seat_next[j], seat_first[target] = seat_first[target], j
-                    if i0 < i1:
-                        diff[i0, target] += 1
-                        diff[i1, target] -= 1
-                    rep_b[frm] -= won[j]
-                    rep_b[target] += won[j]
-                    moves_b += 1
+            if n_ev > 0:
+                moves_b += _play_events(
+                    n_ev,
+                    ev_tau,
+                    ev_kind,
+                    ev_ref,
+                    ev_seat,
+                    ev_close,
+                    d,
+                    t,
+                    days,
+                    start,
+                    leave,
+                    running,
+                    n_open_of,
+                    born_first,
+                    born_next,
+                    ends_first,
+                    ends_next,
+                    seat_first,
+                    seat_next,
+                    moved_on,
+                    day_load,
+                    moved_today,
+                    mine,
+                    load,
+                    c,
+                    until,
+                    won,
+                    diff,
+                    rep_b,
+                )
 
         if overflow:
             status[t] = OVERFLOW
