@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from . import compiled_dists, compiled_random, trial_loop, vector_params
+from . import compiled_dists, compiled_random, jit, trial_loop, vector_params
 from .calendar import Layout, clock_table, period_at
 from .open_pipeline import OpenPipeline
 from .results import TOTAL_COLUMNS, ChunkResult
@@ -93,7 +93,7 @@ def simulate_chunk(
         np.zeros(n_trials, dtype=np.int64),
     )
     calendar, marketing, tail_dists = calendar_arrays(spec, p)
-    args = (
+    args = plain(
         trial_keys(seed, n_trials),
         compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,) + tail_dists, n_trials),
         np.ascontiguousarray(p.conversion),
@@ -106,8 +106,8 @@ def simulate_chunk(
         marketing,
         (team.start, team.leave, team.tenure0, team.mult),
         (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
-        spec.days,
-        spec.quarter_days,
+        int(spec.days),
+        int(spec.quarter_days),
         work_index,
         1 / DAYS_PER_MONTH,
         (
@@ -118,7 +118,8 @@ def simulate_chunk(
         ),
         calendar,
     )
-    counts = np.zeros(compiled_random.N_COUNTS)
+    # Draw counts only for the benchmark: without them the loop compiles without counting.
+    counts = np.zeros(compiled_random.N_COUNTS) if draw_log is not None else None
     # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
     # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
     # deals created after their rep left. A trial that needs more is played again with
@@ -134,12 +135,42 @@ def simulate_chunk(
     buffers = (int(1.5 * expected) + 256, 64)
     trials = np.arange(n_trials)
     while trials.size:
-        trial_loop.simulate_trials(trials, *args, buffers, out, counts)
+        _simulate(trials, *args, buffers, out, counts)
         trials = trials[out[-1][trials] == trial_loop.OVERFLOW]
         buffers = (2 * buffers[0], 2 * buffers[1])
-    if draw_log is not None:
+    if draw_log is not None and counts is not None:
         record_counts(draw_log, counts)
     return _result(out[:-1], first_trial)
+
+
+def plain(*args):
+    """``args`` with every array C-contiguous and writable (tuples too): numba compiles a
+    version of the loop per layout and flag, so every caller (forecast, compare, capacity,
+    a lever that hands over a column or a broadcast view) shares one compilation."""
+    out = []
+    for a in args:
+        if isinstance(a, tuple):
+            a = plain(*a)
+        elif isinstance(a, np.ndarray) and not (a.flags.c_contiguous and a.flags.writeable):
+            a = np.array(a, order="C")
+        out.append(a)
+    return tuple(out)
+
+
+_compiled = False  # this process has run the compiled loop
+
+
+def _simulate(*args) -> None:
+    """``trial_loop.simulate_trials``; a process's first call on a cold cache holds the
+    compile lock, so processes starting together compile once between them (``jit``)."""
+    global _compiled
+    if _compiled or not jit.cold():
+        trial_loop.simulate_trials(*args)
+    else:
+        with jit.compile_lock():
+            trial_loop.simulate_trials(*args)
+        jit.mark_compiled()
+    _compiled = True
 
 
 def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
