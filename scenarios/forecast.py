@@ -16,13 +16,12 @@ from collections.abc import Iterable
 import polars as pl
 
 from salesim.results import Forecast
-from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult, band
 from salesim.simulator.runner import Progress, default_engine, run
 from salesim.simulator.spec import SimSpec
 from salesim.tables import weekly_frame  # noqa: F401 (re-exported: it was defined here)
 
-from .rollups import parse_levels, rollup
+from .rollups import parse_levels, rollup, seats_not_kept
 
 FLOWS = (
     "losses",
@@ -61,13 +60,8 @@ def forecast(
     engine = engine or default_engine()
     levels = parse_levels(by)
     fits = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
-    if levels and not fits:
-        raise InputError(
-            f"--by needs each seat's revenue in every trial: {trials:,} trials × "
-            f"{len(spec.reps)} reps is more than the {SEAT_ARRAY_BYTES // 2**20} MB kept",
-            column="--by",
-            expected="fewer --trials",
-        )
+    if levels and not fits:  # said before the run, not after it
+        raise seats_not_kept(trials, len(spec.reps))
     if keep_reps is None:
         keep_reps = fits
     result = run(

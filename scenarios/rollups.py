@@ -68,12 +68,7 @@ def rollup(result: SimResult, levels: Iterable[str], teams: pl.DataFrame | None)
     if not levels:
         return []
     if not result.kept_seats:
-        raise InputError(
-            f"--by needs each seat's revenue in every trial, and {result.trials:,} trials × "
-            f"{len(result.rep_names)} reps were not kept",
-            column="--by",
-            expected="fewer --trials (docs/scaling.md: the per-seat memory limit)",
-        )
+        raise seats_not_kept(result.trials, len(result.rep_names))
     seats = result.rep_quarter_revenue()
     sums = result.seat_sums()
     wins_total = int(result.totals["wins"].sum())
@@ -109,6 +104,17 @@ def rollup(result: SimResult, levels: Iterable[str], teams: pl.DataFrame | None)
                 }
             )
     return out
+
+
+def seats_not_kept(trials: int, seats: int) -> InputError:
+    """What ``--by`` says when a run keeps no per-seat revenue (too many trials × seats):
+    a group's band cannot be made from its seats' sums, and is not approximated."""
+    return InputError(
+        f"--by needs each seat's revenue in every trial, and {trials:,} trials × {seats} "
+        "reps are more than a run keeps",
+        column="--by",
+        expected="fewer --trials (docs/scaling.md: the per-seat memory limit)",
+    )
 
 
 def _band(values: np.ndarray) -> dict:

@@ -129,6 +129,15 @@ def test_too_many_trials_for_the_seats_is_said_plainly(demo, monkeypatch):
     monkeypatch.setattr(fc, "SEAT_ARRAY_BYTES", 1000)
     with pytest.raises(InputError, match="--by needs each seat's revenue"):
         forecast(demo, ["manager"], trials=100)
+    # a run that streamed its seats is refused too, not approximated
+    from salesim.scenarios.rollups import rollup
+    from salesim.simulator.runner import run
+
+    plan = salesim.baseline(demo["model"], demo["history"], as_of=D(2026, 6, 30))
+    streamed = run(plan.spec, 100, 1, keep_reps=False)
+    with pytest.raises(InputError, match="--by needs each seat's revenue"):
+        rollup(streamed, ["region"], demo["teams"])
+    assert rollup(streamed, [], demo["teams"]) == []
 
 
 def test_cli_by(demo):
