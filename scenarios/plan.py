@@ -46,7 +46,7 @@ class Plan:
     """The baseline ``spec`` and the scenario file it came from (None for a model);
     ``warnings`` are said up front (the CLI prints them on stderr). A model's plan keeps
     the ``history`` it read (its teams group roll-ups; its deal fields make the per-deal
-    view) and its ``as_of`` date; None for a scenario file or a bare spec."""
+    view) and its ``as_of`` date, as does a scenario file's ``[history]``; None without one."""
 
     spec: SimSpec
     scenario: Any = None
@@ -177,7 +177,7 @@ def load_plan(
 ) -> Plan:
     """The plan of a SCENARIO.toml or a MODEL.toml. A scenario file states its history,
     dates and team itself: giving them too is an InputError naming the option."""
-    from .scenario import is_scenario_file, load_scenario, scenario_spec
+    from .scenario import is_scenario_file, load_scenario, scenario_history, scenario_spec
 
     if not Path(path).is_file():
         raise InputError(
@@ -216,7 +216,8 @@ def load_plan(
     sc = load_scenario(path)
     if fixed_parameters:
         sc = dataclasses.replace(sc, fixed_parameters=True)
-    spec = scenario_spec(sc)
+    history = scenario_history(sc)
+    spec = scenario_spec(sc, history)
     if quota is not None:
         spec = dataclasses.replace(spec, quota=quota)
-    return Plan(spec, sc, str(path))
+    return Plan(spec, sc, str(path), (), history, sc.as_of if history is not None else None)

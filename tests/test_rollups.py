@@ -211,3 +211,17 @@ def test_dashboard_by_manager(demo):
     assert "Forecast by manager" in d.to_text()
     assert d.tables()["by"]["name"].to_list() == ["Ada", "Bo", UNASSIGNED]
     assert dash.build_dashboard(demo["history"], plan, D(2026, 6, 10), trials=300, seed=3).by == ()
+
+
+def test_a_scenario_files_history_groups_and_lists_deals(demo):
+    """A scenario's [history] (with its teams file) is the plan's history, as a model's is."""
+    root = demo["root"]
+    (root / "scenario.toml").write_text(
+        'model = "model.toml"\nquarter = "2026-Q3"\n[history]\npath = "hist"\nteams = "teams.csv"\n'
+    )
+    plan = salesim.load_plan(root / "scenario.toml")
+    assert plan.history is not None and plan.as_of == D(2026, 6, 30)
+    fc = salesim.forecast(plan, trials=300, seed=1, by="manager")
+    assert [r["name"] for r in fc["by"]] == ["Ada", "Bo", UNASSIGNED]
+    view = salesim.deals(plan, trials=300, seed=1)
+    assert len(view.deals) == plan.spec.open_deals.height > 0
