@@ -225,3 +225,10 @@ def test_a_scenario_files_history_groups_and_lists_deals(demo):
     assert [r["name"] for r in fc["by"]] == ["Ada", "Bo", UNASSIGNED]
     view = salesim.deals(plan, trials=300, seed=1)
     assert len(view.deals) == plan.spec.open_deals.height > 0
+
+
+def test_the_same_roll_ups_on_any_worker_count(demo):
+    plan = salesim.baseline(demo["model"], demo["history"], as_of=D(2026, 6, 30))
+    one = salesim.forecast(plan, trials=2500, seed=8, by="rep,region", workers=1)
+    two = salesim.forecast(plan, trials=2500, seed=8, by="rep,region", workers=2)
+    assert json.dumps(one.to_dict()["by"]) == json.dumps(two.to_dict()["by"])
