@@ -29,6 +29,7 @@ _EXPORTS = {
     "capacity": "salesim.api",
     "backtest": "salesim.api",
     "dashboard": "salesim.api",
+    "movement": "salesim.api",
     "parse_levers": ("salesim.scenarios.scenario", "parse_lever_args"),
     "Strategy": "salesim.scenarios.scenario",
     # results
@@ -37,6 +38,7 @@ _EXPORTS = {
     "CapacityAnswer": "salesim.results",
     "BacktestResult": "salesim.scenarios.backtest",
     "Dashboard": "salesim.scenarios.dashboard",
+    "Movement": "salesim.scenarios.movement",
     "Currency": "salesim.plots",
     "InputError": "salesim.simulator.errors",
 }
@@ -48,6 +50,7 @@ __all__ = [
     "Dashboard",
     "Forecast",
     "InputError",
+    "Movement",
     "Plan",
     "Strategy",
     "backtest",
@@ -59,6 +62,7 @@ __all__ = [
     "forecast",
     "load_model",
     "load_plan",
+    "movement",
     "parse_levers",
     "read_history",
     "save_model",

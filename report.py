@@ -173,6 +173,67 @@ def compare_text(out: dict) -> str:
     return "\n".join(lines)
 
 
+def movement_text(doc: dict) -> str:
+    """The waterfall, stage moves, the deals that moved most and the forecast's change."""
+    q = doc["quarter"]
+    lines = [
+        f"Pipeline of the quarter {q['start']} to {q['end']} ({doc['scope']}): "
+        f"{doc['from']} → {doc['to']}",
+        "",
+    ]
+    rows = []
+    for row in doc["waterfall"]:
+        sign = row["sign"]  # +1 adds to the pipeline, -1 takes from it, 0 a level
+        amount = money(row["amount"]) if sign == 0 else signed(sign * row["amount"])
+        rows.append([row["step"].replace("_", " "), f"{row['deals']:,}", amount])
+    lines += [table(rows, ["step", "deals", "amount"]), ""]
+    moves = doc["stage_moves"]
+    lines.append(
+        f"Stage moves: {moves['advanced']['deals']:,} advanced "
+        f"({money(moves['advanced']['amount'])}), {moves['went_back']['deals']:,} went back "
+        f"({money(moves['went_back']['amount'])})"
+    )
+    if doc["deals"]:
+        lines += ["", f"Deals that moved most (of {len(doc['deals']):,}):"]
+        top = doc["deals"][:10]
+        lines.append(
+            table(
+                [
+                    [
+                        d["opportunity_id"],
+                        d["owner"],
+                        d["step"].replace("_", " "),
+                        money(d["amount_from"]) if d["amount_from"] is not None else "—",
+                        money(d["amount_to"]) if d["amount_to"] is not None else "—",
+                        f"{d['stage_from'] or '—'} → {d['stage_to'] or '—'}",
+                        f"{d['close_from'] or '—'} → {d['close_to'] or '—'}",
+                    ]
+                    for d in top
+                ],
+                ["deal", "owner", "what", "amount then", "amount now", "stage", "expected close"],
+            )
+        )
+    fc = doc.get("forecast")
+    if fc:
+        a, b, ch, why = fc["from"], fc["to"], fc["change"], fc["explained"]
+        lines += [
+            "",
+            f"Forecast ({fc['trials']:,} trials, seed {fc['seed']}, the same at both dates):",
+            f"  {a['as_of']}: P10 {money(a['revenue']['p10'])}  P50 {money(a['revenue']['p50'])}"
+            f"  P90 {money(a['revenue']['p90'])}  mean {money(a['revenue']['mean'])}",
+            f"  {b['as_of']}: P10 {money(b['revenue']['p10'])}  P50 {money(b['revenue']['p50'])}"
+            f"  P90 {money(b['revenue']['p90'])}  mean {money(b['revenue']['mean'])}",
+            f"  change: P50 {signed(ch['p50'])}, mean {signed(ch['mean'])} = closed to date "
+            f"{signed(why['closed_to_date'])} + open pipeline's wins "
+            f"{signed(why['open_pipeline'])} + new pipeline's wins {signed(why['new_pipeline'])}",
+        ]
+        if fc.get("note"):
+            lines.append(f"  note: {fc['note']}")
+    if doc["notes"]:
+        lines += ["", "Notes"] + [f"  - {n}" for n in doc["notes"]]
+    return "\n".join(lines)
+
+
 def signed(x: float) -> str:
     return ("+" if x >= 0 else "-") + money(abs(x))
 
