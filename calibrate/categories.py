@@ -382,3 +382,49 @@ def current_calls(history: History, as_of: dt.date) -> Calls | None:
             )
         rows.append(row)
     return Calls(as_of, (start, quarter_end(start)), past["quarter"].n_unique(), tuple(rows))
+
+
+# --- summaries ------------------------------------------------------------------------------------
+def reliability_summary(calls: CallReliability | None) -> dict | None:
+    """The ``calls`` key of the calibrate ``--json`` summary (None without categories): each
+    category's and team's share won in quarter with its interval (``LEVEL``), and the reps
+    named, with their evidence."""
+    if calls is None:
+        return None
+
+    def rate(r: CallRate) -> dict:
+        return {
+            "category": r.category,
+            **({"team": r.team} if r.team else {}),
+            "calls": r.n,
+            "won": r.won,
+            "rate": r.rate.mean,
+            "rate_interval": list(r.rate.interval(LEVEL)),
+            "amount": r.amount,
+            "amount_rate": r.amount_rate.mean,
+            "amount_rate_interval": list(r.amount_rate.interval(LEVEL)),
+        }
+
+    return {
+        "quarters": calls.quarters,
+        "level": LEVEL,
+        "categories": [rate(r) for r in calls.categories],
+        "teams": [rate(r) for r in calls.teams],
+        "named": [
+            {
+                "rep": r.rep,
+                "team": r.team,
+                "category": r.category,
+                "call": r.call,
+                "calls": r.n,
+                "won": r.won,
+                "rate": r.rate.mean,
+                "rate_interval": list(r.rate.interval(calls.naming_level)),
+                "peers_rate": r.team_rate,
+            }
+            for r in calls.reps
+            if r.call
+        ],
+        "naming_level": calls.naming_level,
+        "reps_judged": len({r.rep for r in calls.reps}),
+    }

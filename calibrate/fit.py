@@ -25,7 +25,7 @@ from . import activities as acts
 from . import diagnostics as diag
 from . import quarters
 from . import team as team_fit
-from .categories import fit_calls
+from .categories import fit_calls, reliability_summary
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History, earliest
@@ -449,5 +449,6 @@ def summary(model: Model) -> dict:
         },
         "calendar": _calendar(model),
         "diagnostics": list(model.diagnostics),
+        "calls": reliability_summary(model.calls),
         "notes": list(model.notes),
     }

@@ -5,12 +5,17 @@ censoring, the calls open now, and the model file's ``[calls]`` table."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
+from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
 from salesim.calibrate import categories
+from salesim.calibrate.ingest import read_history
+from salesim.cli import main
 from salesim.simulator import model as model_io
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import CallReliability
@@ -204,3 +209,138 @@ def _with_open_commits(h, n: int):
         schema=o.schema,
     )
     return dataclasses.replace(h, opportunities=pl.concat([o, extra]))
+
+
+# --- reading the category history -----------------------------------------------------------------
+DATA = Path(__file__).parent / "data"
+SF_DEALS = DATA / "salesforce_deals.csv"
+SF_FIELDS = DATA / "salesforce_field_history_categories.csv"
+
+
+def test_field_history_category_rows_are_read_and_give_the_category_of_a_day():
+    h = read_history(SF_DEALS, profile="salesforce", close_date_history=SF_FIELDS)
+    changes = h.category_changes
+    assert changes is not None
+    assert changes.filter(pl.col("opportunity_id") == "006D3").rows() == [
+        ("006D3", dt.date(2024, 2, 1), "best_case", None),
+        ("006D3", dt.date(2024, 4, 2), "commit", "best_case"),
+    ]
+    # The close-date rows are still the close-date history.
+    assert h.close_date_changes is not None and h.close_date_changes.height == 3
+
+    def category(day: dt.date, oid: str) -> str | None:
+        o = h.as_of(day).opportunities
+        return o.filter(pl.col("opportunity_id") == oid)["forecast_category"].item()
+
+    assert category(dt.date(2024, 3, 1), "006D3") == "best_case"
+    assert category(dt.date(2024, 4, 10), "006D3") == "commit"
+    assert category(dt.date(2024, 3, 20), "006D4") == "pipeline"  # before its first change
+    assert category(dt.date(2024, 2, 5), "006D1") == "commit"  # won later: open that day
+    assert category(dt.date(2024, 6, 1), "006D1") == "closed"
+
+
+def test_a_category_column_on_every_row_is_a_category_history(tmp_path):
+    # The Opportunity History report carries the deal's Forecast Category on each row.
+    path = tmp_path / "history.csv"
+    path.write_text(
+        '"Opportunity ID","Close Date","Forecast Category","Last Modified"\n'
+        '"006D3","6/28/2024","Pipeline","2/1/2024"\n'
+        '"006D3","6/28/2024","Pipeline","2/9/2024"\n'
+        '"006D3","6/28/2024","Commit","3/1/2024"\n',
+        encoding="utf-8",
+    )
+    h = read_history(SF_DEALS, profile="salesforce", close_date_history=path)
+    assert h.category_changes is not None
+    assert h.category_changes.rows() == [
+        ("006D3", dt.date(2024, 2, 1), "pipeline", None),
+        ("006D3", dt.date(2024, 3, 1), "commit", "pipeline"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "row", "column", "words"),
+    [
+        (
+            '"Pipeline","Best Case","John Roe"',
+            '"Pipeline","Upside","John Roe"',
+            11,
+            "New Value",
+            "unknown forecast category 'Upside'",
+        ),
+        (
+            '"Forecast Category","Pipeline","Commit"',
+            '"Forecast Category","Maybe","Commit"',
+            4,
+            "Old Value",
+            "unknown forecast category 'Maybe'",
+        ),
+        (
+            '"006D4","Delta","4/1/2024","Forecast Category"',
+            '"006D9","Delta","4/1/2024","Forecast Category"',
+            11,
+            "Opportunity ID",
+            "opportunity '006D9' is not in the opportunities file",
+        ),
+        (
+            '"006D3","Gamma","4/2/2024"',
+            '"006D3","Gamma","4/31/2024"',
+            9,
+            "Edit Date",
+            "cannot read date '4/31/2024'",
+        ),
+    ],
+)
+def test_a_bad_category_row_exits_2_naming_file_row_and_column(
+    tmp_path, old, new, row, column, words
+):
+    copy = tmp_path / SF_FIELDS.name
+    text = SF_FIELDS.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    copy.write_text(text.replace(old, new), encoding="utf-8")
+    out = CliRunner().invoke(
+        main,
+        ["inspect", str(SF_DEALS), "--profile", "salesforce", "--close-date-history", str(copy)],
+    )
+    assert out.exit_code == 2, out.output
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert f"{copy}, row {row}, column {column!r}: {words}" in lines[0], lines[0]
+
+
+# --- calibrate and forecast -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def calibrated():
+    from salesim.calibrate.fit import calibrate
+
+    return calibrate(truth.history(seed=11), truth.AS_OF)
+
+
+def test_calibrate_writes_the_calls_table_and_shows_the_named_rep(calibrated):
+    from salesim import report
+    from salesim.calibrate.fit import summary
+
+    assert calibrated.calls is not None
+    assert model_io.loads(model_io.dumps(calibrated)).calls == calibrated.calls
+    s = summary(calibrated)
+    assert [(r["rep"], r["category"], r["call"]) for r in s["calls"]["named"]] == [
+        (truth.HOT_REP, "commit", "hot")
+    ]
+    text = report.calibration_text(s, "m.toml")
+    assert "Hal: commit calls run hot (over-calls): 14 of 48 won in quarter" in text
+
+
+def test_forecast_shows_the_call_beside_its_bands(calibrated):
+    from salesim import api
+    from salesim.scenarios.plan import model_plan
+
+    h = truth.history(seed=11)
+    fc = api.forecast(model_plan(calibrated, history=h), trials=200, seed=1)
+    calls = categories.current_calls(h, truth.AS_OF)
+    assert calls is not None
+    assert fc.to_dict()["calls"] == calls.to_dict()
+    text = fc.to_text()
+    commit = next(c for c in calls.categories if c.category == "commit")
+    assert f"history says commit converts {100 * commit.rate:.1f}%" in text
+    assert "simulation P50" in text
+    # Without a history there is no call to show.
+    assert "calls" not in api.forecast(model_plan(calibrated), trials=50, seed=1).to_dict()
