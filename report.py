@@ -910,6 +910,8 @@ def calls_now_lines(c: dict, fc: dict) -> list[str]:
             f"{name.lower()} converts {pct(r['rate'])} → {money(r['value'])} "
             f"({money(lo)} – {money(hi)})"
         )
+    if all(r["rate"] is None for r in c["categories"]):
+        return lines
     closed = fc.get("closed_to_date") or 0.0
     lines.append(
         f"  Closed to date {money(closed)} + calls {money(c['value'])} = "

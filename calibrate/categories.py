@@ -125,6 +125,13 @@ def fit_calls(history: History, end: dt.date) -> tuple[CallReliability | None, l
     (``history`` cut at ``end``); None, with a note when categories exist, without calls."""
     if not has_categories(history):
         return None, []
+    if history.category_changes is None:
+        # A closed deal's exported category is "closed": the calls of past quarters would be
+        # only the deals still open now, none of them won, and every category would look bad.
+        return None, [
+            "forecast categories without their history (a close-date or field-history file "
+            "with the categories): their reliability is not measured"
+        ]
     calls = past_calls(history, end)
     if calls.height == 0:
         return None, [
@@ -138,8 +145,8 @@ def fit_calls(history: History, end: dt.date) -> tuple[CallReliability | None, l
         if rows.height == 0:
             continue
         team_rates = {
-            name: call_rate(group, category, name)
-            for (name,), group in rows.group_by("team", maintain_order=True)
+            name: call_rate(rows.filter(pl.col("team") == name), category, name)
+            for name in sorted(rows["team"].unique().to_list())
         }
         everyone = call_rate(rows, category, "")
         if rows.height < MIN_DEALS:
@@ -360,7 +367,12 @@ def current_calls(history: History, as_of: dt.date) -> Calls | None:
     h = history.as_of(as_of)
     start = quarter_start(as_of)
     day_of_quarter = (as_of - start).days + 2  # the end of as_of is the start of the next day
-    past = past_calls(h, as_of, day_of_quarter)
+    # Past calls need the categories' history (``fit_calls``); without it none are judged.
+    past = (
+        past_calls(h, as_of, day_of_quarter)
+        if h.category_changes is not None
+        else pl.DataFrame(schema=CALL_COLUMNS)
+    )
     now = open_calls(h.opportunities, start)
     rows = []
     for category in CALL_CATEGORIES:

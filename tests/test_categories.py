@@ -154,6 +154,17 @@ def test_history_without_categories_has_no_calls(cut):
     assert categories.current_calls(bare, truth.AS_OF) is None
 
 
+def test_exported_categories_without_their_history_are_not_judged(cut):
+    # Closed deals' exported category is "closed": measuring on it would find no call won.
+    bare = dataclasses.replace(cut, category_changes=None)
+    calls, notes = categories.fit_calls(bare, truth.AS_OF)
+    assert calls is None and "not measured" in notes[0]
+    now = categories.current_calls(bare, truth.AS_OF)
+    assert now is not None and now.categories
+    assert all(c.rate is None and c.value is None for c in now.categories)
+    assert now.value == 0.0
+
+
 def test_the_calls_table_round_trips_through_the_model_file(fitted, tmp_path):
     from .factories import simple_model
 
