@@ -355,3 +355,50 @@ def test_forecast_shows_the_call_beside_its_bands(calibrated):
     assert "simulation P50" in text
     # Without a history there is no call to show.
     assert "calls" not in api.forecast(model_plan(calibrated), trials=50, seed=1).to_dict()
+
+
+def test_end_to_end_from_files_calibrate_names_the_rep_and_forecast_shows_the_call(tmp_path):
+    # The known-truth history as canonical files: the categories' history is a
+    # forecast_category column of close_date_history.csv.
+    import json
+
+    h = truth.history(seed=11)
+    folder = tmp_path / "hist"
+    folder.mkdir()
+    h.opportunities.write_csv(folder / "opportunities.csv")
+    assert h.category_changes is not None and h.teams is not None
+    expected = h.opportunities.select("opportunity_id", "expected_close")
+    h.category_changes.join(expected, on="opportunity_id").select(
+        "opportunity_id", "changed", "expected_close", "forecast_category"
+    ).write_csv(folder / "close_date_history.csv")
+    h.teams.select("owner", "manager").write_csv(folder / "teams.csv")
+    model = tmp_path / "m.toml"
+    out = CliRunner().invoke(
+        main, ["calibrate", str(folder), "--as-of", str(truth.AS_OF), "-o", str(model), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    named = json.loads(out.stdout)["calls"]["named"]
+    assert [(r["rep"], r["category"], r["call"]) for r in named] == [("Hal", "commit", "hot")]
+    out = CliRunner().invoke(
+        main,
+        ["forecast", str(model), "--history", str(folder), "--trials", "200", "--seed", "1"],
+    )
+    assert out.exit_code == 0, out.output
+    assert "history says commit converts" in out.stdout
+    out = CliRunner().invoke(
+        main,
+        [
+            "forecast",
+            str(model),
+            "--history",
+            str(folder),
+            "--trials",
+            "200",
+            "--seed",
+            "1",
+            "--json",
+        ],
+    )
+    calls = json.loads(out.stdout)["calls"]
+    assert calls["quarter"] == ["2026-01-01", "2026-03-31"]
+    assert {c["category"] for c in calls["categories"]} == set(truth.RATES)
