@@ -780,6 +780,8 @@ def _deal_fields_text(f: dict) -> str:
             f"{f['close_date_changes']:,} close-date changes: {f['pushed_deals']:,} deals "
             f"pushed, {f['pulled_in_deals']:,} pulled in"
         )
+    if f.get("category_changes") is not None:
+        parts.append(f"{f['category_changes']:,} forecast-category changes")
     if f["managers"]:
         n = len(f["managers"])
         parts.append(f"{n:,} manager{'s' if n != 1 else ''}")

@@ -1751,6 +1751,9 @@ def _deal_fields(history: History) -> dict:
         "close_date_changes": None
         if history.close_date_changes is None
         else history.close_date_changes.height,
+        "category_changes": None
+        if history.category_changes is None
+        else history.category_changes.height,
         "pushed_deals": int((f["pushes"] > 0).sum()) if pushed else None,
         "pulled_in_deals": int((f["pull_ins"] > 0).sum()) if pushed else None,
         "managers": sorted(f["manager"].drop_nulls().unique().to_list()),
