@@ -402,3 +402,42 @@ def test_end_to_end_from_files_calibrate_names_the_rep_and_forecast_shows_the_ca
     calls = json.loads(out.stdout)["calls"]
     assert calls["quarter"] == ["2026-01-01", "2026-03-31"]
     assert {c["category"] for c in calls["categories"]} == set(truth.RATES)
+
+
+def test_a_few_bad_calls_are_not_enough_to_be_named():
+    # Eight reps won 36 of 48 commits (75%); Few won 5 of 12, whose own Jeffreys interval
+    # (17%–69%) excludes 75%: unshrunk, Few would be named. Hal won 17 of 48.
+    def rep(name: str, n: int, won: int) -> list[dict]:
+        return [
+            {"owner": name, "team": "T", "won": i < won, "forecast_category": "commit"}
+            for i in range(n)
+        ]
+
+    rows = [r for i in range(8) for r in rep(f"R{i}", 48, 36)]
+    rows += rep("Few", 12, 5) + rep("Hal", 48, 17)
+    calls, _ = categories.rep_calls(pl.DataFrame(rows), "commit")
+    few = next(r for r in calls if r.rep == "Few")
+    raw = model_io.BetaPosterior(0.5 + 5, 0.5 + 7)
+    assert raw.interval(0.95)[1] < 0.75
+    assert few.call == ""
+    assert few.rate.mean > raw.mean  # pulled toward the team
+    assert [(r.rep, r.call) for r in calls if r.call] == [("Hal", "hot")]
+
+
+def test_inspect_counts_the_category_changes():
+    import json
+
+    out = CliRunner().invoke(
+        main,
+        [
+            "inspect",
+            str(SF_DEALS),
+            "--profile",
+            "salesforce",
+            "--close-date-history",
+            str(SF_FIELDS),
+            "--json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["deal_fields"]["category_changes"] == 6
