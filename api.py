@@ -71,13 +71,15 @@ def forecast(
     from salesim.scenarios.forecast import forecast as run
 
     expect(progress, trials)
+    p = _plan(plan)
     return run(
-        _plan(plan).spec,
+        p.spec,
         trials=trials,
         seed=seed,
         engine=engine,
         workers=workers,
         progress=progress,
+        calls=p.calls,
     )
 
 

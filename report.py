@@ -98,6 +98,8 @@ def forecast_text(fc: dict) -> str:
         )
         if len(reps) > 20:
             out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
+    if fc.get("calls"):
+        out += [""] + calls_now_lines(fc["calls"], fc)
     if fc["notes"]:
         out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
     return "\n".join(out)
@@ -639,6 +641,8 @@ def calibration_text(s: dict, output: str) -> str:
             f"seen): {pct(t['advanced'])} advanced later, {pct(t['never_left'])} "
             "never left"
         )
+    if s.get("calls"):
+        lines += [""] + reliability_lines(s["calls"])
     if s.get("diagnostics"):
         lines += ["", "What the history contradicts (the model follows it):"]
         lines += [f"  - {d}" for d in s["diagnostics"]]
@@ -837,6 +841,8 @@ def _deal_fields_text(f: dict) -> str:
             f"{f['close_date_changes']:,} close-date changes: {f['pushed_deals']:,} deals "
             f"pushed, {f['pulled_in_deals']:,} pulled in"
         )
+    if f.get("category_changes") is not None:
+        parts.append(f"{f['category_changes']:,} forecast-category changes")
     if f["managers"]:
         n = len(f["managers"])
         parts.append(f"{n:,} manager{'s' if n != 1 else ''}")
@@ -900,3 +906,78 @@ def demo_text(out: dict) -> str:
             *(f"  {name:<18} {path}" for name, path in out["files"].items()),
         ]
     )
+
+
+# --- rep judgement: forecast categories (calibrate/categories.py) -------------------------------
+_CATEGORY_WORDS = {
+    "commit": "Commit",
+    "best_case": "Best case",
+    "pipeline": "Pipeline",
+    "omitted": "Omitted",
+}
+
+
+def reliability_lines(c: dict) -> list[str]:
+    """The calibrate table's block on forecast categories: share won in quarter per
+    category and team, and the reps whose calls run hot or cold, with the evidence."""
+    level = f"{100 * c['level']:.0f}%"
+
+    def row(r: dict, name: str) -> list[str]:
+        lo, hi = r["rate_interval"]
+        return [
+            name,
+            f"{r['won']:,} / {r['calls']:,}",
+            pct(r["rate"]),
+            f"{pct(lo)} – {pct(hi)}",
+            pct(r["amount_rate"]),
+        ]
+
+    rows = [row(r, _CATEGORY_WORDS[r["category"]]) for r in c["categories"]]
+    rows += [row(r, f"  {_CATEGORY_WORDS[r['category']]}, {r['team']}") for r in c["teams"]]
+    lines = [
+        f"Forecast categories: share of calls won inside their quarter ({c['quarters']} quarters)",
+        table(rows, ["category", "won / calls", "share", f"{level} interval", "by amount"]),
+    ]
+    if not c["named"]:
+        lines.append(f"  no rep's calls run hot or cold ({c['reps_judged']} reps judged)")
+    for r in c["named"]:
+        lo, hi = r["rate_interval"]
+        how = "hot (over-calls)" if r["call"] == "hot" else "cold (sandbags)"
+        lines.append(
+            f"  {r['rep']}: {_CATEGORY_WORDS[r['category']].lower()} calls run {how}: "
+            f"{r['won']} of {r['calls']} won in quarter, {pct(r['rate'])} shrunk "
+            f"({100 * c['naming_level']:.0f}%: {pct(lo)} – {pct(hi)}) against "
+            f"{pct(r['peers_rate'])} for their peers"
+        )
+    return lines
+
+
+def calls_now_lines(c: dict, fc: dict) -> list[str]:
+    """The reps' call beside the simulation: each category's open amount this quarter and
+    what the history says it converts to ("Commit 2.1M; history says commit converts 74% →
+    1.55M")."""
+    lines = [
+        f"The reps' call for {c['quarter'][0]} to {c['quarter'][1]}, on the record of "
+        f"{c['quarters_measured']} quarters (calls open on the same day of the quarter)"
+    ]
+    for r in c["categories"]:
+        name = _CATEGORY_WORDS[r["category"]]
+        if r["rate"] is None:
+            lines.append(
+                f"  {name} {money(r['amount'])} ({r['deals']} deals); no past calls to judge by"
+            )
+            continue
+        lo, hi = r["value_interval"]
+        lines.append(
+            f"  {name} {money(r['amount'])} ({r['deals']} deals); history says "
+            f"{name.lower()} converts {pct(r['rate'])} → {money(r['value'])} "
+            f"({money(lo)} – {money(hi)})"
+        )
+    if all(r["rate"] is None for r in c["categories"]):
+        return lines
+    closed = fc.get("closed_to_date") or 0.0
+    lines.append(
+        f"  Closed to date {money(closed)} + calls {money(c['value'])} = "
+        f"{money(closed + c['value'])}; simulation P50 {money(fc['revenue']['p50'])}"
+    )
+    return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from salesim.calibrate.categories import Calls
 from salesim.results import Forecast
 from salesim.simulator.results import SimResult, band
 from salesim.simulator.runner import Progress, default_engine, run
@@ -41,13 +42,15 @@ def forecast(
     workers: int | None = 1,
     progress: Progress | None = None,
     keep_reps: bool | None = None,
+    calls: Calls | None = None,
 ) -> Forecast:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
     The defaults are the CLI's: ``engine`` None is ``runner.default_engine()``; one worker
     unless asked (``workers=None``: every core, in spawned processes, which a script then
     needs a ``__main__`` guard for). ``keep_reps`` None keeps revenue per seat and trial up
-    to ``SEAT_ARRAY_BYTES``."""
+    to ``SEAT_ARRAY_BYTES``. ``calls``: the reps' call for the quarter, shown beside the
+    bands (the ``calls`` key; calibrate/categories.py)."""
     engine = engine or default_engine()
     if keep_reps is None:
         keep_reps = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
@@ -62,6 +65,8 @@ def forecast(
             f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
             "P(attainment) are exact"
         )
+    if calls is not None:
+        out["calls"] = calls.to_dict()
     return Forecast(out)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Mapping
 
+from salesim.calibrate.categories import Calls, current_calls
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
@@ -47,6 +48,7 @@ class Plan:
     scenario: Any = None
     source: str = ""
     warnings: tuple[str, ...] = ()
+    calls: Calls | None = None  # the reps' call for the quarter, when the history has one
 
     def trials(self, given: int | None, default: int) -> int:
         """The caller's trials, else the scenario's, else ``default``."""
@@ -135,10 +137,11 @@ def model_plan(
         warnings = (NO_HISTORY_WARNING,)
     elif isinstance(history, (str, Path)):
         history = read_history(history, **history_options)
+    day = _date(as_of, "--as-of") or model.as_of
     spec = baseline_spec(
         model,
         history=history,
-        as_of=_date(as_of, "--as-of") or model.as_of,
+        as_of=day,
         start=_date(start, "--start"),
         weeks=weeks,
         n_reps=n_reps,
@@ -146,7 +149,8 @@ def model_plan(
         quota=quota,
         fixed_parameters=fixed_parameters,
     )
-    return Plan(spec, None, source, warnings)
+    calls = current_calls(history, day) if history is not None else None
+    return Plan(spec, None, source, warnings, calls)
 
 
 def load_plan(
