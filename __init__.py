@@ -30,6 +30,7 @@ _EXPORTS = {
     "backtest": "salesim.api",
     "dashboard": "salesim.api",
     "deals": "salesim.api",
+    "movement": "salesim.api",
     "parse_levers": ("salesim.scenarios.scenario", "parse_lever_args"),
     "Strategy": "salesim.scenarios.scenario",
     # results
@@ -39,6 +40,7 @@ _EXPORTS = {
     "BacktestResult": "salesim.scenarios.backtest",
     "Dashboard": "salesim.scenarios.dashboard",
     "DealsView": "salesim.results",
+    "Movement": "salesim.scenarios.movement",
     "Currency": "salesim.plots",
     "InputError": "salesim.simulator.errors",
 }
@@ -51,6 +53,7 @@ __all__ = [
     "DealsView",
     "Forecast",
     "InputError",
+    "Movement",
     "Plan",
     "Strategy",
     "backtest",
@@ -63,6 +66,7 @@ __all__ = [
     "forecast",
     "load_model",
     "load_plan",
+    "movement",
     "parse_levers",
     "read_history",
     "save_model",

@@ -85,6 +85,7 @@ def forecast(
         progress=progress,
         by=by,
         teams=p.teams,
+        calls=p.calls,
     )
 
 
@@ -281,6 +282,39 @@ def dashboard(
         progress=progress,
         by=by,
     )
+
+
+def movement(
+    history,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    quarter: dt.date | str | None = None,
+    model=None,
+    trials: int = 2000,
+    seed: int | None = None,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Progress | None = None,
+    **history_options,
+):
+    """What changed in the quarter's pipeline from the end of ``start`` to the end of
+    ``end`` (``scenarios.movement.Movement``); with ``model`` (a ``Model`` or MODEL.toml),
+    also the forecast at both dates, same seed, and where its change came from."""
+    from salesim.scenarios import movement as mv
+
+    h = _history(history, history_options)
+    a = as_date(start, what="date", column="--from")
+    b = as_date(end, what="date", column="--to")
+    q = None if quarter is None else as_date(quarter, what="date", column="--quarter")
+    result = mv.movement(h, a, b, quarter=q)
+    if model is None:
+        return result
+    expect(progress, 2 * trials)
+    moved = mv.forecast_movement(
+        model, h, a, b, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress
+    )
+    return mv.Movement({**result.to_dict(), "forecast": moved})
 
 
 def calibrate(

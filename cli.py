@@ -595,6 +595,66 @@ def backtest_cmd(history, cutoffs, every, quarters, steady, run, output, **histo
     output.deliver(result, written={"out": "tables", "plot": "backtest chart"})
 
 
+# --- movement (scenarios/movement.py) -------------------------------------------------------------
+@main.command("movement")
+@click.argument("history", metavar="HISTORY", type=click.Path())
+@click.option("--from", "start", required=True, metavar="DATE", help="The earlier snapshot.")
+@click.option("--to", "end", required=True, metavar="DATE", help="The later snapshot.")
+@click.option(
+    "--quarter",
+    default=None,
+    metavar="DATE",
+    help="Any day of the quarter whose pipeline to follow (default: the --to date's).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    metavar="MODEL.toml",
+    type=click.Path(dir_okay=False),
+    help="Also forecast at both dates (same seed) and split the change in mean revenue.",
+)
+@history_options
+@handle_errors
+@executor_options
+@simulation_options(trials=2000, per="forecast")
+@output_options(
+    json="the movement",
+    plot="Write the pipeline waterfall as PNG.",
+    out="the waterfall and one row per deal that moved (FILE-stem.deals)",
+    currency=True,
+)
+def movement_cmd(history, start, end, quarter, model_path, run, output, **history_opts):
+    """What changed in the quarter's pipeline between two snapshots, and why.
+
+    Follows every deal from the end of --from to the end of --to: the waterfall of the
+    quarter's pipeline (new, pulled in, pushed out, won, lost, amount changed; its amounts
+    add up), stage moves, and the deals that moved most. With --model, the forecast at both
+    dates with the same seed, its change in mean revenue split into closed to date and the
+    open and new pipeline's wins (docs/forecast-call.md).
+
+    \b
+    Examples:
+      salesim movement hist --from 2026-09-23 --to 2026-09-30
+      salesim movement report.csv --profile salesforce --close-date-history hist.csv --from 2026-11-30 --to 2026-12-07 --json
+      salesim movement hist --from 2026-09-23 --to 2026-09-30 --model model.toml --plot waterfall.png
+    """
+    from salesim import api
+
+    with output.progress("Simulating") as bar:
+        result = api.movement(
+            history,
+            start,
+            end,
+            quarter=quarter,
+            model=model_path,
+            progress=bar if model_path else None,
+            **run,
+            **history_opts,
+        )
+    output.deliver(result, written={"out": "tables", "plot": "waterfall"})
+
+
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
 @main.command("bench")
 @click.option(

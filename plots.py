@@ -373,7 +373,8 @@ def waterfall(
             xytext=(0, 2),
             textcoords="offset points",
         )
-    ax.set_xticks(range(len(steps)), [s[0] for s in steps], fontsize=9)
+    ax.set_xticks(range(len(steps)), [s[0].replace(" ", "\n") for s in steps], fontsize=9)
+    ax.margins(y=0.12)  # room for the labels above the tallest bar
     _money_axis(ax, currency, label="open pipeline")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="y")
@@ -819,4 +820,19 @@ def backtest_figure(r, currency: Currency | None = None) -> Figure:
         currency=currency or NO_CURRENCY,
         title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
         f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)",
+    )
+
+
+def movement_figure(doc: Mapping, currency: Currency | None = None) -> Figure:
+    """The quarter's pipeline waterfall between two snapshots (``salesim movement``)."""
+    labels = {"pulled_in": "pulled in", "pushed_out": "pushed out", "amount_changed": "amount"}
+    steps = [
+        (labels.get(row["step"], row["step"]), (row["sign"] or 1) * row["amount"])
+        for row in doc["waterfall"]
+    ]
+    q = doc["quarter"]
+    return waterfall(
+        steps,
+        currency=currency or NO_CURRENCY,
+        title=f"Pipeline of the quarter to {q['end']}\nfrom {doc['from']} to {doc['to']}",
     )

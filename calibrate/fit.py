@@ -25,6 +25,7 @@ from . import activities as acts
 from . import diagnostics as diag
 from . import quarters
 from . import team as team_fit
+from .categories import fit_calls, reliability_summary
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History, earliest
@@ -218,6 +219,8 @@ def calibrate(
             + diag.tail_findings(stage_models)
         )
     done("calendar")
+    calls, more = fit_calls(h, end)
+    notes += more
 
     return Model(
         as_of=as_of,
@@ -233,6 +236,7 @@ def calibrate(
         notes=tuple(dict.fromkeys(notes)),
         calendar=cal,
         diagnostics=tuple(findings),
+        calls=calls,
     )
 
 
@@ -445,5 +449,6 @@ def summary(model: Model) -> dict:
         },
         "calendar": _calendar(model),
         "diagnostics": list(model.diagnostics),
+        "calls": reliability_summary(model.calls),
         "notes": list(model.notes),
     }

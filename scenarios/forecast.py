@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from salesim.calibrate.categories import Calls
 from salesim.results import Forecast
 from salesim.simulator.results import SimResult, band
 from salesim.simulator.runner import Progress, default_engine, run
@@ -49,6 +50,7 @@ def forecast(
     keep_reps: bool | None = None,
     by: Iterable[str] | str | None = None,
     teams: pl.DataFrame | None = None,
+    calls: Calls | None = None,
 ) -> Forecast:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
@@ -56,7 +58,9 @@ def forecast(
     unless asked (``workers=None``: every core, in spawned processes, which a script then
     needs a ``__main__`` guard for). ``keep_reps`` None keeps revenue per seat and trial up
     to ``SEAT_ARRAY_BYTES``. ``by``: roll-up levels (``rollups.LEVELS``), grouped by
-    ``teams`` (``History.teams``); they need the per-seat revenue kept."""
+    ``teams`` (``History.teams``); they need the per-seat revenue kept. ``calls``: the
+    reps' call for the quarter, shown beside the bands (the ``calls`` key;
+    calibrate/categories.py)."""
     engine = engine or default_engine()
     levels = parse_levels(by)
     fits = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
@@ -76,6 +80,8 @@ def forecast(
             f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
             "P(attainment) are exact"
         )
+    if calls is not None:
+        out["calls"] = calls.to_dict()
     return Forecast(out)
 
 

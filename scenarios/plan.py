@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
+from salesim.calibrate.categories import Calls, current_calls
 from salesim.history import History
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
@@ -52,6 +53,7 @@ class Plan:
     scenario: Any = None
     source: str = ""
     warnings: tuple[str, ...] = ()
+    calls: Calls | None = None  # the reps' call for the quarter, when the history has one
     history: History | None = None
     as_of: dt.date | None = None
 
@@ -159,7 +161,8 @@ def model_plan(
         quota=quota,
         fixed_parameters=fixed_parameters,
     )
-    return Plan(spec, None, source, warnings, history, day)
+    calls = current_calls(history, day) if history is not None else None
+    return Plan(spec, None, source, warnings, calls=calls, history=history, as_of=day)
 
 
 def load_plan(
@@ -220,4 +223,5 @@ def load_plan(
     spec = scenario_spec(sc, history)
     if quota is not None:
         spec = dataclasses.replace(spec, quota=quota)
-    return Plan(spec, sc, str(path), (), history, sc.as_of if history is not None else None)
+    as_of = sc.as_of if history is not None else None
+    return Plan(spec, sc, str(path), history=history, as_of=as_of)
