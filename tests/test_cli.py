@@ -16,6 +16,7 @@ COMMANDS = [
     "calibrate",
     "forecast",
     "deals",
+    "movement",
     "compare",
     "capacity",
     "dashboard",
