@@ -321,6 +321,13 @@ def movement_text(doc: dict) -> str:
         ]
         if fc.get("note"):
             lines.append(f"  note: {fc['note']}")
+        if fc["deals"]:
+            lines.append("  deals whose expected value moved most (amount × P(win); won: amount):")
+            lines += [
+                f"    {d['opportunity_id']} ({d['owner']}, {d['status']}): "
+                f"{money(d['value_from'])} → {money(d['value_to'])} ({signed(d['change'])})"
+                for d in fc["deals"][:5]
+            ]
     if doc["notes"]:
         lines += ["", "Notes"] + [f"  - {n}" for n in doc["notes"]]
     return "\n".join(lines)

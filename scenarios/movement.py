@@ -34,6 +34,7 @@ from salesim.results import _Document
 from salesim.simulator.calendar import quarter_end, quarter_start
 from salesim.simulator.errors import InputError
 
+TOP_VALUE_CHANGES = 20  # deals listed as explaining the forecast's change
 STEPS = ("start", "new", "pulled_in", "pushed_out", "won", "lost", "amount_changed", "end")
 # How much each step adds to the pipeline (+1), takes from it (-1), or is a total (0).
 SIGN = {
@@ -166,21 +167,22 @@ def forecast_movement(
     progress=None,
 ) -> dict:
     """The forecast at the end of ``start`` and of ``end`` (same seed: common random numbers,
-    so the change is the snapshots', not the dice's) and the change in mean revenue split
-    exactly into closed to date, the open pipeline's wins and new pipeline's wins."""
-    from salesim.scenarios.forecast import forecast
+    so the change is the snapshots', not the dice's), the change in mean revenue split
+    exactly into closed to date, the open pipeline's wins and new pipeline's wins, and the
+    deals whose expected value changed most (amount × P(win) from the run's own per-deal
+    counts; a deal won in between counts its amount, now closed to date)."""
+    from salesim.scenarios.forecast import summarise
     from salesim.scenarios.plan import model_plan
+    from salesim.simulator.runner import run
 
-    runs = {}
+    runs, values = {}, {}
     for key, day in (("from", start), ("to", end)):
-        plan = model_plan(model, history=history, as_of=day)
-        fc = forecast(
-            plan.spec,
-            trials=trials,
-            seed=seed,
-            engine=engine,
-            workers=workers,
-            progress=progress,
+        spec = model_plan(model, history=history, as_of=day).spec
+        result = run(spec, trials, seed, engine=engine, workers=workers, progress=progress)
+        fc = summarise(spec, result)
+        _, p_win = result.deal_odds()  # by the horizon's end, as the open pipeline's band
+        values[key] = spec.open_deals.select(
+            "opportunity_id", (pl.col("amount") * pl.Series(p_win)).alias(key)
         )
         runs[key] = {
             "as_of": day,
@@ -199,6 +201,7 @@ def forecast_movement(
         **runs,
         "change": {k: b["revenue"][k] - a["revenue"][k] for k in ("mean", "p10", "p50", "p90")},
         "explained": {k: b[k] - a[k] for k in ("closed_to_date", "open_pipeline", "new_pipeline")},
+        "deals": _value_changes(history, values, start, end, quarter_start(end)),
     }
     if a["quarter_end"] != b["quarter_end"]:
         out["note"] = (
@@ -206,6 +209,45 @@ def forecast_movement(
             f"{b['quarter_end']}): their change is mostly the quarter's"
         )
     return out
+
+
+def _value_changes(
+    history: History, values: dict, start: dt.date, end: dt.date, q_start: dt.date
+) -> list[dict]:
+    """Per deal, its expected value in the forecast at both dates and the change, the
+    largest change first (``TOP_VALUE_CHANGES``). Their sum with the new pipeline's change is
+    the change in mean revenue."""
+    o = history.as_of(end).opportunities
+    won = o.filter(
+        (pl.col("status") == "won") & (pl.col("closed") > start) & (pl.col("closed") >= q_start)
+    ).select("opportunity_id", pl.col("amount").alias("__won"))
+    merged = (
+        values["from"]
+        .join(values["to"], on="opportunity_id", how="full", coalesce=True)
+        .join(won, on="opportunity_id", how="full", coalesce=True)
+        .join(o.select("opportunity_id", "owner", "status"), on="opportunity_id", how="left")
+        .with_columns(
+            pl.col("from").fill_null(0.0),
+            pl.coalesce("to", "__won").fill_null(0.0).alias("to"),
+        )
+        .with_columns((pl.col("to") - pl.col("from")).alias("change"))
+        .filter(pl.col("change") != 0)
+        .sort(
+            pl.col("change").abs(), "opportunity_id", descending=[True, False], maintain_order=True
+        )
+    )
+    return (
+        merged.select(
+            "opportunity_id",
+            "owner",
+            "status",
+            pl.col("from").alias("value_from"),
+            pl.col("to").alias("value_to"),
+            "change",
+        )
+        .head(TOP_VALUE_CHANGES)
+        .to_dicts()
+    )
 
 
 # --- following each deal ----------------------------------------------------------------------

@@ -188,7 +188,10 @@ def ss_date(text: str):
     return dt.date.fromisoformat(text)
 
 
-def test_the_forecast_change_is_split_exactly(demo):
+def test_the_forecast_change_is_split_exactly(demo, monkeypatch):
+    from salesim.scenarios import movement
+
+    monkeypatch.setattr(movement, "TOP_VALUE_CHANGES", 10_000)  # every deal, to add them up
     model = demo / "model.toml"
     fit = CliRunner().invoke(
         main,
@@ -211,3 +214,9 @@ def test_the_forecast_change_is_split_exactly(demo):
     )["amount"].sum()
     assert fc["explained"]["closed_to_date"] == pytest.approx(between)
     assert won.waterfall[4]["amount"] <= between + 1e-6  # won from the pipeline ⊆ won
+    # deal by deal: the expected values' changes and the new pipeline's make the whole change
+    by_deal = sum(d["change"] for d in fc["deals"]) + fc["explained"]["new_pipeline"]
+    assert by_deal == pytest.approx(fc["change"]["mean"], rel=1e-6, abs=1e-3)
+    assert [abs(d["change"]) for d in fc["deals"]] == sorted(
+        (abs(d["change"]) for d in fc["deals"]), reverse=True
+    )
