@@ -2,11 +2,13 @@
 
 ``SeedSequence(seed)`` gives child ``i`` to chunk ``i``; every chunk holds a fixed number of
 trials (per engine), and each trial spawns its own streams from its chunk's child
-(docs/model.md §0). Chunks are made lazily, mapped in order by an *executor* that holds only
-a few in flight, and copied into arrays sized for the requested trials as they arrive, so
-memory is the per-trial outputs only: ``bytes_per_trial`` (a row of totals, the cumulative
-weekly curve and, unless ``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)``
-bytes, ≈ 0.4 kB for 20 reps over 13 weeks).
+(docs/model.md §0); with fewer chunks than workers, an engine that can (``PLAYS_PARTS``)
+plays each chunk in parts, one per worker, with the same numbers. Chunks are made lazily,
+mapped in order by an *executor* that holds only a few in flight, and copied into arrays
+sized for the requested trials as they arrive, so memory is the per-trial outputs only:
+``bytes_per_trial`` (a row of totals, the cumulative weekly curve and, unless
+``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)`` bytes, ≈ 0.4 kB for 20
+reps over 13 weeks).
 
 Engines and executors are registries, so a new engine or a cluster executor plugs in by
 adding an entry.
