@@ -197,7 +197,7 @@ def rep_days(history, as_of: dt.date) -> tuple[RepDays, list[str]]:
     offset = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
     total = int(length.sum())
     rep = np.repeat(np.arange(len(owners)), length)
-    day = np.arange(total, dtype=np.int64)  # in place: a million reps' days are 8 MB a column
+    day = np.arange(total, dtype=np.int64)  # in place: no temporary as long as the table
     day -= offset[rep]
     day += start[rep]
 

@@ -779,7 +779,8 @@ def _stage_history(
     """Validate; returns sorted entries (``_sorted_entries``) and notes."""
     notes: list[str] = []
     src = _spelling(names)
-    w = raw.select(
+    # A query until the checks have run (as in ``_activities``): the raw dates are never held.
+    query = raw.lazy().select(
         ROW,
         _text(raw, "opportunity_id").alias("opportunity_id"),
         _text(raw, "stage").alias("stage"),
@@ -787,7 +788,7 @@ def _stage_history(
         pl.lit(_date(raw, "entered", date_format)).alias("entered"),
     )
     _run_checks(
-        w,
+        query,
         [
             _Check(
                 pl.col("opportunity_id").is_null(),
@@ -808,8 +809,11 @@ def _stage_history(
     keys = opps.select(
         "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "created", "closed"
     )
-    w = w.drop("entered_raw")  # only the checks above quote it
-    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
+    w = (
+        query.drop("entered_raw")  # only the checks above quote it
+        .join(keys.lazy(), on="opportunity_id", how="left", maintain_order="left")
+        .collect()
+    )
     _run_checks(
         w,
         [
