@@ -329,9 +329,9 @@ class _Check:
     expected: str
 
 
-def _fail_first(df: pl.DataFrame, check: _Check, *, file: str) -> None:
+def _fail_first(df: pl.DataFrame | pl.LazyFrame, check: _Check, *, file: str) -> None:
     """Raise for the first row where the check fails, saying how many more rows share it."""
-    hits = df.filter(check.bad.fill_null(False))
+    hits = df.lazy().filter(check.bad.fill_null(False)).collect()
     if hits.height == 0:
         return
     first = hits.row(0, named=True)
@@ -341,13 +341,17 @@ def _fail_first(df: pl.DataFrame, check: _Check, *, file: str) -> None:
     raise InputError(text, file=file, row=first[ROW], column=check.column, expected=check.expected)
 
 
-def _run_checks(df: pl.DataFrame, checks: list[_Check], *, file: str) -> None:
-    """All checks in one pass; the first failing one (in list order) is raised."""
-    if not checks or df.height == 0:
+def _run_checks(df: pl.DataFrame | pl.LazyFrame, checks: list[_Check], *, file: str) -> None:
+    """All checks in one pass; the first failing one (in list order) is raised. A lazy
+    frame's columns are computed for the checks only, never held all at once."""
+    if not checks:
         return
-    failed = df.select(
-        [c.bad.fill_null(False).any().alias(str(i)) for i, c in enumerate(checks)]
-    ).row(0)
+    failed = (
+        df.lazy()
+        .select([c.bad.fill_null(False).any().alias(str(i)) for i, c in enumerate(checks)])
+        .collect()
+        .row(0)
+    )
     for check, bad in zip(checks, failed):
         if bad:
             _fail_first(df, check, file=file)
@@ -776,7 +780,8 @@ def _stage_history(
     """Validate; returns sorted entries (``_sorted_entries``) and notes."""
     notes: list[str] = []
     src = _spelling(names)
-    w = raw.select(
+    # A query until the checks have run (as in ``_activities``): the raw dates are never held.
+    query = raw.lazy().select(
         ROW,
         _text(raw, "opportunity_id").alias("opportunity_id"),
         _text(raw, "stage").alias("stage"),
@@ -784,7 +789,7 @@ def _stage_history(
         pl.lit(_date(raw, "entered", date_format)).alias("entered"),
     )
     _run_checks(
-        w,
+        query,
         [
             _Check(
                 pl.col("opportunity_id").is_null(),
@@ -805,7 +810,11 @@ def _stage_history(
     keys = opps.select(
         "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "created", "closed"
     )
-    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
+    w = (
+        query.drop("entered_raw")  # only the checks above quote it
+        .join(keys.lazy(), on="opportunity_id", how="left", maintain_order="left")
+        .collect()
+    )
     _run_checks(
         w,
         [
@@ -869,7 +878,9 @@ def _activities(
 ) -> tuple[pl.DataFrame, list[str]]:
     notes: list[str] = []
     src = _spelling(names)
-    w = raw.select(
+    # A query, not a frame: millions of rows of text columns are computed for the checks
+    # and for the result in turn, never all held together (calibrating 1M deals: < 1 GB).
+    w = raw.lazy().select(
         ROW,
         _text(raw, "owner").alias("owner"),
         _text(raw, "date").alias("date_raw"),
@@ -913,7 +924,7 @@ def _activities(
     _run_checks(w, checks, file=file)
     out = w.select(
         ROW, "owner", "date", "kind", pl.col("count").fill_null(1.0).cast(pl.Int64).alias("count")
-    )
+    ).collect()
     return out, notes
 
 
@@ -1491,6 +1502,9 @@ def read_history(
             outcomes=how.outcomes,
         )
         notes += more
+        # The raw text is no longer needed: free it before the next file is read.
+        inside.pop("stage_history", None)
+        sh_raw = None
 
     if reference is not None:
         seen = set(opps["stage"].drop_nulls().unique().to_list())
@@ -1594,6 +1608,7 @@ def read_history(
                 a_raw, a_names, file=str(files.activities), date_format=date_format
             )
             notes += more
+        a_raw = None  # as the stage history's
     team = None
     if files.reps is not None:
         r_raw, r_names, more = _load(files.reps, "reps", how.mapping, ("owner", "hired"))

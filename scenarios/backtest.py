@@ -10,11 +10,13 @@ cannot be calibrated on is left out with a note. docs/backtest.md explains the s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
+import pickle
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -27,6 +29,7 @@ from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
 
 if TYPE_CHECKING:
+    from salesim.simulator.runner import Executor
     from salesim.tables import Table
 
 DEFAULT_TRIALS = 2000
@@ -607,6 +610,42 @@ def run_fold(
     )
 
 
+def _fold_task(task) -> Fold | str:
+    """One fold, or the note that leaves it out: a note travels back from a worker process
+    where the exception (built from a cutoff and a reason) would not unpickle."""
+    history, cutoff, trials, seed, engine, fit, workers = task
+    try:
+        return run_fold(
+            history, cutoff, trials=trials, seed=seed, engine=engine, fit=fit, workers=workers
+        )
+    except UnfitCutoff as exc:
+        return f"left out: {exc}"
+
+
+@contextlib.contextmanager
+def fold_executor(workers: int | None, fit: Fit, folds: int) -> Iterator[Executor | None]:
+    """Where the folds run: on a pool of worker processes (or the caller's executor) when
+    there are several folds and several workers, else None: one after another here, each
+    fold's simulation then using the workers. Every fold has its own seed, so the numbers
+    are the same either way. A ``fit`` defined inside a function cannot be sent to another
+    process; its folds run here."""
+    from .compare import shared_executor
+
+    if folds > 1 and workers != 1 and _picklable(fit):
+        with shared_executor(workers) as pool:
+            yield pool
+    else:
+        yield None
+
+
+def _picklable(obj) -> bool:
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
 def backtest(
     history: History,
     cutoffs,
@@ -638,18 +677,19 @@ def backtest(
     from salesim.simulator.runner import default_engine
 
     engine = engine or default_engine()
-    folds, notes = [], []
-    for c in cutoffs:
-        try:
-            folds.append(
-                run_fold(
-                    history, c, trials=trials, seed=seed, engine=engine, fit=fit, workers=workers
-                )
-            )
-        except UnfitCutoff as exc:
-            notes.append(f"left out: {exc}")
-        if progress is not None:
-            progress(1)
+    folds: list[Fold] = []
+    notes: list[str] = []
+    with fold_executor(workers, fit, len(cutoffs)) as pool:
+        # Folds on the pool each simulate in their worker; else each fold's run uses them.
+        each = 1 if pool is not None else workers
+        tasks = ((history, c, trials, seed, engine, fit, each) for c in cutoffs)
+        for done in pool.map(_fold_task, tasks) if pool is not None else map(_fold_task, tasks):
+            if isinstance(done, Fold):
+                folds.append(done)
+            else:
+                notes.append(done)
+            if progress is not None:
+                progress(1)
     if not folds:
         raise InputError(
             "no cutoff could be backtested: " + "; ".join(notes),

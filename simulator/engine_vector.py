@@ -45,10 +45,14 @@ def simulate_chunk(
     seed: np.random.SeedSequence,
     first_trial: int = 0,
     *,
+    part: tuple[int, int] | None = None,
     draw_log=None,
 ) -> ChunkResult:
     """Simulate ``n_trials`` trials of ``spec``; the same seed gives the same numbers.
 
+    ``part=(lo, hi)`` plays only the chunk's trials ``lo … hi - 1`` (the runner spreads one
+    chunk over several processes this way): the chunk is prepared whole and every trial
+    has its own keys, so each trial's numbers are those of the whole chunk's run.
     ``draw_log`` (benchmarks only): an object whose ``wrap(generator)`` returns a generator
     that records every draw and whose ``add(method, params, n)`` records ``n`` draws of the
     compiled loop, to time the RNG floor (scenarios/bench.py).
@@ -133,14 +137,15 @@ def simulate_chunk(
         * math.exp(p.rep_sigma**2)
     )
     buffers = (int(1.5 * expected) + 256, 64)
-    trials = np.arange(n_trials)
+    lo, hi = part if part is not None else (0, n_trials)
+    trials = np.arange(lo, hi)
     while trials.size:
         _simulate(trials, *args, buffers, out, counts)
         trials = trials[out[-1][trials] == trial_loop.OVERFLOW]
         buffers = (2 * buffers[0], 2 * buffers[1])
     if draw_log is not None and counts is not None:
         record_counts(draw_log, counts)
-    return _result(out[:-1], first_trial)
+    return _result(tuple(a[lo:hi] for a in out[:-1]), first_trial + lo)
 
 
 def plain(*args):

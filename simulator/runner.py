@@ -2,11 +2,13 @@
 
 ``SeedSequence(seed)`` gives child ``i`` to chunk ``i``; every chunk holds a fixed number of
 trials (per engine), and each trial spawns its own streams from its chunk's child
-(docs/model.md §0). Chunks are made lazily, mapped in order by an *executor* that holds only
-a few in flight, and copied into arrays sized for the requested trials as they arrive, so
-memory is the per-trial outputs only: ``bytes_per_trial`` (a row of totals, the cumulative
-weekly curve and, unless ``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)``
-bytes, ≈ 0.4 kB for 20 reps over 13 weeks).
+(docs/model.md §0); with fewer chunks than workers, an engine that can (``PLAYS_PARTS``)
+plays each chunk in parts, one per worker, with the same numbers. Chunks are made lazily,
+mapped in order by an *executor* that holds only a few in flight, and copied into arrays
+sized for the requested trials as they arrive, so memory is the per-trial outputs only:
+``bytes_per_trial`` (a row of totals, the cumulative weekly curve and, unless
+``keep_reps=False``, revenue per seat: ``8 × (14 + weeks + reps)`` bytes, ≈ 0.4 kB for 20
+reps over 13 weeks).
 
 Engines and executors are registries, so a new engine or a cluster executor plugs in by
 adding an entry.
@@ -45,6 +47,10 @@ ENGINES: dict[str, Callable] = {
 # Trials per chunk, fixed per engine: changing it changes every trial's streams.
 CHUNK_SIZES: dict[str, int] = {"simpy": 50, "vector": engine_vector.CHUNK}
 DEFAULT_CHUNK = 50
+# Engines whose simulate_chunk also takes ``part=(lo, hi)``: a chunk's trials lo … hi - 1,
+# with the numbers of the whole chunk's run. So a run of fewer chunks than workers (a
+# capacity candidate is one 2,000-trial chunk) still keeps every worker busy.
+PLAYS_PARTS = {"vector"}
 # What every long run reports as it goes: ``progress(n)`` with the units of work just done
 # (trials for a simulation, folds for a backtest). One signature for every command.
 Progress = Callable[[int], None]
@@ -204,13 +210,42 @@ def scoped_executor():
 
 
 def _run_chunk(task) -> ChunkResult:
-    simulate, spec, n, seed, first = task
-    return simulate(spec, n, seed, first)
+    simulate, spec, n, seed, first, part = task
+    if part is None:
+        return simulate(spec, n, seed, first)
+    return simulate(spec, n, seed, first, part=part)
 
 
 def chunk_plan(trials: int, chunk: int) -> Iterator[tuple[int, int]]:
     """``(first_trial, n_trials)`` of every chunk, made as they are asked for."""
     return ((first, min(chunk, trials - first)) for first in range(0, trials, chunk))
+
+
+def task_plan(
+    trials: int, chunk: int, parts: int
+) -> Iterator[tuple[int, int, int, tuple[int, int] | None]]:
+    """``(chunk index, first_trial, n_trials, part)`` of every task, made as they are asked
+    for: each chunk whole (``part`` None) or cut into ``parts`` ranges ``(lo, hi)``."""
+    for i, (first, n) in enumerate(chunk_plan(trials, chunk)):
+        if parts == 1:
+            yield i, first, n, None
+        else:
+            for part in part_plan(n, parts):
+                yield i, first, n, part
+
+
+def part_plan(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` near-equal ranges ``(lo, hi)`` covering a chunk's ``n`` trials (fewer
+    when ``n`` is smaller), in order."""
+    parts = max(1, min(parts, n))
+    cuts = [n * k // parts for k in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def parts_per_chunk(n_chunks: int, workers: int) -> int:
+    """Into how many parts each chunk is cut so that ``workers`` processes all have work:
+    one when there are as many chunks as workers."""
+    return 1 if n_chunks >= workers else math.ceil(workers / n_chunks)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -254,17 +289,14 @@ def run(
     size = CHUNK_SIZES.get(engine, DEFAULT_CHUNK)
     n_chunks = math.ceil(trials / size)
     simulate = ENGINES[engine]
-    # Tasks are made lazily: an executor draws the next one only when it has room for it.
-    tasks = (
-        (simulate, spec, n, child_seed(root, i), first)
-        for i, (first, n) in enumerate(chunk_plan(int(trials), size))
-    )
+    # The most tasks worth a process: chunks, or single trials for an engine that plays parts.
+    most_tasks = trials if engine in PLAYS_PARTS else n_chunks
 
     if executor is None:
         executor = _SCOPED_EXECUTOR.get()
     own = executor is None or isinstance(executor, str)
     if executor is None:
-        executor = "serial" if min(workers, n_chunks) == 1 else "processes"
+        executor = "serial" if min(workers, most_tasks) == 1 else "processes"
     if isinstance(executor, str):
         if executor not in EXECUTORS:
             raise InputError(
@@ -272,7 +304,16 @@ def run(
                 column="executor",
                 expected="one of " + ", ".join(EXECUTORS),
             )
-        executor = EXECUTORS[executor](min(workers, n_chunks))
+        executor = EXECUTORS[executor](min(workers, most_tasks))
+
+    # Tasks are made lazily: an executor draws the next one only when it has room for it.
+    # A task is a chunk or, with fewer chunks than workers, a part of one; either way each
+    # trial's numbers come from its chunk's seed alone, so they never depend on the cut.
+    parts = parts_per_chunk(n_chunks, executor.workers) if engine in PLAYS_PARTS else 1
+    tasks = (
+        (simulate, spec, n, child_seed(root, i), first, part)
+        for i, first, n, part in task_plan(int(trials), size, parts)
+    )
 
     # What is kept per trial: bytes_per_trial(spec.weeks, len(spec.reps), keep_reps).
     weekly = np.empty((trials, spec.weeks))
@@ -283,9 +324,11 @@ def run(
     events = 0
     # An executor we made is closed here; leaving on an exception stops its workers at once.
     with executor if own else contextlib.nullcontext():
-        for (first, n), chunk in zip(
-            chunk_plan(int(trials), size), executor.map(_run_chunk, tasks)
+        for (_, first, n, part), chunk in zip(
+            task_plan(int(trials), size, parts), executor.map(_run_chunk, tasks)
         ):
+            if part is not None:  # rows lo … hi - 1 of the chunk
+                first, n = first + part[0], part[1] - part[0]
             weekly[first : first + n] = chunk.weekly
             if keep_reps:
                 rep_revenue[first : first + n] = chunk.rep_revenue
