@@ -145,7 +145,10 @@ def simulate_chunk(
         buffers = (2 * buffers[0], 2 * buffers[1])
     if draw_log is not None and counts is not None:
         record_counts(draw_log, counts)
-    return _result(tuple(a[lo:hi] for a in out[:-1]), first_trial + lo)
+    # Per-trial outputs are cut to the part; the wins per seat and per open deal are sums
+    # over the trials played, so they are the part's already.
+    per_trial, sums = out[:6], out[6:8]
+    return _result(tuple(a[lo:hi] for a in per_trial) + sums, first_trial + lo)
 
 
 def plain(*args):

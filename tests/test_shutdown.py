@@ -96,12 +96,14 @@ def test_killing_a_forecast_leaves_no_worker(model, sig):
     kids: set[int] = set()
     try:
         # Two workers (and multiprocessing's resource tracker) once the pool is up.
-        assert _wait_for(lambda: len(_workers(proc.pid)) == 2, 15), "no workers appeared"
+        # Generous bounds: a loaded 2-core CI machine is slow to start and to reap processes;
+        # the test asserts that the workers die, not how fast.
+        assert _wait_for(lambda: len(_workers(proc.pid)) == 2, 60), "no workers appeared"
         time.sleep(0.5)  # busy with their first chunks
         kids = _children(proc.pid)  # the workers and multiprocessing's tracker
         os.kill(proc.pid, sig)
-        proc.wait(timeout=5)
-        assert _wait_for(lambda: not _alive(kids), 5), (
+        proc.wait(timeout=30)
+        assert _wait_for(lambda: not _alive(kids), 30), (
             f"children outlived their parent: {sorted(_alive(kids))}"
         )
     finally:
