@@ -73,6 +73,9 @@ def test_one_chunk_runs_on_every_worker():
     b = runner.run(spec(), 300, 4, workers=2)  # spawns its own pool: one chunk, two parts
     assert b.extra["workers"] == 2
     assert a.totals.equals(b.totals) and np.array_equal(a.chunks.weekly, b.chunks.weekly)
+    # the sums over a chunk's trials (wins per seat, per open deal) add up over its parts
+    assert np.array_equal(a.chunks.seat_wins, b.chunks.seat_wins) and a.chunks.seat_wins.sum() > 0
+    assert np.array_equal(a.chunks.deal_wins, b.chunks.deal_wins)
 
 
 def test_capacity_headcount_same_json_on_two_workers(pool):
