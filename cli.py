@@ -269,6 +269,12 @@ def main():
     help="Every ingredient above at its --realistic value unless given.",
 )
 @click.option(
+    "--close-dates",
+    is_flag=True,
+    help="Reps also set and push expected close dates: close_date_history.csv and an "
+    'expected_close column (docs/demo-data.md, "Close dates").',
+)
+@click.option(
     "--export",
     "export",
     default="canonical",
@@ -298,6 +304,7 @@ def demo_data(
     shocks,
     leavers,
     realistic,
+    close_dates,
     export,
     force,
     as_json,
@@ -322,6 +329,7 @@ def demo_data(
       salesim demo-data real --realistic
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
       salesim demo-data sf --export salesforce
+      salesim demo-data slipping --close-dates
     """
     from salesim.scenarios.demo import demo_data_as_of, write_demo_data
     from salesim.simulator.demo_history import history_days
@@ -345,6 +353,7 @@ def demo_data(
             export=export,
             ingredients=changes,
             realistic=realistic,
+            close_dates=close_dates,
             progress=bar.update if bar else None,
             write=write_output,
         )

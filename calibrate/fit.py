@@ -28,6 +28,7 @@ from . import team as team_fit
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History, earliest
+from .slips import fit_slips
 from .stages import (
     SINGLE_STAGE,
     cycle_records,
@@ -217,6 +218,8 @@ def calibrate(
             + diag.clock_findings(cal.closing if cal is not None else None)
             + diag.tail_findings(stage_models)
         )
+    slips, more = fit_slips(h, end)
+    notes += more
     done("calendar")
 
     return Model(
@@ -233,6 +236,7 @@ def calibrate(
         notes=tuple(dict.fromkeys(notes)),
         calendar=cal,
         diagnostics=tuple(findings),
+        slips=slips,
     )
 
 
@@ -444,6 +448,30 @@ def summary(model: Model) -> dict:
             "week_hours": model.capacity.week_hours,
         },
         "calendar": _calendar(model),
+        "slips": _slips(model),
         "diagnostics": list(model.diagnostics),
         "notes": list(model.notes),
+    }
+
+
+def _slips(model: Model) -> dict | None:
+    """The slip model (docs/model.md §6c) per bucket of pushes: P(won) with its 90% interval
+    and the median time to win as a multiple of the days to the expected close (+ offset)."""
+    m = model.slips
+    if m is None:
+        return None
+    return {
+        "offset_days": m.offset_days,
+        "buckets": [
+            {
+                "pushes": b.pushes,
+                "p_won": float(b.won.mean),
+                "p_won_interval": list(b.won.interval(0.9)),
+                "time_to_win_factor": float(b.won_time.dist.quantile(0.5)),
+                "deals": b.n_deals,
+                "won": b.n_won,
+            }
+            for b in m.buckets
+        ],
+        "time_to_lose_factor": float(m.lost_time.dist.quantile(0.5)),
     }

@@ -309,6 +309,34 @@ class TrialParams:
 
 
 @dataclass(frozen=True)
+class SlipBucket:
+    """Open deals whose expected close date has been pushed ``pushes`` times (the last
+    bucket: that many or more): P(won) and the time to win, in units of their days to the
+    expected close (docs/model.md §6c)."""
+
+    pushes: int
+    won: BetaPosterior  # P(won eventually | open with an expected close date)
+    won_time: Fitted  # LogNormal: days to the win / (days to the expected close⁺ + offset)
+    n_deals: float = 0.0  # deals behind it (each counted once over its snapshots)
+    n_won: float = 0.0
+
+
+@dataclass(frozen=True)
+class SlipModel:
+    """How an open deal with an expected close date ends (docs/model.md §6c): per bucket of
+    pushes, the chance it is won and when, relative to its date; the time to a loss
+    likewise, for every bucket."""
+
+    offset_days: float  # added to the days to the expected close (≥ 0) before scaling
+    buckets: tuple[SlipBucket, ...]  # pushes 0, 1, …; the last: that many or more
+    lost_time: Fitted  # LogNormal, in the same units as ``won_time``
+
+    def bucket(self, pushes: int) -> int:
+        """Index of the bucket of a deal pushed ``pushes`` times."""
+        return min(int(pushes), len(self.buckets) - 1)
+
+
+@dataclass(frozen=True)
 class Model:
     as_of: dt.date
     stages: tuple[StageModel, ...]
@@ -323,6 +351,7 @@ class Model:
     notes: tuple[str, ...] = ()  # warnings and fallbacks taken during calibration
     calendar: CalendarModel | None = None  # quarter effects and closing clock (docs/model.md §8)
     diagnostics: tuple[str, ...] = ()  # what the history contradicts (calibrate.diagnostics)
+    slips: SlipModel | None = None  # open deals' expected close dates (docs/model.md §6c)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -530,6 +559,24 @@ def model_from_dict(d: dict) -> Model:
         notes=tuple(str(x) for x in d.get("notes", [])),
         calendar=_calendar(d["calendar"]) if "calendar" in d else None,
         diagnostics=tuple(str(x) for x in d.get("diagnostics", [])),
+        slips=_slips(d["slips"]) if "slips" in d else None,
+    )
+
+
+def _slips(d: dict) -> SlipModel:
+    return SlipModel(
+        offset_days=float(d["offset_days"]),
+        buckets=tuple(
+            SlipBucket(
+                pushes=int(b["pushes"]),
+                won=BetaPosterior(**b["won"]),
+                won_time=_fitted(b["won_time"]),
+                n_deals=float(b.get("n_deals", 0.0)),
+                n_won=float(b.get("n_won", 0.0)),
+            )
+            for b in d["buckets"]
+        ),
+        lost_time=_fitted(d["lost_time"]),
     )
 
 

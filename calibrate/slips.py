@@ -1,0 +1,287 @@
+"""The slip model: how an open deal's expected close date relates to when it really closes.
+
+Reps' dates run early, and a deal whose date has been pushed is not a fresh one. This fits,
+censoring-aware, docs/model.md §6c from the close-date history (``History.close_date_changes``):
+at snapshot days every ``STEP_DAYS`` before the as-of date, every open deal with an expected
+close date is one observation — its days to that date ``d``, its pushes so far, and how it
+ended: won or lost some days later, or still open at the as-of date (censored, never dropped).
+
+Per bucket of pushes (0, 1, 2 or more) a deal is won with probability ``q`` and its time to
+the win, measured from the day after the snapshot, is ``(max(d, 0) + OFFSET_DAYS) × T`` with
+``T ~ LogNormal(e^μ, σ)``; else it is lost after ``(max(d, 0) + OFFSET_DAYS) × T_L`` with one
+``T_L`` for every bucket. Whole days are interval-censored as in docs/calibration.md. A deal
+open at several snapshots counts with weight 1/snapshots in each, so it weighs as one deal and
+the curvature of the likelihood gives honest standard errors. A bucket with fewer than
+``priors.THIN`` wins gets normal priors centred on all buckets pooled (sd 1 on logit q and on
+μ, 0.5 on log σ), and a note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.special import expit, log_ndtr
+
+from salesim.history import History
+from salesim.simulator.distributions import LogNormal
+from salesim.simulator.model import BetaPosterior, Fitted, SlipBucket, SlipModel
+
+from .durations import inverse_hessian, minimize
+from .priors import POOLED_SD, SIGMA_SD, THIN
+
+STEP_DAYS = 14  # snapshots every two weeks back from the as-of date
+OFFSET_DAYS = 7.0  # a date today or past says "soon", not "now": the time scale's floor
+BUCKETS = 3  # pushes 0, 1, 2 or more
+WON, LOST, OPEN = 0, 1, 2
+_BOUND = 20.0  # |logit q|, |μ| and |log σ| stay inside this
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """One row per (snapshot, open deal with an expected close date): the deal's time scale
+    ``scale`` (days to its date, floored at 0, plus ``OFFSET_DAYS``), its bucket of pushes,
+    ``kind`` (``WON``, ``LOST``, ``OPEN``), ``t`` (the day of the close, counted from the
+    snapshot: the close lies in ``[t − 1, t)`` days after the day after it; open: ``t`` days of
+    follow-up) and ``weight`` (1 / the deal's snapshots). ``deal`` numbers the deals."""
+
+    scale: np.ndarray
+    bucket: np.ndarray
+    kind: np.ndarray
+    t: np.ndarray
+    weight: np.ndarray
+    deal: np.ndarray
+
+    @property
+    def n_deals(self) -> int:
+        return int(np.unique(self.deal).size)
+
+    @staticmethod
+    def of(history: History, as_of: dt.date) -> Snapshots:
+        """The snapshots of ``history`` (already cut at ``as_of``)."""
+        changes = history.close_date_changes
+        o = history.opportunities.select("opportunity_id", "created", "status", "closed")
+        if changes is None or changes.height == 0:
+            return Snapshots.empty()
+        pushed = (pl.col("expected_close") > pl.col("previous")).fill_null(False)
+        dated = (
+            changes.with_row_index("__i")
+            .sort("opportunity_id", "changed", "__i")
+            .with_columns(pushed.cast(pl.Int64).cum_sum().over("opportunity_id").alias("pushes"))
+            .select("opportunity_id", "changed", "expected_close", "pushes")
+        )
+        first = dated["changed"].min()
+        assert isinstance(first, dt.date)
+        frames = []
+        day = as_of - dt.timedelta(days=STEP_DAYS)
+        while day >= first:
+            then = (
+                dated.filter(pl.col("changed") <= day)
+                .group_by("opportunity_id")
+                .agg(pl.col("expected_close").last(), pl.col("pushes").last())
+            )
+            open_then = o.filter(
+                (pl.col("created") <= day) & (pl.col("closed").is_null() | (pl.col("closed") > day))
+            )
+            frames.append(
+                open_then.join(then, on="opportunity_id", how="inner").with_columns(
+                    pl.lit(day).alias("snapshot")
+                )
+            )
+            day -= dt.timedelta(days=STEP_DAYS)
+        if not frames:
+            return Snapshots.empty()
+        rows = pl.concat(frames).sort("opportunity_id", "snapshot")
+        days_to = (pl.col("expected_close") - pl.col("snapshot")).dt.total_days() - 1
+        ended = pl.col("closed").is_not_null()
+        rows = rows.with_columns(
+            (days_to.clip(lower_bound=0) + OFFSET_DAYS).cast(pl.Float64).alias("scale"),
+            pl.col("pushes").clip(upper_bound=BUCKETS - 1).alias("bucket"),
+            pl.when(~ended)
+            .then(OPEN)
+            .when(pl.col("status") == "won")
+            .then(WON)
+            .otherwise(LOST)
+            .alias("kind"),
+            pl.when(ended)
+            .then((pl.col("closed") - pl.col("snapshot")).dt.total_days())
+            .otherwise((pl.lit(as_of) - pl.col("snapshot")).dt.total_days())
+            .cast(pl.Float64)
+            .alias("t"),
+            (1.0 / pl.len().over("opportunity_id")).alias("weight"),
+            pl.col("opportunity_id").rank("dense").alias("deal"),
+        )
+        return Snapshots(
+            *(rows[c].to_numpy() for c in ("scale", "bucket", "kind", "t", "weight", "deal"))
+        )
+
+    @staticmethod
+    def empty() -> Snapshots:
+        z = np.zeros(0)
+        return Snapshots(z, z.astype(np.int64), z.astype(np.int64), z, z, z.astype(np.int64))
+
+    def weighted(self, kind: int, bucket: int | None = None) -> float:
+        """Deals (weighted) that ended ``kind``, in ``bucket`` (None: any)."""
+        m = self.kind == kind
+        if bucket is not None:
+            m &= self.bucket == bucket
+        return float(self.weight[m].sum())
+
+
+def _log_interval(z1: np.ndarray, z0: np.ndarray) -> np.ndarray:
+    """log(Φ(z1) − Φ(z0)) for z0 < z1, stably."""
+    a, b = log_ndtr(z1), log_ndtr(z0)
+    with np.errstate(invalid="ignore"):
+        return a + np.log(np.maximum(-np.expm1(b - a), 1e-300))
+
+
+def _z(x: np.ndarray, scale: np.ndarray, mu, log_sigma) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return (np.log(x / scale) - mu) / np.exp(log_sigma)
+
+
+class SlipFit:
+    """Fit the slip model of docs/model.md §6c to ``Snapshots`` (module docstring).
+
+    Parameters, in this order: per bucket ``logit q``, ``μ`` and ``log σ`` of the time to
+    win, then ``μ_L`` and ``log σ_L`` of the time to lose. Fitted attributes: ``theta_``,
+    ``cov_`` (inverse Hessian of the negative log-posterior; None if not positive definite),
+    ``thin_`` (buckets fitted with a prior), ``model_``, ``notes_``.
+    """
+
+    def __init__(self, buckets: int = BUCKETS):
+        self.buckets = buckets
+
+    def loglik(self, theta: np.ndarray, s: Snapshots) -> float:
+        """Weighted log-likelihood of the snapshots at parameters ``theta``."""
+        k = self.buckets
+        a, mu, ls = (theta[i * k : (i + 1) * k][s.bucket] for i in range(3))
+        mu_l, ls_l = theta[3 * k], theta[3 * k + 1]
+        log_q, log_not = -np.logaddexp(0.0, -a), -np.logaddexp(0.0, a)
+        hi = _z(s.t, s.scale, mu, ls)
+        lo = _z(np.maximum(s.t - 1.0, 0.0), s.scale, mu, ls)
+        hi_l = _z(s.t, s.scale, mu_l, ls_l)
+        lo_l = _z(np.maximum(s.t - 1.0, 0.0), s.scale, mu_l, ls_l)
+        ll = np.where(
+            s.kind == WON,
+            log_q + _log_interval(hi, lo),
+            np.where(
+                s.kind == LOST,
+                log_not + _log_interval(hi_l, lo_l),
+                np.logaddexp(log_q + log_ndtr(-hi), log_not + log_ndtr(-hi_l)),
+            ),
+        )
+        return float(np.dot(s.weight, ll))
+
+    def fit(self, s: Snapshots) -> SlipFit:
+        k = self.buckets
+        pooled = _pooled(s)
+        centre = np.concatenate([np.repeat(pooled[:3], k), pooled[3:]])
+        self.thin_ = tuple(b for b in range(k) if s.weighted(WON, b) < THIN)
+        sd = np.concatenate([np.full(k, POOLED_SD), np.full(k, POOLED_SD), np.full(k, SIGMA_SD)])
+        prior_sd = np.full(3 * k + 2, np.inf)
+        for b in self.thin_:
+            prior_sd[[b, k + b, 2 * k + b]] = sd[[b, k + b, 2 * k + b]]
+
+        def nlp(theta):
+            return -self.loglik(theta, s) + 0.5 * float(np.sum(((theta - centre) / prior_sd) ** 2))
+
+        self.theta_ = self._minimise(nlp, centre)
+        self.cov_ = inverse_hessian(nlp, self.theta_)
+        self.model_ = self._model(s)
+        self.notes_ = self._notes(s, pooled)
+        return self
+
+    @staticmethod
+    def _minimise(f, start: np.ndarray) -> np.ndarray:
+        res = minimize(f, start, [(-_BOUND, _BOUND)] * start.size)
+        return np.asarray(res.x, dtype=float)
+
+    def _sd(self, i: int) -> float:
+        return math.sqrt(self.cov_[i, i]) if self.cov_ is not None else math.nan
+
+    def _model(self, s: Snapshots) -> SlipModel:
+        k, th = self.buckets, self.theta_
+        buckets = []
+        for b in range(k):
+            q = float(expit(th[b]))
+            # Moment-matched Beta of q from the delta method: var q = (q(1 − q))² var logit q.
+            var = (q * (1 - q)) ** 2 * self.cov_[b, b] if self.cov_ is not None else 0.0
+            n = q * (1 - q) / var - 1 if var > 0 else 1e9
+            buckets.append(
+                SlipBucket(
+                    pushes=b,
+                    won=BetaPosterior(q * n, (1 - q) * n),
+                    won_time=self._fitted(th[k + b], th[2 * k + b], [k + b, 2 * k + b], s, b),
+                    n_deals=round(float(s.weight[s.bucket == b].sum()), 3),
+                    n_won=round(s.weighted(WON, b), 3),
+                )
+            )
+        lost = self._fitted(th[3 * k], th[3 * k + 1], [3 * k, 3 * k + 1], s, None)
+        return SlipModel(OFFSET_DAYS, tuple(buckets), lost)
+
+    def _fitted(self, mu, log_sigma, idx, s: Snapshots, bucket: int | None) -> Fitted:
+        cov = (
+            ()
+            if self.cov_ is None
+            else tuple(tuple(float(x) for x in r) for r in self.cov_[np.ix_(idx, idx)])
+        )
+        kind = WON if bucket is not None else LOST
+        events = s.weighted(kind, bucket)
+        m = s.kind == OPEN if bucket is None else (s.kind == OPEN) & (s.bucket == bucket)
+        return Fitted(
+            LogNormal(math.exp(mu), math.exp(log_sigma)),
+            cov,
+            n_events=round(events, 3),
+            n_censored=round(float(s.weight[m].sum()), 3),
+        )
+
+    def _notes(self, s: Snapshots, pooled: np.ndarray) -> list[str]:
+        k = self.buckets
+        label = [str(b) if b < k - 1 else f"{b}+" for b in range(k)]
+        won = ", ".join(
+            f"{label[b]}: {b_.won.mean:.0%}" for b, b_ in enumerate(self.model_.buckets)
+        )
+        notes = [
+            f"slips: {s.n_deals} deals with an expected close date at {STEP_DAYS}-day "
+            f"snapshots; P(won) by pushes {won}"
+        ]
+        if self.cov_ is None:
+            notes.append(
+                "slips: the likelihood's curvature is not positive definite: no uncertainty kept"
+            )
+        for b in self.thin_:
+            notes.append(
+                f"slips: only {s.weighted(WON, b):.3g} wins of deals pushed {label[b]} times "
+                f"(< {THIN}): P(won) and the time to win have priors centred on all pushes "
+                f"pooled (P(won) {expit(pooled[0]):.0%}, time to win × {math.exp(pooled[1]):.2f} "
+                "the days to the date); treat them as rough"
+            )
+        return notes
+
+
+def _pooled(s: Snapshots) -> np.ndarray:
+    """Every bucket as one: the thin buckets' prior centre and the full fit's start."""
+    won, lost = s.weighted(WON), s.weighted(LOST)
+    q = (won + 0.5) / (won + lost + 1.0)
+    one = Snapshots(s.scale, np.zeros_like(s.bucket), s.kind, s.t, s.weight, s.deal)
+    start = np.array([math.log(q / (1 - q)), 0.0, 0.0, 0.0, 0.0])
+    return SlipFit._minimise(lambda th: -SlipFit(1).loglik(th, one), start)
+
+
+def fit_slips(history: History, as_of: dt.date) -> tuple[SlipModel | None, list[str]]:
+    """The slip model of ``history`` (cut at ``as_of``) and notes; None when the history has no
+    close-date record, or no deal with one has closed won yet."""
+    if history.close_date_changes is None:
+        return None, []
+    s = Snapshots.of(history, as_of)
+    if s.weighted(WON) == 0 or s.weighted(LOST) == 0:
+        return None, [
+            "slips: no won and lost deals with an expected close date before the as-of "
+            "date: expected close dates are not used"
+        ]
+    f = SlipFit().fit(s)
+    return f.model_, f.notes_
