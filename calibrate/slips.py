@@ -10,10 +10,12 @@ Per bucket of pushes (0, 1, 2 or more) a deal is won with probability ``q`` and 
 the win, measured from the day after the snapshot, is ``(max(d, 0) + OFFSET_DAYS) × T`` with
 ``T ~ LogNormal(e^μ, σ)``; else it is lost after ``(max(d, 0) + OFFSET_DAYS) × T_L`` with one
 ``T_L`` for every bucket. Whole days are interval-censored as in docs/calibration.md. A deal
-open at several snapshots counts with weight 1/snapshots in each, so it weighs as one deal and
-the curvature of the likelihood gives honest standard errors. A bucket with fewer than
-``priors.THIN`` wins gets normal priors centred on all buckets pooled (sd 1 on logit q and on
-μ, 0.5 on log σ), and a note.
+open at several snapshots is one observation at each — the deals open on a given day are the
+population a forecast meets, long-lived deals included as often as they are open — so its
+observations are not independent: standard errors are cluster-robust (the sandwich of the
+likelihood's curvature and the per-deal sums of its scores). A bucket with fewer than
+``priors.THIN`` won deals gets normal priors centred on all buckets pooled (sd 1 on logit q
+and on μ, 0.5 on log σ), and a note.
 """
 
 from __future__ import annotations
@@ -46,13 +48,12 @@ class Snapshots:
     ``scale`` (days to its date, floored at 0, plus ``OFFSET_DAYS``), its bucket of pushes,
     ``kind`` (``WON``, ``LOST``, ``OPEN``), ``t`` (the day of the close, counted from the
     snapshot: the close lies in ``[t − 1, t)`` days after the day after it; open: ``t`` days of
-    follow-up) and ``weight`` (1 / the deal's snapshots). ``deal`` numbers the deals."""
+    follow-up). ``deal`` numbers the deals."""
 
     scale: np.ndarray
     bucket: np.ndarray
     kind: np.ndarray
     t: np.ndarray
-    weight: np.ndarray
     deal: np.ndarray
 
     @property
@@ -60,8 +61,11 @@ class Snapshots:
         return int(np.unique(self.deal).size)
 
     @staticmethod
-    def of(history: History, as_of: dt.date) -> Snapshots:
-        """The snapshots of ``history`` (already cut at ``as_of``)."""
+    def of(history: History, as_of: dt.date, until: dt.date | None = None) -> Snapshots:
+        """The snapshots of ``history`` (already cut at ``as_of``), deals followed to the end
+        of ``until`` (default: ``as_of``; later only for a history that knows how every deal
+        ends, as a demo's truth does)."""
+        until = as_of if until is None else until
         changes = history.close_date_changes
         o = history.opportunities.select("opportunity_id", "created", "status", "closed")
         if changes is None or changes.height == 0:
@@ -108,27 +112,27 @@ class Snapshots:
             .alias("kind"),
             pl.when(ended)
             .then((pl.col("closed") - pl.col("snapshot")).dt.total_days())
-            .otherwise((pl.lit(as_of) - pl.col("snapshot")).dt.total_days())
+            .otherwise((pl.lit(until) - pl.col("snapshot")).dt.total_days())
             .cast(pl.Float64)
             .alias("t"),
-            (1.0 / pl.len().over("opportunity_id")).alias("weight"),
             pl.col("opportunity_id").rank("dense").alias("deal"),
         )
-        return Snapshots(
-            *(rows[c].to_numpy() for c in ("scale", "bucket", "kind", "t", "weight", "deal"))
-        )
+        return Snapshots(*(rows[c].to_numpy() for c in ("scale", "bucket", "kind", "t", "deal")))
 
     @staticmethod
     def empty() -> Snapshots:
         z = np.zeros(0)
-        return Snapshots(z, z.astype(np.int64), z.astype(np.int64), z, z, z.astype(np.int64))
+        return Snapshots(z, z.astype(np.int64), z.astype(np.int64), z, z.astype(np.int64))
 
-    def weighted(self, kind: int, bucket: int | None = None) -> float:
-        """Deals (weighted) that ended ``kind``, in ``bucket`` (None: any)."""
-        m = self.kind == kind
+    def deals(self, kind: int | None = None, bucket: int | None = None) -> int:
+        """Deals that ended ``kind`` (None: any, open included) with an observation in
+        ``bucket`` (None: any)."""
+        m = np.ones(self.kind.size, dtype=bool)
+        if kind is not None:
+            m &= self.kind == kind
         if bucket is not None:
             m &= self.bucket == bucket
-        return float(self.weight[m].sum())
+        return int(np.unique(self.deal[m]).size)
 
 
 def _log_interval(z1: np.ndarray, z0: np.ndarray) -> np.ndarray:
@@ -156,7 +160,11 @@ class SlipFit:
         self.buckets = buckets
 
     def loglik(self, theta: np.ndarray, s: Snapshots) -> float:
-        """Weighted log-likelihood of the snapshots at parameters ``theta``."""
+        """Log-likelihood of the snapshots at parameters ``theta``."""
+        return float(self.loglik_rows(theta, s).sum())
+
+    def loglik_rows(self, theta: np.ndarray, s: Snapshots) -> np.ndarray:
+        """Each observation's log-likelihood at parameters ``theta``."""
         k = self.buckets
         a, mu, ls = (theta[i * k : (i + 1) * k][s.bucket] for i in range(3))
         mu_l, ls_l = theta[3 * k], theta[3 * k + 1]
@@ -174,13 +182,13 @@ class SlipFit:
                 np.logaddexp(log_q + log_ndtr(-hi), log_not + log_ndtr(-hi_l)),
             ),
         )
-        return float(np.dot(s.weight, ll))
+        return ll
 
     def fit(self, s: Snapshots) -> SlipFit:
         k = self.buckets
         pooled = _pooled(s)
         centre = np.concatenate([np.repeat(pooled[:3], k), pooled[3:]])
-        self.thin_ = tuple(b for b in range(k) if s.weighted(WON, b) < THIN)
+        self.thin_ = tuple(b for b in range(k) if s.deals(WON, b) < THIN)
         sd = np.concatenate([np.full(k, POOLED_SD), np.full(k, POOLED_SD), np.full(k, SIGMA_SD)])
         prior_sd = np.full(3 * k + 2, np.inf)
         for b in self.thin_:
@@ -190,7 +198,7 @@ class SlipFit:
             return -self.loglik(theta, s) + 0.5 * float(np.sum(((theta - centre) / prior_sd) ** 2))
 
         self.theta_ = self._minimise(nlp, centre)
-        self.cov_ = inverse_hessian(nlp, self.theta_)
+        self.cov_ = self._sandwich(nlp, s)
         self.model_ = self._model(s)
         self.notes_ = self._notes(s, pooled)
         return self
@@ -200,8 +208,21 @@ class SlipFit:
         res = minimize(f, start, [(-_BOUND, _BOUND)] * start.size)
         return np.asarray(res.x, dtype=float)
 
-    def _sd(self, i: int) -> float:
-        return math.sqrt(self.cov_[i, i]) if self.cov_ is not None else math.nan
+    def _sandwich(self, nlp, s: Snapshots, h: float = 1e-4) -> np.ndarray | None:
+        """Cluster-robust covariance ``B⁻¹ M B⁻¹``: ``B⁻¹`` the inverse Hessian of the
+        negative log-posterior, ``M`` the outer products of each deal's summed scores."""
+        bread = inverse_hessian(nlp, self.theta_)
+        if bread is None:
+            return None
+        scores = np.empty((s.deal.size, self.theta_.size))
+        for j in range(self.theta_.size):
+            e = np.zeros(self.theta_.size)
+            e[j] = h
+            up, down = self.loglik_rows(self.theta_ + e, s), self.loglik_rows(self.theta_ - e, s)
+            scores[:, j] = (up - down) / (2 * h)
+        per_deal = np.zeros((int(s.deal.max()) + 1, self.theta_.size))
+        np.add.at(per_deal, s.deal, scores)
+        return bread @ (per_deal.T @ per_deal) @ bread
 
     def _model(self, s: Snapshots) -> SlipModel:
         k, th = self.buckets, self.theta_
@@ -216,8 +237,8 @@ class SlipFit:
                     pushes=b,
                     won=BetaPosterior(q * n, (1 - q) * n),
                     won_time=self._fitted(th[k + b], th[2 * k + b], [k + b, 2 * k + b], s, b),
-                    n_deals=round(float(s.weight[s.bucket == b].sum()), 3),
-                    n_won=round(s.weighted(WON, b), 3),
+                    n_deals=float(s.deals(None, b)),
+                    n_won=float(s.deals(WON, b)),
                 )
             )
         lost = self._fitted(th[3 * k], th[3 * k + 1], [3 * k, 3 * k + 1], s, None)
@@ -230,13 +251,11 @@ class SlipFit:
             else tuple(tuple(float(x) for x in r) for r in self.cov_[np.ix_(idx, idx)])
         )
         kind = WON if bucket is not None else LOST
-        events = s.weighted(kind, bucket)
-        m = s.kind == OPEN if bucket is None else (s.kind == OPEN) & (s.bucket == bucket)
         return Fitted(
             LogNormal(math.exp(mu), math.exp(log_sigma)),
             cov,
-            n_events=round(events, 3),
-            n_censored=round(float(s.weight[m].sum()), 3),
+            n_events=float(s.deals(kind, bucket)),
+            n_censored=float(s.deals(OPEN, bucket)),
         )
 
     def _notes(self, s: Snapshots, pooled: np.ndarray) -> list[str]:
@@ -255,7 +274,7 @@ class SlipFit:
             )
         for b in self.thin_:
             notes.append(
-                f"slips: only {s.weighted(WON, b):.3g} wins of deals pushed {label[b]} times "
+                f"slips: only {s.deals(WON, b)} won deals pushed {label[b]} times "
                 f"(< {THIN}): P(won) and the time to win have priors centred on all pushes "
                 f"pooled (P(won) {expit(pooled[0]):.0%}, time to win × {math.exp(pooled[1]):.2f} "
                 "the days to the date); treat them as rough"
@@ -265,9 +284,9 @@ class SlipFit:
 
 def _pooled(s: Snapshots) -> np.ndarray:
     """Every bucket as one: the thin buckets' prior centre and the full fit's start."""
-    won, lost = s.weighted(WON), s.weighted(LOST)
+    won, lost = np.sum(s.kind == WON), np.sum(s.kind == LOST)
     q = (won + 0.5) / (won + lost + 1.0)
-    one = Snapshots(s.scale, np.zeros_like(s.bucket), s.kind, s.t, s.weight, s.deal)
+    one = Snapshots(s.scale, np.zeros_like(s.bucket), s.kind, s.t, s.deal)
     start = np.array([math.log(q / (1 - q)), 0.0, 0.0, 0.0, 0.0])
     return SlipFit._minimise(lambda th: -SlipFit(1).loglik(th, one), start)
 
@@ -278,7 +297,7 @@ def fit_slips(history: History, as_of: dt.date) -> tuple[SlipModel | None, list[
     if history.close_date_changes is None:
         return None, []
     s = Snapshots.of(history, as_of)
-    if s.weighted(WON) == 0 or s.weighted(LOST) == 0:
+    if s.deals(WON) == 0 or s.deals(LOST) == 0:
         return None, [
             "slips: no won and lost deals with an expected close date before the as-of "
             "date: expected close dates are not used"

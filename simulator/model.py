@@ -294,6 +294,9 @@ class TrialParams:
     tails: tuple[TailParams | None, ...] = ()  # per stage; () means none
     effects: tuple[tuple[float, ...], ...] = ()  # per channel (calendar.CHANNELS), per
     # quarter; () or an empty row: none
+    # Per bucket of pushes (docs/model.md §6c), as a tail from age 0: P(won), no stall, the
+    # time to win and to lose in units of a deal's days to its expected close; (): none.
+    slips: tuple[TailParams, ...] = ()
 
     def __post_init__(self):
         if not self.stall:
@@ -385,6 +388,12 @@ class Model:
             stall=tuple(s.stall.mean if s.stall is not None else 0.0 for s in self.stages),
             tails=tuple(_tail_point(s.tail) for s in self.stages),
             effects=self._effects(lambda e: tuple(float(x) for x in e.mean)),
+            slips=tuple(
+                TailParams(0.0, b.won.mean, 0.0, b.won_time.dist, self.slips.lost_time.dist)
+                for b in self.slips.buckets
+            )
+            if self.slips is not None
+            else (),
         )
 
     def _effects(self, take) -> tuple[tuple[float, ...], ...]:

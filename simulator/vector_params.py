@@ -24,7 +24,7 @@ import numpy as np
 
 from .calendar import CHANNELS
 from .distributions import Distribution, Empirical
-from .model import Fitted, Model, StageTail, TailParams, TrialParams, joint_shares
+from .model import Fitted, Model, SlipModel, StageTail, TailParams, TrialParams, joint_shares
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,7 @@ class ParamArrays:
     stall: np.ndarray | None = None  # (n, S) P(stall) per stage; None: zeros
     tails: tuple[TailArrays | None, ...] = ()  # per stage; (): none
     effects: tuple[np.ndarray | None, ...] = ()  # per channel: (n, quarters); (): none
+    slips: tuple[TailArrays, ...] = ()  # per bucket of pushes (docs/model.md §6c); (): none
 
     def __post_init__(self):
         if self.stall is None:
@@ -273,6 +274,7 @@ class ParamArrays:
             effects=tuple(
                 np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None for e in p.effects
             ),
+            slips=tuple(TailArrays.repeat(t, n) for t in p.slips),
         )
 
     def head(self, n: int) -> "ParamArrays":
@@ -324,6 +326,7 @@ class ParamArrays:
             stall=tuple(float(x) for x in self.stall[i]),
             tails=tuple(None if t is None else t.trial(i) for t in self.tails),
             effects=tuple(() if e is None else tuple(float(x) for x in e[i]) for e in self.effects),
+            slips=tuple(t.trial(i) for t in self.slips),
         )
 
 
@@ -332,7 +335,8 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
 
     Stall shares are drawn after every other parameter, and only for stages that have one,
     so a model without stalls consumes exactly the draws it always did; then tails and
-    quarter effects, likewise. A draw of ``p_s`` above ``1 − π_s`` is capped there.
+    quarter effects, likewise, then the slip model (per bucket of pushes P(won) and the time
+    to win, then the time to lose). A draw of ``p_s`` above ``1 − π_s`` is capped there.
     """
     a = model.activities
     rate, disp = a.draw(rng, n)
@@ -382,4 +386,14 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
                 for c in CHANNELS
             ),
         )
+    if model.slips is not None:
+        p = dataclasses.replace(p, slips=draw_slips(model.slips, n, rng))
     return p
+
+
+def draw_slips(slips: SlipModel, n: int, rng: np.random.Generator) -> tuple[TailArrays, ...]:
+    """``n`` draws of the slip model, each bucket as a tail from age 0 with no stall: per
+    bucket P(won) then its time to win; then the one time to lose, shared by the buckets."""
+    won = [(b.won.draw(rng, n), draw_dist(b.won_time, n, rng)) for b in slips.buckets]
+    lost = draw_dist(slips.lost_time, n, rng)
+    return tuple(TailArrays(0.0, q, np.zeros(n), time, lost) for q, time in won)
