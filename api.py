@@ -1,23 +1,25 @@
-"""The functions ``import salesim`` offers, one per CLI command that runs simulations; the
-CLI calls these same functions, so a notebook and ``salesim …`` give the same numbers.
+"""The library call behind each ``salesim`` command, and the functions ``import salesim``
+offers: the CLI parses, calls one of these and renders, so a notebook and ``salesim …`` give
+the same numbers and every decision (defaults, bounds, validation) is made here or below.
 
 Defaults are the CLI's: the vector engine (``runner.default_engine``), one worker unless
 asked (``workers=None``: every core, in spawned processes), trials and seed from a scenario
 file when the plan came from one. ``progress(n)`` is called with the units of work done
-(trials; folds for a backtest).
+(trials; folds for a backtest; steps for calibration and bench); a progress display with an
+``expect(total)`` method is told the total first (``runner.expect``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterable
+from typing import Iterable
 
 from salesim.results import CapacityAnswer, Comparison, Forecast
 from salesim.scenarios.plan import CAPACITY_TRIALS, COMPARE_TRIALS, Plan, model_plan, read_history
 from salesim.simulator.errors import InputError
+from salesim.simulator.model import Model
+from salesim.simulator.runner import Progress, expect
 from salesim.simulator.units import as_date
-
-Progress = Callable[[int], None]
 
 
 def _plan(plan) -> Plan:
@@ -68,9 +70,14 @@ def forecast(
     """Forecast the quarter of ``plan`` (a ``Plan`` or ``SimSpec``): see ``Forecast``."""
     from salesim.scenarios.forecast import forecast as run
 
-    p = _plan(plan)
-    return Forecast(
-        run(p.spec, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress)
+    expect(progress, trials)
+    return run(
+        _plan(plan).spec,
+        trials=trials,
+        seed=seed,
+        engine=engine,
+        workers=workers,
+        progress=progress,
     )
 
 
@@ -92,10 +99,12 @@ def compare(
     from salesim.scenarios.compare import compare as run
 
     p = _plan(plan)
+    strategies = p.strategies(levers)
     trials = p.trials(trials, COMPARE_TRIALS)
-    out = run(
+    expect(progress, trials * (len(strategies) + 1))  # the baseline and each strategy
+    return run(
         p.spec,
-        p.strategies(levers),
+        strategies,
         trials=trials,
         seed=p.seed(seed),
         quota=quota,
@@ -103,10 +112,8 @@ def compare(
         workers=workers,
         progress=progress,
         executor=executor,
+        source=p.source,
     )
-    out["source"] = p.source
-    out["notes"] = list(p.spec.notes) + out["notes"]
-    return Comparison(out)
 
 
 def capacity(
@@ -128,17 +135,19 @@ def capacity(
     first day), for P(revenue ≥ target) ≥ confidence (up to ``max_reps`` seats, default
     ``capacity.default_max_reps``). ``solve="coverage"``: the open pipeline at the start, as
     a multiple of ``target`` (default: the team quota), for that confidence."""
-    from salesim.scenarios.capacity import solve_coverage, solve_headcount
+    from salesim.scenarios.capacity import most_runs, solve_coverage, solve_headcount
 
     p = _plan(plan)
+    trials = p.trials(trials, CAPACITY_TRIALS)
     kw = dict(
         confidence=confidence,
-        trials=p.trials(trials, CAPACITY_TRIALS),
+        trials=trials,
         seed=p.seed(seed),
         engine=engine,
         workers=workers,
         progress=progress,
         executor=executor,
+        source=p.source,
     )
     if solve == "headcount":
         if target is None:
@@ -146,26 +155,24 @@ def capacity(
                 "--target is required", column="--target", expected="an amount such as 12M"
             )
         hire = None if hire_by is None else as_date(hire_by, what="date", column="--hire-by")
-        out = solve_headcount(p.spec, target, hire_date=hire, max_reps=max_reps, **kw)
-    elif solve == "coverage":
+        expect(progress, trials * most_runs(len(p.spec.reps), max_reps))
+        return solve_headcount(p.spec, target, hire_date=hire, max_reps=max_reps, **kw)
+    if solve == "coverage":
         if hire_by is not None or max_reps is not None:
             raise InputError(
                 "--hire-by and --max-reps apply to --solve headcount", column="--solve"
             )
-        out = solve_coverage(p.spec, quota=target, **kw)
-    else:
-        raise InputError(
-            f"cannot solve for {solve!r}", column="--solve", expected="headcount or coverage"
-        )
-    out["source"] = p.source
-    out["notes"] = list(p.spec.notes)
-    return CapacityAnswer(out, start=p.spec.start)
+        expect(progress, trials * 2)  # the run, then the check at the answer
+        return solve_coverage(p.spec, quota=target, **kw)
+    raise InputError(
+        f"cannot solve for {solve!r}", column="--solve", expected="headcount or coverage"
+    )
 
 
 def backtest(
     history,
     *,
-    cutoffs: Iterable[dt.date] | None = None,
+    cutoffs: Iterable[dt.date] | str | None = None,
     every: str | None = None,
     quarters: int | None = None,
     trials: int = 2000,
@@ -178,11 +185,15 @@ def backtest(
 ):
     """Re-forecast past quarters from what was known at each cutoff and score the bands
     (``scenarios.backtest.BacktestResult``). ``history``: a ``History`` or a path read with
-    ``history_options``; cutoffs as ``salesim backtest`` chooses them."""
+    ``history_options``; cutoffs as ``salesim backtest`` chooses them (``cutoffs``: dates, or
+    a text of comma-separated dates as ``--cutoffs`` takes it)."""
     from salesim.scenarios import backtest as bt
 
+    if isinstance(cutoffs, str):
+        cutoffs = bt.parse_cutoffs(cutoffs)
     h = _history(history, history_options)
     days = bt.choose_cutoffs(h, cutoffs=cutoffs, every=every, quarters=quarters)
+    expect(progress, len(days))
     return bt.backtest(
         h,
         days,
@@ -214,8 +225,85 @@ def dashboard(
 
     day = as_date(as_of, what="date", column="--as-of")
     prepared = db.prepare(_history(history, history_options), db.load_plan(plan, strategy), day)
+    expect(progress, trials * prepared.runs)
     return db.run_dashboard(
         prepared, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress
+    )
+
+
+def calibrate(
+    history,
+    as_of: dt.date | str | None = None,
+    *,
+    steady: bool = False,
+    progress: Progress | None = None,
+    **history_options,
+) -> Model:
+    """Fit a model from ``history`` (a ``History`` or a path read with ``history_options``)
+    as it stood at the end of ``as_of`` (default: the last date in the history).
+    ``steady``: pool the whole history (no quarter effects, closing clock or old-deal
+    tails). ``progress(1)`` after each calibration step."""
+    from salesim.calibrate.fit import STEPS
+    from salesim.calibrate.fit import calibrate as fit
+
+    h = _history(history, history_options)
+    day = h.last_date if as_of is None else as_date(as_of, what="date", column="--as-of")
+    expect(progress, len(STEPS))
+    return fit(
+        h,
+        day,
+        stages=history_options.get("stages"),
+        calendar=not steady,
+        progress=None if progress is None else lambda step: progress(1),
+    )
+
+
+def inspect_history(history, as_of: dt.date | str | None = None, **history_options) -> dict:
+    """What was read from ``history`` (a path read with ``history_options``), as it stood
+    at the end of ``as_of`` if given: counts, date range, owners, files found, notes
+    (``salesim inspect --json``; ``format`` names the layout read)."""
+    from salesim.calibrate.ingest import OPTIONAL_FILES, find_files, summarize
+
+    h = read_history(history, **history_options)
+    if as_of is not None:
+        h = h.as_of(as_of)
+    files = find_files(
+        history,
+        format=history_options.get("format", "canonical"),
+        **{k: history_options.get(k) for k in OPTIONAL_FILES},
+    )
+    return {"as_of": as_of, **summarize(h, files)}
+
+
+def bench(
+    *,
+    reps: int = 50,
+    trials: int = 10_000,
+    engines: str | Iterable[str] = ("simpy", "vector"),
+    simpy_trials: int = 50,
+    stream_trials: int = 0,
+    sweep: bool = True,
+    progress: Progress | None = None,
+) -> dict:
+    """The speed suite of ``salesim bench`` (``scenarios.bench.run_suite``): its JSON
+    document. ``engines``: names, or a comma-separated text as ``--engines`` takes it;
+    ``progress(1)`` after each measurement."""
+    from salesim.scenarios import bench as suite
+
+    if isinstance(engines, str):
+        engines = [e.strip() for e in engines.split(",") if e.strip()]
+    names = tuple(engines)
+    if stream_trials < 0 or simpy_trials < 1:
+        raise InputError("--stream must be ≥ 0 and --simpy-trials ≥ 1", column="--stream")
+    expect(progress, suite.suite_steps(names, sweep=sweep, stream_trials=stream_trials))
+    return suite.run_suite(
+        reps=reps,
+        trials=trials,
+        engines=names,
+        simpy_trials=simpy_trials,
+        sweep=sweep,
+        stream_trials=stream_trials,
+        progress=None if progress is None else lambda step: progress(1),
     )
 
 

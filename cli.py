@@ -2,134 +2,43 @@
 
 Every command turns bad input (``InputError``) into exit status 2 with one message naming
 the file, row and column. The shared options are in options.py, the library calls in
-api.py and the packages, the terminal text in report.py, the charts in plots.py; what is
-left here is each command's parse, its call and where its output goes.
+api.py, what is printed and written in terminal.py (text from report.py, charts from
+plots.py); what is left here is each command's options, its one call and its help.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from salesim import outputs, report
+from salesim import report
 from salesim.options import (
     AMOUNT,
     WHOLE,
-    currency_option,
+    demo_history_options,
     executor_options,
     history_options,
-    json_option,
-    model_history_options,
-    out_option,
+    ingredient_options,
+    output_options,
     plan_options,
-    quiet_option,
+    plan_trials_option,
+    run_options,
     simulation_options,
 )
 from salesim.outputs import OUTPUT, OUTPUT_DIR
 from salesim.report import json_safe as _clean  # noqa: F401 (re-exported)
-from salesim.simulator.errors import InputError, printable, terminal_text
-from salesim.simulator.units import as_date, money, parse_amount  # noqa: F401 (re-exported)
-
-
-# --- shared plumbing --------------------------------------------------------------------------
-def write_tables(named: dict, path, *, fmt: str | None = None) -> list[str]:
-    """Write a result's tables (``tables.encode``) through ``write_output``; the paths. The
-    tables beside FILE are no option of their own, so they are checked here, by the same
-    rules as every output, before any file is written."""
-    from salesim import tables
-
-    files = tables.encode(named, path, fmt)
-    outputs.check_beside(click.get_current_context(), [p for p, _ in files[1:]])
-    return [str(write_output(p, data)) for p, data in files]
-
-
-def echo_written(out: dict, what: dict[str, str]) -> None:
-    """``Wrote … to …`` for each output a command wrote (``what``: key -> description)."""
-    for key, desc in what.items():
-        if key in out:
-            paths = out[key] if isinstance(out[key], list) else [out[key]]
-            echo(f"Wrote {desc} to {', '.join(paths)}")
-
-
-def echo(message: object = "", **kwargs) -> None:
-    """``click.echo`` for everything salesim prints: names come from users' data, and an
-    escape sequence in a rep's name must not drive the terminal (shown escaped instead)."""
-    click.echo(terminal_text(str(message)), **kwargs)
-
-
-def handle_errors(fn):
-    """Bad input -> exit 2 and one line on stderr; never a traceback. The run size
-    (``--trials``, ``--weeks``) and the command's output paths are checked first, before any
-    work (outputs.check_command)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            _check_run_size(kwargs)
-            outputs.check_command(click.get_current_context())
-            return fn(*args, **kwargs)
-        except InputError as exc:
-            echo(f"Error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
-
-
-def _check_run_size(options: dict) -> None:
-    """``--trials`` and ``--weeks`` within their documented maxima, before any work."""
-    from salesim.simulator import limits
-
-    if options.get("trials") is not None:
-        limits.check_trials(options["trials"])
-    if options.get("weeks") is not None:
-        limits.check_weeks(options["weeks"])
-
-
-def emit_json(data: dict) -> None:
-    echo(json.dumps(_clean(data), indent=2))
-
-
-def deliver(
-    result,
-    doc: dict,
-    *,
-    out_path=None,
-    plot_path=None,
-    currency=None,
-    as_json: bool = False,
-    written: dict[str, str],
-) -> None:
-    """The end of every command with a result object: its tables to ``--out``, its chart to
-    ``--plot``, then ``doc`` (``result.to_dict()`` plus the files written) as JSON, or the
-    result's text and what was written."""
-    from salesim import plots
-
-    if out_path:
-        doc["out"] = write_tables(result.tables(), out_path)
-    if plot_path:
-        doc["plot"] = str(write_output(plot_path, plots.png(result.plot(currency))))
-    if as_json:
-        emit_json(doc)
-        return
-    echo(result.to_text())
-    echo_written(doc, written)
-
-
-def write_output(path: str | Path, data: str | bytes) -> Path:
-    """Write an ``OUTPUT`` option's file atomically (checked before the command ran)."""
-    return outputs.write(path, data)
-
-
-def show_progress(quiet: bool) -> bool:
-    """Progress bars only on a terminal, and not with --quiet."""
-    return not quiet and sys.stderr.isatty()
-
-
-# --- reading a CRM history (calibrate.ingest; docs/formats.md) ---------------------------------
+from salesim.simulator.units import parse_amount  # noqa: F401 (re-exported)
+from salesim.terminal import (
+    Output,
+    SalesimGroup,
+    echo,  # noqa: F401 (re-exported)
+    handle_errors,
+    warn,
+    write_output,
+    write_tables,
+)
 
 
 def load_history(history_path, **history_opts):
@@ -139,46 +48,7 @@ def load_history(history_path, **history_opts):
     return read_history(history_path, **history_opts)
 
 
-def _history_files(history_path, history_opts: dict):
-    """The files behind a HISTORY and its options (``calibrate.ingest.HistoryFiles``)."""
-    from salesim.calibrate.ingest import find_files
-
-    return find_files(
-        history_path,
-        format=history_opts.get("format", "canonical"),
-        **{
-            k: history_opts.get(k)
-            for k in ("stage_history", "activities", "reps", "close_date_history", "teams")
-        },
-    )
-
-
 # --- the group ----------------------------------------------------------------------------------
-class SalesimGroup(click.Group):
-    """click's group, but a usage error (a bad option value, an unknown command) is one line
-    like every other error, not the usage text followed by the message."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        try:
-            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:  # bare ``salesim``: the help
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else "salesim"
-            echo(f"Error: {printable(exc.format_message())} (see '{command} --help')", err=True)
-            sys.exit(exc.exit_code)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except (click.Abort, EOFError, KeyboardInterrupt):
-            echo("Aborted!", err=True)
-            sys.exit(1)
-        sys.exit(0)
-
-
 @click.group(
     cls=SalesimGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -205,64 +75,8 @@ def main():
 # --- demo-data ------------------------------------------------------------------------------------
 @main.command("demo-data")
 @click.argument("directory", metavar="DIR", type=OUTPUT_DIR)
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0).")
-@click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team.")
-@click.option(
-    "--quarters",
-    type=int,
-    default=8,
-    show_default=True,
-    help="Quarters of history ending on --as-of.",
-)
-@click.option(
-    "--as-of",
-    "as_of",
-    default="2026-09-30",
-    show_default=True,
-    help="Last day of the history (YYYY-MM-DD).",
-)
-@click.option(
-    "--drift",
-    metavar="X",
-    default=None,
-    help="Conversion drift: every stage's log odds of advancing shift by X per "
-    "quarter (--realistic: -0.04).",
-)
-@click.option(
-    "--growth",
-    metavar="X",
-    default=None,
-    help="Creation growth: log outbound and marketing rates change by X per quarter "
-    "(negative: decline; --realistic: 0.08).",
-)
-@click.option(
-    "--seasonality",
-    metavar="X",
-    default=None,
-    help="Creation by quarter of the year: log multipliers X·(-0.5, 0, -0.5, 1) for "
-    "Q1..Q4 (--realistic: 0.4).",
-)
-@click.option(
-    "--slips",
-    metavar="P",
-    default=None,
-    help="Wins in a quarter's last 21 days slip, with probability P, 1-21 days into "
-    "the next quarter (--realistic: 0.4).",
-)
-@click.option(
-    "--shocks",
-    metavar="X",
-    default=None,
-    help="Each quarter draws N(0, X) effects on log outbound, log marketing, "
-    "conversion log odds and log speed (--realistic: 0.1).",
-)
-@click.option(
-    "--leavers",
-    metavar="P",
-    default=None,
-    help="Each quarter each rep leaves with probability P in days 30-60 of it, on "
-    "top of attrition (--realistic: 0.1).",
-)
+@demo_history_options
+@ingredient_options
 @click.option(
     "--realistic",
     is_flag=True,
@@ -288,27 +102,20 @@ def main():
     is_flag=True,
     help="Replace the CRM files DIR already holds (without it, such a DIR is refused).",
 )
-@json_option("the summary")
-@quiet_option
 @handle_errors
+@output_options(json="the summary")
 def demo_data(
     directory,
     seed,
     reps,
     quarters,
     as_of,
-    drift,
-    growth,
-    seasonality,
-    slips,
-    shocks,
-    leavers,
     realistic,
     close_dates,
     export,
     force,
-    as_json,
-    quiet,
+    output,
+    **ingredients,
 ):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
@@ -331,36 +138,23 @@ def demo_data(
       salesim demo-data sf --export salesforce
       salesim demo-data slipping --close-dates
     """
-    from salesim.scenarios.demo import demo_data_as_of, write_demo_data
-    from salesim.simulator.demo_history import history_days
+    from salesim.scenarios.demo import write_demo_data
 
-    day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
-    changes = dict(
-        drift=drift,
-        growth=growth,
-        seasonality=seasonality,
-        slips=slips,
-        shocks=shocks,
-        leavers=leavers,
-    )
-    with _progress_bar(quiet, history_days(day, quarters), "Generating history") as bar:
+    with output.progress("Generating history") as bar:
         out = write_demo_data(
             directory,
-            as_of=day,
+            as_of=as_of,
             seed=seed,
             reps=reps,
             quarters=quarters,
             export=export,
-            ingredients=changes,
+            ingredients=ingredients,
             realistic=realistic,
             close_dates=close_dates,
-            progress=bar.update if bar else None,
+            progress=bar,
             write=write_output,
         )
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.demo_data_text(out))
+    output.show(out, report.demo_data_text(out))
 
 
 # --- inspect --------------------------------------------------------------------------------------
@@ -374,9 +168,9 @@ def demo_data(
     metavar="DATE",
     help="Show the history as it stood at the end of this date (YYYY-MM-DD).",
 )
-@json_option("what was read")
 @handle_errors
-def inspect_history(history, as_of, as_json, **history_opts):
+@output_options(json="what was read", quiet=False)
+def inspect_history(history, as_of, output, **history_opts):
     """Read HISTORY (a folder or an opportunities file) and show what was read.
 
     Counts by status and stage, date range, owners, optional files found, and the notes and
@@ -389,55 +183,15 @@ def inspect_history(history, as_of, as_json, **history_opts):
       salesim inspect report.csv --profile salesforce --stage-history history.csv
       salesim inspect export.csv --map opportunity_id='Opportunity ID' --map owner='Opportunity Owner' --date-format %m/%d/%Y
     """
-    from salesim.calibrate.ingest import summarize
+    from salesim import api
 
-    h = load_history(history, **history_opts)
-    if as_of is not None:
-        h = h.as_of(as_of)
-    files = _history_files(history, history_opts)
-    s = summarize(h, files)
-    if as_json:
-        emit_json({"as_of": as_of, **s})
-        return
-    echo(report.inspect_text(s, files.format, history_opts.get("profile"), as_of))
+    doc = api.inspect_history(history, as_of, **history_opts)
+    output.show(doc, report.inspect_text(doc, doc["format"], history_opts.get("profile"), as_of))
 
 
-# --- forecast -------------------------------------------------------------------------------------
-def _iso_date(value: str | None, option: str):
-    return None if value is None else as_date(value, what="date", column=option)
-
-
+# --- forecast, compare and capacity (scenarios/; docs/scenarios.md) -----------------------------
 @main.command("forecast")
 @click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
-@model_history_options
-@click.option(
-    "--as-of",
-    "as_of",
-    default=None,
-    help="Forecast from the end of this date (default: the model's as-of date).",
-)
-@click.option(
-    "--start", default=None, help="First day of the horizon (default: the day after --as-of)."
-)
-@click.option(
-    "--weeks",
-    type=WHOLE,
-    default=None,
-    help="Horizon in weeks (default: to the end of the start's calendar quarter).",
-)
-@click.option(
-    "--reps",
-    "n_reps",
-    type=int,
-    default=None,
-    help="Forecast for N experienced reps instead of the model's team.",
-)
-@click.option(
-    "--team",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Team file: owner, hired[, left, quota] (reps.csv format).",
-)
 @click.option(
     "--quota",
     type=AMOUNT,
@@ -445,26 +199,6 @@ def _iso_date(value: str | None, option: str):
     help="Team quota for the quarter, e.g. 12M, 750k, 1,200,000 (default: the sum of rep quotas).",
 )
 @click.option("--trials", type=WHOLE, default=10_000, show_default=True, help="Monte Carlo trials.")
-@click.option("--seed", type=int, default=None, help="Random seed (default: fresh, reported).")
-@click.option(
-    "--workers",
-    type=int,
-    default=None,
-    help="Worker processes (default: all cores); results do not depend on it.",
-)
-@click.option(
-    "--engine",
-    default="vector",
-    show_default=True,
-    help="Simulation engine: vector (fast) or simpy (the readable reference); "
-    "both follow docs/model.md.",
-)
-@click.option(
-    "--fixed-parameters",
-    is_flag=True,
-    help="Use point estimates instead of drawing parameters from the posterior.",
-)
-@json_option("the forecast")
 @click.option(
     "--csv",
     "csv_path",
@@ -472,43 +206,18 @@ def _iso_date(value: str | None, option: str):
     default=None,
     help="Write the weekly bands of cumulative revenue to this CSV.",
 )
-@out_option(
-    "the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
-    "summary row (FILE-stem.summary)"
-)
-@click.option(
-    "--plot",
-    "plot_path",
-    type=OUTPUT,
-    default=None,
-    help="Write a PNG: fan chart by week and histogram of quarter revenue.",
-)
-@currency_option
-@quiet_option
 @handle_errors
 @executor_options
-def forecast_cmd(
-    model_path,
-    history,
-    as_of,
-    start,
-    weeks,
-    n_reps,
-    team,
-    quota,
-    trials,
-    seed,
-    workers,
-    engine,
-    fixed_parameters,
-    as_json,
-    csv_path,
-    out_path,
-    plot_path,
-    currency,
-    quiet,
-    **history_opts,
-):
+@plan_options(scenario=False)
+@run_options
+@output_options(
+    json="the forecast",
+    plot="Write a PNG: fan chart by week and histogram of quarter revenue.",
+    out="the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
+    "summary row (FILE-stem.summary)",
+    currency=True,
+)
+def forecast_cmd(model_path, quota, trials, csv_path, plan, run, output):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
@@ -526,58 +235,16 @@ def forecast_cmd(
     from salesim import api
     from salesim.scenarios.plan import model_plan
 
-    plan = model_plan(
-        model_path,
-        history=history,
-        history_options=history_opts,
-        as_of=as_of,
-        start=start,
-        weeks=weeks,
-        n_reps=n_reps,
-        team=team,
-        quota=quota,
-        fixed_parameters=fixed_parameters,
-    )
-    _warn(plan)
-    with _progress_bar(quiet, trials, "Simulating") as bar:
-        result = api.forecast(
-            plan,
-            trials=trials,
-            seed=seed,
-            engine=engine,
-            workers=workers,
-            progress=bar.update if bar else None,
-        )
-    fc = result.to_dict()
-    fc["model"] = str(model_path)
+    baseline = model_plan(model_path, quota=quota, **plan)
+    warn(baseline.warnings)
+    with output.progress("Simulating") as bar:
+        result = api.forecast(baseline, trials=trials, progress=bar, **run)
+    doc = {**result.to_dict(), "model": str(model_path)}
     if csv_path:
-        fc["csv"] = write_tables({"weekly": result.tables()["weekly"]}, csv_path, fmt="csv")[0]
-    deliver(
-        result,
-        fc,
-        out_path=out_path,
-        plot_path=plot_path,
-        currency=currency,
-        as_json=as_json,
-        written={"csv": "weekly bands", "out": "tables", "plot": "plot"},
-    )
-
-
-# --- compare and capacity (scenarios/; docs/scenarios.md) --------------------------------------
-def _warn(plan) -> None:
-    """Say up front, not only in a note at the bottom, what the plan warns of (a MODEL without
-    --history starts with an empty pipeline: the numbers are then much lower)."""
-    for warning in plan.warnings:
-        echo(f"warning: {warning}", err=True)
-
-
-def _progress_bar(quiet: bool, length: int, label: str):
-    """A click bar on a terminal, else a no-op context giving ``None``."""
-    import contextlib
-
-    if show_progress(quiet):
-        return click.progressbar(length=length, label=label, file=sys.stderr)
-    return contextlib.nullcontext(None)
+        doc["csv"] = write_tables(
+            {"weekly": result.output_tables()["weekly"]}, csv_path, fmt="csv"
+        )[0]
+    output.deliver(result, doc, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
 
 
 @main.command("compare")
@@ -598,50 +265,20 @@ def _progress_bar(quiet: bool, length: int, label: str):
     default=None,
     help="Team quota for P(quota) (default: the scenario's, else the sum of rep quotas).",
 )
-@click.option(
-    "--trials",
-    type=WHOLE,
-    default=None,
-    help="Trials per run (default: the scenario's, else 4000).",
-)
-@json_option("the comparison")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=OUTPUT,
-    default=None,
-    help="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
-    "with its Monte Carlo interval.",
-)
-@out_option(
-    "one row per strategy (revenue bands, P(quota), uplift) and the baseline (FILE-stem.baseline)"
-)
-@currency_option
-@plan_options
+@plan_trials_option(default=4000)
 @handle_errors
 @executor_options
-def compare_cmd(
-    source,
-    levers,
-    quota,
-    trials,
-    as_json,
-    plot_path,
-    out_path,
-    currency,
-    history,
-    as_of,
-    start,
-    weeks,
-    n_reps,
-    team,
-    seed,
-    workers,
-    engine,
-    fixed_parameters,
-    quiet,
-    **history_opts,
-):
+@plan_options()
+@run_options
+@output_options(
+    json="the comparison",
+    plot="Write a tornado chart (PNG): per-trial uplift P10–P90 and the mean uplift "
+    "with its Monte Carlo interval.",
+    out="one row per strategy (revenue bands, P(quota), uplift) and the baseline "
+    "(FILE-stem.baseline)",
+    currency=True,
+)
+def compare_cmd(source, levers, quota, trials, plan, run, output):
     """Compare strategies against the baseline with common random numbers.
 
     SCENARIO.toml names its strategies (docs/scenarios.md); with a MODEL.toml give them as
@@ -655,43 +292,13 @@ def compare_cmd(
       salesim compare model.toml --history hist --lever prospecting=+20% --lever win-rate=+5pp --lever deal-size=+10% --lever cycle-time=-15% --quota 12M
     """
     from salesim import api
-    from salesim.scenarios.plan import COMPARE_TRIALS, load_plan
+    from salesim.scenarios.plan import load_plan
 
-    plan = load_plan(
-        source,
-        history=history,
-        history_options=history_opts,
-        as_of=as_of,
-        start=start,
-        weeks=weeks,
-        n_reps=n_reps,
-        team=team,
-        quota=quota,
-        fixed_parameters=fixed_parameters,
-    )
-    _warn(plan)
-    runs = len(plan.strategies(levers)) + 1
-    with _progress_bar(quiet, plan.trials(trials, COMPARE_TRIALS) * runs, "Simulating") as bar:
-        result = api.compare(
-            plan,
-            levers,
-            trials=trials,
-            seed=seed,
-            quota=quota,
-            engine=engine,
-            workers=workers,
-            progress=bar.update if bar else None,
-        )
-    out = result.to_dict()
-    deliver(
-        result,
-        out,
-        out_path=out_path,
-        plot_path=plot_path,
-        currency=currency,
-        as_json=as_json,
-        written={"out": "tables", "plot": "tornado chart"},
-    )
+    baseline = load_plan(source, quota=quota, **plan)
+    warn(baseline.warnings)
+    with output.progress("Simulating") as bar:
+        result = api.compare(baseline, levers, trials=trials, quota=quota, progress=bar, **run)
+    output.deliver(result, written={"out": "tables", "plot": "tornado chart"})
 
 
 @main.command("capacity")
@@ -726,49 +333,19 @@ def compare_cmd(
     default=None,
     help="Largest team to try (default: 5 × the team + 20).",
 )
-@click.option(
-    "--trials",
-    type=WHOLE,
-    default=None,
-    help="Trials per run (default: the scenario's, else 2000).",
-)
-@json_option("the answer")
-@click.option(
-    "--plot", "plot_path", type=OUTPUT, default=None, help="Write the P(target) curve (PNG)."
-)
-@out_option(
-    "the solver's curve (each candidate's P(target) and revenue bands) and the "
-    "answer (FILE-stem.answer)"
-)
-@currency_option
-@plan_options
+@plan_trials_option(default=2000)
 @handle_errors
 @executor_options
-def capacity_cmd(
-    source,
-    target,
-    confidence,
-    solve,
-    hire_by,
-    max_reps,
-    trials,
-    as_json,
-    plot_path,
-    out_path,
-    currency,
-    history,
-    as_of,
-    start,
-    weeks,
-    n_reps,
-    team,
-    seed,
-    workers,
-    engine,
-    fixed_parameters,
-    quiet,
-    **history_opts,
-):
+@plan_options()
+@run_options
+@output_options(
+    json="the answer",
+    plot="Write the P(target) curve (PNG).",
+    out="the solver's curve (each candidate's P(target) and revenue bands) and the "
+    "answer (FILE-stem.answer)",
+    currency=True,
+)
+def capacity_cmd(source, target, confidence, solve, hire_by, max_reps, trials, plan, run, output):
     """Solve for what it takes to hit a number with a given confidence.
 
     --solve headcount (default): the fewest additional reps, starting on --hire-by and
@@ -784,48 +361,23 @@ def capacity_cmd(
       salesim capacity model.toml --history hist --target 7M --solve coverage --out cov.csv
     """
     from salesim import api
-    from salesim.scenarios.capacity import most_runs
-    from salesim.scenarios.plan import CAPACITY_TRIALS, load_plan
+    from salesim.scenarios.plan import load_plan
 
-    plan = load_plan(
-        source,
-        history=history,
-        history_options=history_opts,
-        as_of=as_of,
-        start=start,
-        weeks=weeks,
-        n_reps=n_reps,
-        team=team,
-        quota=None,
-        fixed_parameters=fixed_parameters,
-    )
-    _warn(plan)
-    runs = most_runs(len(plan.spec.reps), max_reps) if solve == "headcount" else 2
-    label = "Searching" if solve == "headcount" else "Simulating"
-    with _progress_bar(quiet, plan.trials(trials, CAPACITY_TRIALS) * runs, label) as bar:
+    baseline = load_plan(source, quota=None, **plan)
+    warn(baseline.warnings)
+    with output.progress("Searching" if solve == "headcount" else "Simulating") as bar:
         result = api.capacity(
-            plan,
+            baseline,
             target,
             confidence=confidence,
             solve=solve,
             hire_by=hire_by,
             max_reps=max_reps,
             trials=trials,
-            seed=seed,
-            engine=engine,
-            workers=workers,
-            progress=bar.update if bar else None,
+            progress=bar,
+            **run,
         )
-    out = result.to_dict()
-    deliver(
-        result,
-        out,
-        out_path=out_path,
-        plot_path=plot_path,
-        currency=currency,
-        as_json=as_json,
-        written={"out": "tables", "plot": "P(target) curve"},
-    )
+    output.deliver(result, written={"out": "tables", "plot": "P(target) curve"})
 
 
 # --- calibrate ------------------------------------------------------------------------------------
@@ -840,7 +392,7 @@ def capacity_cmd(
     help="Fit on what was known at the end of this date (default: the last date in the history).",
 )
 @click.option(
-    "-o", "--output", "output", required=True, type=OUTPUT, help="Model file to write (TOML)."
+    "-o", "--output", "model_path", required=True, type=OUTPUT, help="Model file to write (TOML)."
 )
 @click.option(
     "--steady",
@@ -848,10 +400,9 @@ def capacity_cmd(
     help="Pool the whole history: no quarter effects, closing clock or old-deal tails "
     "(the model before changing histories; docs/calibration.md).",
 )
-@json_option("the summary")
-@quiet_option
 @handle_errors
-def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts):
+@output_options(json="the summary")
+def calibrate_cmd(history, as_of, model_path, steady, output, **history_opts):
     """Fit a model from HISTORY (a folder or an opportunities file) up to --as-of.
 
     Stage conversions with 90% intervals, censoring-aware stage and cycle durations, deal
@@ -865,32 +416,19 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
       salesim calibrate hist --stages Qualify,Discover,Propose,Negotiate -o model.toml --json
       salesim calibrate ../shared/data/maven-crm --format maven --as-of 2017-09-30 -o maven.toml
     """
-    from salesim.calibrate.fit import STEPS, calibrate, summary
+    from salesim import api
+    from salesim.calibrate.fit import summary
     from salesim.simulator.model import dumps
 
-    h = load_history(history, **history_opts)
-    day = _iso_date(as_of, "--as-of") if as_of is not None else h.last_date
-    with _progress_bar(quiet, len(STEPS), "Calibrating") as bar:
-        model = calibrate(
-            h,
-            day,
-            stages=history_opts.get("stages"),
-            calendar=not steady,
-            progress=(lambda step: bar.update(1)) if bar is not None else None,
-        )
-    path = write_output(output, dumps(model))
-    for note in model.notes:
-        echo(f"warning: {note}", err=True)
-    s = summary(model)
-    if as_json:
-        emit_json({**s, "output": str(path)})
-        return
-    echo(report.calibration_text(s, str(path)))
+    with output.progress("Calibrating") as bar:
+        model = api.calibrate(history, as_of, steady=steady, progress=bar, **history_opts)
+    path = write_output(model_path, dumps(model))
+    warn(model.notes)
+    doc = {**summary(model), "output": str(path)}
+    output.show(doc, report.calibration_text(doc, str(path)))
 
 
 # --- dashboard and backtest (scenarios/dashboard.py, scenarios/backtest.py) ----------------------
-
-
 @main.command("dashboard")
 @click.argument("history", metavar="HISTORY", type=click.Path())
 @click.option(
@@ -911,45 +449,18 @@ def calibrate_cmd(history, as_of, output, steady, as_json, quiet, **history_opts
     default=None,
     help="Use this strategy of the scenario as the plan (default: its baseline).",
 )
-@simulation_options(trials=1000, per="run")
-@json_option("the dashboard")
-@click.option(
-    "--html",
-    "html_path",
-    type=OUTPUT,
-    default=None,
-    help="Write a self-contained HTML report (inline charts, no network assets).",
-)
-@click.option(
-    "--plot",
-    "plot_path",
-    type=OUTPUT,
-    default=None,
-    help="Write the trajectory chart (plan bands vs actual) as PNG.",
-)
-@out_option("the stoplight rows (team and each rep) and the coaching pointers (FILE-stem.pointers)")
-@currency_option
-@quiet_option
 @history_options
 @handle_errors
 @executor_options
-def dashboard_cmd(
-    history,
-    plan_path,
-    as_of,
-    strategy,
-    trials,
-    seed,
-    engine,
-    workers,
-    as_json,
-    html_path,
-    plot_path,
-    out_path,
-    currency,
-    quiet,
-    **history_opts,
-):
+@simulation_options(trials=1000, per="run")
+@output_options(
+    json="the dashboard",
+    html="Write a self-contained HTML report (inline charts, no network assets).",
+    plot="Write the trajectory chart (plan bands vs actual) as PNG.",
+    out="the stoplight rows (team and each rep) and the coaching pointers (FILE-stem.pointers)",
+    currency=True,
+)
+def dashboard_cmd(history, plan_path, as_of, strategy, run, output, **history_opts):
     """Weekly execution stoplight: activities → pipeline → forecast, for the team and each rep.
 
     Colours come from the plan's own simulated paths: green at or above the plan's P50 for
@@ -963,51 +474,13 @@ def dashboard_cmd(
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --html report.html --json
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --out stoplight.xlsx
     """
-    from salesim import tables
-    from salesim.scenarios import dashboard, html_report
+    from salesim import api
 
-    day = _iso_date(as_of, "--as-of")
-    h = load_history(history, **history_opts)
-    plan = dashboard.load_plan(plan_path, strategy)
-    prepared = dashboard.prepare(h, plan, day)
-    with _progress_bar(quiet, trials * prepared.runs, "Simulating") as bar:
-        d = dashboard.run_dashboard(
-            prepared,
-            trials=trials,
-            seed=seed,
-            engine=engine,
-            workers=workers,
-            progress=bar.update if bar else None,
+    with output.progress("Simulating") as bar:
+        d = api.dashboard(
+            history, plan_path, as_of, strategy=strategy, progress=bar, **run, **history_opts
         )
-    out = d.to_dict()
-    images = {}
-    if html_path or plot_path:
-        images = html_report.charts(
-            d, only=None if html_path else ("trajectory",), currency=currency
-        )
-    if out_path:
-        out["out"] = write_tables(tables.dashboard_tables(_clean(out)), out_path)
-    if html_path:
-        out["html"] = str(write_output(html_path, html_report.render(d, images)))
-    if plot_path:
-        out["plot"] = str(write_output(plot_path, images["trajectory"]))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.dashboard_text(out))
-    echo_written(out, {"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
-
-
-def _cutoff_dates(text: str) -> list:
-    out = []
-    for part in text.split(","):
-        if part.strip():
-            out.append(_iso_date(part.strip(), "--cutoffs"))
-    if not out:
-        raise InputError(
-            "no dates given", column="--cutoffs", expected="dates such as 2026-03-31,2026-06-30"
-        )
-    return out
+    output.deliver(d, written={"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
 
 @main.command("backtest")
@@ -1031,43 +504,22 @@ def _cutoff_dates(text: str) -> list:
     default=None,
     help="Backtest the last N whole quarters the history covers (default 4).",
 )
-@simulation_options(trials=2000, per="fold")
-@json_option("the backtest")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=OUTPUT,
-    default=None,
-    help="Write the forecast bands vs actuals and the PIT histogram as PNG.",
-)
-@out_option("one row per fold and the scores (FILE-stem.summary)")
-@currency_option
 @click.option(
     "--steady",
     is_flag=True,
     help="Calibrate each fold with the pooled model (calibrate --steady), to compare.",
 )
-@quiet_option
 @history_options
 @handle_errors
 @executor_options
-def backtest_cmd(
-    history,
-    cutoffs,
-    every,
-    quarters,
-    trials,
-    seed,
-    engine,
-    workers,
-    as_json,
-    plot_path,
-    out_path,
-    currency,
-    steady,
-    quiet,
-    **history_opts,
-):
+@simulation_options(trials=2000, per="fold")
+@output_options(
+    json="the backtest",
+    plot="Write the forecast bands vs actuals and the PIT histogram as PNG.",
+    out="one row per fold and the scores (FILE-stem.summary)",
+    currency=True,
+)
+def backtest_cmd(history, cutoffs, every, quarters, steady, run, output, **history_opts):
     """Forecast past quarters from what was known at each cutoff and score the bands.
 
     Each fold calibrates on the history cut at its cutoff, rebuilds the open pipeline as it
@@ -1083,34 +535,19 @@ def backtest_cmd(
       salesim backtest ../shared/data/maven-crm --format maven --cutoffs 2017-06-30,2017-09-30 --json
     """
     from salesim import api
-    from salesim.scenarios.backtest import choose_cutoffs
 
-    given = _cutoff_dates(cutoffs) if cutoffs is not None else None
-    h = load_history(history, **history_opts)
-    folds = len(choose_cutoffs(h, cutoffs=given, every=every, quarters=quarters))
-    with _progress_bar(quiet, folds, "Backtesting") as bar:
-        r = api.backtest(
-            h,
-            cutoffs=given,
+    with output.progress("Backtesting") as bar:
+        result = api.backtest(
+            history,
+            cutoffs=cutoffs,
             every=every,
             quarters=quarters,
-            trials=trials,
-            seed=seed,
-            engine=engine,
-            workers=workers,
             steady=steady,
-            progress=bar.update if bar else None,
+            progress=bar,
+            **run,
+            **history_opts,
         )
-    out = r.to_dict()
-    deliver(
-        r,
-        out,
-        out_path=out_path,
-        plot_path=plot_path,
-        currency=currency,
-        as_json=as_json,
-        written={"out": "tables", "plot": "backtest chart"},
-    )
+    output.deliver(result, written={"out": "tables", "plot": "backtest chart"})
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------
@@ -1153,7 +590,6 @@ def backtest_cmd(
     is_flag=True,
     help="Skip cost vs reps (10, 50, 200) and vs horizon (1 vs 4 quarters).",
 )
-@json_option("the results")
 @click.option(
     "--out",
     "out_path",
@@ -1161,11 +597,9 @@ def backtest_cmd(
     default=None,
     help="Also write the JSON document to this file.",
 )
-@quiet_option
 @handle_errors
-def bench_cmd(
-    reps, trials, engines, simpy_trials, stream_trials, no_sweep, as_json, out_path, quiet
-):
+@output_options(json="the results")
+def bench_cmd(reps, trials, engines, simpy_trials, stream_trials, no_sweep, output):
     """Time the engines on the demo model: trials/s, peak memory, RNG floor, scaling.
 
     Each run happens in a fresh process. Reports the vector engine's speed-up over SimPy,
@@ -1178,28 +612,21 @@ def bench_cmd(
       salesim bench
       salesim bench --reps 50 --trials 10000 --engines simpy,vector --json
     """
-    from salesim.scenarios import bench
+    from salesim import api
 
-    names = tuple(e.strip() for e in engines.split(",") if e.strip())
-    if stream_trials < 0 or simpy_trials < 1:
-        raise InputError("--stream must be ≥ 0 and --simpy-trials ≥ 1", column="--stream")
-    kw = dict(
-        reps=reps,
-        trials=trials,
-        engines=names,
-        simpy_trials=simpy_trials,
-        sweep=not no_sweep,
-        stream_trials=stream_trials,
-    )
-    steps = bench.suite_steps(names, sweep=not no_sweep, stream_trials=stream_trials)
-    with _progress_bar(quiet, steps, "Benchmarking") as bar:
-        out = bench.run_suite(progress=(lambda step: bar.update(1)) if bar else None, **kw)
-    if out_path:
-        out["json"] = str(write_output(out_path, json.dumps(_clean(out), indent=2) + "\n"))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.bench_text(out))
+    with output.progress("Benchmarking") as bar:
+        out = api.bench(
+            reps=reps,
+            trials=trials,
+            engines=engines,
+            simpy_trials=simpy_trials,
+            stream_trials=stream_trials,
+            sweep=not no_sweep,
+            progress=bar,
+        )
+    if output.out_path:
+        out["json"] = str(write_output(output.out_path, json.dumps(_clean(out), indent=2) + "\n"))
+    output.show(out, report.bench_text(out))
 
 
 # --- demo: the whole job end to end (scenarios/demo.py) -----------------------------------------
@@ -1212,19 +639,7 @@ def bench_cmd(
     show_default=True,
     help="Folder for every output.",
 )
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
-@click.option("--reps", type=int, default=20, show_default=True, help="Seats on the demo team.")
-@click.option(
-    "--quarters", type=int, default=8, show_default=True, help="Quarters of history to generate."
-)
-@click.option(
-    "--as-of",
-    "as_of",
-    default="2026-09-30",
-    show_default=True,
-    metavar="DATE",
-    help="Last day of the history; the forecast covers the next quarter.",
-)
+@demo_history_options
 @click.option(
     "--trials",
     type=WHOLE,
@@ -1239,10 +654,9 @@ def bench_cmd(
     help="Write even if the --out folder itself holds CRM files (OUT/history, the "
     "demo's own, is always rewritten).",
 )
-@json_option("everything")
-@quiet_option
 @handle_errors
-def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_json, quiet):
+@output_options(json="everything")
+def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, output):
     """Run salesim end to end on generated demo history.
 
     Generates two years of CRM history from known parameters (OUT/history/, with
@@ -1255,20 +669,20 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
       salesim demo --out demo-out --trials 2000
     """
     from salesim import plots
-    from salesim.scenarios.demo import SIMULATION_RUNS, run_demo
+    from salesim.scenarios.demo import run_demo
 
     out_dir = Path(out_dir)
-    as_of_date = _iso_date(as_of, "--as-of")
-    with _progress_bar(quiet or as_json, trials * SIMULATION_RUNS, "Simulating") as bar:
+    quiet = Output(quiet=output.quiet or output.as_json)  # the JSON is the whole output
+    with quiet.progress("Simulating") as bar:
         out = run_demo(
             out_dir,
             seed=seed,
             reps=reps,
             quarters=quarters,
-            as_of=as_of_date,
+            as_of=as_of,
             trials=trials,
             engine=engine,
-            progress=bar.update if bar else None,
+            progress=bar,
         )
     charts = {
         "forecast.png": plots.forecast_figure(out["forecast"]),
@@ -1276,10 +690,7 @@ def demo_cmd(out_dir, seed, reps, quarters, as_of, trials, engine, force, as_jso
     }
     for name, fig in charts.items():
         out["files"][name] = str(write_output(out_dir / name, plots.png(fig)))
-    if as_json:
-        emit_json(out)
-        return
-    echo(report.demo_text(out))
+    output.show(out, report.demo_text(out))
 
 
 if __name__ == "__main__":  # pragma: no cover

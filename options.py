@@ -1,9 +1,12 @@
 """The options the ``salesim`` commands share, each defined once: value types (amounts,
 whole numbers, currencies), the history options, a plan's options, the simulation options,
-``--executor``/``--scheduler``, ``--json``, ``--quiet``, ``--out``, ``--currency``.
+``--executor``/``--scheduler``, and the output options (``--json``, ``--quiet``, ``--out``,
+``--plot``, ``--html``, ``--currency``).
 
 cli.py puts them on its commands; what they mean is the library's (scenarios/plan.py,
-simulator/executors.py, calibrate/ingest.py).
+simulator/executors.py, calibrate/ingest.py). Option sets a command passes on whole reach
+it as one argument each: ``plan`` (``load_plan``'s keywords), ``run`` (seed, engine,
+workers) and ``output`` (a ``terminal.Output``, the command's context object).
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from typing import Any, Callable
 
 import click
 
-from salesim.outputs import OutputPath
+from salesim.outputs import OUTPUT, OutputPath
 from salesim.simulator.errors import InputError
 from salesim.simulator.units import parse_amount
+from salesim.terminal import Output
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -96,8 +101,8 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 def simulation_options(*, trials: int, per: str):
     """``--trials``, ``--seed``, ``--engine`` and ``--workers`` of the commands that run a
-    fixed seed (dashboard, backtest); forecast, compare and capacity differ (a fresh seed
-    by default, a scenario file's defaults)."""
+    fixed seed (dashboard, backtest), given to the command as ``run``; forecast, compare and
+    capacity differ (a fresh seed by default, a scenario file's defaults: ``run_options``)."""
     options = [
         click.option(
             "--trials",
@@ -120,7 +125,7 @@ def simulation_options(*, trials: int, per: str):
             help="Worker processes; results do not depend on it.",
         ),
     ]
-    return lambda fn: _apply(fn, options)
+    return lambda fn: _apply(_gather("run", ("trials", "seed", "engine", "workers"))(fn), options)
 
 
 def out_option(what: str):
@@ -144,6 +149,75 @@ def _out_format(value) -> None:
 
 
 OUT_TABLES = OutputPath(check=_out_format)
+
+
+def demo_history_options(fn: Callable) -> Callable:
+    """``--seed``, ``--reps``, ``--quarters`` and ``--as-of`` of a generated demo history
+    (demo-data, demo)."""
+    options = [
+        click.option("--seed", type=int, default=7, show_default=True, help="Random seed (≥ 0)."),
+        click.option("--reps", type=int, default=20, show_default=True, help="Seats on the team."),
+        click.option(
+            "--quarters",
+            type=int,
+            default=8,
+            show_default=True,
+            help="Quarters of history ending on --as-of.",
+        ),
+        click.option(
+            "--as-of",
+            "as_of",
+            default="2026-09-30",
+            show_default=True,
+            metavar="DATE",
+            help="Last day of the history (YYYY-MM-DD); demo forecasts the next quarter.",
+        ),
+    ]
+    return _apply(fn, options)
+
+
+# --- demo-data: a history that changes (simulator/demo_ingredients.py; docs/demo-data.md) ------
+INGREDIENTS = {  # option: (metavar, help)
+    "drift": (
+        "X",
+        "Conversion drift: every stage's log odds of advancing shift by X per quarter "
+        "(--realistic: -0.04).",
+    ),
+    "growth": (
+        "X",
+        "Creation growth: log outbound and marketing rates change by X per quarter "
+        "(negative: decline; --realistic: 0.08).",
+    ),
+    "seasonality": (
+        "X",
+        "Creation by quarter of the year: log multipliers X·(-0.5, 0, -0.5, 1) for Q1..Q4 "
+        "(--realistic: 0.4).",
+    ),
+    "slips": (
+        "P",
+        "Wins in a quarter's last 21 days slip, with probability P, 1-21 days into the "
+        "next quarter (--realistic: 0.4).",
+    ),
+    "shocks": (
+        "X",
+        "Each quarter draws N(0, X) effects on log outbound, log marketing, conversion "
+        "log odds and log speed (--realistic: 0.1).",
+    ),
+    "leavers": (
+        "P",
+        "Each quarter each rep leaves with probability P in days 30-60 of it, on top of "
+        "attrition (--realistic: 0.1).",
+    ),
+}
+
+
+def ingredient_options(fn: Callable) -> Callable:
+    """``--drift`` … ``--leavers``: what makes a demo history change (all off unless given)."""
+    options = [
+        click.option(f"--{name}", metavar=metavar, default=None, help=text)
+        for name, (metavar, text) in INGREDIENTS.items()
+    ]
+    return _apply(fn, options)
 
 
 # --- where simulations run (simulator.runner executors; docs/scaling.md) --------------------------
@@ -309,41 +383,69 @@ def model_history_options(fn):
     )
 
 
-# --- a plan: a SCENARIO.toml or a MODEL.toml (scenarios/plan.py) -------------------------------
-def plan_options(fn):
-    """Options of the commands that take a SCENARIO.toml or a MODEL.toml: with a model they
-    build the baseline as ``forecast`` does; a scenario file says all of it itself."""
+def plan_trials_option(*, default: int) -> Callable:
+    """``--trials`` of compare and capacity: a scenario file's, else ``default`` (the
+    library's ``COMPARE_TRIALS``/``CAPACITY_TRIALS``, resolved there)."""
+    return click.option(
+        "--trials",
+        type=WHOLE,
+        default=None,
+        help=f"Trials per run (default: the scenario's, else {default}).",
+    )
+
+
+# --- gathering: an option set reaches the command as one argument -----------------------------
+def _gather(
+    name: str, keys: tuple[str, ...] | Callable[[], tuple[str, ...]], make: Callable = dict
+) -> Callable:
+    """Hand the command the values of ``keys`` as one argument ``name`` (``make(**values)``).
+    Put it under ``@handle_errors`` and ``@executor_options``: they read the options one by
+    one."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            names = keys() if callable(keys) else keys
+            values = {k: kwargs.pop(k) for k in names if k in kwargs}
+            return fn(*args, **{name: make(**values)}, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def output_options(
+    *,
+    json: str,
+    out: str | None = None,
+    plot: str | None = None,
+    html: str | None = None,
+    currency: bool = False,
+    quiet: bool = True,
+) -> Callable:
+    """``--json`` (printing ``json``), and those of ``--out`` (writing ``out``), ``--plot``
+    and ``--html`` (help texts), ``--currency`` and ``--quiet`` the command has; it gets
+    them as ``output``, a ``terminal.Output``."""
+    options = [json_option(json)]
+    if html:
+        options.append(click.option("--html", "html_path", type=OUTPUT, default=None, help=html))
+    if plot:
+        options.append(click.option("--plot", "plot_path", type=OUTPUT, default=None, help=plot))
+    if out:
+        options.append(out_option(out))
+    if currency:
+        options.append(currency_option)
+    if quiet:
+        options.append(quiet_option)
+    keys = ("as_json", "quiet", "out_path", "plot_path", "html_path", "currency")
+    return lambda fn: _apply(_gather("output", keys, Output)(fn), options)
+
+
+def run_options(fn: Callable) -> Callable:
+    """``--seed``, ``--workers`` and ``--engine`` of forecast, compare and capacity (a fresh
+    seed by default, or a scenario file's); the command gets them as ``run``, keywords of
+    its ``api`` call."""
     options = [
-        click.option(
-            "--as-of",
-            "as_of",
-            default=None,
-            help="With a MODEL: plan from the end of this date (default: the model's).",
-        ),
-        click.option(
-            "--start",
-            default=None,
-            help="With a MODEL: first day of the horizon (default: the day after --as-of).",
-        ),
-        click.option(
-            "--weeks",
-            type=WHOLE,
-            default=None,
-            help="With a MODEL: horizon in weeks (default: to the quarter's end).",
-        ),
-        click.option(
-            "--reps",
-            "n_reps",
-            type=int,
-            default=None,
-            help="With a MODEL: N experienced reps instead of the model's team.",
-        ),
-        click.option(
-            "--team",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="With a MODEL: team file (reps.csv format).",
-        ),
         click.option(
             "--seed",
             type=int,
@@ -359,13 +461,76 @@ def plan_options(fn):
         click.option(
             "--engine",
             default=None,
-            help="Simulation engine (default: vector when available, else simpy).",
+            help="Simulation engine: vector (fast; the default) or simpy (the readable "
+            "reference); both follow docs/model.md.",
+        ),
+    ]
+    return _apply(_gather("run", ("seed", "workers", "engine"))(fn), options)
+
+
+# --- a plan: a SCENARIO.toml or a MODEL.toml (scenarios/plan.py) -------------------------------
+PLAN_KEYS = ("history", "as_of", "start", "weeks", "n_reps", "team", "fixed_parameters")
+
+
+def _plan_keys() -> tuple[str, ...]:
+    from salesim.scenarios.plan import HISTORY_OPTIONS  # not at import: ``--help`` stays light
+
+    return PLAN_KEYS + HISTORY_OPTIONS
+
+
+def _plan_arguments(**values: Any) -> dict:
+    """``load_plan``'s keywords from the plan options (the history flags as one dict)."""
+    return {
+        **{k: values.pop(k) for k in PLAN_KEYS},
+        "history_options": values,
+    }
+
+
+def plan_options(*, scenario: bool = True) -> Callable:
+    """Options of the commands that take a SCENARIO.toml or a MODEL.toml (``scenario``) or
+    only a MODEL.toml (forecast): with a model they build the baseline; a scenario file says
+    all of it itself. The command gets them as ``plan``, keywords of ``load_plan``."""
+
+    def model(text: str) -> str:
+        return f"With a MODEL: {text}" if scenario else text[0].upper() + text[1:]
+
+    options = [
+        click.option(
+            "--as-of",
+            "as_of",
+            default=None,
+            help=model("plan from the end of this date (default: the model's as-of date)."),
+        ),
+        click.option(
+            "--start",
+            default=None,
+            help=model("first day of the horizon (default: the day after --as-of)."),
+        ),
+        click.option(
+            "--weeks",
+            type=WHOLE,
+            default=None,
+            help=model("horizon in weeks (default: to the end of the start's calendar quarter)."),
+        ),
+        click.option(
+            "--reps",
+            "n_reps",
+            type=int,
+            default=None,
+            help=model("N experienced reps instead of the model's team."),
+        ),
+        click.option(
+            "--team",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help=model("team file: owner, hired[, left, quota] (reps.csv format)."),
         ),
         click.option(
             "--fixed-parameters",
             is_flag=True,
-            help="Use point estimates instead of posterior draws.",
+            help="Use point estimates instead of drawing parameters from the posterior.",
         ),
-        quiet_option,
     ]
-    return model_history_options(_apply(fn, options))
+    return lambda fn: model_history_options(
+        _apply(_gather("plan", _plan_keys, _plan_arguments)(fn), options)
+    )

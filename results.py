@@ -1,9 +1,12 @@
 """What ``salesim.forecast``, ``compare`` and ``capacity`` return: frozen objects around the
 document each computes.
 
-Every result answers the same four ways: ``to_dict()`` is the ``--json`` contract (a fresh
-copy each call), ``tables()`` the polars frames ``--out`` writes (tables.py), ``to_text()``
-the terminal table (report.py) and ``plot()`` a matplotlib ``Figure`` (plots.py). The
+Each is made where it is computed (scenarios/forecast.py, compare.py, capacity.py) and reads
+as a read-only mapping of its document (``fc["revenue"]``). Every result answers the same
+four ways: ``to_dict()`` is the ``--json`` contract (a fresh copy each call), ``tables()``
+the polars frames ``--out`` writes (tables.py; ``output_tables()`` names their money and
+fraction columns, for the writers), ``to_text()`` the terminal table (report.py) and
+``plot()`` a matplotlib ``Figure`` (plots.py). The
 backtest's and the dashboard's results (``scenarios.backtest.BacktestResult``,
 ``scenarios.dashboard.Dashboard``) answer the same four.
 """
@@ -13,10 +16,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import polars as pl
     from matplotlib.figure import Figure
 
     from salesim.plots import Currency
@@ -24,13 +29,22 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Document:
+class _Document(Mapping[str, Any]):
     """A result's JSON document, read-only."""
 
     document: Mapping[str, Any]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "document", MappingProxyType(dict(self.document)))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.document[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.document)
+
+    def __len__(self) -> int:
+        return len(self.document)
 
     def to_dict(self) -> dict:
         """The ``--json`` document (a copy: changing it changes nothing here)."""
@@ -66,7 +80,13 @@ class Forecast(_Document):
     def p_quota(self) -> float | None:
         return self.document["p_quota"]
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.forecast_tables(self.to_dict())
@@ -96,7 +116,13 @@ class Comparison(_Document):
     def strategies(self) -> list[dict]:
         return copy.deepcopy(self.document["strategies"])
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.compare_tables(self.to_dict())
@@ -129,7 +155,13 @@ class CapacityAnswer(_Document):
     def p_target(self) -> float | None:
         return self.document["p_target"]
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         from salesim import tables
 
         return tables.capacity_tables(self.to_dict())

@@ -19,7 +19,6 @@ from typing import Iterable, Mapping
 
 import polars as pl
 
-from salesim.scenarios.forecast import weekly_frame
 from salesim.simulator.errors import InputError
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
@@ -123,6 +122,16 @@ def _workbook(tables: Mapping[str, Table]) -> bytes:
 
 
 # --- forecast ---------------------------------------------------------------------------------
+def weekly_frame(fc: Mapping) -> pl.DataFrame:
+    """The weekly bands of cumulative quarter revenue, one row per week (``--csv``)."""
+    return pl.DataFrame(fc["weekly"])
+
+
+def frames(named: Mapping[str, Table]) -> dict[str, pl.DataFrame]:
+    """Each table's tidy frame (``Table.tidy``): what a result's ``tables()`` gives."""
+    return {name: table.tidy() for name, table in named.items()}
+
+
 def forecast_tables(fc: dict) -> dict[str, Table]:
     """``weekly`` (cumulative quarter revenue by week: mean and P10…P90), ``reps`` (each
     seat's quarter revenue and attainment bands) and ``summary`` (one row)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from salesim import cli  # noqa: E402
+from salesim import report  # noqa: E402
 from salesim.scenarios import bench  # noqa: E402
 from salesim.simulator.model import write_atomic  # noqa: E402
 
@@ -44,9 +44,9 @@ def main(argv=None) -> dict:
         stream_trials=args.stream,
         progress=lambda step: print(f"… {step}", file=sys.stderr, flush=True),
     )
-    print(cli._render_bench(out))
+    print(report.bench_text(out))
     if args.out:
-        write_atomic(args.out, json.dumps(cli._clean(out), indent=2) + "\n")
+        write_atomic(args.out, json.dumps(report.json_safe(out), indent=2) + "\n")
     return out
 
 

@@ -24,6 +24,7 @@ from salesim.calibrate.history import History, earliest
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model
 from salesim.simulator.spec import SimSpec
+from salesim.simulator.units import as_date
 
 if TYPE_CHECKING:
     from salesim.tables import Table
@@ -223,6 +224,20 @@ def every_cutoffs(history: History, every: str, quarters: int | None = None) -> 
     return out
 
 
+def parse_cutoffs(text: str) -> list[dt.date]:
+    """The dates of a ``--cutoffs`` text (comma-separated ISO dates)."""
+    days = [
+        as_date(part.strip(), what="date", column="--cutoffs")
+        for part in text.split(",")
+        if part.strip()
+    ]
+    if not days:
+        raise InputError(
+            "no dates given", column="--cutoffs", expected="dates such as 2026-03-31,2026-06-30"
+        )
+    return days
+
+
 def choose_cutoffs(
     history: History,
     *,
@@ -393,7 +408,13 @@ class BacktestResult:
         out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
         return out
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         """The tables ``--out`` writes (tables.py): each a polars frame with its money and
         fraction columns named."""
         from salesim import report, tables
@@ -557,7 +578,7 @@ def run_fold(
     except InputError as exc:
         raise UnfitCutoff(cutoff, exc) from exc
     s = fold_seed(seed, cutoff)
-    t = run(spec, trials, s, engine=engine, workers=workers, progress=False).totals
+    t = run(spec, trials, s, engine=engine, workers=workers).totals
     total = score(t["revenue"].to_numpy(), won_between(history, start, end))
     deals = spec.open_pipeline()
     return Fold(

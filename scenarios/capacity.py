@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from salesim.results import CapacityAnswer
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_REPS
 from salesim.simulator.results import QUANTILES, qname, wilson
@@ -168,10 +169,12 @@ def solve_headcount(
     workers: int | None = 1,
     progress=None,
     executor=None,
-) -> dict:
+    source: str = "",
+) -> CapacityAnswer:
     """The fewest extra reps, all starting on ``hire_date`` (default: the first day), such
-    that P(revenue ≥ target) ≥ confidence. Returns the ``salesim capacity --json`` document;
-    ``headcount`` is None when even ``max_reps`` (total seats) does not reach it.
+    that P(revenue ≥ target) ≥ confidence: the answer behind ``salesim capacity --json``;
+    ``headcount`` is None when even ``max_reps`` (total seats) does not reach it. ``source``
+    names the scenario file the plan came from (empty for a model).
     """
     _check(target, confidence, trials)
     team = len(spec.reps)
@@ -224,7 +227,7 @@ def solve_headcount(
         for k, v in sorted(probe.seen.items())
     ]
     below = probe.seen.get(n - 1) if n else None
-    return {
+    out = {
         "solve": "headcount",
         "target": target,
         "confidence": confidence,
@@ -252,6 +255,7 @@ def solve_headcount(
         "engine": engine,
         "runs": len(probe.seen),
     }
+    return _answer(spec, out, source)
 
 
 # --- starting pipeline coverage ---------------------------------------------------------------
@@ -277,7 +281,8 @@ def solve_coverage(
     workers: int | None = 1,
     progress=None,
     executor=None,
-) -> dict:
+    source: str = "",
+) -> CapacityAnswer:
     """The smallest open pipeline at the start, as a multiple of quota (coverage), such that
     P(revenue ≥ quota) ≥ confidence.
 
@@ -337,7 +342,7 @@ def solve_coverage(
             }
         )
     lo, hi = wilson(hits, trials)
-    return {
+    out = {
         "solve": "coverage",
         "target": quota,
         "confidence": confidence,
@@ -359,3 +364,9 @@ def solve_coverage(
         "engine": engine,
         "runs": 2 if reachable else 1,
     }
+    return _answer(spec, out, source)
+
+
+def _answer(spec: SimSpec, out: dict, source: str) -> CapacityAnswer:
+    """The answer with where its plan came from and the plan's notes."""
+    return CapacityAnswer({**out, "source": source, "notes": list(spec.notes)}, start=spec.start)

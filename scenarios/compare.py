@@ -22,6 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
+from salesim.results import Comparison
 from salesim.simulator.errors import InputError
 from salesim.simulator.results import band
 from salesim.simulator.spec import Levers, SimSpec
@@ -181,12 +182,12 @@ def compare_levers(
     workers: int | None = 1,
     progress=None,
     executor=None,
-) -> dict:
+) -> Comparison:
     """Run the baseline and each strategy with the same seed and compare them.
 
     ``levers_by_name`` maps a name to ``Levers``, a dict of levers as a scenario's strategy
     table writes them, or a ``Strategy`` (which may add reps). ``costs`` maps names to money.
-    Returns the ``salesim compare --json`` document (docs/scenarios.md).
+    Returns the ``Comparison`` behind ``salesim compare --json`` (docs/scenarios.md).
     """
     costs = costs or {}
     strategies = [
@@ -216,9 +217,11 @@ def compare(
     workers: int | None = 1,
     progress=None,
     executor=None,
-) -> dict:
+    source: str = "",
+) -> Comparison:
     """Baseline and ``strategies`` (``Strategy`` objects), all with ``seed``; see
-    ``compare_levers``. ``quota`` defaults to the spec's team quota."""
+    ``compare_levers``. ``quota`` defaults to the spec's team quota; ``source`` names the
+    scenario file the plan came from (empty for a model)."""
     if not strategies:
         raise InputError(
             "nothing to compare: give at least one strategy",
@@ -257,7 +260,9 @@ def compare(
         runs = [go(sp) for sp in specs]
     out = summarise(base_spec, strategies, base, runs, trials=trials, seed=seed, quota=quota)
     out["engine"] = engine
-    return out
+    out["source"] = source
+    out["notes"] = list(spec.notes) + out["notes"]  # the plan's first, then the comparison's
+    return Comparison(out)
 
 
 def summarise(

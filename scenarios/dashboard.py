@@ -27,6 +27,7 @@ from salesim.calibrate.health import (
     week_ends,
 )
 from salesim.calibrate.history import History
+from salesim.simulator.calendar import quarter_label
 from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult
 from salesim.simulator.spec import SimSpec
@@ -148,7 +149,13 @@ class Dashboard:
     def weeks(self) -> int:
         return math.ceil(((self.quarter_end - self.quarter_start).days + 1) / 7)
 
-    def tables(self) -> dict[str, Table]:
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
         """The tables ``--out`` writes (tables.py): each a polars frame with its money and
         fraction columns named."""
         from salesim import report, tables
@@ -156,16 +163,82 @@ class Dashboard:
         return tables.dashboard_tables(report.json_safe(self.to_dict()))
 
     def to_text(self) -> str:
-        """The terminal rendering (report.py)."""
+        """The terminal rendering (report.py): of the document as it is, since the text
+        says "made" for an infinite coverage that JSON writes as null."""
         from salesim import report
 
-        return report.dashboard_text(report.json_safe(self.to_dict()))
+        return report.dashboard_text(self.to_dict())
+
+    @property
+    def quarter(self) -> str:
+        """The quarter's label, e.g. 2026-Q4 (charts and the HTML report name it)."""
+        return quarter_label(self.quarter_start)
 
     def plot(self, currency=None):
         """A matplotlib Figure: the plan's paths against the actual so far (the trajectory)."""
-        from .html_report import figures
+        return self.figures(only=("trajectory",), currency=currency)["trajectory"]
 
-        return figures(self, only=("trajectory",), currency=currency)["trajectory"]
+    def figures(self, only=None, currency=None) -> dict:
+        """The report's charts as matplotlib Figures: trajectory, waterfall and win_rates
+        (``only``: just these names), money in ``currency`` (a ``plots.Currency``; default
+        none)."""
+        from salesim import plots
+
+        currency = currency or plots.NO_CURRENCY
+
+        def trajectory():
+            t = self.trajectory
+            fc = {k.upper(): v for k, v in t["forecast"].items() if k in ("p10", "p50", "p90")}
+            plan = {k.upper(): v for k, v in t["plan"].items()}
+            band = sorted(plan, key=lambda k: float(k.strip("P")))
+            title = f"{self.quarter}: cumulative won revenue, plan {band[0]}–{band[-1]} vs actual"
+            if self.quota:
+                title += f" · quota {currency.amount(self.quota)}"
+                if self.forecast.get("p_quota") is not None:
+                    title += f" · P(revenue ≥ quota) now {self.forecast['p_quota']:.0%}"
+            return plots.trajectory(
+                t["weeks"],
+                plan,
+                t["actual"],
+                actual_weeks=t["actual_weeks"],
+                quota=self.quota,
+                as_of=self.as_of,
+                forecast_weeks=t["forecast_weeks"],
+                forecast=fc or None,
+                currency=currency,
+                title=title,
+            )
+
+        def waterfall():
+            a = self.health.waterfall.amount
+            return plots.waterfall(
+                [
+                    ("Start", a["start"]),
+                    ("Created", a["created"]),
+                    ("Won", -a["won"]),
+                    ("Lost", -a["lost"]),
+                    ("End", a["end"]),
+                ],
+                currency=currency,
+                title=f"{self.quarter} pipeline waterfall {self.quarter_start} – {self.as_of}",
+            )
+
+        def win_rates():
+            z = self.health.strike_zone
+            if z.height == 0:
+                return None
+            labels = [f"{r['dimension'].replace('_', ' ')}: {r['value']}" for r in z.to_dicts()]
+            return plots.win_rates(
+                labels,
+                z["win_rate"].to_list(),
+                z["win_rate_se"].to_list(),
+                overall=self.health.velocity.win_rate,
+                title="Win rate by segment, source and size (±2 SE)",
+            )
+
+        builders = {"trajectory": trajectory, "waterfall": waterfall, "win_rates": win_rates}
+        out = {name: build() for name, build in builders.items() if only is None or name in only}
+        return {k: v for k, v in out.items() if v is not None}
 
     def to_dict(self) -> dict:
         return {
@@ -427,7 +500,7 @@ def _runner(trials, seed, engine, workers, progress):
     from salesim.simulator.runner import run
 
     def go(spec: SimSpec) -> SimResult:
-        return run(spec, trials, seed, engine=engine, workers=workers, progress=progress or False)
+        return run(spec, trials, seed, engine=engine, workers=workers, progress=progress)
 
     return go
 

@@ -16,6 +16,8 @@ from salesim.calibrate.ingest import read_history
 from salesim.simulator import demo_history
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model, save, write_atomic
+from salesim.simulator.runner import Progress, expect
+from salesim.simulator.units import as_date
 
 from .baseline import baseline_spec
 from .compare import compare_levers
@@ -56,11 +58,11 @@ def run_demo(
     seed: int = 7,
     reps: int = 20,
     quarters: int = 8,
-    as_of: dt.date = dt.date(2026, 9, 30),
+    as_of: dt.date | str = dt.date(2026, 9, 30),
     trials: int = 4000,
     engine: str | None = None,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Run the demo into ``out_dir`` and return what each step produced.
 
@@ -72,6 +74,8 @@ def run_demo(
             "--reps and --quarters must be ≥ 1 and --trials ≥ 2",
             column="--reps/--quarters/--trials",
         )
+    as_of = as_date(as_of, what="date", column="--as-of")
+    expect(progress, trials * SIMULATION_RUNS)
     out = Path(out_dir).resolve()
     hist_dir = out / "history"
     demo = demo_history.generate(seed, reps=reps, quarters=quarters, as_of=as_of)
@@ -95,8 +99,8 @@ def run_demo(
         "history": demo.summary(),
         "calibration": summary(model),
         "truth_vs_fit": truth_vs_fit(demo.truth, model),
-        "forecast": fc,
-        "compare": cmp,
+        "forecast": fc.to_dict(),
+        "compare": cmp.to_dict(),
         "files": files,
     }
 
@@ -130,7 +134,7 @@ def write_demo_data(
     ingredients: Mapping[str, object] | None = None,
     realistic: bool = False,
     close_dates: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     write: Callable[[Path, str], Path] = write_atomic,
 ) -> dict:
     """Generate a demo history from known parameters and write it into ``directory`` as
@@ -143,6 +147,7 @@ def write_demo_data(
     from salesim.simulator.demo_ingredients import Ingredients
 
     day = demo_data_as_of(as_of, seed=seed, reps=reps, quarters=quarters)
+    expect(progress, demo_history.history_days(day, quarters))
     mix = Ingredients.from_options(realistic, **dict(ingredients or {}))
     directory = Path(directory)
     demo_export.check_export(export)

@@ -1,22 +1,21 @@
 """The quarter forecast behind ``salesim forecast``: run the baseline, summarise the bands.
 
-``forecast`` returns a plain dict: the JSON contract (``trials``, ``seed``, ``engine``,
-``quota``, ``revenue``, ``p_quota``, ``p_quota_interval``, ``weekly``, ``by_origin``,
-``wins``) plus what the table and plots use (horizon, closed to date, per-rep attainment,
-pipeline flows, a revenue histogram, notes). Revenue is quarter revenue: closed to date +
-won in the horizon (docs/model.md §7).
+``forecast`` returns a ``Forecast`` (salesim/results.py) around its document: the JSON
+contract (``trials``, ``seed``, ``engine``, ``quota``, ``revenue``, ``p_quota``,
+``p_quota_interval``, ``weekly``, ``by_origin``, ``wins``) plus what the table and plots use
+(horizon, closed to date, per-rep attainment, pipeline flows, a revenue histogram, notes).
+Revenue is quarter revenue: closed to date + won in the horizon (docs/model.md §7).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
 
-import polars as pl
-
+from salesim.results import Forecast
 from salesim.simulator.results import SimResult, band
-from salesim.simulator.runner import default_engine, run
+from salesim.simulator.runner import Progress, default_engine, run
 from salesim.simulator.spec import SimSpec
+from salesim.tables import weekly_frame  # noqa: F401 (re-exported: it was defined here)
 
 FLOWS = (
     "losses",
@@ -40,9 +39,9 @@ def forecast(
     seed: int | None = None,
     engine: str | None = None,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     keep_reps: bool | None = None,
-) -> dict:
+) -> Forecast:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
     The defaults are the CLI's: ``engine`` None is ``runner.default_engine()``; one worker
@@ -63,7 +62,7 @@ def forecast(
             f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
             "P(attainment) are exact"
         )
-    return out
+    return Forecast(out)
 
 
 def summarise(spec: SimSpec, result: SimResult) -> dict:
@@ -91,8 +90,3 @@ def summarise(spec: SimSpec, result: SimResult) -> dict:
         }
     )
     return out
-
-
-def weekly_frame(fc: dict) -> pl.DataFrame:
-    """The weekly bands of cumulative quarter revenue, one row per week (``--csv``)."""
-    return pl.DataFrame(fc["weekly"])

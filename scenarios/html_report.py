@@ -13,7 +13,6 @@ import html
 import math
 
 from salesim.scenarios.dashboard import Dashboard, Line, Measure
-from salesim.simulator.calendar import quarter_label
 from salesim.simulator.units import money
 
 COLOURS = {"green": "#2e9e44", "yellow": "#e0a800", "red": "#d64541", "n/a": "#9d9d9d"}
@@ -52,73 +51,10 @@ img{max-width:100%;background:#fff;border:1px solid #e1e4e8;border-radius:8px}
 
 
 def charts(d: Dashboard, only=None, currency=None) -> dict[str, bytes]:
-    """PNG bytes of ``figures``."""
+    """PNG bytes of the dashboard's figures (``Dashboard.figures``)."""
     from salesim import plots
 
-    return {name: plots.png(fig) for name, fig in figures(d, only, currency).items()}
-
-
-def figures(d: Dashboard, only=None, currency=None) -> dict:
-    """The report's charts as matplotlib Figures: trajectory, waterfall and win_rates
-    (``only``: just these names), money in ``currency`` (a ``plots.Currency``; default
-    none)."""
-    from salesim import plots
-
-    currency = currency or plots.NO_CURRENCY
-
-    def trajectory():
-        t = d.trajectory
-        fc = {k.upper(): v for k, v in t["forecast"].items() if k in ("p10", "p50", "p90")}
-        plan = {k.upper(): v for k, v in t["plan"].items()}
-        band = sorted(plan, key=lambda k: float(k.strip("P")))
-        title = f"{_quarter(d)}: cumulative won revenue, plan {band[0]}–{band[-1]} vs actual"
-        if d.quota:
-            title += f" · quota {currency.amount(d.quota)}"
-            if d.forecast.get("p_quota") is not None:
-                title += f" · P(revenue ≥ quota) now {d.forecast['p_quota']:.0%}"
-        return plots.trajectory(
-            t["weeks"],
-            plan,
-            t["actual"],
-            actual_weeks=t["actual_weeks"],
-            quota=d.quota,
-            as_of=d.as_of,
-            forecast_weeks=t["forecast_weeks"],
-            forecast=fc or None,
-            currency=currency,
-            title=title,
-        )
-
-    def waterfall():
-        a = d.health.waterfall.amount
-        return plots.waterfall(
-            [
-                ("Start", a["start"]),
-                ("Created", a["created"]),
-                ("Won", -a["won"]),
-                ("Lost", -a["lost"]),
-                ("End", a["end"]),
-            ],
-            currency=currency,
-            title=f"{_quarter(d)} pipeline waterfall {d.quarter_start} – {d.as_of}",
-        )
-
-    def win_rates():
-        z = d.health.strike_zone
-        if z.height == 0:
-            return None
-        labels = [f"{r['dimension'].replace('_', ' ')}: {r['value']}" for r in z.to_dicts()]
-        return plots.win_rates(
-            labels,
-            z["win_rate"].to_list(),
-            z["win_rate_se"].to_list(),
-            overall=d.health.velocity.win_rate,
-            title="Win rate by segment, source and size (±2 SE)",
-        )
-
-    builders = {"trajectory": trajectory, "waterfall": waterfall, "win_rates": win_rates}
-    out = {name: build() for name, build in builders.items() if only is None or name in only}
-    return {k: v for k, v in out.items() if v is not None}
+    return {name: plots.png(fig) for name, fig in d.figures(only, currency).items()}
 
 
 def render(d: Dashboard, images: dict[str, bytes] | None = None) -> str:
@@ -395,7 +331,7 @@ def _fmt(m: Measure, x) -> str:
 
 
 def _quarter(d: Dashboard) -> str:
-    return quarter_label(d.quarter_start)
+    return d.quarter
 
 
 def _e(x) -> str:

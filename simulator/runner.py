@@ -50,6 +50,14 @@ DEFAULT_CHUNK = 50
 Progress = Callable[[int], None]
 
 
+def expect(progress: Progress | None, total: int) -> None:
+    """Tell ``progress`` the whole job's units before the first call, when it asks (an
+    ``expect(total)`` method: the CLI's progress bar); a plain callable only counts."""
+    hook = getattr(progress, "expect", None)
+    if callable(hook):
+        hook(total)
+
+
 def default_engine() -> str:
     """The engine a caller gets without asking, in the library and the CLI alike: the
     vectorised one when it is registered (many runs), else the SimPy reference."""
@@ -211,22 +219,25 @@ def run(
     trials: int = 10_000,
     seed: int | None = None,
     *,
-    engine: str = "simpy",
-    workers: int | None = None,
-    progress: Callable[[int], None] | bool | None = False,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Progress | None = None,
     executor: str | Executor | None = None,
     keep_reps: bool = True,
 ) -> SimResult:
     """Run ``trials`` Monte Carlo trials of ``spec``.
 
     ``seed`` None draws fresh entropy, recorded in ``SimResult.seed`` (rerun with it to
-    reproduce). ``workers`` defaults to every core; ``executor`` is a name in ``EXECUTORS``,
-    an object with ``map(fn, tasks)`` (kept open by the caller, e.g. across runs), or None:
-    serial for one worker or one chunk, else processes. ``progress(n)`` is called with the
-    number of trials of each finished chunk. ``keep_reps=False`` keeps no revenue per seat
-    (``chunks.rep_revenue`` has zero columns): streaming a million trials then needs only
-    the totals and the weekly curve.
+    reproduce). The defaults are the CLI's and the API's: ``engine`` None is
+    ``default_engine()``; one worker unless asked (``workers=None``: every core, in spawned
+    processes, which a script then needs a ``__main__`` guard for). ``executor`` is a name
+    in ``EXECUTORS``, an object with ``map(fn, tasks)`` (kept open by the caller, e.g.
+    across runs), or None: serial for one worker or one chunk, else processes.
+    ``progress(n)`` is called with the number of trials of each finished chunk.
+    ``keep_reps=False`` keeps no revenue per seat (``chunks.rep_revenue`` has zero
+    columns): streaming a million trials then needs only the totals and the weekly curve.
     """
+    engine = engine or default_engine()
     if engine not in ENGINES:
         raise InputError(
             f"unknown engine {engine!r}", column="--engine", expected="one of " + ", ".join(ENGINES)
@@ -280,7 +291,7 @@ def run(
             seats.add(chunk.rep_revenue)
             totals.append(chunk.totals)
             events += chunk.events
-            if callable(progress):
+            if progress is not None:
                 progress(n)
 
     quota = spec.quota if spec.quota is not None else (spec.team_quota or None)

@@ -14,12 +14,18 @@ from salesim.simulator.distributions import Exponential, Fixed
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import BetaPosterior
 from salesim.simulator.results import wilson
-from salesim.simulator.runner import ProcessExecutor, run
+from salesim.simulator.runner import ProcessExecutor
 from salesim.simulator.spec import Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)
 CHUNK = runner.CHUNK_SIZES["simpy"]
+
+
+def run(spec, trials, seed=None, **kw):
+    """The runner on the SimPy engine, whose chunk size (CHUNK) these tests are written
+    around (the library's default engine is the vector one)."""
+    return runner.run(spec, trials, seed, **{"engine": "simpy", **kw})
 
 
 def small_spec(**kw) -> SimSpec:
