@@ -311,6 +311,12 @@ def baseline_spec(
             history, as_of, model.stage_names, start=start, model=model
         )
         notes += more
+        if model.slips is not None and "days_to_close" in open_deals.columns:
+            dated = open_deals["days_to_close"].is_not_null().sum()
+            notes.append(
+                f"{dated} of {open_deals.height} open deal(s) timed by their expected close "
+                "date and pushes (the slip model)"
+            )
         closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
         names = {r.name for r in reps if r.start_day <= 0}
         moved = open_deals.filter(~pl.col("owner").is_in(list(names))).height
