@@ -152,7 +152,7 @@ class SlipFit:
 
     Parameters, in this order: per bucket ``logit q``, ``μ`` and ``log σ`` of the time to
     win, then ``μ_L`` and ``log σ_L`` of the time to lose. Fitted attributes: ``theta_``,
-    ``cov_`` (inverse Hessian of the negative log-posterior; None if not positive definite),
+    ``cov_`` (cluster-robust, ``_sandwich``; None if the curvature is not positive definite),
     ``thin_`` (buckets fitted with a prior), ``model_``, ``notes_``.
     """
 
@@ -198,7 +198,7 @@ class SlipFit:
             return -self.loglik(theta, s) + 0.5 * float(np.sum(((theta - centre) / prior_sd) ** 2))
 
         self.theta_ = self._minimise(nlp, centre)
-        self.cov_ = self._sandwich(nlp, s)
+        self.cov_ = self._sandwich(nlp, s, 1 / prior_sd**2)
         self.model_ = self._model(s)
         self.notes_ = self._notes(s, pooled)
         return self
@@ -208,9 +208,11 @@ class SlipFit:
         res = minimize(f, start, [(-_BOUND, _BOUND)] * start.size)
         return np.asarray(res.x, dtype=float)
 
-    def _sandwich(self, nlp, s: Snapshots, h: float = 1e-4) -> np.ndarray | None:
-        """Cluster-robust covariance ``B⁻¹ M B⁻¹``: ``B⁻¹`` the inverse Hessian of the
-        negative log-posterior, ``M`` the outer products of each deal's summed scores."""
+    def _sandwich(self, nlp, s: Snapshots, prior: np.ndarray, h: float = 1e-4) -> np.ndarray | None:
+        """Cluster-robust covariance ``B⁻¹ (M + P) B⁻¹``: ``B`` the Hessian of the negative
+        log-posterior, ``M`` the sum over deals of the outer product of each deal's summed
+        scores, ``P`` the priors' precisions (``prior``), so that a bucket without data keeps
+        its prior's variance and plenty of well-specified data give ``B⁻¹``."""
         bread = inverse_hessian(nlp, self.theta_)
         if bread is None:
             return None
@@ -222,7 +224,7 @@ class SlipFit:
             scores[:, j] = (up - down) / (2 * h)
         per_deal = np.zeros((int(s.deal.max()) + 1, self.theta_.size))
         np.add.at(per_deal, s.deal, scores)
-        return bread @ (per_deal.T @ per_deal) @ bread
+        return bread @ (per_deal.T @ per_deal + np.diag(prior)) @ bread
 
     def _model(self, s: Snapshots) -> SlipModel:
         k, th = self.buckets, self.theta_
@@ -231,7 +233,8 @@ class SlipFit:
             q = float(expit(th[b]))
             # Moment-matched Beta of q from the delta method: var q = (q(1 − q))² var logit q.
             var = (q * (1 - q)) ** 2 * self.cov_[b, b] if self.cov_ is not None else 0.0
-            n = q * (1 - q) / var - 1 if var > 0 else 1e9
+            # (At least Beta's weight of two pseudo-deals: a variance that large is "unknown".)
+            n = max(q * (1 - q) / var - 1, 2.0) if var > 0 else 1e9
             buckets.append(
                 SlipBucket(
                     pushes=b,
@@ -276,8 +279,9 @@ class SlipFit:
             notes.append(
                 f"slips: only {s.deals(WON, b)} won deals pushed {label[b]} times "
                 f"(< {THIN}): P(won) and the time to win have priors centred on all pushes "
-                f"pooled (P(won) {expit(pooled[0]):.0%}, time to win × {math.exp(pooled[1]):.2f} "
-                "the days to the date); treat them as rough"
+                f"pooled (P(won) {expit(pooled[0]):.0%}, median time to win "
+                f"{math.exp(pooled[1]):.2f} × (days to the date + {OFFSET_DAYS:g})); "
+                "treat them as rough"
             )
         return notes
 
