@@ -138,6 +138,7 @@ def calibrate(
     cycle, more = fit_cycle(cycle_rec.durations())
     notes += more
     done("cycle")
+    mapping: dict[str, int] | None = None  # history stage → model stage (with stage history)
     if staged:
         names, mapping = resolve_stages([s for s in history.stages if s in seen], stages)
         records, more = stage_records(h, names, mapping, end)
@@ -218,7 +219,7 @@ def calibrate(
             + diag.clock_findings(cal.closing if cal is not None else None)
             + diag.tail_findings(stage_models)
         )
-    slips, more = fit_slips(h, end)
+    slips, more = fit_slips(h, end, tuple(stage_models), mapping)
     notes += more
     done("calendar")
 

@@ -6,8 +6,10 @@ at snapshot days every ``STEP_DAYS`` before the as-of date, every open deal with
 close date is one observation — its days to that date ``d``, its pushes so far, and how it
 ended: won or lost some days later, or still open at the as-of date (censored, never dropped).
 
-Per bucket of pushes (0, 1, 2 or more) a deal is won with probability ``q`` and its time to
-the win, measured from the day after the snapshot, is ``(max(d, 0) + OFFSET_DAYS) × T`` with
+Per bucket of pushes (0, 1, 2 or more) a deal is won with probability ``q`` — its log odds
+``logit q_b + β·o``, ``o`` the stage model's log odds of a win at the deal's stage and age
+(``win_odds``), so the date speaks beside the stage — and its time to the win, measured from
+the day after the snapshot, is ``(max(d, 0) + OFFSET_DAYS) × T`` with
 ``T ~ LogNormal(e^μ, σ)``; else it is lost after ``(max(d, 0) + OFFSET_DAYS) × T_L`` with one
 ``T_L`` for every bucket. Whole days are interval-censored as in docs/calibration.md. A deal
 open at several snapshots is one observation at each — the deals open on a given day are the
@@ -30,7 +32,8 @@ from scipy.special import expit, log_ndtr
 
 from salesim.history import History
 from salesim.simulator.distributions import LogNormal
-from salesim.simulator.model import BetaPosterior, Fitted, SlipBucket, SlipModel
+from salesim.simulator.model import BetaPosterior, Fitted, SlipBucket, SlipModel, StageModel
+from salesim.simulator.open_pipeline import win_odds
 
 from .durations import inverse_hessian, minimize
 from .priors import POOLED_SD, SIGMA_SD, THIN
@@ -48,23 +51,36 @@ class Snapshots:
     ``scale`` (days to its date, floored at 0, plus ``OFFSET_DAYS``), its bucket of pushes,
     ``kind`` (``WON``, ``LOST``, ``OPEN``), ``t`` (the day of the close, counted from the
     snapshot: the close lies in ``[t − 1, t)`` days after the day after it; open: ``t`` days of
-    follow-up). ``deal`` numbers the deals."""
+    follow-up). ``deal`` numbers the deals. ``odds``: what the stage model says of the deal
+    at the snapshot, its log odds of a win by its stage and age (``win_odds``; None: zeros)."""
 
     scale: np.ndarray
     bucket: np.ndarray
     kind: np.ndarray
     t: np.ndarray
     deal: np.ndarray
+    odds: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.odds is None:
+            object.__setattr__(self, "odds", np.zeros(self.t.size))
 
     @property
     def n_deals(self) -> int:
         return int(np.unique(self.deal).size)
 
     @staticmethod
-    def of(history: History, as_of: dt.date, until: dt.date | None = None) -> Snapshots:
+    def of(
+        history: History,
+        as_of: dt.date,
+        until: dt.date | None = None,
+        stages: tuple[StageModel, ...] = (),
+        mapping: dict[str, int] | None = None,
+    ) -> Snapshots:
         """The snapshots of ``history`` (already cut at ``as_of``), deals followed to the end
         of ``until`` (default: ``as_of``; later only for a history that knows how every deal
-        ends, as a demo's truth does)."""
+        ends, as a demo's truth does). With the model's ``stages`` (and ``mapping``, history
+        stage → model stage index, with a stage history) each row's ``odds``."""
         until = as_of if until is None else until
         changes = history.close_date_changes
         o = history.opportunities.select("opportunity_id", "created", "status", "closed")
@@ -117,7 +133,9 @@ class Snapshots:
             .alias("t"),
             pl.col("opportunity_id").rank("dense").alias("deal"),
         )
-        return Snapshots(*(rows[c].to_numpy() for c in ("scale", "bucket", "kind", "t", "deal")))
+        odds = _odds(history, rows, stages, mapping) if stages else None
+        columns = ("scale", "bucket", "kind", "t", "deal")
+        return Snapshots(*(rows[c].to_numpy() for c in columns), odds=odds)
 
     @staticmethod
     def empty() -> Snapshots:
@@ -133,6 +151,42 @@ class Snapshots:
         if bucket is not None:
             m &= self.bucket == bucket
         return int(np.unique(self.deal[m]).size)
+
+
+def _odds(
+    history: History,
+    rows: pl.DataFrame,
+    stages: tuple[StageModel, ...],
+    mapping: dict[str, int] | None,
+) -> np.ndarray:
+    """Each row's ``win_odds`` at its snapshot: the model stage of the deal's last stage entry
+    on or before it (the first stage without one, or in a one-step model: entered when
+    created), and its age there at the start of the next day, as a forecast would take it."""
+    sh = history.stage_history
+    entries = rows.select("opportunity_id", "snapshot", "created")
+    if len(stages) > 1 and sh is not None and mapping:
+        found = entries.sort("snapshot").join_asof(
+            sh.select("opportunity_id", "stage", "entered").sort("entered"),
+            left_on="snapshot",
+            right_on="entered",
+            by="opportunity_id",
+            strategy="backward",
+            check_sortedness=False,  # sorted above; polars cannot check within groups
+        )
+        found = entries.join(
+            found.select("opportunity_id", "snapshot", "stage", "entered"),
+            on=["opportunity_id", "snapshot"],
+            how="left",
+            maintain_order="left",
+        )
+        index = found["stage"].replace_strict(mapping, default=0, return_dtype=pl.Int64)
+        stage = index.fill_null(0).to_numpy()
+        entered = found.select(pl.coalesce("entered", "created")).to_series()
+    else:
+        stage = np.zeros(rows.height, dtype=np.int64)
+        entered = entries["created"]
+    age = (entries["snapshot"] - entered).dt.total_days().to_numpy() + 0.5
+    return win_odds(stages, stage, np.maximum(age, 0.0))
 
 
 def _log_interval(z1: np.ndarray, z0: np.ndarray) -> np.ndarray:
@@ -151,9 +205,10 @@ class SlipFit:
     """Fit the slip model of docs/model.md §6c to ``Snapshots`` (module docstring).
 
     Parameters, in this order: per bucket ``logit q``, ``μ`` and ``log σ`` of the time to
-    win, then ``μ_L`` and ``log σ_L`` of the time to lose. Fitted attributes: ``theta_``,
-    ``cov_`` (cluster-robust, ``_sandwich``; None if the curvature is not positive definite),
-    ``thin_`` (buckets fitted with a prior), ``model_``, ``notes_``.
+    win, then ``μ_L`` and ``log σ_L`` of the time to lose, then the stage weight ``β``.
+    Fitted attributes: ``theta_``, ``cov_`` (cluster-robust, ``_sandwich``; None if the
+    curvature is not positive definite), ``thin_`` (buckets fitted with a prior), ``staged_``
+    (whether the rows' stage odds differ, so that ``β`` is fitted), ``model_``, ``notes_``.
     """
 
     def __init__(self, buckets: int = BUCKETS):
@@ -167,7 +222,8 @@ class SlipFit:
         """Each observation's log-likelihood at parameters ``theta``."""
         k = self.buckets
         a, mu, ls = (theta[i * k : (i + 1) * k][s.bucket] for i in range(3))
-        mu_l, ls_l = theta[3 * k], theta[3 * k + 1]
+        mu_l, ls_l, beta = theta[3 * k], theta[3 * k + 1], theta[3 * k + 2]
+        a = a + beta * s.odds
         log_q, log_not = -np.logaddexp(0.0, -a), -np.logaddexp(0.0, a)
         hi = _z(s.t, s.scale, mu, ls)
         lo = _z(np.maximum(s.t - 1.0, 0.0), s.scale, mu, ls)
@@ -187,18 +243,33 @@ class SlipFit:
     def fit(self, s: Snapshots) -> SlipFit:
         k = self.buckets
         pooled = _pooled(s)
-        centre = np.concatenate([np.repeat(pooled[:3], k), pooled[3:]])
+        centre = np.concatenate([np.repeat(pooled[:3], k), pooled[3:]])  # β: pooled's too
         self.thin_ = tuple(b for b in range(k) if s.deals(WON, b) < THIN)
         sd = np.concatenate([np.full(k, POOLED_SD), np.full(k, POOLED_SD), np.full(k, SIGMA_SD)])
-        prior_sd = np.full(3 * k + 2, np.inf)
+        prior_sd = np.full(3 * k + 3, np.inf)
         for b in self.thin_:
             prior_sd[[b, k + b, 2 * k + b]] = sd[[b, k + b, 2 * k + b]]
+        # Without stage information (every row's odds alike) β says nothing: held at 0, and
+        # the fit runs over the other parameters.
+        self.staged_ = bool(s.odds.size and np.ptp(s.odds) > 0)
+        free = slice(None) if self.staged_ else slice(0, 3 * k + 2)
+        if not self.staged_:
+            centre[-1] = 0.0
 
-        def nlp(theta):
-            return -self.loglik(theta, s) + 0.5 * float(np.sum(((theta - centre) / prior_sd) ** 2))
+        def full(x: np.ndarray) -> np.ndarray:
+            return x if self.staged_ else np.append(x, 0.0)
 
-        self.theta_ = self._minimise(nlp, centre)
-        self.cov_ = self._sandwich(nlp, s, 1 / prior_sd**2)
+        def nlp(x: np.ndarray) -> float:
+            prior = 0.5 * float(np.sum(((x - centre[free]) / prior_sd[free]) ** 2))
+            return -self.loglik(full(x), s) + prior
+
+        x = self._minimise(nlp, centre[free])
+        self.theta_ = full(x)
+        cov = self._sandwich(nlp, full, x, s, 1 / prior_sd[free] ** 2)
+        self.cov_ = None
+        if cov is not None:
+            self.cov_ = np.zeros((3 * k + 3, 3 * k + 3))
+            self.cov_[free, free] = cov
         self.model_ = self._model(s)
         self.notes_ = self._notes(s, pooled)
         return self
@@ -208,21 +279,23 @@ class SlipFit:
         res = minimize(f, start, [(-_BOUND, _BOUND)] * start.size)
         return np.asarray(res.x, dtype=float)
 
-    def _sandwich(self, nlp, s: Snapshots, prior: np.ndarray, h: float = 1e-4) -> np.ndarray | None:
+    def _sandwich(
+        self, nlp, full, x: np.ndarray, s: Snapshots, prior: np.ndarray, h: float = 1e-4
+    ) -> np.ndarray | None:
         """Cluster-robust covariance ``B⁻¹ (M + P) B⁻¹``: ``B`` the Hessian of the negative
         log-posterior, ``M`` the sum over deals of the outer product of each deal's summed
         scores, ``P`` the priors' precisions (``prior``), so that a bucket without data keeps
         its prior's variance and plenty of well-specified data give ``B⁻¹``."""
-        bread = inverse_hessian(nlp, self.theta_)
+        bread = inverse_hessian(nlp, x)
         if bread is None:
             return None
-        scores = np.empty((s.deal.size, self.theta_.size))
-        for j in range(self.theta_.size):
-            e = np.zeros(self.theta_.size)
+        scores = np.empty((s.deal.size, x.size))
+        for j in range(x.size):
+            e = np.zeros(x.size)
             e[j] = h
-            up, down = self.loglik_rows(self.theta_ + e, s), self.loglik_rows(self.theta_ - e, s)
+            up, down = self.loglik_rows(full(x + e), s), self.loglik_rows(full(x - e), s)
             scores[:, j] = (up - down) / (2 * h)
-        per_deal = np.zeros((int(s.deal.max()) + 1, self.theta_.size))
+        per_deal = np.zeros((int(s.deal.max()) + 1, x.size))
         np.add.at(per_deal, s.deal, scores)
         return bread @ (per_deal.T @ per_deal + np.diag(prior)) @ bread
 
@@ -245,7 +318,12 @@ class SlipFit:
                 )
             )
         lost = self._fitted(th[3 * k], th[3 * k + 1], [3 * k, 3 * k + 1], s, None)
-        return SlipModel(OFFSET_DAYS, tuple(buckets), lost)
+        beta_sd = (
+            math.sqrt(self.cov_[3 * k + 2, 3 * k + 2])
+            if self.cov_ is not None and self.staged_
+            else 0.0
+        )
+        return SlipModel(OFFSET_DAYS, tuple(buckets), lost, float(th[3 * k + 2]), beta_sd)
 
     def _fitted(self, mu, log_sigma, idx, s: Snapshots, bucket: int | None) -> Fitted:
         cov = (
@@ -290,17 +368,24 @@ def _pooled(s: Snapshots) -> np.ndarray:
     """Every bucket as one: the thin buckets' prior centre and the full fit's start."""
     won, lost = np.sum(s.kind == WON), np.sum(s.kind == LOST)
     q = (won + 0.5) / (won + lost + 1.0)
-    one = Snapshots(s.scale, np.zeros_like(s.bucket), s.kind, s.t, s.deal)
-    start = np.array([math.log(q / (1 - q)), 0.0, 0.0, 0.0, 0.0])
+    one = Snapshots(s.scale, np.zeros_like(s.bucket), s.kind, s.t, s.deal, s.odds)
+    start = np.array([math.log(q / (1 - q)), 0.0, 0.0, 0.0, 0.0, 0.0])
     return SlipFit._minimise(lambda th: -SlipFit(1).loglik(th, one), start)
 
 
-def fit_slips(history: History, as_of: dt.date) -> tuple[SlipModel | None, list[str]]:
-    """The slip model of ``history`` (cut at ``as_of``) and notes; None when the history has no
-    close-date record, or no deal with one has closed won yet."""
+def fit_slips(
+    history: History,
+    as_of: dt.date,
+    stages: tuple[StageModel, ...],
+    mapping: dict[str, int] | None,
+) -> tuple[SlipModel | None, list[str]]:
+    """The slip model of ``history`` (cut at ``as_of``) and notes, beside the fitted
+    ``stages`` (``mapping``: history stage → model stage index; None in a one-step model);
+    None when the history has no close-date record, or no deal with one was both won and
+    lost."""
     if history.close_date_changes is None:
         return None, []
-    s = Snapshots.of(history, as_of)
+    s = Snapshots.of(history, as_of, stages=stages, mapping=mapping)
     if s.deals(WON) == 0 or s.deals(LOST) == 0:
         return None, [
             "slips: no won and lost deals with an expected close date before the as-of "

@@ -23,7 +23,7 @@ import simpy
 from .calendar import Layout, clock_table, shifted_conversion
 from .distributions import split_uniform
 from .model import TrialParams
-from .open_pipeline import OpenPipeline
+from .open_pipeline import OpenPipeline, slip_chance
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import SimSpec, level_ratio, rep_multiplier, trial_streams
 from .units import DAYS_PER_MONTH
@@ -99,7 +99,7 @@ class Stages:
         self.advance = p.advance
         self.lost = p.lost
         self.tails = p.tails
-        self.slips = p.slips
+        self.slips, self.slip_weight = p.slips, p.slip_stage_weight
         self.layout = layout
         self.shift = p.effect("conversion")
         self.log_speed = p.effect("speed")
@@ -188,8 +188,9 @@ class Stages:
                 yield i, s, tail.conversion, tail.stall, tail.advance, tail.lost, 1.0, True
         for b, bucket in enumerate(self.slips):
             if (i := np.flatnonzero(prep.slip == b)).size:
+                p = slip_chance(bucket.conversion, self.slip_weight, prep.odds[i])
                 f = prep.scale[i]
-                yield i, self.n - 1, bucket.conversion, 0.0, bucket.advance, bucket.lost, f, False
+                yield i, self.n - 1, p, 0.0, bucket.advance, bucket.lost, f, False
 
 
 def _open_outcome(p, pi, advance, lost, a, u):

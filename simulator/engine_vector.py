@@ -106,6 +106,7 @@ def simulate_chunk(
             pipeline.row,
             pipeline.slip,
             pipeline.scale,
+            pipeline.odds,
         ),
         spec.days,
         work_index,
@@ -195,6 +196,7 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
     # The slip model's buckets (§6c) as tails, after the stages' tails.
     slip_slot = np.full(max(len(p.slips), 1), -1, dtype=np.int64)
     slip_p = np.zeros((n, max(len(p.slips), 1)))
+    slip_weight = np.zeros(n) if p.slip_stage_weight is None else p.slip_stage_weight
     for b, bucket in enumerate(p.slips):
         slip_slot[b], slip_p[:, b] = first + len(dists), bucket.conversion
         dists += [bucket.advance, bucket.lost]
@@ -206,7 +208,7 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
         speed_off,
         log_speed,
         clock,
-        (tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p),
+        (tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p, slip_weight),
     )
     return calendar, marketing, tuple(dists)
 

@@ -297,6 +297,7 @@ class TrialParams:
     # Per bucket of pushes (docs/model.md §6c), as a tail from age 0: P(won), no stall, the
     # time to win and to lose in units of a deal's days to its expected close; (): none.
     slips: tuple[TailParams, ...] = ()
+    slip_stage_weight: float = 0.0  # SlipModel.stage_weight, drawn
 
     def __post_init__(self):
         if not self.stall:
@@ -333,6 +334,10 @@ class SlipModel:
     offset_days: float  # added to the days to the expected close (≥ 0) before scaling
     buckets: tuple[SlipBucket, ...]  # pushes 0, 1, …; the last: that many or more
     lost_time: Fitted  # LogNormal, in the same units as ``won_time``
+    # Weight of the stage model's log odds of a win (open_pipeline.win_odds) in a deal's
+    # log odds of being won, and its sd: what the deal's stage and age add to its date.
+    stage_weight: float = 0.0
+    stage_weight_sd: float = 0.0
 
     def bucket(self, pushes: int) -> int:
         """Index of the bucket of a deal pushed ``pushes`` times."""
@@ -394,6 +399,7 @@ class Model:
             )
             if self.slips is not None
             else (),
+            slip_stage_weight=self.slips.stage_weight if self.slips is not None else 0.0,
         )
 
     def _effects(self, take) -> tuple[tuple[float, ...], ...]:
@@ -586,6 +592,8 @@ def _slips(d: dict) -> SlipModel:
             for b in d["buckets"]
         ),
         lost_time=_fitted(d["lost_time"]),
+        stage_weight=float(d.get("stage_weight", 0.0)),
+        stage_weight_sd=float(d.get("stage_weight_sd", 0.0)),
     )
 
 

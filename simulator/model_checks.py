@@ -69,7 +69,7 @@ TOP = {
     "diagnostics",
     "slips",
 }
-SLIPS = {"offset_days", "buckets", "lost_time"}
+SLIPS = {"offset_days", "buckets", "lost_time", "stage_weight", "stage_weight_sd"}
 SLIP_BUCKET = {"pushes", "won", "won_time", "n_deals", "n_won"}
 STAGE = {
     "name",
@@ -285,7 +285,9 @@ class _Check:
         if "calendar" in d:
             self.calendar(self.table(d["calendar"], ("calendar",), set(CHANNELS) | {"closing"}))
         if "slips" in d:
-            self.slips(self.table(d["slips"], ("slips",), SLIPS, tuple(SLIPS)))
+            self.slips(
+                self.table(d["slips"], ("slips",), SLIPS, ("offset_days", "buckets", "lost_time"))
+            )
         self.whole(d, ("n_opportunities",))
         self.text(d, ("source",))
         self.texts(d, ("notes",))
@@ -307,6 +309,8 @@ class _Check:
             self.number(b, path + ("n_deals",), NONNEGATIVE)
             self.number(b, path + ("n_won",), NONNEGATIVE)
         self.fitted(d, ("slips", "lost_time"))
+        self.number(d, ("slips", "stage_weight"), FINITE)
+        self.number(d, ("slips", "stage_weight_sd"), NONNEGATIVE)
 
     def stage(self, s: dict, path: tuple) -> None:
         self.table(s, path, STAGE, ("name", "conversion", "advance", "lost"))

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from .model import StageModel
 from .spec import SimSpec
+
+_ODDS_FLOOR = 1e-4  # win chances are kept inside [1e-4, 1 − 1e-4] before the log odds
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class OpenPipeline:
     row: np.ndarray  # its row among the spec's open deals before pruning: its stream
     slip: np.ndarray
     scale: np.ndarray
+    odds: np.ndarray  # ``win_odds`` at its stage and age before it was moved (0: untimed)
 
     @property
     def n(self) -> int:
@@ -50,10 +54,38 @@ class OpenPipeline:
             row = row[kept <= spec.levers.prune_stale_days]
         slip, scale = _slips(spec, df)
         timed = slip >= 0
+        odds = np.where(timed, win_odds(spec.model.stages, stage, age), 0.0)
         stage[timed] = len(stages) - 1
         age[timed] = 0.0
         owner = spec.initial_owners(df)
-        return OpenPipeline(stage, age, amount, owner, row.astype(np.int64), slip, scale)
+        return OpenPipeline(stage, age, amount, owner, row.astype(np.int64), slip, scale, odds)
+
+
+def slip_chance(q, weight, odds):
+    """P(won) of a deal the slip model times (§6c): its bucket's ``q`` with ``weight`` × the
+    stage model's log odds ``odds`` added to its log odds. Plain arithmetic on floats or
+    arrays, so the compiled loop computes it the same way."""
+    q = np.minimum(np.maximum(q, 1e-12), 1 - 1e-12)
+    return 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + weight * odds)))
+
+
+def win_odds(stages: tuple[StageModel, ...], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Log odds that deals in ``stage`` (indices) at ``age`` days there end won, by the stage
+    model's point estimates (§6 without tails or quarter effects, then every later stage's
+    conversion): what a deal's stage and age say, beside its expected close date (§6c)."""
+    p = np.array([s.conversion.mean for s in stages])
+    pi = np.array([s.stall.mean if s.stall is not None else 0.0 for s in stages])
+    p = np.minimum(p, 1.0 - pi)
+    later = np.append(np.cumprod(p[::-1])[::-1][1:], 1.0)  # Π of the conversions after s
+    chance = np.zeros(stage.size)
+    for s in np.unique(stage):
+        i = np.flatnonzero(stage == s)
+        adv = p[s] * stages[s].advance.dist.sf(age[i])
+        gone = (1 - p[s] - pi[s]) * stages[s].lost.dist.sf(age[i])
+        total = adv + gone + pi[s]
+        chance[i] = np.where(total > 0, adv / np.where(total > 0, total, 1.0), 0.0) * later[s]
+    chance = np.clip(chance, _ODDS_FLOOR, 1 - _ODDS_FLOOR)
+    return np.log(chance / (1 - chance))
 
 
 def _slips(spec: SimSpec, df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -165,7 +165,8 @@ def simulate_trials(
     ``dispersion`` (inf: Poisson), ``yld``, ``ramp_months``, ``marketing_mean`` (leads in
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
     ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream,
-    bucket of pushes when its expected close date times it (-1: not), its time scale).
+    bucket of pushes when its expected close date times it (-1: not), its time scale, the
+    stage model's log odds of its win).
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
     (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
     (docs/model.md §6b, §8; built by ``engine_vector.calendar_arrays``): per trial and day
@@ -174,24 +175,24 @@ def simulate_trials(
     shifts, the speed quarters' and log factors; the closing clock (a flag, then the won and
     lost cumulative tables and daily rates, the won ones per trial or in one row for all);
     per stage the tail's age (inf: none), its first slot (-1: none), and per trial and stage
-    its P(advance) and P(stall); per bucket of pushes the slip model's first slot, and per
-    trial and bucket its P(won) (§6c). ``buffers``: (deal store size, late
-    deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
-    ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
-    seats), activities, moves, status (trials)). ``counts``: draws by kind
-    (``compiled_random.COUNT_*``), added to.
+    its P(advance) and P(stall); per bucket of pushes the slip model's first slot, per
+    trial and bucket its P(won), and per trial its stage weight (§6c). ``buffers``: (deal
+    store size, late deals size) of scratch arrays; a trial with more deals stops and
+    reports OVERFLOW. ``out``: (tally, money (trials, origin, outcome), weekly (trials,
+    weeks), rep (trials, seats), activities, moves, status (trials)). ``counts``: draws by
+    kind (``compiled_random.COUNT_*``), added to.
     """
     family, params, values, cum, meta, shared = P
     out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock, tails = calendar
     clocked, won_tables, won_clocks, lost_table, lost_rates = clock
-    tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p = tails
+    tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p, slip_weight = tails
     n_conv, n_speed = conv_off.size, speed_off.size
     mkt_shaped = mkt_cum.shape[0] > 0
     # An open deal's survival may be kept across trials only when its duration is the same
     # in every trial: no per-trial speed factors.
     speed_free = n_speed == 1 and log_speed.shape[0] == 0
     start, leave, tenure0, mult = team
-    o_stage, o_age, o_amount, o_owner, o_row, o_slip, o_scale = open_deals
+    o_stage, o_age, o_amount, o_owner, o_row, o_slip, o_scale, o_odds = open_deals
     week_hours, deal_hours, capacity_base, capacity_floor = capacity
     tally, money, weekly, rep, activities, moves, status = out
     n_seats, n_occ = start.shape[1], start.shape[2]
@@ -452,7 +453,10 @@ def simulate_trials(
                     old = slip >= 0 or age >= tail_from[st]
                     if slip >= 0:
                         k_adv, k_lost = slip_slot[slip], slip_slot[slip] + 1
-                        p, pi, f = slip_p[t, slip], 0.0, o_scale[idx]
+                        # open_pipeline.slip_chance, on scalars
+                        q = min(max(slip_p[t, slip], 1e-12), 1.0 - 1e-12)
+                        z = math.log(q / (1.0 - q)) + slip_weight[t] * o_odds[idx]
+                        p, pi, f = 1.0 / (1.0 + math.exp(-z)), 0.0, o_scale[idx]
                     elif old:
                         k_adv, k_lost = tail_slot[st], tail_slot[st] + 1
                         p, pi, f = tail_p[t, st], tail_pi[t, st], 1.0

@@ -234,6 +234,7 @@ class ParamArrays:
     tails: tuple[TailArrays | None, ...] = ()  # per stage; (): none
     effects: tuple[np.ndarray | None, ...] = ()  # per channel: (n, quarters); (): none
     slips: tuple[TailArrays, ...] = ()  # per bucket of pushes (docs/model.md §6c); (): none
+    slip_stage_weight: np.ndarray | None = None  # (n,); None: zeros
 
     def __post_init__(self):
         if self.stall is None:
@@ -275,6 +276,7 @@ class ParamArrays:
                 np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None for e in p.effects
             ),
             slips=tuple(TailArrays.repeat(t, n) for t in p.slips),
+            slip_stage_weight=full(p.slip_stage_weight),
         )
 
     def head(self, n: int) -> "ParamArrays":
@@ -327,6 +329,9 @@ class ParamArrays:
             tails=tuple(None if t is None else t.trial(i) for t in self.tails),
             effects=tuple(() if e is None else tuple(float(x) for x in e[i]) for e in self.effects),
             slips=tuple(t.trial(i) for t in self.slips),
+            slip_stage_weight=float(self.slip_stage_weight[i])
+            if self.slip_stage_weight is not None
+            else 0.0,
         )
 
 
@@ -387,13 +392,18 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
             ),
         )
     if model.slips is not None:
-        p = dataclasses.replace(p, slips=draw_slips(model.slips, n, rng))
+        buckets, weight = draw_slips(model.slips, n, rng)
+        p = dataclasses.replace(p, slips=buckets, slip_stage_weight=weight)
     return p
 
 
-def draw_slips(slips: SlipModel, n: int, rng: np.random.Generator) -> tuple[TailArrays, ...]:
+def draw_slips(
+    slips: SlipModel, n: int, rng: np.random.Generator
+) -> tuple[tuple[TailArrays, ...], np.ndarray]:
     """``n`` draws of the slip model, each bucket as a tail from age 0 with no stall: per
-    bucket P(won) then its time to win; then the one time to lose, shared by the buckets."""
+    bucket P(won) then its time to win; then the one time to lose, shared by the buckets;
+    then the stage weight (normal)."""
     won = [(b.won.draw(rng, n), draw_dist(b.won_time, n, rng)) for b in slips.buckets]
     lost = draw_dist(slips.lost_time, n, rng)
-    return tuple(TailArrays(0.0, q, np.zeros(n), time, lost) for q, time in won)
+    weight = rng.normal(slips.stage_weight, slips.stage_weight_sd, n)
+    return tuple(TailArrays(0.0, q, np.zeros(n), time, lost) for q, time in won), weight

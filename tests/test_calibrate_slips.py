@@ -23,6 +23,17 @@ K = 3.5
 FAR = dt.date(2100, 1, 1)
 
 
+def stages(demo) -> dict:
+    """The truth's stage model, for the rows' stage odds (``Snapshots.of``'s keywords)."""
+    names = demo.truth.stage_names
+    return {"stages": demo.truth.stages, "mapping": {n: i for i, n in enumerate(names)}}
+
+
+def snapshots(demo, cut: dt.date) -> Snapshots:
+    """What calibration at ``cut`` sees, the stage odds by the truth's stage model."""
+    return Snapshots.of(demo.to_history().as_of(cut), cut, **stages(demo))
+
+
 def oracle(demo, as_of: dt.date) -> Snapshots:
     """The snapshots of ``demo`` cut at ``as_of``, every deal followed to its real end."""
     h = demo.to_history()
@@ -40,7 +51,7 @@ def oracle(demo, as_of: dt.date) -> Snapshots:
         opportunities=ends.filter(pl.col("created") <= as_of),
         close_date_changes=h.close_date_changes.filter(pl.col("changed") <= as_of),
     )
-    return Snapshots.of(full, as_of, until=FAR)
+    return Snapshots.of(full, as_of, until=FAR, **stages(demo))
 
 
 def se(fit: SlipFit) -> np.ndarray:
@@ -64,14 +75,16 @@ def within(fit: SlipFit, truth: SlipFit) -> None:
     assert np.all(np.abs(z) <= K), np.round(z, 2)
 
 
-def test_the_truth_says_pushed_deals_win_less(truth):
+def test_the_truth_says_pushed_deals_win_less_and_the_stage_still_counts(truth):
     q = [b.won.mean for b in truth.model_.buckets]
     assert q[0] > q[1] + 0.1 > q[2] + 0.1, q
-    assert truth.thin_ == ()
+    assert truth.thin_ == () and truth.staged_
+    weight, sd = truth.model_.stage_weight, truth.model_.stage_weight_sd
+    assert weight > 5 * sd > 0
 
 
 def test_recovery_censored_at_the_as_of_date(demo, truth):
-    s = Snapshots.of(demo.to_history().as_of(demo.as_of), demo.as_of)
+    s = snapshots(demo, demo.as_of)
     assert (s.kind == OPEN).sum() > 50
     within(SlipFit().fit(s), truth)
 
@@ -84,11 +97,11 @@ def test_recovery_with_heavy_censoring(demo, truth):
     (The demo's own closes censored this heavily are not recovered: its reps' dates are not
     exactly lognormal multiples of the days to the date, and early closes alone then tell a
     different shape; docs/calibration.md says so.)"""
-    s = Snapshots.of(demo.to_history().as_of(demo.as_of), demo.as_of)
+    s = snapshots(demo, demo.as_of)
     th, k = truth.theta_, 3
     rng = np.random.default_rng(5)
     b, n = s.bucket, s.t.size
-    won = rng.random(n) < 1 / (1 + np.exp(-th[b]))
+    won = rng.random(n) < 1 / (1 + np.exp(-(th[b] + th[-1] * s.odds)))
     mu = np.where(won, th[k + b], th[3 * k])
     sigma = np.exp(np.where(won, th[2 * k + b], th[3 * k + 1]))
     close = np.floor(s.scale * np.exp(mu + sigma * rng.standard_normal(n))) + 1  # its day
@@ -100,6 +113,7 @@ def test_recovery_with_heavy_censoring(demo, truth):
         np.where(censored, OPEN, np.where(won, WON, LOST)),
         np.where(censored, c, close),
         s.deal,
+        s.odds,
     )
     assert censored.mean() > 0.6
     fit = SlipFit().fit(heavy)
@@ -108,30 +122,35 @@ def test_recovery_with_heavy_censoring(demo, truth):
     # Dropping the open deals instead makes fresh deals' wins look quick: the slow ones are
     # the open ones.
     closed = heavy.kind != OPEN
-    naive = Snapshots(
-        *(getattr(heavy, f)[closed] for f in ("scale", "bucket", "kind", "t", "deal"))
-    )
+    fields = ("scale", "bucket", "kind", "t", "deal", "odds")
+    naive = Snapshots(*(getattr(heavy, f)[closed] for f in fields))
     z_mu = (SlipFit().fit(naive).theta_[k] - th[k]) / se(fit)[k]
     assert z_mu < -K
 
 
 def test_a_history_cut_early_is_censored_more_and_still_recovers(demo, truth):
     cut = dt.date(2025, 6, 30)
-    s = Snapshots.of(demo.to_history().as_of(cut), cut)
-    within(SlipFit().fit(s), truth)
+    within(SlipFit().fit(snapshots(demo, cut)), truth)
 
 
 def test_thin_buckets_get_the_pooled_prior_and_a_note():
     small = demo_history.generate(3, reps=3, quarters=3, close_dates=True)
     h = small.to_history()
-    model, notes = fit_slips(h.as_of(small.as_of), small.as_of)
+    model, notes = fit_slips(h.as_of(small.as_of), small.as_of, **stages(small))
     assert model is not None
-    fit = SlipFit().fit(Snapshots.of(h.as_of(small.as_of), small.as_of))
+    fit = SlipFit().fit(snapshots(small, small.as_of))
     assert 2 in fit.thin_
     assert any("treat them as rough" in n and "pushed 2+ times" in n for n in notes)
     # The prior keeps a thin bucket's parameters near the pooled ones and its sd finite.
     assert np.all(np.isfinite(se(fit)))
     assert np.all(se(fit) < 2.0)
+
+
+def test_without_stage_odds_the_stage_weight_is_zero(demo):
+    fit = SlipFit().fit(Snapshots.of(demo.to_history().as_of(demo.as_of), demo.as_of))
+    assert not fit.staged_
+    assert fit.model_.stage_weight == 0.0 and fit.model_.stage_weight_sd == 0.0
+    assert np.all(np.isfinite(se(fit)[:-1])) and se(fit)[-1] == 0.0
 
 
 def test_no_close_date_history_no_slip_model():

@@ -283,7 +283,7 @@ def slipping():
         )
         for b in range(3)
     )
-    slips = SlipModel(7.0, buckets, Fitted(LogNormal(0.6, 0.7), lognormal_cov))
+    slips = SlipModel(7.0, buckets, Fitted(LogNormal(0.6, 0.7), lognormal_cov), 0.8, 0.2)
     m = simple_model(
         per_rep_day=3.0,
         opportunity_yield=0.05,

@@ -18,6 +18,7 @@ from salesim.simulator import demo_history, engine_simpy, engine_vector
 from salesim.simulator.calendar import CalendarModel, ClosingClock
 from salesim.simulator.distributions import Exponential, LogNormal
 from salesim.simulator.model import BetaPosterior, Fitted, SlipBucket, SlipModel
+from salesim.simulator.open_pipeline import win_odds
 from salesim.simulator.spec import OPEN_DEAL_COLUMNS, SLIP_COLUMNS
 from tests.engine_helpers import assert_mean, col, spec_for
 from tests.factories import simple_model, stage
@@ -26,7 +27,9 @@ ENGINES = {"simpy": (engine_simpy, 600), "vector": (engine_vector, 4000)}
 BIG = 1e9
 
 
-def slip_model(q=(0.6, 0.35, 0.15), mu=(0.0, 0.3, 0.6), sigma=(0.4, 0.5, 0.6)) -> SlipModel:
+def slip_model(
+    q=(0.6, 0.35, 0.15), mu=(0.0, 0.3, 0.6), sigma=(0.4, 0.5, 0.6), weight=0.0
+) -> SlipModel:
     return SlipModel(
         offset_days=7.0,
         buckets=tuple(
@@ -38,6 +41,7 @@ def slip_model(q=(0.6, 0.35, 0.15), mu=(0.0, 0.3, 0.6), sigma=(0.4, 0.5, 0.6)) -
             for b in range(3)
         ),
         lost_time=Fitted(LogNormal(0.5, 0.5)),
+        stage_weight=weight,
     )
 
 
@@ -69,14 +73,15 @@ def model(slips=slip_model(), calendar=None):
     return dataclasses.replace(m, slips=slips, calendar=calendar)
 
 
-def p_won_in(days: float, d: float, b: int, m=slip_model()) -> float:
-    """P(won within ``days``) of a deal ``d`` days from its date in bucket ``b``."""
+def p_won_in(days: float, d: float, b: int, m=slip_model(), odds: float = 0.0) -> float:
+    """P(won within ``days``) of a deal ``d`` days from its date in bucket ``b``, whose stage
+    model's log odds of a win are ``odds``."""
     bucket = m.buckets[b]
     scale = max(d, 0.0) + m.offset_days
     dist = bucket.won_time.dist
-    return bucket.won.mean * stats.norm.cdf(
-        (math.log(days / scale) - math.log(dist.median)) / dist.sigma
-    )
+    q = bucket.won.mean
+    won = 1 / (1 + math.exp(-(math.log(q / (1 - q)) + m.stage_weight * odds)))
+    return won * stats.norm.cdf((math.log(days / scale) - math.log(dist.median)) / dist.sigma)
 
 
 # A closing clock that would bunch wins at the quarter's end: it must not act on these deals.
@@ -84,17 +89,22 @@ CLOCK = CalendarModel(closing=ClosingClock(won=(0.3,) * 12 + (5.0,), lost=(1.0,)
 
 
 @pytest.mark.parametrize("name", ENGINES)
-@pytest.mark.parametrize("calendar", [None, CLOCK], ids=["plain", "closing-clock"])
-def test_wins_match_the_slip_model(name, calendar):
+@pytest.mark.parametrize(
+    "calendar, weight", [(None, 0.0), (CLOCK, 0.0), (None, 1.5)], ids=["plain", "clock", "stage"]
+)
+def test_wins_match_the_slip_model(name, calendar, weight):
     engine, trials = ENGINES[name]
     d = [-10.0, 20.0, 40.0, 20.0, 60.0, 20.0]
     pushes = [0, 0, 0, 1, 2, 5]  # 5 pushes: the last bucket, 2 or more
-    spec = spec_for(model(calendar=calendar), deals=dated_deals(d, pushes), days=92)
+    slips = slip_model(weight=weight)
+    m = model(slips=slips, calendar=calendar)
+    odds = float(win_odds(m.stages, np.array([1]), np.array([5.0]))[0])  # stage B, age 5
+    spec = spec_for(m, deals=dated_deals(d, pushes), days=92)
     out = engine.simulate_chunk(spec, trials, np.random.SeedSequence(3))
-    expected = sum(p_won_in(92, x, min(k, 2)) for x, k in zip(d, pushes))
+    expected = sum(p_won_in(92, x, min(k, 2), slips, odds) for x, k in zip(d, pushes))
     assert_mean(col(out, "wins_open"), expected)
     # Week by week as well: half of the horizon.
-    early = sum(p_won_in(42, x, min(k, 2)) for x, k in zip(d, pushes))
+    early = sum(p_won_in(42, x, min(k, 2), slips, odds) for x, k in zip(d, pushes))
     weeks = out.weekly[:, 5] / 1000.0  # cumulative won amount after 6 weeks, in deals
     assert_mean(weeks, early)
 
