@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -52,17 +52,17 @@ class Snapshots:
     ``kind`` (``WON``, ``LOST``, ``OPEN``), ``t`` (the day of the close, counted from the
     snapshot: the close lies in ``[t − 1, t)`` days after the day after it; open: ``t`` days of
     follow-up). ``deal`` numbers the deals. ``odds``: what the stage model says of the deal
-    at the snapshot, its log odds of a win by its stage and age (``win_odds``; None: zeros)."""
+    at the snapshot, its log odds of a win by its stage and age (``win_odds``)."""
 
     scale: np.ndarray
     bucket: np.ndarray
     kind: np.ndarray
     t: np.ndarray
     deal: np.ndarray
-    odds: np.ndarray | None = None
+    odds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # none given: zeros
 
     def __post_init__(self):
-        if self.odds is None:
+        if self.odds.size == 0:
             object.__setattr__(self, "odds", np.zeros(self.t.size))
 
     @property
@@ -133,9 +133,11 @@ class Snapshots:
             .alias("t"),
             pl.col("opportunity_id").rank("dense").alias("deal"),
         )
-        odds = _odds(history, rows, stages, mapping) if stages else None
-        columns = ("scale", "bucket", "kind", "t", "deal")
-        return Snapshots(*(rows[c].to_numpy() for c in columns), odds=odds)
+        odds = _odds(history, rows, stages, mapping) if stages else np.zeros(0)
+        scale, bucket, kind, t, deal = (
+            rows[c].to_numpy() for c in ("scale", "bucket", "kind", "t", "deal")
+        )
+        return Snapshots(scale, bucket, kind, t, deal, odds)
 
     @staticmethod
     def empty() -> Snapshots:
