@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from salesim.results import CapacityAnswer, Comparison, Forecast
+from salesim.results import CapacityAnswer, Comparison, DealsView, Forecast
 from salesim.scenarios.plan import CAPACITY_TRIALS, COMPARE_TRIALS, Plan, model_plan, read_history
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model
@@ -66,18 +66,63 @@ def forecast(
     engine: str | None = None,
     workers: int | None = 1,
     progress: Progress | None = None,
+    by: Iterable[str] | str | None = None,
 ) -> Forecast:
-    """Forecast the quarter of ``plan`` (a ``Plan`` or ``SimSpec``): see ``Forecast``."""
+    """Forecast the quarter of ``plan`` (a ``Plan`` or ``SimSpec``): see ``Forecast``.
+    ``by``: roll-up levels (rep, manager, region, segment; a list or a comma list), grouped
+    by the plan's teams (``Plan.teams``: a bare ``SimSpec`` has none, so only ``rep``
+    groups)."""
     from salesim.scenarios.forecast import forecast as run
 
+    p = _plan(plan)
     expect(progress, trials)
     return run(
-        _plan(plan).spec,
+        p.spec,
         trials=trials,
         seed=seed,
         engine=engine,
         workers=workers,
         progress=progress,
+        by=by,
+        teams=p.teams,
+        calls=p.calls,
+    )
+
+
+def deals(
+    plan,
+    *,
+    trials: int = 10_000,
+    seed: int | None = None,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Progress | None = None,
+    inactive_days: int = 30,
+) -> DealsView:
+    """Every deal open in ``plan`` (a model's ``Plan`` with its history: ``baseline(model,
+    history, as_of=…)``) with P(win) and P(win this quarter) from one forecast run, its
+    expected value in the quarter and risk flags (``inactive_days``: no activity in that
+    many days); see ``DealsView``."""
+    from salesim.scenarios.deals import deals_view
+
+    p = _plan(plan)
+    if p.history is None or p.as_of is None:
+        raise InputError(
+            "the per-deal view needs the history the open deals come from",
+            column="--history",
+            expected="--history FOLDER_OR_FILE (a plan from a model and its history)",
+        )
+    expect(progress, trials)
+    return deals_view(
+        p.spec,
+        p.history,
+        p.as_of,
+        trials=trials,
+        seed=seed,
+        engine=engine,
+        workers=workers,
+        progress=progress,
+        inactive_days=inactive_days,
     )
 
 
@@ -217,18 +262,59 @@ def dashboard(
     engine: str | None = None,
     workers: int | None = 1,
     progress: Progress | None = None,
+    by: Iterable[str] | str | None = None,
     **history_options,
 ):
     """The weekly stoplight of ``history`` against the plan of a scenario file
-    (``scenarios.dashboard.Dashboard``)."""
+    (``scenarios.dashboard.Dashboard``); ``by``: roll-up levels of its forecast, as
+    ``forecast``'s."""
     from salesim.scenarios import dashboard as db
 
     day = as_date(as_of, what="date", column="--as-of")
     prepared = db.prepare(_history(history, history_options), db.load_plan(plan, strategy), day)
     expect(progress, trials * prepared.runs)
     return db.run_dashboard(
-        prepared, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress
+        prepared,
+        trials=trials,
+        seed=seed,
+        engine=engine,
+        workers=workers,
+        progress=progress,
+        by=by,
     )
+
+
+def movement(
+    history,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    quarter: dt.date | str | None = None,
+    model=None,
+    trials: int = 2000,
+    seed: int | None = None,
+    engine: str | None = None,
+    workers: int | None = 1,
+    progress: Progress | None = None,
+    **history_options,
+):
+    """What changed in the quarter's pipeline from the end of ``start`` to the end of
+    ``end`` (``scenarios.movement.Movement``); with ``model`` (a ``Model`` or MODEL.toml),
+    also the forecast at both dates, same seed, and where its change came from."""
+    from salesim.scenarios import movement as mv
+
+    h = _history(history, history_options)
+    a = as_date(start, what="date", column="--from")
+    b = as_date(end, what="date", column="--to")
+    q = None if quarter is None else as_date(quarter, what="date", column="--quarter")
+    result = mv.movement(h, a, b, quarter=q)
+    if model is None:
+        return result
+    expect(progress, 2 * trials)
+    moved = mv.forecast_movement(
+        model, h, a, b, trials=trials, seed=seed, engine=engine, workers=workers, progress=progress
+    )
+    return mv.Movement({**result.to_dict(), "forecast": moved})
 
 
 def calibrate(

@@ -17,6 +17,7 @@ from salesim import report
 from salesim.options import (
     AMOUNT,
     WHOLE,
+    by_option,
     demo_history_options,
     executor_options,
     history_options,
@@ -206,6 +207,7 @@ def inspect_history(history, as_of, output, **history_opts):
     default=None,
     help="Write the weekly bands of cumulative revenue to this CSV.",
 )
+@by_option
 @handle_errors
 @executor_options
 @plan_options(scenario=False)
@@ -213,16 +215,17 @@ def inspect_history(history, as_of, output, **history_opts):
 @output_options(
     json="the forecast",
     plot="Write a PNG: fan chart by week and histogram of quarter revenue.",
-    out="the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps) and a "
-    "summary row (FILE-stem.summary)",
+    out="the weekly bands, per-rep revenue and attainment bands (FILE-stem.reps), a "
+    "summary row (FILE-stem.summary) and, with --by, the roll-ups (FILE-stem.by)",
     currency=True,
 )
-def forecast_cmd(model_path, quota, trials, csv_path, plan, run, output):
+def forecast_cmd(model_path, quota, trials, csv_path, by, plan, run, output):
     """Forecast the quarter's closed revenue with confidence bands.
 
     Runs the calibrated MODEL.toml from the as-of date to the end of the quarter: P10/P50/P90
     of revenue (closed to date + won in the horizon), P(revenue ≥ quota) with its Monte Carlo
-    interval, the split between open and new pipeline, wins and per-rep attainment.
+    interval, the split between open and new pipeline, wins and per-rep attainment; with
+    --by, the same per manager, region, segment or rep (docs/scenarios.md, "Roll-ups").
 
     \b
     Examples:
@@ -231,6 +234,7 @@ def forecast_cmd(model_path, quota, trials, csv_path, plan, run, output):
       salesim forecast sf.toml --history report.csv --profile salesforce --quota 2M
       salesim forecast model.toml --trials 50000 --workers 2 --csv bands.csv --plot fan.png
       salesim forecast model.toml --history hist --out forecast.xlsx --currency USD
+      salesim forecast model.toml --history hist --by manager --by region --json
     """
     from salesim import api
     from salesim.scenarios.plan import model_plan
@@ -238,13 +242,63 @@ def forecast_cmd(model_path, quota, trials, csv_path, plan, run, output):
     baseline = model_plan(model_path, quota=quota, **plan)
     warn(baseline.warnings)
     with output.progress("Simulating") as bar:
-        result = api.forecast(baseline, trials=trials, progress=bar, **run)
+        result = api.forecast(baseline, trials=trials, progress=bar, by=by, **run)
     doc = {**result.to_dict(), "model": str(model_path)}
     if csv_path:
         doc["csv"] = write_tables(
             {"weekly": result.output_tables()["weekly"]}, csv_path, fmt="csv"
         )[0]
     output.deliver(result, doc, written={"csv": "weekly bands", "out": "tables", "plot": "plot"})
+
+
+@main.command("deals")
+@click.argument("model_path", metavar="MODEL.toml", type=click.Path(dir_okay=False))
+@click.option("--trials", type=WHOLE, default=10_000, show_default=True, help="Monte Carlo trials.")
+@click.option(
+    "--inactive-days",
+    type=WHOLE,
+    default=30,
+    show_default=True,
+    help="Flag a deal inactive after this many days without activity (its last activity "
+    "date, when the export has one).",
+)
+@handle_errors
+@executor_options
+@plan_options(scenario=False)
+@run_options
+@output_options(
+    json="the deals (a list under 'deals')",
+    plot="Write a PNG: the deals that move the quarter most, amount and expected value.",
+    out="one row per open deal",
+    currency=True,
+)
+def deals_cmd(model_path, trials, inactive_days, plan, run, output):
+    """Every open deal with its odds from the simulation, sorted by what moves the quarter.
+
+    Runs the forecast (the same engine run as salesim forecast) and counts, per open deal,
+    the trials in which it is won: P(win) by the horizon's end, P(win this quarter),
+    expected value in the quarter (amount × P(win this quarter)), with its owner, stage,
+    age, expected close, forecast category, pushes and risk flags: old (older than the
+    model's won-cycle P90), pushed (≥ 2 pushes), inactive (no activity in --inactive-days),
+    overdue (past its expected close date). docs/scenarios.md, "Deals".
+
+    \b
+    Examples:
+      salesim deals model.toml --history hist --as-of 2026-09-30
+      salesim deals model.toml --history hist --as-of 2026-09-30 --json
+      salesim deals model.toml --history hist --as-of 2026-09-30 --out deals.csv
+      salesim deals sf.toml --history report.csv --profile salesforce --inactive-days 14
+    """
+    from salesim import api
+    from salesim.scenarios.plan import model_plan
+
+    baseline = model_plan(model_path, **plan)
+    warn(baseline.warnings)
+    with output.progress("Simulating") as bar:
+        view = api.deals(baseline, trials=trials, progress=bar, inactive_days=inactive_days, **run)
+    output.deliver(
+        view, {**view.to_dict(), "model": str(model_path)}, written={"out": "deals", "plot": "plot"}
+    )
 
 
 @main.command("compare")
@@ -449,6 +503,7 @@ def calibrate_cmd(history, as_of, model_path, steady, output, **history_opts):
     default=None,
     help="Use this strategy of the scenario as the plan (default: its baseline).",
 )
+@by_option
 @history_options
 @handle_errors
 @executor_options
@@ -460,7 +515,7 @@ def calibrate_cmd(history, as_of, model_path, steady, output, **history_opts):
     out="the stoplight rows (team and each rep) and the coaching pointers (FILE-stem.pointers)",
     currency=True,
 )
-def dashboard_cmd(history, plan_path, as_of, strategy, run, output, **history_opts):
+def dashboard_cmd(history, plan_path, as_of, strategy, by, run, output, **history_opts):
     """Weekly execution stoplight: activities → pipeline → forecast, for the team and each rep.
 
     Colours come from the plan's own simulated paths: green at or above the plan's P50 for
@@ -473,12 +528,20 @@ def dashboard_cmd(history, plan_path, as_of, strategy, run, output, **history_op
       salesim dashboard hist --plan scenarios/examples/quarter.toml --as-of 2026-11-20
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --html report.html --json
       salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --out stoplight.xlsx
+      salesim dashboard hist --plan plan.toml --as-of 2026-11-20 --by manager
     """
     from salesim import api
 
     with output.progress("Simulating") as bar:
         d = api.dashboard(
-            history, plan_path, as_of, strategy=strategy, progress=bar, **run, **history_opts
+            history,
+            plan_path,
+            as_of,
+            strategy=strategy,
+            progress=bar,
+            by=by,
+            **run,
+            **history_opts,
         )
     output.deliver(d, written={"out": "tables", "html": "HTML report", "plot": "trajectory chart"})
 
@@ -548,6 +611,66 @@ def backtest_cmd(history, cutoffs, every, quarters, steady, run, output, **histo
             **history_opts,
         )
     output.deliver(result, written={"out": "tables", "plot": "backtest chart"})
+
+
+# --- movement (scenarios/movement.py) -------------------------------------------------------------
+@main.command("movement")
+@click.argument("history", metavar="HISTORY", type=click.Path())
+@click.option("--from", "start", required=True, metavar="DATE", help="The earlier snapshot.")
+@click.option("--to", "end", required=True, metavar="DATE", help="The later snapshot.")
+@click.option(
+    "--quarter",
+    default=None,
+    metavar="DATE",
+    help="Any day of the quarter whose pipeline to follow (default: the --to date's).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    metavar="MODEL.toml",
+    type=click.Path(dir_okay=False),
+    help="Also forecast at both dates (same seed) and split the change in mean revenue.",
+)
+@history_options
+@handle_errors
+@executor_options
+@simulation_options(trials=2000, per="forecast")
+@output_options(
+    json="the movement",
+    plot="Write the pipeline waterfall as PNG.",
+    out="the waterfall and one row per deal that moved (FILE-stem.deals)",
+    currency=True,
+)
+def movement_cmd(history, start, end, quarter, model_path, run, output, **history_opts):
+    """What changed in the quarter's pipeline between two snapshots, and why.
+
+    Follows every deal from the end of --from to the end of --to: the waterfall of the
+    quarter's pipeline (new, pulled in, pushed out, won, lost, amount changed; its amounts
+    add up), stage moves, and the deals that moved most. With --model, the forecast at both
+    dates with the same seed, its change in mean revenue split into closed to date and the
+    open and new pipeline's wins (docs/forecast-call.md).
+
+    \b
+    Examples:
+      salesim movement hist --from 2026-09-23 --to 2026-09-30
+      salesim movement report.csv --profile salesforce --close-date-history hist.csv --from 2026-11-30 --to 2026-12-07 --json
+      salesim movement hist --from 2026-09-23 --to 2026-09-30 --model model.toml --plot waterfall.png
+    """
+    from salesim import api
+
+    with output.progress("Simulating") as bar:
+        result = api.movement(
+            history,
+            start,
+            end,
+            quarter=quarter,
+            model=model_path,
+            progress=bar if model_path else None,
+            **run,
+            **history_opts,
+        )
+    output.deliver(result, written={"out": "tables", "plot": "waterfall"})
 
 
 # --- bench (scenarios/bench.py; benchmarks/README.md) ---------------------------------------------

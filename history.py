@@ -85,6 +85,16 @@ CLOSE_DATE_CHANGE_COLUMNS: dict[str, DataTypeClass] = {
     "amount": pl.Float64,
     "probability": pl.Float64,
 }
+# The forecast-category record: from ``changed`` on, the deal's category was
+# ``forecast_category`` (``FORECAST_CATEGORIES``); ``previous`` is the one before (null: the
+# first known). From a close-date or field-history file that says it (docs/formats.md); rows
+# that repeat the previous category are not kept.
+CATEGORY_CHANGE_COLUMNS: dict[str, DataTypeClass] = {
+    "opportunity_id": pl.String,
+    "changed": pl.Date,
+    "forecast_category": pl.String,
+    "previous": pl.String,
+}
 # Per deal, from the close-date changes: how often and by how many days in all its expected
 # close date moved later (pushes) and earlier (pull-ins); 0 for a deal never changed.
 PUSH_COLUMNS: dict[str, DataTypeClass] = {
@@ -131,6 +141,7 @@ class History:
     stage_order: str = "first seen"
     close_date_changes: pl.DataFrame | None = None  # CLOSE_DATE_CHANGE_COLUMNS
     teams: pl.DataFrame | None = None  # TEAM_COLUMNS, one row per rep
+    category_changes: pl.DataFrame | None = None  # CATEGORY_CHANGE_COLUMNS
 
     @property
     def has_stage_history(self) -> bool:
@@ -177,8 +188,9 @@ class History:
             dates.append(latest(self.stage_history["entered"]))
         if self.activities is not None:
             dates.append(latest(self.activities["date"]))
-        if self.close_date_changes is not None:
-            dates.append(latest(self.close_date_changes["changed"]))
+        for changes in (self.close_date_changes, self.category_changes):
+            if changes is not None:
+                dates.append(latest(changes["changed"]))
         return max(d for d in dates if d is not None)
 
     def as_of(self, date: dt.date) -> History:
@@ -326,6 +338,9 @@ def cut(history: History, as_of: dt.date | str) -> History:
     changes = history.close_date_changes
     if changes is not None:
         changes, o = _close_dates_as_of(changes, o, day)
+    categories = history.category_changes
+    if categories is not None:
+        categories, o = _categories_as_of(categories, o, day)
     o = o.drop("__reopened")
 
     acts = history.activities
@@ -362,37 +377,53 @@ def cut(history: History, as_of: dt.date | str) -> History:
         stage_order=history.stage_order,
         close_date_changes=changes,
         teams=history.teams,
+        category_changes=categories,
     )
 
 
 def _close_dates_as_of(
     changes: pl.DataFrame, o: pl.DataFrame, day: dt.date
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The close-date changes made on or before ``day`` (of deals created by then), and each
-    open deal's expected close date as it stood: the last value set by then, else the value
-    before its first change (null when the record does not say); a deal without changes keeps
-    its exported one."""
+    """The close-date changes made on or before ``day`` and each open deal's expected close
+    date as it stood (``_record_as_of``); a closed deal has none."""
+    kept, o = _record_as_of(changes, o, day, "expected_close", pl.Date)
+    open_deal = pl.col("status") == "open"
+    return kept, o.with_columns(pl.when(open_deal).then(pl.col("expected_close")))
+
+
+def _categories_as_of(
+    changes: pl.DataFrame, o: pl.DataFrame, day: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The forecast-category changes made on or before ``day`` and each open deal's category
+    as it stood (``_record_as_of``); a closed deal keeps its exported one."""
+    return _record_as_of(changes, o, day, "forecast_category", pl.String)
+
+
+def _record_as_of(
+    changes: pl.DataFrame, o: pl.DataFrame, day: dt.date, column: str, dtype: DataTypeClass
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A change record's rows made on or before ``day`` (of deals created by then), and each
+    open deal's ``column`` as it stood: the last value set by then, else the value before its
+    first change (null when the record does not say); a deal without changes keeps its
+    exported one."""
     kept = changes.filter(
         (pl.col("changed") <= day) & pl.col("opportunity_id").is_in(o["opportunity_id"].implode())
     )
     ordered = changes.with_row_index("__i").sort(["opportunity_id", "changed", "__i"])
     then = ordered.group_by("opportunity_id").agg(
         pl.coalesce(
-            pl.col("expected_close").filter(pl.col("changed") <= day).last(),
+            pl.col(column).filter(pl.col("changed") <= day).last(),
             pl.col("previous").first(),
         ).alias("__then"),
     )
     o = o.join(then, on="opportunity_id", how="left", maintain_order="left")
     known = pl.col("opportunity_id").is_in(then["opportunity_id"].implode())
-    expected = (
-        pl.when(known)
-        .then(pl.col("__then"))
-        .otherwise(
-            pl.col("expected_close") if "expected_close" in o.columns else pl.lit(None, pl.Date)
-        )
-    )
+    exported = pl.col(column) if column in o.columns else pl.lit(None, dtype)
     o = o.with_columns(
-        pl.when(pl.col("status") == "open").then(expected).alias("expected_close")
+        pl.when((pl.col("status") == "open") & known)
+        .then(pl.col("__then"))
+        .otherwise(exported)
+        .alias(column)
     ).drop("__then")
     return kept, o
 

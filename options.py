@@ -128,6 +128,17 @@ def simulation_options(*, trials: int, per: str):
     return lambda fn: _apply(_gather("run", ("trials", "seed", "engine", "workers"))(fn), options)
 
 
+by_option = click.option(
+    "--by",
+    "by",
+    multiple=True,
+    metavar="LEVEL",
+    help="Roll the forecast up by rep, manager, region or segment (the rep's, from the "
+    "teams or reps file); repeatable or a comma list. Bands per group come from the same "
+    "trials as the team's.",
+)
+
+
 def out_option(what: str):
     """``--out FILE`` on every command whose result is table-shaped."""
     return click.option(

@@ -373,7 +373,8 @@ def waterfall(
             xytext=(0, 2),
             textcoords="offset points",
         )
-    ax.set_xticks(range(len(steps)), [s[0] for s in steps], fontsize=9)
+    ax.set_xticks(range(len(steps)), [s[0].replace(" ", "\n") for s in steps], fontsize=9)
+    ax.margins(y=0.12)  # room for the labels above the tallest bar
     _money_axis(ax, currency, label="open pipeline")
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.25, axis="y")
@@ -762,6 +763,42 @@ def capacity_figure(out: Mapping, start, currency: Currency | None = None) -> Fi
     )
 
 
+@_literal_text
+def deal_bars(
+    labels: Sequence[str],
+    amounts: Sequence[float],
+    expected: Sequence[float],
+    *,
+    currency: Currency | None = None,
+    title: str = "",
+) -> Figure:
+    """Per deal, its amount behind its expected value in the quarter (horizontal bars)."""
+    currency = currency or NO_CURRENCY
+    fig = _figure((7, 0.32 * len(labels) + 1.2))
+    ax = fig.subplots()
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, amounts, color=PALETTE["plan"], alpha=0.35, label="amount")
+    ax.barh(y, expected, color=PALETTE["plan"], label="amount × P(win this quarter)")
+    ax.set_yticks(y, labels, fontsize=8)
+    _money_axis(ax, currency, axis="x", label="amount")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25, axis="x")
+    return fig
+
+
+def deals_figure(view: Mapping, currency: Currency | None = None, top: int = 25) -> Figure:
+    """The ``top`` open deals that move the quarter most (``salesim deals``)."""
+    deals = list(view["deals"])[:top]
+    return deal_bars(
+        [f"{d['opportunity_id']} ({d['owner']})" for d in deals],
+        [d["amount"] for d in deals],
+        [d["expected_in_quarter"] for d in deals],
+        currency=currency,
+        title=f"Open deals by expected value in the quarter ending {view['quarter_end']}",
+    )
+
+
 def backtest_figure(r, currency: Currency | None = None) -> Figure:
     """Each fold's P10–P90 band and P50 against the actual and the two baselines, beside
     the PIT histogram (``r``: a ``scenarios.backtest.BacktestResult``)."""
@@ -783,4 +820,19 @@ def backtest_figure(r, currency: Currency | None = None) -> Figure:
         currency=currency or NO_CURRENCY,
         title=f"Backtest {f[0].start} to {f[-1].end}: actual inside the forecast's "
         f"P10–P90 in {r.coverage_p10_p90:.0%} of {len(f)} folds (nominal 80%)",
+    )
+
+
+def movement_figure(doc: Mapping, currency: Currency | None = None) -> Figure:
+    """The quarter's pipeline waterfall between two snapshots (``salesim movement``)."""
+    labels = {"pulled_in": "pulled in", "pushed_out": "pushed out", "amount_changed": "amount"}
+    steps = [
+        (labels.get(row["step"], row["step"]), (row["sign"] or 1) * row["amount"])
+        for row in doc["waterfall"]
+    ]
+    q = doc["quarter"]
+    return waterfall(
+        steps,
+        currency=currency or NO_CURRENCY,
+        title=f"Pipeline of the quarter to {q['end']}\nfrom {doc['from']} to {doc['to']}",
     )

@@ -77,6 +77,8 @@ def forecast_text(fc: dict) -> str:
             f"P(revenue ≥ quota {money(fc['quota'])}) = {pct(fc['p_quota'])}  "
             f"(90% Monte Carlo interval {pct(lo)} to {pct(hi)})"
         )
+    if fc.get("by"):
+        out += ["", rollup_text(fc["by"])]
     reps = [r for r in fc["reps"] if r["quota"]]
     if reps:
         out += ["", "Rep attainment (quarter revenue / quota)"]
@@ -98,8 +100,98 @@ def forecast_text(fc: dict) -> str:
         )
         if len(reps) > 20:
             out.append(f"… and {len(reps) - 20} more reps (--json lists them all)")
+    if fc.get("calls"):
+        out += [""] + calls_now_lines(fc["calls"], fc)
     if fc["notes"]:
         out += ["", "Notes"] + [f"  - {n}" for n in fc["notes"]]
+    return "\n".join(out)
+
+
+def rollup_text(rows: list[dict]) -> str:
+    """The roll-ups (``--by``): one table per level, bands from the same trials as the team's."""
+    out: list[str] = []
+    for level in dict.fromkeys(r["level"] for r in rows):
+        group = [r for r in rows if r["level"] == level]
+        if out:
+            out.append("")
+        out.append(f"Forecast by {level} (quarter revenue; bands from the team's trials)")
+        out.append(
+            table(
+                [
+                    [r["name"]]
+                    + [money(r["revenue"][k]) for k in ("mean", "p10", "p50", "p90")]
+                    + [
+                        money(r["quota"]) if r["quota"] is not None else "-",
+                        pct(r["p_quota"]) if r["p_quota"] is not None else "-",
+                        f"{r['wins']:,.1f}",
+                    ]
+                    for r in group
+                ],
+                [level, "mean", "P10", "P50", "P90", "quota", "P(≥ quota)", "wins"],
+            )
+        )
+    return "\n".join(out)
+
+
+def deals_text(view: dict, top: int = 30) -> str:
+    """The per-deal view (``salesim deals`` without --json): the deals that move the quarter
+    most first."""
+    deals = view["deals"]
+    out = [
+        f"Open deals at {view['as_of']} · P(win) by {view['end']}, this quarter to "
+        f"{view['quarter_end']} · {view['trials']:,} trials · engine {view['engine']} · "
+        f"seed {view['seed']}",
+        f"Expected in the quarter from these deals: {money(view['expected_in_quarter'])}",
+        "",
+    ]
+    if not deals:
+        out.append("No open deals.")
+    else:
+        out.append(
+            table(
+                [
+                    [
+                        d["opportunity_id"],
+                        d["owner"],
+                        d["stage"],
+                        money(d["amount"]),
+                        pct(d["p_win"]),
+                        pct(d["p_win_quarter"]),
+                        money(d["expected_in_quarter"]),
+                        str(d["age_days"]),
+                        str(d["expected_close"] or "-"),
+                        d["forecast_category"] or "-",
+                        "-" if d["pushes"] is None else str(d["pushes"]),
+                        ", ".join(d["flags"]),
+                    ]
+                    for d in deals[:top]
+                ],
+                [
+                    "deal",
+                    "owner",
+                    "stage",
+                    "amount",
+                    "P(win)",
+                    "P(qtr)",
+                    "expected",
+                    "age",
+                    "close",
+                    "category",
+                    "pushes",
+                    "flags",
+                ],
+            )
+        )
+        if len(deals) > top:
+            out.append(f"… and {len(deals) - top} more (--json or --out lists them all)")
+    out += [
+        "",
+        f"Flags: old = older than the won-cycle P90 ({view['won_cycle_p90_days']:.0f} days); "
+        f"pushed = close date pushed ≥ {view['pushed_at']} times; inactive = no activity in "
+        f"{view['inactive_days']} days; overdue = past its expected close date.",
+    ]
+    if view["notes"]:
+        out += ["", "Notes"] + [f"  - {n}" for n in view["notes"]]
     return "\n".join(out)
 
 
@@ -170,6 +262,74 @@ def compare_text(out: dict) -> str:
     ]
     if out["notes"]:
         lines += ["", "Notes"] + [f"  - {n}" for n in out["notes"]]
+    return "\n".join(lines)
+
+
+def movement_text(doc: dict) -> str:
+    """The waterfall, stage moves, the deals that moved most and the forecast's change."""
+    q = doc["quarter"]
+    lines = [
+        f"Pipeline of the quarter {q['start']} to {q['end']} ({doc['scope']}): "
+        f"{doc['from']} → {doc['to']}",
+        "",
+    ]
+    rows = []
+    for row in doc["waterfall"]:
+        sign = row["sign"]  # +1 adds to the pipeline, -1 takes from it, 0 a level
+        amount = money(row["amount"]) if sign == 0 else signed(sign * row["amount"])
+        rows.append([row["step"].replace("_", " "), f"{row['deals']:,}", amount])
+    lines += [table(rows, ["step", "deals", "amount"]), ""]
+    moves = doc["stage_moves"]
+    lines.append(
+        f"Stage moves: {moves['advanced']['deals']:,} advanced "
+        f"({money(moves['advanced']['amount'])}), {moves['went_back']['deals']:,} went back "
+        f"({money(moves['went_back']['amount'])})"
+    )
+    if doc["deals"]:
+        lines += ["", f"Deals that moved most (of {len(doc['deals']):,}):"]
+        top = doc["deals"][:10]
+        lines.append(
+            table(
+                [
+                    [
+                        d["opportunity_id"],
+                        d["owner"],
+                        d["step"].replace("_", " "),
+                        money(d["amount_from"]) if d["amount_from"] is not None else "—",
+                        money(d["amount_to"]) if d["amount_to"] is not None else "—",
+                        f"{d['stage_from'] or '—'} → {d['stage_to'] or '—'}",
+                        f"{d['close_from'] or '—'} → {d['close_to'] or '—'}",
+                    ]
+                    for d in top
+                ],
+                ["deal", "owner", "what", "amount then", "amount now", "stage", "expected close"],
+            )
+        )
+    fc = doc.get("forecast")
+    if fc:
+        a, b, ch, why = fc["from"], fc["to"], fc["change"], fc["explained"]
+        lines += [
+            "",
+            f"Forecast ({fc['trials']:,} trials, seed {fc['seed']}, the same at both dates):",
+            f"  {a['as_of']}: P10 {money(a['revenue']['p10'])}  P50 {money(a['revenue']['p50'])}"
+            f"  P90 {money(a['revenue']['p90'])}  mean {money(a['revenue']['mean'])}",
+            f"  {b['as_of']}: P10 {money(b['revenue']['p10'])}  P50 {money(b['revenue']['p50'])}"
+            f"  P90 {money(b['revenue']['p90'])}  mean {money(b['revenue']['mean'])}",
+            f"  change: P50 {signed(ch['p50'])}, mean {signed(ch['mean'])} = closed to date "
+            f"{signed(why['closed_to_date'])} + open pipeline's wins "
+            f"{signed(why['open_pipeline'])} + new pipeline's wins {signed(why['new_pipeline'])}",
+        ]
+        if fc.get("note"):
+            lines.append(f"  note: {fc['note']}")
+        if fc["deals"]:
+            lines.append("  deals whose expected value moved most (amount × P(win); won: amount):")
+            lines += [
+                f"    {d['opportunity_id']} ({d['owner']}, {d['status']}): "
+                f"{money(d['value_from'])} → {money(d['value_to'])} ({signed(d['change'])})"
+                for d in fc["deals"][:5]
+            ]
+    if doc["notes"]:
+        lines += ["", "Notes"] + [f"  - {n}" for n in doc["notes"]]
     return "\n".join(lines)
 
 
@@ -339,6 +499,8 @@ def dashboard_text(d: dict) -> str:
     pointers += [(r["who"], p) for r in d["reps"] for p in r["pointers"]]
     lines += ["", "Coaching pointers (red lines):"]
     lines += [f"  - {who}: {p}" for who, p in pointers] or ["  none: no red line"]
+    if d.get("by"):
+        lines += ["", rollup_text(d["by"])]
 
     h = d["health"]
     v, w = h["velocity"], h["waterfall"]
@@ -578,6 +740,8 @@ def calibration_text(s: dict, output: str) -> str:
             f"seen): {pct(t['advanced'])} advanced later, {pct(t['never_left'])} "
             "never left"
         )
+    if s.get("calls"):
+        lines += [""] + reliability_lines(s["calls"])
     if s.get("diagnostics"):
         lines += ["", "What the history contradicts (the model follows it):"]
         lines += [f"  - {d}" for d in s["diagnostics"]]
@@ -776,6 +940,8 @@ def _deal_fields_text(f: dict) -> str:
             f"{f['close_date_changes']:,} close-date changes: {f['pushed_deals']:,} deals "
             f"pushed, {f['pulled_in_deals']:,} pulled in"
         )
+    if f.get("category_changes") is not None:
+        parts.append(f"{f['category_changes']:,} forecast-category changes")
     if f["managers"]:
         n = len(f["managers"])
         parts.append(f"{n:,} manager{'s' if n != 1 else ''}")
@@ -839,3 +1005,78 @@ def demo_text(out: dict) -> str:
             *(f"  {name:<18} {path}" for name, path in out["files"].items()),
         ]
     )
+
+
+# --- rep judgement: forecast categories (calibrate/categories.py) -------------------------------
+_CATEGORY_WORDS = {
+    "commit": "Commit",
+    "best_case": "Best case",
+    "pipeline": "Pipeline",
+    "omitted": "Omitted",
+}
+
+
+def reliability_lines(c: dict) -> list[str]:
+    """The calibrate table's block on forecast categories: share won in quarter per
+    category and team, and the reps whose calls run hot or cold, with the evidence."""
+    level = f"{100 * c['level']:.0f}%"
+
+    def row(r: dict, name: str) -> list[str]:
+        lo, hi = r["rate_interval"]
+        return [
+            name,
+            f"{r['won']:,} / {r['calls']:,}",
+            pct(r["rate"]),
+            f"{pct(lo)} – {pct(hi)}",
+            pct(r["amount_rate"]),
+        ]
+
+    rows = [row(r, _CATEGORY_WORDS[r["category"]]) for r in c["categories"]]
+    rows += [row(r, f"  {_CATEGORY_WORDS[r['category']]}, {r['team']}") for r in c["teams"]]
+    lines = [
+        f"Forecast categories: share of calls won inside their quarter ({c['quarters']} quarters)",
+        table(rows, ["category", "won / calls", "share", f"{level} interval", "by amount"]),
+    ]
+    if not c["named"]:
+        lines.append(f"  no rep's calls run hot or cold ({c['reps_judged']} reps judged)")
+    for r in c["named"]:
+        lo, hi = r["rate_interval"]
+        how = "hot (over-calls)" if r["call"] == "hot" else "cold (sandbags)"
+        lines.append(
+            f"  {r['rep']}: {_CATEGORY_WORDS[r['category']].lower()} calls run {how}: "
+            f"{r['won']} of {r['calls']} won in quarter, {pct(r['rate'])} shrunk "
+            f"({100 * c['naming_level']:.0f}%: {pct(lo)} – {pct(hi)}) against "
+            f"{pct(r['peers_rate'])} for their peers"
+        )
+    return lines
+
+
+def calls_now_lines(c: dict, fc: dict) -> list[str]:
+    """The reps' call beside the simulation: each category's open amount this quarter and
+    what the history says it converts to ("Commit 2.1M; history says commit converts 74% →
+    1.55M")."""
+    lines = [
+        f"The reps' call for {c['quarter'][0]} to {c['quarter'][1]}, on the record of "
+        f"{c['quarters_measured']} quarters (calls open on the same day of the quarter)"
+    ]
+    for r in c["categories"]:
+        name = _CATEGORY_WORDS[r["category"]]
+        if r["rate"] is None:
+            lines.append(
+                f"  {name} {money(r['amount'])} ({r['deals']} deals); no past calls to judge by"
+            )
+            continue
+        lo, hi = r["value_interval"]
+        lines.append(
+            f"  {name} {money(r['amount'])} ({r['deals']} deals); history says "
+            f"{name.lower()} converts {pct(r['rate'])} → {money(r['value'])} "
+            f"({money(lo)} – {money(hi)})"
+        )
+    if all(r["rate"] is None for r in c["categories"]):
+        return lines
+    closed = fc.get("closed_to_date") or 0.0
+    lines.append(
+        f"  Closed to date {money(closed)} + calls {money(c['value'])} = "
+        f"{money(closed + c['value'])}; simulation P50 {money(fc['revenue']['p50'])}"
+    )
+    return lines

@@ -1,7 +1,8 @@
-"""What ``salesim.forecast``, ``compare`` and ``capacity`` return: frozen objects around the
-document each computes.
+"""What ``salesim.forecast``, ``compare``, ``capacity`` and ``deals`` return: frozen objects
+around the document each computes.
 
-Each is made where it is computed (scenarios/forecast.py, compare.py, capacity.py) and reads
+Each is made where it is computed (scenarios/forecast.py, compare.py, capacity.py, deals.py)
+and reads
 as a read-only mapping of its document (``fc["revenue"]``). Every result answers the same
 four ways: ``to_dict()`` is the ``--json`` contract (a fresh copy each call), ``tables()``
 the polars frames ``--out`` writes (tables.py; ``output_tables()`` names their money and
@@ -176,3 +177,36 @@ class CapacityAnswer(_Document):
         from salesim import plots
 
         return plots.capacity_figure(self.to_dict(), self.start, currency)
+
+
+@dataclasses.dataclass(frozen=True)
+class DealsView(_Document):
+    """Every open deal with its P(win) from the forecast's own run, P(win this quarter),
+    expected value in the quarter and risk flags, sorted by what moves the quarter most
+    (``salesim deals``; scenarios/deals.py)."""
+
+    @property
+    def deals(self) -> list[dict]:
+        return copy.deepcopy(self.document["deals"])
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+    def output_tables(self) -> dict[str, Table]:
+        from salesim import tables
+
+        return tables.deals_tables(self.to_dict())
+
+    def to_text(self) -> str:
+        from salesim import report
+
+        return report.deals_text(self.to_dict())
+
+    def plot(self, currency: Currency | None = None) -> Figure:
+        """The deals that move the quarter most: expected value in the quarter beside amount."""
+        from salesim import plots
+
+        return plots.deals_figure(self.to_dict(), currency)

@@ -159,6 +159,7 @@ def forecast_tables(fc: dict) -> dict[str, Table]:
             "p_attain": pl.Float64,
         },
     )
+    by = rollup_frame(fc.get("by") or [])
     lo, hi = fc["p_quota_interval"] or (None, None)
     rev, origin = fc["revenue"], fc["by_origin"]
     summary = _one_row(
@@ -199,6 +200,84 @@ def forecast_tables(fc: dict) -> dict[str, Table]:
             ),
             fractions=("p_quota", "p_quota_lo", "p_quota_hi", "wins_mean"),
         ),
+        **({"by": _rollup_table(by)} if by.height else {}),
+    }
+
+
+def rollup_frame(rows: list[dict]) -> pl.DataFrame:
+    """One row per roll-up group (``--by``): level, name, seats, quota, revenue mean and
+    P10/P50/P90, P(quota), mean wins."""
+    return pl.DataFrame(
+        [
+            {
+                "level": r["level"],
+                "name": r["name"],
+                "seats": r["seats"],
+                "quota": r["quota"],
+                "revenue_mean": r["revenue"]["mean"],
+                **{f"revenue_{q}": r["revenue"][q] for q in QS},
+                "p_quota": r["p_quota"],
+                "wins_mean": r["wins"],
+            }
+            for r in rows
+        ],
+        schema={
+            "level": pl.String,
+            "name": pl.String,
+            "seats": pl.Int64,
+            "quota": pl.Float64,
+            "revenue_mean": pl.Float64,
+            **{f"revenue_{q}": pl.Float64 for q in QS},
+            "p_quota": pl.Float64,
+            "wins_mean": pl.Float64,
+        },
+    )
+
+
+def _rollup_table(frame: pl.DataFrame) -> Table:
+    return Table(
+        frame,
+        money=("quota", "revenue_mean", *(f"revenue_{q}" for q in QS)),
+        fractions=("p_quota", "wins_mean"),
+    )
+
+
+# --- deals ------------------------------------------------------------------------------------
+def deals_tables(view: dict) -> dict[str, Table]:
+    """``deals``: one row per open deal, as ``salesim deals --json`` lists them (flags as
+    one comma-separated text)."""
+    frame = pl.DataFrame(
+        [
+            {
+                **d,
+                "expected_close": _date(d["expected_close"]),
+                "last_activity": _date(d["last_activity"]),
+                "flags": ",".join(d["flags"]),
+            }
+            for d in view["deals"]
+        ],
+        schema={
+            "opportunity_id": pl.String,
+            "owner": pl.String,
+            "stage": pl.String,
+            "amount": pl.Float64,
+            "p_win": pl.Float64,
+            "p_win_quarter": pl.Float64,
+            "expected_in_quarter": pl.Float64,
+            "age_days": pl.Int64,
+            "expected_close": pl.Date,
+            "forecast_category": pl.String,
+            "pushes": pl.Int64,
+            "last_activity": pl.Date,
+            "flags": pl.String,
+        },
+    )
+    return {
+        "deals": Table(
+            frame,
+            money=("amount", "expected_in_quarter"),
+            fractions=("p_win", "p_win_quarter"),
+        )
     }
 
 
@@ -505,9 +584,11 @@ def dashboard_tables(d: dict) -> dict[str, Table]:
         [{"who": s["who"], "pointer": p} for s in [d["team"]] + d["reps"] for p in s["pointers"]],
         schema={"who": pl.String, "pointer": pl.String},
     )
+    by = rollup_frame(d.get("by") or [])
     return {
         "stoplight": Table(stoplight, money=("quota", *money), fractions=tuple(fractions)),
         "pointers": Table(pointers),
+        **({"by": _rollup_table(by)} if by.height else {}),
     }
 
 

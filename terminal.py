@@ -145,8 +145,22 @@ def progress_bar(quiet: bool, label: str) -> Iterator[Bar | None]:
     if not show_progress(quiet):
         yield None
         return
+    _compile_notice(label)
     with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
         yield Bar(bar)
+
+
+def _compile_notice(label: str) -> None:
+    """Before a bar that waits on the vector engine's first compilation (issue 19), say so:
+    otherwise the bar sits at 0% with a wild ETA for the compile's ~20 s."""
+    ctx = click.get_current_context(silent=True)
+    engine = ctx.params.get("engine") if ctx else None
+    if label in ("Generating history", "Calibrating") or engine == "simpy":
+        return
+    from salesim.simulator import jit
+
+    if jit.cold():
+        echo(f"compiling the simulation engine once, about {jit.COMPILE_SECONDS} s", err=True)
 
 
 # --- the end of every command ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from . import activities as acts
 from . import diagnostics as diag
 from . import quarters
 from . import team as team_fit
+from .categories import fit_calls, reliability_summary
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History, earliest
@@ -222,6 +223,8 @@ def calibrate(
     slips, more = fit_slips(h, end, tuple(stage_models), mapping)
     notes += more
     done("calendar")
+    calls, more = fit_calls(h, end)
+    notes += more
 
     return Model(
         as_of=as_of,
@@ -238,6 +241,7 @@ def calibrate(
         calendar=cal,
         diagnostics=tuple(findings),
         slips=slips,
+        calls=calls,
     )
 
 
@@ -451,6 +455,7 @@ def summary(model: Model) -> dict:
         "calendar": _calendar(model),
         "slips": _slips(model),
         "diagnostics": list(model.diagnostics),
+        "calls": reliability_summary(model.calls),
         "notes": list(model.notes),
     }
 

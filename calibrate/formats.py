@@ -38,7 +38,8 @@ CANONICAL = {
 # Optional columns read only when mapped (a profile or --map) or present by name: the deal
 # fields of an opportunity (salesim/history.py), a rep's team in a reps file, and what a
 # close-date history may say besides the new date (``field``: a field-history file's field
-# name; only its close-date rows are read).
+# name; only its close-date and forecast-category rows are read; ``forecast_category``: the
+# deal's category on each row, as Salesforce's Opportunity History has it).
 OPTIONAL = {
     "opportunities": (
         "probability",
@@ -51,7 +52,14 @@ OPTIONAL = {
         "manager",
     ),
     "reps": ("manager", "region", "segment"),
-    "close_date_history": ("previous", "field", "stage", "amount", "probability"),
+    "close_date_history": (
+        "previous",
+        "field",
+        "stage",
+        "amount",
+        "probability",
+        "forecast_category",
+    ),
 }
 OPTIONAL_OPPORTUNITY = OPTIONAL["opportunities"]
 ALL_CANONICAL = tuple(
@@ -70,6 +78,9 @@ FORECAST_CATEGORY_WORDS = {
 }
 # A field-history row about the close date ("Close Date", "CloseDate"), squashed.
 CLOSE_DATE_FIELDS = ("closedate",)
+# A field-history row about the forecast category ("Forecast Category", Salesforce's API name
+# "ForecastCategoryName"), squashed: its new and old values are categories, not dates.
+CATEGORY_FIELDS = ("forecastcategory", "forecastcategoryname")
 
 # Status values after squashing case, spaces, '_' and '-' ("Closed Won" -> "closedwon").
 STATUS_VALUES = {

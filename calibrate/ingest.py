@@ -21,6 +21,7 @@ import polars as pl
 
 from salesim.history import (  # noqa: F401 (cut: re-export)
     ACTIVITY_COLUMNS,
+    CATEGORY_CHANGE_COLUMNS,
     CLOSE_DATE_CHANGE_COLUMNS,
     FORECAST_CATEGORIES,
     OPPORTUNITY_COLUMNS,
@@ -1045,22 +1046,7 @@ def _close_date_history(
         w = w.with_columns(pl.lit(frac).alias("probability"))
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("probability"))
-    keys = opps.select(
-        "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "closed"
-    )
-    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
-    _run_checks(
-        w,
-        [
-            _Check(
-                pl.col("__oid").is_null(),
-                src("opportunity_id"),
-                lambda r: f"opportunity {r['opportunity_id']!r} is not in the opportunities file",
-                "ids that appear in the opportunities file",
-            )
-        ],
-        file=file,
-    )
+    w = _known_deals(w, opps, src("opportunity_id"), file=file)
     w = w.sort(["__oid", "changed", ROW]).with_columns(
         pl.coalesce("previous", pl.col("expected_close").shift(1).over("__oid")).alias("previous")
     )
@@ -1079,6 +1065,85 @@ def _close_date_history(
         f"{pushed:,} changes to a later date (pushes), {pulled:,} to an earlier one"
     )
     return w.select(ROW, *CLOSE_DATE_CHANGE_COLUMNS), notes
+
+
+def _known_deals(w: pl.DataFrame, opps: pl.DataFrame, source: str, *, file: str) -> pl.DataFrame:
+    """A change record's rows joined to their deal (``__oid``: its row in ``opps``, and its
+    ``closed`` date); a missing id, or one not in the opportunities, is an error."""
+    keys = opps.select(
+        "opportunity_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("__oid"), "closed"
+    )
+    w = w.join(keys, on="opportunity_id", how="left", maintain_order="left")
+    _run_checks(
+        w,
+        [
+            _Check(
+                pl.col("opportunity_id").is_null(),
+                source,
+                lambda r: "missing opportunity id",
+                "an id from the opportunities",
+            ),
+            _Check(
+                pl.col("__oid").is_null(),
+                source,
+                lambda r: f"opportunity {r['opportunity_id']!r} is not in the opportunities file",
+                "ids that appear in the opportunities file",
+            ),
+        ],
+        file=file,
+    )
+    return w
+
+
+def _category_history(
+    raw: pl.DataFrame,
+    names: dict[str, str],
+    opps: pl.DataFrame,
+    *,
+    file: str,
+    date_format: str | None,
+    values: Mapping[str, str],
+) -> pl.DataFrame | None:
+    """The forecast-category record (``CATEGORY_CHANGE_COLUMNS``) a close-date history holds:
+    a field-history file's category rows (their new and old values), else a
+    ``forecast_category`` column on every row; None when it holds neither. Categories are
+    checked like the opportunities' (``_forecast_category``, after the profile's
+    ``[values.forecast_category]``); rows repeating the deal's category are not kept."""
+    if "field" in names:
+        rows = raw.filter(squash(_text(raw, "field")).is_in(formats.CATEGORY_FIELDS))
+        if rows.height == 0:
+            return None
+        rows = rows.with_columns(
+            _text(rows, "expected_close").alias("forecast_category"),
+            _text(rows, "previous").alias("__previous"),
+        )
+        source, old = names["expected_close"], names.get("previous", "")
+    elif "forecast_category" in names:
+        rows = raw.with_columns(pl.lit(None, pl.String).alias("__previous"))
+        source, old = names["forecast_category"], ""
+    else:
+        return None
+    rows, _ = formats.map_values(rows, "forecast_category", values, keep=True)
+    rows, _ = formats.map_values(rows, "__previous", values, keep=True)
+    category = _forecast_category(rows, source, file=file)
+    previous = _forecast_category(
+        rows.select(ROW, pl.col("__previous").alias("forecast_category")), old, file=file
+    )
+    w = rows.select(
+        ROW,
+        _text(rows, "opportunity_id").alias("opportunity_id"),
+        _text(rows, "changed").alias("changed_raw"),
+        pl.lit(_date(rows, "changed", date_format)).alias("changed"),
+    ).with_columns(category, previous.alias("previous"))
+    _run_checks(w, _date_checks("changed", names["changed"], date_format, what="change"), file=file)
+    w = _known_deals(w, opps, names["opportunity_id"], file=file)
+    w = w.sort(["__oid", "changed", ROW]).with_columns(
+        pl.coalesce("previous", pl.col("forecast_category").shift(1).over("__oid")).alias(
+            "previous"
+        )
+    )
+    w = w.filter(pl.col("forecast_category").ne_missing(pl.col("previous")))
+    return w.select(*CATEGORY_CHANGE_COLUMNS)
 
 
 # --- the whole history ----------------------------------------------------------------------------
@@ -1313,7 +1378,7 @@ def _stage_history_inside(
     )
     held: dict[str, tuple[pl.DataFrame, dict[str, str]]] = {"stage_history": (sh, sh_names)}
     if "closed" in names:
-        kept = [c for c in ("amount", "probability") if c in raw.columns]
+        kept = [c for c in ("amount", "probability", "forecast_category") if c in raw.columns]
         changes = raw.select(
             ROW, "opportunity_id", pl.col("closed").alias("expected_close"), *kept
         ).join(
@@ -1544,7 +1609,7 @@ def read_history(
                 )
 
     c_names: dict[str, str] = {}
-    changes, c_raw, c_file = None, None, file
+    changes, categories, c_raw, c_file = None, None, None, file
     if files.close_date_history is not None:  # a file given wins over a one-file export's
         c_file = str(files.close_date_history)
         c_raw, c_names, more = _load(
@@ -1566,6 +1631,14 @@ def read_history(
             scale=prof.probability_scale,
         )
         notes += more
+        categories = _category_history(
+            c_raw,
+            c_names,
+            opps,
+            file=c_file,
+            date_format=date_format,
+            values=prof.values.get("forecast_category", {}),
+        )
 
     t_names: dict[str, str] = {}
     teams_frame = None
@@ -1620,6 +1693,9 @@ def read_history(
         if changes is not None
         else None,
         teams=_schema(teams_frame, TEAM_COLUMNS) if teams_frame is not None else None,
+        category_changes=_schema(categories, CATEGORY_CHANGE_COLUMNS)
+        if categories is not None
+        else None,
     )
 
 
@@ -1675,6 +1751,9 @@ def _deal_fields(history: History) -> dict:
         "close_date_changes": None
         if history.close_date_changes is None
         else history.close_date_changes.height,
+        "category_changes": None
+        if history.category_changes is None
+        else history.category_changes.height,
         "pushed_deals": int((f["pushes"] > 0).sum()) if pushed else None,
         "pulled_in_deals": int((f["pull_ins"] > 0).sum()) if pushed else None,
         "managers": sorted(f["manager"].drop_nulls().unique().to_list()),

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -32,6 +32,8 @@ from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import money
+
+from .rollups import parse_levels, rollup
 
 if TYPE_CHECKING:
     from salesim.tables import Table
@@ -140,6 +142,7 @@ class Dashboard:
     engine: str
     plan: str  # the scenario file (and strategy) the plan comes from
     notes: tuple[str, ...] = ()
+    by: tuple[dict, ...] = ()  # roll-ups of the forecast (scenarios/rollups.py)
 
     @property
     def week(self) -> int:
@@ -262,6 +265,7 @@ class Dashboard:
             "trials": self.trials,
             "seed": self.seed,
             "engine": self.engine,
+            "by": [dict(r) for r in self.by],
             "notes": list(self.notes),
         }
 
@@ -392,6 +396,7 @@ class DashboardInputs:
     seats: tuple[int, ...]  # plan seats that have a CRM owner this quarter
     label: str
     notes: tuple[str, ...] = ()
+    teams: pl.DataFrame | None = None  # History.teams: the roll-ups' groups
 
     @property
     def runs(self) -> int:
@@ -430,7 +435,9 @@ def prepare(history: History, plan, as_of: dt.date) -> DashboardInputs:
             "name reps in the scenario as the CRM names its owners"
         )
     label = sc.file + (f" (strategy {strategy.name})" if strategy else "")
-    return DashboardInputs(as_of, qs, qe, plan_full, fspec, health, seats, label, tuple(notes))
+    return DashboardInputs(
+        as_of, qs, qe, plan_full, fspec, health, seats, label, tuple(notes), history.teams
+    )
 
 
 def build_dashboard(history: History, plan, as_of: dt.date, **kw) -> Dashboard:
@@ -446,18 +453,21 @@ def run_dashboard(
     engine: str | None = None,
     workers: int | None = 1,
     progress: Callable[[int], None] | None = None,
+    by: Iterable[str] | str | None = None,
 ) -> Dashboard:
     """Stoplights, pipeline health and pointers.
 
     Runs, all with ``seed``: the plan over the quarter (trajectories, quarter-end outcome),
     the plan up to the as-of date (team figures to date), each seat of the plan alone up to
     the as-of date (rep figures), and the forecast from the as-of date. ``progress(n)`` gets
-    finished trials (``trials × inputs.runs`` in all).
+    finished trials (``trials × inputs.runs`` in all). ``by``: roll-up levels of the
+    forecast, as ``salesim forecast --by`` makes them.
     """
     from salesim.simulator.runner import default_engine
 
     if trials < 2:
         raise InputError(f"need at least 2 trials, got {trials}", column="--trials")
+    levels = parse_levels(by)
     engine = engine or default_engine()
     run = _runner(trials, seed, engine, workers, progress)
     i = inputs
@@ -478,6 +488,9 @@ def run_dashboard(
     ctx = _Context(health, plan_full)
     team = dataclasses.replace(team, pointers=tuple(pointers(team, ctx, health_row=None)))
     reps = [dataclasses.replace(r, pointers=tuple(pointers(r, ctx, rep_rows[r.who]))) for r in reps]
+    notes = list(dict.fromkeys(list(i.notes) + list(health.notes)))
+    if levels and now is None:
+        notes.append("no roll-up: the quarter ends on the as-of date, nothing is left to forecast")
     return Dashboard(
         as_of=as_of,
         quarter_start=i.quarter_start,
@@ -492,7 +505,8 @@ def run_dashboard(
         seed=seed,
         engine=engine,
         plan=i.label,
-        notes=tuple(dict.fromkeys(list(i.notes) + list(health.notes))),
+        notes=tuple(notes),
+        by=tuple(rollup(now, levels, i.teams)) if now is not None else (),
     )
 
 

@@ -2,20 +2,27 @@
 
 ``forecast`` returns a ``Forecast`` (salesim/results.py) around its document: the JSON
 contract (``trials``, ``seed``, ``engine``, ``quota``, ``revenue``, ``p_quota``,
-``p_quota_interval``, ``weekly``, ``by_origin``, ``wins``) plus what the table and plots use
-(horizon, closed to date, per-rep attainment, pipeline flows, a revenue histogram, notes).
-Revenue is quarter revenue: closed to date + won in the horizon (docs/model.md §7).
+``p_quota_interval``, ``weekly``, ``by_origin``, ``wins``, ``by``: the roll-ups of
+scenarios/rollups.py) plus what the table and plots use (horizon, closed to date, per-rep
+attainment, pipeline flows, a revenue histogram, notes). Revenue is quarter revenue: closed
+to date + won in the horizon (docs/model.md §7).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
+import polars as pl
+
+from salesim.calibrate.categories import Calls
 from salesim.results import Forecast
 from salesim.simulator.results import SimResult, band
 from salesim.simulator.runner import Progress, default_engine, run
 from salesim.simulator.spec import SimSpec
 from salesim.tables import weekly_frame  # noqa: F401 (re-exported: it was defined here)
+
+from .rollups import parse_levels, rollup, seats_not_kept
 
 FLOWS = (
     "losses",
@@ -41,20 +48,31 @@ def forecast(
     workers: int | None = 1,
     progress: Progress | None = None,
     keep_reps: bool | None = None,
+    by: Iterable[str] | str | None = None,
+    teams: pl.DataFrame | None = None,
+    calls: Calls | None = None,
 ) -> Forecast:
     """Run ``trials`` trials of ``spec`` and summarise them (see the module docstring).
 
     The defaults are the CLI's: ``engine`` None is ``runner.default_engine()``; one worker
     unless asked (``workers=None``: every core, in spawned processes, which a script then
     needs a ``__main__`` guard for). ``keep_reps`` None keeps revenue per seat and trial up
-    to ``SEAT_ARRAY_BYTES``."""
+    to ``SEAT_ARRAY_BYTES``. ``by``: roll-up levels (``rollups.LEVELS``), grouped by
+    ``teams`` (``History.teams``); they need the per-seat revenue kept. ``calls``: the
+    reps' call for the quarter, shown beside the bands (the ``calls`` key;
+    calibrate/categories.py)."""
     engine = engine or default_engine()
+    levels = parse_levels(by)
+    fits = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
+    if levels and not fits:  # said before the run, not after it
+        raise seats_not_kept(trials, len(spec.reps))
     if keep_reps is None:
-        keep_reps = 8 * trials * len(spec.reps) <= SEAT_ARRAY_BYTES
+        keep_reps = fits
     result = run(
         spec, trials, seed, engine=engine, workers=workers, progress=progress, keep_reps=keep_reps
     )
     out = summarise(spec, result)
+    out["by"] = rollup(result, levels, teams)
     if not keep_reps and spec.reps:
         out["notes"].append(
             f"per-rep attainment and revenue quantiles left out: {trials:,} trials × "
@@ -62,6 +80,8 @@ def forecast(
             f"{SEAT_ARRAY_BYTES // 2**20} MB kept per seat; each rep's mean and "
             "P(attainment) are exact"
         )
+    if calls is not None:
+        out["calls"] = calls.to_dict()
     return Forecast(out)
 
 

@@ -12,6 +12,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Mapping
 
+import polars as pl
+
+from salesim.calibrate.categories import Calls, current_calls
+from salesim.history import History
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
@@ -41,12 +45,22 @@ NO_HISTORY_WARNING = (
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """The baseline ``spec`` and the scenario file it came from (None for a model);
-    ``warnings`` are said up front (the CLI prints them on stderr)."""
+    ``warnings`` are said up front (the CLI prints them on stderr). A model's plan keeps
+    the ``history`` it read (its teams group roll-ups; its deal fields make the per-deal
+    view) and its ``as_of`` date, as does a scenario file's ``[history]``; None without one."""
 
     spec: SimSpec
     scenario: Any = None
     source: str = ""
     warnings: tuple[str, ...] = ()
+    calls: Calls | None = None  # the reps' call for the quarter, when the history has one
+    history: History | None = None
+    as_of: dt.date | None = None
+
+    @property
+    def teams(self) -> pl.DataFrame | None:
+        """Who reports to whom and where (``History.teams``), for roll-ups."""
+        return self.history.teams if self.history is not None else None
 
     def trials(self, given: int | None, default: int) -> int:
         """The caller's trials, else the scenario's, else ``default``."""
@@ -135,10 +149,11 @@ def model_plan(
         warnings = (NO_HISTORY_WARNING,)
     elif isinstance(history, (str, Path)):
         history = read_history(history, **history_options)
+    day = _date(as_of, "--as-of") or model.as_of
     spec = baseline_spec(
         model,
         history=history,
-        as_of=_date(as_of, "--as-of") or model.as_of,
+        as_of=day,
         start=_date(start, "--start"),
         weeks=weeks,
         n_reps=n_reps,
@@ -146,7 +161,8 @@ def model_plan(
         quota=quota,
         fixed_parameters=fixed_parameters,
     )
-    return Plan(spec, None, source, warnings)
+    calls = current_calls(history, day) if history is not None else None
+    return Plan(spec, None, source, warnings, calls=calls, history=history, as_of=day)
 
 
 def load_plan(
@@ -164,7 +180,7 @@ def load_plan(
 ) -> Plan:
     """The plan of a SCENARIO.toml or a MODEL.toml. A scenario file states its history,
     dates and team itself: giving them too is an InputError naming the option."""
-    from .scenario import is_scenario_file, load_scenario, scenario_spec
+    from .scenario import is_scenario_file, load_scenario, scenario_history, scenario_spec
 
     if not Path(path).is_file():
         raise InputError(
@@ -203,7 +219,9 @@ def load_plan(
     sc = load_scenario(path)
     if fixed_parameters:
         sc = dataclasses.replace(sc, fixed_parameters=True)
-    spec = scenario_spec(sc)
+    history = scenario_history(sc)
+    spec = scenario_spec(sc, history)
     if quota is not None:
         spec = dataclasses.replace(spec, quota=quota)
-    return Plan(spec, sc, str(path))
+    as_of = sc.as_of if history is not None else None
+    return Plan(spec, sc, str(path), history=history, as_of=as_of)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
+from salesim.history import History
 from salesim.simulator import model as model_io
 from salesim.simulator import units
 from salesim.simulator.errors import InputError
@@ -888,18 +889,25 @@ class _Reader:
 
 
 # --- scenario → SimSpec -------------------------------------------------------------------------
-def scenario_spec(sc: Scenario) -> SimSpec:
+def scenario_history(sc: Scenario) -> History | None:
+    """The history the scenario's ``[history]`` names (None without one)."""
+    if sc.history_path is None:
+        return None
+    from salesim.calibrate.ingest import read_history
+
+    return read_history(sc.history_path, format=sc.history_format, **sc.history_options)
+
+
+def scenario_spec(sc: Scenario, history: History | None = None) -> SimSpec:
     """The scenario's baseline, ready to run: ``scenarios.baseline`` builds the team, open
     pipeline and closed-to-date revenue; the plan adds its hires, attrition and backfill.
+    ``history``: the scenario's, already read (default: read here).
 
     The team quota is the scenario's ``quota``, else the sum of the current reps' quotas
     (planned hires do not raise it).
     """
-    history = None
-    if sc.history_path is not None:
-        from salesim.calibrate.ingest import read_history
-
-        history = read_history(sc.history_path, format=sc.history_format, **sc.history_options)
+    if history is None:
+        history = scenario_history(sc)
     spec = baseline.baseline_spec(
         sc.model,
         history=history,

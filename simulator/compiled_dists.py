@@ -26,10 +26,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from .compiled_random import standard_gamma
 from .distributions import Empirical
+from .jit import njit
 
 LOGNORMAL, GAMMA, WEIBULL, EXPONENTIAL, FIXED, EMPIRICAL = range(6)
 FAMILY_CODES = {
@@ -124,7 +124,7 @@ _D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.7544
 _P_LOW = 0.02425
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _tail(q):
     """Acklam's tail approximation at q = sqrt(-2 log p)."""
     return (((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5]) / (
@@ -132,7 +132,7 @@ def _tail(q):
     )
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def ndtri(p):
     """The standard normal quantile (Acklam's approximation; ±inf at 0 and 1)."""
     if not p > 0.0:
@@ -152,7 +152,7 @@ def ndtri(p):
     )
 
 
-@njit(cache=True)
+@njit
 def log_gammaincc(a, x):
     """log Q(a, x), the regularised upper incomplete gamma function, without underflow."""
     if not x > 0.0:
@@ -190,13 +190,13 @@ def log_gammaincc(a, x):
     return log_front + math.log(h)
 
 
-@njit(cache=True)
+@njit
 def gammaincc(a, x):
     """The regularised upper incomplete gamma function Q(a, x)."""
     return math.exp(log_gammaincc(a, x))
 
 
-@njit(cache=True)
+@njit
 def gamma_isf(a, q):
     """x with Q(a, x) = q: Newton's method on log Q (whose slope stays near -1 in the far
     tail, where Q itself underflows) inside a bracket that bisection keeps."""
@@ -233,15 +233,17 @@ def gamma_isf(a, q):
 
 
 # --- parametric families: scalars in, scalars out ------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _minus_log1m(u):
     """-log(1 - u), as log1p where 1 - u would lose digits (log is faster than log1p)."""
     return -math.log1p(-u) if u < 0.01 else -math.log(1.0 - u)
 
 
 # Compiled functions that take arrays pay reference counting on every call; these take the
-# family code and its two parameters.
-@njit(cache=True, inline="always")
+# family code and its two parameters. The quantile path (quantile, draw, ndtri) is inlined
+# by numba: as calls, the loop ran ~7% slower; the rarer functions stay calls, which keeps
+# the compile time down.
+@njit(inline="always")
 def quantile(fam, a, b, u):
     """The inverse CDF at the uniform ``u``."""
     if fam == LOGNORMAL:
@@ -255,7 +257,7 @@ def quantile(fam, a, b, u):
     return a
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def draw(fam, a, b, u, state):
     """A value: the inverse CDF at ``u``, or (gamma) ``Gamma(shape) × scale`` drawn from
     the stream; and the stream's new state."""
@@ -265,7 +267,7 @@ def draw(fam, a, b, u, state):
     return quantile(fam, a, b, u), state
 
 
-@njit(cache=True)
+@njit
 def sf(fam, a, b, x):
     """P(T > x)."""
     if fam == FIXED:
@@ -281,7 +283,7 @@ def sf(fam, a, b, x):
     return gammaincc(a, x / b)
 
 
-@njit(cache=True)
+@njit
 def isf(fam, a, b, q):
     """x with P(T > x) = q."""
     if fam == LOGNORMAL:
@@ -295,7 +297,7 @@ def isf(fam, a, b, q):
     return a
 
 
-@njit(cache=True)
+@njit
 def residual(fam, a, b, u, age, survival, state):
     """Time left, ``T - age`` given ``T > age`` (``survival = sf(age)``), at the uniform
     ``u`` by inverse CDF on the survival function (as ``Distribution.residual``). Gamma
@@ -315,7 +317,7 @@ def residual(fam, a, b, u, age, survival, state):
 
 
 # --- empirical: a table per slot (and trial) ------------------------------------------------------
-@njit(cache=True)
+@njit
 def _first_at_least(a, row, lo, hi, x):
     """The first ``j`` in [lo, hi) with ``a[row, j] >= x`` (``a[row]`` ascending), else hi."""
     while lo < hi:
@@ -327,7 +329,7 @@ def _first_at_least(a, row, lo, hi, x):
     return lo
 
 
-@njit(cache=True)
+@njit
 def _first_above(a, row, hi, x):
     """The first ``j`` in [0, hi) with ``a[row, j] > x`` (``a[row]`` ascending), else hi."""
     lo = 0
@@ -340,11 +342,12 @@ def _first_above(a, row, hi, x):
     return lo
 
 
-@njit(cache=True)
+@njit
 def empirical_quantile(values, cum, k, row, n, jitter, u):
     """The first value whose cumulative probability reaches ``u``; the jitter spreads it by
     ``u``'s position inside that value's step (as ``Empirical.from_uniform``)."""
-    j = min(_first_at_least(cum, row, 0, n, u), n - 1)
+    # np.int64: a literal 0 would compile a second version of _first_at_least.
+    j = min(_first_at_least(cum, row, np.int64(0), n, u), n - 1)
     x = values[k, j]
     if jitter > 0.0:
         below = cum[row, j - 1] if j > 0 else 0.0
@@ -354,13 +357,13 @@ def empirical_quantile(values, cum, k, row, n, jitter, u):
     return x
 
 
-@njit(cache=True)
+@njit
 def empirical_sf(values, cum, k, row, n, x):
     j = _first_above(values, k, n, x)  # values ≤ x
     return 1.0 if j == 0 else max(0.0, 1.0 - cum[row, j - 1])
 
 
-@njit(cache=True)
+@njit
 def empirical_residual(values, cum, k, row, n, u, age):
     """A value above ``age`` (the table renormalised, as ``Empirical.residual``) minus age."""
     j0 = _first_above(values, k, n, age)

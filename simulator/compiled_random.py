@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from .jit import njit
 
 # What the compiled loop counts of its draws, by kind (``engine_vector``: the RNG floor).
 COUNT_UNIFORM, COUNT_GAMMA, COUNT_GAMMA_SHAPE, COUNT_POISSON, COUNT_POISSON_MEAN = range(5)
@@ -40,7 +41,7 @@ _S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2^-53
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def mix64(z):
     """SplitMix64's output function: a bijective 64-bit hash."""
     z = (z ^ (z >> _S30)) * _M1
@@ -48,40 +49,40 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def substream(key0, key1, i, j):
     """The state of stream ``(i, j)`` (integers ≥ 0) of the key ``(key0, key1)``."""
     return group_member(stream_group(key0, key1, i), j)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def stream_group(key0, key1, i):
     """What the streams ``(i, ·)`` of a key share: ``substream(key0, key1, i, j)`` is
     ``group_member(stream_group(key0, key1, i), j)``: a loop over ``j`` hashes the key once."""
     return mix64(mix64(key0 + GOLDEN * np.uint64(i + 1)) ^ key1)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def group_member(group, j):
     """Stream ``j`` of a ``stream_group``."""
     return mix64(group + GOLDEN * np.uint64(j + 1))
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def uniform(state):
     """A uniform on [0, 1) with 53 random bits, and the new state."""
     state += GOLDEN
     return float(mix64(state) >> _S11) * _TO_UNIT, state
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def uniform_at(h, pos):
     """The uniform that ``pos`` (0-based) calls of ``uniform`` from state ``h`` would reach:
     SplitMix64 can jump, so a deal reads its fixed draws in any order."""
     return float(mix64(h + GOLDEN * np.uint64(pos + 1)) >> _S11) * _TO_UNIT
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def skip(h, n):
     """State ``h`` after ``n`` draws."""
     return h + GOLDEN * np.uint64(n)
@@ -116,9 +117,10 @@ _MANTISSA = np.uint64(0x000FFFFFFFFFFFFF)
 _S1, _S8 = np.uint64(1), np.uint64(8)
 
 
-# normal and standard_gamma are inlined where they are used: a call costs the trial loop
-# its registers (measured ~3% of its time).
-@njit(cache=True, inline="always")
+# normal and standard_gamma are calls, not inlined by numba (inline="always" copies a
+# function's IR into every call site: with these and the quantiles inlined, compiling took
+# twice as long; a call costs the gamma families a little, benchmarks/README.md).
+@njit
 def normal(state):
     """A standard normal (ziggurat), and the new state."""
     while True:
@@ -146,7 +148,7 @@ def normal(state):
             return x, state
 
 
-@njit(cache=True, inline="always")
+@njit
 def standard_gamma(state, shape):
     """Gamma(shape, scale 1) (Marsaglia & Tsang's squeeze method), and the new state."""
     if not shape > 0.0:
@@ -171,7 +173,7 @@ def standard_gamma(state, shape):
             return b * v * boost, state
 
 
-@njit(cache=True)
+@njit
 def poisson(state, lam):
     """Poisson(lam) (multiplication of uniforms below a mean of 10, PTRS above), and the
     new state."""
@@ -209,7 +211,7 @@ def poisson(state, lam):
 
 
 # --- counts by their quantile at one uniform (common random numbers) ------------------------------
-@njit(cache=True)
+@njit
 def poisson_quantile(u, lam):
     """Smallest ``k`` with P(Poisson(lam) ≤ k) ≥ u, by sequential search (one uniform per
     count whatever the mean: common random numbers, docs/model.md §0)."""
@@ -234,7 +236,7 @@ def poisson_quantile(u, lam):
     return k
 
 
-@njit(cache=True)
+@njit
 def negbin_quantile(u, log_p0, ratio, size):
     """Smallest ``k`` with P(K ≤ k) ≥ u for K ~ NegBin(size, mean m), given
     ``log_p0 = log P(K = 0) = size · log(size / (size + m))`` and ``ratio = m / (size + m)``:

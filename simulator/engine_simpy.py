@@ -49,17 +49,20 @@ class Deal:
     picks advance, lost or stall, and split within its branch it is the duration's uniform
     for the inverse CDF (docs/model.md §0, §5)."""
 
-    __slots__ = ("amount", "owner", "origin", "stage", "u")
+    __slots__ = ("amount", "owner", "origin", "stage", "u", "row")
 
-    def __init__(self, amount: float, owner: Person | None, origin: int, stage: int, u):
+    def __init__(
+        self, amount: float, owner: Person | None, origin: int, stage: int, u, row: int = -1
+    ):
         self.amount, self.owner, self.origin, self.stage, self.u = amount, owner, origin, stage, u
+        self.row = row  # an open deal's row among the spec's open deals; -1: a new deal
 
 
 class Ledger:
     """What one trial records (docs/model.md §7)."""
 
-    def __init__(self, days: int, weeks: int, seats: int):
-        self.days = days
+    def __init__(self, days: int, weeks: int, seats: int, quarter_days: int, open_rows: int):
+        self.days, self.quarter_days = days, quarter_days
         self.revenue = [0.0, 0.0]  # by origin
         self.wins = [0, 0]
         self.losses = 0
@@ -68,6 +71,9 @@ class Ledger:
         self.activities = 0
         self.weekly = np.zeros(weeks)
         self.rep = np.zeros(seats)
+        self.rep_wins = np.zeros(seats, dtype=np.int64)
+        # Per open deal (row): won by the quarter's end, by the horizon's end (0 or 1).
+        self.deal_wins = np.zeros((2, open_rows), dtype=np.int64)
         self.orphans: set[Deal] = set()  # open deals with no rep active at the start
 
     def won(self, deal: Deal, t: float) -> None:
@@ -76,6 +82,10 @@ class Ledger:
         self.weekly[int(t) // 7] += deal.amount
         if deal.owner is not None:
             self.rep[deal.owner.seat] += deal.amount
+            self.rep_wins[deal.owner.seat] += 1
+        if deal.row >= 0:
+            self.deal_wins[0, deal.row] = int(t) < self.quarter_days
+            self.deal_wins[1, deal.row] = 1
         self._close(deal)
 
     def lost(self, deal: Deal) -> None:
@@ -334,7 +344,8 @@ class Prepared:
         self.work_days = [int(d) for d in spec.working_days()]
         self.pipeline = pipeline = OpenPipeline.from_spec(spec)
         self.stage, self.age = pipeline.stage, pipeline.age
-        self.amount, self.owner = pipeline.amount, pipeline.owner
+        self.amount, self.owner, self.row = pipeline.amount, pipeline.owner, pipeline.row
+        self.quarter_days, self.open_rows = spec.quarter_days, spec.open_deals.height
         cap = spec.capacity
         self.capacity = cap
         self.share_table = [float(x) for x in cap.share(np.arange(1024))]
@@ -362,7 +373,9 @@ class Trial:
         self.size_from_uniform = [d.from_uniform for d in p.sizes]
         self.env = simpy.Environment()
         self.team = Team(len(self.spec.reps))
-        self.ledger = Ledger(self.days, prep.weeks, len(self.spec.reps))
+        self.ledger = Ledger(
+            self.days, prep.weeks, len(self.spec.reps), prep.quarter_days, prep.open_rows
+        )
         self.events = 0
 
     # team ---------------------------------------------------------------------------------------
@@ -434,7 +447,9 @@ class Trial:
         for i in range(n):
             seat = int(prep.owner[i])
             owner = seats[seat] if seat >= 0 else None
-            deal = Deal(float(prep.amount[i]), owner, OPEN, int(prep.stage[i]), rows[i])
+            deal = Deal(
+                float(prep.amount[i]), owner, OPEN, int(prep.stage[i]), rows[i], int(prep.row[i])
+            )
             (owner.deals if owner is not None else self.ledger.orphans).add(deal)
             if wait[i] < self.days:  # else it stays open the whole horizon
                 self.env.process(
@@ -510,6 +525,8 @@ def simulate_chunk(
     rows: dict[str, list[float]] = {c: [] for c in TOTAL_COLUMNS}
     weekly = np.zeros((n_trials, prep.weeks))
     rep_revenue = np.zeros((n_trials, len(spec.reps)))
+    seat_wins = np.zeros(len(spec.reps), dtype=np.int64)
+    deal_wins = np.zeros((2, prep.open_rows), dtype=np.int64)
     events = 0
     for i, streams in enumerate(trial_streams(seed, n_trials)):
         trial = Trial(prep, streams)
@@ -536,6 +553,8 @@ def simulate_chunk(
             rows[c].append(v)
         weekly[i] = np.cumsum(led.weekly)
         rep_revenue[i] = led.rep
+        seat_wins += led.rep_wins
+        deal_wins += led.deal_wins
         events += trial.events
     totals = pl.DataFrame(rows, schema=TOTAL_COLUMNS)
-    return ChunkResult(totals=totals, weekly=weekly, rep_revenue=rep_revenue, events=events)
+    return ChunkResult(totals, weekly, rep_revenue, events, seat_wins, deal_wins)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from . import compiled_dists, compiled_random, trial_loop, vector_params
+from . import compiled_dists, compiled_random, jit, trial_loop, vector_params
 from .calendar import Layout, clock_table, period_at
 from .open_pipeline import OpenPipeline
 from .results import TOTAL_COLUMNS, ChunkResult
@@ -58,7 +58,12 @@ def simulate_chunk(
     weeks, n_reps = spec.weeks, len(spec.reps)
     if n_trials <= 0:
         return ChunkResult(
-            pl.DataFrame(schema=TOTAL_COLUMNS), np.zeros((0, weeks)), np.zeros((0, n_reps)), 0
+            pl.DataFrame(schema=TOTAL_COLUMNS),
+            np.zeros((0, weeks)),
+            np.zeros((0, n_reps)),
+            0,
+            np.zeros(n_reps, dtype=np.int64),
+            np.zeros((2, spec.open_deals.height), dtype=np.int64),
         )
 
     pipeline = OpenPipeline.from_spec(spec)
@@ -83,10 +88,12 @@ def simulate_chunk(
         np.zeros((n_trials, n_reps)),
         np.zeros(n_trials, dtype=np.int64),
         np.zeros(n_trials, dtype=np.int64),
+        np.zeros(n_reps, dtype=np.int64),
+        np.zeros((2, spec.open_deals.height), dtype=np.int64),
         np.zeros(n_trials, dtype=np.int64),
     )
     calendar, marketing, tail_dists = calendar_arrays(spec, p)
-    args = (
+    args = plain(
         trial_keys(seed, n_trials),
         compiled_dists.pack(p.advance + p.lost + p.sizes + (p.lag,) + tail_dists, n_trials),
         np.ascontiguousarray(p.conversion),
@@ -108,7 +115,8 @@ def simulate_chunk(
             pipeline.scale,
             pipeline.odds,
         ),
-        spec.days,
+        int(spec.days),
+        int(spec.quarter_days),
         work_index,
         1 / DAYS_PER_MONTH,
         (
@@ -119,7 +127,8 @@ def simulate_chunk(
         ),
         calendar,
     )
-    counts = np.zeros(compiled_random.N_COUNTS)
+    # Draw counts only for the benchmark: without them the loop compiles without counting.
+    counts = np.zeros(compiled_random.N_COUNTS) if draw_log is not None else None
     # Scratch space for a trial's deals: 1.5 × the most any trial of the chunk expects
     # (open deals, leads, opportunities at full capacity) plus a margin, and room for 64
     # deals created after their rep left. A trial that needs more is played again with
@@ -135,12 +144,42 @@ def simulate_chunk(
     buffers = (int(1.5 * expected) + 256, 64)
     trials = np.arange(n_trials)
     while trials.size:
-        trial_loop.simulate_trials(trials, *args, buffers, out, counts)
+        _simulate(trials, *args, buffers, out, counts)
         trials = trials[out[-1][trials] == trial_loop.OVERFLOW]
         buffers = (2 * buffers[0], 2 * buffers[1])
-    if draw_log is not None:
+    if draw_log is not None and counts is not None:
         record_counts(draw_log, counts)
     return _result(out[:-1], first_trial)
+
+
+def plain(*args):
+    """``args`` with every array C-contiguous and writable (tuples too): numba compiles a
+    version of the loop per layout and flag, so every caller (forecast, compare, capacity,
+    a lever that hands over a column or a broadcast view) shares one compilation."""
+    out = []
+    for a in args:
+        if isinstance(a, tuple):
+            a = plain(*a)
+        elif isinstance(a, np.ndarray) and not (a.flags.c_contiguous and a.flags.writeable):
+            a = np.array(a, order="C")
+        out.append(a)
+    return tuple(out)
+
+
+_compiled = False  # this process has run the compiled loop
+
+
+def _simulate(*args) -> None:
+    """``trial_loop.simulate_trials``; a process's first call on a cold cache holds the
+    compile lock, so processes starting together compile once between them (``jit``)."""
+    global _compiled
+    if _compiled or not jit.cold():
+        trial_loop.simulate_trials(*args)
+    else:
+        with jit.compile_lock():
+            trial_loop.simulate_trials(*args)
+        jit.mark_compiled()
+    _compiled = True
 
 
 def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
@@ -236,7 +275,7 @@ def record_counts(draw_log, counts: np.ndarray) -> None:
 
 
 def _result(out, first_trial: int) -> ChunkResult:
-    tally, money, weekly, rep, activities, moves = out
+    tally, money, weekly, rep, activities, moves, seat_wins, deal_wins = out
     o, w = ORIGIN_OPEN, ORIGIN_NEW
     cols = {
         "trial": np.arange(first_trial, first_trial + len(activities)),
@@ -257,7 +296,7 @@ def _result(out, first_trial: int) -> ChunkResult:
     totals = pl.DataFrame({k: cols[k] for k in TOTAL_COLUMNS}, schema=TOTAL_COLUMNS)
     # Engine events (benchmarks' events/s): deals, their wins and losses, and moves.
     events = int(tally.sum() + tally[:, :, WON].sum() + tally[:, :, LOST].sum() + moves.sum())
-    return ChunkResult(totals=totals, weekly=weekly.cumsum(axis=1), rep_revenue=rep, events=events)
+    return ChunkResult(totals, weekly.cumsum(axis=1), rep, events, seat_wins, deal_wins)
 
 
 # --- the team's timeline --------------------------------------------------------------------------

@@ -261,6 +261,52 @@ class CapacityModel:
 
 
 # --- per-trial parameters ----------------------------------------------------------------------
+# --- rep judgement (calibrate/categories.py; shown beside a forecast, never simulated) ------------
+@dataclass(frozen=True)
+class CallRate:
+    """How often deals open in a forecast category at a quarter's start were won inside that
+    quarter, for everyone (``team`` "") or one team. ``rate`` counts deals (Jeffreys prior);
+    ``amount_rate`` weighs them by amount (its Beta has the effective number of deals)."""
+
+    category: str
+    team: str
+    n: int  # deal-quarters
+    won: int
+    amount: float
+    won_amount: float
+    rate: BetaPosterior
+    amount_rate: BetaPosterior
+    concentration: float | None = None  # the reps' beta-binomial κ (everyone's rows only)
+
+
+@dataclass(frozen=True)
+class RepCall:
+    """A rep's share won of their deals in a category, shrunk toward their team's rate
+    (``team_rate``); ``call`` is "hot" (converts below it: over-calls) or "cold" (above it:
+    sandbags) when the posterior interval at ``CallReliability.naming_level`` excludes it."""
+
+    rep: str
+    team: str
+    category: str
+    n: int
+    won: int
+    rate: BetaPosterior
+    team_rate: float
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class CallReliability:
+    """Forecast-category reliability measured over ``quarters`` whole quarters."""
+
+    quarters: int
+    min_deals: int  # fewest deal-quarters for a team or rep row
+    naming_level: float
+    categories: tuple[CallRate, ...]
+    teams: tuple[CallRate, ...] = ()
+    reps: tuple[RepCall, ...] = ()
+
+
 @dataclass(frozen=True)
 class TailParams:
     """One draw of a ``StageTail``."""
@@ -360,6 +406,7 @@ class Model:
     calendar: CalendarModel | None = None  # quarter effects and closing clock (docs/model.md §8)
     diagnostics: tuple[str, ...] = ()  # what the history contradicts (calibrate.diagnostics)
     slips: SlipModel | None = None  # open deals' expected close dates (docs/model.md §6c)
+    calls: CallReliability | None = None  # forecast-category reliability (calibrate.categories)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -522,6 +569,43 @@ def _calendar(d: dict) -> CalendarModel:
     )
 
 
+def _call_rate(d: dict) -> CallRate:
+    return CallRate(
+        category=str(d["category"]),
+        team=str(d.get("team", "")),
+        n=int(d["n"]),
+        won=int(d["won"]),
+        amount=float(d["amount"]),
+        won_amount=float(d["won_amount"]),
+        rate=BetaPosterior(**d["rate"]),
+        amount_rate=BetaPosterior(**d["amount_rate"]),
+        concentration=float(d["concentration"]) if "concentration" in d else None,
+    )
+
+
+def _calls(d: dict) -> CallReliability:
+    return CallReliability(
+        quarters=int(d["quarters"]),
+        min_deals=int(d["min_deals"]),
+        naming_level=float(d["naming_level"]),
+        categories=tuple(_call_rate(c) for c in d.get("categories", [])),
+        teams=tuple(_call_rate(c) for c in d.get("teams", [])),
+        reps=tuple(
+            RepCall(
+                rep=str(r["rep"]),
+                team=str(r.get("team", "")),
+                category=str(r["category"]),
+                n=int(r["n"]),
+                won=int(r["won"]),
+                rate=BetaPosterior(**r["rate"]),
+                team_rate=float(r["team_rate"]),
+                call=str(r.get("call", "")),
+            )
+            for r in d.get("reps", [])
+        ),
+    )
+
+
 def model_to_dict(model: Model) -> dict:
     d = _encode(model)
     return {"salesim_model": FORMAT_VERSION, **d}
@@ -575,6 +659,7 @@ def model_from_dict(d: dict) -> Model:
         calendar=_calendar(d["calendar"]) if "calendar" in d else None,
         diagnostics=tuple(str(x) for x in d.get("diagnostics", [])),
         slips=_slips(d["slips"]) if "slips" in d else None,
+        calls=_calls(d["calls"]) if "calls" in d else None,
     )
 
 

@@ -68,6 +68,7 @@ TOP = {
     "calendar",
     "diagnostics",
     "slips",
+    "calls",
 }
 SLIPS = {"offset_days", "buckets", "lost_time", "stage_weight", "stage_weight_sd"}
 SLIP_BUCKET = {"pushes", "won", "won_time", "n_deals", "n_won"}
@@ -114,6 +115,26 @@ EFFECTS = {
     "observed",
 }
 CLOCK = {"won", "lost"}
+CALLS = {"quarters", "min_deals", "naming_level", "categories", "teams", "reps"}
+CALL_RATE = {
+    "category",
+    "team",
+    "n",
+    "won",
+    "amount",
+    "won_amount",
+    "rate",
+    "amount_rate",
+    "concentration",
+}
+CALL_RATE_NEEDS = ("category", "n", "won", "amount", "won_amount", "rate", "amount_rate")
+REP_CALL = {"rep", "team", "category", "n", "won", "rate", "team_rate", "call"}
+REP_CALL_NEEDS = ("rep", "category", "n", "won", "rate", "team_rate")
+# The categories a call is measured for: the open ones (history.FORECAST_CATEGORIES less
+# "closed"); "hot" over-calls, "cold" sandbags, "" neither.
+CALL_CATEGORIES = ("commit", "best_case", "pipeline", "omitted")
+CALLS_MADE = ("hot", "cold", "")
+LEVEL = Rule("a number > 0 and < 1", lambda x: 0 < x < 1)
 
 
 def check_model(data: dict, text: str, file: str) -> None:
@@ -292,6 +313,8 @@ class _Check:
         self.text(d, ("source",))
         self.texts(d, ("notes",))
         self.texts(d, ("diagnostics",))
+        if "calls" in d:
+            self.calls(d)
 
     def slips(self, d: dict) -> None:
         """docs/model.md §6c: bucket ``i`` holds the deals pushed ``i`` times (the last: ``i``
@@ -490,6 +513,47 @@ class _Check:
                 f"leaves no prospecting time in a {week:g}-hour week",
                 "week_hours > deal_hours × free_deals",
             )
+
+    def calls(self, d: dict) -> None:
+        path = ("calls",)
+        c = self.table(d["calls"], path, CALLS, ("quarters", "min_deals", "naming_level"))
+        self.whole(c, path + ("quarters",))
+        self.whole(c, path + ("min_deals",))
+        self.number(c, path + ("naming_level",), LEVEL)
+        for part in ("categories", "teams"):
+            rows = self.tables(c, path + (part,), CALL_RATE, CALL_RATE_NEEDS)
+            for i, row in enumerate(rows):
+                p = path + (part, i)
+                self.counts(row, p)
+                self.number(row, p + ("amount",), AMOUNT)
+                self.number(row, p + ("won_amount",), AMOUNT)
+                self.beta(row, p + ("rate",))
+                self.beta(row, p + ("amount_rate",))
+                self.number(row, p + ("concentration",), POSITIVE)
+                self.text(row, p + ("team",))
+        rows = self.tables(c, path + ("reps",), REP_CALL, REP_CALL_NEEDS)
+        for i, row in enumerate(rows):
+            p = path + ("reps", i)
+            self.counts(row, p)
+            self.beta(row, p + ("rate",))
+            self.number(row, p + ("team_rate",), SHARE)
+            self.text(row, p + ("rep",))
+            self.text(row, p + ("team",))
+            if row.get("call", "") not in CALLS_MADE:
+                self.fail(p + ("call",), f"{_brief(row['call'])} is not allowed", "hot, cold or ''")
+
+    def counts(self, row: dict, path: tuple) -> None:
+        """A call row's category and its deal-quarters: ``won`` of ``n``."""
+        if row["category"] not in CALL_CATEGORIES:
+            self.fail(
+                path + ("category",),
+                f"{_brief(row['category'])} is not allowed",
+                ", ".join(CALL_CATEGORIES),
+            )
+        self.whole(row, path + ("n",))
+        self.whole(row, path + ("won",))
+        if row["won"] > row["n"]:
+            self.fail(path + ("won",), f"{row['won']} won of {row['n']}", "won ≤ n")
 
     def calendar(self, c: dict) -> None:
         for channel in CHANNELS:

@@ -42,12 +42,18 @@ class ChunkResult:
     ``weekly[i, w]``: cumulative won revenue of trial i at the end of week w.
     ``rep_revenue[i, r]``: won revenue credited to seat r (spec.reps order; a backfill is
     credited to the seat it fills). ``events``: engine events processed (benchmarks).
+    Counted over the chunk's trials, integers (so sums over chunks are exact):
+    ``seat_wins[r]``, the wins credited to seat r; ``deal_wins[k, i]``, the trials in which
+    open deal ``i`` (its row among the spec's open deals, before pruning) was won by the end
+    of the quarter (``k = 0``, ``SimSpec.quarter_days``) and of the horizon (``k = 1``).
     """
 
     totals: pl.DataFrame
     weekly: np.ndarray
     rep_revenue: np.ndarray
     events: int = 0
+    seat_wins: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    deal_wins: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), dtype=np.int64))
 
     @staticmethod
     def concat(chunks: list["ChunkResult"]) -> "ChunkResult":
@@ -56,11 +62,13 @@ class ChunkResult:
             weekly=np.concatenate([c.weekly for c in chunks]),
             rep_revenue=np.concatenate([c.rep_revenue for c in chunks]),
             events=sum(c.events for c in chunks),
+            seat_wins=sum((c.seat_wins for c in chunks[1:]), chunks[0].seat_wins),
+            deal_wins=sum((c.deal_wins for c in chunks[1:]), chunks[0].deal_wins),
         )
 
 
 class SeatSums:
-    """Per seat, summed over trials as chunks arrive: won revenue and the trials whose
+    """Per seat, summed over trials as chunks arrive: won revenue, wins and the trials whose
     attainment reached 100%. Kept whether or not the trials × seats array is (``keep_reps``),
     so a streamed run still reports each seat's mean and P(attainment ≥ 100%).
 
@@ -74,8 +82,9 @@ class SeatSums:
         self.closed = np.asarray(closed_to_date, dtype=float)
         self.revenue = np.zeros(self.quotas.size)
         self.attained = np.zeros(self.quotas.size, dtype=np.int64)
+        self.wins = np.zeros(self.quotas.size, dtype=np.int64)
 
-    def add(self, rep_revenue: np.ndarray) -> None:
+    def add(self, rep_revenue: np.ndarray, wins: np.ndarray | None = None) -> None:
         # The running sums as the first row of a C-ordered array: NumPy reduces axis 0 of it
         # row after row (a sum along a contiguous axis would be pairwise, cut by position).
         rows = np.empty((len(rep_revenue) + 1, self.revenue.size))
@@ -83,6 +92,8 @@ class SeatSums:
         self.revenue = rows.sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):  # a seat without quota: unused
             self.attained += (attainment(rep_revenue + self.closed, self.quotas) >= 1.0).sum(axis=0)
+        if wins is not None:
+            self.wins += wins
 
 
 def attainment(quarter_revenue: np.ndarray, quota: ArrayLike) -> np.ndarray:
@@ -138,6 +149,7 @@ class SimResult:
     start: dt.date | None = None  # first day of the horizon
     days: int | None = None
     seats: SeatSums | None = None  # None: summed from chunks.rep_revenue when asked
+    quarter_days: int | None = None  # days of the horizon inside the start's quarter
 
     @property
     def totals(self) -> pl.DataFrame:
@@ -205,8 +217,19 @@ class SimResult:
         if self.seats is not None:
             return self.seats
         sums = SeatSums(self.rep_quotas, self.rep_closed_to_date or [0.0] * len(self.rep_names))
-        sums.add(self.chunks.rep_revenue)
+        sums.add(self.chunks.rep_revenue, self.chunks.seat_wins)
         return sums
+
+    @property
+    def kept_seats(self) -> bool:
+        """Whether revenue per seat and trial was kept (``keep_reps``): what roll-ups need."""
+        return self.chunks.rep_revenue.shape[1] == len(self.rep_names)
+
+    def deal_odds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per open deal (the spec's rows, before pruning): the share of trials in which it
+        was won by the end of the quarter, and by the end of the horizon."""
+        quarter, horizon = self.chunks.deal_wins
+        return quarter / self.trials, horizon / self.trials
 
     def rep_attainment(self, qs=QUANTILES) -> pl.DataFrame:
         """Per seat: quota, closed to date, mean and quantiles of quarter revenue

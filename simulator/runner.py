@@ -278,6 +278,7 @@ def run(
     weekly = np.empty((trials, spec.weeks))
     rep_revenue = np.empty((trials, len(spec.reps) if keep_reps else 0))
     seats = SeatSums([r.quota for r in spec.reps], [r.closed_to_date for r in spec.reps])
+    deal_wins = np.zeros((2, spec.open_deals.height), dtype=np.int64)
     totals: list[pl.DataFrame] = []
     events = 0
     # An executor we made is closed here; leaving on an exception stops its workers at once.
@@ -288,7 +289,8 @@ def run(
             weekly[first : first + n] = chunk.weekly
             if keep_reps:
                 rep_revenue[first : first + n] = chunk.rep_revenue
-            seats.add(chunk.rep_revenue)
+            seats.add(chunk.rep_revenue, chunk.seat_wins)
+            deal_wins += chunk.deal_wins
             totals.append(chunk.totals)
             events += chunk.events
             if progress is not None:
@@ -303,7 +305,9 @@ def run(
         quota=quota,
         rep_names=tuple(r.name for r in spec.reps),
         rep_quotas=tuple(float(r.quota) for r in spec.reps),
-        chunks=ChunkResult(pl.concat(totals), weekly, rep_revenue, events),
+        chunks=ChunkResult(
+            pl.concat(totals), weekly, rep_revenue, events, seats.wins.copy(), deal_wins
+        ),
         extra={
             "chunk_size": CHUNK_SIZES.get(engine, DEFAULT_CHUNK),
             "workers": getattr(executor, "workers", None),
@@ -314,6 +318,7 @@ def run(
         start=spec.start,
         days=int(spec.days),
         seats=seats,
+        quarter_days=spec.quarter_days,
     )
 
 

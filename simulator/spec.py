@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from .calendar import quarter_end
 from .errors import InputError
 from .levers import Levers
 from .model import Model, TrialParams
@@ -167,6 +168,12 @@ class SimSpec:
     @property
     def weeks(self) -> int:
         return math.ceil(self.days / 7)
+
+    @property
+    def quarter_days(self) -> int:
+        """Days of the horizon inside the calendar quarter of its start: a win on a day
+        before this one is won this quarter."""
+        return min(self.days, (quarter_end(self.start) - self.start).days + 1)
 
     @property
     def team_quota(self) -> float:

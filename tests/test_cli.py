@@ -15,6 +15,8 @@ COMMANDS = [
     "inspect",
     "calibrate",
     "forecast",
+    "deals",
+    "movement",
     "compare",
     "capacity",
     "dashboard",

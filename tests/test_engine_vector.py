@@ -692,6 +692,9 @@ def test_trials_that_outgrow_their_buffers_are_replayed_with_the_same_numbers(mo
     assert tight.totals.equals(roomy.totals)
     assert np.array_equal(tight.weekly, roomy.weekly)
     assert np.array_equal(tight.rep_revenue, roomy.rep_revenue)
+    # a replayed trial's wins are counted once
+    assert np.array_equal(tight.seat_wins, roomy.seat_wins)
+    assert np.array_equal(tight.deal_wins, roomy.deal_wins)
 
 
 def test_adding_a_rep_keeps_everyone_elses_draws():

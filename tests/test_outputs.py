@@ -46,6 +46,16 @@ OUTPUTS = {
     ),
     "backtest --plot": (["backtest", "hist", "--quarters", "1", "--trials", "50"], "--plot"),
     "forecast --out": (["forecast", "model.toml", "--history", "hist", "--trials", "50"], "--out"),
+    "deals --out": (["deals", "model.toml", "--history", "hist", "--trials", "50"], "--out"),
+    "deals --plot": (["deals", "model.toml", "--history", "hist", "--trials", "50"], "--plot"),
+    "movement --out": (
+        ["movement", "hist", "--from", "2026-08-01", "--to", "2026-08-15"],
+        "--out",
+    ),
+    "movement --plot": (
+        ["movement", "hist", "--from", "2026-08-01", "--to", "2026-08-15"],
+        "--plot",
+    ),
     "compare --out": (
         ["compare", "scenario.toml", "--lever", "win-rate=+5pp", "--trials", "50"],
         "--out",

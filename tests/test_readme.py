@@ -32,6 +32,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
         "fan.png",
         "bands.csv",
         "tornado.png",
+        "deals.csv",
     ):
         assert (tmp_path / made).stat().st_size > 0, made
 
