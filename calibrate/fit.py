@@ -462,7 +462,8 @@ def summary(model: Model) -> dict:
 
 def _slips(model: Model) -> dict | None:
     """The slip model (docs/model.md §6c) per bucket of pushes: P(won) with its 90% interval
-    and the median time to win as a multiple of the days to the expected close (+ offset)."""
+    (of a deal whose stage model gives even odds) and the median time to win as a multiple of
+    the days to the expected close (+ offset); the stage weight."""
     m = model.slips
     if m is None:
         return None
@@ -480,4 +481,5 @@ def _slips(model: Model) -> dict | None:
             for b in m.buckets
         ],
         "time_to_lose_factor": float(m.lost_time.dist.quantile(0.5)),
+        "stage_weight": m.stage_weight,
     }
