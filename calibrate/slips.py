@@ -349,7 +349,8 @@ class SlipFit:
         )
         notes = [
             f"slips: {s.n_deals} deals with an expected close date at {STEP_DAYS}-day "
-            f"snapshots; P(won) by pushes {won}"
+            f"snapshots; P(won) at even stage odds by pushes {won}; stage weight "
+            f"{self.model_.stage_weight:.2f}"
         ]
         if self.cov_ is None:
             notes.append(
