@@ -84,6 +84,12 @@ def main():
     help="Every ingredient above at its --realistic value unless given.",
 )
 @click.option(
+    "--close-dates",
+    is_flag=True,
+    help="Reps also set and push expected close dates: close_date_history.csv and an "
+    'expected_close column (docs/demo-data.md, "Close dates").',
+)
+@click.option(
     "--export",
     "export",
     default="canonical",
@@ -100,7 +106,17 @@ def main():
 @handle_errors
 @output_options(json="the summary")
 def demo_data(
-    directory, seed, reps, quarters, as_of, realistic, export, force, output, **ingredients
+    directory,
+    seed,
+    reps,
+    quarters,
+    as_of,
+    realistic,
+    close_dates,
+    export,
+    force,
+    output,
+    **ingredients,
 ):
     """Write demo CRM history generated from known parameters, plus DIR/truth.toml.
 
@@ -121,6 +137,7 @@ def demo_data(
       salesim demo-data real --realistic
       salesim demo-data shrinking --growth -0.1 --drift -0.05 --slips 0.3
       salesim demo-data sf --export salesforce
+      salesim demo-data slipping --close-dates
     """
     from salesim.scenarios.demo import write_demo_data
 
@@ -134,6 +151,7 @@ def demo_data(
             export=export,
             ingredients=ingredients,
             realistic=realistic,
+            close_dates=close_dates,
             progress=bar,
             write=write_output,
         )

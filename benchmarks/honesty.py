@@ -12,6 +12,8 @@ percentage error; the open- and new-pipeline parts' coverage and mean PIT.
     python benchmarks/honesty.py                      # the protocol: 5 seeds × 7 folds
     python benchmarks/honesty.py --steady             # the same with the pooled model
     python benchmarks/honesty.py --truth              # the generating model: engine error
+    python benchmarks/honesty.py --close-dates        # reps set and push close dates: slip model
+    python benchmarks/honesty.py --close-dates --no-slips   # the same histories without it
     python benchmarks/honesty.py --settings stationary,drift --seeds 2 --out h.json
 
 Runs (setting, seed) pairs on ``--jobs`` processes; results do not depend on it.
@@ -20,6 +22,7 @@ Runs (setting, seed) pairs on ``--jobs`` processes; results do not depend on it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -58,12 +61,14 @@ def run_one(args) -> list[dict]:
         quarters=opts["quarters"],
         as_of=AS_OF,
         ingredients=ingredients(setting),
+        close_dates=opts["close_dates"],
     )
     h = hist.to_history()
-    steady = opts["steady"]
+    steady, slips = opts["steady"], not opts["no_slips"]
 
     def fit(known, cutoff):
-        return calibrate(known, cutoff, calendar=not steady)
+        m = calibrate(known, cutoff, calendar=not steady)
+        return m if slips else dataclasses.replace(m, slips=None)
 
     if opts["truth"]:
         fit = truth_fit(hist)
@@ -105,7 +110,6 @@ def truth_fit(hist):
     """The model that generated the history as a forecaster at the cutoff would know it
     (``truth_as_of``: no later shocks), with the team on the team then, each rep at its true
     activity level."""
-    import dataclasses
 
     from salesim.calibrate.team import snapshot
     from salesim.simulator.demo_ingredients import truth_as_of
@@ -196,6 +200,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="forecast with the generating model (engine error alone)",
     )
+    ap.add_argument(
+        "--close-dates",
+        action="store_true",
+        help="reps set and push expected close dates (demo-data --close-dates): the slip model",
+    )
+    ap.add_argument("--no-slips", action="store_true", help="calibrate, then drop the slip model")
     ap.add_argument("--out", default=None, help="write every fold and summary as JSON")
     a = ap.parse_args(argv)
     settings = [s.strip() for s in a.settings.split(",") if s.strip()]
@@ -209,6 +219,8 @@ def main(argv=None) -> int:
         "trials": a.trials,
         "steady": a.steady,
         "truth": a.truth,
+        "close_dates": a.close_dates,
+        "no_slips": a.no_slips,
     }
     jobs = [(s, seed, opts) for s in settings for seed in range(1, a.seeds + 1)]
     t0 = time.time()

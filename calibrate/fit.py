@@ -29,6 +29,7 @@ from .categories import fit_calls, reliability_summary
 from .closing import first_close, fit_closing
 from .deal_size import fit_deal_sizes
 from .history import History, earliest
+from .slips import fit_slips
 from .stages import (
     SINGLE_STAGE,
     cycle_records,
@@ -138,6 +139,7 @@ def calibrate(
     cycle, more = fit_cycle(cycle_rec.durations())
     notes += more
     done("cycle")
+    mapping: dict[str, int] | None = None  # history stage → model stage (with stage history)
     if staged:
         names, mapping = resolve_stages([s for s in history.stages if s in seen], stages)
         records, more = stage_records(h, names, mapping, end)
@@ -218,6 +220,8 @@ def calibrate(
             + diag.clock_findings(cal.closing if cal is not None else None)
             + diag.tail_findings(stage_models)
         )
+    slips, more = fit_slips(h, end, tuple(stage_models), mapping)
+    notes += more
     done("calendar")
     calls, more = fit_calls(h, end)
     notes += more
@@ -236,6 +240,7 @@ def calibrate(
         notes=tuple(dict.fromkeys(notes)),
         calendar=cal,
         diagnostics=tuple(findings),
+        slips=slips,
         calls=calls,
     )
 
@@ -448,7 +453,33 @@ def summary(model: Model) -> dict:
             "week_hours": model.capacity.week_hours,
         },
         "calendar": _calendar(model),
+        "slips": _slips(model),
         "diagnostics": list(model.diagnostics),
         "calls": reliability_summary(model.calls),
         "notes": list(model.notes),
+    }
+
+
+def _slips(model: Model) -> dict | None:
+    """The slip model (docs/model.md §6c) per bucket of pushes: P(won) with its 90% interval
+    (of a deal whose stage model gives even odds) and the median time to win as a multiple of
+    the days to the expected close (+ offset); the stage weight."""
+    m = model.slips
+    if m is None:
+        return None
+    return {
+        "offset_days": m.offset_days,
+        "buckets": [
+            {
+                "pushes": b.pushes,
+                "p_won": float(b.won.mean),
+                "p_won_interval": list(b.won.interval(0.9)),
+                "time_to_win_factor": float(b.won_time.dist.quantile(0.5)),
+                "deals": b.n_deals,
+                "won": b.n_won,
+            }
+            for b in m.buckets
+        ],
+        "time_to_lose_factor": float(m.lost_time.dist.quantile(0.5)),
+        "stage_weight": m.stage_weight,
     }

@@ -28,7 +28,7 @@ from salesim.simulator.calendar import quarter_end, quarter_start
 from salesim.simulator.errors import InputError
 from salesim.simulator.limits import MAX_REPS, check_weeks, whole_in_range
 from salesim.simulator.model import Model
-from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.simulator.spec import DAYS_PER_MONTH, OPEN_DEAL_COLUMNS, SLIP_COLUMNS, Rep, SimSpec
 
 from .placement import place, with_entries
 
@@ -99,6 +99,7 @@ def open_deals_at(
     else:
         o, more = place(o, model, order=order, entered=latest, as_of=as_of)
         notes.extend(more)
+    o = _with_slips(h, o, start)
     entered = pl.col("entered")
     age = ((pl.lit(start) - entered).dt.total_days() - 0.5).clip(lower_bound=0.0)
     segment = pl.col("segment").fill_null("all")
@@ -118,6 +119,7 @@ def open_deals_at(
         age.cast(pl.Float64).alias("age_days"),
         amount.cast(pl.Float64).alias("amount"),
         segment.alias("segment"),
+        *[c for c in SLIP_COLUMNS if c in o.columns],
     )
     missing = out.filter(pl.col("amount").is_null())
     if missing.height:
@@ -128,7 +130,21 @@ def open_deals_at(
             column="amount",
             expected="an amount, or a model to take the segment's mean size from",
         )
-    return out.select([pl.col(c).cast(t) for c, t in OPEN_DEAL_COLUMNS.items()]), notes
+    columns = OPEN_DEAL_COLUMNS | {c: t for c, t in SLIP_COLUMNS.items() if c in out.columns}
+    return out.select([pl.col(c).cast(t) for c, t in columns.items()]), notes
+
+
+def _with_slips(h, o: pl.DataFrame, start: dt.date) -> pl.DataFrame:
+    """``o`` with each open deal's days from ``start`` to its expected close date and its
+    pushes so far (``SLIP_COLUMNS``), when the history has expected close dates."""
+    if "expected_close" not in o.columns:
+        return o
+    days = (pl.col("expected_close") - pl.lit(start)).dt.total_days().cast(pl.Float64)
+    o = o.with_columns(days.alias("days_to_close"))
+    if h.close_date_changes is None:
+        return o.with_columns(pl.lit(0, pl.Int64).alias("pushes"))
+    pushes = h.pushes.select("opportunity_id", "pushes")
+    return o.join(pushes, on="opportunity_id", how="left", maintain_order="left")
 
 
 def closed_to_date(history, as_of: dt.date, start: dt.date) -> tuple[float, dict[str, float]]:
@@ -295,6 +311,12 @@ def baseline_spec(
             history, as_of, model.stage_names, start=start, model=model
         )
         notes += more
+        if model.slips is not None and "days_to_close" in open_deals.columns:
+            dated = open_deals["days_to_close"].is_not_null().sum()
+            notes.append(
+                f"{dated} of {open_deals.height} open deal(s) timed by their expected close "
+                "date and pushes (the slip model)"
+            )
         closed, by_owner = closed_to_date(history.as_of(as_of), as_of, start)
         names = {r.name for r in reps if r.start_day <= 0}
         moved = open_deals.filter(~pl.col("owner").is_in(list(names))).height

@@ -133,6 +133,7 @@ def write_demo_data(
     export: str = "canonical",
     ingredients: Mapping[str, object] | None = None,
     realistic: bool = False,
+    close_dates: bool = False,
     progress: Progress | None = None,
     write: Callable[[Path, str], Path] = write_atomic,
 ) -> dict:
@@ -140,7 +141,8 @@ def write_demo_data(
     ``export`` lays it out, with truth.toml (the model that generated it). Returns the
     ``salesim demo-data --json`` document. ``ingredients``: the changing-history options
     (drift, growth, seasonality, slips, shocks, leavers; docs/demo-data.md);
-    ``progress(n)``: days generated."""
+    ``close_dates``: reps' expected close dates and their pushes too (the canonical layout:
+    close_date_history.csv); ``progress(n)``: days generated."""
     from salesim.simulator import demo_export
     from salesim.simulator.demo_ingredients import Ingredients
 
@@ -149,8 +151,20 @@ def write_demo_data(
     mix = Ingredients.from_options(realistic, **dict(ingredients or {}))
     directory = Path(directory)
     demo_export.check_export(export)
+    if close_dates and export != "canonical":
+        raise InputError(
+            f"close dates are written in the canonical layout only, not {export!r}",
+            column="--close-dates",
+            expected="--export canonical",
+        )
     hist = demo_history.generate(
-        seed, reps=reps, quarters=quarters, as_of=day, ingredients=mix, progress=progress
+        seed,
+        reps=reps,
+        quarters=quarters,
+        as_of=day,
+        ingredients=mix,
+        close_dates=close_dates,
+        progress=progress,
     )
     files = {}
     for name, text in demo_export.export_texts(hist, export, rng=seed).items():

@@ -28,6 +28,7 @@ from scipy.special import expit, logit
 
 from salesim.history import (
     ACTIVITY_COLUMNS,
+    CLOSE_DATE_CHANGE_COLUMNS,
     OPPORTUNITY_COLUMNS,
     REP_COLUMNS,
     STAGE_HISTORY_COLUMNS,
@@ -174,6 +175,11 @@ class DemoHistory:
     as_of: dt.date
     multipliers: pl.DataFrame
     ingredients: Ingredients = field(default_factory=Ingredients)
+    # With ``close_dates``: every expected close date the reps set and pushed (CSV
+    # close_date_history.csv), and each deal's real end, after the as-of date too
+    # (``opportunity_id``, ``ends``: the day it closes, ``won``), which no CSV records.
+    close_date_changes: pl.DataFrame | None = None
+    ends: pl.DataFrame | None = None
 
     def to_history(self) -> History:
         return History(
@@ -183,16 +189,22 @@ class DemoHistory:
             activities=self.activities,
             reps=self.reps,
             source="simulator.demo_history",
+            close_date_changes=self.close_date_changes,
         )
 
     def csv_texts(self) -> dict[str, str]:
-        """File name -> CSV text of the four canonical files (ISO dates, empty = none)."""
-        return {
+        """File name -> CSV text of the four canonical files (ISO dates, empty = none), and
+        close_date_history.csv with ``close_dates``."""
+        texts = {
             "opportunities.csv": self.opportunities.write_csv(),
             "stage_history.csv": self.stage_history.write_csv(),
             "activities.csv": self.activities.write_csv(),
             "reps.csv": self.reps.write_csv(),
         }
+        if self.close_date_changes is not None:
+            cols = ("opportunity_id", "changed", "expected_close", "previous")
+            texts["close_date_history.csv"] = self.close_date_changes.select(cols).write_csv()
+        return texts
 
     def summary(self) -> dict:
         status = self.opportunities["status"]
@@ -244,6 +256,7 @@ def generate(
     as_of: dt.date = dt.date(2026, 9, 30),
     truth: Model | None = None,
     ingredients: Ingredients | None = None,
+    close_dates: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> DemoHistory:
     """Generate ``quarters`` quarters of CRM history ending on ``as_of`` for ``reps`` seats.
@@ -251,6 +264,8 @@ def generate(
     ``truth=None`` uses ``default_truth(as_of, reps)``; otherwise the given model's point
     estimates, and its quarter effects if it has some (then ``ingredients`` may only add
     slips and leavers). ``ingredients`` (default: none) make the history change over time.
+    ``close_dates``: reps also set and push expected close dates (``_CloseDates``), drawn
+    from a stream of their own after every other, so nothing else changes.
     ``progress(n)`` is called as days are simulated.
     """
     if not isinstance(reps, (int, np.integer)) or reps < 1:
@@ -280,7 +295,10 @@ def generate(
     if truth.calendar is None or truth.calendar.empty:
         truth = dataclasses.replace(truth, calendar=truth_calendar(ingredients, periods, effects))
     truth = dataclasses.replace(truth, notes=truth.notes + truth_notes(ingredients))
-    return _assemble(sim, truth, p, start, as_of, days, ingredients)
+    demo = _assemble(sim, truth, p, start, as_of, days, ingredients)
+    if not close_dates:
+        return demo
+    return _CloseDates().play(demo, sim, rng.spawn(1)[0])
 
 
 def _quarter_effects(
@@ -756,6 +774,14 @@ def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
     return pl.Series(list(labels), dtype=pl.String).gather(np.asarray(codes, dtype=np.int64))
 
 
+def _kept(sim: _Simulation, days: int) -> np.ndarray:
+    """The deals the history records, in row order: by creation (leads still in their lag
+    are dropped)."""
+    created = sim.created[: sim.paths.n]
+    keep = np.flatnonzero(created < days)
+    return keep[np.argsort(created[keep], kind="stable")]
+
+
 def _assemble(
     sim: _Simulation,
     truth: Model,
@@ -767,11 +793,8 @@ def _assemble(
 ) -> DemoHistory:
     team, paths = sim.team, sim.paths.arrays()
     stages = truth.stage_names
-    n_all = sim.paths.n
-    created = sim.created[:n_all]
-    keep = np.flatnonzero(created < days)  # leads still in their lag are dropped
-    keep = keep[np.argsort(created[keep], kind="stable")]
-    c = created[keep]
+    keep = _kept(sim, days)
+    c = sim.created[keep]
     entry = c[:, None] + paths["entry"][keep]
     last = paths["last"][keep].astype(np.int64)
     entered = (np.arange(len(stages))[None, :] <= last[:, None]) & (entry < days)
@@ -854,6 +877,116 @@ def _assemble(
         multipliers=multipliers,
         ingredients=ingredients,
     )
+
+
+@dataclass(frozen=True)
+class _CloseDates:
+    """How reps set and push expected close dates (docs/demo-data.md, "Close dates").
+
+    On the day a deal is created, and each time its date has passed with the deal still
+    open, its rep sets the date ``max(end − now, min_days) × exp(−optimism + noise·η)`` days
+    ahead (at least a day), ``end`` being when the deal really ends. ``η`` is standard
+    normal, correlated ``persistence`` from one setting of a deal to the next (a rep who
+    misjudges a deal keeps misjudging it). A deal that will be lost goes quiet before it
+    dies, and its rep's date is more optimistic (``optimism_lost``). The rep notices a passed
+    date 0…``lag_days`` days late (uniform); at most ``max_pushes`` pushes a deal. So dates run
+    early, a pushed deal tends to slip again, and pushes foretell losses, as in real CRMs.
+    """
+
+    optimism: float = 0.1
+    optimism_lost: float = 1.0
+    noise: float = 0.35
+    persistence: float = 0.6
+    min_days: float = 7.0
+    lag_days: int = 5
+    max_pushes: int = 12
+
+    def notes(self) -> tuple[str, ...]:
+        return (
+            f"truth: close dates set max(real end - now, {self.min_days:g} d) x "
+            f"exp(-{self.optimism:g} (lost: -{self.optimism_lost:g}) + {self.noise:g} z) "
+            f"ahead, z correlated "
+            f"{self.persistence:g} between settings of a deal; pushed 0-{self.lag_days} days "
+            f"after the date passes, at most {self.max_pushes} times (not in the model)",
+        )
+
+    def play(self, demo: DemoHistory, sim: _Simulation, rng: np.random.Generator) -> DemoHistory:
+        """``demo`` with each deal's expected close dates: their changes (``changed`` up to
+        the as-of date), an ``expected_close`` column (open deals' date at the as-of date)
+        and ``ends``. Draws ``η`` per deal, then per round of pushes a lag and a new ``η``,
+        whether or not each deal is pushed."""
+        days = (demo.as_of - demo.start).days + 1
+        keep = _kept(sim, days)
+        n = keep.size
+        created = sim.created[keep]
+        close = created + sim.paths.cols["close"][keep]
+        won = sim.paths.cols["won"][keep]
+        bias = np.where(won, self.optimism, self.optimism_lost)
+        eta = rng.standard_normal(n)
+        now = np.floor(created)
+        date = self._set(now, close, bias, eta)
+        rows = [(np.arange(n), now, date, np.full(n, -1.0))]
+        for _ in range(self.max_pushes):
+            seen = date + 1 + rng.integers(0, self.lag_days + 1, n)
+            eta = self.persistence * eta + math.sqrt(1 - self.persistence**2) * (
+                rng.standard_normal(n)
+            )
+            pushed = np.flatnonzero((np.floor(close) > seen) & (seen < days))
+            if pushed.size == 0:
+                break
+            new = self._set(seen[pushed], close[pushed], bias[pushed], eta[pushed])
+            rows.append((pushed, seen[pushed], new, date[pushed]))
+            date = date.copy()
+            date[pushed] = new
+        return self._frames(demo, rows, close, won, days)
+
+    def _set(
+        self, now: np.ndarray, end: np.ndarray, bias: np.ndarray, eta: np.ndarray
+    ) -> np.ndarray:
+        ahead = np.maximum(end - now, self.min_days) * np.exp(-bias + self.noise * eta)
+        return now + np.maximum(np.floor(ahead), 1.0)
+
+    def _frames(self, demo: DemoHistory, rows, close, won, days) -> DemoHistory:
+        deal = np.concatenate([r[0] for r in rows])
+        changed = np.concatenate([r[1] for r in rows])
+        order = np.lexsort((changed, deal))
+        deal, changed = deal[order], changed[order]
+        new = np.concatenate([r[2] for r in rows])[order]
+        old = np.concatenate([r[3] for r in rows])[order]
+        ids = demo.opportunities["opportunity_id"]
+        changes = pl.DataFrame(
+            {
+                "opportunity_id": ids.gather(deal),
+                "changed": _dates(demo.start, changed),
+                "expected_close": _dates(demo.start, new),
+                "previous": _dates(demo.start, np.maximum(old, 0)),
+                "stage": pl.Series([None] * deal.size, dtype=pl.String),
+                "amount": pl.Series([None] * deal.size, dtype=pl.Float64),
+                "probability": pl.Series([None] * deal.size, dtype=pl.Float64),
+            }
+        ).with_columns(
+            pl.when(pl.Series(old >= 0)).then(pl.col("previous")).otherwise(None).alias("previous")
+        )
+        # The date each deal had at the end of the as-of day (the last set by then).
+        last = np.full(ids.len(), -1.0)
+        last[deal] = new  # rows are in time order per deal, so the last write wins
+        opps = demo.opportunities.with_columns(
+            pl.when(pl.col("status") == "open")
+            .then(_dates(demo.start, np.maximum(last, 0)))
+            .otherwise(None)
+            .alias("expected_close")
+        )
+        ends = pl.DataFrame(
+            {"opportunity_id": ids, "ends": _dates(demo.start, np.floor(close)), "won": won}
+        )
+        truth = dataclasses.replace(demo.truth, notes=demo.truth.notes + self.notes())
+        return dataclasses.replace(
+            demo,
+            opportunities=opps,
+            close_date_changes=changes.cast(CLOSE_DATE_CHANGE_COLUMNS),  # type: ignore[arg-type]
+            ends=ends,
+            truth=truth,
+        )
 
 
 def _activities(sim: _Simulation, names: pl.Series, start: dt.date) -> pl.DataFrame:

@@ -23,7 +23,7 @@ import simpy
 from .calendar import Layout, clock_table, shifted_conversion
 from .distributions import split_uniform
 from .model import TrialParams
-from .open_pipeline import OpenPipeline
+from .open_pipeline import OpenPipeline, slip_chance
 from .results import TOTAL_COLUMNS, ChunkResult
 from .spec import SimSpec, level_ratio, rep_multiplier, trial_streams
 from .units import DAYS_PER_MONTH
@@ -109,6 +109,7 @@ class Stages:
         self.advance = p.advance
         self.lost = p.lost
         self.tails = p.tails
+        self.slips, self.slip_weight = p.slips, p.slip_stage_weight
         self.layout = layout
         self.shift = p.effect("conversion")
         self.log_speed = p.effect("speed")
@@ -153,44 +154,53 @@ class Stages:
         d = f * float(self._lost[s](split_uniform(u, p, 1.0 - pi - p)))
         return False, self._wait(s, False, now, d)
 
-    def first_open(self, stage: np.ndarray, age: np.ndarray, uniforms: np.ndarray):
+    def first_open(self, prep: OpenPipeline, uniforms: np.ndarray):
         """Outcome and remaining time in the current stage of deals open at the start,
         conditional on having survived ``age`` days there (§6): weights p·S_A(a),
         (1−p−π)·S_L(a) and π; advance if ``U_s`` is below the first share, stall if at or
         above one minus the last. Deals at least as old as their stage's tail use it (§6b);
-        the others take the quarter effects of when they entered, at ``−age`` (§8)."""
+        the others take the quarter effects of when they entered, at ``−age`` (§8). A deal
+        its expected close date times (§6c) uses its bucket of pushes like a tail from age 0,
+        its times scaled by its own ``scale``, on plain days."""
+        stage, age = prep.stage, prep.age
         advance = np.zeros(stage.size, dtype=bool)
         wait = np.zeros(stage.size)
-        for s in np.unique(stage):
-            tail = self.tails[s]
-            here = stage == s
-            old = here & (age >= tail.from_age) if tail is not None else np.zeros_like(here)
-            for group, dists in ((here & ~old, None), (old, tail)):
-                i = np.flatnonzero(group)
-                if i.size == 0:
-                    continue
-                a, u = age[i], uniforms[i, s]
-                if dists is None:
-                    p, f = self.at(s, -a)
-                    pi, adv_d, lost_d = self.stall[s], self.advance[s], self.lost[s]
-                else:
-                    p, f = dists.conversion, 1.0
-                    pi, adv_d, lost_d = dists.stall, dists.advance, dists.lost
-                go, stalled, rest = _open_outcome(p, pi, adv_d, lost_d, a / f, u)
-                rest = rest * f
-                advance[i] = go
-                closing = ~go | (s == self.n - 1)
-                done = ~stalled
-                wait[i] = np.where(stalled, STALL, rest)
-                won_close = done & go & closing
-                lost_close = done & ~go
-                if won_close.any() and self.won_clock is not None:
-                    wait[i[won_close]] = self.layout.close(self.won_clock, 0.0, rest[won_close])
-                if lost_close.any() and self.layout.lost_clock is not None:
-                    wait[i[lost_close]] = self.layout.close(
-                        self.layout.lost_clock, 0.0, rest[lost_close]
-                    )
+        for i, s, p, pi, adv_d, lost_d, f, clocked in self._open_groups(prep):
+            a, u = age[i], uniforms[i, s]
+            go, stalled, rest = _open_outcome(p, pi, adv_d, lost_d, a / f, u)
+            rest = rest * f
+            advance[i] = go
+            closing = ~go | (s == self.n - 1)
+            done = ~stalled
+            wait[i] = np.where(stalled, STALL, rest)
+            won_close = done & go & closing & clocked
+            lost_close = done & ~go & clocked
+            if won_close.any() and self.won_clock is not None:
+                wait[i[won_close]] = self.layout.close(self.won_clock, 0.0, rest[won_close])
+            if lost_close.any() and self.layout.lost_clock is not None:
+                wait[i[lost_close]] = self.layout.close(
+                    self.layout.lost_clock, 0.0, rest[lost_close]
+                )
         return advance, wait
+
+    def _open_groups(self, prep: OpenPipeline):
+        """The open deals in groups that share their parameters: (indices, stage, P(advance),
+        P(stall), durations, time factor, on the closing clock)."""
+        timed = prep.slip >= 0
+        for s in np.unique(prep.stage):
+            tail = self.tails[s]
+            here = (prep.stage == s) & ~timed
+            old = here & (prep.age >= tail.from_age) if tail is not None else np.zeros_like(here)
+            if (i := np.flatnonzero(here & ~old)).size:
+                p, f = self.at(s, -prep.age[i])
+                yield i, s, p, self.stall[s], self.advance[s], self.lost[s], f, True
+            if tail is not None and (i := np.flatnonzero(old)).size:
+                yield i, s, tail.conversion, tail.stall, tail.advance, tail.lost, 1.0, True
+        for b, bucket in enumerate(self.slips):
+            if (i := np.flatnonzero(prep.slip == b)).size:
+                p = slip_chance(bucket.conversion, self.slip_weight, prep.odds[i])
+                f = prep.scale[i]
+                yield i, self.n - 1, p, 0.0, bucket.advance, bucket.lost, f, False
 
 
 def _open_outcome(p, pi, advance, lost, a, u):
@@ -332,7 +342,7 @@ class Prepared:
         self.days = int(spec.days)
         self.weeks = spec.weeks
         self.work_days = [int(d) for d in spec.working_days()]
-        pipeline = OpenPipeline.from_spec(spec)
+        self.pipeline = pipeline = OpenPipeline.from_spec(spec)
         self.stage, self.age = pipeline.stage, pipeline.age
         self.amount, self.owner, self.row = pipeline.amount, pipeline.owner, pipeline.row
         self.quarter_days, self.open_rows = spec.quarter_days, spec.open_deals.height
@@ -432,7 +442,7 @@ class Trial:
         if n == 0:
             return
         uniforms = self.rng["open_pipeline"].random((n, self.stages.n))
-        advance, wait = self.stages.first_open(prep.stage, prep.age, uniforms)
+        advance, wait = self.stages.first_open(prep.pipeline, uniforms)
         rows = uniforms.tolist()
         for i in range(n):
             seat = int(prep.owner[i])

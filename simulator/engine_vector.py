@@ -109,7 +109,16 @@ def simulate_chunk(
         p.ramp_months,
         marketing,
         (team.start, team.leave, team.tenure0, team.mult),
-        (pipeline.stage, pipeline.age, pipeline.amount, pipeline.owner, pipeline.row),
+        (
+            pipeline.stage,
+            pipeline.age,
+            pipeline.amount,
+            pipeline.owner,
+            pipeline.row,
+            pipeline.slip,
+            pipeline.scale,
+            pipeline.odds,
+        ),
         int(spec.days),
         int(spec.quarter_days),
         work_index,
@@ -231,6 +240,13 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
         tail_from[st], tail_slot[st] = tail.from_age, first + len(dists)
         tail_p[:, st], tail_pi[:, st] = tail.conversion, tail.stall
         dists += [tail.advance, tail.lost]
+    # The slip model's buckets (§6c) as tails, after the stages' tails.
+    slip_slot = np.full(max(len(p.slips), 1), -1, dtype=np.int64)
+    slip_p = np.zeros((n, max(len(p.slips), 1)))
+    slip_weight = np.zeros(n) if p.slip_stage_weight is None else p.slip_stage_weight
+    for b, bucket in enumerate(p.slips):
+        slip_slot[b], slip_p[:, b] = first + len(dists), bucket.conversion
+        dists += [bucket.advance, bucket.lost]
     calendar = (
         out_mult,
         mkt_cum,
@@ -239,7 +255,7 @@ def calendar_arrays(spec: SimSpec, p: vector_params.ParamArrays):
         speed_off,
         log_speed,
         clock,
-        (tail_from, tail_slot, tail_p, tail_pi),
+        (tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p, slip_weight),
     )
     return calendar, marketing, tuple(dists)
 

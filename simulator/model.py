@@ -340,6 +340,10 @@ class TrialParams:
     tails: tuple[TailParams | None, ...] = ()  # per stage; () means none
     effects: tuple[tuple[float, ...], ...] = ()  # per channel (calendar.CHANNELS), per
     # quarter; () or an empty row: none
+    # Per bucket of pushes (docs/model.md §6c), as a tail from age 0: P(won), no stall, the
+    # time to win and to lose in units of a deal's days to its expected close; (): none.
+    slips: tuple[TailParams, ...] = ()
+    slip_stage_weight: float = 0.0  # SlipModel.stage_weight, drawn
 
     def __post_init__(self):
         if not self.stall:
@@ -352,6 +356,38 @@ class TrialParams:
     def effect(self, channel: str) -> tuple[float, ...]:
         """The quarter effects of a channel (empty: the channel does not change)."""
         return self.effects[CHANNELS.index(channel)]
+
+
+@dataclass(frozen=True)
+class SlipBucket:
+    """Open deals whose expected close date has been pushed ``pushes`` times (the last
+    bucket: that many or more): P(won) and the time to win, in units of their days to the
+    expected close (docs/model.md §6c)."""
+
+    pushes: int
+    won: BetaPosterior  # P(won eventually | open with an expected close date)
+    won_time: Fitted  # LogNormal: days to the win / (days to the expected close⁺ + offset)
+    n_deals: float = 0.0  # deals behind it (each counted once over its snapshots)
+    n_won: float = 0.0
+
+
+@dataclass(frozen=True)
+class SlipModel:
+    """How an open deal with an expected close date ends (docs/model.md §6c): per bucket of
+    pushes, the chance it is won and when, relative to its date; the time to a loss
+    likewise, for every bucket."""
+
+    offset_days: float  # added to the days to the expected close (≥ 0) before scaling
+    buckets: tuple[SlipBucket, ...]  # pushes 0, 1, …; the last: that many or more
+    lost_time: Fitted  # LogNormal, in the same units as ``won_time``
+    # Weight of the stage model's log odds of a win (open_pipeline.win_odds) in a deal's
+    # log odds of being won, and its sd: what the deal's stage and age add to its date.
+    stage_weight: float = 0.0
+    stage_weight_sd: float = 0.0
+
+    def bucket(self, pushes: int) -> int:
+        """Index of the bucket of a deal pushed ``pushes`` times."""
+        return min(int(pushes), len(self.buckets) - 1)
 
 
 @dataclass(frozen=True)
@@ -369,6 +405,7 @@ class Model:
     notes: tuple[str, ...] = ()  # warnings and fallbacks taken during calibration
     calendar: CalendarModel | None = None  # quarter effects and closing clock (docs/model.md §8)
     diagnostics: tuple[str, ...] = ()  # what the history contradicts (calibrate.diagnostics)
+    slips: SlipModel | None = None  # open deals' expected close dates (docs/model.md §6c)
     calls: CallReliability | None = None  # forecast-category reliability (calibrate.categories)
 
     @property
@@ -403,6 +440,13 @@ class Model:
             stall=tuple(s.stall.mean if s.stall is not None else 0.0 for s in self.stages),
             tails=tuple(_tail_point(s.tail) for s in self.stages),
             effects=self._effects(lambda e: tuple(float(x) for x in e.mean)),
+            slips=tuple(
+                TailParams(0.0, b.won.mean, 0.0, b.won_time.dist, self.slips.lost_time.dist)
+                for b in self.slips.buckets
+            )
+            if self.slips is not None
+            else (),
+            slip_stage_weight=self.slips.stage_weight if self.slips is not None else 0.0,
         )
 
     def _effects(self, take) -> tuple[tuple[float, ...], ...]:
@@ -614,7 +658,27 @@ def model_from_dict(d: dict) -> Model:
         notes=tuple(str(x) for x in d.get("notes", [])),
         calendar=_calendar(d["calendar"]) if "calendar" in d else None,
         diagnostics=tuple(str(x) for x in d.get("diagnostics", [])),
+        slips=_slips(d["slips"]) if "slips" in d else None,
         calls=_calls(d["calls"]) if "calls" in d else None,
+    )
+
+
+def _slips(d: dict) -> SlipModel:
+    return SlipModel(
+        offset_days=float(d["offset_days"]),
+        buckets=tuple(
+            SlipBucket(
+                pushes=int(b["pushes"]),
+                won=BetaPosterior(**b["won"]),
+                won_time=_fitted(b["won_time"]),
+                n_deals=float(b.get("n_deals", 0.0)),
+                n_won=float(b.get("n_won", 0.0)),
+            )
+            for b in d["buckets"]
+        ),
+        lost_time=_fitted(d["lost_time"]),
+        stage_weight=float(d.get("stage_weight", 0.0)),
+        stage_weight_sd=float(d.get("stage_weight_sd", 0.0)),
     )
 
 

@@ -67,8 +67,11 @@ TOP = {
     "notes",
     "calendar",
     "diagnostics",
+    "slips",
     "calls",
 }
+SLIPS = {"offset_days", "buckets", "lost_time", "stage_weight", "stage_weight_sd"}
+SLIP_BUCKET = {"pushes", "won", "won_time", "n_deals", "n_won"}
 STAGE = {
     "name",
     "conversion",
@@ -302,12 +305,35 @@ class _Check:
         self.capacity(d)
         if "calendar" in d:
             self.calendar(self.table(d["calendar"], ("calendar",), set(CHANNELS) | {"closing"}))
+        if "slips" in d:
+            self.slips(
+                self.table(d["slips"], ("slips",), SLIPS, ("offset_days", "buckets", "lost_time"))
+            )
         self.whole(d, ("n_opportunities",))
         self.text(d, ("source",))
         self.texts(d, ("notes",))
         self.texts(d, ("diagnostics",))
         if "calls" in d:
             self.calls(d)
+
+    def slips(self, d: dict) -> None:
+        """docs/model.md §6c: bucket ``i`` holds the deals pushed ``i`` times (the last: ``i``
+        or more), each with P(won) and a time to win; one time to lose."""
+        self.number(d, ("slips", "offset_days"), POSITIVE)
+        buckets = self.tables(d, ("slips", "buckets"), SLIP_BUCKET, ("pushes", "won", "won_time"))
+        if not buckets:
+            self.fail(("slips", "buckets"), "no buckets", "one or more [[slips.buckets]] tables")
+        for i, b in enumerate(buckets):
+            path = ("slips", "buckets", i)
+            if b["pushes"] != i or isinstance(b["pushes"], bool):
+                self.fail(path + ("pushes",), f"{_brief(b['pushes'])} is not allowed", f"{i}")
+            self.beta(b, path + ("won",))
+            self.fitted(b, path + ("won_time",))
+            self.number(b, path + ("n_deals",), NONNEGATIVE)
+            self.number(b, path + ("n_won",), NONNEGATIVE)
+        self.fitted(d, ("slips", "lost_time"))
+        self.number(d, ("slips", "stage_weight"), FINITE)
+        self.number(d, ("slips", "stage_weight_sd"), NONNEGATIVE)
 
     def stage(self, s: dict, path: tuple) -> None:
         self.table(s, path, STAGE, ("name", "conversion", "advance", "lost"))

@@ -29,6 +29,10 @@ OPEN_DEAL_COLUMNS = {
     "amount": pl.Float64,
     "segment": pl.String,
 }
+# Optional: when the deal is expected to close, in days from the start (negative: the date
+# has passed; null: no date), and how often its date was pushed. With a slip model they time
+# the deal (docs/model.md §6c).
+SLIP_COLUMNS = {"days_to_close": pl.Float64, "pushes": pl.Int64}
 
 
 def empty_open_deals() -> pl.DataFrame:

@@ -300,8 +300,10 @@ def simulate_trials(
     ``segment_cum`` (trials, G) normalised cumulative shares, activities ``rate``,
     ``dispersion`` (inf: Poisson), ``yld``, ``ramp_months``, ``marketing_mean`` (leads in
     the horizon). ``team``: (start, leave, tenure0, mult), each (trials, seats, occupants).
-    ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream).
-    ``quarter_days``: a win before this time is won this quarter (``SimSpec.quarter_days``).
+    ``open_deals``: (stage, age, amount, owner seat or -1, row before pruning: its stream,
+    bucket of pushes when its expected close date times it (-1: not), its time scale, the
+    stage model's log odds of its win). ``quarter_days``: a win before this time is won this
+    quarter (``SimSpec.quarter_days``).
     ``work_index[d]``: day ``d``'s index among working days, -1 on weekends. ``capacity``:
     (week_hours, deal_hours, week_hours - deal_hours × free_deals, floor). ``calendar``
     (docs/model.md §6b, §8; built by ``engine_vector.calendar_arrays``): per trial and day
@@ -310,25 +312,26 @@ def simulate_trials(
     shifts, the speed quarters' and log factors; the closing clock (a flag, then the won and
     lost cumulative tables and daily rates, the won ones per trial or in one row for all);
     per stage the tail's age (inf: none), its first slot (-1: none), and per trial and stage
-    its P(advance) and P(stall). ``buffers``: (deal store size, late
-    deals size) of scratch arrays; a trial with more deals stops and reports OVERFLOW.
-    ``out``: (tally, money (trials, origin, outcome), weekly (trials, weeks), rep (trials,
-    seats), activities, moves, seat_wins (seats), deal_wins (2, open deal rows), status
-    (trials)); seat_wins and deal_wins are counts over the finished trials, added to.
-    ``counts``: draws by kind (``compiled_random.COUNT_*``), added to; ``None`` (a build
-    without counting) except for the benchmark's RNG floor.
+    its P(advance) and P(stall); per bucket of pushes the slip model's first slot, per
+    trial and bucket its P(won), and per trial its stage weight (§6c). ``buffers``: (deal
+    store size, late deals size) of scratch arrays; a trial with more deals stops and
+    reports OVERFLOW. ``out``: (tally, money (trials, origin, outcome), weekly (trials,
+    weeks), rep (trials, seats), activities, moves, seat_wins (seats), deal_wins (2, open
+    deal rows), status (trials)); seat_wins and deal_wins are counts over the finished
+    trials, added to. ``counts``: draws by kind (``compiled_random.COUNT_*``), added to;
+    ``None`` (a build without counting) except for the benchmark's RNG floor.
     """
     family, params, values, cum, meta, shared = P
     out_mult, mkt_cum, conv_off, conv_shift, speed_off, log_speed, clock, tails = calendar
     clocked, won_tables, won_clocks, lost_table, lost_rates = clock
-    tail_from, tail_slot, tail_p, tail_pi = tails
+    tail_from, tail_slot, tail_p, tail_pi, slip_slot, slip_p, slip_weight = tails
     n_conv, n_speed = conv_off.size, speed_off.size
     mkt_shaped = mkt_cum.shape[0] > 0
     # An open deal's survival may be kept across trials only when its duration is the same
     # in every trial: no per-trial speed factors.
     speed_free = n_speed == 1 and log_speed.shape[0] == 0
     start, leave, tenure0, mult = team
-    o_stage, o_age, o_amount, o_owner, o_row = open_deals
+    o_stage, o_age, o_amount, o_owner, o_row, o_slip, o_scale, o_odds = open_deals
     week_hours, deal_hours, capacity_base, capacity_floor = capacity
     tally, money, weekly, rep, activities, moves, seat_wins, deal_wins, status = out
     n_seats, n_occ = start.shape[1], start.shape[2]
@@ -590,14 +593,21 @@ def simulate_trials(
                 close, outcome = np.inf, OPEN
                 moving = True  # still going through the stages
                 if src == FROM_OPEN:
-                    # Its first outcome, conditional on its age (§6): from the stage's
-                    # tail when it is that old (§6b), else with the quarter effects of when
-                    # it entered the stage, at -age (§8).
+                    # Its first outcome: timed by its expected close date (§6c); else
+                    # conditional on its age (§6): from the stage's tail when it is that
+                    # old (§6b), else with the quarter effects of when it entered the
+                    # stage, at -age (§8).
                     h = group_member(open_group, o_row[idx])
                     state = skip(h, n_fixed)
-                    st, age = o_stage[idx], o_age[idx]
-                    old = age >= tail_from[st]
-                    if old:
+                    st, age, slip = o_stage[idx], o_age[idx], o_slip[idx]
+                    old = slip >= 0 or age >= tail_from[st]
+                    if slip >= 0:
+                        k_adv, k_lost = slip_slot[slip], slip_slot[slip] + 1
+                        # open_pipeline.slip_chance, on scalars
+                        q = min(max(slip_p[t, slip], 1e-12), 1.0 - 1e-12)
+                        z = math.log(q / (1.0 - q)) + slip_weight[t] * o_odds[idx]
+                        p, pi, f = 1.0 / (1.0 + math.exp(-z)), 0.0, o_scale[idx]
+                    elif old:
                         k_adv, k_lost = tail_slot[st], tail_slot[st] + 1
                         p, pi, f = tail_p[t, st], tail_pi[t, st], 1.0
                     else:
@@ -644,9 +654,10 @@ def simulate_trials(
                             gamma_shape += tries * pa[kk]
                         rest *= f
                         time = rest
-                        if clocked and u >= p_adv:
+                        # A deal its date times closes when it did in history: no clock.
+                        if clocked and slip < 0 and u >= p_adv:
                             time = _clock(lost_table, lost_rates, 0.0, rest)
-                        elif clocked and st == n_stages - 1:
+                        elif clocked and slip < 0 and st == n_stages - 1:
                             time = _clock(won_table, won_rates, 0.0, rest)
                         if u >= p_adv:
                             moving = False

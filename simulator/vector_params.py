@@ -24,7 +24,7 @@ import numpy as np
 
 from .calendar import CHANNELS
 from .distributions import Distribution, Empirical
-from .model import Fitted, Model, StageTail, TailParams, TrialParams, joint_shares
+from .model import Fitted, Model, SlipModel, StageTail, TailParams, TrialParams, joint_shares
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,8 @@ class ParamArrays:
     stall: np.ndarray | None = None  # (n, S) P(stall) per stage; None: zeros
     tails: tuple[TailArrays | None, ...] = ()  # per stage; (): none
     effects: tuple[np.ndarray | None, ...] = ()  # per channel: (n, quarters); (): none
+    slips: tuple[TailArrays, ...] = ()  # per bucket of pushes (docs/model.md §6c); (): none
+    slip_stage_weight: np.ndarray | None = None  # (n,); None: zeros
 
     def __post_init__(self):
         if self.stall is None:
@@ -273,6 +275,8 @@ class ParamArrays:
             effects=tuple(
                 np.tile(np.asarray(e, dtype=float), (n, 1)) if e else None for e in p.effects
             ),
+            slips=tuple(TailArrays.repeat(t, n) for t in p.slips),
+            slip_stage_weight=full(p.slip_stage_weight),
         )
 
     def head(self, n: int) -> "ParamArrays":
@@ -324,6 +328,10 @@ class ParamArrays:
             stall=tuple(float(x) for x in self.stall[i]),
             tails=tuple(None if t is None else t.trial(i) for t in self.tails),
             effects=tuple(() if e is None else tuple(float(x) for x in e[i]) for e in self.effects),
+            slips=tuple(t.trial(i) for t in self.slips),
+            slip_stage_weight=float(self.slip_stage_weight[i])
+            if self.slip_stage_weight is not None
+            else 0.0,
         )
 
 
@@ -332,7 +340,8 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
 
     Stall shares are drawn after every other parameter, and only for stages that have one,
     so a model without stalls consumes exactly the draws it always did; then tails and
-    quarter effects, likewise. A draw of ``p_s`` above ``1 − π_s`` is capped there.
+    quarter effects, likewise, then the slip model (per bucket of pushes P(won) and the time
+    to win, then the time to lose). A draw of ``p_s`` above ``1 − π_s`` is capped there.
     """
     a = model.activities
     rate, disp = a.draw(rng, n)
@@ -382,4 +391,19 @@ def draw_model(model: Model, n: int, rng: np.random.Generator) -> ParamArrays:
                 for c in CHANNELS
             ),
         )
+    if model.slips is not None:
+        buckets, weight = draw_slips(model.slips, n, rng)
+        p = dataclasses.replace(p, slips=buckets, slip_stage_weight=weight)
     return p
+
+
+def draw_slips(
+    slips: SlipModel, n: int, rng: np.random.Generator
+) -> tuple[tuple[TailArrays, ...], np.ndarray]:
+    """``n`` draws of the slip model, each bucket as a tail from age 0 with no stall: per
+    bucket P(won) then its time to win; then the one time to lose, shared by the buckets;
+    then the stage weight (normal)."""
+    won = [(b.won.draw(rng, n), draw_dist(b.won_time, n, rng)) for b in slips.buckets]
+    lost = draw_dist(slips.lost_time, n, rng)
+    weight = rng.normal(slips.stage_weight, slips.stage_weight_sd, n)
+    return tuple(TailArrays(0.0, q, np.zeros(n), time, lost) for q, time in won), weight

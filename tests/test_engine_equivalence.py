@@ -1,7 +1,8 @@
 """The two engines agree: same docs/model.md, different random numbers, same distributions.
 
-On six scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
-+ parameter uncertainty; stalled deals; a changing calendar with old deals' tails) quarter
+On seven scenarios (plain; capacity-bound; open-pipeline-heavy; hires + attrition + backfill
++ parameter uncertainty; stalled deals; a changing calendar with old deals' tails; open deals
+timed by their expected close dates, docs/model.md §6c) quarter
 revenue, wins and created pipeline agree between SimPy and the vectorised engine: a two-sample
 KS test does not reject at 0.001 and the means agree within 4 standard errors. Fixed seeds;
 SimPy runs a few hundred trials of small teams.
@@ -24,10 +25,12 @@ from salesim.simulator.model import (
     CapacityModel,
     Fitted,
     GammaPosterior,
+    SlipBucket,
+    SlipModel,
     StageModel,
     StageTail,
 )
-from salesim.simulator.spec import OPEN_DEAL_COLUMNS, Rep, SimSpec
+from salesim.simulator.spec import OPEN_DEAL_COLUMNS, SLIP_COLUMNS, Rep, SimSpec
 from tests.factories import simple_model, stage
 
 START = dt.date(2026, 7, 1)
@@ -267,6 +270,43 @@ def changing_calendar():
     return SimSpec(m, reps, dt.date(2026, 8, 15), 120, open_deals=deals, attrition=False)
 
 
+def slipping():
+    """Open deals with expected close dates and pushes (docs/model.md §6c), beside deals without
+    one, with the slip model's parameter uncertainty and a closing clock that acts on the
+    others only."""
+    lognormal_cov = ((0.02, 0.0), (0.0, 0.01))
+    buckets = tuple(
+        SlipBucket(
+            b,
+            BetaPosterior(60 - 20 * b, 40 + 20 * b),
+            Fitted(LogNormal(0.8 + 0.4 * b, 0.5), lognormal_cov),
+        )
+        for b in range(3)
+    )
+    slips = SlipModel(7.0, buckets, Fitted(LogNormal(0.6, 0.7), lognormal_cov), 0.8, 0.2)
+    m = simple_model(
+        per_rep_day=3.0,
+        opportunity_yield=0.05,
+        stages=(
+            stage("A", 0.6, Gamma(2.0, 5.0), Exponential(6.0)),
+            stage("B", 0.5, LogNormal(10.0, 0.5), Weibull(1.3, 8.0)),
+        ),
+        deal_size=LogNormal(20_000.0, 0.5),
+    )
+    clock = ClosingClock(won=(0.6,) * 4 + (1.0,) * 5 + (1.6,) * 4, lost=(1.0,) * 13)
+    m = dataclasses.replace(m, slips=slips, calendar=CalendarModel(closing=clock))
+    rng = np.random.default_rng(21)
+    n = 60
+    days = rng.uniform(-20, 80, n)
+    deals = open_deals(n, ["r0", "r1", "r2"], ["A", "B"], 22).with_columns(
+        pl.Series("days_to_close", np.where(np.arange(n) % 4 == 0, np.nan, days)).fill_nan(None),
+        pl.Series("pushes", rng.integers(0, 4, n)),
+    )
+    deals = deals.cast(OPEN_DEAL_COLUMNS | SLIP_COLUMNS)
+    reps = tuple(Rep(f"r{i}") for i in range(3))
+    return SimSpec(m, reps, START, 92, open_deals=deals, attrition=False)
+
+
 SCENARIOS = [
     plain,
     capacity_bound,
@@ -274,6 +314,7 @@ SCENARIOS = [
     hires_attrition_uncertainty,
     stalled,
     changing_calendar,
+    slipping,
 ]
 
 
@@ -325,6 +366,13 @@ def test_the_scenarios_exercise_what_they_claim(both):
         )
         base = engine_vector.simulate_chunk(no_stall, VECTOR_TRIALS, np.random.SeedSequence(12))
         assert t["open_end"].mean() > base.totals["open_end"].mean() + 5
+    if name == "slipping":  # the dates move the forecast
+        plain_model = dataclasses.replace(spec.model, slips=None)
+        base = engine_vector.simulate_chunk(
+            dataclasses.replace(spec, model=plain_model), VECTOR_TRIALS, np.random.SeedSequence(12)
+        )
+        gap = t["wins_open"].mean() - base.totals["wins_open"].mean()
+        assert abs(gap) > 0.1 * base.totals["wins_open"].mean()
     if name == "changing_calendar":  # the calendar moves the forecast
         flat = dataclasses.replace(spec, model=dataclasses.replace(spec.model, calendar=None))
         base = engine_vector.simulate_chunk(flat, VECTOR_TRIALS, np.random.SeedSequence(12))

@@ -254,6 +254,41 @@ def test_a_huge_value_is_not_echoed_whole(model_table, tmp_path):
     assert len(one_line_error(res, "activities.per_rep_day", "xxx... is not a number")) < 300
 
 
+# The slip model's table (docs/model.md §6c), from a demo history with close dates.
+SLIP_CASES = [
+    (setting("slips.offset_days", -1.0), "slips.offset_days", "finite number > 0"),
+    (setting("slips.buckets[1].pushes", 5), "slips.buckets[1].pushes", "5 is not allowed"),
+    (setting("slips.buckets[0].won.alpha", -1.0), "slips.buckets[0].won.alpha", "≥ 0"),
+    (
+        setting("slips.buckets[2].won_time.dist.sigma", 0.0),
+        "slips.buckets[2].won_time.dist.sigma",
+        "> 0",
+    ),
+    (setting("slips.lost_time.dist.median", NAN), "slips.lost_time.dist.median", "nan"),
+    (setting("slips.buckets", []), "slips.buckets", "one or more"),
+    (setting("slips.offset", 7.0), "slips.offset", "unknown key"),
+    (dropping("slips.lost_time"), "slips", "slips.lost_time is missing"),
+]
+
+
+@pytest.fixture(scope="module")
+def slip_table():
+    demo = demo_history.generate(3, reps=4, quarters=4, close_dates=True)
+    model = calibrate(demo.to_history(), demo.as_of)
+    assert model.slips is not None
+    return tomllib.loads(model_io.dumps(model))
+
+
+@pytest.mark.parametrize("edit, key, words", SLIP_CASES, ids=[c[1] for c in SLIP_CASES])
+def test_bad_slip_model_values_exit_2_naming_the_key(slip_table, tmp_path, edit, key, words):
+    d = tomllib.loads(tomli_w.dumps(slip_table))
+    edit(d)
+    path = write_model(tmp_path, d)
+    res = CliRunner().invoke(main, ["forecast", str(path), "--trials", "20"])
+    line = one_line_error(res, str(path), words, f"key '{key}'")
+    assert ", line " in line
+
+
 def test_not_toml_and_not_utf8(tmp_path):
     bad = tmp_path / "model.toml"
     bad.write_text("salesim_model = = 1\n")
