@@ -86,8 +86,9 @@ def main():
 @click.option(
     "--close-dates",
     is_flag=True,
-    help="Reps also set and push expected close dates: close_date_history.csv and an "
-    'expected_close column (docs/demo-data.md, "Close dates").',
+    help="Reps also set and push expected close dates and call forecast categories: "
+    'close_date_history.csv and an expected_close column (docs/demo-data.md, "Close dates", '
+    '"Forecast categories").',
 )
 @click.option(
     "--export",

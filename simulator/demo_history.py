@@ -28,6 +28,7 @@ from scipy.special import expit, logit
 
 from salesim.history import (
     ACTIVITY_COLUMNS,
+    CATEGORY_CHANGE_COLUMNS,
     CLOSE_DATE_CHANGE_COLUMNS,
     OPPORTUNITY_COLUMNS,
     REP_COLUMNS,
@@ -180,6 +181,11 @@ class DemoHistory:
     # (``opportunity_id``, ``ends``: the day it closes, ``won``), which no CSV records.
     close_date_changes: pl.DataFrame | None = None
     ends: pl.DataFrame | None = None
+    # With ``close_dates``: each deal's forecast category over time (``_Categories``), a
+    # ``forecast_category`` column on close_date_history.csv (CATEGORY_CHANGE_COLUMNS).
+    category_changes: pl.DataFrame | None = None
+    # Close-date and category rows merged for the CSV, one per deal and day.
+    close_date_rows: pl.DataFrame | None = None
 
     def to_history(self) -> History:
         return History(
@@ -190,6 +196,7 @@ class DemoHistory:
             reps=self.reps,
             source="simulator.demo_history",
             close_date_changes=self.close_date_changes,
+            category_changes=self.category_changes,
         )
 
     def csv_texts(self) -> dict[str, str]:
@@ -201,7 +208,9 @@ class DemoHistory:
             "activities.csv": self.activities.write_csv(),
             "reps.csv": self.reps.write_csv(),
         }
-        if self.close_date_changes is not None:
+        if self.close_date_rows is not None:
+            texts["close_date_history.csv"] = self.close_date_rows.write_csv()
+        elif self.close_date_changes is not None:
             cols = ("opportunity_id", "changed", "expected_close", "previous")
             texts["close_date_history.csv"] = self.close_date_changes.select(cols).write_csv()
         return texts
@@ -264,8 +273,9 @@ def generate(
     ``truth=None`` uses ``default_truth(as_of, reps)``; otherwise the given model's point
     estimates, and its quarter effects if it has some (then ``ingredients`` may only add
     slips and leavers). ``ingredients`` (default: none) make the history change over time.
-    ``close_dates``: reps also set and push expected close dates (``_CloseDates``), drawn
-    from a stream of their own after every other, so nothing else changes.
+    ``close_dates``: reps also set and push expected close dates (``_CloseDates``) and call
+    forecast categories (``_Categories``), each drawn from a stream of its own after every
+    other, so nothing else changes.
     ``progress(n)`` is called as days are simulated.
     """
     if not isinstance(reps, (int, np.integer)) or reps < 1:
@@ -298,7 +308,9 @@ def generate(
     demo = _assemble(sim, truth, p, start, as_of, days, ingredients)
     if not close_dates:
         return demo
-    return _CloseDates().play(demo, sim, rng.spawn(1)[0])
+    dates_rng, categories_rng = rng.spawn(2)  # the first is what spawn(1) gave before
+    demo = _CloseDates().play(demo, sim, dates_rng)
+    return _Categories().play(demo, sim, categories_rng)
 
 
 def _quarter_effects(
@@ -986,6 +998,129 @@ class _CloseDates:
             close_date_changes=changes.cast(CLOSE_DATE_CHANGE_COLUMNS),  # type: ignore[arg-type]
             ends=ends,
             truth=truth,
+        )
+
+
+CATEGORY_ORDER = ("commit", "best_case", "pipeline", "omitted")
+
+
+@dataclass(frozen=True)
+class _Categories:
+    """How reps call forecast categories (docs/demo-data.md, "Forecast categories").
+
+    The day before each quarter starts, the rep of every deal open then calls its category
+    for the quarter, knowing more than the CRM does: the category is drawn from ``if_won``
+    when the deal will be won inside that quarter, else from ``if_not`` (probabilities of
+    ``CATEGORY_ORDER``). One rep in ``hot_every`` (the first of reps.csv, the 21st, …)
+    over-calls: ``hot_if_not`` for the deals they will not win in the quarter. A new deal
+    gets a category the same way on the day it is created (for the quarter it is created
+    in; not a call: calls are made at quarter starts). A deal's category is recorded when
+    it changes; close_date_history.csv gets a row for it and a ``forecast_category`` column
+    (the category from that row's day on).
+    """
+
+    if_won: tuple[float, ...] = (0.6, 0.25, 0.12, 0.03)
+    if_not: tuple[float, ...] = (0.06, 0.19, 0.5, 0.25)
+    hot_if_not: tuple[float, ...] = (0.8, 0.1, 0.05, 0.05)
+    hot_every: int = 20  # the 1st, 21st, … rep of reps.csv over-calls
+
+    def notes(self, hot: list[str]) -> tuple[str, ...]:
+        def rule(p: tuple[float, ...]) -> str:
+            return ", ".join(f"{c} {x:g}" for c, x in zip(CATEGORY_ORDER, p, strict=True))
+
+        return (
+            "truth: forecast categories called the day before each quarter starts, "
+            f"P(category | won inside the quarter): {rule(self.if_won)}; "
+            f"P(category | not): {rule(self.if_not)}",
+            f"truth: {', '.join(hot)} over-call: P(category | not won inside the quarter): "
+            f"{rule(self.hot_if_not)}",
+        )
+
+    def play(self, demo: DemoHistory, sim: _Simulation, rng: np.random.Generator) -> DemoHistory:
+        """``demo`` with ``category_changes`` and the merged close-date rows. Draws one
+        uniform per deal at creation, then one per deal per quarter start, open or not."""
+        assert demo.close_date_changes is not None and demo.ends is not None
+        days = (demo.as_of - demo.start).days + 1
+        keep = _kept(sim, days)
+        n = keep.size
+        created = np.floor(sim.created[keep])
+        end = np.floor(sim.created[keep] + sim.paths.cols["close"][keep])
+        won = sim.paths.cols["won"][keep]
+        owners = demo.opportunities["owner"]
+        hot = [str(r) for r in demo.reps["owner"][:: self.hot_every]]
+        is_hot = owners.is_in(hot).to_numpy()
+        table = np.array([self.if_won, self.if_not, self.hot_if_not]).cumsum(axis=1)
+        table[:, -1] = 1.0
+
+        def call(u: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
+            wins = won & (end >= q0) & (end <= q1)
+            row = np.where(wins, 0, np.where(is_hot, 2, 1))
+            return (u[:, None] > table[row]).sum(axis=1)
+
+        quarters = quarters_between(demo.start, demo.as_of)
+        starts = np.array([(q - demo.start).days for q in quarters])
+        ends_ = np.array([(quarter_end(q) - demo.start).days for q in quarters])
+        which = np.searchsorted(starts, created, side="right") - 1
+        first = call(rng.random(n), starts[which], ends_[which])
+        deal, day, cat = [np.arange(n)], [created], [first]
+        for q0, q1 in zip(starts[1:], ends_[1:], strict=True):
+            u = rng.random(n)
+            d = q0 - 1
+            open_ = np.flatnonzero((created <= d) & (end > d))
+            deal.append(open_)
+            day.append(np.full(open_.size, float(d)))
+            cat.append(call(u, np.full(n, q0), np.full(n, q1))[open_])
+        return self._frames(
+            demo, np.concatenate(deal), np.concatenate(day), np.concatenate(cat), hot
+        )
+
+    def _frames(self, demo, deal, day, cat, hot: list[str]) -> DemoHistory:
+        ids = demo.opportunities["opportunity_id"]
+        seq = np.arange(deal.size)  # creation before calls on the same day
+        calls = pl.DataFrame(
+            {
+                "opportunity_id": ids.gather(deal),
+                "changed": _dates(demo.start, day),
+                "forecast_category": _labels(CATEGORY_ORDER, cat),
+                "__seq": seq,
+            }
+        ).sort("opportunity_id", "changed", "__seq")
+        calls = calls.group_by("opportunity_id", "changed", maintain_order=True).agg(
+            pl.col("forecast_category").last()
+        )
+        changes = (
+            calls.with_columns(
+                pl.col("forecast_category").shift(1).over("opportunity_id").alias("previous")
+            )
+            .filter(pl.col("forecast_category").ne_missing(pl.col("previous")))
+            .select(*CATEGORY_CHANGE_COLUMNS)
+            .cast(CATEGORY_CHANGE_COLUMNS)  # type: ignore[arg-type]
+        )
+        dates = demo.close_date_changes.select(
+            "opportunity_id", "changed", "expected_close", "previous"
+        )
+        rows = (
+            dates.join(
+                changes.select("opportunity_id", "changed", "forecast_category"),
+                on=["opportunity_id", "changed"],
+                how="full",
+                coalesce=True,
+            )
+            .sort("opportunity_id", "changed")
+            .with_columns(
+                pl.col("expected_close", "forecast_category").forward_fill().over("opportunity_id")
+            )
+        )
+        # Row order as the close-date rows had it: by deal in row order, then by day.
+        order = ids.to_frame().with_row_index("__row")
+        rows = (
+            rows.join(order, on="opportunity_id")
+            .sort("__row", "changed")
+            .select("opportunity_id", "changed", "expected_close", "previous", "forecast_category")
+        )
+        truth = dataclasses.replace(demo.truth, notes=demo.truth.notes + self.notes(hot))
+        return dataclasses.replace(
+            demo, category_changes=changes, close_date_rows=rows, truth=truth
         )
 
 
