@@ -29,8 +29,21 @@ if TYPE_CHECKING:
     from salesim.tables import Table
 
 
+class Tabular:
+    """``tables()``, the polars frames ``--out`` writes (money to cents), from the result's
+    ``output_tables()``: one definition for every result object."""
+
+    def output_tables(self) -> dict[str, Table]:
+        raise NotImplementedError
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        from salesim import tables
+
+        return tables.frames(self.output_tables())
+
+
 @dataclasses.dataclass(frozen=True)
-class _Document(Mapping[str, Any]):
+class Document(Tabular, Mapping[str, Any]):
     """A result's JSON document, read-only."""
 
     document: Mapping[str, Any]
@@ -69,7 +82,7 @@ class _Document(Mapping[str, Any]):
 
 
 @dataclasses.dataclass(frozen=True)
-class Forecast(_Document):
+class Forecast(Document):
     """The quarter forecast (``salesim forecast``): revenue bands, P(quota), weekly bands,
     the open/new pipeline split, wins and per-rep attainment (scenarios/forecast.py)."""
 
@@ -80,12 +93,6 @@ class Forecast(_Document):
     @property
     def p_quota(self) -> float | None:
         return self.document["p_quota"]
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         from salesim import tables
@@ -105,7 +112,7 @@ class Forecast(_Document):
 
 
 @dataclasses.dataclass(frozen=True)
-class Comparison(_Document):
+class Comparison(Document):
     """Strategies against the baseline, paired by common random numbers
     (``salesim compare``; scenarios/compare.py)."""
 
@@ -116,12 +123,6 @@ class Comparison(_Document):
     @property
     def strategies(self) -> list[dict]:
         return copy.deepcopy(self.document["strategies"])
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         from salesim import tables
@@ -141,7 +142,7 @@ class Comparison(_Document):
 
 
 @dataclasses.dataclass(frozen=True)
-class CapacityAnswer(_Document):
+class CapacityAnswer(Document):
     """The fewest extra reps, or the starting pipeline coverage, that reach a target with a
     confidence (``salesim capacity``; scenarios/capacity.py). ``start``: the horizon's
     first day (the quarter the chart names)."""
@@ -155,12 +156,6 @@ class CapacityAnswer(_Document):
     @property
     def p_target(self) -> float | None:
         return self.document["p_target"]
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         from salesim import tables
@@ -180,7 +175,7 @@ class CapacityAnswer(_Document):
 
 
 @dataclasses.dataclass(frozen=True)
-class DealsView(_Document):
+class DealsView(Document):
     """Every open deal with its P(win) from the forecast's own run, P(win this quarter),
     expected value in the quarter and risk flags, sorted by what moves the quarter most
     (``salesim deals``; scenarios/deals.py)."""
@@ -188,12 +183,6 @@ class DealsView(_Document):
     @property
     def deals(self) -> list[dict]:
         return copy.deepcopy(self.document["deals"])
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         from salesim import tables

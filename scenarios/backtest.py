@@ -23,6 +23,7 @@ import polars as pl
 
 from salesim.calibrate.health import quarter_end, quarter_start
 from salesim.calibrate.history import History, earliest
+from salesim.results import Tabular
 from salesim.simulator.errors import InputError
 from salesim.simulator.model import Model
 from salesim.simulator.spec import SimSpec
@@ -322,7 +323,7 @@ PARTS = ("open", "new")
 
 
 @dataclass(frozen=True)
-class BacktestResult:
+class BacktestResult(Tabular):
     folds: tuple[Fold, ...]
     trials: int
     seed: int
@@ -410,12 +411,6 @@ class BacktestResult:
         latest = self.folds[-1]
         out += [f"at {latest.cutoff}: {d}" for d in latest.diagnostics]
         return out
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         """The tables ``--out`` writes (tables.py): each a polars frame with its money and

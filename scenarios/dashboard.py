@@ -27,6 +27,7 @@ from salesim.calibrate.health import (
     week_ends,
 )
 from salesim.calibrate.history import History
+from salesim.results import Tabular
 from salesim.simulator.calendar import quarter_label
 from salesim.simulator.errors import InputError
 from salesim.simulator.results import SimResult
@@ -127,7 +128,7 @@ class Stoplight:
 
 
 @dataclass(frozen=True)
-class Dashboard:
+class Dashboard(Tabular):
     as_of: dt.date
     quarter_start: dt.date
     quarter_end: dt.date
@@ -151,12 +152,6 @@ class Dashboard:
     @property
     def weeks(self) -> int:
         return math.ceil(((self.quarter_end - self.quarter_start).days + 1) / 7)
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The tables as polars frames, as ``--out`` writes them (money to cents)."""
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def output_tables(self) -> dict[str, Table]:
         """The tables ``--out`` writes (tables.py): each a polars frame with its money and

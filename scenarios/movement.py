@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from salesim.history import History
-from salesim.results import _Document
+from salesim.results import Document
 from salesim.simulator.calendar import quarter_end, quarter_start
 from salesim.simulator.errors import InputError
 
@@ -50,7 +50,7 @@ SIGN = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Movement(_Document):
+class Movement(Document):
     """The waterfall between two snapshots (``salesim movement``): ``waterfall`` (one row
     per step in ``STEPS``: deals, amount and its ``sign``), ``stage_moves``, ``deals`` (one
     row per deal that moved) and, with a model, ``forecast`` (the bands at both dates and the
@@ -73,11 +73,6 @@ class Movement(_Document):
             "waterfall": Table(steps, money=("amount",)),
             "deals": Table(deals, money=("amount_from", "amount_to", "change")),
         }
-
-    def tables(self) -> dict[str, pl.DataFrame]:
-        from salesim import tables
-
-        return tables.frames(self.output_tables())
 
     def to_text(self) -> str:
         from salesim import report
