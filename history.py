@@ -106,6 +106,8 @@ PUSH_COLUMNS: dict[str, DataTypeClass] = {
 }
 
 STATUSES = ("open", "won", "lost")
+# The files a history may hold beside its opportunities (each a --flag and a [history] key).
+OPTIONAL_FILES = ("stage_history", "activities", "reps", "close_date_history", "teams")
 
 
 def earliest(column: pl.Series) -> dt.date | None:

@@ -244,12 +244,13 @@ def _no_crm_files(label: str, given: object, target: Path) -> None:
 def _scenario_inputs(path: Path) -> list[Path]:
     """A scenario's model file, history folder and the files its [history] table names
     (resolved as the scenario resolves them)."""
+    from salesim.history import OPTIONAL_FILES
     from salesim.scenarios.scenario import is_scenario_file, load_scenario
 
     if not is_scenario_file(path):
         return []
     sc = load_scenario(path)
-    keys = ("stage_history", "activities", "reps", "close_date_history", "teams", "profile")
+    keys = (*OPTIONAL_FILES, "profile")
     named = [sc.history_options.get(k) for k in keys]
     return [
         Path(p).resolve()

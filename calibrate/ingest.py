@@ -25,6 +25,7 @@ from salesim.history import (  # noqa: F401 (cut: re-export)
     CLOSE_DATE_CHANGE_COLUMNS,
     FORECAST_CATEGORIES,
     OPPORTUNITY_COLUMNS,
+    OPTIONAL_FILES,
     OPTIONAL_OPPORTUNITY_COLUMNS,
     REP_COLUMNS,
     STAGE_HISTORY_COLUMNS,
@@ -40,7 +41,6 @@ from . import dates, formats, profiles
 from .formats import ROW, TERMINAL_STAGES, squash
 
 FORMATS = ("canonical", "maven")
-OPTIONAL_FILES = ("stage_history", "activities", "reps", "close_date_history", "teams")
 EXTENSIONS = (".csv", ".parquet")
 _THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
 

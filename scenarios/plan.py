@@ -15,24 +15,13 @@ from typing import Any, Mapping
 import polars as pl
 
 from salesim.calibrate.categories import Calls, current_calls
-from salesim.history import History
+from salesim.history import OPTIONAL_FILES, History
 from salesim.simulator.errors import InputError
 from salesim.simulator.spec import SimSpec
 from salesim.simulator.units import as_date
 
 # How a CRM history is read (``calibrate.ingest.read_history``'s keywords).
-HISTORY_OPTIONS = (
-    "format",
-    "profile",
-    "mapping",
-    "date_format",
-    "stages",
-    "stage_history",
-    "activities",
-    "reps",
-    "close_date_history",
-    "teams",
-)
+HISTORY_OPTIONS = ("format", "profile", "mapping", "date_format", "stages", *OPTIONAL_FILES)
 # Trials per run when neither the caller nor a scenario file says.
 COMPARE_TRIALS = 4000
 CAPACITY_TRIALS = 2000

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
-from salesim.history import History
+from salesim.history import OPTIONAL_FILES, History
 from salesim.simulator import model as model_io
 from salesim.simulator import units
 from salesim.simulator.errors import InputError
@@ -475,19 +475,7 @@ TOP_KEYS = {
     "strategies",
 }
 TABLE_KEYS = {
-    "history": {
-        "path",
-        "format",
-        "profile",
-        "map",
-        "date_format",
-        "stages",
-        "stage_history",
-        "activities",
-        "reps",
-        "close_date_history",
-        "teams",
-    },
+    "history": {"path", "format", "profile", "map", "date_format", "stages", *OPTIONAL_FILES},
     "team": {"reps", "rep", "quota_per_rep", "tenure_months"},
     "team.rep": {"name", "tenure_months", "quota"},
     "hiring": {"lag_days", "ramp_months", "hire"},
@@ -576,7 +564,7 @@ class _Reader:
     def history(self, d: dict) -> tuple[Path | None, str, dict]:
         """``history = "dir"`` (+ ``history_format``), or a ``[history]`` table naming the
         path and how to read it: format, profile (a built-in name or a file relative to the
-        scenario), map, date_format, stages, stage_history, activities, reps."""
+        scenario), map, date_format, stages, and the files of ``OPTIONAL_FILES``."""
         if "history" not in d:
             return None, self.get(d, ("history_format",), "str", default="canonical"), {}
         h = d["history"]
@@ -606,7 +594,7 @@ class _Reader:
                 "a CRM export folder or opportunities file",
             )
         options: dict[str, Any] = {}
-        for key in ("stage_history", "activities", "reps", "close_date_history", "teams"):
+        for key in OPTIONAL_FILES:
             if key in h:
                 options[key] = self.path(h, ("history", key))
         if "profile" in h:
