@@ -16,8 +16,9 @@ when it is in the pipeline at ``end`` or was won in between; one that was lost i
 was never in this quarter's pipeline as far as the snapshots tell, and is left out. Stage
 moves (advanced, went back) of deals in the pipeline at both dates change no amount.
 
-Amounts at a date come from the close-date history's ``amount`` column where the export
-has one (the last amount recorded by then; before the first record, the first); otherwise
+An open deal's amount at a date comes from the close-date history's ``amount`` column where
+the export has one (the last amount recorded by then; before the first record, the first); a
+closed deal's is its final amount; otherwise
 every deal keeps its last recorded amount and no amount change can be seen (a note says so).
 """
 
@@ -262,9 +263,10 @@ def _snapshot(h: History, day: dt.date, q_end: dt.date, *, dated: bool, amounts_
         in_pipeline.alias("in"),
         pl.col("amount"),
     )
-    if amounts_at is not None:
+    if amounts_at is not None:  # an open deal's amount then; a closed one's is final
+        recorded = pl.coalesce("__amount", "amount")
         snap = snap.join(amounts_at(day), on="opportunity_id", how="left").with_columns(
-            pl.coalesce("__amount", "amount").alias("amount")
+            pl.when(pl.col("status") == "open").then(recorded).otherwise("amount").alias("amount")
         )
         snap = snap.drop("__amount")
     return snap

@@ -101,6 +101,28 @@ def test_the_waterfall_by_hand(small):
     assert [d["opportunity_id"] for d in m["deals"]][:3] == ["C", "F", "B"]  # largest first
 
 
+def test_a_deal_won_counts_its_closing_amount_not_its_last_recorded_one(tmp_path):
+    """J was recorded at 40 while open and won at 55: 40 in, 55 won, +15 amount change."""
+    folder = tmp_path / "hist"
+    folder.mkdir()
+    (folder / "opportunities.csv").write_text(
+        "opportunity_id,owner,created,stage,status,closed,amount,expected_close\n"
+        "J,ann,2026-10-01,Propose,won,2026-11-06,55,\n"
+        "K,ann,2026-10-01,Propose,open,,10,2026-12-01\n",
+        encoding="utf-8",
+    )
+    (folder / "close_date_history.csv").write_text(
+        "opportunity_id,changed,expected_close,previous,amount\n"
+        "J,2026-10-01,2026-12-20,,40\n"
+        "K,2026-10-01,2026-12-01,,10\n",
+        encoding="utf-8",
+    )
+    m = ss.movement(folder, "2026-11-01", "2026-11-08")
+    by = {row["step"]: row["amount"] for row in m.waterfall}
+    assert (by["start"], by["won"], by["amount_changed"], by["end"]) == (50.0, 55.0, 15.0, 10.0)
+    assert _identity(m.waterfall) == 0
+
+
 def test_cli_json_out_and_plot(small, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
